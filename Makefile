@@ -1,0 +1,45 @@
+# verbatim — the two commands a user needs: `make demo` and `make test`.
+# Both do all set-up on a fresh machine: fetch the model (pinned sha256), build, run.
+# One cargo profile (release) for everything, so nothing is compiled twice.
+
+CARGO ?= cargo
+BIN := target/release/verbatim
+DEMO_WS ?= demo-ws
+
+.PHONY: all demo test models build fmt-check lint bench kill-loop clean-demo
+
+all: build
+
+models:
+	bash models/fetch.sh all-MiniLM-L6-v2
+
+build:
+	$(CARGO) build --release --locked --bin verbatim
+
+demo: models build
+	rm -rf $(DEMO_WS)
+	$(BIN) init $(DEMO_WS)
+	$(BIN) -w $(DEMO_WS) ingest data/uci_sentiment.csv --text text --id id --field sentiment --field domain
+	$(BIN) -w $(DEMO_WS) stats
+	@echo; echo '$$ verbatim search "battery life"'
+	$(BIN) -w $(DEMO_WS) search "battery life" --limit 5
+	@echo; echo '$$ verbatim search "rude waiter" --where domain=yelp --where sentiment=negative'
+	$(BIN) -w $(DEMO_WS) search "rude waiter" --where domain=yelp --where sentiment=negative --limit 5
+
+test: models fmt-check
+	$(CARGO) test --release --locked
+
+fmt-check:
+	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --all -- --check; else echo "rustfmt not installed: skipping format check"; fi
+
+lint:
+	$(CARGO) clippy --release --all-targets --locked -- -D warnings
+
+bench: models
+	$(CARGO) bench --locked
+
+kill-loop: models build
+	bash scripts/kill-loop.sh $(or $(N),200)
+
+clean-demo:
+	rm -rf $(DEMO_WS)

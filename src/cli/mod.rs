@@ -1,0 +1,535 @@
+//! Command-line glue: clap definitions, settings resolution (flags > env > `verbatim.toml` >
+//! defaults), progress bars and output. stdout carries data (tables or `--json`); progress,
+//! warnings and row errors go to stderr.
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use verbatim::access::{self, Action, Caller};
+use verbatim::embed::{self, Embedder, EmbedOptions, SentenceTransformer};
+use verbatim::ingest::{Format, Mapping};
+use verbatim::retrieve::{self, Mode, Query};
+use verbatim::store::Filter;
+use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
+use verbatim::workspace::{resolve_root, Workspace};
+
+/// verbatim — analyse customer feedback on your own machine.
+#[derive(Parser, Debug)]
+#[command(name = "verbatim", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// Workspace folder (else $VERBATIM_WORKSPACE, else the current folder).
+    #[arg(long, short = 'w', global = true, env = "VERBATIM_WORKSPACE")]
+    workspace: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars or warnings on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Threads for embedding (default: all cores).
+    #[arg(long, global = true, env = "VERBATIM_THREADS")]
+    threads: Option<usize>,
+    /// Progress on stderr: a bar (default on a terminal), JSON lines (one object per step,
+    /// emitted only once the step is durable), or none.
+    #[arg(long, global = true, value_enum, default_value = "bar")]
+    progress: ProgressKind,
+    /// Sentence-transformers model folder (else verbatim.toml, else models/all-MiniLM-L6-v2).
+    #[arg(long, global = true, env = "VERBATIM_MODEL")]
+    model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ProgressKind {
+    Bar,
+    Jsonl,
+    None,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a workspace: verbatim.toml, SQLite store, index folders.
+    Init {
+        /// Folder to create (default: the workspace folder).
+        dir: Option<PathBuf>,
+    },
+    /// Read CSV / JSONL / XLSX feedback into the workspace.
+    Ingest(IngestArgs),
+    /// Find verbatims by words, meaning, or both.
+    Search(SearchArgs),
+    /// Embed the "text" field of a JSONL file into a float32 .npy matrix (rows in file order).
+    Embed {
+        /// JSON Lines input; each line an object with a "text" string.
+        input: PathBuf,
+        /// Output .npy file.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Embed as queries rather than passages (matters for e5-style models).
+        #[arg(long)]
+        query: bool,
+    },
+    /// Counts: verbatims, respondents, dates, segments, index coverage.
+    Stats,
+    /// Rebuild the text and vector indexes from the store (re-embeds if the model changed).
+    Reindex,
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// Files to ingest.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Text column; repeat to join several columns.
+    #[arg(long)]
+    text: Vec<String>,
+    /// Id column (else a content hash of the text).
+    #[arg(long)]
+    id: Option<String>,
+    /// Respondent column.
+    #[arg(long)]
+    respondent: Option<String>,
+    /// Date column.
+    #[arg(long)]
+    date: Option<String>,
+    /// Force a date format (strftime, e.g. %d/%m/%Y).
+    #[arg(long)]
+    date_format: Option<String>,
+    /// Score column (NPS, stars…).
+    #[arg(long)]
+    score: Option<String>,
+    /// Segment column; repeatable.
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Language column (else detected per verbatim).
+    #[arg(long)]
+    language: Option<String>,
+    /// Force the input format.
+    #[arg(long, value_parser = ["csv", "jsonl", "xlsx"])]
+    format: Option<String>,
+    /// XLSX sheet (default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
+    /// Stop after storing this many verbatims.
+    #[arg(long, hide = true)]
+    limit: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct SearchArgs {
+    /// What to look for.
+    query: String,
+    /// Segment filter FIELD=VALUE; repeat (same field: any value; different fields: all).
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    filters: Vec<String>,
+    /// Only verbatims dated on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only verbatims dated before this day (YYYY-MM-DD, exclusive).
+    #[arg(long)]
+    until: Option<String>,
+    /// Minimum score (inclusive).
+    #[arg(long)]
+    min_score: Option<f64>,
+    /// Maximum score (inclusive).
+    #[arg(long)]
+    max_score: Option<f64>,
+    /// Number of results.
+    #[arg(long, short = 'n')]
+    limit: Option<usize>,
+    /// Retriever.
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+}
+
+/// Parses the command line, runs it, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_tracing(cli.global.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VERBATIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let g = cli.global;
+    embed::set_threads(g.threads).context("--threads")?;
+    let root = resolve_root(g.workspace.as_deref());
+    match cli.command {
+        Command::Init { dir } => {
+            let dir = dir.unwrap_or(root);
+            let ws = Workspace::init(&dir)?;
+            if g.json {
+                output::json(&serde_json::json!({ "workspace": ws.root() }));
+            } else {
+                println!("workspace created in {}", ws.root().display());
+            }
+            Ok(0)
+        }
+        Command::Ingest(a) => cmd_ingest(&g, &root, a),
+        Command::Search(a) => cmd_search(&g, &root, a),
+        Command::Embed { input, out, query } => cmd_embed(&g, &input, &out, query),
+        Command::Stats => cmd_stats(&g, &root),
+        Command::Reindex => {
+            let mut ws = Workspace::open(&root)?;
+            let embedder = load_model(&g, Some(&ws)).ok();
+            let bar = Bar::new(g);
+            let r = ws.reindex(embedder.as_ref().map(|e| e as &dyn Embedder), &bar)?;
+            if g.json {
+                output::json(&r);
+            } else {
+                println!(
+                    "reindexed: {} documents in the text index, {} vectors in the HNSW index{}",
+                    r.text,
+                    r.vectors,
+                    if r.reembedded > 0 {
+                        format!(" ({} verbatims re-embedded with the new model)", r.reembedded)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Finds and loads the embedding model: --model / $VERBATIM_MODEL, verbatim.toml, then the
+/// folder `models/fetch.sh` provisions.
+fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
+    let dir = g
+        .model
+        .clone()
+        .or_else(|| ws.and_then(|w| w.config.model.path.clone()))
+        .or_else(embed::default_model_dir)
+        .context(
+            "no embedding model found: pass --model DIR, set VERBATIM_MODEL, or run `make models` \
+             (models/fetch.sh) to provision models/all-MiniLM-L6-v2",
+        )?;
+    let mut opts = EmbedOptions::default();
+    if let Some(b) = ws.and_then(|w| w.config.model.batch_size) {
+        opts.batch_size = b;
+    }
+    Ok(SentenceTransformer::load(&dir, &opts)?)
+}
+
+fn mapping_from(a: &IngestArgs) -> Option<Mapping> {
+    let any = !a.text.is_empty()
+        || a.id.is_some()
+        || a.respondent.is_some()
+        || a.date.is_some()
+        || a.score.is_some()
+        || !a.fields.is_empty()
+        || a.language.is_some();
+    any.then(|| Mapping {
+        text: a.text.clone(),
+        id: a.id.clone(),
+        respondent: a.respondent.clone(),
+        date: a.date.clone(),
+        date_format: a.date_format.clone(),
+        score: a.score.clone(),
+        fields: a.fields.clone(),
+        language: a.language.clone(),
+    })
+}
+
+fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let mut mapping = mapping_from(&a);
+    if let Some(m) = &mapping {
+        if m.text.is_empty() {
+            bail!("--text COLUMN is required when giving a column mapping (it names the feedback text)");
+        }
+    }
+    if mapping.is_none() {
+        if let (Some(f), Some(m)) = (&a.date_format, ws.config.mapping.clone()) {
+            mapping = Some(Mapping {
+                date_format: Some(f.clone()),
+                ..m
+            });
+        }
+    }
+    let embedder = load_model(g, Some(&ws))?;
+    let format = a.format.as_deref().map(|f| match f {
+        "csv" => Format::Csv,
+        "jsonl" => Format::Jsonl,
+        _ => Format::Xlsx,
+    });
+    let mut code = 0;
+    let mut summaries = Vec::new();
+    for file in &a.files {
+        let opts = IngestOptions {
+            mapping: mapping.clone(),
+            format,
+            sheet: a.sheet.clone(),
+            limit: a.limit,
+        };
+        let bar = Bar::new(g);
+        let s = ingest_file(&mut ws, &embedder, file, &opts, &bar)?;
+        if !g.quiet {
+            for w in &s.warnings {
+                eprintln!("warning: {w}");
+            }
+            for e in &s.errors {
+                eprintln!("{e}");
+            }
+        }
+        if s.rejected > 0 {
+            code = 1;
+        }
+        if !g.json {
+            println!(
+                "{}: {} rows: {} stored, {} unchanged, {} updated, {} rejected ({:.1}s)",
+                file.display(),
+                s.rows,
+                s.stored,
+                s.unchanged,
+                s.updated,
+                s.rejected,
+                s.timings.total
+            );
+        }
+        summaries.push(s);
+    }
+    if g.json {
+        if summaries.len() == 1 {
+            output::json(&summaries[0]);
+        } else {
+            output::json(&summaries);
+        }
+    }
+    Ok(code)
+}
+
+/// Parses `YYYY-MM-DD` (or a full ISO datetime) for --since / --until.
+fn parse_day(flag: &str, s: &str) -> Result<i64> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp());
+    }
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(d.timestamp());
+    }
+    bail!("{flag} {s:?}: expected a date like 2024-03-01")
+}
+
+fn filter_from(a: &SearchArgs) -> Result<Filter> {
+    let mut f = Filter::default();
+    for w in &a.filters {
+        let Some((k, v)) = w.split_once('=') else {
+            bail!("--where {w:?}: expected FIELD=VALUE, e.g. --where country=FR");
+        };
+        if k.trim().is_empty() {
+            bail!("--where {w:?}: the field name is empty");
+        }
+        f.fields
+            .entry(k.trim().to_string())
+            .or_default()
+            .push(v.trim().to_string());
+    }
+    f.since = a.since.as_deref().map(|s| parse_day("--since", s)).transpose()?;
+    f.until = a.until.as_deref().map(|s| parse_day("--until", s)).transpose()?;
+    f.min_score = a.min_score;
+    f.max_score = a.max_score;
+    if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
+        if lo > hi {
+            bail!("--min-score {lo} is above --max-score {hi}");
+        }
+    }
+    Ok(f)
+}
+
+fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
+    let ws = Workspace::open(root)?;
+    let filter = filter_from(&a)?;
+    let mode = a.mode.unwrap_or(ws.config.search.mode);
+    let limit = a.limit.unwrap_or(ws.config.search.limit);
+    let embedder = match mode {
+        Mode::Text => None,
+        _ => Some(load_model(g, Some(&ws))?),
+    };
+    let (indexes, _) = ws.indexes()?;
+    let grant = access::authorize(&Caller::Owner, Action::Search)?;
+    let q = Query {
+        text: a.query.clone(),
+        mode,
+        filter,
+        limit,
+    };
+    let hits = retrieve::search(
+        &grant,
+        &ws.store,
+        &indexes,
+        embedder.as_ref().map(|e| e as &dyn Embedder),
+        &q,
+    )?;
+    if g.json {
+        output::json(&serde_json::json!({ "query": q, "hits": hits }));
+    } else {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        output::print_hits(&hits, &a.query, color);
+    }
+    Ok(0)
+}
+
+fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
+    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let mut texts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a JSON object", input.display(), i + 1))?;
+        let Some(t) = v.get("text").and_then(|t| t.as_str()) else {
+            bail!("{}:{}: no \"text\" string field", input.display(), i + 1);
+        };
+        texts.push(t.to_string());
+    }
+    let embedder = load_model(g, None)?;
+    let bar = Bar::new(g);
+    bar.start("embedding", texts.len() as u64);
+    let kind = if query {
+        embed::TextKind::Query
+    } else {
+        embed::TextKind::Passage
+    };
+    let t = std::time::Instant::now();
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(512) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rows.extend(embedder.embed(&refs, kind)?);
+        bar.advance(chunk.len() as u64);
+    }
+    bar.finish();
+    let secs = t.elapsed().as_secs_f64();
+    output::write_npy(out, &rows, embedder.dim()).with_context(|| format!("writing {}", out.display()))?;
+    if g.json {
+        output::json(&serde_json::json!({
+            "input": input, "out": out, "rows": rows.len(), "dim": embedder.dim(),
+            "model": embedder.fingerprint(), "seconds": secs,
+        }));
+    } else {
+        println!(
+            "{} vectors of dimension {} written to {} ({:.1}s, {:.0} texts/s)",
+            rows.len(),
+            embedder.dim(),
+            out.display(),
+            secs,
+            rows.len() as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(0)
+}
+
+fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
+    let ws = Workspace::open(root)?;
+    let _grant = access::authorize(&Caller::Owner, Action::Stats)?;
+    let (indexes, sync) = ws.indexes()?;
+    let s = ws.store.stats()?;
+    let report = serde_json::json!({
+        "workspace": ws.root(),
+        "store": s,
+        "text_index": { "documents": indexes.text.num_docs(), "covered_seq": indexes.text.covered() },
+        "vector_index": { "points": indexes.vectors.points(), "covered_seq": indexes.vectors.covered() },
+        "caught_up": sync,
+    });
+    if g.json {
+        output::json(&report);
+    } else {
+        output::print_stats(&ws, &s, &indexes);
+    }
+    Ok(0)
+}
+
+/// Progress on stderr: an indicatif bar (rate and ETA; hidden with --quiet or when stderr is not
+/// a terminal) or JSON lines for programs that drive verbatim.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    jsonl: Option<std::sync::Mutex<(String, u64, u64)>>,
+}
+
+impl Bar {
+    fn new(g: &Global) -> Self {
+        let hidden = g.quiet || g.progress != ProgressKind::Bar || !std::io::stderr().is_terminal();
+        let bar = if hidden {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(0)
+        };
+        let jsonl = (g.progress == ProgressKind::Jsonl).then(|| std::sync::Mutex::new((String::new(), 0, 0)));
+        Bar { bar, jsonl }
+    }
+
+    fn emit(&self, event: &str) {
+        if let Some(m) = &self.jsonl {
+            let st = m.lock().expect("progress lock");
+            let line = serde_json::json!({ "event": event, "phase": st.0, "done": st.1, "total": st.2 });
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+            let _ = err.flush();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, phase: &str, total: u64) {
+        if let Some(m) = &self.jsonl {
+            *m.lock().expect("progress lock") = (phase.to_string(), 0, total);
+            self.emit("start");
+        }
+        self.bar.reset();
+        self.bar.set_length(total);
+        let style = if total > 0 {
+            indicatif::ProgressStyle::with_template(
+                "{msg:>10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
+            )
+        } else {
+            indicatif::ProgressStyle::with_template("{msg:>10} {spinner} {elapsed}")
+        };
+        self.bar
+            .set_style(style.expect("valid template").progress_chars("=> "));
+        self.bar.set_message(phase.to_string());
+        if total == 0 {
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+        if let Some(m) = &self.jsonl {
+            m.lock().expect("progress lock").1 += n;
+            self.emit("progress");
+        }
+    }
+    fn finish(&self) {
+        self.emit("finish");
+        self.bar.finish_and_clear();
+        let _ = std::io::stderr().flush();
+    }
+}

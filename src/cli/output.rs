@@ -1,0 +1,143 @@
+//! Human output (tables, highlights) and machine output (JSON, .npy).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+use verbatim::index::text::tokens;
+use verbatim::index::{Indexes, TextIndex};
+use verbatim::lang::Lang;
+use verbatim::retrieve::Hit;
+use verbatim::store::StoreStats;
+use verbatim::workspace::Workspace;
+
+/// Pretty JSON on stdout.
+pub fn json<T: serde::Serialize>(v: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+
+/// A date for display: the day, plus the time when it is not midnight.
+pub fn date(ts: Option<i64>) -> String {
+    match ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
+        None => "-".into(),
+        Some(d) if d.time() == chrono::NaiveTime::MIN => d.format("%Y-%m-%d").to_string(),
+        Some(d) => d.format("%Y-%m-%d %H:%M").to_string(),
+    }
+}
+
+/// Wraps the words of `text` that match the query's terms (same analyser: stems, folded accents)
+/// in bold yellow.
+pub fn highlight(text: &str, lang: Lang, query_terms: &HashSet<String>) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut last = 0;
+    for (term, from, to) in tokens(lang, text) {
+        if query_terms.contains(&term) && from >= last {
+            out.push_str(&text[last..from]);
+            out.push_str("\x1b[1;33m");
+            out.push_str(&text[from..to]);
+            out.push_str("\x1b[0m");
+            last = to;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Search results: one block per hit.
+pub fn print_hits(hits: &[Hit], query: &str, color: bool) {
+    let mut out = std::io::stdout().lock();
+    if hits.is_empty() {
+        let _ = writeln!(out, "no verbatim matches");
+        return;
+    }
+    let (en, fr) = TextIndex::query_terms(query);
+    let terms_en: HashSet<String> = en.into_iter().collect();
+    let terms_fr: HashSet<String> = fr.into_iter().collect();
+    for h in hits {
+        let v = &h.verbatim;
+        let segs: Vec<String> = v.fields.iter().map(|(k, x)| format!("{k}={x}")).collect();
+        let score = v.score.map(|s| format!(" score={s}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>3}  {:.4}  {}  {}  {}{}",
+            h.rank,
+            h.score,
+            v.id,
+            date(v.ts),
+            segs.join(" "),
+            score
+        );
+        let text = v.text.replace('\n', " ");
+        let text = if color {
+            match Lang::from_code(&v.language) {
+                Some(Lang::Fr) => highlight(&text, Lang::Fr, &terms_fr),
+                _ => highlight(&text, Lang::En, &terms_en),
+            }
+        } else {
+            text
+        };
+        let _ = writeln!(out, "     {text}");
+    }
+}
+
+/// `stats` as text.
+pub fn print_stats(ws: &Workspace, s: &StoreStats, ix: &Indexes) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "workspace      {}", ws.root().display());
+    let _ = writeln!(out, "verbatims      {}", s.verbatims);
+    let _ = writeln!(out, "respondents    {}", s.respondents);
+    let _ = writeln!(out, "dates          {} .. {}", date(s.first_ts), date(s.last_ts));
+    let langs: Vec<String> = s.languages.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(out, "languages      {}", langs.join(" "));
+    let fields: Vec<String> = s
+        .fields
+        .iter()
+        .map(|(k, v)| format!("{k} ({v} values)"))
+        .collect();
+    let _ = writeln!(out, "segments       {}", fields.join(", "));
+    let _ = writeln!(out, "ingest runs    {}", s.runs);
+    let _ = writeln!(out, "model          {}", s.model.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "text index     {} documents, covers sequence {} of {}",
+        ix.text.num_docs(),
+        ix.text.covered(),
+        s.seq
+    );
+    let _ = writeln!(
+        out,
+        "vector index   {} points, covers sequence {} of {}",
+        ix.vectors.points(),
+        ix.vectors.covered(),
+        s.seq
+    );
+}
+
+/// Writes a float32 matrix in NumPy's .npy format (version 1.0, C order), atomically.
+pub fn write_npy(path: &Path, rows: &[Vec<f32>], dim: usize) -> std::io::Result<()> {
+    let header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        rows.len(),
+        dim
+    );
+    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of
+    // 64 bytes and ended by a newline.
+    let unpadded = 10 + header.len() + 1;
+    let pad = (64 - unpadded % 64) % 64;
+    let mut buf = Vec::with_capacity(unpadded + pad + rows.len() * dim * 4);
+    buf.extend_from_slice(b"\x93NUMPY\x01\x00");
+    buf.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
+    buf.extend_from_slice(header.as_bytes());
+    buf.extend(std::iter::repeat_n(b' ', pad));
+    buf.push(b'\n');
+    for r in rows {
+        for x in r {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    let tmp = path.with_extension("npy.tmp");
+    std::fs::write(&tmp, &buf)?;
+    std::fs::rename(&tmp, path)
+}

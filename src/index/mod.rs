@@ -1,0 +1,103 @@
+//! Derived indexes: tantivy for words, hnsw_rs for meaning.
+//!
+//! Neither is a source of truth. Each records the store sequence it covers; [`Indexes::open`]
+//! catches both up, and [`Indexes::rebuild`] (`verbatim reindex`) recreates them from the store.
+//! A crash between a store commit and an index commit therefore loses nothing: the next command
+//! replays the missing changes.
+
+pub mod text;
+pub mod vector;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::store::{Store, StoreError};
+pub use text::TextIndex;
+pub use vector::{HnswParams, VectorIndex};
+
+/// Errors from the derived indexes.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// File system error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// tantivy failed.
+    #[error("text index {path}: {message}")]
+    Text {
+        /// The index folder.
+        path: PathBuf,
+        /// What tantivy said.
+        message: String,
+    },
+    /// hnsw_rs failed.
+    #[error("vector index {path}: {message}")]
+    Vector {
+        /// The index folder.
+        path: PathBuf,
+        /// What hnsw_rs said.
+        message: String,
+    },
+    /// An index file is damaged; the message says how to recover.
+    #[error("{path}: damaged index: {message}")]
+    Corrupt {
+        /// The damaged file or folder.
+        path: PathBuf,
+        /// Details.
+        message: String,
+    },
+    /// The store failed while reading changes.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Both indexes of a workspace.
+pub struct Indexes {
+    /// BM25 index.
+    pub text: TextIndex,
+    /// HNSW index.
+    pub vectors: VectorIndex,
+}
+
+/// What a catch-up or rebuild did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncReport {
+    /// Changes applied to the text index.
+    pub text: usize,
+    /// Vectors inserted into the HNSW graph.
+    pub vectors: usize,
+}
+
+impl Indexes {
+    /// Opens both indexes under `dir` and catches them up with `store`.
+    pub fn open(dir: &Path, store: &Store) -> Result<(Self, SyncReport), IndexError> {
+        let mut ix = Indexes {
+            text: TextIndex::open(&dir.join("text"))?,
+            vectors: VectorIndex::open(&dir.join("vectors"), HnswParams::default())?,
+        };
+        let report = ix.catch_up(store)?;
+        Ok((ix, report))
+    }
+
+    /// Applies store changes the indexes have not seen yet.
+    pub fn catch_up(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
+        Ok(SyncReport {
+            text: self.text.catch_up(store)?,
+            vectors: self.vectors.catch_up(store)?,
+        })
+    }
+
+    /// Rebuilds both indexes from the store.
+    pub fn rebuild(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
+        Ok(SyncReport {
+            text: self.text.rebuild(store)?,
+            vectors: self.vectors.rebuild(store)?,
+        })
+    }
+}

@@ -1,0 +1,344 @@
+//! BM25 text index (tantivy) with French and English analysers.
+//!
+//! Each verbatim's text goes into the field of its language (`text_en` or `text_fr`); a query is
+//! analysed by both analysers and searched over both fields, so "livraisons" finds "livraison" and
+//! "deliveries" finds "delivery". The query string is never parsed as tantivy query syntax: users
+//! type feedback words, not Lucene expressions, and `don't` or `C++` must not be an error.
+//!
+//! Segment values are indexed as raw `field=value` terms, dates and scores as fast fields, so
+//! metadata filters run inside tantivy and text search never loses recall to post-filtering.
+//!
+//! The commit payload records the store sequence the index covers (`{"seq": N}`); opening the
+//! index catches up from the store. A tantivy commit is atomic, so a crash leaves either the old
+//! or the new state, both consistent with some sequence.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STRING,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use super::IndexError;
+use crate::lang::Lang;
+use crate::store::{Change, Filter, Store, Verbatim};
+
+const EN: &str = "verbatim_en";
+const FR: &str = "verbatim_fr";
+
+/// Builds the analyser for one language. Stemming runs before accent folding, since the
+/// Snowball stemmers expect accented input; folding after makes "reçu" and "recu" meet.
+pub fn analyzer(lang: Lang) -> TextAnalyzer {
+    let l = match lang {
+        Lang::En => Language::English,
+        Lang::Fr => Language::French,
+    };
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(l))
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+/// The terms a text produces under one language's analyser, with byte offsets.
+pub fn tokens(lang: Lang, text: &str) -> Vec<(String, usize, usize)> {
+    let mut a = analyzer(lang);
+    let mut stream = a.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        let t = stream.token();
+        out.push((t.text.clone(), t.offset_from, t.offset_to));
+    }
+    out
+}
+
+struct Fields {
+    doc: Field,
+    text_en: Field,
+    text_fr: Field,
+    seg: Field,
+    ts: Field,
+    score: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |tok: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tok)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+    };
+    let num = NumericOptions::default().set_indexed().set_fast();
+    let fields = Fields {
+        doc: b.add_u64_field("doc", NumericOptions::default().set_indexed().set_stored()),
+        text_en: b.add_text_field("text_en", text(EN)),
+        text_fr: b.add_text_field("text_fr", text(FR)),
+        seg: b.add_text_field("seg", STRING),
+        ts: b.add_i64_field("ts", num.clone()),
+        score: b.add_f64_field("score", num),
+    };
+    (b.build(), fields)
+}
+
+/// The tantivy index of one workspace.
+pub struct TextIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    path: PathBuf,
+    covered: i64,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> IndexError {
+    IndexError::Text {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+impl TextIndex {
+    /// Opens or creates the index in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir).map_err(|e| IndexError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let (schema, fields) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| err(dir, e))?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| err(dir, e))?;
+        index.tokenizers().register(EN, analyzer(Lang::En));
+        index.tokenizers().register(FR, analyzer(Lang::Fr));
+        let covered = index
+            .load_metas()
+            .map_err(|e| err(dir, e))?
+            .payload
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|v| v.get("seq").and_then(|s| s.as_i64()))
+            .unwrap_or(0);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| err(dir, e))?;
+        Ok(TextIndex {
+            index,
+            reader,
+            fields,
+            path: dir.to_path_buf(),
+            covered,
+        })
+    }
+
+    /// The store sequence this index covers.
+    pub fn covered(&self) -> i64 {
+        self.covered
+    }
+
+    fn writer(&self) -> Result<IndexWriter, IndexError> {
+        self.index
+            .writer_with_num_threads(1, 64 << 20)
+            .map_err(|e| err(&self.path, e))
+    }
+
+    fn document(&self, v: &Verbatim) -> TantivyDocument {
+        let f = &self.fields;
+        let text_field = match Lang::from_code(&v.language) {
+            Some(Lang::Fr) => f.text_fr,
+            _ => f.text_en,
+        };
+        let mut d = doc!(f.doc => v.doc as u64, text_field => v.text.as_str());
+        for (k, val) in &v.fields {
+            d.add_text(f.seg, format!("{k}={val}"));
+        }
+        if let Some(ts) = v.ts {
+            d.add_i64(f.ts, ts);
+        }
+        if let Some(s) = v.score {
+            d.add_f64(f.score, s);
+        }
+        d
+    }
+
+    /// Applies every store change after the covered sequence and commits with the new sequence.
+    /// Returns how many changes were applied.
+    pub fn catch_up(&mut self, store: &Store) -> Result<usize, IndexError> {
+        let target = store.seq()?;
+        if target <= self.covered {
+            return Ok(0);
+        }
+        let writer = self.writer()?;
+        let mut n = 0;
+        let doc_field = self.fields.doc;
+        store.changes_since(self.covered, |c| {
+            match c {
+                Change::Upsert { verbatim, .. } => {
+                    writer.delete_term(Term::from_field_u64(doc_field, verbatim.doc as u64));
+                    writer
+                        .add_document(self.document(&verbatim))
+                        .map_err(|e| crate::store::StoreError::Damaged {
+                            path: self.path.clone(),
+                            what: e.to_string(),
+                        })?;
+                }
+                Change::Delete { doc, .. } => {
+                    writer.delete_term(Term::from_field_u64(doc_field, doc as u64));
+                }
+            }
+            n += 1;
+            Ok(())
+        })?;
+        self.commit(writer, target)?;
+        Ok(n)
+    }
+
+    /// Rebuilds from scratch: every document deleted, every verbatim re-added, one commit.
+    pub fn rebuild(&mut self, store: &Store) -> Result<usize, IndexError> {
+        let target = store.seq()?;
+        let writer = self.writer()?;
+        writer.delete_all_documents().map_err(|e| err(&self.path, e))?;
+        let mut n = 0;
+        store.for_each(|v, _, _| {
+            writer
+                .add_document(self.document(&v))
+                .map_err(|e| crate::store::StoreError::Damaged {
+                    path: self.path.clone(),
+                    what: e.to_string(),
+                })?;
+            n += 1;
+            Ok(())
+        })?;
+        self.commit(writer, target)?;
+        Ok(n)
+    }
+
+    fn commit(&mut self, mut writer: IndexWriter, seq: i64) -> Result<(), IndexError> {
+        let mut prepared = writer.prepare_commit().map_err(|e| err(&self.path, e))?;
+        prepared.set_payload(&serde_json::json!({ "seq": seq }).to_string());
+        prepared.commit().map_err(|e| err(&self.path, e))?;
+        writer
+            .wait_merging_threads()
+            .map_err(|e| err(&self.path, e))?;
+        self.reader.reload().map_err(|e| err(&self.path, e))?;
+        self.covered = seq;
+        Ok(())
+    }
+
+    /// Number of live documents.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Query terms under both analysers (deduplicated), for search and highlighting.
+    pub fn query_terms(query: &str) -> (Vec<String>, Vec<String>) {
+        let uniq = |l: Lang| {
+            let mut seen = HashSet::new();
+            tokens(l, query)
+                .into_iter()
+                .map(|t| t.0)
+                .filter(|t| seen.insert(t.clone()))
+                .collect::<Vec<_>>()
+        };
+        (uniq(Lang::En), uniq(Lang::Fr))
+    }
+
+    fn filter_clauses(&self, filter: &Filter) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
+        let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (k, vals) in &filter.fields {
+            let any: Vec<(Occur, Box<dyn Query>)> = vals
+                .iter()
+                .map(|v| {
+                    let q: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(f.seg, &format!("{k}={v}")),
+                        IndexRecordOption::Basic,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect();
+            out.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        if filter.since.is_some() || filter.until.is_some() {
+            let lo = filter
+                .since
+                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_i64(f.ts, s)));
+            let hi = filter
+                .until
+                .map_or(Bound::Unbounded, |u| Bound::Excluded(Term::from_field_i64(f.ts, u)));
+            out.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        if filter.min_score.is_some() || filter.max_score.is_some() {
+            let lo = filter
+                .min_score
+                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_f64(f.score, s)));
+            let hi = filter
+                .max_score
+                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_f64(f.score, s)));
+            out.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        out
+    }
+
+    /// BM25 search: `(doc, score)` best first, only verbatims passing `filter`.
+    pub fn search(&self, query: &str, filter: &Filter, limit: usize) -> Result<Vec<(i64, f32)>, IndexError> {
+        let f = &self.fields;
+        let (en, fr) = Self::query_terms(query);
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, terms) in [(f.text_en, &en), (f.text_fr, &fr)] {
+            for t in terms {
+                should.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                ));
+            }
+        }
+        if should.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
+        clauses.extend(self.filter_clauses(filter));
+        let q = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let hits = searcher
+            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(|e| err(&self.path, e))?;
+        let mut out = Vec::with_capacity(hits.len());
+        for (score, addr) in hits {
+            let d: TantivyDocument = searcher.doc(addr).map_err(|e| err(&self.path, e))?;
+            if let Some(doc) = d.get_first(f.doc).and_then(|v| v.as_u64()) {
+                out.push((doc as i64, score));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every document number in the index (for consistency checks), sorted.
+    pub fn all_docs(&self) -> Result<Vec<i64>, IndexError> {
+        let searcher = self.reader.searcher();
+        let n = searcher.num_docs() as usize;
+        let hits = searcher
+            .search(&tantivy::query::AllQuery, &TopDocs::with_limit(n.max(1)).order_by_score())
+            .map_err(|e| err(&self.path, e))?;
+        let mut out = Vec::with_capacity(hits.len());
+        for (_, addr) in hits {
+            let d: TantivyDocument = searcher.doc(addr).map_err(|e| err(&self.path, e))?;
+            if let Some(doc) = d.get_first(self.fields.doc).and_then(|v| v.as_u64()) {
+                out.push(doc as i64);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+}

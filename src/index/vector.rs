@@ -1,0 +1,331 @@
+//! Vector index: an HNSW graph (hnsw_rs) over the store's embeddings, persisted in the workspace.
+//!
+//! HNSW graphs cannot delete points. Each embedding therefore has a *vector slot* (`vec_id`,
+//! assigned by the store, never reused): when a verbatim's text changes it gets a new slot and the
+//! old one becomes stale. Searches only accept live slots (a filter over the store's current
+//! slots), so a stale point is never returned; when stale points outnumber live ones the graph is
+//! rebuilt from the store.
+//!
+//! Persistence is by generations: `vectors/gen-<seq>-<n>/` holds a full dump plus `meta.json`,
+//! and `vectors/CURRENT` names the generation in use. A new generation is written, fsynced, then
+//! `CURRENT` is swapped by rename, so a crash leaves the old generation or the new one — never a
+//! torn graph. The generation records the store sequence it covers; opening catches up.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hnsw_rs::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::IndexError;
+use crate::store::{Change, Store};
+
+/// Cosine distance for L2-normalised vectors: `1 - a·b`, written so the compiler vectorises it
+/// (eight independent accumulators; hnsw_rs's scalar fold does not vectorise).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CosineNormalized;
+
+/// Dot product with eight accumulators.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+impl Distance<f32> for CosineNormalized {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - dot(va, vb)).max(0.0)
+    }
+}
+
+type Graph = Hnsw<'static, f32, CosineNormalized>;
+
+/// HNSW build parameters (hnswlib's usual defaults).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct HnswParams {
+    /// Max neighbours per node per layer (M).
+    pub m: usize,
+    /// Candidate list size at construction.
+    pub ef_construction: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construction: 200,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct GenMeta {
+    seq: i64,
+    points: usize,
+    dim: usize,
+    model: Option<String>,
+    params: HnswParams,
+}
+
+/// The persisted HNSW index of one workspace.
+pub struct VectorIndex {
+    dir: PathBuf,
+    graph: Option<Graph>,
+    meta: GenMeta,
+    params: HnswParams,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
+    move |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), IndexError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io(dir))
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io(path))?;
+    fsync_dir(dir)
+}
+
+impl VectorIndex {
+    /// Opens the index in `dir` (empty if none was written yet).
+    pub fn open(dir: &Path, params: HnswParams) -> Result<Self, IndexError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let current = dir.join("CURRENT");
+        let empty = GenMeta {
+            seq: 0,
+            points: 0,
+            dim: 0,
+            model: None,
+            params,
+        };
+        let (graph, meta) = match fs::read_to_string(&current) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, empty),
+            Err(e) => return Err(io(&current)(e)),
+            Ok(name) => {
+                let gen = dir.join(name.trim());
+                let meta_path = gen.join("meta.json");
+                let meta: GenMeta = fs::read(&meta_path)
+                    .map_err(io(&meta_path))
+                    .and_then(|b| {
+                        serde_json::from_slice(&b).map_err(|e| IndexError::Corrupt {
+                            path: meta_path.clone(),
+                            message: e.to_string(),
+                        })
+                    })?;
+                let graph = if meta.points == 0 {
+                    None
+                } else {
+                    Some(load_graph(&gen)?)
+                };
+                (graph, meta)
+            }
+        };
+        Ok(VectorIndex {
+            dir: dir.to_path_buf(),
+            graph,
+            meta,
+            params,
+        })
+    }
+
+    /// An empty index in `dir` that ignores whatever generation is there (for rebuilds: the old
+    /// graph is replaced when the new one is persisted).
+    pub fn empty(dir: &Path, params: HnswParams) -> Result<Self, IndexError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        Ok(VectorIndex {
+            dir: dir.to_path_buf(),
+            graph: None,
+            meta: GenMeta {
+                seq: 0,
+                points: 0,
+                dim: 0,
+                model: None,
+                params,
+            },
+            params,
+        })
+    }
+
+    /// The store sequence this index covers.
+    pub fn covered(&self) -> i64 {
+        self.meta.seq
+    }
+
+    /// Points in the graph (live and stale).
+    pub fn points(&self) -> usize {
+        self.meta.points
+    }
+
+    fn new_graph(&self, expected: usize) -> Graph {
+        Hnsw::new(
+            self.params.m,
+            expected.max(1024),
+            16,
+            self.params.ef_construction,
+            CosineNormalized,
+        )
+    }
+
+    fn insert(&mut self, items: &[(Vec<f32>, usize)]) {
+        if items.is_empty() {
+            return;
+        }
+        if self.graph.is_none() {
+            self.graph = Some(self.new_graph(items.len()));
+        }
+        let g = self.graph.as_ref().expect("just created");
+        let refs: Vec<(&Vec<f32>, usize)> = items.iter().map(|(v, id)| (v, *id)).collect();
+        g.parallel_insert(&refs);
+        self.meta.dim = items[0].0.len();
+        self.meta.points += items.len();
+    }
+
+    /// Inserts the vectors of every store change after the covered sequence, then persists a new
+    /// generation. Rebuilds instead when stale points would outnumber live ones.
+    pub fn catch_up(&mut self, store: &Store) -> Result<usize, IndexError> {
+        let target = store.seq()?;
+        if target <= self.meta.seq {
+            return Ok(0);
+        }
+        let mut items = Vec::new();
+        store.changes_since(self.meta.seq, |c| {
+            if let Change::Upsert { vec_id, vector, .. } = c {
+                items.push((vector, vec_id as usize));
+            }
+            Ok(())
+        })?;
+        let live = store.live_vec_ids()?.len();
+        if self.meta.points + items.len() > 2 * live.max(1) + 1024 {
+            return self.rebuild(store);
+        }
+        let n = items.len();
+        self.insert(&items);
+        self.meta.seq = target;
+        self.meta.model = store.model_fingerprint()?;
+        self.persist()?;
+        Ok(n)
+    }
+
+    /// Rebuilds the graph from the store's current vectors and persists it.
+    pub fn rebuild(&mut self, store: &Store) -> Result<usize, IndexError> {
+        let target = store.seq()?;
+        let mut items = Vec::new();
+        store.for_each(|_, vec_id, vector| {
+            items.push((vector, vec_id as usize));
+            Ok(())
+        })?;
+        self.graph = None;
+        self.meta = GenMeta {
+            seq: target,
+            points: 0,
+            dim: 0,
+            model: store.model_fingerprint()?,
+            params: self.params,
+        };
+        let n = items.len();
+        self.insert(&items);
+        self.persist()?;
+        Ok(n)
+    }
+
+    fn persist(&mut self) -> Result<(), IndexError> {
+        let name = format!(
+            "gen-{:012}-{}",
+            self.meta.seq,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let tmp = self.dir.join(format!("{name}.partial"));
+        let gen = self.dir.join(&name);
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        if let Some(g) = &self.graph {
+            g.file_dump(&tmp, "vectors").map_err(|e| IndexError::Vector {
+                path: tmp.clone(),
+                message: e.to_string(),
+            })?;
+            for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
+                let p = tmp.join(f);
+                fs::File::open(&p)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io(&p))?;
+            }
+        }
+        let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
+        write_atomic(&tmp.join("meta.json"), &meta)?;
+        fs::rename(&tmp, &gen).map_err(io(&gen))?;
+        fsync_dir(&self.dir)?;
+        write_atomic(&self.dir.join("CURRENT"), name.as_bytes())?;
+        // Old generations and leftovers of interrupted writes are garbage now.
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let file_name = e.file_name().to_string_lossy().to_string();
+                if p.is_dir() && file_name.starts_with("gen-") && file_name != name {
+                    let _ = fs::remove_dir_all(&p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Approximate nearest neighbours among the slots `accept` allows: `(vec_id, cosine)`, best first.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(usize) -> bool) -> Vec<(i64, f32)> {
+        let Some(g) = &self.graph else {
+            return Vec::new();
+        };
+        let filter = |id: &usize| accept(*id);
+        g.search_filter(query, k, ef.max(k), Some(&filter))
+            .into_iter()
+            .map(|n| (n.d_id as i64, 1.0 - n.distance))
+            .collect()
+    }
+}
+
+fn load_graph(gen: &Path) -> Result<Graph, IndexError> {
+    for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
+        let p = gen.join(f);
+        if !p.is_file() {
+            return Err(IndexError::Corrupt {
+                path: p,
+                message: "missing file of the vector index (run `verbatim reindex`)".into(),
+            });
+        }
+    }
+    // hnsw_rs ties the loaded graph's lifetime to its loader (for the mmap mode, which we do not
+    // use). The loader is a few paths and options; leaking one per opened index lets the graph
+    // be 'static, at the cost of a few hundred bytes per process.
+    let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(gen, "vectors")));
+    loader.load_hnsw::<f32, CosineNormalized>().map_err(|e| IndexError::Corrupt {
+        path: gen.to_path_buf(),
+        message: format!("{e} (run `verbatim reindex`)"),
+    })
+}

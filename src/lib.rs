@@ -1,0 +1,29 @@
+//! verbatim — local analysis of customer feedback.
+//!
+//! The pipeline (see ARCHITECTURE.md):
+//!
+//! ```text
+//! ingest → (redact) → embed → store → index → retrieve
+//!                                 ↑ access: one door for every read
+//! ```
+//!
+//! * [`ingest`] reads CSV / JSONL / XLSX into [`ingest::Record`]s through a column [`ingest::Mapping`];
+//!   a bad row becomes a [`ingest::RowError`] (`file:line: reason`) and never stops a run.
+//! * [`embed`] turns text into L2-normalised vectors with a sentence-transformers model run by candle.
+//! * [`store`] is SQLite, the source of truth: verbatims, metadata, embeddings, ingest runs.
+//! * [`index`] holds the derived indexes (tantivy BM25, hnsw_rs vectors); each records the store
+//!   sequence it covers and catches up when opened; both can be rebuilt from the store.
+//! * [`retrieve`] answers text / vector / hybrid queries with metadata filters.
+//! * [`access`] is the one door: every read takes a [`access::Grant`].
+//! * [`workspace`] ties them together: a folder with `verbatim.toml`, the store and the indexes.
+//!
+//! The library never prints; the binary (`src/main.rs`, `src/cli/`) owns stdout and stderr.
+
+pub mod embed;
+pub mod access;
+pub mod index;
+pub mod ingest;
+pub mod lang;
+pub mod retrieve;
+pub mod store;
+pub mod workspace;

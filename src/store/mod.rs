@@ -1,0 +1,1043 @@
+//! The store: SQLite, the single source of truth.
+//!
+//! Everything the derived indexes hold can be rebuilt from here: verbatims, their metadata, their
+//! segment values, their embeddings and the fingerprint of the model that made them. Every change
+//! to a verbatim takes the next value of a workspace-wide *sequence*; the indexes record the last
+//! sequence they cover and catch up from [`Store::changes_since`] when opened.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a transaction that returned from `COMMIT`
+//! survives a crash of the process or of the machine. The ingest driver reports a verbatim as
+//! stored only after the transaction that wrote it committed.
+//!
+//! Schema changes are versioned migrations keyed on `PRAGMA user_version`; a store written by a
+//! newer verbatim is refused rather than guessed at.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+/// Errors from the store. A corrupt or foreign file names its path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed on the named store file.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The store file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer version of verbatim.
+    #[error("store {path} has schema version {found}; this verbatim knows up to {known}: upgrade verbatim")]
+    TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// Version found on disk.
+        found: i64,
+        /// Latest version this build knows.
+        known: i64,
+    },
+    /// Stored embeddings were made by another model.
+    #[error("the workspace's vectors were made with model {stored}, but the model loaded is {loaded}; run `verbatim reindex` to re-embed everything with the new model")]
+    ModelMismatch {
+        /// Fingerprint recorded in the store.
+        stored: String,
+        /// Fingerprint of the model in use.
+        loaded: String,
+    },
+    /// A stored value could not be decoded (damaged store).
+    #[error("store {path}: damaged row {what}")]
+    Damaged {
+        /// The store file.
+        path: PathBuf,
+        /// Which row and field.
+        what: String,
+    },
+}
+
+/// Result alias for the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One verbatim as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verbatim {
+    /// Internal number (SQLite rowid); stable for the life of the verbatim.
+    #[serde(skip)]
+    pub doc: i64,
+    /// The user-facing id (from the id column, or a content hash).
+    pub id: String,
+    /// The text, as embedded and indexed.
+    pub text: String,
+    /// Respondent identifier, if mapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub respondent: Option<String>,
+    /// Date as Unix seconds (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Numeric score (NPS, stars…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Language code used for stemming (`en`, `fr`).
+    pub language: String,
+    /// Segment fields.
+    pub fields: BTreeMap<String, String>,
+    /// Where it came from: `file:line`.
+    pub source: String,
+    /// Store sequence of the last change.
+    #[serde(skip)]
+    pub seq: i64,
+}
+
+/// A verbatim to write, with its embedding.
+#[derive(Clone, Debug)]
+pub struct NewVerbatim {
+    /// User-facing id.
+    pub id: String,
+    /// Text.
+    pub text: String,
+    /// Respondent identifier.
+    pub respondent: Option<String>,
+    /// Date (Unix seconds, UTC).
+    pub ts: Option<i64>,
+    /// Score.
+    pub score: Option<f64>,
+    /// Language code.
+    pub language: String,
+    /// Segment fields.
+    pub fields: BTreeMap<String, String>,
+    /// `file:line`.
+    pub source: String,
+    /// Hash of everything above except `source`: decides unchanged vs updated.
+    pub content_hash: String,
+    /// L2-normalised embedding.
+    pub vector: Vec<f32>,
+}
+
+/// What an upsert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upsert {
+    /// A new verbatim.
+    Stored,
+    /// An existing id with changed content.
+    Updated,
+    /// Same id, same content: nothing written.
+    Unchanged,
+}
+
+/// A change the indexes must apply.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Add or replace this verbatim (its current vector has `vec_id`).
+    Upsert {
+        /// The verbatim.
+        verbatim: Verbatim,
+        /// Vector slot of its current embedding.
+        vec_id: i64,
+        /// The embedding.
+        vector: Vec<f32>,
+    },
+    /// The verbatim with this id is gone.
+    Delete {
+        /// Internal number of the removed verbatim.
+        doc: i64,
+        /// Its user-facing id.
+        id: String,
+        /// Store sequence of the deletion.
+        seq: i64,
+    },
+}
+
+/// Counts for `stats`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StoreStats {
+    /// Verbatims.
+    pub verbatims: i64,
+    /// Distinct respondents.
+    pub respondents: i64,
+    /// Earliest date (Unix seconds).
+    pub first_ts: Option<i64>,
+    /// Latest date (Unix seconds).
+    pub last_ts: Option<i64>,
+    /// Verbatims per language.
+    pub languages: BTreeMap<String, i64>,
+    /// Distinct values per segment field.
+    pub fields: BTreeMap<String, i64>,
+    /// Ingest runs.
+    pub runs: i64,
+    /// Last sequence.
+    pub seq: i64,
+    /// Model that made the vectors.
+    pub model: Option<String>,
+}
+
+/// One ingest run, as recorded.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Source file.
+    pub source: String,
+    /// New verbatims.
+    pub stored: u64,
+    /// Same id, same content.
+    pub unchanged: u64,
+    /// Same id, new content.
+    pub updated: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+}
+
+/// Metadata filter understood by both the store (SQL) and the text index.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Filter {
+    /// field → accepted values (OR within a field, AND across fields).
+    pub fields: BTreeMap<String, Vec<String>>,
+    /// Inclusive lower bound on the date (Unix seconds).
+    pub since: Option<i64>,
+    /// Exclusive upper bound on the date (Unix seconds).
+    pub until: Option<i64>,
+    /// Inclusive lower bound on the score.
+    pub min_score: Option<f64>,
+    /// Inclusive upper bound on the score.
+    pub max_score: Option<f64>,
+}
+
+impl Filter {
+    /// True when the filter accepts everything.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+            && self.since.is_none()
+            && self.until.is_none()
+            && self.min_score.is_none()
+            && self.max_score.is_none()
+    }
+
+    /// Does this verbatim pass the filter? Same semantics as the SQL and tantivy forms.
+    pub fn matches(&self, v: &Verbatim) -> bool {
+        let fields_ok = self
+            .fields
+            .iter()
+            .all(|(k, vals)| v.fields.get(k).is_some_and(|x| vals.iter().any(|w| w == x)));
+        let date_ok = match (self.since, self.until) {
+            (None, None) => true,
+            (s, u) => v.ts.is_some_and(|t| s.is_none_or(|s| t >= s) && u.is_none_or(|u| t < u)),
+        };
+        let score_ok = match (self.min_score, self.max_score) {
+            (None, None) => true,
+            (lo, hi) => v
+                .score
+                .is_some_and(|x| lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi)),
+        };
+        fields_ok && date_ok && score_ok
+    }
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // v1: the spine.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE verbatims (
+        doc          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        text         TEXT NOT NULL,
+        respondent   TEXT,
+        ts           INTEGER,
+        score        REAL,
+        language     TEXT NOT NULL,
+        fields       TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        run          INTEGER NOT NULL,
+        seq          INTEGER NOT NULL
+    );
+    CREATE INDEX verbatims_seq ON verbatims(seq);
+    CREATE INDEX verbatims_ts ON verbatims(ts);
+    CREATE TABLE segments (
+        field TEXT NOT NULL, value TEXT NOT NULL, doc INTEGER NOT NULL,
+        PRIMARY KEY (field, value, doc)
+    ) WITHOUT ROWID;
+    CREATE INDEX segments_doc ON segments(doc);
+    CREATE TABLE embeddings (
+        doc    INTEGER PRIMARY KEY,
+        vec_id INTEGER NOT NULL UNIQUE,
+        vector BLOB NOT NULL
+    );
+    CREATE TABLE tombstones (seq INTEGER PRIMARY KEY, doc INTEGER NOT NULL, id TEXT NOT NULL);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        source TEXT NOT NULL,
+        stored INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE row_errors (run INTEGER NOT NULL, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL);
+    INSERT INTO meta(key, value) VALUES ('seq', '0'), ('next_vec_id', '0');
+    "#,
+];
+
+/// The SQLite store of one workspace.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let target = i as i64 + 1;
+            let path = self.path.clone();
+            let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+            tx.execute_batch(sql)
+                .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {target}")))
+                .and_then(|_| tx.commit())
+                .map_err(|source| StoreError::Sqlite { path, source })?;
+        }
+        Ok(())
+    }
+
+    fn meta_tx(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    }
+
+    /// Reads a value from the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes a value to the meta table (durably).
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The last store sequence (0 for an empty store).
+    pub fn seq(&self) -> Result<i64> {
+        Ok(self
+            .meta("seq")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The fingerprint of the model that made the stored vectors, if any.
+    pub fn model_fingerprint(&self) -> Result<Option<String>> {
+        self.meta("model")
+    }
+
+    /// Refuses to mix vectors from two models: records `fingerprint` on first use, then checks it.
+    pub fn check_model(&self, fingerprint: &str) -> Result<()> {
+        match self.model_fingerprint()? {
+            Some(stored) if stored != fingerprint => Err(StoreError::ModelMismatch {
+                stored,
+                loaded: fingerprint.to_string(),
+            }),
+            Some(_) => Ok(()),
+            None => self.set_meta("model", fingerprint),
+        }
+    }
+
+    /// Content hashes of existing verbatims among `ids` (to decide stored / unchanged / updated
+    /// before paying for embeddings).
+    pub fn content_hashes(&self, ids: &[&str]) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT content_hash FROM verbatims WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        for id in ids {
+            if let Some(h) = stmt
+                .query_row([id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(|e| self.err(e))?
+            {
+                out.insert((*id).to_string(), h);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts an ingest run and returns its id.
+    pub fn begin_run(&self, source: &str) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO runs(started_at, source) VALUES (?1, ?2)",
+                params![now_iso(), source],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records the outcome of a run and its rejected rows.
+    pub fn finish_run(&mut self, run: i64, rec: &RunRecord, errors: &[(String, u64, String)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "UPDATE runs SET finished_at = ?2, stored = ?3, unchanged = ?4, updated = ?5, rejected = ?6 WHERE id = ?1",
+            params![
+                run,
+                now_iso(),
+                rec.stored as i64,
+                rec.unchanged as i64,
+                rec.updated as i64,
+                rec.rejected as i64
+            ],
+        )
+        .map_err(e)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO row_errors(run, source, line, reason) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(e)?;
+            for (source, line, reason) in errors {
+                stmt.execute(params![run, source, *line as i64, reason]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Writes a batch of verbatims with their embeddings in one durable transaction and returns
+    /// what happened to each. When this returns `Ok`, every verbatim of the batch is on disk.
+    pub fn upsert_batch(&mut self, run: i64, batch: &[NewVerbatim]) -> Result<Vec<Upsert>> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut seq: i64 = Self::meta_tx(&tx, "seq")
+            .map_err(e)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
+            .map_err(e)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut find = tx
+                .prepare_cached("SELECT doc, content_hash FROM verbatims WHERE id = ?1")
+                .map_err(e)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO verbatims(id, text, respondent, ts, score, language, fields, source, content_hash, run, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(e)?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE verbatims SET text = ?2, respondent = ?3, ts = ?4, score = ?5, language = ?6, fields = ?7,
+                     source = ?8, content_hash = ?9, run = ?10, seq = ?11 WHERE doc = ?1",
+                )
+                .map_err(e)?;
+            let mut del_seg = tx
+                .prepare_cached("DELETE FROM segments WHERE doc = ?1")
+                .map_err(e)?;
+            let mut ins_seg = tx
+                .prepare_cached("INSERT OR IGNORE INTO segments(field, value, doc) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            let mut put_vec = tx
+                .prepare_cached("INSERT OR REPLACE INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            for v in batch {
+                let existing: Option<(i64, String)> = find
+                    .query_row([&v.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(e)?;
+                let fields = serde_json::to_string(&v.fields).expect("a string map serialises");
+                let outcome = match existing {
+                    Some((_, ref h)) if *h == v.content_hash => {
+                        out.push(Upsert::Unchanged);
+                        continue;
+                    }
+                    Some((doc, _)) => {
+                        seq += 1;
+                        update
+                            .execute(params![
+                                doc, v.text, v.respondent, v.ts, v.score, v.language, fields, v.source,
+                                v.content_hash, run, seq
+                            ])
+                            .map_err(e)?;
+                        (doc, Upsert::Updated)
+                    }
+                    None => {
+                        seq += 1;
+                        insert
+                            .execute(params![
+                                v.id, v.text, v.respondent, v.ts, v.score, v.language, fields, v.source,
+                                v.content_hash, run, seq
+                            ])
+                            .map_err(e)?;
+                        (tx.last_insert_rowid(), Upsert::Stored)
+                    }
+                };
+                let doc = outcome.0;
+                del_seg.execute([doc]).map_err(e)?;
+                for (k, val) in &v.fields {
+                    ins_seg.execute(params![k, val, doc]).map_err(e)?;
+                }
+                put_vec
+                    .execute(params![doc, next_vec, f32s_to_blob(&v.vector)])
+                    .map_err(e)?;
+                next_vec += 1;
+                out.push(outcome.1);
+            }
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq.to_string()])
+            .map_err(e)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'next_vec_id'",
+            [next_vec.to_string()],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(out)
+    }
+
+    /// Removes verbatims by id (store, segments, embeddings) and leaves a tombstone for the
+    /// indexes. Returns how many existed.
+    pub fn delete(&mut self, ids: &[&str]) -> Result<usize> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut seq: i64 = Self::meta_tx(&tx, "seq")
+            .map_err(e)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut n = 0;
+        for id in ids {
+            let doc: Option<i64> = tx
+                .query_row("SELECT doc FROM verbatims WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(e)?;
+            let Some(doc) = doc else { continue };
+            seq += 1;
+            tx.execute("DELETE FROM verbatims WHERE doc = ?1", [doc]).map_err(e)?;
+            tx.execute("DELETE FROM segments WHERE doc = ?1", [doc]).map_err(e)?;
+            tx.execute("DELETE FROM embeddings WHERE doc = ?1", [doc]).map_err(e)?;
+            tx.execute(
+                "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
+                params![seq, doc, id],
+            )
+            .map_err(e)?;
+            n += 1;
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq.to_string()])
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(n)
+    }
+
+    fn row_to_verbatim(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Verbatim> {
+        let fields: String = r.get(7)?;
+        let fields = serde_json::from_str(&fields).map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(err))
+        })?;
+        Ok(Verbatim {
+            doc: r.get(0)?,
+            id: r.get(1)?,
+            text: r.get(2)?,
+            respondent: r.get(3)?,
+            ts: r.get(4)?,
+            score: r.get(5)?,
+            language: r.get(6)?,
+            fields,
+            source: r.get(8)?,
+            seq: r.get(9)?,
+        })
+    }
+
+    const COLS: &'static str =
+        "v.doc, v.id, v.text, v.respondent, v.ts, v.score, v.language, v.fields, v.source, v.seq";
+
+    /// Verbatims by internal number, in the order asked (missing ones skipped).
+    pub fn get_docs(&self, docs: &[i64]) -> Result<Vec<Verbatim>> {
+        let sql = format!("SELECT {} FROM verbatims v WHERE v.doc = ?1", Self::COLS);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
+            if let Some(v) = stmt
+                .query_row([d], |r| self.row_to_verbatim(r))
+                .optional()
+                .map_err(|e| self.err(e))?
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One verbatim by its user-facing id.
+    pub fn get(&self, id: &str) -> Result<Option<Verbatim>> {
+        let sql = format!("SELECT {} FROM verbatims v WHERE v.id = ?1", Self::COLS);
+        self.conn
+            .query_row(&sql, [id], |r| self.row_to_verbatim(r))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every change with a sequence above `after`, in sequence order: upserts with their current
+    /// vector, and deletions. Calls `f` for each so callers can stream large catch-ups.
+    pub fn changes_since(&self, after: i64, mut f: impl FnMut(Change) -> Result<()>) -> Result<()> {
+        let sql = format!(
+            "SELECT {}, e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc
+             WHERE v.seq > ?1 ORDER BY v.seq",
+            Self::COLS
+        );
+        let mut changes: Vec<(i64, Change)> = Vec::new();
+        {
+            let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+            let mut rows = stmt.query([after]).map_err(|e| self.err(e))?;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let verbatim = self.row_to_verbatim(r).map_err(|e| self.err(e))?;
+                let vec_id: i64 = r.get(10).map_err(|e| self.err(e))?;
+                let blob: Vec<u8> = r.get(11).map_err(|e| self.err(e))?;
+                changes.push((
+                    verbatim.seq,
+                    Change::Upsert {
+                        verbatim,
+                        vec_id,
+                        vector: blob_to_f32s(&blob),
+                    },
+                ));
+            }
+            let mut stmt = self
+                .conn
+                .prepare("SELECT seq, doc, id FROM tombstones WHERE seq > ?1 ORDER BY seq")
+                .map_err(|e| self.err(e))?;
+            let tombs = stmt
+                .query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| self.err(e))?;
+            for t in tombs {
+                let (seq, doc, id) = t.map_err(|e| self.err(e))?;
+                changes.push((seq, Change::Delete { doc, id, seq }));
+            }
+        }
+        changes.sort_by_key(|c| c.0);
+        for (_, c) in changes {
+            f(c)?;
+        }
+        Ok(())
+    }
+
+    /// Every verbatim number, sorted (for consistency checks).
+    pub fn all_docs(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc FROM verbatims ORDER BY doc")
+            .map_err(|e| self.err(e))?;
+        let docs = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(docs)
+    }
+
+    /// The live vector slots (`vec_id` of each verbatim's current embedding), sorted.
+    pub fn live_vec_ids(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT vec_id FROM embeddings ORDER BY vec_id")
+            .map_err(|e| self.err(e))?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Map vector slots back to verbatim numbers.
+    pub fn docs_for_vec_ids(&self, vec_ids: &[i64]) -> Result<Vec<Option<i64>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc FROM embeddings WHERE vec_id = ?1")
+            .map_err(|e| self.err(e))?;
+        vec_ids
+            .iter()
+            .map(|v| {
+                stmt.query_row([v], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    /// Verbatims passing `filter` with their current vector slot and vector, in `doc` order.
+    pub fn filtered_vectors(&self, filter: &Filter) -> Result<Vec<(i64, i64, Vec<f32>)>> {
+        let (where_sql, args) = filter_sql(filter);
+        let sql = format!(
+            "SELECT v.doc, e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc WHERE {where_sql} ORDER BY v.doc"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                let blob: Vec<u8> = r.get(2)?;
+                Ok((r.get(0)?, r.get(1)?, blob_to_f32s(&blob)))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Vector slots of the verbatims passing `filter`, sorted.
+    pub fn filtered_vec_ids(&self, filter: &Filter) -> Result<Vec<i64>> {
+        let (where_sql, args) = filter_sql(filter);
+        let sql = format!(
+            "SELECT e.vec_id FROM verbatims v JOIN embeddings e ON e.doc = v.doc WHERE {where_sql} ORDER BY e.vec_id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Number of verbatims passing `filter`.
+    pub fn count(&self, filter: &Filter) -> Result<i64> {
+        let (where_sql, args) = filter_sql(filter);
+        let sql = format!("SELECT COUNT(*) FROM verbatims v WHERE {where_sql}");
+        self.conn
+            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// All verbatims with vectors, in `doc` order, for a rebuild. Streams through `f`.
+    pub fn for_each(&self, mut f: impl FnMut(Verbatim, i64, Vec<f32>) -> Result<()>) -> Result<()> {
+        let sql = format!(
+            "SELECT {}, e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc ORDER BY v.doc",
+            Self::COLS
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let v = self.row_to_verbatim(r).map_err(|e| self.err(e))?;
+            let vec_id: i64 = r.get(10).map_err(|e| self.err(e))?;
+            let blob: Vec<u8> = r.get(11).map_err(|e| self.err(e))?;
+            f(v, vec_id, blob_to_f32s(&blob))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces every embedding (after a model change) in one transaction: `vectors` maps
+    /// doc → new vector. New vector slots are assigned; the fingerprint is recorded.
+    pub fn replace_all_vectors(&mut self, fingerprint: &str, vectors: &[(i64, Vec<f32>)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM embeddings", []).map_err(e)?;
+        let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
+            .map_err(e)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        {
+            let mut put = tx
+                .prepare_cached("INSERT INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            for (doc, v) in vectors {
+                put.execute(params![doc, next_vec, f32s_to_blob(v)]).map_err(e)?;
+                next_vec += 1;
+            }
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'next_vec_id'",
+            [next_vec.to_string()],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('model', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [fingerprint],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    /// All (doc, text) pairs, for re-embedding.
+    pub fn texts(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc, text FROM verbatims ORDER BY doc")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Summary counts.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let q = |sql: &str| -> Result<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(|e| self.err(e))
+        };
+        let mut s = StoreStats {
+            verbatims: q("SELECT COUNT(*) FROM verbatims")?,
+            respondents: q("SELECT COUNT(DISTINCT respondent) FROM verbatims WHERE respondent IS NOT NULL")?,
+            runs: q("SELECT COUNT(*) FROM runs")?,
+            seq: self.seq()?,
+            model: self.model_fingerprint()?,
+            ..Default::default()
+        };
+        (s.first_ts, s.last_ts) = self
+            .conn
+            .query_row("SELECT MIN(ts), MAX(ts) FROM verbatims", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT language, COUNT(*) FROM verbatims GROUP BY language ORDER BY language")
+            .map_err(|e| self.err(e))?;
+        for row in stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+        {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            s.languages.insert(k, v);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT field, COUNT(DISTINCT value) FROM segments GROUP BY field ORDER BY field")
+            .map_err(|e| self.err(e))?;
+        for row in stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+        {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            s.fields.insert(k, v);
+        }
+        Ok(s)
+    }
+
+    /// Rejected rows of the last run over `source`.
+    pub fn last_run(&self) -> Result<Option<RunRecord>> {
+        self.conn
+            .query_row(
+                "SELECT source, stored, unchanged, updated, rejected FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(RunRecord {
+                        source: r.get(0)?,
+                        stored: r.get::<_, i64>(1)? as u64,
+                        unchanged: r.get::<_, i64>(2)? as u64,
+                        updated: r.get::<_, i64>(3)? as u64,
+                        rejected: r.get::<_, i64>(4)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// SQL `WHERE` clause (over alias `v`) and its arguments for a filter.
+fn filter_sql(filter: &Filter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut clauses = vec!["1".to_string()];
+    let mut args: Vec<Value> = Vec::new();
+    for (field, values) in &filter.fields {
+        let mut placeholders = Vec::new();
+        args.push(Value::Text(field.clone()));
+        let fi = args.len();
+        for val in values {
+            args.push(Value::Text(val.clone()));
+            placeholders.push(format!("?{}", args.len()));
+        }
+        clauses.push(format!(
+            "v.doc IN (SELECT doc FROM segments WHERE field = ?{fi} AND value IN ({}))",
+            placeholders.join(", ")
+        ));
+    }
+    if let Some(s) = filter.since {
+        args.push(Value::Integer(s));
+        clauses.push(format!("v.ts >= ?{}", args.len()));
+    }
+    if let Some(u) = filter.until {
+        args.push(Value::Integer(u));
+        clauses.push(format!("v.ts < ?{}", args.len()));
+    }
+    if let Some(lo) = filter.min_score {
+        args.push(Value::Real(lo));
+        clauses.push(format!("v.score >= ?{}", args.len()));
+    }
+    if let Some(hi) = filter.max_score {
+        args.push(Value::Real(hi));
+        clauses.push(format!("v.score <= ?{}", args.len()));
+    }
+    (clauses.join(" AND "), args)
+}
+
+fn now_iso() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nv(id: &str, text: &str, country: &str) -> NewVerbatim {
+        let mut fields = BTreeMap::new();
+        fields.insert("country".to_string(), country.to_string());
+        NewVerbatim {
+            id: id.into(),
+            text: text.into(),
+            respondent: None,
+            ts: Some(1_700_000_000),
+            score: Some(7.0),
+            language: "en".into(),
+            fields,
+            source: "t.csv:2".into(),
+            content_hash: format!("{text}{country}"),
+            vector: vec![1.0, 0.0],
+        }
+    }
+
+    #[test]
+    fn upsert_reports_stored_unchanged_updated_and_bumps_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let run = s.begin_run("t.csv").unwrap();
+        let r = s.upsert_batch(run, &[nv("a", "hello", "FR"), nv("b", "bye", "US")]).unwrap();
+        assert_eq!(r, vec![Upsert::Stored, Upsert::Stored]);
+        assert_eq!(s.seq().unwrap(), 2);
+        let r = s.upsert_batch(run, &[nv("a", "hello", "FR"), nv("b", "bye!", "US")]).unwrap();
+        assert_eq!(r, vec![Upsert::Unchanged, Upsert::Updated]);
+        assert_eq!(s.seq().unwrap(), 3);
+        assert_eq!(s.get("b").unwrap().unwrap().text, "bye!");
+        let mut changes = Vec::new();
+        s.changes_since(2, |c| {
+            changes.push(c);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(changes.len(), 1);
+        // Two live vectors; the replaced one is gone from the live set.
+        assert_eq!(s.live_vec_ids().unwrap(), vec![0, 2]);
+    }
+
+    #[test]
+    fn filters_in_sql_match_filter_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let run = s.begin_run("t.csv").unwrap();
+        s.upsert_batch(run, &[nv("a", "x", "FR"), nv("b", "y", "US"), nv("c", "z", "BE")])
+            .unwrap();
+        let mut f = Filter::default();
+        f.fields
+            .insert("country".into(), vec!["FR".into(), "BE".into()]);
+        assert_eq!(s.count(&f).unwrap(), 2);
+        f.min_score = Some(8.0);
+        assert_eq!(s.count(&f).unwrap(), 0);
+        f.min_score = None;
+        f.since = Some(1_700_000_001);
+        assert_eq!(s.count(&f).unwrap(), 0);
+        f.since = Some(1_700_000_000);
+        assert_eq!(s.count(&f).unwrap(), 2);
+        let all = s.get_docs(&[1, 2, 3]).unwrap();
+        assert_eq!(all.iter().filter(|v| f.matches(v)).count(), 2);
+    }
+
+    #[test]
+    fn delete_leaves_tombstone_and_refuses_other_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let run = s.begin_run("t.csv").unwrap();
+        s.upsert_batch(run, &[nv("a", "x", "FR")]).unwrap();
+        assert_eq!(s.delete(&["a", "nope"]).unwrap(), 1);
+        let mut n = 0;
+        s.changes_since(1, |c| {
+            assert!(matches!(c, Change::Delete { .. }));
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+        s.check_model("m1").unwrap();
+        s.check_model("m1").unwrap();
+        assert!(matches!(s.check_model("m2"), Err(StoreError::ModelMismatch { .. })));
+    }
+}

@@ -1,0 +1,316 @@
+//! The ingest driver: file → records → embeddings → store (durable) → indexes.
+//!
+//! Order matters for crash safety. Records are embedded and written to the store in chunks, one
+//! SQLite transaction per chunk; progress counts a verbatim as stored only after its chunk
+//! committed. Indexes are updated after the store, from the store's change feed: if the process
+//! dies in between, the next command replays what the indexes missed.
+//!
+//! Idempotence: each verbatim carries a hash of its content (text, respondent, date, score,
+//! language, segments). Re-ingesting a file finds every hash unchanged and embeds nothing; a
+//! changed row under an existing id is re-embedded and replaces the old verbatim everywhere.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Workspace, WorkspaceError};
+use crate::embed::{Embedder, TextKind};
+use crate::ingest::{self, Format, Mapping, ReadOptions, Record, RowError};
+use crate::lang::{self, Lang};
+use crate::store::{NewVerbatim, RunRecord, Upsert};
+
+/// Receives progress from long work; the CLI draws a bar, tests ignore it.
+pub trait Progress {
+    /// A phase starts with `total` units (0 when unknown).
+    fn start(&self, phase: &str, total: u64);
+    /// `n` more units are done.
+    fn advance(&self, n: u64);
+    /// The phase is over.
+    fn finish(&self);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Options of one ingest.
+#[derive(Clone, Debug, Default)]
+pub struct IngestOptions {
+    /// Mapping given on the command line; `None` reuses the workspace's.
+    pub mapping: Option<Mapping>,
+    /// Force a format instead of the extension's.
+    pub format: Option<Format>,
+    /// XLSX sheet.
+    pub sheet: Option<String>,
+    /// Stop after `n` stored verbatims (tests of crash safety use it with a kill).
+    pub limit: Option<usize>,
+}
+
+/// Outcome of one ingest, the `--json` summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct IngestSummary {
+    /// The file.
+    pub file: PathBuf,
+    /// Rows read (good and bad).
+    pub rows: u64,
+    /// New verbatims.
+    pub stored: u64,
+    /// Rows identical to what the store has.
+    pub unchanged: u64,
+    /// Existing ids with new content.
+    pub updated: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Why each rejected row was rejected (`file:line: reason`).
+    pub errors: Vec<String>,
+    /// File-level warnings (encoding fallback, ambiguous dates, missing optional columns).
+    pub warnings: Vec<String>,
+    /// Seconds spent reading, embedding, storing and indexing.
+    pub timings: Timings,
+}
+
+/// Wall time per phase, in seconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Reading and parsing the file.
+    pub read: f64,
+    /// Embedding.
+    pub embed: f64,
+    /// Store transactions.
+    pub store: f64,
+    /// Index catch-up.
+    pub index: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// Errors that stop an ingest (a bad row never does).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestRunError {
+    /// Reading the file failed as a whole.
+    #[error(transparent)]
+    Read(#[from] ingest::IngestError),
+    /// No mapping given and none remembered.
+    #[error("{path}: no column mapping: pass --text COLUMN (and optionally --id, --respondent, --date, --score, --field); columns in this file: {columns}")]
+    NoMapping {
+        /// The file.
+        path: PathBuf,
+        /// Its header.
+        columns: String,
+    },
+    /// Workspace failure.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Embedding failure.
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
+}
+
+/// The language of a record: its mapped column if it names a known language, else detected.
+pub fn language_of(r: &Record) -> Lang {
+    r.language
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_else(|| lang::detect(&r.text))
+}
+
+/// Hash over everything that makes a verbatim (not where it came from).
+pub fn content_hash(v: &NewVerbatim) -> String {
+    let mut h = Sha256::new();
+    let canon = serde_json::json!({
+        "text": v.text,
+        "respondent": v.respondent,
+        "ts": v.ts,
+        "score": v.score,
+        "language": v.language,
+        "fields": v.fields,
+    });
+    h.update(canon.to_string().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+fn to_new(r: &Record, path: &Path) -> NewVerbatim {
+    let mut v = NewVerbatim {
+        id: r.id.clone(),
+        text: r.text.clone(),
+        respondent: r.respondent.clone(),
+        ts: r.date.map(|d| d.and_utc().timestamp()),
+        score: r.score,
+        language: language_of(r).code().to_string(),
+        fields: r.fields.clone(),
+        source: format!("{}:{}", path.display(), r.line),
+        content_hash: String::new(),
+        vector: Vec::new(),
+    };
+    v.content_hash = content_hash(&v);
+    v
+}
+
+/// A guess for files ingested without any mapping: a column literally called `text` (any case).
+fn guess_mapping(columns: &[String]) -> Option<Mapping> {
+    let find = |name: &str| columns.iter().find(|c| c.trim().eq_ignore_ascii_case(name)).cloned();
+    let text = find("text")?;
+    Some(Mapping {
+        text: vec![text],
+        id: find("id"),
+        ..Mapping::default()
+    })
+}
+
+/// Ingests one file into the workspace.
+pub fn ingest_file(
+    ws: &mut Workspace,
+    embedder: &dyn Embedder,
+    path: &Path,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestRunError> {
+    let t0 = Instant::now();
+    let _lock = ws.lock()?;
+    ws.store.check_model(embedder.fingerprint())?;
+    let strict = opts.mapping.is_some();
+    let mut read_opts = ReadOptions {
+        sheet: opts.sheet.clone(),
+        max_text_bytes: ws.config.ingest.max_text_bytes,
+        strict,
+    };
+    let mut mapping = opts.mapping.clone().or_else(|| ws.config.mapping.clone());
+    let mut guessed = false;
+    if mapping.is_none() {
+        // Read the header only through a permissive pass to guess; the real read follows.
+        read_opts.strict = false;
+        let probe = ingest::read_file(path, opts.format, &Mapping::default(), &read_opts).ok();
+        let columns = probe.map(|p| p.columns).unwrap_or_default();
+        mapping = guess_mapping(&columns);
+        guessed = mapping.is_some();
+        if mapping.is_none() {
+            return Err(IngestRunError::NoMapping {
+                path: path.to_path_buf(),
+                columns: columns.join(", "),
+            });
+        }
+    }
+    let mapping = mapping.expect("resolved above");
+    let report = ingest::read_file(path, opts.format, &mapping, &read_opts)?;
+    let mut warnings: Vec<String> = report.warnings.iter().map(|w| w.to_string()).collect();
+    if guessed {
+        warnings.push(format!(
+            "{}: no mapping given; using column '{}' as text{}",
+            path.display(),
+            mapping.text.join("+"),
+            mapping.id.as_ref().map(|i| format!(" and '{i}' as id")).unwrap_or_default()
+        ));
+    }
+    if opts.mapping.is_some() || ws.config.mapping.is_none() {
+        ws.config.mapping = Some(mapping.clone());
+        ws.save_config()?;
+    }
+    let read_secs = t0.elapsed().as_secs_f64();
+
+    // Split good rows from bad ones; a second row with an id seen earlier in the same file is
+    // rejected (which of two contradicting rows is right is the user's call, not ours).
+    let mut errors: Vec<RowError> = Vec::new();
+    let mut good: Vec<NewVerbatim> = Vec::new();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    let rows = report.rows.len() as u64;
+    for row in report.rows {
+        match row {
+            Err(e) => errors.push(e),
+            Ok(r) => {
+                if let Some(&l) = first_line.get(&r.id) {
+                    errors.push(RowError {
+                        path: path.to_path_buf(),
+                        line: r.line,
+                        reason: format!(
+                            "duplicate id '{}' (first seen at line {l}){}",
+                            r.id,
+                            if r.id_is_hash { " — identical text without an id column" } else { "" }
+                        ),
+                    });
+                    continue;
+                }
+                first_line.insert(r.id.clone(), r.line);
+                good.push(to_new(&r, path));
+            }
+        }
+    }
+
+    // Unchanged rows cost nothing: no embedding, no write.
+    let ids: Vec<&str> = good.iter().map(|v| v.id.as_str()).collect();
+    let existing = ws.store.content_hashes(&ids)?;
+    let (unchanged, mut todo): (Vec<_>, Vec<_>) = good
+        .into_iter()
+        .partition(|v| existing.get(&v.id) == Some(&v.content_hash));
+    if let Some(limit) = opts.limit {
+        todo.truncate(limit);
+    }
+
+    let source = path.display().to_string();
+    let run = ws.store.begin_run(&source)?;
+    let mut rec = RunRecord {
+        source: source.clone(),
+        unchanged: unchanged.len() as u64,
+        rejected: errors.len() as u64,
+        ..Default::default()
+    };
+    let mut timings = Timings {
+        read: read_secs,
+        ..Default::default()
+    };
+    progress.start("embedding", todo.len() as u64);
+    let chunk = ws.config.ingest.chunk_size.max(1);
+    for batch in todo.chunks_mut(chunk) {
+        let t = Instant::now();
+        let texts: Vec<&str> = batch.iter().map(|v| v.text.as_str()).collect();
+        let vectors = embedder.embed(&texts, TextKind::Passage)?;
+        for (v, vec) in batch.iter_mut().zip(vectors) {
+            v.vector = vec;
+        }
+        timings.embed += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for outcome in ws.store.upsert_batch(run, batch)? {
+            match outcome {
+                Upsert::Stored => rec.stored += 1,
+                Upsert::Updated => rec.updated += 1,
+                Upsert::Unchanged => rec.unchanged += 1,
+            }
+        }
+        timings.store += t.elapsed().as_secs_f64();
+        progress.advance(batch.len() as u64);
+    }
+    progress.finish();
+    let errs: Vec<(String, u64, String)> = errors
+        .iter()
+        .map(|e| (e.path.display().to_string(), e.line, e.reason.clone()))
+        .collect();
+    ws.store.finish_run(run, &rec, &errs)?;
+
+    let t = Instant::now();
+    progress.start("indexing", 0);
+    ws.indexes()?;
+    progress.finish();
+    timings.index = t.elapsed().as_secs_f64();
+    timings.total = t0.elapsed().as_secs_f64();
+    Ok(IngestSummary {
+        file: path.to_path_buf(),
+        rows,
+        stored: rec.stored,
+        unchanged: rec.unchanged,
+        updated: rec.updated,
+        rejected: rec.rejected,
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        warnings,
+        timings,
+    })
+}

@@ -1,0 +1,324 @@
+//! A workspace: one folder holding `verbatim.toml`, the SQLite store and the derived indexes.
+//!
+//! ```text
+//! ws/verbatim.toml        column mapping, model, defaults (human-editable)
+//! ws/store.sqlite         the source of truth (+ -wal, -shm)
+//! ws/index/text/          tantivy
+//! ws/index/vectors/       hnsw_rs generations + CURRENT
+//! ws/.lock                held exclusively by writers (ingest, reindex)
+//! ```
+//!
+//! Opening a workspace for reading catches the indexes up with the store, so a crash in the
+//! middle of an ingest is repaired by the next command, whatever it is.
+
+pub mod ingest;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::index::{IndexError, Indexes, SyncReport};
+use crate::ingest::Mapping;
+use crate::store::{Store, StoreError};
+
+/// The file name of the workspace configuration.
+pub const CONFIG_FILE: &str = "verbatim.toml";
+/// The file name of the store.
+pub const STORE_FILE: &str = "store.sqlite";
+
+/// Errors opening or changing a workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// No workspace at that path.
+    #[error("{path} is not a verbatim workspace (no {CONFIG_FILE}); create one with `verbatim init {path}` or pass --workspace DIR / set VERBATIM_WORKSPACE")]
+    NotAWorkspace {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// `init` on a folder that already is one.
+    #[error("{path} is already a verbatim workspace")]
+    AlreadyExists {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// The configuration file is not valid TOML or has unknown keys.
+    #[error("{path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong (with line and column from the TOML parser).
+        message: String,
+    },
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the write lock.
+    #[error("{path}: another verbatim process is writing to this workspace")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// Store error.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Index error.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// Model settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Sentence-transformers model folder; default: the one `models/fetch.sh` provisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Texts per forward pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+}
+
+/// Ingest settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Rows with more text than this are rejected.
+    pub max_text_bytes: usize,
+    /// Verbatims embedded and committed per store transaction.
+    pub chunk_size: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_text_bytes: 64 * 1024,
+            chunk_size: 256,
+        }
+    }
+}
+
+/// Search defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Default mode.
+    pub mode: crate::retrieve::Mode,
+    /// Default number of results.
+    pub limit: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            mode: crate::retrieve::Mode::Hybrid,
+            limit: 10,
+        }
+    }
+}
+
+/// `verbatim.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Column mapping remembered from the first ingest that gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<Mapping>,
+    /// Embedding model.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// Ingest settings.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// Search defaults.
+    #[serde(default)]
+    pub search: SearchConfig,
+}
+
+/// An open workspace.
+pub struct Workspace {
+    root: PathBuf,
+    /// Its configuration.
+    pub config: Config,
+    /// Its store.
+    pub store: Store,
+}
+
+/// An exclusive writer lock; released on drop.
+pub struct WriteLock {
+    _file: fs::File,
+}
+
+impl Workspace {
+    /// Creates a workspace in `root` (the folder may exist but must not be a workspace).
+    pub fn init(root: &Path) -> Result<Workspace, WorkspaceError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| WorkspaceError::Io { path, source }
+        };
+        if root.join(CONFIG_FILE).exists() {
+            return Err(WorkspaceError::AlreadyExists {
+                path: root.to_path_buf(),
+            });
+        }
+        fs::create_dir_all(root.join("index")).map_err(io(root))?;
+        let ws = Workspace {
+            root: root.to_path_buf(),
+            config: Config::default(),
+            store: Store::open(&root.join(STORE_FILE))?,
+        };
+        ws.save_config()?;
+        Indexes::open(&ws.index_dir(), &ws.store)?;
+        Ok(ws)
+    }
+
+    /// Opens the workspace in `root`.
+    pub fn open(root: &Path) -> Result<Workspace, WorkspaceError> {
+        let cfg_path = root.join(CONFIG_FILE);
+        let text = match fs::read_to_string(&cfg_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WorkspaceError::NotAWorkspace {
+                    path: root.to_path_buf(),
+                })
+            }
+            Err(source) => {
+                return Err(WorkspaceError::Io {
+                    path: cfg_path,
+                    source,
+                })
+            }
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| WorkspaceError::Config {
+            path: cfg_path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            config,
+            store: Store::open(&root.join(STORE_FILE))?,
+        })
+    }
+
+    /// The workspace folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the derived indexes live.
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+
+    /// Opens the indexes and catches them up with the store.
+    pub fn indexes(&self) -> Result<(Indexes, SyncReport), WorkspaceError> {
+        Ok(Indexes::open(&self.index_dir(), &self.store)?)
+    }
+
+    /// Writes `verbatim.toml` atomically.
+    pub fn save_config(&self) -> Result<(), WorkspaceError> {
+        let body = toml::to_string_pretty(&self.config).expect("config serialises");
+        let text = format!(
+            "# verbatim workspace configuration. Flags override these values; edit freely.\n{body}"
+        );
+        crate::index::vector::write_atomic(&self.root.join(CONFIG_FILE), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Takes the exclusive writer lock, failing at once if another writer holds it.
+    pub fn lock(&self) -> Result<WriteLock, WorkspaceError> {
+        let path = self.root.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| WorkspaceError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(WorkspaceError::Locked { path }),
+            Err(fs::TryLockError::Error(source)) => Err(WorkspaceError::Io { path, source }),
+        }
+    }
+}
+
+/// Finds the workspace folder: `--workspace`, then `VERBATIM_WORKSPACE`, then the current folder.
+pub fn resolve_root(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("VERBATIM_WORKSPACE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// What `reindex` did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReindexReport {
+    /// Verbatims re-embedded because the model changed (0 when it did not).
+    pub reembedded: usize,
+    /// Documents written to the text index.
+    pub text: usize,
+    /// Vectors written to the HNSW index.
+    pub vectors: usize,
+}
+
+impl Workspace {
+    /// Rebuilds both indexes from the store. When `embedder` is given and is not the model that
+    /// made the stored vectors, every verbatim is re-embedded first (one transaction).
+    pub fn reindex(
+        &mut self,
+        embedder: Option<&dyn crate::embed::Embedder>,
+        progress: &dyn ingest::Progress,
+    ) -> Result<ReindexReport, ingest::IngestRunError> {
+        let _lock = self.lock()?;
+        let mut report = ReindexReport::default();
+        if let Some(e) = embedder {
+            if self.store.model_fingerprint()?.as_deref() != Some(e.fingerprint()) {
+                let texts = self.store.texts()?;
+                progress.start("re-embedding", texts.len() as u64);
+                let mut vectors = Vec::with_capacity(texts.len());
+                for chunk in texts.chunks(self.config.ingest.chunk_size.max(1)) {
+                    let refs: Vec<&str> = chunk.iter().map(|t| t.1.as_str()).collect();
+                    let vs = e.embed(&refs, crate::embed::TextKind::Passage)?;
+                    vectors.extend(chunk.iter().map(|t| t.0).zip(vs));
+                    progress.advance(chunk.len() as u64);
+                }
+                progress.finish();
+                self.store.replace_all_vectors(e.fingerprint(), &vectors)?;
+                report.reembedded = vectors.len();
+            }
+        }
+        progress.start("indexing", 0);
+        // A rebuild must work on damaged indexes too: the text index is recreated when it does
+        // not open, and the old vector graph is never loaded.
+        let text_dir = self.index_dir().join("text");
+        let text = match crate::index::TextIndex::open(&text_dir) {
+            Ok(t) => t,
+            Err(_) => {
+                std::fs::remove_dir_all(&text_dir).map_err(|source| WorkspaceError::Io {
+                    path: text_dir.clone(),
+                    source,
+                })?;
+                crate::index::TextIndex::open(&text_dir).map_err(WorkspaceError::from)?
+            }
+        };
+        let vectors = crate::index::VectorIndex::empty(
+            &self.index_dir().join("vectors"),
+            crate::index::HnswParams::default(),
+        )
+        .map_err(WorkspaceError::from)?;
+        let mut ix = Indexes { text, vectors };
+        let r = ix.rebuild(&self.store).map_err(WorkspaceError::from)?;
+        progress.finish();
+        report.text = r.text;
+        report.vectors = r.vectors;
+        Ok(report)
+    }
+}

@@ -1,0 +1,120 @@
+//! Shared helpers for the integration tests: the real model, the binary, fresh workspaces.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test fixture.
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// The all-MiniLM-L6-v2 folder that `models/fetch.sh` provisions. Panics with the fix when absent.
+pub fn model_dir() -> PathBuf {
+    let dir = repo().join("models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "the model is missing from {}: run `make models` (models/fetch.sh) first",
+        dir.display()
+    );
+    dir
+}
+
+/// A `verbatim` command with the test model and a workspace.
+pub fn verbatim(ws: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    c.env("VERBATIM_MODEL", model_dir())
+        .env("VERBATIM_WORKSPACE", ws)
+        .env_remove("VERBATIM_THREADS")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Runs a command and returns its output, printing stderr on failure of the spawn.
+pub fn run(c: &mut Command) -> Output {
+    c.output().expect("spawn verbatim")
+}
+
+/// stdout as a string.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as a string.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and asserts success, returning stdout.
+pub fn ok(c: &mut Command) -> String {
+    let o = run(c);
+    assert!(
+        o.status.success(),
+        "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Runs with --json and parses stdout.
+pub fn json(c: &mut Command) -> serde_json::Value {
+    let out = ok(c.arg("--json"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+/// A fresh, initialised workspace in a temp folder.
+pub fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(verbatim(dir.path()).arg("init").arg(dir.path()));
+    dir
+}
+
+/// Ingests the 600-sentence UCI fixture.
+pub fn ingest_uci(ws: &Path) -> serde_json::Value {
+    json(
+        verbatim(ws)
+            .args(["ingest", "--text", "text", "--id", "id", "--field", "sentiment", "--field", "domain"])
+            .arg(fixture("uci_600.csv")),
+    )
+}
+
+/// Ingests the 400-utterance chitchat fixture (dates, nested score, segments).
+pub fn ingest_chitchat(ws: &Path) -> serde_json::Value {
+    json(
+        verbatim(ws)
+            .args([
+                "ingest", "--text", "text", "--id", "id", "--date", "date", "--score", "ratings.witty", "--field",
+                "prompt",
+            ])
+            .arg(fixture("chitchat_400.jsonl")),
+    )
+}
+
+/// Reads a JSON Lines fixture.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("read fixture")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+/// Reads the UCI CSV fixture as (id, text, sentiment, domain).
+pub fn uci_rows() -> Vec<(String, String, String, String)> {
+    let mut r = csv::Reader::from_path(fixture("uci_600.csv")).expect("fixture");
+    r.records()
+        .map(|rec| {
+            let rec = rec.expect("row");
+            (rec[0].to_string(), rec[1].to_string(), rec[2].to_string(), rec[3].to_string())
+        })
+        .collect()
+}

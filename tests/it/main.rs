@@ -1,0 +1,5 @@
+//! One integration-test binary (faster to link than one per file). Each module is a stage.
+mod common;
+mod crash;
+mod lifecycle;
+mod search;
