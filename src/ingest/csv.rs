@@ -20,7 +20,7 @@ use std::path::Path;
 
 use ::csv::{ByteRecord, ReaderBuilder};
 
-use super::mapping::{self, Cell, RawRow, Table};
+use super::mapping::{self, RawRow, Table};
 use super::{decode, IngestError, Mapping, ReadOptions, RowError, Warning};
 
 /// Candidate delimiters, in order of preference on a tie.

@@ -18,8 +18,6 @@ use std::path::Path;
 use super::mapping::Cell;
 use super::Warning;
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
 /// How many valid multi-byte sequences and invalid bytes a buffer holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Utf8Census {
@@ -102,6 +100,8 @@ pub(crate) fn invalid_utf8_reason(bytes: &[u8], e: &std::str::Utf8Error) -> Stri
 mod tests {
     use super::*;
 
+    const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
     #[test]
     fn census_counts() {
         assert_eq!(census(b"plain ascii"), Utf8Census::default());
@@ -139,9 +139,8 @@ mod tests {
     #[test]
     fn utf8_file_with_one_bad_byte_stays_utf8() {
         let mut w = Vec::new();
-        let input = "id,comment\n1,déçu\n2,x\xff\n".as_bytes().to_vec();
-        let mut input = input;
-        input.splice(0..0, UTF8_BOM.iter().copied());
+        let mut input = UTF8_BOM.to_vec();
+        input.extend_from_slice(b"id,comment\n1,d\xc3\xa9\xc3\xa7u\n2,x\xff\n");
         let out = prepare(&input, Path::new("a.csv"), &mut w);
         assert!(w.is_empty());
         assert!(out.starts_with(b"id,"));

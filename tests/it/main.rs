@@ -3,3 +3,4 @@ mod common;
 mod crash;
 mod lifecycle;
 mod search;
+mod props;
