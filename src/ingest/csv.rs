@@ -78,7 +78,9 @@ pub(crate) fn read(
             Ok(false) => break,
             Ok(true) => {
                 errors_in_a_row = 0;
-                let line = record.position().map_or(last_line + 1, |p| p.line());
+                let line = record
+                    .position()
+                    .map_or(last_line + 1, |p| record_line(&data, p));
                 last_line = line;
                 if is_blank(&record) {
                     continue;
@@ -124,6 +126,21 @@ pub(crate) fn read(
         plan,
         rows,
     })
+}
+
+/// The physical line where a record's first field starts. The parser's position is where it
+/// began reading the record, which is before any blank lines or the `\n` of a `\r\n` that it
+/// skipped on the way; count those.
+fn record_line(data: &[u8], pos: &::csv::Position) -> u64 {
+    let start = usize::try_from(pos.byte())
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let skipped = data[start..]
+        .iter()
+        .take_while(|&&b| b == b'\n' || b == b'\r')
+        .filter(|&&b| b == b'\n')
+        .count();
+    pos.line() + skipped as u64
 }
 
 fn is_empty_field(f: &[u8]) -> bool {
@@ -252,6 +269,14 @@ mod tests {
     }
 
     #[test]
+    fn line_numbers_with_crlf_and_blank_lines() {
+        let input = b"\r\n\r\nid,comment\r\n1,a\r\n\r\n\r\n2,\"b\r\nc\"\r\n3,d\r\n\n\n4,e";
+        let r = read(input, &text_mapping());
+        let got: Vec<(u64, &str)> = r.records().map(|r| (r.line, r.id.as_str())).collect();
+        assert_eq!(got, vec![(4, "1"), (7, "2"), (9, "3"), (12, "4")]);
+    }
+
+    #[test]
     fn wrong_field_count_is_a_row_error_and_the_run_goes_on() {
         let input = b"id;comment;country\n1;ok;FR\n2;too;many;fields\n3;short\n4;fine;DE;;\n";
         let r = read(input, &text_mapping());
@@ -294,7 +319,7 @@ mod tests {
 
     #[test]
     fn empty_file_is_an_error() {
-        for input in [&b""[..], b"\n\n", b"\xef\xbb\xbf", b";;\n"] {
+        for input in [&b""[..], b"\n\n", b"\xef\xbb\xbf", b"\r\n\r\n"] {
             let err = read_bytes(input, Format::Csv, &text_mapping(), &ReadOptions::default())
                 .unwrap_err();
             assert!(matches!(err, IngestError::EmptyFile { .. }), "{input:?}");

@@ -113,9 +113,11 @@ pub fn check_format(format: &str) -> Result<(), String> {
         return Err("the format is empty".to_string());
     }
     if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
-        return Err("not a valid strftime format (see chrono's strftime specifiers, e.g. \
+        return Err(
+            "not a valid strftime format (see chrono's strftime specifiers, e.g. \
                     '%d/%m/%Y %H:%M')"
-            .to_string());
+                .to_string(),
+        );
     }
     Ok(())
 }
@@ -501,10 +503,26 @@ mod tests {
             ("2024-03-01T10:20", DayFirst, dt(2024, 3, 1, 10, 20, 0)),
             ("2024-03-01 10:20:30", DayFirst, dt(2024, 3, 1, 10, 20, 30)),
             ("2024-03-01T10:20:30Z", DayFirst, dt(2024, 3, 1, 10, 20, 30)),
-            ("2024-03-01T10:20:30+02:00", DayFirst, dt(2024, 3, 1, 8, 20, 30)),
-            ("2024-03-01T10:20:30-0530", DayFirst, dt(2024, 3, 1, 15, 50, 30)),
-            ("2024-03-01 00:30:00+01", DayFirst, dt(2024, 2, 29, 23, 30, 0)),
-            ("2024-03-01 10:20:30 UTC", DayFirst, dt(2024, 3, 1, 10, 20, 30)),
+            (
+                "2024-03-01T10:20:30+02:00",
+                DayFirst,
+                dt(2024, 3, 1, 8, 20, 30),
+            ),
+            (
+                "2024-03-01T10:20:30-0530",
+                DayFirst,
+                dt(2024, 3, 1, 15, 50, 30),
+            ),
+            (
+                "2024-03-01 00:30:00+01",
+                DayFirst,
+                dt(2024, 2, 29, 23, 30, 0),
+            ),
+            (
+                "2024-03-01 10:20:30 UTC",
+                DayFirst,
+                dt(2024, 3, 1, 10, 20, 30),
+            ),
             ("  2024-03-01  ", DayFirst, day(2024, 3, 1)),
             // numeric, day first
             ("15/03/2024", DayFirst, day(2024, 3, 15)),
@@ -534,8 +552,16 @@ mod tests {
             ("15 août 2024 à 10h30", DayFirst, dt(2024, 8, 15, 10, 30, 0)),
             ("01-Mar-24", DayFirst, day(2024, 3, 1)),
             ("vendredi 1 mars 2024", DayFirst, day(2024, 3, 1)),
-            ("Fri, 01 Mar 2024 10:00:00 +0100", DayFirst, dt(2024, 3, 1, 9, 0, 0)),
-            ("March 1, 2024 at 9:15 AM", DayFirst, dt(2024, 3, 1, 9, 15, 0)),
+            (
+                "Fri, 01 Mar 2024 10:00:00 +0100",
+                DayFirst,
+                dt(2024, 3, 1, 9, 0, 0),
+            ),
+            (
+                "March 1, 2024 at 9:15 AM",
+                DayFirst,
+                dt(2024, 3, 1, 9, 15, 0),
+            ),
             // all digits
             ("20240301", DayFirst, day(2024, 3, 1)),
             ("1709251200", DayFirst, day(2024, 3, 1)),
@@ -545,7 +571,8 @@ mod tests {
         for (input, order, want) in cases {
             let got = parse_date(input, *order);
             let want = if *input == "1709251200500" {
-                want.checked_add_signed(TimeDelta::milliseconds(500)).unwrap()
+                want.checked_add_signed(TimeDelta::milliseconds(500))
+                    .unwrap()
             } else {
                 *want
             };

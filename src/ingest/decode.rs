@@ -126,14 +126,21 @@ mod tests {
     #[test]
     fn windows_1252_file_is_decoded_with_a_warning() {
         let mut w = Vec::new();
-        let out = prepare(b"id,comment\n1,tr\xe8s \x80 bien\n", Path::new("a.csv"), &mut w);
+        let out = prepare(
+            b"id,comment\n1,tr\xe8s \x80 bien\n",
+            Path::new("a.csv"),
+            &mut w,
+        );
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "id,comment\n1,très € bien\n"
         );
         assert_eq!(w.len(), 1);
         let msg = w[0].to_string();
-        assert!(msg.starts_with("a.csv: ") && msg.contains("Windows-1252"), "{msg}");
+        assert!(
+            msg.starts_with("a.csv: ") && msg.contains("Windows-1252"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The JSONL reader: one JSON object per line, or a `.json` file holding one array of objects.
 //!
 //! JSON has no header, so the "columns" are every key path seen in the file, in first-seen
-//! order, with nested objects flattened into dotted paths (`customer.country`). The mapping is
+//! order (keys within one object sorted, as serde_json stores them), with nested objects
+//! flattened into dotted paths (`customer.country`). The mapping is
 //! resolved against that list, so a typo in a key is reported with the keys the file does have.
 //! A key that itself contains a dot is found too: at each level the whole remaining path is tried
 //! as a key before splitting it.
@@ -33,37 +34,58 @@ pub(crate) fn read(
     warnings: &mut Vec<Warning>,
 ) -> Result<Table, IngestError> {
     let data = decode::prepare(bytes, path, warnings);
-    let objects = if data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        read_array(path, &data)?
-    } else {
-        read_lines(path, &data)?
+    let is_array = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    // Two passes, parsing twice: the first finds the key paths to resolve the mapping against,
+    // the second extracts the mapped values. Parsing again is cheaper than keeping 100k parsed
+    // objects alive between the passes (the allocator, not the parser, is the bottleneck).
+    let each = |f: &mut dyn FnMut(u64, Result<Object, String>)| {
+        if is_array {
+            each_in_array(path, &data, f)
+        } else {
+            each_line(path, &data, f)
+        }
     };
 
     let mut columns = Vec::new();
     let mut seen = HashSet::new();
-    for (_, object) in objects.iter().filter_map(|o| o.as_ref().ok()) {
-        collect_keys(object, &mut String::new(), &mut seen, &mut columns);
-    }
+    let mut previous: Option<Object> = None;
+    let mut any_object = false;
+    each(&mut |_, object| {
+        let Ok(object) = object else { return };
+        any_object = true;
+        // Most lines share one shape; comparing with the previous line is much cheaper than
+        // hashing every key path again.
+        if previous.as_ref().is_some_and(|p| same_shape(p, &object)) {
+            return;
+        }
+        collect_keys(&object, &mut String::new(), &mut seen, &mut columns);
+        previous = Some(object);
+    })?;
     // With no object at all there is nothing to resolve against; the rows are all errors.
-    let plan = if objects.iter().any(Result::is_ok) {
+    let plan = if any_object {
         mapping::resolve(path, mapping, &columns, opts.strict, warnings)?
     } else {
         Plan::default()
     };
 
-    let rows = objects
-        .into_iter()
-        .map(|o| {
-            o.map(|(line, object)| RawRow {
+    let mut rows = Vec::new();
+    each(&mut |line, object| {
+        rows.push(match object {
+            Ok(mut object) => Ok(RawRow {
                 line,
                 cells: plan
                     .sources
                     .iter()
-                    .map(|s| lookup(&object, &s.name).map_or(Cell::Missing, to_cell))
+                    .map(|s| take(&mut object, &s.name).map_or(Cell::Missing, to_cell))
                     .collect(),
-            })
+            }),
+            Err(reason) => Err(RowError {
+                path: path.to_path_buf(),
+                line,
+                reason,
+            }),
         })
-        .collect();
+    })?;
     Ok(Table {
         columns,
         plan,
@@ -72,77 +94,72 @@ pub(crate) fn read(
 }
 
 /// One object per line; blank lines are skipped.
-fn read_lines(path: &Path, data: &[u8]) -> Result<Vec<Result<(u64, Object), RowError>>, IngestError> {
-    let mut out = Vec::new();
+fn each_line(
+    path: &Path,
+    data: &[u8],
+    f: &mut dyn FnMut(u64, Result<Object, String>),
+) -> Result<(), IngestError> {
     let mut any_line = false;
     for (i, raw) in data.split(|&b| b == b'\n').enumerate() {
-        let line = i as u64 + 1;
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         any_line = true;
-        let error = |reason: String| RowError {
-            path: path.to_path_buf(),
-            line,
-            reason,
+        let object = match std::str::from_utf8(raw) {
+            Err(e) => Err(decode::invalid_utf8_reason(raw, &e)),
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(object)) => Ok(object),
+                Ok(other) => Err(format!("expected a JSON object, found {}", kind(&other))),
+                Err(e) => Err(format!("not valid JSON: {}", json_reason(&e))),
+            },
         };
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t,
-            Err(e) => {
-                out.push(Err(error(decode::invalid_utf8_reason(raw, &e))));
-                continue;
-            }
-        };
-        out.push(match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(object)) => Ok((line, object)),
-            Ok(other) => Err(error(format!(
-                "expected a JSON object, found {}",
-                kind(&other)
-            ))),
-            Err(e) => Err(error(format!("not valid JSON: {}", json_reason(&e)))),
-        });
+        f(i as u64 + 1, object);
     }
     if !any_line {
         return Err(IngestError::EmptyFile {
             path: path.to_path_buf(),
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A top-level array of objects; each element's line is where it starts.
-fn read_array(path: &Path, data: &[u8]) -> Result<Vec<Result<(u64, Object), RowError>>, IngestError> {
+fn each_in_array(
+    path: &Path,
+    data: &[u8],
+    f: &mut dyn FnMut(u64, Result<Object, String>),
+) -> Result<(), IngestError> {
     let mut lines = LineCounter::default();
-    let invalid = |lines: &mut LineCounter, at: usize, reason: String| IngestError::InvalidJson {
+    let invalid = |lines: &mut LineCounter, at: usize, reason: &str| IngestError::InvalidJson {
         path: path.to_path_buf(),
         line: lines.line_at(data, at),
-        reason,
+        reason: reason.to_string(),
     };
+    const UNCLOSED: &str = "the array is not closed (no ']')";
     let skip_ws = |mut at: usize| {
         while data.get(at).is_some_and(u8::is_ascii_whitespace) {
             at += 1;
         }
         at
     };
-    let mut out = Vec::new();
+    let mut elements = 0;
     // The caller saw '[' as the first non-blank byte.
     let mut at = skip_ws(0) + 1;
     loop {
         at = skip_ws(at);
         match data.get(at) {
-            None => return Err(invalid(&mut lines, at, "the array is not closed (no ']')".into())),
+            None => return Err(invalid(&mut lines, at, UNCLOSED)),
             Some(b']') => break,
             Some(_) => {}
         }
         let line = lines.line_at(data, at);
         let mut stream = serde_json::Deserializer::from_slice(&data[at..]).into_iter::<Value>();
         match stream.next() {
-            Some(Ok(Value::Object(object))) => out.push(Ok((line, object))),
-            Some(Ok(other)) => out.push(Err(RowError {
-                path: path.to_path_buf(),
+            Some(Ok(Value::Object(object))) => f(line, Ok(object)),
+            Some(Ok(other)) => f(
                 line,
-                reason: format!("expected a JSON object, found {}", kind(&other)),
-            })),
+                Err(format!("expected a JSON object, found {}", kind(&other))),
+            ),
             Some(Err(e)) => {
                 return Err(IngestError::InvalidJson {
                     path: path.to_path_buf(),
@@ -150,18 +167,19 @@ fn read_array(path: &Path, data: &[u8]) -> Result<Vec<Result<(u64, Object), RowE
                     reason: json_reason(&e),
                 })
             }
-            None => return Err(invalid(&mut lines, at, "the array is not closed (no ']')".into())),
+            None => return Err(invalid(&mut lines, at, UNCLOSED)),
         }
+        elements += 1;
         at = skip_ws(at + stream.byte_offset());
         match data.get(at) {
             Some(b',') => at += 1,
             Some(b']') => break,
-            None => return Err(invalid(&mut lines, at, "the array is not closed (no ']')".into())),
+            None => return Err(invalid(&mut lines, at, UNCLOSED)),
             Some(_) => {
                 return Err(invalid(
                     &mut lines,
                     at,
-                    "expected ',' or ']' after an array element".into(),
+                    "expected ',' or ']' after an array element",
                 ))
             }
         }
@@ -171,15 +189,15 @@ fn read_array(path: &Path, data: &[u8]) -> Result<Vec<Result<(u64, Object), RowE
         return Err(invalid(
             &mut lines,
             end,
-            "unexpected content after the closing ']'".into(),
+            "unexpected content after the closing ']'",
         ));
     }
-    if out.is_empty() {
+    if elements == 0 {
         return Err(IngestError::EmptyFile {
             path: path.to_path_buf(),
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Counts newlines incrementally, for positions that only move forward.
@@ -193,7 +211,10 @@ impl LineCounter {
     fn line_at(&mut self, data: &[u8], at: usize) -> u64 {
         let at = at.min(data.len());
         if at >= self.counted_to {
-            self.line += data[self.counted_to..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.line += data[self.counted_to..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
             self.counted_to = at;
         }
         self.line + 1
@@ -246,14 +267,28 @@ fn collect_keys(
     }
 }
 
-/// The value at a dotted path: the whole path as a key first, then split at each dot.
-fn lookup<'a>(object: &'a Object, path: &str) -> Option<&'a Value> {
-    if let Some(v) = object.get(path) {
+/// Whether two objects have the same key paths (values aside).
+fn same_shape(a: &Object, b: &Object) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((ka, va), (kb, vb))| {
+            ka == kb
+                && match (va, vb) {
+                    (Value::Object(x), Value::Object(y)) => same_shape(x, y),
+                    (Value::Object(x), _) | (_, Value::Object(x)) => x.is_empty(),
+                    _ => true,
+                }
+        })
+}
+
+/// Removes and returns the value at a dotted path: the whole path as a key first, then split at
+/// each dot. Slots name distinct paths, so taking (rather than cloning) is safe.
+fn take(object: &mut Object, path: &str) -> Option<Value> {
+    if let Some(v) = object.remove(path) {
         return Some(v);
     }
     for (i, _) in path.match_indices('.') {
-        if let Some(Value::Object(inner)) = object.get(&path[..i]) {
-            if let Some(v) = lookup(inner, &path[i + 1..]) {
+        if let Some(Value::Object(inner)) = object.get_mut(&path[..i]) {
+            if let Some(v) = take(inner, &path[i + 1..]) {
                 return Some(v);
             }
         }
@@ -261,18 +296,18 @@ fn lookup<'a>(object: &'a Object, path: &str) -> Option<&'a Value> {
     None
 }
 
-fn to_cell(v: &Value) -> Cell {
+fn to_cell(v: Value) -> Cell {
     match v {
         Value::Null => Cell::Missing,
-        Value::String(s) => Cell::Text(s.clone()),
+        Value::String(s) => Cell::Text(s),
         Value::Number(n) => Cell::Text(n.to_string()),
         Value::Bool(b) => Cell::Text(b.to_string()),
         Value::Array(items) if items.iter().all(is_scalar) => Cell::Text(
             items
-                .iter()
+                .into_iter()
                 .filter_map(|i| match i {
                     Value::Null => None,
-                    Value::String(s) => Some(s.clone()),
+                    Value::String(s) => Some(s),
                     other => Some(other.to_string()),
                 })
                 .collect::<Vec<_>>()
@@ -310,6 +345,15 @@ mod tests {
         )
     }
 
+    fn read_text_only(input: &[u8]) -> Result<ReadReport, IngestError> {
+        let m = Mapping {
+            text: vec!["text".into()],
+            id: Some("id".into()),
+            ..Mapping::default()
+        };
+        read_bytes(input, Format::Jsonl, &m, &ReadOptions::default())
+    }
+
     #[test]
     fn nested_keys_numbers_and_bad_lines() {
         let input = concat!(
@@ -335,7 +379,7 @@ mod tests {
         assert!(second.fields.is_empty());
         let e = r.rows[2].as_ref().unwrap_err();
         assert_eq!(e.line, 4);
-        assert!(e.reason.starts_with("not valid JSON: expected value"), "{e}");
+        assert!(e.reason.starts_with("not valid JSON: "), "{e}");
         assert_eq!(
             r.rows[3].as_ref().unwrap_err().to_string(),
             "<input>:5: expected a JSON object, found an array"
@@ -343,22 +387,17 @@ mod tests {
         let last = r.rows[4].as_ref().unwrap();
         assert_eq!((last.line, last.text.as_str()), (6, "true"));
         assert_eq!(last.fields["customer.country"], "DE");
+        // keys in first-seen order, sorted within an object (serde_json keeps objects sorted)
         assert_eq!(
             r.columns,
-            vec![
-                "id",
-                "text",
-                "nps",
-                "customer.country",
-                "tags",
-            ]
+            vec!["customer.country", "id", "nps", "tags", "text"]
         );
     }
 
     #[test]
     fn invalid_utf8_line_is_a_row_error() {
         let input = b"{\"id\":\"1\",\"text\":\"caf\xc3\xa9\"}\n{\"id\":\"2\",\"text\":\"x\xff\"}\n";
-        let r = read_bytes(input, Format::Jsonl, &mapping(), &ReadOptions::default()).unwrap();
+        let r = read_text_only(input).unwrap();
         assert_eq!(r.rows[0].as_ref().unwrap().text, "café");
         assert_eq!(
             r.rows[1].as_ref().unwrap_err().to_string(),
@@ -382,14 +421,14 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "<input>: no column 'txt' (mapped as text by --text) (did you mean 'text'?); \
-             available columns: 'text', 'meta.lang'"
+             available columns: 'meta.lang', 'text'"
         );
     }
 
     #[test]
     fn json_array_file() {
         let input = "[\n  {\"id\": \"a\", \"text\": \"one\"},\n  {\"id\": \"b\",\n   \"text\": \"two\"},\n  42\n]\n";
-        let r = read(input).unwrap();
+        let r = read_text_only(input.as_bytes()).unwrap();
         let got: Vec<_> = r
             .rows
             .iter()
@@ -436,15 +475,41 @@ mod tests {
     }
 
     #[test]
-    fn lookup_prefers_literal_dotted_keys_then_nesting() {
-        let v: Value = serde_json::from_str(
-            r#"{"a.b": 1, "a": {"b": 2, "c": {"d": 3}}, "x": {"y.z": 4}}"#,
-        )
-        .unwrap();
-        let o = v.as_object().unwrap();
-        assert_eq!(lookup(o, "a.b"), Some(&Value::from(1)));
-        assert_eq!(lookup(o, "a.c.d"), Some(&Value::from(3)));
-        assert_eq!(lookup(o, "x.y.z"), Some(&Value::from(4)));
-        assert_eq!(lookup(o, "a.q"), None);
+    fn take_prefers_literal_dotted_keys_then_nesting() {
+        let v: Value =
+            serde_json::from_str(r#"{"a.b": 1, "a": {"b": 2, "c": {"d": 3}}, "x": {"y.z": 4}}"#)
+                .unwrap();
+        let mut o = v.as_object().unwrap().clone();
+        assert_eq!(take(&mut o, "a.b"), Some(Value::from(1)));
+        assert_eq!(take(&mut o, "a.b"), Some(Value::from(2)));
+        assert_eq!(take(&mut o, "a.c.d"), Some(Value::from(3)));
+        assert_eq!(take(&mut o, "x.y.z"), Some(Value::from(4)));
+        assert_eq!(take(&mut o, "a.q"), None);
+    }
+
+    #[test]
+    fn shapes() {
+        let o = |s: &str| {
+            serde_json::from_str::<Value>(s)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        assert!(same_shape(
+            &o(r#"{"a": 1, "b": {"c": 2}}"#),
+            &o(r#"{"a": "x", "b": {"c": null}}"#)
+        ));
+        assert!(!same_shape(
+            &o(r#"{"a": 1, "b": {"c": 2}}"#),
+            &o(r#"{"a": 1, "b": {"d": 2}}"#)
+        ));
+        assert!(!same_shape(
+            &o(r#"{"a": 1, "b": {"c": 2}}"#),
+            &o(r#"{"a": 1, "b": 2}"#)
+        ));
+        assert!(!same_shape(&o(r#"{"a": 1}"#), &o(r#"{"a": 1, "b": 2}"#)));
+        // an empty object is a leaf, like a scalar
+        assert!(same_shape(&o(r#"{"a": {}}"#), &o(r#"{"a": 1}"#)));
     }
 }

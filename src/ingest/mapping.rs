@@ -242,7 +242,9 @@ mod tests {
         assert_eq!(plan.score, None);
         assert_eq!(plan.fields, vec![("plan".to_string(), 1)]);
         assert_eq!(w.len(), 2);
-        assert!(w[0].to_string().contains("no column 'nps' (score, --score)"));
+        assert!(w[0]
+            .to_string()
+            .contains("no column 'nps' (score, --score)"));
         assert!(resolve(Path::new("f.csv"), &m, &c, true, &mut w).is_err());
 
         let m = Mapping {

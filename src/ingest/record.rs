@@ -395,7 +395,10 @@ mod tests {
         })
     }
 
-    fn build_dates(values: &[&str], mapping: &Mapping) -> (Vec<Result<Record, RowError>>, Vec<Warning>) {
+    fn build_dates(
+        values: &[&str],
+        mapping: &Mapping,
+    ) -> (Vec<Result<Record, RowError>>, Vec<Warning>) {
         let rows = values
             .iter()
             .enumerate()
@@ -461,7 +464,11 @@ mod tests {
         assert_eq!(out[0].as_ref().unwrap().date, day(2024, 1, 13));
         let e = out[2].as_ref().unwrap_err();
         assert_eq!(e.line, 4);
-        assert!(e.reason.starts_with("date '01/15/2024' in column 'd' is month/day"), "{e}");
+        assert!(
+            e.reason
+                .starts_with("date '01/15/2024' in column 'd' is month/day"),
+            "{e}"
+        );
         assert_eq!(out[3].as_ref().unwrap().date, day(2024, 3, 2));
     }
 
@@ -508,7 +515,11 @@ mod tests {
             assert_eq!(parse_score(input), want, "{input:?}");
         }
         let plan = plan_with(false, true);
-        let rows = vec![row(2, &["a", " "]), row(3, &["b", "n/a"]), row(4, &["c", "7,5"])];
+        let rows = vec![
+            row(2, &["a", " "]),
+            row(3, &["b", "n/a"]),
+            row(4, &["c", "7,5"]),
+        ];
         let out = build(
             Path::new("f.csv"),
             &plan,
@@ -527,7 +538,10 @@ mod tests {
 
     #[test]
     fn text_cleaning_and_limits() {
-        assert_eq!(clean_text("  a\r\nb\rc\u{0}d\u{7}\te\u{feff} "), "a\nb\ncd\te");
+        assert_eq!(
+            clean_text("  a\r\nb\rc\u{0}d\u{7}\te\u{feff} "),
+            "a\nb\ncd\te"
+        );
         assert_eq!(clean_text("plain"), "plain");
         let plan = plan_with(false, false);
         let opts = ReadOptions {
@@ -535,7 +549,14 @@ mod tests {
             ..ReadOptions::default()
         };
         let rows = vec![row(2, &["  "]), row(3, &["123456"]), row(4, &["12345"])];
-        let out = build(Path::new("f.csv"), &plan, &Mapping::default(), &opts, rows, &mut Vec::new());
+        let out = build(
+            Path::new("f.csv"),
+            &plan,
+            &Mapping::default(),
+            &opts,
+            rows,
+            &mut Vec::new(),
+        );
         assert_eq!(
             out[0].as_ref().unwrap_err().reason,
             "no text (column 'comment' is empty)"

@@ -40,9 +40,12 @@ pub(crate) fn read(
                 sheet: wanted.clone(),
                 available: sheets.clone(),
             })?,
-        None => sheets.first().cloned().ok_or_else(|| IngestError::EmptyFile {
-            path: path.to_path_buf(),
-        })?,
+        None => sheets
+            .first()
+            .cloned()
+            .ok_or_else(|| IngestError::EmptyFile {
+                path: path.to_path_buf(),
+            })?,
     };
     let range = workbook.worksheet_range(&sheet).map_err(xlsx_error)?;
     let first_row = range.start().map_or(0, |(row, _)| row);
