@@ -1,1 +1,291 @@
-fn main(){}
+//! Embedding throughput, side by side with sentence-transformers (PyTorch, fp32).
+//!
+//! `cargo bench --bench embed` does, for each data set:
+//!
+//! 1. embeds every text with verbatim's CPU engine (3 timed runs after a warm-up; the median is
+//!    reported) and, with `VERBATIM_BENCH_CANDLE=1`, with the candle-transformers baseline;
+//! 2. when the peers venv exists (`$PEERS_VENV`, else `~/.cache/peers-venv`; built by
+//!    `../shared/tools/peers/setup.sh`), runs `peers.py embed` on the *same file* with the same
+//!    thread count and batch size, in this same run, and prints the ratio;
+//! 3. runs a criterion group on a fixed slice of the data (regression tracking; elements =
+//!    sentences).
+//!
+//! Data: `../shared/data/uci_sentiment_sentences.jsonl` (3,000 short sentences) and the first
+//! 1,000 texts of `../shared/data/20newsgroups.jsonl.gz` (long texts, most cut at 256 tokens);
+//! without `../shared`, the 304 texts of `tests/fixtures/all-MiniLM-L6-v2.reference.jsonl`.
+//! Threads: `VERBATIM_BENCH_THREADS` (default 2). Under `cargo test` (no `--bench`) it only
+//! checks that one small batch embeds.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use verbatim::embed::{
+    set_threads, Device, EmbedOptions, Embedder, Engine, SentenceTransformer, TextKind,
+};
+
+const BATCH: usize = 32;
+
+struct DataSet {
+    name: &'static str,
+    /// A JSON Lines file with a `text` field: what both engines read.
+    file: PathBuf,
+    texts: Vec<String>,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_texts(path: &Path) -> Vec<String> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    BufReader::new(f)
+        .lines()
+        .map(|l| l.expect("read line"))
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l).expect("JSON line");
+            v["text"].as_str().expect("text field").to_string()
+        })
+        .collect()
+}
+
+/// The first `n` lines of a gzipped JSON Lines file, written to `out` (uncompressed, because the
+/// peer reads plain JSON Lines).
+fn gunzip_head(gz: &Path, n: usize, out: &Path) -> bool {
+    let Ok(mut child) = Command::new("gzip")
+        .arg("-dc")
+        .arg(gz)
+        .stdout(Stdio::piped())
+        .spawn()
+    else {
+        return false;
+    };
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut w = std::fs::File::create(out).expect("create sample file");
+    for line in BufReader::new(stdout).lines().take(n) {
+        writeln!(w, "{}", line.expect("gzip output")).expect("write sample");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    true
+}
+
+fn data_sets(tmp: &Path) -> Vec<DataSet> {
+    let shared = repo().join("../shared/data");
+    let mut sets = Vec::new();
+    let uci = shared.join("uci_sentiment_sentences.jsonl");
+    if uci.is_file() {
+        sets.push(DataSet {
+            name: "UCI sentences (3,000, short)",
+            texts: read_texts(&uci),
+            file: uci,
+        });
+    }
+    let ng = shared.join("20newsgroups.jsonl.gz");
+    let ng_sample = tmp.join("20newsgroups-1000.jsonl");
+    if ng.is_file() && gunzip_head(&ng, 1000, &ng_sample) {
+        sets.push(DataSet {
+            name: "20 Newsgroups (first 1,000, long)",
+            texts: read_texts(&ng_sample),
+            file: ng_sample,
+        });
+    }
+    if sets.is_empty() {
+        let fixture = repo().join("tests/fixtures/all-MiniLM-L6-v2.reference.jsonl");
+        sets.push(DataSet {
+            name: "reference fixture (304, mixed)",
+            texts: read_texts(&fixture),
+            file: fixture,
+        });
+    }
+    sets
+}
+
+struct Peer {
+    sent_per_s: f64,
+    tok_per_s: f64,
+    tokens: u64,
+}
+
+/// Runs `peers.py embed` on `file`; `None` when the venv or the script is absent.
+fn run_peer(file: &Path, threads: usize) -> Option<Peer> {
+    let venv = std::env::var_os("PEERS_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/peers-venv")))?;
+    let python = venv.join("bin/python");
+    let script = repo().join("../shared/tools/peers/peers.py");
+    if !python.is_file() || !script.is_file() {
+        eprintln!(
+            "peer: no {} or {}; ratio skipped",
+            python.display(),
+            script.display()
+        );
+        return None;
+    }
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["embed", "--input"])
+        .arg(file)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--batch",
+            &BATCH.to_string(),
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = stdout.lines().rev().find(|l| l.starts_with('{')) else {
+        eprintln!("peer failed ({}): {stdout}", out.status);
+        return None;
+    };
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(Peer {
+        sent_per_s: v["sent_per_s"].as_f64()?,
+        tok_per_s: v["tok_per_s"].as_f64()?,
+        tokens: v["tokens"].as_u64()?,
+    })
+}
+
+/// Median seconds of `runs` full passes over `texts`, after a warm-up.
+fn time_embed(model: &SentenceTransformer, texts: &[&str], runs: usize) -> f64 {
+    model
+        .embed(&texts[..texts.len().min(64)], TextKind::Passage)
+        .expect("warm-up");
+    let mut secs: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let v = model.embed(texts, TextKind::Passage).expect("embed");
+            assert_eq!(v.len(), texts.len());
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    secs.sort_by(f64::total_cmp);
+    secs[secs.len() / 2]
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() {
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let threads: usize = std::env::var("VERBATIM_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    set_threads(Some(threads)).expect("thread pool");
+    let model_dir = repo().join("models/all-MiniLM-L6-v2");
+    if !model_dir.join("model.safetensors").is_file() {
+        eprintln!(
+            "embed bench: no model in {} (run `models/fetch.sh all-MiniLM-L6-v2`); skipped",
+            model_dir.display()
+        );
+        return;
+    }
+    let opts = |engine| EmbedOptions {
+        batch_size: BATCH,
+        device: Device::Cpu,
+        engine,
+    };
+    let model = SentenceTransformer::load(&model_dir, &opts(Engine::Auto)).expect("load model");
+    if !bench_mode {
+        let v = model
+            .embed(&["smoke test", ""], TextKind::Passage)
+            .expect("embed");
+        assert_eq!(v.len(), 2);
+        return;
+    }
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sets = data_sets(tmp.path());
+    let with_candle = std::env::var_os("VERBATIM_BENCH_CANDLE").is_some_and(|v| v == "1");
+    let candle = with_candle
+        .then(|| SentenceTransformer::load(&model_dir, &opts(Engine::Candle)).expect("load"));
+
+    println!(
+        "\nEmbedding throughput: all-MiniLM-L6-v2 fp32, {threads} threads, batch {BATCH}, {} ({} CPUs)",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "| data | texts | tokens | verbatim sent/s | verbatim tok/s | peer sent/s | peer tok/s | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for set in &sets {
+        let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
+        let tokens: usize = model
+            .token_counts(&texts, TextKind::Passage)
+            .expect("tokenize")
+            .iter()
+            .sum();
+        let secs = time_embed(&model, &texts, 3);
+        let (sps, tps) = (texts.len() as f64 / secs, tokens as f64 / secs);
+        let peer = run_peer(&set.file, threads);
+        let (peer_cols, ratio) = match &peer {
+            Some(p) => {
+                if p.tokens as usize != tokens {
+                    eprintln!("note: peer counted {} tokens, verbatim {tokens}", p.tokens);
+                }
+                (
+                    format!("{:.1} | {:.0}", p.sent_per_s, p.tok_per_s),
+                    format!("{:.2}×", sps / p.sent_per_s),
+                )
+            }
+            None => ("– | –".to_string(), "–".to_string()),
+        };
+        println!(
+            "| {} | {} | {tokens} | {sps:.1} | {tps:.0} | {peer_cols} | {ratio} |",
+            set.name,
+            texts.len()
+        );
+        if let Some(candle) = &candle {
+            let secs = time_embed(candle, &texts, 1);
+            let csps = texts.len() as f64 / secs;
+            let ratio = peer.as_ref().map_or("–".to_string(), |p| {
+                format!("{:.2}×", csps / p.sent_per_s)
+            });
+            println!(
+                "| {} — candle-transformers BertModel (baseline) | {} | {tokens} | {csps:.1} | {:.0} | | | {ratio} |",
+                set.name,
+                texts.len(),
+                tokens as f64 / secs
+            );
+        }
+    }
+    println!();
+
+    // Criterion on a fixed slice: regression tracking between runs on one machine.
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(5))
+        .configure_from_args();
+    let mut group = c.benchmark_group("embed");
+    for set in &sets {
+        let n = if set.texts.iter().map(String::len).sum::<usize>() / set.texts.len() > 400 {
+            64
+        } else {
+            512
+        };
+        let slice: Vec<&str> = set.texts.iter().take(n).map(String::as_str).collect();
+        group.throughput(Throughput::Elements(slice.len() as u64));
+        group.bench_with_input(BenchmarkId::new("cpu", set.name), &slice, |b, s| {
+            b.iter(|| model.embed(s, TextKind::Passage).expect("embed"))
+        });
+    }
+    group.finish();
+    c.final_summary();
+}

@@ -199,7 +199,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
             let embedder = load_model(&g, Some(&ws)).ok();
-            let bar = Bar::new(g);
+            let bar = Bar::new(&g);
             let r = ws.reindex(embedder.as_ref().map(|e| e as &dyn Embedder), &bar)?;
             if g.json {
                 output::json(&r);

@@ -162,9 +162,7 @@ impl CpuBert {
                 act: config.activation().unwrap_or(Activation::GeluErf),
                 position_offset: config.position_offset(),
                 max_positions: config.max_position_embeddings,
-                word: flat(
-                    emb.get((config.vocab_size, h), "word_embeddings.weight")?,
-                )?,
+                word: flat(emb.get((config.vocab_size, h), "word_embeddings.weight")?)?,
                 position: flat(emb.get(
                     (config.max_position_embeddings, h),
                     "position_embeddings.weight",
@@ -191,7 +189,12 @@ impl CpuBert {
     /// `parallelism` is gemm's: `None` when the caller already runs batches on every thread,
     /// `Rayon(n)` when this is the only batch in flight. Token ids must be below the vocabulary
     /// size and sequences no longer than the position table (the tokenizer guarantees both).
-    pub fn embed(&self, seqs: &[&Tokens], pooling: Pooling, parallelism: Parallelism) -> Vec<Vec<f32>> {
+    pub fn embed(
+        &self,
+        seqs: &[&Tokens],
+        pooling: Pooling,
+        parallelism: Parallelism,
+    ) -> Vec<Vec<f32>> {
         let h = self.hidden;
         let lens: Vec<usize> = seqs.iter().map(|s| s.ids.len()).collect();
         let total: usize = lens.iter().sum();
@@ -203,7 +206,16 @@ impl CpuBert {
         let mut ctx = vec![0.0f32; total * h];
         let mut inter = vec![0.0f32; total * self.intermediate];
         for layer in &self.layers {
-            self.layer(layer, &lens, &mut x, &mut qkv, &mut ctx, &mut inter, parallelism, parallel);
+            self.layer(
+                layer,
+                &lens,
+                &mut x,
+                &mut qkv,
+                &mut ctx,
+                &mut inter,
+                parallelism,
+                parallel,
+            );
         }
 
         let mut out = Vec::with_capacity(seqs.len());
@@ -255,7 +267,16 @@ impl CpuBert {
         let t = x.len() / h;
 
         // Q, K, V in one gemm, bias added after.
-        matmul((t, 3 * h, h), qkv, 3 * h, false, (x, h, 1), (&w.qkv_w, 3 * h, 1), 1.0, par);
+        matmul(
+            (t, 3 * h, h),
+            qkv,
+            3 * h,
+            false,
+            (x, h, 1),
+            (&w.qkv_w, 3 * h, 1),
+            1.0,
+            par,
+        );
         rows_apply(qkv, 3 * h, parallel, |row| {
             for (v, b) in row.iter_mut().zip(&w.qkv_b) {
                 *v += b;
@@ -265,17 +286,44 @@ impl CpuBert {
         self.attention(lens, qkv, ctx, parallel);
 
         // x = LN(x + ctx·Wo + bo): gemm accumulates onto the residual in place.
-        matmul((t, h, h), x, h, true, (ctx, h, 1), (&w.out_w, h, 1), 1.0, par);
+        matmul(
+            (t, h, h),
+            x,
+            h,
+            true,
+            (ctx, h, 1),
+            (&w.out_w, h, 1),
+            1.0,
+            par,
+        );
         rows_apply(x, h, parallel, |row| {
             kernels::bias_layer_norm(row, &w.out_b, &w.ln1_g, &w.ln1_b, self.eps)
         });
 
         // x = LN(x + act(x·W1 + b1)·W2 + b2)
-        matmul((t, i, h), inter, i, false, (x, h, 1), (&w.ffn_in_w, i, 1), 1.0, par);
+        matmul(
+            (t, i, h),
+            inter,
+            i,
+            false,
+            (x, h, 1),
+            (&w.ffn_in_w, i, 1),
+            1.0,
+            par,
+        );
         rows_apply(inter, i, parallel, |row| {
             kernels::bias_activation(row, &w.ffn_in_b, self.act)
         });
-        matmul((t, h, i), x, h, true, (inter, i, 1), (&w.ffn_out_w, h, 1), 1.0, par);
+        matmul(
+            (t, h, i),
+            x,
+            h,
+            true,
+            (inter, i, 1),
+            (&w.ffn_out_w, h, 1),
+            1.0,
+            par,
+        );
         rows_apply(x, h, parallel, |row| {
             kernels::bias_layer_norm(row, &w.ffn_out_b, &w.ln2_g, &w.ln2_b, self.eps)
         });
@@ -345,7 +393,8 @@ fn rows_apply(x: &mut [f32], width: usize, parallel: bool, f: impl Fn(&mut [f32]
     if parallel {
         // Blocks of rows, so each task is big enough to be worth scheduling.
         let block = width * 32;
-        x.par_chunks_mut(block).for_each(|b| b.chunks_exact_mut(width).for_each(&f));
+        x.par_chunks_mut(block)
+            .for_each(|b| b.chunks_exact_mut(width).for_each(&f));
     } else {
         x.chunks_exact_mut(width).for_each(f);
     }

@@ -35,13 +35,13 @@ impl CandleBert {
                     .into(),
             });
         }
-        let config: Config = serde_json::from_str(&model.config_json).map_err(|e| {
-            EmbedError::InvalidConfig {
+        let config: Config =
+            serde_json::from_str(&model.config_json).map_err(|e| EmbedError::InvalidConfig {
                 path: path.with_file_name("config.json"),
                 reason: format!("candle-transformers' BERT config: {e}"),
-            }
-        })?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(werr)?;
+            })?;
+        let vb =
+            VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(werr)?;
         let vb = match weight_prefix(&vb, &model.config).as_deref() {
             Some("") | None => vb,
             Some(prefix) => vb.pp(prefix.trim_end_matches('.')),
@@ -74,9 +74,7 @@ impl CandleBert {
         }
         let run = || -> candle_core::Result<Vec<f32>> {
             let t = |v: Vec<u32>| Tensor::from_vec(v, (b, max_len), &self.device);
-            let out = self
-                .model
-                .forward(&t(ids)?, &t(types)?, Some(&t(mask)?))?;
+            let out = self.model.forward(&t(ids)?, &t(types)?, Some(&t(mask)?))?;
             out.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()
         };
         let hidden_states = run().map_err(fail)?;

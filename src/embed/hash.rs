@@ -38,7 +38,11 @@ impl HashEmbedder {
     fn embed_one(&self, text: &str) -> Vec<f32> {
         // \u{2} / \u{3} mark start and end, so "cat" and "scatter" differ at the edges.
         let chars: Vec<char> = std::iter::once('\u{2}')
-            .chain(text.chars().take(Self::MAX_CHARS).flat_map(char::to_lowercase))
+            .chain(
+                text.chars()
+                    .take(Self::MAX_CHARS)
+                    .flat_map(char::to_lowercase),
+            )
             .chain(std::iter::once('\u{3}'))
             .collect();
         let mut v = vec![0.0f32; self.dim];
@@ -109,7 +113,13 @@ mod tests {
     #[test]
     fn vectors_are_unit_length_and_deterministic() {
         let e = HashEmbedder::new();
-        let texts = ["", "a", "ab", "The delivery was late again.", "Привет, мир 👋"];
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "The delivery was late again.",
+            "Привет, мир 👋",
+        ];
         let a = e.embed(&texts, TextKind::Passage).unwrap();
         let b = HashEmbedder::new().embed(&texts, TextKind::Query).unwrap();
         assert_eq!(a, b);
@@ -143,7 +153,9 @@ mod tests {
     #[test]
     fn case_is_ignored_and_length_is_capped() {
         let e = HashEmbedder::new();
-        let v = e.embed(&["Late Delivery", "late delivery"], TextKind::Passage).unwrap();
+        let v = e
+            .embed(&["Late Delivery", "late delivery"], TextKind::Passage)
+            .unwrap();
         assert_eq!(v[0], v[1]);
         let long_a = "x".repeat(HashEmbedder::MAX_CHARS) + "tail one";
         let long_b = "x".repeat(HashEmbedder::MAX_CHARS) + "something else";

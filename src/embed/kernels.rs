@@ -37,7 +37,10 @@ pub(crate) fn matmul(
         return;
     }
     assert!(m == 1 || dst_rs >= n, "matmul: dst rows overlap");
-    assert!((m - 1) * dst_rs + n <= dst.len(), "matmul: dst out of bounds");
+    assert!(
+        (m - 1) * dst_rs + n <= dst.len(),
+        "matmul: dst out of bounds"
+    );
     if k == 0 {
         if !accumulate {
             for row in 0..m {
@@ -102,10 +105,14 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 8.333_452e-3);
     p = p.mul_add(r, 4.166_579_6e-2);
     p = p.mul_add(r, 1.666_666_5e-1);
-    p = p.mul_add(r, 5.000_000_1e-1);
+    p = p.mul_add(r, 0.5);
     let y = p.mul_add(r * r, r) + 1.0;
-    // 2^n by building the exponent bits; n is in [-126, 127] after the clamp.
-    let pow2n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the exponent bits. n + 127 is an integer in [1, 254] after the clamp; adding
+    // 2^23 puts it in the low mantissa bits, and `<< 23` moves those into the exponent field
+    // (the 2^23's own bits shift out). Unlike `n as i32`, this has no saturating-cast branches
+    // and vectorises.
+    const BIAS: f32 = 127.0 + 8_388_608.0;
+    let pow2n = f32::from_bits((n + BIAS).to_bits() << 23);
     y * pow2n
 }
 
@@ -195,7 +202,9 @@ fn lane_max(xs: &[f32]) -> f32 {
             *a = a.max(*v);
         }
     }
-    acc.iter().chain(tail).fold(f32::NEG_INFINITY, |m, v| m.max(*v))
+    acc.iter()
+        .chain(tail)
+        .fold(f32::NEG_INFINITY, |m, v| m.max(*v))
 }
 
 /// Layer normalisation of every row of `x` (rows of `gamma.len()`), after adding `bias` to it:
@@ -224,7 +233,8 @@ pub(crate) fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: 
             *a += d * d;
         }
     }
-    let var = (acc.iter().sum::<f32>() + tail.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()) / h;
+    let var =
+        (acc.iter().sum::<f32>() + tail.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()) / h;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = (*v - mean) * inv * g + b;
@@ -272,20 +282,29 @@ mod tests {
             (-1.0, -0.842_700_8),
             (4.0, 1.0),
         ] {
-            assert!((erf(x) - want).abs() < 2e-7, "erf({x}) = {} want {want}", erf(x));
+            assert!(
+                (erf(x) - want).abs() < 2e-7,
+                "erf({x}) = {} want {want}",
+                erf(x)
+            );
         }
     }
 
     #[test]
     fn layer_norm_row_has_zero_mean_unit_variance() {
-        let mut row: Vec<f32> = (0..19).map(|i| (i as f32 * 0.37).sin() * 3.0 + 1.0).collect();
+        let mut row: Vec<f32> = (0..19)
+            .map(|i| (i as f32 * 0.37).sin() * 3.0 + 1.0)
+            .collect();
         let ones = vec![1.0; row.len()];
         let zeros = vec![0.0; row.len()];
         layer_norm_row(&mut row, &ones, &zeros, 1e-12);
         let n = row.len() as f32;
         let mean = row.iter().sum::<f32>() / n;
         let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{mean} {var}");
+        assert!(
+            mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+            "{mean} {var}"
+        );
     }
 
     #[test]

@@ -373,6 +373,16 @@ impl SentenceTransformer {
         &self.device
     }
 
+    /// How many model tokens each text becomes (specials included, after truncation at
+    /// `max_seq_length`): the unit of [`Embedder::max_seq_length`] and of throughput figures.
+    pub fn token_counts(&self, texts: &[&str], kind: TextKind) -> Result<Vec<usize>, EmbedError> {
+        Ok(self
+            .tokenize(texts, kind)?
+            .into_iter()
+            .map(|t| t.ids.len())
+            .collect())
+    }
+
     /// Token ids per text, the way sentence-transformers prepares them: prompt prefix, strip,
     /// optional lower-casing, then the tokenizer (specials added, truncated at max_seq_length).
     fn tokenize(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Tokens>, EmbedError> {

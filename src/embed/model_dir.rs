@@ -100,7 +100,10 @@ impl BertConfig {
             }
         }
         if self.activation().is_none() {
-            return bad(format!("hidden_act \"{}\" is not supported", self.hidden_act));
+            return bad(format!(
+                "hidden_act \"{}\" is not supported",
+                self.hidden_act
+            ));
         }
         if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
             return bad(format!(
@@ -215,7 +218,8 @@ impl ModelDir {
         }
 
         let pooling_path = dir.join("1_Pooling").join("config.json");
-        let pooling = Pooling::from_config(&pooling_path, &read_text(dir, "1_Pooling/config.json")?)?;
+        let pooling =
+            Pooling::from_config(&pooling_path, &read_text(dir, "1_Pooling/config.json")?)?;
 
         let prompts = Self::read_prompts(dir)?;
 

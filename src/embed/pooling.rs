@@ -53,11 +53,18 @@ impl Pooling {
             ("cls_token", raw.pooling_mode_cls_token),
             ("mean_tokens", raw.pooling_mode_mean_tokens),
             ("max_tokens", raw.pooling_mode_max_tokens),
-            ("mean_sqrt_len_tokens", raw.pooling_mode_mean_sqrt_len_tokens),
+            (
+                "mean_sqrt_len_tokens",
+                raw.pooling_mode_mean_sqrt_len_tokens,
+            ),
             ("weightedmean_tokens", raw.pooling_mode_weightedmean_tokens),
             ("lasttoken", raw.pooling_mode_lasttoken),
         ];
-        let on: Vec<&str> = modes.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        let on: Vec<&str> = modes
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
         match on.as_slice() {
             ["mean_tokens"] => Ok(Pooling::Mean),
             ["cls_token"] => Ok(Pooling::Cls),
@@ -122,7 +129,11 @@ mod tests {
     #[test]
     fn reads_mean_and_cls_configs() {
         let p = Path::new("1_Pooling/config.json");
-        let mean = config(&[("cls_token", false), ("mean_tokens", true), ("max_tokens", false)]);
+        let mean = config(&[
+            ("cls_token", false),
+            ("mean_tokens", true),
+            ("max_tokens", false),
+        ]);
         assert_eq!(Pooling::from_config(p, &mean).unwrap(), Pooling::Mean);
         let cls = config(&[("cls_token", true), ("mean_tokens", false)]);
         assert_eq!(Pooling::from_config(p, &cls).unwrap(), Pooling::Cls);
@@ -138,7 +149,10 @@ mod tests {
             vec![("lasttoken", true)],
         ] {
             let err = Pooling::from_config(p, &config(&modes)).unwrap_err();
-            assert!(matches!(err, EmbedError::UnsupportedPooling { .. }), "{err}");
+            assert!(
+                matches!(err, EmbedError::UnsupportedPooling { .. }),
+                "{err}"
+            );
             assert!(err.to_string().contains("x/1_Pooling/config.json"), "{err}");
         }
         assert!(matches!(

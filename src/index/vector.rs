@@ -323,9 +323,24 @@ fn load_graph(gen: &Path) -> Result<Graph, IndexError> {
     // hnsw_rs ties the loaded graph's lifetime to its loader (for the mmap mode, which we do not
     // use). The loader is a few paths and options; leaking one per opened index lets the graph
     // be 'static, at the cost of a few hundred bytes per process.
-    let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(gen, "vectors")));
-    loader.load_hnsw::<f32, CosineNormalized>().map_err(|e| IndexError::Corrupt {
-        path: gen.to_path_buf(),
-        message: format!("{e} (run `verbatim reindex`)"),
-    })
+    // hnsw_rs asserts (panics) on some malformed files instead of returning an error; a damaged
+    // derived index must be a reported error that `reindex` repairs, not a crash. The panic hook
+    // is silenced for the duration so the user sees our message, not hnsw_rs's.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let dir = gen.to_path_buf();
+    let loaded = std::panic::catch_unwind(move || {
+        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dir, "vectors")));
+        loader.load_hnsw::<f32, CosineNormalized>()
+    });
+    std::panic::set_hook(hook);
+    let corrupt = |message: String| IndexError::Corrupt {
+        path: gen.join("vectors.hnsw.graph"),
+        message: format!("{message} (run `verbatim reindex` to rebuild it from the store)"),
+    };
+    match loaded {
+        Ok(Ok(g)) => Ok(g),
+        Ok(Err(e)) => Err(corrupt(e.to_string())),
+        Err(_) => Err(corrupt("malformed HNSW dump".into())),
+    }
 }

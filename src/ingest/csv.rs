@@ -31,15 +31,17 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// How many records the sniffer compares with the header.
 const SNIFF_RECORDS: usize = 200;
 
+/// Reads the file; without a mapping, only its header. `delimiter` skips sniffing.
 pub(crate) fn read(
     path: &Path,
     bytes: &[u8],
-    mapping: &Mapping,
+    mapping: Option<&Mapping>,
     opts: &ReadOptions,
+    delimiter: Option<u8>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Table, IngestError> {
     let data = decode::prepare(bytes, path, warnings);
-    let delimiter = opts.delimiter.unwrap_or_else(|| sniff_delimiter(&data));
+    let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(&data));
     tracing::debug!(path = %path.display(), delimiter = %(delimiter as char).escape_default(), "csv delimiter");
     let mut reader = ReaderBuilder::new()
         .delimiter(delimiter)
@@ -63,9 +65,17 @@ pub(crate) fn read(
                     path: path.to_path_buf(),
                 })
             }
-            // Reading from memory, the parser has no I/O to fail on; skip whatever this is.
-            Err(_) => continue,
+            // Reading bytes from memory, flexible, the parser has nothing to fail on; should it
+            // ever, a file whose start cannot be parsed has no header.
+            Err(_) => {
+                return Err(IngestError::EmptyFile {
+                    path: path.to_path_buf(),
+                })
+            }
         }
+    };
+    let Some(mapping) = mapping else {
+        return Ok(Table::columns_only(columns));
     };
     let plan = mapping::resolve(path, mapping, &columns, opts.strict, warnings)?;
     let width = columns.len();
@@ -168,6 +178,10 @@ pub(crate) fn sniff_delimiter(data: &[u8]) -> u8 {
     let truncated = sample.len() < data.len();
     let mut best: Option<(f64, usize, u8)> = None;
     for d in DELIMITERS {
+        // Absent from the sample, it cannot split the header: skip building a parser for it.
+        if !sample.contains(&d) {
+            continue;
+        }
         let mut reader = ReaderBuilder::new()
             .delimiter(d)
             .has_headers(false)
@@ -334,17 +348,17 @@ mod tests {
     }
 
     #[test]
-    fn forced_delimiter() {
-        let opts = ReadOptions {
-            delimiter: Some(b'|'),
-            ..ReadOptions::default()
-        };
+    fn tsv_path_means_tabs() {
         let m = Mapping {
             text: vec!["comment".into()],
             ..Mapping::default()
         };
-        let r = read_bytes(b"comment|x\na,b|1\n", Format::Csv, &m, &opts).unwrap();
-        let recs: Vec<&Record> = r.records().collect();
-        assert_eq!(recs[0].text, "a,b");
+        let input = b"comment\ta,b\nx,y\t1,2\n";
+        let opts = ReadOptions::default();
+        let as_tsv =
+            crate::ingest::read_named_bytes(Path::new("in.TSV"), input, Format::Csv, &m, &opts)
+                .unwrap();
+        let recs: Vec<&Record> = as_tsv.records().collect();
+        assert_eq!(recs[0].text, "x,y");
     }
 }

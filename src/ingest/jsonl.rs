@@ -26,10 +26,11 @@ use super::{decode, IngestError, Mapping, ReadOptions, RowError, Warning};
 
 type Object = Map<String, Value>;
 
+/// Reads the file; without a mapping, only its key paths.
 pub(crate) fn read(
     path: &Path,
     bytes: &[u8],
-    mapping: &Mapping,
+    mapping: Option<&Mapping>,
     opts: &ReadOptions,
     warnings: &mut Vec<Warning>,
 ) -> Result<Table, IngestError> {
@@ -61,6 +62,9 @@ pub(crate) fn read(
         collect_keys(&object, &mut String::new(), &mut seen, &mut columns);
         previous = Some(object);
     })?;
+    let Some(mapping) = mapping else {
+        return Ok(Table::columns_only(columns));
+    };
     // With no object at all there is nothing to resolve against; the rows are all errors.
     let plan = if any_object {
         mapping::resolve(path, mapping, &columns, opts.strict, warnings)?

@@ -42,6 +42,17 @@ pub(crate) struct Table {
     pub rows: Vec<Result<RawRow, RowError>>,
 }
 
+impl Table {
+    /// The columns alone, for a read without a mapping.
+    pub fn columns_only(columns: Vec<String>) -> Table {
+        Table {
+            columns,
+            plan: Plan::default(),
+            rows: Vec::new(),
+        }
+    }
+}
+
 /// A column of the file that the mapping uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Source {

@@ -20,8 +20,9 @@
 //!   [`Warning`]; in a file that is otherwise UTF-8, a row holding invalid bytes is rejected on its
 //!   own (`decode`).
 //! * **Identity.** A record's id comes from the mapped id column; without one it is a content
-//!   hash of the text ([`content_id`]), so two rows with identical text get the same id and
-//!   collapse into one verbatim when stored. Map an id column to keep duplicates apart.
+//!   hash of the text ([`content_id`]): re-ingesting a file gives the same ids, and two rows with
+//!   identical text get the same id, i.e. they are one verbatim as far as the store is
+//!   concerned. Map an id column to keep such rows apart.
 //!
 //! The whole file is read into memory: feedback exports are megabytes, not gigabytes, and it lets
 //! every reader work on a byte slice ([`read_bytes`] is what the fuzz targets call).
@@ -87,8 +88,6 @@ pub struct ReadOptions {
     /// `false` (a mapping carried over from `verbatim.toml`): a missing column other than a text
     /// column is absent for every row, with a [`Warning::MissingColumn`].
     pub strict: bool,
-    /// The CSV delimiter; sniffed among `,` `;` tab `|` when `None`.
-    pub delimiter: Option<u8>,
 }
 
 impl Default for ReadOptions {
@@ -97,7 +96,6 @@ impl Default for ReadOptions {
             sheet: None,
             max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
             strict: true,
-            delimiter: None,
         }
     }
 }
@@ -485,37 +483,16 @@ pub enum IngestError {
 
 /// Reads one file. The format comes from `format`, else from the extension.
 ///
-/// A `.tsv` file is read with a tab delimiter unless [`ReadOptions::delimiter`] says otherwise.
+/// CSV delimiters are sniffed among `,` `;` tab `|`, except that a `.tsv` file is tab-separated.
 pub fn read_file(
     path: &Path,
     format: Option<Format>,
     mapping: &Mapping,
     opts: &ReadOptions,
 ) -> Result<ReadReport, IngestError> {
-    let format = match format.or_else(|| Format::from_path(path)) {
-        Some(f) => f,
-        None => {
-            return Err(IngestError::UnknownFormat {
-                path: path.to_path_buf(),
-            })
-        }
-    };
+    let format = format_of(path, format)?;
     check_mapping(path, mapping)?;
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let is_tsv = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    if is_tsv && opts.delimiter.is_none() && format == Format::Csv {
-        let opts = ReadOptions {
-            delimiter: Some(b'\t'),
-            ..opts.clone()
-        };
-        return read_named_bytes(path, &bytes, format, mapping, &opts);
-    }
+    let bytes = read_all(path)?;
     read_named_bytes(path, &bytes, format, mapping, opts)
 }
 
@@ -529,7 +506,8 @@ pub fn read_bytes(
     read_named_bytes(Path::new("<input>"), bytes, format, mapping, opts)
 }
 
-/// Reads a file already in memory (standard input, say); messages name it `path`.
+/// Reads a file already in memory (standard input, say); messages name it `path`, and a `.tsv`
+/// extension on it means tab-separated.
 pub fn read_named_bytes(
     path: &Path,
     bytes: &[u8],
@@ -539,11 +517,7 @@ pub fn read_named_bytes(
 ) -> Result<ReadReport, IngestError> {
     check_mapping(path, mapping)?;
     let mut warnings = Vec::new();
-    let table = match format {
-        Format::Csv => csv::read(path, bytes, mapping, opts, &mut warnings)?,
-        Format::Jsonl => jsonl::read(path, bytes, mapping, opts, &mut warnings)?,
-        Format::Xlsx => xlsx::read(path, bytes, mapping, opts, &mut warnings)?,
-    };
+    let table = read_table(path, bytes, format, Some(mapping), opts, &mut warnings)?;
     let rows = record::build(path, &table.plan, mapping, opts, table.rows, &mut warnings);
     tracing::debug!(
         path = %path.display(),
@@ -558,6 +532,58 @@ pub fn read_named_bytes(
         columns: table.columns,
         format,
     })
+}
+
+/// The columns a file offers to a mapping, without a mapping: the header (CSV, XLSX, the sheet
+/// that `opts.sheet` names) or every key path (JSONL). For guessing a mapping or listing the
+/// choices to the user.
+pub fn read_columns(
+    path: &Path,
+    format: Option<Format>,
+    opts: &ReadOptions,
+) -> Result<Vec<String>, IngestError> {
+    let format = format_of(path, format)?;
+    let bytes = read_all(path)?;
+    let table = read_table(path, &bytes, format, None, opts, &mut Vec::new())?;
+    Ok(table.columns)
+}
+
+fn format_of(path: &Path, format: Option<Format>) -> Result<Format, IngestError> {
+    format
+        .or_else(|| Format::from_path(path))
+        .ok_or_else(|| IngestError::UnknownFormat {
+            path: path.to_path_buf(),
+        })
+}
+
+fn read_all(path: &Path) -> Result<Vec<u8>, IngestError> {
+    std::fs::read(path).map_err(|source| IngestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs the format's reader; without a mapping it stops once the columns are known.
+fn read_table(
+    path: &Path,
+    bytes: &[u8],
+    format: Format,
+    mapping: Option<&Mapping>,
+    opts: &ReadOptions,
+    warnings: &mut Vec<Warning>,
+) -> Result<mapping::Table, IngestError> {
+    match format {
+        Format::Csv => {
+            let is_tsv = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let delimiter = is_tsv.then_some(b'\t');
+            csv::read(path, bytes, mapping, opts, delimiter, warnings)
+        }
+        Format::Jsonl => jsonl::read(path, bytes, mapping, opts, warnings),
+        Format::Xlsx => xlsx::read(path, bytes, mapping, opts, warnings),
+    }
 }
 
 /// Checks what can be checked about a mapping before reading any file.

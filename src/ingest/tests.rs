@@ -319,6 +319,40 @@ fn whole_file_errors_name_the_path_and_the_flag() {
 }
 
 #[test]
+fn columns_without_a_mapping() {
+    let opts = ReadOptions::default();
+    let cols = |name: &str, opts: &ReadOptions| read_columns(&fixture(name), None, opts).unwrap();
+    assert_eq!(
+        cols("cp1252.csv", &opts),
+        strings(&["id", "comment", "country"])
+    );
+    assert_eq!(
+        cols("nested.jsonl", &opts),
+        strings(&[
+            "customer.country",
+            "customer.plan",
+            "id",
+            "score",
+            "submitted",
+            "text"
+        ])
+    );
+    assert_eq!(
+        cols("sample.xlsx", &opts),
+        strings(&["ID", "Comment", "Date", "NPS", "Country", "Order"])
+    );
+    let other = ReadOptions {
+        sheet: Some("Other".into()),
+        ..ReadOptions::default()
+    };
+    assert_eq!(cols("sample.xlsx", &other), strings(&["text", "score"]));
+    assert!(matches!(
+        read_columns(Path::new("x.parquet"), None, &opts),
+        Err(IngestError::UnknownFormat { .. })
+    ));
+}
+
+#[test]
 fn tsv_extension_forces_tabs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one-column.tsv");

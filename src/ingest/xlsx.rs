@@ -1,8 +1,9 @@
 //! The XLSX reader (calamine).
 //!
 //! A workbook is read from memory: the first sheet, or the one `--sheet` names (exact name, then
-//! case-insensitive). The header is the first row with a non-empty cell, because exports often
-//! start with a title or a blank row; line numbers are the sheet's own row numbers, the ones the
+//! case-insensitive). The header is the first row with a non-empty cell, because sheets often
+//! start with blank rows (a title row above the header is not skipped: it would be the header,
+//! and the mapping error would list its cells); line numbers are the sheet's own row numbers, the ones the
 //! user sees in Excel.
 //!
 //! Cells keep their type until a role needs them: a date cell is a date (Excel stores dates as
@@ -19,10 +20,11 @@ use chrono::NaiveDate;
 use super::mapping::{self, Cell, RawRow, Table};
 use super::{IngestError, Mapping, ReadOptions, Warning};
 
+/// Reads the sheet; without a mapping, only its header.
 pub(crate) fn read(
     path: &Path,
     bytes: &[u8],
-    mapping: &Mapping,
+    mapping: Option<&Mapping>,
     opts: &ReadOptions,
     warnings: &mut Vec<Warning>,
 ) -> Result<Table, IngestError> {
@@ -67,6 +69,9 @@ pub(crate) fn read(
                 })
             }
         }
+    };
+    let Some(mapping) = mapping else {
+        return Ok(Table::columns_only(columns));
     };
     let plan = mapping::resolve(path, mapping, &columns, opts.strict, warnings)?;
 

@@ -188,10 +188,8 @@ pub fn ingest_file(
     let mut mapping = opts.mapping.clone().or_else(|| ws.config.mapping.clone());
     let mut guessed = false;
     if mapping.is_none() {
-        // Read the header only through a permissive pass to guess; the real read follows.
         read_opts.strict = false;
-        let probe = ingest::read_file(path, opts.format, &Mapping::default(), &read_opts).ok();
-        let columns = probe.map(|p| p.columns).unwrap_or_default();
+        let columns = ingest::read_columns(path, opts.format, &read_opts)?;
         mapping = guess_mapping(&columns);
         guessed = mapping.is_some();
         if mapping.is_none() {

@@ -56,7 +56,8 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 }
 
 fn load(dir: &Path, opts: EmbedOptions) -> SentenceTransformer {
-    SentenceTransformer::load(dir, &opts).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    SentenceTransformer::load(dir, &opts)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 fn cpu() -> EmbedOptions {
@@ -92,7 +93,10 @@ fn check_against_reference(label: &str, rows: &[Reference], got: &[Vec<f32>]) {
         worst.1,
         sum / rows.len() as f64
     );
-    assert!(failures.is_empty(), "{label}: rows below 0.9999: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "{label}: rows below 0.9999: {failures:?}"
+    );
 }
 
 #[test]
@@ -144,7 +148,10 @@ fn rows_come_back_in_input_order_whatever_the_length_sorting() {
     for (i, t) in texts.iter().enumerate() {
         let alone = model.embed(&[t], TextKind::Passage).unwrap();
         let d = max_abs_diff(&alone, &together[i..=i]);
-        assert!(d <= 1e-5, "text {i} ({t:?}) differs by {d} when embedded in a batch");
+        assert!(
+            d <= 1e-5,
+            "text {i} ({t:?}) differs by {d} when embedded in a batch"
+        );
     }
     assert_eq!(together[0], together[4], "equal texts, equal vectors");
     assert!(cosine(&together[0], &together[1]) < 0.9);
@@ -174,7 +181,9 @@ fn batch_size_does_not_change_vectors() {
 #[test]
 fn empty_and_whitespace_texts_embed_like_sentence_transformers() {
     let model = load(&model_dir(), cpu());
-    let got = model.embed(&["", "   ", "\n", "hello"], TextKind::Query).unwrap();
+    let got = model
+        .embed(&["", "   ", "\n", "hello"], TextKind::Query)
+        .unwrap();
     assert_eq!(got.len(), 4);
     for v in &got {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -193,7 +202,10 @@ fn texts_are_truncated_at_max_seq_length() {
     let base = "the support team never answered my emails about the refund ".repeat(40);
     let longer = format!("{base} and this tail is far beyond the two hundred fifty six tokens");
     let v = model.embed(&[&base, &longer], TextKind::Passage).unwrap();
-    assert!(max_abs_diff(&v[..1], &v[1..]) <= 1e-6, "the tail past 256 tokens changed the vector");
+    assert!(
+        max_abs_diff(&v[..1], &v[1..]) <= 1e-6,
+        "the tail past 256 tokens changed the vector"
+    );
 }
 
 /// A copy of the model folder (weights hard-linked when possible) for tests that alter it.
@@ -227,7 +239,12 @@ fn model_copy(skip: &[&str]) -> tempfile::TempDir {
 
 #[test]
 fn missing_files_are_named_with_the_fetch_command() {
-    for missing in ["model.safetensors", "tokenizer.json", "1_Pooling/config.json", "config.json"] {
+    for missing in [
+        "model.safetensors",
+        "tokenizer.json",
+        "1_Pooling/config.json",
+        "config.json",
+    ] {
         let tmp = model_copy(&[missing]);
         let dir = tmp.path().join("all-MiniLM-L6-v2");
         let err = SentenceTransformer::load(&dir, &cpu()).unwrap_err();
@@ -236,14 +253,20 @@ fn missing_files_are_named_with_the_fetch_command() {
             other => panic!("{missing}: expected MissingFile, got {other}"),
         }
         let msg = err.to_string();
-        assert!(msg.contains(&dir.join(missing).display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&dir.join(missing).display().to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("models/fetch.sh all-MiniLM-L6-v2"), "{msg}");
         assert!(err.is_user_error());
     }
     let nowhere = repo().join("models/no-such-model");
     let err = SentenceTransformer::load(&nowhere, &cpu()).unwrap_err();
     assert!(err.to_string().contains("models/no-such-model"), "{err}");
-    assert!(err.to_string().contains("models/fetch.sh no-such-model"), "{err}");
+    assert!(
+        err.to_string().contains("models/fetch.sh no-such-model"),
+        "{err}"
+    );
 }
 
 fn set_pooling(dir: &Path, cls: bool, mean: bool, max: bool) {
@@ -266,13 +289,20 @@ fn cls_pooling_config_gives_a_different_normalised_vector() {
     let tmp = model_copy(&[]);
     let dir = tmp.path().join("all-MiniLM-L6-v2");
     set_pooling(&dir, true, false, false);
-    let texts = ["The checkout page keeps timing out.", "Lovely staff and quick service!"];
+    let texts = [
+        "The checkout page keeps timing out.",
+        "Lovely staff and quick service!",
+    ];
 
     let mean = load(&model_dir(), cpu());
     let cls = load(&dir, cpu());
     assert_eq!(cls.pooling(), Pooling::Cls);
     assert_ne!(cls.fingerprint(), mean.fingerprint());
-    assert!(cls.fingerprint().contains("pool=cls"), "{}", cls.fingerprint());
+    assert!(
+        cls.fingerprint().contains("pool=cls"),
+        "{}",
+        cls.fingerprint()
+    );
 
     let vm = mean.embed(&texts, TextKind::Passage).unwrap();
     let vc = cls.embed(&texts, TextKind::Passage).unwrap();
@@ -296,17 +326,32 @@ fn cls_pooling_config_gives_a_different_normalised_vector() {
 
     set_pooling(&dir, false, false, true);
     let err = SentenceTransformer::load(&dir, &cpu()).unwrap_err();
-    assert!(matches!(err, EmbedError::UnsupportedPooling { .. }), "{err}");
+    assert!(
+        matches!(err, EmbedError::UnsupportedPooling { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("1_Pooling"), "{err}");
 }
 
 #[test]
 fn fingerprint_names_model_pooling_and_length_and_is_stable() {
     let a = load(&model_dir(), cpu());
-    let b = load(&model_dir(), EmbedOptions { batch_size: 7, ..cpu() });
+    let b = load(
+        &model_dir(),
+        EmbedOptions {
+            batch_size: 7,
+            ..cpu()
+        },
+    );
     assert_eq!(a.fingerprint(), b.fingerprint());
     let fp = a.fingerprint();
-    for part in ["all-MiniLM-L6-v2", "sha256:", "pool=mean", "max_seq=256", "dim=384"] {
+    for part in [
+        "all-MiniLM-L6-v2",
+        "sha256:",
+        "pool=mean",
+        "max_seq=256",
+        "dim=384",
+    ] {
         assert!(fp.contains(part), "{fp} lacks {part}");
     }
 }
