@@ -225,11 +225,12 @@ mod tests {
         let text = [(1, 9.0), (2, 5.0), (3, 1.0)];
         let vector = [(2, 0.9), (4, 0.8), (1, 0.7)];
         let f = fuse(&text, &vector);
-        assert_eq!(f[0].0, 1);
-        assert_eq!(f[1].0, 2);
+        // 2 is 2nd and 1st (1/62 + 1/61), 1 is 1st and 3rd (1/61 + 1/63).
+        assert_eq!(f[0].0, 2);
+        assert_eq!(f[1].0, 1);
         assert_eq!(f.len(), 4);
-        assert_eq!(f[0].2, Some(9.0));
-        assert_eq!(f[0].3, Some(0.7));
+        assert_eq!(f[1].2, Some(9.0));
+        assert_eq!(f[1].3, Some(0.7));
         // 3 and 4 tie on one appearance each at rank 3 / rank 2: 4 is ahead.
         assert_eq!(f[2].0, 4);
         assert_eq!(fuse(&text, &vector), f);
