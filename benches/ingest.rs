@@ -34,7 +34,11 @@ fn shared() -> PathBuf {
 /// Decompresses (if needed) and cuts a JSON Lines data set to `limit` rows in a temp file.
 fn prepare(src: &Path, limit: usize, out: &Path) -> Vec<String> {
     let raw = if src.extension().is_some_and(|e| e == "gz") {
-        let o = std::process::Command::new("gzip").arg("-dc").arg(src).output().expect("gzip");
+        let o = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(src)
+            .output()
+            .expect("gzip");
         String::from_utf8(o.stdout).expect("utf-8")
     } else {
         std::fs::read_to_string(src).expect("read data")
@@ -59,11 +63,16 @@ fn main() {
         eprintln!("ingest bench: {} not found, skipping", data.display());
         return;
     }
-    let threads = std::env::var("VERBATIM_BENCH_THREADS").ok().and_then(|t| t.parse().ok());
+    let threads = std::env::var("VERBATIM_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok());
     set_threads(threads).unwrap();
-    let limit_override: Option<usize> = std::env::var("VERBATIM_BENCH_LIMIT").ok().and_then(|t| t.parse().ok());
+    let limit_override: Option<usize> = std::env::var("VERBATIM_BENCH_LIMIT")
+        .ok()
+        .and_then(|t| t.parse().ok());
     let model_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
-    let model = SentenceTransformer::load(&model_dir, &EmbedOptions::default()).expect("model (make models)");
+    let model = SentenceTransformer::load(&model_dir, &EmbedOptions::default())
+        .expect("model (make models)");
     let sets = [
         Set {
             name: "20 Newsgroups",

@@ -38,11 +38,67 @@ impl Lang {
 }
 
 const FR: &[&str] = &[
-    "le", "la", "les", "un", "une", "des", "du", "de", "et", "est", "pas", "ne", "je", "j", "il",
-    "elle", "nous", "vous", "ils", "que", "qui", "pour", "dans", "sur", "avec", "mais", "très",
-    "tres", "trop", "mon", "ma", "mes", "ce", "cette", "ces", "au", "aux", "été", "ete", "c", "l",
-    "d", "qu", "n", "ça", "ca", "plus", "sont", "avait", "était", "etait", "rien", "toujours",
-    "jamais", "aucun", "aucune", "bien", "merci", "commande", "livraison", "produit",
+    "le",
+    "la",
+    "les",
+    "un",
+    "une",
+    "des",
+    "du",
+    "de",
+    "et",
+    "est",
+    "pas",
+    "ne",
+    "je",
+    "j",
+    "il",
+    "elle",
+    "nous",
+    "vous",
+    "ils",
+    "que",
+    "qui",
+    "pour",
+    "dans",
+    "sur",
+    "avec",
+    "mais",
+    "très",
+    "tres",
+    "trop",
+    "mon",
+    "ma",
+    "mes",
+    "ce",
+    "cette",
+    "ces",
+    "au",
+    "aux",
+    "été",
+    "ete",
+    "c",
+    "l",
+    "d",
+    "qu",
+    "n",
+    "ça",
+    "ca",
+    "plus",
+    "sont",
+    "avait",
+    "était",
+    "etait",
+    "rien",
+    "toujours",
+    "jamais",
+    "aucun",
+    "aucune",
+    "bien",
+    "merci",
+    "commande",
+    "livraison",
+    "produit",
 ];
 const EN: &[&str] = &[
     "the", "a", "an", "and", "is", "are", "was", "were", "not", "no", "i", "it", "this", "that",
@@ -66,10 +122,12 @@ pub fn detect(text: &str) -> Lang {
         if EN.contains(&lw.as_str()) {
             en += 2;
         }
-        if lw
-            .chars()
-            .any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'û' | 'ô' | 'î' | 'ï' | 'ë' | 'œ'))
-        {
+        if lw.chars().any(|c| {
+            matches!(
+                c,
+                'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'û' | 'ô' | 'î' | 'ï' | 'ë' | 'œ'
+            )
+        }) {
             fr += 1;
         }
     }

@@ -112,7 +112,9 @@ mod tests {
         g.scope.fields.insert("country".into(), vec!["FR".into()]);
         g.scope.since = Some(100);
         let mut asked = Filter::default();
-        asked.fields.insert("country".into(), vec!["FR".into(), "US".into()]);
+        asked
+            .fields
+            .insert("country".into(), vec!["FR".into(), "US".into()]);
         asked.since = Some(50);
         let f = g.restrict(&asked);
         assert_eq!(f.fields["country"], vec!["FR".to_string()]);

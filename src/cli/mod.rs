@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use verbatim::access::{self, Action, Caller};
-use verbatim::embed::{self, Embedder, EmbedOptions, SentenceTransformer};
+use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping};
 use verbatim::retrieve::{self, Mode, Query};
 use verbatim::store::Filter;
@@ -209,7 +209,10 @@ fn run(cli: Cli) -> Result<i32> {
                     r.text,
                     r.vectors,
                     if r.reembedded > 0 {
-                        format!(" ({} verbatims re-embedded with the new model)", r.reembedded)
+                        format!(
+                            " ({} verbatims re-embedded with the new model)",
+                            r.reembedded
+                        )
                     } else {
                         String::new()
                     }
@@ -330,7 +333,11 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
 /// Parses `YYYY-MM-DD` (or a full ISO datetime) for --since / --until.
 fn parse_day(flag: &str, s: &str) -> Result<i64> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp());
     }
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(d.timestamp());
@@ -352,8 +359,16 @@ fn filter_from(a: &SearchArgs) -> Result<Filter> {
             .or_default()
             .push(v.trim().to_string());
     }
-    f.since = a.since.as_deref().map(|s| parse_day("--since", s)).transpose()?;
-    f.until = a.until.as_deref().map(|s| parse_day("--until", s)).transpose()?;
+    f.since = a
+        .since
+        .as_deref()
+        .map(|s| parse_day("--since", s))
+        .transpose()?;
+    f.until = a
+        .until
+        .as_deref()
+        .map(|s| parse_day("--until", s))
+        .transpose()?;
     f.min_score = a.min_score;
     f.max_score = a.max_score;
     if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
@@ -398,7 +413,8 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
 }
 
 fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
-    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let mut texts = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -428,7 +444,8 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
     }
     bar.finish();
     let secs = t.elapsed().as_secs_f64();
-    output::write_npy(out, &rows, embedder.dim()).with_context(|| format!("writing {}", out.display()))?;
+    output::write_npy(out, &rows, embedder.dim())
+        .with_context(|| format!("writing {}", out.display()))?;
     if g.json {
         output::json(&serde_json::json!({
             "input": input, "out": out, "rows": rows.len(), "dim": embedder.dim(),
@@ -482,14 +499,16 @@ impl Bar {
         } else {
             indicatif::ProgressBar::new(0)
         };
-        let jsonl = (g.progress == ProgressKind::Jsonl).then(|| std::sync::Mutex::new((String::new(), 0, 0)));
+        let jsonl = (g.progress == ProgressKind::Jsonl)
+            .then(|| std::sync::Mutex::new((String::new(), 0, 0)));
         Bar { bar, jsonl }
     }
 
     fn emit(&self, event: &str) {
         if let Some(m) = &self.jsonl {
             let st = m.lock().expect("progress lock");
-            let line = serde_json::json!({ "event": event, "phase": st.0, "done": st.1, "total": st.2 });
+            let line =
+                serde_json::json!({ "event": event, "phase": st.0, "done": st.1, "total": st.2 });
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{line}");
             let _ = err.flush();

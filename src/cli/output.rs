@@ -88,8 +88,17 @@ pub fn print_stats(ws: &Workspace, s: &StoreStats, ix: &Indexes) {
     let _ = writeln!(out, "workspace      {}", ws.root().display());
     let _ = writeln!(out, "verbatims      {}", s.verbatims);
     let _ = writeln!(out, "respondents    {}", s.respondents);
-    let _ = writeln!(out, "dates          {} .. {}", date(s.first_ts), date(s.last_ts));
-    let langs: Vec<String> = s.languages.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(
+        out,
+        "dates          {} .. {}",
+        date(s.first_ts),
+        date(s.last_ts)
+    );
+    let langs: Vec<String> = s
+        .languages
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let _ = writeln!(out, "languages      {}", langs.join(" "));
     let fields: Vec<String> = s
         .fields

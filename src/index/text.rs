@@ -22,7 +22,8 @@ use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STRING,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    TextAnalyzer,
 };
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -183,12 +184,12 @@ impl TextIndex {
             match c {
                 Change::Upsert { verbatim, .. } => {
                     writer.delete_term(Term::from_field_u64(doc_field, verbatim.doc as u64));
-                    writer
-                        .add_document(self.document(&verbatim))
-                        .map_err(|e| crate::store::StoreError::Damaged {
+                    writer.add_document(self.document(&verbatim)).map_err(|e| {
+                        crate::store::StoreError::Damaged {
                             path: self.path.clone(),
                             what: e.to_string(),
-                        })?;
+                        }
+                    })?;
                 }
                 Change::Delete { doc, .. } => {
                     writer.delete_term(Term::from_field_u64(doc_field, doc as u64));
@@ -205,15 +206,17 @@ impl TextIndex {
     pub fn rebuild(&mut self, store: &Store) -> Result<usize, IndexError> {
         let target = store.seq()?;
         let writer = self.writer()?;
-        writer.delete_all_documents().map_err(|e| err(&self.path, e))?;
+        writer
+            .delete_all_documents()
+            .map_err(|e| err(&self.path, e))?;
         let mut n = 0;
         store.for_each(|v, _, _| {
-            writer
-                .add_document(self.document(&v))
-                .map_err(|e| crate::store::StoreError::Damaged {
+            writer.add_document(self.document(&v)).map_err(|e| {
+                crate::store::StoreError::Damaged {
                     path: self.path.clone(),
                     what: e.to_string(),
-                })?;
+                }
+            })?;
             n += 1;
             Ok(())
         })?;
@@ -268,28 +271,33 @@ impl TextIndex {
             out.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
         if filter.since.is_some() || filter.until.is_some() {
-            let lo = filter
-                .since
-                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_i64(f.ts, s)));
-            let hi = filter
-                .until
-                .map_or(Bound::Unbounded, |u| Bound::Excluded(Term::from_field_i64(f.ts, u)));
+            let lo = filter.since.map_or(Bound::Unbounded, |s| {
+                Bound::Included(Term::from_field_i64(f.ts, s))
+            });
+            let hi = filter.until.map_or(Bound::Unbounded, |u| {
+                Bound::Excluded(Term::from_field_i64(f.ts, u))
+            });
             out.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
         if filter.min_score.is_some() || filter.max_score.is_some() {
-            let lo = filter
-                .min_score
-                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_f64(f.score, s)));
-            let hi = filter
-                .max_score
-                .map_or(Bound::Unbounded, |s| Bound::Included(Term::from_field_f64(f.score, s)));
+            let lo = filter.min_score.map_or(Bound::Unbounded, |s| {
+                Bound::Included(Term::from_field_f64(f.score, s))
+            });
+            let hi = filter.max_score.map_or(Bound::Unbounded, |s| {
+                Bound::Included(Term::from_field_f64(f.score, s))
+            });
             out.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
         out
     }
 
     /// BM25 search: `(doc, score)` best first, only verbatims passing `filter`.
-    pub fn search(&self, query: &str, filter: &Filter, limit: usize) -> Result<Vec<(i64, f32)>, IndexError> {
+    pub fn search(
+        &self,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>, IndexError> {
         let f = &self.fields;
         let (en, fr) = Self::query_terms(query);
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -307,7 +315,8 @@ impl TextIndex {
         if should.is_empty() {
             return Ok(Vec::new());
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
         clauses.extend(self.filter_clauses(filter));
         let q = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
@@ -329,7 +338,10 @@ impl TextIndex {
         let searcher = self.reader.searcher();
         let n = searcher.num_docs() as usize;
         let hits = searcher
-            .search(&tantivy::query::AllQuery, &TopDocs::with_limit(n.max(1)).order_by_score())
+            .search(
+                &tantivy::query::AllQuery,
+                &TopDocs::with_limit(n.max(1)).order_by_score(),
+            )
             .map_err(|e| err(&self.path, e))?;
         let mut out = Vec::with_capacity(hits.len());
         for (_, addr) in hits {

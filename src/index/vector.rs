@@ -131,14 +131,12 @@ impl VectorIndex {
             Ok(name) => {
                 let gen = dir.join(name.trim());
                 let meta_path = gen.join("meta.json");
-                let meta: GenMeta = fs::read(&meta_path)
-                    .map_err(io(&meta_path))
-                    .and_then(|b| {
-                        serde_json::from_slice(&b).map_err(|e| IndexError::Corrupt {
-                            path: meta_path.clone(),
-                            message: e.to_string(),
-                        })
-                    })?;
+                let meta: GenMeta = fs::read(&meta_path).map_err(io(&meta_path)).and_then(|b| {
+                    serde_json::from_slice(&b).map_err(|e| IndexError::Corrupt {
+                        path: meta_path.clone(),
+                        message: e.to_string(),
+                    })
+                })?;
                 let graph = if meta.points == 0 {
                     None
                 } else {
@@ -268,10 +266,11 @@ impl VectorIndex {
         let gen = self.dir.join(&name);
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         if let Some(g) = &self.graph {
-            g.file_dump(&tmp, "vectors").map_err(|e| IndexError::Vector {
-                path: tmp.clone(),
-                message: e.to_string(),
-            })?;
+            g.file_dump(&tmp, "vectors")
+                .map_err(|e| IndexError::Vector {
+                    path: tmp.clone(),
+                    message: e.to_string(),
+                })?;
             for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
                 let p = tmp.join(f);
                 fs::File::open(&p)
@@ -298,7 +297,13 @@ impl VectorIndex {
     }
 
     /// Approximate nearest neighbours among the slots `accept` allows: `(vec_id, cosine)`, best first.
-    pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(usize) -> bool) -> Vec<(i64, f32)> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(usize) -> bool,
+    ) -> Vec<(i64, f32)> {
         let Some(g) = &self.graph else {
             return Vec::new();
         };

@@ -127,8 +127,14 @@ pub fn search(
         Mode::Text => Vec::new(),
     };
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
-        Mode::Text => text_hits.iter().map(|&(d, s)| (d, s, Some(s), None)).collect(),
-        Mode::Vector => vec_hits.iter().map(|&(d, s)| (d, s, None, Some(s))).collect(),
+        Mode::Text => text_hits
+            .iter()
+            .map(|&(d, s)| (d, s, Some(s), None))
+            .collect(),
+        Mode::Vector => vec_hits
+            .iter()
+            .map(|&(d, s)| (d, s, None, Some(s)))
+            .collect(),
         Mode::Hybrid => fuse(&text_hits, &vec_hits),
     };
     let ranked: Vec<_> = ranked.into_iter().take(limit).collect();
@@ -141,7 +147,9 @@ pub fn search(
     Ok(ranked
         .into_iter()
         .filter_map(|(doc, score, bm25, cosine)| {
-            by_doc.remove(&doc).map(|verbatim| (score, bm25, cosine, verbatim))
+            by_doc
+                .remove(&doc)
+                .map(|verbatim| (score, bm25, cosine, verbatim))
         })
         .enumerate()
         .map(|(i, (score, bm25, cosine, verbatim))| Hit {
@@ -156,7 +164,10 @@ pub fn search(
 
 /// Reciprocal-rank fusion of two best-first lists of `(doc, score)`. Ties broken by doc number
 /// so results are deterministic.
-pub fn fuse(text: &[(i64, f32)], vector: &[(i64, f32)]) -> Vec<(i64, f32, Option<f32>, Option<f32>)> {
+pub fn fuse(
+    text: &[(i64, f32)],
+    vector: &[(i64, f32)],
+) -> Vec<(i64, f32, Option<f32>, Option<f32>)> {
     let mut acc: HashMap<i64, (f32, Option<f32>, Option<f32>)> = HashMap::new();
     for (rank, &(doc, s)) in text.iter().enumerate() {
         let e = acc.entry(doc).or_insert((0.0, None, None));

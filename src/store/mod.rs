@@ -222,7 +222,9 @@ impl Filter {
             .all(|(k, vals)| v.fields.get(k).is_some_and(|x| vals.iter().any(|w| w == x)));
         let date_ok = match (self.since, self.until) {
             (None, None) => true,
-            (s, u) => v.ts.is_some_and(|t| s.is_none_or(|s| t >= s) && u.is_none_or(|u| t < u)),
+            (s, u) => {
+                v.ts.is_some_and(|t| s.is_none_or(|s| t >= s) && u.is_none_or(|u| t < u))
+            }
         };
         let score_ok = match (self.min_score, self.max_score) {
             (None, None) => true,
@@ -347,10 +349,13 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let target = i as i64 + 1;
             let path = self.path.clone();
-            let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|source| StoreError::Sqlite {
+                    path: path.clone(),
+                    source,
+                })?;
             tx.execute_batch(sql)
                 .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {target}")))
                 .and_then(|_| tx.commit())
@@ -385,10 +390,7 @@ impl Store {
 
     /// The last store sequence (0 for an empty store).
     pub fn seq(&self) -> Result<i64> {
-        Ok(self
-            .meta("seq")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0))
+        Ok(self.meta("seq")?.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
     /// The fingerprint of the model that made the stored vectors, if any.
@@ -440,7 +442,12 @@ impl Store {
     }
 
     /// Records the outcome of a run and its rejected rows.
-    pub fn finish_run(&mut self, run: i64, rec: &RunRecord, errors: &[(String, u64, String)]) -> Result<()> {
+    pub fn finish_run(
+        &mut self,
+        run: i64,
+        rec: &RunRecord,
+        errors: &[(String, u64, String)],
+    ) -> Result<()> {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -461,10 +468,13 @@ impl Store {
         .map_err(e)?;
         {
             let mut stmt = tx
-                .prepare_cached("INSERT INTO row_errors(run, source, line, reason) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached(
+                    "INSERT INTO row_errors(run, source, line, reason) VALUES (?1, ?2, ?3, ?4)",
+                )
                 .map_err(e)?;
             for (source, line, reason) in errors {
-                stmt.execute(params![run, source, *line as i64, reason]).map_err(e)?;
+                stmt.execute(params![run, source, *line as i64, reason])
+                    .map_err(e)?;
             }
         }
         tx.commit().map_err(e)
@@ -508,10 +518,14 @@ impl Store {
                 .prepare_cached("DELETE FROM segments WHERE doc = ?1")
                 .map_err(e)?;
             let mut ins_seg = tx
-                .prepare_cached("INSERT OR IGNORE INTO segments(field, value, doc) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO segments(field, value, doc) VALUES (?1, ?2, ?3)",
+                )
                 .map_err(e)?;
             let mut put_vec = tx
-                .prepare_cached("INSERT OR REPLACE INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)",
+                )
                 .map_err(e)?;
             for v in batch {
                 let existing: Option<(i64, String)> = find
@@ -528,8 +542,17 @@ impl Store {
                         seq += 1;
                         update
                             .execute(params![
-                                doc, v.text, v.respondent, v.ts, v.score, v.language, fields, v.source,
-                                v.content_hash, run, seq
+                                doc,
+                                v.text,
+                                v.respondent,
+                                v.ts,
+                                v.score,
+                                v.language,
+                                fields,
+                                v.source,
+                                v.content_hash,
+                                run,
+                                seq
                             ])
                             .map_err(e)?;
                         (doc, Upsert::Updated)
@@ -538,8 +561,17 @@ impl Store {
                         seq += 1;
                         insert
                             .execute(params![
-                                v.id, v.text, v.respondent, v.ts, v.score, v.language, fields, v.source,
-                                v.content_hash, run, seq
+                                v.id,
+                                v.text,
+                                v.respondent,
+                                v.ts,
+                                v.score,
+                                v.language,
+                                fields,
+                                v.source,
+                                v.content_hash,
+                                run,
+                                seq
                             ])
                             .map_err(e)?;
                         (tx.last_insert_rowid(), Upsert::Stored)
@@ -557,8 +589,11 @@ impl Store {
                 out.push(outcome.1);
             }
         }
-        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq.to_string()])
-            .map_err(e)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'seq'",
+            [seq.to_string()],
+        )
+        .map_err(e)?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'next_vec_id'",
             [next_vec.to_string()],
@@ -584,14 +619,19 @@ impl Store {
         let mut n = 0;
         for id in ids {
             let doc: Option<i64> = tx
-                .query_row("SELECT doc FROM verbatims WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT doc FROM verbatims WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(e)?;
             let Some(doc) = doc else { continue };
             seq += 1;
-            tx.execute("DELETE FROM verbatims WHERE doc = ?1", [doc]).map_err(e)?;
-            tx.execute("DELETE FROM segments WHERE doc = ?1", [doc]).map_err(e)?;
-            tx.execute("DELETE FROM embeddings WHERE doc = ?1", [doc]).map_err(e)?;
+            tx.execute("DELETE FROM verbatims WHERE doc = ?1", [doc])
+                .map_err(e)?;
+            tx.execute("DELETE FROM segments WHERE doc = ?1", [doc])
+                .map_err(e)?;
+            tx.execute("DELETE FROM embeddings WHERE doc = ?1", [doc])
+                .map_err(e)?;
             tx.execute(
                 "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
                 params![seq, doc, id],
@@ -599,8 +639,11 @@ impl Store {
             .map_err(e)?;
             n += 1;
         }
-        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq.to_string()])
-            .map_err(e)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'seq'",
+            [seq.to_string()],
+        )
+        .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(n)
     }
@@ -800,7 +843,11 @@ impl Store {
 
     /// Replaces every embedding (after a model change) in one transaction: `vectors` maps
     /// doc → new vector. New vector slots are assigned; the fingerprint is recorded.
-    pub fn replace_all_vectors(&mut self, fingerprint: &str, vectors: &[(i64, Vec<f32>)]) -> Result<()> {
+    pub fn replace_all_vectors(
+        &mut self,
+        fingerprint: &str,
+        vectors: &[(i64, Vec<f32>)],
+    ) -> Result<()> {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -817,7 +864,8 @@ impl Store {
                 .prepare_cached("INSERT INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)")
                 .map_err(e)?;
             for (doc, v) in vectors {
-                put.execute(params![doc, next_vec, f32s_to_blob(v)]).map_err(e)?;
+                put.execute(params![doc, next_vec, f32s_to_blob(v)])
+                    .map_err(e)?;
                 next_vec += 1;
             }
         }
@@ -856,7 +904,9 @@ impl Store {
         };
         let mut s = StoreStats {
             verbatims: q("SELECT COUNT(*) FROM verbatims")?,
-            respondents: q("SELECT COUNT(DISTINCT respondent) FROM verbatims WHERE respondent IS NOT NULL")?,
+            respondents: q(
+                "SELECT COUNT(DISTINCT respondent) FROM verbatims WHERE respondent IS NOT NULL",
+            )?,
             runs: q("SELECT COUNT(*) FROM runs")?,
             seq: self.seq()?,
             model: self.model_fingerprint()?,
@@ -881,7 +931,9 @@ impl Store {
         }
         let mut stmt = self
             .conn
-            .prepare("SELECT field, COUNT(DISTINCT value) FROM segments GROUP BY field ORDER BY field")
+            .prepare(
+                "SELECT field, COUNT(DISTINCT value) FROM segments GROUP BY field ORDER BY field",
+            )
             .map_err(|e| self.err(e))?;
         for row in stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -981,10 +1033,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
         let run = s.begin_run("t.csv").unwrap();
-        let r = s.upsert_batch(run, &[nv("a", "hello", "FR"), nv("b", "bye", "US")]).unwrap();
+        let r = s
+            .upsert_batch(run, &[nv("a", "hello", "FR"), nv("b", "bye", "US")])
+            .unwrap();
         assert_eq!(r, vec![Upsert::Stored, Upsert::Stored]);
         assert_eq!(s.seq().unwrap(), 2);
-        let r = s.upsert_batch(run, &[nv("a", "hello", "FR"), nv("b", "bye!", "US")]).unwrap();
+        let r = s
+            .upsert_batch(run, &[nv("a", "hello", "FR"), nv("b", "bye!", "US")])
+            .unwrap();
         assert_eq!(r, vec![Upsert::Unchanged, Upsert::Updated]);
         assert_eq!(s.seq().unwrap(), 3);
         assert_eq!(s.get("b").unwrap().unwrap().text, "bye!");
@@ -1004,8 +1060,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
         let run = s.begin_run("t.csv").unwrap();
-        s.upsert_batch(run, &[nv("a", "x", "FR"), nv("b", "y", "US"), nv("c", "z", "BE")])
-            .unwrap();
+        s.upsert_batch(
+            run,
+            &[nv("a", "x", "FR"), nv("b", "y", "US"), nv("c", "z", "BE")],
+        )
+        .unwrap();
         let mut f = Filter::default();
         f.fields
             .insert("country".into(), vec!["FR".into(), "BE".into()]);
@@ -1038,6 +1097,9 @@ mod tests {
         assert_eq!(n, 1);
         s.check_model("m1").unwrap();
         s.check_model("m1").unwrap();
-        assert!(matches!(s.check_model("m2"), Err(StoreError::ModelMismatch { .. })));
+        assert!(matches!(
+            s.check_model("m2"),
+            Err(StoreError::ModelMismatch { .. })
+        ));
     }
 }

@@ -159,7 +159,12 @@ fn to_new(r: &Record, path: &Path) -> NewVerbatim {
 
 /// A guess for files ingested without any mapping: a column literally called `text` (any case).
 fn guess_mapping(columns: &[String]) -> Option<Mapping> {
-    let find = |name: &str| columns.iter().find(|c| c.trim().eq_ignore_ascii_case(name)).cloned();
+    let find = |name: &str| {
+        columns
+            .iter()
+            .find(|c| c.trim().eq_ignore_ascii_case(name))
+            .cloned()
+    };
     let text = find("text")?;
     Some(Mapping {
         text: vec![text],
@@ -207,7 +212,11 @@ pub fn ingest_file(
             "{}: no mapping given; using column '{}' as text{}",
             path.display(),
             mapping.text.join("+"),
-            mapping.id.as_ref().map(|i| format!(" and '{i}' as id")).unwrap_or_default()
+            mapping
+                .id
+                .as_ref()
+                .map(|i| format!(" and '{i}' as id"))
+                .unwrap_or_default()
         ));
     }
     if opts.mapping.is_some() || ws.config.mapping.is_none() {
@@ -233,7 +242,11 @@ pub fn ingest_file(
                         reason: format!(
                             "duplicate id '{}' (first seen at line {l}){}",
                             r.id,
-                            if r.id_is_hash { " — identical text without an id column" } else { "" }
+                            if r.id_is_hash {
+                                " — identical text without an id column"
+                            } else {
+                                ""
+                            }
                         ),
                     });
                     continue;

@@ -9,9 +9,21 @@ fn read_npy(path: &std::path::Path) -> (usize, usize, Vec<f32>) {
     let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
     assert_eq!((10 + hlen) % 64, 0, "header padded to 64 bytes");
     let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
-    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let dims: Vec<usize> = shape.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let dims: Vec<usize> = shape
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
     let data: Vec<f32> = b[10 + hlen..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -27,23 +39,41 @@ fn embed_command_matches_sentence_transformers_on_every_reference_row() {
     assert_eq!(rows.len(), 304);
     let out = tempfile::tempdir().unwrap();
     let npy = out.path().join("v.npy");
-    let v = json(verbatim(out.path()).arg("embed").arg(&reference).arg("--out").arg(&npy));
+    let v = json(
+        verbatim(out.path())
+            .arg("embed")
+            .arg(&reference)
+            .arg("--out")
+            .arg(&npy),
+    );
     assert_eq!(v["rows"], 304);
     let (n, dim, data) = read_npy(&npy);
     assert_eq!((n, dim), (304, 384));
     let mut worst = (1.0f64, String::new());
     for (i, r) in rows.iter().enumerate() {
-        let want: Vec<f64> = r["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let want: Vec<f64> = r["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         let got = &data[i * dim..(i + 1) * dim];
         let dot: f64 = want.iter().zip(got).map(|(a, b)| a * f64::from(*b)).sum();
         let na: f64 = want.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let nb: f64 = got.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = got
+            .iter()
+            .map(|b| f64::from(*b).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let cos = dot / (na * nb);
         if cos < worst.0 {
             worst = (cos, r["id"].as_str().unwrap_or("?").to_string());
         }
     }
-    eprintln!("verbatim embed vs sentence-transformers: min cosine {:.6} ({})", worst.0, worst.1);
+    eprintln!(
+        "verbatim embed vs sentence-transformers: min cosine {:.6} ({})",
+        worst.0, worst.1
+    );
     assert!(worst.0 >= 0.9999, "min cosine {} at {}", worst.0, worst.1);
 }
 
@@ -53,7 +83,10 @@ fn commands_outside_a_workspace_say_how_to_make_one() {
     let o = run(verbatim(dir.path()).args(["search", "anything"]));
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("not a verbatim workspace") && e.contains("verbatim init"), "{e}");
+    assert!(
+        e.contains("not a verbatim workspace") && e.contains("verbatim init"),
+        "{e}"
+    );
     // init twice is refused.
     ok(verbatim(dir.path()).arg("init"));
     let o = run(verbatim(dir.path()).arg("init"));
@@ -70,7 +103,10 @@ fn a_missing_model_names_the_file_and_the_fetch_command() {
         .arg(fixture("uci_600.csv")));
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("config.json") || e.contains("model.safetensors"), "{e}");
+    assert!(
+        e.contains("config.json") || e.contains("model.safetensors"),
+        "{e}"
+    );
     assert!(e.contains("fetch.sh") || e.contains("make models"), "{e}");
 }
 
@@ -83,12 +119,22 @@ fn stats_reports_store_and_index_coverage() {
     assert_eq!(s["text_index"]["documents"], 400);
     assert_eq!(s["text_index"]["covered_seq"], s["store"]["seq"]);
     assert_eq!(s["vector_index"]["covered_seq"], s["store"]["seq"]);
-    assert_eq!(s["store"]["languages"]["en"].as_i64().unwrap() + s["store"]["languages"]["fr"].as_i64().unwrap_or(0), 400);
+    assert_eq!(
+        s["store"]["languages"]["en"].as_i64().unwrap()
+            + s["store"]["languages"]["fr"].as_i64().unwrap_or(0),
+        400
+    );
     let text = ok(verbatim(dir.path()).arg("stats"));
     let text = text.replace(&dir.path().display().to_string(), "[WS]");
     let text: String = text
         .lines()
-        .map(|l| if l.starts_with("model") { "model          [FINGERPRINT]" } else { l })
+        .map(|l| {
+            if l.starts_with("model") {
+                "model          [FINGERPRINT]"
+            } else {
+                l
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     insta::assert_snapshot!(text);

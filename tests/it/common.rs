@@ -81,7 +81,17 @@ pub fn workspace() -> tempfile::TempDir {
 pub fn ingest_uci(ws: &Path) -> serde_json::Value {
     json(
         verbatim(ws)
-            .args(["ingest", "--text", "text", "--id", "id", "--field", "sentiment", "--field", "domain"])
+            .args([
+                "ingest",
+                "--text",
+                "text",
+                "--id",
+                "id",
+                "--field",
+                "sentiment",
+                "--field",
+                "domain",
+            ])
             .arg(fixture("uci_600.csv")),
     )
 }
@@ -91,7 +101,16 @@ pub fn ingest_chitchat(ws: &Path) -> serde_json::Value {
     json(
         verbatim(ws)
             .args([
-                "ingest", "--text", "text", "--id", "id", "--date", "date", "--score", "ratings.witty", "--field",
+                "ingest",
+                "--text",
+                "text",
+                "--id",
+                "id",
+                "--date",
+                "date",
+                "--score",
+                "ratings.witty",
+                "--field",
                 "prompt",
             ])
             .arg(fixture("chitchat_400.jsonl")),
@@ -114,7 +133,12 @@ pub fn uci_rows() -> Vec<(String, String, String, String)> {
     r.records()
         .map(|rec| {
             let rec = rec.expect("row");
-            (rec[0].to_string(), rec[1].to_string(), rec[2].to_string(), rec[3].to_string())
+            (
+                rec[0].to_string(),
+                rec[1].to_string(),
+                rec[2].to_string(),
+                rec[3].to_string(),
+            )
         })
         .collect()
 }

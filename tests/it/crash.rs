@@ -27,19 +27,29 @@ impl Rng {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Writes a CSV of `n` real sentences under fresh ids for iteration `k`.
-fn batch_file(dir: &std::path::Path, k: u64, rows: &[(String, String, String, String)], n: usize) -> (std::path::PathBuf, Vec<String>) {
+fn batch_file(
+    dir: &std::path::Path,
+    k: u64,
+    rows: &[(String, String, String, String)],
+    n: usize,
+) -> (std::path::PathBuf, Vec<String>) {
     let path = dir.join(format!("batch-{k}.csv"));
     let mut w = csv::Writer::from_path(&path).unwrap();
-    w.write_record(["id", "text", "sentiment", "domain"]).unwrap();
+    w.write_record(["id", "text", "sentiment", "domain"])
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..n {
         let r = &rows[(k as usize * 37 + i) % rows.len()];
         let id = format!("k{k}-{i}");
-        w.write_record([id.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str()]).unwrap();
+        w.write_record([id.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str()])
+            .unwrap();
         ids.push(id);
     }
     w.flush().unwrap();
@@ -48,15 +58,28 @@ fn batch_file(dir: &std::path::Path, k: u64, rows: &[(String, String, String, St
 
 /// Checks the invariants after a crash: the indexes catch up to exactly the store.
 fn assert_consistent(ws_dir: &std::path::Path, ctx: &str) {
-    let ws = Workspace::open(ws_dir).unwrap_or_else(|e| panic!("{ctx}: workspace does not open: {e}"));
-    let (ix, _) = ws.indexes().unwrap_or_else(|e| panic!("{ctx}: indexes do not open: {e}"));
+    let ws =
+        Workspace::open(ws_dir).unwrap_or_else(|e| panic!("{ctx}: workspace does not open: {e}"));
+    let (ix, _) = ws
+        .indexes()
+        .unwrap_or_else(|e| panic!("{ctx}: indexes do not open: {e}"));
     let store_docs = ws.store.all_docs().unwrap();
     let text_docs = ix.text.all_docs().unwrap();
-    assert_eq!(text_docs, store_docs, "{ctx}: text index and store disagree");
+    assert_eq!(
+        text_docs, store_docs,
+        "{ctx}: text index and store disagree"
+    );
     let seq = ws.store.seq().unwrap();
     assert_eq!(ix.text.covered(), seq, "{ctx}: text index not caught up");
-    assert_eq!(ix.vectors.covered(), seq, "{ctx}: vector index not caught up");
-    assert!(ix.vectors.points() >= store_docs.len(), "{ctx}: vectors missing from HNSW");
+    assert_eq!(
+        ix.vectors.covered(),
+        seq,
+        "{ctx}: vector index not caught up"
+    );
+    assert!(
+        ix.vectors.points() >= store_docs.len(),
+        "{ctx}: vectors missing from HNSW"
+    );
 }
 
 #[test]
@@ -75,7 +98,9 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
     let (path, ids) = batch_file(data.path(), 0, &rows, 120);
     let t = Instant::now();
     ok(verbatim(dir.path())
-        .args(["ingest", "--text", "text", "--id", "id", "--field", "domain", "--quiet"])
+        .args([
+            "ingest", "--text", "text", "--id", "id", "--field", "domain", "--quiet",
+        ])
         .arg(&path));
     let full = t.elapsed();
     assert_consistent(dir.path(), "after calibration");
@@ -93,7 +118,11 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
         } else {
             cmd.args(["ingest", "--progress", "jsonl"]).arg(&path);
         }
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let delay = Duration::from_micros(rng.below(full.as_micros() as u64 * 12 / 10 + 1));
         let stderr = child.stderr.take().unwrap();
         // Read progress lines concurrently so the pipe never fills.
@@ -119,19 +148,32 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
         }
         child.wait().unwrap();
         let reported = reader.join().unwrap();
-        let ctx = format!("iteration {k} ({}, killed after {delay:?}, {reported} reported stored)", if reindex { "reindex" } else { "ingest" });
+        let ctx = format!(
+            "iteration {k} ({}, killed after {delay:?}, {reported} reported stored)",
+            if reindex { "reindex" } else { "ingest" }
+        );
         assert_consistent(dir.path(), &ctx);
         if !reindex {
             let ws = Workspace::open(dir.path()).unwrap();
-            let present = ids.iter().filter(|id| ws.store.get(id).unwrap().is_some()).count() as u64;
-            assert!(present >= reported, "{ctx}: only {present} of the {reported} reported verbatims are in the store");
+            let present = ids
+                .iter()
+                .filter(|id| ws.store.get(id).unwrap().is_some())
+                .count() as u64;
+            assert!(
+                present >= reported,
+                "{ctx}: only {present} of the {reported} reported verbatims are in the store"
+            );
             if present > 0 && present < ids.len() as u64 {
                 mid_ingest += 1;
             }
             drop(ws);
             // The interrupted file completes on a second run, with nothing duplicated.
             let s = json(verbatim(dir.path()).args(["ingest", "--quiet"]).arg(&path));
-            assert_eq!(s["stored"].as_u64().unwrap() + s["unchanged"].as_u64().unwrap(), 120, "{ctx}: {s}");
+            assert_eq!(
+                s["stored"].as_u64().unwrap() + s["unchanged"].as_u64().unwrap(),
+                120,
+                "{ctx}: {s}"
+            );
             assert_eq!(s["unchanged"].as_u64().unwrap(), present, "{ctx}: {s}");
             assert_consistent(dir.path(), &format!("{ctx}, after completing"));
         }
@@ -139,6 +181,12 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
     eprintln!(
         "kill loop: {iters} iterations, {killed} killed mid-run ({mid_ingest} with the file partly stored), {completed} finished before the kill"
     );
-    assert!(killed as u64 >= iters / 2, "the loop must actually kill most runs ({killed}/{iters})");
-    assert!(mid_ingest as u64 >= iters / 10, "too few kills landed while verbatims were being stored ({mid_ingest}/{iters})");
+    assert!(
+        killed as u64 >= iters / 2,
+        "the loop must actually kill most runs ({killed}/{iters})"
+    );
+    assert!(
+        mid_ingest as u64 >= iters / 10,
+        "too few kills landed while verbatims were being stored ({mid_ingest}/{iters})"
+    );
 }

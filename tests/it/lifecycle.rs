@@ -19,7 +19,11 @@ fn reingest_is_idempotent_and_mapping_is_remembered() {
     let cfg = std::fs::read_to_string(dir.path().join("verbatim.toml")).unwrap();
     assert!(cfg.contains("[mapping]") && cfg.contains("domain"), "{cfg}");
     // No flags: the remembered mapping is used, nothing is stored again.
-    let again = json(verbatim(dir.path()).arg("ingest").arg(fixture("uci_600.csv")));
+    let again = json(
+        verbatim(dir.path())
+            .arg("ingest")
+            .arg(fixture("uci_600.csv")),
+    );
     assert_eq!(again["stored"], 0, "{again}");
     assert_eq!(again["unchanged"], 600);
     assert_eq!(again["updated"], 0);
@@ -38,14 +42,23 @@ fn a_changed_text_updates_store_and_both_indexes() {
     let new_text = "The parcel arrived crushed and the courier never rang the bell.";
     let edited = dir.path().join("edited.csv");
     let mut w = csv::Writer::from_path(&edited).unwrap();
-    w.write_record(["id", "text", "sentiment", "domain"]).unwrap();
+    w.write_record(["id", "text", "sentiment", "domain"])
+        .unwrap();
     for r in &rows {
         let t = if &r.0 == id { new_text } else { r.1.as_str() };
-        w.write_record([r.0.as_str(), t, r.2.as_str(), r.3.as_str()]).unwrap();
+        w.write_record([r.0.as_str(), t, r.2.as_str(), r.3.as_str()])
+            .unwrap();
     }
     w.flush().unwrap();
     let s = json(verbatim(dir.path()).arg("ingest").arg(&edited));
-    assert_eq!((s["stored"].as_u64(), s["updated"].as_u64(), s["unchanged"].as_u64()), (Some(0), Some(1), Some(599)));
+    assert_eq!(
+        (
+            s["stored"].as_u64(),
+            s["updated"].as_u64(),
+            s["unchanged"].as_u64()
+        ),
+        (Some(0), Some(1), Some(599))
+    );
 
     let ws = Workspace::open(dir.path()).unwrap();
     assert_eq!(ws.store.get(id).unwrap().unwrap().text, new_text);
@@ -53,15 +66,30 @@ fn a_changed_text_updates_store_and_both_indexes() {
     let (ix, _) = ws.indexes().unwrap();
     let grant = authorize(&Caller::Owner, Action::Search).unwrap();
     for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
-        let q = Query { text: new_text.into(), mode, filter: Filter::default(), limit: 5 };
+        let q = Query {
+            text: new_text.into(),
+            mode,
+            filter: Filter::default(),
+            limit: 5,
+        };
         let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
-        assert_eq!(&hits[0].verbatim.id, id, "{mode:?}: the new text must find the verbatim");
+        assert_eq!(
+            &hits[0].verbatim.id, id,
+            "{mode:?}: the new text must find the verbatim"
+        );
         // Each id appears once: the stale vector of the old text is never returned.
-        let q = Query { text: old_text.clone(), mode, filter: Filter::default(), limit: 50 };
+        let q = Query {
+            text: old_text.clone(),
+            mode,
+            filter: Filter::default(),
+            limit: 50,
+        };
         let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
         assert!(hits.iter().filter(|h| &h.verbatim.id == id).count() <= 1);
         if mode == Mode::Text {
-            assert!(hits.iter().all(|h| &h.verbatim.id != id || !h.verbatim.text.contains(old_text.as_str())));
+            assert!(hits
+                .iter()
+                .all(|h| &h.verbatim.id != id || !h.verbatim.text.contains(old_text.as_str())));
         }
     }
     assert_eq!(ix.text.num_docs(), 600);
@@ -81,9 +109,16 @@ fn bad_rows_are_reported_with_file_and_line_and_do_not_stop_the_run() {
     writeln!(f, "1,Duplicate id row,2024-03-06,6,BE").unwrap(); // duplicate id
     drop(f);
     let o = run(verbatim(dir.path())
-        .args(["ingest", "--text", "comment", "--id", "id", "--date", "when", "--score", "nps", "--field", "country", "--json"])
+        .args([
+            "ingest", "--text", "comment", "--id", "id", "--date", "when", "--score", "nps",
+            "--field", "country", "--json",
+        ])
         .arg(&path));
-    assert_eq!(o.status.code(), Some(1), "rejected rows make the exit status non-zero");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "rejected rows make the exit status non-zero"
+    );
     let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(s["stored"], 2, "{s}");
     assert_eq!(s["rejected"], 4, "{s}");
@@ -91,7 +126,10 @@ fn bad_rows_are_reported_with_file_and_line_and_do_not_stop_the_run() {
     let p = path.display().to_string();
     for (line, what) in [(3, "text"), (4, "date"), (5, "score"), (8, "duplicate id")] {
         let needle = format!("{p}:{line}:");
-        let l = err.lines().find(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("no {needle} in\n{err}"));
+        let l = err
+            .lines()
+            .find(|l| l.starts_with(&needle))
+            .unwrap_or_else(|| panic!("no {needle} in\n{err}"));
         assert!(l.contains(what), "{l}");
     }
     // The good rows are searchable, the multi-line one included.
@@ -108,7 +146,10 @@ fn unknown_column_names_the_column_and_the_available_ones() {
         .arg(fixture("uci_600.csv")));
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("txt") && e.contains("text") && e.contains("domain"), "{e}");
+    assert!(
+        e.contains("txt") && e.contains("text") && e.contains("domain"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -117,7 +158,13 @@ fn reindex_equals_incremental_indexing() {
     // Incremental: two files, second one with an update.
     ingest_uci(dir.path());
     ingest_chitchat(dir.path());
-    let queries = ["battery life", "the food was cold", "great movie", "how are you today", "waste of money"];
+    let queries = [
+        "battery life",
+        "the food was cold",
+        "great movie",
+        "how are you today",
+        "waste of money",
+    ];
     let collect = |mode: Mode| -> Vec<Vec<(String, String)>> {
         let ws = Workspace::open(dir.path()).unwrap();
         let model = SentenceTransformer::load(&model_dir(), &EmbedOptions::default()).unwrap();
@@ -126,7 +173,12 @@ fn reindex_equals_incremental_indexing() {
         queries
             .iter()
             .map(|q| {
-                let q = Query { text: (*q).into(), mode, filter: Filter::default(), limit: 10 };
+                let q = Query {
+                    text: (*q).into(),
+                    mode,
+                    filter: Filter::default(),
+                    limit: 10,
+                };
                 search(&grant, &ws.store, &ix, Some(&model), &q)
                     .unwrap()
                     .into_iter()
@@ -141,7 +193,11 @@ fn reindex_equals_incremental_indexing() {
     assert_eq!(r["text"], 1000, "{r}");
     assert_eq!(r["vectors"], 1000);
     assert_eq!(r["reembedded"], 0);
-    assert_eq!(collect(Mode::Text), before_text, "BM25 results must not depend on how the index was built");
+    assert_eq!(
+        collect(Mode::Text),
+        before_text,
+        "BM25 results must not depend on how the index was built"
+    );
     let after_vec = collect(Mode::Vector);
     for (a, b) in before_vec.iter().zip(&after_vec) {
         // HNSW graphs differ with insertion order; the best neighbours must not.
@@ -174,10 +230,18 @@ fn damaged_vector_index_is_reported_and_reindex_repairs_it() {
     ingest_uci(dir.path());
     let vdir = dir.path().join("index/vectors");
     let current = std::fs::read_to_string(vdir.join("CURRENT")).unwrap();
-    std::fs::write(vdir.join(current.trim()).join("vectors.hnsw.graph"), b"garbage").unwrap();
+    std::fs::write(
+        vdir.join(current.trim()).join("vectors.hnsw.graph"),
+        b"garbage",
+    )
+    .unwrap();
     let o = run(verbatim(dir.path()).args(["search", "battery"]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("vectors.hnsw.graph") || stderr(&o).contains("reindex"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("vectors.hnsw.graph") || stderr(&o).contains("reindex"),
+        "{}",
+        stderr(&o)
+    );
     ok(verbatim(dir.path()).arg("reindex"));
     ok(verbatim(dir.path()).args(["search", "battery"]));
 }

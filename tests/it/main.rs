@@ -1,8 +1,8 @@
 //! One integration-test binary (faster to link than one per file). Each module is a stage.
+mod cli;
 mod common;
 mod crash;
 mod embed;
 mod lifecycle;
-mod search;
 mod props;
-mod cli;
+mod search;

@@ -14,8 +14,26 @@ use verbatim::workspace::ingest::{ingest_file, IngestOptions, NoProgress};
 use verbatim::workspace::Workspace;
 
 const WORDS: &[&str] = &[
-    "delivery", "late", "refund", "support", "billing", "app", "crash", "price", "great", "slow", "livraison",
-    "retard", "remboursement", "facture", "colis", "cassé", "service", "quality", "package", "courier",
+    "delivery",
+    "late",
+    "refund",
+    "support",
+    "billing",
+    "app",
+    "crash",
+    "price",
+    "great",
+    "slow",
+    "livraison",
+    "retard",
+    "remboursement",
+    "facture",
+    "colis",
+    "cassé",
+    "service",
+    "quality",
+    "package",
+    "courier",
 ];
 const COUNTRIES: &[&str] = &["FR", "BE", "US", "DE"];
 
@@ -30,13 +48,26 @@ fn record() -> impl Strategy<Value = (String, usize, Option<i64>, Option<u8>)> {
 
 fn write_csv(path: &std::path::Path, rows: &[(String, usize, Option<i64>, Option<u8>)]) {
     let mut w = csv::Writer::from_path(path).unwrap();
-    w.write_record(["id", "text", "country", "date", "score"]).unwrap();
+    w.write_record(["id", "text", "country", "date", "score"])
+        .unwrap();
     for (i, (text, c, ts, score)) in rows.iter().enumerate() {
         let date = ts
-            .map(|t| chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .map(|t| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string()
+            })
             .unwrap_or_default();
         let score = score.map(|s| s.to_string()).unwrap_or_default();
-        w.write_record([format!("r{i}"), text.clone(), COUNTRIES[*c].to_string(), date, score]).unwrap();
+        w.write_record([
+            format!("r{i}"),
+            text.clone(),
+            COUNTRIES[*c].to_string(),
+            date,
+            score,
+        ])
+        .unwrap();
     }
     w.flush().unwrap();
 }

@@ -10,7 +10,11 @@ use verbatim::workspace::Workspace;
 
 use crate::common::*;
 
-fn own_text_rank1(ws: &Workspace, model: &SentenceTransformer, mode: Mode) -> (usize, usize, Vec<String>) {
+fn own_text_rank1(
+    ws: &Workspace,
+    model: &SentenceTransformer,
+    mode: Mode,
+) -> (usize, usize, Vec<String>) {
     let (ix, _) = ws.indexes().unwrap();
     let grant = authorize(&Caller::Owner, Action::Search).unwrap();
     let rows = uci_rows();
@@ -43,11 +47,18 @@ fn every_verbatim_is_found_by_its_own_text() {
     assert_eq!(summary["rejected"], 0);
     let ws = Workspace::open(dir.path()).unwrap();
     let model = SentenceTransformer::load(&model_dir(), &EmbedOptions::default()).unwrap();
-    for (mode, min_share) in [(Mode::Hybrid, 0.99), (Mode::Text, 0.97), (Mode::Vector, 0.97)] {
+    for (mode, min_share) in [
+        (Mode::Hybrid, 0.99),
+        (Mode::Text, 0.97),
+        (Mode::Vector, 0.97),
+    ] {
         let (top1, n, misses) = own_text_rank1(&ws, &model, mode);
         let share = top1 as f64 / n as f64;
         eprintln!("{mode:?}: own text at rank 1 for {top1}/{n} = {share:.4}");
-        assert!(share >= min_share, "{mode:?}: {share:.4} < {min_share}; misses: {misses:#?}");
+        assert!(
+            share >= min_share,
+            "{mode:?}: {share:.4} < {min_share}; misses: {misses:#?}"
+        );
     }
 }
 
@@ -68,40 +79,84 @@ fn filters_hold_in_every_mode_without_losing_recall() {
     let yelp: Vec<_> = rows.iter().filter(|r| r.3 == "yelp").take(20).collect();
     for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
         for (id, text, _, _) in &yelp {
-            let q = Query { text: text.clone(), mode, filter: f.clone(), limit: 20 };
+            let q = Query {
+                text: text.clone(),
+                mode,
+                filter: f.clone(),
+                limit: 20,
+            };
             let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
             assert!(!hits.is_empty(), "{mode:?} {id}: no hit");
-            assert!(hits.iter().all(|h| h.verbatim.fields["domain"] == "yelp"), "{mode:?}: non-yelp hit");
-            assert!(hits.iter().any(|h| &h.verbatim.id == id), "{mode:?} {id}: own verbatim lost under filter");
+            assert!(
+                hits.iter().all(|h| h.verbatim.fields["domain"] == "yelp"),
+                "{mode:?}: non-yelp hit"
+            );
+            assert!(
+                hits.iter().any(|h| &h.verbatim.id == id),
+                "{mode:?} {id}: own verbatim lost under filter"
+            );
         }
     }
     // A filter that matches few verbatims still returns all of them when asked for more.
     let mut two = Filter::default();
     two.fields.insert("domain".into(), vec!["yelp".into()]);
-    two.fields.insert("sentiment".into(), vec!["negative".into()]);
-    let expected = rows.iter().filter(|r| r.3 == "yelp" && r.2 == "negative").count();
+    two.fields
+        .insert("sentiment".into(), vec!["negative".into()]);
+    let expected = rows
+        .iter()
+        .filter(|r| r.3 == "yelp" && r.2 == "negative")
+        .count();
     for mode in [Mode::Vector, Mode::Hybrid] {
-        let q = Query { text: "the food".into(), mode, filter: two.clone(), limit: 1000 };
+        let q = Query {
+            text: "the food".into(),
+            mode,
+            filter: two.clone(),
+            limit: 1000,
+        };
         let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
-        assert_eq!(hits.len(), expected, "{mode:?}: a filtered vector search must reach every match");
+        assert_eq!(
+            hits.len(),
+            expected,
+            "{mode:?}: a filtered vector search must reach every match"
+        );
     }
 
     // Dates (chitchat has real timestamps): since/until bounds are respected and complete.
     let chat = jsonl(&fixture("chitchat_400.jsonl"));
-    let since = chrono::DateTime::parse_from_rfc3339("2018-05-01T00:00:00Z").unwrap().timestamp();
-    let until = chrono::DateTime::parse_from_rfc3339("2018-06-01T00:00:00Z").unwrap().timestamp();
+    let since = chrono::DateTime::parse_from_rfc3339("2018-05-01T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let until = chrono::DateTime::parse_from_rfc3339("2018-06-01T00:00:00Z")
+        .unwrap()
+        .timestamp();
     let in_may: Vec<_> = chat
         .iter()
         .filter(|r| r["date"].as_str().unwrap().starts_with("2018-05"))
         .collect();
     assert!(in_may.len() > 50);
-    let f = Filter { since: Some(since), until: Some(until), ..Default::default() };
+    let f = Filter {
+        since: Some(since),
+        until: Some(until),
+        ..Default::default()
+    };
     for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
         for r in in_may.iter().take(10) {
-            let q = Query { text: r["text"].as_str().unwrap().into(), mode, filter: f.clone(), limit: 10 };
+            let q = Query {
+                text: r["text"].as_str().unwrap().into(),
+                mode,
+                filter: f.clone(),
+                limit: 10,
+            };
             let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
-            assert!(hits.iter().all(|h| h.verbatim.ts.is_some_and(|t| t >= since && t < until)));
-            assert!(hits.iter().any(|h| h.verbatim.id == r["id"].as_str().unwrap()), "{mode:?}: lost {}", r["id"]);
+            assert!(hits
+                .iter()
+                .all(|h| h.verbatim.ts.is_some_and(|t| t >= since && t < until)));
+            assert!(
+                hits.iter()
+                    .any(|h| h.verbatim.id == r["id"].as_str().unwrap()),
+                "{mode:?}: lost {}",
+                r["id"]
+            );
         }
     }
     // Scores (nested `ratings.witty`; null ratings give no score and fail any score filter).
@@ -109,27 +164,53 @@ fn filters_hold_in_every_mode_without_losing_recall() {
         .iter()
         .filter(|r| r["ratings"]["witty"].as_f64().is_some_and(|s| s >= 8.0))
         .count() as i64;
-    let f = Filter { min_score: Some(8.0), ..Default::default() };
+    let f = Filter {
+        min_score: Some(8.0),
+        ..Default::default()
+    };
     assert_eq!(ws.store.count(&f).unwrap(), high);
-    let q = Query { text: "hello how are you".into(), mode: Mode::Hybrid, filter: f.clone(), limit: 50 };
+    let q = Query {
+        text: "hello how are you".into(),
+        mode: Mode::Hybrid,
+        filter: f.clone(),
+        limit: 50,
+    };
     let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
     assert!(!hits.is_empty());
-    assert!(hits.iter().all(|h| h.verbatim.score.is_some_and(|s| s >= 8.0)));
+    assert!(hits
+        .iter()
+        .all(|h| h.verbatim.score.is_some_and(|s| s >= 8.0)));
 }
 
 #[test]
 fn cli_search_prints_ranked_results_and_json() {
     let dir = workspace();
     ingest_uci(dir.path());
-    let out = ok(verbatim(dir.path()).args(["search", "terrible service", "--where", "domain=yelp", "--limit", "3"]));
+    let out = ok(verbatim(dir.path()).args([
+        "search",
+        "terrible service",
+        "--where",
+        "domain=yelp",
+        "--limit",
+        "3",
+    ]));
     assert!(out.starts_with("  1  "), "{out}");
-    assert_eq!(out.lines().filter(|l| l.contains("domain=yelp")).count(), 3, "{out}");
-    let v = json(verbatim(dir.path()).args(["search", "battery", "--mode", "text", "--limit", "5"]));
+    assert_eq!(
+        out.lines().filter(|l| l.contains("domain=yelp")).count(),
+        3,
+        "{out}"
+    );
+    let v =
+        json(verbatim(dir.path()).args(["search", "battery", "--mode", "text", "--limit", "5"]));
     let hits = v["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 5);
     for (i, h) in hits.iter().enumerate() {
         assert_eq!(h["rank"], i + 1);
-        assert!(h["verbatim"]["text"].as_str().unwrap().to_lowercase().contains("batter"));
+        assert!(h["verbatim"]["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("batter"));
         assert!(h["bm25"].as_f64().unwrap() > 0.0);
     }
     // Errors a user can cause name the flag.
@@ -144,6 +225,13 @@ fn cli_search_prints_ranked_results_and_json() {
 fn text_mode_output_is_stable() {
     let dir = workspace();
     ingest_uci(dir.path());
-    let out = ok(verbatim(dir.path()).args(["search", "waste of money", "--mode", "text", "--limit", "5"]));
+    let out = ok(verbatim(dir.path()).args([
+        "search",
+        "waste of money",
+        "--mode",
+        "text",
+        "--limit",
+        "5",
+    ]));
     insta::assert_snapshot!(out);
 }
