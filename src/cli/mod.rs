@@ -121,9 +121,6 @@ struct IngestArgs {
     /// XLSX sheet (default: the first).
     #[arg(long)]
     sheet: Option<String>,
-    /// Stop after storing this many verbatims.
-    #[arg(long, hide = true)]
-    limit: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -291,10 +288,19 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             mapping: mapping.clone(),
             format,
             sheet: a.sheet.clone(),
-            limit: a.limit,
         };
         let bar = Bar::new(g);
-        let s = ingest_file(&mut ws, &embedder, file, &opts, &bar)?;
+        // A file that cannot be read at all is reported and the next file goes on.
+        let s = match ingest_file(&mut ws, &embedder, file, &opts, &bar) {
+            Ok(s) => s,
+            Err(e) if a.files.len() > 1 => {
+                bar.finish();
+                eprintln!("error: {e}");
+                code = 2;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !g.quiet {
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -303,7 +309,7 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
                 eprintln!("{e}");
             }
         }
-        if s.rejected > 0 {
+        if s.rejected > 0 && code == 0 {
             code = 1;
         }
         if !g.json {

@@ -50,8 +50,6 @@ pub struct IngestOptions {
     pub format: Option<Format>,
     /// XLSX sheet.
     pub sheet: Option<String>,
-    /// Stop after `n` stored verbatims (tests of crash safety use it with a kill).
-    pub limit: Option<usize>,
 }
 
 /// Outcome of one ingest, the `--json` summary.
@@ -263,9 +261,6 @@ pub fn ingest_file(
     let (unchanged, mut todo): (Vec<_>, Vec<_>) = good
         .into_iter()
         .partition(|v| existing.get(&v.id) == Some(&v.content_hash));
-    if let Some(limit) = opts.limit {
-        todo.truncate(limit);
-    }
 
     let source = path.display().to_string();
     let run = ws.store.begin_run(&source)?;
