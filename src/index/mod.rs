@@ -85,12 +85,21 @@ impl Indexes {
         Ok((ix, report))
     }
 
-    /// Applies store changes the indexes have not seen yet.
+    /// Applies store changes the indexes have not seen yet. An index that claims to be *ahead*
+    /// of the store (the store was replaced by an older copy) is rebuilt rather than trusted.
     pub fn catch_up(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
-        Ok(SyncReport {
-            text: self.text.catch_up(store)?,
-            vectors: self.vectors.catch_up(store)?,
-        })
+        let seq = store.seq()?;
+        let text = if self.text.covered() > seq {
+            self.text.rebuild(store)?
+        } else {
+            self.text.catch_up(store)?
+        };
+        let vectors = if self.vectors.covered() > seq {
+            self.vectors.rebuild(store)?
+        } else {
+            self.vectors.catch_up(store)?
+        };
+        Ok(SyncReport { text, vectors })
     }
 
     /// Rebuilds both indexes from the store.
