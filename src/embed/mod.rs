@@ -312,9 +312,11 @@ fn candle_device(device: Device) -> Result<candle_core::Device, EmbedError> {
         }),
         Device::Auto => {
             #[cfg(feature = "cuda")]
-            if candle_core::utils::cuda_is_available() {
-                if let Ok(dev) = candle_core::Device::new_cuda(0) {
-                    return Ok(dev);
+            {
+                if candle_core::utils::cuda_is_available() {
+                    if let Ok(dev) = candle_core::Device::new_cuda(0) {
+                        return Ok(dev);
+                    }
                 }
             }
             Ok(candle_core::Device::Cpu)

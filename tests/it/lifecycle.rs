@@ -245,3 +245,27 @@ fn damaged_vector_index_is_reported_and_reindex_repairs_it() {
     ok(verbatim(dir.path()).arg("reindex"));
     ok(verbatim(dir.path()).args(["search", "battery"]));
 }
+
+#[test]
+fn indexes_ahead_of_a_restored_older_store_are_rebuilt() {
+    let dir = workspace();
+    ingest_uci(dir.path());
+    let store = dir.path().join("store.sqlite");
+    let saved = dir.path().join("store.saved");
+    std::fs::copy(&store, &saved).unwrap();
+    ingest_chitchat(dir.path());
+    // The store goes back in time; the indexes still hold 1000 documents.
+    std::fs::copy(&saved, &store).unwrap();
+    let s = json(verbatim(dir.path()).arg("stats"));
+    assert_eq!(s["store"]["verbatims"], 600);
+    assert_eq!(s["text_index"]["documents"], 600, "{s}");
+    assert_eq!(s["text_index"]["covered_seq"], s["store"]["seq"]);
+    assert_eq!(s["vector_index"]["covered_seq"], s["store"]["seq"]);
+    let v = json(verbatim(dir.path()).args(["search", "how are you doing today", "--limit", "50"]));
+    for h in v["hits"].as_array().unwrap() {
+        assert!(
+            h["verbatim"]["id"].as_str().unwrap().starts_with("uci-"),
+            "{h}"
+        );
+    }
+}
