@@ -11,7 +11,7 @@
 //!    sentences).
 //!
 //! Data: `../shared/data/uci_sentiment_sentences.jsonl` (3,000 short sentences) and the first
-//! 1,000 texts of `../shared/data/20newsgroups.jsonl.gz` (long texts, most cut at 256 tokens);
+//! 1,000 texts of `../shared/data/20newsgroups.jsonl.gz` (long texts, 171 tokens on average);
 //! without `../shared`, the 304 texts of `tests/fixtures/all-MiniLM-L6-v2.reference.jsonl`.
 //! Threads: `VERBATIM_BENCH_THREADS` (default 2). Under `cargo test` (no `--bench`) it only
 //! checks that one small batch embeds.

@@ -19,8 +19,8 @@
 //!
 //! The library never prints; the binary (`src/main.rs`, `src/cli/`) owns stdout and stderr.
 
-pub mod embed;
 pub mod access;
+pub mod embed;
 pub mod index;
 pub mod ingest;
 pub mod lang;

@@ -1,7 +1,7 @@
 //! The reference engine: candle-transformers' `BertModel`, on any candle device.
 //!
 //! It is how verbatim runs on CUDA, and on the CPU it is the baseline the fast engine
-//! ([`super::bert`]) is checked and benchmarked against. Batches are padded to their longest
+//! (`bert.rs`) is checked and benchmarked against. Batches are padded to their longest
 //! sequence with an attention mask, exactly like sentence-transformers; pooling then looks only
 //! at each sequence's real tokens.
 

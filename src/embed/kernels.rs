@@ -282,8 +282,9 @@ mod tests {
             (-1.0, -0.842_700_8),
             (4.0, 1.0),
         ] {
+            // A&S 7.1.26 is within 1.5e-7; evaluating it in f32 adds a few ulp.
             assert!(
-                (erf(x) - want).abs() < 2e-7,
+                (erf(x) - want).abs() < 4e-7,
                 "erf({x}) = {} want {want}",
                 erf(x)
             );

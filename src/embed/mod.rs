@@ -12,12 +12,12 @@
 //! * Texts are tokenised like sentence-transformers does (stripped, optional prompt prefix,
 //!   truncated at `max_seq_length`), then **sorted by token count** so each batch holds texts of
 //!   similar length; results go back in input order.
-//! * On the CPU the forward pass is verbatim's own ([`bert`] module): sequences are packed
+//! * On the CPU the forward pass is verbatim's own (`bert.rs`): sequences are packed
 //!   without padding, Q/K/V is one gemm, residuals are accumulated by gemm in place, and batches
 //!   run in parallel on the rayon pool (one thread each) — candle-transformers' `BertModel` does
-//!   the same maths ~2–3× slower on 2 cores. On CUDA, and on request ([`Engine::Candle`]), the
+//!   the same maths 2–4× slower (BENCHMARKS.md). On CUDA, and on request ([`Engine::Candle`]), the
 //!   candle-transformers model runs instead, with padded batches.
-//! * A [`SentenceTransformer::fingerprint`] names the model, a hash of its config / tokenizer /
+//! * A fingerprint ([`Embedder::fingerprint`]) names the model, a hash of its config / tokenizer /
 //!   weights, the pooling and `max_seq_length`; the store keeps it beside the vectors so vectors
 //!   from different models are never mixed.
 //!

@@ -12,9 +12,9 @@ use super::EmbedError;
 /// How token vectors become one sentence vector (`1_Pooling/config.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
-    /// Average of all token vectors ([CLS] and [SEP] included, padding excluded).
+    /// Average of all token vectors (`[CLS]` and `[SEP]` included, padding excluded).
     Mean,
-    /// The first token's ([CLS]) vector.
+    /// The first token's (`[CLS]`) vector.
     Cls,
 }
 
@@ -82,7 +82,7 @@ impl Pooling {
     /// Pools the `rows.len() / hidden` token rows of one sequence into `out` (length `hidden`).
     pub(crate) fn pool_into(self, rows: &[f32], hidden: usize, out: &mut [f32]) {
         debug_assert_eq!(out.len(), hidden);
-        debug_assert!(rows.len() >= hidden && rows.len() % hidden == 0);
+        debug_assert!(rows.len() >= hidden && rows.len().is_multiple_of(hidden));
         match self {
             Pooling::Cls => out.copy_from_slice(&rows[..hidden]),
             Pooling::Mean => {

@@ -382,3 +382,69 @@ fn cuda_without_the_feature_is_a_clear_error() {
     assert!(matches!(err, EmbedError::DeviceUnavailable { .. }), "{err}");
     assert!(err.to_string().contains("cuda:0"), "{err}");
 }
+
+#[test]
+fn prompts_from_the_model_config_prefix_queries_and_passages() {
+    // e5-style models declare "query: " / "passage: " prompts; sentence-transformers prepends
+    // them. Same weights, so "x" as a query must equal "query: x" embedded without prompts.
+    let tmp = model_copy(&["config_sentence_transformers.json"]);
+    let dir = tmp.path().join("all-MiniLM-L6-v2");
+    std::fs::write(
+        dir.join("config_sentence_transformers.json"),
+        r#"{"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": null}"#,
+    )
+    .unwrap();
+    let plain = load(&model_dir(), cpu());
+    let prompted = load(&dir, cpu());
+    assert_ne!(plain.fingerprint(), prompted.fingerprint());
+
+    let text = "  refund still not received  ";
+    let q = prompted.embed(&[text], TextKind::Query).unwrap();
+    let p = prompted.embed(&[text], TextKind::Passage).unwrap();
+    let want_q = plain
+        .embed(&["query: refund still not received"], TextKind::Query)
+        .unwrap();
+    let want_p = plain
+        .embed(&["passage: refund still not received"], TextKind::Passage)
+        .unwrap();
+    assert!(max_abs_diff(&q, &want_q) <= 1e-6);
+    assert!(max_abs_diff(&p, &want_p) <= 1e-6);
+    assert!(
+        cosine(&q[0], &p[0]) < 0.999,
+        "query and passage prompts had no effect"
+    );
+    // Without prompts the kind changes nothing.
+    let a = plain.embed(&[text], TextKind::Query).unwrap();
+    let b = plain.embed(&[text], TextKind::Passage).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn weights_saved_with_a_bert_prefix_load_the_same() {
+    // Checkpoints saved from a task model (BertForMaskedLM, …) name tensors `bert.embeddings…`.
+    let tmp = model_copy(&["model.safetensors"]);
+    let dir = tmp.path().join("all-MiniLM-L6-v2");
+    let tensors = candle_core::safetensors::load(
+        model_dir().join("model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert!(tensors.keys().all(|k| !k.starts_with("bert.")));
+    let prefixed: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .map(|(k, t)| (format!("bert.{k}"), t))
+        .collect();
+    candle_core::safetensors::save(&prefixed, dir.join("model.safetensors")).unwrap();
+
+    let texts = ["The courier left the parcel in the rain.", ""];
+    let want = load(&model_dir(), cpu())
+        .embed(&texts, TextKind::Passage)
+        .unwrap();
+    for engine in [Engine::Auto, Engine::Candle] {
+        let got = load(&dir, EmbedOptions { engine, ..cpu() })
+            .embed(&texts, TextKind::Passage)
+            .unwrap();
+        let d = max_abs_diff(&got, &want);
+        assert!(d <= 1e-5, "{engine:?}: prefixed weights differ by {d}");
+    }
+}
