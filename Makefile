@@ -20,7 +20,9 @@ demo: models build
 	rm -rf $(DEMO_WS)
 	$(BIN) init $(DEMO_WS)
 	$(BIN) -w $(DEMO_WS) ingest data/uci_sentiment.csv --text text --id id --field sentiment --field domain
-	$(BIN) -w $(DEMO_WS) ingest data/demo_feedback.csv --text comment --id response_id --date submitted --score nps --field country --field channel
+	@echo; echo '$$ verbatim pii scan data/demo_feedback.csv  (dry run: what ingest will redact)'
+	$(BIN) pii scan data/demo_feedback.csv --text comment --id response_id --respondent customer --field country --field channel
+	$(BIN) -w $(DEMO_WS) ingest data/demo_feedback.csv --text comment --id response_id --respondent customer --date submitted --score nps --field country --field channel
 	$(BIN) -w $(DEMO_WS) stats
 	@echo; echo '$$ verbatim search "battery life"'
 	$(BIN) -w $(DEMO_WS) search "battery life" --limit 5
@@ -28,6 +30,8 @@ demo: models build
 	$(BIN) -w $(DEMO_WS) search "rude waiter" --where domain=yelp --where sentiment=negative --limit 5
 	@echo; echo '$$ verbatim search "livraison en retard" --where country=FR --since 2024-03-01'
 	$(BIN) -w $(DEMO_WS) search "livraison en retard" --where country=FR --since 2024-03-01 --limit 5
+	@echo; echo '$$ verbatim search "charged twice refund"   (personal data was redacted at ingest)'
+	$(BIN) -w $(DEMO_WS) search "charged twice refund" --limit 3
 
 test: models fmt-check
 	$(CARGO) test --release --locked

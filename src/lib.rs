@@ -3,12 +3,14 @@
 //! The pipeline (see ARCHITECTURE.md):
 //!
 //! ```text
-//! ingest → (redact) → embed → store → index → retrieve
+//! ingest → redact → embed → store → index → retrieve
 //!                                 ↑ access: one door for every read
 //! ```
 //!
 //! * [`ingest`] reads CSV / JSONL / XLSX into [`ingest::Record`]s through a column [`ingest::Mapping`];
 //!   a bad row becomes a [`ingest::RowError`] (`file:line: reason`) and never stops a run.
+//! * [`pii`] redacts personal data before anything else sees the text ([`pii::Redacted`] is the
+//!   only text the store and indexes take), pseudonymises respondents, seals originals.
 //! * [`embed`] turns text into L2-normalised vectors with a sentence-transformers model run by candle.
 //! * [`store`] is SQLite, the source of truth: verbatims, metadata, embeddings, ingest runs.
 //! * [`index`] holds the derived indexes (tantivy BM25, hnsw_rs vectors); each records the store
@@ -24,6 +26,7 @@ pub mod embed;
 pub mod index;
 pub mod ingest;
 pub mod lang;
+pub mod pii;
 pub mod retrieve;
 pub mod store;
 pub mod workspace;

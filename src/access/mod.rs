@@ -25,8 +25,12 @@ pub enum Action {
     Search,
     /// Read workspace statistics.
     Stats,
-    /// Write: ingest, reindex.
+    /// Write: ingest, reindex, links.
     Write,
+    /// Read a verbatim's sealed original (unredacted) text; every such read is logged.
+    Reveal,
+    /// Map a respondent identifier to its pseudonym and verbatims.
+    Lookup,
 }
 
 /// Permission to read, with its limits. Only [`authorize`] makes one.

@@ -16,7 +16,7 @@ use verbatim::ingest::{Format, Mapping};
 use verbatim::retrieve::{self, Mode, Query};
 use verbatim::store::Filter;
 use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
-use verbatim::workspace::{resolve_root, Workspace};
+use verbatim::workspace::{privacy, resolve_root, Workspace};
 
 /// verbatim — analyse customer feedback on your own machine.
 #[derive(Parser, Debug)]
@@ -84,6 +84,80 @@ enum Command {
     Stats,
     /// Rebuild the text and vector indexes from the store (re-embeds if the model changed).
     Reindex,
+    /// Personal data: dry-run scans, and reading a sealed original.
+    #[command(subcommand)]
+    Pii(PiiCommand),
+    /// Survey links that carry no personal data.
+    #[command(subcommand)]
+    Links(LinksCommand),
+    /// Respondents (for access and erasure requests).
+    #[command(subcommand)]
+    Respondent(RespondentCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PiiCommand {
+    /// Dry run: what ingest would redact in a file, counts per type; nothing is written.
+    Scan(Box<PiiScanArgs>),
+    /// Print the original (unredacted) row of a verbatim; owner only; every read is logged.
+    Reveal {
+        /// The verbatim id.
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct PiiScanArgs {
+    /// File to scan.
+    file: PathBuf,
+    #[command(flatten)]
+    columns: ColumnArgs,
+    #[command(flatten)]
+    input: InputArgs,
+    /// List every finding (line, column, type, masked value), not only the counts.
+    #[arg(long)]
+    list: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum LinksCommand {
+    /// One survey link per customer: base URL + an opaque random token (CSV on stdout).
+    Make {
+        /// Customer file (CSV / JSONL / XLSX).
+        file: PathBuf,
+        /// Column holding the customer id.
+        #[arg(long)]
+        id: String,
+        /// Survey URL the token is appended to.
+        #[arg(long)]
+        base_url: String,
+        /// Also write token,pseudonym (for the survey tool) to this CSV file.
+        #[arg(long)]
+        tokens_out: Option<PathBuf>,
+        /// Force the input format.
+        #[arg(long, value_parser = ["csv", "jsonl", "xlsx"])]
+        format: Option<String>,
+    },
+    /// Report rows whose URLs carry personal data, and in which parameter.
+    Check {
+        /// Response export (CSV / JSONL / XLSX).
+        file: PathBuf,
+        /// Column holding the URL.
+        #[arg(long)]
+        url_column: String,
+        /// Force the input format.
+        #[arg(long, value_parser = ["csv", "jsonl", "xlsx"])]
+        format: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RespondentCommand {
+    /// The pseudonym of an identifier (email, customer id, phone) and its verbatims.
+    Lookup {
+        /// The identifier as it appears in your files.
+        identifier: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +165,29 @@ struct IngestArgs {
     /// Files to ingest.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    columns: ColumnArgs,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Do not keep the original (unredacted) text, even sealed: only the redacted text is stored.
+    #[arg(long)]
+    no_keep_original: bool,
+}
+
+/// How to read an input file (shared by `ingest` and `pii scan`).
+#[derive(Args, Debug)]
+struct InputArgs {
+    /// Force the input format.
+    #[arg(long, value_parser = ["csv", "jsonl", "xlsx"])]
+    format: Option<String>,
+    /// XLSX sheet (default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
+}
+
+/// The column mapping flags shared by `ingest` and `pii scan`.
+#[derive(Args, Debug)]
+struct ColumnArgs {
     /// Text column; repeat to join several columns.
     #[arg(long)]
     text: Vec<String>,
@@ -115,12 +212,6 @@ struct IngestArgs {
     /// Language column (else detected per verbatim).
     #[arg(long)]
     language: Option<String>,
-    /// Force the input format.
-    #[arg(long, value_parser = ["csv", "jsonl", "xlsx"])]
-    format: Option<String>,
-    /// XLSX sheet (default: the first).
-    #[arg(long)]
-    sheet: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +284,23 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Search(a) => cmd_search(&g, &root, a),
         Command::Embed { input, out, query } => cmd_embed(&g, &input, &out, query),
         Command::Stats => cmd_stats(&g, &root),
+        Command::Pii(PiiCommand::Scan(a)) => cmd_pii_scan(&g, &root, *a),
+        Command::Pii(PiiCommand::Reveal { id }) => cmd_reveal(&g, &root, &id),
+        Command::Links(c) => cmd_links(&g, &root, c),
+        Command::Respondent(RespondentCommand::Lookup { identifier }) => {
+            let ws = Workspace::open(&root)?;
+            let _grant = access::authorize(&Caller::Owner, Action::Lookup)?;
+            let r = privacy::lookup_respondent(&ws, &identifier)?;
+            if g.json {
+                output::json(&r);
+            } else {
+                println!("{}", r.pseudonym);
+                if !g.quiet {
+                    eprintln!("{} verbatim(s) under this pseudonym", r.verbatims.len());
+                }
+            }
+            Ok(0)
+        }
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
             let embedder = load_model(&g, Some(&ws)).ok();
@@ -239,7 +347,7 @@ fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer>
     Ok(SentenceTransformer::load(&dir, &opts)?)
 }
 
-fn mapping_from(a: &IngestArgs) -> Option<Mapping> {
+fn mapping_from(a: &ColumnArgs) -> Option<Mapping> {
     let any = !a.text.is_empty()
         || a.id.is_some()
         || a.respondent.is_some()
@@ -259,35 +367,46 @@ fn mapping_from(a: &IngestArgs) -> Option<Mapping> {
     })
 }
 
-fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
-    let mut ws = Workspace::open(root)?;
-    let mut mapping = mapping_from(&a);
+/// The mapping from the flags; with none but --date-format, the workspace's with that format.
+fn resolve_mapping(a: &ColumnArgs, ws: Option<&Workspace>) -> Result<Option<Mapping>> {
+    let mut mapping = mapping_from(a);
     if let Some(m) = &mapping {
         if m.text.is_empty() {
             bail!("--text COLUMN is required when giving a column mapping (it names the feedback text)");
         }
     }
     if mapping.is_none() {
-        if let (Some(f), Some(m)) = (&a.date_format, ws.config.mapping.clone()) {
+        if let (Some(f), Some(m)) = (&a.date_format, ws.and_then(|w| w.config.mapping.clone())) {
             mapping = Some(Mapping {
                 date_format: Some(f.clone()),
                 ..m
             });
         }
     }
-    let embedder = load_model(g, Some(&ws))?;
-    let format = a.format.as_deref().map(|f| match f {
+    Ok(mapping)
+}
+
+fn format_from(f: Option<&str>) -> Option<Format> {
+    f.map(|f| match f {
         "csv" => Format::Csv,
         "jsonl" => Format::Jsonl,
         _ => Format::Xlsx,
-    });
+    })
+}
+
+fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let mapping = resolve_mapping(&a.columns, Some(&ws))?;
+    let embedder = load_model(g, Some(&ws))?;
+    let format = format_from(a.input.format.as_deref());
     let mut code = 0;
     let mut summaries = Vec::new();
     for file in &a.files {
         let opts = IngestOptions {
             mapping: mapping.clone(),
             format,
-            sheet: a.sheet.clone(),
+            sheet: a.input.sheet.clone(),
+            keep_originals: a.no_keep_original.then_some(false),
         };
         let bar = Bar::new(g);
         // A file that cannot be read at all is reported and the next file goes on.
@@ -556,5 +675,156 @@ impl Progress for Bar {
         self.emit("finish");
         self.bar.finish_and_clear();
         let _ = std::io::stderr().flush();
+    }
+}
+
+fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {
+    // A workspace is optional: its remembered mapping is used when no flags are given.
+    let ws = Workspace::open(root).ok();
+    let mapping = resolve_mapping(&a.columns, ws.as_ref())?
+        .or_else(|| ws.as_ref().and_then(|w| w.config.mapping.clone()));
+    let opts = verbatim::ingest::ReadOptions {
+        sheet: a.input.sheet.clone(),
+        strict: mapping_from(&a.columns).is_some(),
+        ..Default::default()
+    };
+    let format = format_from(a.input.format.as_deref());
+    // Without a mapping (flags or the workspace's), every column is scanned.
+    let r = match &mapping {
+        Some(m) => verbatim::pii::scan::scan_file(&a.file, format, m, &opts)?,
+        None => verbatim::pii::scan::scan_all_columns(&a.file, format, &opts)?,
+    };
+    if g.json {
+        output::json(&r);
+        return Ok(0);
+    }
+    if !g.quiet {
+        for e in &r.errors {
+            eprintln!("{e}");
+        }
+    }
+    output::print_scan(&r, a.list);
+    Ok(0)
+}
+
+fn cmd_reveal(g: &Global, root: &Path, id: &str) -> Result<i32> {
+    let ws = Workspace::open(root)?;
+    let grant = access::authorize(&Caller::Owner, Action::Reveal)?;
+    let r = privacy::reveal(&ws, &grant, id)?;
+    if g.json {
+        output::json(&r);
+    } else {
+        match &r.original {
+            Some(o) => {
+                println!("{}", o.text);
+                if let Some(who) = &o.respondent {
+                    eprintln!("respondent: {who}");
+                }
+                for (k, v) in &o.fields {
+                    eprintln!("{k}: {v}");
+                }
+            }
+            None => {
+                println!("{}", r.redacted);
+                if !g.quiet {
+                    eprintln!("(no original kept for {id}: the stored text is all there is)");
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_links(g: &Global, root: &Path, c: LinksCommand) -> Result<i32> {
+    match c {
+        LinksCommand::Make {
+            file,
+            id,
+            base_url,
+            tokens_out,
+            format,
+        } => {
+            let mut ws = Workspace::open(root)?;
+            let _grant = access::authorize(&Caller::Owner, Action::Write)?;
+            let made = privacy::make_links(
+                &mut ws,
+                &file,
+                format_from(format.as_deref()),
+                &id,
+                &base_url,
+            )?;
+            if let Some(out) = &tokens_out {
+                let mut w = csv::Writer::from_path(out)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                w.write_record(["token", "pseudonym"])?;
+                for l in &made.links {
+                    w.write_record([&l.token, &l.pseudonym])?;
+                }
+                w.flush()
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            if !g.quiet {
+                for e in &made.errors {
+                    eprintln!("{e}");
+                }
+            }
+            if g.json {
+                output::json(&made);
+            } else {
+                let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                w.write_record([id.as_str(), "url"])?;
+                for l in &made.links {
+                    w.write_record([&l.id, &l.url])?;
+                }
+                w.flush()?;
+            }
+            if !g.quiet {
+                eprintln!(
+                    "{} links made; tokens recorded in the workspace{}",
+                    made.links.len(),
+                    tokens_out
+                        .map(|p| format!(" and in {}", p.display()))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(if made.errors.is_empty() { 0 } else { 1 })
+        }
+        LinksCommand::Check {
+            file,
+            url_column,
+            format,
+        } => {
+            let opts = verbatim::ingest::ReadOptions::default();
+            let r = verbatim::pii::scan::check_links(
+                &file,
+                format_from(format.as_deref()),
+                &url_column,
+                &opts,
+            )?;
+            if g.json {
+                output::json(&r);
+            } else {
+                for row in &r.rows {
+                    for f in &row.findings {
+                        println!(
+                            "{}:{}: {} carries {} ({})",
+                            file.display(),
+                            row.line,
+                            f.location,
+                            f.kind,
+                            f.reason
+                        );
+                    }
+                }
+                if !g.quiet {
+                    for e in &r.errors {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("{} of {} URLs carry personal data", r.rows.len(), r.urls);
+                }
+            }
+            // Like grep: 1 when something was found, so scripts can gate on it.
+            Ok(if r.rows.is_empty() { 0 } else { 1 })
+        }
     }
 }

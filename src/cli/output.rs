@@ -87,7 +87,17 @@ pub fn print_stats(ws: &Workspace, s: &StoreStats, ix: &Indexes) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "workspace      {}", ws.root().display());
     let _ = writeln!(out, "verbatims      {}", s.verbatims);
-    let _ = writeln!(out, "respondents    {}", s.respondents);
+    let _ = writeln!(out, "respondents    {} (pseudonymised)", s.respondents);
+    let _ = writeln!(
+        out,
+        "originals      {} sealed{}",
+        s.sealed_originals,
+        if ws.config.privacy.keep_originals {
+            ""
+        } else {
+            " (privacy.keep_originals = false)"
+        }
+    );
     let _ = writeln!(
         out,
         "dates          {} .. {}",
@@ -149,4 +159,60 @@ pub fn write_npy(path: &Path, rows: &[Vec<f32>], dim: usize) -> std::io::Result<
     let tmp = path.with_extension("npy.tmp");
     std::fs::write(&tmp, &buf)?;
     std::fs::rename(&tmp, path)
+}
+
+/// `pii scan` as a table: counts per column and type, then (with `list`) every finding.
+pub fn print_scan(r: &verbatim::pii::scan::ScanReport, list: bool) {
+    use verbatim::pii::PiiKind;
+    println!(
+        "{}: {} rows, {} with personal data, {} respondent values (pseudonymised at ingest)",
+        r.file.display(),
+        r.rows,
+        r.rows_with_pii,
+        r.respondents
+    );
+    if r.counts.is_empty() {
+        println!("nothing to redact");
+        return;
+    }
+    let kinds: Vec<PiiKind> = PiiKind::ALL
+        .into_iter()
+        .filter(|k| r.counts.contains_key(k))
+        .collect();
+    let width = r
+        .by_column
+        .keys()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    print!("{:width$}", "column");
+    for k in &kinds {
+        print!(" {:>7}", k.name());
+    }
+    println!();
+    let row = |name: &str, m: &std::collections::BTreeMap<PiiKind, u64>| {
+        print!("{name:width$}");
+        for k in &kinds {
+            print!(" {:>7}", m.get(k).copied().unwrap_or(0));
+        }
+        println!();
+    };
+    for (col, m) in &r.by_column {
+        row(col, m);
+    }
+    row("total", &r.counts);
+    if list {
+        println!();
+        for f in &r.findings {
+            println!(
+                "{}:{}: {} {} {}",
+                r.file.display(),
+                f.line,
+                f.column,
+                f.kind,
+                f.masked
+            );
+        }
+    }
 }

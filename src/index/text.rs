@@ -157,7 +157,10 @@ impl TextIndex {
             Some(Lang::Fr) => f.text_fr,
             _ => f.text_en,
         };
-        let mut d = doc!(f.doc => v.doc as u64, text_field => v.text.as_str());
+        // Only redacted text enters the index: stored text went through `redact` at ingest, and
+        // goes through it again here (idempotent), so not even an old row can slip through.
+        let text = crate::pii::redact(&v.text);
+        let mut d = doc!(f.doc => v.doc as u64, text_field => text.as_str());
         for (k, val) in &v.fields {
             d.add_text(f.seg, format!("{k}={val}"));
         }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
+use crate::pii::Redacted;
+
 /// Errors from the store. A corrupt or foreign file names its path.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -96,9 +98,12 @@ pub struct Verbatim {
 pub struct NewVerbatim {
     /// User-facing id.
     pub id: String,
-    /// Text.
-    pub text: String,
-    /// Respondent identifier.
+    /// Text, redacted: the store never holds customer text in clear.
+    pub text: Redacted,
+    /// The original row (text, segments, respondent) sealed with the workspace key, when it
+    /// differs from what is stored in clear and the workspace keeps originals.
+    pub original: Option<Vec<u8>>,
+    /// Respondent pseudonym.
     pub respondent: Option<String>,
     /// Date (Unix seconds, UTC).
     pub ts: Option<i64>,
@@ -156,8 +161,10 @@ pub enum Change {
 pub struct StoreStats {
     /// Verbatims.
     pub verbatims: i64,
-    /// Distinct respondents.
+    /// Distinct respondents (pseudonyms).
     pub respondents: i64,
+    /// Verbatims whose original row is kept sealed.
+    pub sealed_originals: i64,
     /// Earliest date (Unix seconds).
     pub first_ts: Option<i64>,
     /// Latest date (Unix seconds).
@@ -236,7 +243,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -281,6 +288,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE row_errors (run INTEGER NOT NULL, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL);
     INSERT INTO meta(key, value) VALUES ('seq', '0'), ('next_vec_id', '0');
+    "#,
+    // v2: privacy. Sealed originals (ciphertext only; the key is in the workspace key file),
+    // survey-link tokens, and the log of sensitive reads.
+    r#"
+    CREATE TABLE originals (id TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE link_tokens (token TEXT PRIMARY KEY, pseudonym TEXT NOT NULL, created_at TEXT NOT NULL) WITHOUT ROWID;
+    CREATE INDEX link_tokens_pseudonym ON link_tokens(pseudonym);
+    CREATE INDEX verbatims_respondent ON verbatims(respondent);
+    CREATE TABLE access_log (
+        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, caller TEXT NOT NULL, action TEXT NOT NULL,
+        target TEXT NOT NULL
+    );
     "#,
 ];
 
@@ -527,6 +546,12 @@ impl Store {
                     "INSERT OR REPLACE INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(e)?;
+            let mut put_orig = tx
+                .prepare_cached("INSERT OR REPLACE INTO originals(id, sealed) VALUES (?1, ?2)")
+                .map_err(e)?;
+            let mut del_orig = tx
+                .prepare_cached("DELETE FROM originals WHERE id = ?1")
+                .map_err(e)?;
             for v in batch {
                 let existing: Option<(i64, String)> = find
                     .query_row([&v.id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -543,7 +568,7 @@ impl Store {
                         update
                             .execute(params![
                                 doc,
-                                v.text,
+                                v.text.as_str(),
                                 v.respondent,
                                 v.ts,
                                 v.score,
@@ -562,7 +587,7 @@ impl Store {
                         insert
                             .execute(params![
                                 v.id,
-                                v.text,
+                                v.text.as_str(),
                                 v.respondent,
                                 v.ts,
                                 v.score,
@@ -578,6 +603,10 @@ impl Store {
                     }
                 };
                 let doc = outcome.0;
+                match &v.original {
+                    Some(sealed) => put_orig.execute(params![v.id, sealed]).map_err(e)?,
+                    None => del_orig.execute([&v.id]).map_err(e)?,
+                };
                 del_seg.execute([doc]).map_err(e)?;
                 for (k, val) in &v.fields {
                     ins_seg.execute(params![k, val, doc]).map_err(e)?;
@@ -632,6 +661,8 @@ impl Store {
                 .map_err(e)?;
             tx.execute("DELETE FROM embeddings WHERE doc = ?1", [doc])
                 .map_err(e)?;
+            tx.execute("DELETE FROM originals WHERE id = ?1", [id])
+                .map_err(e)?;
             tx.execute(
                 "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
                 params![seq, doc, id],
@@ -669,6 +700,97 @@ impl Store {
 
     const COLS: &'static str =
         "v.doc, v.id, v.text, v.respondent, v.ts, v.score, v.language, v.fields, v.source, v.seq";
+
+    /// The sealed original of a verbatim, if one was kept.
+    pub fn sealed_original(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT sealed FROM originals WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many sealed originals the store holds.
+    pub fn sealed_originals(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT count(*) FROM originals", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records survey-link tokens and the pseudonym each stands for, in one transaction.
+    pub fn put_link_tokens(&mut self, tokens: &[(String, String)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO link_tokens(token, pseudonym, created_at) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(e)?;
+            let now = now_iso();
+            for (token, pseudonym) in tokens {
+                put.execute(params![token, pseudonym, now]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// The pseudonym a survey-link token stands for.
+    pub fn link_pseudonym(&self, token: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT pseudonym FROM link_tokens WHERE token = ?1",
+                [token],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Ids of the verbatims of one respondent pseudonym, sorted.
+    pub fn ids_of_respondent(&self, pseudonym: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM verbatims WHERE respondent = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let ids = stmt
+            .query_map([pseudonym], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Appends a sensitive read (who, what, which verbatim) to the access log, durably, before
+    /// the caller shows anything.
+    pub fn log_access(&self, caller: &str, action: &str, target: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO access_log(at, caller, action, target) VALUES (?1, ?2, ?3, ?4)",
+                params![now_iso(), caller, action, target],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The access log, oldest first: (at, caller, action, target).
+    pub fn access_log(&self) -> Result<Vec<(String, String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT at, caller, action, target FROM access_log ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
 
     /// Verbatims by internal number, in the order asked (missing ones skipped).
     pub fn get_docs(&self, docs: &[i64]) -> Result<Vec<Verbatim>> {
@@ -907,6 +1029,7 @@ impl Store {
             respondents: q(
                 "SELECT COUNT(DISTINCT respondent) FROM verbatims WHERE respondent IS NOT NULL",
             )?,
+            sealed_originals: q("SELECT COUNT(*) FROM originals")?,
             runs: q("SELECT COUNT(*) FROM runs")?,
             seq: self.seq()?,
             model: self.model_fingerprint()?,
@@ -1016,7 +1139,8 @@ mod tests {
         fields.insert("country".to_string(), country.to_string());
         NewVerbatim {
             id: id.into(),
-            text: text.into(),
+            text: crate::pii::redact(text),
+            original: None,
             respondent: None,
             ts: Some(1_700_000_000),
             score: Some(7.0),

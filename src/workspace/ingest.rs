@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{Workspace, WorkspaceError};
 use crate::embed::{Embedder, TextKind};
 use crate::ingest::{self, Format, Mapping, ReadOptions, Record, RowError};
 use crate::lang::{self, Lang};
+use crate::pii::{self, vault::Vault};
 use crate::store::{NewVerbatim, RunRecord, Upsert};
 
 /// Receives progress from long work; the CLI draws a bar, tests ignore it.
@@ -50,6 +50,8 @@ pub struct IngestOptions {
     pub format: Option<Format>,
     /// XLSX sheet.
     pub sheet: Option<String>,
+    /// Override `privacy.keep_originals` for this ingest (`--no-keep-original` sets `Some(false)`).
+    pub keep_originals: Option<bool>,
 }
 
 /// Outcome of one ingest, the `--json` summary.
@@ -67,6 +69,9 @@ pub struct IngestSummary {
     pub updated: u64,
     /// Rows rejected.
     pub rejected: u64,
+    /// Spans of personal data replaced by placeholders, per kind, in the texts and segment
+    /// values of the rows read (stored, updated or unchanged).
+    pub redacted: std::collections::BTreeMap<pii::PiiKind, u64>,
     /// Why each rejected row was rejected (`file:line: reason`).
     pub errors: Vec<String>,
     /// File-level warnings (encoding fallback, ambiguous dates, missing optional columns).
@@ -123,36 +128,93 @@ pub fn language_of(r: &Record) -> Lang {
         .unwrap_or_else(|| lang::detect(&r.text))
 }
 
-/// Hash over everything that makes a verbatim (not where it came from).
-pub fn content_hash(v: &NewVerbatim) -> String {
-    let mut h = Sha256::new();
+/// Keyed hash over everything that makes a verbatim as read (original text, respondent, date,
+/// score, language, segments; not where it came from). Keyed, because a plain hash of a short
+/// text with a phone number in it could be reversed by guessing.
+pub fn content_hash(vault: &Vault, r: &Record, language: &str) -> String {
     let canon = serde_json::json!({
-        "text": v.text,
-        "respondent": v.respondent,
-        "ts": v.ts,
-        "score": v.score,
-        "language": v.language,
-        "fields": v.fields,
+        "text": r.text,
+        "respondent": r.respondent,
+        "ts": r.date.map(|d| d.and_utc().timestamp()),
+        "score": r.score,
+        "language": language,
+        "fields": r.fields,
     });
-    h.update(canon.to_string().as_bytes());
-    hex::encode(&h.finalize()[..16])
+    vault.keyed_hash("content", canon.to_string().as_bytes())
 }
 
-fn to_new(r: &Record, path: &Path) -> NewVerbatim {
-    let mut v = NewVerbatim {
-        id: r.id.clone(),
-        text: r.text.clone(),
-        respondent: r.respondent.clone(),
+/// The id a verbatim is stored under: the file's id, unless it is personal data itself (an
+/// email used as a ticket id, say), in which case a keyed pseudonym `v_…` stands for it.
+pub fn stored_id(vault: &Vault, id: &str) -> String {
+    if pii::detect(id).is_empty() {
+        id.to_string()
+    } else {
+        format!("v_{}", &vault.keyed_hash("id", id.trim().as_bytes())[..20])
+    }
+}
+
+/// What the sealed original holds.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Original {
+    /// The id as in the file.
+    pub id: String,
+    /// The text as in the file.
+    pub text: String,
+    /// The respondent identifier as in the file.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub respondent: Option<String>,
+    /// Segment values as in the file.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Redacts a record into what the store may hold; seals the original when `keep_original`
+/// and anything was changed. `tokens` resolves survey-link tokens to their pseudonyms.
+fn to_new(
+    ws: &Workspace,
+    r: &Record,
+    path: &Path,
+    keep_original: bool,
+) -> Result<NewVerbatim, IngestRunError> {
+    let vault = &ws.vault;
+    let language = language_of(r).code().to_string();
+    let id = stored_id(vault, &r.id);
+    let text = pii::redact(&r.text);
+    let fields: std::collections::BTreeMap<String, String> = r
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), pii::redact(v).into_string()))
+        .collect();
+    let respondent = match &r.respondent {
+        None => None,
+        Some(who) => Some(match ws.store.link_pseudonym(who.trim())? {
+            Some(p) => p,
+            None => vault.pseudonym(who),
+        }),
+    };
+    let changed = text.changed() || fields != r.fields || id != r.id || r.respondent.is_some();
+    let original = (keep_original && changed).then(|| {
+        let o = Original {
+            id: r.id.clone(),
+            text: r.text.clone(),
+            respondent: r.respondent.clone(),
+            fields: r.fields.clone(),
+        };
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(&o).expect("serialises"));
+        vault.seal(&id, &plain)
+    });
+    Ok(NewVerbatim {
+        content_hash: content_hash(vault, r, &language),
+        id,
+        text,
+        original,
+        respondent,
         ts: r.date.map(|d| d.and_utc().timestamp()),
         score: r.score,
-        language: language_of(r).code().to_string(),
-        fields: r.fields.clone(),
+        language,
+        fields,
         source: format!("{}:{}", path.display(), r.line),
-        content_hash: String::new(),
         vector: Vec::new(),
-    };
-    v.content_hash = content_hash(&v);
-    v
+    })
 }
 
 /// A guess for files ingested without any mapping: a column literally called `text` (any case).
@@ -225,7 +287,11 @@ pub fn ingest_file(
 
     // Split good rows from bad ones; a second row with an id seen earlier in the same file is
     // rejected (which of two contradicting rows is right is the user's call, not ours).
+    let keep_original = opts
+        .keep_originals
+        .unwrap_or(ws.config.privacy.keep_originals);
     let mut errors: Vec<RowError> = Vec::new();
+    let mut redacted = std::collections::BTreeMap::new();
     let mut good: Vec<NewVerbatim> = Vec::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();
     let rows = report.rows.len() as u64;
@@ -250,7 +316,18 @@ pub fn ingest_file(
                     continue;
                 }
                 first_line.insert(r.id.clone(), r.line);
-                good.push(to_new(&r, path));
+                let v = to_new(ws, &r, path, keep_original)?;
+                for s in v.text.spans() {
+                    *redacted.entry(s.kind).or_default() += 1;
+                }
+                for (k, val) in &r.fields {
+                    if v.fields.get(k) != Some(val) {
+                        for s in pii::detect(val) {
+                            *redacted.entry(s.kind).or_default() += 1;
+                        }
+                    }
+                }
+                good.push(v);
             }
         }
     }
@@ -298,7 +375,10 @@ pub fn ingest_file(
     progress.finish();
     let errs: Vec<(String, u64, String)> = errors
         .iter()
-        .map(|e| (e.path.display().to_string(), e.line, e.reason.clone()))
+        .map(|e| {
+            let reason = pii::redact(&e.reason).into_string();
+            (e.path.display().to_string(), e.line, reason)
+        })
         .collect();
     ws.store.finish_run(run, &rec, &errs)?;
 
@@ -315,7 +395,12 @@ pub fn ingest_file(
         unchanged: rec.unchanged,
         updated: rec.updated,
         rejected: rec.rejected,
-        errors: errors.iter().map(|e| e.to_string()).collect(),
+        redacted,
+        // A reason quotes the bad value, which may be personal data: redacted like the rest.
+        errors: errors
+            .iter()
+            .map(|e| pii::redact(&e.to_string()).into_string())
+            .collect(),
         warnings,
         timings,
     })

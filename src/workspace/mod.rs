@@ -5,6 +5,7 @@
 //! ws/store.sqlite         the source of truth (+ -wal, -shm)
 //! ws/index/text/          tantivy
 //! ws/index/vectors/       hnsw_rs generations + CURRENT
+//! ws/verbatim.key         the workspace secrets (mode 0600): seals originals, keys pseudonyms
 //! ws/.lock                held exclusively by writers (ingest, reindex)
 //! ```
 //!
@@ -12,6 +13,7 @@
 //! middle of an ingest is repaired by the next command, whatever it is.
 
 pub mod ingest;
+pub mod privacy;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::index::{IndexError, Indexes, SyncReport};
 use crate::ingest::Mapping;
+use crate::pii::vault::{Vault, VaultError, KEY_FILE};
 use crate::store::{Store, StoreError};
 
 /// The file name of the workspace configuration.
@@ -71,6 +74,9 @@ pub enum WorkspaceError {
     /// Index error.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// Key file error.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
 }
 
 /// Model settings.
@@ -100,6 +106,23 @@ impl Default for IngestConfig {
         IngestConfig {
             max_text_bytes: 64 * 1024,
             chunk_size: 256,
+        }
+    }
+}
+
+/// Privacy settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Keep each verbatim's original (unredacted) row, sealed with the workspace key, so that
+    /// authorised roles can read it (`verbatim pii reveal`). `false`: only redacted text is kept.
+    pub keep_originals: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            keep_originals: true,
         }
     }
 }
@@ -139,6 +162,9 @@ pub struct Config {
     /// Search defaults.
     #[serde(default)]
     pub search: SearchConfig,
+    /// Privacy settings.
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
 }
 
 /// An open workspace.
@@ -148,6 +174,8 @@ pub struct Workspace {
     pub config: Config,
     /// Its store.
     pub store: Store,
+    /// Its secrets (from the key file).
+    pub vault: Vault,
 }
 
 /// An exclusive writer lock; released on drop.
@@ -168,10 +196,13 @@ impl Workspace {
             });
         }
         fs::create_dir_all(root.join("index")).map_err(io(root))?;
+        let store = Store::open(&root.join(STORE_FILE))?;
+        let vault = open_vault(root, &store)?;
         let ws = Workspace {
             root: root.to_path_buf(),
             config: Config::default(),
-            store: Store::open(&root.join(STORE_FILE))?,
+            store,
+            vault,
         };
         ws.save_config()?;
         Indexes::open(&ws.index_dir(), &ws.store)?;
@@ -199,10 +230,13 @@ impl Workspace {
             path: cfg_path.clone(),
             message: e.to_string(),
         })?;
+        let store = Store::open(&root.join(STORE_FILE))?;
+        let vault = open_vault(root, &store)?;
         Ok(Workspace {
             root: root.to_path_buf(),
             config,
-            store: Store::open(&root.join(STORE_FILE))?,
+            store,
+            vault,
         })
     }
 
@@ -251,6 +285,18 @@ impl Workspace {
     }
 }
 
+/// Opens the key file, creating it only while the store holds nothing made with a key.
+fn open_vault(root: &Path, store: &Store) -> Result<Vault, WorkspaceError> {
+    let path = root.join(KEY_FILE);
+    if path.exists() {
+        return Ok(Vault::open(&path)?);
+    }
+    if store.stats()?.verbatims > 0 || store.sealed_originals()? > 0 {
+        return Err(VaultError::Missing { path }.into());
+    }
+    Ok(Vault::create(&path)?)
+}
+
 /// Finds the workspace folder: `--workspace`, then `VERBATIM_WORKSPACE`, then the current folder.
 pub fn resolve_root(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
@@ -285,7 +331,10 @@ impl Workspace {
                 progress.start("re-embedding", texts.len() as u64);
                 let mut vectors = Vec::with_capacity(texts.len());
                 for chunk in texts.chunks(self.config.ingest.chunk_size.max(1)) {
-                    let refs: Vec<&str> = chunk.iter().map(|t| t.1.as_str()).collect();
+                    // Stored text is redacted already; redacting again is the type's guarantee.
+                    let red: Vec<crate::pii::Redacted> =
+                        chunk.iter().map(|t| crate::pii::redact(&t.1)).collect();
+                    let refs: Vec<&str> = red.iter().map(|r| r.as_str()).collect();
                     let vs = e.embed(&refs, crate::embed::TextKind::Passage)?;
                     vectors.extend(chunk.iter().map(|t| t.0).zip(vs));
                     progress.advance(chunk.len() as u64);

@@ -4,5 +4,7 @@ mod common;
 mod crash;
 mod embed;
 mod lifecycle;
+mod pii_eval;
+mod privacy;
 mod props;
 mod search;

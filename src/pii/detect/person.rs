@@ -1,0 +1,1007 @@
+//! Person names, in context.
+//!
+//! A name is one to four capitalised words (`Dupont`, `DUPONT`, `Jean-Pierre`, `O'Brien`), with
+//! family-name particles inside (`de`, `van`, `Le`, …), none of them a common capitalised word
+//! (see [`STOP`]). It is a person when:
+//!
+//! 1. it follows a title: `M.`, `Mme`, `Mlle`, `Mr`, `Mrs`, `Ms`, `Dr`, `Monsieur`, `Madame`, …
+//!    (the title stays out of the span);
+//! 2. it follows "my name is", "name's", "je m'appelle", "il s'appelait", "je me nomme", "mon nom
+//!    est", "moi c'est";
+//! 3. it starts with a known first name and follows "I'm", "I am", "this is", "je suis",
+//!    "c'est", "named", "called", "prénommé";
+//! 4. it follows a greeting (Hi, Hello, Dear, Bonjour, Cher, Chère, …) and starts with a known
+//!    first name or ends at a `,` `!` `:` or the end of the line ("Hello Support" is not a name);
+//! 5. it follows a sign-off (Thanks, Regards, Cordialement, Merci, …) and ends its line;
+//! 6. it starts with a known first name (`data/first_names.txt`), unless that name is also a
+//!    common word (Will, May, Mark, Rose, …), which then needs a known family name after it.
+//!
+//! Overlapping readings are resolved by the caller (the longest wins).
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use super::text::{Case, Lowered, Word};
+use crate::pii::{PiiKind, Span};
+
+/// First names that are also common words, places or brands: names only in context.
+const AMBIGUOUS: &[&str] = &[
+    "will",
+    "may",
+    "june",
+    "april",
+    "grace",
+    "mark",
+    "bill",
+    "frank",
+    "jack",
+    "guy",
+    "sue",
+    "pat",
+    "rob",
+    "rose",
+    "lily",
+    "amber",
+    "crystal",
+    "dawn",
+    "faith",
+    "holly",
+    "robin",
+    "jan",
+    "line",
+    "li",
+    "hope",
+    "joy",
+    "ruby",
+    "summer",
+    "christian",
+    "ange",
+    "mercedes",
+    "nancy",
+    "florence",
+    "victoria",
+    "charlotte",
+    "virginia",
+    "georgia",
+    "austin",
+    "jordan",
+    "dakota",
+    "chelsea",
+    "zoe",
+    "zoé",
+    "zoey",
+    "hunter",
+    "mason",
+    "carter",
+    "taylor",
+    "madison",
+    "oscar",
+    "angel",
+    "harley",
+    "chance",
+    "prince",
+    "major",
+    "sky",
+    "storm",
+    "art",
+    "gene",
+    "miles",
+    "lane",
+    "chase",
+    "jasmine",
+    "valentine",
+    "carol",
+    "timothy",
+    "marine",
+    "noël",
+    "pearl",
+    "olive",
+];
+
+/// Capitalised words that are not names (sentence starters, recipients, months, brands, …).
+const STOP: &[&str] = &[
+    // articles, pronouns, conjunctions, sentence starters (EN)
+    "the",
+    "a",
+    "an",
+    "i",
+    "we",
+    "you",
+    "they",
+    "he",
+    "she",
+    "it",
+    "my",
+    "our",
+    "your",
+    "their",
+    "his",
+    "her",
+    "this",
+    "that",
+    "these",
+    "those",
+    "and",
+    "but",
+    "or",
+    "so",
+    "if",
+    "when",
+    "what",
+    "why",
+    "how",
+    "where",
+    "who",
+    "which",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "can",
+    "could",
+    "would",
+    "should",
+    "shall",
+    "must",
+    "do",
+    "does",
+    "did",
+    "not",
+    "no",
+    "yes",
+    "ok",
+    "okay",
+    "please",
+    "sorry",
+    "thanks",
+    "thank",
+    "hello",
+    "hi",
+    "hey",
+    "dear",
+    "very",
+    "just",
+    "also",
+    "still",
+    "again",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "great",
+    "good",
+    "bad",
+    "best",
+    "love",
+    "nice",
+    "well",
+    "all",
+    "any",
+    "some",
+    "every",
+    "each",
+    "other",
+    "another",
+    "first",
+    "last",
+    "next",
+    "then",
+    "there",
+    "here",
+    "now",
+    "after",
+    "before",
+    "since",
+    "for",
+    "from",
+    "with",
+    "without",
+    "to",
+    "at",
+    "in",
+    "on",
+    "of",
+    "by",
+    "about",
+    "as",
+    "like",
+    "regards",
+    "cheers",
+    "sincerely",
+    "kind",
+    "warm",
+    "update",
+    "note",
+    "ps",
+    "re",
+    "fw",
+    "fwd",
+    "subject",
+    "objet",
+    "order",
+    "delivery",
+    "customer",
+    "customers",
+    "service",
+    "services",
+    "support",
+    "team",
+    "client",
+    "clients",
+    "sir",
+    "madam",
+    "ladies",
+    "gentlemen",
+    "everyone",
+    "everybody",
+    "folks",
+    "guys",
+    "world",
+    "friends",
+    "staff",
+    "manager",
+    "management",
+    "admin",
+    "administrator",
+    "sales",
+    "billing",
+    "help",
+    "helpdesk",
+    "desk",
+    "department",
+    "store",
+    "shop",
+    "company",
+    "valued",
+    "member",
+    "members",
+    "user",
+    "users",
+    "agent",
+    "agents",
+    "colleague",
+    "colleagues",
+    "hr",
+    "it",
+    "ceo",
+    "care",
+    "center",
+    "centre",
+    "account",
+    // French
+    "le",
+    "la",
+    "les",
+    "un",
+    "une",
+    "des",
+    "du",
+    "de",
+    "je",
+    "tu",
+    "il",
+    "elle",
+    "on",
+    "nous",
+    "vous",
+    "ils",
+    "elles",
+    "mon",
+    "ma",
+    "mes",
+    "ton",
+    "ta",
+    "tes",
+    "son",
+    "sa",
+    "ses",
+    "notre",
+    "nos",
+    "votre",
+    "vos",
+    "leur",
+    "leurs",
+    "ce",
+    "cet",
+    "cette",
+    "ces",
+    "et",
+    "mais",
+    "ou",
+    "donc",
+    "car",
+    "si",
+    "quand",
+    "pourquoi",
+    "comment",
+    "où",
+    "qui",
+    "que",
+    "quoi",
+    "est",
+    "sont",
+    "pas",
+    "bien",
+    "bonne",
+    "bon",
+    "très",
+    "merci",
+    "encore",
+    "toujours",
+    "depuis",
+    "après",
+    "avant",
+    "aujourd'hui",
+    "hier",
+    "demain",
+    "bonjour",
+    "bonsoir",
+    "salut",
+    "cher",
+    "chère",
+    "chers",
+    "chères",
+    "cordialement",
+    "salutations",
+    "oui",
+    "non",
+    "svp",
+    "stp",
+    "madame",
+    "monsieur",
+    "mademoiselle",
+    "mesdames",
+    "messieurs",
+    "équipe",
+    "equipe",
+    "sav",
+    "service",
+    "magasin",
+    "boutique",
+    "livraison",
+    "commande",
+    "colis",
+    "facture",
+    "direction",
+    "responsable",
+    "directeur",
+    "directrice",
+    "maire",
+    "président",
+    "présidente",
+    "gérant",
+    "gérante",
+    "conseiller",
+    "conseillère",
+    "docteur",
+    "maître",
+    "tous",
+    "toutes",
+    "à",
+    "au",
+    "aux",
+    "en",
+    "pour",
+    "par",
+    "avec",
+    "sans",
+    "sur",
+    "dans",
+    "chez",
+    "voici",
+    "voilà",
+    "ps",
+    // calendar
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "january",
+    "february",
+    "march",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+    "christmas",
+    "noël",
+    "easter",
+    "pâques",
+    // places, brands and products often capitalised in feedback
+    "france",
+    "paris",
+    "lyon",
+    "marseille",
+    "london",
+    "england",
+    "uk",
+    "usa",
+    "us",
+    "europe",
+    "amazon",
+    "apple",
+    "google",
+    "samsung",
+    "microsoft",
+    "facebook",
+    "instagram",
+    "whatsapp",
+    "netflix",
+    "uber",
+    "paypal",
+    "visa",
+    "mastercard",
+    "iphone",
+    "ipad",
+    "android",
+    "windows",
+    "galaxy",
+    "pro",
+    "max",
+    "plus",
+    "mini",
+    "ultra",
+    "prime",
+    "app",
+    "web",
+    "internet",
+    "wifi",
+    "bluetooth",
+    "vuitton",
+    "boss",
+    "pepper",
+    "martens",
+    "oetker",
+    "kart",
+    "store",
+    "express",
+    "street",
+    "road",
+    "avenue",
+    "rue",
+    "boulevard",
+    "place",
+    "bank",
+    "banque",
+    "airlines",
+    "airport",
+    "hotel",
+    "hôtel",
+    "restaurant",
+    "café",
+    "bar",
+    "saint",
+    "sainte",
+    "st",
+    "ste",
+    "review",
+    "reviews",
+    "edit",
+    "edited",
+    "tea",
+    "coffee",
+];
+
+/// Titles written in full, in any case.
+const TITLES_FULL: &[&str] = &[
+    "monsieur",
+    "madame",
+    "mademoiselle",
+    "docteur",
+    "doctor",
+    "professeur",
+    "professor",
+    "maître",
+    "miss",
+    "mister",
+];
+
+/// Abbreviated titles: capitalised, optional dot (`M` needs its dot).
+const TITLES_SHORT: &[&str] = &[
+    "m", "mr", "mrs", "ms", "mme", "mmes", "mlle", "mlles", "dr", "pr", "prof", "me", "mx",
+];
+
+/// Lower-case family-name particles inside a name (`Charles de Gaulle`, `van Dijk`).
+const PARTICLES: &[&str] = &[
+    "de", "du", "des", "d'", "van", "von", "der", "den", "da", "di", "del", "della", "dos", "das",
+    "le", "la", "ten", "ter", "bin", "ben", "al", "el", "y",
+];
+
+const GREETINGS: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "dear",
+    "bonjour",
+    "bonsoir",
+    "salut",
+    "cher",
+    "chère",
+    "coucou",
+    "hola",
+    "allo",
+    "allô",
+    "greetings",
+];
+
+/// Words before which a known first name is part of a place or a thing ("rue Victor Hugo",
+/// "Saint-Louis", "Aston Martin").
+const NOT_AFTER: &[&str] = &[
+    "rue",
+    "avenue",
+    "boulevard",
+    "bd",
+    "place",
+    "quai",
+    "allée",
+    "impasse",
+    "chemin",
+    "route",
+    "square",
+    "lycée",
+    "collège",
+    "école",
+    "hôpital",
+    "clinique",
+    "gare",
+    "station",
+    "saint",
+    "sainte",
+    "st",
+    "ste",
+    "san",
+    "santa",
+    "notre",
+    "aston",
+    "street",
+    "bloody",
+];
+
+/// Lower-case words that start a context rule (titles, greetings, introductions, sign-offs):
+/// a lower-case word outside this list (and without "appel") cannot trigger anything, so the
+/// rules skip it. Must hold every lower-case keyword the rules below match on.
+const KEYWORDS: &[&str] = &[
+    // introductions
+    "is",
+    "was",
+    "s",
+    "est",
+    "nomme",
+    "c'est",
+    "i'm",
+    "im",
+    "am",
+    "suis",
+    "named",
+    "called",
+    "prénommé",
+    "prénommée",
+    "nommé",
+    "nommée",
+    // sign-offs
+    "thanks",
+    "thx",
+    "merci",
+    "cordialement",
+    "regards",
+    "cheers",
+    "best",
+    "sincerely",
+    "salutations",
+    "amicalement",
+    "respectueusement",
+    "bisous",
+    "bises",
+    "cdlt",
+    "ciao",
+    "you",
+    "advance",
+    "again",
+    "d'avance",
+    "beaucoup",
+    "vous",
+    "journée",
+    "soirée",
+    "care",
+    "wishes",
+];
+
+/// FNV-1a: the word sets hash short keys, where SipHash's set-up dominates.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Set<T> = HashSet<T, BuildHasherDefault<Fnv>>;
+
+struct Lists {
+    first: Set<String>,
+    family: Set<String>,
+    ambiguous: Set<&'static str>,
+    stop: Set<&'static str>,
+    keywords: Set<&'static str>,
+}
+
+fn lists() -> &'static Lists {
+    static LISTS: OnceLock<Lists> = OnceLock::new();
+    LISTS.get_or_init(|| {
+        let load = |src: &str| -> Set<String> {
+            src.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_lowercase)
+                .collect()
+        };
+        Lists {
+            first: load(include_str!("../data/first_names.txt")),
+            family: load(include_str!("../data/surnames.txt")),
+            ambiguous: AMBIGUOUS.iter().copied().collect(),
+            stop: STOP.iter().copied().collect(),
+            keywords: KEYWORDS
+                .iter()
+                .chain(TITLES_FULL)
+                .chain(TITLES_SHORT)
+                .chain(GREETINGS)
+                .copied()
+                .collect(),
+        }
+    })
+}
+
+/// How a word relates to the first-name list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum First {
+    No,
+    Ambiguous,
+    Yes,
+}
+
+fn first_name(lower: &str) -> First {
+    let l = lists();
+    let known = |p: &str| l.first.contains(p);
+    let is = if known(lower) {
+        true
+    } else if lower.contains('-') {
+        // Compound first names: every part a first name (Jean-Pierre, Marie-Claire).
+        lower.split('-').all(known)
+    } else {
+        false
+    };
+    if !is {
+        First::No
+    } else if l.ambiguous.contains(lower) {
+        First::Ambiguous
+    } else {
+        First::Yes
+    }
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    words: &'a [Word],
+    low: &'a Lowered,
+}
+
+impl Ctx<'_> {
+    fn lw(&self, k: usize) -> &str {
+        self.low.get(k)
+    }
+
+    /// The text between words `k` and `k + 1` (empty past the end).
+    fn gap(&self, k: usize) -> &str {
+        match (self.words.get(k), self.words.get(k + 1)) {
+            (Some(a), Some(b)) => &self.text[a.end..b.start],
+            _ => "",
+        }
+    }
+
+    /// One space (or no-break space) between words `k` and `k + 1`.
+    fn single_space(&self, k: usize) -> bool {
+        k + 1 < self.words.len() && matches!(self.gap(k), " " | "\u{a0}")
+    }
+
+    /// Word `k` can be part of a name: capitalised, not a placeholder, not a common word.
+    fn name_word(&self, k: usize) -> bool {
+        let Some(w) = self.words.get(k) else {
+            return false;
+        };
+        let lw = self.lw(k);
+        matches!(w.case, Case::Title | Case::Upper)
+            && !w.inert
+            && !lists().stop.contains(lw)
+            && !TITLES_FULL.contains(&lw)
+            && !TITLES_SHORT.contains(&lw)
+            && !GREETINGS.contains(&lw)
+    }
+
+    /// A particle at `k` followed by a name word (`de Gaulle`, `Le Gall`, `van Dijk`).
+    fn particle(&self, k: usize) -> bool {
+        let Some(w) = self.words.get(k) else {
+            return false;
+        };
+        let lw = self.lw(k);
+        let is_particle = PARTICLES.contains(&lw)
+            || ((lw.starts_with("d'") || lw.starts_with("l'")) && w.case == Case::Title);
+        is_particle
+            && !w.inert
+            && matches!(w.case, Case::Lower | Case::Title)
+            && self.single_space(k)
+            && self.name_word(k + 1)
+    }
+
+    /// The last word of the name that starts at word `k` (at most four words), if one does.
+    fn name_from(&self, k: usize) -> Option<usize> {
+        if !self.name_word(k) {
+            return None;
+        }
+        let mut last = k;
+        while last - k < 3 && self.single_space(last) {
+            let j = last + 1;
+            if self.name_word(j) {
+                last = j;
+            } else if last - k < 2 && self.particle(j) {
+                last = j + 1;
+            } else {
+                break;
+            }
+        }
+        Some(last)
+    }
+
+    fn span(&self, from: usize, to: usize) -> Span {
+        Span {
+            start: self.words[from].start,
+            end: self.words[to].end,
+            kind: PiiKind::Person,
+        }
+    }
+
+    /// Word `k` is a title, and the index where the name after it may start.
+    fn title(&self, k: usize) -> Option<usize> {
+        let w = self.words[k];
+        let lw = self.lw(k);
+        let gap = self.gap(k);
+        let ok = if TITLES_FULL.contains(&lw) {
+            matches!(gap, " " | "\u{a0}")
+        } else if TITLES_SHORT.contains(&lw) && matches!(w.case, Case::Title | Case::Initial) {
+            if lw == "m" {
+                matches!(gap, ". " | ".\u{a0}")
+            } else {
+                matches!(gap, " " | "\u{a0}" | ". " | ".\u{a0}")
+            }
+        } else {
+            false
+        };
+        (ok && k + 1 < self.words.len()).then_some(k + 1)
+    }
+
+    /// The name after a title, starting at word `k`, possibly with a particle (`M. de Villepin`,
+    /// `Mme Le Gall`): its first and last word.
+    fn name_after_title(&self, k: usize) -> Option<(usize, usize)> {
+        if self.particle(k) {
+            return self.name_from(k + 1).map(|last| (k, last));
+        }
+        self.name_from(k).map(|last| (k, last))
+    }
+
+    /// Where the line ends after byte `i`, allowing trailing `.` / `!` and spaces.
+    fn ends_line(&self, i: usize) -> bool {
+        let rest = self.text[i..].trim_start_matches([' ', '\t', '.', '!', '\u{a0}']);
+        rest.is_empty() || rest.starts_with(['\n', '\r'])
+    }
+
+    /// A first name alone with a possessive before a capitalised word is more often a brand
+    /// ("Annie's Bunny Crackers", "Bob's Red Mill") than a person ("Sarah's help").
+    fn possessive_brand(&self, k: usize) -> bool {
+        let end = self.words[k].end;
+        let rest = &self.text[end..];
+        let Some(apostrophe) = ["'s ", "’s "].into_iter().find(|p| rest.starts_with(p)) else {
+            return false;
+        };
+        self.words.get(k + 2).is_some_and(|w| {
+            w.start == end + apostrophe.len() && matches!(w.case, Case::Title | Case::Upper)
+        })
+    }
+
+    /// Word `k` ends a sign-off ("Thanks", "Thank you", "Best regards", "Bien à vous", …).
+    fn signoff(&self, k: usize) -> bool {
+        let p1 = self.low.back(k, 1);
+        let p2 = self.low.back(k, 2);
+        match self.lw(k) {
+            "thanks" | "thx" | "merci" | "cordialement" | "regards" | "cheers" | "best"
+            | "sincerely" | "salutations" | "amicalement" | "respectueusement" | "bisous"
+            | "bises" | "cdlt" | "ciao" => true,
+            "you" => p1 == "thank",
+            "advance" => p1 == "in" && matches!(p2, "thanks" | "you"),
+            "again" => matches!(p1, "thanks" | "you"),
+            "d'avance" | "beaucoup" => p1 == "merci",
+            "vous" => p1 == "à" && p2 == "bien",
+            "journée" | "soirée" => p1 == "bonne",
+            "care" => p1 == "take",
+            "wishes" => p1 == "best",
+            _ => false,
+        }
+    }
+}
+
+/// Appends a person candidate for every name in context (see the module docs).
+pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span>) {
+    let cx = Ctx { text, words, low };
+    let n = words.len();
+    // A name that is part of a place ("rue Victor Hugo") is skipped whole.
+    let mut place_until = 0;
+    for k in 0..n {
+        let w = words[k];
+        if w.inert {
+            continue;
+        }
+        let lw = cx.lw(k);
+        if w.case == Case::Lower && !lists().keywords.contains(lw) && !lw.contains("appel") {
+            continue;
+        }
+        let next = k + 1;
+
+        // 1. Titles.
+        if let Some(start) = cx.title(k) {
+            if let Some((first, last)) = cx.name_after_title(start) {
+                out.push(cx.span(first, last));
+            }
+        }
+
+        if next < n && !words[next].inert {
+            // The gap before the next word: one space, or a newline for sign-offs.
+            let spaced = cx.single_space(k);
+
+            // 2. "my name is X", "je m'appelle X", …
+            let intro = match lw {
+                "is" | "was" => cx.low.back(k, 1) == "name",
+                "s" => cx.low.back(k, 1) == "name",
+                "est" => cx.low.back(k, 1) == "nom",
+                "nomme" => cx.low.back(k, 1) == "me",
+                "c'est" => cx.low.back(k, 1) == "moi",
+                _ => {
+                    lw.ends_with("appelle")
+                        || lw.ends_with("appelles")
+                        || lw.ends_with("appelais")
+                        || lw.ends_with("appelait")
+                }
+            };
+            if intro && spaced && words[next].case == Case::Title {
+                if let Some(last) = cx.name_from(next) {
+                    out.push(cx.span(next, last));
+                }
+            }
+
+            // 3. "I'm X", "je suis X", "named X" with a known first name.
+            let known_intro = match lw {
+                "i'm" | "im" => true,
+                "am" => cx.low.back(k, 1) == "i",
+                "is" => cx.low.back(k, 1) == "this",
+                "suis" => cx.low.back(k, 1) == "je",
+                "c'est" | "named" | "called" | "prénommé" | "prénommée" | "nommé" | "nommée" => {
+                    true
+                }
+                _ => false,
+            };
+            if known_intro
+                && spaced
+                && words[next].case == Case::Title
+                && first_name(cx.lw(next)) != First::No
+            {
+                if let Some(last) = cx.name_from(next) {
+                    out.push(cx.span(next, last));
+                }
+            }
+
+            // 4. Greetings.
+            if GREETINGS.contains(&lw) && spaced && words[next].case == Case::Title {
+                if let Some(last) = cx.name_from(next) {
+                    let after = &text[words[last].end..];
+                    let closes = after.is_empty()
+                        || after.starts_with([',', '!', ':', '\n', '\r'])
+                        || after.trim_start_matches([' ', '\t']).is_empty();
+                    if closes || first_name(cx.lw(next)) != First::No {
+                        out.push(cx.span(next, last));
+                    }
+                }
+            }
+
+            // 5. Sign-offs: "Thanks, Marie" / "Cordialement,\nJean Dupont" at the end of a line.
+            if cx.signoff(k) {
+                let gap = cx.gap(k);
+                let g = gap.strip_prefix([',', '.', '!']).unwrap_or(gap);
+                let blank = !g.is_empty()
+                    && g.chars().all(char::is_whitespace)
+                    && g.chars().filter(|&c| c == '\n').count() <= 2;
+                if blank {
+                    if let Some(last) = cx.name_from(next) {
+                        let upper_ok = words[next].case != Case::Upper
+                            || (next..=last).any(|j| first_name(cx.lw(j)) != First::No);
+                        if upper_ok && cx.ends_line(words[last].end) {
+                            out.push(cx.span(next, last));
+                        }
+                    }
+                }
+            }
+        }
+
+        // 6. Known first names, alone or with a family name.
+        if w.case == Case::Title && k >= place_until && NOT_AFTER.contains(&cx.low.back(k, 1)) {
+            place_until = cx.name_from(k).map_or(k + 1, |last| last + 1);
+        }
+        if w.case == Case::Title && k >= place_until {
+            match first_name(lw) {
+                First::Yes => {
+                    if let Some(last) = cx.name_from(k) {
+                        if last > k || !cx.possessive_brand(k) {
+                            out.push(cx.span(k, last));
+                        }
+                    }
+                }
+                First::Ambiguous => {
+                    if cx.single_space(k)
+                        && cx.name_word(next)
+                        && lists().family.contains(cx.lw(next))
+                    {
+                        if let Some(last) = cx.name_from(k) {
+                            out.push(cx.span(k, last));
+                        }
+                    }
+                }
+                First::No => {}
+            }
+        }
+        // Family name first, in capitals: "DUPONT Jean".
+        if w.case == Case::Upper
+            && cx.name_word(k)
+            && cx.single_space(k)
+            && words[next].case == Case::Title
+            && first_name(cx.lw(next)) == First::Yes
+        {
+            out.push(cx.span(k, next));
+        }
+    }
+}
