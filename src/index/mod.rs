@@ -87,26 +87,66 @@ impl Indexes {
 
     /// Applies store changes the indexes have not seen yet. An index that claims to be *ahead*
     /// of the store (the store was replaced by an older copy) is rebuilt rather than trusted.
+    ///
+    /// The two indexes are brought up to date at the same time, the text index on a thread of its
+    /// own with its own read connection to the store (tantivy indexes on one thread while the
+    /// HNSW insertion uses the rest): a large catch-up costs about the HNSW time alone.
     pub fn catch_up(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
         let seq = store.seq()?;
-        let text = if self.text.covered() > seq {
-            self.text.rebuild(store)?
-        } else {
-            self.text.catch_up(store)?
-        };
-        let vectors = if self.vectors.covered() > seq {
-            self.vectors.rebuild(store)?
-        } else {
-            self.vectors.catch_up(store)?
-        };
+        let text_behind = self.text.covered() != seq;
+        let (text, vectors) = self.both(
+            store,
+            text_behind,
+            |text, s| {
+                if text.covered() > seq {
+                    text.rebuild(s)
+                } else {
+                    text.catch_up(s)
+                }
+            },
+            |vectors, s| {
+                if vectors.covered() > seq {
+                    vectors.rebuild(s)
+                } else {
+                    vectors.catch_up(s)
+                }
+            },
+        )?;
         Ok(SyncReport { text, vectors })
     }
 
     /// Rebuilds both indexes from the store.
     pub fn rebuild(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
-        Ok(SyncReport {
-            text: self.text.rebuild(store)?,
-            vectors: self.vectors.rebuild(store)?,
+        let (text, vectors) = self.both(store, true, |t, s| t.rebuild(s), |v, s| v.rebuild(s))?;
+        Ok(SyncReport { text, vectors })
+    }
+
+    /// Runs `on_text` (on a second connection, in a scoped thread, when `parallel`) and
+    /// `on_vectors` (here) together.
+    fn both(
+        &mut self,
+        store: &Store,
+        parallel: bool,
+        on_text: impl FnOnce(&mut TextIndex, &Store) -> Result<usize, IndexError> + Send,
+        on_vectors: impl FnOnce(&mut VectorIndex, &Store) -> Result<usize, IndexError>,
+    ) -> Result<(usize, usize), IndexError> {
+        if !parallel {
+            let t = on_text(&mut self.text, store)?;
+            return Ok((t, on_vectors(&mut self.vectors, store)?));
+        }
+        let path = store.path().to_path_buf();
+        let text = &mut self.text;
+        let vectors = &mut self.vectors;
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(move || {
+                let second = Store::open(&path)?;
+                on_text(text, &second)
+            });
+            let v = on_vectors(vectors, store);
+            let t = handle
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            Ok((t?, v?))
         })
     }
 }

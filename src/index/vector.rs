@@ -19,7 +19,7 @@ use hnsw_rs::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::IndexError;
-use crate::store::{Change, Store};
+use crate::store::Store;
 
 /// Cosine distance for L2-normalised vectors: `1 - a·b`, written so the compiler vectorises it
 /// (eight independent accumulators; hnsw_rs's scalar fold does not vectorise).
@@ -52,7 +52,12 @@ impl Distance<f32> for CosineNormalized {
 
 type Graph = Hnsw<'static, f32, CosineNormalized>;
 
-/// HNSW build parameters (hnswlib's usual defaults).
+/// HNSW build parameters.
+///
+/// M = 16 as hnswlib's default; ef_construction = 100 rather than hnswlib's 200: on 100k
+/// clustered 384-d unit vectors (2 threads) the build takes 33.5 s instead of 90.6 s, and recall@10
+/// at the ef verbatim searches with (≥ 128) is 0.9995 instead of 1.0000
+/// (`cargo run --release --example hnsw_params -- 100000 100 16`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct HnswParams {
     /// Max neighbours per node per layer (M).
@@ -65,7 +70,7 @@ impl Default for HnswParams {
     fn default() -> Self {
         HnswParams {
             m: 16,
-            ef_construction: 200,
+            ef_construction: 100,
         }
     }
 }
@@ -212,13 +217,11 @@ impl VectorIndex {
         if target <= self.meta.seq {
             return Ok(0);
         }
-        let mut items = Vec::new();
-        store.changes_since(self.meta.seq, |c| {
-            if let Change::Upsert { vec_id, vector, .. } = c {
-                items.push((vector, vec_id as usize));
-            }
-            Ok(())
-        })?;
+        let items: Vec<(Vec<f32>, usize)> = store
+            .vectors_since(self.meta.seq)?
+            .into_iter()
+            .map(|(vec_id, vector)| (vector, vec_id as usize))
+            .collect();
         let live = store.live_vec_ids()?.len();
         if self.meta.points + items.len() > 2 * live.max(1) + 1024 {
             return self.rebuild(store);

@@ -862,6 +862,27 @@ impl Store {
         Ok(())
     }
 
+    /// The current vectors of verbatims changed after `after`: (vector slot, vector), in
+    /// sequence order. What the vector index needs from [`Store::changes_since`], without
+    /// decoding texts and segments.
+    pub fn vectors_since(&self, after: i64) -> Result<Vec<(i64, Vec<f32>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc
+                 WHERE v.seq > ?1 ORDER BY v.seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([after], |r| {
+                let blob: Vec<u8> = r.get(1)?;
+                Ok((r.get(0)?, blob_to_f32s(&blob)))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Every verbatim number, sorted (for consistency checks).
     pub fn all_docs(&self) -> Result<Vec<i64>> {
         let mut stmt = self

@@ -85,6 +85,8 @@ pub struct IngestSummary {
 pub struct Timings {
     /// Reading and parsing the file.
     pub read: f64,
+    /// Redacting, pseudonymising and sealing originals.
+    pub redact: f64,
     /// Embedding.
     pub embed: f64,
     /// Store transactions.
@@ -290,6 +292,7 @@ pub fn ingest_file(
     let keep_original = opts
         .keep_originals
         .unwrap_or(ws.config.privacy.keep_originals);
+    let t_redact = Instant::now();
     let mut errors: Vec<RowError> = Vec::new();
     let mut redacted = std::collections::BTreeMap::new();
     let mut good: Vec<NewVerbatim> = Vec::new();
@@ -332,6 +335,8 @@ pub fn ingest_file(
         }
     }
 
+    let redact_secs = t_redact.elapsed().as_secs_f64();
+
     // Unchanged rows cost nothing: no embedding, no write.
     let ids: Vec<&str> = good.iter().map(|v| v.id.as_str()).collect();
     let existing = ws.store.content_hashes(&ids)?;
@@ -349,6 +354,7 @@ pub fn ingest_file(
     };
     let mut timings = Timings {
         read: read_secs,
+        redact: redact_secs,
         ..Default::default()
     };
     progress.start("embedding", todo.len() as u64);
