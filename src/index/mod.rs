@@ -139,10 +139,15 @@ impl Indexes {
         let vectors = &mut self.vectors;
         std::thread::scope(|scope| {
             let handle = scope.spawn(move || {
+                let t = std::time::Instant::now();
                 let second = Store::open(&path)?;
-                on_text(text, &second)
+                let r = on_text(text, &second);
+                tracing::debug!(secs = t.elapsed().as_secs_f64(), "index: text done");
+                r
             });
+            let t = std::time::Instant::now();
             let v = on_vectors(vectors, store);
+            tracing::debug!(secs = t.elapsed().as_secs_f64(), "index: vectors done");
             let t = handle
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));

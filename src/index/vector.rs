@@ -54,10 +54,13 @@ type Graph = Hnsw<'static, f32, CosineNormalized>;
 
 /// HNSW build parameters.
 ///
-/// M = 16 as hnswlib's default; ef_construction = 100 rather than hnswlib's 200: on 100k
-/// clustered 384-d unit vectors (2 threads) the build takes 33.5 s instead of 90.6 s, and recall@10
-/// at the ef verbatim searches with (≥ 128) is 0.9995 instead of 1.0000
-/// (`cargo run --release --example hnsw_params -- 100000 100 16`).
+/// M = 16 (hnswlib's default) and ef_construction = 80 (hnswlib's default is 200). Measured with
+/// `cargo run --release --example hnsw_params -- 40000 EFC 16 WS/store.sqlite` on 40k real
+/// chit-chat embeddings, 2 threads, recall@10 by distance at ef 128 (verbatim searches with
+/// ef ≥ 128): ef_construction 200 → 26.2 s, 0.9985; 100 → 12.6 s, 0.9945; 80 → 10.7 s, 0.9915;
+/// 64 → 7.7 s, 0.9835. Graph construction is most of an ingest's cost beyond embedding for short
+/// texts (hnsw_rs builds ~3× slower than hnswlib, BENCHMARKS.md), so 80 is where recall stays
+/// above 0.99.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct HnswParams {
     /// Max neighbours per node per layer (M).
@@ -70,7 +73,7 @@ impl Default for HnswParams {
     fn default() -> Self {
         HnswParams {
             m: 16,
-            ef_construction: 100,
+            ef_construction: 80,
         }
     }
 }
@@ -227,7 +230,9 @@ impl VectorIndex {
             return self.rebuild(store);
         }
         let n = items.len();
+        let t = std::time::Instant::now();
         self.insert(&items);
+        tracing::debug!(n, secs = t.elapsed().as_secs_f64(), "index: hnsw insert");
         self.meta.seq = target;
         self.meta.model = store.model_fingerprint()?;
         self.persist()?;
