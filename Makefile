@@ -11,7 +11,7 @@ DEMO_WS ?= demo-ws
 all: build
 
 models:
-	bash models/fetch.sh all-MiniLM-L6-v2
+	bash models/fetch.sh all-MiniLM-L6-v2 multilingual-e5-small
 
 build:
 	$(CARGO) build --release --locked --bin verbatim

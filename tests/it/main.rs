@@ -2,6 +2,7 @@
 mod cli;
 mod common;
 mod crash;
+mod e5;
 mod embed;
 mod lifecycle;
 mod pii_eval;
