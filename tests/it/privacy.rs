@@ -316,6 +316,10 @@ fn pii_scan_counts_what_ingest_would_redact_and_writes_nothing() {
         .args(["pii", "scan", "--text", "message", "--field", "contact"])
         .arg(privacy("tickets.csv")));
     assert!(table.contains("total"), "{table}");
+    insta::assert_snapshot!(
+        "pii_scan_table",
+        table.replace(&repo().display().to_string(), "[REPO]")
+    );
 }
 
 #[test]
@@ -435,5 +439,9 @@ fn links_check_names_each_row_and_parameter_that_carries_personal_data() {
     assert!(
         text.contains("responses.csv:3: query:email carries email"),
         "{text}"
+    );
+    insta::assert_snapshot!(
+        "links_check_text",
+        text.replace(&repo().display().to_string(), "[REPO]")
     );
 }
