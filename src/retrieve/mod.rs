@@ -2,8 +2,8 @@
 //!
 //! Filters never cost recall:
 //! * text mode runs them inside tantivy (segment terms, date and score ranges);
-//! * vector mode asks the store which vector slots pass; when few do (≤ [`EXACT_SCAN_LIMIT`]) it
-//!   scores them exactly, otherwise it runs a filtered HNSW search restricted to those slots;
+//! * vector mode asks the store which vector slots pass; when few do (≤ [`EXACT_SCAN_LIMIT`], filtered or
+//!   not) it scores them exactly, otherwise it runs a filtered HNSW search restricted to those slots;
 //! * hybrid fuses the two filtered lists, so both already respect the filter.
 //!
 //! Stale vector slots (left by updated verbatims) are excluded by the same slot filter.
@@ -201,23 +201,25 @@ pub fn vector_search(
     if allowed.is_empty() {
         return Ok(Vec::new());
     }
-    let by_slot: Vec<(i64, f32)> = if allowed.len() <= EXACT_SCAN_LIMIT && !filter.is_empty()
-        || indexes.vectors.points() == 0
-    {
-        let mut scored: Vec<(i64, f32)> = store
-            .filtered_vectors(filter)?
-            .into_iter()
-            .map(|(doc, _, v)| (doc, dot(qv, &v)))
-            .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        return Ok(scored);
-    } else {
-        let allowed_usize: Vec<usize> = allowed.iter().map(|&v| v as usize).collect();
-        let accept = |id: usize| allowed_usize.binary_search(&id).is_ok();
-        let ef = (k * 2).max(128);
-        indexes.vectors.search(qv, k, ef, &accept)
-    };
+    // Up to EXACT_SCAN_LIMIT candidates, filtered or not, an exact scan is both exact and cheap
+    // (milliseconds); the graph is for larger sets. (A graph built by parallel insertion can
+    // leave a point unreachable; on a small workspace an exact answer costs nothing.)
+    let by_slot: Vec<(i64, f32)> =
+        if allowed.len() <= EXACT_SCAN_LIMIT || indexes.vectors.points() == 0 {
+            let mut scored: Vec<(i64, f32)> = store
+                .filtered_vectors(filter)?
+                .into_iter()
+                .map(|(doc, _, v)| (doc, dot(qv, &v)))
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            scored.truncate(k);
+            return Ok(scored);
+        } else {
+            let allowed_usize: Vec<usize> = allowed.iter().map(|&v| v as usize).collect();
+            let accept = |id: usize| allowed_usize.binary_search(&id).is_ok();
+            let ef = (k * 2).max(128);
+            indexes.vectors.search(qv, k, ef, &accept)
+        };
     let slots: Vec<i64> = by_slot.iter().map(|h| h.0).collect();
     let docs = store.docs_for_vec_ids(&slots)?;
     Ok(by_slot

@@ -235,3 +235,30 @@ fn text_mode_output_is_stable() {
     ]));
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn the_hnsw_graph_finds_every_stored_vector_itself() {
+    // Small workspaces are searched exactly; the graph serves large ones. Check the graph on
+    // its own: every vector of the 600-verbatim fixture is its own nearest neighbour (up to
+    // exact duplicates) through the HNSW search the large path uses.
+    let dir = workspace();
+    ingest_uci(dir.path());
+    let ws = Workspace::open(dir.path()).unwrap();
+    let (ix, _) = ws.indexes().unwrap();
+    let mut n = 0;
+    let mut found = 0;
+    ws.store
+        .for_each(|_, vec_id, vector| {
+            n += 1;
+            let hits = ix.vectors.search(&vector, 10, 128, &|_| true);
+            let best = hits.first().map(|h| h.1).unwrap_or(0.0);
+            if hits.iter().any(|h| h.0 == vec_id) && best <= 1.0001 {
+                found += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(n, 600);
+    eprintln!("HNSW: {found}/{n} vectors found by themselves in the top 10");
+    assert!(found as f64 >= 0.995 * n as f64, "{found}/{n}");
+}

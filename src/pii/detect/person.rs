@@ -914,6 +914,37 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
                     out.push(cx.span(next, last));
                 }
             }
+            // 2b. The same, typed in lower case ("my name is john wood"): only with a known
+            // first name, then at most one more lower-case word that is not a common word.
+            if intro
+                && spaced
+                && words[next].case == Case::Lower
+                && first_name(cx.lw(next)) != First::No
+            {
+                let mut last = next;
+                let j = next + 1;
+                if cx.single_space(next)
+                    && j < n
+                    && !words[j].inert
+                    && words[j].case == Case::Lower
+                    && !lists().stop.contains(cx.lw(j))
+                    && !lists().keywords.contains(cx.lw(j))
+                    && cx.lw(j).chars().all(char::is_alphabetic)
+                {
+                    last = j;
+                }
+                out.push(cx.span(next, last));
+            }
+
+            // 2c. A form label: "Name: Jean Dupont", "Nom : Dupont".
+            if matches!(lw, "name" | "nom" | "prénom" | "prenom" | "fullname")
+                && cx.gap(k).trim() == ":"
+                && words[next].case == Case::Title
+            {
+                if let Some(last) = cx.name_from(next) {
+                    out.push(cx.span(next, last));
+                }
+            }
 
             // 3. "I'm X", "je suis X", "named X" with a known first name.
             let known_intro = match lw {
