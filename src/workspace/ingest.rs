@@ -170,7 +170,10 @@ pub struct Original {
 }
 
 /// Redacts a record into what the store may hold; seals the original when `keep_original`
-/// and anything was changed. `tokens` resolves survey-link tokens to their pseudonyms.
+/// and anything was changed. A respondent value that is a survey-link token (`links make`)
+/// becomes the pseudonym the token stands for; any other identifier is pseudonymised here.
+/// (Re-ingesting unchanged rows with another `keep_original` leaves their originals as they were:
+/// the content hash covers the row, not the setting.)
 fn to_new(
     ws: &Workspace,
     r: &Record,
