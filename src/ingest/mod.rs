@@ -496,6 +496,22 @@ pub fn read_file(
     read_named_bytes(path, &bytes, format, mapping, opts)
 }
 
+/// Reads one column of a file as text: one value per row, with its line (survey links, URL
+/// checks, scanning every column). An empty cell is a [`RowError`] whose reason starts with
+/// "no text".
+pub fn read_column(
+    path: &Path,
+    format: Option<Format>,
+    column: &str,
+    opts: &ReadOptions,
+) -> Result<ReadReport, IngestError> {
+    let mapping = Mapping {
+        text: vec![column.to_string()],
+        ..Mapping::default()
+    };
+    read_file(path, format, &mapping, opts)
+}
+
 /// Reads a file already in memory; messages name it `<input>`.
 pub fn read_bytes(
     bytes: &[u8],

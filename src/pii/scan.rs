@@ -126,11 +126,7 @@ pub fn scan_all_columns(
     };
     let mut lines_with_pii = std::collections::BTreeSet::new();
     for column in &columns {
-        let mapping = Mapping {
-            text: vec![column.clone()],
-            ..Mapping::default()
-        };
-        let read = ingest::read_file(path, format, &mapping, opts)?;
+        let read = ingest::read_column(path, format, column, opts)?;
         report.rows = report.rows.max(read.rows.len() as u64);
         for row in &read.rows {
             match row {
@@ -188,11 +184,7 @@ pub fn check_links(
     column: &str,
     opts: &ReadOptions,
 ) -> Result<LinksReport, ingest::IngestError> {
-    let mapping = Mapping {
-        text: vec![column.to_string()],
-        ..Mapping::default()
-    };
-    let read = ingest::read_file(path, format, &mapping, opts)?;
+    let read = ingest::read_column(path, format, column, opts)?;
     let mut report = LinksReport {
         file: path.to_path_buf(),
         column: column.to_string(),

@@ -173,21 +173,27 @@ pub struct Original {
 /// and anything was changed. A respondent value that is a survey-link token (`links make`)
 /// becomes the pseudonym the token stands for; any other identifier is pseudonymised here.
 /// (Re-ingesting unchanged rows with another `keep_original` leaves their originals as they were:
-/// the content hash covers the row, not the setting.)
+/// the content hash covers the row, not the setting.) Also returns the kind of every span
+/// replaced in the text and the segment values.
 fn to_new(
     ws: &Workspace,
     r: &Record,
     path: &Path,
     keep_original: bool,
-) -> Result<NewVerbatim, IngestRunError> {
+) -> Result<(NewVerbatim, Vec<pii::PiiKind>), IngestRunError> {
     let vault = &ws.vault;
     let language = language_of(r).code().to_string();
     let id = stored_id(vault, &r.id);
     let text = pii::redact(&r.text);
+    let mut kinds: Vec<pii::PiiKind> = text.spans().iter().map(|s| s.kind).collect();
     let fields: std::collections::BTreeMap<String, String> = r
         .fields
         .iter()
-        .map(|(k, v)| (k.clone(), pii::redact(v).into_string()))
+        .map(|(k, v)| {
+            let red = pii::redact(v);
+            kinds.extend(red.spans().iter().map(|s| s.kind));
+            (k.clone(), red.into_string())
+        })
         .collect();
     let respondent = match &r.respondent {
         None => None,
@@ -207,7 +213,7 @@ fn to_new(
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(&o).expect("serialises"));
         vault.seal(&id, &plain)
     });
-    Ok(NewVerbatim {
+    let v = NewVerbatim {
         content_hash: content_hash(vault, r, &language),
         id,
         text,
@@ -219,7 +225,8 @@ fn to_new(
         fields,
         source: format!("{}:{}", path.display(), r.line),
         vector: Vec::new(),
-    })
+    };
+    Ok((v, kinds))
 }
 
 /// A guess for files ingested without any mapping: a column literally called `text` (any case).
@@ -322,16 +329,9 @@ pub fn ingest_file(
                     continue;
                 }
                 first_line.insert(r.id.clone(), r.line);
-                let v = to_new(ws, &r, path, keep_original)?;
-                for s in v.text.spans() {
-                    *redacted.entry(s.kind).or_default() += 1;
-                }
-                for (k, val) in &r.fields {
-                    if v.fields.get(k) != Some(val) {
-                        for s in pii::detect(val) {
-                            *redacted.entry(s.kind).or_default() += 1;
-                        }
-                    }
+                let (v, kinds) = to_new(ws, &r, path, keep_original)?;
+                for kind in kinds {
+                    *redacted.entry(kind).or_default() += 1;
                 }
                 good.push(v);
             }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::ingest::Original;
 use super::{Workspace, WorkspaceError};
 use crate::access::{Action, Grant};
-use crate::ingest::{self, Format, Mapping, ReadOptions};
+use crate::ingest::{self, Format, ReadOptions};
 use crate::pii::{self, links};
 
 /// Errors of the privacy commands.
@@ -78,12 +78,7 @@ pub fn make_links(
 ) -> Result<LinksMade, PrivacyError> {
     links::check_base_url(base_url).map_err(PrivacyError::Usage)?;
     let _lock = ws.lock()?;
-    let mapping = Mapping {
-        text: vec![id_column.to_string()],
-        ..Mapping::default()
-    };
-    let opts = ReadOptions::default();
-    let read = ingest::read_file(path, format, &mapping, &opts)?;
+    let read = ingest::read_column(path, format, id_column, &ReadOptions::default())?;
     let mut made = LinksMade {
         file: path.to_path_buf(),
         links: Vec::new(),
