@@ -91,6 +91,10 @@ def parse(text):
         elif line == "[[model.file]]":
             table = {}
             models[-1]["file"].append(table)
+        elif line == "[model.profile]":
+            table = {}  # read by the engine, not by this script
+        elif table is not None and re.fullmatch(r'[A-Za-z0-9_]+\s*=\s*(\[.*\]|[0-9]+)', line):
+            pass
         else:
             m = re.fullmatch(r'([A-Za-z0-9_]+)\s*=\s*"([^"]*)"', line)
             if not m or table is None:

@@ -46,9 +46,11 @@ struct Global {
     /// emitted only once the step is durable), or none.
     #[arg(long, global = true, value_enum, default_value = "bar")]
     progress: ProgressKind,
-    /// Sentence-transformers model folder (else verbatim.toml, else models/all-MiniLM-L6-v2).
+    /// Embedding model: a name from `verbatim models` or a sentence-transformers folder (else
+    /// the workspace's, from verbatim.toml, else all-MiniLM-L6-v2). With `init` and `reindex` it
+    /// becomes the workspace's model.
     #[arg(long, global = true, env = "VERBATIM_MODEL")]
-    model: Option<PathBuf>,
+    model: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -82,8 +84,11 @@ enum Command {
     },
     /// Counts: verbatims, respondents, dates, segments, index coverage.
     Stats,
-    /// Rebuild the text and vector indexes from the store (re-embeds if the model changed).
+    /// Rebuild the text and vector indexes from the store; with --model, switch the workspace
+    /// to that model and re-embed every verbatim.
     Reindex,
+    /// The embedding models this installation knows: languages, prompts, when to choose each.
+    Models,
     /// Personal data: dry-run scans, and reading a sealed original.
     #[command(subcommand)]
     Pii(PiiCommand),
@@ -272,14 +277,34 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Init { dir } => {
             let dir = dir.unwrap_or(root);
-            let ws = Workspace::init(&dir)?;
+            // Check the model before creating anything: a typo must not leave a workspace behind.
+            let model = match &g.model {
+                Some(spec) => Some((spec.clone(), load_spec(spec, None)?)),
+                None => None,
+            };
+            let mut ws = Workspace::init(&dir)?;
+            if let Some((spec, m)) = &model {
+                ws.config.model = model_config(spec, ws.config.model.batch_size);
+                ws.save_config()?;
+                ws.store.check_model(m.fingerprint())?;
+            }
+            let fingerprint = model.as_ref().map(|(_, m)| m.fingerprint().to_string());
             if g.json {
-                output::json(&serde_json::json!({ "workspace": ws.root() }));
+                output::json(&serde_json::json!({
+                    "workspace": ws.root(),
+                    "model": ws.config.model,
+                    "fingerprint": fingerprint,
+                }));
             } else {
-                println!("workspace created in {}", ws.root().display());
+                println!(
+                    "workspace created in {} (model {})",
+                    ws.root().display(),
+                    model_label(&ws.config.model)
+                );
             }
             Ok(0)
         }
+        Command::Models => cmd_models(&g),
         Command::Ingest(a) => cmd_ingest(&g, &root, a),
         Command::Search(a) => cmd_search(&g, &root, a),
         Command::Embed { input, out, query } => cmd_embed(&g, &input, &out, query),
@@ -303,11 +328,27 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
-            let embedder = load_model(&g, Some(&ws)).ok();
+            // --model switches the workspace: its errors are the user's to see. Without it, the
+            // workspace's own model re-embeds only if the stored vectors are not its own; a
+            // model that cannot load then leaves the vectors as they are.
+            let embedder = match &g.model {
+                Some(_) => Some(load_model(&g, Some(&ws))?),
+                None => load_model(&g, Some(&ws)).ok(),
+            };
             let bar = Bar::new(&g);
             let r = ws.reindex(embedder.as_ref().map(|e| e as &dyn Embedder), &bar)?;
+            if let Some(spec) = &g.model {
+                // Only after the store holds the new vectors (reindex commits first).
+                ws.config.model = model_config(spec, ws.config.model.batch_size);
+                ws.save_config()?;
+            }
             if g.json {
-                output::json(&r);
+                output::json(&serde_json::json!({
+                    "reembedded": r.reembedded,
+                    "text": r.text,
+                    "vectors": r.vectors,
+                    "model": ws.config.model,
+                }));
             } else {
                 println!(
                     "reindexed: {} documents in the text index, {} vectors in the HNSW index{}",
@@ -315,8 +356,9 @@ fn run(cli: Cli) -> Result<i32> {
                     r.vectors,
                     if r.reembedded > 0 {
                         format!(
-                            " ({} verbatims re-embedded with the new model)",
-                            r.reembedded
+                            " ({} verbatims re-embedded with {})",
+                            r.reembedded,
+                            model_label(&ws.config.model)
                         )
                     } else {
                         String::new()
@@ -328,23 +370,123 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Finds and loads the embedding model: --model / $VERBATIM_MODEL, verbatim.toml, then the
-/// folder `models/fetch.sh` provisions.
+/// Finds and loads the embedding model: --model / $VERBATIM_MODEL, verbatim.toml (path, then
+/// name), then all-MiniLM-L6-v2; a name is looked up in the models folder's catalogue.
 fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
-    let dir = g
-        .model
-        .clone()
-        .or_else(|| ws.and_then(|w| w.config.model.path.clone()))
-        .or_else(embed::default_model_dir)
-        .context(
-            "no embedding model found: pass --model DIR, set VERBATIM_MODEL, or run `make models` \
-             (models/fetch.sh) to provision models/all-MiniLM-L6-v2",
-        )?;
+    let batch = ws.and_then(|w| w.config.model.batch_size);
+    if let Some(spec) = &g.model {
+        return load_spec(spec, batch);
+    }
+    let cfg = ws.map(|w| &w.config.model);
+    if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
+        return load_dir(path, batch);
+    }
+    let name = cfg
+        .and_then(|c| c.name.as_deref())
+        .unwrap_or(embed::DEFAULT_MODEL);
+    load_spec(name, batch)
+}
+
+fn load_spec(spec: &str, batch: Option<usize>) -> Result<SentenceTransformer> {
+    let dir = embed::catalog::resolve(spec).with_context(|| format!("--model {spec}"))?;
+    load_dir(&dir, batch)
+}
+
+fn load_dir(dir: &Path, batch: Option<usize>) -> Result<SentenceTransformer> {
     let mut opts = EmbedOptions::default();
-    if let Some(b) = ws.and_then(|w| w.config.model.batch_size) {
+    if let Some(b) = batch {
         opts.batch_size = b;
     }
-    Ok(SentenceTransformer::load(&dir, &opts)?)
+    Ok(SentenceTransformer::load(dir, &opts)?)
+}
+
+/// What verbatim.toml records for `--model SPEC`: the name when SPEC is a catalogue name, else
+/// the folder's absolute path.
+fn model_config(spec: &str, batch_size: Option<usize>) -> verbatim::workspace::ModelConfig {
+    let is_dir = Path::new(spec).is_dir();
+    let (name, path) = if !is_dir && !spec.contains(['/', '\\']) {
+        (Some(spec.to_string()), None)
+    } else {
+        let p = Path::new(spec);
+        (
+            None,
+            Some(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())),
+        )
+    };
+    verbatim::workspace::ModelConfig {
+        name,
+        path,
+        batch_size,
+    }
+}
+
+fn model_label(m: &verbatim::workspace::ModelConfig) -> String {
+    match (&m.path, &m.name) {
+        (Some(p), _) => p.display().to_string(),
+        (None, Some(n)) => n.clone(),
+        (None, None) => embed::DEFAULT_MODEL.to_string(),
+    }
+}
+
+fn cmd_models(g: &Global) -> Result<i32> {
+    let root = embed::catalog::models_root().context(
+        "no models folder: set VERBATIM_MODELS to the folder holding manifest.toml and the models",
+    )?;
+    let cat = embed::catalog::read_catalog(&root)?;
+    let rows: Vec<serde_json::Value> = cat
+        .iter()
+        .map(|e| {
+            let dir = root.join(&e.name);
+            serde_json::json!({
+                "name": e.name,
+                "installed": dir.join("model.safetensors").is_file(),
+                "default": e.name == embed::DEFAULT_MODEL,
+                "path": dir,
+                "licence": e.licence,
+                "source": e.source,
+                "profile": e.profile,
+            })
+        })
+        .collect();
+    if g.json {
+        output::json(&serde_json::json!({ "models_folder": root, "models": rows }));
+        return Ok(0);
+    }
+    for (e, r) in cat.iter().zip(&rows) {
+        let installed = r["installed"].as_bool().unwrap_or(false);
+        println!(
+            "{}{}  [{}]",
+            e.name,
+            if e.name == embed::DEFAULT_MODEL {
+                " (default)"
+            } else {
+                ""
+            },
+            if installed {
+                "installed".to_string()
+            } else {
+                format!("not installed: models/fetch.sh {}", e.name)
+            }
+        );
+        if let Some(p) = &e.profile {
+            let prompts = if p.query_prompt.is_empty() && p.passage_prompt.is_empty() {
+                "none".to_string()
+            } else {
+                format!(
+                    "{:?} / {:?} (added for you)",
+                    p.query_prompt, p.passage_prompt
+                )
+            };
+            println!(
+                "  {} dims, up to {} tokens, languages: {}, prompts: {prompts}",
+                p.dim,
+                p.max_seq_length,
+                p.languages.join(" ")
+            );
+            println!("  {}", p.use_when);
+        }
+    }
+    Ok(0)
 }
 
 fn mapping_from(a: &ColumnArgs) -> Option<Mapping> {

@@ -26,6 +26,7 @@
 
 mod bert;
 mod candle_engine;
+pub mod catalog;
 mod hash;
 mod kernels;
 mod model_dir;
@@ -196,6 +197,14 @@ pub enum EmbedError {
         #[source]
         source: candle_core::Error,
     },
+    /// `--model NAME` names no folder and no model of the catalogue.
+    #[error("unknown model '{name}': not a folder, and the models manifest knows: {known}")]
+    UnknownModel {
+        /// What was asked for.
+        name: String,
+        /// The catalogue's names.
+        known: String,
+    },
     /// The thread pool could not be set up as asked.
     #[error("cannot use {requested} threads: {reason}")]
     Threads {
@@ -213,6 +222,7 @@ impl EmbedError {
         matches!(
             self,
             EmbedError::MissingFile { .. }
+                | EmbedError::UnknownModel { .. }
                 | EmbedError::InvalidConfig { .. }
                 | EmbedError::UnsupportedPooling { .. }
                 | EmbedError::DeviceUnavailable { .. }
@@ -250,20 +260,9 @@ pub fn set_threads(n: Option<usize>) -> Result<(), EmbedError> {
     }
 }
 
-/// Where the default model lives: `$VERBATIM_MODELS/all-MiniLM-L6-v2` when that variable is
-/// set; else `models/all-MiniLM-L6-v2` in the nearest folder above the running executable that
-/// has a `models/manifest.toml` (a checkout: cargo puts binaries in `target/release`); else
-/// `None`.
+/// Where the default model lives: `all-MiniLM-L6-v2` in [`catalog::models_root`].
 pub fn default_model_dir() -> Option<PathBuf> {
-    if let Some(root) = std::env::var_os(MODELS_ENV).filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(root).join(DEFAULT_MODEL));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.parent()?
-        .ancestors()
-        .map(|dir| dir.join("models"))
-        .find(|models| models.join("manifest.toml").is_file())
-        .map(|models| models.join(DEFAULT_MODEL))
+    catalog::models_root().map(|root| root.join(DEFAULT_MODEL))
 }
 
 enum Backend {

@@ -224,6 +224,16 @@ impl ModelDir {
             Pooling::from_config(&pooling_path, &read_text(dir, "1_Pooling/config.json")?)?;
 
         let prompts = Self::read_prompts(dir)?;
+        let prompts = match super::catalog::profile_for(dir)? {
+            Some((manifest, profile)) => Self::apply_profile(
+                &manifest,
+                &profile,
+                prompts,
+                config.hidden_size,
+                max_seq_length,
+            )?,
+            None => prompts,
+        };
 
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer_json = read(dir, "tokenizer.json")?;
@@ -301,6 +311,52 @@ impl ModelDir {
             }))
             .map_err(|e| err(e.to_string()))?;
         Ok(tokenizer)
+    }
+
+    /// The manifest's profile is authoritative for prompts: it fills them in where the folder
+    /// has none (upstream e5 folders carry none), and a folder that disagrees is refused rather
+    /// than embedded in a way the workspace's other vectors were not.
+    fn apply_profile(
+        manifest: &Path,
+        profile: &super::catalog::Profile,
+        folder: Prompts,
+        hidden_size: usize,
+        max_seq_length: usize,
+    ) -> Result<Prompts, EmbedError> {
+        let want = |p: &str| (!p.is_empty()).then(|| p.to_string());
+        let from_profile = Prompts {
+            query: want(&profile.query_prompt),
+            passage: want(&profile.passage_prompt),
+        };
+        if profile.dim != hidden_size {
+            return Err(EmbedError::InvalidConfig {
+                path: manifest.to_path_buf(),
+                reason: format!(
+                    "the profile says {} dimensions but the model folder's config.json has {hidden_size}",
+                    profile.dim
+                ),
+            });
+        }
+        if profile.max_seq_length != max_seq_length {
+            return Err(EmbedError::InvalidConfig {
+                path: manifest.to_path_buf(),
+                reason: format!(
+                    "the profile says max_seq_length {} but the model folder's \
+                     sentence_bert_config.json says {max_seq_length}",
+                    profile.max_seq_length
+                ),
+            });
+        }
+        if folder != Prompts::default() && folder != from_profile {
+            return Err(EmbedError::InvalidConfig {
+                path: manifest.to_path_buf(),
+                reason: format!(
+                    "the profile's prompts ({from_profile:?}) differ from the model folder's \
+                     config_sentence_transformers.json ({folder:?})"
+                ),
+            });
+        }
+        Ok(from_profile)
     }
 
     fn read_prompts(dir: &Path) -> Result<Prompts, EmbedError> {

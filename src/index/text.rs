@@ -49,6 +49,30 @@ pub fn analyzer(lang: Lang) -> TextAnalyzer {
         .build()
 }
 
+/// For each token `analyzer(lang)` makes of `query`, whether it is an English or French stop word
+/// (tantivy's lists; same tokenizer and length limit, so the two sequences line up).
+fn query_words(query: &str, lang: Lang) -> Vec<bool> {
+    let _ = lang; // one list for both analyses: either language's function words are noise
+    let stop_in = |l: Language| {
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(LowerCaser)
+            .filter(tantivy::tokenizer::StopWordFilter::new(l).expect("stop word list"))
+            .build()
+    };
+    let mut lists = [stop_in(Language::English), stop_in(Language::French)];
+    let mut words = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .build();
+    let mut stream = words.token_stream(query);
+    let mut out = Vec::new();
+    while stream.advance() {
+        let w = stream.token().text.clone();
+        // A word the filter swallows is a stop word.
+        out.push(lists.iter_mut().any(|a| !a.token_stream(&w).advance()));
+    }
+    out
+}
+
 /// The terms a text produces under one language's analyser, with byte offsets.
 pub fn tokens(lang: Lang, text: &str) -> Vec<(String, usize, usize)> {
     let mut a = analyzer(lang);
@@ -245,12 +269,27 @@ impl TextIndex {
     }
 
     /// Query terms under both analysers (deduplicated), for search and highlighting.
+    ///
+    /// English and French stop words ("the", "at", "le", "de"…) are left out of queries (the
+    /// index keeps them): in hybrid search rank fusion counts a match on "the" as fully as a
+    /// match on "refund", which let any text sharing a function word outrank a translation the
+    /// vector side found first. A query made only of stop words keeps them.
     pub fn query_terms(query: &str) -> (Vec<String>, Vec<String>) {
         let uniq = |l: Lang| {
             let mut seen = HashSet::new();
-            tokens(l, query)
+            let content: Vec<String> = tokens(l, query)
                 .into_iter()
-                .map(|t| t.0)
+                .zip(query_words(query, l))
+                .filter(|(_, stop)| !*stop)
+                .map(|(t, _)| t.0)
+                .collect();
+            let terms = if content.is_empty() {
+                tokens(l, query).into_iter().map(|t| t.0).collect()
+            } else {
+                content
+            };
+            terms
+                .into_iter()
                 .filter(|t| seen.insert(t.clone()))
                 .collect::<Vec<_>>()
         };
@@ -355,5 +394,27 @@ impl TextIndex {
         }
         out.sort_unstable();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_drop_english_and_french_stop_words_unless_nothing_else_is_left() {
+        let (en, fr) = TextIndex::query_terms("Nobody answers the phone at the shop");
+        assert!(!en.iter().any(|t| t == "the" || t == "at"), "{en:?}");
+        assert!(en.iter().any(|t| t == "phone"), "{en:?}");
+        assert!(!fr.iter().any(|t| t == "the"), "{fr:?}");
+        let (en, fr) = TextIndex::query_terms("le colis de la commande");
+        assert!(
+            !en.iter().any(|t| t == "le" || t == "de" || t == "la"),
+            "{en:?}"
+        );
+        assert!(fr.iter().any(|t| t.starts_with("colis")), "{fr:?}");
+        // Only stop words: they are the query.
+        let (en, _) = TextIndex::query_terms("to be or not to be");
+        assert!(!en.is_empty());
     }
 }

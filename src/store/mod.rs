@@ -43,7 +43,7 @@ pub enum StoreError {
         known: i64,
     },
     /// Stored embeddings were made by another model.
-    #[error("the workspace's vectors were made with model {stored}, but the model loaded is {loaded}; run `verbatim reindex` to re-embed everything with the new model")]
+    #[error("the workspace's vectors were made with model {stored}, but the model loaded is {loaded}; search with the workspace's model (verbatim.toml), or switch the workspace with `verbatim reindex --model NAME`, which re-embeds every verbatim")]
     ModelMismatch {
         /// Fingerprint recorded in the store.
         stored: String,

@@ -83,7 +83,11 @@ pub enum WorkspaceError {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Sentence-transformers model folder; default: the one `models/fetch.sh` provisions.
+    /// Model name from `models/manifest.toml` (`verbatim models` lists them); default
+    /// all-MiniLM-L6-v2. Set by `verbatim init --model` and `verbatim reindex --model`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A sentence-transformers model folder outside the catalogue (wins over `name`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// Texts per forward pass.

@@ -26,10 +26,13 @@ pub fn model_dir() -> PathBuf {
     dir
 }
 
-/// A `verbatim` command with the test model and a workspace.
+/// A `verbatim` command with the checkout's models folder (default model all-MiniLM-L6-v2) and a
+/// workspace.
 pub fn verbatim(ws: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_verbatim"));
-    c.env("VERBATIM_MODEL", model_dir())
+    model_dir(); // fails early, with the fix, when the model is not provisioned
+    c.env("VERBATIM_MODELS", repo().join("models"))
+        .env_remove("VERBATIM_MODEL")
         .env("VERBATIM_WORKSPACE", ws)
         .env_remove("VERBATIM_THREADS")
         .env("NO_COLOR", "1");

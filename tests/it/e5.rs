@@ -227,3 +227,254 @@ fn translated_pairs_retrieve_each_other() {
     }
     assert!(misses.is_empty(), "translation not at rank 1: {misses:#?}");
 }
+
+/// A models folder in a temp dir holding the shipped manifest and a copy of the e5 folder whose
+/// files are links to the real ones, except those `replace` overrides (None: leave it out).
+fn e5_copy(replace: &[(&str, Option<&str>)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("models/manifest.toml"),
+        tmp.path().join("manifest.toml"),
+    )
+    .unwrap();
+    let dir = tmp.path().join("multilingual-e5-small");
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "sentence_bert_config.json",
+        "modules.json",
+        "config_sentence_transformers.json",
+        "1_Pooling/config.json",
+    ] {
+        match replace.iter().find(|(name, _)| *name == f) {
+            Some((_, Some(text))) => std::fs::write(dir.join(f), text).unwrap(),
+            Some((_, None)) => {}
+            None => std::os::unix::fs::symlink(e5_dir().join(f), dir.join(f)).unwrap(),
+        }
+    }
+    (tmp, dir)
+}
+
+#[test]
+fn the_manifest_profile_supplies_the_prompts_a_folder_lacks() {
+    // Upstream folders of e5 carry no prompts; the profile in the manifest adds them, so the
+    // vectors (and the fingerprint) are the ones the imported folder gives.
+    let (_tmp, dir) = e5_copy(&[("config_sentence_transformers.json", None)]);
+    let opts = EmbedOptions {
+        device: verbatim::embed::Device::Cpu,
+        ..EmbedOptions::default()
+    };
+    let bare = SentenceTransformer::load(&dir, &opts).unwrap();
+    let real = load();
+    let text = "livraison en retard, colis abîmé";
+    for kind in [TextKind::Query, TextKind::Passage] {
+        let a = &bare.embed(&[text], kind).unwrap()[0];
+        let b = &real.embed(&[text], kind).unwrap()[0];
+        assert!(cosine(a, b) > 0.99999, "{kind:?}");
+    }
+    let q = &bare.embed(&[text], TextKind::Query).unwrap()[0];
+    let p = &bare.embed(&[text], TextKind::Passage).unwrap()[0];
+    assert!(
+        cosine(q, p) < 0.9999,
+        "query and passage prompts must differ"
+    );
+}
+
+#[test]
+fn a_folder_whose_prompts_contradict_its_profile_is_refused() {
+    let (_tmp, dir) = e5_copy(&[(
+        "config_sentence_transformers.json",
+        Some(r#"{"prompts": {"query": "", "passage": "doc: "}}"#),
+    )]);
+    let e = SentenceTransformer::load(&dir, &EmbedOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("manifest.toml") && e.contains("prompts"), "{e}");
+}
+
+#[test]
+fn a_workspace_on_e5_is_bilingual_and_can_switch_models() {
+    use crate::common::{ok, run, stderr, verbatim};
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    // Customer feedback in French; English questions find it, and the reverse on English text.
+    let csv = tmp.path().join("fb.csv");
+    std::fs::write(
+        &csv,
+        "id,text,lang\n\
+         f1,\"Le colis est arrivé avec trois semaines de retard.\",fr\n\
+         f2,\"Le service client ne répond jamais au téléphone.\",fr\n\
+         f3,\"La facture comptait deux fois le même abonnement.\",fr\n\
+         e1,\"The app crashes every time I open my account page.\",en\n\
+         e2,\"The staff in the shop were friendly and helpful.\",en\n",
+    )
+    .unwrap();
+    // Starts on MiniLM, then switches: init records the model, reindex re-embeds and records.
+    ok(verbatim(&ws).arg("init"));
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--field", "lang"])
+        .arg(&csv));
+    let out = ok(verbatim(&ws).args(["reindex", "--model", "multilingual-e5-small", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["reembedded"], 5, "{out}");
+    let toml = std::fs::read_to_string(ws.join("verbatim.toml")).unwrap();
+    assert!(toml.contains("name = \"multilingual-e5-small\""), "{toml}");
+    let top = |q: &str, mode: &str| -> String {
+        let out = ok(verbatim(&ws).args(["search", q, "--mode", mode, "--limit", "1", "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["hits"][0]["verbatim"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(top("my parcel was delivered weeks late", "vector"), "f1");
+    assert_eq!(
+        top("nobody answers the phone at customer support", "hybrid"),
+        "f2"
+    );
+    assert_eq!(
+        top("l'application plante quand j'ouvre mon compte", "vector"),
+        "e1"
+    );
+    assert_eq!(top("vendeurs aimables en magasin", "hybrid"), "e2");
+
+    // Asking with another model than the workspace's is refused with the way out.
+    let o = run(verbatim(&ws).args(["search", "late", "--model", "all-MiniLM-L6-v2"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("reindex --model"), "{}", stderr(&o));
+
+    // A fresh workspace created on e5 directly records it before any ingest.
+    let ws2 = tmp.path().join("ws2");
+    let out = ok(verbatim(&ws2).args(["init", "--model", "multilingual-e5-small", "--json"]));
+    assert!(out.contains("multilingual-e5-small"), "{out}");
+    ok(verbatim(&ws2)
+        .args(["ingest", "--text", "text", "--id", "id"])
+        .arg(&csv));
+    assert_eq!(top_in(&ws2, "facturé deux fois"), "f3");
+
+    // An unknown model name is refused before anything is created.
+    let ws3 = tmp.path().join("ws3");
+    let o = run(verbatim(&ws3).args(["init", "--model", "e5-large"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("multilingual-e5-small"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!ws3.join("verbatim.toml").exists());
+}
+
+fn top_in(ws: &std::path::Path, q: &str) -> String {
+    let out = crate::common::ok(
+        crate::common::verbatim(ws).args(["search", q, "--limit", "1", "--json"]),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["hits"][0]["verbatim"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `tests/fixtures/e5/bilingual_pairs.jsonl` (120 FR/EN pairs written for the project) and
+/// `distractors.jsonl` (134 EN + 129 FR texts, README there): (pairs, distractors as (lang, text)).
+fn bilingual() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(fixture(name))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_string();
+    let pairs = read("e5/bilingual_pairs.jsonl")
+        .iter()
+        .map(|v| (s(v, "fr"), s(v, "en")))
+        .collect();
+    let distractors = read("e5/distractors.jsonl")
+        .iter()
+        .map(|v| (s(v, "lang"), s(v, "text")))
+        .collect();
+    (pairs, distractors)
+}
+
+/// Share of texts in `from` (embedded as queries, as search does) whose translation in `to` ranks
+/// first among every text of `to` and every distractor (embedded as passages, as ingest stores
+/// them); and the indexes of the misses.
+fn rank1_share(
+    model: &dyn Embedder,
+    from: &[&str],
+    to: &[&str],
+    distractors: &[&str],
+) -> (f64, Vec<usize>) {
+    let q = model.embed(from, TextKind::Query).unwrap();
+    let pool: Vec<&str> = to.iter().chain(distractors).copied().collect();
+    let p = model.embed(&pool, TextKind::Passage).unwrap();
+    let misses: Vec<usize> = (0..from.len())
+        .filter(|&i| {
+            let best = (0..pool.len())
+                .max_by(|&a, &b| cosine(&q[i], &p[a]).total_cmp(&cosine(&q[i], &p[b])))
+                .unwrap();
+            best != i
+        })
+        .collect();
+    (1.0 - misses.len() as f64 / from.len() as f64, misses)
+}
+
+#[test]
+fn french_finds_english_translations_and_back_among_250_distractors() {
+    // Asking in French for English feedback: each French text must rank its translation first
+    // among all English texts — the 119 other translations and 134 English distractors (253) —
+    // and the reverse with the 129 French distractors (248).
+    let (pairs, distractors) = bilingual();
+    let fr: Vec<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+    let en: Vec<&str> = pairs.iter().map(|p| p.1.as_str()).collect();
+    let lang = |l: &str| -> Vec<&str> {
+        distractors
+            .iter()
+            .filter(|d| d.0 == l)
+            .map(|d| d.1.as_str())
+            .collect()
+    };
+    let (d_en, d_fr) = (lang("en"), lang("fr"));
+    let all: Vec<&str> = distractors.iter().map(|d| d.1.as_str()).collect();
+    assert!(pairs.len() - 1 + d_en.len() >= 200 && pairs.len() - 1 + d_fr.len() >= 200);
+
+    let e5 = load();
+    let (fr_en, miss_fr) = rank1_share(&e5, &fr, &en, &d_en);
+    let (en_fr, miss_en) = rank1_share(&e5, &en, &fr, &d_fr);
+    // A pool mixing both languages is harder: the model gives texts in the query's own language
+    // a bonus (BENCHMARKS.md). Measured, and held above a floor so it cannot silently worsen.
+    let (mixed_fr_en, _) = rank1_share(&e5, &fr, &en, &all);
+    let (mixed_en_fr, _) = rank1_share(&e5, &en, &fr, &all);
+    // The reason the model is there: the English-only default on the same task.
+    let mini =
+        SentenceTransformer::load(&crate::common::model_dir(), &EmbedOptions::default()).unwrap();
+    let (m_fr_en, _) = rank1_share(&mini, &fr, &en, &d_en);
+    let (m_en_fr, _) = rank1_share(&mini, &en, &fr, &d_fr);
+    eprintln!(
+        "rank-1 translation, {} pairs: e5 FR→EN {fr_en:.3} EN→FR {en_fr:.3}; mixed-language pool \
+         FR→EN {mixed_fr_en:.3} EN→FR {mixed_en_fr:.3}; MiniLM FR→EN {m_fr_en:.3} EN→FR {m_en_fr:.3}",
+        pairs.len()
+    );
+    let show = |m: &[usize], side: &[&str]| -> Vec<String> {
+        m.iter().map(|&i| side[i].to_string()).collect()
+    };
+    assert!(
+        fr_en >= 0.90,
+        "FR→EN {fr_en:.3}; missed: {:#?}",
+        show(&miss_fr, &fr)
+    );
+    assert!(
+        en_fr >= 0.90,
+        "EN→FR {en_fr:.3}; missed: {:#?}",
+        show(&miss_en, &en)
+    );
+    assert!(
+        mixed_fr_en >= 0.85 && mixed_en_fr >= 0.85,
+        "{mixed_fr_en} {mixed_en_fr}"
+    );
+    assert!(m_fr_en < 0.5 && m_en_fr < 0.5, "MiniLM {m_fr_en} {m_en_fr}");
+}
