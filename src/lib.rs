@@ -28,5 +28,7 @@ pub mod ingest;
 pub mod lang;
 pub mod pii;
 pub mod retrieve;
+pub mod sentiment;
 pub mod store;
+pub mod themes;
 pub mod workspace;

@@ -31,6 +31,12 @@ pub enum Action {
     Reveal,
     /// Map a respondent identifier to its pseudonym and verbatims.
     Lookup,
+    /// Read themes: labels, counts, trends and (with text permission) quotes.
+    Themes,
+    /// Change themes: merge, rename, seed.
+    EditThemes,
+    /// Write a theme report.
+    Report,
 }
 
 /// Permission to read, with its limits. Only [`authorize`] makes one.

@@ -3,6 +3,7 @@
 //! warnings and row errors go to stderr.
 
 mod output;
+mod themes;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -89,6 +90,10 @@ enum Command {
     Reindex,
     /// The embedding models this installation knows: languages, prompts, when to choose each.
     Models,
+    /// Themes: what people talk about, with sentiment, trends, segments and score drivers.
+    Themes(themes::ThemesArgs),
+    /// Write the batch theme report: one self-contained HTML file, Markdown or JSON.
+    Report(Box<themes::ReportArgs>),
     /// Personal data: dry-run scans, and reading a sealed original.
     #[command(subcommand)]
     Pii(PiiCommand),
@@ -219,10 +224,9 @@ struct ColumnArgs {
     language: Option<String>,
 }
 
-#[derive(Args, Debug)]
-struct SearchArgs {
-    /// What to look for.
-    query: String,
+/// Which verbatims a command looks at.
+#[derive(Args, Debug, Clone, Default)]
+struct FilterArgs {
     /// Segment filter FIELD=VALUE; repeat (same field: any value; different fields: all).
     #[arg(long = "where", value_name = "FIELD=VALUE")]
     filters: Vec<String>,
@@ -238,6 +242,14 @@ struct SearchArgs {
     /// Maximum score (inclusive).
     #[arg(long)]
     max_score: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct SearchArgs {
+    /// What to look for.
+    query: String,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Number of results.
     #[arg(long, short = 'n')]
     limit: Option<usize>,
@@ -305,6 +317,8 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Models => cmd_models(&g),
+        Command::Themes(a) => themes::cmd_themes(&g, &root, a),
+        Command::Report(a) => themes::cmd_report(&g, &root, *a),
         Command::Ingest(a) => cmd_ingest(&g, &root, a),
         Command::Search(a) => cmd_search(&g, &root, a),
         Command::Embed { input, out, query } => cmd_embed(&g, &input, &out, query),
@@ -385,6 +399,21 @@ fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer>
         .and_then(|c| c.name.as_deref())
         .unwrap_or(embed::DEFAULT_MODEL);
     load_spec(name, batch)
+}
+
+/// The model folder [`load_model`] would load, without loading it.
+fn model_dir(g: &Global, ws: Option<&Workspace>) -> Result<PathBuf> {
+    if let Some(spec) = &g.model {
+        return embed::catalog::resolve(spec).with_context(|| format!("--model {spec}"));
+    }
+    let cfg = ws.map(|w| &w.config.model);
+    if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
+        return Ok(path.clone());
+    }
+    let name = cfg
+        .and_then(|c| c.name.as_deref())
+        .unwrap_or(embed::DEFAULT_MODEL);
+    Ok(embed::catalog::resolve(name)?)
 }
 
 fn load_spec(spec: &str, batch: Option<usize>) -> Result<SentenceTransformer> {
@@ -612,7 +641,7 @@ fn parse_day(flag: &str, s: &str) -> Result<i64> {
     bail!("{flag} {s:?}: expected a date like 2024-03-01")
 }
 
-fn filter_from(a: &SearchArgs) -> Result<Filter> {
+fn filter_from(a: &FilterArgs) -> Result<Filter> {
     let mut f = Filter::default();
     for w in &a.filters {
         let Some((k, v)) = w.split_once('=') else {
@@ -648,7 +677,7 @@ fn filter_from(a: &SearchArgs) -> Result<Filter> {
 
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     let ws = Workspace::open(root)?;
-    let filter = filter_from(&a)?;
+    let filter = filter_from(&a.filter)?;
     let mode = a.mode.unwrap_or(ws.config.search.mode);
     let limit = a.limit.unwrap_or(ws.config.search.limit);
     let embedder = match mode {

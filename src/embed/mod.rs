@@ -496,3 +496,31 @@ impl Embedder for SentenceTransformer {
         Ok(out)
     }
 }
+
+/// Dot products of every row of `a` (n×dim, row-major) with every row of `b` (k×dim): an n×k
+/// row-major matrix (cosines, for unit vectors). One gemm, parallel over blocks of the output;
+/// each element is summed in a fixed order, so results do not depend on the thread count.
+pub fn dot_matrix(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
+    assert!(dim > 0 && a.len() % dim == 0 && b.len() % dim == 0);
+    let (n, k) = (a.len() / dim, b.len() / dim);
+    let mut out = vec![0.0f32; n * k];
+    if n == 0 || k == 0 {
+        return out;
+    }
+    let par = if n * k * dim > 1 << 20 {
+        Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        Parallelism::None
+    };
+    kernels::matmul(
+        (n, k, dim),
+        &mut out,
+        k,
+        false,
+        (a, dim, 1),
+        (b, 1, dim),
+        1.0,
+        par,
+    );
+    out
+}

@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::pii::Redacted;
 
+mod themes;
+pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
+
 /// Errors from the store. A corrupt or foreign file names its path.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -243,7 +246,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -300,6 +303,40 @@ const MIGRATIONS: &[&str] = &[
         seq INTEGER PRIMARY KEY, at TEXT NOT NULL, caller TEXT NOT NULL, action TEXT NOT NULL,
         target TEXT NOT NULL
     );
+    "#,
+    // v3: themes. A theme keeps its id (T<id>) across runs; `state` is active, vanished or
+    // merged (then `merged_into` names the theme its verbatims go to). Members: each verbatim's
+    // first theme (NULL: "other") and optional second theme from the last run.
+    r#"
+    CREATE TABLE themes (
+        id          INTEGER PRIMARY KEY,
+        label       TEXT NOT NULL,
+        keywords    TEXT NOT NULL,
+        user_label  TEXT,
+        centroid    BLOB NOT NULL,
+        size        INTEGER NOT NULL,
+        seeded      INTEGER NOT NULL DEFAULT 0,
+        examples    TEXT,
+        merged_into INTEGER,
+        state       TEXT NOT NULL
+    );
+    CREATE TABLE theme_members (
+        doc    INTEGER PRIMARY KEY,
+        theme  INTEGER,
+        second INTEGER,
+        sim    REAL NOT NULL
+    );
+    CREATE INDEX theme_members_theme ON theme_members(theme);
+    -- Sentence embeddings of multi-sentence verbatims (sentiment, second themes), made on the
+    -- first theme run after the verbatim arrived; valid while content_hash matches.
+    CREATE TABLE sentence_vectors (
+        doc          INTEGER NOT NULL,
+        idx          INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        words        INTEGER NOT NULL,
+        vector       BLOB NOT NULL,
+        PRIMARY KEY (doc, idx)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -663,6 +700,10 @@ impl Store {
                 .map_err(e)?;
             tx.execute("DELETE FROM originals WHERE id = ?1", [id])
                 .map_err(e)?;
+            tx.execute("DELETE FROM theme_members WHERE doc = ?1", [doc])
+                .map_err(e)?;
+            tx.execute("DELETE FROM sentence_vectors WHERE doc = ?1", [doc])
+                .map_err(e)?;
             tx.execute(
                 "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
                 params![seq, doc, id],
@@ -998,6 +1039,7 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM embeddings", []).map_err(e)?;
+        tx.execute("DELETE FROM sentence_vectors", []).map_err(e)?;
         let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
             .map_err(e)?
             .and_then(|s| s.parse().ok())

@@ -1,0 +1,655 @@
+//! `verbatim themes …` and `verbatim report`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use verbatim::access::{self, Action, Caller};
+use verbatim::embed::{Embedder, TextKind};
+use verbatim::sentiment::SentimentHead;
+use verbatim::store::{StoredTheme, ThemeState};
+use verbatim::themes::analytics::{build_report, summarize, ReportInputs, SummaryOptions};
+use verbatim::themes::run::{display_label, ensure, parse_theme_id, theme_id, Params, RunData};
+use verbatim::themes::{Change, Report};
+use verbatim::workspace::Workspace;
+
+use super::{filter_from, load_model, model_dir, output, FilterArgs, Global};
+
+/// Discovery settings shared by `themes` and `report`.
+#[derive(Args, Debug, Clone)]
+pub(super) struct RunArgs {
+    /// Discovered themes smaller than this are dissolved into their neighbours (and, with a
+    /// filter, themes with fewer verbatims in scope are not listed).
+    #[arg(long, default_value_t = 10)]
+    min_size: usize,
+    /// Number of themes to find (default: chosen automatically by silhouette).
+    #[arg(long)]
+    k: Option<usize>,
+    /// Seed of the clustering (same data + same seed = same themes).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Re-run discovery even when the stored run is current.
+    #[arg(long)]
+    refresh: bool,
+}
+
+impl RunArgs {
+    fn params(&self) -> Params {
+        Params {
+            seed: self.seed,
+            k: self.k,
+            min_size: self.min_size,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(super) struct ThemesArgs {
+    #[command(subcommand)]
+    cmd: Option<ThemesCommand>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ThemesCommand {
+    /// One theme in full: keywords, quotes, trend, segments, score driver.
+    Show {
+        /// Theme id (T12).
+        id: String,
+        /// Quotes to show.
+        #[arg(long, default_value_t = 5)]
+        quotes: usize,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Merge themes into the first; they stay merged in every later run.
+    Merge {
+        /// The theme that stays.
+        into: String,
+        /// Themes merged into it.
+        #[arg(required = true)]
+        others: Vec<String>,
+        /// New label for the merged theme.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Give a theme a label of your own (kept across runs).
+    Rename {
+        /// Theme id.
+        id: String,
+        /// The label.
+        label: String,
+    },
+    /// Create a theme from examples; verbatims closer to them than to any other theme join it.
+    Seed {
+        /// Its label.
+        label: String,
+        /// An example text; repeat.
+        #[arg(long = "example", required = true)]
+        examples: Vec<String>,
+    },
+    /// Write every verbatim's theme as JSON Lines: {"id", "theme", "second", "similarity"}.
+    Assignments {
+        /// Output file (default: stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum ReportFormat {
+    Html,
+    Md,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ReportArgs {
+    /// Output file; the format follows its extension (.html, .md, .json) unless --format says.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// A previous report's JSON: themes are marked new / grew / shrank / stable against it and
+    /// the ones gone are listed.
+    #[arg(long)]
+    compare_to: Option<PathBuf>,
+    /// Title at the top of the report.
+    #[arg(long, default_value = "Feedback themes")]
+    title: String,
+    /// Quotes per theme.
+    #[arg(long, default_value_t = 5)]
+    quotes: usize,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The sentiment head of the workspace's model, and the sha256 of its file.
+fn sentiment_head(g: &Global, ws: &Workspace) -> Result<(SentimentHead, String)> {
+    let dir = model_dir(g, Some(ws))?;
+    let fp = ws
+        .store
+        .model_fingerprint()?
+        .context("the workspace has no verbatims yet: ingest a file first")?;
+    Ok(SentimentHead::load(&SentimentHead::path_for(&dir), &fp)?)
+}
+
+/// Runs (or loads) the themes; the model embeds sentences of new multi-sentence verbatims.
+fn run_themes(g: &Global, ws: &mut Workspace, args: &RunArgs) -> Result<RunData> {
+    let model = load_model(g, Some(ws))?;
+    ws.store.check_model(model.fingerprint())?;
+    let bar = super::Bar::new(g);
+    let _lock = ws.lock()?;
+    Ok(ensure(
+        &mut ws.store,
+        &args.params(),
+        args.refresh,
+        Some(&model),
+        &bar,
+    )?)
+}
+
+fn arrow(t: &verbatim::themes::ThemeSummary) -> &'static str {
+    let p = &t.trend.points;
+    if p.last().is_some_and(|x| x.spike) {
+        return "spike";
+    }
+    if p.len() < 4 {
+        return "-";
+    }
+    let h = (p.len() / 2).min(3);
+    let recent = p[p.len() - h..].iter().map(|x| x.share).sum::<f64>() / h as f64;
+    let before = p[p.len() - 2 * h..p.len() - h]
+        .iter()
+        .map(|x| x.share)
+        .sum::<f64>()
+        / h as f64;
+    if recent > before * 1.2 + 1e-9 {
+        "up"
+    } else if recent < before * 0.8 - 1e-9 {
+        "down"
+    } else {
+        "flat"
+    }
+}
+
+fn change_word(c: Option<Change>) -> &'static str {
+    match c {
+        Some(Change::New) => "new",
+        Some(Change::Grew) => "grew",
+        Some(Change::Shrank) => "shrank",
+        Some(Change::Stable) => "stable",
+        Some(Change::Vanished) => "vanished",
+        None => "",
+    }
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        one_line.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> {
+    match a.cmd {
+        None => list(g, root, &a.filter, &a.run),
+        Some(ThemesCommand::Show {
+            id,
+            quotes,
+            filter,
+            run,
+        }) => show(g, root, &id, quotes, &filter, &run),
+        Some(ThemesCommand::Merge {
+            into,
+            others,
+            label,
+        }) => merge(g, root, &into, &others, label),
+        Some(ThemesCommand::Rename { id, label }) => rename(g, root, &id, label),
+        Some(ThemesCommand::Seed { label, examples }) => seed(g, root, label, &examples),
+        Some(ThemesCommand::Assignments { out, run }) => assignments(g, root, out, &run),
+    }
+}
+
+fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = access::authorize(&Caller::Owner, Action::Themes)?;
+    let filter = grant.restrict(&filter_from(f)?);
+    let head = sentiment_head(g, &ws)?;
+    let run = run_themes(g, &mut ws, r)?;
+    let opts = SummaryOptions {
+        filter,
+        quotes: if grant.may_read_text() { 1 } else { 0 },
+        min_cell: 0,
+        min_size: if f.filters.is_empty() && f.since.is_none() && f.until.is_none() {
+            1
+        } else {
+            r.min_size
+        },
+    };
+    let s = summarize(&run, &head.0, &opts);
+    let vanished: Vec<&StoredTheme> = run
+        .themes
+        .iter()
+        .filter(|t| run.changes.get(&t.id) == Some(&Change::Vanished))
+        .collect();
+    if g.json {
+        output::json(&serde_json::json!({
+            "verbatims": s.verbatims,
+            "other": s.other,
+            "ran": run.ran,
+            "k_selection": run.selection.as_ref().map(|x| serde_json::json!({
+                "k": x.k, "sample": x.sample,
+                "silhouette": x.curve.iter().map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
+            })),
+            "themes": s.themes,
+            "vanished": vanished.iter().map(|t| serde_json::json!({
+                "id": theme_id(t.id), "label": display_label(t),
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(0);
+    }
+    println!(
+        "{:<5} {:>6} {:>6}  {:<14} {:<6} {:<7} {:<32} top quote",
+        "id", "size", "share", "sentiment +/=/-", "trend", "change", "label"
+    );
+    for t in &s.themes {
+        let n = t.size.max(1) as f64;
+        let senti = format!(
+            "{:.0}/{:.0}/{:.0}%",
+            100.0 * t.sentiment.positive as f64 / n,
+            100.0 * t.sentiment.neutral as f64 / n,
+            100.0 * t.sentiment.negative as f64 / n
+        );
+        println!(
+            "{:<5} {:>6} {:>5.1}%  {:<14} {:<6} {:<7} {:<32} {}",
+            t.id,
+            t.size,
+            100.0 * t.share,
+            senti,
+            arrow(t),
+            change_word(t.change),
+            shorten(&t.label, 32),
+            t.quotes
+                .first()
+                .map(|q| shorten(&q.text, 70))
+                .unwrap_or_default()
+        );
+    }
+    if !g.quiet {
+        eprintln!(
+            "{} verbatims, {} themes, other {} ({:.1}%){}",
+            s.verbatims,
+            s.themes.len(),
+            s.other,
+            100.0 * s.other as f64 / s.verbatims.max(1) as f64,
+            match &run.selection {
+                Some(sel) if run.ran =>
+                    format!("; k = {} by silhouette on {} verbatims", sel.k, sel.sample),
+                _ => String::new(),
+            }
+        );
+        for t in vanished {
+            eprintln!("vanished: {} {}", theme_id(t.id), display_label(t));
+        }
+    }
+    Ok(0)
+}
+
+fn find<'a>(run: &'a RunData, id: &str) -> Result<&'a StoredTheme> {
+    let n = parse_theme_id(id).with_context(|| format!("{id:?} is not a theme id (like T3)"))?;
+    run.themes
+        .iter()
+        .find(|t| t.id == n)
+        .with_context(|| format!("no theme {id}; `verbatim themes` lists them"))
+}
+
+fn show(
+    g: &Global,
+    root: &Path,
+    id: &str,
+    quotes: usize,
+    f: &FilterArgs,
+    r: &RunArgs,
+) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = access::authorize(&Caller::Owner, Action::Themes)?;
+    let head = sentiment_head(g, &ws)?;
+    let run = run_themes(g, &mut ws, r)?;
+    let t = find(&run, id)?;
+    if t.state != ThemeState::Active {
+        let how = match (t.state, t.merged_into) {
+            (ThemeState::Merged, Some(into)) => format!("merged into {}", theme_id(into)),
+            _ => "vanished in the last run".to_string(),
+        };
+        bail!("{} ({}) is {how}", theme_id(t.id), display_label(t));
+    }
+    let opts = SummaryOptions {
+        filter: grant.restrict(&filter_from(f)?),
+        quotes: if grant.may_read_text() { quotes } else { 0 },
+        min_cell: 0,
+        min_size: 0,
+    };
+    let s = summarize(&run, &head.0, &opts);
+    let Some(ts) = s.themes.iter().find(|x| x.id == theme_id(t.id)) else {
+        bail!("{} has no verbatims in this filter", theme_id(t.id));
+    };
+    if g.json {
+        output::json(ts);
+        return Ok(0);
+    }
+    println!("{}  {}", ts.id, ts.label);
+    println!(
+        "{} verbatims ({:.1}%), {} more as second theme{}",
+        ts.size,
+        100.0 * ts.share,
+        ts.secondary,
+        if ts.seeded { "; seeded" } else { "" }
+    );
+    println!("keywords: {}", ts.keywords.join(", "));
+    println!(
+        "sentiment: {} positive, {} neutral, {} negative (mean {:+.2})",
+        ts.sentiment.positive, ts.sentiment.neutral, ts.sentiment.negative, ts.sentiment.mean
+    );
+    if let Some(d) = &ts.score {
+        println!(
+            "score: mean {:.2} vs {:.2} for the rest; without it the overall mean would move by {:+.2}",
+            d.mean, d.rest_mean, d.impact
+        );
+    }
+    if !ts.trend.points.is_empty() {
+        let line: Vec<String> = ts
+            .trend
+            .points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}{}",
+                    p.period,
+                    p.count,
+                    if p.spike { " (spike)" } else { "" }
+                )
+            })
+            .collect();
+        println!("trend by {}: {}", ts.trend.granularity, line.join(", "));
+    }
+    for seg in &ts.segments {
+        let cells: Vec<String> = seg
+            .values
+            .iter()
+            .map(|v| match (v.count, v.share) {
+                (Some(c), Some(sh)) => format!("{}={} ({:.0}%)", v.value, c, 100.0 * sh),
+                _ => format!("{}=<k", v.value),
+            })
+            .collect();
+        println!("{}: {}", seg.field, cells.join(", "));
+    }
+    for q in &ts.quotes {
+        println!(
+            "\n  [{}{}] {:?}\n  {}",
+            q.id,
+            q.date
+                .as_deref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default(),
+            q.sentiment,
+            q.text.replace('\n', "\n  ")
+        );
+    }
+    Ok(0)
+}
+
+fn edit(root: &Path, f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<String>) -> Result<String> {
+    let mut ws = Workspace::open(root)?;
+    let _grant = access::authorize(&Caller::Owner, Action::EditThemes)?;
+    let _lock = ws.lock()?;
+    let mut themes = ws.store.themes()?;
+    if themes.is_empty() {
+        bail!("no themes yet: run `verbatim themes` first");
+    }
+    let msg = f(&mut themes)?;
+    ws.store.edit_themes(|t| *t = themes)?;
+    Ok(msg)
+}
+
+fn lookup(themes: &[StoredTheme], id: &str) -> Result<usize> {
+    let n = parse_theme_id(id).with_context(|| format!("{id:?} is not a theme id (like T3)"))?;
+    let i = themes
+        .iter()
+        .position(|t| t.id == n)
+        .with_context(|| format!("no theme {id}; `verbatim themes` lists them"))?;
+    if themes[i].state != ThemeState::Active {
+        bail!(
+            "{} is not an active theme ({:?})",
+            theme_id(n),
+            themes[i].state
+        );
+    }
+    Ok(i)
+}
+
+fn merge(
+    g: &Global,
+    root: &Path,
+    into: &str,
+    others: &[String],
+    label: Option<String>,
+) -> Result<i32> {
+    let msg = edit(root, |themes| {
+        let keep = lookup(themes, into)?;
+        let keep_id = themes[keep].id;
+        let mut merged = Vec::new();
+        for o in others {
+            let i = lookup(themes, o)?;
+            if i == keep {
+                bail!("cannot merge {} into itself", theme_id(keep_id));
+            }
+            themes[i].state = ThemeState::Merged;
+            themes[i].merged_into = Some(keep_id);
+            merged.push(theme_id(themes[i].id));
+        }
+        if let Some(l) = label {
+            themes[keep].user_label = Some(l);
+        }
+        Ok(format!(
+            "merged {} into {} ({})",
+            merged.join(", "),
+            theme_id(keep_id),
+            display_label(&themes[keep])
+        ))
+    })?;
+    report_edit(g, &msg);
+    Ok(0)
+}
+
+fn rename(g: &Global, root: &Path, id: &str, label: String) -> Result<i32> {
+    if label.trim().is_empty() {
+        bail!("the label is empty");
+    }
+    let msg = edit(root, |themes| {
+        let i = lookup(themes, id)?;
+        themes[i].user_label = Some(label.trim().to_string());
+        Ok(format!(
+            "{} is now {:?}",
+            theme_id(themes[i].id),
+            label.trim()
+        ))
+    })?;
+    report_edit(g, &msg);
+    Ok(0)
+}
+
+fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i32> {
+    let ws = Workspace::open(root)?;
+    let model = load_model(g, Some(&ws))?;
+    ws.store.check_model(model.fingerprint())?;
+    // Examples are user text: redacted like any verbatim before they are embedded or stored.
+    let red: Vec<verbatim::pii::Redacted> =
+        examples.iter().map(|e| verbatim::pii::redact(e)).collect();
+    let refs: Vec<&str> = red.iter().map(|r| r.as_str()).collect();
+    let vecs = model.embed(&refs, TextKind::Passage)?;
+    let mut c = vec![0f32; model.dim()];
+    for v in &vecs {
+        for (a, b) in c.iter_mut().zip(v) {
+            *a += b;
+        }
+    }
+    verbatim::embed::l2_normalize(&mut c);
+    drop(ws);
+    let mut ws = Workspace::open(root)?;
+    let _grant = access::authorize(&Caller::Owner, Action::EditThemes)?;
+    let _lock = ws.lock()?;
+    let mut themes = ws.store.themes()?;
+    let id = themes.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+    themes.push(StoredTheme {
+        id,
+        label: label.clone(),
+        keywords: Vec::new(),
+        user_label: Some(label.clone()),
+        centroid: c,
+        size: 0,
+        seeded: true,
+        examples: red.iter().map(|r| r.as_str().to_string()).collect(),
+        merged_into: None,
+        state: ThemeState::Active,
+    });
+    ws.store.edit_themes(|t| *t = themes)?;
+    report_edit(
+        g,
+        &format!(
+            "seeded {} {:?} from {} example(s)",
+            theme_id(id),
+            label,
+            examples.len()
+        ),
+    );
+    Ok(0)
+}
+
+fn report_edit(g: &Global, msg: &str) {
+    if g.json {
+        output::json(&serde_json::json!({ "ok": true, "message": msg }));
+    } else {
+        println!("{msg}; `verbatim themes` re-runs with it");
+    }
+}
+
+fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let _grant = access::authorize(&Caller::Owner, Action::Themes)?;
+    let run = run_themes(g, &mut ws, r)?;
+    let mut w: Box<dyn Write> = match &out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    for (d, m) in run.docs.iter().zip(&run.members) {
+        let line = serde_json::json!({
+            "id": d.id,
+            "theme": m.theme.map(theme_id).unwrap_or_else(|| "other".into()),
+            "second": m.second.map(theme_id),
+            "similarity": (m.sim as f64 * 1e4).round() / 1e4,
+        });
+        writeln!(w, "{line}")?;
+    }
+    w.flush()?;
+    if let Some(p) = out {
+        if !g.quiet {
+            eprintln!("{} assignments written to {}", run.docs.len(), p.display());
+        }
+    }
+    Ok(0)
+}
+
+pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> {
+    let format = match a.format {
+        Some(f) => f,
+        None => match a.out.extension().and_then(|e| e.to_str()) {
+            Some("html") | Some("htm") => ReportFormat::Html,
+            Some("md") | Some("markdown") => ReportFormat::Md,
+            Some("json") => ReportFormat::Json,
+            _ => bail!(
+                "--out {}: say the format with --format html|md|json, or end the name in .html, .md or .json",
+                a.out.display()
+            ),
+        },
+    };
+    let previous: Option<Report> = match &a.compare_to {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("--compare-to {}", p.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "--compare-to {}: not a report JSON written by `verbatim report --format json`",
+                    p.display()
+                )
+            })?)
+        }
+        None => None,
+    };
+    let mut ws = Workspace::open(root)?;
+    let grant = access::authorize(&Caller::Owner, Action::Report)?;
+    let filter = grant.restrict(&filter_from(&a.filter)?);
+    let head = sentiment_head(g, &ws)?;
+    let model = ws.store.model_fingerprint()?.unwrap_or_default();
+    let run = run_themes(g, &mut ws, &a.run)?;
+    let opts = SummaryOptions {
+        filter: filter.clone(),
+        quotes: if grant.may_read_text() { a.quotes } else { 0 },
+        min_cell: 0,
+        min_size: 1,
+    };
+    let parameters = serde_json::json!({
+        "run": a.run.params(),
+        "filter": filter,
+        "quotes": a.quotes,
+    });
+    let report = build_report(
+        &run,
+        &opts,
+        ReportInputs {
+            title: a.title.clone(),
+            model,
+            head: (&head.0, head.1.clone()),
+            parameters,
+            compare_to: previous.as_ref(),
+        },
+    );
+    let body = match format {
+        ReportFormat::Html => verbatim::themes::report::html(&report),
+        ReportFormat::Md => verbatim::themes::report::markdown(&report),
+        ReportFormat::Json => verbatim::themes::report::json(&report),
+    };
+    verbatim::index::vector::write_atomic(&a.out, body.as_bytes())
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    if g.json {
+        output::json(&serde_json::json!({
+            "out": a.out, "themes": report.themes.len(), "verbatims": report.verbatims,
+            "data_snapshot": report.manifest.data_snapshot,
+        }));
+    } else {
+        println!(
+            "report written to {} ({} themes over {} verbatims)",
+            a.out.display(),
+            report.themes.len(),
+            report.verbatims
+        );
+    }
+    Ok(0)
+}

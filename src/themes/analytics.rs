@@ -1,0 +1,475 @@
+//! From a theme run to what an analyst reads: per theme, size and share, sentiment, quotes,
+//! trend with spikes, segment breakdowns and score drivers, over the verbatims a filter keeps.
+//!
+//! Rules (documented in the README):
+//! * **Trend**: by ISO week when the dated verbatims span at most 26 weeks, else by month; every
+//!   period from the first to the last is listed, empty ones included. A period is a *spike*
+//!   when the theme's share exceeds the mean of the previous [`TREND_WINDOW`] periods by more
+//!   than 2 standard deviations (at least 3 previous periods, and at least 3 verbatims).
+//! * **Segments**: for each segment field, each value's count of theme verbatims and the share
+//!   of that value's verbatims in the theme. With `min_cell = k > 0`, a cell under k verbatims is
+//!   suppressed (count and share `None`), so nobody reads a handful of people out of a table.
+//! * **Score drivers**: with a score, the theme's mean vs the mean of every other scored verbatim,
+//!   and `impact` = (overall mean without the theme's verbatims) − (overall mean): positive when
+//!   the theme pulls the score down (removing it would raise the score).
+//! * **Quotes**: from the theme's verbatims nearest its centroid (top 50), picked by maximal
+//!   marginal relevance (λ = 0.7) so they do not repeat each other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, TimeZone, Utc};
+
+use super::run::{display_label, theme_id, RunData};
+use super::*;
+use crate::sentiment::SentimentHead;
+use crate::store::{Filter, ThemeState};
+
+/// Trailing periods a spike is measured against.
+pub const TREND_WINDOW: usize = 6;
+
+/// What to summarise and how.
+#[derive(Clone, Debug, Default)]
+pub struct SummaryOptions {
+    /// Which verbatims count.
+    pub filter: Filter,
+    /// Quotes per theme.
+    pub quotes: usize,
+    /// Suppress segment cells under this many verbatims (0: none).
+    pub min_cell: usize,
+    /// Themes smaller than this (in scope) are not listed.
+    pub min_size: usize,
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn period_of(ts: i64, weekly: bool) -> String {
+    let d = Utc
+        .timestamp_opt(ts, 0)
+        .single()
+        .unwrap_or_default()
+        .date_naive();
+    if weekly {
+        let w = d.iso_week();
+        format!("{}-W{:02}", w.year(), w.week())
+    } else {
+        format!("{}-{:02}", d.year(), d.month())
+    }
+}
+
+/// All periods from `lo` to `hi` (timestamps) inclusive.
+fn periods(lo: i64, hi: i64, weekly: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let step = if weekly { 7 * 86400 } else { 86400 };
+    let mut t = lo;
+    let last = period_of(hi, weekly);
+    loop {
+        let p = period_of(t, weekly);
+        if out.last() != Some(&p) {
+            out.push(p.clone());
+        }
+        if p == last || t > hi + 31 * 86400 {
+            break;
+        }
+        t += step;
+    }
+    out
+}
+
+fn sentiment_of(scores: &[f32], head: &SentimentHead) -> SentimentSummary {
+    let mut s = SentimentSummary::default();
+    for &x in scores {
+        match head.polarity(x) {
+            Polarity::Positive => s.positive += 1,
+            Polarity::Neutral => s.neutral += 1,
+            Polarity::Negative => s.negative += 1,
+        }
+    }
+    if !scores.is_empty() {
+        s.mean = round4(scores.iter().map(|&x| x as f64).sum::<f64>() / scores.len() as f64);
+    }
+    s
+}
+
+fn date_of(ts: Option<i64>) -> Option<String> {
+    ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
+        .map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+/// Summaries of the active themes over the verbatims `opts.filter` keeps, largest first (ties by
+/// id), plus the scope's overall figures: (themes, scope size, other, overall sentiment, score
+/// mean, segment fields, period).
+pub struct Summary {
+    /// Themes, largest first.
+    pub themes: Vec<ThemeSummary>,
+    /// Verbatims in scope.
+    pub verbatims: usize,
+    /// In scope and in no theme.
+    pub other: usize,
+    /// Sentiment over the scope.
+    pub sentiment: SentimentSummary,
+    /// Mean score over the scope.
+    pub score_mean: Option<f64>,
+    /// Segment fields present in scope.
+    pub segment_fields: Vec<String>,
+    /// First and last date in scope.
+    pub period: Option<(String, String)>,
+    /// Per-verbatim sentiment score, parallel to `run.docs` (for exports).
+    pub scores: Vec<f32>,
+}
+
+/// Computes the summaries.
+pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> Summary {
+    let dim = run.dim;
+    // A multi-sentence verbatim's sentiment reads the mean of its sentence vectors.
+    let scores: Vec<f32> = (0..run.docs.len())
+        .map(|i| match run.sentences.get(&run.docs[i].doc) {
+            Some(s) if s.len() > 1 => head.score(&super::sentences::mean_vector(s, dim)),
+            _ => head.score(&run.vectors[i * dim..(i + 1) * dim]),
+        })
+        .collect();
+    let scope: Vec<usize> = (0..run.docs.len())
+        .filter(|&i| opts.filter.matches(&run.docs[i]))
+        .collect();
+    let n = scope.len();
+    let other = scope
+        .iter()
+        .filter(|&&i| run.members[i].theme.is_none())
+        .count();
+    let overall = sentiment_of(&scope.iter().map(|&i| scores[i]).collect::<Vec<_>>(), head);
+    let scored: Vec<(usize, f64)> = scope
+        .iter()
+        .filter_map(|&i| run.docs[i].score.map(|s| (i, s)))
+        .collect();
+    let score_mean =
+        (!scored.is_empty()).then(|| scored.iter().map(|x| x.1).sum::<f64>() / scored.len() as f64);
+    let fields: Vec<String> = scope
+        .iter()
+        .flat_map(|&i| run.docs[i].fields.keys().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let dated: Vec<i64> = scope.iter().filter_map(|&i| run.docs[i].ts).collect();
+    let (lo, hi) = (dated.iter().min().copied(), dated.iter().max().copied());
+    let weekly = matches!((lo, hi), (Some(a), Some(b)) if b - a <= 26 * 7 * 86400);
+    let all_periods = match (lo, hi) {
+        (Some(a), Some(b)) => periods(a, b, weekly),
+        _ => Vec::new(),
+    };
+    // Verbatims per period and per segment value, over the scope.
+    let mut per_period: BTreeMap<String, usize> = BTreeMap::new();
+    for &i in &scope {
+        if let Some(t) = run.docs[i].ts {
+            *per_period.entry(period_of(t, weekly)).or_default() += 1;
+        }
+    }
+    let mut per_value: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for &i in &scope {
+        for (k, v) in &run.docs[i].fields {
+            *per_value.entry((k.as_str(), v.as_str())).or_default() += 1;
+        }
+    }
+
+    let mut themes = Vec::new();
+    for t in run.active() {
+        let members: Vec<usize> = scope
+            .iter()
+            .copied()
+            .filter(|&i| run.members[i].theme == Some(t.id))
+            .collect();
+        let secondary = scope
+            .iter()
+            .filter(|&&i| run.members[i].second == Some(t.id))
+            .count();
+        if members.len() < opts.min_size.max(1) && !t.seeded {
+            continue;
+        }
+        // Quotes: MMR over the 50 nearest to the centroid.
+        let mut near: Vec<(f32, usize)> =
+            members.iter().map(|&i| (run.members[i].sim, i)).collect();
+        near.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(run.docs[a.1].id.cmp(&run.docs[b.1].id))
+        });
+        near.truncate(50);
+        let mut picked: Vec<usize> = Vec::new();
+        while picked.len() < opts.quotes.min(near.len()) {
+            let best = near
+                .iter()
+                .filter(|(_, i)| !picked.contains(i))
+                .map(|&(rel, i)| {
+                    let red = picked
+                        .iter()
+                        .map(|&j| {
+                            run.vectors[i * dim..(i + 1) * dim]
+                                .iter()
+                                .zip(&run.vectors[j * dim..(j + 1) * dim])
+                                .map(|(a, b)| a * b)
+                                .sum::<f32>()
+                        })
+                        .fold(f32::MIN, f32::max);
+                    let red = if picked.is_empty() { 0.0 } else { red };
+                    (0.7 * rel - 0.3 * red, i)
+                })
+                .max_by(|a, b| {
+                    a.0.total_cmp(&b.0)
+                        .then(run.docs[b.1].id.cmp(&run.docs[a.1].id))
+                });
+            match best {
+                Some((_, i)) => picked.push(i),
+                None => break,
+            }
+        }
+        let quotes = picked
+            .iter()
+            .map(|&i| Quote {
+                id: run.docs[i].id.clone(),
+                text: run.docs[i].text.clone(),
+                date: date_of(run.docs[i].ts),
+                sentiment: head.polarity(scores[i]),
+            })
+            .collect();
+
+        // Trend.
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for &i in &members {
+            if let Some(ts) = run.docs[i].ts {
+                *counts.entry(period_of(ts, weekly)).or_default() += 1;
+            }
+        }
+        let mut points: Vec<TrendPoint> = Vec::new();
+        for p in &all_periods {
+            let c = counts.get(p).copied().unwrap_or(0);
+            let total = per_period.get(p).copied().unwrap_or(0);
+            let share = if total > 0 {
+                c as f64 / total as f64
+            } else {
+                0.0
+            };
+            let prev: Vec<f64> = points
+                .iter()
+                .rev()
+                .take(TREND_WINDOW)
+                .map(|q| q.share)
+                .collect();
+            let spike = prev.len() >= 3 && c >= 3 && {
+                let m = prev.iter().sum::<f64>() / prev.len() as f64;
+                let sd =
+                    (prev.iter().map(|x| (x - m).powi(2)).sum::<f64>() / prev.len() as f64).sqrt();
+                share > m + 2.0 * sd && share > m
+            };
+            points.push(TrendPoint {
+                period: p.clone(),
+                count: c,
+                share: round4(share),
+                spike,
+            });
+        }
+        let trend = Trend {
+            granularity: if all_periods.is_empty() {
+                "none".into()
+            } else if weekly {
+                "week".into()
+            } else {
+                "month".into()
+            },
+            points,
+        };
+
+        // Segments.
+        let segments = fields
+            .iter()
+            .map(|f| {
+                let mut vals: BTreeMap<&str, usize> = BTreeMap::new();
+                for &i in &members {
+                    if let Some(v) = run.docs[i].fields.get(f) {
+                        *vals.entry(v.as_str()).or_default() += 1;
+                    }
+                }
+                let mut values: Vec<(usize, &str)> = per_value
+                    .iter()
+                    .filter(|((k, _), _)| *k == f.as_str())
+                    .map(|((_, v), _)| (vals.get(v).copied().unwrap_or(0), *v))
+                    .collect();
+                values.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+                SegmentBreakdown {
+                    field: f.clone(),
+                    values: values
+                        .into_iter()
+                        .map(|(c, v)| {
+                            let total = per_value[&(f.as_str(), v)];
+                            let hidden = opts.min_cell > 0 && (c < opts.min_cell);
+                            SegmentValue {
+                                value: v.to_string(),
+                                count: (!hidden).then_some(c),
+                                share: (!hidden).then(|| round4(c as f64 / total as f64)),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+
+        // Score drivers.
+        let in_theme: Vec<f64> = members.iter().filter_map(|&i| run.docs[i].score).collect();
+        let score = match score_mean {
+            Some(all_mean) if !in_theme.is_empty() && in_theme.len() < scored.len() => {
+                let mean = in_theme.iter().sum::<f64>() / in_theme.len() as f64;
+                let rest: Vec<f64> = scored
+                    .iter()
+                    .filter(|(i, _)| run.members[*i].theme != Some(t.id))
+                    .map(|x| x.1)
+                    .collect();
+                let rest_mean = rest.iter().sum::<f64>() / rest.len() as f64;
+                Some(ScoreDriver {
+                    mean: round4(mean),
+                    rest_mean: round4(rest_mean),
+                    impact: round4(rest_mean - all_mean),
+                    scored: in_theme.len(),
+                })
+            }
+            _ => None,
+        };
+
+        themes.push(ThemeSummary {
+            id: theme_id(t.id),
+            label: display_label(t).to_string(),
+            keywords: t.keywords.clone(),
+            size: members.len(),
+            share: round4(if n > 0 {
+                members.len() as f64 / n as f64
+            } else {
+                0.0
+            }),
+            secondary,
+            seeded: t.seeded,
+            sentiment: sentiment_of(
+                &members.iter().map(|&i| scores[i]).collect::<Vec<_>>(),
+                head,
+            ),
+            quotes,
+            trend,
+            segments,
+            score,
+            change: run.changes.get(&t.id).copied(),
+        });
+    }
+    themes.sort_by(|a, b| {
+        b.size
+            .cmp(&a.size)
+            .then(a.id.len().cmp(&b.id.len()))
+            .then(a.id.cmp(&b.id))
+    });
+    let _ = ThemeState::Active;
+    Summary {
+        themes,
+        verbatims: n,
+        other,
+        sentiment: overall,
+        score_mean: score_mean.map(round4),
+        segment_fields: fields,
+        period: lo.zip(hi).map(|(a, b)| {
+            (
+                date_of(Some(a)).unwrap_or_default(),
+                date_of(Some(b)).unwrap_or_default(),
+            )
+        }),
+        scores,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_cover_gaps_and_switch_granularity() {
+        let day = 86400;
+        let jan1 = 1_704_067_200; // 2024-01-01
+        let p = periods(jan1, jan1 + 70 * day, false);
+        assert_eq!(p, ["2024-01", "2024-02", "2024-03"]);
+        let w = periods(jan1, jan1 + 20 * day, true);
+        assert_eq!(w, ["2024-W01", "2024-W02", "2024-W03"]);
+    }
+}
+
+/// Inputs of [`build_report`] besides the run.
+pub struct ReportInputs<'a> {
+    /// Title at the top.
+    pub title: String,
+    /// Embedding model fingerprint.
+    pub model: String,
+    /// The sentiment head and the sha256 of its file.
+    pub head: (&'a SentimentHead, String),
+    /// Settings to record (run parameters, filter, options).
+    pub parameters: serde_json::Value,
+    /// A previous report to compare with (`--compare-to`): changes and vanished themes are
+    /// computed against it instead of the previous run.
+    pub compare_to: Option<&'a Report>,
+}
+
+/// Builds the report data (what `report` renders) from a run.
+pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'_>) -> Report {
+    let s = summarize(run, inputs.head.0, opts);
+    let mut themes = s.themes;
+    let mut vanished = Vec::new();
+    match inputs.compare_to {
+        Some(prev) => {
+            let before: BTreeMap<&str, &ThemeSummary> =
+                prev.themes.iter().map(|t| (t.id.as_str(), t)).collect();
+            for t in &mut themes {
+                t.change = Some(match before.get(t.id.as_str()) {
+                    None => Change::New,
+                    Some(p) if p.share > 0.0 => {
+                        let r = t.share / p.share;
+                        if r > 1.1 {
+                            Change::Grew
+                        } else if r < 0.9 {
+                            Change::Shrank
+                        } else {
+                            Change::Stable
+                        }
+                    }
+                    Some(_) => Change::Grew,
+                });
+            }
+            let now: BTreeSet<&str> = themes.iter().map(|t| t.id.as_str()).collect();
+            for p in &prev.themes {
+                if !now.contains(p.id.as_str()) {
+                    vanished.push(VanishedTheme {
+                        id: p.id.clone(),
+                        label: p.label.clone(),
+                        size: p.size,
+                    });
+                }
+            }
+        }
+        None => {
+            // A report stands on its own: the same data gives the same bytes, whatever ran
+            // before. Changes appear only against an explicit --compare-to.
+            for t in &mut themes {
+                t.change = None;
+            }
+        }
+    }
+    let scope = run.docs.iter().filter(|d| opts.filter.matches(d));
+    Report {
+        title: inputs.title,
+        manifest: ReportManifest {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            data_snapshot: super::run::snapshot_hash(scope),
+            model: inputs.model,
+            sentiment_model: inputs.head.1,
+            parameters: inputs.parameters,
+            period: s.period,
+        },
+        verbatims: s.verbatims,
+        other: s.other,
+        sentiment: s.sentiment,
+        score_mean: s.score_mean,
+        segment_fields: s.segment_fields,
+        themes,
+        vanished,
+    }
+}
