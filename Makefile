@@ -32,6 +32,12 @@ demo: models build
 	$(BIN) -w $(DEMO_WS) search "livraison en retard" --where country=FR --since 2024-03-01 --limit 5
 	@echo; echo '$$ verbatim search "charged twice refund"   (personal data was redacted at ingest)'
 	$(BIN) -w $(DEMO_WS) search "charged twice refund" --limit 3
+	@echo; echo '$$ verbatim themes   (found automatically: size, sentiment, trend, top quote)'
+	$(BIN) -w $(DEMO_WS) themes
+	@echo; echo '$$ verbatim report --out $(DEMO_WS)/report.html   (self-contained HTML; also .md and .json)'
+	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.html
+	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.md
+	@if command -v chromium >/dev/null 2>&1; then bash scripts/screenshot-report.sh $(DEMO_WS)/report.html $(DEMO_WS)/report.png; fi
 
 test: models fmt-check
 	$(CARGO) test --release --locked

@@ -111,7 +111,7 @@ struct Peer {
 }
 
 /// Runs `peers.py embed` on `file`; `None` when the venv or the script is absent.
-fn run_peer(file: &Path, threads: usize) -> Option<Peer> {
+fn run_peer(file: &Path, threads: usize, model: &Path) -> Option<Peer> {
     let venv = std::env::var_os("PEERS_VENV")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/peers-venv")))?;
@@ -129,6 +129,8 @@ fn run_peer(file: &Path, threads: usize) -> Option<Peer> {
         .arg(&script)
         .args(["embed", "--input"])
         .arg(file)
+        .arg("--model")
+        .arg(model)
         .args([
             "--threads",
             &threads.to_string(),
@@ -187,10 +189,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
     set_threads(Some(threads)).expect("thread pool");
-    let model_dir = repo().join("models/all-MiniLM-L6-v2");
+    // VERBATIM_BENCH_MODEL: a model name from models/ (default all-MiniLM-L6-v2). The peer loads
+    // the same folder with sentence-transformers (for e5: the imported folder, no prompt; verbatim
+    // adds "passage: ", ~3 more tokens a text).
+    let model_name = std::env::var("VERBATIM_BENCH_MODEL")
+        .unwrap_or_else(|_| verbatim::embed::DEFAULT_MODEL.to_string());
+    let model_dir = repo().join("models").join(&model_name);
     if !model_dir.join("model.safetensors").is_file() {
         eprintln!(
-            "embed bench: no model in {} (run `models/fetch.sh all-MiniLM-L6-v2`); skipped",
+            "embed bench: no model in {} (run `models/fetch.sh {model_name}`); skipped",
             model_dir.display()
         );
         return;
@@ -216,7 +223,7 @@ fn main() {
         .then(|| SentenceTransformer::load(&model_dir, &opts(Engine::Candle)).expect("load"));
 
     println!(
-        "\nEmbedding throughput: all-MiniLM-L6-v2 fp32, {threads} threads, batch {BATCH}, {} ({} CPUs)",
+        "\nEmbedding throughput: {model_name} fp32, {threads} threads, batch {BATCH}, {} ({} CPUs)",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -233,7 +240,7 @@ fn main() {
             .sum();
         let secs = time_embed(&model, &texts, 3);
         let (sps, tps) = (texts.len() as f64 / secs, tokens as f64 / secs);
-        let peer = run_peer(&set.file, threads);
+        let peer = run_peer(&set.file, threads, &model_dir);
         let (peer_cols, ratio) = match &peer {
             Some(p) => {
                 if p.tokens as usize != tokens {

@@ -5,7 +5,8 @@
 //! * **Trend**: by ISO week when the dated verbatims span at most 26 weeks, else by month; every
 //!   period from the first to the last is listed, empty ones included. A period is a *spike*
 //!   when the theme's share exceeds the mean of the previous [`TREND_WINDOW`] periods by more
-//!   than 2 standard deviations (at least 3 previous periods, and at least 3 verbatims).
+//!   than 2 standard deviations and by at least half of it (at least 3 previous periods, and at
+//!   least 3 verbatims).
 //! * **Segments**: for each segment field, each value's count of theme verbatims and the share
 //!   of that value's verbatims in the theme. With `min_cell = k > 0`, a cell under k verbatims is
 //!   suppressed (count and share `None`), so nobody reads a handful of people out of a table.
@@ -257,7 +258,9 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                 let m = prev.iter().sum::<f64>() / prev.len() as f64;
                 let sd =
                     (prev.iter().map(|x| (x - m).powi(2)).sum::<f64>() / prev.len() as f64).sqrt();
-                share > m + 2.0 * sd && share > m
+                // 2σ over the trailing window, and at least 1.5× its mean: with a steady theme σ
+                // is tiny and 2σ alone would flag noise.
+                share > m + 2.0 * sd && share >= 1.5 * m
             };
             points.push(TrendPoint {
                 period: p.clone(),

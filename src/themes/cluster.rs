@@ -14,7 +14,8 @@
 //!   flat silhouette curve from collapsing to 3 on some seeds) is fitted on a seeded sample of at
 //!   most [`SELECT_SAMPLE`] points and scored by mean cosine silhouette on a second sample of at
 //!   most [`SILHOUETTE_SAMPLE`]; the best wins (ties: the smaller k). The final fit runs on all
-//!   points, warm-started from the sample's centroids, for at most 10 iterations.
+//!   points, warm-started from the sample's centroids, to a fixed point (no point moves). The
+//!   previous run's centroids compete too, with a hysteresis (stability across runs).
 //! * **Other**: a verbatim is "other" when its cosine to its theme's centroid is more than 2
 //!   standard deviations under the theme's mean *and* in the lowest 10% overall — real outliers
 //!   only (2–4% on the shared sets), and never more than 10%.
@@ -140,9 +141,16 @@ fn seeds(x: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
 }
 
 /// Spherical k-means from given initial centroids: assign to the nearest (cosine), move each
-/// centroid to its members' normalised mean, until no point moves or `max_iter`. An emptied
-/// cluster takes the point farthest from its centroid. Deterministic.
-pub fn kmeans_from(x: &[f32], dim: usize, mut centroids: Vec<f32>, max_iter: usize) -> Fit {
+/// centroid to its members' normalised mean, until fewer than 0.1% of points move (`exact`: none
+/// moves) or `max_iter`. An emptied cluster takes the point farthest from its centroid.
+/// Deterministic.
+pub fn kmeans_from(
+    x: &[f32],
+    dim: usize,
+    mut centroids: Vec<f32>,
+    max_iter: usize,
+    exact: bool,
+) -> Fit {
     let n = x.len() / dim;
     let k = centroids.len() / dim;
     let mut assign = vec![usize::MAX; n];
@@ -179,7 +187,7 @@ pub fn kmeans_from(x: &[f32], dim: usize, mut centroids: Vec<f32>, max_iter: usi
             normalize(&mut sums[j * dim..(j + 1) * dim]);
         }
         centroids = sums;
-        if moved * 1000 <= n {
+        if moved == 0 || (!exact && moved * 1000 <= n) {
             break;
         }
     }
@@ -199,7 +207,7 @@ pub fn kmeans_from(x: &[f32], dim: usize, mut centroids: Vec<f32>, max_iter: usi
 pub fn kmeans(x: &[f32], dim: usize, k: usize, seed: u64, max_iter: usize) -> Fit {
     let mut rng = Rng::new(seed);
     let c = seeds(x, dim, k, &mut rng);
-    kmeans_from(x, dim, c, max_iter)
+    kmeans_from(x, dim, c, max_iter, false)
 }
 
 /// Mean silhouette (cosine distance) of a clustering of `x`.
@@ -283,10 +291,24 @@ fn silhouette_with(sims: &[f32], assign: &[usize], k: usize) -> f64 {
     parts.iter().sum::<f64>() / n as f64
 }
 
+/// A new k must beat the previous run's k by this much mean silhouette to replace it.
+pub const K_HYSTERESIS: f64 = 0.01;
+
 /// Fits k-means for each candidate k on a sample and picks the best silhouette; then fits all
 /// points from that fit's centroids. `k_fixed` skips the selection (still warm-started from a
 /// sample fit).
-pub fn discover(x: &[f32], dim: usize, seed: u64, k_fixed: Option<usize>) -> (Fit, Selection) {
+///
+/// `previous`: the last run's cluster centroids. They compete as a candidate of their own (refined
+/// on the sample from where they were), and win unless another k scores [`K_HYSTERESIS`] better;
+/// when they win, the final fit starts from them. New verbatims then move themes a little instead
+/// of reshuffling them: what stability across runs needs.
+pub fn discover(
+    x: &[f32],
+    dim: usize,
+    seed: u64,
+    k_fixed: Option<usize>,
+    previous: Option<&[f32]>,
+) -> (Fit, Selection) {
     let n = x.len() / dim;
     let mut rng = Rng::new(seed ^ 0x5A5A);
     let sel_idx = sample(n, SELECT_SAMPLE, &mut rng);
@@ -324,8 +346,25 @@ pub fn discover(x: &[f32], dim: usize, seed: u64, k_fixed: Option<usize>) -> (Fi
             best = Some((s, k, f.centroids));
         }
     }
-    let (_, k, init) = best.expect("at least one k");
-    let fit = kmeans_from(x, dim, init, 10);
+    let (mut best_s, mut k, mut init) = best.expect("at least one k");
+    if let Some(prev) =
+        previous.filter(|p| !p.is_empty() && p.len() % dim == 0 && k_fixed.is_none())
+    {
+        let kp = prev.len() / dim;
+        let f = kmeans_from(&sel, dim, prev.to_vec(), 25, false);
+        let s = if kp > 1 {
+            silhouette_of(&sil, &sims_or(&sims, &sil, dim), dim, &f.centroids)
+        } else {
+            0.0
+        };
+        curve.push((kp, (s * 1e4).round() / 1e4));
+        if s + K_HYSTERESIS >= best_s {
+            (best_s, k, init) = (s, kp, prev.to_vec());
+        }
+    }
+    let _ = best_s;
+    // To a fixed point, so that a re-run starting from these centroids changes nothing.
+    let fit = kmeans_from(x, dim, init, 100, true);
     (
         fit,
         Selection {
@@ -334,6 +373,14 @@ pub fn discover(x: &[f32], dim: usize, seed: u64, k_fixed: Option<usize>) -> (Fi
             sample: sel_idx.len(),
         },
     )
+}
+
+fn sims_or(sims: &[f32], sil: &[f32], dim: usize) -> Vec<f32> {
+    if sims.is_empty() {
+        dot_matrix(sil, sil, dim)
+    } else {
+        sims.to_vec()
+    }
 }
 
 /// Which points are "other": more than [`OTHER_Z`] standard deviations under their theme's mean
@@ -407,7 +454,7 @@ mod tests {
     #[test]
     fn finds_the_number_of_well_separated_groups_and_is_deterministic() {
         let (x, y) = blobs(6, 40, 16, 0.6, 1);
-        let (fit, sel) = discover(&x, 16, 42, None);
+        let (fit, sel) = discover(&x, 16, 42, None, None);
         assert_eq!(sel.k, 6, "{:?}", sel.curve);
         // Every group maps to one cluster.
         for c in 0..6 {
@@ -418,7 +465,11 @@ mod tests {
                 .filter(|(&v, _)| v == c)
                 .all(|(_, &a)| a == first));
         }
-        let (again, _) = discover(&x, 16, 42, None);
+        let (again, _) = discover(&x, 16, 42, None, None);
+        // Starting from its own centroids, a re-run keeps them.
+        let (kept, sel2) = discover(&x, 16, 7, None, Some(&fit.centroids));
+        assert_eq!(sel2.k, 6);
+        assert_eq!(kept.assign, fit.assign);
         assert_eq!(fit.assign, again.assign);
         assert_eq!(fit.centroids, again.centroids);
     }
@@ -426,10 +477,10 @@ mod tests {
     #[test]
     fn tiny_inputs_do_not_panic() {
         let (x, _) = blobs(1, 3, 8, 0.1, 2);
-        let (fit, sel) = discover(&x, 8, 1, None);
+        let (fit, sel) = discover(&x, 8, 1, None, None);
         assert_eq!(fit.assign.len(), 3);
         assert!(sel.k >= 1);
-        let (fit, _) = discover(&x[..8], 8, 1, None);
+        let (fit, _) = discover(&x[..8], 8, 1, None, None);
         assert_eq!(fit.assign, vec![0]);
     }
 }

@@ -22,8 +22,60 @@ use tantivy::tokenizer::{
     TokenStream,
 };
 
-/// A verbatim's distinct candidate phrases: (key, surface form).
-pub type DocPhrases = Vec<(String, String)>;
+/// A verbatim's distinct candidate phrases, as ids in a [`Vocab`].
+pub type DocPhrases = Vec<u32>;
+
+/// Words of a text read for phrases: the model reads at most 256–512 tokens, so labels look at
+/// what was embedded, and memory stays bounded on long documents.
+pub const MAX_WORDS: usize = 400;
+
+/// Phrase keys interned once for all verbatims, with the surface forms seen for each.
+#[derive(Default)]
+pub struct Vocab {
+    ids: HashMap<String, u32>,
+    keys: Vec<String>,
+    forms: Vec<BTreeMap<String, u32>>,
+}
+
+impl Vocab {
+    fn intern(&mut self, key: &str, surface: &str) -> u32 {
+        let id = match self.ids.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as u32;
+                self.ids.insert(key.to_string(), id);
+                self.keys.push(key.to_string());
+                self.forms.push(BTreeMap::new());
+                id
+            }
+        };
+        let f = &mut self.forms[id as usize];
+        match f.get_mut(surface) {
+            Some(n) => *n += 1,
+            None => {
+                // Bounded: the most frequent forms appear early and often.
+                if f.len() < 16 {
+                    f.insert(surface.to_string(), 1);
+                }
+            }
+        }
+        id
+    }
+
+    /// The stem key of a phrase id.
+    pub fn key(&self, id: u32) -> &str {
+        &self.keys[id as usize]
+    }
+
+    /// Most frequent surface form of a phrase (ties: the smallest).
+    pub fn display(&self, id: u32) -> String {
+        self.forms[id as usize]
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(s, _)| s.clone())
+            .unwrap_or_default()
+    }
+}
 
 /// Cuts texts into candidate phrases; reuse one per thread (it caches word analyses).
 pub struct Phraser {
@@ -69,7 +121,10 @@ const FILLER: &[&str] = &[
     "well", "still", "ever", "thing", "things", "lot", "bit", "im", "ive", "dont", "didnt",
     "doesnt", "cant", "wont", "isnt", "wasnt", "tres", "bien", "fait", "faire", "etre", "avoir",
     "tout", "tous", "toute", "toutes", "plus", "comme", "aussi", "encore", "ca", "cela", "cet",
-    "cette", "ces", "donc", "alors", "vraiment", "peu", "trop", "deja", "jamais", "rien",
+    "cette", "ces", "donc", "alors", "vraiment", "peu", "trop", "deja", "jamais", "rien", "est",
+    "sont", "etait", "etaient", "ete", "ai", "avais", "avait", "avons", "ont", "suis", "sera",
+    "fais", "faut", "peut", "peux", "veux", "dit", "quand", "apres", "avant", "depuis", "chez",
+    "sans", "sous", "car", "mais", "ni", "ou", "si", "oui", "non", "aucun", "aucune",
 ];
 
 impl Phraser {
@@ -104,25 +159,27 @@ impl Phraser {
         key
     }
 
-    /// The distinct candidate phrases (1–4 words) of one text, in first-seen order.
-    pub fn phrases(&mut self, text: &str, language: &str) -> DocPhrases {
+    /// The distinct candidate phrases (1–4 words) of one text (its first [`MAX_WORDS`] words),
+    /// in first-seen order, interned in `vocab`.
+    pub fn phrases(&mut self, text: &str, language: &str, vocab: &mut Vocab) -> DocPhrases {
         let french = language == "fr";
         // Words with offsets; `true` after a word means a boundary follows it.
         let mut words: Vec<(String, usize, usize)> = Vec::new();
         {
             let mut s = self.words.token_stream(text);
-            while s.advance() {
+            while s.advance() && words.len() < MAX_WORDS {
                 let t = s.token();
                 words.push((t.text.clone(), t.offset_from, t.offset_to));
             }
         }
         let bytes = text.as_bytes();
-        let mut out: DocPhrases = Vec::new();
+        let mut out: Vec<(String, String)> = Vec::new();
         let mut seen = HashSet::new();
         // Segments between boundaries (punctuation, placeholders).
-        let mut seg: Vec<(String, Option<String>)> = Vec::new();
-        let flush = |seg: &mut Vec<(String, Option<String>)>,
-                     out: &mut DocPhrases,
+        // (byte span in `text`, stem key or None for a non-content word).
+        let mut seg: Vec<((usize, usize), Option<String>)> = Vec::new();
+        let flush = |seg: &mut Vec<((usize, usize), Option<String>)>,
+                     out: &mut Vec<(String, String)>,
                      seen: &mut HashSet<String>| {
             for i in 0..seg.len() {
                 if seg[i].1.is_none() {
@@ -134,9 +191,14 @@ impl Phraser {
                         keys.push(k);
                         let key = keys.join(" ");
                         if seen.insert(key.clone()) {
-                            let surface: Vec<&str> =
-                                seg[i..=j].iter().map(|w| w.0.as_str()).collect();
-                            out.push((key, surface.join(" ")));
+                            // The words as written ("minutes d'attente"), lower-cased.
+                            let span = &text[seg[i].0 .0..seg[j].0 .1];
+                            let surface = span
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                                .to_lowercase();
+                            out.push((key, surface));
                         }
                     }
                 }
@@ -161,10 +223,12 @@ impl Phraser {
                 }
             }
             let key = self.content(w, french);
-            seg.push((w.clone(), key));
+            seg.push(((*from, *to), key));
         }
         flush(&mut seg, &mut out, &mut seen);
-        out
+        out.iter()
+            .map(|(k, surface)| vocab.intern(k, surface))
+            .collect()
     }
 }
 
@@ -198,55 +262,50 @@ pub fn label_themes(
     docs: &[DocPhrases],
     theme: &[Option<usize>],
     n_themes: usize,
+    vocab: &Vocab,
 ) -> Vec<Labelled> {
-    // f(t) over all verbatims; tf(t,c) per theme; surface forms per key.
-    let mut df: HashMap<&str, u32> = HashMap::new();
-    let mut tf: Vec<HashMap<&str, u32>> = vec![HashMap::new(); n_themes];
-    let mut forms: HashMap<&str, BTreeMap<&str, u32>> = HashMap::new();
+    // f(t) over all verbatims; tf(t,c) per theme.
+    let mut df: HashMap<u32, u32> = HashMap::new();
+    let mut tf: Vec<HashMap<u32, u32>> = vec![HashMap::new(); n_themes];
     let mut sizes = vec![0usize; n_themes];
     for (d, t) in docs.iter().zip(theme) {
         if let Some(t) = *t {
             sizes[t] += 1;
         }
-        for (key, surface) in d {
-            *df.entry(key).or_default() += 1;
-            *forms.entry(key).or_default().entry(surface).or_default() += 1;
+        for &p in d {
+            *df.entry(p).or_default() += 1;
             if let Some(t) = *t {
-                *tf[t].entry(key).or_default() += 1;
+                *tf[t].entry(p).or_default() += 1;
             }
         }
     }
     let mean_size = (sizes.iter().sum::<usize>() as f64 / n_themes.max(1) as f64).max(1.0);
-    let display = |key: &str| -> String {
-        forms[key]
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(s, _)| s.to_string())
-            .unwrap_or_default()
-    };
+    let key = |p: u32| vocab.key(p);
     (0..n_themes)
         .map(|c| {
             let size = sizes[c].max(1) as f64;
-            let min_docs = 3u32.max((0.05 * size).ceil() as u32);
-            let mut scored: Vec<(f64, &str)> = tf[c]
+            // At least 3 verbatims (2 in a theme under 40) and 5% of the theme.
+            let floor = if sizes[c] < 40 { 2 } else { 3 };
+            let min_docs = floor.max((0.05 * size).ceil() as u32);
+            let mut scored: Vec<(f64, &str, u32)> = tf[c]
                 .iter()
                 .filter(|(_, &n)| n >= min_docs.min(sizes[c] as u32).max(2))
-                .map(|(&k, &n)| {
-                    let idf = (1.0 + mean_size / df[k] as f64).ln();
-                    (n as f64 / size * idf, k)
+                .map(|(&p, &n)| {
+                    let idf = (1.0 + mean_size / df[&p] as f64).ln();
+                    (n as f64 / size * idf, key(p), p)
                 })
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
             // Deduplicate by content stems.
-            let mut kept: Vec<(f64, &str)> = Vec::new();
-            for (s, k) in scored {
+            let mut kept: Vec<(f64, &str, u32)> = Vec::new();
+            for (s, k, p) in scored {
                 if kept.len() >= 8 {
                     break;
                 }
                 let ks: HashSet<&str> = k.split(' ').collect();
                 let mut dominated = false;
                 let mut replace = None;
-                for (i, (ps, pk)) in kept.iter().enumerate() {
+                for (i, (ps, pk, _)) in kept.iter().enumerate() {
                     let ps_set: HashSet<&str> = pk.split(' ').collect();
                     if ks.is_subset(&ps_set) {
                         dominated = true;
@@ -265,31 +324,35 @@ pub fn label_themes(
                     continue;
                 }
                 match replace {
-                    Some(i) => kept[i] = (kept[i].0, k),
-                    None => kept.push((s, k)),
+                    Some(i) => kept[i] = (kept[i].0, k, p),
+                    None => kept.push((s, k, p)),
                 }
             }
             // A replacement can duplicate a kept key.
             let mut seen = HashSet::new();
-            kept.retain(|(_, k)| seen.insert(*k));
-            let keywords: Vec<String> = kept.iter().map(|(_, k)| display(k)).collect();
+            kept.retain(|(_, k, _)| seen.insert(*k));
+            let keywords: Vec<String> = kept.iter().map(|x| vocab.display(x.2)).collect();
             // The label is a phrase of 2–4 words: the best kept one, else the best-scoring
             // multi-word phrase with a lower bar (3 verbatims and 1% of the theme), which broad
             // themes of short texts need.
             let multi = kept
                 .iter()
-                .find(|(_, k)| k.contains(' '))
-                .map(|(_, k)| display(k))
+                .find(|x| x.1.contains(' '))
+                .map(|x| vocab.display(x.2))
                 .or_else(|| {
-                    let bar = 3u32.max((0.01 * size).ceil() as u32);
+                    let bar = floor.max((0.01 * size).ceil() as u32);
                     tf[c]
                         .iter()
-                        .filter(|(k, &n)| k.contains(' ') && n >= bar)
-                        .map(|(&k, &n)| {
-                            ((n as f64 / size) * (1.0 + mean_size / df[k] as f64).ln(), k)
+                        .filter(|(p, &n)| key(**p).contains(' ') && n >= bar)
+                        .map(|(&p, &n)| {
+                            (
+                                (n as f64 / size) * (1.0 + mean_size / df[&p] as f64).ln(),
+                                key(p),
+                                p,
+                            )
                         })
                         .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(a.1)))
-                        .map(|(_, k)| display(k))
+                        .map(|x| vocab.display(x.2))
                 });
             let label = multi.unwrap_or_else(|| match keywords.as_slice() {
                 [] => "misc".to_string(),
@@ -308,11 +371,13 @@ mod tests {
     #[test]
     fn phrases_skip_stop_words_numbers_placeholders_and_punctuation() {
         let mut p = Phraser::default();
+        let mut v = Vocab::default();
         let ph = p.phrases(
             "The delivery was late, again! Email <EMAIL> about 3 refunds.",
             "en",
+            &mut v,
         );
-        let keys: Vec<&str> = ph.iter().map(|x| x.0.as_str()).collect();
+        let keys: Vec<&str> = ph.iter().map(|&x| v.key(x)).collect();
         assert!(keys.contains(&"deliveri"), "{keys:?}");
         assert!(keys.contains(&"deliveri late"), "{keys:?}");
         assert!(!keys.iter().any(|k| k.contains("the")), "{keys:?}");
@@ -324,17 +389,21 @@ mod tests {
             !keys.iter().any(|k| k.split(' ').any(|w| w == "email")) || keys.contains(&"email")
         );
         assert!(!keys.iter().any(|k| k.contains("email refund")), "{keys:?}");
-        let surfaces: Vec<&str> = ph.iter().map(|x| x.1.as_str()).collect();
-        assert!(surfaces.contains(&"delivery was late"), "{surfaces:?}");
+        let surfaces: Vec<String> = ph.iter().map(|&x| v.display(x)).collect();
+        assert!(
+            surfaces.contains(&"delivery was late".to_string()),
+            "{surfaces:?}"
+        );
     }
 
     #[test]
     fn french_is_stemmed_and_folded() {
         let mut p = Phraser::default();
-        let a = p.phrases("Livraison très retardée", "fr");
-        let b = p.phrases("livraisons retardées", "fr");
-        let ka: HashSet<&str> = a.iter().map(|x| x.0.as_str()).collect();
-        let kb: HashSet<&str> = b.iter().map(|x| x.0.as_str()).collect();
+        let mut v = Vocab::default();
+        let a = p.phrases("Livraison très retardée", "fr", &mut v);
+        let b = p.phrases("livraisons retardées", "fr", &mut v);
+        let ka: HashSet<&str> = a.iter().map(|&x| v.key(x)).collect();
+        let kb: HashSet<&str> = b.iter().map(|&x| v.key(x)).collect();
         assert!(
             ka.intersection(&kb).any(|k| k.contains(' ')),
             "{ka:?} {kb:?}"
@@ -354,12 +423,16 @@ mod tests {
             ("refund never arrived after a month", 1),
             ("great product", 1),
         ];
-        let docs: Vec<DocPhrases> = texts.iter().map(|(t, _)| p.phrases(t, "en")).collect();
+        let mut v = Vocab::default();
+        let docs: Vec<DocPhrases> = texts
+            .iter()
+            .map(|(t, _)| p.phrases(t, "en", &mut v))
+            .collect();
         let theme: Vec<Option<usize>> = texts.iter().map(|(_, c)| Some(*c)).collect();
-        let l = label_themes(&docs, &theme, 2);
+        let l = label_themes(&docs, &theme, 2, &v);
         assert_eq!(l[0].label, "late delivery");
         assert_eq!(l[1].label, "refund never arrived");
         // Deterministic.
-        assert_eq!(l, label_themes(&docs, &theme, 2));
+        assert_eq!(l, label_themes(&docs, &theme, 2, &v));
     }
 }

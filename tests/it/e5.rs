@@ -478,3 +478,41 @@ fn french_finds_english_translations_and_back_among_250_distractors() {
     );
     assert!(m_fr_en < 0.5 && m_en_fr < 0.5, "MiniLM {m_fr_en} {m_en_fr}");
 }
+
+#[test]
+fn themes_on_bilingual_feedback_group_a_text_with_its_translation() {
+    // 120 FR/EN translation pairs in one e5 workspace: themes must follow topics, not languages
+    // (without centring each language, 0 of 120 pairs shared a theme).
+    use crate::common::{ok, verbatim};
+    let (pairs, _) = bilingual();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("pairs.csv");
+    let mut w = csv::Writer::from_path(&csv).unwrap();
+    w.write_record(["id", "text"]).unwrap();
+    for (i, (fr, en)) in pairs.iter().enumerate() {
+        w.write_record([format!("p{i}-fr").as_str(), fr]).unwrap();
+        w.write_record([format!("p{i}-en").as_str(), en]).unwrap();
+    }
+    w.flush().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).args(["init", "--model", "multilingual-e5-small"]));
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id"])
+        .arg(&csv));
+    let out = ok(verbatim(&ws).args(["themes", "assignments", "--min-size", "5"]));
+    let theme: std::collections::HashMap<String, String> = out
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["theme"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let same = (0..pairs.len())
+        .filter(|i| theme[&format!("p{i}-fr")] == theme[&format!("p{i}-en")])
+        .count();
+    eprintln!("{same} of {} translation pairs share a theme", pairs.len());
+    assert!(same * 10 >= pairs.len() * 7, "{same} of {}", pairs.len());
+}

@@ -9,3 +9,4 @@ mod pii_eval;
 mod privacy;
 mod props;
 mod search;
+mod themes;

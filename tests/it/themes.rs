@@ -1,0 +1,426 @@
+//! Themes and the report, end to end through the CLI with the real model on real text: the 600
+//! UCI review sentences (amazon / imdb / yelp), given dates, an NPS-like score and a country by
+//! a fixed rule so trends, spikes, segments and score drivers have something to show.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::common::{fixture, ok, run, stderr, verbatim};
+
+/// Writes the fixture as a dated, scored CSV: rows `from..to` of uci_600.csv. Yelp reviews are
+/// dated in the last month only (a spike) and scored low (a driver); the rest spread over 2024.
+fn dated_csv(dir: &Path, from: usize, to: usize) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("uci_600.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let mut w = csv::Writer::from_path(dir.join(format!("fb_{from}_{to}.csv"))).unwrap();
+    w.write_record(["id", "text", "date", "nps", "country", "domain"])
+        .unwrap();
+    for (i, rec) in rdr.records().enumerate() {
+        if i < from || i >= to {
+            continue;
+        }
+        let r = rec.unwrap();
+        let (id, text, sentiment, domain) = (&r[0], &r[1], &r[2], &r[3]);
+        let date = if domain == "yelp" {
+            format!("2024-12-{:02}", 1 + i % 28)
+        } else {
+            format!("2024-{:02}-{:02}", 1 + i % 11, 1 + i % 28)
+        };
+        let score = match (domain, sentiment) {
+            ("yelp", _) => 2 + i % 3,
+            (_, "positive") => 8 + i % 3,
+            _ => 4 + i % 4,
+        };
+        let country = ["FR", "DE", "UK"][i % 3];
+        w.write_record([id, text, &date, &score.to_string(), country, domain])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    dir.join(format!("fb_{from}_{to}.csv"))
+}
+
+fn ingest(ws: &Path, file: &Path) {
+    ok(verbatim(ws)
+        .args([
+            "ingest", "--text", "text", "--id", "id", "--date", "date", "--score", "nps",
+            "--field", "country", "--field", "domain",
+        ])
+        .arg(file));
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `themes --json` → id → (label, size).
+fn themes(ws: &Path) -> BTreeMap<String, (String, u64)> {
+    let v = json(&ok(verbatim(ws).args(["themes", "--json"])));
+    v["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                (
+                    t["label"].as_str().unwrap().to_string(),
+                    t["size"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `themes assignments` → verbatim id → theme id ("other" included).
+fn assignments(ws: &Path) -> BTreeMap<String, String> {
+    ok(verbatim(ws).args(["themes", "assignments"]))
+        .lines()
+        .map(|l| {
+            let v = json(l);
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["theme"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn workspace_with(rows: usize) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).arg("init"));
+    let f = dated_csv(tmp.path(), 0, rows);
+    ingest(&ws, &f);
+    (tmp, ws)
+}
+
+#[test]
+fn every_verbatim_has_a_theme_or_other_and_other_stays_under_10_percent() {
+    let (_tmp, ws) = workspace_with(600);
+    let a = assignments(&ws);
+    assert_eq!(a.len(), 600);
+    let other = a.values().filter(|t| *t == "other").count();
+    assert!(other <= 60, "other = {other}");
+    let t = themes(&ws);
+    assert!((5..=40).contains(&t.len()), "{t:?}");
+    // Sizes add up; labels are short phrases.
+    let sized: u64 = t.values().map(|x| x.1).sum();
+    assert_eq!(sized as usize + other, 600);
+    for (label, _) in t.values() {
+        let words = label.split_whitespace().filter(|w| *w != "/").count();
+        assert!((1..=4).contains(&words), "{label:?}");
+    }
+    // Themes follow the data: each domain's reviews mostly sit in themes dominated by it.
+    let mut by_theme: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    for (id, th) in &a {
+        let domain = id.split('-').nth(1).unwrap();
+        *by_theme.entry(th).or_default().entry(domain).or_default() += 1;
+    }
+    let pure: usize = by_theme
+        .iter()
+        .filter(|(t, _)| **t != "other")
+        .map(|(_, d)| d.values().max().unwrap())
+        .sum();
+    assert!(
+        pure as f64 >= 0.6 * sized as f64,
+        "purity {pure}/{sized}: {by_theme:?}"
+    );
+}
+
+#[test]
+fn same_data_same_settings_same_themes_and_report_bytes() {
+    let (_a, ws1) = workspace_with(600);
+    let (_b, ws2) = workspace_with(600);
+    assert_eq!(themes(&ws1), themes(&ws2));
+    assert_eq!(assignments(&ws1), assignments(&ws2));
+    let report = |ws: &Path, name: &str| {
+        let out = ws.join(name);
+        ok(verbatim(ws).args(["report", "--out"]).arg(&out));
+        std::fs::read(out).unwrap()
+    };
+    for name in ["r.json", "r.md", "r.html"] {
+        let a = report(&ws1, name);
+        assert_eq!(a, report(&ws2, name), "{name} differs between workspaces");
+        // And again in the same workspace, with --refresh re-running discovery.
+        ok(verbatim(&ws1).args(["themes", "--refresh"]));
+        assert_eq!(a, report(&ws1, name), "{name} differs after a re-run");
+    }
+}
+
+#[test]
+fn theme_ids_survive_new_verbatims_and_the_run_says_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).arg("init"));
+    // Two thirds, then the rest (every domain in both parts).
+    let first = dated_csv(tmp.path(), 0, 600);
+    let text = std::fs::read_to_string(&first).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (head, body) = (lines[0], &lines[1..]);
+    let part = |keep: &dyn Fn(usize) -> bool, name: &str| {
+        let p = tmp.path().join(name);
+        let mut s = String::from(head);
+        s.push('\n');
+        for (i, l) in body.iter().enumerate() {
+            if keep(i) {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        std::fs::write(&p, s).unwrap();
+        p
+    };
+    ingest(&ws, &part(&|i| i % 3 != 2, "a.csv"));
+    let before = assignments(&ws);
+    let t_before = themes(&ws);
+    ingest(&ws, &part(&|i| i % 3 == 2, "b.csv"));
+    let out = ok(verbatim(&ws).args(["themes", "--json"]));
+    let v = json(&out);
+    assert_eq!(v["ran"], true);
+    let changes: BTreeSet<String> = v["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["change"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !changes.is_empty(),
+        "a re-run reports new/grew/shrank/stable: {out}"
+    );
+    let after = assignments(&ws);
+    let t_after = themes(&ws);
+    // Every sizeable old theme is still there under its id and keeps most of its verbatims.
+    for (id, (label, size)) in &t_before {
+        if *size < 20 {
+            continue;
+        }
+        assert!(t_after.contains_key(id), "{id} ({label}) lost: {t_after:?}");
+        let old: Vec<&String> = before
+            .iter()
+            .filter(|(_, t)| *t == id)
+            .map(|(v, _)| v)
+            .collect();
+        let kept = old.iter().filter(|v| after.get(**v) == Some(id)).count();
+        assert!(
+            kept as f64 >= 0.7 * old.len() as f64,
+            "{id} ({label}) kept {kept} of {}",
+            old.len()
+        );
+    }
+}
+
+#[test]
+fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).arg("init"));
+    ingest(&ws, &dated_csv(tmp.path(), 0, 450));
+    let t = themes(&ws);
+    let ids: Vec<&String> = t.keys().collect();
+    let (keep, gone, renamed) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let kept_size = t[&keep].1 + t[&gone].1;
+    ok(verbatim(&ws).args(["themes", "merge", &keep, &gone, "--label", "Merged things"]));
+    ok(verbatim(&ws).args(["themes", "rename", &renamed, "Billing errors"]));
+    ok(verbatim(&ws).args([
+        "themes",
+        "seed",
+        "Sound problems",
+        "--example",
+        "the sound quality is terrible",
+        "--example",
+        "I can barely hear anything on calls",
+    ]));
+    let check = |ws: &Path, grow: bool| {
+        let t = themes(ws);
+        assert_eq!(t[&keep].0, "Merged things", "{t:?}");
+        assert!(!t.contains_key(&gone), "{gone} should stay merged: {t:?}");
+        if !grow {
+            assert!(
+                t[&keep].1 >= kept_size * 8 / 10,
+                "{} vs {kept_size}",
+                t[&keep].1
+            );
+        }
+        assert_eq!(t[&renamed].0, "Billing errors");
+        let seeded: Vec<_> = t.values().filter(|x| x.0 == "Sound problems").collect();
+        assert_eq!(seeded.len(), 1, "{t:?}");
+        assert!(seeded[0].1 > 0, "the seed attracts verbatims: {t:?}");
+    };
+    check(&ws, false);
+    ok(verbatim(&ws).args(["themes", "--refresh"]));
+    check(&ws, false);
+    ingest(&ws, &dated_csv(tmp.path(), 450, 600));
+    check(&ws, true);
+    // Showing a merged theme says where it went.
+    let o = run(verbatim(&ws).args(["themes", "show", &gone]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("merged into {keep}")),
+        "{}",
+        stderr(&o)
+    );
+    // Bad ids name the problem.
+    let o = run(verbatim(&ws).args(["themes", "rename", "T999", "x"]));
+    assert!(stderr(&o).contains("no theme T999"), "{}", stderr(&o));
+}
+
+#[test]
+fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_down() {
+    let (_tmp, ws) = workspace_with(600);
+    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let themes = v["themes"].as_array().unwrap();
+    // The yelp themes: mostly domain=yelp.
+    let yelp_share = |t: &serde_json::Value| -> f64 {
+        let seg = t["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["field"] == "domain")
+            .unwrap();
+        let n: u64 = seg["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["value"] == "yelp")
+            .map(|x| x["count"].as_u64().unwrap())
+            .sum();
+        n as f64 / t["size"].as_f64().unwrap()
+    };
+    let yelp: Vec<&serde_json::Value> = themes.iter().filter(|t| yelp_share(t) > 0.7).collect();
+    assert!(!yelp.is_empty(), "no yelp theme: {v}");
+    for t in &yelp {
+        assert_eq!(t["trend"]["granularity"], "month");
+        let last = t["trend"]["points"].as_array().unwrap().last().unwrap();
+        assert_eq!(last["period"], "2024-12");
+        assert_eq!(last["spike"], true, "{}", t["trend"]);
+        assert!(
+            t["score"]["impact"].as_f64().unwrap() > 0.0,
+            "{}",
+            t["score"]
+        );
+        assert!(t["score"]["mean"].as_f64().unwrap() < t["score"]["rest_mean"].as_f64().unwrap());
+    }
+    for t in themes.iter().filter(|t| yelp_share(t) < 0.1) {
+        assert!(
+            t["score"]["impact"].as_f64().unwrap() < 0.0,
+            "{}",
+            t["score"]
+        );
+    }
+    // A filter narrows what is counted, not which themes exist.
+    let fr = json(&ok(verbatim(&ws).args([
+        "themes",
+        "--where",
+        "country=FR",
+        "--json",
+        "--min-size",
+        "1",
+    ])));
+    assert_eq!(fr["verbatims"], 200);
+    let all_ids: BTreeSet<&str> = themes.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    for t in fr["themes"].as_array().unwrap() {
+        assert!(all_ids.contains(t["id"].as_str().unwrap()));
+    }
+}
+
+#[test]
+fn report_markdown_snapshot_and_a_self_contained_html() {
+    let (_tmp, ws) = workspace_with(600);
+    let md = ws.join("r.md");
+    ok(verbatim(&ws)
+        .args(["report", "--quotes", "2", "--out"])
+        .arg(&md));
+    let text = std::fs::read_to_string(&md).unwrap();
+    insta::assert_snapshot!("report_markdown", text);
+    let html = ws.join("r.html");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&html));
+    let h = std::fs::read_to_string(&html).unwrap();
+    assert!(h.contains("<svg"));
+    for bad in ["http://", "https://", "<script", "<link", "@import", "url("] {
+        assert!(!h.contains(bad), "{bad} in the report");
+    }
+    // --compare-to marks changes against an earlier report.
+    let json1 = ws.join("r1.json");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&json1));
+    let json2 = ws.join("r2.json");
+    ok(verbatim(&ws)
+        .args(["report", "--out"])
+        .arg(&json2)
+        .arg("--compare-to")
+        .arg(&json1));
+    let r2 = json(&std::fs::read_to_string(&json2).unwrap());
+    for t in r2["themes"].as_array().unwrap() {
+        assert_eq!(t["change"], "stable");
+    }
+    // A bad --compare-to is named.
+    let o = run(verbatim(&ws)
+        .args(["report", "--out"])
+        .arg(ws.join("x.json"))
+        .arg("--compare-to")
+        .arg(&md));
+    assert!(stderr(&o).contains("--compare-to"), "{}", stderr(&o));
+    // Rendered by Chromium when the machine has it (scripts/screenshot-report.sh).
+    if which("chromium").is_some() {
+        let png = ws.join("r.png");
+        let o = std::process::Command::new("bash")
+            .arg(crate::common::repo().join("scripts/screenshot-report.sh"))
+            .arg(&html)
+            .arg(&png)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::metadata(&png).unwrap().len() > 20_000);
+    }
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(cmd))
+            .find(|f| f.is_file())
+    })
+}
+
+#[test]
+fn a_verbatim_that_speaks_of_two_things_gets_a_second_theme() {
+    let (tmp, ws) = workspace_with(600);
+    // Each joins a restaurant sentence and a film sentence (both from the fixture's domains).
+    let two = tmp.path().join("two.csv");
+    std::fs::write(
+        &two,
+        "id,text,date,nps,country,domain\n\
+         m1,\"The waiter was rude and the steak was cold when it finally arrived. Afterwards we watched the movie and the acting was wooden and the plot made no sense.\",2024-06-01,3,FR,mixed\n\
+         m2,\"This film had a beautiful script and the actors were brilliant throughout. Then dinner at the restaurant was lovely, the food was fresh and the service friendly.\",2024-06-02,9,DE,mixed\n\
+         m3,\"The phone battery died after two hours and the charger broke. Later the pizza we ordered at the restaurant was burnt and the staff ignored us.\",2024-06-03,2,UK,mixed\n",
+    )
+    .unwrap();
+    ingest(&ws, &two);
+    let lines = ok(verbatim(&ws).args(["themes", "assignments"]));
+    let mixed: Vec<serde_json::Value> = lines
+        .lines()
+        .map(json)
+        .filter(|v| v["id"].as_str().unwrap().starts_with('m'))
+        .collect();
+    assert_eq!(mixed.len(), 3);
+    let with_second = mixed.iter().filter(|v| !v["second"].is_null()).count();
+    assert!(with_second >= 2, "{mixed:?}");
+    for v in &mixed {
+        assert_ne!(v["second"], v["theme"]);
+    }
+    // Single-sentence verbatims never get one.
+    for l in lines.lines().map(json) {
+        if l["id"].as_str().unwrap().starts_with("uci-") && !l["second"].is_null() {
+            let id = l["id"].as_str().unwrap();
+            let text = std::fs::read_to_string(fixture("uci_600.csv")).unwrap();
+            let row = text
+                .lines()
+                .find(|r| r.starts_with(&format!("{id},")))
+                .unwrap()
+                .to_string();
+            assert!(
+                verbatim::themes::sentences::split(&row).len() > 1,
+                "{id} has one sentence but a second theme"
+            );
+        }
+    }
+}
