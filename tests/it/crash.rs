@@ -123,7 +123,9 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let delay = Duration::from_micros(rng.below(full.as_micros() as u64 * 12 / 10 + 1));
+        // Up to the calibrated duration: later runs are often faster (warm caches), so a longer
+        // range lets too many finish before the kill.
+        let delay = Duration::from_micros(rng.below(full.as_micros() as u64 + 1));
         let stderr = child.stderr.take().unwrap();
         // Read progress lines concurrently so the pipe never fills.
         let reader = std::thread::spawn(move || {
