@@ -11,7 +11,7 @@ DEMO_WS ?= demo-ws
 all: build
 
 models:
-	bash models/fetch.sh all-MiniLM-L6-v2 multilingual-e5-small
+	bash models/fetch.sh all-MiniLM-L6-v2 multilingual-e5-small SmolLM2-135M-Instruct
 
 build:
 	$(CARGO) build --release --locked --bin verbatim

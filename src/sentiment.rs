@@ -233,6 +233,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shipped_heads_match_the_manifest_checksums() {
+        #[derive(Deserialize)]
+        struct M {
+            sentiment: Vec<Entry>,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            model: String,
+            path: String,
+            sha256: String,
+        }
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let m: M = toml::from_str(&std::fs::read_to_string(models.join("manifest.toml")).unwrap())
+            .unwrap();
+        assert_eq!(m.sentiment.len(), 2);
+        for e in m.sentiment {
+            let bytes = std::fs::read(models.join(&e.path)).unwrap();
+            assert_eq!(hex::encode(Sha256::digest(&bytes)), e.sha256, "{}", e.path);
+            let head: SentimentHead = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(head.model, e.model);
+            assert!(head.fingerprint.starts_with(&format!("{}/", e.model)));
+        }
+    }
+
+    #[test]
     fn logistic_regression_separates_and_is_deterministic() {
         // Two clouds along dimension 0.
         let mut x = Vec::new();

@@ -2,6 +2,7 @@
 //! defaults), progress bars and output. stdout carries data (tables or `--json`); progress,
 //! warnings and row errors go to stderr.
 
+mod ask;
 mod output;
 mod themes;
 
@@ -94,6 +95,9 @@ enum Command {
     Themes(themes::ThemesArgs),
     /// Write the batch theme report: one self-contained HTML file, Markdown or JSON.
     Report(Box<themes::ReportArgs>),
+    /// Ask a question: an answer from a local model that cites the verbatims, or counts from
+    /// the data.
+    Ask(Box<ask::AskArgs>),
     /// Personal data: dry-run scans, and reading a sealed original.
     #[command(subcommand)]
     Pii(PiiCommand),
@@ -319,6 +323,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Models => cmd_models(&g),
         Command::Themes(a) => themes::cmd_themes(&g, &root, a),
         Command::Report(a) => themes::cmd_report(&g, &root, *a),
+        Command::Ask(a) => ask::cmd_ask(&g, &root, *a),
         Command::Ingest(a) => cmd_ingest(&g, &root, a),
         Command::Search(a) => cmd_search(&g, &root, a),
         Command::Embed { input, out, query } => cmd_embed(&g, &input, &out, query),
@@ -468,7 +473,9 @@ fn cmd_models(g: &Global) -> Result<i32> {
             let dir = root.join(&e.name);
             serde_json::json!({
                 "name": e.name,
-                "installed": dir.join("model.safetensors").is_file(),
+                "installed": dir.join("model.safetensors").is_file()
+                    || dir.join("model.gguf").is_file(),
+                "kind": e.kind,
                 "default": e.name == embed::DEFAULT_MODEL,
                 "path": dir,
                 "licence": e.licence,
@@ -488,6 +495,8 @@ fn cmd_models(g: &Global) -> Result<i32> {
             e.name,
             if e.name == embed::DEFAULT_MODEL {
                 " (default)"
+            } else if e.kind == "generator" {
+                " (generator for `verbatim ask`)"
             } else {
                 ""
             },

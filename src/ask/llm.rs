@@ -1,0 +1,538 @@
+//! A local generator: a GGUF model run by candle's quantized models, its tokenizer rebuilt from the
+//! GGUF metadata, its chat template chosen from the metadata.
+//!
+//! * **Architectures**: `general.architecture` = `llama` (SmolLM2, Llama, Mistral), `qwen2`,
+//!   `gemma3` — candle-transformers' `quantized_llama`, `quantized_qwen2`, `quantized_gemma3`.
+//! * **Tokenizer**: a `tokenizer.json` beside the file when there is one; else rebuilt from
+//!   `tokenizer.ggml.*`: byte-level BPE (`model = gpt2`) from the token list and merges, with the
+//!   pre-tokenizer `tokenizer.ggml.pre` names (GPT-2 / SmolLM digit splitting, or the Llama 3 /
+//!   Qwen2 split pattern), control tokens as special tokens. SentencePiece GGUFs (`model = llama`)
+//!   need the tokenizer.json.
+//! * **Chat template**: recognised from `tokenizer.chat_template` by its markers — ChatML
+//!   (`<|im_start|>`: SmolLM2, Qwen2), Llama 3 headers, Gemma turns, Mistral `[INST]` — and
+//!   written out here (no Jinja engine).
+//! * **Sampling**: greedy by default (reproducible); with a temperature, seeded.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen2};
+use tokenizers::Tokenizer;
+
+/// Errors loading or running a generator.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// The file is missing.
+    #[error("generator model missing: {path}; run `models/fetch.sh {name}` (or `make models`), or answer without it (--extractive)")]
+    Missing {
+        /// The GGUF path.
+        path: PathBuf,
+        /// Catalogue name.
+        name: String,
+    },
+    /// The GGUF cannot be used.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The GGUF path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// candle failed while running.
+    #[error("generation failed: {0}")]
+    Run(String),
+}
+
+/// Which network.
+enum Net {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
+}
+
+impl Net {
+    fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Net::Llama(m) => m.forward(x, pos),
+            Net::Qwen2(m) => m.forward(x, pos),
+            Net::Gemma3(m) => m.forward(x, pos),
+        }
+    }
+}
+
+/// How a conversation is laid out for the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatTemplate {
+    /// `<|im_start|>role\n…<|im_end|>` (SmolLM2, Qwen2).
+    ChatMl,
+    /// Llama 3 `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`.
+    Llama3,
+    /// Gemma `<start_of_turn>user\n…<end_of_turn>`.
+    Gemma,
+    /// Mistral `[INST] … [/INST]`.
+    Mistral,
+}
+
+impl ChatTemplate {
+    /// Recognises the template from the GGUF's Jinja source.
+    pub fn detect(jinja: &str) -> Option<ChatTemplate> {
+        if jinja.contains("<|im_start|>") {
+            Some(ChatTemplate::ChatMl)
+        } else if jinja.contains("<|start_header_id|>") {
+            Some(ChatTemplate::Llama3)
+        } else if jinja.contains("<start_of_turn>") {
+            Some(ChatTemplate::Gemma)
+        } else if jinja.contains("[INST]") {
+            Some(ChatTemplate::Mistral)
+        } else {
+            None
+        }
+    }
+
+    /// The prompt for a system message and a user message, ready for the assistant's answer.
+    pub fn render(self, system: &str, user: &str) -> String {
+        match self {
+            ChatTemplate::ChatMl => format!(
+                "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+            ),
+            ChatTemplate::Llama3 => format!(
+                "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+            ),
+            ChatTemplate::Gemma => format!(
+                "<bos><start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n"
+            ),
+            ChatTemplate::Mistral => format!("<s>[INST] {system}\n\n{user} [/INST]"),
+        }
+    }
+
+    /// Tokens that end the assistant's turn.
+    pub fn stop_tokens(self) -> &'static [&'static str] {
+        match self {
+            ChatTemplate::ChatMl => &["<|im_end|>", "<|endoftext|>"],
+            ChatTemplate::Llama3 => &["<|eot_id|>", "<|end_of_text|>"],
+            ChatTemplate::Gemma => &["<end_of_turn>", "<eos>"],
+            ChatTemplate::Mistral => &["</s>"],
+        }
+    }
+}
+
+/// Generation settings (`[ask]` in verbatim.toml).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenOptions {
+    /// Most new tokens.
+    pub max_tokens: usize,
+    /// 0: greedy. Else sampled with `seed`.
+    pub temperature: f64,
+    /// Seed of the sampler.
+    pub seed: u64,
+    /// Penalty on tokens already generated (1.0: none).
+    pub repeat_penalty: f32,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions {
+            max_tokens: 256,
+            temperature: 0.0,
+            seed: 42,
+            repeat_penalty: 1.1,
+        }
+    }
+}
+
+/// Counts and timings of one generation.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct GenStats {
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Generated tokens.
+    pub generated_tokens: usize,
+    /// Seconds spent on the prompt.
+    pub prompt_s: f64,
+    /// Seconds spent generating.
+    pub decode_s: f64,
+}
+
+/// A loaded GGUF generator.
+pub struct Generator {
+    net: Net,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    stop: Vec<u32>,
+    device: Device,
+    /// `general.architecture`.
+    pub architecture: String,
+    /// Longest context the model takes.
+    pub context_length: usize,
+    /// sha256 of the file's first MB and its length (cheap identity for manifests).
+    pub path: PathBuf,
+}
+
+fn invalid(path: &Path, reason: impl std::fmt::Display) -> LlmError {
+    LlmError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn md_str(ct: &gguf_file::Content, key: &str) -> Option<String> {
+    ct.metadata
+        .get(key)
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+}
+
+fn md_u32(ct: &gguf_file::Content, key: &str) -> Option<u32> {
+    ct.metadata.get(key).and_then(|v| v.to_u32().ok())
+}
+
+fn md_strings(ct: &gguf_file::Content, key: &str) -> Option<Vec<String>> {
+    let arr = ct.metadata.get(key)?.to_vec().ok()?;
+    arr.iter().map(|v| v.to_string().ok().cloned()).collect()
+}
+
+/// Pre-tokenizer regex of Llama 3 / Qwen2 BPE vocabularies.
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Rebuilds the tokenizer of a GGUF from its metadata (byte-level BPE only).
+pub fn tokenizer_from_gguf(ct: &gguf_file::Content, path: &Path) -> Result<Tokenizer, LlmError> {
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::pre_tokenizers::digits::Digits;
+    use tokenizers::pre_tokenizers::sequence::Sequence;
+    use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+    use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
+
+    let model = md_str(ct, "tokenizer.ggml.model").unwrap_or_default();
+    if model != "gpt2" {
+        return Err(invalid(
+            path,
+            format!(
+                "its tokenizer is '{model}' (SentencePiece); put the model's tokenizer.json beside the file"
+            ),
+        ));
+    }
+    let tokens = md_strings(ct, "tokenizer.ggml.tokens")
+        .ok_or_else(|| invalid(path, "no tokenizer.ggml.tokens in the metadata"))?;
+    let merges = md_strings(ct, "tokenizer.ggml.merges")
+        .ok_or_else(|| invalid(path, "no tokenizer.ggml.merges in the metadata"))?;
+    let types: Vec<i32> = ct
+        .metadata
+        .get("tokenizer.ggml.token_type")
+        .and_then(|v| v.to_vec().ok())
+        .map(|a| a.iter().map(|v| v.to_i32().unwrap_or(1)).collect())
+        .unwrap_or_default();
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let merges: Vec<(String, String)> = merges
+        .iter()
+        .filter_map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| invalid(path, format!("BPE: {e}")))?;
+    let mut tk = Tokenizer::new(bpe);
+    let pre = md_str(ct, "tokenizer.ggml.pre").unwrap_or_default();
+    let byte_level = ByteLevel::new(false, true, true);
+    let pre_tok: PreTokenizerWrapper = match pre.as_str() {
+        "llama-bpe" | "llama3" | "qwen2" | "smaug-bpe" => Sequence::new(vec![
+            Split::new(
+                SplitPattern::Regex(LLAMA3_SPLIT.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| invalid(path, e))?
+            .into(),
+            ByteLevel::new(false, true, false).into(),
+        ])
+        .into(),
+        // SmolLM / StarCoder: digits one by one, then GPT-2's byte-level split.
+        "smollm" | "starcoder" | "refact" => {
+            Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
+        }
+        _ => byte_level.into(),
+    };
+    tk.with_pre_tokenizer(Some(pre_tok));
+    tk.with_decoder(Some(ByteLevel::default()));
+    // Control tokens (type 3) and user-defined ones (type 4) are matched whole.
+    let specials: Vec<AddedToken> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(types.get(*i), Some(3) | Some(4)))
+        .map(|(_, t)| AddedToken::from(t.clone(), true))
+        .collect();
+    tk.add_special_tokens(specials)
+        .map_err(|e| invalid(path, format!("special tokens: {e}")))?;
+    Ok(tk)
+}
+
+/// Block types candle runs without SIMD (scalar `vec_dot`): re-encoded at load.
+const SLOW_TYPES: &[GgmlDType] = &[GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1];
+
+/// candle's CPU kernels have AVX2 paths for Q4_0, Q8_0 and the k-quants, but not for Q4_1 (the
+/// default model's type): its matmuls run scalar. Such tensors are re-encoded as Q8_0 in memory
+/// (every 4-bit value of a Q4_1 block is exactly representable in 8 bits up to the block scale's
+/// rounding), and the model is built from that. Other files are passed through untouched.
+fn requantize(
+    ct: gguf_file::Content,
+    file: &mut std::fs::File,
+    path: &Path,
+) -> Result<(gguf_file::Content, std::io::Cursor<Vec<u8>>), LlmError> {
+    use std::io::{Read, Seek};
+    let slow = ct
+        .tensor_infos
+        .values()
+        .any(|t| SLOW_TYPES.contains(&t.ggml_dtype));
+    if !slow {
+        let mut bytes = Vec::new();
+        file.rewind().map_err(|e| invalid(path, e))?;
+        file.read_to_end(&mut bytes).map_err(|e| invalid(path, e))?;
+        let mut cur = std::io::Cursor::new(bytes);
+        let ct = gguf_file::Content::read(&mut cur).map_err(|e| invalid(path, e))?;
+        return Ok((ct, cur));
+    }
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let q = ct
+            .tensor(file, name, &Device::Cpu)
+            .map_err(|e| invalid(path, e))?;
+        let q = if SLOW_TYPES.contains(&q.dtype()) && q.shape().elem_count() % 32 == 0 {
+            let t = q.dequantize(&Device::Cpu).map_err(|e| invalid(path, e))?;
+            QTensor::quantize(&t, GgmlDType::Q8_0).map_err(|e| invalid(path, e))?
+        } else {
+            q
+        };
+        tensors.push((name.clone(), q));
+    }
+    let metadata: Vec<(&str, &gguf_file::Value)> =
+        ct.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut cur = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut cur, &metadata, &refs).map_err(|e| invalid(path, e))?;
+    cur.set_position(0);
+    let ct = gguf_file::Content::read(&mut cur).map_err(|e| invalid(path, e))?;
+    Ok((ct, cur))
+}
+
+impl Generator {
+    /// Loads a GGUF file (and a `tokenizer.json` beside it, if any) on the CPU.
+    pub fn load(path: &Path) -> Result<Self, LlmError> {
+        let mut file = std::fs::File::open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                LlmError::Missing {
+                    path: path.to_path_buf(),
+                    name: path
+                        .parent()
+                        .and_then(|p| p.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                }
+            } else {
+                invalid(path, e)
+            }
+        })?;
+        let ct = gguf_file::Content::read(&mut file).map_err(|e| invalid(path, e))?;
+        let (ct, mut file) = requantize(ct, &mut file, path)?;
+        let architecture = md_str(&ct, "general.architecture").unwrap_or_default();
+        let context_length =
+            md_u32(&ct, &format!("{architecture}.context_length")).unwrap_or(2048) as usize;
+        let template = match md_str(&ct, "tokenizer.chat_template") {
+            Some(j) => ChatTemplate::detect(&j).ok_or_else(|| {
+                invalid(
+                    path,
+                    "its chat template is none verbatim knows (ChatML, Llama 3, Gemma, Mistral)",
+                )
+            })?,
+            None => match architecture.as_str() {
+                "gemma3" => ChatTemplate::Gemma,
+                _ => ChatTemplate::ChatMl,
+            },
+        };
+        let beside = path.with_file_name("tokenizer.json");
+        let tokenizer = if beside.is_file() {
+            Tokenizer::from_file(&beside).map_err(|e| invalid(&beside, e))?
+        } else {
+            tokenizer_from_gguf(&ct, path)?
+        };
+        let device = Device::Cpu;
+        let net = match architecture.as_str() {
+            "llama" => Net::Llama(
+                quantized_llama::ModelWeights::from_gguf(ct, &mut file, &device)
+                    .map_err(|e| invalid(path, e))?,
+            ),
+            "qwen2" => Net::Qwen2(
+                quantized_qwen2::ModelWeights::from_gguf(ct, &mut file, &device)
+                    .map_err(|e| invalid(path, e))?,
+            ),
+            "gemma3" => Net::Gemma3(
+                quantized_gemma3::ModelWeights::from_gguf(ct, &mut file, &device)
+                    .map_err(|e| invalid(path, e))?,
+            ),
+            other => {
+                return Err(invalid(
+                    path,
+                    format!("architecture '{other}' is not supported (llama, qwen2, gemma3)"),
+                ))
+            }
+        };
+        let stop = template
+            .stop_tokens()
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
+        Ok(Generator {
+            net,
+            tokenizer,
+            template,
+            stop,
+            device,
+            architecture,
+            context_length,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The chat template in use.
+    pub fn template(&self) -> ChatTemplate {
+        self.template
+    }
+
+    /// Token count of a text (no special tokens added).
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.len())
+            .unwrap_or(text.len() / 3)
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Generates the assistant's answer to (system, user), calling `on_text` with each new piece
+    /// of decoded text as it comes. Returns the whole answer.
+    pub fn generate(
+        &mut self,
+        system: &str,
+        user: &str,
+        opts: &GenOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(String, GenStats), LlmError> {
+        let prompt = self.template.render(system, user);
+        let enc = self
+            .tokenizer
+            .encode(prompt, false)
+            .map_err(|e| LlmError::Run(e.to_string()))?;
+        let mut tokens: Vec<u32> = enc.get_ids().to_vec();
+        let budget = self.context_length.saturating_sub(opts.max_tokens).max(16);
+        if tokens.len() > budget {
+            return Err(LlmError::Run(format!(
+                "the prompt has {} tokens; the model takes {} with room for the answer",
+                tokens.len(),
+                budget
+            )));
+        }
+        self.clear();
+        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let mut sampler = LogitsProcessor::from_sampling(
+            opts.seed,
+            if opts.temperature <= 0.0 {
+                Sampling::ArgMax
+            } else {
+                Sampling::All {
+                    temperature: opts.temperature,
+                }
+            },
+        );
+        let mut stats = GenStats {
+            prompt_tokens: tokens.len(),
+            ..GenStats::default()
+        };
+        let t0 = std::time::Instant::now();
+        let input = Tensor::new(tokens.as_slice(), &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(run)?;
+        let mut logits = self.net.forward(&input, 0).map_err(run)?;
+        stats.prompt_s = t0.elapsed().as_secs_f64();
+        let t1 = std::time::Instant::now();
+        let mut generated: Vec<u32> = Vec::new();
+        let mut printed = 0usize;
+        let mut text = String::new();
+        for _ in 0..opts.max_tokens {
+            let mut l = logits.squeeze(0).map_err(run)?;
+            if opts.repeat_penalty != 1.0 && !generated.is_empty() {
+                let start = generated.len().saturating_sub(64);
+                l = candle_transformers::utils::apply_repeat_penalty(
+                    &l,
+                    opts.repeat_penalty,
+                    &generated[start..],
+                )
+                .map_err(run)?;
+            }
+            let next = sampler.sample(&l).map_err(run)?;
+            if self.stop.contains(&next) {
+                break;
+            }
+            generated.push(next);
+            tokens.push(next);
+            // Decode the whole answer and emit what is new (BPE pieces can split characters).
+            let all = self
+                .tokenizer
+                .decode(&generated, true)
+                .map_err(|e| LlmError::Run(e.to_string()))?;
+            if all.len() > printed && !all.ends_with('\u{FFFD}') {
+                on_text(&all[printed..]);
+                printed = all.len();
+            }
+            text = all;
+            let input = Tensor::new(&[next], &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(run)?;
+            logits = self.net.forward(&input, tokens.len() - 1).map_err(run)?;
+        }
+        stats.generated_tokens = generated.len();
+        stats.decode_s = t1.elapsed().as_secs_f64();
+        Ok((text, stats))
+    }
+
+    fn clear(&mut self) {
+        // A fresh conversation: the caches restart at position 0.
+        match &mut self.net {
+            Net::Llama(m) => m.clear_kv_cache(),
+            Net::Qwen2(_) | Net::Gemma3(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_recognised_and_rendered() {
+        assert_eq!(
+            ChatTemplate::detect("{% for m in messages %}<|im_start|>{{m.role}}"),
+            Some(ChatTemplate::ChatMl)
+        );
+        assert_eq!(
+            ChatTemplate::detect("<start_of_turn>"),
+            Some(ChatTemplate::Gemma)
+        );
+        assert_eq!(ChatTemplate::detect("plain"), None);
+        let p = ChatTemplate::ChatMl.render("S", "U");
+        assert!(p.starts_with("<|im_start|>system\nS<|im_end|>"));
+        assert!(p.ends_with("<|im_start|>assistant\n"));
+    }
+}

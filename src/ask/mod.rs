@@ -1,0 +1,692 @@
+//! `verbatim ask`: answers grounded in the verbatims, with citations, and numbers from the data.
+//!
+//! 1. **Route**: a counting question ([`route::count_question`]) is answered by aggregation over
+//!    the store — never by the model — and says how the number was computed.
+//! 2. **Retrieve**: hybrid search with the user's filters (through the grant); the best hits,
+//!    numbered `[1]…[n]`, fill the context up to a token budget. Redacted text only.
+//! 3. **Abstain** when the evidence is weak: fewer than 2 hits, or the best cosine under the
+//!    model's calibrated `answer_min_cosine`.
+//! 4. **Generate** with the local GGUF model ([`llm`]), or, without one, answer **extractively**:
+//!    the most relevant verbatims grouped by theme, with counts, labelled as such.
+//! 5. **Enforce citations** ([`cite`]): each generated sentence must cite the context and use
+//!    only numbers found in it. A sentence the model left uncited is *attributed* when it says
+//!    what one of the context's verbatims says (cosine ≥ the model's `count_min_cosine`; marked
+//!    `attributed` in `--json`, cited by verbatim rather than by the model); other sentences are
+//!    dropped (and listed in `--json`). Sentences stream out as they are checked.
+
+pub mod cite;
+pub mod llm;
+pub mod route;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use chrono::{Datelike, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::access::Grant;
+use crate::embed::{Embedder, TextKind};
+use crate::index::Indexes;
+use crate::retrieve::{self, Hit, Mode as SearchMode, Query};
+use crate::store::{Filter, Store};
+use cite::{Checked, Verdict};
+use llm::{GenOptions, GenStats, Generator};
+
+/// Settings of one question.
+#[derive(Clone, Debug)]
+pub struct AskOptions {
+    /// The user's filter.
+    pub filter: Filter,
+    /// Verbatims retrieved for the context at most.
+    pub limit: usize,
+    /// Token budget of the context.
+    pub context_tokens: usize,
+    /// Generation settings.
+    pub gen: GenOptions,
+    /// Abstain when the best hit's cosine is under this (per model, from its profile).
+    pub min_cosine: f32,
+    /// A verbatim counts as "mentioning" a topic at this cosine or above (per model).
+    pub count_cosine: f32,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions {
+            filter: Filter::default(),
+            limit: 8,
+            context_tokens: 1200,
+            gen: GenOptions::default(),
+            min_cosine: 0.30,
+            count_cosine: 0.50,
+        }
+    }
+}
+
+/// What kind of answer this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// Written by the local model, citations enforced.
+    Generated,
+    /// No model: the most relevant verbatims, grouped by theme.
+    Extractive,
+    /// A counting question, answered from the store.
+    Count,
+    /// Not enough evidence.
+    Abstained,
+}
+
+/// A verbatim in the context.
+#[derive(Clone, Debug, Serialize)]
+pub struct Source {
+    /// Its number in the context (`[n]`).
+    pub n: usize,
+    /// Verbatim id.
+    pub id: String,
+    /// Date, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Segments.
+    pub fields: BTreeMap<String, String>,
+    /// Redacted text.
+    pub text: String,
+    /// Fused retrieval score.
+    pub score: f32,
+    /// Cosine to the question, when the vector side found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine: Option<f32>,
+    /// BM25, when the text side found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<f32>,
+}
+
+/// The number behind a counting question.
+#[derive(Clone, Debug, Serialize)]
+pub struct CountAnswer {
+    /// Verbatims that match.
+    pub count: usize,
+    /// Verbatims in scope.
+    pub total: usize,
+    /// count / total.
+    pub share: f64,
+    /// What was counted.
+    pub topic: String,
+    /// How, in words.
+    pub method: String,
+}
+
+/// Hits of the extractive answer that share a theme.
+#[derive(Clone, Debug, Serialize)]
+pub struct Group {
+    /// Theme id, or "—" for verbatims in no theme / before any theme run.
+    pub theme: String,
+    /// Its label.
+    pub label: String,
+    /// Context numbers of its hits.
+    pub sources: Vec<usize>,
+    /// The theme's size in scope (all its verbatims, not only the hits).
+    pub theme_size: Option<usize>,
+}
+
+/// Seconds per step.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Retrieval.
+    pub retrieve_s: f64,
+    /// Generation (prompt + decode).
+    pub generate_s: f64,
+}
+
+/// An answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    /// The question.
+    pub question: String,
+    /// Kind of answer.
+    pub mode: AnswerMode,
+    /// The answer as shown.
+    pub answer: String,
+    /// Generated sentences with their verdicts (dropped ones included).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sentences: Vec<Checked>,
+    /// Numbers of the sources cited by kept sentences (or shown, for extractive/count answers).
+    pub cited: Vec<usize>,
+    /// Every verbatim of the context, with retrieval scores.
+    pub sources: Vec<Source>,
+    /// For a counting question.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<CountAnswer>,
+    /// For an extractive answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// Generation counts and speed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<GenStats>,
+    /// Timings.
+    pub timings: Timings,
+}
+
+/// Errors of `ask`.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// Retrieval.
+    #[error(transparent)]
+    Retrieve(#[from] retrieve::RetrieveError),
+    /// Store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Model.
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
+    /// Generator.
+    #[error(transparent)]
+    Llm(#[from] llm::LlmError),
+}
+
+const SYSTEM: &str = "You answer questions about customer feedback, using only the numbered \
+verbatims you are given. After every sentence, write in square brackets the numbers of the \
+verbatims it is based on. Example: \"Several customers say their parcel arrived late [1][3]. One \
+found the courier rude [2].\" Never write a number that is not in the verbatims. Answer in 2 to \
+4 sentences, in the language of the question.";
+
+fn date_of(ts: Option<i64>) -> Option<String> {
+    ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
+        .map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn source(n: usize, h: &Hit) -> Source {
+    Source {
+        n,
+        id: h.verbatim.id.clone(),
+        date: date_of(h.verbatim.ts),
+        fields: h.verbatim.fields.clone(),
+        text: h.verbatim.text.clone(),
+        score: h.score,
+        cosine: h.cosine,
+        bm25: h.bm25,
+    }
+}
+
+/// Answers `question`. `on_sentence` receives the answer as it is produced (checked sentences
+/// for a generated answer; whole lines otherwise).
+#[allow(clippy::too_many_arguments)]
+pub fn ask(
+    store: &Store,
+    indexes: &Indexes,
+    grant: &Grant,
+    embedder: &dyn Embedder,
+    generator: Option<&mut Generator>,
+    question: &str,
+    opts: &AskOptions,
+    on_sentence: &mut dyn FnMut(&str),
+) -> Result<Answer, AskError> {
+    let t0 = Instant::now();
+    if let Some(cq) = route::count_question(question) {
+        return count(
+            store,
+            indexes,
+            grant,
+            embedder,
+            question,
+            &cq,
+            opts,
+            on_sentence,
+            t0,
+        );
+    }
+    let hits = retrieve::search(
+        grant,
+        store,
+        indexes,
+        Some(embedder),
+        &Query {
+            text: question.to_string(),
+            mode: SearchMode::Hybrid,
+            filter: opts.filter.clone(),
+            limit: opts.limit.max(1),
+        },
+    )?;
+    // The best cosine among the hits (the vector side scores every one it found).
+    let best = hits
+        .iter()
+        .filter_map(|h| h.cosine)
+        .fold(f32::MIN, f32::max);
+    let mut timings = Timings {
+        retrieve_s: t0.elapsed().as_secs_f64(),
+        ..Timings::default()
+    };
+    // The context: hits in rank order within the token budget.
+    let count_tokens = |s: &str, g: &Option<&mut Generator>| match g {
+        Some(g) => g.count_tokens(s),
+        None => s.len() / 4 + 1,
+    };
+    let mut sources = Vec::new();
+    let mut used = 0;
+    for h in &hits {
+        let line = format!("[{}] {}", sources.len() + 1, h.verbatim.text);
+        let t = count_tokens(&line, &generator);
+        if used + t > opts.context_tokens && !sources.is_empty() {
+            break;
+        }
+        used += t;
+        sources.push(source(sources.len() + 1, h));
+    }
+    if sources.len() < 2 || best < opts.min_cosine {
+        let answer = if sources.len() < 2 {
+            format!(
+                "Not enough evidence to answer: {} verbatim(s) found in scope. Try other words, or widen the filter.",
+                sources.len()
+            )
+        } else {
+            format!(
+                "Not enough evidence to answer: the closest verbatim has cosine {:.3} to the question, under this model's threshold of {:.3} (calibrated: BENCHMARKS.md). Try other words, or widen the filter.",
+                best, opts.min_cosine
+            )
+        };
+        on_sentence(&answer);
+        return Ok(Answer {
+            question: question.to_string(),
+            mode: AnswerMode::Abstained,
+            answer,
+            sentences: Vec::new(),
+            cited: Vec::new(),
+            sources,
+            count: None,
+            groups: Vec::new(),
+            generation: None,
+            timings,
+        });
+    }
+    let Some(generator) = generator else {
+        return extractive(store, question, sources, on_sentence, timings);
+    };
+    let mut user = String::from("Verbatims:\n");
+    for s in &sources {
+        let meta: Vec<String> = s
+            .date
+            .iter()
+            .cloned()
+            .chain(s.fields.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        let meta = if meta.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", meta.join(", "))
+        };
+        user.push_str(&format!("[{}]{meta} {}\n", s.n, s.text.replace('\n', " ")));
+    }
+    user.push_str(&format!(
+        "\nQuestion: {question}\nAnswer, citing verbatims:"
+    ));
+    let mut support = question.to_string();
+    for s in &sources {
+        support.push('\n');
+        support.push_str(&s.text);
+        if let Some(d) = &s.date {
+            support.push(' ');
+            support.push_str(d);
+        }
+    }
+    let n = sources.len();
+    let t1 = Instant::now();
+    // For attribution: the context's vectors, and a sentence's nearest context verbatims.
+    let src_texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
+    let src_vecs = embedder.embed(&src_texts, TextKind::Passage)?;
+    let attribute = |sentence: &str| -> Vec<usize> {
+        let Ok(v) = embedder.embed(&[sentence], TextKind::Passage) else {
+            return Vec::new();
+        };
+        let mut sims: Vec<(f32, usize)> = src_vecs
+            .iter()
+            .enumerate()
+            .map(|(i, sv)| (sv.iter().zip(&v[0]).map(|(a, b)| a * b).sum::<f32>(), i + 1))
+            .filter(|(c, _)| *c >= opts.count_cosine)
+            .collect();
+        sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        sims.into_iter().take(2).map(|x| x.1).collect()
+    };
+    // Stream checked sentences: a sentence is complete once the next one starts.
+    let mut checked: Vec<Checked> = Vec::new();
+    let mut pending = String::new();
+    let emit = |s: &str, checked: &mut Vec<Checked>, on: &mut dyn FnMut(&str)| {
+        let mut c = cite::check(s, n, &support);
+        if c.verdict == Verdict::Uncited {
+            let body = cite::without_citations(s);
+            let found = attribute(body.trim());
+            if !found.is_empty() {
+                let tags: String = found.iter().map(|k| format!("[{k}]")).collect();
+                let again = cite::check(&format!("{} {tags}", body.trim()), n, &support);
+                c = Checked {
+                    verdict: if again.verdict == Verdict::Kept {
+                        Verdict::Attributed
+                    } else {
+                        again.verdict
+                    },
+                    ..again
+                };
+            }
+        }
+        if matches!(c.verdict, Verdict::Kept | Verdict::Attributed) {
+            on(&c.text);
+        }
+        checked.push(c);
+    };
+    let (raw, stats) = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
+        pending.push_str(piece);
+        let mut parts = cite::sentences(&pending);
+        if parts.len() > 1 {
+            let last = parts.pop().unwrap_or_default();
+            for p in parts {
+                emit(&p, &mut checked, on_sentence);
+            }
+            pending = last;
+        }
+    })?;
+    for p in cite::sentences(&pending) {
+        emit(&p, &mut checked, on_sentence);
+    }
+    let _ = raw;
+    timings.generate_s = t1.elapsed().as_secs_f64();
+    let kept: Vec<&Checked> = checked
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Kept | Verdict::Attributed))
+        .collect();
+    if kept.is_empty() {
+        // Nothing the model wrote survived the checks: fall back to the verbatims themselves.
+        let mut a = extractive(store, question, sources, on_sentence, timings)?;
+        a.sentences = checked;
+        a.generation = Some(stats);
+        return Ok(a);
+    }
+    let mut cited: Vec<usize> = Vec::new();
+    for c in &kept {
+        for &x in &c.citations {
+            if !cited.contains(&x) {
+                cited.push(x);
+            }
+        }
+    }
+    Ok(Answer {
+        question: question.to_string(),
+        mode: AnswerMode::Generated,
+        answer: kept
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        sentences: checked,
+        cited,
+        sources,
+        count: None,
+        groups: Vec::new(),
+        generation: Some(stats),
+        timings,
+    })
+}
+
+fn extractive(
+    store: &Store,
+    question: &str,
+    sources: Vec<Source>,
+    on_line: &mut dyn FnMut(&str),
+    timings: Timings,
+) -> Result<Answer, AskError> {
+    // Themes of the last run, when there is one.
+    let members: HashMap<i64, Option<i64>> = store
+        .theme_members()?
+        .into_iter()
+        .map(|m| (m.doc, m.theme))
+        .collect();
+    let themes: HashMap<i64, (String, i64)> = store
+        .themes()?
+        .into_iter()
+        .map(|t| {
+            let label = t.user_label.clone().unwrap_or(t.label.clone());
+            (t.id, (label, t.size))
+        })
+        .collect();
+    let mut by_theme: BTreeMap<Option<i64>, Vec<usize>> = BTreeMap::new();
+    for s in &sources {
+        let doc = store.get(&s.id)?.map(|v| v.doc);
+        let theme = doc.and_then(|d| members.get(&d).copied().flatten());
+        by_theme.entry(theme).or_default().push(s.n);
+    }
+    let mut groups: Vec<Group> = by_theme
+        .into_iter()
+        .map(
+            |(t, ns)| match t.and_then(|t| themes.get(&t).map(|x| (t, x))) {
+                Some((id, (label, size))) => Group {
+                    theme: format!("T{id}"),
+                    label: label.clone(),
+                    sources: ns,
+                    theme_size: Some(*size as usize),
+                },
+                None => Group {
+                    theme: "—".into(),
+                    label: "no theme".into(),
+                    sources: ns,
+                    theme_size: None,
+                },
+            },
+        )
+        .collect();
+    groups.sort_by(|a, b| {
+        b.sources
+            .len()
+            .cmp(&a.sources.len())
+            .then(a.theme.cmp(&b.theme))
+    });
+    let mut lines = vec![format!(
+        "Extractive answer (no generator model): the {} verbatims most relevant to the question, by theme.",
+        sources.len()
+    )];
+    for g in &groups {
+        let size = g
+            .theme_size
+            .map(|s| format!("; the theme has {s} verbatims in all"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{} {} — {} of the {} most relevant{size}: {}",
+            g.theme,
+            g.label,
+            g.sources.len(),
+            sources.len(),
+            g.sources
+                .iter()
+                .map(|n| format!("[{n}]"))
+                .collect::<String>()
+        ));
+    }
+    for l in &lines {
+        on_line(l);
+    }
+    let cited = sources.iter().map(|s| s.n).collect();
+    Ok(Answer {
+        question: question.to_string(),
+        mode: AnswerMode::Extractive,
+        answer: lines.join("\n"),
+        sentences: Vec::new(),
+        cited,
+        sources,
+        count: None,
+        groups,
+        generation: None,
+        timings,
+    })
+}
+
+/// Month filter: the most recent occurrence of `month` among the dated verbatims in scope.
+fn month_filter(store: &Store, scope: &Filter, month: u32) -> Result<Option<(i64, i64)>, AskError> {
+    let mut best: Option<(i32, u32)> = None;
+    store.for_each(|v, _, _| {
+        if scope.matches(&v) {
+            if let Some(d) = v.ts.and_then(|t| Utc.timestamp_opt(t, 0).single()) {
+                if d.month() == month && best.is_none_or(|b| d.year() > b.0) {
+                    best = Some((d.year(), month));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(best.map(|(y, m)| {
+        let start = Utc
+            .with_ymd_and_hms(y, m, 1, 0, 0, 0)
+            .single()
+            .map(|d| d.timestamp());
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let end = Utc
+            .with_ymd_and_hms(ny, nm, 1, 0, 0, 0)
+            .single()
+            .map(|d| d.timestamp());
+        (start.unwrap_or(0), end.unwrap_or(i64::MAX))
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn count(
+    store: &Store,
+    indexes: &Indexes,
+    grant: &Grant,
+    embedder: &dyn Embedder,
+    question: &str,
+    cq: &route::CountQuestion,
+    opts: &AskOptions,
+    on_line: &mut dyn FnMut(&str),
+    t0: Instant,
+) -> Result<Answer, AskError> {
+    let mut scope = grant.restrict(&opts.filter);
+    let mut period = String::new();
+    if let Some(m) = cq.month {
+        match month_filter(store, &scope, m)? {
+            Some((since, until)) => {
+                scope.since = Some(scope.since.map_or(since, |s| s.max(since)));
+                scope.until = Some(scope.until.map_or(until, |u| u.min(until)));
+                period = format!(
+                    " in {}",
+                    Utc.timestamp_opt(since, 0)
+                        .single()
+                        .map(|d| d.format("%B %Y").to_string())
+                        .unwrap_or_default()
+                );
+            }
+            None => {
+                scope.since = Some(0);
+                scope.until = Some(0);
+                period = " in that month (no verbatim is dated then)".into();
+            }
+        }
+    }
+    // Matches: every stemmed topic word present (English and French analyses), or the meaning
+    // within count_cosine of the topic.
+    let topic = cq.topic.trim();
+    let (en, fr) = crate::index::TextIndex::query_terms(topic);
+    let qv = if topic.is_empty() {
+        None
+    } else {
+        Some(embedder.embed(&[topic], TextKind::Query)?.remove(0))
+    };
+    let mut total = 0usize;
+    let mut matched: Vec<(f32, String, String)> = Vec::new();
+    let mut by_words = 0usize;
+    let mut by_meaning = 0usize;
+    store.for_each(|v, _, vec| {
+        if !scope.matches(&v) {
+            return Ok(());
+        }
+        total += 1;
+        let Some(qv) = &qv else {
+            matched.push((1.0, v.id.clone(), v.text.clone()));
+            return Ok(());
+        };
+        let words: HashSet<String> = [crate::lang::Lang::En, crate::lang::Lang::Fr]
+            .into_iter()
+            .flat_map(|l| {
+                crate::index::text::tokens(l, &v.text)
+                    .into_iter()
+                    .map(|t| t.0)
+            })
+            .collect();
+        let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
+            || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
+        let cos: f32 = qv.iter().zip(&vec).map(|(a, b)| a * b).sum();
+        let m = cos >= opts.count_cosine;
+        if w {
+            by_words += 1;
+        }
+        if m && !w {
+            by_meaning += 1;
+        }
+        if w || m {
+            matched.push((cos, v.id.clone(), v.text.clone()));
+        }
+        Ok(())
+    })?;
+    let _ = indexes;
+    let n = matched.len();
+    let share = if total > 0 {
+        n as f64 / total as f64
+    } else {
+        0.0
+    };
+    let method = if topic.is_empty() {
+        format!("every verbatim in scope{period}")
+    } else {
+        format!(
+            "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French: {by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more)",
+            opts.count_cosine
+        )
+    };
+    let answer = if cq.share {
+        format!(
+            "{:.1}% ({n} of {total} verbatims) — counted as {method}.",
+            100.0 * share
+        )
+    } else {
+        format!(
+            "{n} of {total} verbatims ({:.1}%) — counted as {method}.",
+            100.0 * share
+        )
+    };
+    on_line(&answer);
+    // Examples: the closest matches.
+    matched.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let sources: Vec<Source> = matched
+        .iter()
+        .take(opts.limit.min(5))
+        .enumerate()
+        .filter_map(|(i, (cos, id, _))| {
+            let v = store.get(id).ok().flatten()?;
+            Some(Source {
+                n: i + 1,
+                id: v.id.clone(),
+                date: date_of(v.ts),
+                fields: v.fields.clone(),
+                text: v.text.clone(),
+                score: *cos,
+                cosine: Some(*cos),
+                bm25: None,
+            })
+        })
+        .collect();
+    Ok(Answer {
+        question: question.to_string(),
+        mode: AnswerMode::Count,
+        answer,
+        sentences: Vec::new(),
+        cited: sources.iter().map(|s| s.n).collect(),
+        sources,
+        count: Some(CountAnswer {
+            count: n,
+            total,
+            share: (share * 1e4).round() / 1e4,
+            topic: topic.to_string(),
+            method,
+        }),
+        groups: Vec::new(),
+        generation: None,
+        timings: Timings {
+            retrieve_s: t0.elapsed().as_secs_f64(),
+            generate_s: 0.0,
+        },
+    })
+}

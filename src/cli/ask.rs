@@ -1,0 +1,182 @@
+//! `verbatim ask`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use verbatim::access::{self, Action, Caller};
+use verbatim::ask::llm::{GenOptions, Generator};
+use verbatim::ask::{ask, AnswerMode, AskOptions};
+use verbatim::embed::{self, Embedder};
+use verbatim::workspace::Workspace;
+
+use super::{filter_from, load_model, model_dir, output, FilterArgs, Global};
+
+#[derive(Args, Debug)]
+pub(super) struct AskArgs {
+    /// The question, in English or French.
+    question: String,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Answer from the verbatims only (no generator model), grouped by theme.
+    #[arg(long)]
+    extractive: bool,
+    /// Generator: a model name under models/ or a .gguf file (else verbatim.toml [ask] model).
+    #[arg(long)]
+    generator: Option<String>,
+    /// Most tokens in the answer.
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Sampling temperature (0: greedy, the default: the same question gives the same answer).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Sampling seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Verbatims in the context at most.
+    #[arg(long, short = 'n')]
+    limit: Option<usize>,
+}
+
+/// The GGUF file a generator name or path means.
+pub(super) fn generator_path(spec: &str) -> Result<PathBuf> {
+    let p = Path::new(spec);
+    if p.is_file() {
+        return Ok(p.to_path_buf());
+    }
+    if p.is_dir() {
+        return Ok(p.join("model.gguf"));
+    }
+    let root = embed::catalog::models_root()
+        .context("no models folder: set VERBATIM_MODELS, or pass --generator FILE.gguf")?;
+    Ok(root.join(spec).join("model.gguf"))
+}
+
+/// Calibrated thresholds of the workspace's embedding model (its profile), else defaults.
+pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
+    let d = AskOptions::default();
+    model_dir(g, Some(ws))
+        .ok()
+        .and_then(|dir| {
+            let root = dir.parent()?.to_path_buf();
+            let name = dir.file_name()?.to_string_lossy().into_owned();
+            embed::catalog::read_catalog(&root)
+                .ok()?
+                .into_iter()
+                .find(|e| e.name == name)?
+                .profile
+        })
+        .map_or((d.min_cosine, d.count_cosine), |p| {
+            (p.answer_min_cosine, p.count_min_cosine)
+        })
+}
+
+pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
+    let ws = Workspace::open(root)?;
+    let grant = access::authorize(&Caller::Owner, Action::Search)?;
+    let embedder = load_model(g, Some(&ws))?;
+    ws.store.check_model(embedder.fingerprint())?;
+    let (indexes, _) = ws.indexes()?;
+    let cfg = &ws.config.ask;
+    let mut generator = if a.extractive {
+        None
+    } else {
+        let path = generator_path(a.generator.as_deref().unwrap_or(&cfg.model))?;
+        match Generator::load(&path) {
+            Ok(gen) => Some(gen),
+            // Without a generator the answer is extractive, and says so.
+            Err(verbatim::ask::llm::LlmError::Missing { path, .. }) if a.generator.is_none() => {
+                if !g.quiet {
+                    eprintln!(
+                        "note: no generator model at {} (models/fetch.sh {}): extractive answer",
+                        path.display(),
+                        cfg.model
+                    );
+                }
+                None
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let (min_cosine, count_cosine) = thresholds(g, &ws);
+    let opts = AskOptions {
+        filter: filter_from(&a.filter)?,
+        limit: a.limit.unwrap_or(cfg.context_verbatims),
+        context_tokens: cfg.context_tokens,
+        gen: GenOptions {
+            max_tokens: a.max_tokens.unwrap_or(cfg.max_tokens),
+            temperature: a.temperature.unwrap_or(cfg.temperature),
+            seed: a.seed.unwrap_or(cfg.seed),
+            ..GenOptions::default()
+        },
+        min_cosine,
+        count_cosine,
+    };
+    let stream = !g.json;
+    let mut out = std::io::stdout();
+    let answer = ask(
+        &ws.store,
+        &indexes,
+        &grant,
+        &embedder,
+        generator.as_mut(),
+        &a.question,
+        &opts,
+        &mut |s| {
+            if stream {
+                let _ = writeln!(out, "{s}");
+                let _ = out.flush();
+            }
+        },
+    )?;
+    if g.json {
+        output::json(&answer);
+        return Ok(0);
+    }
+    let shown: Vec<&verbatim::ask::Source> = answer
+        .sources
+        .iter()
+        .filter(|s| answer.cited.contains(&s.n))
+        .collect();
+    if !shown.is_empty() {
+        println!();
+        for s in shown {
+            let fields: Vec<String> = s.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!(
+                "[{}] {}  {}  {}",
+                s.n,
+                s.id,
+                s.date.as_deref().unwrap_or("-"),
+                fields.join(" ")
+            );
+            println!("    {}", s.text.replace('\n', "\n    "));
+        }
+    }
+    if !g.quiet {
+        let dropped = answer
+            .sentences
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    s.verdict,
+                    verbatim::ask::cite::Verdict::Kept | verbatim::ask::cite::Verdict::Attributed
+                )
+            })
+            .count();
+        match answer.mode {
+            AnswerMode::Generated => eprintln!(
+                "generated locally by {} ({} tokens, {:.1} tok/s); {dropped} sentence(s) dropped for missing citations or unsupported numbers",
+                generator.as_ref().map(|g| g.architecture.as_str()).unwrap_or("?"),
+                answer.generation.as_ref().map_or(0, |s| s.generated_tokens),
+                answer.generation.as_ref().map_or(0.0, |s| s.generated_tokens as f64 / s.decode_s.max(1e-9)),
+            ),
+            AnswerMode::Extractive if dropped > 0 => eprintln!(
+                "the model's {dropped} sentence(s) cited nothing valid; showing the verbatims instead"
+            ),
+            _ => {}
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,191 @@
+//! `verbatim ask` with the real models: counts routed to the store, citations enforced,
+//! abstention, the extractive answer, and the local generator (SmolLM2, when provisioned).
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{fixture, ok, repo, verbatim};
+
+fn workspace() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).arg("init"));
+    ok(verbatim(&ws)
+        .args([
+            "ingest",
+            "--text",
+            "text",
+            "--id",
+            "id",
+            "--field",
+            "domain",
+            "--field",
+            "sentiment",
+        ])
+        .arg(fixture("uci_600.csv")));
+    (tmp, ws)
+}
+
+fn ask(ws: &Path, args: &[&str]) -> serde_json::Value {
+    let out = ok(verbatim(ws).arg("ask").args(args).arg("--json"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn generator_installed() -> bool {
+    repo()
+        .join("models/SmolLM2-135M-Instruct/model.gguf")
+        .is_file()
+}
+
+#[test]
+fn counting_questions_are_answered_from_the_store_not_the_model() {
+    let (_t, ws) = workspace();
+    let a = ask(&ws, &["How many customers mention the battery?"]);
+    assert_eq!(a["mode"], "count");
+    let c = &a["count"];
+    assert_eq!(c["total"], 600);
+    assert_eq!(c["topic"], "battery");
+    // At least every verbatim that says "battery" (the word rule), and not much more.
+    let text = std::fs::read_to_string(fixture("uci_600.csv")).unwrap();
+    let literal = text
+        .lines()
+        .filter(|l| l.to_lowercase().contains("batter"))
+        .count() as u64;
+    let n = c["count"].as_u64().unwrap();
+    assert!(
+        n >= literal && n <= literal * 3 + 5,
+        "{n} vs {literal} literal"
+    );
+    assert!(c["method"].as_str().unwrap().contains("battery"));
+    assert!(a["answer"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{n} of 600")));
+    // Shares, filters and French are routed the same way.
+    let s = ask(
+        &ws,
+        &[
+            "What share of reviews mention the battery?",
+            "--where",
+            "domain=amazon",
+        ],
+    );
+    assert_eq!(s["mode"], "count");
+    assert_eq!(s["count"]["total"], 200);
+    assert!(s["answer"].as_str().unwrap().contains('%'));
+    let f = ask(&ws, &["Combien de clients parlent du service ?"]);
+    assert_eq!(f["mode"], "count");
+    assert_eq!(f["count"]["topic"], "service");
+}
+
+#[test]
+fn unrelated_questions_abstain() {
+    let (_t, ws) = workspace();
+    let a = ask(
+        &ws,
+        &["How do I configure the network interface of a Linux server?"],
+    );
+    assert_eq!(a["mode"], "abstained", "{a}");
+    assert!(a["answer"]
+        .as_str()
+        .unwrap()
+        .contains("Not enough evidence"));
+}
+
+#[test]
+fn extractive_answers_group_the_verbatims_by_theme_and_say_so() {
+    let (_t, ws) = workspace();
+    ok(verbatim(&ws).arg("themes"));
+    let a = ask(
+        &ws,
+        &["Is the food good at the restaurant?", "--extractive"],
+    );
+    assert_eq!(a["mode"], "extractive");
+    assert!(a["answer"]
+        .as_str()
+        .unwrap()
+        .starts_with("Extractive answer"));
+    let n = a["sources"].as_array().unwrap().len();
+    let grouped: usize = a["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["sources"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(grouped, n);
+    assert!(a["groups"][0]["theme"].as_str().unwrap().starts_with('T'));
+}
+
+#[test]
+fn generated_answers_cite_only_retrieved_verbatims() {
+    if !generator_installed() {
+        eprintln!("SmolLM2 not provisioned (make models): skipped");
+        return;
+    }
+    let (_t, ws) = workspace();
+    for q in [
+        "Why are people unhappy with the headset?",
+        "What do reviewers think of the acting?",
+        "Was the service at the restaurant slow?",
+    ] {
+        let a = ask(&ws, &[q]);
+        let mode = a["mode"].as_str().unwrap();
+        assert!(mode == "generated" || mode == "extractive", "{a}");
+        let n = a["sources"].as_array().unwrap().len() as u64;
+        // Citation validity: every citation of a kept sentence is a retrieved verbatim.
+        for s in a["sentences"].as_array().into_iter().flatten() {
+            let kept = matches!(s["verdict"].as_str(), Some("kept") | Some("attributed"));
+            let cites = s["citations"].as_array().unwrap();
+            if kept {
+                assert!(!cites.is_empty(), "{s}");
+            }
+            for c in cites {
+                let c = c.as_u64().unwrap();
+                assert!((1..=n).contains(&c), "{c} of {n}: {s}");
+            }
+        }
+        for c in a["cited"].as_array().unwrap() {
+            assert!((1..=n).contains(&c.as_u64().unwrap()));
+        }
+        if mode == "generated" {
+            assert!(a["generation"]["generated_tokens"].as_u64().unwrap() > 0);
+            // Reproducible: greedy decoding gives the same answer again.
+            assert_eq!(ask(&ws, &[q])["answer"], a["answer"]);
+        }
+    }
+}
+
+#[test]
+fn the_gguf_tokenizer_is_rebuilt_from_metadata() {
+    if !generator_installed() {
+        eprintln!("SmolLM2 not provisioned (make models): skipped");
+        return;
+    }
+    let g = verbatim::ask::llm::Generator::load(
+        &repo().join("models/SmolLM2-135M-Instruct/model.gguf"),
+    )
+    .unwrap();
+    assert_eq!(g.architecture, "llama");
+    assert_eq!(g.template(), verbatim::ask::llm::ChatTemplate::ChatMl);
+    let t = g.tokenizer();
+    // ChatML control tokens are single tokens, and text round-trips.
+    assert_eq!(t.token_to_id("<|im_start|>"), Some(1));
+    assert_eq!(t.token_to_id("<|im_end|>"), Some(2));
+    let enc = t
+        .encode(
+            "<|im_start|>user\nLivraison en retard: 3 semaines!<|im_end|>",
+            false,
+        )
+        .unwrap();
+    assert_eq!(enc.get_ids()[0], 1);
+    for text in [
+        "Delivery was 3 weeks late.",
+        "Le colis est arrivé abîmé, déçu 😞",
+        "  spaces  and\ttabs",
+    ] {
+        let ids = t.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(t.decode(&ids, false).unwrap(), text);
+    }
+    // Digits are split one by one (SmolLM's pre-tokenizer).
+    let ids = t.encode("2024", false).unwrap().get_ids().to_vec();
+    assert_eq!(ids.len(), 4);
+}
