@@ -166,8 +166,10 @@ pub struct Generator {
     pub architecture: String,
     /// Longest context the model takes.
     pub context_length: usize,
-    /// sha256 of the file's first MB and its length (cheap identity for manifests).
+    /// The GGUF file.
     pub path: PathBuf,
+    /// Bytes of the (re-encoded) model in memory: what one decoded token reads, about.
+    weight_bytes: usize,
 }
 
 fn invalid(path: &Path, reason: impl std::fmt::Display) -> LlmError {
@@ -344,6 +346,7 @@ impl Generator {
         })?;
         let ct = gguf_file::Content::read(&mut file).map_err(|e| invalid(path, e))?;
         let (ct, mut file) = requantize(ct, &mut file, path)?;
+        let weight_bytes = file.get_ref().len() - ct.tensor_data_offset as usize;
         let architecture = md_str(&ct, "general.architecture").unwrap_or_default();
         let context_length =
             md_u32(&ct, &format!("{architecture}.context_length")).unwrap_or(2048) as usize;
@@ -400,7 +403,13 @@ impl Generator {
             architecture,
             context_length,
             path: path.to_path_buf(),
+            weight_bytes,
         })
+    }
+
+    /// Bytes of weights in memory (after re-encoding): the data one decoded token reads.
+    pub fn weight_bytes(&self) -> usize {
+        self.weight_bytes
     }
 
     /// The chat template in use.

@@ -690,3 +690,79 @@ fn count(
         },
     })
 }
+
+/// One grounded sentence about a theme.
+#[derive(Clone, Debug, Serialize)]
+pub struct ThemeSentence {
+    /// The sentence, ending with citations of the quotes (`[1]`…).
+    pub text: String,
+    /// Quote numbers cited (1-based positions in the quotes given).
+    pub citations: Vec<usize>,
+    /// Generated (cited by the model or attributed), or extractive (no model, or nothing the
+    /// model wrote survived the checks: the closest quote instead).
+    pub mode: AnswerMode,
+}
+
+/// `themes --summarize`: one sentence per theme from its quotes, with the citation checks of
+/// [`ask`]; without a generator, or when the model's sentence is unsupported, the first quote.
+pub fn summarize_theme(
+    generator: Option<&mut Generator>,
+    embedder: &dyn Embedder,
+    label: &str,
+    quotes: &[String],
+    gen: &GenOptions,
+    attribution_cosine: f32,
+) -> Result<ThemeSentence, AskError> {
+    let fallback = |quotes: &[String]| ThemeSentence {
+        text: format!(
+            "\u{201c}{}\u{201d} [1]",
+            quotes
+                .first()
+                .map(|q| q.replace('\n', " "))
+                .unwrap_or_default()
+        ),
+        citations: if quotes.is_empty() { vec![] } else { vec![1] },
+        mode: AnswerMode::Extractive,
+    };
+    let Some(generator) = generator.filter(|_| !quotes.is_empty()) else {
+        return Ok(fallback(quotes));
+    };
+    let mut user = format!("Verbatims from the theme \"{label}\":\n");
+    for (i, q) in quotes.iter().enumerate() {
+        user.push_str(&format!("[{}] {}\n", i + 1, q.replace('\n', " ")));
+    }
+    user.push_str("\nIn one sentence, say what these customers say, ending with the numbers of the verbatims it rests on.");
+    let opts = GenOptions {
+        max_tokens: gen.max_tokens.min(80),
+        ..gen.clone()
+    };
+    let (raw, _) = generator.generate(SYSTEM, &user, &opts, &mut |_| {})?;
+    let support = quotes.join("\n");
+    let first = cite::sentences(&raw).into_iter().next().unwrap_or_default();
+    let mut c = cite::check(&first, quotes.len(), &support);
+    if c.verdict == Verdict::Uncited {
+        let body = cite::without_citations(&first);
+        let refs: Vec<&str> = quotes.iter().map(String::as_str).collect();
+        let qv = embedder.embed(&refs, TextKind::Passage)?;
+        let sv = embedder.embed(&[body.trim()], TextKind::Passage)?.remove(0);
+        let mut sims: Vec<(f32, usize)> = qv
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(&sv).map(|(a, b)| a * b).sum::<f32>(), i + 1))
+            .filter(|x| x.0 >= attribution_cosine)
+            .collect();
+        sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        if !sims.is_empty() {
+            let tags: String = sims.iter().take(2).map(|x| format!("[{}]", x.1)).collect();
+            c = cite::check(&format!("{} {tags}", body.trim()), quotes.len(), &support);
+        }
+    }
+    if c.verdict != Verdict::Kept {
+        return Ok(fallback(quotes));
+    }
+    Ok(ThemeSentence {
+        text: c.text,
+        citations: c.citations,
+        mode: AnswerMode::Generated,
+    })
+}

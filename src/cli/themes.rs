@@ -50,6 +50,10 @@ impl RunArgs {
 pub(super) struct ThemesArgs {
     #[command(subcommand)]
     cmd: Option<ThemesCommand>,
+    /// One grounded sentence per theme from its quotes, written by the local generator (cited;
+    /// without a generator, the theme's most central quote).
+    #[arg(long)]
+    summarize: bool,
     #[command(flatten)]
     filter: FilterArgs,
     #[command(flatten)]
@@ -208,7 +212,7 @@ fn shorten(s: &str, n: usize) -> String {
 
 pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> {
     match a.cmd {
-        None => list(g, root, &a.filter, &a.run),
+        None => list(g, root, &a.filter, &a.run, a.summarize),
         Some(ThemesCommand::Show {
             id,
             quotes,
@@ -226,7 +230,7 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
     }
 }
 
-fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
+fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bool) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = access::authorize(&Caller::Owner, Action::Themes)?;
     let filter = grant.restrict(&filter_from(f)?);
@@ -234,7 +238,11 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
     let run = run_themes(g, &mut ws, r)?;
     let opts = SummaryOptions {
         filter,
-        quotes: if grant.may_read_text() { 1 } else { 0 },
+        quotes: match (grant.may_read_text(), with_sentences) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 5,
+        },
         min_cell: 0,
         min_size: if f.filters.is_empty() && f.since.is_none() && f.until.is_none() {
             1
@@ -248,8 +256,14 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
         .iter()
         .filter(|t| run.changes.get(&t.id) == Some(&Change::Vanished))
         .collect();
+    let summaries = if with_sentences {
+        summaries_of(g, &ws, &s.themes)?
+    } else {
+        Vec::new()
+    };
     if g.json {
         output::json(&serde_json::json!({
+            "summaries": summaries,
             "verbatims": s.verbatims,
             "other": s.other,
             "ran": run.ran,
@@ -291,6 +305,17 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
                 .unwrap_or_default()
         );
     }
+    if with_sentences {
+        println!();
+        for (t, sum) in s.themes.iter().zip(&summaries) {
+            println!("{} {}: {}", t.id, t.label, sum.text);
+            for &c in &sum.citations {
+                if let Some(q) = t.quotes.get(c - 1) {
+                    println!("    [{c}] {}  {}", q.id, shorten(&q.text, 100));
+                }
+            }
+        }
+    }
     if !g.quiet {
         eprintln!(
             "{} verbatims, {} themes, other {} ({:.1}%){}",
@@ -309,6 +334,49 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// One grounded sentence per theme (`--summarize`).
+fn summaries_of(
+    g: &Global,
+    ws: &Workspace,
+    themes: &[verbatim::themes::ThemeSummary],
+) -> Result<Vec<verbatim::ask::ThemeSentence>> {
+    let embedder = load_model(g, Some(ws))?;
+    let path = super::ask::generator_path(&ws.config.ask.model)?;
+    let mut generator = match verbatim::ask::llm::Generator::load(&path) {
+        Ok(gen) => Some(gen),
+        Err(verbatim::ask::llm::LlmError::Missing { .. }) => {
+            if !g.quiet {
+                eprintln!(
+                    "note: no generator model at {}: quoting each theme instead",
+                    path.display()
+                );
+            }
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (_, attribution) = super::ask::thresholds(g, ws);
+    let gen = verbatim::ask::llm::GenOptions {
+        temperature: ws.config.ask.temperature,
+        seed: ws.config.ask.seed,
+        ..Default::default()
+    };
+    themes
+        .iter()
+        .map(|t| {
+            let quotes: Vec<String> = t.quotes.iter().map(|q| q.text.clone()).collect();
+            Ok(verbatim::ask::summarize_theme(
+                generator.as_mut(),
+                &embedder,
+                &t.label,
+                &quotes,
+                &gen,
+                attribution,
+            )?)
+        })
+        .collect()
 }
 
 fn find<'a>(run: &'a RunData, id: &str) -> Result<&'a StoredTheme> {

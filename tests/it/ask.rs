@@ -192,3 +192,25 @@ fn the_gguf_tokenizer_is_rebuilt_from_metadata() {
     let ids = t.encode("2024", false).unwrap().get_ids().to_vec();
     assert_eq!(ids.len(), 4);
 }
+
+#[test]
+fn themes_summarize_gives_one_cited_sentence_per_theme() {
+    let (_t, ws) = workspace();
+    let out = ok(verbatim(&ws).args(["themes", "--summarize", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let themes = v["themes"].as_array().unwrap();
+    let sums = v["summaries"].as_array().unwrap();
+    assert_eq!(themes.len(), sums.len());
+    for (t, s) in themes.iter().zip(sums) {
+        let quotes = t["quotes"].as_array().unwrap().len() as u64;
+        let cites = s["citations"].as_array().unwrap();
+        assert!(!cites.is_empty(), "{s}");
+        for c in cites {
+            assert!((1..=quotes).contains(&c.as_u64().unwrap()), "{s}");
+        }
+        assert!(matches!(
+            s["mode"].as_str(),
+            Some("generated") | Some("extractive")
+        ));
+    }
+}
