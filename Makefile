@@ -38,6 +38,10 @@ demo: models build
 	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.html
 	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.md
 	@if command -v chromium >/dev/null 2>&1; then bash scripts/screenshot-report.sh $(DEMO_WS)/report.html $(DEMO_WS)/report.png; fi
+	@echo; echo '$$ verbatim ask "Why are customers unhappy with delivery?"   (local model, every sentence cited)'
+	$(BIN) -w $(DEMO_WS) ask "Why are customers unhappy with delivery?"
+	@echo; echo '$$ verbatim ask "How many customers mention refunds?"   (counted in the store)'
+	$(BIN) -w $(DEMO_WS) ask "How many customers mention refunds?"
 
 test: models fmt-check
 	$(CARGO) test --release --locked

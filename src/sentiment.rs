@@ -140,6 +140,7 @@ impl SentimentHead {
 
 /// L2-regularised logistic regression, `min Σ logloss + ‖w‖²/(2C)` (intercept not penalised),
 /// solved by Newton's method with a Cholesky solve: exact and deterministic. `x` is n×dim.
+#[allow(clippy::needless_range_loop)] // index-heavy linear algebra reads clearer with indices
 pub fn train_logistic(x: &[f32], dim: usize, y: &[bool], c: f64) -> (Vec<f32>, f32) {
     let n = y.len();
     assert_eq!(x.len(), n * dim);
@@ -194,6 +195,7 @@ pub fn train_logistic(x: &[f32], dim: usize, y: &[bool], c: f64) -> (Vec<f32>, f
 }
 
 /// Solves `a · x = b` for a symmetric positive-definite `a` (p×p).
+#[allow(clippy::needless_range_loop)]
 fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Vec<f64> {
     let mut l = vec![0f64; p * p];
     for i in 0..p {

@@ -501,7 +501,7 @@ impl Embedder for SentenceTransformer {
 /// row-major matrix (cosines, for unit vectors). One gemm, parallel over blocks of the output;
 /// each element is summed in a fixed order, so results do not depend on the thread count.
 pub fn dot_matrix(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
-    assert!(dim > 0 && a.len() % dim == 0 && b.len() % dim == 0);
+    assert!(dim > 0 && a.len().is_multiple_of(dim) && b.len().is_multiple_of(dim));
     let (n, k) = (a.len() / dim, b.len() / dim);
     let mut out = vec![0.0f32; n * k];
     if n == 0 || k == 0 {

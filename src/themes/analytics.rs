@@ -382,21 +382,6 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn periods_cover_gaps_and_switch_granularity() {
-        let day = 86400;
-        let jan1 = 1_704_067_200; // 2024-01-01
-        let p = periods(jan1, jan1 + 70 * day, false);
-        assert_eq!(p, ["2024-01", "2024-02", "2024-03"]);
-        let w = periods(jan1, jan1 + 20 * day, true);
-        assert_eq!(w, ["2024-W01", "2024-W02", "2024-W03"]);
-    }
-}
-
 /// Inputs of [`build_report`] besides the run.
 pub struct ReportInputs<'a> {
     /// Title at the top.
@@ -474,5 +459,20 @@ pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'
         segment_fields: s.segment_fields,
         themes,
         vanished,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_cover_gaps_and_switch_granularity() {
+        let day = 86400;
+        let jan1 = 1_704_067_200; // 2024-01-01
+        let p = periods(jan1, jan1 + 70 * day, false);
+        assert_eq!(p, ["2024-01", "2024-02", "2024-03"]);
+        let w = periods(jan1, jan1 + 20 * day, true);
+        assert_eq!(w, ["2024-W01", "2024-W02", "2024-W03"]);
     }
 }

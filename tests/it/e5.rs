@@ -379,7 +379,10 @@ fn top_in(ws: &std::path::Path, q: &str) -> String {
 
 /// `tests/fixtures/e5/bilingual_pairs.jsonl` (120 FR/EN pairs written for the project) and
 /// `distractors.jsonl` (134 EN + 129 FR texts, README there): (pairs, distractors as (lang, text)).
-fn bilingual() -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// (French, English) pairs, and (language, text) distractors.
+type Bilingual = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn bilingual() -> Bilingual {
     let read = |name: &str| -> Vec<serde_json::Value> {
         std::fs::read_to_string(fixture(name))
             .unwrap()
