@@ -189,10 +189,7 @@ verbatims it is based on. Example: \"Several customers say their parcel arrived 
 found the courier rude [2].\" Never write a number that is not in the verbatims. Answer in 2 to \
 4 sentences, in the language of the question.";
 
-fn date_of(ts: Option<i64>) -> Option<String> {
-    ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
-        .map(|d| d.format("%Y-%m-%d").to_string())
-}
+use crate::themes::analytics::date_of;
 
 fn source(n: usize, h: &Hit) -> Source {
     Source {

@@ -191,14 +191,7 @@ fn arrow(t: &verbatim::themes::ThemeSummary) -> &'static str {
 }
 
 fn change_word(c: Option<Change>) -> &'static str {
-    match c {
-        Some(Change::New) => "new",
-        Some(Change::Grew) => "grew",
-        Some(Change::Shrank) => "shrank",
-        Some(Change::Stable) => "stable",
-        Some(Change::Vanished) => "vanished",
-        None => "",
-    }
+    c.map_or("", Change::word)
 }
 
 fn shorten(s: &str, n: usize) -> String {

@@ -93,7 +93,8 @@ fn sentiment_of(scores: &[f32], head: &SentimentHead) -> SentimentSummary {
     s
 }
 
-fn date_of(ts: Option<i64>) -> Option<String> {
+/// `YYYY-MM-DD` of a Unix time (UTC).
+pub(crate) fn date_of(ts: Option<i64>) -> Option<String> {
     ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
         .map(|d| d.format("%Y-%m-%d").to_string())
 }
@@ -409,16 +410,7 @@ pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'
             for t in &mut themes {
                 t.change = Some(match before.get(t.id.as_str()) {
                     None => Change::New,
-                    Some(p) if p.share > 0.0 => {
-                        let r = t.share / p.share;
-                        if r > 1.1 {
-                            Change::Grew
-                        } else if r < 0.9 {
-                            Change::Shrank
-                        } else {
-                            Change::Stable
-                        }
-                    }
+                    Some(p) if p.share > 0.0 => Change::from_ratio(t.share / p.share),
                     Some(_) => Change::Grew,
                 });
             }

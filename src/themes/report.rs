@@ -1617,14 +1617,7 @@ fn polarity_word(p: Polarity) -> &'static str {
 }
 
 fn change_word(c: Option<Change>) -> &'static str {
-    match c {
-        Some(Change::New) => "new",
-        Some(Change::Grew) => "grew",
-        Some(Change::Shrank) => "shrank",
-        Some(Change::Stable) => "stable",
-        Some(Change::Vanished) => "vanished",
-        None => "—",
-    }
+    c.map_or("—", Change::word)
 }
 
 fn change_badge(c: Change) -> &'static str {

@@ -499,14 +499,7 @@ pub fn discover(
             t.size = now;
             let change = match was {
                 Some((ThemeState::Active, before)) if before > 0 => {
-                    let r = now as f64 / before as f64;
-                    if r > 1.1 {
-                        Change::Grew
-                    } else if r < 0.9 {
-                        Change::Shrank
-                    } else {
-                        Change::Stable
-                    }
+                    Change::from_ratio(now as f64 / before as f64)
                 }
                 Some((ThemeState::Active, _)) => Change::Grew,
                 _ => Change::New,

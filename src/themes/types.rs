@@ -115,6 +115,30 @@ pub enum Change {
     Vanished,
 }
 
+impl Change {
+    /// From the ratio of a theme's size (or share) now to before: ±10% is stable.
+    pub fn from_ratio(r: f64) -> Change {
+        if r > 1.1 {
+            Change::Grew
+        } else if r < 0.9 {
+            Change::Shrank
+        } else {
+            Change::Stable
+        }
+    }
+
+    /// The word shown for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Change::New => "new",
+            Change::Grew => "grew",
+            Change::Shrank => "shrank",
+            Change::Stable => "stable",
+            Change::Vanished => "vanished",
+        }
+    }
+}
+
 /// One theme with everything the report shows about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThemeSummary {
