@@ -203,6 +203,7 @@ fn main() {
             Some(&mut generator),
             q,
             &opts,
+            &mut |_| Ok(()),
             &mut |_| {},
         )
         .unwrap();

@@ -181,7 +181,14 @@ pub enum AskError {
     /// Generator.
     #[error(transparent)]
     Llm(#[from] llm::LlmError),
+    /// The caller's hook refused to go on (e.g. the audit entry could not be written).
+    #[error("{0}")]
+    Hook(String),
 }
+
+/// Called with the verbatims an answer rests on, before any of it is shown: the audit trail
+/// records them first.
+pub type BeforeAnswer<'a> = &'a mut dyn FnMut(&[Source]) -> Result<(), String>;
 
 const SYSTEM: &str = "You answer questions about customer feedback, using only the numbered \
 verbatims you are given. After every sentence, write in square brackets the numbers of the \
@@ -204,8 +211,9 @@ fn source(n: usize, h: &Hit) -> Source {
     }
 }
 
-/// Answers `question`. `on_sentence` receives the answer as it is produced (checked sentences
-/// for a generated answer; whole lines otherwise).
+/// Answers `question`. `before` sees the verbatims the answer rests on before anything is
+/// shown (the audit trail); `on_sentence` receives the answer as it is produced (checked
+/// sentences for a generated answer; whole lines otherwise).
 #[allow(clippy::too_many_arguments)]
 pub fn ask(
     store: &Store,
@@ -215,6 +223,7 @@ pub fn ask(
     generator: Option<&mut Generator>,
     question: &str,
     opts: &AskOptions,
+    before: BeforeAnswer<'_>,
     on_sentence: &mut dyn FnMut(&str),
 ) -> Result<Answer, AskError> {
     let t0 = Instant::now();
@@ -227,6 +236,7 @@ pub fn ask(
             question,
             &cq,
             opts,
+            before,
             on_sentence,
             t0,
         );
@@ -280,6 +290,7 @@ pub fn ask(
                 best, opts.min_cosine
             )
         };
+        before(&sources).map_err(AskError::Hook)?;
         on_sentence(&answer);
         return Ok(Answer {
             question: question.to_string(),
@@ -294,6 +305,7 @@ pub fn ask(
             timings,
         });
     }
+    before(&sources).map_err(AskError::Hook)?;
     let Some(generator) = generator else {
         return extractive(store, question, sources, on_sentence, timings);
     };
@@ -548,6 +560,7 @@ fn count(
     question: &str,
     cq: &route::CountQuestion,
     opts: &AskOptions,
+    before: BeforeAnswer<'_>,
     on_line: &mut dyn FnMut(&str),
     t0: Instant,
 ) -> Result<Answer, AskError> {
@@ -644,7 +657,6 @@ fn count(
             100.0 * share
         )
     };
-    on_line(&answer);
     // Examples: the closest matches.
     matched.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let sources: Vec<Source> = matched
@@ -665,6 +677,8 @@ fn count(
             })
         })
         .collect();
+    before(&sources).map_err(AskError::Hook)?;
+    on_line(&answer);
     Ok(Answer {
         question: question.to_string(),
         mode: AnswerMode::Count,

@@ -116,6 +116,8 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     };
     let stream = !g.json;
     let mut out = std::io::stdout();
+    // A second connection for the audit trail: `ask` reads through the first meanwhile.
+    let mut ws_audit = Workspace::open(root)?;
     let answer = ask(
         &ws.store,
         &indexes,
@@ -124,6 +126,20 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
         generator.as_mut(),
         &a.question,
         &opts,
+        // The audit entry (question, filter, the verbatims the answer rests on) is durable
+        // before the first word is shown.
+        &mut |sources| {
+            let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
+            ws_audit
+                .audit(
+                    "owner",
+                    "ask",
+                    &serde_json::json!({ "question": a.question, "filter": opts.filter }),
+                    &ids,
+                )
+                .map(|_| ())
+                .map_err(|e| format!("audit trail: {e}"))
+        },
         &mut |s| {
             if stream {
                 let _ = writeln!(out, "{s}");

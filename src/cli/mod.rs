@@ -104,9 +104,28 @@ enum Command {
     /// Survey links that carry no personal data.
     #[command(subcommand)]
     Links(LinksCommand),
+    /// The audit trail of reads: show it, or verify its hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Respondents (for access and erasure requests).
     #[command(subcommand)]
     Respondent(RespondentCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Entries, oldest first (who, when, command, filters, ids returned).
+    Show {
+        /// Only this caller.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only entries on or after this day (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Checks the hash chain; names the first edited, deleted, reordered or inserted entry
+    /// (exit 1).
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -321,6 +340,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Models => cmd_models(&g),
+        Command::Audit(c) => cmd_audit(&g, &root, c),
         Command::Themes(a) => themes::cmd_themes(&g, &root, a),
         Command::Report(a) => themes::cmd_report(&g, &root, *a),
         Command::Ask(a) => ask::cmd_ask(&g, &root, *a),
@@ -332,9 +352,16 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Pii(PiiCommand::Reveal { id }) => cmd_reveal(&g, &root, &id),
         Command::Links(c) => cmd_links(&g, &root, c),
         Command::Respondent(RespondentCommand::Lookup { identifier }) => {
-            let ws = Workspace::open(&root)?;
+            let mut ws = Workspace::open(&root)?;
             let _grant = access::authorize(&Caller::Owner, Action::Lookup)?;
             let r = privacy::lookup_respondent(&ws, &identifier)?;
+            // The identifier itself is personal data: the trail keeps its pseudonym.
+            ws.audit(
+                "owner",
+                "respondent lookup",
+                &serde_json::json!({ "pseudonym": r.pseudonym }),
+                &r.verbatims,
+            )?;
             if g.json {
                 output::json(&r);
             } else {
@@ -459,6 +486,58 @@ fn model_label(m: &verbatim::workspace::ModelConfig) -> String {
         (Some(p), _) => p.display().to_string(),
         (None, Some(n)) => n.clone(),
         (None, None) => embed::DEFAULT_MODEL.to_string(),
+    }
+}
+
+fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
+    let ws = Workspace::open(root)?;
+    let _grant = access::authorize(&Caller::Owner, Action::Stats)?;
+    match c {
+        AuditCommand::Show { user, since } => {
+            let since = since
+                .as_deref()
+                .map(|s| {
+                    parse_day("--since", s).map(|t| {
+                        chrono::DateTime::from_timestamp(t, 0)
+                            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                            .unwrap_or_default()
+                    })
+                })
+                .transpose()?;
+            let entries: Vec<_> = ws
+                .store
+                .audit_entries()?
+                .into_iter()
+                .filter(|e| user.as_ref().is_none_or(|u| &e.caller == u))
+                .filter(|e| since.as_ref().is_none_or(|s| e.at.as_str() >= s.as_str()))
+                .collect();
+            if g.json {
+                output::json(&entries);
+            } else {
+                for e in &entries {
+                    println!(
+                        "{:>5}  {}  {}  {}  {}  [{}]",
+                        e.seq, e.at, e.caller, e.action, e.detail, e.ids
+                    );
+                }
+            }
+            Ok(0)
+        }
+        AuditCommand::Verify => {
+            let v = ws.verify_audit()?;
+            if g.json {
+                output::json(&v);
+            } else {
+                match &v.broken {
+                    None => println!(
+                        "audit trail intact: {} entries, last sequence {} (keep this number elsewhere: removing entries at the end is only detectable against it)",
+                        v.entries, v.last_seq
+                    ),
+                    Some((seq, why)) => println!("audit trail BROKEN at entry {seq}: {why}"),
+                }
+            }
+            Ok(if v.broken.is_some() { 1 } else { 0 })
+        }
     }
 }
 
@@ -685,7 +764,7 @@ fn filter_from(a: &FilterArgs) -> Result<Filter> {
 }
 
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
-    let ws = Workspace::open(root)?;
+    let mut ws = Workspace::open(root)?;
     let filter = filter_from(&a.filter)?;
     let mode = a.mode.unwrap_or(ws.config.search.mode);
     let limit = a.limit.unwrap_or(ws.config.search.limit);
@@ -708,6 +787,8 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
         embedder.as_ref().map(|e| e as &dyn Embedder),
         &q,
     )?;
+    let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
+    ws.audit("owner", "search", &serde_json::json!({ "query": q }), &ids)?;
     if g.json {
         output::json(&serde_json::json!({ "query": q, "hits": hits }));
     } else {
@@ -888,9 +969,15 @@ fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {
 }
 
 fn cmd_reveal(g: &Global, root: &Path, id: &str) -> Result<i32> {
-    let ws = Workspace::open(root)?;
+    let mut ws = Workspace::open(root)?;
     let grant = access::authorize(&Caller::Owner, Action::Reveal)?;
     let r = privacy::reveal(&ws, &grant, id)?;
+    ws.audit(
+        "owner",
+        "pii reveal",
+        &serde_json::json!({}),
+        &[id.to_string()],
+    )?;
     if g.json {
         output::json(&r);
     } else {

@@ -244,6 +244,13 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
         },
     };
     let s = summarize(&run, &head.0, &opts);
+    let ids: Vec<String> = s.themes.iter().map(|t| t.id.clone()).collect();
+    ws.audit(
+        "owner",
+        "themes",
+        &serde_json::json!({ "filter": opts.filter, "quotes": opts.quotes }),
+        &ids,
+    )?;
     let vanished: Vec<&StoredTheme> = run
         .themes
         .iter()
@@ -410,6 +417,15 @@ fn show(
     let Some(ts) = s.themes.iter().find(|x| x.id == theme_id(t.id)) else {
         bail!("{} has no verbatims in this filter", theme_id(t.id));
     };
+    let ts = ts.clone();
+    let ids: Vec<String> = ts.quotes.iter().map(|q| q.id.clone()).collect();
+    ws.audit(
+        "owner",
+        "themes show",
+        &serde_json::json!({ "theme": ts.id, "filter": opts.filter }),
+        &ids,
+    )?;
+    let ts = &ts;
     if g.json {
         output::json(ts);
         return Ok(0);
@@ -614,6 +630,12 @@ fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Re
     let mut ws = Workspace::open(root)?;
     let _grant = access::authorize(&Caller::Owner, Action::Themes)?;
     let run = run_themes(g, &mut ws, r)?;
+    ws.audit(
+        "owner",
+        "themes assignments",
+        &serde_json::json!({ "out": out, "verbatims": run.docs.len() }),
+        &[],
+    )?;
     let mut w: Box<dyn Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -692,6 +714,16 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
             compare_to: previous.as_ref(),
         },
     );
+    ws.audit(
+        "owner",
+        "report",
+        &serde_json::json!({ "out": a.out, "filter": filter, "quotes": a.quotes }),
+        &report
+            .themes
+            .iter()
+            .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
+            .collect::<Vec<_>>(),
+    )?;
     let body = match format {
         ReportFormat::Html => verbatim::themes::report::html(&report),
         ReportFormat::Md => verbatim::themes::report::markdown(&report),

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::pii::Redacted;
 
+mod audit;
 mod themes;
+pub use audit::{AuditEntry, AuditVerdict};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
 
 /// Errors from the store. A corrupt or foreign file names its path.
@@ -246,7 +248,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -337,6 +339,20 @@ const MIGRATIONS: &[&str] = &[
         vector       BLOB NOT NULL,
         PRIMARY KEY (doc, idx)
     ) WITHOUT ROWID;
+    "#,
+    // v4: the audit trail. Append-only and hash-chained: each entry's `mac` is a keyed hash
+    // (workspace key) of the previous entry's mac and its own fields (see store/audit.rs).
+    r#"
+    CREATE TABLE audit (
+        seq    INTEGER PRIMARY KEY,
+        at     TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        ids    TEXT NOT NULL,
+        prev   TEXT NOT NULL,
+        mac    TEXT NOT NULL
+    );
     "#,
 ];
 

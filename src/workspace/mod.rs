@@ -293,6 +293,28 @@ impl Workspace {
         Ok(Indexes::open(&self.index_dir(), &self.store)?)
     }
 
+    /// Appends to the audit trail, durably, before results are shown: who, what (`detail`:
+    /// query, filters, options), which ids came back. Chained with the workspace key.
+    pub fn audit(
+        &mut self,
+        caller: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        ids: &[String],
+    ) -> Result<i64, WorkspaceError> {
+        let vault = &self.vault;
+        let mac = |b: &[u8]| vault.keyed_hash("audit", b);
+        Ok(self
+            .store
+            .append_audit(caller, action, &detail.to_string(), ids, &mac)?)
+    }
+
+    /// Checks the audit chain (see `store::audit`).
+    pub fn verify_audit(&self) -> Result<crate::store::AuditVerdict, WorkspaceError> {
+        let mac = |b: &[u8]| self.vault.keyed_hash("audit", b);
+        Ok(self.store.verify_audit(&mac)?)
+    }
+
     /// Writes `verbatim.toml` atomically.
     pub fn save_config(&self) -> Result<(), WorkspaceError> {
         let body = toml::to_string_pretty(&self.config).expect("config serialises");

@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to link than one per file). Each module is a stage.
 mod ask;
+mod audit;
 mod cli;
 mod common;
 mod crash;
