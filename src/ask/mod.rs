@@ -230,7 +230,6 @@ pub fn ask(
     if let Some(cq) = route::count_question(question) {
         return count(
             store,
-            indexes,
             grant,
             embedder,
             question,
@@ -380,7 +379,7 @@ pub fn ask(
         }
         checked.push(c);
     };
-    let (raw, stats) = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
+    let (_, stats) = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
         pending.push_str(piece);
         let mut parts = cite::sentences(&pending);
         if parts.len() > 1 {
@@ -394,7 +393,6 @@ pub fn ask(
     for p in cite::sentences(&pending) {
         emit(&p, &mut checked, on_sentence);
     }
-    let _ = raw;
     timings.generate_s = t1.elapsed().as_secs_f64();
     let kept: Vec<&Checked> = checked
         .iter()
@@ -554,7 +552,6 @@ fn month_filter(store: &Store, scope: &Filter, month: u32) -> Result<Option<(i64
 #[allow(clippy::too_many_arguments)]
 fn count(
     store: &Store,
-    indexes: &Indexes,
     grant: &Grant,
     embedder: &dyn Embedder,
     question: &str,
@@ -631,7 +628,6 @@ fn count(
         }
         Ok(())
     })?;
-    let _ = indexes;
     let n = matched.len();
     let share = if total > 0 {
         n as f64 / total as f64

@@ -153,15 +153,23 @@ fn sentiment_head(g: &Global, ws: &Workspace) -> Result<(SentimentHead, String)>
 
 /// Runs (or loads) the themes; the model embeds sentences of new multi-sentence verbatims.
 fn run_themes(g: &Global, ws: &mut Workspace, args: &RunArgs) -> Result<RunData> {
-    let model = load_model(g, Some(ws))?;
-    ws.store.check_model(model.fingerprint())?;
+    // The model is loaded only when some verbatim still needs its sentences embedded (a large
+    // model file is not read on every `themes`).
+    let docs = ws.store.all_docs()?;
+    let model = if ws.store.docs_without_sentences(&docs)?.is_empty() {
+        None
+    } else {
+        let m = load_model(g, Some(ws))?;
+        ws.store.check_model(m.fingerprint())?;
+        Some(m)
+    };
     let bar = super::Bar::new(g);
     let _lock = ws.lock()?;
     Ok(ensure(
         &mut ws.store,
         &args.params(),
         args.refresh,
-        Some(&model),
+        model.as_ref().map(|m| m as &dyn Embedder),
         &bar,
     )?)
 }

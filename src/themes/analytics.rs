@@ -23,7 +23,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use super::run::{display_label, theme_id, RunData};
 use super::*;
 use crate::sentiment::SentimentHead;
-use crate::store::{Filter, ThemeState};
+use crate::store::Filter;
 
 /// Trailing periods a spike is measured against.
 pub const TREND_WINDOW: usize = 6;
@@ -365,7 +365,6 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
             .then(a.id.len().cmp(&b.id.len()))
             .then(a.id.cmp(&b.id))
     });
-    let _ = ThemeState::Active;
     Summary {
         themes,
         verbatims: n,

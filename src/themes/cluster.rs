@@ -327,7 +327,8 @@ pub fn discover(
             }
         }
     };
-    let sims = if candidates.len() > 1 {
+    // Pairwise cosines of the silhouette sample, for every candidate and the previous run's.
+    let sims = if candidates.len() > 1 || (previous.is_some() && k_fixed.is_none()) {
         dot_matrix(&sil, &sil, dim)
     } else {
         Vec::new()
@@ -346,23 +347,22 @@ pub fn discover(
             best = Some((s, k, f.centroids));
         }
     }
-    let (mut best_s, mut k, mut init) = best.expect("at least one k");
+    let (best_s, mut k, mut init) = best.expect("at least one k");
     if let Some(prev) =
         previous.filter(|p| !p.is_empty() && p.len() % dim == 0 && k_fixed.is_none())
     {
         let kp = prev.len() / dim;
         let f = kmeans_from(&sel, dim, prev.to_vec(), 25, false);
         let s = if kp > 1 {
-            silhouette_of(&sil, &sims_or(&sims, &sil, dim), dim, &f.centroids)
+            silhouette_of(&sil, &sims, dim, &f.centroids)
         } else {
             0.0
         };
         curve.push((kp, (s * 1e4).round() / 1e4));
         if s + K_HYSTERESIS >= best_s {
-            (best_s, k, init) = (s, kp, prev.to_vec());
+            (k, init) = (kp, prev.to_vec());
         }
     }
-    let _ = best_s;
     // To a fixed point, so that a re-run starting from these centroids changes nothing.
     let fit = kmeans_from(x, dim, init, 100, true);
     (
@@ -373,14 +373,6 @@ pub fn discover(
             sample: sel_idx.len(),
         },
     )
-}
-
-fn sims_or(sims: &[f32], sil: &[f32], dim: usize) -> Vec<f32> {
-    if sims.is_empty() {
-        dot_matrix(sil, sil, dim)
-    } else {
-        sims.to_vec()
-    }
 }
 
 /// Which points are "other": more than [`OTHER_Z`] standard deviations under their theme's mean

@@ -3,25 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, ok, repo, verbatim};
+use crate::common::{fixture, ingest_uci, ok, repo, verbatim};
 
 fn workspace() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
     ok(verbatim(&ws).arg("init"));
-    ok(verbatim(&ws)
-        .args([
-            "ingest",
-            "--text",
-            "text",
-            "--id",
-            "id",
-            "--field",
-            "domain",
-            "--field",
-            "sentiment",
-        ])
-        .arg(fixture("uci_600.csv")));
+    ingest_uci(&ws);
     (tmp, ws)
 }
 
