@@ -43,8 +43,10 @@ demo: models build
 	@echo; echo '$$ verbatim ask "How many customers mention refunds?"   (counted in the store)'
 	$(BIN) -w $(DEMO_WS) ask "How many customers mention refunds?"
 
+# The tests are built with the registries, then run with no network (scripts/test-no-network.sh).
 test: models fmt-check
-	$(CARGO) test --release --locked
+	$(CARGO) test --release --locked --no-run
+	bash scripts/test-no-network.sh
 
 fmt-check:
 	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --all -- --check; else echo "rustfmt not installed: skipping format check"; fi

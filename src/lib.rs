@@ -23,6 +23,7 @@
 
 pub mod access;
 pub mod ask;
+pub mod backup;
 pub mod embed;
 pub mod index;
 pub mod ingest;
@@ -30,6 +31,8 @@ pub mod lang;
 pub mod pii;
 pub mod retrieve;
 pub mod sentiment;
+pub mod server;
+pub mod service;
 pub mod store;
 pub mod themes;
 pub mod workspace;

@@ -1,29 +1,122 @@
 //! The one door: every read of verbatims goes through [`authorize`], which returns a [`Grant`].
 //!
-//! Retrieval functions take a `&Grant`, so a read path that forgot to ask does not compile. For
-//! now the workspace owner is the only caller and is granted everything; roles, scopes, expiry and
-//! the audit chain plug in here later without touching the read paths. A grant can already carry
-//! a *scope* — a filter that is ANDed with whatever the caller asks for — and can withhold text.
+//! Retrieval functions take a `&Grant`, so a read path that forgot to ask does not compile.
+//! [`POLICY`] is the whole policy, one row per action and one column per role, deny by default
+//! (an action missing from the table is denied to every role). A grant carries what the role
+//! may see: a *scope* (a consultant's filter, ANDed with whatever the caller asks for), whether
+//! verbatim text may be shown at all (marketing sees aggregates only), and the smallest cell
+//! that may be shown (k-anonymity threshold for aggregates).
+//!
+//! `Workspace::enter` is the door as callers use it: it re-reads the caller from the store
+//! (revoked? expired? — on every request), then asks [`authorize`]. `Workspace::record`
+//! appends the audit entry before results are returned.
 
 use serde::Serialize;
 
 use crate::store::Filter;
 
+/// The roles, least privileged last. See [`POLICY`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything: users, erasure, backups, audit.
+    Admin,
+    /// Redacted verbatims, themes, reports, ask; no originals.
+    Analyst,
+    /// An analyst who may also read the original (decrypted) text, one verbatim at a time, each
+    /// read logged.
+    Support,
+    /// Aggregates only: counts, shares, trends, theme labels; no verbatim text anywhere; cells
+    /// under k suppressed.
+    Marketing,
+    /// An analyst limited to its grant's scope, until the grant expires.
+    Consultant,
+}
+
+impl Role {
+    /// All roles, in [`POLICY`] column order.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Analyst,
+        Role::Support,
+        Role::Marketing,
+        Role::Consultant,
+    ];
+
+    /// Its name as typed on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Support => "support",
+            Role::Marketing => "marketing",
+            Role::Consultant => "consultant",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A user or a grant, as stored (see `store::Principal` for the record).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Principal {
+    /// Its unique name ("alice", "acme").
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// What it may see at most (consultant grants; empty for the others).
+    pub scope: Filter,
+    /// Unix seconds after which it is refused (consultant grants).
+    pub expires: Option<i64>,
+}
+
 /// Who is asking.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Caller {
-    /// The person who runs the binary on their own workspace.
+    /// The person who runs the binary on their own workspace without a token: whoever can read
+    /// the key file can read everything anyway (README, threat model), so this is an admin.
     Owner,
+    /// A user or grant, authenticated by its token.
+    User(Principal),
+}
+
+impl Caller {
+    /// Its name in the audit trail ("owner" or the user's name).
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Owner => "owner",
+            Caller::User(p) => &p.name,
+        }
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        match self {
+            Caller::Owner => Role::Admin,
+            Caller::User(p) => p.role,
+        }
+    }
 }
 
 /// What the caller wants to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Search verbatims (text, vector, hybrid).
     Search,
-    /// Read workspace statistics.
+    /// Read workspace statistics (whole-workspace counts).
     Stats,
     /// Write: ingest, reindex, links.
     Write,
@@ -33,11 +126,79 @@ pub enum Action {
     Lookup,
     /// Read themes: labels, counts, trends and (with text permission) quotes.
     Themes,
+    /// Every verbatim's theme, as a bulk list of ids.
+    Assignments,
     /// Change themes: merge, rename, seed.
     EditThemes,
     /// Write a theme report.
     Report,
+    /// Ask a question.
+    Ask,
+    /// Manage users and grants.
+    Users,
+    /// Read or verify the audit trail; incident reports.
+    Audit,
+    /// Erase verbatims: `forget`, `retention apply`.
+    Erase,
+    /// Export everything held about a respondent (GDPR Art. 15 / 20).
+    Export,
+    /// Make or restore an encrypted backup.
+    Backup,
+    /// Run the HTTP server (it holds the workspace key).
+    Serve,
 }
+
+/// What a role gets for an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Refused.
+    Deny,
+    /// Allowed, verbatim text included (within the caller's scope).
+    Full,
+    /// Counts, shares, trends and labels only; no verbatim text; cells under k suppressed.
+    Aggregates,
+}
+
+use Level::{Aggregates as A, Deny as D, Full as F};
+
+/// The policy: one row per action, one column per role, in [`Role::ALL`] order
+/// (admin, analyst, support, marketing, consultant). The README's table is this one.
+pub const POLICY: &[(Action, [Level; 5])] = &[
+    //                        admin analyst support marketing consultant
+    (Action::Search, /*    */ [F, F, F, A, F]),
+    (Action::Ask, /*       */ [F, F, F, A, F]),
+    (Action::Themes, /*    */ [F, F, F, A, F]),
+    (Action::Report, /*    */ [F, F, F, A, F]),
+    (Action::Stats, /*     */ [F, F, F, A, D]),
+    (Action::Assignments, [F, F, F, D, D]),
+    (Action::EditThemes, [F, F, D, D, D]),
+    (Action::Reveal, /*    */ [F, D, F, D, D]),
+    (Action::Lookup, /*    */ [F, D, F, D, D]),
+    (Action::Write, /*     */ [F, D, D, D, D]),
+    (Action::Users, /*     */ [F, D, D, D, D]),
+    (Action::Audit, /*     */ [F, D, D, D, D]),
+    (Action::Erase, /*     */ [F, D, D, D, D]),
+    (Action::Export, /*    */ [F, D, D, D, D]),
+    (Action::Backup, /*    */ [F, D, D, D, D]),
+    (Action::Serve, /*     */ [F, D, D, D, D]),
+];
+
+/// The level `role` gets for `action` (deny when the table has no row).
+pub fn level(role: Role, action: Action) -> Level {
+    let col = Role::ALL
+        .iter()
+        .position(|r| *r == role)
+        .expect("every role has a column");
+    POLICY
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map_or(Level::Deny, |(_, row)| row[col])
+}
+
+/// The smallest cell (theme × segment × period, or any count) shown to an aggregates-only
+/// caller; smaller ones are suppressed.
+pub const MIN_CELL: usize = 5;
 
 /// Permission to read, with its limits. Only [`authorize`] makes one.
 #[derive(Clone, Debug, Serialize)]
@@ -46,6 +207,7 @@ pub struct Grant {
     action: Action,
     scope: Filter,
     may_read_text: bool,
+    min_cell: usize,
 }
 
 impl Grant {
@@ -74,9 +236,24 @@ impl Grant {
         f
     }
 
-    /// May the caller see verbatim text (as opposed to counts only)?
+    /// The grant's scope (empty: the whole workspace).
+    pub fn scope(&self) -> &Filter {
+        &self.scope
+    }
+
+    /// May the caller see verbatim text (as opposed to aggregates only)?
     pub fn may_read_text(&self) -> bool {
         self.may_read_text
+    }
+
+    /// Cells (counts) under this are suppressed (0: none are).
+    pub fn min_cell(&self) -> usize {
+        self.min_cell
+    }
+
+    /// A count as this caller may see it: `None` when under the k threshold.
+    pub fn cell(&self, n: usize) -> Option<usize> {
+        (n >= self.min_cell).then_some(n)
     }
 }
 
@@ -91,30 +268,84 @@ fn max_opt<T: Copy>(a: Option<T>, b: Option<T>, pick: impl Fn(T, T) -> T) -> Opt
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     /// Deny by default.
-    #[error("{caller:?} may not {action:?}")]
+    #[error(
+        "{caller} ({role}) may not {action:?}: see `verbatim --help` and the README's role table"
+    )]
     Denied {
         /// Who asked.
-        caller: Caller,
+        caller: String,
+        /// Its role.
+        role: Role,
         /// What for.
         action: Action,
     },
+    /// The grant has expired.
+    #[error("{caller}'s access expired at {at} (UTC)")]
+    Expired {
+        /// Who asked.
+        caller: String,
+        /// When it ended.
+        at: String,
+    },
+    /// No such user, revoked, or a wrong token.
+    #[error("{0}")]
+    Unauthenticated(String),
 }
 
-/// Decides what `caller` may do. Deny by default; the owner may do everything.
+/// Decides what `caller` may do now. Deny by default.
 pub fn authorize(caller: &Caller, action: Action) -> Result<Grant, AccessError> {
-    match caller {
-        Caller::Owner => Ok(Grant {
-            caller: caller.clone(),
-            action,
-            scope: Filter::default(),
-            may_read_text: true,
-        }),
+    authorize_at(caller, action, chrono::Utc::now().timestamp())
+}
+
+/// [`authorize`] at a given time (Unix seconds): a grant is refused from its expiry second on.
+pub fn authorize_at(caller: &Caller, action: Action, now: i64) -> Result<Grant, AccessError> {
+    let (scope, expires) = match caller {
+        Caller::Owner => (Filter::default(), None),
+        Caller::User(p) => (p.scope.clone(), p.expires),
+    };
+    if let Some(at) = expires {
+        if now >= at {
+            return Err(AccessError::Expired {
+                caller: caller.name().to_string(),
+                at: chrono::DateTime::from_timestamp(at, 0)
+                    .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|| at.to_string()),
+            });
+        }
     }
+    let role = caller.role();
+    let (may_read_text, min_cell) = match level(role, action) {
+        Level::Deny => {
+            return Err(AccessError::Denied {
+                caller: caller.name().to_string(),
+                role,
+                action,
+            })
+        }
+        Level::Full => (true, 0),
+        Level::Aggregates => (false, MIN_CELL),
+    };
+    Ok(Grant {
+        caller: caller.clone(),
+        action,
+        scope,
+        may_read_text,
+        min_cell,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(role: Role) -> Caller {
+        Caller::User(Principal {
+            name: "u".into(),
+            role,
+            scope: Filter::default(),
+            expires: None,
+        })
+    }
 
     #[test]
     fn restrict_intersects_scope_with_request() {
@@ -132,5 +363,42 @@ mod tests {
         let f = g.restrict(&Filter::default());
         assert_eq!(f.fields["country"], vec!["FR".to_string()]);
         assert!(g.may_read_text());
+    }
+
+    #[test]
+    fn every_action_has_one_policy_row_and_admin_may_do_everything() {
+        let mut seen = std::collections::HashSet::new();
+        for (a, row) in POLICY {
+            assert!(seen.insert(*a), "{a:?} has two rows");
+            assert_eq!(row[0], Level::Full, "admin is denied {a:?}");
+            // Marketing never gets text.
+            assert_ne!(row[3], Level::Full, "marketing gets text for {a:?}");
+        }
+        assert_eq!(seen.len(), 16, "an action is missing from POLICY");
+    }
+
+    #[test]
+    fn marketing_gets_aggregates_with_k_and_no_text() {
+        let g = authorize(&user(Role::Marketing), Action::Search).unwrap();
+        assert!(!g.may_read_text());
+        assert_eq!(g.min_cell(), MIN_CELL);
+        assert_eq!(g.cell(4), None);
+        assert_eq!(g.cell(5), Some(5));
+        assert!(authorize(&user(Role::Marketing), Action::Reveal).is_err());
+    }
+
+    #[test]
+    fn a_grant_is_refused_from_its_expiry_second() {
+        let c = Caller::User(Principal {
+            name: "acme".into(),
+            role: Role::Consultant,
+            scope: Filter::default(),
+            expires: Some(1_000),
+        });
+        assert!(authorize_at(&c, Action::Search, 999).is_ok());
+        assert!(matches!(
+            authorize_at(&c, Action::Search, 1_000),
+            Err(AccessError::Expired { .. })
+        ));
     }
 }

@@ -113,6 +113,10 @@ pub struct CountAnswer {
     pub topic: String,
     /// How, in words.
     pub method: String,
+    /// The count was under the caller's k (aggregates-only access): `count` and `share` are 0
+    /// and the answer says "fewer than k".
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 /// Hits of the extractive answer that share a theme.
@@ -227,6 +231,18 @@ pub fn ask(
     on_sentence: &mut dyn FnMut(&str),
 ) -> Result<Answer, AskError> {
     let t0 = Instant::now();
+    if !grant.may_read_text() {
+        return aggregates_only(
+            store,
+            grant,
+            embedder,
+            question,
+            opts,
+            before,
+            on_sentence,
+            t0,
+        );
+    }
     if let Some(cq) = route::count_question(question) {
         return count(
             store,
@@ -688,6 +704,7 @@ fn count(
             share: (share * 1e4).round() / 1e4,
             topic: topic.to_string(),
             method,
+            suppressed: false,
         }),
         groups: Vec::new(),
         generation: None,
@@ -696,6 +713,83 @@ fn count(
             generate_s: 0.0,
         },
     })
+}
+
+/// `ask` for an aggregates-only grant (marketing): counting questions get their count (under
+/// the grant's k: "fewer than k"), with no example verbatims; other questions are declined
+/// with the way to ask. No verbatim text reaches the answer, and no model sees any.
+#[allow(clippy::too_many_arguments)]
+fn aggregates_only(
+    store: &Store,
+    grant: &Grant,
+    embedder: &dyn Embedder,
+    question: &str,
+    opts: &AskOptions,
+    before: BeforeAnswer<'_>,
+    on_line: &mut dyn FnMut(&str),
+    t0: Instant,
+) -> Result<Answer, AskError> {
+    let Some(cq) = route::count_question(question) else {
+        let answer = "Your role sees aggregates only (counts, shares, trends, theme labels), not verbatims: ask a counting question (\"How many customers mention delivery?\"), or see `verbatim themes` and `verbatim report`.".to_string();
+        before(&[]).map_err(AskError::Hook)?;
+        on_line(&answer);
+        return Ok(Answer {
+            question: question.to_string(),
+            mode: AnswerMode::Abstained,
+            answer,
+            sentences: Vec::new(),
+            cited: Vec::new(),
+            sources: Vec::new(),
+            count: None,
+            groups: Vec::new(),
+            generation: None,
+            timings: Timings {
+                retrieve_s: t0.elapsed().as_secs_f64(),
+                generate_s: 0.0,
+            },
+        });
+    };
+    let mut a = count(
+        store,
+        grant,
+        embedder,
+        question,
+        &cq,
+        opts,
+        &mut |_| Ok(()),
+        &mut |_| {},
+        t0,
+    )?;
+    a.sources.clear();
+    a.cited.clear();
+    if let Some(c) = a.count.as_mut() {
+        // The method's own sub-counts (by words, by meaning) could be under k: not shown.
+        c.method = format!(
+            "verbatims in scope whose words include every word of \"{}\" (stemmed) or whose meaning is close to it",
+            c.topic
+        );
+        if grant.cell(c.count).is_none() {
+            a.answer = format!(
+                "Fewer than {} verbatims — the exact count is suppressed for aggregates-only access ({}).",
+                grant.min_cell(),
+                c.method
+            );
+            c.count = 0;
+            c.share = 0.0;
+            c.suppressed = true;
+        } else {
+            a.answer = format!(
+                "{} of {} verbatims ({:.1}%) — counted as {}.",
+                c.count,
+                c.total,
+                100.0 * c.share,
+                c.method
+            );
+        }
+    }
+    before(&[]).map_err(AskError::Hook)?;
+    on_line(&a.answer);
+    Ok(a)
 }
 
 /// One grounded sentence about a theme.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use verbatim::access::{self, Action, Caller};
+use verbatim::access::Action;
 use verbatim::ask::llm::{GenOptions, Generator};
 use verbatim::ask::{ask, AnswerMode, AskOptions};
 use verbatim::embed::{self, Embedder};
@@ -75,12 +75,13 @@ pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
 
 pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let ws = Workspace::open(root)?;
-    let grant = access::authorize(&Caller::Owner, Action::Search)?;
+    let grant = super::enter(&ws, Action::Ask)?;
     let embedder = load_model(g, Some(&ws))?;
     ws.store.check_model(embedder.fingerprint())?;
     let (indexes, _) = ws.indexes()?;
     let cfg = &ws.config.ask;
-    let mut generator = if a.extractive {
+    // Aggregates-only callers get counts: no model reads verbatims for them.
+    let mut generator = if a.extractive || !grant.may_read_text() {
         None
     } else {
         let path = generator_path(a.generator.as_deref().unwrap_or(&cfg.model))?;
@@ -131,8 +132,8 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
         &mut |sources| {
             let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
             ws_audit
-                .audit(
-                    "owner",
+                .record(
+                    &grant,
                     "ask",
                     &serde_json::json!({ "question": a.question, "filter": opts.filter }),
                     &ids,

@@ -3,8 +3,12 @@
 //! warnings and row errors go to stderr.
 
 mod ask;
+mod backup;
+mod gdpr;
 mod output;
+mod serve;
 mod themes;
+mod users;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -12,10 +16,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use verbatim::access::{self, Action, Caller};
+use verbatim::access::{Action, Caller, Grant};
 use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping};
-use verbatim::retrieve::{self, Mode, Query};
+use verbatim::retrieve::{Mode, Query};
+use verbatim::service;
 use verbatim::store::Filter;
 use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
 use verbatim::workspace::{privacy, resolve_root, Workspace};
@@ -110,6 +115,30 @@ enum Command {
     /// Respondents (for access and erasure requests).
     #[command(subcommand)]
     Respondent(RespondentCommand),
+    /// Write one encrypted file holding the whole workspace (config, key file, store snapshot,
+    /// indexes); `backup keygen` makes a key file.
+    Backup(Box<backup::BackupArgs>),
+    /// Restore an encrypted backup into a new folder (checks all of it before writing anything).
+    Restore(Box<backup::RestoreArgs>),
+    /// Erase a respondent's verbatims (GDPR Art. 17) or verbatims by id, from the store, both
+    /// indexes, themes and reports in the workspace; prints a receipt.
+    Forget(gdpr::ForgetArgs),
+    /// Everything held about a respondent, as JSON on stdout (GDPR Art. 15 / 20).
+    Export(gdpr::ExportArgs),
+    /// Retention: erase verbatims older than `privacy.retention_days`.
+    #[command(subcommand)]
+    Retention(gdpr::RetentionCommand),
+    /// Users and their tokens (admin).
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Scoped, expiring access for consultants (admin).
+    #[command(subcommand)]
+    Grant(users::GrantCommand),
+    /// Scope an incident: what a user retrieved, from the audit trail (admin).
+    #[command(subcommand)]
+    Incident(users::IncidentCommand),
+    /// Serve the HTTP JSON API (loopback by default; TLS with --tls-cert / --tls-key).
+    Serve(Box<serve::ServeArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -281,6 +310,21 @@ struct SearchArgs {
     mode: Option<Mode>,
 }
 
+/// The caller: the user or grant whose token is in `$VERBATIM_TOKEN`, else the workspace owner
+/// (whoever can read the key file; README, threat model).
+fn caller(ws: &Workspace) -> Result<Caller> {
+    match std::env::var("VERBATIM_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => Ok(ws.authenticate(&t)?),
+        _ => Ok(Caller::Owner),
+    }
+}
+
+/// Through the door: the caller's grant for `action`, or why not (exit 3).
+fn enter(ws: &Workspace, action: Action) -> Result<Grant> {
+    let c = caller(ws)?;
+    Ok(ws.enter(&c, action)?)
+}
+
 /// Parses the command line, runs it, and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -289,7 +333,19 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            2
+            // Refusals (no or bad token, role, expiry) exit 3: scripts can tell them apart.
+            let refused = e.downcast_ref::<verbatim::access::AccessError>().is_some()
+                || e.downcast_ref::<service::ServiceError>().is_some_and(|s| {
+                    matches!(
+                        s.kind(),
+                        service::ErrorKind::Denied | service::ErrorKind::Unauthenticated
+                    )
+                });
+            if refused {
+                3
+            } else {
+                2
+            }
         }
     }
 }
@@ -340,6 +396,15 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Models => cmd_models(&g),
+        Command::Backup(a) => backup::cmd_backup(&g, &root, *a),
+        Command::Restore(a) => backup::cmd_restore(&g, *a),
+        Command::Forget(a) => gdpr::cmd_forget(&g, &root, a),
+        Command::Export(a) => gdpr::cmd_export(&g, &root, a),
+        Command::Retention(c) => gdpr::cmd_retention(&g, &root, c),
+        Command::User(c) => users::cmd_user(&g, &root, c),
+        Command::Grant(c) => users::cmd_grant(&g, &root, c),
+        Command::Incident(c) => users::cmd_incident(&g, &root, c),
+        Command::Serve(a) => serve::cmd_serve(&g, &root, *a),
         Command::Audit(c) => cmd_audit(&g, &root, c),
         Command::Themes(a) => themes::cmd_themes(&g, &root, a),
         Command::Report(a) => themes::cmd_report(&g, &root, *a),
@@ -353,11 +418,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Links(c) => cmd_links(&g, &root, c),
         Command::Respondent(RespondentCommand::Lookup { identifier }) => {
             let mut ws = Workspace::open(&root)?;
-            let _grant = access::authorize(&Caller::Owner, Action::Lookup)?;
+            let grant = enter(&ws, Action::Lookup)?;
             let r = privacy::lookup_respondent(&ws, &identifier)?;
             // The identifier itself is personal data: the trail keeps its pseudonym.
-            ws.audit(
-                "owner",
+            ws.record(
+                &grant,
                 "respondent lookup",
                 &serde_json::json!({ "pseudonym": r.pseudonym }),
                 &r.verbatims,
@@ -374,6 +439,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
+            let _grant = enter(&ws, Action::Write)?;
             // --model switches the workspace: its errors are the user's to see. Without it, the
             // workspace's own model re-embeds only if the stored vectors are not its own; a
             // model that cannot load then leaves the vectors as they are.
@@ -490,8 +556,8 @@ fn model_label(m: &verbatim::workspace::ModelConfig) -> String {
 }
 
 fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
-    let ws = Workspace::open(root)?;
-    let _grant = access::authorize(&Caller::Owner, Action::Stats)?;
+    let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Audit)?;
     match c {
         AuditCommand::Show { user, since } => {
             let since = since
@@ -504,13 +570,13 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
                     })
                 })
                 .transpose()?;
-            let entries: Vec<_> = ws
-                .store
-                .audit_entries()?
-                .into_iter()
-                .filter(|e| user.as_ref().is_none_or(|u| &e.caller == u))
-                .filter(|e| since.as_ref().is_none_or(|s| e.at.as_str() >= s.as_str()))
-                .collect();
+            let entries = service::audit_entries(
+                &mut ws,
+                &grant,
+                "audit show",
+                user.as_deref(),
+                since.as_deref(),
+            )?;
             if g.json {
                 output::json(&entries);
             } else {
@@ -655,6 +721,7 @@ fn format_from(f: Option<&str>) -> Option<Format> {
 
 fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
+    let _grant = enter(&ws, Action::Write)?;
     let mapping = resolve_mapping(&a.columns, Some(&ws))?;
     let embedder = load_model(g, Some(&ws))?;
     let format = format_from(a.input.format.as_deref());
@@ -765,6 +832,7 @@ fn filter_from(a: &FilterArgs) -> Result<Filter> {
 
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Search)?;
     let filter = filter_from(&a.filter)?;
     let mode = a.mode.unwrap_or(ws.config.search.mode);
     let limit = a.limit.unwrap_or(ws.config.search.limit);
@@ -773,27 +841,27 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
         _ => Some(load_model(g, Some(&ws))?),
     };
     let (indexes, _) = ws.indexes()?;
-    let grant = access::authorize(&Caller::Owner, Action::Search)?;
     let q = Query {
         text: a.query.clone(),
         mode,
         filter,
         limit,
     };
-    let hits = retrieve::search(
+    let r = service::search(
+        &mut ws,
         &grant,
-        &ws.store,
+        "search",
         &indexes,
         embedder.as_ref().map(|e| e as &dyn Embedder),
         &q,
     )?;
-    let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
-    ws.audit("owner", "search", &serde_json::json!({ "query": q }), &ids)?;
     if g.json {
-        output::json(&serde_json::json!({ "query": q, "hits": hits }));
-    } else {
+        output::json(&r);
+    } else if let Some(hits) = &r.hits {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        output::print_hits(&hits, &a.query, color);
+        output::print_hits(hits, &a.query, color);
+    } else if let Some(agg) = &r.aggregate {
+        output::print_aggregate(agg);
     }
     Ok(0)
 }
@@ -851,17 +919,12 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
 }
 
 fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
-    let ws = Workspace::open(root)?;
-    let _grant = access::authorize(&Caller::Owner, Action::Stats)?;
+    let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Stats)?;
     let (indexes, sync) = ws.indexes()?;
+    let mut report = service::stats(&mut ws, &grant, "stats", &indexes)?;
+    report["caught_up"] = serde_json::to_value(&sync)?;
     let s = ws.store.stats()?;
-    let report = serde_json::json!({
-        "workspace": ws.root(),
-        "store": s,
-        "text_index": { "documents": indexes.text.num_docs(), "covered_seq": indexes.text.covered() },
-        "vector_index": { "points": indexes.vectors.points(), "covered_seq": indexes.vectors.covered() },
-        "caught_up": sync,
-    });
     if g.json {
         output::json(&report);
     } else {
@@ -970,14 +1033,8 @@ fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {
 
 fn cmd_reveal(g: &Global, root: &Path, id: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = access::authorize(&Caller::Owner, Action::Reveal)?;
-    let r = privacy::reveal(&ws, &grant, id)?;
-    ws.audit(
-        "owner",
-        "pii reveal",
-        &serde_json::json!({}),
-        &[id.to_string()],
-    )?;
+    let grant = enter(&ws, Action::Reveal)?;
+    let r = service::reveal(&mut ws, &grant, "pii reveal", id)?;
     if g.json {
         output::json(&r);
     } else {
@@ -1012,7 +1069,7 @@ fn cmd_links(g: &Global, root: &Path, c: LinksCommand) -> Result<i32> {
             format,
         } => {
             let mut ws = Workspace::open(root)?;
-            let _grant = access::authorize(&Caller::Owner, Action::Write)?;
+            let _grant = enter(&ws, Action::Write)?;
             let made = privacy::make_links(
                 &mut ws,
                 &file,

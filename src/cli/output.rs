@@ -216,3 +216,25 @@ pub fn print_scan(r: &verbatim::pii::scan::ScanReport, list: bool) {
         }
     }
 }
+
+/// An aggregates-only search result: counts, never verbatims.
+pub fn print_aggregate(a: &verbatim::retrieve::SearchAggregate) {
+    let n = |c: Option<usize>| c.map_or(format!("<{}", a.min_cell), |c| c.to_string());
+    println!(
+        "{} matching verbatims (aggregates only; counts under {} suppressed)",
+        n(a.matches),
+        a.min_cell
+    );
+    if !a.themes.is_empty() {
+        println!("by theme:");
+        for (id, label, c) in &a.themes {
+            println!("  {id:<5} {:>6}  {label}", n(*c));
+        }
+    }
+    for (field, values) in &a.segments {
+        println!("by {field}:");
+        for (v, c) in values {
+            println!("  {v:<20} {:>6}", n(*c));
+        }
+    }
+}

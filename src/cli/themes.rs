@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
-use verbatim::access::{self, Action, Caller};
+use verbatim::access::Action;
 use verbatim::embed::{Embedder, TextKind};
 use verbatim::sentiment::SentimentHead;
+use verbatim::service;
 use verbatim::store::{StoredTheme, ThemeState};
-use verbatim::themes::analytics::{build_report, summarize, ReportInputs, SummaryOptions};
+use verbatim::themes::analytics::{summarize, ReportInputs, SummaryOptions};
 use verbatim::themes::run::{display_label, ensure, parse_theme_id, theme_id, Params, RunData};
 use verbatim::themes::{Change, Report};
 use verbatim::workspace::Workspace;
 
-use super::{filter_from, load_model, model_dir, output, FilterArgs, Global};
+use super::{enter, filter_from, load_model, model_dir, output, FilterArgs, Global};
 
 /// Discovery settings shared by `themes` and `report`.
 #[derive(Args, Debug, Clone)]
@@ -233,31 +234,20 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
 
 fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bool) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = access::authorize(&Caller::Owner, Action::Themes)?;
-    let filter = grant.restrict(&filter_from(f)?);
+    let grant = enter(&ws, Action::Themes)?;
+    // Sentences are written from quotes: not for aggregates-only callers.
+    let with_sentences = with_sentences && grant.may_read_text();
+    let filter = filter_from(f)?;
     let head = sentiment_head(g, &ws)?;
     let run = run_themes(g, &mut ws, r)?;
-    let opts = SummaryOptions {
-        filter,
-        quotes: match (grant.may_read_text(), with_sentences) {
-            (false, _) => 0,
-            (true, false) => 1,
-            (true, true) => 5,
-        },
-        min_cell: 0,
-        min_size: if f.filters.is_empty() && f.since.is_none() && f.until.is_none() {
-            1
-        } else {
-            r.min_size
-        },
+    let min_size = if f.filters.is_empty() && f.since.is_none() && f.until.is_none() {
+        1
+    } else {
+        r.min_size
     };
-    let s = summarize(&run, &head.0, &opts);
-    let ids: Vec<String> = s.themes.iter().map(|t| t.id.clone()).collect();
-    ws.audit(
-        "owner",
-        "themes",
-        &serde_json::json!({ "filter": opts.filter, "quotes": opts.quotes }),
-        &ids,
+    let quotes = if with_sentences { 5 } else { 1 };
+    let s = service::themes(
+        &mut ws, &grant, "themes", &run, &head.0, &filter, quotes, min_size,
     )?;
     let vanished: Vec<&StoredTheme> = run
         .themes
@@ -404,7 +394,7 @@ fn show(
     r: &RunArgs,
 ) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = access::authorize(&Caller::Owner, Action::Themes)?;
+    let grant = enter(&ws, Action::Themes)?;
     let head = sentiment_head(g, &ws)?;
     let run = run_themes(g, &mut ws, r)?;
     let t = find(&run, id)?;
@@ -415,22 +405,26 @@ fn show(
         };
         bail!("{} ({}) is {how}", theme_id(t.id), display_label(t));
     }
-    let opts = SummaryOptions {
-        filter: grant.restrict(&filter_from(f)?),
-        quotes: if grant.may_read_text() { quotes } else { 0 },
-        min_cell: 0,
-        min_size: 0,
-    };
+    let opts = SummaryOptions::for_grant(&grant, &filter_from(f)?, quotes, 0);
     let s = summarize(&run, &head.0, &opts);
     let Some(ts) = s.themes.iter().find(|x| x.id == theme_id(t.id)) else {
-        bail!("{} has no verbatims in this filter", theme_id(t.id));
+        bail!(
+            "{} has no verbatims in this filter{}",
+            theme_id(t.id),
+            if grant.min_cell() > 0 {
+                " (or fewer than k: suppressed)"
+            } else {
+                ""
+            }
+        );
     };
     let ts = ts.clone();
-    let ids: Vec<String> = ts.quotes.iter().map(|q| q.id.clone()).collect();
-    ws.audit(
-        "owner",
+    let mut ids: Vec<String> = vec![ts.id.clone()];
+    ids.extend(ts.quotes.iter().map(|q| q.id.clone()));
+    ws.record(
+        &grant,
         "themes show",
-        &serde_json::json!({ "theme": ts.id, "filter": opts.filter }),
+        &serde_json::json!({ "theme": ts.id, "filter": opts.filter, "min_cell": opts.min_cell }),
         &ids,
     )?;
     let ts = &ts;
@@ -501,7 +495,7 @@ fn show(
 
 fn edit(root: &Path, f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<String>) -> Result<String> {
     let mut ws = Workspace::open(root)?;
-    let _grant = access::authorize(&Caller::Owner, Action::EditThemes)?;
+    let _grant = enter(&ws, Action::EditThemes)?;
     let _lock = ws.lock()?;
     let mut themes = ws.store.themes()?;
     if themes.is_empty() {
@@ -597,7 +591,7 @@ fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i
     verbatim::embed::l2_normalize(&mut c);
     drop(ws);
     let mut ws = Workspace::open(root)?;
-    let _grant = access::authorize(&Caller::Owner, Action::EditThemes)?;
+    let _grant = enter(&ws, Action::EditThemes)?;
     let _lock = ws.lock()?;
     let mut themes = ws.store.themes()?;
     let id = themes.iter().map(|t| t.id).max().unwrap_or(0) + 1;
@@ -636,10 +630,10 @@ fn report_edit(g: &Global, msg: &str) {
 
 fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let _grant = access::authorize(&Caller::Owner, Action::Themes)?;
+    let grant = enter(&ws, Action::Assignments)?;
     let run = run_themes(g, &mut ws, r)?;
-    ws.audit(
-        "owner",
+    ws.record(
+        &grant,
         "themes assignments",
         &serde_json::json!({ "out": out, "verbatims": run.docs.len() }),
         &[],
@@ -695,25 +689,26 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         None => None,
     };
     let mut ws = Workspace::open(root)?;
-    let grant = access::authorize(&Caller::Owner, Action::Report)?;
-    let filter = grant.restrict(&filter_from(&a.filter)?);
+    let grant = enter(&ws, Action::Report)?;
+    let filter = filter_from(&a.filter)?;
     let head = sentiment_head(g, &ws)?;
     let model = ws.store.model_fingerprint()?.unwrap_or_default();
     let run = run_themes(g, &mut ws, &a.run)?;
-    let opts = SummaryOptions {
-        filter: filter.clone(),
-        quotes: if grant.may_read_text() { a.quotes } else { 0 },
-        min_cell: 0,
-        min_size: 1,
-    };
     let parameters = serde_json::json!({
         "run": a.run.params(),
-        "filter": filter,
-        "quotes": a.quotes,
+        "filter": grant.restrict(&filter),
+        "quotes": if grant.may_read_text() { a.quotes } else { 0 },
+        "min_cell": grant.min_cell(),
+        // Absolute: `forget` finds the reports that quote erased verbatims by this path.
+        "out": std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone()),
     });
-    let report = build_report(
+    let report = service::report(
+        &mut ws,
+        &grant,
+        "report",
         &run,
-        &opts,
+        &filter,
+        a.quotes,
         ReportInputs {
             title: a.title.clone(),
             model,
@@ -721,16 +716,6 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
             parameters,
             compare_to: previous.as_ref(),
         },
-    );
-    ws.audit(
-        "owner",
-        "report",
-        &serde_json::json!({ "out": a.out, "filter": filter, "quotes": a.quotes }),
-        &report
-            .themes
-            .iter()
-            .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
-            .collect::<Vec<_>>(),
     )?;
     let body = match format {
         ReportFormat::Html => verbatim::themes::report::html(&report),

@@ -263,6 +263,53 @@ impl TextIndex {
         Ok(())
     }
 
+    /// Physically removes deleted documents (after an erasure): merges every segment into one,
+    /// which keeps only live documents and drops every term left without one (tantivy's merger
+    /// skips terms whose postings are all deleted), then deletes the old segment files. Until
+    /// this runs, a deleted document is hidden from searches but its terms stay in its segment.
+    /// The commit payload (covered sequence) is kept by the merge.
+    pub fn purge_deleted(&mut self) -> Result<(), IndexError> {
+        let mut writer = self.writer()?;
+        let ids = self
+            .index
+            .searchable_segment_ids()
+            .map_err(|e| err(&self.path, e))?;
+        if !ids.is_empty() {
+            writer.merge(&ids).wait().map_err(|e| err(&self.path, e))?;
+        }
+        // Our own reader must let go of the old segments before they can be collected.
+        self.reader.reload().map_err(|e| err(&self.path, e))?;
+        writer
+            .garbage_collect_files()
+            .wait()
+            .map_err(|e| err(&self.path, e))?;
+        writer
+            .wait_merging_threads()
+            .map_err(|e| err(&self.path, e))?;
+        self.reader.reload().map_err(|e| err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Whether `term` (as the analyser stores it: lower-cased, stemmed, folded) is in the term
+    /// dictionary of any segment, deleted documents included: what an erasure must leave false.
+    pub fn holds_term(&self, term: &str) -> Result<bool, IndexError> {
+        let searcher = self.reader.searcher();
+        for seg in searcher.segment_readers() {
+            for field in [self.fields.text_en, self.fields.text_fr] {
+                let inv = seg.inverted_index(field).map_err(|e| err(&self.path, e))?;
+                if inv
+                    .terms()
+                    .get(term.as_bytes())
+                    .map_err(|e| err(&self.path, e))?
+                    .is_some()
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Number of live documents.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()

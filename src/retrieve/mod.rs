@@ -39,16 +39,38 @@ pub enum Mode {
 }
 
 /// A search request.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Query {
     /// What the user typed.
     pub text: String,
     /// Which retriever(s).
+    #[serde(default)]
     pub mode: Mode,
     /// Metadata filter.
+    #[serde(default)]
     pub filter: Filter,
     /// How many results.
+    #[serde(default = "default_limit")]
     pub limit: usize,
+}
+
+fn default_limit() -> usize {
+    10
+}
+
+/// What an aggregates-only caller (marketing) gets for a search: how many of the top `limit`
+/// results fall in each segment value and theme, never the verbatims. Counts under the grant's
+/// k are `None` (suppressed).
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchAggregate {
+    /// Results considered (`None`: fewer than k).
+    pub matches: Option<usize>,
+    /// The smallest count shown.
+    pub min_cell: usize,
+    /// field → (value, count) by count.
+    pub segments: std::collections::BTreeMap<String, Vec<(String, Option<usize>)>>,
+    /// (theme id, label, count) by count, from the last themes run.
+    pub themes: Vec<(String, String, Option<usize>)>,
 }
 
 /// One result.
@@ -104,6 +126,79 @@ pub fn search(
     if !grant.may_read_text() {
         return Err(RetrieveError::TextNotAllowed);
     }
+    run(grant, store, indexes, embedder, q)
+}
+
+/// A search for an aggregates-only grant: counts by segment and theme over the results, cells
+/// under the grant's k suppressed. No text, no ids.
+pub fn aggregate(
+    grant: &Grant,
+    store: &Store,
+    indexes: &Indexes,
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<SearchAggregate, RetrieveError> {
+    let hits = run(grant, store, indexes, embedder, q)?;
+    let mut segs: std::collections::BTreeMap<String, HashMap<String, usize>> = Default::default();
+    for h in &hits {
+        for (k, v) in &h.verbatim.fields {
+            *segs
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default() += 1;
+        }
+    }
+    let sorted = |m: HashMap<String, usize>| {
+        let mut v: Vec<(String, usize)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.into_iter()
+            .map(|(k, n)| (k, grant.cell(n)))
+            .collect::<Vec<_>>()
+    };
+    let docs: std::collections::HashSet<i64> = hits.iter().map(|h| h.verbatim.doc).collect();
+    let mut per_theme: HashMap<i64, usize> = HashMap::new();
+    for m in store.theme_members()? {
+        if docs.contains(&m.doc) {
+            if let Some(t) = m.theme {
+                *per_theme.entry(t).or_default() += 1;
+            }
+        }
+    }
+    let labels: HashMap<i64, String> = store
+        .themes()?
+        .into_iter()
+        .map(|t| (t.id, t.user_label.clone().unwrap_or(t.label)))
+        .collect();
+    let mut themes: Vec<(String, String, usize)> = per_theme
+        .into_iter()
+        .map(|(t, n)| {
+            (
+                format!("T{t}"),
+                labels.get(&t).cloned().unwrap_or_default(),
+                n,
+            )
+        })
+        .collect();
+    themes.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    Ok(SearchAggregate {
+        matches: grant.cell(hits.len()),
+        min_cell: grant.min_cell(),
+        segments: segs.into_iter().map(|(k, m)| (k, sorted(m))).collect(),
+        themes: themes
+            .into_iter()
+            .map(|(id, l, n)| (id, l, grant.cell(n)))
+            .collect(),
+    })
+}
+
+fn run(
+    grant: &Grant,
+    store: &Store,
+    indexes: &Indexes,
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<Vec<Hit>, RetrieveError> {
     let filter = grant.restrict(&q.filter);
     let limit = q.limit.max(1);
     let depth = match q.mode {

@@ -21,8 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::pii::Redacted;
 
 mod audit;
+mod erase;
 mod themes;
+mod users;
 pub use audit::{AuditEntry, AuditVerdict};
+pub use erase::{ErasedRows, Relabel, Vacuumed};
+pub use users::{PrincipalRecord, UserError};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
 
 /// Errors from the store. A corrupt or foreign file names its path.
@@ -202,7 +206,8 @@ pub struct RunRecord {
 }
 
 /// Metadata filter understood by both the store (SQL) and the text index.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Filter {
     /// field → accepted values (OR within a field, AND across fields).
     pub fields: BTreeMap<String, Vec<String>>,
@@ -248,7 +253,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -353,6 +358,23 @@ const MIGRATIONS: &[&str] = &[
         prev   TEXT NOT NULL,
         mac    TEXT NOT NULL
     );
+    "#,
+    // v5: users and grants. A token is shown once and kept only as an Argon2id hash; `token_id`
+    // (random, not secret) finds the row. Names are never reused, so the audit trail stays
+    // unambiguous; revocation keeps the row.
+    r#"
+    CREATE TABLE principals (
+        name       TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        role       TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        expires    INTEGER,
+        token_id   TEXT NOT NULL UNIQUE,
+        token_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT
+    ) WITHOUT ROWID;
     "#,
 ];
 

@@ -41,6 +41,25 @@ pub struct SummaryOptions {
     pub min_size: usize,
 }
 
+impl SummaryOptions {
+    /// Options as `grant` allows them: its scope ANDed with `filter`; no quotes without text
+    /// permission; for an aggregates-only grant, cells (segment values, trend periods, themes)
+    /// under its k suppressed.
+    pub fn for_grant(
+        grant: &crate::access::Grant,
+        filter: &Filter,
+        quotes: usize,
+        min_size: usize,
+    ) -> SummaryOptions {
+        SummaryOptions {
+            filter: grant.restrict(filter),
+            quotes: if grant.may_read_text() { quotes } else { 0 },
+            min_cell: grant.min_cell(),
+            min_size: min_size.max(grant.min_cell()),
+        }
+    }
+}
+
 fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
@@ -184,7 +203,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
             .iter()
             .filter(|&&i| run.members[i].second == Some(t.id))
             .count();
-        if members.len() < opts.min_size.max(1) && !t.seeded {
+        if members.len() < opts.min_size.max(1) && (!t.seeded || opts.min_cell > 0) {
             continue;
         }
         // Quotes: MMR over the 50 nearest to the centroid.
@@ -241,6 +260,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
             }
         }
         let mut points: Vec<TrendPoint> = Vec::new();
+        let mut real_shares: Vec<f64> = Vec::new();
         for p in &all_periods {
             let c = counts.get(p).copied().unwrap_or(0);
             let total = per_period.get(p).copied().unwrap_or(0);
@@ -249,12 +269,14 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
             } else {
                 0.0
             };
-            let prev: Vec<f64> = points
+            // Real shares (suppressed points show 0 but still count in the window).
+            let prev: Vec<f64> = real_shares
                 .iter()
                 .rev()
                 .take(TREND_WINDOW)
-                .map(|q| q.share)
+                .copied()
                 .collect();
+            real_shares.push(round4(share));
             let spike = prev.len() >= 3 && c >= 3 && {
                 let m = prev.iter().sum::<f64>() / prev.len() as f64;
                 let sd =
@@ -263,11 +285,13 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                 // is tiny and 2σ alone would flag noise.
                 share > m + 2.0 * sd && share >= 1.5 * m
             };
+            let hidden = opts.min_cell > 0 && c > 0 && c < opts.min_cell;
             points.push(TrendPoint {
                 period: p.clone(),
-                count: c,
-                share: round4(share),
-                spike,
+                count: if hidden { 0 } else { c },
+                share: if hidden { 0.0 } else { round4(share) },
+                spike: spike && !hidden,
+                suppressed: hidden,
             });
         }
         let trend = Trend {

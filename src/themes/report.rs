@@ -1898,6 +1898,7 @@ mod tests {
                     count,
                     share: count as f64 / total as f64,
                     spike: spike == Some(i),
+                    suppressed: false,
                 })
                 .collect(),
         }

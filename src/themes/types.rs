@@ -54,6 +54,9 @@ pub struct TrendPoint {
     pub share: f64,
     /// Share more than 2σ above the mean of the trailing window.
     pub spike: bool,
+    /// Under the k of an aggregates-only caller: count and share shown as 0.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 /// A theme's size over time.

@@ -12,8 +12,10 @@
 //! Opening a workspace for reading catches the indexes up with the store, so a crash in the
 //! middle of an ingest is repaired by the next command, whatever it is.
 
+pub mod erase;
 pub mod ingest;
 pub mod privacy;
+pub mod users;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -121,12 +123,17 @@ pub struct PrivacyConfig {
     /// Keep each verbatim's original (unredacted) row, sealed with the workspace key, so that
     /// authorised roles can read it (`verbatim pii reveal`). `false`: only redacted text is kept.
     pub keep_originals: bool,
+    /// Retention period in days: `verbatim retention apply` erases every verbatim dated (or,
+    /// without a date, ingested) longer ago than this. Unset: nothing is erased by age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
         PrivacyConfig {
             keep_originals: true,
+            retention_days: None,
         }
     }
 }
@@ -203,6 +210,37 @@ pub struct Config {
     /// `ask` settings.
     #[serde(default)]
     pub ask: AskConfig,
+    /// `verbatim serve` settings.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `verbatim serve` settings (flags and `VERBATIM_SERVE_*` variables override them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address to listen on; loopback unless you also give a TLS certificate.
+    pub bind: String,
+    /// Requests per second allowed to each token, refilled continuously.
+    pub rate_per_second: f64,
+    /// Requests a token may make at once before the rate applies.
+    pub burst: u32,
+    /// Largest JSON request body, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Largest ingest upload (CSV / JSONL body), in bytes.
+    pub max_ingest_bytes: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1:8080".into(),
+            rate_per_second: 10.0,
+            burst: 20,
+            max_body_bytes: 1 << 20,
+            max_ingest_bytes: 64 << 20,
+        }
+    }
 }
 
 /// An open workspace.

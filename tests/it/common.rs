@@ -33,6 +33,7 @@ pub fn verbatim(ws: &Path) -> Command {
     model_dir(); // fails early, with the fix, when the model is not provisioned
     c.env("VERBATIM_MODELS", repo().join("models"))
         .env_remove("VERBATIM_MODEL")
+        .env_remove("VERBATIM_TOKEN")
         .env("VERBATIM_WORKSPACE", ws)
         .env_remove("VERBATIM_THREADS")
         .env("NO_COLOR", "1");

@@ -1,14 +1,19 @@
 //! One integration-test binary (faster to link than one per file). Each module is a stage.
 mod ask;
 mod audit;
+mod backup;
 mod cli;
 mod common;
 mod crash;
+mod deps;
 mod e5;
+mod erase;
 mod embed;
 mod lifecycle;
 mod pii_eval;
 mod privacy;
 mod props;
+mod roles;
 mod search;
+mod server;
 mod themes;

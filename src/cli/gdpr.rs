@@ -1,0 +1,151 @@
+//! `forget`, `export`, `retention apply`: erasure, access/portability and storage limitation
+//! (GDPR Art. 17, 15/20, 5(1)(e)). The work is in `verbatim::workspace::erase`; this prints the
+//! receipt (a table, or `--json`) or the export (always JSON).
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use verbatim::access::Action;
+use verbatim::workspace::erase::{self, Receipt};
+use verbatim::workspace::Workspace;
+
+use super::{output, Global};
+
+#[derive(Args, Debug)]
+pub(super) struct ForgetArgs {
+    /// The respondent's identifier as it appears in your files (email, customer id, phone):
+    /// every verbatim under its pseudonym is erased.
+    #[arg(long, conflicts_with = "ids")]
+    respondent: Option<String>,
+    /// A verbatim id to erase (as stored: `verbatim search --json` shows it); repeat.
+    #[arg(long = "id")]
+    ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ExportArgs {
+    /// The respondent's identifier as it appears in your files (email, customer id, phone).
+    #[arg(long)]
+    respondent: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum RetentionCommand {
+    /// Erase every verbatim dated (or, without a date, ingested) more than
+    /// `privacy.retention_days` ago.
+    Apply {
+        /// Count what would be erased; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = super::enter(&ws, Action::Erase)?;
+    let receipt = match (&a.respondent, a.ids.is_empty()) {
+        (Some(who), _) => erase::forget_respondent(&mut ws, &grant, who)?,
+        (None, false) => erase::erase_verbatims(&mut ws, &grant, &a.ids)?,
+        (None, true) => bail!("say what to erase: --respondent IDENTIFIER, or --id ID (repeat)"),
+    };
+    print_receipt(g, &receipt);
+    Ok(0)
+}
+
+pub(super) fn cmd_export(_g: &Global, root: &Path, a: ExportArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = super::enter(&ws, Action::Export)?;
+    let export = erase::export_respondent(&mut ws, &grant, &a.respondent)?;
+    output::json(&export);
+    Ok(0)
+}
+
+pub(super) fn cmd_retention(g: &Global, root: &Path, c: RetentionCommand) -> Result<i32> {
+    let RetentionCommand::Apply { dry_run } = c;
+    let mut ws = Workspace::open(root)?;
+    let _grant = super::enter(&ws, Action::Erase)?;
+    let now = chrono::Utc::now();
+    let receipt = if dry_run {
+        erase::preview_retention(&mut ws, now)?
+    } else {
+        erase::apply_retention(&mut ws, now)?
+    };
+    print_receipt(g, &receipt);
+    Ok(0)
+}
+
+fn print_receipt(g: &Global, r: &Receipt) {
+    if g.json {
+        output::json(r);
+        return;
+    }
+    let what = match (r.request.as_str(), &r.pseudonym) {
+        (_, Some(p)) => format!("respondent {p}"),
+        ("retention", _) => format!(
+            "retention: older than {} days (before {})",
+            r.retention_days.unwrap_or(0),
+            r.cutoff.as_deref().unwrap_or("-")
+        ),
+        _ => "verbatims by id".to_string(),
+    };
+    let verb = if r.dry_run { "would erase" } else { "erased" };
+    if r.is_empty() {
+        println!("{what}: nothing held, nothing erased (0 verbatims)");
+    } else {
+        println!("{what}: {verb} {} verbatim(s)", r.ids.len());
+    }
+    let s = &r.store;
+    println!(
+        "  store             {} verbatims, {} segment values, {} embeddings, {} sentence vectors, {} sealed originals",
+        s.verbatims, s.segment_values, s.embeddings, s.sentence_vectors, s.originals
+    );
+    println!(
+        "                    {} theme assignments, {} rejected-row records, {} survey-link tokens",
+        s.theme_assignments, s.rejected_rows, s.link_tokens
+    );
+    println!(
+        "  text index        {} documents{}",
+        r.text_index_docs,
+        if r.dry_run { "" } else { " (segments merged)" }
+    );
+    println!(
+        "  vector index      {} points{}",
+        r.vector_points,
+        if r.dry_run { "" } else { " (graph rebuilt)" }
+    );
+    println!("  theme labels      {} recomputed", r.labels_recomputed);
+    println!(
+        "  reports           {} {}",
+        r.reports_removed.len(),
+        if r.dry_run { "to remove" } else { "removed" }
+    );
+    for p in &r.reports_removed {
+        println!("                    {}", p.display());
+    }
+    for u in &r.reports_unreachable {
+        println!("  NOT REACHED       {u}");
+    }
+    if !r.dry_run && !r.is_empty() {
+        println!(
+            "  reclaimed         {} bytes; write-ahead log {}",
+            r.bytes_reclaimed,
+            if r.wal_truncated {
+                "truncated"
+            } else {
+                "NOT truncated (another process holds the store open)"
+            }
+        );
+    }
+    for id in &r.not_found {
+        println!("  not found         {id}");
+    }
+    for n in &r.notes {
+        println!("  note              {n}");
+    }
+    match r.audit_seq {
+        Some(seq) => println!("  audit entry       {seq} at {}", r.at),
+        None => println!("  at                {} (dry run: not audited)", r.at),
+    }
+}

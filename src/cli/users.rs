@@ -1,0 +1,280 @@
+//! `verbatim user …`, `verbatim grant …` and `verbatim incident report`.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use verbatim::access::{Action, Principal, Role};
+use verbatim::service;
+use verbatim::store::Filter;
+use verbatim::workspace::users::parse_expiry;
+use verbatim::workspace::Workspace;
+
+use super::{caller, enter, filter_from, output, parse_day, FilterArgs, Global};
+
+#[derive(Subcommand, Debug)]
+pub(super) enum UserCommand {
+    /// Add a user; prints its token once (it is stored only as an Argon2id hash).
+    Add {
+        /// Name (letters, digits, '.', '_', '-'); never reused.
+        name: String,
+        /// admin, analyst, support or marketing (consultants: `verbatim grant add`).
+        #[arg(long)]
+        role: String,
+    },
+    /// Revoke a user or grant: its token is refused from the next request on.
+    Revoke {
+        /// Name.
+        name: String,
+    },
+    /// Users and grants: role, scope, expiry, revoked.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum GrantCommand {
+    /// Scoped, expiring access for someone outside (a consultant): prints its token once.
+    Add {
+        /// Name (letters, digits, '.', '_', '-'); never reused.
+        name: String,
+        /// Role (consultant).
+        #[arg(long, default_value = "consultant")]
+        role: String,
+        /// Last day of access (YYYY-MM-DD: refused from the next midnight, UTC) or an RFC 3339
+        /// time.
+        #[arg(long)]
+        expires: String,
+        /// The scope: only verbatims matching these filters are ever visible.
+        #[command(flatten)]
+        scope: FilterArgs,
+    },
+    /// Revoke a grant before it expires.
+    Revoke {
+        /// Name.
+        name: String,
+    },
+    /// Users and grants.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum IncidentCommand {
+    /// Everything a user retrieved: verbatims, respondents, requests (from the audit trail).
+    Report(IncidentArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct IncidentArgs {
+    /// The user (as in `verbatim audit show`).
+    #[arg(long)]
+    user: String,
+    /// From this day (YYYY-MM-DD).
+    #[arg(long)]
+    since: Option<String>,
+}
+
+fn parse_role(s: &str) -> Result<Role> {
+    match Role::parse(s) {
+        Some(r) => Ok(r),
+        None => bail!(
+            "--role {s:?}: expected one of {}",
+            Role::ALL.map(|r| r.as_str()).join(", ")
+        ),
+    }
+}
+
+fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Users)?;
+    let by = caller(&ws)?;
+    let made = ws.add_principal(principal, kind, &by)?;
+    ws.record(
+        &grant,
+        &format!("{kind} add"),
+        &serde_json::json!({
+            "name": made.record.principal.name, "role": made.record.principal.role,
+            "scope": made.record.principal.scope, "expires": made.record.principal.expires,
+        }),
+        &[],
+    )?;
+    if g.json {
+        output::json(&made);
+    } else {
+        println!("{}", made.token);
+        if !g.quiet {
+            eprintln!(
+                "{} {} ({}) added. The token above is shown once and stored only as a hash: give it to them over a safe channel; they set VERBATIM_TOKEN (CLI) or send `Authorization: Bearer <token>` (verbatim serve).",
+                kind, made.record.principal.name, made.record.principal.role
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Users)?;
+    let at = ws.revoke_principal(name)?;
+    ws.record(
+        &grant,
+        &format!("{what} revoke"),
+        &serde_json::json!({ "name": name }),
+        &[],
+    )?;
+    if g.json {
+        output::json(&serde_json::json!({ "name": name, "revoked_at": at }));
+    } else {
+        println!("{name} revoked at {at}");
+    }
+    Ok(0)
+}
+
+fn list(g: &Global, root: &Path) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Users)?;
+    let all = ws.store.principals()?;
+    ws.record(&grant, "user list", &serde_json::json!({}), &[])?;
+    if g.json {
+        output::json(&all);
+        return Ok(0);
+    }
+    println!(
+        "{:<20} {:<6} {:<11} {:<20} {:<20} scope",
+        "name", "kind", "role", "expires (UTC)", "revoked"
+    );
+    for r in &all {
+        let p = &r.principal;
+        let expires = p
+            .expires
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<20} {:<6} {:<11} {:<20} {:<20} {}",
+            p.name,
+            r.kind,
+            p.role,
+            expires,
+            r.revoked_at.as_deref().unwrap_or("-"),
+            if p.scope == Filter::default() {
+                "-".to_string()
+            } else {
+                serde_json::to_string(&p.scope).unwrap_or_default()
+            }
+        );
+    }
+    Ok(0)
+}
+
+pub(super) fn cmd_user(g: &Global, root: &Path, c: UserCommand) -> Result<i32> {
+    match c {
+        UserCommand::Add { name, role } => {
+            let role = parse_role(&role)?;
+            if role == Role::Consultant {
+                bail!("--role consultant: consultants get scoped, expiring access: `verbatim grant add {name} --role consultant --expires YYYY-MM-DD [--where field=value]`");
+            }
+            let p = Principal {
+                name,
+                role,
+                scope: Filter::default(),
+                expires: None,
+            };
+            add(g, root, p, "user")
+        }
+        UserCommand::Revoke { name } => revoke(g, root, &name, "user"),
+        UserCommand::List => list(g, root),
+    }
+}
+
+pub(super) fn cmd_grant(g: &Global, root: &Path, c: GrantCommand) -> Result<i32> {
+    match c {
+        GrantCommand::Add {
+            name,
+            role,
+            expires,
+            scope,
+        } => {
+            let role = parse_role(&role)?;
+            let Some(at) = parse_expiry(&expires) else {
+                bail!("--expires {expires:?}: expected a day like 2025-01-31 (access ends at the next midnight, UTC) or an RFC 3339 time like 2025-01-31T18:00:00Z");
+            };
+            if at <= chrono::Utc::now().timestamp() {
+                bail!("--expires {expires:?} is in the past");
+            }
+            let p = Principal {
+                name,
+                role,
+                scope: filter_from(&scope)?,
+                expires: Some(at),
+            };
+            add(g, root, p, "grant")
+        }
+        GrantCommand::Revoke { name } => revoke(g, root, &name, "grant"),
+        GrantCommand::List => list(g, root),
+    }
+}
+
+pub(super) fn cmd_incident(g: &Global, root: &Path, c: IncidentCommand) -> Result<i32> {
+    let IncidentCommand::Report(a) = c;
+    let mut ws = Workspace::open(root)?;
+    let grant = enter(&ws, Action::Audit)?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| {
+            parse_day("--since", s).map(|t| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_default()
+            })
+        })
+        .transpose()?;
+    let r = service::incident_report(
+        &mut ws,
+        &grant,
+        "incident report",
+        &a.user,
+        since.as_deref(),
+    )?;
+    if g.json {
+        output::json(&r);
+        return Ok(0);
+    }
+    println!(
+        "incident report for {} since {}",
+        r.user,
+        r.since.as_deref().unwrap_or("the beginning")
+    );
+    println!(
+        "{} request(s){}",
+        r.requests.values().sum::<usize>(),
+        match (&r.first, &r.last) {
+            (Some(f), Some(l)) => format!(", {f} to {l}"),
+            _ => String::new(),
+        }
+    );
+    for (action, n) in &r.requests {
+        println!("  {action:<22} {n}");
+    }
+    let verbatims = r
+        .verbatims
+        .iter()
+        .filter(|v| !service::is_theme_id(&v.id))
+        .count();
+    println!(
+        "{verbatims} verbatim(s) retrieved ({} erased since), from {} respondent(s)",
+        r.erased_since,
+        r.respondents.len()
+    );
+    for v in &r.verbatims {
+        println!(
+            "  {:<24} {:>3}×  first {}  {}",
+            v.id,
+            v.times,
+            v.first,
+            v.respondent.as_deref().unwrap_or("")
+        );
+    }
+    Ok(0)
+}

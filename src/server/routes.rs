@@ -1,0 +1,768 @@
+//! The routes: one table ([`ROUTES`]) that the router, the OpenAPI document and the tests all
+//! read, and thin handlers that parse HTTP into a request, run the library operation on the
+//! blocking pool, and turn its answer or error into JSON.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Extension, Json, Router};
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::{auth, blocking, door, Shared};
+use crate::access::Caller;
+
+/// One route of the API.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path, with `{id}` placeholders (axum and OpenAPI spell them the same).
+    pub path: &'static str,
+    /// Whether it needs a bearer token.
+    pub auth: bool,
+}
+
+const fn r(method: &'static str, path: &'static str, auth: bool) -> Route {
+    Route { method, path, auth }
+}
+
+/// Every route the server answers. The router is built from this table, and the OpenAPI
+/// document is checked against it (tests/it/server.rs).
+pub const ROUTES: &[Route] = &[
+    r("GET", "/v1/health", false),
+    r("GET", "/openapi.json", false),
+    r("GET", "/v1/stats", true),
+    r("POST", "/v1/search", true),
+    r("GET", "/v1/themes", true),
+    r("GET", "/v1/themes/{id}", true),
+    r("POST", "/v1/report", true),
+    r("POST", "/v1/ask", true),
+    r("POST", "/v1/ingest", true),
+    r("GET", "/v1/verbatims/{id}/original", true),
+    r("GET", "/v1/audit", true),
+];
+
+/// The handler of a route of [`ROUTES`].
+fn handler(route: &Route) -> MethodRouter<Arc<Shared>> {
+    match (route.method, route.path) {
+        ("GET", "/v1/health") => get(health),
+        ("GET", "/openapi.json") => get(openapi),
+        ("GET", "/v1/stats") => get(stats),
+        ("POST", "/v1/search") => post(search),
+        ("GET", "/v1/themes") => get(themes),
+        ("GET", "/v1/themes/{id}") => get(theme),
+        ("POST", "/v1/report") => post(report),
+        ("POST", "/v1/ask") => post(ask),
+        ("POST", "/v1/ingest") => post(ingest),
+        ("GET", "/v1/verbatims/{id}/original") => get(original),
+        ("GET", "/v1/audit") => get(audit),
+        (m, p) => unreachable!("ROUTES lists {m} {p} without a handler"),
+    }
+}
+
+/// The application: public routes, token-protected routes, JSON 404 / 405.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let mut public = Router::new();
+    let mut private = Router::new();
+    for route in ROUTES {
+        if route.auth {
+            private = private.route(route.path, handler(route));
+        } else {
+            public = public.route(route.path, handler(route));
+        }
+    }
+    let private = private.route_layer(axum::middleware::from_fn_with_state(
+        shared.clone(),
+        auth::require,
+    ));
+    public
+        .merge(private)
+        .fallback(|| async { ApiError::not_found("no such route (see GET /openapi.json)") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state(shared)
+}
+
+/// Reads a body of at most `limit` bytes; 413 past it. The excess is drained (up to a bound)
+/// before answering, so the client reads the 413 instead of a connection reset.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    const DRAIN_CAP: usize = 16 << 20;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_CAP as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if buf.len() + data.len() > limit {
+            let mut drained = buf.len() + data.len();
+            let drain = async {
+                while let Some(Ok(f)) = body.frame().await {
+                    drained += f.data_ref().map_or(0, |d| d.len());
+                    if drained > DRAIN_CAP {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+            return Err(ApiError::too_large(limit));
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(buf))
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// A JSON body (at most `serve.max_body_bytes`; an empty body reads as `{}`), with JSON errors
+/// for every way it can be wrong.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<Shared>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, s: &Arc<Shared>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        if let Some(ct) = content_type(&parts.headers) {
+            if ct != "application/json" && !ct.ends_with("+json") {
+                return Err(ApiError::unsupported_media(format!(
+                    "expected Content-Type: application/json, got {ct}"
+                )));
+            }
+        }
+        let bytes = read_body(&parts.headers, body, s.limits.max_body_bytes).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// The query string as (key, value) pairs, keys repeatable (`field=a&field=b`).
+pub(crate) struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query().unwrap_or("")).map(QueryPairs)
+    }
+}
+
+fn parse_query(q: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| ApiError::bad_request("the query string is not UTF-8"))
+    };
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+impl QueryPairs {
+    /// The last value of `key`.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`.
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Refuses keys the route does not know (a typo must not silently widen a query).
+    fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            Some((k, _)) => Err(ApiError::bad_request(format!(
+                "unknown query parameter {k:?} (known: {})",
+                known.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        self.get(key)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| ApiError::bad_request(format!("{key}={v:?}: not a valid value")))
+            })
+            .transpose()
+    }
+}
+
+/// A path segment, with a JSON 400 when it does not parse.
+pub(crate) struct Id(pub String);
+
+impl axum::extract::FromRequestParts<Arc<Shared>> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &Arc<Shared>,
+    ) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, s)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        Ok(Id(id))
+    }
+}
+
+/// Which verbatims a request looks at: `where` (field → value or values), `since` / `until`
+/// (YYYY-MM-DD or RFC 3339), `min_score` / `max_score`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FilterBody {
+    #[serde(rename = "where", default)]
+    pub where_: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    #[serde(default)]
+    pub min_score: Option<f64>,
+    #[serde(default)]
+    pub max_score: Option<f64>,
+}
+
+/// `"FR"` or `["FR", "BE"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `YYYY-MM-DD` or RFC 3339 → Unix seconds.
+fn parse_day(name: &str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp())
+        .map_err(|_| {
+            ApiError::bad_request(format!("{name} {s:?}: expected a date like 2024-03-01"))
+        })
+}
+
+impl FilterBody {
+    /// From query parameters: `where=FIELD=VALUE` (repeatable), `since`, `until`, `min_score`,
+    /// `max_score`.
+    fn from_query(q: &QueryPairs) -> Result<Self, ApiError> {
+        let mut f = FilterBody::default();
+        for w in q.all("where") {
+            let Some((k, v)) = w.split_once('=') else {
+                return Err(ApiError::bad_request(format!(
+                    "where={w:?}: expected FIELD=VALUE, e.g. where=country%3DFR"
+                )));
+            };
+            match f
+                .where_
+                .entry(k.trim().to_string())
+                .or_insert(OneOrMany::Many(vec![]))
+            {
+                OneOrMany::Many(vs) => vs.push(v.trim().to_string()),
+                OneOrMany::One(_) => unreachable!("only Many is inserted"),
+            }
+        }
+        f.since = q.get("since").map(str::to_string);
+        f.until = q.get("until").map(str::to_string);
+        f.min_score = q.parse("min_score")?;
+        f.max_score = q.parse("max_score")?;
+        Ok(f)
+    }
+
+    /// The store filter.
+    pub(crate) fn to_filter(&self) -> Result<crate::store::Filter, ApiError> {
+        let mut f = crate::store::Filter::default();
+        for (k, v) in &self.where_ {
+            if k.trim().is_empty() {
+                return Err(ApiError::bad_request("where: a field name is empty"));
+            }
+            let vs = match v {
+                OneOrMany::One(s) => vec![s.clone()],
+                OneOrMany::Many(vs) => vs.clone(),
+            };
+            f.fields.insert(k.trim().to_string(), vs);
+        }
+        f.since = self
+            .since
+            .as_deref()
+            .map(|s| parse_day("since", s))
+            .transpose()?;
+        f.until = self
+            .until
+            .as_deref()
+            .map(|s| parse_day("until", s))
+            .transpose()?;
+        f.min_score = self.min_score;
+        f.max_score = self.max_score;
+        if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
+            if lo > hi {
+                return Err(ApiError::bad_request(format!(
+                    "min_score {lo} is above max_score {hi}"
+                )));
+            }
+        }
+        Ok(f)
+    }
+}
+
+// ---- handlers ----
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}
+
+async fn stats(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&[])?;
+    blocking(&s, move |core, _| {
+        door::stats(core, &caller, "GET /v1/stats")
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/search`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchBody {
+    pub query: String,
+    #[serde(default)]
+    pub mode: Option<crate::retrieve::Mode>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(flatten)]
+    pub filter: FilterBody,
+}
+
+async fn search(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<SearchBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.query.trim().is_empty() {
+        return Err(ApiError::bad_request("query is empty"));
+    }
+    if body.limit == Some(0) || body.limit.is_some_and(|n| n > 1000) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    blocking(&s, move |core, sh| {
+        door::search(core, sh, &caller, "POST /v1/search", body)
+    })
+    .await
+    .map(Json)
+}
+
+async fn themes(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&[
+        "where",
+        "since",
+        "until",
+        "min_score",
+        "max_score",
+        "min_size",
+    ])?;
+    let filter = FilterBody::from_query(&q)?;
+    let min_size: Option<usize> = q.parse("min_size")?;
+    blocking(&s, move |core, sh| {
+        door::themes(core, sh, &caller, "GET /v1/themes", filter, min_size)
+    })
+    .await
+    .map(Json)
+}
+
+async fn theme(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Id(id): Id,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&["quotes"])?;
+    let quotes: Option<usize> = q.parse("quotes")?;
+    blocking(&s, move |core, sh| {
+        door::theme(core, sh, &caller, "GET /v1/themes/{id}", &id, quotes)
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/report`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportBody {
+    /// `json` (default) or `md`.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(flatten)]
+    pub filter: FilterBody,
+}
+
+async fn report(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    q: QueryPairs,
+    JsonBody(mut body): JsonBody<ReportBody>,
+) -> Result<Response, ApiError> {
+    q.only(&["format"])?;
+    if let Some(f) = q.get("format") {
+        body.format = Some(f.to_string());
+    }
+    let markdown = match body.format.as_deref() {
+        None | Some("json") => false,
+        Some("md") | Some("markdown") => true,
+        Some(f) => {
+            return Err(ApiError::bad_request(format!(
+                "format {f:?}: use json or md"
+            )))
+        }
+    };
+    let out = blocking(&s, move |core, sh| {
+        door::report(core, sh, &caller, "POST /v1/report", body, markdown)
+    })
+    .await?;
+    Ok(match out {
+        door::ReportOut::Json(v) => Json(v).into_response(),
+        door::ReportOut::Markdown(md) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            md,
+        )
+            .into_response(),
+    })
+}
+
+/// `POST /v1/ask`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AskBody {
+    pub question: String,
+    #[serde(flatten)]
+    pub filter: FilterBody,
+}
+
+async fn ask(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<AskBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.question.trim().is_empty() {
+        return Err(ApiError::bad_request("question is empty"));
+    }
+    blocking(&s, move |core, sh| {
+        door::ask(core, sh, &caller, "POST /v1/ask", body)
+    })
+    .await
+    .map(Json)
+}
+
+/// The column mapping of an upload (the CLI's `ingest` flags).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MappingBody {
+    #[serde(default)]
+    pub text: Vec<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub respondent: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub date_format: Option<String>,
+    #[serde(default)]
+    pub score: Option<String>,
+    #[serde(default, rename = "field")]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+impl MappingBody {
+    fn is_empty(&self) -> bool {
+        self.text.is_empty()
+            && self.id.is_none()
+            && self.respondent.is_none()
+            && self.date.is_none()
+            && self.score.is_none()
+            && self.fields.is_empty()
+            && self.language.is_none()
+    }
+}
+
+/// `POST /v1/ingest` as a JSON envelope.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IngestEnvelope {
+    /// `csv` or `jsonl`.
+    pub format: String,
+    /// The file's content.
+    pub data: String,
+    /// A file name for the run's record and row errors (default `upload.csv` / `.jsonl`).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mapping: Option<MappingBody>,
+    #[serde(default)]
+    pub keep_original: Option<bool>,
+}
+
+/// An upload, ready for the library.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    pub format: crate::ingest::Format,
+    pub name: String,
+    pub data: Bytes,
+    pub mapping: Option<crate::ingest::Mapping>,
+    pub keep_originals: Option<bool>,
+}
+
+fn ingest_format(f: &str) -> Result<crate::ingest::Format, ApiError> {
+    match f {
+        "csv" | "text/csv" => Ok(crate::ingest::Format::Csv),
+        "jsonl"
+        | "ndjson"
+        | "application/x-ndjson"
+        | "application/jsonl"
+        | "application/jsonlines" => Ok(crate::ingest::Format::Jsonl),
+        other => Err(ApiError::bad_request(format!(
+            "format {other:?}: the API takes csv or jsonl uploads"
+        ))),
+    }
+}
+
+fn mapping_of(m: MappingBody) -> Result<Option<crate::ingest::Mapping>, ApiError> {
+    if m.is_empty() {
+        // Only a date format: the workspace's mapping with it (as the CLI does).
+        return Ok(m.date_format.map(|f| crate::ingest::Mapping {
+            date_format: Some(f),
+            ..Default::default()
+        }));
+    }
+    if m.text.is_empty() {
+        return Err(ApiError::bad_request(
+            "text is required when giving a column mapping (it names the feedback text column)",
+        ));
+    }
+    Ok(Some(crate::ingest::Mapping {
+        text: m.text,
+        id: m.id,
+        respondent: m.respondent,
+        date: m.date,
+        date_format: m.date_format,
+        score: m.score,
+        fields: m.fields,
+        language: m.language,
+    }))
+}
+
+const INGEST_PARAMS: &[&str] = &[
+    "format",
+    "name",
+    "text",
+    "id",
+    "respondent",
+    "date",
+    "date_format",
+    "score",
+    "field",
+    "language",
+    "keep_original",
+];
+
+async fn ingest(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    q: QueryPairs,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let ct = content_type(&parts.headers);
+    let data = read_body(&parts.headers, body, s.limits.max_ingest_bytes).await?;
+    let upload = if ct.as_deref() == Some("application/json") {
+        q.only(&[])?;
+        let env: IngestEnvelope = parse_json(&data)?;
+        let format = ingest_format(&env.format)?;
+        Upload {
+            format,
+            name: env.name.unwrap_or_else(|| default_name(format)),
+            data: Bytes::from(env.data.into_bytes()),
+            mapping: mapping_of(env.mapping.unwrap_or_default())?,
+            keep_originals: env.keep_original,
+        }
+    } else {
+        q.only(INGEST_PARAMS)?;
+        let format = match (q.get("format"), ct.as_deref()) {
+            (Some(f), _) => ingest_format(f)?,
+            (None, Some(c)) if c != "application/octet-stream" && c != "text/plain" => {
+                ingest_format(c)?
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "say what the body is: ?format=csv|jsonl or Content-Type: text/csv / application/x-ndjson",
+                ))
+            }
+        };
+        let m = MappingBody {
+            text: q.all("text"),
+            id: q.get("id").map(str::to_string),
+            respondent: q.get("respondent").map(str::to_string),
+            date: q.get("date").map(str::to_string),
+            date_format: q.get("date_format").map(str::to_string),
+            score: q.get("score").map(str::to_string),
+            fields: q.all("field"),
+            language: q.get("language").map(str::to_string),
+        };
+        Upload {
+            format,
+            name: q
+                .get("name")
+                .map(str::to_string)
+                .unwrap_or_else(|| default_name(format)),
+            data,
+            mapping: mapping_of(m)?,
+            keep_originals: q.parse("keep_original")?,
+        }
+    };
+    if upload.data.is_empty() {
+        return Err(ApiError::bad_request("the upload is empty"));
+    }
+    blocking(&s, move |core, sh| {
+        door::ingest(core, sh, &caller, "POST /v1/ingest", upload)
+    })
+    .await
+    .map(Json)
+}
+
+fn default_name(f: crate::ingest::Format) -> String {
+    match f {
+        crate::ingest::Format::Jsonl => "upload.jsonl".into(),
+        _ => "upload.csv".into(),
+    }
+}
+
+async fn original(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Id(id): Id,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&[])?;
+    blocking(&s, move |core, _| {
+        door::original(core, &caller, "GET /v1/verbatims/{id}/original", &id)
+    })
+    .await
+    .map(Json)
+}
+
+async fn audit(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&["user", "since"])?;
+    let user = q.get("user").map(str::to_string);
+    // The trail's times are `YYYY-MM-DDTHH:MM:SSZ`, compared as text.
+    let since = q
+        .get("since")
+        .map(|s| parse_day("since", s))
+        .transpose()?
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    blocking(&s, move |core, _| {
+        door::audit(core, &caller, "GET /v1/audit", user, since)
+    })
+    .await
+    .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_decode_and_repeat() {
+        let q = QueryPairs(parse_query("text=a+b&field=country&field=pro%64uct&x").unwrap());
+        assert_eq!(q.all("text"), vec!["a b"]);
+        assert_eq!(q.all("field"), vec!["country", "product"]);
+        assert_eq!(q.get("x"), Some(""));
+        assert!(q.only(&["text", "field"]).is_err());
+    }
+
+    #[test]
+    fn filter_from_query() {
+        let q = QueryPairs(
+            parse_query("where=country%3DFR&where=country%3DBE&since=2024-03-01").unwrap(),
+        );
+        let f = FilterBody::from_query(&q).unwrap().to_filter().unwrap();
+        assert_eq!(f.fields["country"], vec!["FR", "BE"]);
+        assert_eq!(f.since, Some(1_709_251_200));
+    }
+}

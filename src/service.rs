@@ -1,0 +1,432 @@
+//! The operations behind both doors — the CLI and the HTTP server — so that the policy and the
+//! audit trail are the same whichever way a caller comes in.
+//!
+//! Every read follows the same three steps: [`Workspace::enter`] (the caller, re-checked for
+//! revocation and expiry, and the action give a [`Grant`] or a refusal); the work, limited by
+//! the grant (scope, text or aggregates only, k); [`Workspace::record`] (the audit entry, durable,
+//! before anything is returned). The functions here take the grant, so the first step cannot be
+//! skipped, and do the last step themselves.
+
+use serde::Serialize;
+
+use crate::access::{AccessError, Action, Caller, Grant};
+use crate::embed::Embedder;
+use crate::index::Indexes;
+use crate::retrieve::{self, Hit, Query, SearchAggregate};
+use crate::sentiment::SentimentHead;
+use crate::store::{AuditEntry, Filter};
+use crate::themes::analytics::{build_report, summarize, ReportInputs, Summary, SummaryOptions};
+use crate::themes::run::RunData;
+use crate::themes::Report;
+use crate::workspace::privacy::{self, Revealed};
+use crate::workspace::Workspace;
+
+/// Why a request failed, by who can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No caller, or a token that is wrong or revoked (HTTP 401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's role does not allow it, or its grant has expired (HTTP 403).
+    #[error("{0}")]
+    Denied(String),
+    /// The request is malformed (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such verbatim, theme… (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Anything else (HTTP 500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// [`ServiceError`]'s kind, for status codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// 401.
+    Unauthenticated,
+    /// 403.
+    Denied,
+    /// 400.
+    BadRequest,
+    /// 404.
+    NotFound,
+    /// 500.
+    Internal,
+}
+
+impl ServiceError {
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ServiceError::Denied(_) => ErrorKind::Denied,
+            ServiceError::BadRequest(_) => ErrorKind::BadRequest,
+            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Wraps any other error as internal.
+    pub fn internal(e: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+impl From<AccessError> for ServiceError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Unauthenticated(m) => ServiceError::Unauthenticated(m),
+            e @ (AccessError::Denied { .. } | AccessError::Expired { .. }) => {
+                ServiceError::Denied(e.to_string())
+            }
+        }
+    }
+}
+
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ServiceError {
+            fn from(e: $t) -> Self {
+                ServiceError::Internal(e.to_string())
+            }
+        }
+    )*};
+}
+internal_from!(
+    crate::workspace::WorkspaceError,
+    crate::store::StoreError,
+    crate::index::IndexError
+);
+
+impl From<retrieve::RetrieveError> for ServiceError {
+    fn from(e: retrieve::RetrieveError) -> Self {
+        match e {
+            retrieve::RetrieveError::NoModel(_) => ServiceError::BadRequest(e.to_string()),
+            retrieve::RetrieveError::TextNotAllowed => ServiceError::Denied(e.to_string()),
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<privacy::PrivacyError> for ServiceError {
+    fn from(e: privacy::PrivacyError) -> Self {
+        match e {
+            privacy::PrivacyError::NotFound(_) => ServiceError::NotFound(e.to_string()),
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The caller a bearer token belongs to (Argon2id: slow on purpose; a server caches it by a
+/// digest of the token, and [`recheck`]s on every request).
+pub fn authenticate(ws: &Workspace, token: &str) -> Result<Caller, ServiceError> {
+    Ok(ws.authenticate(token)?)
+}
+
+/// The caller as the store knows it now (revoked: refused).
+pub fn recheck(ws: &Workspace, caller: &Caller) -> Result<Caller, ServiceError> {
+    Ok(ws.recheck(caller)?)
+}
+
+/// [`Workspace::enter`] with the service's error.
+pub fn enter(ws: &Workspace, caller: &Caller, action: Action) -> Result<Grant, ServiceError> {
+    Ok(ws.enter(caller, action)?)
+}
+
+fn expect(grant: &Grant, action: Action) -> Result<(), ServiceError> {
+    if grant.action() == action {
+        Ok(())
+    } else {
+        Err(ServiceError::Internal(format!(
+            "a grant for {:?} was used for {action:?}",
+            grant.action()
+        )))
+    }
+}
+
+/// A search's result: the hits, or for an aggregates-only caller, counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchResponse {
+    /// The query as run (the caller's filter; the grant's scope is applied on top).
+    pub query: Query,
+    /// Ranked verbatims (callers who may read text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<Vec<Hit>>,
+    /// Counts by segment and theme (aggregates-only callers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<SearchAggregate>,
+}
+
+/// Search under a [`Action::Search`] grant; `via` names the command or route in the audit.
+pub fn search(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    indexes: &Indexes,
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<SearchResponse, ServiceError> {
+    expect(grant, Action::Search)?;
+    if q.text.trim().is_empty() {
+        return Err(ServiceError::BadRequest("the query is empty".into()));
+    }
+    let detail = serde_json::json!({ "query": q, "scope": grant.scope() });
+    if grant.may_read_text() {
+        let hits = retrieve::search(grant, &ws.store, indexes, embedder, q)?;
+        let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
+        ws.record(grant, via, &detail, &ids)?;
+        Ok(SearchResponse {
+            query: q.clone(),
+            hits: Some(hits),
+            aggregate: None,
+        })
+    } else {
+        let agg = retrieve::aggregate(grant, &ws.store, indexes, embedder, q)?;
+        ws.record(grant, via, &detail, &[])?;
+        Ok(SearchResponse {
+            query: q.clone(),
+            hits: None,
+            aggregate: Some(agg),
+        })
+    }
+}
+
+/// Workspace counts under a [`Action::Stats`] grant.
+pub fn stats(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    indexes: &Indexes,
+) -> Result<serde_json::Value, ServiceError> {
+    expect(grant, Action::Stats)?;
+    let s = ws.store.stats()?;
+    let report = serde_json::json!({
+        "workspace": ws.root(),
+        "store": s,
+        "text_index": { "documents": indexes.text.num_docs(), "covered_seq": indexes.text.covered() },
+        "vector_index": { "points": indexes.vectors.points(), "covered_seq": indexes.vectors.covered() },
+    });
+    ws.record(grant, via, &serde_json::json!({}), &[])?;
+    Ok(report)
+}
+
+/// One sealed original under a [`Action::Reveal`] grant, logged before it is returned.
+pub fn reveal(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    id: &str,
+) -> Result<Revealed, ServiceError> {
+    expect(grant, Action::Reveal)?;
+    let missing = || ServiceError::from(privacy::PrivacyError::NotFound(id.to_string()));
+    let v = ws.store.get(id)?.ok_or_else(missing)?;
+    if !grant.restrict(&Filter::default()).matches(&v) {
+        return Err(missing());
+    }
+    ws.record(grant, via, &serde_json::json!({}), &[id.to_string()])?;
+    Ok(privacy::reveal(ws, grant, id)?)
+}
+
+/// The theme list under a [`Action::Themes`] grant (quotes only when the grant allows text;
+/// cells under its k suppressed).
+#[allow(clippy::too_many_arguments)]
+pub fn themes(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    run: &RunData,
+    head: &SentimentHead,
+    filter: &Filter,
+    quotes: usize,
+    min_size: usize,
+) -> Result<Summary, ServiceError> {
+    expect(grant, Action::Themes)?;
+    let opts = SummaryOptions::for_grant(grant, filter, quotes, min_size);
+    let s = summarize(run, head, &opts);
+    let mut ids: Vec<String> = s.themes.iter().map(|t| t.id.clone()).collect();
+    ids.extend(
+        s.themes
+            .iter()
+            .flat_map(|t| t.quotes.iter().map(|q| q.id.clone())),
+    );
+    ws.record(
+        grant,
+        via,
+        &serde_json::json!({ "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell }),
+        &ids,
+    )?;
+    Ok(s)
+}
+
+/// A report under a [`Action::Report`] grant (same limits as [`themes`]).
+pub fn report(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    run: &RunData,
+    filter: &Filter,
+    quotes: usize,
+    inputs: ReportInputs<'_>,
+) -> Result<Report, ServiceError> {
+    expect(grant, Action::Report)?;
+    let opts = SummaryOptions::for_grant(grant, filter, quotes, 1);
+    let detail = serde_json::json!({
+        "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell,
+        "parameters": inputs.parameters,
+    });
+    let report = build_report(run, &opts, inputs);
+    let ids: Vec<String> = report
+        .themes
+        .iter()
+        .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
+        .collect();
+    ws.record(grant, via, &detail, &ids)?;
+    Ok(report)
+}
+
+/// Audit entries (oldest first), optionally of one caller and since a time (`YYYY-MM-DDTHH:MM:SSZ`
+/// prefix comparison), under an [`Action::Audit`] grant. Reading the trail is itself recorded.
+pub fn audit_entries(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    user: Option<&str>,
+    since: Option<&str>,
+) -> Result<Vec<AuditEntry>, ServiceError> {
+    expect(grant, Action::Audit)?;
+    let entries: Vec<AuditEntry> = ws
+        .store
+        .audit_entries()?
+        .into_iter()
+        .filter(|e| user.is_none_or(|u| e.caller == u))
+        .filter(|e| since.is_none_or(|s| e.at.as_str() >= s))
+        .collect();
+    ws.record(
+        grant,
+        via,
+        &serde_json::json!({ "user": user, "since": since }),
+        &[],
+    )?;
+    Ok(entries)
+}
+
+/// What one user retrieved: every verbatim id returned to them, how often, first and last time,
+/// and the respondents (pseudonyms) behind them. For scoping an incident (a leaked token, a
+/// departing employee).
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentReport {
+    /// The user.
+    pub user: String,
+    /// From (inclusive, UTC).
+    pub since: Option<String>,
+    /// Their audit entries in the window, by action.
+    pub requests: std::collections::BTreeMap<String, usize>,
+    /// First and last request in the window.
+    pub first: Option<String>,
+    /// Last request in the window.
+    pub last: Option<String>,
+    /// Every verbatim id returned, with how many times and when first.
+    pub verbatims: Vec<IncidentItem>,
+    /// Respondent pseudonyms behind those verbatims (still in the store).
+    pub respondents: Vec<String>,
+    /// Ids returned that are no longer in the store (erased since).
+    pub erased_since: usize,
+}
+
+/// One verbatim in an [`IncidentReport`].
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentItem {
+    /// Verbatim (or theme) id.
+    pub id: String,
+    /// Times returned.
+    pub times: usize,
+    /// First time.
+    pub first: String,
+    /// The respondent's pseudonym, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub respondent: Option<String>,
+}
+
+/// Theme ids (`T3`) share the audit trail's id lists with verbatim ids.
+pub fn is_theme_id(id: &str) -> bool {
+    id.len() > 1 && id.starts_with('T') && id[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Builds an [`IncidentReport`] from the audit trail (after verifying its chain: a broken chain
+/// is an error, since the report would rest on it).
+pub fn incident_report(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    user: &str,
+    since: Option<&str>,
+) -> Result<IncidentReport, ServiceError> {
+    expect(grant, Action::Audit)?;
+    let verdict = ws.verify_audit()?;
+    if let Some((seq, why)) = verdict.broken {
+        return Err(ServiceError::Internal(format!(
+            "the audit trail is broken at entry {seq} ({why}): an incident report would rest on it; see `verbatim audit verify`"
+        )));
+    }
+    let mut requests = std::collections::BTreeMap::new();
+    let mut first = None;
+    let mut last = None;
+    let mut items: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    for e in ws.store.audit_entries()? {
+        if e.caller != user || since.is_some_and(|s| e.at.as_str() < s) {
+            continue;
+        }
+        *requests.entry(e.action.clone()).or_insert(0) += 1;
+        first.get_or_insert_with(|| e.at.clone());
+        last = Some(e.at.clone());
+        for id in e.ids.split(',').filter(|s| !s.is_empty()) {
+            let it = items.entry(id.to_string()).or_insert((0, e.at.clone()));
+            it.0 += 1;
+        }
+    }
+    let mut respondents = std::collections::BTreeSet::new();
+    let mut erased = 0;
+    let mut verbatims = Vec::new();
+    for (id, (times, at)) in items {
+        let respondent = if is_theme_id(&id) {
+            None
+        } else {
+            match ws.store.get(&id)? {
+                Some(v) => v.respondent,
+                None => {
+                    erased += 1;
+                    None
+                }
+            }
+        };
+        if let Some(r) = &respondent {
+            respondents.insert(r.clone());
+        }
+        verbatims.push(IncidentItem {
+            id,
+            times,
+            first: at,
+            respondent,
+        });
+    }
+    let report = IncidentReport {
+        user: user.to_string(),
+        since: since.map(str::to_string),
+        requests,
+        first,
+        last,
+        verbatims,
+        respondents: respondents.into_iter().collect(),
+        erased_since: erased,
+    };
+    ws.record(
+        grant,
+        via,
+        &serde_json::json!({ "incident_user": user, "since": since }),
+        &[],
+    )?;
+    Ok(report)
+}

@@ -1,0 +1,315 @@
+//! Encrypted backups end to end: backup → restore gives the same searches (ids and scores, every
+//! mode) and the same sealed originals; a damaged file, a wrong key or an occupied target is
+//! refused and nothing is written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use verbatim::backup::HEADER_LEN;
+
+use crate::common::*;
+
+const PASS: &str = "correct horse battery staple";
+
+/// `verbatim` with the backup passphrase set (or removed, with `None`).
+fn vb(ws: &Path, pass: Option<&str>) -> Command {
+    let mut c = verbatim(ws);
+    match pass {
+        Some(p) => c.env("VERBATIM_BACKUP_PASSPHRASE", p),
+        None => c.env_remove("VERBATIM_BACKUP_PASSPHRASE"),
+    };
+    c
+}
+
+fn ingest_tickets(ws: &Path) {
+    ok(verbatim(ws)
+        .args([
+            "ingest",
+            "--text",
+            "message",
+            "--id",
+            "ticket_id",
+            "--respondent",
+            "email",
+            "--date",
+            "created",
+            "--score",
+            "csat",
+            "--field",
+            "country",
+            "--field",
+            "contact",
+        ])
+        .arg(fixture("privacy/tickets.csv")));
+}
+
+/// A workspace with the UCI sentences and the privacy tickets (sealed originals), and its backup.
+fn backed_up() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let ws = workspace();
+    ingest_uci(ws.path());
+    ingest_tickets(ws.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("ws.vbk");
+    let s = json(
+        vb(ws.path(), Some(PASS))
+            .arg("backup")
+            .arg("--out")
+            .arg(&file),
+    );
+    eprintln!("backup: {s}");
+    assert!(s["verbatims"].as_i64().unwrap() > 600, "{s}");
+    (ws, out_dir, file)
+}
+
+fn search(ws: &Path, q: &str, mode: &str) -> serde_json::Value {
+    json(verbatim(ws).args(["search", q, "--mode", mode, "--limit", "10"]))["hits"].clone()
+}
+
+/// Nothing at `to`, and no temp folder beside it.
+fn nothing_written(to: &Path) {
+    assert!(!to.exists(), "{} was created", to.display());
+    let name = to.file_name().unwrap().to_string_lossy().into_owned();
+    let leftovers: Vec<_> = std::fs::read_dir(to.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&name))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+/// Restoring `file` fails with a message naming it and containing `expect`; nothing is written.
+fn refused(file: &Path, pass: Option<&str>, expect: &str) {
+    let parent = tempfile::tempdir().unwrap();
+    let to = parent.path().join("ws2");
+    let o = run(vb(parent.path(), pass)
+        .arg("restore")
+        .arg(file)
+        .arg("--to")
+        .arg(&to));
+    let err = stderr(&o);
+    assert!(!o.status.success(), "restore of a bad file succeeded");
+    assert!(err.contains(expect), "expected {expect:?} in: {err}");
+    // A missing key is about the command line, not the file.
+    assert!(
+        pass.is_none() || err.contains(&file.display().to_string()),
+        "the message does not name the file: {err}"
+    );
+    nothing_written(&to);
+}
+
+#[test]
+fn restore_gives_identical_searches_and_originals() {
+    let (ws, out_dir, file) = backed_up();
+    let to = out_dir.path().join("restored");
+    let r = json(
+        vb(ws.path(), Some(PASS))
+            .arg("restore")
+            .arg(&file)
+            .arg("--to")
+            .arg(&to),
+    );
+    eprintln!("restore: {r}");
+    assert!(r["files"].as_u64().unwrap() >= 4, "{r}");
+    // Lock and temp files are not archived.
+    for name in [".lock", ".backup-snapshot.sqlite.tmp"] {
+        assert!(!to.join(name).exists(), "{name} was restored");
+    }
+
+    // The indexes came along: opening the restored workspace has nothing to catch up.
+    let stats = json(verbatim(&to).arg("stats"));
+    assert_eq!(stats["caught_up"]["text"], 0, "{stats}");
+    assert_eq!(stats["caught_up"]["vectors"], 0, "{stats}");
+    let before = json(verbatim(ws.path()).arg("stats"));
+    assert_eq!(stats["store"], before["store"]);
+    assert_eq!(stats["text_index"], before["text_index"]);
+    assert_eq!(stats["vector_index"], before["vector_index"]);
+
+    for q in [
+        "the battery died after a day",
+        "great food and friendly staff",
+        "terrible customer service",
+        "remboursement carte bancaire",
+    ] {
+        for mode in ["text", "vector", "hybrid"] {
+            let a = search(ws.path(), q, mode);
+            let b = search(&to, q, mode);
+            assert!(!a.as_array().unwrap().is_empty(), "{q} {mode}: no hits");
+            assert_eq!(a, b, "{q:?} in {mode} mode differs after restore");
+        }
+    }
+
+    // The audit trail came along, its chain intact under the restored key.
+    ok(verbatim(&to).args(["audit", "verify"]));
+
+    let a = json(verbatim(ws.path()).args(["pii", "reveal", "T-1003"]));
+    let b = json(verbatim(&to).args(["pii", "reveal", "T-1003"]));
+    assert!(b["original"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("4111 1111 1111 1111"));
+    assert_eq!(a, b);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(to.join("verbatim.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Restoring over a workspace is refused, naming it, and leaves it alone.
+    let cfg = std::fs::read(to.join("verbatim.toml")).unwrap();
+    let o = run(vb(ws.path(), Some(PASS))
+        .arg("restore")
+        .arg(&file)
+        .arg("--to")
+        .arg(&to));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("already a verbatim workspace") && err.contains(&to.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(to.join("verbatim.toml")).unwrap(), cfg);
+    // So is writing over an existing backup file.
+    let o = run(vb(ws.path(), Some(PASS))
+        .arg("backup")
+        .arg("--out")
+        .arg(&file));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+}
+
+#[test]
+fn damaged_backups_and_wrong_keys_are_refused_and_nothing_is_written() {
+    let (_ws, out_dir, file) = backed_up();
+    let bytes = std::fs::read(&file).unwrap();
+    let chunk = u32::from_le_bytes(bytes[53..57].try_into().unwrap()) as usize + 16;
+    assert!(
+        bytes.len() > HEADER_LEN + 2 * chunk,
+        "the test workspace should span at least three chunks ({} bytes)",
+        bytes.len()
+    );
+    let damaged = |name: &str, b: &[u8]| {
+        let p = out_dir.path().join(name);
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+    const DAMAGED: &str = "wrong passphrase or key, or the file is damaged";
+
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x10;
+    refused(&damaged("flipped.vbk", &flipped), Some(PASS), DAMAGED);
+
+    // Cut inside the last chunk, and exactly at a chunk boundary.
+    refused(
+        &damaged("cut.vbk", &bytes[..bytes.len() - 100]),
+        Some(PASS),
+        DAMAGED,
+    );
+    refused(
+        &damaged("cut-boundary.vbk", &bytes[..HEADER_LEN + 2 * chunk]),
+        Some(PASS),
+        DAMAGED,
+    );
+
+    let mut swapped = bytes[..HEADER_LEN].to_vec();
+    swapped.extend_from_slice(&bytes[HEADER_LEN + chunk..HEADER_LEN + 2 * chunk]);
+    swapped.extend_from_slice(&bytes[HEADER_LEN..HEADER_LEN + chunk]);
+    swapped.extend_from_slice(&bytes[HEADER_LEN + 2 * chunk..]);
+    assert_eq!(swapped.len(), bytes.len());
+    refused(&damaged("swapped.vbk", &swapped), Some(PASS), DAMAGED);
+
+    // Header edits: the salt (a different key), the chunk size, the version, the magic.
+    let mut salt = bytes.clone();
+    salt[20] ^= 0x01;
+    refused(&damaged("salt.vbk", &salt), Some(PASS), DAMAGED);
+    let mut size = bytes.clone();
+    size[54] ^= 0x01;
+    refused(&damaged("size.vbk", &size), Some(PASS), DAMAGED);
+    let mut version = bytes.clone();
+    version[4] = 2;
+    refused(
+        &damaged("version.vbk", &version),
+        Some(PASS),
+        "format version 2",
+    );
+    refused(
+        &damaged("magic.vbk", b"PK\x03\x04 not a backup"),
+        Some(PASS),
+        "not a verbatim backup",
+    );
+
+    // Wrong passphrase, none, two.
+    refused(&file, Some("correct horse battery stapler"), DAMAGED);
+    refused(&file, None, "VERBATIM_BACKUP_PASSPHRASE");
+    let pf = out_dir.path().join("pass.txt");
+    std::fs::write(&pf, format!("{PASS}\n")).unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let to = parent.path().join("ws2");
+    let o = run(vb(parent.path(), Some(PASS))
+        .arg("restore")
+        .arg(&file)
+        .arg("--to")
+        .arg(&to)
+        .arg("--passphrase-file")
+        .arg(&pf));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("use only one"), "{}", stderr(&o));
+    nothing_written(&to);
+    // The passphrase file alone works.
+    let r = json(
+        vb(parent.path(), None)
+            .arg("restore")
+            .arg(&file)
+            .arg("--to")
+            .arg(&to)
+            .arg("--passphrase-file")
+            .arg(&pf),
+    );
+    assert!(r["verbatims"].as_i64().unwrap() > 600, "{r}");
+}
+
+#[test]
+fn key_files_back_up_and_restore_and_are_never_overwritten() {
+    let ws = workspace();
+    ingest_tickets(ws.path());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("backup.key");
+    ok(vb(ws.path(), None)
+        .args(["backup", "keygen", "--out"])
+        .arg(&key));
+    let o = run(vb(ws.path(), None)
+        .args(["backup", "keygen", "--out"])
+        .arg(&key));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    let file = dir.path().join("ws.vbk");
+    let s = json(
+        vb(ws.path(), None)
+            .args(["backup", "--out"])
+            .arg(&file)
+            .arg("--key-file")
+            .arg(&key),
+    );
+    assert_eq!(s["key"], "key file");
+    // A passphrase does not open a key-file backup, and says why.
+    refused(&file, Some(PASS), "made with a key file");
+    let to = dir.path().join("ws2");
+    let r = json(
+        vb(ws.path(), None)
+            .arg("restore")
+            .arg(&file)
+            .arg("--to")
+            .arg(&to)
+            .arg("--key-file")
+            .arg(&key),
+    );
+    assert_eq!(r["verbatims"], s["verbatims"]);
+    let a = json(verbatim(ws.path()).args(["pii", "reveal", "T-1003"]));
+    let b = json(verbatim(&to).args(["pii", "reveal", "T-1003"]));
+    assert_eq!(a, b);
+}

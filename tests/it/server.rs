@@ -1,0 +1,791 @@
+//! `verbatim serve`: the HTTP API, spoken to over raw TCP (no HTTP client crate in the tree) and
+//! over rustls's client side for TLS.
+//!
+//! The helpers are meant for other tests too: [`Served::start`] gives a server on a free port
+//! with one token per role, [`call`] sends one request and returns (status, JSON).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use verbatim::access::{Caller, Principal, Role};
+use verbatim::embed::{EmbedOptions, Embedder, SentenceTransformer};
+use verbatim::server::{self, RunningServer, ServeOptions, TlsFiles};
+use verbatim::store::Filter;
+use verbatim::workspace::{ServeConfig, Workspace};
+
+use crate::common;
+
+/// One HTTP response.
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Writes one HTTP/1.1 request (`Connection: close`) on `stream` and reads the whole reply.
+pub fn exchange<S: Read + Write>(
+    mut stream: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .expect("write request head");
+    // A server may answer (413) before reading a large body: keep going to read its reply.
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // rustls reports a peer that closed without close_notify; the reply is complete.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading the reply to {method} {path}: {e}"),
+        }
+    }
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers.get("transfer-encoding").map(String::as_str) == Some("chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let nl = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[..nl])
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
+                16,
+            )
+            .expect("hex chunk size");
+            rest = &rest[nl + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = out;
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// One request over plain TCP.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    exchange(s, method, path, headers, body)
+}
+
+/// One JSON request: `(status, body as JSON)`. `token`: sent as `Authorization: Bearer`.
+pub fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let r = request(addr, method, path, &headers, &bytes);
+    let v = r.json();
+    (r.status, v)
+}
+
+/// Asserts the error shape and returns its code.
+pub fn error_code(v: &Value) -> &str {
+    let e = &v["error"];
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {v}"
+    );
+    e["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {v}"))
+}
+
+/// The model, loaded once for the whole test binary.
+pub fn model() -> Arc<dyn Embedder> {
+    static M: OnceLock<Arc<SentenceTransformer>> = OnceLock::new();
+    M.get_or_init(|| {
+        Arc::new(SentenceTransformer::load(&common::model_dir(), &EmbedOptions::default()).unwrap())
+    })
+    .clone()
+}
+
+/// A workspace with uci_600 ingested, made once and copied for each test.
+fn template() -> &'static Path {
+    static T: OnceLock<tempfile::TempDir> = OnceLock::new();
+    T.get_or_init(|| {
+        let ws = common::workspace();
+        common::ingest_uci(ws.path());
+        ws
+    })
+    .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A running server on 127.0.0.1:0 over its own workspace, with one token per role.
+pub struct Served {
+    pub dir: tempfile::TempDir,
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub tokens: BTreeMap<Role, String>,
+}
+
+impl Served {
+    /// Over a copy of the ingested template (`ingested`) or an empty workspace.
+    pub fn start(ingested: bool, limits: ServeConfig, tls: Option<TlsFiles>) -> Served {
+        let dir = if ingested {
+            let d = tempfile::tempdir().unwrap();
+            copy_dir(template(), d.path());
+            d
+        } else {
+            common::workspace()
+        };
+        let mut ws = Workspace::open(dir.path()).unwrap();
+        let mut tokens = BTreeMap::new();
+        for role in Role::ALL {
+            let p = Principal {
+                name: format!("{role}-user"),
+                role,
+                scope: Filter::default(),
+                expires: (role == Role::Consultant).then_some(4_102_444_800), // 2100
+            };
+            let kind = if role == Role::Consultant {
+                "grant"
+            } else {
+                "user"
+            };
+            let made = ws.add_principal(p, kind, &Caller::Owner).unwrap();
+            tokens.insert(role, made.token);
+        }
+        drop(ws);
+        let server = server::start(
+            dir.path(),
+            Some(model()),
+            ServeOptions {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                tls,
+                limits,
+                handle_signals: false,
+                model_dir: Some(common::model_dir()),
+                ask: Default::default(),
+            },
+        )
+        .expect("server starts");
+        let addr = server.addr();
+        Served {
+            dir,
+            server: Some(server),
+            addr,
+            tokens,
+        }
+    }
+
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+
+    pub fn call(&self, method: &str, path: &str, role: Role, body: Option<&Value>) -> (u16, Value) {
+        call(self.addr, method, path, Some(self.token(role)), body)
+    }
+}
+
+/// Limits high enough that no test trips the rate limit by accident.
+pub fn roomy() -> ServeConfig {
+    ServeConfig {
+        rate_per_second: 1000.0,
+        burst: 1000,
+        ..ServeConfig::default()
+    }
+}
+
+#[test]
+fn health_and_openapi_need_no_token_and_openapi_lists_every_route() {
+    let s = Served::start(false, roomy(), None);
+    let (st, v) = call(s.addr, "GET", "/v1/health", None, None);
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")));
+    let (st, doc) = call(s.addr, "GET", "/openapi.json", None, None);
+    assert_eq!(st, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for r in server::ROUTES {
+        let op = &paths
+            .get(r.path)
+            .unwrap_or_else(|| panic!("{} {} missing from /openapi.json", r.method, r.path))
+            [r.method.to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} missing from /openapi.json",
+            r.method,
+            r.path
+        );
+        assert!(
+            op["responses"]["200"].is_object(),
+            "{} {}: no 200",
+            r.method,
+            r.path
+        );
+        if r.auth {
+            assert!(
+                op.get("security").is_none(),
+                "{} overrides security",
+                r.path
+            );
+            for code in ["401", "403", "429", "500"] {
+                assert_eq!(
+                    op["responses"][code]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Error",
+                    "{} {}: no {code} error",
+                    r.method,
+                    r.path
+                );
+            }
+        } else {
+            assert_eq!(
+                op["security"],
+                json!([]),
+                "{} must say it needs no token",
+                r.path
+            );
+        }
+    }
+    // And nothing documented that the router does not serve.
+    for (p, ops) in paths {
+        for m in ops.as_object().unwrap().keys() {
+            assert!(
+                server::ROUTES
+                    .iter()
+                    .any(|r| r.path == p && r.method.eq_ignore_ascii_case(m)),
+                "/openapi.json documents {m} {p}, which is not routed"
+            );
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Error"].is_object());
+    // Every $ref resolves.
+    let text = doc.to_string();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref {name}"
+        );
+    }
+}
+
+#[test]
+fn every_route_in_the_table_is_routed() {
+    let s = Served::start(true, roomy(), None);
+    let id = common::uci_rows()[0].0.clone();
+    for r in server::ROUTES {
+        let path = r
+            .path
+            .replace("{id}", if r.path.contains("themes") { "T1" } else { &id });
+        let body = match r.path {
+            "/v1/search" => Some(json!({ "query": "battery", "mode": "text" })),
+            "/v1/ask" => Some(json!({ "question": "" })), // 400 is enough: routed
+            "/v1/ingest" => None,
+            "/v1/report" => Some(json!({})),
+            _ => None,
+        };
+        let (st, v) = s.call(r.method, &path, Role::Admin, body.as_ref());
+        assert!(
+            st != 404 && st != 405 || path.contains("T1"),
+            "{} {path}: {st} {v}",
+            r.method
+        );
+        assert!(
+            st != 401 && st != 403 && st != 500,
+            "{} {path}: {st} {v}",
+            r.method
+        );
+    }
+}
+
+#[test]
+fn tokens_missing_bad_revoked() {
+    let s = Served::start(false, roomy(), None);
+    let (st, v) = call(s.addr, "GET", "/v1/stats", None, None);
+    assert_eq!((st, error_code(&v)), (401, "unauthenticated"));
+    let (st, v) = call(s.addr, "GET", "/v1/stats", Some("vbt_0000_nope"), None);
+    assert_eq!((st, error_code(&v)), (401, "unauthenticated"));
+    let r = request(
+        s.addr,
+        "GET",
+        "/v1/stats",
+        &[("Authorization", "Basic abc")],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.headers["www-authenticate"].starts_with("Bearer"));
+    // A good token, twice (the second from the cache), then revoked: refused at once.
+    let (st, v) = s.call("GET", "/v1/stats", Role::Analyst, None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(s.call("GET", "/v1/stats", Role::Analyst, None).0, 200);
+    let mut ws = Workspace::open(s.dir.path()).unwrap();
+    ws.revoke_principal("analyst-user").unwrap();
+    let (st, v) = s.call("GET", "/v1/stats", Role::Analyst, None);
+    assert_eq!((st, error_code(&v)), (401, "unauthenticated"), "{v}");
+    // Others are unaffected.
+    assert_eq!(s.call("GET", "/v1/stats", Role::Admin, None).0, 200);
+}
+
+#[test]
+fn roles_are_the_librarys_and_the_audit_names_the_route() {
+    let s = Served::start(true, roomy(), None);
+    let id = common::uci_rows()[0].0.clone();
+    let original = format!("/v1/verbatims/{id}/original");
+    let (st, v) = s.call("GET", "/v1/audit", Role::Analyst, None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = s.call("GET", &original, Role::Marketing, None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = s.call("GET", &original, Role::Support, None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["id"], id.as_str());
+    let (st, v) = s.call(
+        "GET",
+        "/v1/verbatims/no-such-id/original",
+        Role::Support,
+        None,
+    );
+    assert_eq!((st, error_code(&v)), (404, "not_found"), "{v}");
+    let q = json!({ "query": "battery life", "mode": "text", "limit": 3 });
+    let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&q));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["hits"].as_array().unwrap().len(), 3);
+    // Marketing: aggregates, no text.
+    let (st, v) = s.call("POST", "/v1/search", Role::Marketing, Some(&q));
+    assert_eq!(st, 200, "{v}");
+    assert!(v.get("hits").is_none() && v["aggregate"].is_object(), "{v}");
+    let (st, v) = s.call("GET", "/v1/audit?user=support-user", Role::Admin, None);
+    assert_eq!(st, 200, "{v}");
+    let entries = v["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "GET /v1/verbatims/{id}/original"
+                && e["ids"].to_string().contains(&id)),
+        "{v}"
+    );
+}
+
+#[test]
+fn search_text_and_hybrid_with_filters() {
+    let s = Served::start(true, roomy(), None);
+    for mode in ["text", "hybrid", "vector"] {
+        let q = json!({ "query": "the battery died", "mode": mode, "limit": 5,
+                        "where": { "domain": "amazon" } });
+        let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&q));
+        assert_eq!(st, 200, "{mode}: {v}");
+        let hits = v["hits"].as_array().unwrap();
+        assert!(!hits.is_empty(), "{mode}: {v}");
+        assert!(hits.len() <= 5);
+    }
+    let bad = json!({ "query": "x", "since": "yesterday" });
+    let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&bad));
+    assert_eq!((st, error_code(&v)), (400, "bad_request"));
+}
+
+#[test]
+fn json_errors_for_unknown_routes_methods_and_bodies() {
+    let s = Served::start(false, roomy(), None);
+    let (st, v) = call(s.addr, "GET", "/v2/nothing", None, None);
+    assert_eq!((st, error_code(&v)), (404, "not_found"));
+    let (st, v) = s.call("GET", "/v1/nothing", Role::Admin, None);
+    assert_eq!((st, error_code(&v)), (404, "not_found"));
+    let (st, v) = s.call("DELETE", "/v1/search", Role::Admin, None);
+    assert_eq!((st, error_code(&v)), (405, "method_not_allowed"));
+    let auth = format!("Bearer {}", s.token(Role::Admin));
+    let h = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let r = request(s.addr, "POST", "/v1/search", &h, b"{\"query\": ");
+    assert_eq!((r.status, error_code(&r.json())), (400, "bad_request"));
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/search",
+        &h,
+        b"{\"query\": \"x\", \"colour\": 1}",
+    );
+    assert_eq!((r.status, error_code(&r.json())), (400, "bad_request"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    let r = request(s.addr, "POST", "/v1/search", &h, b"[1, 2]");
+    assert_eq!((r.status, error_code(&r.json())), (400, "bad_request"));
+    let h2 = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/plain"),
+    ];
+    let r = request(s.addr, "POST", "/v1/search", &h2, b"query");
+    assert_eq!(
+        (r.status, error_code(&r.json())),
+        (415, "unsupported_media_type")
+    );
+    let (st, v) = s.call("GET", "/v1/stats?verbose=1", Role::Admin, None);
+    assert_eq!((st, error_code(&v)), (400, "bad_request"));
+}
+
+#[test]
+fn bodies_over_the_limit_get_413() {
+    let limits = ServeConfig {
+        max_body_bytes: 16 * 1024,
+        max_ingest_bytes: 64 * 1024,
+        ..roomy()
+    };
+    let s = Served::start(false, limits, None);
+    let big = json!({ "query": "x".repeat(20 * 1024) });
+    let (st, v) = s.call("POST", "/v1/search", Role::Admin, Some(&big));
+    assert_eq!((st, error_code(&v)), (413, "payload_too_large"), "{v}");
+    let auth = format!("Bearer {}", s.token(Role::Admin));
+    let csv = format!("text\n{}", "a long line of feedback\n".repeat(4000));
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/ingest?format=csv&text=text",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "text/csv"),
+        ],
+        csv.as_bytes(),
+    );
+    assert_eq!(
+        (r.status, error_code(&r.json())),
+        (413, "payload_too_large")
+    );
+    // Under the limit, the same route works.
+    assert_eq!(
+        s.call(
+            "POST",
+            "/v1/search",
+            Role::Admin,
+            Some(&json!({"query": "x", "mode": "text"}))
+        )
+        .0,
+        200
+    );
+}
+
+#[test]
+fn rate_limit_answers_429_with_retry_after_per_token() {
+    let limits = ServeConfig {
+        rate_per_second: 0.2,
+        burst: 3,
+        ..ServeConfig::default()
+    };
+    let s = Served::start(false, limits, None);
+    for i in 0..3 {
+        let (st, v) = s.call("GET", "/v1/stats", Role::Admin, None);
+        assert_eq!(st, 200, "request {i}: {v}");
+    }
+    let auth = format!("Bearer {}", s.token(Role::Admin));
+    let r = request(
+        s.addr,
+        "GET",
+        "/v1/stats",
+        &[("Authorization", auth.as_str())],
+        b"",
+    );
+    assert_eq!((r.status, error_code(&r.json())), (429, "rate_limited"));
+    let retry: u64 = r.headers["retry-after"].parse().unwrap();
+    assert!((1..=5).contains(&retry), "Retry-After {retry}");
+    // Another token has its own bucket.
+    assert_eq!(s.call("GET", "/v1/stats", Role::Analyst, None).0, 200);
+}
+
+#[test]
+fn ingest_csv_with_query_mapping_and_jsonl_envelope() {
+    let s = Served::start(false, roomy(), None);
+    let auth = format!("Bearer {}", s.token(Role::Admin));
+    let csv = "id,comment,country\nA1,The parcel arrived two weeks late,FR\nA2,\"Great support, quick refund\",BE\nA3,,FR\n";
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/ingest?text=comment&id=id&field=country&name=march.csv",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "text/csv"),
+        ],
+        csv.as_bytes(),
+    );
+    let v = r.json();
+    assert_eq!(r.status, 200, "{v}");
+    assert_eq!(
+        (v["stored"].as_u64(), v["rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["file"], "march.csv");
+    assert!(
+        v["errors"][0].as_str().unwrap().starts_with("march.csv:"),
+        "{v}"
+    );
+    // Searchable at once (the server's open indexes follow the store).
+    let (st, v) = s.call(
+        "POST",
+        "/v1/search",
+        Role::Analyst,
+        Some(&json!({"query": "parcel late", "mode": "text"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["hits"][0]["verbatim"]["id"], "A1", "{v}");
+    // JSON envelope, JSONL.
+    let env = json!({ "format": "jsonl", "data": "{\"id\": \"B1\", \"msg\": \"app crashes on login\"}\n",
+                      "mapping": { "text": ["msg"], "id": "id" } });
+    let (st, v) = s.call("POST", "/v1/ingest", Role::Admin, Some(&env));
+    assert_eq!((st, v["stored"].as_u64()), (200, Some(1)), "{v}");
+    // No format: 400. Analysts may not write: 403.
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/ingest",
+        &[("Authorization", auth.as_str())],
+        b"x\n",
+    );
+    assert_eq!(r.status, 400);
+    let (st, v) = s.call("POST", "/v1/ingest", Role::Analyst, Some(&env));
+    assert_eq!((st, error_code(&v)), (403, "forbidden"), "{v}");
+    assert!(
+        !s.dir
+            .path()
+            .join("uploads")
+            .read_dir()
+            .unwrap()
+            .any(|_| true),
+        "upload left behind"
+    );
+}
+
+#[test]
+fn tls_round_trip_with_a_self_signed_certificate() {
+    use tokio_rustls::rustls;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let cert = certs.path().join("cert.pem");
+    let key = certs.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let s = Served::start(false, roomy(), Some(TlsFiles { cert, key }));
+    assert!(s.server.as_ref().unwrap().is_tls());
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let tls_call = |path: &str, token: Option<&str>| {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let tcp = TcpStream::connect(s.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let h: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        exchange(rustls::StreamOwned::new(conn, tcp), "GET", path, &h, b"")
+    };
+    let r = tls_call("/v1/health", None);
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("ok")));
+    let r = tls_call("/v1/stats", Some(s.token(Role::Admin)));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut tcp = TcpStream::connect(s.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    tcp.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tcp.read_to_end(&mut buf);
+    assert!(
+        !buf.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP was served on the TLS port"
+    );
+}
+
+#[test]
+fn graceful_shutdown_finishes_an_ingest_in_flight() {
+    let mut s = Served::start(false, roomy(), None);
+    let csv = std::fs::read(common::fixture("uci_600.csv")).unwrap();
+    let auth = format!("Bearer {}", s.token(Role::Admin));
+    let addr = s.addr;
+    let client = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/v1/ingest?format=csv&text=text&id=id&field=domain",
+            &[("Authorization", auth.as_str())],
+            &csv,
+        )
+    });
+    let server = s.server.take().unwrap();
+    // Wait until the ingest is running (past the token check), then ask the server to stop.
+    let t0 = Instant::now();
+    while server.in_flight() == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the ingest never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.in_flight() > 0,
+        "the ingest finished before the shutdown: test too weak"
+    );
+    server.shutdown();
+    // The listener is gone: new connections are refused.
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown"
+    );
+    let r = client.join().unwrap();
+    let v = r.json();
+    assert_eq!(r.status, 200, "{v}");
+    let stored = v["stored"].as_u64().unwrap();
+    assert!(stored > 500, "{v}");
+    let ws = Workspace::open(s.dir.path()).unwrap();
+    assert_eq!(ws.store.stats().unwrap().verbatims as u64, stored);
+}
+
+#[test]
+fn the_binary_serves_and_stops_cleanly_on_sigterm() {
+    let ws = common::workspace();
+    let mut child = common::verbatim(ws.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let addr: SocketAddr = line
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(call(addr, "GET", "/v1/health", None, None).0, 200);
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_flagged() {
+    assert!(!server::exposed_without_tls(
+        &"127.0.0.1:8080".parse().unwrap(),
+        false
+    ));
+    assert!(!server::exposed_without_tls(
+        &"[::1]:8080".parse().unwrap(),
+        false
+    ));
+    assert!(server::exposed_without_tls(
+        &"0.0.0.0:8080".parse().unwrap(),
+        false
+    ));
+    assert!(!server::exposed_without_tls(
+        &"0.0.0.0:8080".parse().unwrap(),
+        true
+    ));
+}
