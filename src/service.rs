@@ -10,6 +10,8 @@
 use serde::Serialize;
 
 use crate::access::{AccessError, Action, Caller, Grant};
+use crate::ask::llm::Generator;
+use crate::ask::{Answer, AskOptions};
 use crate::embed::Embedder;
 use crate::index::Indexes;
 use crate::retrieve::{self, Hit, Query, SearchAggregate};
@@ -17,7 +19,7 @@ use crate::sentiment::SentimentHead;
 use crate::store::{AuditEntry, Filter};
 use crate::themes::analytics::{build_report, summarize, ReportInputs, Summary, SummaryOptions};
 use crate::themes::run::RunData;
-use crate::themes::Report;
+use crate::themes::{Report, ThemeSummary};
 use crate::workspace::privacy::{self, Revealed};
 use crate::workspace::Workspace;
 
@@ -261,6 +263,99 @@ pub fn themes(
     Ok(s)
 }
 
+/// One theme under a [`Action::Themes`] grant (same limits as [`themes`]); `Ok(None)` when it
+/// has no verbatims in scope (or fewer than the grant's k).
+#[allow(clippy::too_many_arguments)]
+pub fn theme(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    run: &RunData,
+    head: &SentimentHead,
+    id: &str,
+    filter: &Filter,
+    quotes: usize,
+) -> Result<Option<ThemeSummary>, ServiceError> {
+    expect(grant, Action::Themes)?;
+    let opts = SummaryOptions::for_grant(grant, filter, quotes, 0);
+    let s = summarize(run, head, &opts);
+    let Some(t) = s.themes.into_iter().find(|t| t.id == id) else {
+        return Ok(None);
+    };
+    let mut ids = vec![t.id.clone()];
+    ids.extend(t.quotes.iter().map(|q| q.id.clone()));
+    ws.record(
+        grant,
+        via,
+        &serde_json::json!({ "theme": t.id, "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell }),
+        &ids,
+    )?;
+    Ok(Some(t))
+}
+
+/// `ask` under an [`Action::Ask`] grant: reads through `ws`, and appends the audit entry (the
+/// question, the filter, the verbatims the answer rests on) through `audit` — a second
+/// connection to the same workspace — before the first sentence reaches `on_sentence`.
+#[allow(clippy::too_many_arguments)]
+pub fn ask(
+    ws: &Workspace,
+    audit: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    indexes: &Indexes,
+    embedder: &dyn Embedder,
+    generator: Option<&mut Generator>,
+    question: &str,
+    opts: &AskOptions,
+    on_sentence: &mut dyn FnMut(&str),
+) -> Result<Answer, ServiceError> {
+    expect(grant, Action::Ask)?;
+    if question.trim().is_empty() {
+        return Err(ServiceError::BadRequest("the question is empty".into()));
+    }
+    // Aggregates-only callers get counts: no model reads verbatims for them.
+    let generator = if grant.may_read_text() {
+        generator
+    } else {
+        None
+    };
+    crate::ask::ask(
+        &ws.store,
+        indexes,
+        grant,
+        embedder,
+        generator,
+        question,
+        opts,
+        &mut |sources| {
+            let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
+            audit
+                .record(
+                    grant,
+                    via,
+                    &serde_json::json!({ "question": question, "filter": opts.filter, "scope": grant.scope() }),
+                    &ids,
+                )
+                .map(|_| ())
+                .map_err(|e| format!("audit trail: {e}"))
+        },
+        on_sentence,
+    )
+    .map_err(ServiceError::internal)
+}
+
+/// Records a write (ingest, reindex…) made under `grant`: who, what file, what it changed.
+pub fn record_write(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    detail: &serde_json::Value,
+) -> Result<(), ServiceError> {
+    expect(grant, Action::Write)?;
+    ws.record(grant, via, detail, &[])?;
+    Ok(())
+}
+
 /// A report under a [`Action::Report`] grant (same limits as [`themes`]).
 pub fn report(
     ws: &mut Workspace,
@@ -269,13 +364,17 @@ pub fn report(
     run: &RunData,
     filter: &Filter,
     quotes: usize,
+    out: Option<&std::path::Path>,
     inputs: ReportInputs<'_>,
 ) -> Result<Report, ServiceError> {
     expect(grant, Action::Report)?;
     let opts = SummaryOptions::for_grant(grant, filter, quotes, 1);
+    // `out` (absolute) lets `forget` find the reports that quote erased verbatims; it is not in
+    // the report itself, whose bytes depend on the data and settings only.
     let detail = serde_json::json!({
         "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell,
         "parameters": inputs.parameters,
+        "out": out.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
     });
     let report = build_report(run, &opts, inputs);
     let ids: Vec<String> = report

@@ -8,8 +8,9 @@ use clap::Args;
 
 use verbatim::access::Action;
 use verbatim::ask::llm::{GenOptions, Generator};
-use verbatim::ask::{ask, AnswerMode, AskOptions};
+use verbatim::ask::{AnswerMode, AskOptions};
 use verbatim::embed::{self, Embedder};
+use verbatim::service;
 use verbatim::workspace::Workspace;
 
 use super::{filter_from, load_model, model_dir, output, FilterArgs, Global};
@@ -119,28 +120,16 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let mut out = std::io::stdout();
     // A second connection for the audit trail: `ask` reads through the first meanwhile.
     let mut ws_audit = Workspace::open(root)?;
-    let answer = ask(
-        &ws.store,
-        &indexes,
+    let answer = service::ask(
+        &ws,
+        &mut ws_audit,
         &grant,
+        "ask",
+        &indexes,
         &embedder,
         generator.as_mut(),
         &a.question,
         &opts,
-        // The audit entry (question, filter, the verbatims the answer rests on) is durable
-        // before the first word is shown.
-        &mut |sources| {
-            let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
-            ws_audit
-                .record(
-                    &grant,
-                    "ask",
-                    &serde_json::json!({ "question": a.question, "filter": opts.filter }),
-                    &ids,
-                )
-                .map(|_| ())
-                .map_err(|e| format!("audit trail: {e}"))
-        },
         &mut |s| {
             if stream {
                 let _ = writeln!(out, "{s}");

@@ -721,7 +721,7 @@ fn format_from(f: Option<&str>) -> Option<Format> {
 
 fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let _grant = enter(&ws, Action::Write)?;
+    let grant = enter(&ws, Action::Write)?;
     let mapping = resolve_mapping(&a.columns, Some(&ws))?;
     let embedder = load_model(g, Some(&ws))?;
     let format = format_from(a.input.format.as_deref());
@@ -746,6 +746,16 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             }
             Err(e) => return Err(e.into()),
         };
+        // Who wrote what, for incident scoping (no ids: a file can hold millions).
+        service::record_write(
+            &mut ws,
+            &grant,
+            "ingest",
+            &serde_json::json!({
+                "file": file, "rows": s.rows, "stored": s.stored, "updated": s.updated,
+                "unchanged": s.unchanged, "rejected": s.rejected,
+            }),
+        )?;
         if !g.quiet {
             for w in &s.warnings {
                 eprintln!("warning: {w}");

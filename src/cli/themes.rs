@@ -11,7 +11,7 @@ use verbatim::embed::{Embedder, TextKind};
 use verbatim::sentiment::SentimentHead;
 use verbatim::service;
 use verbatim::store::{StoredTheme, ThemeState};
-use verbatim::themes::analytics::{summarize, ReportInputs, SummaryOptions};
+use verbatim::themes::analytics::ReportInputs;
 use verbatim::themes::run::{display_label, ensure, parse_theme_id, theme_id, Params, RunData};
 use verbatim::themes::{Change, Report};
 use verbatim::workspace::Workspace;
@@ -405,9 +405,17 @@ fn show(
         };
         bail!("{} ({}) is {how}", theme_id(t.id), display_label(t));
     }
-    let opts = SummaryOptions::for_grant(&grant, &filter_from(f)?, quotes, 0);
-    let s = summarize(&run, &head.0, &opts);
-    let Some(ts) = s.themes.iter().find(|x| x.id == theme_id(t.id)) else {
+    let Some(ts) = service::theme(
+        &mut ws,
+        &grant,
+        "themes show",
+        &run,
+        &head.0,
+        &theme_id(t.id),
+        &filter_from(f)?,
+        quotes,
+    )?
+    else {
         bail!(
             "{} has no verbatims in this filter{}",
             theme_id(t.id),
@@ -418,15 +426,6 @@ fn show(
             }
         );
     };
-    let ts = ts.clone();
-    let mut ids: Vec<String> = vec![ts.id.clone()];
-    ids.extend(ts.quotes.iter().map(|q| q.id.clone()));
-    ws.record(
-        &grant,
-        "themes show",
-        &serde_json::json!({ "theme": ts.id, "filter": opts.filter, "min_cell": opts.min_cell }),
-        &ids,
-    )?;
     let ts = &ts;
     if g.json {
         output::json(ts);
@@ -699,8 +698,6 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         "filter": grant.restrict(&filter),
         "quotes": if grant.may_read_text() { a.quotes } else { 0 },
         "min_cell": grant.min_cell(),
-        // Absolute: `forget` finds the reports that quote erased verbatims by this path.
-        "out": std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone()),
     });
     let report = service::report(
         &mut ws,
@@ -709,6 +706,7 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         &run,
         &filter,
         a.quotes,
+        Some(&a.out),
         ReportInputs {
             title: a.title.clone(),
             model,

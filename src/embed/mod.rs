@@ -78,6 +78,63 @@ pub trait Embedder: Send + Sync {
     fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
 
+/// An embedder that already knows one query's vector (computed earlier, e.g. outside a lock)
+/// and delegates every other text to the model.
+pub struct Memo<'a> {
+    inner: &'a dyn Embedder,
+    text: String,
+    vector: Vec<f32>,
+}
+
+impl<'a> Memo<'a> {
+    /// Embeds `text` as a query now; later asks for that same query return it.
+    pub fn query(inner: &'a dyn Embedder, text: &str) -> Result<Memo<'a>, EmbedError> {
+        let vector = inner
+            .embed(&[text], TextKind::Query)?
+            .pop()
+            .expect("one vector per text");
+        Ok(Memo {
+            inner,
+            text: text.to_string(),
+            vector,
+        })
+    }
+}
+
+impl<'a> Memo<'a> {
+    /// A vector computed earlier by [`Memo::query`] with the same model.
+    pub fn known(inner: &'a dyn Embedder, text: &str, vector: Vec<f32>) -> Memo<'a> {
+        Memo {
+            inner,
+            text: text.to_string(),
+            vector,
+        }
+    }
+
+    /// The query's vector.
+    pub fn into_vector(self) -> Vec<f32> {
+        self.vector
+    }
+}
+
+impl Embedder for Memo<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn fingerprint(&self) -> &str {
+        self.inner.fingerprint()
+    }
+    fn max_seq_length(&self) -> usize {
+        self.inner.max_seq_length()
+    }
+    fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if kind == TextKind::Query && texts.iter().all(|t| *t == self.text) {
+            return Ok(vec![self.vector.clone(); texts.len()]);
+        }
+        self.inner.embed(texts, kind)
+    }
+}
+
 /// Where the model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Device {

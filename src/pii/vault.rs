@@ -8,7 +8,8 @@
 //!   row changed (a plain hash of a short text could be reversed by guessing).
 //!
 //! Losing the key file loses the originals and changes every pseudonym: back it up with the
-//! workspace (`verbatim backup` in a later issue). Copying it elsewhere gives away the originals.
+//! workspace (`verbatim backup` includes it, encrypted). Copying it elsewhere gives away the
+//! originals.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -81,6 +81,7 @@ pub(crate) fn search(
     caller: &Caller,
     via: &str,
     body: SearchBody,
+    query_vector: Option<Vec<f32>>,
 ) -> Result<Value, ApiError> {
     let grant = service::enter(&core.ws, caller, Action::Search)?;
     let q = crate::retrieve::Query {
@@ -90,14 +91,18 @@ pub(crate) fn search(
         limit: body.limit.unwrap_or(core.ws.config.search.limit),
     };
     let (ws, ix) = core.with_indexes()?;
-    json(service::search(
-        ws,
-        &grant,
-        via,
-        ix,
-        sh.embedder.as_deref(),
-        &q,
-    )?)
+    let memo = match (sh.embedder.as_deref(), query_vector) {
+        (Some(e), Some(v)) => Some(crate::embed::Memo::known(e, &q.text, v)),
+        _ => None,
+    };
+    let embedder = match &memo {
+        Some(m) => Some(m as &dyn crate::embed::Embedder),
+        None => sh
+            .embedder
+            .as_deref()
+            .map(|e| e as &dyn crate::embed::Embedder),
+    };
+    json(service::search(ws, &grant, via, ix, embedder, &q)?)
 }
 
 /// The themes run (loaded, or computed when the store changed), as `verbatim themes` does.
@@ -191,20 +196,19 @@ pub(crate) fn theme(
     let head = sentiment_head(ws, sh)?;
     let run = run_themes(ws, sh, None)?;
     let filter = crate::store::Filter::default();
-    let s = service::themes(
+    match service::theme(
         ws,
         &grant,
         via,
         &run,
         &head.0,
+        &want,
         &filter,
         quotes.unwrap_or(5),
-        0,
-    )?;
-    match s.themes.into_iter().find(|t| t.id == want) {
+    )? {
         Some(t) => json(t),
         None => Err(ApiError::not_found(format!(
-            "no active theme {want} (see GET /v1/themes)"
+            "no active theme {want} with verbatims in your scope (see GET /v1/themes)"
         ))),
     }
 }
@@ -248,6 +252,7 @@ pub(crate) fn report(
         &run,
         &filter,
         QUOTES,
+        None,
         crate::themes::analytics::ReportInputs {
             title: "Customer feedback report".into(),
             model,
@@ -312,30 +317,18 @@ pub(crate) fn ask(
     // The audit entry goes through the token-checking connection: `ask` reads through the
     // first meanwhile (lock order: core, then auth — the auth path never takes core).
     let mut audit_ws = super::lock(&sh.auth_ws);
-    let question = body.question;
-    let answer = crate::ask::ask(
-        &ws.store,
-        ix,
+    let answer = service::ask(
+        ws,
+        &mut audit_ws,
         &grant,
+        via,
+        ix,
         embedder,
         generator,
-        &question,
+        &body.question,
         &opts,
-        &mut |sources| {
-            let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
-            audit_ws
-                .record(
-                    &grant,
-                    via,
-                    &serde_json::json!({ "question": question, "filter": opts.filter }),
-                    &ids,
-                )
-                .map(|_| ())
-                .map_err(|e| format!("audit trail: {e}"))
-        },
         &mut |_| {},
-    )
-    .map_err(ApiError::internal)?;
+    )?;
     json(answer)
 }
 
@@ -347,7 +340,7 @@ pub(crate) fn ingest(
     upload: Upload,
 ) -> Result<Value, ApiError> {
     let ws = &mut core.ws;
-    let _grant = service::enter(ws, caller, Action::Write)?;
+    let grant = service::enter(ws, caller, Action::Write)?;
     let embedder = sh.embedder.as_deref().ok_or_else(|| {
         ApiError::internal("ingest needs the embedding model, which did not load")
     })?;
@@ -413,6 +406,15 @@ pub(crate) fn ingest(
     for m in summary.errors.iter_mut().chain(summary.warnings.iter_mut()) {
         *m = m.replace(&tmp, &upload.name);
     }
+    service::record_write(
+        ws,
+        &grant,
+        via,
+        &serde_json::json!({
+            "file": upload.name, "rows": summary.rows, "stored": summary.stored,
+            "updated": summary.updated, "unchanged": summary.unchanged, "rejected": summary.rejected,
+        }),
+    )?;
     let mut v = json(&summary)?;
     v["file"] = Value::String(upload.name);
     v["via"] = Value::String(via.to_string());

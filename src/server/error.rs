@@ -36,7 +36,7 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    /// 401: no token, an unknown one, or one revoked or expired.
+    /// 401: no token, an unknown one, or one revoked (an expired grant is 403: the caller is known, its access ended).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
     }

@@ -410,8 +410,23 @@ async fn search(
     if body.limit == Some(0) || body.limit.is_some_and(|n| n > 1000) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
+    // The query is embedded before the workspace lock is taken: searches embed in parallel
+    // and only the index lookups queue.
+    let memo = match (&s.embedder, body.mode) {
+        (Some(e), mode) if mode != Some(crate::retrieve::Mode::Text) => {
+            let (e, text) = (e.clone(), body.query.clone());
+            let v = tokio::task::spawn_blocking(move || {
+                crate::embed::Memo::query(&*e, &text).map(|m| m.into_vector())
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            Some(v)
+        }
+        _ => None,
+    };
     blocking(&s, move |core, sh| {
-        door::search(core, sh, &caller, "POST /v1/search", body)
+        door::search(core, sh, &caller, "POST /v1/search", body, memo)
     })
     .await
     .map(Json)

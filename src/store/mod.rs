@@ -26,8 +26,8 @@ mod themes;
 mod users;
 pub use audit::{AuditEntry, AuditVerdict};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
-pub use users::{PrincipalRecord, UserError};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
+pub use users::{PrincipalRecord, UserError};
 
 /// Errors from the store. A corrupt or foreign file names its path.
 #[derive(Debug, thiserror::Error)]

@@ -29,7 +29,10 @@ fn reads_are_audited_and_tampering_is_named() {
         .arg(tmp.path().join("r.md")));
     let e = entries(&ws);
     let actions: Vec<&str> = e.iter().map(|x| x["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["search", "themes", "ask", "ask", "report"]);
+    assert_eq!(
+        actions,
+        ["ingest", "search", "themes", "ask", "ask", "report"]
+    );
     // The search entry names the ids it returned, and the query.
     let v: serde_json::Value = serde_json::from_str(&hits).unwrap();
     let ids: Vec<&str> = v["hits"]
@@ -38,13 +41,13 @@ fn reads_are_audited_and_tampering_is_named() {
         .iter()
         .map(|h| h["verbatim"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(e[0]["ids"].as_str().unwrap(), ids.join(","));
-    assert!(e[0]["detail"].as_str().unwrap().contains("battery"));
+    assert_eq!(e[1]["ids"].as_str().unwrap(), ids.join(","));
+    assert!(e[1]["detail"].as_str().unwrap().contains("battery"));
     assert!(e.iter().all(|x| x["caller"] == "owner"));
     let o = run(verbatim(&ws).args(["audit", "verify"]));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     // Reading the trail is itself an entry.
-    assert!(stdout(&o).contains("intact: 6 entries"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("intact: 7 entries"), "{}", stdout(&o));
 
     // Edit one entry behind verbatim's back: named.
     let db = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();

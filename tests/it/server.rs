@@ -789,3 +789,529 @@ fn plain_http_beyond_loopback_is_flagged() {
         true
     ));
 }
+
+// ---- the role × route matrix ----
+
+/// The demo feedback as (id, country, comment), read from data/demo_feedback.csv (`;`).
+fn demo_rows() -> Vec<(String, String, String)> {
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_path(common::repo().join("data/demo_feedback.csv"))
+        .unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (i, c, t) = (col("response_id"), col("country"), col("comment"));
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[i].to_string(), rec[c].to_string(), rec[t].to_string())
+        })
+        .collect()
+}
+
+/// Lower-cased, whitespace runs made one space.
+fn flatten(s: &str) -> String {
+    s.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every string value of a JSON document.
+fn json_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| json_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| json_strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Verbatim text found in a response body: any whole comment, or any run of six consecutive
+/// words of one (lower-cased, whitespace-normalised), in the raw body or in any JSON string.
+fn text_leaks(body: &[u8], texts: &[String]) -> Vec<String> {
+    let raw = String::from_utf8_lossy(body).into_owned();
+    let mut hay = vec![flatten(&raw)];
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let mut ss = Vec::new();
+        json_strings(&v, &mut ss);
+        hay.extend(ss.into_iter().map(flatten));
+    }
+    let mut found = Vec::new();
+    for t in texts {
+        let whole = flatten(t);
+        let words: Vec<&str> = whole.split(' ').collect();
+        let grams: Vec<String> = words.windows(6).map(|w| w.join(" ")).collect();
+        for h in &hay {
+            if h.contains(&whole) {
+                found.push(format!("whole verbatim {t:?}"));
+            } else if let Some(g) = grams.iter().find(|g| h.contains(g.as_str())) {
+                found.push(format!("6 words of a verbatim: {g:?}"));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The demo ids found anywhere in a JSON document.
+fn demo_ids_in(v: &Value, countries: &BTreeMap<String, String>) -> Vec<String> {
+    let mut ss = Vec::new();
+    json_strings(v, &mut ss);
+    ss.into_iter()
+        .filter(|s| countries.contains_key(*s))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A server over `dir` with the test model, on a free loopback port.
+fn serve_dir(dir: &Path) -> RunningServer {
+    server::start(
+        dir,
+        Some(model()),
+        ServeOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            limits: roomy(),
+            handle_signals: false,
+            model_dir: Some(common::model_dir()),
+            ask: Default::default(),
+        },
+    )
+    .expect("server starts")
+}
+
+/// One request with an optional bearer token and JSON body; the raw reply.
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Reply {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    request(addr, method, path, &headers, &bytes)
+}
+
+/// Whether a reply is the JSON error `code` with a message.
+fn is_error(r: &Reply, status: u16, code: &str) -> bool {
+    r.status == status
+        && serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| {
+            v["error"]["code"] == code
+                && v["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+        })
+}
+
+#[test]
+fn role_by_route_matrix_every_cell() {
+    const ROLES: [Role; 5] = [
+        Role::Admin,
+        Role::Analyst,
+        Role::Support,
+        Role::Marketing,
+        Role::Consultant,
+    ];
+    // One workspace, made through the CLI as tests/it/roles.rs does: the demo feedback (30 rows,
+    // FR / US / BE, respondents' emails, dates, NPS), one themes run, one token per role (the
+    // consultant's a grant scoped to country=FR).
+    let ws = common::workspace();
+    let dir = ws.path();
+    let demo = common::repo().join("data/demo_feedback.csv");
+    common::ok(
+        common::verbatim(dir)
+            .args([
+                "ingest",
+                "--text",
+                "comment",
+                "--id",
+                "response_id",
+                "--respondent",
+                "customer",
+                "--date",
+                "submitted",
+                "--score",
+                "nps",
+                "--field",
+                "country",
+                "--field",
+                "channel",
+            ])
+            .arg(&demo),
+    );
+    common::ok(common::verbatim(dir).arg("themes"));
+    let mut tokens: BTreeMap<Role, String> = BTreeMap::new();
+    for role in ROLES {
+        let name = format!("{role}-1");
+        let out = if role == Role::Consultant {
+            common::ok(common::verbatim(dir).args([
+                "grant",
+                "add",
+                &name,
+                "--role",
+                "consultant",
+                "--expires",
+                "2099-12-31",
+                "--where",
+                "country=FR",
+            ]))
+        } else {
+            common::ok(common::verbatim(dir).args(["user", "add", &name, "--role", role.as_str()]))
+        };
+        let token = out.trim().to_string();
+        assert!(token.starts_with("vbt_"), "{out}");
+        tokens.insert(role, token);
+    }
+    let rows = demo_rows();
+    assert_eq!(rows.len(), 30);
+    let texts: Vec<String> = rows.iter().map(|r| r.2.clone()).collect();
+    let country: BTreeMap<String, String> =
+        rows.iter().map(|r| (r.0.clone(), r.1.clone())).collect();
+    let fr_id = rows.iter().find(|r| r.1 == "FR").unwrap().0.clone();
+
+    let running = serve_dir(dir);
+    let addr = running.addr();
+
+    // The public routes answer without a token.
+    for path in ["/v1/health", "/openapi.json"] {
+        let r = send(addr, "GET", path, None, None);
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    // The largest theme, as the admin sees it.
+    let r = send(addr, "GET", "/v1/themes", Some(&tokens[&Role::Admin]), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    let theme = v["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|t| t["size"].as_u64().unwrap_or(0))
+        .unwrap_or_else(|| panic!("no theme: {v}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let csv_text = std::fs::read_to_string(&demo).unwrap();
+    let envelope = json!({
+        "format": "csv", "name": "demo_feedback.csv", "data": csv_text,
+        "mapping": { "text": ["comment"], "id": "response_id", "respondent": "customer",
+                     "date": "submitted", "score": "nps", "field": ["country", "channel"] }
+    });
+    // Expected per role, in ROLES order (admin, analyst, support, marketing, consultant):
+    // Y = 2xx, N = 403 with the JSON error body. Written from the README's table ("Users, roles
+    // and grants" and the server's route table), independently of POLICY:
+    // * search, ask, themes, themes/{id}, report: everyone (marketing: aggregates; consultant:
+    //   in scope).
+    // * stats: everyone but the consultant (marketing gets aggregates).
+    // * verbatims/{id}/original is `pii reveal` over HTTP: admin and support.
+    // * ingest: admin only; audit: admin only (README: "the audit trail (admin …)").
+    // Every protected route of server::ROUTES must have a row (checked below).
+    #[rustfmt::skip]
+    let matrix: Vec<(&str, &str, String, Option<Value>, &str)> = vec![
+        ("GET", "/v1/stats", "/v1/stats".into(), None, "YYYYN"),
+        ("POST", "/v1/search", "/v1/search".into(),
+         Some(json!({ "query": "delivery late", "limit": 30 })), "YYYYY"),
+        ("POST", "/v1/ask", "/v1/ask".into(),
+         Some(json!({ "question": "How many customers mention delivery?" })), "YYYYY"),
+        ("GET", "/v1/themes", "/v1/themes".into(), None, "YYYYY"),
+        ("GET", "/v1/themes/{id}", format!("/v1/themes/{theme}?quotes=10"), None, "YYYYY"),
+        ("POST", "/v1/report", "/v1/report".into(), Some(json!({})), "YYYYY"),
+        ("GET", "/v1/verbatims/{id}/original", format!("/v1/verbatims/{fr_id}/original"), None, "YNYNN"),
+        ("GET", "/v1/audit", "/v1/audit".into(), None, "YNNNN"),
+        // Last: the admin's cell writes (the same file again: nothing changes).
+        ("POST", "/v1/ingest", "/v1/ingest".into(), Some(envelope), "YNNNN"),
+    ];
+    // The table covers the routes exactly: a new route needs a row here.
+    let protected: Vec<(&str, &str)> = server::ROUTES
+        .iter()
+        .filter(|r| r.auth)
+        .map(|r| (r.method, r.path))
+        .collect();
+    let public: Vec<&str> = server::ROUTES
+        .iter()
+        .filter(|r| !r.auth)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(public, ["/v1/health", "/openapi.json"], "public routes");
+    let mut listed: Vec<(&str, &str)> = matrix.iter().map(|m| (m.0, m.1)).collect();
+    let mut want = protected.clone();
+    listed.sort();
+    want.sort();
+    assert_eq!(
+        listed, want,
+        "the matrix must list every protected route once"
+    );
+
+    let mut failures = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (method, route, path, body, expect) in &matrix {
+        assert_eq!(expect.len(), ROLES.len());
+        // The admin last: a route that changes things runs once, after every refusal.
+        for i in [1, 2, 3, 4, 0] {
+            let role = ROLES[i];
+            let allowed = expect.as_bytes()[i] == b'Y';
+            let r = send(addr, method, path, Some(&tokens[&role]), body.as_ref());
+            let text = String::from_utf8_lossy(&r.body).into_owned();
+            seen.insert((*route, i), r.status);
+            let ok_cell = if allowed {
+                (200..300).contains(&r.status)
+            } else {
+                is_error(&r, 403, "forbidden")
+            };
+            if !ok_cell {
+                failures.push(format!(
+                    "{method} {route} as {role}: expected {}, got {}: {text}",
+                    if allowed { "2xx" } else { "403 forbidden" },
+                    r.status
+                ));
+                continue;
+            }
+            if !allowed {
+                continue;
+            }
+            if role == Role::Marketing {
+                for leak in text_leaks(&r.body, &texts) {
+                    failures.push(format!("{method} {route} as marketing: {leak}"));
+                }
+            }
+            if role == Role::Consultant {
+                let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+                let ids = demo_ids_in(&v, &country);
+                for id in &ids {
+                    if country[id] != "FR" {
+                        failures.push(format!(
+                            "{method} {route} as consultant: {id} ({}) is outside country=FR",
+                            country[id]
+                        ));
+                    }
+                }
+                if matches!(*route, "/v1/search" | "/v1/themes/{id}") && ids.is_empty() {
+                    failures.push(format!(
+                        "{method} {route} as consultant: no verbatim at all (test too weak): {text}"
+                    ));
+                }
+            }
+        }
+    }
+    // The matrix as it came out, for the log.
+    let mut table = String::from(
+        "route                                    admin analyst support marketing consultant\n",
+    );
+    for (method, route, _, _, _) in &matrix {
+        table.push_str(&format!("{:<40}", format!("{method} {route}")));
+        for i in 0..ROLES.len() {
+            table.push_str(&format!(
+                " {:>5}",
+                seen.get(&(*route, i)).copied().unwrap_or(0)
+            ));
+        }
+        table.push('\n');
+    }
+    eprintln!("{table}");
+
+    // Marketing, beyond the matrix: Markdown report, a "why" question.
+    let mkt = tokens[&Role::Marketing].as_str();
+    for (method, path, body) in [
+        ("POST", "/v1/report?format=md", Some(json!({}))),
+        (
+            "POST",
+            "/v1/ask",
+            Some(json!({ "question": "Why are customers unhappy with delivery?" })),
+        ),
+        (
+            "POST",
+            "/v1/search",
+            Some(json!({ "query": "livraison", "mode": "text", "limit": 30 })),
+        ),
+    ] {
+        let r = send(addr, method, path, Some(mkt), body.as_ref());
+        for leak in text_leaks(&r.body, &texts) {
+            failures.push(format!(
+                "{method} {path} as marketing ({}): {leak}",
+                r.status
+            ));
+        }
+    }
+    // The leak check can fail: an analyst's search shows text.
+    let r = send(
+        addr,
+        "POST",
+        "/v1/search",
+        Some(&tokens[&Role::Analyst]),
+        Some(&json!({ "query": "delivery late", "limit": 30 })),
+    );
+    assert!(
+        !text_leaks(&r.body, &texts).is_empty(),
+        "the leak check sees nothing in an analyst's search: too weak"
+    );
+
+    // The consultant, beyond the matrix: answers and searches cite French verbatims only, and
+    // asking for another country gives nothing.
+    let cons = tokens[&Role::Consultant].as_str();
+    for (path, body, list) in [
+        (
+            "/v1/ask",
+            json!({ "question": "Why are customers unhappy with delivery?" }),
+            "sources",
+        ),
+        (
+            "/v1/search",
+            json!({ "query": "livraison", "mode": "text", "limit": 30 }),
+            "hits",
+        ),
+    ] {
+        let r = send(addr, "POST", path, Some(cons), Some(&body));
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        if r.status != 200 {
+            failures.push(format!("POST {path} as consultant: {}: {text}", r.status));
+            continue;
+        }
+        let v = r.json();
+        let ids = demo_ids_in(&v, &country);
+        if v[list].as_array().is_none_or(|a| a.is_empty()) || ids.is_empty() {
+            failures.push(format!("POST {path} as consultant: no {list}: {text}"));
+        }
+        for id in ids {
+            if country[&id] != "FR" {
+                failures.push(format!("POST {path} as consultant: {id} is not FR"));
+            }
+        }
+    }
+    let r = send(
+        addr,
+        "POST",
+        "/v1/search",
+        Some(cons),
+        Some(&json!({ "query": "delivery late", "where": { "country": "US" } })),
+    );
+    if r.status != 200 || r.json()["hits"].as_array().is_none_or(|a| !a.is_empty()) {
+        failures.push(format!(
+            "search where country=US as consultant: expected 200 with no hits, got {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        ));
+    }
+
+    // No token: 401 on every protected route.
+    for (method, route, path, body, _) in &matrix {
+        let r = send(addr, method, path, None, body.as_ref());
+        if !is_error(&r, 401, "unauthenticated")
+            || !r
+                .headers
+                .get("www-authenticate")
+                .is_some_and(|h| h.starts_with("Bearer"))
+        {
+            failures.push(format!(
+                "{method} {route} without a token: expected 401 unauthenticated, got {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cell(s) wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // A revoked user: accepted, revoked, refused (401) on its next request and on every route.
+    let mut w = Workspace::open(dir).unwrap();
+    let made = w
+        .add_principal(
+            Principal {
+                name: "leaver".into(),
+                role: Role::Analyst,
+                scope: Filter::default(),
+                expires: None,
+            },
+            "user",
+            &Caller::Owner,
+        )
+        .unwrap();
+    let search = json!({ "query": "delivery", "mode": "text" });
+    let r = send(addr, "POST", "/v1/search", Some(&made.token), Some(&search));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    w.revoke_principal("leaver").unwrap();
+    let r = send(addr, "POST", "/v1/search", Some(&made.token), Some(&search));
+    assert!(
+        is_error(&r, 401, "unauthenticated"),
+        "revoked: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    for (method, route, path, body, _) in &matrix {
+        let r = send(addr, method, path, Some(&made.token), body.as_ref());
+        assert!(
+            is_error(&r, 401, "unauthenticated"),
+            "{method} {route} with a revoked token: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    // A consultant grant ending 2 s from now: accepted now, refused (403, "expired") one second
+    // after its end.
+    let end = chrono::Utc::now().timestamp() + 2;
+    let mut scope = Filter::default();
+    scope.fields.insert("country".into(), vec!["FR".into()]);
+    let brief = w
+        .add_principal(
+            Principal {
+                name: "brief".into(),
+                role: Role::Consultant,
+                scope,
+                expires: Some(end),
+            },
+            "grant",
+            &Caller::Owner,
+        )
+        .unwrap();
+    drop(w);
+    let r = send(
+        addr,
+        "POST",
+        "/v1/search",
+        Some(&brief.token),
+        Some(&search),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        chrono::Utc::now().timestamp() <= end,
+        "the first request ended after the grant did: test too slow to mean anything"
+    );
+    let wait = (end + 1 - chrono::Utc::now().timestamp()).max(0) as u64;
+    std::thread::sleep(Duration::from_millis(wait * 1000 + 50));
+    let r = send(
+        addr,
+        "POST",
+        "/v1/search",
+        Some(&brief.token),
+        Some(&search),
+    );
+    assert!(
+        is_error(&r, 403, "forbidden"),
+        "expired grant: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("expired"), "{msg}");
+    running.shutdown();
+}
