@@ -42,6 +42,15 @@ demo: models build
 	$(BIN) -w $(DEMO_WS) ask "Why are customers unhappy with delivery?"
 	@echo; echo '$$ verbatim ask "How many customers mention refunds?"   (counted in the store)'
 	$(BIN) -w $(DEMO_WS) ask "How many customers mention refunds?"
+	@echo; echo '$$ verbatim user add mkt --role marketing   (a token, printed once, stored as an Argon2id hash)'
+	umask 077; $(BIN) -q -w $(DEMO_WS) user add mkt --role marketing > $(DEMO_WS)/.mkt-token
+	@echo; echo '$$ VERBATIM_TOKEN=… verbatim search "delivery" --limit 30   (marketing: counts only, cells under 5 suppressed)'
+	VERBATIM_TOKEN=$$(cat $(DEMO_WS)/.mkt-token) $(BIN) -w $(DEMO_WS) search "delivery" --limit 30
+	@echo; echo '$$ VERBATIM_TOKEN=… verbatim pii reveal R1001   (refused: exit 3)'
+	-VERBATIM_TOKEN=$$(cat $(DEMO_WS)/.mkt-token) $(BIN) -w $(DEMO_WS) pii reveal R1001
+	@echo; echo '$$ verbatim audit show --user mkt && verbatim audit verify'
+	$(BIN) -w $(DEMO_WS) audit show --user mkt
+	$(BIN) -w $(DEMO_WS) audit verify
 
 # The tests are built with the registries, then run with no network (scripts/test-no-network.sh).
 test: models fmt-check

@@ -357,6 +357,7 @@ pub fn record_write(
 }
 
 /// A report under a [`Action::Report`] grant (same limits as [`themes`]).
+#[allow(clippy::too_many_arguments)]
 pub fn report(
     ws: &mut Workspace,
     grant: &Grant,

@@ -148,6 +148,29 @@ pub enum Action {
     Serve,
 }
 
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Action::Search => "search",
+            Action::Stats => "read statistics",
+            Action::Write => "write (ingest, reindex, links)",
+            Action::Reveal => "read original texts",
+            Action::Lookup => "look up respondents",
+            Action::Themes => "read themes",
+            Action::Assignments => "list theme assignments",
+            Action::EditThemes => "edit themes",
+            Action::Report => "write reports",
+            Action::Ask => "ask",
+            Action::Users => "manage users",
+            Action::Audit => "read the audit trail",
+            Action::Erase => "erase verbatims",
+            Action::Export => "export a respondent's data",
+            Action::Backup => "make backups",
+            Action::Serve => "run the server",
+        })
+    }
+}
+
 /// What a role gets for an action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -58,8 +58,9 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, a: ServeArgs) -> Result<i32> {
     if let Some(n) = a.max_ingest_bytes {
         limits.max_ingest_bytes = n;
     }
-    if !(limits.rate_per_second > 0.0) || limits.burst == 0 {
-        bail!("serve: rate_per_second and burst must be above 0");
+    // NaN is refused too.
+    if !limits.rate_per_second.is_finite() || limits.rate_per_second <= 0.0 || limits.burst == 0 {
+        bail!("serve: rate_per_second and burst must be above 0 (--rate-per-second / --burst, VERBATIM_SERVE_RATE / _BURST, or [serve] in verbatim.toml)");
     }
     let bind = match a.bind {
         Some(b) => b,
