@@ -204,7 +204,7 @@ pub fn stats(
     indexes: &Indexes,
 ) -> Result<serde_json::Value, ServiceError> {
     expect(grant, Action::Stats)?;
-    let s = ws.store.stats()?;
+    let s = stats_for(grant, ws.store.stats()?);
     let report = serde_json::json!({
         "workspace": ws.root(),
         "store": s,
@@ -213,6 +213,16 @@ pub fn stats(
     });
     ws.record(grant, via, &serde_json::json!({}), &[])?;
     Ok(report)
+}
+
+/// Store statistics as `grant` may see them: for an aggregates-only caller, languages with
+/// fewer than k verbatims are left out (a language spoken by two respondents points at them).
+pub fn stats_for(grant: &Grant, mut s: crate::store::StoreStats) -> crate::store::StoreStats {
+    if grant.min_cell() > 0 {
+        s.languages
+            .retain(|_, n| grant.cell(usize::try_from(*n).unwrap_or(0)).is_some());
+    }
+    s
 }
 
 /// One sealed original under a [`Action::Reveal`] grant, logged before it is returned.

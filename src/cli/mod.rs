@@ -934,7 +934,7 @@ fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
     let (indexes, sync) = ws.indexes()?;
     let mut report = service::stats(&mut ws, &grant, "stats", &indexes)?;
     report["caught_up"] = serde_json::to_value(&sync)?;
-    let s = ws.store.stats()?;
+    let s = service::stats_for(&grant, ws.store.stats()?);
     if g.json {
         output::json(&report);
     } else {

@@ -76,6 +76,12 @@ pub fn markdown(r: &Report) -> String {
         let fields: Vec<String> = r.segment_fields.iter().map(|f| md(f)).collect();
         w!(out, "- **Segments:** {}\n", fields.join(", "));
     }
+    if let Some(k) = aggregates_only(r) {
+        w!(
+            out,
+            "- **Aggregates only:** no quotes; counts under {k} are suppressed (<k)\n"
+        );
+    }
 
     out.push_str("\n## Themes\n\n");
     if r.themes.is_empty() {
@@ -399,6 +405,11 @@ fn html_header(out: &mut String, r: &Report) {
     if !r.segment_fields.is_empty() {
         let fields: Vec<String> = r.segment_fields.iter().map(|f| esc(f)).collect();
         sub.push(format!("segments: {}", fields.join(", ")));
+    }
+    if let Some(k) = aggregates_only(r) {
+        sub.push(format!(
+            "aggregates only: no quotes, counts under {k} suppressed (&lt;k)"
+        ));
     }
     sub.push(format!("verbatim {}", esc(&r.manifest.version)));
     w!(out, "<p class=\"sub\">{}</p>\n", sub.join(" · "));
@@ -1646,6 +1657,15 @@ fn quote_source(q: &Quote) -> String {
         Some(d) => format!("{} · {} · {}", q.id, d, polarity_word(q.sentiment)),
         None => format!("{} · {}", q.id, polarity_word(q.sentiment)),
     }
+}
+
+/// The k of an aggregates-only report (`parameters.min_cell` > 0), if it is one.
+fn aggregates_only(r: &Report) -> Option<u64> {
+    r.manifest
+        .parameters
+        .get("min_cell")
+        .and_then(|v| v.as_u64())
+        .filter(|k| *k > 0)
 }
 
 fn has_suppressed(segments: &[SegmentBreakdown]) -> bool {

@@ -1315,3 +1315,83 @@ fn role_by_route_matrix_every_cell() {
     assert!(msg.contains("expired"), "{msg}");
     running.shutdown();
 }
+
+#[test]
+fn retention_is_applied_when_the_server_starts() {
+    // The demo feedback is dated January to June 2024: a 365-day retention erases all of it
+    // (the test runs after 2025), a 36,500-day one nothing.
+    let ws = common::workspace();
+    let dir = ws.path();
+    common::ok(
+        common::verbatim(dir)
+            .args([
+                "ingest",
+                "--text",
+                "comment",
+                "--id",
+                "response_id",
+                "--respondent",
+                "customer",
+                "--date",
+                "submitted",
+                "--field",
+                "country",
+            ])
+            .arg(common::repo().join("data/demo_feedback.csv")),
+    );
+    let token = {
+        let mut w = Workspace::open(dir).unwrap();
+        let p = Principal {
+            name: "admin-1".into(),
+            role: Role::Admin,
+            scope: Filter::default(),
+            expires: None,
+        };
+        w.add_principal(p, "user", &Caller::Owner).unwrap().token
+    };
+    let set_retention = |days: u32| {
+        let cfg = dir.join("verbatim.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("retention_days"))
+            .map(|l| {
+                if l == "[privacy]" {
+                    format!("{l}\nretention_days = {days}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&cfg, text).unwrap();
+    };
+    let verbatims = |addr| {
+        let (st, v) = call(addr, "GET", "/v1/stats", Some(&token), None);
+        assert_eq!(st, 200, "{v}");
+        v["store"]["verbatims"].as_u64().unwrap()
+    };
+    let wait_for = |addr, want: u64| {
+        let t0 = Instant::now();
+        loop {
+            let n = verbatims(addr);
+            if n == want || t0.elapsed() > Duration::from_secs(60) {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    set_retention(36_500);
+    let s = serve_dir(dir);
+    assert_eq!(wait_for(s.addr(), 30), 30);
+    s.shutdown();
+    set_retention(365);
+    let s = serve_dir(dir);
+    assert_eq!(
+        wait_for(s.addr(), 0),
+        0,
+        "retention did not run at start-up"
+    );
+    s.shutdown();
+    let trail = common::ok(common::verbatim(dir).args(["audit", "show"]));
+    assert!(trail.contains("retention"), "{trail}");
+}
