@@ -183,7 +183,11 @@ fn to_new(
 ) -> Result<(NewVerbatim, Vec<pii::PiiKind>), IngestRunError> {
     let vault = &ws.vault;
     let language = language_of(r).code().to_string();
-    let id = stored_id(vault, &r.id);
+    let id = if r.id_is_hash {
+        ws.content_id(&r.text)
+    } else {
+        stored_id(vault, &r.id)
+    };
     let text = pii::redact(&r.text);
     let mut kinds: Vec<pii::PiiKind> = text.spans().iter().map(|s| s.kind).collect();
     let fields: std::collections::BTreeMap<String, String> = r

@@ -31,6 +31,8 @@ use crate::store::{Store, StoreError};
 pub const CONFIG_FILE: &str = "verbatim.toml";
 /// The file name of the store.
 pub const STORE_FILE: &str = "store.sqlite";
+/// Store meta key: "keyed" when content ids are keyed hashes (see [`Workspace::content_id`]).
+const KEYED_CONTENT_IDS: &str = "content_ids";
 
 /// Errors opening or changing a workspace.
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +254,9 @@ pub struct Workspace {
     pub store: Store,
     /// Its secrets (from the key file).
     pub vault: Vault,
+    /// Ids of rows without an id column are keyed hashes of their text (workspaces made since
+    /// schema v5); older workspaces keep plain SHA-256 ids so that re-ingesting stays idempotent.
+    keyed_content_ids: bool,
 }
 
 /// An exclusive writer lock; released on drop.
@@ -274,11 +279,13 @@ impl Workspace {
         fs::create_dir_all(root.join("index")).map_err(io(root))?;
         let store = Store::open(&root.join(STORE_FILE))?;
         let vault = open_vault(root, &store)?;
+        store.set_meta(KEYED_CONTENT_IDS, "keyed")?;
         let ws = Workspace {
             root: root.to_path_buf(),
             config: Config::default(),
             store,
             vault,
+            keyed_content_ids: true,
         };
         ws.save_config()?;
         Indexes::open(&ws.index_dir(), &ws.store)?;
@@ -308,12 +315,31 @@ impl Workspace {
         })?;
         let store = Store::open(&root.join(STORE_FILE))?;
         let vault = open_vault(root, &store)?;
+        let keyed_content_ids = store.meta(KEYED_CONTENT_IDS)?.as_deref() == Some("keyed");
         Ok(Workspace {
             root: root.to_path_buf(),
             config,
             store,
             vault,
+            keyed_content_ids,
         })
+    }
+
+    /// The id of a row without an id column: `h` + 64 bits of a keyed hash (workspace key) of
+    /// its text as in the file. Keyed, because the text may hold personal data that redaction
+    /// removed: a plain hash would let anyone confirm a guessed text from its id (ids appear in
+    /// results, reports and the audit trail, which outlives erasure). Identical texts still share
+    /// an id, so re-ingesting is idempotent. Workspaces made before this keep the plain SHA-256
+    /// id ([`crate::ingest::content_id`]).
+    pub fn content_id(&self, text: &str) -> String {
+        if self.keyed_content_ids {
+            format!(
+                "h{}",
+                &self.vault.keyed_hash("content-id", text.as_bytes())[..16]
+            )
+        } else {
+            crate::ingest::content_id(text)
+        }
     }
 
     /// The workspace folder.

@@ -445,3 +445,54 @@ fn links_check_names_each_row_and_parameter_that_carries_personal_data() {
         text.replace(&repo().display().to_string(), "[REPO]")
     );
 }
+
+#[test]
+fn ids_without_an_id_column_are_keyed_so_a_guessed_text_cannot_be_confirmed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("f.csv");
+    let texts = [
+        "Call me back on 06 12 34 56 78 about the refund",
+        "The delivery was late again",
+    ];
+    std::fs::write(&csv, format!("comment\n{}\n{}\n", texts[0], texts[1])).unwrap();
+    let ids = |ws: &std::path::Path| -> Vec<String> {
+        let o = crate::common::ok(
+            crate::common::verbatim(ws)
+                .args(["ingest", "--text", "comment"])
+                .arg(&csv),
+        );
+        assert!(o.contains("2 stored"), "{o}");
+        // Again: idempotent.
+        let o = crate::common::ok(crate::common::verbatim(ws).arg("ingest").arg(&csv));
+        assert!(o.contains("0 stored, 2 unchanged"), "{o}");
+        let v = crate::common::json(crate::common::verbatim(ws).args([
+            "search",
+            "refund delivery",
+            "--mode",
+            "vector",
+            "--limit",
+            "5",
+        ]));
+        let mut ids: Vec<String> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let a = crate::common::workspace();
+    let b = crate::common::workspace();
+    let (ia, ib) = (ids(a.path()), ids(b.path()));
+    assert_eq!(ia.len(), 2);
+    assert!(
+        ia.iter().all(|i| i.starts_with('h') && i.len() == 17),
+        "{ia:?}"
+    );
+    // Another workspace key, other ids; and not the plain hash anyone could compute.
+    assert!(ia.iter().all(|i| !ib.contains(i)), "{ia:?} {ib:?}");
+    for t in texts {
+        assert!(!ia.contains(&verbatim::ingest::content_id(t)));
+    }
+}
