@@ -27,7 +27,15 @@ use verbatim::workspace::{privacy, resolve_root, Workspace};
 
 /// verbatim — analyse customer feedback on your own machine.
 #[derive(Parser, Debug)]
-#[command(name = "verbatim", version, about, long_about = None)]
+#[command(
+    name = "verbatim",
+    version,
+    about,
+    long_about = None,
+    after_help = "Environment: VERBATIM_TOKEN runs every command as the user or grant it belongs to \
+(`verbatim user add`, `verbatim grant add`); without it, as the workspace owner. Exit status: 0 ok, \
+1 rows rejected or audit chain broken, 2 error, 3 refused (token, role, expiry)."
+)]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
