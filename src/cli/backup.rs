@@ -80,10 +80,21 @@ pub(super) fn cmd_backup(g: &Global, root: &Path, a: BackupArgs) -> Result<i32> 
         return cmd_backup_keygen(g, out);
     }
     // Through the door first (admin), then the backup opens the workspace itself.
-    super::enter(&Workspace::open(root)?, Action::Backup)?;
+    let mut ws = Workspace::open(root)?;
+    let grant = super::enter(&ws, Action::Backup)?;
     let out = a.out.expect("clap requires --out");
     let key = key_source(&a.key)?;
     let s = backup::backup(root, &out, &key, &BackupOptions::default())?;
+    // A backup is a copy of everything: who made it, and where it went, is in the trail.
+    ws.record(
+        &grant,
+        "backup",
+        &serde_json::json!({
+            "out": std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone()),
+            "files": s.files, "bytes": s.bytes, "verbatims": s.verbatims,
+        }),
+        &[],
+    )?;
     if g.json {
         output::json(&s);
         return Ok(0);

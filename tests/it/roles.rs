@@ -203,6 +203,21 @@ fn role_by_command_matrix_every_cell() {
             "{action} missing:\n{trail}"
         );
     }
+    // Writes, erasures and copies are in it too, under the admin's name.
+    let trail = ok(verbatim(&dir).args(["audit", "show", "--user", "admin-1"]));
+    for action in [
+        "ingest",
+        "backup",
+        "forget",
+        "user add",
+        "grant add",
+        "export",
+    ] {
+        assert!(
+            trail.contains(&format!("  {action}  ")),
+            "{action} missing:\n{trail}"
+        );
+    }
     ok(verbatim(&dir).args(["audit", "verify"]));
     // A revoked token is refused at once (exit 3).
     ok(verbatim(&dir).args(["user", "revoke", "analyst-1"]));
