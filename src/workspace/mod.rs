@@ -31,6 +31,8 @@ use crate::store::{Store, StoreError};
 pub const CONFIG_FILE: &str = "verbatim.toml";
 /// The file name of the store.
 pub const STORE_FILE: &str = "store.sqlite";
+/// How long a writer waits for the workspace lock before reporting "another process is writing".
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Store meta key: "keyed" when content ids are keyed hashes (see [`Workspace::content_id`]).
 const KEYED_CONTENT_IDS: &str = "content_ids";
 
@@ -401,10 +403,20 @@ impl Workspace {
                 path: path.clone(),
                 source,
             })?;
-        match file.try_lock() {
-            Ok(()) => Ok(WriteLock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(WorkspaceError::Locked { path }),
-            Err(fs::TryLockError::Error(source)) => Err(WorkspaceError::Io { path, source }),
+        // A short wait before giving up: a writer that just finished may still be releasing
+        // (and a process forked by this one holds a copy of the descriptor until it execs).
+        let t0 = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(WriteLock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) if t0.elapsed() < LOCK_PATIENCE => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => return Err(WorkspaceError::Locked { path }),
+                Err(fs::TryLockError::Error(source)) => {
+                    return Err(WorkspaceError::Io { path, source })
+                }
+            }
         }
     }
 }
