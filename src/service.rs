@@ -196,28 +196,64 @@ pub fn search(
     }
 }
 
+/// What `stats` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    /// The workspace folder.
+    pub workspace: std::path::PathBuf,
+    /// Store counts (as the grant may see them: [`stats_for`]).
+    pub store: crate::store::StoreStats,
+    /// The text index: documents, and the store sequence it covers.
+    pub text_index: TextCoverage,
+    /// The vector index: points, and the store sequence it covers.
+    pub vector_index: VectorCoverage,
+}
+
+/// Text index coverage.
+#[derive(Clone, Debug, Serialize)]
+pub struct TextCoverage {
+    /// Documents indexed.
+    pub documents: u64,
+    /// Store sequence covered.
+    pub covered_seq: i64,
+}
+
+/// Vector index coverage.
+#[derive(Clone, Debug, Serialize)]
+pub struct VectorCoverage {
+    /// Points in the graph.
+    pub points: usize,
+    /// Store sequence covered.
+    pub covered_seq: i64,
+}
+
 /// Workspace counts under a [`Action::Stats`] grant.
 pub fn stats(
     ws: &mut Workspace,
     grant: &Grant,
     via: &str,
     indexes: &Indexes,
-) -> Result<serde_json::Value, ServiceError> {
+) -> Result<Stats, ServiceError> {
     expect(grant, Action::Stats)?;
-    let s = stats_for(grant, ws.store.stats()?);
-    let report = serde_json::json!({
-        "workspace": ws.root(),
-        "store": s,
-        "text_index": { "documents": indexes.text.num_docs(), "covered_seq": indexes.text.covered() },
-        "vector_index": { "points": indexes.vectors.points(), "covered_seq": indexes.vectors.covered() },
-    });
+    let report = Stats {
+        workspace: ws.root().to_path_buf(),
+        store: stats_for(grant, ws.store.stats()?),
+        text_index: TextCoverage {
+            documents: indexes.text.num_docs(),
+            covered_seq: indexes.text.covered(),
+        },
+        vector_index: VectorCoverage {
+            points: indexes.vectors.points(),
+            covered_seq: indexes.vectors.covered(),
+        },
+    };
     ws.record(grant, via, &serde_json::json!({}), &[])?;
     Ok(report)
 }
 
 /// Store statistics as `grant` may see them: for an aggregates-only caller, languages with
 /// fewer than k verbatims are left out (a language spoken by two respondents points at them).
-pub fn stats_for(grant: &Grant, mut s: crate::store::StoreStats) -> crate::store::StoreStats {
+fn stats_for(grant: &Grant, mut s: crate::store::StoreStats) -> crate::store::StoreStats {
     if grant.min_cell() > 0 {
         s.languages
             .retain(|_, n| grant.cell(usize::try_from(*n).unwrap_or(0)).is_some());

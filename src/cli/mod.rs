@@ -568,16 +568,7 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
     let grant = enter(&ws, Action::Audit)?;
     match c {
         AuditCommand::Show { user, since } => {
-            let since = since
-                .as_deref()
-                .map(|s| {
-                    parse_day("--since", s).map(|t| {
-                        chrono::DateTime::from_timestamp(t, 0)
-                            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                            .unwrap_or_default()
-                    })
-                })
-                .transpose()?;
+            let since = since_utc(since.as_deref())?;
             let entries = service::audit_entries(
                 &mut ws,
                 &grant,
@@ -814,6 +805,19 @@ fn parse_day(flag: &str, s: &str) -> Result<i64> {
     bail!("{flag} {s:?}: expected a date like 2024-03-01")
 }
 
+/// `--since DAY` as the audit trail writes times (`YYYY-MM-DDTHH:MM:SSZ`, compared as text).
+fn since_utc(since: Option<&str>) -> Result<Option<String>> {
+    since
+        .map(|s| {
+            parse_day("--since", s).map(|t| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_default()
+            })
+        })
+        .transpose()
+}
+
 fn filter_from(a: &FilterArgs) -> Result<Filter> {
     let mut f = Filter::default();
     for w in &a.filters {
@@ -940,13 +944,13 @@ fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Stats)?;
     let (indexes, sync) = ws.indexes()?;
-    let mut report = service::stats(&mut ws, &grant, "stats", &indexes)?;
-    report["caught_up"] = serde_json::to_value(&sync)?;
-    let s = service::stats_for(&grant, ws.store.stats()?);
+    let r = service::stats(&mut ws, &grant, "stats", &indexes)?;
     if g.json {
+        let mut report = serde_json::to_value(&r)?;
+        report["caught_up"] = serde_json::to_value(&sync)?;
         output::json(&report);
     } else {
-        output::print_stats(&ws, &s, &indexes);
+        output::print_stats(&ws, &r.store, &indexes);
     }
     Ok(0)
 }

@@ -11,7 +11,7 @@ use verbatim::store::Filter;
 use verbatim::workspace::users::parse_expiry;
 use verbatim::workspace::Workspace;
 
-use super::{caller, enter, filter_from, output, parse_day, FilterArgs, Global};
+use super::{caller, enter, filter_from, output, since_utc, FilterArgs, Global};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum UserCommand {
@@ -86,8 +86,9 @@ fn parse_role(s: &str) -> Result<Role> {
 
 fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Users)?;
+    // One Argon2id check: the caller both enters and is recorded as the maker.
     let by = caller(&ws)?;
+    let grant = ws.enter(&by, Action::Users)?;
     let made = ws.add_principal(principal, kind, &by)?;
     ws.record(
         &grant,
@@ -219,17 +220,7 @@ pub(super) fn cmd_incident(g: &Global, root: &Path, c: IncidentCommand) -> Resul
     let IncidentCommand::Report(a) = c;
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Audit)?;
-    let since = a
-        .since
-        .as_deref()
-        .map(|s| {
-            parse_day("--since", s).map(|t| {
-                chrono::DateTime::from_timestamp(t, 0)
-                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    .unwrap_or_default()
-            })
-        })
-        .transpose()?;
+    let since = since_utc(a.since.as_deref())?;
     let r = service::incident_report(
         &mut ws,
         &grant,

@@ -74,6 +74,30 @@ pub fn json(c: &mut Command) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
 }
 
+/// The flags that map the demo feedback (`data/demo_feedback.csv`, and files shaped like it):
+/// ids, respondents' emails, dates, NPS, country and channel.
+pub const DEMO_MAPPING: [&str; 14] = [
+    "--text",
+    "comment",
+    "--id",
+    "response_id",
+    "--respondent",
+    "customer",
+    "--date",
+    "submitted",
+    "--score",
+    "nps",
+    "--field",
+    "country",
+    "--field",
+    "channel",
+];
+
+/// The demo feedback: 30 rows, FR / US / BE, January to May 2024.
+pub fn demo_csv() -> PathBuf {
+    repo().join("data/demo_feedback.csv")
+}
+
 /// A fresh, initialised workspace in a temp folder.
 pub fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

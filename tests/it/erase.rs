@@ -48,7 +48,7 @@ fn corpus(dir: &Path) -> PathBuf {
         .unwrap();
     let mut demo = csv::ReaderBuilder::new()
         .delimiter(b';')
-        .from_path(repo().join("data/demo_feedback.csv"))
+        .from_path(demo_csv())
         .unwrap();
     w.write_record(demo.headers().unwrap()).unwrap();
     for r in demo.records() {
@@ -79,27 +79,7 @@ fn corpus(dir: &Path) -> PathBuf {
 }
 
 fn ingest(ws: &Path, file: &Path) -> serde_json::Value {
-    json(
-        verbatim(ws)
-            .args([
-                "ingest",
-                "--text",
-                "comment",
-                "--id",
-                "response_id",
-                "--respondent",
-                "customer",
-                "--date",
-                "submitted",
-                "--score",
-                "nps",
-                "--field",
-                "country",
-                "--field",
-                "channel",
-            ])
-            .arg(file),
-    )
+    json(verbatim(ws).arg("ingest").args(DEMO_MAPPING).arg(file))
 }
 
 fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {

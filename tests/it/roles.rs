@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{fixture, json, ok, repo, run, stderr, stdout, verbatim};
+use crate::common::{demo_csv, fixture, json, ok, run, stderr, stdout, verbatim, DEMO_MAPPING};
 
 const ROLES: [&str; 5] = ["admin", "analyst", "support", "marketing", "consultant"];
 
@@ -45,25 +45,7 @@ fn ingest_demo(dir: &Path, token: Option<&str>) -> Output {
     if let Some(t) = token {
         c.env("VERBATIM_TOKEN", t);
     }
-    run(c
-        .args([
-            "ingest",
-            "--text",
-            "comment",
-            "--id",
-            "response_id",
-            "--respondent",
-            "customer",
-            "--date",
-            "submitted",
-            "--score",
-            "nps",
-            "--field",
-            "country",
-            "--field",
-            "channel",
-        ])
-        .arg(repo().join("data/demo_feedback.csv")))
+    run(c.arg("ingest").args(DEMO_MAPPING).arg(demo_csv()))
 }
 
 fn as_role(dir: &Path, token: &str, args: &[String]) -> Output {
@@ -99,7 +81,6 @@ fn role_by_command_matrix_every_cell() {
     )
     .unwrap();
     let out = tmp.path().join("r.md");
-    let demo = repo().join("data/demo_feedback.csv");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
     // Expected per role, in ROLES order: Y = runs (exit 0), N = refused (exit 3). Written from
     // the README's table, independently of the code's POLICY.
@@ -232,7 +213,6 @@ fn role_by_command_matrix_every_cell() {
     let o = as_role(&dir, "vbt_0000_1111", &s(&["stats"]));
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("VERBATIM_TOKEN"), "{}", stderr(&o));
-    let _ = demo;
 }
 
 /// Word 6-grams of a text, lower-cased.

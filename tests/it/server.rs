@@ -796,7 +796,7 @@ fn plain_http_beyond_loopback_is_flagged() {
 fn demo_rows() -> Vec<(String, String, String)> {
     let mut r = csv::ReaderBuilder::new()
         .delimiter(b';')
-        .from_path(common::repo().join("data/demo_feedback.csv"))
+        .from_path(common::demo_csv())
         .unwrap();
     let h = r.headers().unwrap().clone();
     let col = |name: &str| h.iter().position(|x| x == name).unwrap();
@@ -927,26 +927,11 @@ fn role_by_route_matrix_every_cell() {
     // consultant's a grant scoped to country=FR).
     let ws = common::workspace();
     let dir = ws.path();
-    let demo = common::repo().join("data/demo_feedback.csv");
+    let demo = common::demo_csv();
     common::ok(
         common::verbatim(dir)
-            .args([
-                "ingest",
-                "--text",
-                "comment",
-                "--id",
-                "response_id",
-                "--respondent",
-                "customer",
-                "--date",
-                "submitted",
-                "--score",
-                "nps",
-                "--field",
-                "country",
-                "--field",
-                "channel",
-            ])
+            .arg("ingest")
+            .args(common::DEMO_MAPPING)
             .arg(&demo),
     );
     common::ok(common::verbatim(dir).arg("themes"));
@@ -1324,20 +1309,9 @@ fn retention_is_applied_when_the_server_starts() {
     let dir = ws.path();
     common::ok(
         common::verbatim(dir)
-            .args([
-                "ingest",
-                "--text",
-                "comment",
-                "--id",
-                "response_id",
-                "--respondent",
-                "customer",
-                "--date",
-                "submitted",
-                "--field",
-                "country",
-            ])
-            .arg(common::repo().join("data/demo_feedback.csv")),
+            .arg("ingest")
+            .args(common::DEMO_MAPPING)
+            .arg(common::demo_csv()),
     );
     let token = {
         let mut w = Workspace::open(dir).unwrap();
