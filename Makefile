@@ -6,7 +6,7 @@ CARGO ?= cargo
 BIN := target/release/verbatim
 DEMO_WS ?= demo-ws
 
-.PHONY: all demo test models build fmt-check lint bench kill-loop clean-demo
+.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo
 
 all: build
 
@@ -15,6 +15,10 @@ models:
 
 build:
 	$(CARGO) build --release --locked --bin verbatim
+
+# Manual pages: target/man/verbatim.1 and one per command (verbatim-ingest.1, verbatim-pii-scan.1…).
+man: build
+	$(BIN) man --out target/man
 
 demo: models build
 	rm -rf $(DEMO_WS)

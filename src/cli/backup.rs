@@ -39,6 +39,7 @@ pub(super) struct BackupArgs {
 enum BackupCommand {
     /// Write a new random backup key file (mode 0600; never overwrites). Keep it apart from the
     /// backups.
+    #[command(after_help = super::help::BACKUP_KEYGEN)]
     Keygen {
         /// The key file to create.
         #[arg(long, short, value_name = "FILE")]

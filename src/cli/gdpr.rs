@@ -35,6 +35,7 @@ pub(super) struct ExportArgs {
 pub(super) enum RetentionCommand {
     /// Erase every verbatim dated (or, without a date, ingested) more than
     /// `privacy.retention_days` ago.
+    #[command(after_help = super::help::RETENTION_APPLY)]
     Apply {
         /// Count what would be erased; change nothing.
         #[arg(long)]

@@ -5,12 +5,14 @@
 mod ask;
 mod backup;
 mod gdpr;
+mod help;
 mod output;
+mod progress;
 mod serve;
 mod themes;
 mod users;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -25,6 +27,8 @@ use verbatim::store::Filter;
 use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
 use verbatim::workspace::{privacy, resolve_root, Workspace};
 
+use progress::Bar;
+
 /// verbatim — analyse customer feedback on your own machine.
 #[derive(Parser, Debug)]
 #[command(
@@ -32,9 +36,7 @@ use verbatim::workspace::{privacy, resolve_root, Workspace};
     version,
     about,
     long_about = None,
-    after_help = "Environment: VERBATIM_TOKEN runs every command as the user or grant it belongs to \
-(`verbatim user add`, `verbatim grant add`); without it, as the workspace owner. Exit status: 0 ok, \
-1 rows rejected or audit chain broken, 2 error, 3 refused (token, role, expiry)."
+    after_help = help::ROOT
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -44,6 +46,7 @@ pub struct Cli {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 struct Global {
     /// Workspace folder (else $VERBATIM_WORKSPACE, else the current folder).
     #[arg(long, short = 'w', global = true, env = "VERBATIM_WORKSPACE")]
@@ -78,15 +81,19 @@ enum ProgressKind {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a workspace: verbatim.toml, SQLite store, index folders.
+    #[command(after_help = help::INIT)]
     Init {
         /// Folder to create (default: the workspace folder).
         dir: Option<PathBuf>,
     },
     /// Read CSV / JSONL / XLSX feedback into the workspace.
+    #[command(after_help = help::INGEST)]
     Ingest(IngestArgs),
     /// Find verbatims by words, meaning, or both.
+    #[command(after_help = help::SEARCH)]
     Search(SearchArgs),
     /// Embed the "text" field of a JSONL file into a float32 .npy matrix (rows in file order).
+    #[command(after_help = help::EMBED)]
     Embed {
         /// JSON Lines input; each line an object with a "text" string.
         input: PathBuf,
@@ -98,60 +105,86 @@ enum Command {
         query: bool,
     },
     /// Counts: verbatims, respondents, dates, segments, index coverage.
+    #[command(after_help = help::STATS)]
     Stats,
     /// Rebuild the text and vector indexes from the store; with --model, switch the workspace
     /// to that model and re-embed every verbatim.
+    #[command(after_help = help::REINDEX)]
     Reindex,
     /// The embedding models this installation knows: languages, prompts, when to choose each.
+    #[command(after_help = help::MODELS)]
     Models,
     /// Themes: what people talk about, with sentiment, trends, segments and score drivers.
+    #[command(after_help = help::THEMES)]
     Themes(themes::ThemesArgs),
     /// Write the batch theme report: one self-contained HTML file, Markdown or JSON.
+    #[command(after_help = help::REPORT)]
     Report(Box<themes::ReportArgs>),
     /// Ask a question: an answer from a local model that cites the verbatims, or counts from
     /// the data.
+    #[command(after_help = help::ASK)]
     Ask(Box<ask::AskArgs>),
     /// Personal data: dry-run scans, and reading a sealed original.
     #[command(subcommand)]
+    #[command(after_help = help::PII)]
     Pii(PiiCommand),
     /// Survey links that carry no personal data.
     #[command(subcommand)]
+    #[command(after_help = help::LINKS)]
     Links(LinksCommand),
     /// The audit trail of reads: show it, or verify its hash chain.
     #[command(subcommand)]
+    #[command(after_help = help::AUDIT)]
     Audit(AuditCommand),
     /// Respondents (for access and erasure requests).
     #[command(subcommand)]
+    #[command(after_help = help::RESPONDENT)]
     Respondent(RespondentCommand),
     /// Write one encrypted file holding the whole workspace (config, key file, store snapshot,
     /// indexes); `backup keygen` makes a key file.
+    #[command(after_help = help::BACKUP)]
     Backup(Box<backup::BackupArgs>),
     /// Restore an encrypted backup into a new folder (checks all of it before writing anything).
+    #[command(after_help = help::RESTORE)]
     Restore(Box<backup::RestoreArgs>),
     /// Erase a respondent's verbatims (GDPR Art. 17) or verbatims by id, from the store, both
     /// indexes, themes and reports in the workspace; prints a receipt.
+    #[command(after_help = help::FORGET)]
     Forget(gdpr::ForgetArgs),
     /// Everything held about a respondent, as JSON on stdout (GDPR Art. 15 / 20).
+    #[command(after_help = help::EXPORT)]
     Export(gdpr::ExportArgs),
     /// Retention: erase verbatims older than `privacy.retention_days`.
     #[command(subcommand)]
+    #[command(after_help = help::RETENTION)]
     Retention(gdpr::RetentionCommand),
     /// Users and their tokens (admin).
     #[command(subcommand)]
+    #[command(after_help = help::USER)]
     User(users::UserCommand),
     /// Scoped, expiring access for consultants (admin).
     #[command(subcommand)]
+    #[command(after_help = help::GRANT)]
     Grant(users::GrantCommand),
     /// Scope an incident: what a user retrieved, from the audit trail (admin).
     #[command(subcommand)]
+    #[command(after_help = help::INCIDENT)]
     Incident(users::IncidentCommand),
     /// Serve the HTTP JSON API (loopback by default; TLS with --tls-cert / --tls-key).
+    #[command(after_help = help::SERVE)]
     Serve(Box<serve::ServeArgs>),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
+    #[command(after_help = help::COMPLETIONS)]
+    Completions(help::CompletionsArgs),
+    /// Write the manual pages (verbatim.1 and one per command); `make man` runs it.
+    #[command(hide = true, after_help = help::MAN)]
+    Man(help::ManArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Entries, oldest first (who, when, command, filters, ids returned).
+    #[command(after_help = help::AUDIT_SHOW)]
     Show {
         /// Only this caller.
         #[arg(long)]
@@ -162,14 +195,17 @@ enum AuditCommand {
     },
     /// Checks the hash chain; names the first edited, deleted, reordered or inserted entry
     /// (exit 1).
+    #[command(after_help = help::AUDIT_VERIFY)]
     Verify,
 }
 
 #[derive(Subcommand, Debug)]
 enum PiiCommand {
     /// Dry run: what ingest would redact in a file, counts per type; nothing is written.
+    #[command(after_help = help::PII_SCAN)]
     Scan(Box<PiiScanArgs>),
     /// Print the original (unredacted) row of a verbatim; owner only; every read is logged.
+    #[command(after_help = help::PII_REVEAL)]
     Reveal {
         /// The verbatim id.
         id: String,
@@ -192,6 +228,7 @@ struct PiiScanArgs {
 #[derive(Subcommand, Debug)]
 enum LinksCommand {
     /// One survey link per customer: base URL + an opaque random token (CSV on stdout).
+    #[command(after_help = help::LINKS_MAKE)]
     Make {
         /// Customer file (CSV / JSONL / XLSX).
         file: PathBuf,
@@ -209,6 +246,7 @@ enum LinksCommand {
         format: Option<String>,
     },
     /// Report rows whose URLs carry personal data, and in which parameter.
+    #[command(after_help = help::LINKS_CHECK)]
     Check {
         /// Response export (CSV / JSONL / XLSX).
         file: PathBuf,
@@ -224,6 +262,7 @@ enum LinksCommand {
 #[derive(Subcommand, Debug)]
 enum RespondentCommand {
     /// The pseudonym of an identifier (email, customer id, phone) and its verbatims.
+    #[command(after_help = help::RESPONDENT_LOOKUP)]
     Lookup {
         /// The identifier as it appears in your files.
         identifier: String,
@@ -404,6 +443,8 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Models => cmd_models(&g),
+        Command::Completions(a) => help::cmd_completions(&a),
+        Command::Man(a) => help::cmd_man(&g, &a),
         Command::Backup(a) => backup::cmd_backup(&g, &root, *a),
         Command::Restore(a) => backup::cmd_restore(&g, *a),
         Command::Forget(a) => gdpr::cmd_forget(&g, &root, a),
@@ -953,75 +994,6 @@ fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
         output::print_stats(&ws, &r.store, &indexes);
     }
     Ok(0)
-}
-
-/// Progress on stderr: an indicatif bar (rate and ETA; hidden with --quiet or when stderr is not
-/// a terminal) or JSON lines for programs that drive verbatim.
-struct Bar {
-    bar: indicatif::ProgressBar,
-    jsonl: Option<std::sync::Mutex<(String, u64, u64)>>,
-}
-
-impl Bar {
-    fn new(g: &Global) -> Self {
-        let hidden = g.quiet || g.progress != ProgressKind::Bar || !std::io::stderr().is_terminal();
-        let bar = if hidden {
-            indicatif::ProgressBar::hidden()
-        } else {
-            indicatif::ProgressBar::new(0)
-        };
-        let jsonl = (g.progress == ProgressKind::Jsonl)
-            .then(|| std::sync::Mutex::new((String::new(), 0, 0)));
-        Bar { bar, jsonl }
-    }
-
-    fn emit(&self, event: &str) {
-        if let Some(m) = &self.jsonl {
-            let st = m.lock().expect("progress lock");
-            let line =
-                serde_json::json!({ "event": event, "phase": st.0, "done": st.1, "total": st.2 });
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
-            let _ = err.flush();
-        }
-    }
-}
-
-impl Progress for Bar {
-    fn start(&self, phase: &str, total: u64) {
-        if let Some(m) = &self.jsonl {
-            *m.lock().expect("progress lock") = (phase.to_string(), 0, total);
-            self.emit("start");
-        }
-        self.bar.reset();
-        self.bar.set_length(total);
-        let style = if total > 0 {
-            indicatif::ProgressStyle::with_template(
-                "{msg:>10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
-            )
-        } else {
-            indicatif::ProgressStyle::with_template("{msg:>10} {spinner} {elapsed}")
-        };
-        self.bar
-            .set_style(style.expect("valid template").progress_chars("=> "));
-        self.bar.set_message(phase.to_string());
-        if total == 0 {
-            self.bar
-                .enable_steady_tick(std::time::Duration::from_millis(120));
-        }
-    }
-    fn advance(&self, n: u64) {
-        self.bar.inc(n);
-        if let Some(m) = &self.jsonl {
-            m.lock().expect("progress lock").1 += n;
-            self.emit("progress");
-        }
-    }
-    fn finish(&self) {
-        self.emit("finish");
-        self.bar.finish_and_clear();
-        let _ = std::io::stderr().flush();
-    }
 }
 
 fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {

@@ -64,6 +64,7 @@ pub(super) struct ThemesArgs {
 #[derive(Subcommand, Debug)]
 enum ThemesCommand {
     /// One theme in full: keywords, quotes, trend, segments, score driver.
+    #[command(after_help = super::help::THEMES_SHOW)]
     Show {
         /// Theme id (T12).
         id: String,
@@ -76,6 +77,7 @@ enum ThemesCommand {
         run: RunArgs,
     },
     /// Merge themes into the first; they stay merged in every later run.
+    #[command(after_help = super::help::THEMES_MERGE)]
     Merge {
         /// The theme that stays.
         into: String,
@@ -87,6 +89,7 @@ enum ThemesCommand {
         label: Option<String>,
     },
     /// Give a theme a label of your own (kept across runs).
+    #[command(after_help = super::help::THEMES_RENAME)]
     Rename {
         /// Theme id.
         id: String,
@@ -94,6 +97,7 @@ enum ThemesCommand {
         label: String,
     },
     /// Create a theme from examples; verbatims closer to them than to any other theme join it.
+    #[command(after_help = super::help::THEMES_SEED)]
     Seed {
         /// Its label.
         label: String,
@@ -102,6 +106,7 @@ enum ThemesCommand {
         examples: Vec<String>,
     },
     /// Write every verbatim's theme as JSON Lines: {"id", "theme", "second", "similarity"}.
+    #[command(after_help = super::help::THEMES_ASSIGNMENTS)]
     Assignments {
         /// Output file (default: stdout).
         #[arg(long, short)]

@@ -16,6 +16,7 @@ use super::{caller, enter, filter_from, output, since_utc, FilterArgs, Global};
 #[derive(Subcommand, Debug)]
 pub(super) enum UserCommand {
     /// Add a user; prints its token once (it is stored only as an Argon2id hash).
+    #[command(after_help = super::help::USER_ADD)]
     Add {
         /// Name (letters, digits, '.', '_', '-'); never reused.
         name: String,
@@ -24,17 +25,20 @@ pub(super) enum UserCommand {
         role: String,
     },
     /// Revoke a user or grant: its token is refused from the next request on.
+    #[command(after_help = super::help::USER_REVOKE)]
     Revoke {
         /// Name.
         name: String,
     },
     /// Users and grants: role, scope, expiry, revoked.
+    #[command(after_help = super::help::USER_LIST)]
     List,
 }
 
 #[derive(Subcommand, Debug)]
 pub(super) enum GrantCommand {
     /// Scoped, expiring access for someone outside (a consultant): prints its token once.
+    #[command(after_help = super::help::GRANT_ADD)]
     Add {
         /// Name (letters, digits, '.', '_', '-'); never reused.
         name: String,
@@ -50,17 +54,20 @@ pub(super) enum GrantCommand {
         scope: FilterArgs,
     },
     /// Revoke a grant before it expires.
+    #[command(after_help = super::help::GRANT_REVOKE)]
     Revoke {
         /// Name.
         name: String,
     },
     /// Users and grants.
+    #[command(after_help = super::help::GRANT_LIST)]
     List,
 }
 
 #[derive(Subcommand, Debug)]
 pub(super) enum IncidentCommand {
     /// Everything a user retrieved: verbatims, respondents, requests (from the audit trail).
+    #[command(after_help = super::help::INCIDENT_REPORT)]
     Report(IncidentArgs),
 }
 

@@ -171,7 +171,15 @@ pub fn ensure(
         });
     }
     let previous = store.themes()?;
+    let n = docs.len() as u64;
+    if n > 0 {
+        progress.start("finding themes", n);
+    }
     let mut data = discover(docs, vectors, dim, &previous, params, sentences);
+    if n > 0 {
+        progress.advance(n);
+        progress.finish();
+    }
     store.save_theme_run(&data.themes, &data.members, &key)?;
     data.ran = true;
     Ok(data)

@@ -23,14 +23,24 @@ use crate::pii::{self, vault::Vault};
 use crate::store::{NewVerbatim, RunRecord, Upsert};
 
 /// Receives progress from long work; the CLI draws a bar, tests ignore it.
+///
+/// Work is reported as named steps, one at a time: `start`, any number of `advance`, `finish`.
+/// The steps: ingest — "reading" (rows read; total unknown until the file is read), "redacting"
+/// (rows), "embedding" (new or changed verbatims), "indexing" (verbatims written); reindex —
+/// "re-embedding", "indexing" (verbatims in the store); themes — "embedding sentences",
+/// "finding themes" (verbatims clustered). A step with nothing to do is not started, so no
+/// finished step reports 0 of 0.
 pub trait Progress {
-    /// A phase starts with `total` units (0 when unknown).
+    /// A phase starts with `total` units (0 when unknown: then the units done are its total).
     fn start(&self, phase: &str, total: u64);
     /// `n` more units are done.
     fn advance(&self, n: u64);
     /// The phase is over.
     fn finish(&self);
 }
+
+/// Rows between two "redacting" progress reports.
+const REDACT_STEP: usize = 1000;
 
 /// Progress that goes nowhere.
 pub struct NoProgress;
@@ -260,6 +270,7 @@ pub fn ingest_file(
     let t0 = Instant::now();
     let _lock = ws.lock()?;
     ws.store.check_model(embedder.fingerprint())?;
+    progress.start("reading", 0);
     let strict = opts.mapping.is_some();
     let mut read_opts = ReadOptions {
         sheet: opts.sheet.clone(),
@@ -282,6 +293,8 @@ pub fn ingest_file(
     }
     let mapping = mapping.expect("resolved above");
     let report = ingest::read_file(path, opts.format, &mapping, &read_opts)?;
+    progress.advance(report.rows.len() as u64);
+    progress.finish();
     let mut warnings: Vec<String> = report.warnings.iter().map(|w| w.to_string()).collect();
     if guessed {
         warnings.push(format!(
@@ -312,7 +325,15 @@ pub fn ingest_file(
     let mut good: Vec<NewVerbatim> = Vec::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();
     let rows = report.rows.len() as u64;
-    for row in report.rows {
+    if rows > 0 {
+        progress.start("redacting", rows);
+    }
+    let mut reported = 0;
+    for (i, row) in report.rows.into_iter().enumerate() {
+        if i > 0 && i % REDACT_STEP == 0 {
+            progress.advance(REDACT_STEP as u64);
+            reported += REDACT_STEP as u64;
+        }
         match row {
             Err(e) => errors.push(e),
             Ok(r) => {
@@ -342,6 +363,10 @@ pub fn ingest_file(
         }
     }
 
+    if rows > 0 {
+        progress.advance(rows - reported);
+        progress.finish();
+    }
     let redact_secs = t_redact.elapsed().as_secs_f64();
 
     // Unchanged rows cost nothing: no embedding, no write.
@@ -364,7 +389,9 @@ pub fn ingest_file(
         redact: redact_secs,
         ..Default::default()
     };
-    progress.start("embedding", todo.len() as u64);
+    if !todo.is_empty() {
+        progress.start("embedding", todo.len() as u64);
+    }
     let chunk = ws.config.ingest.chunk_size.max(1);
     for batch in todo.chunks_mut(chunk) {
         let t = Instant::now();
@@ -385,7 +412,9 @@ pub fn ingest_file(
         timings.store += t.elapsed().as_secs_f64();
         progress.advance(batch.len() as u64);
     }
-    progress.finish();
+    if !todo.is_empty() {
+        progress.finish();
+    }
     let errs: Vec<(String, u64, String)> = errors
         .iter()
         .map(|e| {
@@ -396,9 +425,17 @@ pub fn ingest_file(
     ws.store.finish_run(run, &rec, &errs)?;
 
     let t = Instant::now();
-    progress.start("indexing", 0);
-    ws.indexes()?;
-    progress.finish();
+    // The verbatims this ingest wrote; the indexes may also replay changes an interrupted
+    // command left, so the step's count is what they applied, when larger.
+    let written = rec.stored + rec.updated;
+    if written > 0 {
+        progress.start("indexing", written);
+    }
+    let (_, sync) = ws.indexes()?;
+    if written > 0 {
+        progress.advance((sync.text.max(sync.vectors) as u64).max(written));
+        progress.finish();
+    }
     timings.index = t.elapsed().as_secs_f64();
     timings.total = t0.elapsed().as_secs_f64();
     Ok(IngestSummary {

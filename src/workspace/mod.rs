@@ -464,7 +464,9 @@ impl Workspace {
         if let Some(e) = embedder {
             if self.store.model_fingerprint()?.as_deref() != Some(e.fingerprint()) {
                 let texts = self.store.texts()?;
-                progress.start("re-embedding", texts.len() as u64);
+                if !texts.is_empty() {
+                    progress.start("re-embedding", texts.len() as u64);
+                }
                 let mut vectors = Vec::with_capacity(texts.len());
                 for chunk in texts.chunks(self.config.ingest.chunk_size.max(1)) {
                     // Stored text is redacted already; redacting again is the type's guarantee.
@@ -475,12 +477,17 @@ impl Workspace {
                     vectors.extend(chunk.iter().map(|t| t.0).zip(vs));
                     progress.advance(chunk.len() as u64);
                 }
-                progress.finish();
+                if !texts.is_empty() {
+                    progress.finish();
+                }
                 self.store.replace_all_vectors(e.fingerprint(), &vectors)?;
                 report.reembedded = vectors.len();
             }
         }
-        progress.start("indexing", 0);
+        let live = self.store.count(&crate::store::Filter::default())?.max(0) as u64;
+        if live > 0 {
+            progress.start("indexing", live);
+        }
         // A rebuild must work on damaged indexes too: the text index is recreated when it does
         // not open, and the old vector graph is never loaded.
         let text_dir = self.index_dir().join("text");
@@ -501,7 +508,10 @@ impl Workspace {
         .map_err(WorkspaceError::from)?;
         let mut ix = Indexes { text, vectors };
         let r = ix.rebuild(&self.store).map_err(WorkspaceError::from)?;
-        progress.finish();
+        if live > 0 {
+            progress.advance(r.text.max(r.vectors) as u64);
+            progress.finish();
+        }
         report.text = r.text;
         report.vectors = r.vectors;
         Ok(report)

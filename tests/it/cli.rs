@@ -139,3 +139,187 @@ fn stats_reports_store_and_index_coverage() {
         .join("\n");
     insta::assert_snapshot!(text);
 }
+
+/// `verbatim ARGS… --help` as a user at a 100-column terminal sees it, without the test's
+/// environment showing through (`[env: VERBATIM_WORKSPACE=/tmp/…]`).
+fn help_of(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = verbatim(dir.path());
+    for var in [
+        "VERBATIM_WORKSPACE",
+        "VERBATIM_MODELS",
+        "VERBATIM_BIND",
+        "VERBATIM_TLS_CERT",
+        "VERBATIM_TLS_KEY",
+        "VERBATIM_SERVE_RATE",
+        "VERBATIM_SERVE_BURST",
+        "VERBATIM_SERVE_MAX_BODY",
+        "VERBATIM_SERVE_MAX_INGEST",
+    ] {
+        c.env_remove(var);
+    }
+    ok(c.env("COLUMNS", "100")
+        .env("LINES", "50")
+        .args(args)
+        .arg("--help"))
+}
+
+#[test]
+fn top_level_help_shows_global_options_apart_and_examples() {
+    let h = help_of(&[]);
+    assert!(
+        h.contains("Global options:") && h.contains("Examples:"),
+        "{h}"
+    );
+    assert!(h.contains("completions"), "{h}");
+    insta::assert_snapshot!("help_top_level", h);
+}
+
+#[test]
+fn subcommand_help_keeps_its_flags_apart_from_the_global_ones() {
+    let h = help_of(&["ingest"]);
+    let own = h.find("--respondent").expect("ingest's own flag");
+    let global = h.find("Global options:").expect("a Global options section");
+    assert!(own < global, "own flags come first:\n{h}");
+    assert!(h[global..].contains("--workspace") && !h[..global].contains("--workspace"));
+    assert!(h.contains("Examples:\n  $ verbatim -w demo-ws ingest data/uci_sentiment.csv"));
+    insta::assert_snapshot!("help_ingest", h);
+    // Nested commands too.
+    let h = help_of(&["pii", "scan"]);
+    assert!(
+        h.contains("Global options:") && h.contains("$ verbatim pii scan"),
+        "{h}"
+    );
+}
+
+#[test]
+fn bash_completions_parse_and_name_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = ok(verbatim(dir.path()).args(["completions", "bash"]));
+    for cmd in [
+        "ingest",
+        "search",
+        "themes",
+        "report",
+        "completions",
+        "retention",
+    ] {
+        assert!(script.contains(cmd), "completion script lacks {cmd}");
+    }
+    // Flags of nested commands are completed too.
+    assert!(script.contains("--url-column") && script.contains("--tokens-out"));
+    let path = dir.path().join("verbatim.bash");
+    std::fs::write(&path, &script).unwrap();
+    let o = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("bash");
+    assert!(o.status.success(), "bash -n: {}", stderr(&o));
+    // And the other shells get a script, not an error.
+    for shell in ["zsh", "fish", "powershell"] {
+        let s = ok(verbatim(dir.path()).args(["completions", shell]));
+        assert!(s.contains("verbatim") && s.contains("ingest"), "{shell}");
+    }
+    let o = run(verbatim(dir.path()).args(["completions", "tcsh"]));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn man_pages_are_written_for_the_command_and_its_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man");
+    let listed = ok(verbatim(dir.path()).args(["man", "--out"]).arg(&out));
+    let root = std::fs::read_to_string(out.join("verbatim.1")).unwrap();
+    assert!(
+        root.starts_with(".ie") || root.contains("\n.TH verbatim 1"),
+        "{root}"
+    );
+    assert!(
+        root.contains(".SH SYNOPSIS") && root.contains("ingest"),
+        "{root}"
+    );
+    let scan = std::fs::read_to_string(out.join("verbatim-pii-scan.1")).unwrap();
+    assert!(scan.contains(".TH verbatim-pii-scan 1") && scan.contains("Examples:"));
+    assert!(listed.lines().count() > 30, "{listed}");
+    // The hidden command documents nobody.
+    assert!(!out.join("verbatim-man.1").exists());
+}
+
+#[test]
+fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
+    let dir = workspace();
+    let o = run(verbatim(dir.path())
+        .args([
+            "--progress",
+            "jsonl",
+            "ingest",
+            "--text",
+            "text",
+            "--id",
+            "id",
+        ])
+        .arg(fixture("uci_600.csv")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let finished = |evs: &[serde_json::Value]| -> Vec<(String, u64, u64)> {
+        evs.iter()
+            .filter(|e| e["event"] == "finish")
+            .map(|e| {
+                (
+                    e["step"].as_str().unwrap().to_string(),
+                    e["done"].as_u64().unwrap(),
+                    e["total"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        finished(&events),
+        [
+            ("reading".to_string(), 600, 600),
+            ("redacting".to_string(), 600, 600),
+            ("embedding".to_string(), 600, 600),
+            ("indexing".to_string(), 600, 600),
+        ]
+    );
+    for e in &events {
+        assert!(e["step"].as_str().is_some_and(|s| !s.is_empty()), "{e}");
+        assert!(e["done"].as_u64().unwrap() <= e["total"].as_u64().unwrap() || e["total"] == 0);
+    }
+    // Steps start before they progress and finish once.
+    let starts = events.iter().filter(|e| e["event"] == "start").count();
+    assert_eq!(starts, 4);
+
+    // Re-ingest: nothing to embed or index, and no step reports 0 of 0.
+    let o = run(verbatim(dir.path())
+        .args(["--progress", "jsonl", "ingest"])
+        .arg(fixture("uci_600.csv")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        finished(&events),
+        [
+            ("reading".to_string(), 600, 600),
+            ("redacting".to_string(), 600, 600),
+        ]
+    );
+
+    // reindex names its steps the same way.
+    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "reindex"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(finished(&events), [("indexing".to_string(), 600, 600)]);
+}
