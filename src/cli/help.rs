@@ -19,14 +19,16 @@ pub(super) const ROOT: &str = "\
 Examples:
   # Make a workspace and read the demo files into it (the mapping is remembered)
   $ verbatim init demo-ws
-  $ verbatim -w demo-ws ingest data/uci_sentiment.csv --text text --id id --field sentiment --field domain
+  $ verbatim -w demo-ws ingest data/uci_sentiment.csv --text text --id id \\
+      --field sentiment --field domain
   # Then search, list themes, write the report, ask
   $ verbatim -w demo-ws search \"battery life\" --limit 5
   $ verbatim -w demo-ws themes
   $ verbatim -w demo-ws report --out demo-ws/report.html
   $ verbatim -w demo-ws ask \"Why are customers unhappy with delivery?\"
   # Shell completions and the manual page
-  $ verbatim completions bash > ~/.local/share/bash-completion/completions/verbatim
+  $ verbatim completions bash \\
+      > ~/.local/share/bash-completion/completions/verbatim
   $ make man && man target/man/verbatim.1
 
 Environment: VERBATIM_TOKEN runs every command as the user or grant it belongs to \
@@ -41,26 +43,34 @@ Examples:
 
 pub(super) const INGEST: &str = "\
 Examples:
-  $ verbatim -w demo-ws ingest data/uci_sentiment.csv --text text --id id --field sentiment --field domain
+  $ verbatim -w demo-ws ingest data/uci_sentiment.csv --text text --id id \\
+      --field sentiment --field domain
   # Semicolon CSV with respondents, day-first dates, NPS and two segments
-  $ verbatim -w demo-ws ingest data/demo_feedback.csv --text comment --id response_id --respondent customer --date submitted --score nps --field country --field channel
+  $ verbatim -w demo-ws ingest data/demo_feedback.csv --text comment \\
+      --id response_id --respondent customer --date submitted --score nps \\
+      --field country --field channel
   # Again: nothing changed, so nothing is embedded (\"0 stored, 30 unchanged\")
   $ verbatim -w demo-ws ingest data/demo_feedback.csv
   # Machine-readable progress and summary
-  $ verbatim -w demo-ws --progress jsonl --json ingest data/uci_sentiment.csv";
+  $ verbatim -w demo-ws --progress jsonl --json ingest \\
+      data/uci_sentiment.csv";
 
 pub(super) const SEARCH: &str = "\
 Examples:
   $ verbatim -w demo-ws search \"battery life\" --limit 5
-  $ verbatim -w demo-ws search \"rude waiter\" --where domain=yelp --where sentiment=negative
-  $ verbatim -w demo-ws search \"livraison en retard\" --where country=FR --since 2024-03-01
-  $ verbatim -w demo-ws search \"refund\" --mode text --min-score 0 --max-score 6 --json";
+  $ verbatim -w demo-ws search \"rude waiter\" --where domain=yelp \\
+      --where sentiment=negative
+  $ verbatim -w demo-ws search \"livraison en retard\" --where country=FR \\
+      --since 2024-03-01
+  $ verbatim -w demo-ws search \"refund\" --mode text --min-score 0 \\
+      --max-score 6 --json";
 
 pub(super) const EMBED: &str = "\
 Examples:
   # One float32 row per line of the file, in file order
   $ verbatim embed tests/fixtures/chitchat_400.jsonl --out vectors.npy
-  $ verbatim embed tests/fixtures/chitchat_400.jsonl --out queries.npy --query --model multilingual-e5-small";
+  $ verbatim embed tests/fixtures/chitchat_400.jsonl --out queries.npy \\
+      --query --model multilingual-e5-small";
 
 pub(super) const STATS: &str = "\
 Examples:
@@ -103,7 +113,8 @@ Examples:
 
 pub(super) const THEMES_SEED: &str = "\
 Examples:
-  $ verbatim -w demo-ws themes seed \"Packaging\" --example \"the box was crushed\" --example \"emballage abîmé\"";
+  $ verbatim -w demo-ws themes seed \"Packaging\" \\
+      --example \"the box was crushed\" --example \"emballage abîmé\"";
 
 pub(super) const THEMES_ASSIGNMENTS: &str = "\
 Examples:
@@ -113,28 +124,34 @@ Examples:
 pub(super) const REPORT: &str = "\
 Examples:
   $ verbatim -w demo-ws report --out demo-ws/report.html
-  $ verbatim -w demo-ws report --out demo-ws/report.md --where domain=yelp --title \"Yelp reviews\"
+  $ verbatim -w demo-ws report --out demo-ws/report.md --where domain=yelp \\
+      --title \"Yelp reviews\"
   # Next month: mark themes new / grew / shrank against last month's JSON
   $ verbatim -w demo-ws report --out demo-ws/last-month.json
-  $ verbatim -w demo-ws report --out demo-ws/report.html --compare-to demo-ws/last-month.json";
+  $ verbatim -w demo-ws report --out demo-ws/report.html \\
+      --compare-to demo-ws/last-month.json";
 
 pub(super) const ASK: &str = "\
 Examples:
   $ verbatim -w demo-ws ask \"Why are customers unhappy with delivery?\"
   # Counting questions are answered from the store, not by a model
   $ verbatim -w demo-ws ask \"How many customers mention refunds?\"
-  $ verbatim -w demo-ws ask \"Combien de clients parlent de la livraison ?\" --where country=FR --json
-  $ verbatim -w demo-ws ask \"What do people say about the battery?\" --extractive";
+  $ verbatim -w demo-ws ask \"Combien de clients parlent de la livraison ?\" \\
+      --where country=FR --json
+  $ verbatim -w demo-ws ask \"What do people say about the battery?\" \\
+      --extractive";
 
 pub(super) const PII: &str = "\
 Examples:
-  $ verbatim pii scan data/demo_feedback.csv --text comment --id response_id --respondent customer
+  $ verbatim pii scan data/demo_feedback.csv --text comment --id response_id \\
+      --respondent customer
   $ verbatim -w demo-ws pii reveal R1001";
 
 pub(super) const PII_SCAN: &str = "\
 Examples:
   # Dry run: what ingest would redact, counts per type and column
-  $ verbatim pii scan data/demo_feedback.csv --text comment --id response_id --respondent customer --field country --field channel
+  $ verbatim pii scan data/demo_feedback.csv --text comment --id response_id \\
+      --respondent customer --field country --field channel
   # Without a mapping every column is scanned; --list shows each finding, masked
   $ verbatim pii scan data/demo_feedback.csv --list";
 
@@ -145,13 +162,16 @@ Examples:
 
 pub(super) const LINKS: &str = "\
 Examples:
-  $ verbatim -w demo-ws links make data/demo_feedback.csv --id customer --base-url https://survey.example.com/s/ > demo-ws/links.csv
+  $ verbatim -w demo-ws links make data/demo_feedback.csv --id customer \\
+      --base-url https://survey.example.com/s/ > demo-ws/links.csv
   $ verbatim links check demo-ws/links.csv --url-column url";
 
 pub(super) const LINKS_MAKE: &str = "\
 Examples:
-  # One URL per customer, carrying a random token only; token -> pseudonym goes to tokens.csv
-  $ verbatim -w demo-ws links make data/demo_feedback.csv --id customer --base-url https://survey.example.com/s/ --tokens-out demo-ws/tokens.csv > demo-ws/links.csv";
+  # One URL per customer carrying a random token; tokens.csv: token,pseudonym
+  $ verbatim -w demo-ws links make data/demo_feedback.csv --id customer \\
+      --base-url https://survey.example.com/s/ \\
+      --tokens-out demo-ws/tokens.csv > demo-ws/links.csv";
 
 pub(super) const LINKS_CHECK: &str = "\
 Examples:
@@ -180,7 +200,7 @@ Examples:
 
 pub(super) const RESPONDENT_LOOKUP: &str = "\
 Examples:
-  # The pseudonym of an identifier as it appears in your files, and its verbatims
+  # The pseudonym of an identifier as found in your files, and its verbatims
   $ verbatim -w demo-ws respondent lookup camille.martin@example.fr
   $ verbatim -w demo-ws respondent lookup camille.martin@example.fr --json";
 
@@ -190,7 +210,8 @@ Examples:
   $ verbatim backup keygen --out backup.key
   $ verbatim -w demo-ws backup --out demo.vbk --key-file backup.key
   # Or with a passphrase from a file (else $VERBATIM_BACKUP_PASSPHRASE)
-  $ verbatim -w demo-ws backup --out demo-2.vbk --passphrase-file passphrase.txt";
+  $ verbatim -w demo-ws backup --out demo-2.vbk \\
+      --passphrase-file passphrase.txt";
 
 pub(super) const BACKUP_KEYGEN: &str = "\
 Examples:
@@ -210,7 +231,8 @@ Examples:
 pub(super) const EXPORT: &str = "\
 Examples:
   # GDPR Art. 15 / 20: always JSON
-  $ verbatim -w demo-ws export --respondent john.miller@example.fr > subject.json";
+  $ verbatim -w demo-ws export --respondent john.miller@example.fr \\
+      > subject.json";
 
 pub(super) const RETENTION: &str = "\
 Examples:
@@ -253,7 +275,8 @@ Examples:
 pub(super) const GRANT_ADD: &str = "\
 Examples:
   # A consultant who sees French verbatims of 2024 until the end of 2026
-  $ verbatim -w demo-ws grant add acme --expires 2026-12-31 --where country=FR --since 2024-01-01";
+  $ verbatim -w demo-ws grant add acme --expires 2026-12-31 \\
+      --where country=FR --since 2024-01-01";
 
 pub(super) const GRANT_REVOKE: &str = "\
 Examples:
@@ -276,12 +299,15 @@ Examples:
 pub(super) const SERVE: &str = "\
 Examples:
   $ verbatim -w demo-ws serve
-  $ verbatim -w demo-ws serve --bind 127.0.0.1:9000 --rate-per-second 5 --burst 10
-  $ verbatim -w demo-ws serve --bind 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem";
+  $ verbatim -w demo-ws serve --bind 127.0.0.1:9000 --rate-per-second 5 \\
+      --burst 10
+  $ verbatim -w demo-ws serve --bind 0.0.0.0:8443 --tls-cert cert.pem \\
+      --tls-key key.pem";
 
 pub(super) const COMPLETIONS: &str = "\
 Examples:
-  $ verbatim completions bash > ~/.local/share/bash-completion/completions/verbatim
+  $ verbatim completions bash \\
+      > ~/.local/share/bash-completion/completions/verbatim
   $ verbatim completions zsh > ~/.zfunc/_verbatim
   $ verbatim completions fish > ~/.config/fish/completions/verbatim.fish
   $ verbatim completions powershell > verbatim.ps1";
@@ -363,7 +389,9 @@ fn write_page(
 /// after-help as one filled paragraph, running the command lines together) and the rest of the
 /// after-help (environment, exit status) as NOTES.
 fn render_page(cmd: &clap::Command) -> std::io::Result<Vec<u8>> {
-    let man = clap_mangen::Man::new(cmd.clone());
+    let man = clap_mangen::Man::new(cmd.clone())
+        .source(format!("verbatim {}", env!("CARGO_PKG_VERSION")))
+        .manual("verbatim manual");
     let mut buf = Vec::new();
     man.render_title(&mut buf)?;
     man.render_name_section(&mut buf)?;
@@ -413,7 +441,8 @@ fn split_examples(after: &str) -> (Vec<&str>, String) {
             continue;
         }
         if in_examples {
-            examples.push(line.trim_start());
+            // Two spaces indent the section in --help; continuation lines keep the rest.
+            examples.push(line.strip_prefix("  ").unwrap_or(line));
         } else {
             rest.push(line);
         }
@@ -494,11 +523,45 @@ mod tests {
         out
     }
 
+    /// The command lines of an examples section, continuation lines (`\\`) joined.
     fn examples(help: &str) -> Vec<String> {
-        help.lines()
-            .filter_map(|l| l.trim_start().strip_prefix("$ "))
-            .map(str::to_string)
-            .collect()
+        let mut out: Vec<String> = Vec::new();
+        let mut open = false;
+        for l in help.lines() {
+            let t = l.trim();
+            if let Some(cmd) = t.strip_prefix("$ ") {
+                out.push(cmd.to_string());
+            } else if open {
+                let last = out.last_mut().expect("a command before its continuation");
+                last.push(' ');
+                last.push_str(t);
+            } else {
+                continue;
+            }
+            let last = out.last_mut().expect("pushed above");
+            open = last.ends_with('\\');
+            if open {
+                last.pop();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn example_lines_fit_an_80_column_terminal() {
+        // clap would wrap a longer line, and the wrapped part is no command a user can paste.
+        for (path, cmd) in all_commands() {
+            let help = cmd
+                .get_after_help()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            // The root's closing prose (environment, exit status) is clap's to wrap.
+            for line in help.lines().filter(|l| !l.starts_with("Environment:")) {
+                assert!(line.chars().count() <= 80, "{path}: {line:?}");
+            }
+        }
+        let e = examples("Examples:\n  $ verbatim a \\\n      --b c\n  # note\n  $ verbatim d");
+        assert_eq!(e, ["verbatim a  --b c", "verbatim d"]);
     }
 
     #[test]

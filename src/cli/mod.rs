@@ -60,8 +60,8 @@ struct Global {
     /// Threads for embedding (default: all cores).
     #[arg(long, global = true, env = "VERBATIM_THREADS")]
     threads: Option<usize>,
-    /// Progress on stderr: a bar (default on a terminal), JSON lines (one object per step,
-    /// emitted only once the step is durable), or none.
+    /// Progress on stderr: a bar per step (default on a terminal), JSON lines (start, progress
+    /// and finish of each named step; written verbatims are counted once durable), or none.
     #[arg(long, global = true, value_enum, default_value = "bar")]
     progress: ProgressKind,
     /// Embedding model: a name from `verbatim models` or a sentence-transformers folder (else

@@ -182,7 +182,10 @@ fn subcommand_help_keeps_its_flags_apart_from_the_global_ones() {
     let global = h.find("Global options:").expect("a Global options section");
     assert!(own < global, "own flags come first:\n{h}");
     assert!(h[global..].contains("--workspace") && !h[..global].contains("--workspace"));
-    assert!(h.contains("Examples:\n  $ verbatim -w demo-ws ingest data/uci_sentiment.csv"));
+    assert!(
+        h.contains("Examples:\n  $ verbatim -w demo-ws ingest data/uci_sentiment.csv"),
+        "{h}"
+    );
     insta::assert_snapshot!("help_ingest", h);
     // Nested commands too.
     let h = help_of(&["pii", "scan"]);
@@ -240,7 +243,15 @@ fn man_pages_are_written_for_the_command_and_its_subcommands() {
         "{root}"
     );
     let scan = std::fs::read_to_string(out.join("verbatim-pii-scan.1")).unwrap();
-    assert!(scan.contains(".TH verbatim-pii-scan 1") && scan.contains("Examples:"));
+    assert!(
+        scan.contains(".TH verbatim\\-pii\\-scan 1") || scan.contains(".TH verbatim-pii-scan 1")
+    );
+    // Examples keep their lines (no-fill), and dashes are roff's minus signs.
+    assert!(
+        scan.contains(".SH EXAMPLES\n.nf\n")
+            && scan.contains("$ verbatim pii scan data/demo_feedback.csv"),
+        "{scan}"
+    );
     assert!(listed.lines().count() > 30, "{listed}");
     // The hidden command documents nobody.
     assert!(!out.join("verbatim-man.1").exists());
