@@ -51,9 +51,8 @@ Examples:
       --field country --field channel
   # Again: nothing changed, so nothing is embedded (\"0 stored, 30 unchanged\")
   $ verbatim -w demo-ws ingest data/demo_feedback.csv
-  # Machine-readable progress and summary
-  $ verbatim -w demo-ws --progress jsonl --json ingest \\
-      data/uci_sentiment.csv";
+  # Machine-readable progress and summary (the remembered mapping)
+  $ verbatim -w demo-ws --progress jsonl --json ingest data/demo_feedback.csv";
 
 pub(super) const SEARCH: &str = "\
 Examples:
@@ -92,10 +91,13 @@ Examples:
 pub(super) const THEMES: &str = "\
 Examples:
   $ verbatim -w demo-ws themes
-  $ verbatim -w demo-ws themes --where domain=yelp --min-size 5
-  $ verbatim -w demo-ws themes --k 12 --refresh --json
   $ verbatim -w demo-ws themes show T1 --quotes 10
-  $ verbatim -w demo-ws themes --summarize";
+  # A filter changes what is counted, never which themes exist
+  $ verbatim -w demo-ws themes --where domain=yelp --json
+  # One cited sentence per theme from the local generator (slow on a laptop)
+  $ verbatim -w demo-ws themes --summarize
+  # Other discovery settings: a new run, and ids matched to the last one
+  $ verbatim -w demo-ws themes --k 12 --min-size 20";
 
 pub(super) const THEMES_SHOW: &str = "\
 Examples:
@@ -104,12 +106,12 @@ Examples:
 
 pub(super) const THEMES_MERGE: &str = "\
 Examples:
-  # T3 and T7 become one theme, in this run and every later one
-  $ verbatim -w demo-ws themes merge T3 T7 --label \"Delivery delays\"";
+  # T4 joins T2: one theme, in this run and every later one
+  $ verbatim -w demo-ws themes merge T2 T4 --label \"Product complaints\"";
 
 pub(super) const THEMES_RENAME: &str = "\
 Examples:
-  $ verbatim -w demo-ws themes rename T5 \"Billing errors\"";
+  $ verbatim -w demo-ws themes rename T1 \"Movies\"";
 
 pub(super) const THEMES_SEED: &str = "\
 Examples:
@@ -119,7 +121,8 @@ Examples:
 pub(super) const THEMES_ASSIGNMENTS: &str = "\
 Examples:
   $ verbatim -w demo-ws themes assignments --out demo-ws/themes.jsonl
-  $ verbatim -w demo-ws themes assignments --k 8";
+  # Without --out, JSON Lines on stdout
+  $ verbatim -w demo-ws themes assignments > demo-ws/themes.jsonl";
 
 pub(super) const REPORT: &str = "\
 Examples:
@@ -236,6 +239,7 @@ Examples:
 
 pub(super) const RETENTION: &str = "\
 Examples:
+  # Needs retention_days under [privacy] in verbatim.toml
   $ verbatim -w demo-ws retention apply --dry-run
   $ verbatim -w demo-ws retention apply";
 
@@ -247,15 +251,16 @@ Examples:
 
 pub(super) const USER: &str = "\
 Examples:
-  $ verbatim -w demo-ws user add mkt --role marketing
+  $ verbatim -w demo-ws user add lea --role analyst
   $ verbatim -w demo-ws user list
-  $ verbatim -w demo-ws user revoke mkt";
+  $ verbatim -w demo-ws user revoke lea";
 
 pub(super) const USER_ADD: &str = "\
 Examples:
   # The token is printed once: keep it (here in a file only you can read)
-  $ verbatim -q -w demo-ws user add mkt --role marketing > mkt.token
-  $ verbatim -w demo-ws user add ana --role analyst";
+  $ verbatim -q -w demo-ws user add sam --role support > sam.token
+  # Names are never reused, even after revocation
+  $ verbatim -w demo-ws user add nico --role marketing";
 
 pub(super) const USER_REVOKE: &str = "\
 Examples:
@@ -268,14 +273,14 @@ Examples:
 
 pub(super) const GRANT: &str = "\
 Examples:
-  $ verbatim -w demo-ws grant add acme --expires 2026-12-31 --where country=FR
+  $ verbatim -w demo-ws grant add acme --expires 2030-12-31 --where country=FR
   $ verbatim -w demo-ws grant list
   $ verbatim -w demo-ws grant revoke acme";
 
 pub(super) const GRANT_ADD: &str = "\
 Examples:
-  # A consultant who sees French verbatims of 2024 until the end of 2026
-  $ verbatim -w demo-ws grant add acme --expires 2026-12-31 \\
+  # A consultant who sees French verbatims from 2024 on, until the end of 2030
+  $ verbatim -w demo-ws grant add globex --expires 2030-12-31 \\
       --where country=FR --since 2024-01-01";
 
 pub(super) const GRANT_REVOKE: &str = "\
@@ -517,7 +522,7 @@ mod tests {
         if any || !cur.is_empty() {
             out.push(cur);
         }
-        if let Some(i) = out.iter().position(|w| w == ">" || w == "&&") {
+        if let Some(i) = out.iter().position(|w| w == ">" || w == "&&" || w == "|") {
             out.truncate(i);
         }
         out

@@ -68,9 +68,9 @@ impl Bar {
 /// total is unknown).
 fn running_style(total: u64) -> indicatif::ProgressStyle {
     let template = if total > 0 {
-        "{msg:>16} [{bar:30}] {human_pos}/{human_len} {rate} ETA {eta}"
+        "{msg:>19} [{bar:30}] {human_pos}/{human_len} {rate} ETA {eta}"
     } else {
-        "{msg:>16} {spinner} {human_pos} {elapsed}"
+        "{msg:>19} {spinner} {human_pos} {elapsed}"
     };
     indicatif::ProgressStyle::with_template(template)
         .expect("valid progress template")
@@ -103,7 +103,7 @@ fn final_line(st: &Step) -> String {
         format!("{:#}", indicatif::HumanDuration(st.started.elapsed()))
     };
     format!(
-        "{:>16} {}/{} in {took} ({}/s)",
+        "{:>19} {}/{} in {took} ({}/s)",
         st.name,
         indicatif::HumanCount(st.done),
         indicatif::HumanCount(st.total),
