@@ -333,4 +333,20 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(finished(&events), [("indexing".to_string(), 600, 600)]);
+
+    // themes: the sentences of every verbatim are looked at once, then discovery.
+    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        finished(&events),
+        [
+            ("embedding sentences".to_string(), 600, 600),
+            ("finding themes".to_string(), 600, 600),
+        ]
+    );
 }
