@@ -102,8 +102,9 @@ pub(crate) fn not_text(bytes: &[u8]) -> Option<String> {
         if sample.len() >= 4 && (odd * 10 >= half * 9 || even * 10 >= half * 9) {
             return Some("UTF-16 text without a byte-order mark; save it as UTF-8".to_string());
         }
+        let s = if nuls == 1 { "" } else { "s" };
         return Some(format!(
-            "binary data: {nuls} NUL bytes in the first {} bytes",
+            "binary data: {nuls} NUL byte{s} in the first {} bytes",
             sample.len()
         ));
     }
@@ -158,7 +159,7 @@ mod tests {
     #[test]
     fn nul_bytes_and_control_characters_mean_binary() {
         let kind = not_text(b"id,comment\n1,a\0b\n").unwrap();
-        assert_eq!(kind, "binary data: 1 NUL bytes in the first 16 bytes");
+        assert_eq!(kind, "binary data: 1 NUL byte in the first 17 bytes");
         let noise: Vec<u8> = (0..200u8)
             .map(|i| if i % 5 == 0 { 0x01 } else { b'a' })
             .collect();

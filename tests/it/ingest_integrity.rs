@@ -78,7 +78,10 @@ fn legitimate_multiline_fields_need_no_flag() {
             .args(SCORED)
             .arg(data("multiline_ok.csv")),
     );
-    assert_eq!((s["stored"].as_u64(), s["rejected"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(
+        (s["stored"].as_u64(), s["rejected"].as_u64()),
+        (Some(3), Some(0))
+    );
 }
 
 #[test]
@@ -135,7 +138,9 @@ fn text_scores_go_through_a_remembered_score_map_recorded_in_the_report() {
     let o = ingest(ws.path(), &file, &labels);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("score 'great' in column 'label' is not a number; text scores need --score-map"),
+        stderr(&o).contains(
+            "score 'great' in column 'label' is not a number; text scores need --score-map"
+        ),
         "{}",
         stderr(&o)
     );
@@ -176,10 +181,19 @@ fn text_scores_go_through_a_remembered_score_map_recorded_in_the_report() {
     assert!(stdout(&o).contains("4 unchanged"), "{}", stdout(&o));
 
     // a default for the rest, given alone: the workspace's mapping with it
-    let o = ingest(ws.path(), &file, &["--score-map", "great=5,good=4,other=1,*=2"]);
+    let o = ingest(
+        ws.path(),
+        &file,
+        &["--score-map", "great=5,good=4,other=1,*=2"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("1 stored, 4 unchanged"), "{}", stdout(&o));
-    let found = json(verbatim(ws.path()).args(["search", "Hmm", "--min-score", "2", "--max-score", "2"]));
+    assert!(
+        stdout(&o).contains("1 stored, 4 unchanged"),
+        "{}",
+        stdout(&o)
+    );
+    let found =
+        json(verbatim(ws.path()).args(["search", "Hmm", "--min-score", "2", "--max-score", "2"]));
     let ids: Vec<&str> = found["hits"]
         .as_array()
         .unwrap()
@@ -196,8 +210,7 @@ fn text_scores_go_through_a_remembered_score_map_recorded_in_the_report() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(
-        report["manifest"]["score_map"],
-        "great=5,good=4,other=1,*=2",
+        report["manifest"]["score_map"], "great=5,good=4,other=1,*=2",
         "{}",
         report["manifest"]
     );
@@ -205,7 +218,11 @@ fn text_scores_go_through_a_remembered_score_map_recorded_in_the_report() {
     // a malformed map is an error naming the flag
     let o = ingest(ws.path(), &file, &["--score-map", "great"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("invalid --score-map 'great'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid --score-map 'great'"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -246,7 +263,10 @@ fn unreadable_dates_are_summed_up_once_and_can_be_kept_without_their_date() {
     let o = ingest(ws.path(), &file, &cols);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
-    let summary: Vec<&str> = err.lines().filter(|l| l.contains("cannot be read")).collect();
+    let summary: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot be read"))
+        .collect();
     assert_eq!(summary.len(), 1, "{err}");
     assert!(
         summary[0].starts_with(&format!(
@@ -255,23 +275,47 @@ fn unreadable_dates_are_summed_up_once_and_can_be_kept_without_their_date() {
         )),
         "{err}"
     );
-    assert!(summary[0].contains("--date-format '%d.%m.%Y - %H:%M' reads them"), "{err}");
+    assert!(
+        summary[0].contains("--date-format '%d.%m.%Y - %H:%M' reads them"),
+        "{err}"
+    );
     // a few examples, not one line per row
-    let examples = err.lines().filter(|l| l.contains("unparsable date")).count();
+    let examples = err
+        .lines()
+        .filter(|l| l.contains("unparsable date"))
+        .count();
     assert_eq!(examples, 3, "{err}");
-    assert!(err.contains("... and 3 more rows rejected for the same reason"), "{err}");
-    assert!(err.contains(&format!("{}:2: unparsable date", file.display())), "{err}");
+    assert!(
+        err.contains("... and 3 more rows rejected for the same reason"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:2: unparsable date", file.display())),
+        "{err}"
+    );
     // --json still lists every rejected row, and which ones the warning explains
     let ws2 = workspace();
-    let s = json(verbatim(ws2.path()).arg("ingest").args(cols).arg(&file).arg("--quiet"));
+    let s = json(
+        verbatim(ws2.path())
+            .arg("ingest")
+            .args(cols)
+            .arg(&file)
+            .arg("--quiet"),
+    );
     assert_eq!(s["errors"].as_array().map(Vec::len), Some(6), "{s}");
-    assert_eq!(s["error_groups"][0]["errors"].as_array().map(Vec::len), Some(6), "{s}");
+    assert_eq!(
+        s["error_groups"][0]["errors"].as_array().map(Vec::len),
+        Some(6),
+        "{s}"
+    );
 
     // skip-date keeps the rows, says how many lost their date, and is remembered
     let o = ingest(ws.path(), &file, &["--on-bad-date", "skip-date"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("8 rows: 6 stored, 2 unchanged, 0 updated, 0 rejected, 6 kept without their date"),
+        stdout(&o).contains(
+            "8 rows: 6 stored, 2 unchanged, 0 updated, 0 rejected, 6 kept without their date"
+        ),
         "{}",
         stdout(&o)
     );
@@ -290,8 +334,21 @@ fn unreadable_dates_are_summed_up_once_and_can_be_kept_without_their_date() {
     let o = ingest(
         ws.path(),
         &file,
-        &[&cols[..], &["--date-format", "%d.%m.%Y - %H:%M", "--on-bad-date", "reject"]].concat(),
+        &[
+            &cols[..],
+            &[
+                "--date-format",
+                "%d.%m.%Y - %H:%M",
+                "--on-bad-date",
+                "reject",
+            ],
+        ]
+        .concat(),
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stdout(&o).contains("6 updated, 1 rejected"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("6 updated, 1 rejected"),
+        "{}",
+        stdout(&o)
+    );
 }
