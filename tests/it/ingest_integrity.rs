@@ -295,13 +295,12 @@ fn unreadable_dates_are_summed_up_once_and_can_be_kept_without_their_date() {
     );
     // --json still lists every rejected row, and which ones the warning explains
     let ws2 = workspace();
-    let s = json(
-        verbatim(ws2.path())
-            .arg("ingest")
-            .args(cols)
-            .arg(&file)
-            .arg("--quiet"),
-    );
+    let o = run(verbatim(ws2.path())
+        .args(["--json", "--quiet", "ingest"])
+        .args(cols)
+        .arg(&file));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["errors"].as_array().map(Vec::len), Some(6), "{s}");
     assert_eq!(
         s["error_groups"][0]["errors"].as_array().map(Vec::len),
