@@ -88,7 +88,8 @@ pub(crate) fn build(
                 end_line: None,
                 reason,
             });
-            if let Some(bad) = bad {
+            // Kept without its date only if nothing else rejected the row.
+            if let Some(bad) = bad.filter(|_| !builder.skip_bad_dates || built.is_ok()) {
                 bad_dates.push((row.line, bad));
             }
             built

@@ -1063,3 +1063,33 @@ fn score_map_and_bad_date_policy_round_trip_through_toml() {
     );
     assert_eq!(toml::from_str::<Mapping>(&plain).unwrap(), xlsx_mapping());
 }
+
+#[test]
+fn a_row_rejected_for_another_reason_is_not_counted_as_kept_without_its_date() {
+    let m = Mapping {
+        score: Some("score".into()),
+        ..unreadable_mapping(OnBadDate::SkipDate, None)
+    };
+    let r = read_bytes(
+        b"id,comment,date,score\n1,a,soon,1\n2,b,later,lots\n",
+        Format::Csv,
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.records().count(), 1);
+    assert!(r
+        .errors()
+        .next()
+        .unwrap()
+        .reason
+        .starts_with("score 'lots'"));
+    assert!(
+        matches!(
+            &r.warnings[..],
+            [Warning::UnreadableDates { rows: 1, kept: true, lines, .. }] if lines == &[2]
+        ),
+        "{:?}",
+        r.warnings
+    );
+}

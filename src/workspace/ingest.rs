@@ -90,8 +90,8 @@ pub struct IngestSummary {
 /// Rejected rows with one cause.
 #[derive(Clone, Debug, Serialize)]
 pub struct ErrorGroup {
-    /// The cause, as the warning states it.
-    pub cause: String,
+    /// The warning that states the cause: an index into [`IngestSummary::warnings`].
+    pub warning: usize,
     /// Indices into [`IngestSummary::errors`], in file order.
     pub errors: Vec<usize>,
 }
@@ -250,13 +250,13 @@ fn to_new(
 }
 
 /// From the reader's warnings: how many rows were kept without their date, and the groups of
-/// rejected rows (warning text, lines) that one date warning explains.
+/// rejected rows (index of the warning, lines) that one date warning explains.
 fn date_outcomes(
     warnings: &[ingest::Warning],
-) -> (u64, Vec<(String, std::collections::HashSet<u64>)>) {
+) -> (u64, Vec<(usize, std::collections::HashSet<u64>)>) {
     let mut skipped = 0;
     let mut folded = Vec::new();
-    for w in warnings {
+    for (i, w) in warnings.iter().enumerate() {
         if let ingest::Warning::UnreadableDates {
             rows, kept, lines, ..
         } = w
@@ -264,7 +264,7 @@ fn date_outcomes(
             if *kept {
                 skipped += *rows as u64;
             } else {
-                folded.push((w.to_string(), lines.iter().copied().collect()));
+                folded.push((i, lines.iter().copied().collect()));
             }
         }
     }
@@ -437,8 +437,8 @@ pub fn ingest_file(
     ws.store.finish_run(run, &rec, &errs)?;
     let error_groups = folded
         .into_iter()
-        .map(|(cause, lines)| ErrorGroup {
-            cause,
+        .map(|(warning, lines)| ErrorGroup {
+            warning,
             errors: errors
                 .iter()
                 .enumerate()

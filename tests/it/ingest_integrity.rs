@@ -307,6 +307,11 @@ fn unreadable_dates_are_summed_up_once_and_can_be_kept_without_their_date() {
         Some(6),
         "{s}"
     );
+    let w = s["error_groups"][0]["warning"].as_u64().unwrap() as usize;
+    assert!(
+        s["warnings"][w].as_str().unwrap().contains("6 of 7 dates"),
+        "{s}"
+    );
 
     // skip-date keeps the rows, says how many lost their date, and is remembered
     let o = ingest(ws.path(), &file, &["--on-bad-date", "skip-date"]);
