@@ -423,7 +423,9 @@ pub fn report(
         "parameters": inputs.parameters,
         "out": out.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
     });
-    let report = build_report(run, &opts, inputs);
+    let mut report = build_report(run, &opts, inputs);
+    // Scores read through a score map mean what the map says: the manifest records it.
+    report.manifest.score_map = ws.config.mapping.as_ref().and_then(|m| m.score_map.clone());
     let ids: Vec<String> = report
         .themes
         .iter()

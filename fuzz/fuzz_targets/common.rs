@@ -13,6 +13,7 @@ pub fn mapping() -> Mapping {
         score: Some("score".into()),
         fields: vec!["f".into(), "a.b".into()],
         language: Some("lang".into()),
+        ..Mapping::default()
     }
 }
 
@@ -23,5 +24,6 @@ pub fn options() -> ReadOptions {
         sheet: None,
         max_text_bytes: 64,
         strict: false,
+        multiline_fields: false,
     }
 }

@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 use verbatim::access::{Action, Caller, Grant};
 use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
-use verbatim::ingest::{Format, Mapping};
+use verbatim::ingest::{Format, Mapping, OnBadDate, ScoreMap};
 use verbatim::retrieve::{Mode, Query};
 use verbatim::service;
 use verbatim::store::Filter;
@@ -292,6 +292,10 @@ struct InputArgs {
     /// XLSX sheet (default: the first).
     #[arg(long)]
     sheet: Option<String>,
+    /// CSV: quoted fields that span lines are meant, even where their lines look like rows
+    /// (without it, such a field is rejected as a probable unterminated quote).
+    #[arg(long)]
+    multiline_fields: bool,
 }
 
 /// The column mapping flags shared by `ingest` and `pii scan`.
@@ -321,6 +325,21 @@ struct ColumnArgs {
     /// Language column (else detected per verbatim).
     #[arg(long)]
     language: Option<String>,
+    /// Text scores as numbers: LABEL=N pairs, `*=N` for any other value (e.g.
+    /// great=5,good=4,*=1). Labels match trimmed and case-insensitively; numbers stay numbers.
+    /// Remembered in verbatim.toml with the mapping.
+    #[arg(long, value_name = "LABEL=N,...")]
+    score_map: Option<ScoreMap>,
+    /// A row whose date cannot be read: reject it (default), or keep it without its date
+    /// (skip-date). Remembered in verbatim.toml with the mapping.
+    #[arg(long, value_parser = ["skip-date", "reject"])]
+    on_bad_date: Option<String>,
+}
+
+impl ColumnArgs {
+    fn on_bad_date(&self) -> Option<OnBadDate> {
+        self.on_bad_date.as_deref().and_then(|v| v.parse().ok())
+    }
 }
 
 /// Which verbatims a command looks at.
@@ -729,10 +748,13 @@ fn mapping_from(a: &ColumnArgs) -> Option<Mapping> {
         score: a.score.clone(),
         fields: a.fields.clone(),
         language: a.language.clone(),
+        score_map: a.score_map.clone(),
+        on_bad_date: a.on_bad_date().unwrap_or_default(),
     })
 }
 
-/// The mapping from the flags; with none but --date-format, the workspace's with that format.
+/// The mapping from the flags; with only --date-format / --score-map / --on-bad-date, the
+/// workspace's with them; options the flags leave out come from the workspace's mapping.
 fn resolve_mapping(a: &ColumnArgs, ws: Option<&Workspace>) -> Result<Option<Mapping>> {
     let mut mapping = mapping_from(a);
     if let Some(m) = &mapping {
@@ -740,12 +762,31 @@ fn resolve_mapping(a: &ColumnArgs, ws: Option<&Workspace>) -> Result<Option<Mapp
             bail!("--text COLUMN is required when giving a column mapping (it names the feedback text)");
         }
     }
-    if mapping.is_none() {
-        if let (Some(f), Some(m)) = (&a.date_format, ws.and_then(|w| w.config.mapping.clone())) {
-            mapping = Some(Mapping {
-                date_format: Some(f.clone()),
-                ..m
-            });
+    if let Some(old) = ws.and_then(|w| w.config.mapping.clone()) {
+        let modifiers = a.date_format.is_some() || a.score_map.is_some() || a.on_bad_date.is_some();
+        if let Some(m) = mapping.as_mut() {
+            // Columns given: what the flags do not say is taken from verbatim.toml (a score
+            // map only while it maps the same score column).
+            if a.score_map.is_none() && m.score == old.score {
+                m.score_map = old.score_map;
+            }
+            if a.on_bad_date.is_none() {
+                m.on_bad_date = old.on_bad_date;
+            }
+        } else if modifiers {
+            // Only options of the mapping (date format, score map, bad dates): the workspace's
+            // mapping with them.
+            let mut m = old;
+            if let Some(f) = &a.date_format {
+                m.date_format = Some(f.clone());
+            }
+            if let Some(map) = &a.score_map {
+                m.score_map = Some(map.clone());
+            }
+            if let Some(o) = a.on_bad_date() {
+                m.on_bad_date = o;
+            }
+            mapping = Some(m);
         }
     }
     Ok(mapping)
@@ -773,6 +814,7 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             format,
             sheet: a.input.sheet.clone(),
             keep_originals: a.no_keep_original.then_some(false),
+            multiline_fields: a.input.multiline_fields,
         };
         let bar = Bar::new(g);
         // A file that cannot be read at all is reported and the next file goes on.
@@ -800,16 +842,19 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             for w in &s.warnings {
                 eprintln!("warning: {w}");
             }
-            for e in &s.errors {
-                eprintln!("{e}");
-            }
+            print_row_errors(&s);
         }
         if s.rejected > 0 && code == 0 {
             code = 1;
         }
         if !g.json {
+            let undated = if s.dates_skipped > 0 {
+                format!(", {} kept without their date", s.dates_skipped)
+            } else {
+                String::new()
+            };
             println!(
-                "{}: {} rows: {} stored, {} unchanged, {} updated, {} rejected ({:.1}s)",
+                "{}: {} rows: {} stored, {} unchanged, {} updated, {} rejected{undated} ({:.1}s)",
                 file.display(),
                 s.rows,
                 s.stored,
@@ -829,6 +874,30 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// Row errors on stderr; of a group that a warning already explains (many dates of one shape),
+/// the first few and a count.
+fn print_row_errors(s: &verbatim::workspace::ingest::IngestSummary) {
+    const SHOWN: usize = 3;
+    let mut place = std::collections::HashMap::new();
+    for g in &s.error_groups {
+        for (n, &i) in g.errors.iter().enumerate() {
+            place.insert(i, (n, g.errors.len()));
+        }
+    }
+    for (i, e) in s.errors.iter().enumerate() {
+        match place.get(&i) {
+            Some(&(n, _)) if n < SHOWN => eprintln!("{e}"),
+            Some(&(n, len)) if n == SHOWN => eprintln!(
+                "... and {} more rows rejected for the same reason (the warning above; --json \
+                 lists every row)",
+                len - SHOWN
+            ),
+            Some(_) => {}
+            None => eprintln!("{e}"),
+        }
+    }
 }
 
 /// Parses `YYYY-MM-DD` (or a full ISO datetime) for --since / --until.
@@ -1004,6 +1073,7 @@ fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {
     let opts = verbatim::ingest::ReadOptions {
         sheet: a.input.sheet.clone(),
         strict: mapping_from(&a.columns).is_some(),
+        multiline_fields: a.input.multiline_fields,
         ..Default::default()
     };
     let format = format_from(a.input.format.as_deref());

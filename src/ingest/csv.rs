@@ -13,6 +13,12 @@
 //!   fields that are all empty (`a;b;;`, as spreadsheets write) are accepted.
 //! * **Line numbers are physical lines** where the row starts, taken from the parser's position,
 //!   so they stay right after quoted fields that span lines.
+//! * **Broken quotes are not multi-line fields.** A stray `"` opens a field that the parser
+//!   closes at the next quote, lines later, gluing rows together without an error (one row's
+//!   text swallowing the next row, whose score then lands in the first). A quoted field that
+//!   spans lines is legitimate, so only the suspicious case is rejected, as one row error over
+//!   the line range: its lines look like rows of the file's width, or its quote never closes
+//!   before the end of the file. `--multiline-fields` accepts the first kind.
 //! * Rows whose fields are all empty (`;;;` at the end of a spreadsheet export) are skipped, as
 //!   blank lines are.
 
@@ -95,11 +101,25 @@ pub(crate) fn read(
                 if is_blank(&record) {
                     continue;
                 }
+                if let Some(start) = record.position().map(|p| p.byte()) {
+                    let span = Span {
+                        data: &data,
+                        start,
+                        end: reader.position().byte(),
+                        line,
+                    };
+                    if let Some(e) = span.broken_quote(path, width, delimiter, opts) {
+                        last_line = e.end_line.unwrap_or(line);
+                        rows.push(Err(e));
+                        continue;
+                    }
+                }
                 let n = record.len();
                 if n < width || (n > width && !record.iter().skip(width).all(is_empty_field)) {
                     rows.push(Err(RowError {
                         path: path.to_path_buf(),
                         line,
+                        end_line: None,
                         reason: format!(
                             "expected {width} fields separated by '{}' (as in the header), \
                              found {n}",
@@ -122,6 +142,7 @@ pub(crate) fn read(
                 rows.push(Err(RowError {
                     path: path.to_path_buf(),
                     line,
+                    end_line: None,
                     reason: format!("unreadable row: {e}"),
                 }));
                 errors_in_a_row += 1;
@@ -136,6 +157,134 @@ pub(crate) fn read(
         plan,
         rows,
     })
+}
+
+/// The bytes of one record, for a second look at its quotes.
+struct Span<'a> {
+    data: &'a [u8],
+    /// Where the parser started the record (before blank lines it skipped).
+    start: u64,
+    /// Where the next record starts.
+    end: u64,
+    /// The physical line where the record's first field starts.
+    line: u64,
+}
+
+impl Span<'_> {
+    /// The row error for a record whose quoted field looks like a broken quote rather than a
+    /// multi-line field: a field whose quote never closes before the end of the file, or (unless
+    /// `--multiline-fields`) a record whose first line and at least one continuation line each
+    /// parse as a row of the file's width, which is what a stray quote does: its own row is
+    /// complete and the rows after it are swallowed. A multi-line field whose lines do not look
+    /// like rows (a comment with paragraphs) is left alone, and so are files of one column,
+    /// where every line looks like a row.
+    fn broken_quote(
+        &self,
+        path: &Path,
+        width: usize,
+        delimiter: u8,
+        opts: &ReadOptions,
+    ) -> Option<RowError> {
+        let clamp = |p: u64| {
+            usize::try_from(p)
+                .unwrap_or(usize::MAX)
+                .min(self.data.len())
+        };
+        let raw = &self.data[clamp(self.start)..clamp(self.end)];
+        // The blank lines skipped before the record, and its terminator, are not part of it.
+        let first = raw.iter().position(|&b| b != b'\n' && b != b'\r')?;
+        let mut body = &raw[first..];
+        while let [rest @ .., b'\n' | b'\r'] = body {
+            body = rest;
+        }
+        let unclosed = ends_inside_quotes(body, delimiter);
+        let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        if lines.len() < 2 && !unclosed {
+            return None;
+        }
+        // A stray quote leaves the row it is in complete (the quote read as a character) and
+        // swallows the rows after it; a real multi-line field does neither, as a rule.
+        let first_is_row = looks_like_row(lines[0], width, delimiter);
+        let swallowed = lines[1..]
+            .iter()
+            .filter(|l| looks_like_row(l, width, delimiter))
+            .count();
+        let rows = (usize::from(first_is_row) + swallowed).max(1);
+        let glued = width >= 2 && first_is_row && swallowed > 0 && !opts.multiline_fields;
+        if !unclosed && !glued {
+            return None;
+        }
+        let end_line = self.line + lines.len() as u64 - 1;
+        let (n, m) = (self.line, end_line);
+        let reason = match (unclosed, lines.len()) {
+            (true, 1) => "unterminated quote: a quoted field opens on this line and the file \
+                          ends before it closes"
+                .to_string(),
+            (true, _) => format!(
+                "unterminated quote: field spans lines {n}–{m}, to the end of the file, looks \
+                 like {rows} rows"
+            ),
+            (false, _) => format!(
+                "unterminated quote? field spans lines {n}–{m}, looks like {rows} rows; \
+                 if fields are meant to span lines, pass --multiline-fields"
+            ),
+        };
+        Some(RowError {
+            path: path.to_path_buf(),
+            line: n,
+            end_line: Some(end_line),
+            reason,
+        })
+    }
+}
+
+/// Whether a record's bytes end inside a quoted field, i.e. its quote never closed: the csv
+/// crate's quoting rules (a quote opens a field only at its start, `""` inside is a quote).
+fn ends_inside_quotes(body: &[u8], delimiter: u8) -> bool {
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    for &b in body {
+        state = match state {
+            State::FieldStart if b == b'"' => State::Quoted,
+            State::FieldStart | State::Unquoted | State::QuoteInQuoted if b == delimiter => {
+                State::FieldStart
+            }
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted if b == b'"' => State::QuoteInQuoted,
+            State::Quoted => State::Quoted,
+            State::QuoteInQuoted if b == b'"' => State::Quoted,
+            State::QuoteInQuoted => State::Unquoted,
+        };
+    }
+    state == State::Quoted
+}
+
+/// Whether one physical line, parsed on its own with quotes read as characters, is a row of
+/// `width` fields.
+fn looks_like_row(line: &[u8], width: usize, delimiter: u8) -> bool {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    let mut reader = ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quoting(false)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line);
+    let mut record = ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => {
+            let n = record.len();
+            n == width || (n > width && record.iter().skip(width).all(is_empty_field))
+        }
+        _ => false,
+    }
 }
 
 /// The physical line where a record's first field starts. The parser's position is where it

@@ -122,6 +122,136 @@ pub fn check_format(format: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The shape of a value, to group values that fail the same way: each run of digits becomes `9`,
+/// each run of letters `a`, anything else stays. `22-02-2015 5.06` and `24-02-2015 11.35` share
+/// the shape `9-9-9 9.9`.
+pub fn shape(s: &str) -> String {
+    let mut out = String::new();
+    let mut last = None;
+    for c in s.trim().chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if (class == '9' || class == 'a') && last == Some(class) {
+            continue;
+        }
+        out.push(class);
+        last = Some(class);
+    }
+    out
+}
+
+/// A strftime format (for `--date-format`) that reads every one of `samples`, values of one
+/// numeric shape such as `22-02-2015 5.06` (→ `%d-%m-%Y %H.%M`). The format is built from the
+/// first sample's own separators; of the day/month orders that read them all, `order` is
+/// preferred. `None` when no candidate reads every sample.
+pub fn suggest_format(samples: &[&str], order: DateOrder) -> Option<String> {
+    let first = samples.first()?.trim();
+    let tokens = tokenize(first);
+    // A numeric date first: digits, separator, digits, separator, digits.
+    let [Token::Digits(l1), Token::Other(s1), Token::Digits(_), Token::Other(s2), Token::Digits(l3), rest @ ..] =
+        &tokens[..]
+    else {
+        return None;
+    };
+    let (day_month, month_day) = (["%d", "%m"], ["%m", "%d"]);
+    let preferred = match order {
+        DateOrder::DayFirst => [day_month, month_day],
+        DateOrder::MonthFirst => [month_day, day_month],
+    };
+    let mut dates: Vec<[&str; 3]> = Vec::new();
+    match (*l1, *l3) {
+        (4, _) => {
+            dates.push(["%Y", "%m", "%d"]);
+            dates.push(["%Y", "%d", "%m"]);
+        }
+        (_, 4) | (_, 2) => {
+            let year = if *l3 == 4 { "%Y" } else { "%y" };
+            for [a, b] in preferred {
+                dates.push([a, b, year]);
+            }
+            if *l3 == 2 && *l1 == 2 {
+                dates.push(["%y", "%m", "%d"]);
+            }
+        }
+        _ => return None,
+    }
+    let time = time_format(rest)?;
+    let escape = |s: &str| s.replace('%', "%%");
+    dates.into_iter().find_map(|[a, b, c]| {
+        let format = format!("{a}{}{b}{}{c}{time}", escape(s1), escape(s2));
+        samples
+            .iter()
+            .all(|s| parse_with_format(s, &format).is_some())
+            .then_some(format)
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Token<'a> {
+    Digits(usize),
+    Letters(&'a str),
+    Other(&'a str),
+}
+
+fn tokenize(s: &str) -> Vec<Token<'_>> {
+    let class = |c: char| {
+        if c.is_ascii_digit() {
+            0
+        } else if c.is_alphabetic() {
+            1
+        } else {
+            2
+        }
+    };
+    let mut tokens = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        let next = chars.peek().copied();
+        if next.is_some_and(|(_, n)| class(n) == class(c)) {
+            continue;
+        }
+        let end = next.map_or(s.len(), |(i, _)| i);
+        let text = &s[start..end];
+        tokens.push(match class(c) {
+            0 => Token::Digits(text.len()),
+            1 => Token::Letters(text),
+            _ => Token::Other(text),
+        });
+        start = end;
+    }
+    tokens
+}
+
+/// The time part of a suggested format: digit runs are hours, minutes, seconds in turn (`%I`
+/// when an AM/PM marker follows), letters and separators are kept as they are.
+fn time_format(tokens: &[Token<'_>]) -> Option<String> {
+    let twelve_hour = tokens.iter().any(|t| {
+        matches!(t, Token::Letters(w) if w.eq_ignore_ascii_case("am") || w.eq_ignore_ascii_case("pm"))
+    });
+    let mut out = String::new();
+    let mut fields = if twelve_hour {
+        ["%I", "%M", "%S"].iter()
+    } else {
+        ["%H", "%M", "%S"].iter()
+    };
+    for t in tokens {
+        match t {
+            Token::Digits(_) => out.push_str(fields.next()?),
+            Token::Letters(w) if w.eq_ignore_ascii_case("am") || w.eq_ignore_ascii_case("pm") => {
+                out.push_str("%p")
+            }
+            Token::Letters(w) | Token::Other(w) => out.push_str(&w.replace('%', "%%")),
+        }
+    }
+    Some(out)
+}
+
 /// Up to `max` ASCII digits at the start of `s`: (value, count), or `None` if there are none.
 fn take_digits(s: &str, max: usize) -> Option<(u32, usize)> {
     let mut value: u32 = 0;
@@ -383,12 +513,15 @@ fn finish(date: NaiveDate, rest: &str) -> Option<NaiveDateTime> {
     }
 }
 
-/// `hh:mm[:ss[.frac]]` (or `10h30`), optional AM/PM, optional offset. Everything must be used.
+/// `hh:mm[:ss[.frac]]` (or `10h30`, or `11.35[.20]` as spreadsheets export times), optional
+/// AM/PM, optional offset. Everything must be used.
 fn parse_time(s: &str) -> Option<(NaiveTime, Option<i32>)> {
     let (mut h, n) = take_digits(s, 2)?;
     let r = &s[n..];
+    let dotted = r.starts_with('.');
     let r = r
         .strip_prefix(':')
+        .or_else(|| r.strip_prefix('.'))
         .or_else(|| r.strip_prefix('h'))
         .or_else(|| r.strip_prefix('H'))?;
     let (m, n) = take_digits(r, 2)?;
@@ -397,7 +530,20 @@ fn parse_time(s: &str) -> Option<(NaiveTime, Option<i32>)> {
     }
     let mut r = &r[n..];
     let (mut sec, mut nanos) = (0, 0);
-    if let Some(after) = r.strip_prefix(':') {
+    // `11.35.20`: with dots between hours and minutes, seconds follow a dot too (no fraction).
+    let seconds = if dotted {
+        r.strip_prefix('.')
+    } else {
+        r.strip_prefix(':')
+    };
+    if let (true, Some(after)) = (dotted, seconds) {
+        let (v, n) = take_digits(after, 2)?;
+        if n != 2 {
+            return None;
+        }
+        sec = v;
+        r = &after[n..];
+    } else if let Some(after) = seconds {
         let (v, n) = take_digits(after, 2)?;
         if n != 2 {
             return None;
@@ -577,6 +723,72 @@ mod tests {
                 *want
             };
             assert_eq!(got, Some(want), "{input:?} ({order:?})");
+        }
+    }
+
+    #[test]
+    fn dotted_times_as_spreadsheets_export_them() {
+        for (input, order, want) in [
+            ("22-02-2015 5.06", DayFirst, dt(2015, 2, 22, 5, 6, 0)),
+            ("24-02-2015 11.35", DayFirst, dt(2015, 2, 24, 11, 35, 0)),
+            ("02-24-2015 11.35", MonthFirst, dt(2015, 2, 24, 11, 35, 0)),
+            ("24.02.2015 11.35.20", DayFirst, dt(2015, 2, 24, 11, 35, 20)),
+            ("2024-03-01 10.30", DayFirst, dt(2024, 3, 1, 10, 30, 0)),
+            ("3/1/2024 2.30 PM", MonthFirst, dt(2024, 3, 1, 14, 30, 0)),
+        ] {
+            assert_eq!(parse_date(input, order), Some(want), "{input:?}");
+        }
+        for input in [
+            "22-02-2015 5.6",
+            "22-02-2015 25.00",
+            "22-02-2015 5.06.7",
+            "22-02-2015 5.06:07",
+        ] {
+            assert_eq!(parse_date(input, DayFirst), None, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn shapes_group_values_whatever_their_digit_counts() {
+        assert_eq!(shape("22-02-2015 5.06"), "9-9-9 9.9");
+        assert_eq!(shape(" 24-02-2015 11.35 "), shape("22-02-2015 5.06"));
+        assert_eq!(shape("1er mars 2024"), "9a a 9");
+        assert_ne!(shape("22/02/2015"), shape("22-02-2015"));
+    }
+
+    #[test]
+    fn suggested_formats_read_their_samples() {
+        let cases: &[(&[&str], DateOrder, Option<&str>)] = &[
+            (
+                &["22-02-2015 5.06", "24-02-2015 11.35"],
+                DayFirst,
+                Some("%d-%m-%Y %H.%M"),
+            ),
+            (&["03/04/2024"], MonthFirst, Some("%m/%d/%Y")),
+            (&["03/04/2024"], DayFirst, Some("%d/%m/%Y")),
+            // the preferred order does not read 13/02: the other one is suggested
+            (&["13/02/2024", "01/02/2024"], MonthFirst, Some("%d/%m/%Y")),
+            (&["3/1/2024 2:30 PM"], MonthFirst, Some("%m/%d/%Y %I:%M %p")),
+            (&["2015/22/02"], DayFirst, Some("%Y/%d/%m")),
+            (
+                &["22.02.2015 - 11:35", "23.02.2015 - 08:10"],
+                DayFirst,
+                Some("%d.%m.%Y - %H:%M"),
+            ),
+            (&["15_03_24 10h05m"], DayFirst, Some("%d_%m_%y %Hh%Mm")),
+            (&["hier"], DayFirst, None),
+            (&["1 mars 2024"], DayFirst, None),
+            (&["40/40/2024"], DayFirst, None),
+            (&[], DayFirst, None),
+        ];
+        for (samples, order, want) in cases {
+            let got = suggest_format(samples, *order);
+            assert_eq!(got.as_deref(), *want, "{samples:?}");
+            if let Some(format) = got {
+                for s in *samples {
+                    assert!(parse_with_format(s, &format).is_some(), "{s} with {format}");
+                }
+            }
         }
     }
 

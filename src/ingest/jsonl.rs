@@ -86,6 +86,7 @@ pub(crate) fn read(
             Err(reason) => Err(RowError {
                 path: path.to_path_buf(),
                 line,
+                end_line: None,
                 reason,
             }),
         })

@@ -38,6 +38,8 @@ mod decode;
 mod jsonl;
 mod mapping;
 mod record;
+mod scores;
+mod sniff;
 mod xlsx;
 
 #[cfg(test)]
@@ -45,6 +47,7 @@ mod tests;
 
 pub use dates::{parse_date, DateOrder};
 pub use record::content_id;
+pub use scores::{ParseScoreMapError, ScoreMap};
 
 /// Default for [`ReadOptions::max_text_bytes`]: 64 KiB of text per verbatim.
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 65_536;
@@ -75,6 +78,58 @@ pub struct Mapping {
     pub fields: Vec<String>,
     /// Column holding a language code.
     pub language: Option<String>,
+    /// Text scores read as numbers (`--score-map great=5,good=4,*=1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_map: Option<ScoreMap>,
+    /// What to do with a row whose date cannot be read (`--on-bad-date`).
+    #[serde(skip_serializing_if = "OnBadDate::is_reject")]
+    pub on_bad_date: OnBadDate,
+}
+
+/// What to do with a row whose date cannot be read (`--on-bad-date`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnBadDate {
+    /// The row is rejected (the default: a date is data, and losing it silently is not ours to
+    /// decide).
+    #[default]
+    Reject,
+    /// The row is kept without a date, and the run says how many rows lost theirs.
+    SkipDate,
+}
+
+impl OnBadDate {
+    fn is_reject(&self) -> bool {
+        *self == OnBadDate::Reject
+    }
+
+    /// The value of `--on-bad-date` that selects it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnBadDate::Reject => "reject",
+            OnBadDate::SkipDate => "skip-date",
+        }
+    }
+}
+
+impl fmt::Display for OnBadDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for OnBadDate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "reject" => Ok(OnBadDate::Reject),
+            "skip-date" | "skip" => Ok(OnBadDate::SkipDate),
+            other => Err(format!(
+                "--on-bad-date '{other}': expected skip-date or reject"
+            )),
+        }
+    }
 }
 
 /// How to read a file.
@@ -88,6 +143,9 @@ pub struct ReadOptions {
     /// `false` (a mapping carried over from `verbatim.toml`): a missing column other than a text
     /// column is absent for every row, with a [`Warning::MissingColumn`].
     pub strict: bool,
+    /// CSV: quoted fields that span lines are meant (`--multiline-fields`), even when their
+    /// continuation lines look like rows of the file (see `csv`).
+    pub multiline_fields: bool,
 }
 
 impl Default for ReadOptions {
@@ -96,6 +154,7 @@ impl Default for ReadOptions {
             sheet: None,
             max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
             strict: true,
+            multiline_fields: false,
         }
     }
 }
@@ -124,16 +183,39 @@ pub struct Record {
     pub language: Option<String>,
 }
 
-/// A row that could not become a [`Record`]. Displays as `path:line: reason`.
+/// A row that could not become a [`Record`]. Displays as `path:line: reason`, or
+/// `path:first-last: reason` for a row that spans lines.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {reason}", path.display())]
+#[error("{}:{}: {reason}", path.display(), line_range(*line, *end_line))]
 pub struct RowError {
     /// The file.
     pub path: PathBuf,
     /// 1-based line (XLSX: row number) where the row starts.
     pub line: u64,
+    /// The last line of a row that spans several (a CSV field that never closes its quote);
+    /// `None` for a row on one line.
+    pub end_line: Option<u64>,
     /// What is wrong, naming the column and the value.
     pub reason: String,
+}
+
+impl RowError {
+    /// A row error on one line.
+    pub fn new(path: &Path, line: u64, reason: impl Into<String>) -> RowError {
+        RowError {
+            path: path.to_path_buf(),
+            line,
+            end_line: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+fn line_range(line: u64, end: Option<u64>) -> String {
+    match end {
+        Some(end) if end > line => format!("{line}-{end}"),
+        _ => line.to_string(),
+    }
 }
 
 /// The role a mapped column plays; used in messages to name the flag that set it.
@@ -228,6 +310,34 @@ pub enum Warning {
         /// Rows whose date proves month/day (a second part over 12).
         month_first: usize,
     },
+    /// A ZIP file (an Excel workbook) was named or forced as CSV or JSONL; it was read as XLSX.
+    ReadAsXlsx {
+        /// The file.
+        path: PathBuf,
+        /// The format its name or `--format` said.
+        named: Format,
+    },
+    /// Dates that cannot be read, counted once instead of once per row. With
+    /// [`OnBadDate::Reject`] there is one per shape of value that many rows share (their rows
+    /// are rejected); with [`OnBadDate::SkipDate`] one for the file (their rows kept undated).
+    UnreadableDates {
+        /// The file.
+        path: PathBuf,
+        /// The date column.
+        column: String,
+        /// How many rows.
+        rows: usize,
+        /// Rows with a non-empty date.
+        dated: usize,
+        /// One of the values.
+        example: String,
+        /// A `--date-format` that reads them, when one was found.
+        suggestion: Option<String>,
+        /// `true`: the rows were kept without their date (`--on-bad-date skip-date`).
+        kept: bool,
+        /// The rows' lines (not shown; lets a front end fold their row errors).
+        lines: Vec<u64>,
+    },
     /// A mapped column (not a text column) is missing from this file; with
     /// [`ReadOptions::strict`] off it is absent for every row.
     MissingColumn {
@@ -274,7 +384,8 @@ impl fmt::Display for Warning {
                      month/day; read them as {assumed}. If they are {other}, pass \
                      --date-format '{}'",
                     path.display(),
-                    other.suggested_format()
+                    dates::suggest_format(&[example.as_str()], other)
+                        .unwrap_or_else(|| other.suggested_format().to_string())
                 )
             }
             Warning::MixedDateOrder {
@@ -290,6 +401,45 @@ impl fmt::Display for Warning {
                  rejected",
                 path.display()
             ),
+            Warning::ReadAsXlsx { path, named } => write!(
+                f,
+                "{}: an Excel workbook (ZIP), not {named} text; read as XLSX",
+                path.display()
+            ),
+            Warning::UnreadableDates {
+                path,
+                column,
+                rows,
+                dated,
+                example,
+                suggestion,
+                kept,
+                lines: _,
+            } => {
+                let fix = match suggestion {
+                    Some(format) => format!("--date-format '{format}' reads them"),
+                    None => "pass --date-format (a strftime format such as '%d-%m-%Y %H:%M') \
+                             to read them"
+                        .to_string(),
+                };
+                if *kept {
+                    write!(
+                        f,
+                        "{}: {rows} rows kept without their date (--on-bad-date skip-date): \
+                         column '{column}' holds dates that cannot be read, such as \
+                         '{example}'; {fix}",
+                        path.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{}: {rows} of {dated} dates in column '{column}' cannot be read, all \
+                         shaped like '{example}'; their rows are rejected. {fix}, or \
+                         --on-bad-date skip-date keeps the rows without their date",
+                        path.display()
+                    )
+                }
+            }
             Warning::MissingColumn { path, column, role } => write!(
                 f,
                 "{}: no column '{column}' ({role}, {}) in this file; it is absent for every row",
@@ -471,6 +621,17 @@ pub enum IngestError {
         /// The parser's message.
         reason: String,
     },
+    /// The file is not text (an executable, an image, an archive…): nothing to read rows from.
+    #[error(
+        "{}: not a text file ({kind}); ingest reads CSV, JSON Lines and XLSX",
+        path.display()
+    )]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like instead (`ELF executable`, `PDF document`, `binary data`…).
+        kind: String,
+    },
     /// `--date-format` is not a valid chrono strftime format.
     #[error("invalid --date-format '{format}': {reason}")]
     InvalidDateFormat {
@@ -533,6 +694,7 @@ pub fn read_named_bytes(
 ) -> Result<ReadReport, IngestError> {
     check_mapping(path, mapping)?;
     let mut warnings = Vec::new();
+    let format = sniff::check(path, bytes, format, &mut warnings)?;
     let table = read_table(path, bytes, format, Some(mapping), opts, &mut warnings)?;
     let rows = record::build(path, &table.plan, mapping, opts, table.rows, &mut warnings);
     tracing::debug!(
@@ -560,6 +722,7 @@ pub fn read_columns(
 ) -> Result<Vec<String>, IngestError> {
     let format = format_of(path, format)?;
     let bytes = read_all(path)?;
+    let format = sniff::check(path, &bytes, format, &mut Vec::new())?;
     let table = read_table(path, &bytes, format, None, opts, &mut Vec::new())?;
     Ok(table.columns)
 }

@@ -21,8 +21,14 @@ use sha2::{Digest, Sha256};
 
 use super::dates::{self, DateOrder, Evidence};
 use super::mapping::{Cell, Plan, RawRow};
+use super::scores::{Lookup, ScoreMap};
 use super::xlsx::{format_datetime, format_number};
-use super::{Mapping, ReadOptions, Record, RowError, Warning};
+use super::{Mapping, OnBadDate, ReadOptions, Record, RowError, Warning};
+
+/// Rows rejected for dates of one shape are summed up in one warning from this many on.
+const FOLD_AT_LEAST: usize = 3;
+/// How many values of one shape a suggested `--date-format` is checked against.
+const SUGGEST_SAMPLES: usize = 50;
 
 /// The id of a record without an id column: `h` + the first 16 hex digits of the SHA-256 of its
 /// text. Identical texts get identical ids, so re-ingesting a file does not duplicate it, and two
@@ -61,17 +67,144 @@ pub(crate) fn build(
         plan,
         opts,
         rule: rule.as_ref(),
+        score_map: mapping.score_map.as_ref(),
+        skip_bad_dates: mapping.on_bad_date == OnBadDate::SkipDate,
     };
-    rows.into_iter()
+    let dated = plan.date.map_or(0, |slot| {
+        rows.iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|r| !is_empty_cell(&r.cells[slot]))
+            .count()
+    });
+    let mut bad_dates = Vec::new();
+    let out = rows
+        .into_iter()
         .map(|row| {
             let row = row?;
-            builder.record(&row).map_err(|reason| RowError {
+            let mut bad = None;
+            let built = builder.record(&row, &mut bad).map_err(|reason| RowError {
                 path: path.to_path_buf(),
                 line: row.line,
+                end_line: None,
                 reason,
-            })
+            });
+            // Kept without its date only if nothing else rejected the row.
+            if let Some(bad) = bad.filter(|_| !builder.skip_bad_dates || built.is_ok()) {
+                bad_dates.push((row.line, bad));
+            }
+            built
         })
-        .collect()
+        .collect();
+    if let (Some(slot), Some(rule)) = (plan.date, rule.as_ref()) {
+        let column = plan.column(slot);
+        let order = match rule {
+            DateRule::Auto { order, .. } => *order,
+            DateRule::Forced(_) => DateOrder::DayFirst,
+        };
+        let summary = DateSummary {
+            path,
+            column,
+            order,
+            dated,
+        };
+        if builder.skip_bad_dates {
+            summary.kept(&bad_dates, warnings);
+        } else {
+            summary.rejected(&bad_dates, warnings);
+        }
+    }
+    out
+}
+
+/// A date value that could not be used.
+struct BadDate {
+    value: String,
+    /// Not a date at all (rather than a date contradicting the file's day/month order).
+    unparsable: bool,
+}
+
+/// Says once what many rows share, instead of the same line per row.
+struct DateSummary<'a> {
+    path: &'a Path,
+    column: &'a str,
+    order: DateOrder,
+    dated: usize,
+}
+
+impl DateSummary<'_> {
+    /// `--on-bad-date skip-date`: one warning counting every row kept without its date.
+    fn kept(&self, bad: &[(u64, BadDate)], warnings: &mut Vec<Warning>) {
+        if bad.is_empty() {
+            return;
+        }
+        let by_shape = group_by_shape(bad.iter().filter(|(_, b)| b.unparsable));
+        let (example, suggestion) = match by_shape.first() {
+            Some((_, values)) => (values[0].1.to_string(), self.suggest(values)),
+            None => (bad[0].1.value.clone(), None),
+        };
+        warnings.push(Warning::UnreadableDates {
+            path: self.path.to_path_buf(),
+            column: self.column.to_string(),
+            rows: bad.len(),
+            dated: self.dated,
+            example,
+            suggestion,
+            kept: true,
+            lines: bad.iter().map(|(line, _)| *line).collect(),
+        });
+    }
+
+    /// Rows rejected: one warning per shape of unreadable value that several rows share.
+    fn rejected(&self, bad: &[(u64, BadDate)], warnings: &mut Vec<Warning>) {
+        for (_, values) in group_by_shape(bad.iter().filter(|(_, b)| b.unparsable)) {
+            if values.len() < FOLD_AT_LEAST {
+                continue;
+            }
+            warnings.push(Warning::UnreadableDates {
+                path: self.path.to_path_buf(),
+                column: self.column.to_string(),
+                rows: values.len(),
+                dated: self.dated,
+                example: values[0].1.to_string(),
+                suggestion: self.suggest(&values),
+                kept: false,
+                lines: values.iter().map(|(line, _)| *line).collect(),
+            });
+        }
+    }
+
+    fn suggest(&self, values: &[(u64, &str)]) -> Option<String> {
+        let samples: Vec<&str> = values
+            .iter()
+            .take(SUGGEST_SAMPLES)
+            .map(|(_, v)| *v)
+            .collect();
+        dates::suggest_format(&samples, self.order)
+    }
+}
+
+/// Values grouped by [`dates::shape`], the largest group first (ties: first seen first).
+fn group_by_shape<'a>(
+    bad: impl Iterator<Item = &'a (u64, BadDate)>,
+) -> Vec<(String, Vec<(u64, &'a str)>)> {
+    let mut groups: Vec<(String, Vec<(u64, &'a str)>)> = Vec::new();
+    for (line, b) in bad {
+        let shape = dates::shape(&b.value);
+        match groups.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, values)) => values.push((*line, b.value.as_str())),
+            None => groups.push((shape, vec![(*line, b.value.as_str())])),
+        }
+    }
+    groups.sort_by_key(|(_, values)| std::cmp::Reverse(values.len()));
+    groups
+}
+
+fn is_empty_cell(cell: &Cell) -> bool {
+    match cell {
+        Cell::Missing => true,
+        Cell::Text(s) => s.trim().is_empty(),
+        _ => false,
+    }
 }
 
 fn infer_order(
@@ -135,10 +268,15 @@ struct Builder<'a> {
     plan: &'a Plan,
     opts: &'a ReadOptions,
     rule: Option<&'a DateRule>,
+    score_map: Option<&'a ScoreMap>,
+    /// `--on-bad-date skip-date`: a date that cannot be used is dropped, not the row.
+    skip_bad_dates: bool,
 }
 
 impl Builder<'_> {
-    fn record(&self, row: &RawRow) -> Result<Record, String> {
+    /// The record of a row. A date value that could not be used is put in `bad_date`, whether
+    /// the row was rejected for it or kept without it.
+    fn record(&self, row: &RawRow, bad_date: &mut Option<BadDate>) -> Result<Record, String> {
         let plan = self.plan;
         let cell = |slot: usize| &row.cells[slot];
         let column = |slot: usize| plan.column(slot);
@@ -188,11 +326,25 @@ impl Builder<'_> {
             None => None,
         };
         let date = match (plan.date, self.rule) {
-            (Some(slot), Some(rule)) => date(cell(slot), column(slot), rule)?,
+            (Some(slot), Some(rule)) => match date(cell(slot), column(slot), rule) {
+                Ok(d) => d,
+                Err(DateFailure {
+                    reason,
+                    value: Some(value),
+                    unparsable,
+                }) => {
+                    *bad_date = Some(BadDate { value, unparsable });
+                    if !self.skip_bad_dates {
+                        return Err(reason);
+                    }
+                    None
+                }
+                Err(DateFailure { reason, .. }) => return Err(reason),
+            },
             _ => None,
         };
         let score = match plan.score {
-            Some(slot) => score(cell(slot), column(slot))?,
+            Some(slot) => score(cell(slot), column(slot), self.score_map)?,
             None => None,
         };
         let mut fields = BTreeMap::new();
@@ -270,14 +422,29 @@ pub(crate) fn clean_text(s: &str) -> String {
     out.trim().to_string()
 }
 
+/// Why a date could not be used.
+struct DateFailure {
+    reason: String,
+    /// The value, when the value itself is the problem (not its encoding).
+    value: Option<String>,
+    /// Not a date (rather than one contradicting the file's day/month order).
+    unparsable: bool,
+}
+
 fn date(
     cell: &Cell,
     column: &str,
     rule: &DateRule,
-) -> Result<Option<chrono::NaiveDateTime>, String> {
+) -> Result<Option<chrono::NaiveDateTime>, DateFailure> {
     let s = match cell {
         Cell::Missing => return Ok(None),
-        Cell::Invalid(why) => return Err(format!("{why} in column '{column}'")),
+        Cell::Invalid(why) => {
+            return Err(DateFailure {
+                reason: format!("{why} in column '{column}'"),
+                value: None,
+                unparsable: false,
+            })
+        }
         Cell::DateTime(t) => return Ok(Some(*t)),
         Cell::Text(s) => s.trim().to_string(),
         Cell::Number(n) => format_number(*n),
@@ -285,10 +452,15 @@ fn date(
     if s.is_empty() {
         return Ok(None);
     }
+    let unparsable = |reason: String| DateFailure {
+        reason,
+        value: Some(s.clone()),
+        unparsable: true,
+    };
     let parsed = match rule {
         DateRule::Forced(format) => {
             return dates::parse_with_format(&s, format).map(Some).ok_or_else(|| {
-                format!("unparsable date '{s}' in column '{column}' (expected --date-format '{format}')")
+                unparsable(format!("unparsable date '{s}' in column '{column}' (expected --date-format '{format}')"))
             })
         }
         DateRule::Auto {
@@ -299,11 +471,15 @@ fn date(
         } => {
             if let (Some(reject), Evidence::Proves(proved)) = (reject, dates::evidence(&s)) {
                 if proved == *reject {
-                    return Err(format!(
-                        "date '{s}' in column '{column}' is {proved}, but most dates in this file \
-                         are {order} ({day_first} rows day/month, {month_first} month/day); pass \
-                         --date-format to choose"
-                    ));
+                    return Err(DateFailure {
+                        reason: format!(
+                            "date '{s}' in column '{column}' is {proved}, but most dates in this \
+                             file are {order} ({day_first} rows day/month, {month_first} \
+                             month/day); pass --date-format to choose"
+                        ),
+                        value: Some(s.clone()),
+                        unparsable: false,
+                    });
                 }
             }
             dates::parse_date(&s, *order)
@@ -311,10 +487,31 @@ fn date(
     };
     parsed
         .map(Some)
-        .ok_or_else(|| format!("unparsable date '{s}' in column '{column}'"))
+        .ok_or_else(|| unparsable(format!("unparsable date '{s}' in column '{column}'")))
 }
 
-fn score(cell: &Cell, column: &str) -> Result<Option<f64>, String> {
+/// A score: through the score map first when there is one (a key, then a number, then `*`),
+/// else a number.
+fn score(cell: &Cell, column: &str, map: Option<&ScoreMap>) -> Result<Option<f64>, String> {
+    if let (Some(map), Cell::Text(s)) = (map, cell) {
+        let t = s.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        return match map.lookup(t) {
+            Lookup::Key(v) => Ok(Some(v)),
+            _ if parse_score(t).is_some() => Ok(parse_score(t)),
+            Lookup::Default(v) => Ok(Some(v)),
+            Lookup::Missing => {
+                let keys: Vec<String> = map.keys().map(|k| format!("'{k}'")).collect();
+                Err(format!(
+                    "score '{t}' in column '{column}' is not in --score-map (keys: {}) and not a \
+                     number; add it to the map, or `*=N` for any other value",
+                    keys.join(", ")
+                ))
+            }
+        };
+    }
     match cell {
         Cell::Missing => Ok(None),
         Cell::Invalid(why) => Err(format!("{why} in column '{column}'")),
@@ -329,9 +526,17 @@ fn score(cell: &Cell, column: &str) -> Result<Option<f64>, String> {
             if t.is_empty() {
                 return Ok(None);
             }
-            parse_score(t)
-                .map(Some)
-                .ok_or_else(|| format!("score '{t}' in column '{column}' is not a number"))
+            parse_score(t).map(Some).ok_or_else(|| {
+                if t.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-') {
+                    format!(
+                        "score '{t}' in column '{column}' is not a number; text scores need \
+                         --score-map (e.g. --score-map '{}=5,*=1')",
+                        t.to_lowercase()
+                    )
+                } else {
+                    format!("score '{t}' in column '{column}' is not a number")
+                }
+            })
         }
     }
 }

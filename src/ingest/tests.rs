@@ -104,7 +104,8 @@ fn fixture_french_semicolon_csv() {
     assert_eq!(
         bad.to_string(),
         format!(
-            "{}:5: score 'huit' in column 'Note' is not a number",
+            "{}:5: score 'huit' in column 'Note' is not a number; text scores need \
+             --score-map (e.g. --score-map 'huit=5,*=1')",
             fixture("fr_semicolon.csv").display()
         )
     );
@@ -536,7 +537,13 @@ proptest! {
             lines.push(line);
             line += 1 + r.text.matches('\n').count() as u64;
         }
-        let report = read_bytes(&out, Format::Csv, &round_trip_mapping(), &ReadOptions::default()).unwrap();
+        // A text with line breaks and delimiters may look like glued rows (see `csv`): the
+        // writer meant its multi-line fields, so say so. Files without any are read as is.
+        let opts = ReadOptions {
+            multiline_fields: rows.iter().any(|r| r.text.contains('\n')),
+            ..ReadOptions::default()
+        };
+        let report = read_bytes(&out, Format::Csv, &round_trip_mapping(), &opts).unwrap();
         check_records(&rows, &report, &lines)?;
     }
 
@@ -608,4 +615,481 @@ proptest! {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data integrity (issue 12): broken quotes, files that are not text, text scores, date shapes
+// ---------------------------------------------------------------------------------------------
+
+fn score_mapping(score_map: Option<&str>) -> Mapping {
+    Mapping {
+        text: strings(&["comment"]),
+        id: Some("id".into()),
+        score: Some("score".into()),
+        score_map: score_map.map(|m| m.parse().unwrap()),
+        ..Mapping::default()
+    }
+}
+
+fn multiline(on: bool) -> ReadOptions {
+    ReadOptions {
+        multiline_fields: on,
+        ..ReadOptions::default()
+    }
+}
+
+#[test]
+fn fixture_broken_quote_is_one_row_error_over_its_lines() {
+    let path = fixture("broken_quote.csv");
+    let r = read_file(&path, None, &score_mapping(None), &multiline(false)).unwrap();
+    assert_eq!(r.rows.len(), 3);
+    let got: Vec<(u64, &str, Option<f64>)> = r
+        .records()
+        .map(|r| (r.line, r.id.as_str(), r.score))
+        .collect();
+    assert_eq!(got, vec![(2, "1", Some(5.0)), (5, "4", Some(1.0))]);
+    let e = r.rows[1].as_ref().unwrap_err();
+    assert_eq!((e.line, e.end_line), (3, Some(4)));
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:3-4: unterminated quote? field spans lines 3–4, looks like 2 rows; if fields \
+             are meant to span lines, pass --multiline-fields",
+            path.display()
+        )
+    );
+
+    // --multiline-fields: the field is meant, read as the parser reads it
+    let r = read_file(&path, None, &score_mapping(None), &multiline(true)).unwrap();
+    assert_eq!(r.errors().count(), 0);
+    let glued = r.rows[1].as_ref().unwrap();
+    assert_eq!(
+        (glued.line, glued.text.as_str(), glued.score),
+        (3, "The box was damaged,2\n3,Great support team", Some(4.0))
+    );
+    assert_eq!(r.rows[2].as_ref().unwrap().line, 5);
+}
+
+#[test]
+fn fixture_unclosed_quote_is_rejected_even_with_multiline_fields() {
+    let path = fixture("unclosed_quote.csv");
+    for on in [false, true] {
+        let r = read_file(&path, None, &score_mapping(None), &multiline(on)).unwrap();
+        assert_eq!(r.records().count(), 1);
+        let e = r.errors().next().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:3-5: unterminated quote: field spans lines 3–5, to the end of the file, \
+                 looks like 3 rows",
+                path.display()
+            )
+        );
+    }
+    // a quote opened on the last line
+    let r = read_bytes(
+        b"id,comment,score\n1,a,2\n2,\"b,3",
+        Format::Csv,
+        &score_mapping(None),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let e = r.errors().next().unwrap();
+    assert_eq!((e.line, e.end_line), (3, Some(3)));
+    assert_eq!(
+        e.to_string(),
+        "<input>:3: unterminated quote: a quoted field opens on this line and the file ends \
+         before it closes"
+    );
+}
+
+#[test]
+fn fixture_legitimate_multiline_fields_are_kept_without_the_flag() {
+    let r = read_file(
+        &fixture("multiline_ok.csv"),
+        None,
+        &score_mapping(None),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let got: Vec<(u64, &str, Option<f64>)> = r
+        .records()
+        .map(|r| (r.line, r.text.as_str(), r.score))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                2,
+                "First paragraph.\nSecond paragraph, with a comma.",
+                Some(5.0)
+            ),
+            (4, "Plain", Some(4.0)),
+            (5, "Line one\nline two\nline three", Some(3.0)),
+        ]
+    );
+    // one column: every line looks like a row, so nothing is suspected
+    let m = Mapping {
+        text: strings(&["comment"]),
+        ..Mapping::default()
+    };
+    let r = read_bytes(
+        b"comment\n\"a\nb\"\nc\n",
+        Format::Csv,
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.records().count(), 2);
+}
+
+#[test]
+fn files_that_are_not_text_are_named_not_listed_as_columns() {
+    let m = score_mapping(None);
+    for (name, kind) in [
+        ("binary.csv", "ELF executable"),
+        ("image.jsonl", "PNG image"),
+    ] {
+        let path = fixture(name);
+        let e = read_file(&path, None, &m, &ReadOptions::default()).unwrap_err();
+        assert!(matches!(e, IngestError::NotText { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: not a text file ({kind}); ingest reads CSV, JSON Lines and XLSX",
+                path.display()
+            )
+        );
+        assert!(read_columns(&path, None, &ReadOptions::default()).is_err());
+    }
+    // forcing the format does not get past it either
+    let e = read_file(
+        &fixture("binary.csv"),
+        Some(Format::Jsonl),
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("not a text file (ELF executable)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_workbook_named_csv_is_read_as_xlsx_with_a_warning() {
+    let path = fixture("workbook.csv");
+    let r = read_file(&path, None, &xlsx_mapping(), &ReadOptions::default()).unwrap();
+    let want = read_file(
+        &fixture("sample.xlsx"),
+        None,
+        &xlsx_mapping(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.format, Format::Xlsx);
+    assert_eq!(
+        r.records().map(|r| &r.text).collect::<Vec<_>>(),
+        want.records().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        r.warnings[0].to_string(),
+        format!(
+            "{}: an Excel workbook (ZIP), not csv text; read as XLSX",
+            path.display()
+        )
+    );
+    assert_eq!(
+        read_columns(&path, None, &ReadOptions::default()).unwrap(),
+        want.columns
+    );
+}
+
+#[test]
+fn fixture_text_scores_through_a_score_map() {
+    let path = fixture("text_scores.csv");
+    let mapping = |map: Option<&str>| Mapping {
+        score: Some("label".into()),
+        ..score_mapping(map)
+    };
+    let opts = ReadOptions::default();
+
+    // without a map every row is rejected, and the message says what to pass
+    let r = read_file(&path, None, &mapping(None), &opts).unwrap();
+    assert_eq!(r.records().count(), 0);
+    assert_eq!(
+        r.rows[0].as_ref().unwrap_err().reason,
+        "score 'great' in column 'label' is not a number; text scores need --score-map (e.g. \
+         --score-map 'great=5,*=1')"
+    );
+
+    let r = read_file(&path, None, &mapping(Some("great=5,good=4,other=1")), &opts).unwrap();
+    let got: Vec<(&str, Option<f64>)> = r.records().map(|r| (r.id.as_str(), r.score)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1", Some(5.0)),
+            ("2", Some(4.0)),
+            ("3", Some(1.0)),
+            ("4", Some(5.0))
+        ]
+    );
+    assert_eq!(
+        r.rows[4].as_ref().unwrap_err().to_string(),
+        format!(
+            "{}:6: score 'meh' in column 'label' is not in --score-map (keys: 'great', 'good', \
+             'other') and not a number; add it to the map, or `*=N` for any other value",
+            path.display()
+        )
+    );
+
+    // `*` scores the rest; numbers stay numbers
+    let r = read_file(&path, None, &mapping(Some("great=5,*=0")), &opts).unwrap();
+    let got: Vec<Option<f64>> = r.records().map(|r| r.score).collect();
+    assert_eq!(
+        got,
+        vec![Some(5.0), Some(0.0), Some(0.0), Some(5.0), Some(0.0)]
+    );
+    let r = read_bytes(
+        b"comment,score\na,7\nb,top\nc,\n",
+        Format::Csv,
+        &Mapping {
+            text: strings(&["comment"]),
+            score: Some("score".into()),
+            score_map: Some("top=10".parse().unwrap()),
+            ..Mapping::default()
+        },
+        &opts,
+    )
+    .unwrap();
+    let got: Vec<Option<f64>> = r.records().map(|r| r.score).collect();
+    assert_eq!(got, vec![Some(7.0), Some(10.0), None]);
+}
+
+fn airline_mapping() -> Mapping {
+    Mapping {
+        text: strings(&["text"]),
+        id: Some("id".into()),
+        date: Some("date".into()),
+        respondent: Some("user".into()),
+        fields: strings(&["airline", "sentiment"]),
+        ..Mapping::default()
+    }
+}
+
+#[test]
+fn fixture_dash_dates_with_dotted_times_are_read_day_first() {
+    let r = read_file(
+        &fixture("dates_dash_dot.jsonl"),
+        None,
+        &airline_mapping(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let got: Vec<Option<NaiveDateTime>> = r.records().map(|r| r.date).collect();
+    assert_eq!(
+        got,
+        vec![
+            at(2015, 2, 22, 5, 6, 0),
+            at(2015, 2, 24, 11, 35, 0),
+            at(2015, 2, 23, 17, 40, 0),
+            at(2015, 2, 17, 9, 15, 0),
+            at(2015, 2, 16, 23, 59, 0),
+            at(2015, 2, 21, 0, 5, 0),
+        ]
+    );
+}
+
+#[test]
+fn dash_and_dot_dates_infer_month_first_per_file_too() {
+    let m = Mapping {
+        text: strings(&["t"]),
+        date: Some("d".into()),
+        ..Mapping::default()
+    };
+    let r = read_bytes(
+        b"t;d\na;02-24-2015 11.35\nb;03-04-2015 9.05\nc;03.05.2015\n",
+        Format::Csv,
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let got: Vec<Option<NaiveDateTime>> = r.records().map(|r| r.date).collect();
+    assert_eq!(
+        got,
+        vec![
+            at(2015, 2, 24, 11, 35, 0),
+            at(2015, 3, 4, 9, 5, 0),
+            at(2015, 3, 5, 0, 0, 0)
+        ]
+    );
+    // nothing proves the order: the warning suggests a format with the file's own separators
+    let r = read_bytes(
+        b"t;d\na;03-04-2015 11.35\n",
+        Format::Csv,
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let msg = r.warnings[0].to_string();
+    assert!(msg.contains("--date-format '%m-%d-%Y %H.%M'"), "{msg}");
+}
+
+fn unreadable_mapping(on_bad_date: OnBadDate, format: Option<&str>) -> Mapping {
+    Mapping {
+        text: strings(&["comment"]),
+        id: Some("id".into()),
+        date: Some("date".into()),
+        date_format: format.map(str::to_string),
+        on_bad_date,
+        ..Mapping::default()
+    }
+}
+
+#[test]
+fn fixture_unreadable_dates_are_summed_up_once_with_the_format_that_reads_them() {
+    let path = fixture("dates_unreadable.csv");
+    let opts = ReadOptions::default();
+    let r = read_file(
+        &path,
+        None,
+        &unreadable_mapping(OnBadDate::Reject, None),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(r.errors().count(), 6);
+    assert_eq!(
+        r.records().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["u7", "u8"]
+    );
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    let Warning::UnreadableDates {
+        rows,
+        dated,
+        suggestion,
+        kept,
+        lines,
+        ..
+    } = &r.warnings[0]
+    else {
+        panic!("{:?}", r.warnings)
+    };
+    assert_eq!((*rows, *dated, *kept), (6, 7, false));
+    assert_eq!(suggestion.as_deref(), Some("%d.%m.%Y - %H:%M"));
+    assert_eq!(lines, &[2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        r.warnings[0].to_string(),
+        format!(
+            "{}: 6 of 7 dates in column 'date' cannot be read, all shaped like '22.02.2015 - \
+             11:35'; their rows are rejected. --date-format '%d.%m.%Y - %H:%M' reads them, or \
+             --on-bad-date skip-date keeps the rows without their date",
+            path.display()
+        )
+    );
+
+    // the suggested format does read them
+    let r = read_file(
+        &path,
+        None,
+        &unreadable_mapping(OnBadDate::Reject, Some("%d.%m.%Y - %H:%M")),
+        &opts,
+    )
+    .unwrap();
+    let dates: Vec<Option<NaiveDateTime>> = r.records().map(|r| r.date).collect();
+    assert_eq!(dates.len(), 7);
+    assert_eq!(dates[0], at(2015, 2, 22, 11, 35, 0));
+
+    // skip-date: every row kept, the unreadable ones without a date, counted once
+    let r = read_file(
+        &path,
+        None,
+        &unreadable_mapping(OnBadDate::SkipDate, None),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(r.errors().count(), 0);
+    let undated = r.records().filter(|r| r.date.is_none()).count();
+    assert_eq!(undated, 7); // six unreadable, one empty
+    assert_eq!(r.warnings.len(), 1);
+    assert!(matches!(
+        r.warnings[0],
+        Warning::UnreadableDates {
+            rows: 6,
+            kept: true,
+            ..
+        }
+    ));
+    assert!(r.warnings[0]
+        .to_string()
+        .contains("6 rows kept without their date (--on-bad-date skip-date)"));
+}
+
+#[test]
+fn a_few_unreadable_dates_stay_row_errors() {
+    let m = unreadable_mapping(OnBadDate::Reject, None);
+    let r = read_bytes(
+        b"id,comment,date\n1,a,yesterday\n2,b,2024-01-01\n3,c,soon\n",
+        Format::Csv,
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.errors().count(), 2);
+}
+
+#[test]
+fn score_map_and_bad_date_policy_round_trip_through_toml() {
+    let m = Mapping {
+        score_map: Some("great=5,other=1,*=0".parse().unwrap()),
+        on_bad_date: OnBadDate::SkipDate,
+        ..xlsx_mapping()
+    };
+    let text = toml::to_string(&m).unwrap();
+    assert!(
+        text.contains("score_map = \"great=5,other=1,*=0\""),
+        "{text}"
+    );
+    assert!(text.contains("on_bad_date = \"skip-date\""), "{text}");
+    assert_eq!(toml::from_str::<Mapping>(&text).unwrap(), m);
+    // the defaults are not written, and older files without them still read
+    let plain = toml::to_string(&xlsx_mapping()).unwrap();
+    assert!(
+        !plain.contains("score_map") && !plain.contains("on_bad_date"),
+        "{plain}"
+    );
+    assert_eq!(toml::from_str::<Mapping>(&plain).unwrap(), xlsx_mapping());
+}
+
+#[test]
+fn a_row_rejected_for_another_reason_is_not_counted_as_kept_without_its_date() {
+    let m = Mapping {
+        score: Some("score".into()),
+        ..unreadable_mapping(OnBadDate::SkipDate, None)
+    };
+    let r = read_bytes(
+        b"id,comment,date,score\n1,a,soon,1\n2,b,later,lots\n",
+        Format::Csv,
+        &m,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.records().count(), 1);
+    assert!(r
+        .errors()
+        .next()
+        .unwrap()
+        .reason
+        .starts_with("score 'lots'"));
+    assert!(
+        matches!(
+            &r.warnings[..],
+            [Warning::UnreadableDates { rows: 1, kept: true, lines, .. }] if lines == &[2]
+        ),
+        "{:?}",
+        r.warnings
+    );
 }

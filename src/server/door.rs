@@ -376,6 +376,7 @@ pub(crate) fn ingest(
         format: Some(upload.format),
         sheet: None,
         keep_originals: upload.keep_originals,
+        multiline_fields: false,
     };
     let summary = crate::workspace::ingest::ingest_file(
         ws,

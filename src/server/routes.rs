@@ -635,6 +635,7 @@ fn mapping_of(m: MappingBody) -> Result<Option<crate::ingest::Mapping>, ApiError
         score: m.score,
         fields: m.fields,
         language: m.language,
+        ..Default::default()
     }))
 }
 

@@ -466,6 +466,7 @@ pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'
             sentiment_model: inputs.head.1,
             parameters: inputs.parameters,
             period: s.period,
+            score_map: None,
         },
         verbatims: s.verbatims,
         other: s.other,

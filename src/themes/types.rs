@@ -202,6 +202,9 @@ pub struct ReportManifest {
     /// The period covered (first and last date), when dated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<(String, String)>,
+    /// The score map text scores were read through at ingest (`--score-map`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_map: Option<crate::ingest::ScoreMap>,
 }
 
 /// Everything `verbatim report` writes (JSON as is; HTML and Markdown render it).

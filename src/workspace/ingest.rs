@@ -62,6 +62,8 @@ pub struct IngestOptions {
     pub sheet: Option<String>,
     /// Override `privacy.keep_originals` for this ingest (`--no-keep-original` sets `Some(false)`).
     pub keep_originals: Option<bool>,
+    /// CSV quoted fields that span lines are meant (`--multiline-fields`).
+    pub multiline_fields: bool,
 }
 
 /// Outcome of one ingest, the `--json` summary.
@@ -84,10 +86,24 @@ pub struct IngestSummary {
     pub redacted: std::collections::BTreeMap<pii::PiiKind, u64>,
     /// Why each rejected row was rejected (`file:line: reason`).
     pub errors: Vec<String>,
+    /// Rejected rows that share one cause a warning already states (many dates of one
+    /// unreadable shape): a front end shows a few of them and the count, not every line.
+    pub error_groups: Vec<ErrorGroup>,
+    /// Rows stored without their date because it could not be read (`--on-bad-date skip-date`).
+    pub dates_skipped: u64,
     /// File-level warnings (encoding fallback, ambiguous dates, missing optional columns).
     pub warnings: Vec<String>,
     /// Seconds spent reading, embedding, storing and indexing.
     pub timings: Timings,
+}
+
+/// Rejected rows with one cause.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorGroup {
+    /// The warning that states the cause: an index into [`IngestSummary::warnings`].
+    pub warning: usize,
+    /// Indices into [`IngestSummary::errors`], in file order.
+    pub errors: Vec<usize>,
 }
 
 /// Wall time per phase, in seconds.
@@ -243,6 +259,28 @@ fn to_new(
     Ok((v, kinds))
 }
 
+/// From the reader's warnings: how many rows were kept without their date, and the groups of
+/// rejected rows (index of the warning, lines) that one date warning explains.
+fn date_outcomes(
+    warnings: &[ingest::Warning],
+) -> (u64, Vec<(usize, std::collections::HashSet<u64>)>) {
+    let mut skipped = 0;
+    let mut folded = Vec::new();
+    for (i, w) in warnings.iter().enumerate() {
+        if let ingest::Warning::UnreadableDates {
+            rows, kept, lines, ..
+        } = w
+        {
+            if *kept {
+                skipped += *rows as u64;
+            } else {
+                folded.push((i, lines.iter().copied().collect()));
+            }
+        }
+    }
+    (skipped, folded)
+}
+
 /// A guess for files ingested without any mapping: a column literally called `text` (any case).
 fn guess_mapping(columns: &[String]) -> Option<Mapping> {
     let find = |name: &str| {
@@ -276,6 +314,7 @@ pub fn ingest_file(
         sheet: opts.sheet.clone(),
         max_text_bytes: ws.config.ingest.max_text_bytes,
         strict,
+        multiline_fields: opts.multiline_fields,
     };
     let mut mapping = opts.mapping.clone().or_else(|| ws.config.mapping.clone());
     let mut guessed = false;
@@ -296,6 +335,7 @@ pub fn ingest_file(
     progress.advance(report.rows.len() as u64);
     progress.finish();
     let mut warnings: Vec<String> = report.warnings.iter().map(|w| w.to_string()).collect();
+    let (dates_skipped, folded) = date_outcomes(&report.warnings);
     if guessed {
         warnings.push(format!(
             "{}: no mapping given; using column '{}' as text{}",
@@ -341,6 +381,7 @@ pub fn ingest_file(
                     errors.push(RowError {
                         path: path.to_path_buf(),
                         line: r.line,
+                        end_line: None,
                         reason: format!(
                             "duplicate id '{}' (first seen at line {l}){}",
                             r.id,
@@ -423,6 +464,19 @@ pub fn ingest_file(
         })
         .collect();
     ws.store.finish_run(run, &rec, &errs)?;
+    let error_groups = folded
+        .into_iter()
+        .map(|(warning, lines)| ErrorGroup {
+            warning,
+            errors: errors
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.path == path && lines.contains(&e.line))
+                .map(|(i, _)| i)
+                .collect(),
+        })
+        .filter(|g| !g.errors.is_empty())
+        .collect();
 
     let t = Instant::now();
     // The verbatims this ingest wrote; the indexes may also replay changes an interrupted
@@ -451,6 +505,8 @@ pub fn ingest_file(
             .iter()
             .map(|e| pii::redact(&e.to_string()).into_string())
             .collect(),
+        error_groups,
+        dates_skipped,
         warnings,
         timings,
     })

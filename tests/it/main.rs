@@ -9,6 +9,7 @@ mod deps;
 mod e5;
 mod embed;
 mod erase;
+mod ingest_integrity;
 mod lifecycle;
 mod pii_eval;
 mod privacy;
