@@ -73,12 +73,10 @@ impl Fallback {
         match self {
             Fallback::NoGenerator => "no generator model".into(),
             Fallback::Asked => "as asked, without the generator".into(),
-            Fallback::GeneratorFailed(e) => {
-                format!("the generator failed: {e}; extractive answer instead")
+            Fallback::GeneratorFailed(e) => format!("the generator failed: {e}"),
+            Fallback::NothingCited(n) => {
+                format!("the generator's {n} sentence(s) cited no verbatim validly")
             }
-            Fallback::NothingCited(n) => format!(
-                "the generator's {n} sentence(s) cited no verbatim validly; extractive answer instead"
-            ),
         }
     }
 }

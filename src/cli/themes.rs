@@ -11,7 +11,7 @@ use verbatim::embed::{Embedder, TextKind};
 use verbatim::sentiment::SentimentHead;
 use verbatim::service;
 use verbatim::store::{StoredTheme, ThemeState};
-use verbatim::themes::analytics::{theme_edits, ReportInputs, ReportParameters};
+use verbatim::themes::analytics::{run_fingerprint, theme_edits, ReportInputs, ReportParameters};
 use verbatim::themes::run::{display_label, ensure, parse_theme_id, theme_id, Params, RunData};
 use verbatim::themes::{Change, Report};
 use verbatim::workspace::Workspace;
@@ -206,6 +206,13 @@ fn differences(
         &old_params.theme_edits,
         &new_params.theme_edits,
     );
+    // Only worth saying when everything above agrees: then the run itself differs.
+    if d.is_empty() && old_params.theme_run != new_params.theme_run {
+        d.push(
+            "the themes: other runs since re-ran discovery from other themes, so the same parameters gave other ones"
+                .into(),
+        );
+    }
     if old_params.filter != new_params.filter || old_params.quotes != new_params.quotes {
         d.push("filter or quotes (your access differs from the report's author's)".into());
     }
@@ -808,6 +815,7 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         title: title.clone(),
         compare_to,
         theme_edits: theme_edits(&run.themes),
+        theme_run: run_fingerprint(&run),
         route: None,
     };
     let report = service::report(

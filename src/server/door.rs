@@ -172,7 +172,8 @@ pub(crate) fn themes(
 ) -> Result<Value, ApiError> {
     let ws = &mut core.ws;
     let grant = service::enter(ws, caller, Action::Themes)?;
-    let filter = filter.to_filter()?;
+    // Resolved before the run: a mistyped field or value is a 400 at once.
+    let filter = service::resolve_filter(ws, &grant, &filter.to_filter()?)?;
     let head = sentiment_head(ws, sh)?;
     let run = run_themes(ws, sh, None)?;
     let min_size = min_size.unwrap_or(if filter.is_empty() { 1 } else { 10 });
@@ -247,6 +248,7 @@ pub(crate) fn report(
         title: title.into(),
         compare_to: None,
         theme_edits: crate::themes::analytics::theme_edits(&run.themes),
+        theme_run: crate::themes::analytics::run_fingerprint(&run),
         route: Some(via.into()),
     };
     let report = service::report(

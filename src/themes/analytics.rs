@@ -428,6 +428,10 @@ pub struct ReportParameters {
     pub compare_to: Option<std::path::PathBuf>,
     /// [`theme_edits`] of the run: the seeds, merges and renames it honoured.
     pub theme_edits: String,
+    /// [`run_fingerprint`] of the run the report was made from. Discovery starts from the
+    /// previous run's themes, so the same parameters over the same data can, after other runs,
+    /// give other themes: this says whether a re-made report stands on the same run.
+    pub theme_run: String,
     /// The API route that made it (reports made over HTTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
@@ -454,6 +458,20 @@ pub fn theme_edits(themes: &[crate::store::StoredTheme]) -> String {
         .collect();
     edited.sort_by_key(|v| v["id"].as_i64());
     hex::encode(Sha256::digest(serde_json::Value::Array(edited).to_string()))
+}
+
+/// sha256 over a run's outcome: each theme's id, label and state, and each verbatim's theme and
+/// second theme, in doc order.
+pub fn run_fingerprint(run: &RunData) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for t in &run.themes {
+        h.update(format!("T{}\t{}\t{:?}\n", t.id, display_label(t), t.state));
+    }
+    for (d, m) in run.docs.iter().zip(&run.members) {
+        h.update(format!("{}\t{:?}\t{:?}\n", d.id, m.theme, m.second));
+    }
+    hex::encode(h.finalize())
 }
 
 /// Inputs of [`build_report`] besides the run.
