@@ -444,7 +444,13 @@ fn summaries_of(
             }
             None
         }
-        Err(e) => return Err(e.into()),
+        // There but unusable: quote, and say why (as `ask` does).
+        Err(e) => {
+            if !g.quiet {
+                eprintln!("warning: the generator failed: {e}; quoting each theme instead");
+            }
+            None
+        }
     };
     let (_, attribution) = super::ask::thresholds(g, ws);
     let gen = verbatim::ask::llm::GenOptions {

@@ -120,22 +120,24 @@ pub fn resolve_filter(
             }
         };
         let stored = values.get(&name).cloned().unwrap_or_default();
+        let folded: Vec<(String, &String)> = stored.iter().map(|s| (fold(s), s)).collect();
         let mut resolved: Vec<String> = Vec::new();
         for v in asked {
             let fv = fold(v);
-            let hits: Vec<&String> = stored.iter().filter(|s| fold(s) == fv).collect();
+            let hits: Vec<&String> = folded
+                .iter()
+                .filter(|(f, _)| *f == fv)
+                .map(|(_, s)| *s)
+                .collect();
             if hits.is_empty() {
                 let listed: Vec<String> = if stored.len() <= LIST_AT_MOST {
                     stored.iter().cloned().collect()
                 } else {
-                    stored
+                    folded
                         .iter()
-                        .filter(|s| {
-                            let fs = fold(s);
-                            !fv.is_empty() && (fs.contains(&fv) || fv.contains(&fs))
-                        })
+                        .filter(|(fs, _)| !fv.is_empty() && (fs.contains(&fv) || fv.contains(fs)))
                         .take(LIST_AT_MOST)
-                        .cloned()
+                        .map(|(_, s)| (*s).clone())
                         .collect()
                 };
                 return Err(FilterError::NoSuchValue {
@@ -176,10 +178,21 @@ impl Store {
 
     /// The values each segment field takes over the verbatims `scope` keeps.
     pub fn segment_values(&self, scope: &Filter) -> Result<BTreeMap<String, BTreeSet<String>>> {
-        let (where_sql, args) = super::filter_sql(scope);
-        let sql = format!(
-            "SELECT DISTINCT s.field, s.value FROM segments s JOIN verbatims v ON v.doc = s.doc WHERE {where_sql}"
-        );
+        // Without a scope the (field, value, doc) key answers alone, without reading verbatims.
+        let (sql, args) = if scope.is_empty() {
+            (
+                "SELECT DISTINCT field, value FROM segments".to_string(),
+                Vec::new(),
+            )
+        } else {
+            let (where_sql, args) = super::filter_sql(scope);
+            (
+                format!(
+                    "SELECT DISTINCT s.field, s.value FROM segments s JOIN verbatims v ON v.doc = s.doc WHERE {where_sql}"
+                ),
+                args,
+            )
+        };
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {

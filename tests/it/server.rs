@@ -1185,9 +1185,13 @@ fn role_by_route_matrix_every_cell() {
         Some(cons),
         Some(&json!({ "query": "delivery late", "where": { "country": "US" } })),
     );
-    if r.status != 200 || r.json()["hits"].as_array().is_none_or(|a| !a.is_empty()) {
+    // Checked against the values in the consultant's scope: a 400 naming only those.
+    if r.status != 400
+        || r.json()["error"]["message"]
+            != "no verbatim has country = \"US\"; its values are: \"FR\""
+    {
         failures.push(format!(
-            "search where country=US as consultant: expected 200 with no hits, got {}: {}",
+            "search where country=US as consultant: expected 400 naming FR only, got {}: {}",
             r.status,
             String::from_utf8_lossy(&r.body)
         ));
