@@ -28,6 +28,7 @@ pub mod embed;
 pub mod index;
 pub mod ingest;
 pub mod lang;
+pub mod limits;
 pub mod pii;
 pub mod retrieve;
 pub mod sentiment;

@@ -149,6 +149,22 @@ fn expect(grant: &Grant, action: Action) -> Result<(), ServiceError> {
     }
 }
 
+/// The caller's filter resolved against the workspace (see [`crate::store::resolve_filter`]):
+/// an unknown field or a value that matches nothing is a [`ServiceError::BadRequest`] whose
+/// message names the known fields or values (those in the grant's scope); values match case-
+/// and accent-insensitively and are replaced by the stored values. Every operation below that
+/// takes a filter runs it through here, so both doors answer the same.
+pub fn resolve_filter(
+    ws: &Workspace,
+    grant: &Grant,
+    filter: &Filter,
+) -> Result<Filter, ServiceError> {
+    let scope = grant.restrict(&Filter::default());
+    ws.store
+        .resolve_filter(filter, &scope)?
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
 /// A search's result: the hits, or for an aggregates-only caller, counts.
 #[derive(Clone, Debug, Serialize)]
 pub struct SearchResponse {
@@ -175,6 +191,10 @@ pub fn search(
     if q.text.trim().is_empty() {
         return Err(ServiceError::BadRequest("the query is empty".into()));
     }
+    let q = &Query {
+        filter: resolve_filter(ws, grant, &q.filter)?,
+        ..q.clone()
+    };
     let detail = serde_json::json!({ "query": q, "scope": grant.scope() });
     if grant.may_read_text() {
         let hits = retrieve::search(grant, &ws.store, indexes, embedder, q)?;
@@ -292,6 +312,7 @@ pub fn themes(
     min_size: usize,
 ) -> Result<Summary, ServiceError> {
     expect(grant, Action::Themes)?;
+    let filter = &resolve_filter(ws, grant, filter)?;
     let opts = SummaryOptions::for_grant(grant, filter, quotes, min_size);
     let s = summarize(run, head, &opts);
     let mut ids: Vec<String> = s.themes.iter().map(|t| t.id.clone()).collect();
@@ -323,6 +344,7 @@ pub fn theme(
     quotes: usize,
 ) -> Result<Option<ThemeSummary>, ServiceError> {
     expect(grant, Action::Themes)?;
+    let filter = &resolve_filter(ws, grant, filter)?;
     let opts = SummaryOptions::for_grant(grant, filter, quotes, 0);
     let s = summarize(run, head, &opts);
     let Some(t) = s.themes.into_iter().find(|t| t.id == id) else {
@@ -359,6 +381,10 @@ pub fn ask(
     if question.trim().is_empty() {
         return Err(ServiceError::BadRequest("the question is empty".into()));
     }
+    let opts = &AskOptions {
+        filter: resolve_filter(ws, grant, &opts.filter)?,
+        ..opts.clone()
+    };
     // Aggregates-only callers get counts: no model reads verbatims for them.
     let generator = if grant.may_read_text() {
         generator
@@ -415,6 +441,7 @@ pub fn report(
     inputs: ReportInputs<'_>,
 ) -> Result<Report, ServiceError> {
     expect(grant, Action::Report)?;
+    let filter = &resolve_filter(ws, grant, filter)?;
     let opts = SummaryOptions::for_grant(grant, filter, quotes, 1);
     // `out` (absolute) lets `forget` find the reports that quote erased verbatims; it is not in
     // the report itself, whose bytes depend on the data and settings only.

@@ -47,6 +47,38 @@ pub struct AskOptions {
     pub min_cosine: f32,
     /// A verbatim counts as "mentioning" a topic at this cosine or above (per model).
     pub count_cosine: f32,
+    /// Why no generator is passed, when none is: said in the extractive answer's first line.
+    pub without_generator: Fallback,
+}
+
+/// Why an answer is extractive rather than generated (its first line says it; `--json` has it
+/// as `fallback`). A model that is there but fails must not read as "no generator model".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", content = "detail", rename_all = "snake_case")]
+pub enum Fallback {
+    /// No generator model is installed.
+    #[default]
+    NoGenerator,
+    /// The caller asked for an extractive answer (`--extractive`).
+    Asked,
+    /// The generator is there but could not load, or failed while generating: why.
+    GeneratorFailed(String),
+    /// The model wrote this many sentences and the citation checks dropped every one.
+    NothingCited(usize),
+}
+
+impl Fallback {
+    /// The parenthesis of the answer's first line.
+    fn says(&self) -> String {
+        match self {
+            Fallback::NoGenerator => "no generator model".into(),
+            Fallback::Asked => "as asked, without the generator".into(),
+            Fallback::GeneratorFailed(e) => format!("the generator failed: {e}"),
+            Fallback::NothingCited(n) => {
+                format!("the generator's {n} sentence(s) cited no verbatim validly")
+            }
+        }
+    }
 }
 
 impl Default for AskOptions {
@@ -58,6 +90,7 @@ impl Default for AskOptions {
             gen: GenOptions::default(),
             min_cosine: 0.30,
             count_cosine: 0.50,
+            without_generator: Fallback::NoGenerator,
         }
     }
 }
@@ -166,6 +199,9 @@ pub struct Answer {
     /// Generation counts and speed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<GenStats>,
+    /// Why the answer is extractive (extractive answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
     /// Timings.
     pub timings: Timings,
 }
@@ -317,12 +353,20 @@ pub fn ask(
             count: None,
             groups: Vec::new(),
             generation: None,
+            fallback: None,
             timings,
         });
     }
     before(&sources).map_err(AskError::Hook)?;
     let Some(generator) = generator else {
-        return extractive(store, question, sources, on_sentence, timings);
+        return extractive(
+            store,
+            question,
+            sources,
+            on_sentence,
+            timings,
+            &opts.without_generator,
+        );
     };
     let mut user = String::from("Verbatims:\n");
     for s in &sources {
@@ -395,7 +439,7 @@ pub fn ask(
         }
         checked.push(c);
     };
-    let (_, stats) = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
+    let generated = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
         pending.push_str(piece);
         let mut parts = cite::sentences(&pending);
         if parts.len() > 1 {
@@ -405,7 +449,18 @@ pub fn ask(
             }
             pending = last;
         }
-    })?;
+    });
+    let stats = match generated {
+        Ok((_, stats)) => stats,
+        Err(e) => {
+            // The model is there but failed: the verbatims themselves, saying why.
+            timings.generate_s = t1.elapsed().as_secs_f64();
+            let why = Fallback::GeneratorFailed(e.to_string());
+            let mut a = extractive(store, question, sources, on_sentence, timings, &why)?;
+            a.sentences = checked;
+            return Ok(a);
+        }
+    };
     for p in cite::sentences(&pending) {
         emit(&p, &mut checked, on_sentence);
     }
@@ -416,7 +471,8 @@ pub fn ask(
         .collect();
     if kept.is_empty() {
         // Nothing the model wrote survived the checks: fall back to the verbatims themselves.
-        let mut a = extractive(store, question, sources, on_sentence, timings)?;
+        let why = Fallback::NothingCited(checked.len());
+        let mut a = extractive(store, question, sources, on_sentence, timings, &why)?;
         a.sentences = checked;
         a.generation = Some(stats);
         return Ok(a);
@@ -443,6 +499,7 @@ pub fn ask(
         count: None,
         groups: Vec::new(),
         generation: Some(stats),
+        fallback: None,
         timings,
     })
 }
@@ -453,6 +510,7 @@ fn extractive(
     sources: Vec<Source>,
     on_line: &mut dyn FnMut(&str),
     timings: Timings,
+    why: &Fallback,
 ) -> Result<Answer, AskError> {
     // Themes of the last run, when there is one.
     let members: HashMap<i64, Option<i64>> = store
@@ -500,7 +558,8 @@ fn extractive(
             .then(a.theme.cmp(&b.theme))
     });
     let mut lines = vec![format!(
-        "Extractive answer (no generator model): the {} verbatims most relevant to the question, by theme.",
+        "Extractive answer ({}): the {} verbatims most relevant to the question, by theme.",
+        why.says(),
         sources.len()
     )];
     for g in &groups {
@@ -534,6 +593,7 @@ fn extractive(
         count: None,
         groups,
         generation: None,
+        fallback: Some(why.clone()),
         timings,
     })
 }
@@ -708,6 +768,7 @@ fn count(
         }),
         groups: Vec::new(),
         generation: None,
+        fallback: None,
         timings: Timings {
             retrieve_s: t0.elapsed().as_secs_f64(),
             generate_s: 0.0,
@@ -743,6 +804,7 @@ fn aggregates_only(
             count: None,
             groups: Vec::new(),
             generation: None,
+            fallback: None,
             timings: Timings {
                 retrieve_s: t0.elapsed().as_secs_f64(),
                 generate_s: 0.0,

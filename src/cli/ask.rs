@@ -8,12 +8,12 @@ use clap::Args;
 
 use verbatim::access::Action;
 use verbatim::ask::llm::{GenOptions, Generator};
-use verbatim::ask::{AnswerMode, AskOptions};
+use verbatim::ask::{AnswerMode, AskOptions, Fallback};
 use verbatim::embed::{self, Embedder};
 use verbatim::service;
 use verbatim::workspace::Workspace;
 
-use super::{filter_from, load_model, model_dir, output, FilterArgs, Global};
+use super::{load_model, model_dir, output, FilterArgs, Global};
 
 #[derive(Args, Debug)]
 pub(super) struct AskArgs {
@@ -27,18 +27,32 @@ pub(super) struct AskArgs {
     /// Generator: a model name under models/ or a .gguf file (else verbatim.toml [ask] model).
     #[arg(long)]
     generator: Option<String>,
-    /// Most tokens in the answer.
-    #[arg(long)]
+    /// Most tokens in the answer (1 to 32768).
+    #[arg(long, value_parser = super::ranged(verbatim::limits::MAX_TOKENS))]
     max_tokens: Option<usize>,
-    /// Sampling temperature (0: greedy, the default: the same question gives the same answer).
-    #[arg(long)]
+    /// Sampling temperature, 0 to 2 (0: greedy, the default: the same question gives the same
+    /// answer).
+    #[arg(long, value_parser = temperature)]
     temperature: Option<f64>,
     /// Sampling seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Verbatims in the context at most.
-    #[arg(long, short = 'n')]
+    /// Verbatims in the context at most (1 to 100).
+    #[arg(long, short = 'n', value_parser = super::ranged(verbatim::limits::ASK_LIMIT))]
     limit: Option<usize>,
+}
+
+fn temperature(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    let r = verbatim::limits::TEMPERATURE;
+    if v.is_finite() && r.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between {} and {}", r.start(), r.end()))
+    }
 }
 
 /// The GGUF file a generator name or path means.
@@ -77,17 +91,18 @@ pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
 pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let ws = Workspace::open(root)?;
     let grant = super::enter(&ws, Action::Ask)?;
+    let filter = super::resolved_filter(&ws, &grant, &a.filter)?;
     let embedder = load_model(g, Some(&ws))?;
     ws.store.check_model(embedder.fingerprint())?;
     let (indexes, _) = ws.indexes()?;
     let cfg = &ws.config.ask;
     // Aggregates-only callers get counts: no model reads verbatims for them.
-    let mut generator = if a.extractive || !grant.may_read_text() {
-        None
+    let (mut generator, without_generator) = if a.extractive || !grant.may_read_text() {
+        (None, Fallback::Asked)
     } else {
         let path = generator_path(a.generator.as_deref().unwrap_or(&cfg.model))?;
         match Generator::load(&path) {
-            Ok(gen) => Some(gen),
+            Ok(gen) => (Some(gen), Fallback::NoGenerator),
             // Without a generator the answer is extractive, and says so.
             Err(verbatim::ask::llm::LlmError::Missing { path, .. }) if a.generator.is_none() => {
                 if !g.quiet {
@@ -97,14 +112,22 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
                         cfg.model
                     );
                 }
-                None
+                (None, Fallback::NoGenerator)
             }
-            Err(e) => return Err(e.into()),
+            // A named file that is not there is a typo: the user's to fix.
+            Err(e @ verbatim::ask::llm::LlmError::Missing { .. }) => return Err(e.into()),
+            // There but unusable (truncated, corrupt, unsupported): answer anyway, saying why.
+            Err(e) => {
+                if !g.quiet {
+                    eprintln!("warning: the generator failed: {e}; extractive answer instead");
+                }
+                (None, Fallback::GeneratorFailed(e.to_string()))
+            }
         }
     };
     let (min_cosine, count_cosine) = thresholds(g, &ws);
     let opts = AskOptions {
-        filter: filter_from(&a.filter)?,
+        filter,
         limit: a.limit.unwrap_or(cfg.context_verbatims),
         context_tokens: cfg.context_tokens,
         gen: GenOptions {
@@ -115,6 +138,7 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
         },
         min_cosine,
         count_cosine,
+        without_generator,
     };
     let stream = !g.json;
     let mut out = std::io::stdout();
@@ -181,6 +205,12 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
             AnswerMode::Extractive if dropped > 0 => eprintln!(
                 "the model's {dropped} sentence(s) cited nothing valid; showing the verbatims instead"
             ),
+            // A failure at load time was said above; one while generating is said here.
+            AnswerMode::Extractive if generator.is_some() => {
+                if let Some(Fallback::GeneratorFailed(e)) = &answer.fallback {
+                    eprintln!("warning: the generator failed: {e}; extractive answer instead");
+                }
+            }
             _ => {}
         }
     }

@@ -58,7 +58,7 @@ struct Global {
     #[arg(long, short, global = true)]
     quiet: bool,
     /// Threads for embedding (default: all cores).
-    #[arg(long, global = true, env = "VERBATIM_THREADS")]
+    #[arg(long, global = true, env = "VERBATIM_THREADS", value_parser = ranged(verbatim::limits::THREADS))]
     threads: Option<usize>,
     /// Progress on stderr: a bar per step (default on a terminal), JSON lines (start, progress
     /// and finish of each named step; written verbatims are counted once durable), or none.
@@ -355,10 +355,10 @@ struct FilterArgs {
     #[arg(long)]
     until: Option<String>,
     /// Minimum score (inclusive).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     min_score: Option<f64>,
     /// Maximum score (inclusive).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     max_score: Option<f64>,
 }
 
@@ -368,12 +368,36 @@ struct SearchArgs {
     query: String,
     #[command(flatten)]
     filter: FilterArgs,
-    /// Number of results.
-    #[arg(long, short = 'n')]
+    /// Number of results (1 to 1000).
+    #[arg(long, short = 'n', value_parser = ranged(verbatim::limits::SEARCH_LIMIT))]
     limit: Option<usize>,
     /// Retriever.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+}
+
+/// A clap parser for an integer flag within `range` (bounds shared with the HTTP API:
+/// [`verbatim::limits`]); clap's message names the flag and the range.
+fn ranged(range: std::ops::RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(range)
+}
+
+/// [`ranged`] for a `u32` flag.
+fn ranged_u32(range: std::ops::RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<u32> {
+    clap::builder::RangedU64ValueParser::new().range(range)
+}
+
+/// A finite number (NaN and infinities refused: they compare as nothing).
+fn finite(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{s:?} is not a finite number"))
+    }
 }
 
 /// The caller: the user or grant whose token is in `$VERBATIM_TOKEN`, else the workspace owner
@@ -962,10 +986,19 @@ fn filter_from(a: &FilterArgs) -> Result<Filter> {
     Ok(f)
 }
 
+/// The flags' filter resolved by the library against the workspace, within the grant's scope
+/// (`service::resolve_filter`: unknown fields and values that match nothing are errors, values
+/// match case- and accent-insensitively). The service resolves again; doing it here first makes
+/// a typo fail before a model loads or a themes run starts.
+fn resolved_filter(ws: &Workspace, grant: &Grant, a: &FilterArgs) -> Result<Filter> {
+    let f = filter_from(a)?;
+    Ok(service::resolve_filter(ws, grant, &f)?)
+}
+
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Search)?;
-    let filter = filter_from(&a.filter)?;
+    let filter = resolved_filter(&ws, &grant, &a.filter)?;
     let mode = a.mode.unwrap_or(ws.config.search.mode);
     let limit = a.limit.unwrap_or(ws.config.search.limit);
     let embedder = match mode {

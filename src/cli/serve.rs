@@ -28,16 +28,16 @@ pub(super) struct ServeArgs {
     #[arg(long, requires = "tls_cert", env = "VERBATIM_TLS_KEY")]
     tls_key: Option<PathBuf>,
     /// Requests per second per token (default 10, or `serve.rate_per_second`).
-    #[arg(long, env = "VERBATIM_SERVE_RATE")]
+    #[arg(long, env = "VERBATIM_SERVE_RATE", value_parser = super::finite)]
     rate_per_second: Option<f64>,
     /// Requests a token may burst before the rate applies (default 20, or `serve.burst`).
-    #[arg(long, env = "VERBATIM_SERVE_BURST")]
+    #[arg(long, env = "VERBATIM_SERVE_BURST", value_parser = super::ranged_u32(verbatim::limits::BURST))]
     burst: Option<u32>,
     /// Largest JSON body in bytes (default 1 MiB, or `serve.max_body_bytes`).
-    #[arg(long, env = "VERBATIM_SERVE_MAX_BODY")]
+    #[arg(long, env = "VERBATIM_SERVE_MAX_BODY", value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
     max_body_bytes: Option<usize>,
     /// Largest ingest upload in bytes (default 64 MiB, or `serve.max_ingest_bytes`).
-    #[arg(long, env = "VERBATIM_SERVE_MAX_INGEST")]
+    #[arg(long, env = "VERBATIM_SERVE_MAX_INGEST", value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
     max_ingest_bytes: Option<usize>,
 }
 

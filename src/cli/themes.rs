@@ -11,22 +11,24 @@ use verbatim::embed::{Embedder, TextKind};
 use verbatim::sentiment::SentimentHead;
 use verbatim::service;
 use verbatim::store::{StoredTheme, ThemeState};
-use verbatim::themes::analytics::ReportInputs;
+use verbatim::themes::analytics::{run_fingerprint, theme_edits, ReportInputs, ReportParameters};
 use verbatim::themes::run::{display_label, ensure, parse_theme_id, theme_id, Params, RunData};
 use verbatim::themes::{Change, Report};
 use verbatim::workspace::Workspace;
 
-use super::{enter, filter_from, load_model, model_dir, output, FilterArgs, Global};
+use super::{
+    enter, filter_from, load_model, model_dir, output, resolved_filter, FilterArgs, Global,
+};
 
 /// Discovery settings shared by `themes` and `report`.
 #[derive(Args, Debug, Clone)]
 pub(super) struct RunArgs {
     /// Discovered themes smaller than this are dissolved into their neighbours (and, with a
     /// filter, themes with fewer verbatims in scope are not listed).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::ranged(verbatim::limits::MIN_SIZE))]
     min_size: usize,
-    /// Number of themes to find (default: chosen automatically by silhouette).
-    #[arg(long)]
+    /// Number of themes to find, 2 to 200 (default: chosen automatically by silhouette).
+    #[arg(long, value_parser = super::ranged(verbatim::limits::K))]
     k: Option<usize>,
     /// Seed of the clustering (same data + same seed = same themes).
     #[arg(long, default_value_t = 42)]
@@ -68,8 +70,8 @@ enum ThemesCommand {
     Show {
         /// Theme id (T12).
         id: String,
-        /// Quotes to show.
-        #[arg(long, default_value_t = 5)]
+        /// Quotes to show (0 to 50).
+        #[arg(long, default_value_t = 5, value_parser = super::ranged(verbatim::limits::QUOTES))]
         quotes: usize,
         #[command(flatten)]
         filter: FilterArgs,
@@ -138,13 +140,96 @@ pub(super) struct ReportArgs {
     /// Title at the top of the report.
     #[arg(long, default_value = "Feedback themes")]
     title: String,
-    /// Quotes per theme.
-    #[arg(long, default_value_t = 5)]
+    /// Quotes per theme (0 to 50).
+    #[arg(long, default_value_t = 5, value_parser = super::ranged(verbatim::limits::QUOTES))]
     quotes: usize,
+    /// Make the report an earlier one describes: its manifest (in a report written by `verbatim
+    /// report`, any format) gives the parameters (themes settings, filter, quotes, title,
+    /// --compare-to). With the same data, models and theme edits, the bytes are the same; what
+    /// differs is said, and the exit status is then 1.
+    #[arg(long, value_name = "REPORT", conflicts_with_all = [
+        "k", "min_size", "seed", "filters", "since", "until", "min_score", "max_score",
+        "quotes", "title", "compare_to",
+    ])]
+    from_manifest: Option<PathBuf>,
     #[command(flatten)]
     filter: FilterArgs,
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// The manifest of the report file at `path` and the parameters it records.
+fn manifest_of(path: &Path) -> Result<(verbatim::themes::ReportManifest, ReportParameters)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--from-manifest {}", path.display()))?;
+    let m = verbatim::themes::report::read_manifest(&text).with_context(|| {
+        format!(
+            "--from-manifest {}: no report manifest in it (expected a report written by `verbatim report`: .html, .md or .json)",
+            path.display()
+        )
+    })?;
+    let p: ReportParameters = serde_json::from_value(m.parameters.clone()).with_context(|| {
+        format!(
+            "--from-manifest {}: its manifest's parameters are not ones this verbatim can run",
+            path.display()
+        )
+    })?;
+    Ok((m, p))
+}
+
+/// What differs between the manifest a report was re-made from and the new report's: empty
+/// when the new report is a reproduction.
+fn differences(
+    old: &verbatim::themes::ReportManifest,
+    old_params: &ReportParameters,
+    new: &verbatim::themes::ReportManifest,
+    new_params: &ReportParameters,
+) -> Vec<String> {
+    let mut d = Vec::new();
+    let cmp = |d: &mut Vec<String>, what: &str, a: &str, b: &str| {
+        if a != b {
+            d.push(format!("{what}: {a} then, {b} now"));
+        }
+    };
+    cmp(&mut d, "verbatim version", &old.version, &new.version);
+    cmp(
+        &mut d,
+        "data snapshot",
+        &old.data_snapshot,
+        &new.data_snapshot,
+    );
+    cmp(&mut d, "embedding model", &old.model, &new.model);
+    cmp(
+        &mut d,
+        "sentiment model",
+        &old.sentiment_model,
+        &new.sentiment_model,
+    );
+    cmp(
+        &mut d,
+        "theme edits (seeds, merges, renames)",
+        &old_params.theme_edits,
+        &new_params.theme_edits,
+    );
+    // Only worth saying when everything above agrees: then the run itself differs.
+    if d.is_empty() && old_params.theme_run != new_params.theme_run {
+        d.push(
+            "the themes: other runs since re-ran discovery from other themes, so the same parameters gave other ones"
+                .into(),
+        );
+    }
+    if old_params.filter != new_params.filter || old_params.quotes != new_params.quotes {
+        d.push("filter or quotes (your access differs from the report's author's)".into());
+    }
+    if old_params.min_cell != new_params.min_cell {
+        cmp(
+            &mut d,
+            "suppression k",
+            &old_params.min_cell.to_string(),
+            &new_params.min_cell.to_string(),
+        );
+    }
+    d
 }
 
 /// The sentiment head of the workspace's model, and the sha256 of its file.
@@ -159,6 +244,11 @@ fn sentiment_head(g: &Global, ws: &Workspace) -> Result<(SentimentHead, String)>
 
 /// Runs (or loads) the themes; the model embeds sentences of new multi-sentence verbatims.
 fn run_themes(g: &Global, ws: &mut Workspace, args: &RunArgs) -> Result<RunData> {
+    run_with(g, ws, &args.params(), args.refresh)
+}
+
+/// [`run_themes`] with the parameters given (a manifest's, for `report --from-manifest`).
+fn run_with(g: &Global, ws: &mut Workspace, params: &Params, refresh: bool) -> Result<RunData> {
     // The model is loaded only when some verbatim still needs its sentences embedded (a large
     // model file is not read on every `themes`).
     let docs = ws.store.all_docs()?;
@@ -173,8 +263,8 @@ fn run_themes(g: &Global, ws: &mut Workspace, args: &RunArgs) -> Result<RunData>
     let _lock = ws.lock()?;
     Ok(ensure(
         &mut ws.store,
-        &args.params(),
-        args.refresh,
+        params,
+        refresh,
         model.as_ref().map(|m| m as &dyn Embedder),
         &bar,
     )?)
@@ -242,7 +332,8 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
     let grant = enter(&ws, Action::Themes)?;
     // Sentences are written from quotes: not for aggregates-only callers.
     let with_sentences = with_sentences && grant.may_read_text();
-    let filter = filter_from(f)?;
+    // Resolved before the run: a mistyped field or value fails at once, not after discovery.
+    let filter = resolved_filter(&ws, &grant, f)?;
     let head = sentiment_head(g, &ws)?;
     let run = run_themes(g, &mut ws, r)?;
     let min_size = if f.filters.is_empty() && f.since.is_none() && f.until.is_none() {
@@ -358,7 +449,13 @@ fn summaries_of(
             }
             None
         }
-        Err(e) => return Err(e.into()),
+        // There but unusable: quote, and say why (as `ask` does).
+        Err(e) => {
+            if !g.quiet {
+                eprintln!("warning: the generator failed: {e}; quoting each theme instead");
+            }
+            None
+        }
     };
     let (_, attribution) = super::ask::thresholds(g, ws);
     let gen = verbatim::ask::llm::GenOptions {
@@ -400,6 +497,7 @@ fn show(
 ) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Themes)?;
+    let filter = resolved_filter(&ws, &grant, f)?;
     let head = sentiment_head(g, &ws)?;
     let run = run_themes(g, &mut ws, r)?;
     let t = find(&run, id)?;
@@ -417,7 +515,7 @@ fn show(
         &run,
         &head.0,
         &theme_id(t.id),
-        &filter_from(f)?,
+        &filter,
         quotes,
     )?
     else {
@@ -679,7 +777,28 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
             ),
         },
     };
-    let previous: Option<Report> = match &a.compare_to {
+    let replay = a.from_manifest.as_deref().map(manifest_of).transpose()?;
+    let (run_params, asked, quotes, title, compare_to) = match &replay {
+        Some((_, p)) => (
+            p.run.clone(),
+            p.filter.clone(),
+            p.quotes,
+            if p.title.is_empty() {
+                a.title.clone()
+            } else {
+                p.title.clone()
+            },
+            p.compare_to.clone(),
+        ),
+        None => (
+            a.run.params(),
+            filter_from(&a.filter)?,
+            a.quotes,
+            a.title.clone(),
+            a.compare_to.clone(),
+        ),
+    };
+    let previous: Option<Report> = match &compare_to {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("--compare-to {}", p.display()))?;
@@ -694,29 +813,35 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
     };
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Report)?;
-    let filter = filter_from(&a.filter)?;
+    // Resolved before the run (a typo fails at once), and recorded resolved in the manifest.
+    let filter = service::resolve_filter(&ws, &grant, &asked)?;
     let head = sentiment_head(g, &ws)?;
     let model = ws.store.model_fingerprint()?.unwrap_or_default();
-    let run = run_themes(g, &mut ws, &a.run)?;
-    let parameters = serde_json::json!({
-        "run": a.run.params(),
-        "filter": grant.restrict(&filter),
-        "quotes": if grant.may_read_text() { a.quotes } else { 0 },
-        "min_cell": grant.min_cell(),
-    });
+    let run = run_with(g, &mut ws, &run_params, a.run.refresh)?;
+    let parameters = ReportParameters {
+        run: run_params,
+        filter: grant.restrict(&filter),
+        quotes: if grant.may_read_text() { quotes } else { 0 },
+        min_cell: grant.min_cell(),
+        title: title.clone(),
+        compare_to,
+        theme_edits: theme_edits(&run.themes),
+        theme_run: run_fingerprint(&run),
+        route: None,
+    };
     let report = service::report(
         &mut ws,
         &grant,
         "report",
         &run,
         &filter,
-        a.quotes,
+        quotes,
         Some(&a.out),
         ReportInputs {
-            title: a.title.clone(),
+            title,
             model,
             head: (&head.0, head.1.clone()),
-            parameters,
+            parameters: serde_json::to_value(&parameters)?,
             compare_to: previous.as_ref(),
         },
     )?;
@@ -727,10 +852,31 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
     };
     verbatim::index::vector::write_atomic(&a.out, body.as_bytes())
         .with_context(|| format!("writing {}", a.out.display()))?;
+    let differs = match &replay {
+        Some((m, p)) => differences(m, p, &report.manifest, &parameters),
+        None => Vec::new(),
+    };
+    if let (Some(from), false) = (&a.from_manifest, g.quiet) {
+        if differs.is_empty() {
+            eprintln!(
+                "re-made from the manifest of {}: same data snapshot, models, parameters and theme edits",
+                from.display()
+            );
+        } else {
+            eprintln!(
+                "warning: re-made from the manifest of {}, but not a reproduction:",
+                from.display()
+            );
+            for d in &differs {
+                eprintln!("  {d}");
+            }
+        }
+    }
     if g.json {
         output::json(&serde_json::json!({
             "out": a.out, "themes": report.themes.len(), "verbatims": report.verbatims,
             "data_snapshot": report.manifest.data_snapshot,
+            "from_manifest": a.from_manifest, "differences": differs,
         }));
     } else {
         println!(
@@ -740,5 +886,5 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
             report.verbatims
         );
     }
-    Ok(0)
+    Ok(if differs.is_empty() { 0 } else { 1 })
 }

@@ -172,7 +172,8 @@ pub(crate) fn themes(
 ) -> Result<Value, ApiError> {
     let ws = &mut core.ws;
     let grant = service::enter(ws, caller, Action::Themes)?;
-    let filter = filter.to_filter()?;
+    // Resolved before the run: a mistyped field or value is a 400 at once.
+    let filter = service::resolve_filter(ws, &grant, &filter.to_filter()?)?;
     let head = sentiment_head(ws, sh)?;
     let run = run_themes(ws, sh, None)?;
     let min_size = min_size.unwrap_or(if filter.is_empty() { 1 } else { 10 });
@@ -230,7 +231,7 @@ pub(crate) fn report(
     const QUOTES: usize = 3;
     let ws = &mut core.ws;
     let grant = service::enter(ws, caller, Action::Report)?;
-    let filter = body.filter.to_filter()?;
+    let filter = service::resolve_filter(ws, &grant, &body.filter.to_filter()?)?;
     let head = sentiment_head(ws, sh)?;
     let model = ws
         .store
@@ -238,13 +239,18 @@ pub(crate) fn report(
         .map_err(ApiError::internal)?
         .unwrap_or_default();
     let run = run_themes(ws, sh, None)?;
-    let parameters = serde_json::json!({
-        "run": crate::themes::run::Params::default(),
-        "filter": grant.restrict(&filter),
-        "quotes": if grant.may_read_text() { QUOTES } else { 0 },
-        "min_cell": grant.min_cell(),
-        "route": via,
-    });
+    let title = "Customer feedback report";
+    let parameters = crate::themes::analytics::ReportParameters {
+        run: crate::themes::run::Params::default(),
+        filter: grant.restrict(&filter),
+        quotes: if grant.may_read_text() { QUOTES } else { 0 },
+        min_cell: grant.min_cell(),
+        title: title.into(),
+        compare_to: None,
+        theme_edits: crate::themes::analytics::theme_edits(&run.themes),
+        theme_run: crate::themes::analytics::run_fingerprint(&run),
+        route: Some(via.into()),
+    };
     let report = service::report(
         ws,
         &grant,
@@ -254,10 +260,10 @@ pub(crate) fn report(
         QUOTES,
         None,
         crate::themes::analytics::ReportInputs {
-            title: "Customer feedback report".into(),
+            title: title.into(),
             model,
             head: (&head.0, head.1.clone()),
-            parameters,
+            parameters: json(&parameters)?,
             compare_to: None,
         },
     )?;
@@ -297,19 +303,34 @@ pub(crate) fn ask(
         },
         min_cosine: sh.ask.min_cosine,
         count_cosine: sh.ask.count_cosine,
+        without_generator: crate::ask::Fallback::NoGenerator,
     };
     // Aggregates-only callers get counts: no model reads verbatims for them. The generator is
     // loaded on first use and kept (lock order: core, generator, auth).
     let mut slot = super::lock(&sh.generator);
     if grant.may_read_text() && slot.is_none() {
-        *slot = Some(sh.ask.generator.as_deref().and_then(|p| {
-            crate::ask::llm::Generator::load(p)
-                .map_err(|e| tracing::warn!("ask: no generator ({e}): extractive answers"))
-                .ok()
-        }));
+        use crate::ask::{llm::LlmError, Fallback};
+        *slot = Some(match sh.ask.generator.as_deref() {
+            None => Err(Fallback::NoGenerator),
+            Some(p) => crate::ask::llm::Generator::load(p).map_err(|e| {
+                tracing::warn!("ask: no generator ({e}): extractive answers");
+                match e {
+                    LlmError::Missing { .. } => Fallback::NoGenerator,
+                    e => Fallback::GeneratorFailed(e.to_string()),
+                }
+            }),
+        });
     }
+    let mut opts = opts;
     let generator = if grant.may_read_text() {
-        slot.as_mut().and_then(|g| g.as_mut())
+        match slot.as_mut() {
+            Some(Ok(g)) => Some(g),
+            Some(Err(why)) => {
+                opts.without_generator = why.clone();
+                None
+            }
+            None => None,
+        }
     } else {
         None
     };

@@ -139,9 +139,10 @@ pub(crate) struct Shared {
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
     pub(crate) model_dir: Option<PathBuf>,
     pub(crate) ask: AskSettings,
-    /// The `ask` generator: `None` until first used, then loaded or not (`Some(None)`).
+    /// The `ask` generator: `None` until first used, then loaded, or why not (said in every
+    /// extractive answer).
     #[allow(clippy::type_complexity)]
-    pub(crate) generator: Mutex<Option<Option<crate::ask::llm::Generator>>>,
+    pub(crate) generator: Mutex<Option<Result<crate::ask::llm::Generator, crate::ask::Fallback>>>,
     tokens: auth::TokenCache,
     limiter: auth::RateLimiter,
     pub(crate) limits: ServeConfig,

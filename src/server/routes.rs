@@ -242,6 +242,11 @@ impl QueryPairs {
     }
 }
 
+/// A 400 naming the parameter and its range (the CLI's flags take the same bounds).
+fn in_range(name: &str, n: usize, range: std::ops::RangeInclusive<u64>) -> Result<(), ApiError> {
+    crate::limits::check(name, n as u64, &range).map_err(ApiError::bad_request)
+}
+
 /// A path segment, with a JSON 400 when it does not parse.
 pub(crate) struct Id(pub String);
 
@@ -352,6 +357,13 @@ impl FilterBody {
             .transpose()?;
         f.min_score = self.min_score;
         f.max_score = self.max_score;
+        for (name, v) in [("min_score", f.min_score), ("max_score", f.max_score)] {
+            if v.is_some_and(|x| !x.is_finite()) {
+                return Err(ApiError::bad_request(format!(
+                    "{name}: not a finite number"
+                )));
+            }
+        }
         if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
             if lo > hi {
                 return Err(ApiError::bad_request(format!(
@@ -407,8 +419,8 @@ async fn search(
     if body.query.trim().is_empty() {
         return Err(ApiError::bad_request("query is empty"));
     }
-    if body.limit == Some(0) || body.limit.is_some_and(|n| n > 1000) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    if let Some(n) = body.limit {
+        in_range("limit", n, crate::limits::SEARCH_LIMIT)?;
     }
     // The query is embedded before the workspace lock is taken: searches embed in parallel
     // and only the index lookups queue.
@@ -447,6 +459,9 @@ async fn themes(
     ])?;
     let filter = FilterBody::from_query(&q)?;
     let min_size: Option<usize> = q.parse("min_size")?;
+    if let Some(n) = min_size {
+        in_range("min_size", n, crate::limits::MIN_SIZE)?;
+    }
     blocking(&s, move |core, sh| {
         door::themes(core, sh, &caller, "GET /v1/themes", filter, min_size)
     })
@@ -462,6 +477,9 @@ async fn theme(
 ) -> Result<Json<Value>, ApiError> {
     q.only(&["quotes"])?;
     let quotes: Option<usize> = q.parse("quotes")?;
+    if let Some(n) = quotes {
+        in_range("quotes", n, crate::limits::QUOTES)?;
+    }
     blocking(&s, move |core, sh| {
         door::theme(core, sh, &caller, "GET /v1/themes/{id}", &id, quotes)
     })

@@ -22,10 +22,12 @@ use crate::pii::Redacted;
 
 mod audit;
 mod erase;
+mod resolve;
 mod themes;
 mod users;
 pub use audit::{AuditEntry, AuditVerdict};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
+pub use resolve::{fold, resolve_filter, FilterError, LIST_AT_MOST};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
 pub use users::{PrincipalRecord, UserError};
 

@@ -406,6 +406,74 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
     }
 }
 
+/// What a report was asked for, recorded as its manifest's `parameters` so that `verbatim
+/// report --from-manifest` can run it again: with the same data snapshot, models and theme
+/// edits, the same bytes. (The data, the models and the verbatim version are the manifest's
+/// other fields.) Reports written before this struct existed read with defaults.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ReportParameters {
+    /// Discovery settings: seed, k, min size.
+    pub run: super::run::Params,
+    /// The filter as run: values resolved to the stored ones, the caller's scope applied.
+    pub filter: Filter,
+    /// Quotes per theme (0 for a caller without text permission).
+    pub quotes: usize,
+    /// Segment cells under this many verbatims were suppressed (the caller's k; 0: none).
+    pub min_cell: usize,
+    /// Title at the top.
+    pub title: String,
+    /// The report compared with (`--compare-to`), as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare_to: Option<std::path::PathBuf>,
+    /// [`theme_edits`] of the run: the seeds, merges and renames it honoured.
+    pub theme_edits: String,
+    /// [`run_fingerprint`] of the run the report was made from. Discovery starts from the
+    /// previous run's themes, so the same parameters over the same data can, after other runs,
+    /// give other themes: this says whether a re-made report stands on the same run.
+    pub theme_run: String,
+    /// The API route that made it (reports made over HTTP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+}
+
+/// sha256 over the users' theme edits — seeded themes (label, examples), merges, renames — in
+/// id order: a run honours them, so a report depends on them as much as on its parameters.
+pub fn theme_edits(themes: &[crate::store::StoredTheme]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut edited: Vec<serde_json::Value> = themes
+        .iter()
+        .filter(|t| {
+            t.seeded || t.user_label.is_some() || t.state == crate::store::ThemeState::Merged
+        })
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id,
+                "label": t.user_label,
+                "seeded": t.seeded,
+                "examples": if t.seeded { t.examples.clone() } else { Vec::new() },
+                "merged_into": if t.state == crate::store::ThemeState::Merged { t.merged_into } else { None },
+            })
+        })
+        .collect();
+    edited.sort_by_key(|v| v["id"].as_i64());
+    hex::encode(Sha256::digest(serde_json::Value::Array(edited).to_string()))
+}
+
+/// sha256 over a run's outcome: each theme's id, label and state, and each verbatim's theme and
+/// second theme, in doc order.
+pub fn run_fingerprint(run: &RunData) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for t in &run.themes {
+        h.update(format!("T{}\t{}\t{:?}\n", t.id, display_label(t), t.state));
+    }
+    for (d, m) in run.docs.iter().zip(&run.members) {
+        h.update(format!("{}\t{:?}\t{:?}\n", d.id, m.theme, m.second));
+    }
+    hex::encode(h.finalize())
+}
+
 /// Inputs of [`build_report`] besides the run.
 pub struct ReportInputs<'a> {
     /// Title at the top.

@@ -1821,6 +1821,63 @@ fn shorten(s: &str, max: usize) -> String {
     format!("{}…", cut.trim_end_matches([' ', ',', ';', ':', '.', '-']))
 }
 
+/// The manifest of a report this module wrote, in any of its formats: the JSON data (or a bare
+/// manifest), the Markdown's fenced block under "## Manifest", or the HTML footer. `None` when
+/// the text holds none (for `verbatim report --from-manifest`).
+pub fn read_manifest(text: &str) -> Option<super::types::ReportManifest> {
+    use super::types::ReportManifest;
+    let t = text.trim_start();
+    if t.starts_with('{') {
+        if let Ok(r) = serde_json::from_str::<Report>(t) {
+            return Some(r.manifest);
+        }
+        return serde_json::from_str::<ReportManifest>(t).ok();
+    }
+    if let Some(i) = text.rfind("\n## Manifest\n") {
+        let rest = &text[i..];
+        let open = rest.find("json\n")? + "json\n".len();
+        let body = &rest[open..];
+        // The closing fence: the last line made of backticks only.
+        let end = body.rfind("\n`")?;
+        return serde_json::from_str(&body[..end]).ok();
+    }
+    let footer = &text[text.find("<footer class=\"manifest\"")?..];
+    let field = |name: &str| -> Option<String> {
+        let start = footer.find(&format!("<dt>{name}</dt><dd>"))? + name.len() + 13;
+        let end = start + footer[start..].find("</dd>")?;
+        let inner = footer[start..end]
+            .replace("<pre>", "")
+            .replace("</pre>", "")
+            .replace("<code>", "")
+            .replace("</code>", "");
+        Some(unesc(&inner))
+    };
+    let period = field("Period").and_then(|p| {
+        p.split_once(" to ")
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    });
+    // Through JSON, so fields added to the manifest later with a default still read.
+    let parameters: serde_json::Value = serde_json::from_str(&field("Parameters")?).ok()?;
+    serde_json::from_value(serde_json::json!({
+        "version": field("verbatim version")?,
+        "data_snapshot": field("Data snapshot")?,
+        "model": field("Embedding model")?,
+        "sentiment_model": field("Sentiment model")?,
+        "parameters": parameters,
+        "period": period,
+    }))
+    .ok()
+}
+
+/// The inverse of [`esc`].
+fn unesc(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
 /// Length of the longest run of `c` in `s`.
 fn longest_run(s: &str, c: char) -> usize {
     let (mut best, mut run) = (0, 0);
@@ -2601,5 +2658,19 @@ mod tests {
             let path = dir.join(name);
             std::fs::write(&path, body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
+    }
+
+    #[test]
+    fn the_manifest_reads_back_from_every_format() {
+        let mut r = sample_report();
+        // Characters every format escapes must come back as they were.
+        r.manifest.parameters = serde_json::json!({
+            "title": "<Q3> & \"everything\" `else`",
+            "run": {"seed": 7, "k": 15, "min_size": 4},
+        });
+        for (name, text) in [("json", json(&r)), ("md", markdown(&r)), ("html", html(&r))] {
+            assert_eq!(read_manifest(&text).as_ref(), Some(&r.manifest), "{name}");
+        }
+        assert_eq!(read_manifest("# just some markdown\n"), None);
     }
 }

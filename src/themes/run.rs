@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cluster::{self, nearest2, Selection};
@@ -33,7 +33,8 @@ use crate::store::{Store, StoreError, StoredTheme, ThemeMember, ThemeState, Verb
 pub const MATCH_MIN: f32 = 0.80;
 
 /// Settings of a run (all recorded in the run key and the report manifest).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Params {
     /// Seed of k-means++ and of the k-selection sample.
     pub seed: u64,

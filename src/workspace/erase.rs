@@ -71,6 +71,14 @@ pub enum EraseError {
         /// The configuration file.
         config: PathBuf,
     },
+    /// A retention period out of range (`retention_days = 0` would erase everything).
+    #[error("{config}: [privacy] retention_days = {days}: must be between {} and {}", crate::limits::RETENTION_DAYS.start(), crate::limits::RETENTION_DAYS.end())]
+    BadRetention {
+        /// The configuration file.
+        config: PathBuf,
+        /// The value found.
+        days: u32,
+    },
     /// The grant does not cover this action.
     #[error("this grant is for {granted:?}, not {wanted:?}")]
     WrongGrant {
@@ -299,6 +307,12 @@ fn retention(ws: &mut Workspace, now: DateTime<Utc>, dry_run: bool) -> Result<Re
         .ok_or_else(|| EraseError::NoRetention {
             config: ws.root().join(super::CONFIG_FILE),
         })?;
+    if !crate::limits::RETENTION_DAYS.contains(&u64::from(days)) {
+        return Err(EraseError::BadRetention {
+            config: ws.root().join(super::CONFIG_FILE),
+            days,
+        });
+    }
     let cutoff = now - chrono::Duration::days(i64::from(days));
     let ids = ws.store.ids_older_than(cutoff.timestamp())?;
     let receipt = Receipt {

@@ -202,3 +202,53 @@ fn themes_summarize_gives_one_cited_sentence_per_theme() {
         ));
     }
 }
+
+#[test]
+fn a_generator_that_is_there_but_fails_says_so_and_answers_extractively() {
+    let (t, ws) = workspace();
+    // A truncated GGUF: the magic and a version, then nothing.
+    let bad = t.path().join("truncated.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00\xff\xff").unwrap();
+    let q = "Is the food good at the restaurant?";
+    let o = crate::common::run(
+        verbatim(&ws)
+            .args(["ask", q, "--json", "--generator"])
+            .arg(&bad),
+    );
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(a["mode"], "extractive", "{a}");
+    assert_eq!(a["fallback"]["reason"], "generator_failed", "{a}");
+    let first = a["answer"].as_str().unwrap().lines().next().unwrap();
+    assert!(
+        first.starts_with("Extractive answer (the generator failed: ")
+            && first.contains("truncated.gguf"),
+        "{first}"
+    );
+    assert!(!first.contains("no generator model"), "{first}");
+    assert!(
+        crate::common::stderr(&o).contains("the generator failed: ")
+            && crate::common::stderr(&o).contains("extractive answer instead"),
+        "{}",
+        crate::common::stderr(&o)
+    );
+    // Asked for: it says so, not "no generator model" either.
+    let a = ask(&ws, &[q, "--extractive"]);
+    assert_eq!(a["fallback"]["reason"], "asked", "{a}");
+    // A generator that loads but fails while generating (here: a prompt longer than the room
+    // --max-tokens leaves in SmolLM2's context) falls back the same way.
+    if generator_installed() {
+        let o =
+            crate::common::run(verbatim(&ws).args(["ask", q, "--json", "--max-tokens", "32768"]));
+        assert!(o.status.success(), "{}", crate::common::stderr(&o));
+        let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(a["mode"], "extractive", "{a}");
+        assert_eq!(a["fallback"]["reason"], "generator_failed", "{a}");
+        assert!(
+            a["answer"].as_str().unwrap().starts_with(
+                "Extractive answer (the generator failed: generation failed: the prompt has"
+            ),
+            "{a}"
+        );
+    }
+}

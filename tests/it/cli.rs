@@ -352,3 +352,179 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
         ]
     );
 }
+
+/// A workspace whose segment values carry capitals and accents, as files do.
+fn labelled_workspace() -> tempfile::TempDir {
+    let dir = workspace();
+    let csv = dir.path().join("labelled.csv");
+    std::fs::write(
+        &csv,
+        "id,text,label,region\n\
+         a1,The parcel arrived late and the box was damaged,Other,Île-de-France\n\
+         a2,Delivery was fast and the box was intact,Delivery,Bretagne\n\
+         a3,I waited two weeks for my refund,Other,Bretagne\n",
+    )
+    .unwrap();
+    ok(verbatim(dir.path())
+        .args([
+            "ingest", "--text", "text", "--id", "id", "--field", "label", "--field", "region",
+        ])
+        .arg(&csv));
+    dir
+}
+
+/// Ids of `search QUERY --mode vector --json` with these extra flags.
+fn hit_ids(ws: &std::path::Path, flags: &[&str]) -> Vec<String> {
+    let v = json(
+        verbatim(ws)
+            .args([
+                "search",
+                "a parcel, a delivery or a refund",
+                "--mode",
+                "vector",
+            ])
+            .args(flags),
+    );
+    let mut ids: Vec<String> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_filter_on_an_unknown_field_is_an_error_listing_the_known_fields() {
+    let dir = labelled_workspace();
+    let ws = dir.path();
+    for cmd in [
+        &["search", "parcel"][..],
+        &["themes"][..],
+        &["ask", "Why are people unhappy?"][..],
+        &["report", "--out", "r.html"][..],
+    ] {
+        let o = run(verbatim(ws).args(cmd).args(["--where", "nosuchfield=1"]));
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("the known fields are: label, region"),
+            "{cmd:?}: {e}"
+        );
+    }
+    let o = run(verbatim(ws).args(["search", "parcel", "--where", "nosuchfield=1"]));
+    insta::assert_snapshot!("unknown_field_error", stderr(&o));
+}
+
+#[test]
+fn filter_values_match_case_and_accents_and_a_miss_lists_the_values() {
+    let dir = labelled_workspace();
+    let ws = dir.path();
+    // Stored `Other`, asked `other`: the same verbatims as the exact value.
+    assert_eq!(hit_ids(ws, &["--where", "label=Other"]), ["a1", "a3"]);
+    assert_eq!(hit_ids(ws, &["--where", "label=other"]), ["a1", "a3"]);
+    assert_eq!(hit_ids(ws, &["--where", "LABEL=OTHER"]), ["a1", "a3"]);
+    // Accents fold: `ile-de-france` is `Île-de-France`.
+    assert_eq!(hit_ids(ws, &["--where", "region=ile-de-france"]), ["a1"]);
+    // Text mode filters inside tantivy: same answer.
+    let v = json(verbatim(ws).args([
+        "search",
+        "box",
+        "--mode",
+        "text",
+        "--where",
+        "region=ILE-DE-FRANCE",
+    ]));
+    let ids: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verbatim"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a1"]);
+    // A value that matches nothing says which values exist.
+    let o = run(verbatim(ws).args(["search", "parcel", "--where", "label=returns"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains(r#"no verbatim has label = "returns"; its values are: "Delivery", "Other""#),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_refused_naming_the_flag_and_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["themes", "--k", "0"], "--k", "2..=200"),
+        (&["themes", "--k", "201"], "--k", "2..=200"),
+        (&["themes", "--min-size", "0"], "--min-size", "1..=100000"),
+        (
+            &["themes", "show", "T1", "--quotes", "51"],
+            "--quotes",
+            "0..=50",
+        ),
+        (
+            &["report", "--out", "r.html", "--quotes", "99"],
+            "--quotes",
+            "0..=50",
+        ),
+        (&["search", "x", "--limit", "0"], "--limit", "1..=1000"),
+        (&["search", "x", "-n", "1001"], "--limit", "1..=1000"),
+        (
+            &["search", "x", "--min-score", "nan"],
+            "--min-score",
+            "finite",
+        ),
+        (&["ask", "q", "--limit", "0"], "--limit", "1..=100"),
+        (
+            &["ask", "q", "--max-tokens", "0"],
+            "--max-tokens",
+            "1..=32768",
+        ),
+        (
+            &["ask", "q", "--temperature", "3"],
+            "--temperature",
+            "between 0 and 2",
+        ),
+        (&["stats", "--threads", "0"], "--threads", "1..=1024"),
+        (&["serve", "--burst", "0"], "--burst", "1..=1000000"),
+        (
+            &["serve", "--max-body-bytes", "1"],
+            "--max-body-bytes",
+            "1024..=",
+        ),
+    ];
+    for (args, flag, range) in cases {
+        let o = run(verbatim(ws).args(*args));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(flag) && e.contains(range), "{args:?}: {e}");
+    }
+    // The environment goes through the same check.
+    let o = run(verbatim(ws).arg("stats").env("VERBATIM_THREADS", "0"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn a_retention_period_of_zero_days_is_refused_not_applied() {
+    let dir = labelled_workspace();
+    let ws = dir.path();
+    let cfg = ws.join("verbatim.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "keep_originals = true",
+        "keep_originals = true\nretention_days = 0",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = run(verbatim(ws).args(["retention", "apply"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("retention_days = 0: must be between 1 and 36500"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(json(verbatim(ws).arg("stats"))["store"]["verbatims"], 3);
+}

@@ -399,16 +399,23 @@ fn consultant_sees_only_its_scope_and_is_refused_after_expiry() {
             .map(|h| h["verbatim"]["id"].as_str().unwrap())
             .collect();
         in_scope(ids);
-        // Asking for another country gives nothing, not that country.
-        let v = c(&[
+        // Asking for another country gives nothing, not that country: the filter is checked
+        // against the values in scope, and the error names only those.
+        let o = run(verbatim(&dir).env("VERBATIM_TOKEN", &token).args([
             "search",
             "delivery late",
             "--mode",
             mode,
             "--where",
             "country=US",
-        ]);
-        assert_eq!(v["hits"].as_array().unwrap().len(), 0, "{mode}: {v}");
+        ]));
+        assert_eq!(o.status.code(), Some(2), "{mode}: {}", stdout(&o));
+        assert!(
+            stdout(&o).is_empty()
+                && stderr(&o).contains(r#"no verbatim has country = "US"; its values are: "FR""#),
+            "{mode}: {}",
+            stderr(&o)
+        );
     }
     let v = c(&[
         "ask",

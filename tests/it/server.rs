@@ -1185,9 +1185,13 @@ fn role_by_route_matrix_every_cell() {
         Some(cons),
         Some(&json!({ "query": "delivery late", "where": { "country": "US" } })),
     );
-    if r.status != 200 || r.json()["hits"].as_array().is_none_or(|a| !a.is_empty()) {
+    // Checked against the values in the consultant's scope: a 400 naming only those.
+    if r.status != 400
+        || r.json()["error"]["message"]
+            != "no verbatim has country = \"US\"; its values are: \"FR\""
+    {
         failures.push(format!(
-            "search where country=US as consultant: expected 200 with no hits, got {}: {}",
+            "search where country=US as consultant: expected 400 naming FR only, got {}: {}",
             r.status,
             String::from_utf8_lossy(&r.body)
         ));
@@ -1368,4 +1372,73 @@ fn retention_is_applied_when_the_server_starts() {
     s.shutdown();
     let trail = common::ok(common::verbatim(dir).args(["audit", "show"]));
     assert!(trail.contains("retention"), "{trail}");
+}
+
+#[test]
+fn filters_and_numbers_are_checked_as_the_cli_checks_them() {
+    let s = Served::start(true, roomy(), None);
+    // An unknown field: 400 with the library's message (the CLI prints the same).
+    let q = json!({ "query": "battery", "where": { "nosuchfield": "1" } });
+    let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&q));
+    assert_eq!((st, error_code(&v)), (400, "bad_request"), "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "unknown field \"nosuchfield\" in the filter; the known fields are: domain, sentiment"
+    );
+    // Values match case-insensitively: `AMAZON` is the stored `amazon`.
+    let q = json!({ "query": "the battery died", "mode": "text", "limit": 20,
+                    "where": { "domain": "AMAZON" } });
+    let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&q));
+    assert_eq!(st, 200, "{v}");
+    let hits = v["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{v}");
+    for h in hits {
+        assert_eq!(h["verbatim"]["fields"]["domain"], "amazon", "{h}");
+    }
+    // A value that matches nothing lists the values, on every route that filters.
+    let (st, v) = s.call(
+        "GET",
+        "/v1/themes?where=domain%3Dnetflix",
+        Role::Analyst,
+        None,
+    );
+    assert_eq!((st, error_code(&v)), (400, "bad_request"), "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "no verbatim has domain = \"netflix\"; its values are: \"amazon\", \"imdb\", \"yelp\""
+    );
+    let q = json!({ "question": "Is the battery good?", "where": { "domain": "netflix" } });
+    let (st, v) = s.call("POST", "/v1/ask", Role::Analyst, Some(&q));
+    assert_eq!((st, error_code(&v)), (400, "bad_request"), "{v}");
+    // Numbers out of range: 400 naming the parameter and the range.
+    for (method, path, body, says) in [
+        (
+            "POST",
+            "/v1/search",
+            Some(json!({ "query": "x", "limit": 0 })),
+            "limit 0: must be between 1 and 1000",
+        ),
+        (
+            "GET",
+            "/v1/themes?min_size=0",
+            None,
+            "min_size 0: must be between 1 and 100000",
+        ),
+        (
+            "GET",
+            "/v1/themes/T1?quotes=51",
+            None,
+            "quotes 51: must be between 0 and 50",
+        ),
+        (
+            "GET",
+            "/v1/themes?min_score=NaN",
+            None,
+            "min_score: not a finite number",
+        ),
+    ] {
+        let (st, v) = s.call(method, path, Role::Analyst, body.as_ref());
+        assert_eq!((st, error_code(&v)), (400, "bad_request"), "{path}: {v}");
+        assert_eq!(v["error"]["message"], says, "{path}");
+    }
 }

@@ -424,3 +424,107 @@ fn a_verbatim_that_speaks_of_two_things_gets_a_second_theme() {
         }
     }
 }
+
+#[test]
+fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
+    let (_tmp, ws) = workspace_with(300);
+    let first = ws.join("first.html");
+    ok(verbatim(&ws)
+        .args([
+            "report",
+            "--k",
+            "6",
+            "--min-size",
+            "4",
+            "--seed",
+            "7",
+            "--quotes",
+            "2",
+            "--where",
+            "domain=AMAZON",
+            "--where",
+            "domain=Imdb",
+            "--title",
+            "Q4 <reviews>",
+            "--out",
+        ])
+        .arg(&first));
+    let html = std::fs::read_to_string(&first).unwrap();
+    // Every parameter that changes the output is in the manifest, the filter as it ran.
+    let m = verbatim::themes::report::read_manifest(&html).expect("a manifest in the footer");
+    let p = &m.parameters;
+    assert_eq!(p["run"]["k"], 6, "{p}");
+    assert_eq!(p["run"]["min_size"], 4);
+    assert_eq!(p["run"]["seed"], 7);
+    assert_eq!(p["quotes"], 2);
+    assert_eq!(p["title"], "Q4 <reviews>");
+    assert_eq!(
+        p["filter"]["fields"]["domain"],
+        serde_json::json!(["amazon", "imdb"])
+    );
+    assert_eq!(p["theme_edits"].as_str().unwrap().len(), 64);
+    assert_eq!(p["theme_run"].as_str().unwrap().len(), 64);
+    // Re-made from the manifest, in the same format: the same bytes.
+    let again = ws.join("again.html");
+    let o = run(verbatim(&ws)
+        .args(["report", "--from-manifest"])
+        .arg(&first)
+        .arg("--out")
+        .arg(&again));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("same data snapshot"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    // Through the other formats' manifests too: html → json → md → html.
+    let j = ws.join("again.json");
+    ok(verbatim(&ws)
+        .args(["report", "--from-manifest"])
+        .arg(&first)
+        .arg("--out")
+        .arg(&j));
+    let md = ws.join("again.md");
+    ok(verbatim(&ws)
+        .args(["report", "--from-manifest"])
+        .arg(&j)
+        .arg("--out")
+        .arg(&md));
+    let back = ws.join("back.html");
+    ok(verbatim(&ws)
+        .args(["report", "--from-manifest"])
+        .arg(&md)
+        .arg("--out")
+        .arg(&back));
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&back).unwrap()
+    );
+    // Flags the manifest gives are refused beside it.
+    let o = run(verbatim(&ws)
+        .args(["report", "--k", "5", "--from-manifest"])
+        .arg(&first)
+        .arg("--out")
+        .arg(ws.join("x.html")));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A theme edit since: the report is still made, what differs is said, exit 1.
+    let v = json(&ok(verbatim(&ws).args([
+        "themes",
+        "--json",
+        "--k",
+        "6",
+        "--min-size",
+        "4",
+        "--seed",
+        "7",
+    ])));
+    let id = v["themes"][0]["id"].as_str().unwrap().to_string();
+    ok(verbatim(&ws).args(["themes", "rename", &id, "Renamed since"]));
+    let o = run(verbatim(&ws)
+        .args(["report", "--from-manifest"])
+        .arg(&first)
+        .arg("--out")
+        .arg(ws.join("third.html")));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("theme edits"), "{}", stderr(&o));
+}

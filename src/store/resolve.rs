@@ -1,0 +1,307 @@
+//! A filter as the user typed it → the filter the store can run.
+//!
+//! Segment values are stored as they came in the file (`Other`, `Île-de-France`), and the SQL,
+//! tantivy (`field=value` raw terms) and in-memory forms of a [`Filter`] compare them exactly. A
+//! user types `label=other` or `region=ile-de-france`; an exact comparison answers "no verbatim
+//! matches", which reads as a finding when it is a typo. So before a filter runs, both doors
+//! (CLI and HTTP, through `service`) resolve it here:
+//!
+//! * an unknown field is an error that lists the known fields;
+//! * a value matches every stored value of its field that is equal to it once both are
+//!   lower-cased and accent-folded ([`fold`]), and is replaced by those stored values — so the
+//!   indexes need no re-indexing and a resolved filter is run, recorded and reproduced as is;
+//! * a value that matches nothing is an error that lists the field's values when there are at
+//!   most [`LIST_AT_MOST`] (else how many there are, and the close ones).
+//!
+//! The values offered are those in the caller's scope, so the message never shows a consultant
+//! a value outside it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RawTokenizer, TextAnalyzer};
+
+use super::{Filter, Result, Store};
+
+/// A field's values are listed in the error when it has at most this many.
+pub const LIST_AT_MOST: usize = 20;
+
+/// Why a filter cannot run as given (the user's to fix: CLI exit 2, HTTP 400).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// No verbatim has this segment field.
+    #[error("unknown field {field:?} in the filter; {}", known_fields(.known))]
+    UnknownField {
+        /// The field as given.
+        field: String,
+        /// The fields the workspace has.
+        known: Vec<String>,
+    },
+    /// No value of the field folds to the value given.
+    #[error("no verbatim has {field} = {value:?}; {}", known_values(.field, .values, *.total))]
+    NoSuchValue {
+        /// The field.
+        field: String,
+        /// The value as given.
+        value: String,
+        /// The field's values (all of them when `total` ≤ [`LIST_AT_MOST`], else the close ones).
+        values: Vec<String>,
+        /// How many values the field has (in the caller's scope).
+        total: usize,
+    },
+}
+
+fn known_fields(known: &[String]) -> String {
+    if known.is_empty() {
+        "this workspace has no segment fields (ingest with --field COLUMN to add some)".into()
+    } else {
+        format!("the known fields are: {}", known.join(", "))
+    }
+}
+
+fn known_values(field: &str, values: &[String], total: usize) -> String {
+    let quoted = || {
+        values
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if total == 0 {
+        format!("{field} has no values in scope")
+    } else if total <= LIST_AT_MOST {
+        format!("its values are: {}", quoted())
+    } else if values.is_empty() {
+        format!("{field} has {total} values (none close to it)")
+    } else {
+        format!("{field} has {total} values; close ones: {}", quoted())
+    }
+}
+
+/// `s` lower-cased and accent-folded (tantivy's ASCII folding: `Île` → `ile`, `Œuvre` →
+/// `oeuvre`), trimmed: the form two segment values are compared in.
+pub fn fold(s: &str) -> String {
+    let mut a = TextAnalyzer::builder(RawTokenizer::default())
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build();
+    let trimmed = s.trim();
+    let mut stream = a.token_stream(trimmed);
+    let mut out = String::new();
+    while stream.advance() {
+        out.push_str(&stream.token().text);
+    }
+    out
+}
+
+/// Resolves `filter` against the workspace's segment fields (`fields`) and the values each has
+/// in the caller's scope (`values`): see the module docs. Dates and scores pass unchanged.
+pub fn resolve_filter(
+    filter: &Filter,
+    fields: &BTreeSet<String>,
+    values: &BTreeMap<String, BTreeSet<String>>,
+) -> std::result::Result<Filter, FilterError> {
+    let mut out = filter.clone();
+    out.fields.clear();
+    for (field, asked) in &filter.fields {
+        // The field name itself: exact, else the one known field it folds to.
+        let name = if fields.contains(field) {
+            field.clone()
+        } else {
+            let f = fold(field);
+            let same: Vec<&String> = fields.iter().filter(|k| fold(k) == f).collect();
+            match same.as_slice() {
+                [one] => (*one).clone(),
+                _ => {
+                    return Err(FilterError::UnknownField {
+                        field: field.clone(),
+                        known: fields.iter().cloned().collect(),
+                    })
+                }
+            }
+        };
+        let stored = values.get(&name).cloned().unwrap_or_default();
+        let folded: Vec<(String, &String)> = stored.iter().map(|s| (fold(s), s)).collect();
+        let mut resolved: Vec<String> = Vec::new();
+        for v in asked {
+            let fv = fold(v);
+            let hits: Vec<&String> = folded
+                .iter()
+                .filter(|(f, _)| *f == fv)
+                .map(|(_, s)| *s)
+                .collect();
+            if hits.is_empty() {
+                let listed: Vec<String> = if stored.len() <= LIST_AT_MOST {
+                    stored.iter().cloned().collect()
+                } else {
+                    folded
+                        .iter()
+                        .filter(|(fs, _)| !fv.is_empty() && (fs.contains(&fv) || fv.contains(fs)))
+                        .take(LIST_AT_MOST)
+                        .map(|(_, s)| (*s).clone())
+                        .collect()
+                };
+                return Err(FilterError::NoSuchValue {
+                    field: name,
+                    value: v.clone(),
+                    values: listed,
+                    total: stored.len(),
+                });
+            }
+            for h in hits {
+                if !resolved.contains(h) {
+                    resolved.push(h.clone());
+                }
+            }
+        }
+        out.fields.entry(name).or_default().extend(resolved);
+    }
+    for vs in out.fields.values_mut() {
+        let mut seen = BTreeSet::new();
+        vs.retain(|v| seen.insert(v.clone()));
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Every segment field of the workspace.
+    pub fn segment_fields(&self) -> Result<BTreeSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT field FROM segments ORDER BY field")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<BTreeSet<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The values each segment field takes over the verbatims `scope` keeps.
+    pub fn segment_values(&self, scope: &Filter) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        // Without a scope the (field, value, doc) key answers alone, without reading verbatims.
+        let (sql, args) = if scope.is_empty() {
+            (
+                "SELECT DISTINCT field, value FROM segments".to_string(),
+                Vec::new(),
+            )
+        } else {
+            let (where_sql, args) = super::filter_sql(scope);
+            (
+                format!(
+                    "SELECT DISTINCT s.field, s.value FROM segments s JOIN verbatims v ON v.doc = s.doc WHERE {where_sql}"
+                ),
+                args,
+            )
+        };
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for row in rows {
+            let (f, v) = row.map_err(|e| self.err(e))?;
+            out.entry(f).or_default().insert(v);
+        }
+        Ok(out)
+    }
+
+    /// [`resolve_filter`] over this store: the fields of the whole workspace, the values in
+    /// `scope` (the caller's grant). The outer error is the store's, the inner the user's.
+    pub fn resolve_filter(
+        &self,
+        filter: &Filter,
+        scope: &Filter,
+    ) -> Result<std::result::Result<Filter, FilterError>> {
+        if filter.fields.is_empty() {
+            return Ok(Ok(filter.clone()));
+        }
+        let fields = self.segment_fields()?;
+        let values = self.segment_values(scope)?;
+        Ok(resolve_filter(filter, &fields, &values))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
+        let fields: BTreeSet<String> = ["label", "region"].map(String::from).into();
+        let mut values = BTreeMap::new();
+        values.insert(
+            "label".to_string(),
+            ["Other", "Delivery", "other "].map(String::from).into(),
+        );
+        values.insert(
+            "region".to_string(),
+            ["Île-de-France", "Bretagne"].map(String::from).into(),
+        );
+        (fields, values)
+    }
+
+    fn asked(field: &str, values: &[&str]) -> Filter {
+        let mut f = Filter::default();
+        f.fields
+            .insert(field.into(), values.iter().map(|v| v.to_string()).collect());
+        f
+    }
+
+    #[test]
+    fn fold_lowercases_and_strips_accents() {
+        assert_eq!(fold(" Île-de-France "), "ile-de-france");
+        assert_eq!(fold("ÉTÉ"), "ete");
+        assert_eq!(fold("Œuvre"), "oeuvre");
+        assert_eq!(fold("Other"), fold("other"));
+    }
+
+    #[test]
+    fn values_resolve_to_every_stored_value_that_folds_alike() {
+        let (fields, values) = known();
+        let f = resolve_filter(&asked("label", &["OTHER"]), &fields, &values).unwrap();
+        assert_eq!(f.fields["label"], vec!["Other", "other "]);
+        let f = resolve_filter(&asked("region", &["ile-de-france"]), &fields, &values).unwrap();
+        assert_eq!(f.fields["region"], vec!["Île-de-France"]);
+        // Resolving twice changes nothing.
+        let again = resolve_filter(&f, &fields, &values).unwrap();
+        assert_eq!(again, f);
+    }
+
+    #[test]
+    fn an_unknown_field_lists_the_known_ones() {
+        let (fields, values) = known();
+        let e = resolve_filter(&asked("nosuchfield", &["1"]), &fields, &values).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown field \"nosuchfield\" in the filter; the known fields are: label, region"
+        );
+        // A field name differing in case only is the field.
+        let f = resolve_filter(&asked("Label", &["delivery"]), &fields, &values).unwrap();
+        assert_eq!(f.fields["label"], vec!["Delivery"]);
+    }
+
+    #[test]
+    fn a_value_that_matches_nothing_lists_the_values_when_few() {
+        let (fields, mut values) = known();
+        let e = resolve_filter(&asked("region", &["Normandie"]), &fields, &values).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no verbatim has region = \"Normandie\"; its values are: \"Bretagne\", \"Île-de-France\""
+        );
+        let many: BTreeSet<String> = (0..30).map(|i| format!("shop-{i}")).collect();
+        values.insert("label".into(), many);
+        let e = resolve_filter(&asked("label", &["shop-1x"]), &fields, &values).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "no verbatim has label = \"shop-1x\"; label has 30 values; close ones: \"shop-1\""
+            ),
+            "{e}"
+        );
+        let e = resolve_filter(&asked("label", &["zzz"]), &fields, &values).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no verbatim has label = \"zzz\"; label has 30 values (none close to it)"
+        );
+    }
+}
