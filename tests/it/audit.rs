@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{fixture, ok, run, stdout, verbatim};
+use crate::common::{fixture, ok, run, stderr, stdout, verbatim};
 
 fn entries(ws: &Path) -> Vec<serde_json::Value> {
     let out = ok(verbatim(ws).args(["audit", "show", "--json"]));
@@ -199,14 +199,14 @@ fn a_v5_trail_migrates_verifies_and_still_detects_tampering() {
     }
     let o = run(verbatim(&ws).args(["audit", "verify"]));
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    // 5 old entries + the folded reveal (the fixture's own reveal was chained already).
-    assert!(stdout(&o).contains("intact: 6 entries"), "{}", stdout(&o));
+    // 6 old entries + the folded reveal (the fixture's own reveal was chained already).
+    assert!(stdout(&o).contains("intact: 7 entries"), "{}", stdout(&o));
     let e = entries(&ws);
-    assert_eq!(e.len(), 6);
-    assert!(e[..5].iter().all(|x| x["detail"].get("legacy").is_some()));
-    assert_eq!(e[5]["action"], "pii reveal");
-    assert_eq!(e[5]["ids"], serde_json::json!(["p-2"]));
-    assert_eq!(e[5]["detail"]["logged_at"], "2024-01-02T03:04:05Z");
+    assert_eq!(e.len(), 7);
+    assert!(e[..6].iter().all(|x| x["detail"].get("legacy").is_some()));
+    assert_eq!(e[6]["action"], "pii reveal");
+    assert_eq!(e[6]["ids"], serde_json::json!(["p-2"]));
+    assert_eq!(e[6]["detail"]["logged_at"], "2024-01-02T03:04:05Z");
     // Old ids were split once on commas: `a,b` could not be recovered (README of the fixture).
     assert_eq!(
         e[1]["ids"],
