@@ -345,6 +345,8 @@ impl AuditDetail {
 
 /// What a stored entry says: a typed detail, or the raw detail of an entry written before
 /// schema v6 (its ids are in [`AuditEntry::ids`] with kind [`IdKind::Legacy`]).
+// Entries are read in lists for display and lookups; a box would only cost the matches.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EntryDetail {
