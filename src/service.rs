@@ -605,6 +605,20 @@ pub struct IncidentItem {
     pub respondent: Option<String>,
 }
 
+/// Does the store hold a verbatim with this id (cached)?
+fn held_now(
+    ws: &Workspace,
+    cache: &mut std::collections::HashMap<String, bool>,
+    id: &str,
+) -> Result<bool, ServiceError> {
+    if let Some(h) = cache.get(id) {
+        return Ok(*h);
+    }
+    let h = ws.store.get(id)?.is_some();
+    cache.insert(id.to_string(), h);
+    Ok(h)
+}
+
 /// Builds an [`IncidentReport`] from the audit trail (after verifying its chain: a broken chain
 /// is an error, since the report would rest on it).
 pub fn incident_report(
@@ -626,6 +640,7 @@ pub fn incident_report(
     let mut last = None;
     let mut items: std::collections::BTreeMap<(IdKind, String), (usize, String)> =
         Default::default();
+    let mut held: std::collections::HashMap<String, bool> = Default::default();
     for e in ws.store.audit_entries()? {
         if e.caller != user || since.is_some_and(|s| e.at.as_str() < s) {
             continue;
@@ -633,17 +648,22 @@ pub fn incident_report(
         *requests.entry(e.action.clone()).or_insert(0) += 1;
         first.get_or_insert_with(|| e.at.clone());
         last = Some(e.at.clone());
-        let kind = if e.typed().is_some() {
-            IdKind::Verbatim
-        } else {
-            IdKind::Legacy
-        };
-        let named: std::collections::BTreeSet<(IdKind, String)> = e
-            .ids
+        let legacy = e.typed().is_none();
+        let mut named: std::collections::BTreeSet<(IdKind, String)> = e
+            .theme_ids
             .iter()
-            .map(|i| (kind, i.clone()))
-            .chain(e.theme_ids.iter().map(|t| (IdKind::Theme, t.clone())))
+            .map(|t| (IdKind::Theme, t.clone()))
             .collect();
+        for i in &e.ids {
+            // An old entry's id is a verbatim when the store holds one of that id; else it
+            // stays unresolved (an erased verbatim, or a theme).
+            let kind = if legacy && !held_now(ws, &mut held, i)? {
+                IdKind::Legacy
+            } else {
+                IdKind::Verbatim
+            };
+            named.insert((kind, i.clone()));
+        }
         for key in named {
             items.entry(key).or_insert((0, e.at.clone())).0 += 1;
         }
@@ -655,8 +675,8 @@ pub fn incident_report(
     let mut unresolved = Vec::new();
     for ((kind, id), (times, at)) in items {
         let held = match kind {
-            IdKind::Theme => None,
-            _ => Some(ws.store.get(&id)?),
+            IdKind::Verbatim => Some(ws.store.get(&id)?),
+            IdKind::Theme | IdKind::Legacy => None,
         };
         let respondent = held.as_ref().and_then(|v| v.as_ref()?.respondent.clone());
         if let Some(r) = &respondent {
@@ -670,12 +690,12 @@ pub fn incident_report(
         };
         match (kind, held.map(|v| v.is_some())) {
             (IdKind::Theme, _) => themes.push(item),
-            (IdKind::Legacy, Some(false)) => unresolved.push(item),
-            (_, Some(false)) => {
+            (IdKind::Legacy, _) => unresolved.push(item),
+            (IdKind::Verbatim, Some(false)) => {
                 erased += 1;
                 verbatims.push(item);
             }
-            _ => verbatims.push(item),
+            (IdKind::Verbatim, _) => verbatims.push(item),
         }
     }
     let report = IncidentReport {

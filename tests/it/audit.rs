@@ -236,6 +236,34 @@ fn a_v5_trail_migrates_verifies_and_still_detects_tampering() {
         .map(|r| r["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(seqs, [2, 3, 5], "{x:#}");
+    // `incident report` over old entries: an id the store holds is a verbatim (T1003, with its
+    // respondent); one it does not (the pieces of `a,b`, the theme T1) cannot be classed and
+    // is listed apart, not counted as erased.
+    let r = json_of(verbatim(&ws).args(["incident", "report", "--user", "owner"]));
+    let ids = |k: &str| -> Vec<String> {
+        r[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| v["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Once, though named by old entries and by the export's new one.
+    assert_eq!(
+        ids("verbatims").iter().filter(|i| *i == "T1003").count(),
+        1,
+        "{r:#}"
+    );
+    let t1003 = r["verbatims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "T1003")
+        .unwrap();
+    assert!(t1003["respondent"].is_string(), "{r:#}");
+    assert_eq!(ids("unresolved"), ["T1", "a", "b"], "{r:#}");
+    assert_eq!(r["erased_since"], 0);
     // New entries chain onto old ones.
     ok(verbatim(&ws).args(["audit", "verify"]));
 
