@@ -16,7 +16,7 @@ use crate::embed::Embedder;
 use crate::index::Indexes;
 use crate::retrieve::{self, Hit, Query, SearchAggregate};
 use crate::sentiment::SentimentHead;
-use crate::store::{AuditEntry, Filter};
+use crate::store::{AuditDetail, AuditEntry, Filter, IdKind};
 use crate::themes::analytics::{build_report, summarize, ReportInputs, Summary, SummaryOptions};
 use crate::themes::run::RunData;
 use crate::themes::{Report, ThemeSummary};
@@ -195,11 +195,21 @@ pub fn search(
         filter: resolve_filter(ws, grant, &q.filter)?,
         ..q.clone()
     };
-    let detail = serde_json::json!({ "query": q, "scope": grant.scope() });
+    let detail = |verbatim_ids: Vec<String>| AuditDetail::Search {
+        query: q.text.clone(),
+        mode: serde_json::to_value(q.mode)
+            .ok()
+            .and_then(|m| m.as_str().map(String::from))
+            .unwrap_or_default(),
+        limit: q.limit,
+        filter: q.filter.clone(),
+        scope: grant.scope().clone(),
+        verbatim_ids,
+    };
     if grant.may_read_text() {
         let hits = retrieve::search(grant, &ws.store, indexes, embedder, q)?;
         let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
-        ws.record(grant, via, &detail, &ids)?;
+        ws.record(grant, via, &detail(ids))?;
         Ok(SearchResponse {
             query: q.clone(),
             hits: Some(hits),
@@ -207,7 +217,7 @@ pub fn search(
         })
     } else {
         let agg = retrieve::aggregate(grant, &ws.store, indexes, embedder, q)?;
-        ws.record(grant, via, &detail, &[])?;
+        ws.record(grant, via, &detail(Vec::new()))?;
         Ok(SearchResponse {
             query: q.clone(),
             hits: None,
@@ -267,7 +277,7 @@ pub fn stats(
             covered_seq: indexes.vectors.covered(),
         },
     };
-    ws.record(grant, via, &serde_json::json!({}), &[])?;
+    ws.record(grant, via, &AuditDetail::Stats {})?;
     Ok(report)
 }
 
@@ -294,7 +304,14 @@ pub fn reveal(
     if !grant.restrict(&Filter::default()).matches(&v) {
         return Err(missing());
     }
-    ws.record(grant, via, &serde_json::json!({}), &[id.to_string()])?;
+    ws.record(
+        grant,
+        via,
+        &AuditDetail::Reveal {
+            verbatim_ids: vec![id.to_string()],
+            logged_at: None,
+        },
+    )?;
     Ok(privacy::reveal(ws, grant, id)?)
 }
 
@@ -315,17 +332,21 @@ pub fn themes(
     let filter = &resolve_filter(ws, grant, filter)?;
     let opts = SummaryOptions::for_grant(grant, filter, quotes, min_size);
     let s = summarize(run, head, &opts);
-    let mut ids: Vec<String> = s.themes.iter().map(|t| t.id.clone()).collect();
-    ids.extend(
-        s.themes
-            .iter()
-            .flat_map(|t| t.quotes.iter().map(|q| q.id.clone())),
-    );
     ws.record(
         grant,
         via,
-        &serde_json::json!({ "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell }),
-        &ids,
+        &AuditDetail::Themes {
+            theme: None,
+            filter: opts.filter.clone(),
+            quotes: opts.quotes,
+            min_cell: opts.min_cell,
+            theme_ids: s.themes.iter().map(|t| t.id.clone()).collect(),
+            verbatim_ids: s
+                .themes
+                .iter()
+                .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
+                .collect(),
+        },
     )?;
     Ok(s)
 }
@@ -350,13 +371,17 @@ pub fn theme(
     let Some(t) = s.themes.into_iter().find(|t| t.id == id) else {
         return Ok(None);
     };
-    let mut ids = vec![t.id.clone()];
-    ids.extend(t.quotes.iter().map(|q| q.id.clone()));
     ws.record(
         grant,
         via,
-        &serde_json::json!({ "theme": t.id, "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell }),
-        &ids,
+        &AuditDetail::Themes {
+            theme: Some(t.id.clone()),
+            filter: opts.filter.clone(),
+            quotes: opts.quotes,
+            min_cell: opts.min_cell,
+            theme_ids: vec![t.id.clone()],
+            verbatim_ids: t.quotes.iter().map(|q| q.id.clone()).collect(),
+        },
     )?;
     Ok(Some(t))
 }
@@ -400,14 +425,14 @@ pub fn ask(
         question,
         opts,
         &mut |sources| {
-            let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
+            let detail = AuditDetail::Ask {
+                question: question.to_string(),
+                filter: opts.filter.clone(),
+                scope: grant.scope().clone(),
+                verbatim_ids: sources.iter().map(|s| s.id.clone()).collect(),
+            };
             audit
-                .record(
-                    grant,
-                    via,
-                    &serde_json::json!({ "question": question, "filter": opts.filter, "scope": grant.scope() }),
-                    &ids,
-                )
+                .record(grant, via, &detail)
                 .map(|_| ())
                 .map_err(|e| format!("audit trail: {e}"))
         },
@@ -416,16 +441,86 @@ pub fn ask(
     .map_err(ServiceError::internal)
 }
 
-/// Records a write (ingest, reindex…) made under `grant`: who, what file, what it changed.
+/// Records a write made under `grant` (ingest, reindex, links make, theme edits, users and
+/// grants, backups…): who, what, what it changed. The grant must be for the write's action.
 pub fn record_write(
     ws: &mut Workspace,
     grant: &Grant,
     via: &str,
-    detail: &serde_json::Value,
+    detail: &AuditDetail,
 ) -> Result<(), ServiceError> {
-    expect(grant, Action::Write)?;
-    ws.record(grant, via, detail, &[])?;
+    let wanted = match detail {
+        AuditDetail::ThemeMerge { .. }
+        | AuditDetail::ThemeRename { .. }
+        | AuditDetail::ThemeSeed { .. } => Action::EditThemes,
+        AuditDetail::Backup { .. } => Action::Backup,
+        AuditDetail::PrincipalAdd { .. } | AuditDetail::PrincipalRevoke { .. } => Action::Users,
+        AuditDetail::Ingest { .. }
+        | AuditDetail::Reindex { .. }
+        | AuditDetail::LinksMake { .. } => Action::Write,
+        other => {
+            return Err(ServiceError::Internal(format!(
+                "{other:?} is not a write; its own service function records it"
+            )))
+        }
+    };
+    expect(grant, wanted)?;
+    ws.record(grant, via, detail)?;
     Ok(())
+}
+
+/// The pseudonym of a respondent identifier and their verbatims, under an [`Action::Lookup`]
+/// grant. The identifier itself is personal data: the trail keeps its pseudonym.
+pub fn lookup_respondent(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    identifier: &str,
+) -> Result<privacy::Respondent, ServiceError> {
+    expect(grant, Action::Lookup)?;
+    let r = privacy::lookup_respondent(ws, identifier)?;
+    ws.record(
+        grant,
+        via,
+        &AuditDetail::RespondentLookup {
+            pseudonym: r.pseudonym.clone(),
+            verbatim_ids: r.verbatims.clone(),
+        },
+    )?;
+    Ok(r)
+}
+
+/// Records that every verbatim's theme assignment is about to be written (to `out`, or
+/// stdout), under an [`Action::Assignments`] grant; the ids are not listed (one per verbatim).
+pub fn assignments(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+    out: Option<&std::path::Path>,
+    verbatims: usize,
+) -> Result<(), ServiceError> {
+    expect(grant, Action::Assignments)?;
+    ws.record(
+        grant,
+        via,
+        &AuditDetail::Assignments {
+            out: out.map(std::path::Path::to_path_buf),
+            verbatims,
+        },
+    )?;
+    Ok(())
+}
+
+/// Users and grants, under an [`Action::Users`] grant.
+pub fn principals(
+    ws: &mut Workspace,
+    grant: &Grant,
+    via: &str,
+) -> Result<Vec<crate::store::PrincipalRecord>, ServiceError> {
+    expect(grant, Action::Users)?;
+    let all = ws.store.principals()?;
+    ws.record(grant, via, &AuditDetail::PrincipalList {})?;
+    Ok(all)
 }
 
 /// A report under a [`Action::Report`] grant (same limits as [`themes`]).
@@ -445,20 +540,24 @@ pub fn report(
     let opts = SummaryOptions::for_grant(grant, filter, quotes, 1);
     // `out` (absolute) lets `forget` find the reports that quote erased verbatims; it is not in
     // the report itself, whose bytes depend on the data and settings only.
-    let detail = serde_json::json!({
-        "filter": opts.filter, "quotes": opts.quotes, "min_cell": opts.min_cell,
-        "parameters": inputs.parameters,
-        "out": out.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
-    });
+    let parameters = inputs.parameters.clone();
     let mut report = build_report(run, &opts, inputs);
     // Scores read through a score map mean what the map says: the manifest records it.
     report.manifest.score_map = ws.config.mapping.as_ref().and_then(|m| m.score_map.clone());
-    let ids: Vec<String> = report
-        .themes
-        .iter()
-        .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
-        .collect();
-    ws.record(grant, via, &detail, &ids)?;
+    let detail = AuditDetail::Report {
+        filter: opts.filter.clone(),
+        quotes: opts.quotes,
+        min_cell: opts.min_cell,
+        parameters,
+        out: out.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+        theme_ids: report.themes.iter().map(|t| t.id.clone()).collect(),
+        verbatim_ids: report
+            .themes
+            .iter()
+            .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
+            .collect(),
+    };
+    ws.record(grant, via, &detail)?;
     Ok(report)
 }
 
@@ -482,8 +581,10 @@ pub fn audit_entries(
     ws.record(
         grant,
         via,
-        &serde_json::json!({ "user": user, "since": since }),
-        &[],
+        &AuditDetail::AuditRead {
+            user: user.map(str::to_string),
+            since: since.map(str::to_string),
+        },
     )?;
     Ok(entries)
 }
@@ -503,20 +604,28 @@ pub struct IncidentReport {
     pub first: Option<String>,
     /// Last request in the window.
     pub last: Option<String>,
-    /// Every verbatim id returned, with how many times and when first.
+    /// Every verbatim id returned, with in how many requests and when first. Entries written
+    /// before schema v6 did not say what an id was: theirs are here too when the store holds a
+    /// verbatim of that id, else in `unresolved`.
     pub verbatims: Vec<IncidentItem>,
+    /// Every theme id shown.
+    pub themes: Vec<IncidentItem>,
+    /// Ids from entries written before schema v6 that name no stored verbatim: an erased
+    /// verbatim or a theme (the old trail cannot say which).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<IncidentItem>,
     /// Respondent pseudonyms behind those verbatims (still in the store).
     pub respondents: Vec<String>,
     /// Ids returned that are no longer in the store (erased since).
     pub erased_since: usize,
 }
 
-/// One verbatim in an [`IncidentReport`].
+/// One verbatim (or theme) in an [`IncidentReport`].
 #[derive(Clone, Debug, Serialize)]
 pub struct IncidentItem {
     /// Verbatim (or theme) id.
     pub id: String,
-    /// Times returned.
+    /// Requests that returned it.
     pub times: usize,
     /// First time.
     pub first: String,
@@ -525,9 +634,18 @@ pub struct IncidentItem {
     pub respondent: Option<String>,
 }
 
-/// Theme ids (`T3`) share the audit trail's id lists with verbatim ids.
-pub fn is_theme_id(id: &str) -> bool {
-    id.len() > 1 && id.starts_with('T') && id[1..].bytes().all(|b| b.is_ascii_digit())
+/// Does the store hold a verbatim with this id (cached)?
+fn held_now(
+    ws: &Workspace,
+    cache: &mut std::collections::HashMap<String, bool>,
+    id: &str,
+) -> Result<bool, ServiceError> {
+    if let Some(h) = cache.get(id) {
+        return Ok(*h);
+    }
+    let h = ws.store.get(id)?.is_some();
+    cache.insert(id.to_string(), h);
+    Ok(h)
 }
 
 /// Builds an [`IncidentReport`] from the audit trail (after verifying its chain: a broken chain
@@ -549,7 +667,9 @@ pub fn incident_report(
     let mut requests = std::collections::BTreeMap::new();
     let mut first = None;
     let mut last = None;
-    let mut items: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    let mut items: std::collections::BTreeMap<(IdKind, String), (usize, String)> =
+        Default::default();
+    let mut held: std::collections::HashMap<String, bool> = Default::default();
     for e in ws.store.audit_entries()? {
         if e.caller != user || since.is_some_and(|s| e.at.as_str() < s) {
             continue;
@@ -557,35 +677,55 @@ pub fn incident_report(
         *requests.entry(e.action.clone()).or_insert(0) += 1;
         first.get_or_insert_with(|| e.at.clone());
         last = Some(e.at.clone());
-        for id in e.ids.split(',').filter(|s| !s.is_empty()) {
-            let it = items.entry(id.to_string()).or_insert((0, e.at.clone()));
-            it.0 += 1;
+        let legacy = e.typed().is_none();
+        let mut named: std::collections::BTreeSet<(IdKind, String)> = e
+            .theme_ids
+            .iter()
+            .map(|t| (IdKind::Theme, t.clone()))
+            .collect();
+        for i in &e.ids {
+            // An old entry's id is a verbatim when the store holds one of that id; else it
+            // stays unresolved (an erased verbatim, or a theme).
+            let kind = if legacy && !held_now(ws, &mut held, i)? {
+                IdKind::Legacy
+            } else {
+                IdKind::Verbatim
+            };
+            named.insert((kind, i.clone()));
+        }
+        for key in named {
+            items.entry(key).or_insert((0, e.at.clone())).0 += 1;
         }
     }
     let mut respondents = std::collections::BTreeSet::new();
     let mut erased = 0;
     let mut verbatims = Vec::new();
-    for (id, (times, at)) in items {
-        let respondent = if is_theme_id(&id) {
-            None
-        } else {
-            match ws.store.get(&id)? {
-                Some(v) => v.respondent,
-                None => {
-                    erased += 1;
-                    None
-                }
-            }
+    let mut themes = Vec::new();
+    let mut unresolved = Vec::new();
+    for ((kind, id), (times, at)) in items {
+        let held = match kind {
+            IdKind::Verbatim => Some(ws.store.get(&id)?),
+            IdKind::Theme | IdKind::Legacy => None,
         };
+        let respondent = held.as_ref().and_then(|v| v.as_ref()?.respondent.clone());
         if let Some(r) = &respondent {
             respondents.insert(r.clone());
         }
-        verbatims.push(IncidentItem {
+        let item = IncidentItem {
             id,
             times,
             first: at,
             respondent,
-        });
+        };
+        match (kind, held.map(|v| v.is_some())) {
+            (IdKind::Theme, _) => themes.push(item),
+            (IdKind::Legacy, _) => unresolved.push(item),
+            (IdKind::Verbatim, Some(false)) => {
+                erased += 1;
+                verbatims.push(item);
+            }
+            (IdKind::Verbatim, _) => verbatims.push(item),
+        }
     }
     let report = IncidentReport {
         user: user.to_string(),
@@ -594,14 +734,18 @@ pub fn incident_report(
         first,
         last,
         verbatims,
+        themes,
+        unresolved,
         respondents: respondents.into_iter().collect(),
         erased_since: erased,
     };
     ws.record(
         grant,
         via,
-        &serde_json::json!({ "incident_user": user, "since": since }),
-        &[],
+        &AuditDetail::Incident {
+            incident_user: user.to_string(),
+            since: since.map(str::to_string),
+        },
     )?;
     Ok(report)
 }

@@ -87,14 +87,16 @@ pub(super) fn cmd_backup(g: &Global, root: &Path, a: BackupArgs) -> Result<i32> 
     let key = key_source(&a.key)?;
     let s = backup::backup(root, &out, &key, &BackupOptions::default())?;
     // A backup is a copy of everything: who made it, and where it went, is in the trail.
-    ws.record(
+    verbatim::service::record_write(
+        &mut ws,
         &grant,
         "backup",
-        &serde_json::json!({
-            "out": std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone()),
-            "files": s.files, "bytes": s.bytes, "verbatims": s.verbatims,
-        }),
-        &[],
+        &verbatim::store::AuditDetail::Backup {
+            out: std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone()),
+            files: s.files as u64,
+            bytes: s.bytes,
+            verbatims: s.verbatims as u64,
+        },
     )?;
     if g.json {
         output::json(&s);

@@ -511,14 +511,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Respondent(RespondentCommand::Lookup { identifier }) => {
             let mut ws = Workspace::open(&root)?;
             let grant = enter(&ws, Action::Lookup)?;
-            let r = privacy::lookup_respondent(&ws, &identifier)?;
-            // The identifier itself is personal data: the trail keeps its pseudonym.
-            ws.record(
-                &grant,
-                "respondent lookup",
-                &serde_json::json!({ "pseudonym": r.pseudonym }),
-                &r.verbatims,
-            )?;
+            let r = service::lookup_respondent(&mut ws, &grant, "respondent lookup", &identifier)?;
             if g.json {
                 output::json(&r);
             } else {
@@ -531,7 +524,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
-            let _grant = enter(&ws, Action::Write)?;
+            let grant = enter(&ws, Action::Write)?;
             // --model switches the workspace: its errors are the user's to see. Without it, the
             // workspace's own model re-embeds only if the stored vectors are not its own; a
             // model that cannot load then leaves the vectors as they are.
@@ -546,6 +539,17 @@ fn run(cli: Cli) -> Result<i32> {
                 ws.config.model = model_config(spec, ws.config.model.batch_size);
                 ws.save_config()?;
             }
+            service::record_write(
+                &mut ws,
+                &grant,
+                "reindex",
+                &verbatim::store::AuditDetail::Reindex {
+                    model: g.model.clone(),
+                    reembedded: r.reembedded,
+                    text: r.text,
+                    vectors: r.vectors,
+                },
+            )?;
             if g.json {
                 output::json(&serde_json::json!({
                     "reembedded": r.reembedded,
@@ -664,9 +668,17 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
                 output::json(&entries);
             } else {
                 for e in &entries {
+                    // Ids as a JSON array: an id may hold a comma.
+                    let detail = serde_json::to_string(&e.detail)?;
+                    let ids = serde_json::to_string(&e.ids)?;
+                    let themes = if e.theme_ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  themes {}", serde_json::to_string(&e.theme_ids)?)
+                    };
                     println!(
-                        "{:>5}  {}  {}  {}  {}  [{}]",
-                        e.seq, e.at, e.caller, e.action, e.detail, e.ids
+                        "{:>5}  {}  {}  {}  {}  {}{}",
+                        e.seq, e.at, e.caller, e.action, detail, ids, themes
                     );
                 }
             }
@@ -857,10 +869,14 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             &mut ws,
             &grant,
             "ingest",
-            &serde_json::json!({
-                "file": file, "rows": s.rows, "stored": s.stored, "updated": s.updated,
-                "unchanged": s.unchanged, "rejected": s.rejected,
-            }),
+            &verbatim::store::AuditDetail::Ingest {
+                file: file.display().to_string(),
+                rows: s.rows,
+                stored: s.stored,
+                updated: s.updated,
+                unchanged: s.unchanged,
+                rejected: s.rejected,
+            },
         )?;
         if !g.quiet {
             for w in &s.warnings {
@@ -1166,13 +1182,23 @@ fn cmd_links(g: &Global, root: &Path, c: LinksCommand) -> Result<i32> {
             format,
         } => {
             let mut ws = Workspace::open(root)?;
-            let _grant = enter(&ws, Action::Write)?;
+            let grant = enter(&ws, Action::Write)?;
             let made = privacy::make_links(
                 &mut ws,
                 &file,
                 format_from(format.as_deref()),
                 &id,
                 &base_url,
+            )?;
+            service::record_write(
+                &mut ws,
+                &grant,
+                "links make",
+                &verbatim::store::AuditDetail::LinksMake {
+                    file: file.display().to_string(),
+                    links: made.links.len(),
+                    errors: made.errors.len(),
+                },
             )?;
             if let Some(out) = &tokens_out {
                 let mut w = csv::Writer::from_path(out)

@@ -595,16 +595,24 @@ fn show(
     Ok(0)
 }
 
-fn edit(root: &Path, f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<String>) -> Result<String> {
+/// Applies an edit to the stored themes and records it: `f` returns the message and the audit
+/// detail.
+fn edit(
+    root: &Path,
+    via: &str,
+    f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<(String, verbatim::store::AuditDetail)>,
+) -> Result<String> {
     let mut ws = Workspace::open(root)?;
-    let _grant = enter(&ws, Action::EditThemes)?;
-    let _lock = ws.lock()?;
+    let grant = enter(&ws, Action::EditThemes)?;
+    let lock = ws.lock()?;
     let mut themes = ws.store.themes()?;
     if themes.is_empty() {
         bail!("no themes yet: run `verbatim themes` first");
     }
-    let msg = f(&mut themes)?;
+    let (msg, detail) = f(&mut themes)?;
     ws.store.edit_themes(|t| *t = themes)?;
+    drop(lock);
+    service::record_write(&mut ws, &grant, via, &detail)?;
     Ok(msg)
 }
 
@@ -631,7 +639,7 @@ fn merge(
     others: &[String],
     label: Option<String>,
 ) -> Result<i32> {
-    let msg = edit(root, |themes| {
+    let msg = edit(root, "themes merge", |themes| {
         let keep = lookup(themes, into)?;
         let keep_id = themes[keep].id;
         let mut merged = Vec::new();
@@ -644,15 +652,23 @@ fn merge(
             themes[i].merged_into = Some(keep_id);
             merged.push(theme_id(themes[i].id));
         }
-        if let Some(l) = label {
-            themes[keep].user_label = Some(l);
+        if let Some(l) = &label {
+            themes[keep].user_label = Some(l.clone());
         }
-        Ok(format!(
+        let msg = format!(
             "merged {} into {} ({})",
             merged.join(", "),
             theme_id(keep_id),
             display_label(&themes[keep])
-        ))
+        );
+        let mut theme_ids = vec![theme_id(keep_id)];
+        theme_ids.extend(merged);
+        let detail = verbatim::store::AuditDetail::ThemeMerge {
+            into: theme_id(keep_id),
+            label,
+            theme_ids,
+        };
+        Ok((msg, detail))
     })?;
     report_edit(g, &msg);
     Ok(0)
@@ -662,14 +678,15 @@ fn rename(g: &Global, root: &Path, id: &str, label: String) -> Result<i32> {
     if label.trim().is_empty() {
         bail!("the label is empty");
     }
-    let msg = edit(root, |themes| {
+    let msg = edit(root, "themes rename", |themes| {
         let i = lookup(themes, id)?;
         themes[i].user_label = Some(label.trim().to_string());
-        Ok(format!(
-            "{} is now {:?}",
-            theme_id(themes[i].id),
-            label.trim()
-        ))
+        let msg = format!("{} is now {:?}", theme_id(themes[i].id), label.trim());
+        let detail = verbatim::store::AuditDetail::ThemeRename {
+            label: label.trim().to_string(),
+            theme_ids: vec![theme_id(themes[i].id)],
+        };
+        Ok((msg, detail))
     })?;
     report_edit(g, &msg);
     Ok(0)
@@ -693,8 +710,8 @@ fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i
     verbatim::embed::l2_normalize(&mut c);
     drop(ws);
     let mut ws = Workspace::open(root)?;
-    let _grant = enter(&ws, Action::EditThemes)?;
-    let _lock = ws.lock()?;
+    let grant = enter(&ws, Action::EditThemes)?;
+    let lock = ws.lock()?;
     let mut themes = ws.store.themes()?;
     let id = themes.iter().map(|t| t.id).max().unwrap_or(0) + 1;
     themes.push(StoredTheme {
@@ -710,6 +727,17 @@ fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i
         state: ThemeState::Active,
     });
     ws.store.edit_themes(|t| *t = themes)?;
+    drop(lock);
+    service::record_write(
+        &mut ws,
+        &grant,
+        "themes seed",
+        &verbatim::store::AuditDetail::ThemeSeed {
+            label: label.clone(),
+            examples: examples.len(),
+            theme_ids: vec![theme_id(id)],
+        },
+    )?;
     report_edit(
         g,
         &format!(
@@ -734,11 +762,12 @@ fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Re
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Assignments)?;
     let run = run_themes(g, &mut ws, r)?;
-    ws.record(
+    service::assignments(
+        &mut ws,
         &grant,
         "themes assignments",
-        &serde_json::json!({ "out": out, "verbatims": run.docs.len() }),
-        &[],
+        out.as_deref(),
+        run.docs.len(),
     )?;
     let mut w: Box<dyn Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(

@@ -97,14 +97,16 @@ fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32>
     let by = caller(&ws)?;
     let grant = ws.enter(&by, Action::Users)?;
     let made = ws.add_principal(principal, kind, &by)?;
-    ws.record(
+    service::record_write(
+        &mut ws,
         &grant,
         &format!("{kind} add"),
-        &serde_json::json!({
-            "name": made.record.principal.name, "role": made.record.principal.role,
-            "scope": made.record.principal.scope, "expires": made.record.principal.expires,
-        }),
-        &[],
+        &verbatim::store::AuditDetail::PrincipalAdd {
+            name: made.record.principal.name.clone(),
+            role: made.record.principal.role.as_str().to_string(),
+            scope: made.record.principal.scope.clone(),
+            expires: made.record.principal.expires,
+        },
     )?;
     if g.json {
         output::json(&made);
@@ -124,11 +126,13 @@ fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Users)?;
     let at = ws.revoke_principal(name)?;
-    ws.record(
+    service::record_write(
+        &mut ws,
         &grant,
         &format!("{what} revoke"),
-        &serde_json::json!({ "name": name }),
-        &[],
+        &verbatim::store::AuditDetail::PrincipalRevoke {
+            name: name.to_string(),
+        },
     )?;
     if g.json {
         output::json(&serde_json::json!({ "name": name, "revoked_at": at }));
@@ -141,8 +145,7 @@ fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
 fn list(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Users)?;
-    let all = ws.store.principals()?;
-    ws.record(&grant, "user list", &serde_json::json!({}), &[])?;
+    let all = service::principals(&mut ws, &grant, "user list")?;
     if g.json {
         output::json(&all);
         return Ok(0);
@@ -255,11 +258,7 @@ pub(super) fn cmd_incident(g: &Global, root: &Path, c: IncidentCommand) -> Resul
     for (action, n) in &r.requests {
         println!("  {action:<22} {n}");
     }
-    let verbatims = r
-        .verbatims
-        .iter()
-        .filter(|v| !service::is_theme_id(&v.id))
-        .count();
+    let verbatims = r.verbatims.len();
     println!(
         "{verbatims} verbatim(s) retrieved ({} erased since), from {} respondent(s)",
         r.erased_since,
@@ -272,6 +271,15 @@ pub(super) fn cmd_incident(g: &Global, root: &Path, c: IncidentCommand) -> Resul
             v.times,
             v.first,
             v.respondent.as_deref().unwrap_or("")
+        );
+    }
+    if !r.themes.is_empty() {
+        println!("{} theme(s) shown", r.themes.len());
+    }
+    if !r.unresolved.is_empty() {
+        println!(
+            "{} id(s) from entries before schema v6 name no stored verbatim (erased, or theme ids)",
+            r.unresolved.len()
         );
     }
     Ok(0)

@@ -432,10 +432,14 @@ pub(crate) fn ingest(
         ws,
         &grant,
         via,
-        &serde_json::json!({
-            "file": upload.name, "rows": summary.rows, "stored": summary.stored,
-            "updated": summary.updated, "unchanged": summary.unchanged, "rejected": summary.rejected,
-        }),
+        &crate::store::AuditDetail::Ingest {
+            file: upload.name.clone(),
+            rows: summary.rows,
+            stored: summary.stored,
+            updated: summary.updated,
+            unchanged: summary.unchanged,
+            rejected: summary.rejected,
+        },
     )?;
     let mut v = json(&summary)?;
     v["file"] = Value::String(upload.name);

@@ -246,7 +246,7 @@ pub fn document() -> Value {
                     "additionalProperties": true
                 },
                 "Original": { "type": "object", "required": ["id", "redacted"], "properties": { "id": { "type": "string" }, "original": { "type": ["object", "null"] }, "redacted": { "type": "string" } } },
-                "AuditEntry": { "type": "object", "required": ["seq", "at", "caller", "action"], "properties": { "seq": { "type": "integer" }, "at": { "type": "string" }, "caller": { "type": "string" }, "action": { "type": "string" } }, "additionalProperties": true },
+                "AuditEntry": { "type": "object", "required": ["seq", "at", "caller", "action", "detail", "ids", "theme_ids"], "properties": { "seq": { "type": "integer" }, "at": { "type": "string" }, "caller": { "type": "string" }, "action": { "type": "string" }, "detail": { "type": "object", "description": "Typed by `kind` (search, report, erasure…); entries from before schema v6: `{\"legacy\": …}`." }, "ids": { "type": "array", "items": { "type": "string" }, "description": "Verbatim ids, exact." }, "theme_ids": { "type": "array", "items": { "type": "string" } } }, "additionalProperties": true },
             }
         }
     })

@@ -9,17 +9,17 @@
 //! physically purged and the file vacuumed, and finishes the job on the next erasure otherwise.
 //!
 //! What is *not* touched here: the audit trail (hash-chained; it holds ids, filters and what
-//! users typed, never verbatim text) and the access log of reveals (ids).
+//! users typed, never verbatim text).
 
 use std::collections::BTreeMap;
 
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{now_iso, Result, Store, StoreError};
 
 /// Rows removed from each table by one erasure.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasedRows {
     /// Verbatims (text, respondent pseudonym, date, score, segments as JSON, content hash).
     pub verbatims: u64,
@@ -77,6 +77,13 @@ pub struct Vacuumed {
 
 const PENDING: &str = "erase_pending";
 
+/// The value of `meta.erase_pending`.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    at: String,
+    ids: Vec<String>,
+}
+
 impl Store {
     /// Erases verbatims by id from every table that holds them, in one transaction: verbatims,
     /// segment values, embeddings, sentence vectors, sealed originals, theme assignments,
@@ -107,6 +114,7 @@ impl Store {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let mut n = ErasedRows::default();
+        let mut erased: Vec<String> = Vec::new();
         {
             let mut find = tx
                 .prepare_cached("SELECT doc, source FROM verbatims WHERE id = ?1")
@@ -123,6 +131,7 @@ impl Store {
                     continue;
                 };
                 seq += 1;
+                erased.push(id.clone());
                 n.verbatims += del("DELETE FROM verbatims WHERE doc = ?1", &doc).map_err(e)?;
                 n.segment_values += del("DELETE FROM segments WHERE doc = ?1", &doc).map_err(e)?;
                 n.embeddings += del("DELETE FROM embeddings WHERE doc = ?1", &doc).map_err(e)?;
@@ -178,10 +187,25 @@ impl Store {
             .map_err(e)?;
         }
         if n.total() > 0 {
+            // The ids go with the flag: an erasure resumed after a crash still knows which
+            // reports quote what it erased (the ids are in the audit trail anyway; no text).
+            let mut pending = Self::meta_tx(&tx, PENDING)
+                .map_err(e)?
+                .and_then(|v| serde_json::from_str::<Pending>(&v).ok())
+                .map(|p| p.ids)
+                .unwrap_or_default();
+            pending.extend(erased);
+            pending.sort();
+            pending.dedup();
+            let value = serde_json::to_string(&Pending {
+                at: now_iso(),
+                ids: pending,
+            })
+            .expect("strings serialise");
             tx.execute(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2) \
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![PENDING, now_iso()],
+                params![PENDING, value],
             )
             .map_err(e)?;
         }
@@ -200,6 +224,16 @@ impl Store {
     /// finished yet (the process died in between).
     pub fn erase_pending(&self) -> Result<bool> {
         Ok(self.meta(PENDING)?.is_some())
+    }
+
+    /// The ids erased by the pending (interrupted) erasure; empty when none is pending or when
+    /// the flag was set by a version that did not record them (a bare time).
+    pub fn erase_pending_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .meta(PENDING)?
+            .and_then(|v| serde_json::from_str::<Pending>(&v).ok())
+            .map(|p| p.ids)
+            .unwrap_or_default())
     }
 
     /// Marks the erasure finished (indexes purged, file vacuumed).
@@ -375,6 +409,7 @@ mod tests {
         assert_eq!((n.rejected_rows, n.link_tokens), (1, 1));
         assert_eq!(s.seq().unwrap(), 3);
         assert!(s.erase_pending().unwrap());
+        assert_eq!(s.erase_pending_ids().unwrap(), ["a"]);
         let mut deletes = 0;
         s.changes_since(2, |c| {
             assert!(matches!(c, super::super::Change::Delete { .. }));

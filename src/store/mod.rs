@@ -25,7 +25,7 @@ mod erase;
 mod resolve;
 mod themes;
 mod users;
-pub use audit::{AuditEntry, AuditVerdict};
+pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
 pub use resolve::{fold, resolve_filter, FilterError, LIST_AT_MOST};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
@@ -255,7 +255,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -378,7 +378,34 @@ const MIGRATIONS: &[&str] = &[
         revoked_at TEXT
     ) WITHOUT ROWID;
     "#,
+    // v6: typed audit entries (store/audit.rs). New entries (`format` 2) hold a typed JSON
+    // detail and their ids as rows of `audit_ids`; older entries keep their bytes and hash, and
+    // their comma-joined ids are split once into `legacy` rows ([`audit::migrate_legacy_ids`]).
+    // The unchained `access_log` goes: dropped here when empty, else folded into the chain by
+    // the workspace on open (chaining needs its key).
+    r#"
+    ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE audit_ids (
+        entry_seq INTEGER NOT NULL,
+        kind      TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        PRIMARY KEY (entry_seq, kind, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audit_ids_id ON audit_ids(id, kind);
+    "#,
 ];
+
+/// Migration steps SQL cannot express, run in the same transaction after the SQL of `target`.
+fn migrate_rust(tx: &Transaction<'_>, target: i64) -> rusqlite::Result<()> {
+    if target == 6 {
+        audit::migrate_legacy_ids(tx)?;
+        let logged: i64 = tx.query_row("SELECT count(*) FROM access_log", [], |r| r.get(0))?;
+        if logged == 0 {
+            tx.execute_batch("DROP TABLE access_log")?;
+        }
+    }
+    Ok(())
+}
 
 /// The SQLite store of one workspace.
 pub struct Store {
@@ -453,6 +480,7 @@ impl Store {
                     source,
                 })?;
             tx.execute_batch(sql)
+                .and_then(|_| migrate_rust(&tx, target))
                 .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {target}")))
                 .and_then(|_| tx.commit())
                 .map_err(|source| StoreError::Sqlite { path, source })?;
@@ -845,32 +873,6 @@ impl Store {
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(|e| self.err(e))?;
         Ok(ids)
-    }
-
-    /// Appends a sensitive read (who, what, which verbatim) to the access log, durably, before
-    /// the caller shows anything.
-    pub fn log_access(&self, caller: &str, action: &str, target: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO access_log(at, caller, action, target) VALUES (?1, ?2, ?3, ?4)",
-                params![now_iso(), caller, action, target],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
-    }
-
-    /// The access log, oldest first: (at, caller, action, target).
-    pub fn access_log(&self) -> Result<Vec<(String, String, String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT at, caller, action, target FROM access_log ORDER BY seq")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
     }
 
     /// Verbatims by internal number, in the order asked (missing ones skipped).

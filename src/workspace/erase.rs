@@ -20,8 +20,11 @@
 //! 6. appends the receipt to the audit trail (ids and counts only; the trail is hash-chained and
 //!    is never rewritten), then `VACUUM`s the store and truncates its write-ahead log.
 //!
-//! A crash after step 3 leaves `erase_pending` in the store: the indexes already hide the erased
-//! verbatims (tombstones are replayed on open), and the next erasure finishes the purge.
+//! A crash after step 3 leaves `erase_pending` in the store, with the erased ids: the indexes
+//! already hide the erased verbatims (tombstones are replayed on open), and the next erasure
+//! finishes the purge — indexes, the reports that quote those ids (their text is gone from the
+//! store, so only the trail's record of what each report quoted can find them), the audit
+//! entry (naming the ids of both erasures), vacuum.
 //!
 //! The library never prints: each function returns a [`Receipt`] (or a [`SubjectExport`]) for
 //! the caller to show.
@@ -37,7 +40,7 @@ use super::{Workspace, WorkspaceError};
 use crate::access::{Action, Grant};
 use crate::index::IndexError;
 use crate::pii::vault::VaultError;
-use crate::store::{ErasedRows, Relabel, Store, StoreError, ThemeState};
+use crate::store::{AuditDetail, ErasedRows, IdKind, Relabel, Store, StoreError, ThemeState};
 use crate::themes::label::{label_themes, Phraser, Vocab};
 use crate::themes::run::{display_label, theme_id};
 
@@ -338,10 +341,19 @@ fn erase(
     let root = ws.root().to_path_buf();
     let bytes_before = dir_size(&root);
     let pending = ws.store.erase_pending()?;
+    // An interrupted erasure's ids: already gone from the store, still to purge elsewhere.
+    let resumed = ws.store.erase_pending_ids()?;
 
     let victims = held(&ws.store, &ids)?;
     receipt.ids = victims.iter().map(|v| v.id.clone()).collect();
-    let erased_ids: BTreeSet<String> = receipt.ids.iter().cloned().collect();
+    let mut erased_ids: BTreeSet<String> = receipt.ids.iter().cloned().collect();
+    if !dry_run {
+        for id in resumed {
+            if erased_ids.insert(id.clone()) {
+                receipt.ids.push(id);
+            }
+        }
+    }
     let erased_docs: HashSet<i64> = victims.iter().map(|v| v.doc).collect();
 
     let (mut ix, _) = ws.indexes()?;
@@ -411,19 +423,20 @@ fn audit(ws: &mut Workspace, caller: &str, r: &Receipt) -> Result<i64, EraseErro
         "retention" => "retention apply",
         _ => "forget",
     };
-    let detail = serde_json::json!({
-        "request": r.request,
-        "pseudonym": r.pseudonym,
-        "cutoff": r.cutoff,
-        "not_found": r.not_found.len(),
-        "store": r.store,
-        "text_index_docs": r.text_index_docs,
-        "vector_points": r.vector_points,
-        "labels_recomputed": r.labels_recomputed,
-        "reports_removed": r.reports_removed.len(),
-        "reports_unreachable": r.reports_unreachable.len(),
-    });
-    Ok(ws.audit(caller, action, &detail, &r.ids)?)
+    let detail = AuditDetail::Erasure {
+        request: r.request.clone(),
+        pseudonym: r.pseudonym.clone(),
+        cutoff: r.cutoff.clone(),
+        not_found: r.not_found.len(),
+        store: r.store.clone(),
+        text_index_docs: r.text_index_docs,
+        vector_points: r.vector_points,
+        labels_recomputed: r.labels_recomputed,
+        reports_removed: r.reports_removed.len(),
+        reports_unreachable: r.reports_unreachable.len(),
+        verbatim_ids: r.ids.clone(),
+    };
+    Ok(ws.append_audit(caller, action, &detail)?)
 }
 
 /// Labels, keywords and sizes of the themes that lose members, recomputed over the remaining
@@ -555,24 +568,11 @@ fn reports(
     }
     let mut written: BTreeMap<String, bool> = BTreeMap::new();
     for e in ws.store.audit_entries()? {
-        if e.action != "report" && e.action != "themes assignments" {
-            continue;
-        }
-        // `out` is at the top of the detail, or in the report's `parameters`.
-        let Some(out) = serde_json::from_str::<serde_json::Value>(&e.detail)
-            .ok()
-            .and_then(|d| {
-                d.get("out")
-                    .or_else(|| d.get("parameters").and_then(|p| p.get("out")))
-                    .and_then(|o| o.as_str().map(String::from))
-            })
-        else {
+        let Some(out) = written_file(&e) else {
             continue;
         };
-        let quotes = e
-            .ids
-            .split(',')
-            .any(|id| !id.is_empty() && erased.contains(id));
+        // Exact ids (entries before schema v6: the pieces of their comma-joined list).
+        let quotes = e.ids.iter().any(|id| erased.contains(id));
         *written.entry(out).or_default() |= quotes;
     }
     let root = std::fs::canonicalize(ws.root()).unwrap_or_else(|_| ws.root().to_path_buf());
@@ -634,6 +634,27 @@ fn reports(
         }
     }
     Ok((removed, unreachable))
+}
+
+/// The file a report or assignments entry says it wrote, if any.
+fn written_file(e: &crate::store::AuditEntry) -> Option<String> {
+    match &e.detail {
+        crate::store::EntryDetail::Typed(AuditDetail::Report { out, .. })
+        | crate::store::EntryDetail::Typed(AuditDetail::Assignments { out, .. }) => {
+            out.as_ref().map(|p| p.display().to_string())
+        }
+        crate::store::EntryDetail::Typed(_) => None,
+        // Before schema v6: `out` at the top of the detail, or in the report's `parameters`.
+        crate::store::EntryDetail::Legacy { legacy } => {
+            if e.action != "report" && e.action != "themes assignments" {
+                return None;
+            }
+            legacy
+                .get("out")
+                .or_else(|| legacy.get("parameters").and_then(|p| p.get("out")))
+                .and_then(|o| o.as_str().map(String::from))
+        }
+    }
 }
 
 /// Total size of the files under `dir` (what an erasure reclaims is measured on it).
@@ -718,12 +739,10 @@ pub fn export_respondent(
             id: v.id,
         });
     }
-    let id_set: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let reads = ws
         .store
-        .audit_entries()?
+        .audit_entries_naming(&ids, &[IdKind::Verbatim, IdKind::Legacy])?
         .into_iter()
-        .filter(|e| e.ids.split(',').any(|i| id_set.contains(i)))
         .map(|e| RecordedRead {
             seq: e.seq,
             at: e.at,
@@ -737,11 +756,13 @@ pub fn export_respondent(
         .into_iter()
         .map(|(token, created_at)| SurveyLink { token, created_at })
         .collect();
-    ws.audit(
-        grant.caller().name(),
+    ws.record(
+        grant,
         "export",
-        &serde_json::json!({ "pseudonym": pseudonym }),
-        &ids,
+        &AuditDetail::Export {
+            pseudonym: pseudonym.clone(),
+            verbatim_ids: ids.clone(),
+        },
     )?;
     Ok(SubjectExport {
         pseudonym,

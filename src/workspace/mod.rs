@@ -318,6 +318,9 @@ impl Workspace {
         let store = Store::open(&root.join(STORE_FILE))?;
         let vault = open_vault(root, &store)?;
         let keyed_content_ids = store.meta(KEYED_CONTENT_IDS)?.as_deref() == Some("keyed");
+        let mut store = store;
+        // Schema v6: reveals logged outside the chain join it (needs the key; once).
+        store.fold_access_log(&|b: &[u8]| vault.keyed_hash("audit", b))?;
         Ok(Workspace {
             root: root.to_path_buf(),
             config,
@@ -359,20 +362,19 @@ impl Workspace {
         Ok(Indexes::open(&self.index_dir(), &self.store)?)
     }
 
-    /// Appends to the audit trail, durably, before results are shown: who, what (`detail`:
-    /// query, filters, options), which ids came back. Chained with the workspace key.
-    pub fn audit(
+    /// Appends to the audit trail, durably, before results are shown: who, what (the typed
+    /// detail, with the ids that came back). Chained with the workspace key. The one path to
+    /// the trail: [`Workspace::record`] (under a grant) and the erasure's system caller
+    /// (`retention`) come through here.
+    pub(crate) fn append_audit(
         &mut self,
         caller: &str,
         action: &str,
-        detail: &serde_json::Value,
-        ids: &[String],
+        detail: &crate::store::AuditDetail,
     ) -> Result<i64, WorkspaceError> {
         let vault = &self.vault;
         let mac = |b: &[u8]| vault.keyed_hash("audit", b);
-        Ok(self
-            .store
-            .append_audit(caller, action, &detail.to_string(), ids, &mac)?)
+        Ok(self.store.append_audit(caller, action, detail, &mac)?)
     }
 
     /// Checks the audit chain (see `store::audit`).

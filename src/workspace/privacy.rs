@@ -150,8 +150,8 @@ pub struct Revealed {
 }
 
 /// Decrypts the original of one verbatim. Needs a [`Grant`] for [`Action::Reveal`]; the read is
-/// written to the access log before anything is returned.
-pub fn reveal(ws: &Workspace, grant: &Grant, id: &str) -> Result<Revealed, PrivacyError> {
+/// recorded in the audit trail by the caller ([`crate::service::reveal`]) before this runs.
+pub(crate) fn reveal(ws: &Workspace, grant: &Grant, id: &str) -> Result<Revealed, PrivacyError> {
     if grant.action() != Action::Reveal {
         return Err(PrivacyError::WrongGrant {
             granted: grant.action(),
@@ -162,8 +162,6 @@ pub fn reveal(ws: &Workspace, grant: &Grant, id: &str) -> Result<Revealed, Priva
         .store
         .get(id)?
         .ok_or_else(|| PrivacyError::NotFound(id.to_string()))?;
-    let caller = serde_json::to_string(grant.caller()).expect("serialises");
-    ws.store.log_access(&caller, "reveal", id)?;
     let original = match ws.store.sealed_original(id)? {
         None => None,
         Some(sealed) => {

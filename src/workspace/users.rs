@@ -163,17 +163,16 @@ impl Workspace {
         access::authorize(&self.recheck(caller)?, action)
     }
 
-    /// Appends the audit entry for a read made under `grant` (`via`: the command or route),
-    /// durably, before the results are returned.
+    /// Appends the audit entry for a read or write made under `grant` (`via`: the command or
+    /// route), durably, before the results are returned.
     pub fn record(
         &mut self,
         grant: &Grant,
         via: &str,
-        detail: &serde_json::Value,
-        ids: &[String],
+        detail: &crate::store::AuditDetail,
     ) -> Result<i64, WorkspaceError> {
         let caller = grant.caller().name().to_string();
-        self.audit(&caller, via, detail, ids)
+        self.append_audit(&caller, via, detail)
     }
 }
 

@@ -223,13 +223,25 @@ fn originals_are_sealed_revealed_to_the_owner_and_logged() {
         "{plain}"
     );
 
-    // Every reveal is in the access log.
+    // Every reveal is in the audit trail, once (there is no second, unchained log).
     let store = verbatim::store::Store::open(&ws.path().join("store.sqlite")).unwrap();
-    let log = store.access_log().unwrap();
-    assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log
-        .iter()
-        .all(|(_, _, action, target)| action == "reveal" && target == "T-1003"));
+    let reveals: Vec<_> = store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "pii reveal")
+        .collect();
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
+    assert!(reveals.iter().all(|e| e.ids == ["T-1003"]));
+    let tables: i64 = rusqlite::Connection::open(ws.path().join("store.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'access_log'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
 
     // Without the key file, the workspace refuses to open rather than making a new key.
     let key = ws.path().join("verbatim.key");
