@@ -17,13 +17,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use verbatim::access::{Action, Caller, Grant};
+use verbatim::embed::catalog::SearchPath;
 use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping};
 use verbatim::retrieve::{Mode, Query};
 use verbatim::service;
 use verbatim::store::Filter;
 use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
-use verbatim::embed::catalog::SearchPath;
 use verbatim::workspace::{privacy, read_config, resolve_root, Workspace};
 
 /// verbatim — analyse customer feedback on your own machine.
@@ -784,9 +784,8 @@ fn cmd_models(g: &Global) -> Result<i32> {
 fn cmd_models_install(g: &Global, source: &Path, to: Option<PathBuf>) -> Result<i32> {
     let dest = match to {
         Some(dir) => dir,
-        None => embed::catalog::data_dir().context(
-            "no data dir to install into: set XDG_DATA_HOME or HOME, or pass --to DIR",
-        )?,
+        None => embed::catalog::data_dir()
+            .context("no data dir to install into: set XDG_DATA_HOME or HOME, or pass --to DIR")?,
     };
     let (pins, heads) = embed::catalog::builtin_pins()?;
     let t = std::time::Instant::now();

@@ -228,7 +228,8 @@ impl SearchPath {
         if path.is_dir() {
             return Ok(path.to_path_buf());
         }
-        let is_name = !spec.is_empty() && !spec.contains(['/', '\\']) && spec != "." && spec != "..";
+        let is_name =
+            !spec.is_empty() && !spec.contains(['/', '\\']) && spec != "." && spec != "..";
         if !is_name {
             return Err(EmbedError::MissingFile {
                 path: path.to_path_buf(),
@@ -260,7 +261,14 @@ impl SearchPath {
             .places
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("{}. {} ({})", i + 1, p.dir.join(name).display(), p.rule.label()))
+            .map(|(i, p)| {
+                format!(
+                    "{}. {} ({})",
+                    i + 1,
+                    p.dir.join(name).display(),
+                    p.rule.label()
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         EmbedError::NotInstalled {

@@ -89,7 +89,9 @@ pub enum InstallError {
         file: String,
     },
     /// A file's sha256 is not the pinned one.
-    #[error("{file}: sha256 mismatch: expected {expected}, actual {actual}; nothing was installed")]
+    #[error(
+        "{file}: sha256 mismatch: expected {expected}, actual {actual}; nothing was installed"
+    )]
     Mismatch {
         /// The file (the wheel or folder, then the path inside it).
         file: String,
@@ -638,7 +640,10 @@ mod tests {
         let v = verify_dir(tmp.path(), &pin);
         assert!(!v.verified);
         assert_eq!(v.problems.len(), 2, "{:?}", v.problems);
-        assert!(v.problems.iter().any(|p| p.contains("a.json: sha256 mismatch")));
+        assert!(v
+            .problems
+            .iter()
+            .any(|p| p.contains("a.json: sha256 mismatch")));
         assert!(v.problems.iter().any(|p| p.contains("b.json: missing")));
     }
 }

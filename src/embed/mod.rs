@@ -264,7 +264,9 @@ pub enum EmbedError {
         known: String,
     },
     /// A model of the catalogue is in none of the places models are looked for.
-    #[error("model '{name}' is not installed; looked in, in order: {looked}; install it with {fix}")]
+    #[error(
+        "model '{name}' is not installed; looked in, in order: {looked}; install it with {fix}"
+    )]
     NotInstalled {
         /// The model's name.
         name: String,

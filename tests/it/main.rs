@@ -10,6 +10,7 @@ mod e5;
 mod embed;
 mod erase;
 mod lifecycle;
+mod models;
 mod pii_eval;
 mod privacy;
 mod props;
