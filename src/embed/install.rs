@@ -352,7 +352,18 @@ fn identify<'p>(
         }
     };
     let folder_layout = |p: &Pinned| !p.files.is_empty() && p.files.iter().all(|f| has(&f.path));
-    for p in pins {
+    let file_name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // A folder or wheel named like a model is tried as that model first (two models may share
+    // file names such as config.json); the checksums then decide.
+    let named = |p: &&Pinned| p.name == file_name || p.wheel.as_deref() == Some(&file_name);
+    let ordered = pins
+        .iter()
+        .filter(named)
+        .chain(pins.iter().filter(|p| !named(p)));
+    for p in ordered {
         if wheel_layout(p) {
             return Ok((p, Layout::Wheel));
         }
@@ -361,10 +372,6 @@ fn identify<'p>(
         }
     }
     // Not complete: if the name says which model it is, name the first file it lacks.
-    let file_name = source
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let meant = pins.iter().find(|p| {
         p.name == file_name
             || p.wheel.as_deref() == Some(file_name.as_str())

