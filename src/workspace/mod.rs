@@ -101,6 +101,22 @@ pub struct ModelConfig {
     pub batch_size: Option<usize>,
 }
 
+/// Where this workspace finds model folders (`[models]` in `verbatim.toml`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// A folder holding model folders (`DIR/NAME/`), looked at after `--models` /
+    /// `$VERBATIM_MODELS` and before `./models`; relative to the workspace folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+}
+
+impl ModelsConfig {
+    fn is_unset(&self) -> bool {
+        self.dir.is_none()
+    }
+}
+
 /// Ingest settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -202,6 +218,9 @@ pub struct Config {
     /// Embedding model.
     #[serde(default)]
     pub model: ModelConfig,
+    /// Where model folders are (besides the default places).
+    #[serde(default, skip_serializing_if = "ModelsConfig::is_unset")]
+    pub models: ModelsConfig,
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestConfig,
@@ -292,6 +311,11 @@ impl Workspace {
         ws.save_config()?;
         Indexes::open(&ws.index_dir(), &ws.store)?;
         Ok(ws)
+    }
+
+    /// The folder `[models] dir` names, made absolute against the workspace folder.
+    pub fn models_dir(&self) -> Option<PathBuf> {
+        self.config.models.dir.as_ref().map(|d| self.root.join(d))
     }
 
     /// Opens the workspace in `root`.
@@ -433,6 +457,23 @@ fn open_vault(root: &Path, store: &Store) -> Result<Vault, WorkspaceError> {
         return Err(VaultError::Missing { path }.into());
     }
     Ok(Vault::create(&path)?)
+}
+
+/// Reads `root/verbatim.toml` alone, without opening the store (for commands that only need a
+/// setting, like `verbatim models`). `Ok(None)` when `root` is not a workspace.
+pub fn read_config(root: &Path) -> Result<Option<Config>, WorkspaceError> {
+    let path = root.join(CONFIG_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(WorkspaceError::Io { path, source }),
+    };
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| WorkspaceError::Config {
+            path,
+            message: e.to_string(),
+        })
 }
 
 /// Finds the workspace folder: `--workspace`, then `VERBATIM_WORKSPACE`, then the current folder.

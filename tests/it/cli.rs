@@ -43,6 +43,8 @@ fn embed_command_matches_sentence_transformers_on_every_reference_row() {
         verbatim(out.path())
             .arg("embed")
             .arg(&reference)
+            // The model's parity on the raw reference texts, as sentence-transformers saw them.
+            .arg("--no-redact")
             .arg("--out")
             .arg(&npy),
     );

@@ -360,7 +360,7 @@ fn fingerprint_names_model_pooling_and_length_and_is_stable() {
 fn default_model_dir_finds_the_checkout_models_folder() {
     let want = match std::env::var_os("VERBATIM_MODELS").filter(|v| !v.is_empty()) {
         Some(root) => Path::new(&root).join("all-MiniLM-L6-v2"),
-        // The test binary lives under target/release/deps; the walk up finds models/manifest.toml.
+        // cargo runs the tests from the checkout: `./models` of the lookup order.
         None => repo().join("models/all-MiniLM-L6-v2"),
     };
     assert_eq!(default_model_dir(), Some(want));

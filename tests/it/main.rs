@@ -11,6 +11,7 @@ mod embed;
 mod erase;
 mod ingest_integrity;
 mod lifecycle;
+mod models;
 mod pii_eval;
 mod privacy;
 mod props;
