@@ -161,7 +161,9 @@ fn main() {
             "--todo" => mode = "todo",
             "--sample" => mode = "sample",
             other => {
-                eprintln!("person_precision: unknown argument {other:?} (--data DIR, --todo, --sample)");
+                eprintln!(
+                    "person_precision: unknown argument {other:?} (--data DIR, --todo, --sample)"
+                );
                 std::process::exit(2)
             }
         }
@@ -213,7 +215,10 @@ fn main() {
         .map(|j| (j.file.as_str(), j.id.as_str()))
         .collect();
 
-    println!("Person precision on hand-judged spans ({} judgments)", judgments.len());
+    println!(
+        "Person precision on hand-judged spans ({} judgments)",
+        judgments.len()
+    );
     let mut round1 = (0, 0);
     for file in FILES {
         let js: Vec<_> = judgments
@@ -245,6 +250,9 @@ fn main() {
                             k += 1;
                         } else {
                             *left.entry(j.category.clone()).or_default() += 1;
+                            if mode == "todo" {
+                                println!("NOT_PERSON {}", show(file, &r.id, &r.text, s));
+                            }
                         }
                     }
                     None => {
@@ -256,7 +264,31 @@ fn main() {
                 }
             }
         }
+        // Judged persons the detector no longer flags (with --todo: for the judge to review).
+        let mut lost = 0;
+        for j in judgments
+            .iter()
+            .filter(|j| j.file == file && j.verdict == "person")
+        {
+            let Some(r) = records[file].iter().find(|r| r.id == j.id) else {
+                continue;
+            };
+            if !persons(&r.text).contains(&(j.start, j.end)) {
+                let overlapped = persons(&r.text)
+                    .iter()
+                    .any(|&(s, e)| s < j.end && j.start < e);
+                if !overlapped {
+                    lost += 1;
+                    if mode == "todo" {
+                        println!("LOST {}", show(file, &r.id, &r.text, (j.start, j.end)));
+                    }
+                }
+            }
+        }
         line(&format!("now {file}"), k, n);
+        if lost > 0 {
+            println!("  ({lost} span(s) judged person are no longer flagged at all)");
+        }
         total.0 += k;
         total.1 += n;
     }

@@ -97,6 +97,9 @@ const AMBIGUOUS: &[&str] = &[
     "noël",
     "pearl",
     "olive",
+    // ordinary words and foods, in product reviews far more often than given names (issue 12)
+    "poppy",
+    "violette",
 ];
 
 /// Capitalised words that are not names (sentence starters, recipients, months, brands, …).
@@ -231,6 +234,7 @@ const STOP: &[&str] = &[
     "client",
     "clients",
     "sir",
+    "sirs",
     "madam",
     "ladies",
     "gentlemen",
@@ -508,6 +512,283 @@ const STOP: &[&str] = &[
     "coffee",
 ];
 
+/// Nouns that make the name before them (or inside them) a thing or a place: "Jack Russell
+/// Terrier", "Graham Crackers", "George Foreman grill", "John Wayne airport", "Clara City".
+const THING: &[&str] = &[
+    "tea",
+    "teas",
+    "coffee",
+    "coffees",
+    "sauce",
+    "sauces",
+    "cracker",
+    "crackers",
+    "cookie",
+    "cookies",
+    "chocolate",
+    "chocolates",
+    "seed",
+    "seeds",
+    "filling",
+    "glaze",
+    "glazes",
+    "wash",
+    "soap",
+    "shampoo",
+    "lotion",
+    "terrier",
+    "terriers",
+    "retriever",
+    "spaniel",
+    "poodle",
+    "grill",
+    "flour",
+    "mix",
+    "mixes",
+    "bar",
+    "bars",
+    "chips",
+    "candy",
+    "candies",
+    "cereal",
+    "soup",
+    "soups",
+    "syrup",
+    "liqueur",
+    "chutney",
+    "mustard",
+    "salsa",
+    "jerky",
+    "cheese",
+    "bread",
+    "pasta",
+    "juice",
+    "soda",
+    "beer",
+    "wine",
+    "vodka",
+    "whiskey",
+    "whisky",
+    "bourbon",
+    "rum",
+    "butter",
+    "jam",
+    "jelly",
+    "salt",
+    "spice",
+    "spices",
+    "seasoning",
+    "seasonings",
+    "rub",
+    "dressing",
+    "kitchen",
+    "foods",
+    "farms",
+    "bakery",
+    "brand",
+    "brands",
+    "co",
+    "inc",
+    "llc",
+    "ltd",
+    "airport",
+    "airlines",
+    "intl",
+    "international",
+    "city",
+    "county",
+    "beach",
+    "bay",
+    "island",
+    "lake",
+    "river",
+    "valley",
+    "springs",
+    "falls",
+    "hotel",
+    "resort",
+    "mall",
+    "market",
+    "restaurant",
+    "cafe",
+    "café",
+    "bros",
+    "brothers",
+    "blend",
+    "roast",
+    "k-cups",
+    "kcups",
+    "pods",
+    "capsules",
+];
+
+/// Words after a lone first name's "'s" that make it a brand or a shop ("Annie's ingredients",
+/// "Amy's is working on", "Ella's says", "back to Mary's from now on").
+const BRAND_AFTER: &[&str] = &[
+    "is",
+    "has",
+    "says",
+    "said",
+    "makes",
+    "made",
+    "sells",
+    "sold",
+    "offers",
+    "for",
+    "because",
+    "from",
+    "and",
+    "or",
+    "products",
+    "product",
+    "foods",
+    "food",
+    "items",
+    "item",
+    "seasonings",
+    "seasoning",
+    "soup",
+    "soups",
+    "ingredients",
+    "dressing",
+    "dressings",
+    "cereal",
+    "cereals",
+    "mix",
+    "mixes",
+    "coffee",
+    "coffees",
+    "tea",
+    "teas",
+    "crackers",
+    "cookies",
+    "chips",
+    "sauce",
+    "sauces",
+    "pasta",
+    "bread",
+    "line",
+    "brand",
+    "version",
+    "flavors",
+    "flavours",
+    "store",
+    "stores",
+    "website",
+    "site",
+    "restaurant",
+    "restaurants",
+    "menu",
+    "bars",
+    "candy",
+    "snacks",
+    "baby",
+    "organic",
+    "original",
+    "classic",
+    "new",
+    "low",
+    "light",
+    "lite",
+    "whole",
+    "frozen",
+    "canned",
+    "instant",
+    "gluten",
+    "sugar",
+];
+
+/// Animals: a name in apposition to one is a pet ("our pup, Mr. Shimmy", "my chinchillas, Tank
+/// and Tony", "our cat's name is Grandma").
+const ANIMALS: &[&str] = &[
+    "dog",
+    "dogs",
+    "pup",
+    "pups",
+    "puppy",
+    "puppies",
+    "pooch",
+    "cat",
+    "cats",
+    "kitty",
+    "kitties",
+    "kitten",
+    "kittens",
+    "chinchilla",
+    "chinchillas",
+    "hamster",
+    "hamsters",
+    "rabbit",
+    "rabbits",
+    "bunny",
+    "parrot",
+    "bird",
+    "birds",
+    "horse",
+    "horses",
+    "pet",
+    "pets",
+    "chien",
+    "chiens",
+    "chat",
+    "chats",
+    "chiot",
+    "chaton",
+];
+
+/// Words before a lone first name's "'s" that make it a person ("my Grandma Ella's 80th").
+const RELATION: &[&str] = &[
+    "my",
+    "your",
+    "his",
+    "her",
+    "our",
+    "their",
+    "grandma",
+    "grandpa",
+    "granny",
+    "nana",
+    "mom",
+    "mum",
+    "mother",
+    "dad",
+    "father",
+    "aunt",
+    "auntie",
+    "uncle",
+    "sister",
+    "brother",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "friend",
+    "cousin",
+    "niece",
+    "nephew",
+    "boss",
+    "agent",
+    "colleague",
+    "neighbor",
+    "neighbour",
+    "ma",
+    "mon",
+    "mes",
+    "sa",
+    "tante",
+    "oncle",
+    "mamie",
+    "papi",
+];
+
+/// US state codes: "Jackson, MS" is a city.
+const US_STATES: &[&str] = &[
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
+    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
+    "WI", "WY", "DC",
+];
+
 /// Titles written in full, in any case.
 const TITLES_FULL: &[&str] = &[
     "monsieur",
@@ -751,6 +1032,9 @@ impl Ctx<'_> {
         let lw = self.lw(k);
         matches!(w.case, Case::Title | Case::Upper)
             && !w.inert
+            // A hashtag or a handle ("#Mia", "@Logan") names a tag or an account, not a person.
+            && !self.text[..w.start].ends_with(['#', '@'])
+            && !self.text[..w.start].ends_with("@ ")
             && !lists().stop.contains(lw)
             && !TITLES_FULL.contains(&lw)
             && !TITLES_SHORT.contains(&lw)
@@ -791,7 +1075,9 @@ impl Ctx<'_> {
         Some(last)
     }
 
+    /// The span of the name `from..=to`, with the initials and surname that follow it.
     fn span(&self, from: usize, to: usize) -> Span {
+        let to = self.with_initials(to);
         Span {
             start: self.words[from].start,
             end: self.words[to].end,
@@ -804,7 +1090,22 @@ impl Ctx<'_> {
         let w = self.words[k];
         let lw = self.lw(k);
         let gap = self.gap(k);
-        let ok = if TITLES_FULL.contains(&lw) {
+        // "Swiss Miss Cocoa", "Little Miss Sunshine": "miss" after a capitalised word that is not
+        // a greeting or a sign-off is part of a name, not a title.
+        let brand_miss = matches!(lw, "miss" | "mister")
+            && k > 0
+            && self.words[k - 1].case == Case::Title
+            && self.single_space(k - 1)
+            && !lists().keywords.contains(self.low.back(k, 1));
+        // "Me" is a French title (Maître) but an English pronoun ("Try Me Tiger Sauce", "Me
+        // HONEY and me"): only before a known first or family name.
+        let pronoun_me = lw == "me"
+            && !(self.words.get(k + 1).is_some_and(|n| n.case == Case::Title)
+                && (first_name(self.lw(k + 1)) != First::No
+                    || lists().family.contains(self.lw(k + 1))));
+        let ok = if brand_miss || pronoun_me {
+            false
+        } else if TITLES_FULL.contains(&lw) {
             matches!(gap, " " | "\u{a0}")
         } else if TITLES_SHORT.contains(&lw) && matches!(w.case, Case::Title | Case::Initial) {
             if lw == "m" {
@@ -844,6 +1145,155 @@ impl Ctx<'_> {
         self.words.get(k + 2).is_some_and(|w| {
             w.start == end + apostrophe.len() && matches!(w.case, Case::Title | Case::Upper)
         })
+    }
+
+    /// The name `from..=last` is (part of) a thing or a place: a [`THING`] noun inside it or right
+    /// after it ("Jack Russell Terrier", "Graham Crackers", "John Wayne airport").
+    fn thing(&self, from: usize, last: usize) -> bool {
+        let inside = (from + 1..=last).any(|j| THING.contains(&self.lw(j)));
+        let after = self.single_space(last) && THING.contains(&self.lw(last + 1));
+        inside || after
+    }
+
+    /// The name ending at word `last` is followed by ", XX", a US state: a city ("Jackson, MS").
+    fn state_after(&self, last: usize) -> bool {
+        let rest = &self.text[self.words[last].end..];
+        rest.strip_prefix(", ").is_some_and(|r| {
+            r.len() >= 2
+                && r.is_char_boundary(2)
+                && US_STATES.contains(&&r[..2])
+                && !r[2..].starts_with(|c: char| c.is_alphanumeric())
+        })
+    }
+
+    /// A lone first name at `k` with a possessive that reads as a brand or a shop: "Annie's
+    /// ingredients", "Amy's is working on it", "Go Bob's!!", "Bob's 10-grain cereal". A relation
+    /// word before it keeps it a person ("my Grandma Ella's 80th"), and so does any other word
+    /// after it ("Sarah's help", "Paul's explanation"): when in doubt, a person.
+    fn lone_possessive_brand(&self, k: usize) -> bool {
+        let end = self.words[k].end;
+        let rest = &self.text[end..];
+        let Some(ap) = ["'s", "’s", "'S", "’S"]
+            .into_iter()
+            .find(|p| rest.starts_with(p))
+        else {
+            return false;
+        };
+        if k > 0 && self.single_space(k - 1) && RELATION.contains(&self.low.back(k, 1)) {
+            return false;
+        }
+        let after = &self.text[end + ap.len()..];
+        match after.chars().next() {
+            // At the end, or before a sentence end: a shop ("back to Johnny's.", "Go Bob's!!").
+            None => true,
+            Some('.' | '!' | '?' | ')') => true,
+            Some(' ' | '\u{a0}') => {
+                let trimmed = after.trim_start_matches([' ', '\u{a0}']);
+                let at = end + ap.len() + (after.len() - trimmed.len());
+                // A number ("Bob's 10-grain") or a brand word after it; "s" is word k + 1.
+                trimmed.starts_with(|c: char| c.is_ascii_digit())
+                    || self.words.get(k + 2).is_some_and(|w| w.start == at)
+                        && BRAND_AFTER.contains(&self.lw(k + 2))
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Word `last` ends a name: the index of the last word once initials and a surname after
+    /// them are added ("Mary D. Corpus", "Richard P.", "Kim Y says", "Scott F at BDL").
+    fn with_initials(&self, last: usize) -> usize {
+        let j = last + 1;
+        let Some(w) = self.words.get(j) else {
+            return last;
+        };
+        if !self.single_space(last) || w.case != Case::Initial || w.inert {
+            return last;
+        }
+        let gap = self.gap(j);
+        let dotted = self.text[w.end..].starts_with('.');
+        if matches!(gap, ". " | ".\u{a0}" | " " | "\u{a0}")
+            && self.words.get(j + 1).is_some_and(|n| n.case == Case::Title)
+            && self.name_word(j + 1)
+            && (dotted || !matches!(self.lw(j), "i" | "a"))
+        {
+            // A surname after the initial ("Mary D. Corpus"): the name words that follow, up
+            // to a place or a thing ("Mike K. Traverse City" keeps the city out).
+            if THING.contains(&self.lw(j + 1)) {
+                return j;
+            }
+            let end = self.name_from(j + 1).unwrap_or(j + 1);
+            return (j + 1..=end)
+                .take_while(|&x| !THING.contains(&self.lw(x)))
+                .last()
+                .unwrap_or(j);
+        }
+        // The initial alone ("Richard P. today", "Kim Y says"); "I" and "A" only with a dot.
+        if dotted || !matches!(self.lw(j), "i" | "a") {
+            let next = self.text[w.end..].trim_start_matches('.');
+            let clean = next.is_empty()
+                || next.starts_with(|c: char| c.is_whitespace() || ",;:!?)".contains(c));
+            if clean {
+                return j;
+            }
+        }
+        last
+    }
+
+    /// The lone first name at `k` is a model or an item ("Craig 18"), or an end of a route
+    /// ("SAP->Mia", "Mia -> New York", "from Bradley to BWI"): not a person.
+    fn not_a_person_alone(&self, k: usize) -> bool {
+        let before = self.text[..self.words[k].start].trim_end_matches([' ', '\u{a0}']);
+        let after_raw = &self.text[self.words[k].end..];
+        let after = after_raw.trim_start_matches([' ', '\u{a0}']);
+        let arrow = |t: &str| {
+            ["->", "-&gt;", "→", "=>", "=&gt;"]
+                .iter()
+                .any(|a| t.starts_with(a))
+        };
+        let arrow_before = ["->", "-&gt;", "→", "=>", "=&gt;"]
+            .iter()
+            .any(|a| before.ends_with(a));
+        let number = after_raw.starts_with(' ') && after.starts_with(|c: char| c.is_ascii_digit());
+        // "from Bradley to BWI": to an airport code.
+        let to_code = self.low.back(k, 1) == "from"
+            && after.strip_prefix("to ").is_some_and(|r| {
+                r.len() >= 3
+                    && r.as_bytes()[..3].iter().all(u8::is_ascii_uppercase)
+                    && !r[3..].starts_with(|c: char| c.is_alphanumeric())
+            });
+        arrow(after) || arrow_before || number || to_code
+    }
+
+    /// The name starting at word `from` names a pet: an animal word before it, then a comma and at
+    /// most two words ("our pup, Mr. Shimmy", "my chinchillas, Tank and Tony"), or "cat's name
+    /// is" right before it.
+    fn pet(&self, from: usize) -> bool {
+        for back in 1..=4 {
+            let Some(j) = from.checked_sub(back) else {
+                break;
+            };
+            if ANIMALS.contains(&self.lw(j)) {
+                let gap = self.gap(j);
+                if gap.starts_with([',', ':']) {
+                    return true;
+                }
+                // "cat's name is X": the animal, "s", "name", "is".
+                if back == 4
+                    && self.lw(j + 1) == "s"
+                    && self.lw(j + 2) == "name"
+                    && matches!(self.lw(j + 3), "is" | "was")
+                {
+                    return true;
+                }
+            }
+            // Within one clause only.
+            let gap = self.gap(j);
+            let title_dot = TITLES_SHORT.contains(&self.lw(j));
+            if gap.contains(['!', '?', '\n', ';']) || (gap.contains('.') && !title_dot) {
+                break;
+            }
+        }
+        false
     }
 
     /// Word `k` ends a sign-off ("Thanks", "Thank you", "Best regards", "Bien à vous", …).
@@ -887,7 +1337,9 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
         // 1. Titles.
         if let Some(start) = cx.title(k) {
             if let Some((first, last)) = cx.name_after_title(start) {
-                out.push(cx.span(first, last));
+                if !cx.thing(first, last) {
+                    out.push(cx.span(first, last));
+                }
             }
         }
 
@@ -974,7 +1426,7 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
                     let closes = after.is_empty()
                         || after.starts_with([',', '!', ':', '\n', '\r'])
                         || after.trim_start_matches([' ', '\t']).is_empty();
-                    if closes || first_name(cx.lw(next)) != First::No {
+                    if (closes || first_name(cx.lw(next)) != First::No) && !cx.thing(next, last) {
                         out.push(cx.span(next, last));
                     }
                 }
@@ -987,7 +1439,20 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
                 let blank = !g.is_empty()
                     && g.chars().all(char::is_whitespace)
                     && g.chars().filter(|&c| c == '\n').count() <= 2;
-                if blank {
+                // After a sentence end on the same line ("Thanks. Followed.", "the best.
+                // Exceptional!") the capitalised word starts a sentence: a name only when it is
+                // a known first name.
+                let same_line = !gap.contains(['\n', '\r']);
+                let sentence = gap.starts_with(['.', '!', '?']) && same_line;
+                // Thanks said inline, without a comma ("Thanks Teisseire.", "Thank you Golden
+                // Barrel!!") thanks a brand as often as a person: a known first name only.
+                let inline = same_line && !gap.contains(',') && !sentence;
+                let starts_ok = if sentence {
+                    first_name(cx.lw(next)) == First::Yes
+                } else {
+                    !inline || first_name(cx.lw(next)) != First::No
+                };
+                if blank && starts_ok {
                     if let Some(last) = cx.name_from(next) {
                         let upper_ok = words[next].case != Case::Upper
                             || (next..=last).any(|j| first_name(cx.lw(j)) != First::No);
@@ -1007,7 +1472,11 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
             match first_name(lw) {
                 First::Yes => {
                     if let Some(last) = cx.name_from(k) {
-                        if last > k || !cx.possessive_brand(k) {
+                        let brand = last == k
+                            && (cx.possessive_brand(k)
+                                || cx.lone_possessive_brand(k)
+                                || cx.not_a_person_alone(k));
+                        if !brand && !cx.thing(k, last) && !cx.state_after(last) {
                             out.push(cx.span(k, last));
                         }
                     }
@@ -1018,7 +1487,9 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
                         && lists().family.contains(cx.lw(next))
                     {
                         if let Some(last) = cx.name_from(k) {
-                            out.push(cx.span(k, last));
+                            if !cx.thing(k, last) {
+                                out.push(cx.span(k, last));
+                            }
                         }
                     }
                 }
@@ -1035,4 +1506,11 @@ pub(super) fn find(text: &str, words: &[Word], low: &Lowered, out: &mut Vec<Span
             out.push(cx.span(k, next));
         }
     }
+    // Names of pets are not personal data.
+    out.retain(|s| {
+        s.kind != PiiKind::Person
+            || words
+                .binary_search_by_key(&s.start, |w| w.start)
+                .map_or(true, |k| !cx.pet(k))
+    });
 }
