@@ -219,3 +219,50 @@ pub fn set_extra(extra: &[String]) -> Result<(), AllowNameError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries() -> impl Iterator<Item = &'static str> {
+        include_str!("../data/allow_names.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    }
+
+    /// Every line of the built-in list is a usable phrase.
+    #[test]
+    fn allow_list_parses() {
+        let mut set = AllowNames::default();
+        for e in entries() {
+            set.add(e).unwrap_or_else(|r| panic!("{e:?}: {r}"));
+        }
+        assert!(set.by_first.len() > 100);
+    }
+
+    /// The built-in list never holds a bare first or family name ("Joe", "Leclerc"): those
+    /// would hide real people ("M. Leclerc", "Joe called"). Only phrases, or brand words.
+    #[test]
+    fn allow_list_has_no_bare_person_name() {
+        let names = |src: &str| -> std::collections::HashSet<String> {
+            src.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_lowercase)
+                .collect()
+        };
+        let first = names(include_str!("../data/first_names.txt"));
+        let family = names(include_str!("../data/surnames.txt"));
+        for e in entries() {
+            let ws = text::words(e);
+            if ws.len() == 1 {
+                let w = e[ws[0].start..ws[0].end].to_lowercase();
+                assert!(
+                    !first.contains(&w) && !family.contains(&w),
+                    "{e:?} is a bare person name: write it as a phrase"
+                );
+            }
+        }
+    }
+}

@@ -16,6 +16,26 @@
 //! 6. it starts with a known first name (`data/first_names.txt`), unless that name is also a
 //!    common word (Will, May, Mark, Rose, …), which then needs a known family name after it.
 //!
+//! A name takes the initials and the surname written after it ("Mary D. Corpus", "Kim Y").
+//!
+//! What customer feedback calls by a person's name is more often a brand, a shop, a place or a
+//! pet than a person (issue 12: on Amazon reviews most first-name hits were brands), so a
+//! candidate is dropped when it is:
+//!
+//! * a lone first name with a possessive that reads as a shop or a brand ("Annie's ingredients",
+//!   "Go Bob's!!", "Amy's is working on it"), unless a relation word comes before it ("my
+//!   Grandma Ella's birthday") — any other word after it keeps it a person ("Sarah's help");
+//! * followed by (or holding) a noun of a thing or a place ([`THING`]: "Jack Russell Terrier",
+//!   "George Foreman grill", "John Wayne airport"), or ", XX" with a US state ("Jackson, MS");
+//! * a lone first name before a number ("Craig 18") or at an end of a route ("SAP->Mia", "from
+//!   Bradley to BWI"), or a hashtag / handle ("#Mia", "@ Logan");
+//! * a pet: in apposition to an animal word ("our pup, Mr. Shimmy") or after "cat's name is";
+//! * after a sign-off that ends a sentence on the same line ("the best. Exceptional!") unless it
+//!   is a known first name, or after an inline sign-off without a comma ("Thanks Teisseire.")
+//!   unless it is a first name; "Me" is a title (Maître) only before a known name, and "Miss"
+//!   after a capitalised word is a brand ("Swiss Miss");
+//! * wholly inside a brand or place of the allow-list (`detect/allow.rs`), applied by the caller.
+//!
 //! Overlapping readings are resolved by the caller (the longest wins).
 
 use std::collections::HashSet;
