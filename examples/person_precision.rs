@@ -267,6 +267,7 @@ fn main() {
         *r = (*r).min(j.round);
     }
     let mut heldout = (0, 0);
+    let mut sample1 = (0, 0);
     let mut total = (0, 0);
     let mut missing = 0;
     let mut left: BTreeMap<String, usize> = BTreeMap::new();
@@ -282,10 +283,13 @@ fn main() {
                     Some(j) => {
                         n += 1;
                         let fresh = first_round.get(&(file, r.id.as_str())) == Some(&3);
+                        let first = first_round.get(&(file, r.id.as_str())) == Some(&1);
                         heldout.1 += usize::from(fresh);
+                        sample1.1 += usize::from(first);
                         if j.verdict == "person" {
                             k += 1;
                             heldout.0 += usize::from(fresh);
+                            sample1.0 += usize::from(first);
                         } else {
                             *left.entry(j.category.clone()).or_default() += 1;
                             if mode == "todo" {
@@ -331,6 +335,7 @@ fn main() {
         total.1 += n;
     }
     line("now all", total.0, total.1);
+    line("now, round-1 sample records", sample1.0, sample1.1);
     if heldout.1 > 0 {
         line("now, held-out records (round 3)", heldout.0, heldout.1);
     }

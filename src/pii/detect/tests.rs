@@ -214,6 +214,29 @@ fn pii_persons_brands_and_places_named_after_people() {
     one("Me Dupont a plaidé.", PiiKind::Person, "Dupont");
 }
 
+/// Issue 12: a lone first name (or a title and a name) with a possessive is a brand unless what
+/// follows belongs to a person.
+#[test]
+fn pii_persons_possessive_brands() {
+    none("Dr. Flynn's granola is stale, Mrs Leeper's Corn Pasta is fine.");
+    none("For me, Mary's fit the bill, and Annie's was a close second.");
+    none("I keep cans of Annie's in my desk; when Amy's does the right thing I'll buy again.");
+    none("I preferred Henry and Peggy's tea; Uncle Dan's dressing is better.");
+    none("My daughter LOVES Annie's crackers.");
+    none("We flew out of Jackson, Wyoming.");
+    one("Mr. Smith's attitude was rude.", PiiKind::Person, "Smith");
+    assert_eq!(
+        found("Mike and Linda's house is next door."),
+        vec![(PiiKind::Person, "Mike"), (PiiKind::Person, "Linda")]
+    );
+    one("For Ella's 80th birthday", PiiKind::Person, "Ella");
+    one(
+        "DUPONT Jean's help was great",
+        PiiKind::Person,
+        "DUPONT Jean",
+    );
+}
+
 /// Issue 12: an allowed phrase never hides a real name next to it.
 #[test]
 fn pii_persons_allowed_names_never_hide_a_person() {
