@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! make eval-pii                      # or:
-//! cargo run --release --example person_precision -- [--data DIR] [--todo | --sample]
+//! cargo run --release --example person_precision -- [--data DIR] [--todo | --sample | --heldout --seed N]
 //! ```
 //!
 //! The texts are the Amazon Fine Foods reviews and the airline tweets of `../shared/data`: they
@@ -17,11 +17,16 @@
 //! judged the spans the improved detector flags there that no earlier round had judged, so the
 //! precision below is measured on *everything* the current detector flags in the sample.
 //!
+//! Round 3 is a held-out set judged after the tuning (`--heldout --seed N`: records no judgment
+//! covers yet, drawn with the current detector, [`HELDOUT_PER_FILE`] spans per file at most).
+//!
 //! Prints: round 1 (the detector before issue 12: all round-1 judgments) and the current
-//! detector's precision, each with a 95 % Wilson interval, per file and overall, and the
-//! not-person categories that remain. `--todo` lists (on stdout, for the judge's eyes only) the
-//! current spans with no judgment, with their context; `--sample` prints the round-1 sample
-//! itself in the same form. Exit status 1 when a current span has no judgment.
+//! detector's precision, each with a 95 % Wilson interval, per file, overall, on the round-1
+//! records and on the held-out records, and the not-person categories that remain. `--todo`
+//! lists (on stdout, for the judge's eyes only) the current spans with no judgment, the
+//! not-person spans still flagged and the person spans no longer flagged, with their context;
+//! `--sample` prints the round-1 sample itself in the same form. Exit status 1 when a current
+//! span has no judgment.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -213,14 +218,13 @@ fn main() {
             eprintln!("{file}: {} records with a person span", flagged.len());
             shuffle(&mut flagged, seed);
             let mut taken = 0;
+            let per_file = if mode == "sample" {
+                PER_FILE
+            } else {
+                HELDOUT_PER_FILE
+            };
             for (r, spans) in flagged {
-                if taken
-                    >= if mode == "sample" {
-                        PER_FILE
-                    } else {
-                        HELDOUT_PER_FILE
-                    }
-                {
+                if taken >= per_file {
                     break;
                 }
                 for &s in &spans {
