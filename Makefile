@@ -6,7 +6,7 @@ CARGO ?= cargo
 BIN := target/release/verbatim
 DEMO_WS ?= demo-ws
 
-.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo
+.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo eval-pii
 
 all: build
 
@@ -69,6 +69,11 @@ lint:
 
 bench: models
 	$(CARGO) bench --locked
+
+# Person-name precision on hand-judged spans of real reviews and tweets (issue 12). Needs the
+# evaluation-only data of ../shared/data (or DATA=folder); not part of `make test`.
+eval-pii:
+	$(CARGO) run --release --locked --example person_precision -- $(if $(DATA),--data $(DATA))
 
 kill-loop: models build
 	bash scripts/kill-loop.sh $(or $(N),200)

@@ -37,6 +37,7 @@
 //! Everything here is a pure function of the text. Cost: one pass over the bytes, one over the
 //! words; a second round only for text that has spans.
 
+pub mod allow;
 mod checksum;
 mod dates;
 mod email;
@@ -53,17 +54,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{PiiKind, Span};
 
 /// Every span of personal data in `text`, sorted by start, non-overlapping, on char boundaries.
+///
+/// Person names inside an allowed brand or place ([`allow`]: the built-in list plus the open
+/// workspace's `privacy.allow_names`) are left alone.
 pub fn detect(text: &str) -> Vec<Span> {
+    allow::with_current(|names| detect_with(text, names))
+}
+
+/// [`detect`] with the given allowed names instead of the ones in force.
+pub fn detect_with(text: &str, names: &allow::AllowNames) -> Vec<Span> {
     match percent::decode(text) {
         Some(decoded) => {
-            let mut spans = detect_plain(&decoded.text);
+            let mut spans = detect_plain(&decoded.text, names);
             for s in &mut spans {
                 s.start = decoded.original(s.start);
                 s.end = decoded.original(s.end);
             }
             spans
         }
-        None => detect_plain(text),
+        None => detect_plain(text, names),
     }
 }
 
@@ -75,8 +84,8 @@ pub fn detect(text: &str) -> Vec<Span> {
 /// placeholder, and what it finds there (never inside a placeholder: no detector reads `<` or
 /// `>`) is added, until nothing new appears. By construction, detecting on redacted text then
 /// finds nothing. Text without any span (most of it) is read once.
-fn detect_plain(text: &str) -> Vec<Span> {
-    let mut spans = detect_once(text);
+fn detect_plain(text: &str, names: &allow::AllowNames) -> Vec<Span> {
+    let mut spans = detect_once(text, names);
     // Each round adds at least one span of at least one byte, so this ends; in practice it is
     // one round, rarely two.
     while !spans.is_empty() {
@@ -93,7 +102,7 @@ fn detect_plain(text: &str) -> Vec<Span> {
         stretches.push((redacted.len(), at, text.len() - at));
         redacted.push_str(&text[at..]);
         let before = spans.len();
-        for m in detect_once(&redacted) {
+        for m in detect_once(&redacted, names) {
             // The stretch holding m (m never covers a placeholder's `<` or `>`).
             let k = stretches.partition_point(|&(r, _, _)| r <= m.start) - 1;
             let (r, o, len) = stretches[k];
@@ -114,11 +123,12 @@ fn detect_plain(text: &str) -> Vec<Span> {
 }
 
 /// One round of detection: all candidates, overlaps resolved.
-fn detect_once(text: &str) -> Vec<Span> {
+fn detect_once(text: &str, names: &allow::AllowNames) -> Vec<Span> {
     let mut candidates = Vec::new();
     let words = text::words(text);
     let lower = text::Lowered::new(text, &words);
     person::find(text, &words, &lower, &mut candidates);
+    names.filter(text, &words, &lower, &mut candidates);
     dates::find_dob(text, &words, &lower, &mut candidates);
     structured(text, &mut candidates);
     resolve(candidates)

@@ -147,6 +147,12 @@ pub struct PrivacyConfig {
     /// without a date, ingested) longer ago than this. Unset: nothing is erased by age.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// Brands, shops and places named after people that this workspace keeps in the text
+    /// (`allow_names = ["Chez Marcel", "Maison Dupont"]`), on top of the built-in list: a person
+    /// candidate wholly inside one is not redacted. A longer name is still redacted ("Marcel
+    /// Pagnol" next to "Chez Marcel").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_names: Vec<String>,
 }
 
 impl Default for PrivacyConfig {
@@ -154,6 +160,7 @@ impl Default for PrivacyConfig {
         PrivacyConfig {
             keep_originals: true,
             retention_days: None,
+            allow_names: Vec::new(),
         }
     }
 }
@@ -338,6 +345,14 @@ impl Workspace {
         let config: Config = toml::from_str(&text).map_err(|e| WorkspaceError::Config {
             path: cfg_path.clone(),
             message: e.to_string(),
+        })?;
+        // Every redaction in this process (ingest, and the re-redaction of stored text on its
+        // way to the indexes) reads the same allowed names.
+        crate::pii::detect::allow::set_extra(&config.privacy.allow_names).map_err(|e| {
+            WorkspaceError::Config {
+                path: cfg_path.clone(),
+                message: e.to_string(),
+            }
         })?;
         let store = Store::open(&root.join(STORE_FILE))?;
         let vault = open_vault(root, &store)?;

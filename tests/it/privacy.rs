@@ -508,3 +508,59 @@ fn ids_without_an_id_column_are_keyed_so_a_guessed_text_cannot_be_confirmed() {
         assert!(!ia.contains(&verbatim::ingest::content_id(t)));
     }
 }
+
+/// `privacy.allow_names` in verbatim.toml (issue 12): a shop named after a person stays in the
+/// scanned, stored and indexed text; a real name next to it is still redacted; an entry that
+/// cannot be used is refused with the setting's name.
+#[test]
+fn privacy_allow_names_keeps_listed_names_only() {
+    let ws = workspace();
+    let csv = ws.path().join("allow.csv");
+    std::fs::write(
+        &csv,
+        "id,text\nA1,Lunch at Chez Marcel was slow and Marcel Pagnol complained.\n",
+    )
+    .unwrap();
+    let persons = |ws: &Path| {
+        let r = json(
+            verbatim(ws)
+                .args(["pii", "scan", "--text", "text"])
+                .arg(&csv),
+        );
+        r["counts"]["person"].as_u64().unwrap_or(0)
+    };
+    // Without the setting "Marcel" of "Chez Marcel" reads as a first name.
+    assert_eq!(persons(ws.path()), 2);
+
+    let cfg = ws.path().join("verbatim.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let with = |entry: &str| {
+        let line = format!("allow_names = [{entry:?}]\n");
+        if original.contains("[privacy]\n") {
+            original.replacen("[privacy]\n", &format!("[privacy]\n{line}"), 1)
+        } else {
+            format!("{original}\n[privacy]\n{line}")
+        }
+    };
+    std::fs::write(&cfg, with("Chez Marcel")).unwrap();
+    assert_eq!(persons(ws.path()), 1);
+
+    ok(verbatim(ws.path())
+        .args(["ingest", "--text", "text", "--id", "id"])
+        .arg(&csv));
+    let hits = json(verbatim(ws.path()).args(["search", "lunch", "--mode", "text"]));
+    let shown = hits.to_string();
+    assert!(shown.contains("Lunch at Chez Marcel was slow"), "{shown}");
+    assert!(shown.contains("<PERSON> complained"), "{shown}");
+    assert!(!shown.contains("Pagnol"), "{shown}");
+
+    // An entry without a word: refused, naming the setting and the file.
+    std::fs::write(&cfg, with("--")).unwrap();
+    let o = run(verbatim(ws.path()).args(["search", "lunch"]));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("privacy.allow_names[0]") && err.contains("verbatim.toml"),
+        "{err}"
+    );
+}

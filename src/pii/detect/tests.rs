@@ -176,13 +176,137 @@ fn pii_persons() {
         "Kevin Martin",
     );
     one(
-        "Charles de Gaulle airport",
+        "Charles de Gaulle a fondé la Ve République",
         PiiKind::Person,
         "Charles de Gaulle",
     );
+    // A place named after a person is a place (issue 12).
+    none("Charles de Gaulle airport, aéroport Charles de Gaulle");
     none("Hello Support, hi team, Bonjour Madame, Dear Customer Service,");
     none("Mr <PERSON> and Dear <PERSON>, thanks <PERSON>");
     none("Will Amazon refund me? I live rue Victor Hugo.");
+}
+
+/// Issue 12: brands, chains and places named after people are not people.
+#[test]
+fn pii_persons_brands_and_places_named_after_people() {
+    none("I buy my coffee at Trader Joe's every week.");
+    none("Trader Joe's has it cheaper.");
+    none("Dr. Pepper's new flavour is too sweet.");
+    none("Dr. Bronner's soap is gentle.");
+    none("King Arthur flour makes the best bread.");
+    none("Paul Newman's Own salsa, and Newman's Own dressing.");
+    none("Ben & Jerry's ice cream arrived melted.");
+    none("Swiss Miss Cocoa is fine, Try Me Tiger Sauce is better.");
+    none("My Jack Russell Terrier loves them; Graham Crackers were stale.");
+    none("It grills well on my George Foreman grill.");
+    none("Smoother than Craig 18. I love Annie's ingredients. Go Bob's!!");
+    none("I was stuck in Jackson, MS for two days.");
+    // French.
+    none("Je fais mes courses chez Leclerc, jamais chez Monoprix.");
+    none("Merci Monoprix !");
+    none("Livré à Saint-Étienne avec trois jours de retard.");
+    one(
+        "Jean-Pierre Dupont m'a rappelé hier.",
+        PiiKind::Person,
+        "Jean-Pierre Dupont",
+    );
+    one("Me Dupont a plaidé.", PiiKind::Person, "Dupont");
+}
+
+/// Issue 12: a lone first name (or a title and a name) with a possessive is a brand unless what
+/// follows belongs to a person.
+#[test]
+fn pii_persons_possessive_brands() {
+    none("Dr. Flynn's granola is stale, Mrs Leeper's Corn Pasta is fine.");
+    none("For me, Mary's fit the bill, and Annie's was a close second.");
+    none("I keep cans of Annie's in my desk; when Amy's does the right thing I'll buy again.");
+    none("I preferred Henry and Peggy's tea; Uncle Dan's dressing is better.");
+    none("My daughter LOVES Annie's crackers.");
+    none("We flew out of Jackson, Wyoming.");
+    one("Mr. Smith's attitude was rude.", PiiKind::Person, "Smith");
+    assert_eq!(
+        found("Mike and Linda's house is next door."),
+        vec![(PiiKind::Person, "Mike"), (PiiKind::Person, "Linda")]
+    );
+    one("For Ella's 80th birthday", PiiKind::Person, "Ella");
+    one(
+        "DUPONT Jean's help was great",
+        PiiKind::Person,
+        "DUPONT Jean",
+    );
+}
+
+/// Issue 12: an allowed phrase never hides a real name next to it.
+#[test]
+fn pii_persons_allowed_names_never_hide_a_person() {
+    // The candidate runs past the phrase: kept whole.
+    one("Trader Joe Smith called me.", PiiKind::Person, "Joe Smith");
+    assert_eq!(
+        found("Joe Smith from Trader Joe's was kind."),
+        vec![(PiiKind::Person, "Joe Smith")]
+    );
+    // A phrase with "'s" needs it; bare first and family names are never listed.
+    one("Wendy helped me at the counter.", PiiKind::Person, "Wendy");
+    one("Mr. Newman was rude.", PiiKind::Person, "Newman");
+    one("Arthur answered my call.", PiiKind::Person, "Arthur");
+    one("Sarah's help was great", PiiKind::Person, "Sarah");
+    one("Paul's explanation was clear", PiiKind::Person, "Paul");
+    one("my Grandma Ella's 80th birthday", PiiKind::Person, "Ella");
+    one("Thanks Marie!", PiiKind::Person, "Marie");
+}
+
+/// Issue 12: capitalised ordinary words after a sentence end, pets, routes and tags.
+#[test]
+fn pii_persons_sentence_starts_pets_routes_tags() {
+    none("This tea is simply the best. Exceptional!");
+    none("Great, thanks. Followed.");
+    none("Thanks! Happy Chinese New Year!");
+    none("Thanks Teisseire.");
+    none("Dear Sirs:\nthe jar was broken");
+    none("Our pup, Mr. Shimmy, loves these treats.");
+    none("My chinchillas, Tank and Tony, drink a lot.");
+    none("(our cat's name is Grandma)");
+    none("any flights SAP->Mia or Mia -> New York? I flew from Bradley to BWI.");
+    none("stuck @ Mia again, #Logan is a mess");
+    // A real sign-off still counts.
+    one("Thanks,\nTomasz Nowak", PiiKind::Person, "Tomasz Nowak");
+}
+
+/// Issue 12: initials and the surname after a detected name are part of it.
+#[test]
+fn pii_persons_initials_and_surnames_after_a_name() {
+    one(
+        "I spoke with Mary D. Corpus about the refund.",
+        PiiKind::Person,
+        "Mary D. Corpus",
+    );
+    one(
+        "treated so poorly as Richard P. today",
+        PiiKind::Person,
+        "Richard P",
+    );
+    one("Kim Y says we leave soon", PiiKind::Person, "Kim Y");
+    one("Scott F at BDL was great", PiiKind::Person, "Scott F");
+    // "I" and "A" without a dot are words, not initials.
+    one("Thanks to Kevin I got a refund", PiiKind::Person, "Kevin");
+}
+
+/// `privacy.allow_names`: names added for one workspace.
+#[test]
+fn pii_persons_extra_allowed_names() {
+    use super::allow::AllowNames;
+    use super::detect_with;
+    let text = "We had lunch at Chez Marcel before the flight.";
+    assert_eq!(found(text), vec![(PiiKind::Person, "Marcel")]);
+    let names = AllowNames::with_extra(&["Chez Marcel".to_string()]).unwrap();
+    assert_eq!(detect_with(text, &names), vec![]);
+    // Still a person outside the phrase.
+    let spans = detect_with("Marcel Pagnol wrote it.", &names);
+    assert_eq!(spans.len(), 1);
+    let err = AllowNames::with_extra(&["ok".to_string(), " -- ".to_string()]).unwrap_err();
+    assert_eq!(err.index, 1);
+    assert!(err.to_string().contains("privacy.allow_names[1]"), "{err}");
 }
 
 /// Inputs the property tests once found where redacting left something to detect (a
