@@ -59,6 +59,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::fs::{create_new, mode_of, parent_of, set_mode, sync_dir, FsError};
 use crate::pii::vault::{random_bytes, KEY_FILE};
 use crate::workspace::{Workspace, WorkspaceError, CONFIG_FILE, STORE_FILE};
 
@@ -356,15 +357,13 @@ pub fn write_key_file(path: &Path) -> Result<(), BackupError> {
         "# verbatim backup key: restores need it. Keep it apart from the backups, and secret.\n{}\n",
         key.as_str()
     ));
-    let mut f = create_new(path, 0o600).map_err(|e| match e.kind() {
+    // Temp file, fsync, hard link: a crash never leaves a half-written key file.
+    crate::fs::write_new(path, body.as_bytes(), 0o600).map_err(|e| match e.source.kind() {
         io::ErrorKind::AlreadyExists => BackupError::Exists {
             path: path.to_path_buf(),
         },
-        _ => io_err(path)(e),
+        _ => e.into(),
     })?;
-    f.write_all(body.as_bytes()).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))?;
-    fsync_dir(parent_of(path));
     Ok(())
 }
 
@@ -458,61 +457,19 @@ struct ManifestFile {
     sha256: String,
 }
 
+impl From<FsError> for BackupError {
+    fn from(e: FsError) -> Self {
+        BackupError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl Fn(io::Error) -> BackupError + '_ {
     move |source| BackupError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn fsync_dir(dir: &Path) {
-    // Not every file system lets a folder be fsynced; the files themselves were.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-fn create_new(path: &Path, mode: u32) -> io::Result<fs::File> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    opts.open(path)
-}
-
-#[cfg(unix)]
-fn mode_of(meta: &fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o777
-}
-
-#[cfg(not(unix))]
-fn mode_of(_meta: &fs::Metadata) -> u32 {
-    0o644
-}
-
-fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (path, mode);
-        Ok(())
     }
 }
 
@@ -1312,12 +1269,8 @@ pub fn backup(
     let header = Header::new(kdf, opts.chunk.clamp(1, MAX_CHUNK));
     let file_key = derive_key(key, &header, out)?;
 
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "backup".into());
-    let tmp = parent_of(out).join(format!(".{name}.partial"));
-    let _ = fs::remove_file(&tmp);
+    // A unique name: two backups to the same file never share (or delete) a temp file.
+    let tmp = crate::fs::temp_path(out);
     // Errors creating the temp file name `out`: it is the path the user chose.
     let f = create_new(&tmp, 0o600).map_err(io_err(out))?;
     let tmp_guard = RemoveOnDrop(Some(tmp.clone()));
@@ -1365,7 +1318,7 @@ pub fn backup(
         _ => io_err(out)(e),
     })?;
     drop(tmp_guard);
-    fsync_dir(parent_of(out));
+    sync_dir(parent_of(out))?;
     Ok(BackupSummary {
         out: out.to_path_buf(),
         files,
@@ -1511,7 +1464,7 @@ pub fn restore(file: &Path, to: &Path, key: &KeySource) -> Result<RestoreSummary
         });
     }
     for d in writer.dirs.iter().rev() {
-        fsync_dir(d);
+        sync_dir(d)?;
     }
     if to_exists {
         fs::remove_dir(to).map_err(io_err(to))?;
@@ -1519,7 +1472,7 @@ pub fn restore(file: &Path, to: &Path, key: &KeySource) -> Result<RestoreSummary
     fs::rename(&tmp, to).map_err(io_err(to))?;
     let mut guard = guard;
     guard.0 = None;
-    fsync_dir(parent);
+    sync_dir(parent)?;
 
     let ws = Workspace::open(to)?;
     let verbatims = ws.store.stats().map_err(WorkspaceError::from)?.verbatims;

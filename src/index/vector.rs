@@ -12,7 +12,6 @@
 //! torn graph. The generation records the store sequence it covers; opening catches up.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hnsw_rs::prelude::*;
@@ -26,23 +25,9 @@ use crate::store::Store;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CosineNormalized;
 
-/// Dot product with eight accumulators.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
+/// The vectorised dot product, from [`crate::vecmath`] (kept here for callers of
+/// `index::vector::dot`).
+pub use crate::vecmath::dot;
 
 impl Distance<f32> for CosineNormalized {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
@@ -102,24 +87,8 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
     }
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), IndexError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
-}
-
-/// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io(path))?;
-    fsync_dir(dir)
-}
+/// Kept here for callers that wrote files through the vector index before [`crate::fs`] existed.
+pub use crate::fs::write_atomic;
 
 impl VectorIndex {
     /// Opens the index in `dir` (empty if none was written yet).
@@ -280,16 +249,13 @@ impl VectorIndex {
                     message: e.to_string(),
                 })?;
             for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
-                let p = tmp.join(f);
-                fs::File::open(&p)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io(&p))?;
+                crate::fs::sync_file(&tmp.join(f))?;
             }
         }
         let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
         write_atomic(&tmp.join("meta.json"), &meta)?;
         fs::rename(&tmp, &gen).map_err(io(&gen))?;
-        fsync_dir(&self.dir)?;
+        crate::fs::sync_dir(&self.dir)?;
         write_atomic(&self.dir.join("CURRENT"), name.as_bytes())?;
         // Old generations and leftovers of interrupted writes are garbage now.
         if let Ok(entries) = fs::read_dir(&self.dir) {

@@ -287,7 +287,7 @@ pub fn vector_search(
     filter: &Filter,
     k: usize,
 ) -> Result<Vec<(i64, f32)>, RetrieveError> {
-    use crate::index::vector::dot;
+    use crate::vecmath::dot;
     let allowed: Vec<i64> = if filter.is_empty() {
         store.live_vec_ids()?
     } else {
