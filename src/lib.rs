@@ -30,6 +30,7 @@ pub mod index;
 pub mod ingest;
 pub mod lang;
 pub mod pii;
+pub mod progress;
 pub mod retrieve;
 pub mod sentiment;
 pub mod server;

@@ -27,7 +27,7 @@ mod users;
 pub use audit::{AuditEntry, AuditVerdict};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
-pub use users::{PrincipalRecord, UserError};
+pub use users::{Principal, PrincipalRecord, Role, UserError};
 
 /// Errors from the store. A corrupt or foreign file names its path.
 #[derive(Debug, thiserror::Error)]

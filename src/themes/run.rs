@@ -131,7 +131,7 @@ pub fn ensure(
     params: &Params,
     force: bool,
     embedder: Option<&dyn crate::embed::Embedder>,
-    progress: &dyn crate::workspace::ingest::Progress,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<RunData, SentencesError> {
     let (docs, vectors, dim) = load(store)?;
     if let Some(e) = embedder {

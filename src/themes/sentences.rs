@@ -68,7 +68,7 @@ pub fn ensure_sentences(
     store: &mut Store,
     embedder: &dyn Embedder,
     docs: &[(i64, &str)],
-    progress: &dyn crate::workspace::ingest::Progress,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<usize, SentencesError> {
     let ids: Vec<i64> = docs.iter().map(|d| d.0).collect();
     let missing: std::collections::HashSet<i64> =

@@ -22,24 +22,9 @@ use crate::lang::{self, Lang};
 use crate::pii::{self, vault::Vault};
 use crate::store::{NewVerbatim, RunRecord, Upsert};
 
-/// Receives progress from long work; the CLI draws a bar, tests ignore it.
-pub trait Progress {
-    /// A phase starts with `total` units (0 when unknown).
-    fn start(&self, phase: &str, total: u64);
-    /// `n` more units are done.
-    fn advance(&self, n: u64);
-    /// The phase is over.
-    fn finish(&self);
-}
-
-/// Progress that goes nowhere.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn start(&self, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self) {}
-}
+/// The progress seam lives in [`crate::progress`] (themes report progress too); re-exported here
+/// for callers of `workspace::ingest::Progress`.
+pub use crate::progress::{NoProgress, Progress};
 
 /// Options of one ingest.
 #[derive(Clone, Debug, Default)]
