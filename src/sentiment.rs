@@ -122,7 +122,7 @@ impl SentimentHead {
 
     /// Score in [−1, 1] of a unit embedding.
     pub fn score(&self, v: &[f32]) -> f32 {
-        let z: f32 = self.weights.iter().zip(v).map(|(w, x)| w * x).sum::<f32>() + self.bias;
+        let z = crate::vecmath::dot(&self.weights, v) + self.bias;
         2.0 / (1.0 + (-z).exp()) - 1.0
     }
 

@@ -407,7 +407,7 @@ pub fn ask(
         let mut sims: Vec<(f32, usize)> = src_vecs
             .iter()
             .enumerate()
-            .map(|(i, sv)| (sv.iter().zip(&v[0]).map(|(a, b)| a * b).sum::<f32>(), i + 1))
+            .map(|(i, sv)| (crate::vecmath::dot(sv, &v[0]), i + 1))
             .filter(|(c, _)| *c >= opts.count_cosine)
             .collect();
         sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -691,7 +691,7 @@ fn count(
             .collect();
         let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
             || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
-        let cos: f32 = qv.iter().zip(&vec).map(|(a, b)| a * b).sum();
+        let cos = crate::vecmath::dot(&qv, &vec);
         let m = cos >= opts.count_cosine;
         if w {
             by_words += 1;
@@ -911,7 +911,7 @@ pub fn summarize_theme(
         let mut sims: Vec<(f32, usize)> = qv
             .iter()
             .enumerate()
-            .map(|(i, v)| (v.iter().zip(&sv).map(|(a, b)| a * b).sum::<f32>(), i + 1))
+            .map(|(i, v)| (crate::vecmath::dot(v, &sv), i + 1))
             .filter(|x| x.0 >= attribution_cosine)
             .collect();
         sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

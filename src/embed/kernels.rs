@@ -11,82 +11,12 @@
 //! approximations PyTorch's vectorised CPU kernels use, so results agree with
 //! sentence-transformers to ~1e-6.
 
-use gemm::Parallelism;
-
 /// Lane width for the element-wise loops: one AVX2 register of f32.
 const LANES: usize = 8;
 
-/// `dst[m×n] (+)= scale · lhs[m×k] · rhs[k×n]`, all row-major-ish with explicit strides.
-///
-/// Strides are in elements. `dst` has unit column stride and row stride `dst_rs`; the operands
-/// may be arbitrary (non-negative) strided views, e.g. one attention head inside the fused QKV
-/// buffer, or a weight read transposed. With `accumulate` the product is added to what `dst`
-/// holds (the residual connection), otherwise it overwrites it.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    accumulate: bool,
-    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
-    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
-    scale: f32,
-    parallelism: Parallelism,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(m == 1 || dst_rs >= n, "matmul: dst rows overlap");
-    assert!(
-        (m - 1) * dst_rs + n <= dst.len(),
-        "matmul: dst out of bounds"
-    );
-    if k == 0 {
-        if !accumulate {
-            for row in 0..m {
-                dst[row * dst_rs..row * dst_rs + n].fill(0.0);
-            }
-        }
-        return;
-    }
-    assert!(
-        (m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len(),
-        "matmul: lhs out of bounds"
-    );
-    assert!(
-        (k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len(),
-        "matmul: rhs out of bounds"
-    );
-    let stride = |s: usize| isize::try_from(s).expect("matmul: stride overflows isize");
-    #[allow(unsafe_code)]
-    // SAFETY: gemm reads lhs at `i*lhs_rs + p*lhs_cs` (i < m, p < k), rhs at `p*rhs_rs + j*rhs_cs`
-    // (j < n) and writes dst at `i*dst_rs + j` — the asserts above bound every such index by the
-    // slice lengths, and `dst_rs >= n` keeps distinct (i, j) on distinct elements. `dst` is a
-    // unique borrow, so it cannot alias `lhs` or `rhs`. gemm keeps no pointer after returning.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            stride(dst_rs),
-            accumulate,
-            lhs.as_ptr(),
-            stride(lhs_cs),
-            stride(lhs_rs),
-            rhs.as_ptr(),
-            stride(rhs_cs),
-            stride(rhs_rs),
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
+/// The strided matrix multiply lives in [`crate::vecmath`] (the dot-product matrix of the
+/// theme stages uses it too); the forward pass calls it from here.
+pub(crate) use crate::vecmath::matmul;
 
 /// `e^x` for f32, vectorisable: Cephes' `expf` (range reduction by ln 2, degree-6 polynomial,
 /// ~1 ulp), which is what PyTorch's `Vectorized<float>::exp` implements too.
@@ -257,6 +187,7 @@ pub(crate) fn softmax_row(row: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gemm::Parallelism;
 
     #[test]
     fn exp_matches_std_to_a_few_ulp() {

@@ -41,8 +41,9 @@ use std::path::{Path, PathBuf};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+pub use crate::vecmath::l2_normalize;
 pub use hash::HashEmbedder;
-pub use pooling::{l2_normalize, Pooling};
+pub use pooling::Pooling;
 
 use bert::{CpuBert, Tokens};
 use candle_engine::CandleBert;
@@ -571,30 +572,5 @@ impl Embedder for SentenceTransformer {
     }
 }
 
-/// Dot products of every row of `a` (n×dim, row-major) with every row of `b` (k×dim): an n×k
-/// row-major matrix (cosines, for unit vectors). One gemm, parallel over blocks of the output;
-/// each element is summed in a fixed order, so results do not depend on the thread count.
-pub fn dot_matrix(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
-    assert!(dim > 0 && a.len().is_multiple_of(dim) && b.len().is_multiple_of(dim));
-    let (n, k) = (a.len() / dim, b.len() / dim);
-    let mut out = vec![0.0f32; n * k];
-    if n == 0 || k == 0 {
-        return out;
-    }
-    let par = if n * k * dim > 1 << 20 {
-        Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        Parallelism::None
-    };
-    kernels::matmul(
-        (n, k, dim),
-        &mut out,
-        k,
-        false,
-        (a, dim, 1),
-        (b, 1, dim),
-        1.0,
-        par,
-    );
-    out
-}
+/// Moved to [`crate::vecmath`]; kept here for callers of `embed::dot_matrix`.
+pub use crate::vecmath::dot_matrix;

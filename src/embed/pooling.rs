@@ -105,14 +105,9 @@ impl Pooling {
     }
 }
 
-/// Scales `v` to unit L2 norm, like `torch.nn.functional.normalize` (norm clamped at 1e-12, so a
-/// zero vector stays zero instead of becoming NaN).
-pub fn l2_normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    for x in v.iter_mut() {
-        *x /= norm;
-    }
-}
+/// One normalisation for the crate ([`crate::vecmath::l2_normalize`]): a zero vector stays zero,
+/// as `torch.nn.functional.normalize` leaves it; any other gets unit norm.
+pub use crate::vecmath::l2_normalize;
 
 #[cfg(test)]
 mod tests {

@@ -57,6 +57,15 @@ pub enum IndexError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::fs::FsError> for IndexError {
+    fn from(e: crate::fs::FsError) -> Self {
+        IndexError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// Both indexes of a workspace.
 pub struct Indexes {
     /// BM25 index.

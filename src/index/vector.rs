@@ -11,9 +11,10 @@
 //! `CURRENT` is swapped by rename, so a crash leaves the old generation or the new one — never a
 //! torn graph. The generation records the store sequence it covers; opening catches up.
 
+use std::cell::Cell;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Once};
 
 use hnsw_rs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,23 +27,9 @@ use crate::store::Store;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CosineNormalized;
 
-/// Dot product with eight accumulators.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
+/// The vectorised dot product, from [`crate::vecmath`] (kept here for callers of
+/// `index::vector::dot`).
+pub use crate::vecmath::dot;
 
 impl Distance<f32> for CosineNormalized {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
@@ -50,7 +37,9 @@ impl Distance<f32> for CosineNormalized {
     }
 }
 
-type Graph = Hnsw<'static, f32, CosineNormalized>;
+/// The graph, borrowing from the `HnswIo` loader it was read with (`'io`; hnsw_rs ties the two for
+/// its mmap mode, which we do not use).
+type Graph<'io> = Hnsw<'io, f32, CosineNormalized>;
 
 /// HNSW build parameters.
 ///
@@ -90,7 +79,7 @@ struct GenMeta {
 /// The persisted HNSW index of one workspace.
 pub struct VectorIndex {
     dir: PathBuf,
-    graph: Option<Graph>,
+    graph: GraphThread,
     meta: GenMeta,
     params: HnswParams,
 }
@@ -102,24 +91,8 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
     }
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), IndexError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
-}
-
-/// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io(path))?;
-    fsync_dir(dir)
-}
+/// Kept here for callers that wrote files through the vector index before [`crate::fs`] existed.
+pub use crate::fs::write_atomic;
 
 impl VectorIndex {
     /// Opens the index in `dir` (empty if none was written yet).
@@ -134,7 +107,9 @@ impl VectorIndex {
             params,
         };
         let (graph, meta) = match fs::read_to_string(&current) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, empty),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (GraphThread::start(None)?, empty)
+            }
             Err(e) => return Err(io(&current)(e)),
             Ok(name) => {
                 let gen = dir.join(name.trim());
@@ -146,9 +121,9 @@ impl VectorIndex {
                     })
                 })?;
                 let graph = if meta.points == 0 {
-                    None
+                    GraphThread::start(None)?
                 } else {
-                    Some(load_graph(&gen)?)
+                    GraphThread::start(Some(&gen))?
                 };
                 (graph, meta)
             }
@@ -167,7 +142,7 @@ impl VectorIndex {
         fs::create_dir_all(dir).map_err(io(dir))?;
         Ok(VectorIndex {
             dir: dir.to_path_buf(),
-            graph: None,
+            graph: GraphThread::start(None)?,
             meta: GenMeta {
                 seq: 0,
                 points: 0,
@@ -189,28 +164,27 @@ impl VectorIndex {
         self.meta.points
     }
 
-    fn new_graph(&self, expected: usize) -> Graph {
-        Hnsw::new(
-            self.params.m,
-            expected.max(1024),
-            16,
-            self.params.ef_construction,
-            CosineNormalized,
-        )
-    }
-
-    fn insert(&mut self, items: &[(Vec<f32>, usize)]) {
+    fn insert(&mut self, items: Vec<(Vec<f32>, usize)>) {
         if items.is_empty() {
             return;
         }
-        if self.graph.is_none() {
-            self.graph = Some(self.new_graph(items.len()));
-        }
-        let g = self.graph.as_ref().expect("just created");
-        let refs: Vec<(&Vec<f32>, usize)> = items.iter().map(|(v, id)| (v, *id)).collect();
-        g.parallel_insert(&refs);
-        self.meta.dim = items[0].0.len();
-        self.meta.points += items.len();
+        let (n, dim) = (items.len(), items[0].0.len());
+        let params = self.params;
+        self.graph.run(move |graph| {
+            let g = graph.get_or_insert_with(|| {
+                Hnsw::new(
+                    params.m,
+                    items.len().max(1024),
+                    16,
+                    params.ef_construction,
+                    CosineNormalized,
+                )
+            });
+            let refs: Vec<(&Vec<f32>, usize)> = items.iter().map(|(v, id)| (v, *id)).collect();
+            g.parallel_insert(&refs);
+        });
+        self.meta.dim = dim;
+        self.meta.points += n;
     }
 
     /// Inserts the vectors of every store change after the covered sequence, then persists a new
@@ -231,7 +205,7 @@ impl VectorIndex {
         }
         let n = items.len();
         let t = std::time::Instant::now();
-        self.insert(&items);
+        self.insert(items);
         tracing::debug!(n, secs = t.elapsed().as_secs_f64(), "index: hnsw insert");
         self.meta.seq = target;
         self.meta.model = store.model_fingerprint()?;
@@ -247,7 +221,7 @@ impl VectorIndex {
             items.push((vector, vec_id as usize));
             Ok(())
         })?;
-        self.graph = None;
+        self.graph.run(|graph| *graph = None);
         self.meta = GenMeta {
             seq: target,
             points: 0,
@@ -256,7 +230,7 @@ impl VectorIndex {
             params: self.params,
         };
         let n = items.len();
-        self.insert(&items);
+        self.insert(items);
         self.persist()?;
         Ok(n)
     }
@@ -273,23 +247,25 @@ impl VectorIndex {
         let tmp = self.dir.join(format!("{name}.partial"));
         let gen = self.dir.join(&name);
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        if let Some(g) = &self.graph {
-            g.file_dump(&tmp, "vectors")
-                .map_err(|e| IndexError::Vector {
-                    path: tmp.clone(),
-                    message: e.to_string(),
-                })?;
+        let dump_to = tmp.clone();
+        let dumped = self.graph.run(move |graph| {
+            graph
+                .as_ref()
+                .map(|g| g.file_dump(&dump_to, "vectors").map_err(|e| e.to_string()))
+        });
+        if let Some(dumped) = dumped {
+            dumped.map_err(|message| IndexError::Vector {
+                path: tmp.clone(),
+                message,
+            })?;
             for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
-                let p = tmp.join(f);
-                fs::File::open(&p)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io(&p))?;
+                crate::fs::sync_file(&tmp.join(f))?;
             }
         }
         let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
         write_atomic(&tmp.join("meta.json"), &meta)?;
         fs::rename(&tmp, &gen).map_err(io(&gen))?;
-        fsync_dir(&self.dir)?;
+        crate::fs::sync_dir(&self.dir)?;
         write_atomic(&self.dir.join("CURRENT"), name.as_bytes())?;
         // Old generations and leftovers of interrupted writes are garbage now.
         if let Ok(entries) = fs::read_dir(&self.dir) {
@@ -310,20 +286,166 @@ impl VectorIndex {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &dyn Fn(usize) -> bool,
+        accept: impl Fn(usize) -> bool + Send + 'static,
     ) -> Vec<(i64, f32)> {
-        let Some(g) = &self.graph else {
+        if self.meta.points == 0 {
             return Vec::new();
-        };
-        let filter = |id: &usize| accept(*id);
-        g.search_filter(query, k, ef.max(k), Some(&filter))
-            .into_iter()
-            .map(|n| (n.d_id as i64, 1.0 - n.distance))
-            .collect()
+        }
+        let query = query.to_vec();
+        self.graph.run(move |graph| {
+            let Some(g) = graph.as_ref() else {
+                return Vec::new();
+            };
+            let filter = |id: &usize| accept(*id);
+            g.search_filter(&query, k, ef.max(k), Some(&filter))
+                .into_iter()
+                .map(|n| (n.d_id as i64, 1.0 - n.distance))
+                .collect()
+        })
     }
 }
 
-fn load_graph(gen: &Path) -> Result<Graph, IndexError> {
+/// The name of the threads that own a graph (and, for a loaded one, its loader).
+const GRAPH_THREAD: &str = "verbatim-hnsw";
+
+/// Work for the graph thread, on whatever graph it holds (whatever its loader's lifetime).
+type Job = Box<dyn for<'io> FnOnce(&mut Option<Graph<'io>>) + Send>;
+
+fn job<F>(f: F) -> Job
+where
+    F: for<'io> FnOnce(&mut Option<Graph<'io>>) + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// A thread that owns the HNSW graph and the `HnswIo` loader it was read from.
+///
+/// **Why a thread.** hnsw_rs ties a loaded graph's lifetime to its loader, so a graph that
+/// outlives the function that loaded it needs its loader kept alive beside it: a struct holding
+/// both borrows from itself, which safe Rust cannot express. The earlier code leaked one loader
+/// per open (`Box::leak`) to get a `'static` graph — a leak per reopen, and the server reopens
+/// after every ingest. Here the loader and the graph are locals of one thread's function, dropped
+/// together (graph first) when the index is dropped; the index sends it work (insert, search,
+/// dump) as closures and waits for the answer. One search costs a channel round trip (a few
+/// microseconds) on top of the graph walk; the store lookups around it cost far more.
+struct GraphThread {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+thread_local! {
+    /// Set on a graph thread while it loads a dump: hnsw_rs asserts (panics) on some malformed
+    /// files, and that panic is reported as our error, not printed as a crash.
+    static LOADING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that stays quiet for panics of a graph thread
+/// *while it loads a dump* and passes every other panic to the hook that was there before.
+/// (Swapping the process-wide hook around each load raced with other threads: their panics
+/// could be silenced, and two loads could restore each other's hooks.)
+fn quiet_load_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !LOADING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+impl GraphThread {
+    /// Starts the thread, with the graph dumped in `gen` or none; returns once it is loaded.
+    fn start(gen: Option<&Path>) -> Result<GraphThread, IndexError> {
+        if let Some(gen) = gen {
+            check_dump_files(gen)?;
+            quiet_load_panics();
+        }
+        let dir = gen.map(Path::to_path_buf);
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (ready, loaded) = mpsc::sync_channel::<Result<(), String>>(1);
+        let thread = std::thread::Builder::new()
+            .name(GRAPH_THREAD.into())
+            .spawn(move || {
+                let mut loader = dir.as_ref().map(|d| HnswIo::new(d, "vectors"));
+                let mut graph: Option<Graph<'_>> = None;
+                if let Some(loader) = loader.as_mut() {
+                    LOADING.with(|l| l.set(true));
+                    let r = loader.load_hnsw::<f32, CosineNormalized>();
+                    LOADING.with(|l| l.set(false));
+                    match r {
+                        Ok(g) => graph = Some(g),
+                        Err(e) => {
+                            let _ = ready.send(Err(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+                let _ = ready.send(Ok(()));
+                for job in inbox {
+                    job(&mut graph);
+                }
+            })
+            .map_err(|source| IndexError::Io {
+                path: gen.map(Path::to_path_buf).unwrap_or_default(),
+                source,
+            })?;
+        let corrupt = |message: String| IndexError::Corrupt {
+            path: gen.unwrap_or(Path::new(".")).join("vectors.hnsw.graph"),
+            message: format!("{message} (run `verbatim reindex` to rebuild it from the store)"),
+        };
+        match loaded.recv() {
+            Ok(Ok(())) => Ok(GraphThread {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(corrupt(e))
+            }
+            // The loader panicked (the thread ended without answering).
+            Err(_) => {
+                let _ = thread.join();
+                Err(corrupt("malformed HNSW dump".into()))
+            }
+        }
+    }
+
+    /// Runs `f` on the graph and returns its result.
+    fn run<T, F>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: for<'io> FnOnce(&mut Option<Graph<'io>>) -> T + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let sent = self
+            .jobs
+            .as_ref()
+            .expect("jobs are open until drop")
+            .send(job(move |graph| {
+                let _ = tx.send(f(graph));
+            }));
+        // Only a panic inside hnsw_rs ends the thread early; surface it as the bug it is.
+        match (sent, rx.recv()) {
+            (Ok(()), Ok(v)) => v,
+            _ => panic!("the vector index thread ({GRAPH_THREAD}) panicked"),
+        }
+    }
+}
+
+impl Drop for GraphThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop; joining frees the graph now.
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Both dump files must be there before hnsw_rs is asked to read them.
+fn check_dump_files(gen: &Path) -> Result<(), IndexError> {
     for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
         let p = gen.join(f);
         if !p.is_file() {
@@ -333,27 +455,125 @@ fn load_graph(gen: &Path) -> Result<Graph, IndexError> {
             });
         }
     }
-    // hnsw_rs ties the loaded graph's lifetime to its loader (for the mmap mode, which we do not
-    // use). The loader is a few paths and options; leaking one per opened index lets the graph
-    // be 'static, at the cost of a few hundred bytes per process.
-    // hnsw_rs asserts (panics) on some malformed files instead of returning an error; a damaged
-    // derived index must be a reported error that `reindex` repairs, not a crash. The panic hook
-    // is silenced for the duration so the user sees our message, not hnsw_rs's.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let dir = gen.to_path_buf();
-    let loaded = std::panic::catch_unwind(move || {
-        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dir, "vectors")));
-        loader.load_hnsw::<f32, CosineNormalized>()
-    });
-    std::panic::set_hook(hook);
-    let corrupt = |message: String| IndexError::Corrupt {
-        path: gen.join("vectors.hnsw.graph"),
-        message: format!("{message} (run `verbatim reindex` to rebuild it from the store)"),
-    };
-    match loaded {
-        Ok(Ok(g)) => Ok(g),
-        Ok(Err(e)) => Err(corrupt(e.to_string())),
-        Err(_) => Err(corrupt("malformed HNSW dump".into())),
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// `n` distinct unit vectors (a small LCG: no two alike).
+    fn sample(n: usize, dim: usize) -> Vec<(Vec<f32>, usize)> {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..n)
+            .map(|i| {
+                let mut v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                crate::vecmath::l2_normalize(&mut v);
+                (v, i)
+            })
+            .collect()
+    }
+
+    fn persisted(n: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let vdir = dir.path().join("vectors");
+        let mut ix = VectorIndex::empty(&vdir, HnswParams::default()).unwrap();
+        ix.insert(sample(n, 16));
+        ix.meta.seq = 1;
+        ix.persist().unwrap();
+        (dir, vdir)
+    }
+
+    #[test]
+    fn a_reopened_index_finds_what_was_dumped_every_time() {
+        let (_dir, vdir) = persisted(300);
+        let items = sample(300, 16);
+        for _ in 0..20 {
+            let ix = VectorIndex::open(&vdir, HnswParams::default()).unwrap();
+            assert_eq!(ix.points(), 300);
+            let hits = ix.search(&items[42].0, 3, 64, |_| true);
+            assert_eq!(hits[0].0, 42, "{hits:?}");
+            assert!((hits[0].1 - 1.0).abs() < 1e-5);
+            let even = ix.search(&items[42].0, 5, 64, |id| id % 2 == 0);
+            assert!(
+                !even.is_empty() && even.iter().all(|h| h.0 % 2 == 0),
+                "{even:?}"
+            );
+        }
+    }
+
+    /// A damaged dump is our error (not a crash), and loading one never hides another thread's
+    /// panic from the process's hook, even with loads running on several threads at once (the
+    /// per-load hook swap it replaces silenced every thread during a load, and two concurrent
+    /// loads could restore each other's hooks and lose the application's).
+    #[test]
+    fn damaged_dumps_are_errors_and_other_threads_panics_still_reach_the_hook() {
+        let (_dir, vdir) = persisted(200);
+        let current = fs::read_to_string(vdir.join("CURRENT")).unwrap();
+        // hnsw_rs asserts on a wrong magic number in the data file.
+        fs::write(
+            vdir.join(current.trim()).join("vectors.hnsw.data"),
+            b"garbage!",
+        )
+        .unwrap();
+
+        const PANICKER: &str = "vector-test-panicker";
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some(PANICKER) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            } else {
+                previous(info);
+            }
+        }));
+
+        let loaders: Vec<_> = (0..3)
+            .map(|_| {
+                let vdir = vdir.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..30 {
+                        match VectorIndex::open(&vdir, HnswParams::default()) {
+                            Err(IndexError::Corrupt { message, .. }) => {
+                                assert!(message.contains("reindex"), "{message}")
+                            }
+                            Err(e) => panic!("unexpected error {e}"),
+                            Ok(_) => panic!("a damaged dump opened"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let panicker = std::thread::Builder::new()
+            .name(PANICKER.into())
+            .spawn(|| {
+                for i in 0..300 {
+                    let _ = std::panic::catch_unwind(|| panic!("test panic {i}"));
+                }
+            })
+            .unwrap();
+        for l in loaders {
+            l.join().unwrap();
+        }
+        panicker.join().unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 300);
+        // The hook is still installed after every load.
+        std::thread::Builder::new()
+            .name(PANICKER.into())
+            .spawn(|| std::panic::catch_unwind(|| panic!("one more")).is_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 301);
     }
 }

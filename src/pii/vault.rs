@@ -11,7 +11,6 @@
 //! workspace (`verbatim backup` includes it, encrypted). Copying it elsewhere gives away the
 //! originals.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -128,10 +127,6 @@ impl Vault {
     }
 
     fn write_new(&self, path: &Path) -> Result<(), VaultError> {
-        let io = |source| VaultError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
         let body = format!(
             "# verbatim workspace key file. Keep it secret and back it up: without it the sealed\n\
              # originals cannot be read and respondent pseudonyms change. Never commit or share it.\n\
@@ -140,26 +135,12 @@ impl Vault {
             hex::encode(*self.pseudonym)
         );
         let body = Zeroizing::new(body);
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".{KEY_FILE}.tmp"));
-        let _ = std::fs::remove_file(&tmp);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io)?;
-        f.write_all(body.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        // hard_link fails if the target exists: a key file is never replaced.
-        std::fs::hard_link(&tmp, path).map_err(io)?;
-        std::fs::remove_file(&tmp).map_err(io)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        // Temp file, fsync, hard link (which fails if the target exists: a key file is never
+        // replaced), fsync the folder.
+        crate::fs::write_new(path, body.as_bytes(), 0o600).map_err(|e| VaultError::Io {
+            path: e.path,
+            source: e.source,
+        })?;
         Ok(())
     }
 

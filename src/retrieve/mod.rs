@@ -287,7 +287,7 @@ pub fn vector_search(
     filter: &Filter,
     k: usize,
 ) -> Result<Vec<(i64, f32)>, RetrieveError> {
-    use crate::index::vector::dot;
+    use crate::vecmath::dot;
     let allowed: Vec<i64> = if filter.is_empty() {
         store.live_vec_ids()?
     } else {
@@ -311,9 +311,9 @@ pub fn vector_search(
             return Ok(scored);
         } else {
             let allowed_usize: Vec<usize> = allowed.iter().map(|&v| v as usize).collect();
-            let accept = |id: usize| allowed_usize.binary_search(&id).is_ok();
+            let accept = move |id: usize| allowed_usize.binary_search(&id).is_ok();
             let ef = (k * 2).max(128);
-            indexes.vectors.search(qv, k, ef, &accept)
+            indexes.vectors.search(qv, k, ef, accept)
         };
     let slots: Vec<i64> = by_slot.iter().map(|h| h.0).collect();
     let docs = store.docs_for_vec_ids(&slots)?;

@@ -22,8 +22,9 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
-use super::{door, Shared};
+use super::Shared;
 use crate::access::Caller;
+use crate::service;
 
 /// `sha256(token)`.
 pub(crate) type TokenDigest = [u8; 32];
@@ -168,7 +169,11 @@ async fn caller_of(s: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, ApiEr
     s.limiter.check(&d)?;
     if let Some(caller) = s.tokens.get(&d) {
         // Revoked, expired, or a changed role: the store's answer, every request.
-        return match super::blocking_auth(s, move |ws| door::recheck(ws, &caller)).await {
+        return match super::blocking_auth(s, move |ws| {
+            service::recheck(ws, &caller).map_err(ApiError::from)
+        })
+        .await
+        {
             Ok(now) => Ok(now),
             Err(e) => {
                 s.tokens.remove(&d);
@@ -178,7 +183,10 @@ async fn caller_of(s: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, ApiEr
     }
     s.limiter.check_verify()?;
     let token = zeroize::Zeroizing::new(token.to_string());
-    let caller = super::blocking_auth(s, move |ws| door::authenticate(ws, &token)).await?;
+    let caller = super::blocking_auth(s, move |ws| {
+        service::authenticate(ws, &token).map_err(ApiError::from)
+    })
+    .await?;
     s.tokens.insert(d, caller.clone());
     Ok(caller)
 }

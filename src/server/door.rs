@@ -44,17 +44,6 @@ fn json(v: impl serde::Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(ApiError::internal)
 }
 
-/// Argon2id check of a token (slow; the caller caches the result).
-pub(crate) fn authenticate(ws: &Workspace, token: &str) -> Result<Caller, ApiError> {
-    Ok(service::authenticate(ws, token)?)
-}
-
-/// The caller as the store knows it now; revoked callers are refused. (Expiry is checked by
-/// `service::enter`, which every route goes through.)
-pub(crate) fn recheck(ws: &Workspace, caller: &Caller) -> Result<Caller, ApiError> {
-    Ok(service::recheck(ws, caller)?)
-}
-
 /// Applies the workspace's retention period, if it sets one; a line for the log.
 pub(crate) fn apply_retention(ws: &mut Workspace) -> Result<Option<String>, ApiError> {
     if ws.config.privacy.retention_days.is_none() {

@@ -185,21 +185,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryPairs {
     }
 }
 
+/// `application/x-www-form-urlencoded` pairs, in order (repeated keys kept), by serde_urlencoded.
 fn parse_query(q: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| ApiError::bad_request("the query string is not UTF-8"))
-    };
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            Ok((decode(k)?, decode(v)?))
-        })
-        .collect()
+    // serde_urlencoded replaces invalid UTF-8 with U+FFFD; the API refuses it instead. (`&`, `=`
+    // and `+` are ASCII, so the whole string decodes to UTF-8 exactly when every part does.)
+    if percent_encoding::percent_decode_str(q)
+        .decode_utf8()
+        .is_err()
+    {
+        return Err(ApiError::bad_request("the query string is not UTF-8"));
+    }
+    serde_urlencoded::from_str(q)
+        .map_err(|_| ApiError::bad_request("the query string is malformed"))
 }
 
 impl QueryPairs {
@@ -788,6 +785,14 @@ mod tests {
         assert_eq!(q.all("field"), vec!["country", "product"]);
         assert_eq!(q.get("x"), Some(""));
         assert!(q.only(&["text", "field"]).is_err());
+        // Empty pairs are skipped, `=` inside a value and encoded `&` are kept, bad UTF-8 refused.
+        let q = QueryPairs(parse_query("&a=1=2&&b=%26%3D&c=%C3%A9t%C3%A9+x&").unwrap());
+        assert_eq!(q.0.len(), 3);
+        assert_eq!(q.get("a"), Some("1=2"));
+        assert_eq!(q.get("b"), Some("&="));
+        assert_eq!(q.get("c"), Some("été x"));
+        assert!(parse_query("text=%FF").is_err());
+        assert!(parse_query("text=%C3&x=%A9").is_err());
     }
 
     #[test]

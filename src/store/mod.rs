@@ -29,7 +29,7 @@ pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
 pub use resolve::{fold, resolve_filter, FilterError, LIST_AT_MOST};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
-pub use users::{PrincipalRecord, UserError};
+pub use users::{Principal, PrincipalRecord, Role, UserError};
 
 /// Errors from the store. A corrupt or foreign file names its path.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,72 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{now_iso, Filter, Result, Store, StoreError};
-use crate::access::{Principal, Role};
+
+/// The roles, least privileged last. See [`crate::access::POLICY`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything: users, erasure, backups, audit.
+    Admin,
+    /// Redacted verbatims, themes, reports, ask; no originals.
+    Analyst,
+    /// An analyst who may also read the original (decrypted) text, one verbatim at a time, each
+    /// read logged.
+    Support,
+    /// Aggregates only: counts, shares, trends, theme labels; no verbatim text anywhere; cells
+    /// under k suppressed.
+    Marketing,
+    /// An analyst limited to its grant's scope, until the grant expires.
+    Consultant,
+}
+
+impl Role {
+    /// All roles, in [`crate::access::POLICY`] column order.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Analyst,
+        Role::Support,
+        Role::Marketing,
+        Role::Consultant,
+    ];
+
+    /// Its name as typed on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Support => "support",
+            Role::Marketing => "marketing",
+            Role::Consultant => "consultant",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A user or a grant, as stored (see `store::Principal` for the record).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Principal {
+    /// Its unique name ("alice", "acme").
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// What it may see at most (consultant grants; empty for the others).
+    pub scope: Filter,
+    /// Unix seconds after which it is refused (consultant grants).
+    pub expires: Option<i64>,
+}
 
 /// One user or grant as stored.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -223,11 +223,10 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                     let red = picked
                         .iter()
                         .map(|&j| {
-                            run.vectors[i * dim..(i + 1) * dim]
-                                .iter()
-                                .zip(&run.vectors[j * dim..(j + 1) * dim])
-                                .map(|(a, b)| a * b)
-                                .sum::<f32>()
+                            crate::vecmath::dot(
+                                &run.vectors[i * dim..(i + 1) * dim],
+                                &run.vectors[j * dim..(j + 1) * dim],
+                            )
                         })
                         .fold(f32::MIN, f32::max);
                     let red = if picked.is_empty() { 0.0 } else { red };

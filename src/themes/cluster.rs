@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use crate::embed::dot_matrix;
+use crate::vecmath::{dot_matrix, l2_normalize as normalize};
 
 /// Candidate numbers of themes.
 pub const K_GRID: &[usize] = &[5, 6, 7, 8, 10, 12, 15, 18, 20, 25, 30, 35, 40];
@@ -79,13 +79,6 @@ impl Fit {
     /// Number of clusters.
     pub fn k(&self, dim: usize) -> usize {
         self.centroids.len() / dim
-    }
-}
-
-fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
     }
 }
 

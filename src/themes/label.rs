@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer,
-    TokenStream,
+    AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer,
+    StopWordFilter, TextAnalyzer, TokenStream,
 };
 
 /// A verbatim's distinct candidate phrases, as ids in a [`Vocab`].
@@ -83,6 +83,7 @@ pub struct Phraser {
     stop: [TextAnalyzer; 2],
     stem_en: TextAnalyzer,
     stem_fr: TextAnalyzer,
+    folder: TextAnalyzer,
     cache: HashMap<(String, bool), Option<String>>,
 }
 
@@ -102,6 +103,9 @@ impl Default for Phraser {
             stop: [stop(Language::English), stop(Language::French)],
             stem_en: crate::index::text::analyzer(crate::lang::Lang::En),
             stem_fr: crate::index::text::analyzer(crate::lang::Lang::Fr),
+            folder: TextAnalyzer::builder(RawTokenizer::default())
+                .filter(AsciiFoldingFilter)
+                .build(),
             cache: HashMap::new(),
         }
     }
@@ -137,7 +141,7 @@ impl Phraser {
             .stop
             .iter_mut()
             .any(|a| !a.token_stream(word).advance());
-        let folded = fold(word);
+        let folded = fold(&mut self.folder, word);
         let key = if is_stop
             || word.chars().count() < 2
             || word.chars().all(|c| c.is_ascii_digit())
@@ -232,19 +236,16 @@ impl Phraser {
     }
 }
 
-fn fold(word: &str) -> String {
-    word.chars()
-        .filter_map(|c| match c {
-            'à' | 'â' | 'ä' => Some('a'),
-            'é' | 'è' | 'ê' | 'ë' => Some('e'),
-            'î' | 'ï' => Some('i'),
-            'ô' | 'ö' => Some('o'),
-            'ù' | 'û' | 'ü' => Some('u'),
-            'ç' => Some('c'),
-            '\'' | '’' => None,
-            c => Some(c),
-        })
-        .collect()
+/// `word` accent-folded by tantivy's ASCII folding (the text index's folding: every Latin
+/// accent, capitals included, and œ → oe, æ → ae, ß → ss), without apostrophes.
+fn fold(folder: &mut TextAnalyzer, word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut s = folder.token_stream(word);
+    while s.advance() {
+        out.push_str(&s.token().text);
+    }
+    out.retain(|c| !matches!(c, '\'' | '’'));
+    out
 }
 
 /// Keywords of one theme, best first, and its label.
@@ -394,6 +395,25 @@ mod tests {
             surfaces.contains(&"delivery was late".to_string()),
             "{surfaces:?}"
         );
+    }
+
+    #[test]
+    fn folding_covers_capitals_ligatures_and_eszett() {
+        let mut p = Phraser::default();
+        for (word, folded) in [
+            ("très", "tres"),
+            ("Été", "Ete"),
+            ("œuvre", "oeuvre"),
+            ("Œil", "OEil"),
+            ("ex æquo", "ex aequo"),
+            ("mañana", "manana"),
+            ("Straße", "Strasse"),
+            ("aujourd’hui", "aujourdhui"),
+            ("l'été", "lete"),
+            ("çà", "ca"),
+        ] {
+            assert_eq!(fold(&mut p.folder, word), folded, "{word}");
+        }
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub fn ensure(
     params: &Params,
     force: bool,
     embedder: Option<&dyn crate::embed::Embedder>,
-    progress: &dyn crate::workspace::ingest::Progress,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<RunData, SentencesError> {
     let (docs, vectors, dim) = load(store)?;
     if let Some(e) = embedder {
@@ -348,7 +348,7 @@ pub fn discover(
             .iter()
             .flat_map(|id| by_id[id].centroid.iter().copied())
             .collect();
-        let sims = crate::embed::dot_matrix(&discovered, &prev, dim);
+        let sims = crate::vecmath::dot_matrix(&discovered, &prev, dim);
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for j in 0..kd {
             for (p, _) in candidates.iter().enumerate() {
@@ -569,7 +569,7 @@ fn center(v: &mut [f32], mean: Option<&Vec<f32>>) {
         for (a, b) in v.iter_mut().zip(m) {
             *a -= b;
         }
-        crate::embed::l2_normalize(v);
+        crate::vecmath::l2_normalize(v);
     }
 }
 

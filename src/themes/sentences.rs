@@ -68,7 +68,7 @@ pub fn ensure_sentences(
     store: &mut Store,
     embedder: &dyn Embedder,
     docs: &[(i64, &str)],
-    progress: &dyn crate::workspace::ingest::Progress,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<usize, SentencesError> {
     let ids: Vec<i64> = docs.iter().map(|d| d.0).collect();
     let missing: std::collections::HashSet<i64> =
@@ -130,14 +130,7 @@ pub enum SentencesError {
 
 /// Normalised mean of sentence vectors: the vector sentiment reads for a multi-sentence text.
 pub fn mean_vector(s: &[SentenceVector], dim: usize) -> Vec<f32> {
-    let mut m = vec![0f32; dim];
-    for v in s {
-        for (a, b) in m.iter_mut().zip(&v.vector) {
-            *a += b;
-        }
-    }
-    crate::embed::l2_normalize(&mut m);
-    m
+    crate::vecmath::normalized_mean(s.iter().map(|v| v.vector.as_slice()), dim)
 }
 
 /// For tests and callers that want the sentences by doc.

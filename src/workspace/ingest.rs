@@ -22,34 +22,12 @@ use crate::lang::{self, Lang};
 use crate::pii::{self, vault::Vault};
 use crate::store::{NewVerbatim, RunRecord, Upsert};
 
-/// Receives progress from long work; the CLI draws a bar, tests ignore it.
-///
-/// Work is reported as named steps, one at a time: `start`, any number of `advance`, `finish`.
-/// The steps: ingest — "reading" (rows read; total unknown until the file is read), "redacting"
-/// (rows), "embedding" (new or changed verbatims), "indexing" (verbatims written); reindex —
-/// "re-embedding", "indexing" (verbatims in the store); themes — "embedding sentences",
-/// "finding themes" (verbatims clustered). A step with nothing to do is not started, so no
-/// finished step reports 0 of 0 (but reading an empty file, which reads 0 rows).
-pub trait Progress {
-    /// A phase starts with `total` units (0 when unknown: then the units done are its total).
-    fn start(&self, phase: &str, total: u64);
-    /// `n` more units are done.
-    fn advance(&self, n: u64);
-    /// The phase is over.
-    fn finish(&self);
-}
+/// The progress seam lives in [`crate::progress`] (themes report progress too); re-exported here
+/// for callers of `workspace::ingest::Progress`.
+pub use crate::progress::{NoProgress, Progress};
 
 /// Rows between two "redacting" progress reports.
 const REDACT_STEP: usize = 1000;
-
-/// Progress that goes nowhere.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn start(&self, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self) {}
-}
 
 /// Options of one ingest.
 #[derive(Clone, Debug, Default)]

@@ -428,7 +428,12 @@ impl Workspace {
         let text = format!(
             "# verbatim workspace configuration. Flags override these values; edit freely.\n{body}"
         );
-        crate::index::vector::write_atomic(&self.root.join(CONFIG_FILE), text.as_bytes())?;
+        crate::fs::write_atomic(&self.root.join(CONFIG_FILE), text.as_bytes()).map_err(|e| {
+            WorkspaceError::Io {
+                path: e.path,
+                source: e.source,
+            }
+        })?;
         Ok(())
     }
 

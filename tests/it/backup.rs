@@ -313,3 +313,56 @@ fn key_files_back_up_and_restore_and_are_never_overwritten() {
     let b = json(verbatim(&to).args(["pii", "reveal", "T-1003"]));
     assert_eq!(a, b);
 }
+
+/// A backup written by an earlier version (tests/fixtures/backup/README.md) still restores, with
+/// its searches and sealed originals: the file format is a promise to every existing backup.
+#[test]
+fn a_backup_made_by_an_earlier_version_still_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("restored");
+    let r = json(
+        vb(dir.path(), None)
+            .arg("restore")
+            .arg(fixture("backup/tickets.vbk"))
+            .arg("--to")
+            .arg(&to)
+            .arg("--key-file")
+            .arg(fixture("backup/backup.key")),
+    );
+    assert_eq!(r["verbatims"], 12, "{r}");
+    assert_eq!(r["verbatim_version"], "0.1.0", "{r}");
+    let revealed = json(verbatim(&to).args(["pii", "reveal", "T-1003"]));
+    assert_eq!(
+        revealed["original"]["text"],
+        "Débité deux fois sur ma carte 4111 1111 1111 1111, remboursez-moi. \
+         Mon IBAN : FR14 2004 1010 0505 0001 3M02 606"
+    );
+    assert_eq!(
+        revealed["original"]["respondent"],
+        "marcelline.trobadec@example.fr"
+    );
+    let hits = search(&to, "refund", "hybrid");
+    assert_eq!(hits[0]["verbatim"]["id"], "T-1002", "{hits}");
+    let hits = search(&to, "colis", "vector");
+    let ids: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|h| h["verbatim"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["T-1008", "T-1001", "T-1004"], "{hits}");
+    // A wrong key is refused: the test would pass vacuously on a format that opens anything.
+    let other = dir.path().join("other.key");
+    ok(vb(dir.path(), None)
+        .args(["backup", "keygen", "--out"])
+        .arg(&other));
+    let o = run(vb(dir.path(), None)
+        .arg("restore")
+        .arg(fixture("backup/tickets.vbk"))
+        .arg("--to")
+        .arg(dir.path().join("again"))
+        .arg("--key-file")
+        .arg(&other));
+    assert!(!o.status.success(), "{}", stderr(&o));
+}

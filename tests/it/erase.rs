@@ -358,7 +358,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
             .unwrap()
             .pop()
             .unwrap();
-        let hits = ix.vectors.search(&qv, 10, 128, &|_| true);
+        let hits = ix.vectors.search(&qv, 10, 128, |_| true);
         let slots: Vec<i64> = hits.iter().map(|h| h.0).collect();
         let docs = ws.store.docs_for_vec_ids(&slots).unwrap();
         assert!(

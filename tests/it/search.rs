@@ -250,7 +250,7 @@ fn the_hnsw_graph_finds_every_stored_vector_itself() {
     ws.store
         .for_each(|_, vec_id, vector| {
             n += 1;
-            let hits = ix.vectors.search(&vector, 10, 128, &|_| true);
+            let hits = ix.vectors.search(&vector, 10, 128, |_| true);
             let best = hits.first().map(|h| h.1).unwrap_or(0.0);
             if hits.iter().any(|h| h.0 == vec_id) && best <= 1.0001 {
                 found += 1;

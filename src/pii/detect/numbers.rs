@@ -7,7 +7,8 @@ use super::checksum::{luhn, nir_key};
 use super::ip::ipv4_at;
 use super::phone::{self, GroupRun};
 use super::text::{
-    glued_left, glued_right, is_space, next_char, number_at, number_before, prev_char, words_before,
+    before_unit, glued_left, glued_right, is_space, next_char, number_at, number_before, prev_char,
+    words_before,
 };
 use crate::pii::{PiiKind, Span};
 
@@ -88,13 +89,6 @@ const PHONE_WORDS: &[&str] = &[
     "cell",
 ];
 
-/// Units and currencies after which a digit group is a quantity or a price.
-const UNIT_WORDS: &[&str] = &[
-    "€", "$", "£", "eur", "euro", "euros", "usd", "gbp", "chf", "dollars", "km", "kg", "g", "mg",
-    "ml", "l", "mah", "mb", "gb", "go", "mo", "ko", "kb", "%", "pts", "points", "ms", "min", "h",
-    "cm", "mm", "m",
-];
-
 /// True when `i` may start a number: not glued to a word char, and not the continuation of a
 /// number that ends just before ("FR76 3000", "1.5", "12/03"), unless that number was itself a
 /// candidate (`found`: the ends of candidates so far) ending right before the separator.
@@ -166,22 +160,6 @@ pub(super) fn after_reference(text: &str, i: usize) -> bool {
         }
     }
     sign
-}
-
-/// A unit or currency right after byte `end` ("612 345 678 €", "2 500 mAh").
-pub(super) fn before_unit(text: &str, end: usize) -> bool {
-    let rest = text[end..].trim_start_matches(is_space);
-    let word: String = rest
-        .chars()
-        .take_while(|c| c.is_alphabetic() || matches!(c, '€' | '$' | '£' | '%'))
-        .take(8)
-        .collect::<String>()
-        .to_lowercase();
-    if word.is_empty() {
-        return false;
-    }
-    let first = word.chars().next().unwrap_or(' ');
-    UNIT_WORDS.contains(&word.as_str()) || matches!(first, '€' | '$' | '£' | '%')
 }
 
 /// Every number candidate starting at `i` (phone, card, NIR, IPv4); overlaps are resolved later.

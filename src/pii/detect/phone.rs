@@ -15,8 +15,7 @@
 //! a currency is a quantity; one after "order", "n°", "#", … is a reference (see
 //! [`super::numbers`]).
 
-use super::numbers::before_unit;
-use super::text::{glued_right, is_space, next_char, number_at};
+use super::text::{before_unit, glued_right, is_space, next_char, number_at};
 use crate::pii::{PiiKind, Span};
 
 /// One group of digits.

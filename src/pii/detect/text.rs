@@ -279,3 +279,26 @@ impl Lowered {
         k.checked_sub(back).map_or("", |j| self.get(j))
     }
 }
+
+/// Units and currencies after which a digit group is a quantity or a price.
+const UNIT_WORDS: &[&str] = &[
+    "€", "$", "£", "eur", "euro", "euros", "usd", "gbp", "chf", "dollars", "km", "kg", "g", "mg",
+    "ml", "l", "mah", "mb", "gb", "go", "mo", "ko", "kb", "%", "pts", "points", "ms", "min", "h",
+    "cm", "mm", "m",
+];
+
+/// A unit or currency right after byte `end` ("612 345 678 €", "2 500 mAh").
+pub(super) fn before_unit(text: &str, end: usize) -> bool {
+    let rest = text[end..].trim_start_matches(is_space);
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphabetic() || matches!(c, '€' | '$' | '£' | '%'))
+        .take(8)
+        .collect::<String>()
+        .to_lowercase();
+    if word.is_empty() {
+        return false;
+    }
+    let first = word.chars().next().unwrap_or(' ');
+    UNIT_WORDS.contains(&word.as_str()) || matches!(first, '€' | '$' | '£' | '%')
+}

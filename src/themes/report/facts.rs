@@ -1,0 +1,283 @@
+//! Facts derived from the report (trend direction, sentiment words, anchors…), shared by the
+//! Markdown and HTML renderings so both say the same thing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use super::super::types::{
+    Change, Polarity, Quote, Report, SegmentBreakdown, SentimentSummary, ThemeSummary, Trend,
+    TrendPoint,
+};
+use super::text::*;
+
+// ---------------------------------------------------------------------------------------------
+// Facts derived from the report, shared by the formats
+// ---------------------------------------------------------------------------------------------
+
+/// How long the top quote may be in the Markdown themes table.
+pub(super) const TOP_QUOTE_CHARS: usize = 120;
+
+/// Where a theme's trend is heading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Direction {
+    Rising,
+    Falling,
+    Flat,
+}
+
+impl Direction {
+    pub(super) fn arrow(self) -> &'static str {
+        match self {
+            Direction::Rising => "↗",
+            Direction::Falling => "↘",
+            Direction::Flat => "→",
+        }
+    }
+
+    pub(super) fn word(self) -> &'static str {
+        match self {
+            Direction::Rising => "rising",
+            Direction::Falling => "falling",
+            Direction::Flat => "flat",
+        }
+    }
+}
+
+/// The median share of the last periods (up to 3, at most half) against the median of the
+/// earlier ones: more than 10% higher is rising, more than 10% lower falling (the thresholds of
+/// [`Change`]). Medians, so that one spike does not set the direction (spikes are marked on
+/// their own). `None` with fewer than two periods.
+pub(super) fn direction(t: &Trend) -> Option<Direction> {
+    let n = t.points.len();
+    if n < 2 {
+        return None;
+    }
+    let k = (n / 2).min(3);
+    let (before, recent) = t.points.split_at(n - k);
+    let (b, r) = (median_share(before)?, median_share(recent)?);
+    Some(if r > b * 1.1 && r > b {
+        Direction::Rising
+    } else if r < b * 0.9 {
+        Direction::Falling
+    } else {
+        Direction::Flat
+    })
+}
+
+/// Median share of some periods; `None` if there are none or one is not finite.
+pub(super) fn median_share(points: &[TrendPoint]) -> Option<f64> {
+    let mut shares: Vec<f64> = points.iter().map(|p| p.share).collect();
+    if shares.is_empty() || shares.iter().any(|s| !s.is_finite()) {
+        return None;
+    }
+    shares.sort_by(f64::total_cmp);
+    let mid = shares.len() / 2;
+    Some(if shares.len().is_multiple_of(2) {
+        (shares[mid - 1] + shares[mid]) / 2.0
+    } else {
+        shares[mid]
+    })
+}
+
+/// The period with the largest share (the first of equals).
+pub(super) fn peak(t: &Trend) -> Option<&TrendPoint> {
+    t.points
+        .iter()
+        .filter(|p| p.share.is_finite())
+        .fold(None, |best: Option<&TrendPoint>, p| match best {
+            Some(b) if b.share >= p.share => Some(b),
+            _ => Some(p),
+        })
+}
+
+pub(super) fn spikes(t: &Trend) -> Vec<&TrendPoint> {
+    t.points.iter().filter(|p| p.spike).collect()
+}
+
+pub(super) fn has_spike(t: &Trend) -> bool {
+    t.points.iter().any(|p| p.spike)
+}
+
+/// A trend in words, for tooltips.
+pub(super) fn trend_words(t: &Trend) -> String {
+    let mut s = match direction(t) {
+        Some(d) => d.word().to_string(),
+        None => "no trend".to_string(),
+    };
+    if let Some(p) = peak(t) {
+        let _ = write!(s, "; peak {} in {}", pct(p.share), p.period);
+    }
+    let spikes: Vec<&str> = spikes(t).iter().map(|p| p.period.as_str()).collect();
+    if !spikes.is_empty() {
+        let _ = write!(s, "; spikes: {}", spikes.join(", "));
+    }
+    s
+}
+
+/// Positive, neutral and negative shares; `None` without verbatims.
+pub(super) fn sentiment_shares(s: &SentimentSummary) -> Option<[f64; 3]> {
+    let total = s.positive + s.neutral + s.negative;
+    (total > 0).then(|| {
+        [
+            ratio(s.positive, total),
+            ratio(s.neutral, total),
+            ratio(s.negative, total),
+        ]
+    })
+}
+
+/// "40% positive, 20% neutral, 40% negative; mean -0.12".
+pub(super) fn sentiment_words(s: &SentimentSummary) -> String {
+    match sentiment_shares(s) {
+        Some([p, n, g]) => format!(
+            "{} positive, {} neutral, {} negative; mean {}",
+            whole_pct(p),
+            whole_pct(n),
+            whole_pct(g),
+            signed(s.mean, 2)
+        ),
+        None => "no verbatims".to_string(),
+    }
+}
+
+/// The largest class: "60% negative" (ties: positive, neutral, negative).
+pub(super) fn sentiment_short(s: &SentimentSummary) -> String {
+    match sentiment_shares(s) {
+        Some(shares) => {
+            let mut best = 0;
+            for (i, share) in shares.iter().enumerate() {
+                if *share > shares[best] {
+                    best = i;
+                }
+            }
+            format!(
+                "{} {}",
+                whole_pct(shares[best]),
+                ["positive", "neutral", "negative"][best]
+            )
+        }
+        None => "—".to_string(),
+    }
+}
+
+/// "40% / 20% / 40%" for a table cell.
+pub(super) fn sentiment_cell(s: &SentimentSummary) -> String {
+    match sentiment_shares(s) {
+        Some([p, n, g]) => format!("{} / {} / {}", whole_pct(p), whole_pct(n), whole_pct(g)),
+        None => "—".to_string(),
+    }
+}
+
+pub(super) fn polarity_word(p: Polarity) -> &'static str {
+    match p {
+        Polarity::Positive => "positive",
+        Polarity::Neutral => "neutral",
+        Polarity::Negative => "negative",
+    }
+}
+
+pub(super) fn change_word(c: Option<Change>) -> &'static str {
+    c.map_or("—", Change::word)
+}
+
+pub(super) fn change_badge(c: Change) -> &'static str {
+    match c {
+        Change::New => "● new",
+        Change::Grew => "▲ grew",
+        Change::Shrank => "▼ shrank",
+        Change::Stable => "= stable",
+        Change::Vanished => "× vanished",
+    }
+}
+
+pub(super) fn impact_words(impact: f64) -> &'static str {
+    if impact > 0.0 {
+        "pulls the overall score down"
+    } else if impact < 0.0 {
+        "holds the overall score up"
+    } else {
+        "no effect on the overall score"
+    }
+}
+
+/// "V123 · 2024-03-02 · negative".
+pub(super) fn quote_source(q: &Quote) -> String {
+    match &q.date {
+        Some(d) => format!("{} · {} · {}", q.id, d, polarity_word(q.sentiment)),
+        None => format!("{} · {}", q.id, polarity_word(q.sentiment)),
+    }
+}
+
+/// The k of an aggregates-only report (`parameters.min_cell` > 0), if it is one.
+pub(super) fn aggregates_only(r: &Report) -> Option<u64> {
+    r.manifest
+        .parameters
+        .get("min_cell")
+        .and_then(|v| v.as_u64())
+        .filter(|k| *k > 0)
+}
+
+pub(super) fn has_suppressed(segments: &[SegmentBreakdown]) -> bool {
+    segments
+        .iter()
+        .any(|b| b.values.iter().any(|v| v.count.is_none()))
+}
+
+/// Segment fields: the report's list, then any other field a breakdown names (first seen).
+pub(super) fn segment_fields(r: &Report) -> Vec<String> {
+    let mut fields = r.segment_fields.clone();
+    for t in &r.themes {
+        for b in &t.segments {
+            if !fields.contains(&b.field) {
+                fields.push(b.field.clone());
+            }
+        }
+    }
+    fields
+}
+
+/// The values of one segment field over all themes: largest total count first, then name.
+pub(super) fn segment_columns(r: &Report, field: &str) -> Vec<String> {
+    let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in r
+        .themes
+        .iter()
+        .flat_map(|t| &t.segments)
+        .filter(|b| b.field == field)
+    {
+        for v in &b.values {
+            *totals.entry(v.value.as_str()).or_default() += v.count.unwrap_or(0);
+        }
+    }
+    let mut columns: Vec<(&str, usize)> = totals.into_iter().collect();
+    columns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    columns.into_iter().map(|(v, _)| v.to_string()).collect()
+}
+
+/// Unique HTML anchors for the theme sections: `theme-<id>` made URL-safe.
+pub(super) fn anchors(themes: &[ThemeSummary]) -> Vec<String> {
+    let mut used = BTreeSet::new();
+    themes
+        .iter()
+        .map(|t| {
+            let safe: String =
+                t.id.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+            let base = format!("theme-{safe}");
+            let mut anchor = base.clone();
+            let mut k = 2;
+            while !used.insert(anchor.clone()) {
+                anchor = format!("{base}-{k}");
+                k += 1;
+            }
+            anchor
+        })
+        .collect()
+}

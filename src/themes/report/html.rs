@@ -1,0 +1,437 @@
+//! The HTML page: header, table of contents, the charts (from [`super::svg`]), one section per
+//! theme, the vanished themes and the manifest footer.
+
+use std::fmt::Write as _;
+
+use super::super::types::{Report, SentimentSummary, ThemeSummary};
+use super::facts::*;
+use super::svg::*;
+use super::text::*;
+
+/// The report as one self-contained HTML page (inline CSS and SVG, no script, no fetch).
+pub fn html(r: &Report) -> String {
+    let mut out = String::with_capacity(96 * 1024);
+    let anchors = anchors(&r.themes);
+    out.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" \
+         content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
+    );
+    w!(
+        out,
+        "<meta name=\"generator\" content=\"verbatim {}\">\n",
+        esc(&r.manifest.version)
+    );
+    w!(
+        out,
+        "<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
+        esc(&r.title)
+    );
+    out.push_str("<div class=\"page\">\n");
+
+    html_header(&mut out, r);
+    html_toc(&mut out, r, &anchors);
+
+    out.push_str("<main>\n<section id=\"overview\">\n<h2>Overview</h2>\n");
+    if r.themes.is_empty() {
+        out.push_str("<p>No themes in this report.</p>\n");
+    } else {
+        let lw = label_width(&r.themes);
+        chart_sizes(&mut out, r, lw);
+        chart_sentiment(&mut out, r, lw);
+        chart_trends(&mut out, r, lw);
+        chart_segments(&mut out, r, lw);
+        chart_drivers(&mut out, r, lw);
+    }
+    out.push_str("</section>\n");
+
+    if !r.themes.is_empty() {
+        out.push_str("<section id=\"themes\">\n<h2>Themes</h2>\n");
+        for (t, anchor) in r.themes.iter().zip(&anchors) {
+            html_theme(&mut out, t, anchor);
+        }
+        out.push_str("</section>\n");
+    }
+
+    if !r.vanished.is_empty() {
+        out.push_str("<section id=\"vanished\">\n<h2>Vanished themes</h2>\n");
+        out.push_str("<p>Themes of the compared run that are gone.</p>\n<ul class=\"vanished\">\n");
+        for v in &r.vanished {
+            w!(
+                out,
+                "<li><span class=\"tid\">{}</span> {} <span class=\"muted\">{} verbatims \
+                 in the compared run</span></li>\n",
+                esc(&v.id),
+                esc(&v.label),
+                int(v.size)
+            );
+        }
+        out.push_str("</ul>\n</section>\n");
+    }
+    out.push_str("</main>\n");
+
+    html_manifest(&mut out, r);
+    out.push_str("</div>\n</body>\n</html>\n");
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML page parts
+// ---------------------------------------------------------------------------------------------
+
+/// Styles of the page. Colours: text contrast ≥ 7:1 (muted text ≥ 4.5:1); sentiment uses the
+/// Okabe–Ito blue / vermillion pair (told apart by every common colour-vision deficiency) with
+/// a light grey for neutral, and every colour also comes with a word or a number.
+pub(super) const CSS: &str = r#":root{color-scheme:light}
+*{box-sizing:border-box}
+body{margin:0;background:#fff;color:#1a1a1a;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+.page{max-width:980px;margin:0 auto;padding:28px 28px 48px}
+h1{font-size:1.75rem;line-height:1.25;margin:0 0 .2rem}
+h2{font-size:1.3rem;margin:2.4rem 0 .9rem;padding-bottom:.25rem;border-bottom:2px solid #1a1a1a}
+h3{font-size:1.12rem;margin:0 0 .5rem;line-height:1.35}
+.muted{color:#555}
+.sub{color:#555;margin:0 0 1rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(130px,1fr));gap:10px;margin:1rem 0 .5rem;padding:0}
+.cards div{border:1px solid #d0d0d0;border-radius:6px;padding:8px 12px}
+.cards dt{font-size:.75rem;color:#555;text-transform:uppercase;letter-spacing:.04em}
+.cards dd{margin:0;font-size:1.15rem;font-weight:600}
+.cards dd small{display:block;font-size:.8rem;font-weight:400;color:#555}
+nav.toc ol{margin:.3rem 0;padding-left:1.6rem;columns:2 300px}
+nav.toc li{break-inside:avoid}
+a{color:#0b4f8a}
+figure{margin:1.4rem 0 2rem;overflow-x:auto}
+figcaption{font-weight:600;margin-bottom:.35rem}
+.note{font-size:.85rem;color:#555;margin:.35rem 0 0}
+svg.chart{display:block;max-width:100%;height:auto}
+svg.chart text{font-family:inherit;font-size:12px;fill:#1a1a1a}
+svg.chart .muted{fill:#555}
+svg.chart .axis{font-size:11px;fill:#555}
+svg.chart .inv{fill:#fff}
+svg.chart .b{font-weight:600}
+.key{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em;margin:0 .25em 0 .6em}
+.spikekey{color:#b84f00}
+article.theme{border-top:1px solid #d0d0d0;padding:1.2rem 0 1.4rem}
+.tid{display:inline-block;font:600 .8em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eceff3;color:#1a1a1a;border-radius:4px;padding:.05em .4em;margin-right:.35em;vertical-align:.1em}
+.badge{display:inline-block;font-size:.72rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em;border-radius:999px;padding:.1em .6em;margin-left:.4em;vertical-align:.2em;border:1px solid currentColor}
+.badge.new{color:#5a2d82}.badge.grew{color:#8a3a00}.badge.shrank{color:#0b4f8a}.badge.stable{color:#444}.badge.vanished{color:#444}.badge.seeded{color:#2d5a27}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.6rem 0 1rem}
+dl.facts dt{color:#555}
+dl.facts dd{margin:0}
+ul.kw{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.3rem}
+ul.kw li{background:#f1f3f5;border:1px solid #dde1e5;border-radius:4px;padding:0 .45em;font-size:.9rem}
+.sbar{display:inline-flex;height:12px;width:160px;max-width:100%;border-radius:3px;overflow:hidden;margin:0 .6em 0 0;vertical-align:-.1em;border:1px solid #bbb}
+.cards .sbar{display:flex;width:100%;margin:.35rem 0 .1rem}
+.sbar span{display:block;height:100%}
+.pos{background:#0072b2}.neu{background:#c8c8c8}.neg{background:#b84f00}
+blockquote{margin:.7rem 0;padding:.4rem .9rem;border-left:4px solid #c8c8c8;background:#fafafa}
+blockquote.positive{border-left-color:#0072b2}
+blockquote.negative{border-left-color:#b84f00}
+blockquote p{margin:0;white-space:pre-line;overflow-wrap:anywhere}
+blockquote footer{font-size:.82rem;color:#555;margin-top:.2rem}
+.segs{display:flex;flex-wrap:wrap;gap:1.2rem;align-items:flex-start;margin-top:.8rem}
+table{border-collapse:collapse;font-size:.9rem}
+caption{text-align:left;font-weight:600;padding-bottom:.2rem}
+th,td{padding:.2rem .6rem;border-bottom:1px solid #e2e2e2;text-align:left}
+thead th{border-bottom:1.5px solid #1a1a1a;font-weight:600}
+tbody th{font-weight:400}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.suppressed td{color:#555;font-style:italic}
+ul.vanished li{margin:.2rem 0}
+footer.manifest{margin-top:3rem;font-size:.88rem}
+footer.manifest dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
+footer.manifest dt{color:#555}
+footer.manifest dd{margin:0}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85rem}
+code{overflow-wrap:anywhere}
+pre{margin:0;padding:.6rem .8rem;background:#f6f7f8;border:1px solid #e2e2e2;border-radius:4px;white-space:pre-wrap;overflow-wrap:anywhere}
+@media print{
+body{font-size:10.5pt}
+.page{max-width:none;padding:0}
+nav.toc{display:none}
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+a{color:inherit;text-decoration:none}
+h2,h3{break-after:avoid}
+figure,blockquote,tr,table,.cards div,dl.facts{break-inside:avoid}
+figure{overflow:visible}
+blockquote{background:none}
+.cards{grid-template-columns:repeat(auto-fill,minmax(100px,1fr));gap:8px}
+.cards div{padding:6px 8px}
+.cards dd{font-size:1rem;white-space:nowrap}
+}
+@page{margin:14mm}
+"#;
+
+/// Title and headline numbers.
+pub(super) fn html_header(out: &mut String, r: &Report) {
+    w!(out, "<header>\n<h1>{}</h1>\n", esc(&r.title));
+    let mut sub = Vec::new();
+    if let Some((first, last)) = &r.manifest.period {
+        sub.push(format!("{} to {}", esc(first), esc(last)));
+    }
+    if !r.segment_fields.is_empty() {
+        let fields: Vec<String> = r.segment_fields.iter().map(|f| esc(f)).collect();
+        sub.push(format!("segments: {}", fields.join(", ")));
+    }
+    if let Some(k) = aggregates_only(r) {
+        sub.push(format!(
+            "aggregates only: no quotes, counts under {k} suppressed (&lt;k)"
+        ));
+    }
+    sub.push(format!("verbatim {}", esc(&r.manifest.version)));
+    w!(out, "<p class=\"sub\">{}</p>\n", sub.join(" · "));
+
+    out.push_str("<dl class=\"cards\">\n");
+    w!(
+        out,
+        "<div><dt>Verbatims</dt><dd>{}</dd></div>\n",
+        int(r.verbatims)
+    );
+    let covered: usize = r.themes.iter().map(|t| t.size).sum();
+    w!(
+        out,
+        "<div><dt>Themes</dt><dd>{}<small>covering {}</small></dd></div>\n",
+        r.themes.len(),
+        pct(ratio(covered, r.verbatims))
+    );
+    w!(
+        out,
+        "<div><dt>No theme</dt><dd>{}<small>{} verbatims</small></dd></div>\n",
+        pct(ratio(r.other, r.verbatims)),
+        int(r.other)
+    );
+    w!(
+        out,
+        "<div><dt>Sentiment</dt><dd>{}{}<small>{}</small></dd></div>\n",
+        signed(r.sentiment.mean, 2),
+        sentiment_bar(&r.sentiment),
+        esc(&sentiment_short(&r.sentiment))
+    );
+    if let Some(mean) = r.score_mean {
+        w!(
+            out,
+            "<div><dt>Score mean</dt><dd>{}</dd></div>\n",
+            fixed(mean, 2)
+        );
+    }
+    if let Some((first, last)) = &r.manifest.period {
+        w!(
+            out,
+            "<div><dt>Period</dt><dd>{}<small>to {}</small></dd></div>\n",
+            esc(first),
+            esc(last)
+        );
+    }
+    out.push_str("</dl>\n</header>\n");
+}
+
+/// A small 100% bar of positive / neutral / negative in HTML (empty without verbatims).
+pub(super) fn sentiment_bar(s: &SentimentSummary) -> String {
+    match sentiment_shares(s) {
+        Some([p, n, g]) => format!(
+            "<span class=\"sbar\" role=\"img\" aria-label=\"{}\">\
+             <span class=\"pos\" style=\"width:{}%\"></span>\
+             <span class=\"neu\" style=\"width:{}%\"></span>\
+             <span class=\"neg\" style=\"width:{}%\"></span></span>",
+            esc(&sentiment_words(s)),
+            fixed(p * 100.0, 1),
+            fixed(n * 100.0, 1),
+            fixed(g * 100.0, 1)
+        ),
+        None => String::new(),
+    }
+}
+
+/// Links to the theme sections (screen only).
+pub(super) fn html_toc(out: &mut String, r: &Report, anchors: &[String]) {
+    if r.themes.is_empty() {
+        return;
+    }
+    out.push_str("<nav class=\"toc\" aria-label=\"Themes\">\n<ol>\n");
+    for (t, anchor) in r.themes.iter().zip(anchors) {
+        w!(
+            out,
+            "<li><a href=\"#{}\">{}</a> <span class=\"muted\">{} · {}</span></li>\n",
+            esc(anchor),
+            esc(&t.label),
+            esc(&t.id),
+            pct(t.share)
+        );
+    }
+    out.push_str("</ol>\n</nav>\n");
+}
+
+/// One theme's section.
+pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
+    w!(out, "<article class=\"theme\" id=\"{}\">\n", esc(anchor));
+    w!(
+        out,
+        "<h3><span class=\"tid\">{}</span>{}",
+        esc(&t.id),
+        esc(&t.label)
+    );
+    if let Some(c) = t.change {
+        w!(
+            out,
+            "<span class=\"badge {}\">{}</span>",
+            change_word(Some(c)),
+            change_badge(c)
+        );
+    }
+    if t.seeded {
+        out.push_str("<span class=\"badge seeded\">seeded</span>");
+    }
+    out.push_str("</h3>\n<dl class=\"facts\">\n");
+
+    w!(
+        out,
+        "<dt>Size</dt><dd>{} verbatims · {} of all · {} more as second theme</dd>\n",
+        int(t.size),
+        pct(t.share),
+        int(t.secondary)
+    );
+    if !t.keywords.is_empty() {
+        out.push_str("<dt>Keywords</dt><dd><ul class=\"kw\">");
+        for k in &t.keywords {
+            w!(out, "<li>{}</li>", esc(k));
+        }
+        out.push_str("</ul></dd>\n");
+    }
+    out.push_str("<dt>Sentiment</dt><dd>");
+    out.push_str(&sentiment_bar(&t.sentiment));
+    w!(out, "{}</dd>\n", esc(&sentiment_words(&t.sentiment)));
+
+    if let Some(d) = direction(&t.trend) {
+        w!(
+            out,
+            "<dt>Trend</dt><dd>{} {} by {}",
+            d.arrow(),
+            d.word(),
+            esc(&t.trend.granularity)
+        );
+        if let Some(last) = t.trend.points.last() {
+            w!(out, " · last {} ({})", pct(last.share), esc(&last.period));
+        }
+        if let Some(p) = peak(&t.trend) {
+            w!(out, " · peak {} ({})", pct(p.share), esc(&p.period));
+        }
+        let spikes = spikes(&t.trend);
+        if !spikes.is_empty() {
+            let s: Vec<String> = spikes.iter().map(|p| esc(&p.period)).collect();
+            w!(
+                out,
+                " · <span class=\"spikekey\">●</span> spike in {}",
+                s.join(", ")
+            );
+        }
+        out.push_str("</dd>\n");
+    }
+    if let Some(s) = &t.score {
+        w!(
+            out,
+            "<dt>Score</dt><dd>mean {} against {} for the rest ({} scored) · impact <b>{}</b>: \
+             {}</dd>\n",
+            fixed(s.mean, 2),
+            fixed(s.rest_mean, 2),
+            int(s.scored),
+            signed(s.impact, 2),
+            impact_words(s.impact)
+        );
+    }
+    out.push_str("</dl>\n");
+
+    for q in &t.quotes {
+        w!(
+            out,
+            "<blockquote class=\"{}\"><p>{}</p><footer>{}</footer></blockquote>\n",
+            polarity_word(q.sentiment),
+            esc(q.text.trim()),
+            esc(&quote_source(q))
+        );
+    }
+
+    if t.segments.iter().any(|b| !b.values.is_empty()) {
+        out.push_str("<div class=\"segs\">\n");
+        for b in t.segments.iter().filter(|b| !b.values.is_empty()) {
+            w!(
+                out,
+                "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Value</th>\
+                 <th scope=\"col\">Verbatims</th><th scope=\"col\">Share of segment</th></tr>\
+                 </thead>\n<tbody>\n",
+                esc(&b.field)
+            );
+            for v in &b.values {
+                match v.count {
+                    Some(c) => w!(
+                        out,
+                        "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td>\
+                         <td class=\"num\">{}</td></tr>\n",
+                        esc(&v.value),
+                        int(c),
+                        v.share.map(pct).unwrap_or_else(|| "—".to_string())
+                    ),
+                    None => w!(
+                        out,
+                        "<tr class=\"suppressed\"><th scope=\"row\">{}</th>\
+                         <td class=\"num\" title=\"fewer than k verbatims: suppressed\">&lt;k</td>\
+                         <td class=\"num\">—</td></tr>\n",
+                        esc(&v.value)
+                    ),
+                }
+            }
+            out.push_str("</tbody>\n</table>\n");
+        }
+        out.push_str("</div>\n");
+        if has_suppressed(&t.segments) {
+            out.push_str("<p class=\"note\">&lt;k: fewer than k verbatims, suppressed.</p>\n");
+        }
+    }
+    out.push_str("</article>\n");
+}
+
+/// The footer: everything needed to reproduce the report.
+pub(super) fn html_manifest(out: &mut String, r: &Report) {
+    let m = &r.manifest;
+    out.push_str("<footer class=\"manifest\" id=\"manifest\">\n<h2>Manifest</h2>\n");
+    out.push_str(
+        "<p class=\"muted\">What this report was made from: the same data snapshot, models and \
+         parameters give the same report, byte for byte.</p>\n<dl>\n",
+    );
+    w!(
+        out,
+        "<dt>verbatim version</dt><dd><code>{}</code></dd>\n",
+        esc(&m.version)
+    );
+    w!(
+        out,
+        "<dt>Data snapshot</dt><dd><code>{}</code></dd>\n",
+        esc(&m.data_snapshot)
+    );
+    w!(
+        out,
+        "<dt>Embedding model</dt><dd><code>{}</code></dd>\n",
+        esc(&m.model)
+    );
+    w!(
+        out,
+        "<dt>Sentiment model</dt><dd><code>{}</code></dd>\n",
+        esc(&m.sentiment_model)
+    );
+    if let Some((first, last)) = &m.period {
+        w!(
+            out,
+            "<dt>Period</dt><dd>{} to {}</dd>\n",
+            esc(first),
+            esc(last)
+        );
+    }
+    // Serialising a `Value` cannot fail; `Display` is the same JSON on one line.
+    let params =
+        serde_json::to_string_pretty(&m.parameters).unwrap_or_else(|_| m.parameters.to_string());
+    w!(
+        out,
+        "<dt>Parameters</dt><dd><pre><code>{}</code></pre></dd>\n",
+        esc(&params)
+    );
+    out.push_str("</dl>\n</footer>\n");
+}
