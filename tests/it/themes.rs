@@ -98,6 +98,17 @@ fn workspace_with(rows: usize) -> (tempfile::TempDir, PathBuf) {
 fn every_verbatim_has_a_theme_or_other_and_other_stays_under_10_percent() {
     let (_tmp, ws) = workspace_with(600);
     let a = assignments(&ws);
+    // A reader that goes away early (`themes assignments | head`) ends the command quietly.
+    let mut child = verbatim(&ws)
+        .args(["themes", "assignments"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Broken pipe"), "{}", stderr(&o));
     assert_eq!(a.len(), 600);
     let other = a.values().filter(|t| *t == "other").count();
     assert!(other <= 60, "other = {other}");
