@@ -135,7 +135,7 @@ pub fn print_stats(ws: &Workspace, s: &StoreStats, ix: &Indexes) {
 }
 
 /// Writes a float32 matrix in NumPy's .npy format (version 1.0, C order), atomically.
-pub fn write_npy(path: &Path, rows: &[Vec<f32>], dim: usize) -> std::io::Result<()> {
+pub fn write_npy(path: &Path, rows: &[Vec<f32>], dim: usize) -> Result<(), verbatim::fs::FsError> {
     let header = format!(
         "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
         rows.len(),
@@ -156,9 +156,7 @@ pub fn write_npy(path: &Path, rows: &[Vec<f32>], dim: usize) -> std::io::Result<
             buf.extend_from_slice(&x.to_le_bytes());
         }
     }
-    let tmp = path.with_extension("npy.tmp");
-    std::fs::write(&tmp, &buf)?;
-    std::fs::rename(&tmp, path)
+    verbatim::fs::write_atomic(path, &buf)
 }
 
 /// `pii scan` as a table: counts per column and type, then (with `list`) every finding.

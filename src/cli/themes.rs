@@ -879,7 +879,7 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         ReportFormat::Md => verbatim::themes::report::markdown(&report),
         ReportFormat::Json => verbatim::themes::report::json(&report),
     };
-    verbatim::index::vector::write_atomic(&a.out, body.as_bytes())
+    verbatim::fs::write_atomic(&a.out, body.as_bytes())
         .with_context(|| format!("writing {}", a.out.display()))?;
     let differs = match &replay {
         Some((m, p)) => differences(m, p, &report.manifest, &parameters),

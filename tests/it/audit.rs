@@ -182,6 +182,14 @@ fn a_v5_trail_migrates_verifies_and_still_detects_tampering() {
     for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
         std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
     }
+    // git keeps no permission bits but the executable one: a checkout has the key at 0644, which
+    // the workspace refuses. The owner's key is 0600.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ws.join("verbatim.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let db = ws.join("store.sqlite");
     {
         let c = rusqlite::Connection::open(&db).unwrap();

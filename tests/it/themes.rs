@@ -347,6 +347,11 @@ fn report_markdown_snapshot_and_a_self_contained_html() {
     ok(verbatim(&ws).args(["report", "--out"]).arg(&html));
     let h = std::fs::read_to_string(&html).unwrap();
     assert!(h.contains("<svg"));
+    // A bare file name writes into the current folder (its parent is "", not a folder to open).
+    ok(verbatim(&ws)
+        .current_dir(&ws)
+        .args(["report", "--out", "bare.html"]));
+    assert_eq!(std::fs::read_to_string(ws.join("bare.html")).unwrap(), h);
     for bad in ["http://", "https://", "<script", "<link", "@import", "url("] {
         assert!(!h.contains(bad), "{bad} in the report");
     }
