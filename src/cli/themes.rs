@@ -270,28 +270,13 @@ fn run_with(g: &Global, ws: &mut Workspace, params: &Params, refresh: bool) -> R
     )?)
 }
 
+/// The trend cell: "spike" when the last period is one, else the library's direction (the one
+/// the report shows), "-" with too few periods.
 fn arrow(t: &verbatim::themes::ThemeSummary) -> &'static str {
-    let p = &t.trend.points;
-    if p.last().is_some_and(|x| x.spike) {
+    if t.trend.points.last().is_some_and(|x| x.spike) {
         return "spike";
     }
-    if p.len() < 4 {
-        return "-";
-    }
-    let h = (p.len() / 2).min(3);
-    let recent = p[p.len() - h..].iter().map(|x| x.share).sum::<f64>() / h as f64;
-    let before = p[p.len() - 2 * h..p.len() - h]
-        .iter()
-        .map(|x| x.share)
-        .sum::<f64>()
-        / h as f64;
-    if recent > before * 1.2 + 1e-9 {
-        "up"
-    } else if recent < before * 0.8 - 1e-9 {
-        "down"
-    } else {
-        "flat"
-    }
+    t.trend.direction.map_or("-", |d| d.word())
 }
 
 fn change_word(c: Option<Change>) -> &'static str {
@@ -373,7 +358,7 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
         return Ok(0);
     }
     println!(
-        "{:<5} {:>6} {:>6}  {:<14} {:<6} {:<7} {:<32} top quote",
+        "{:<5} {:>6} {:>6}  {:<14} {:<7} {:<7} {:<32} top quote",
         "id", "size", "share", "sentiment +/=/-", "trend", "change", "label"
     );
     for t in &s.themes {
@@ -385,7 +370,7 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
             100.0 * t.sentiment.negative as f64 / n
         );
         println!(
-            "{:<5} {:>6} {:>5.1}%  {:<14} {:<6} {:<7} {:<32} {}",
+            "{:<5} {:>6} {:>5.1}%  {:<14} {:<7} {:<7} {:<32} {}",
             t.id,
             t.size,
             100.0 * t.share,

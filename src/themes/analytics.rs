@@ -6,7 +6,8 @@
 //!   period from the first to the last is listed, empty ones included. A period is a *spike*
 //!   when the theme's share exceeds the mean of the previous [`TREND_WINDOW`] periods by more
 //!   than 2 standard deviations and by at least half of it (at least 3 previous periods, and at
-//!   least 3 verbatims).
+//!   least 3 verbatims). Its *direction* (rising, falling, flat) is [`trend_direction`], the one
+//!   rule `verbatim themes` and the report both show.
 //! * **Segments**: for each segment field, each value's count of theme verbatims and the share
 //!   of that value's verbatims in the theme. With `min_cell = k > 0`, a cell under k verbatims is
 //!   suppressed (count and share `None`), so nobody reads a handful of people out of a table.
@@ -25,8 +26,83 @@ use super::*;
 use crate::sentiment::SentimentHead;
 use crate::store::Filter;
 
-/// Trailing periods a spike is measured against.
+/// Trailing periods a spike is measured against; also the most periods on each side of a
+/// trend direction.
 pub const TREND_WINDOW: usize = 6;
+
+/// Fewest shown periods a trend needs for a direction: two on each side.
+pub const TREND_MIN_PERIODS: usize = 4;
+
+/// How far (relative) the recent median share must move from the earlier one to be called
+/// rising or falling.
+pub const TREND_THRESHOLD: f64 = 0.2;
+
+/// Verbatims of the theme the busier side's median period must hold for a rise or a fall (the
+/// spike rule's minimum too): under it, one verbatim more or less moves a share by half.
+pub const TREND_MIN_COUNT: usize = 3;
+
+/// Where a trend is heading: the median share of the recent periods against the median of the
+/// same number of periods just before them. `k` = half the shown periods, at most
+/// [`TREND_WINDOW`] (so with up to 12 periods, the last half against the first half; with more,
+/// the last 6 against the 6 before). More than [`TREND_THRESHOLD`] (20 %) higher is rising,
+/// more than 20 % lower falling, else flat; from a zero share, any rise is rising. Flat, too,
+/// when neither side's median period holds [`TREND_MIN_COUNT`] verbatims of the theme. `None`
+/// with fewer than [`TREND_MIN_PERIODS`] shown periods (or a non-finite share).
+///
+/// Why this rule (it replaces two that disagreed: the CLI compared means ±20 % over ≥ 4
+/// periods, the report medians ±10 % over ≥ 2):
+/// * **Medians**, so that one spiky or empty period does not set the direction: with 6 or more
+///   periods each side has at least 3 and its median ignores any one of them (spikes are marked
+///   on their own). A mean let one empty last month turn a steady theme "down".
+/// * **Equal windows**, so both medians rest on as many periods (as noisy as each other) and a
+///   long history does not drown the recent change.
+/// * **20 %, not 10 %**: a period's share rests on a small count (a theme of 5 % among 100
+///   verbatims a week is 5 ± 2 verbatims), so a 10 % move is routine noise.
+/// * **A few verbatims are not a trend**: a theme seen once or twice a month (here and there
+///   among mostly empty months) would otherwise rise or fall on one verbatim.
+/// * **At least 4 periods**: with 2 or 3, one period alone would be "the trend".
+/// * **Suppressed periods are left out**: their share is hidden (shown as 0), not zero, and
+///   reading it as zero would call a small theme falling.
+pub fn trend_direction(points: &[TrendPoint]) -> Option<TrendDirection> {
+    let shown: Vec<&TrendPoint> = points.iter().filter(|p| !p.suppressed).collect();
+    let n = shown.len();
+    if n < TREND_MIN_PERIODS || shown.iter().any(|p| !p.share.is_finite()) {
+        return None;
+    }
+    let k = (n / 2).min(TREND_WINDOW);
+    let (before, recent) = (&shown[n - 2 * k..n - k], &shown[n - k..]);
+    let median_of = |w: &[&TrendPoint], f: fn(&TrendPoint) -> f64| {
+        median(&w.iter().map(|p| f(p)).collect::<Vec<f64>>())
+    };
+    let count = |p: &TrendPoint| p.count as f64;
+    let busiest = median_of(before, count).max(median_of(recent, count));
+    let (before, recent) = (
+        median_of(before, |p| p.share),
+        median_of(recent, |p| p.share),
+    );
+    // The epsilon keeps a change of exactly 20 % (in rounded shares) flat.
+    Some(if busiest < TREND_MIN_COUNT as f64 {
+        TrendDirection::Flat
+    } else if recent > before * (1.0 + TREND_THRESHOLD) + 1e-9 {
+        TrendDirection::Rising
+    } else if recent < before * (1.0 - TREND_THRESHOLD) - 1e-9 {
+        TrendDirection::Falling
+    } else {
+        TrendDirection::Flat
+    })
+}
+
+/// The median of a non-empty slice of finite numbers.
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
+}
 
 /// What to summarise and how.
 #[derive(Clone, Debug, Default)]
@@ -301,6 +377,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
             } else {
                 "month".into()
             },
+            direction: trend_direction(&points),
             points,
         };
 
@@ -557,5 +634,99 @@ mod tests {
         assert_eq!(p, ["2024-01", "2024-02", "2024-03"]);
         let w = periods(jan1, jan1 + 20 * day, true);
         assert_eq!(w, ["2024-W01", "2024-W02", "2024-W03"]);
+    }
+
+    fn points(shares: &[f64]) -> Vec<TrendPoint> {
+        shares
+            .iter()
+            .enumerate()
+            .map(|(i, &share)| TrendPoint {
+                period: format!("2024-{:02}", i + 1),
+                count: (share * 100.0).round() as usize,
+                share,
+                spike: false,
+                suppressed: false,
+            })
+            .collect()
+    }
+
+    fn direction(shares: &[f64]) -> Option<TrendDirection> {
+        trend_direction(&points(shares))
+    }
+
+    /// Series where the two old rules (CLI: mean of the last ≤3 against the ≤3 before, ±20 %,
+    /// ≥ 4 periods; report: median of the last ≤3 against all earlier, ±10 %, ≥ 2 periods)
+    /// gave different answers; the one rule gives one answer.
+    #[test]
+    fn trend_direction_settles_the_cases_the_old_rules_disagreed_on() {
+        use TrendDirection::*;
+        // A steady theme with an empty last month (the integration fixture: December is all
+        // yelp). Old CLI: down (the mean fell by a third); old report: flat.
+        let mut steady = [0.20; 12];
+        steady[11] = 0.0;
+        assert_eq!(direction(&steady), Some(Flat));
+        // A 15 % rise. Old report: rising (> 10 %); old CLI: flat (< 20 %). Noise-sized: flat.
+        let modest: Vec<f64> = [0.10; 6].into_iter().chain([0.115; 6]).collect();
+        assert_eq!(direction(&modest), Some(Flat));
+        // One spiky month among steady ones. Old CLI: up (the mean of the last three jumps);
+        // old report: flat.
+        let mut spiky = [0.10; 12];
+        spiky[10] = 0.40;
+        assert_eq!(direction(&spiky), Some(Flat));
+        // A theme seen a few times in eleven months, then 140 times in the last (a spike; the
+        // fixture's "good food"). Old report: rising (the median of the last three); old CLI:
+        // "spike". The medians alone would say falling (one verbatim a month, then none); but
+        // the months hold a verbatim or none: flat (the spike is marked on its own).
+        let mut rare = points(&[0.0; 12]);
+        for i in [0, 1, 3, 4, 8] {
+            rare[i].count = 1;
+            rare[i].share = 0.01;
+        }
+        rare[11].count = 140;
+        rare[11].share = 0.7;
+        rare[11].spike = true;
+        assert_eq!(trend_direction(&rare), Some(Flat));
+        // Two or three periods. Old report: a direction; old CLI: none.
+        assert_eq!(direction(&[0.1, 0.3]), None);
+        assert_eq!(direction(&[0.1, 0.2, 0.3]), None);
+    }
+
+    #[test]
+    fn trend_direction_follows_a_real_change_and_its_threshold() {
+        use TrendDirection::*;
+        let series = |before: f64, after: f64| -> Vec<f64> {
+            [before; 6].into_iter().chain([after; 6]).collect()
+        };
+        assert_eq!(direction(&series(0.10, 0.15)), Some(Rising));
+        assert_eq!(direction(&series(0.15, 0.10)), Some(Falling));
+        assert_eq!(direction(&series(0.10, 0.12)), Some(Flat), "exactly 20 %");
+        assert_eq!(direction(&series(0.10, 0.1201)), Some(Rising));
+        assert_eq!(direction(&series(0.10, 0.0799)), Some(Falling));
+        assert_eq!(direction(&series(0.0, 0.03)), Some(Rising), "from nothing");
+        assert_eq!(
+            direction(&series(0.0, 0.02)),
+            Some(Flat),
+            "two verbatims a month"
+        );
+        assert_eq!(direction(&series(0.0, 0.0)), Some(Flat));
+        // Four periods: two against two.
+        assert_eq!(direction(&[0.1, 0.1, 0.2, 0.2]), Some(Rising));
+        // A long weekly series: the last 6 against the 6 before, not the whole history.
+        let long: Vec<f64> = [0.30; 20]
+            .into_iter()
+            .chain([0.10; 6])
+            .chain([0.15; 6])
+            .collect();
+        assert_eq!(direction(&long), Some(Rising));
+        // A suppressed period is hidden, not zero.
+        let mut p = points(&[0.1; 8]);
+        for x in &mut p[5..] {
+            x.share = 0.0;
+            x.suppressed = true;
+        }
+        assert_eq!(trend_direction(&p), Some(Flat));
+        assert_eq!(trend_direction(&p[..5]), Some(Flat));
+        p[0].share = f64::NAN;
+        assert_eq!(trend_direction(&p), None);
     }
 }

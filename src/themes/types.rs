@@ -59,11 +59,48 @@ pub struct TrendPoint {
     pub suppressed: bool,
 }
 
+/// Where a theme's trend is heading: the one rule of [`super::analytics::trend_direction`],
+/// which `verbatim themes` and every report format show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrendDirection {
+    /// The recent periods' median share is more than the threshold above the earlier ones'.
+    Rising,
+    /// More than the threshold below.
+    Falling,
+    /// Within the threshold.
+    Flat,
+}
+
+impl TrendDirection {
+    /// ↗, ↘ or →.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            TrendDirection::Rising => "↗",
+            TrendDirection::Falling => "↘",
+            TrendDirection::Flat => "→",
+        }
+    }
+
+    /// "rising", "falling" or "flat" (as in the JSON).
+    pub fn word(self) -> &'static str {
+        match self {
+            TrendDirection::Rising => "rising",
+            TrendDirection::Falling => "falling",
+            TrendDirection::Flat => "flat",
+        }
+    }
+}
+
 /// A theme's size over time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Trend {
     /// "week" or "month" (chosen from the data's date span), or "none" without dates.
     pub granularity: String,
+    /// Where it is heading ([`super::analytics::trend_direction`] of the points); absent with
+    /// too few periods for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<TrendDirection>,
     /// One point per period from the first to the last dated verbatim, gaps included.
     pub points: Vec<TrendPoint>,
 }

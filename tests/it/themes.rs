@@ -334,6 +334,80 @@ fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_d
     }
 }
 
+/// One trend direction (`verbatim::themes::analytics::trend_direction`): `themes` (its JSON and
+/// its table) and the report (JSON and Markdown) say the same for every theme. The fixture has
+/// the case the two old rules disagreed on: December is all yelp, so every other theme's last
+/// month is empty — a mean of the last three months called them "down", a median "flat".
+#[test]
+fn themes_and_the_report_show_the_same_trend_direction() {
+    let (_tmp, ws) = workspace_with(600);
+    let direction = |t: &serde_json::Value| t["trend"]["direction"].as_str().map(str::to_string);
+    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let from_themes: BTreeMap<String, Option<String>> = v["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_string(), direction(t)))
+        .collect();
+    let out = ws.join("r.json");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&out));
+    let r = json(&std::fs::read_to_string(&out).unwrap());
+    let mut compared = 0;
+    let mut empty_last_month = 0;
+    for t in r["themes"].as_array().unwrap() {
+        let id = t["id"].as_str().unwrap();
+        let Some(d) = from_themes.get(id) else {
+            continue;
+        };
+        assert_eq!(&direction(t), d, "{id}: report {} vs themes", t["trend"]);
+        assert!(d.is_some(), "12 months give a direction: {}", t["trend"]);
+        compared += 1;
+        let last = t["trend"]["points"].as_array().unwrap().last().unwrap();
+        if last["share"].as_f64() == Some(0.0) {
+            // A steady theme whose last month is empty: one month does not make it fall.
+            empty_last_month += 1;
+            assert_eq!(d.as_deref(), Some("flat"), "{id}: {}", t["trend"]);
+        }
+    }
+    assert!(compared >= 3, "{compared} themes compared: {r}");
+    assert!(empty_last_month > 0, "no theme with an empty December: {r}");
+    // The table: the same word, or "spike" when the last month is one.
+    let table = ok(verbatim(&ws).arg("themes"));
+    for line in table.lines().skip(1) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let Some(Some(d)) = from_themes.get(cells[0]) else {
+            continue;
+        };
+        let t = v["themes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == cells[0])
+            .unwrap();
+        let spike = t["trend"]["points"].as_array().unwrap().last().unwrap()["spike"] == true;
+        let want = if spike { "spike" } else { d.as_str() };
+        // id, size, share, sentiment, trend.
+        assert_eq!(cells[4], want, "{line}");
+    }
+    // The Markdown themes table shows the same direction as an arrow.
+    let md = ws.join("r.md");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&md));
+    let md = std::fs::read_to_string(&md).unwrap();
+    for (id, d) in &from_themes {
+        let Some(row) = md.lines().find(|l| l.starts_with(&format!("| {id} |"))) else {
+            continue;
+        };
+        let arrow = match d.as_deref() {
+            Some("rising") => "↗",
+            Some("falling") => "↘",
+            Some("flat") => "→",
+            _ => "—",
+        };
+        let trend_cell = row.split(" | ").nth(5).unwrap();
+        assert!(trend_cell.starts_with(arrow), "{id} {d:?}: {row}");
+    }
+}
+
 #[test]
 fn report_markdown_snapshot_and_a_self_contained_html() {
     let (_tmp, ws) = workspace_with(600);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::super::types::{
     Change, Polarity, Quote, Report, SegmentBreakdown, SentimentSummary, ThemeSummary, Trend,
-    TrendPoint,
+    TrendDirection, TrendPoint,
 };
 use super::text::*;
 
@@ -17,66 +17,10 @@ use super::text::*;
 /// How long the top quote may be in the Markdown themes table.
 pub(super) const TOP_QUOTE_CHARS: usize = 120;
 
-/// Where a theme's trend is heading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Direction {
-    Rising,
-    Falling,
-    Flat,
-}
-
-impl Direction {
-    pub(super) fn arrow(self) -> &'static str {
-        match self {
-            Direction::Rising => "↗",
-            Direction::Falling => "↘",
-            Direction::Flat => "→",
-        }
-    }
-
-    pub(super) fn word(self) -> &'static str {
-        match self {
-            Direction::Rising => "rising",
-            Direction::Falling => "falling",
-            Direction::Flat => "flat",
-        }
-    }
-}
-
-/// The median share of the last periods (up to 3, at most half) against the median of the
-/// earlier ones: more than 10% higher is rising, more than 10% lower falling (the thresholds of
-/// [`Change`]). Medians, so that one spike does not set the direction (spikes are marked on
-/// their own). `None` with fewer than two periods.
-pub(super) fn direction(t: &Trend) -> Option<Direction> {
-    let n = t.points.len();
-    if n < 2 {
-        return None;
-    }
-    let k = (n / 2).min(3);
-    let (before, recent) = t.points.split_at(n - k);
-    let (b, r) = (median_share(before)?, median_share(recent)?);
-    Some(if r > b * 1.1 && r > b {
-        Direction::Rising
-    } else if r < b * 0.9 {
-        Direction::Falling
-    } else {
-        Direction::Flat
-    })
-}
-
-/// Median share of some periods; `None` if there are none or one is not finite.
-pub(super) fn median_share(points: &[TrendPoint]) -> Option<f64> {
-    let mut shares: Vec<f64> = points.iter().map(|p| p.share).collect();
-    if shares.is_empty() || shares.iter().any(|s| !s.is_finite()) {
-        return None;
-    }
-    shares.sort_by(f64::total_cmp);
-    let mid = shares.len() / 2;
-    Some(if shares.len().is_multiple_of(2) {
-        (shares[mid - 1] + shares[mid]) / 2.0
-    } else {
-        shares[mid]
-    })
+/// Where a theme's trend is heading: the direction the analytics computed
+/// ([`crate::themes::analytics::trend_direction`]), the same one `verbatim themes` shows.
+pub(super) fn direction(t: &Trend) -> Option<TrendDirection> {
+    t.direction
 }
 
 /// The period with the largest share (the first of equals).
