@@ -1570,5 +1570,26 @@ fn ingests_catch_the_open_indexes_up_in_place_and_persist_them() {
         2,
         "a change on disk by another process"
     );
+    // The next ingest catches the reloaded graph up: what it persists holds no point of Z1
+    // (a graph caught up without reloading would write Z1's point back to disk).
+    let r = request(
+        again.addr(),
+        "POST",
+        "/v1/ingest?text=comment&id=id&name=later.csv",
+        &[
+            ("Authorization", admin.as_str()),
+            ("Content-Type", "text/csv"),
+        ],
+        b"id,comment\nZ3,The periscope arrived fogged up\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.json());
     again.shutdown();
+    let ws = Workspace::open(s.dir.path()).unwrap();
+    let (ix, replayed) = ws.indexes().unwrap();
+    assert_eq!((replayed.text, replayed.vectors), (0, 0), "{replayed:?}");
+    assert_eq!(
+        ix.vectors.points(),
+        ws.store.live_vec_ids().unwrap().len(),
+        "stale or erased points persisted"
+    );
 }
