@@ -3,7 +3,8 @@
 //! Neither is a source of truth. Each records the store sequence it covers; [`Indexes::open`]
 //! catches both up, and [`Indexes::rebuild`] (`verbatim reindex`) recreates them from the store.
 //! A crash between a store commit and an index commit therefore loses nothing: the next command
-//! replays the missing changes.
+//! replays the missing changes. A process that keeps its indexes open (the server) calls
+//! [`Indexes::refresh`] instead of reopening them: it catches up in place.
 
 pub mod text;
 pub mod vector;
@@ -122,6 +123,26 @@ impl Indexes {
             },
         )?;
         Ok(SyncReport { text, vectors })
+    }
+
+    /// Brings indexes that stay open (the server's) up to the store *in place*: new, changed
+    /// and deleted verbatims go into tantivy (one commit, reader reloaded), new vectors into the
+    /// in-memory HNSW graph (stale slots are the store's to filter), and both persist the
+    /// sequence they now cover, as [`Indexes::catch_up`] does. Nothing is read back from disk —
+    /// unless another writer (a CLI `ingest`, `forget` or `reindex` beside the server) persisted
+    /// either index meanwhile: then both are reloaded first, since the graph held here would
+    /// lack that writer's points or keep the ones its erasure removed.
+    pub fn refresh(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
+        let seq = store.seq()?;
+        if self.text.covered() == seq && self.vectors.covered() == seq {
+            return Ok(SyncReport::default());
+        }
+        if self.text.written_elsewhere()? || self.vectors.written_elsewhere()? {
+            tracing::debug!("index: written by another process; reloading");
+            self.text.reload()?;
+            self.vectors.reload()?;
+        }
+        self.catch_up(store)
     }
 
     /// Rebuilds both indexes from the store.

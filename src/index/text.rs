@@ -124,6 +124,17 @@ pub struct TextIndex {
     covered: i64,
 }
 
+/// The store sequence in the last commit's payload on disk (0: none yet).
+fn committed_seq(index: &Index, dir: &Path) -> Result<i64, IndexError> {
+    Ok(index
+        .load_metas()
+        .map_err(|e| err(dir, e))?
+        .payload
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+        .and_then(|v| v.get("seq").and_then(|s| s.as_i64()))
+        .unwrap_or(0))
+}
+
 fn err(path: &Path, e: impl std::fmt::Display) -> IndexError {
     IndexError::Text {
         path: path.to_path_buf(),
@@ -143,13 +154,7 @@ impl TextIndex {
         let index = Index::open_or_create(mmap, schema).map_err(|e| err(dir, e))?;
         index.tokenizers().register(EN, analyzer(Lang::En));
         index.tokenizers().register(FR, analyzer(Lang::Fr));
-        let covered = index
-            .load_metas()
-            .map_err(|e| err(dir, e))?
-            .payload
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
-            .and_then(|v| v.get("seq").and_then(|s| s.as_i64()))
-            .unwrap_or(0);
+        let covered = committed_seq(&index, dir)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -167,6 +172,18 @@ impl TextIndex {
     /// The store sequence this index covers.
     pub fn covered(&self) -> i64 {
         self.covered
+    }
+
+    /// Whether another writer (a CLI command beside a server) committed since this value last
+    /// did: the sequence in the commit on disk is not the one this value covers.
+    pub fn written_elsewhere(&self) -> Result<bool, IndexError> {
+        Ok(committed_seq(&self.index, &self.path)? != self.covered)
+    }
+
+    /// Opens the index again (its reader then sees every commit on disk).
+    pub fn reload(&mut self) -> Result<(), IndexError> {
+        *self = TextIndex::open(&self.path)?;
+        Ok(())
     }
 
     fn writer(&self) -> Result<IndexWriter, IndexError> {

@@ -82,6 +82,10 @@ pub struct VectorIndex {
     graph: GraphThread,
     meta: GenMeta,
     params: HnswParams,
+    /// The generation this value loaded or last wrote (what `CURRENT` named then); `None`: none.
+    gen: Option<String>,
+    /// Graph dumps this value has read from disk (open, then [`VectorIndex::reload`]).
+    loads: u64,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
@@ -106,13 +110,14 @@ impl VectorIndex {
             model: None,
             params,
         };
-        let (graph, meta) = match fs::read_to_string(&current) {
+        let (graph, meta, gen_name) = match fs::read_to_string(&current) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (GraphThread::start(None)?, empty)
+                (GraphThread::start(None)?, empty, None)
             }
             Err(e) => return Err(io(&current)(e)),
             Ok(name) => {
-                let gen = dir.join(name.trim());
+                let name = name.trim().to_string();
+                let gen = dir.join(&name);
                 let meta_path = gen.join("meta.json");
                 let meta: GenMeta = fs::read(&meta_path).map_err(io(&meta_path)).and_then(|b| {
                     serde_json::from_slice(&b).map_err(|e| IndexError::Corrupt {
@@ -125,15 +130,45 @@ impl VectorIndex {
                 } else {
                     GraphThread::start(Some(&gen))?
                 };
-                (graph, meta)
+                (graph, meta, Some(name))
             }
         };
+        let loads = u64::from(gen_name.is_some() && meta.points > 0);
         Ok(VectorIndex {
             dir: dir.to_path_buf(),
             graph,
             meta,
             params,
+            gen: gen_name,
+            loads,
         })
+    }
+
+    /// Whether another writer (a CLI command beside a server) persisted a generation since this
+    /// value loaded or wrote its own: its in-memory graph then lacks that writer's changes, or
+    /// still holds points an erasure removed, and must be reloaded rather than caught up.
+    pub fn written_elsewhere(&self) -> Result<bool, IndexError> {
+        let current = self.dir.join("CURRENT");
+        match fs::read_to_string(&current) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self.gen.is_some()),
+            Err(e) => Err(io(&current)(e)),
+            Ok(name) => Ok(self.gen.as_deref() != Some(name.trim())),
+        }
+    }
+
+    /// Reads the current generation from disk again, in place of the graph held now.
+    pub fn reload(&mut self) -> Result<(), IndexError> {
+        let fresh = VectorIndex::open(&self.dir, self.params)?;
+        let loads = self.loads + fresh.loads;
+        *self = fresh;
+        self.loads = loads;
+        Ok(())
+    }
+
+    /// How many graph dumps this value has read from disk: 1 after opening a non-empty
+    /// generation, one more per [`VectorIndex::reload`]. Catching up in place adds none.
+    pub fn loads(&self) -> u64 {
+        self.loads
     }
 
     /// An empty index in `dir` that ignores whatever generation is there (for rebuilds: the old
@@ -151,6 +186,8 @@ impl VectorIndex {
                 params,
             },
             params,
+            gen: None,
+            loads: 0,
         })
     }
 
@@ -267,6 +304,7 @@ impl VectorIndex {
         fs::rename(&tmp, &gen).map_err(io(&gen))?;
         crate::fs::sync_dir(&self.dir)?;
         write_atomic(&self.dir.join("CURRENT"), name.as_bytes())?;
+        self.gen = Some(name.clone());
         // Old generations and leftovers of interrupted writes are garbage now.
         if let Ok(entries) = fs::read_dir(&self.dir) {
             for e in entries.flatten() {
@@ -575,5 +613,27 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 301);
+    }
+
+    /// An index that stays open notices a generation written by another handle (another
+    /// process, in the server's case), and reloading counts one more graph read; its own
+    /// writes are not "elsewhere".
+    #[test]
+    fn another_writers_generation_is_noticed_and_reloaded() {
+        let (_dir, vdir) = persisted(100);
+        let mut held = VectorIndex::open(&vdir, HnswParams::default()).unwrap();
+        assert_eq!(held.loads(), 1);
+        assert!(!held.written_elsewhere().unwrap());
+        held.persist().unwrap();
+        assert!(!held.written_elsewhere().unwrap(), "its own generation");
+
+        let mut other = VectorIndex::open(&vdir, HnswParams::default()).unwrap();
+        other.insert(sample(150, 16)[100..].to_vec());
+        other.meta.seq = 2;
+        other.persist().unwrap();
+        assert!(held.written_elsewhere().unwrap());
+        held.reload().unwrap();
+        assert_eq!((held.loads(), held.points(), held.covered()), (2, 150, 2));
+        assert!(!held.written_elsewhere().unwrap());
     }
 }

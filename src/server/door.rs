@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::routes::{AskBody, ReportBody, SearchBody, Upload};
 use super::{Core, Shared};
 use crate::access::{Action, Caller};
+use crate::index::Indexes;
 use crate::service::{self, ErrorKind, ServiceError};
 use crate::workspace::Workspace;
 
@@ -44,13 +45,16 @@ fn json(v: impl serde::Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(ApiError::internal)
 }
 
-/// Applies the workspace's retention period, if it sets one; a line for the log.
-pub(crate) fn apply_retention(ws: &mut Workspace) -> Result<Option<String>, ApiError> {
-    if ws.config.privacy.retention_days.is_none() {
+/// Applies the workspace's retention period, if it sets one, on the server's open indexes; a
+/// line for the log.
+pub(crate) fn apply_retention(core: &mut Core) -> Result<Option<String>, ApiError> {
+    if core.ws.config.privacy.retention_days.is_none() {
         return Ok(None);
     }
-    let r = crate::workspace::erase::apply_retention(ws, chrono::Utc::now())
-        .map_err(ApiError::internal)?;
+    let r = core.write_with_indexes(|ws, ix| {
+        crate::workspace::erase::apply_retention_to(ws, ix, chrono::Utc::now())
+            .map_err(ApiError::internal)
+    })?;
     Ok(Some(format!(
         "{} verbatim(s) older than {} erased",
         r.ids.len(),
@@ -349,8 +353,19 @@ pub(crate) fn ingest(
     via: &str,
     upload: Upload,
 ) -> Result<Value, ApiError> {
-    let ws = &mut core.ws;
-    let grant = service::enter(ws, caller, Action::Write)?;
+    let grant = service::enter(&core.ws, caller, Action::Write)?;
+    core.write_with_indexes(|ws, ix| ingest_into(ws, ix, sh, &grant, via, upload))
+}
+
+/// The ingest, catching the server's open indexes up in place.
+fn ingest_into(
+    ws: &mut Workspace,
+    ix: &mut Indexes,
+    sh: &Shared,
+    grant: &crate::access::Grant,
+    via: &str,
+    upload: Upload,
+) -> Result<Value, ApiError> {
     let embedder = sh.embedder.as_deref().ok_or_else(|| {
         ApiError::internal("ingest needs the embedding model, which did not load")
     })?;
@@ -388,8 +403,9 @@ pub(crate) fn ingest(
         keep_originals: upload.keep_originals,
         multiline_fields: false,
     };
-    let summary = crate::workspace::ingest::ingest_file(
+    let summary = crate::workspace::ingest::ingest_file_into(
         ws,
+        Some(ix),
         embedder,
         &path,
         &opts,
@@ -419,7 +435,7 @@ pub(crate) fn ingest(
     }
     service::record_write(
         ws,
-        &grant,
+        grant,
         via,
         &crate::store::AuditDetail::Ingest {
             file: upload.name.clone(),

@@ -13,9 +13,12 @@
 //!   unknown routes and malformed bodies included.
 //! * **State**: the [`Workspace`] holds a SQLite connection and is not `Sync`, so it sits behind a
 //!   mutex and all work runs on tokio's blocking pool. The embedding model is loaded once; the
-//!   indexes are kept open and reopened only when the store's sequence moved (an ingest), so a
-//!   search does not load the HNSW graph from disk. A second connection serves token checks, so
-//!   they never wait behind a long ingest.
+//!   indexes are loaded on first use and kept: an ingest or an erasure through the server
+//!   catches them up *in place* (tantivy commits the changes and reloads its reader, the HNSW
+//!   graph in memory takes the new vectors), persisting the sequence they cover as the CLI
+//!   does, so neither a search nor an ingest reads the graph back from disk. Only a change
+//!   another process persisted (a CLI `ingest` or `forget` beside the server) makes them reload.
+//!   A second connection serves token checks, so they never wait behind a long ingest.
 //! * **Shutdown** (SIGINT / SIGTERM, or [`RunningServer::shutdown`]): stop accepting, let every
 //!   request in flight finish — an ingest is acknowledged only after its commit, so none is lost
 //!   — wait for the blocking work, return.
@@ -31,6 +34,7 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -112,22 +116,55 @@ pub fn exposed_without_tls(bind: &SocketAddr, tls: bool) -> bool {
 /// The workspace and its open indexes.
 pub(crate) struct Core {
     pub(crate) ws: Workspace,
-    indexes: Option<(Indexes, i64)>,
+    /// Opened on first use, then kept and caught up in place ([`Indexes::refresh`]).
+    indexes: Option<Indexes>,
+    /// HNSW graphs read from disk so far ([`RunningServer::graph_loads`]).
+    graph_loads: Arc<AtomicU64>,
 }
 
 impl Core {
-    /// The workspace and indexes that cover the store: reopened (and caught up) only when the
-    /// store's sequence moved since they were opened.
-    pub(crate) fn with_indexes(&mut self) -> Result<(&mut Workspace, &Indexes), ApiError> {
-        let seq = self.ws.store.seq().map_err(ApiError::internal)?;
-        if !matches!(&self.indexes, Some((_, at)) if *at == seq) {
-            self.indexes = None;
+    /// The workspace and indexes that cover the store's sequence: opened on first use, then
+    /// brought up to date in place when the store moved (module docs).
+    pub(crate) fn with_indexes(&mut self) -> Result<(&mut Workspace, &mut Indexes), ApiError> {
+        if self.indexes.is_none() {
             let (ix, _) = self.ws.indexes().map_err(ApiError::internal)?;
-            // They cover at least `seq` now (perhaps more, if a writer moved on meanwhile).
-            self.indexes = Some((ix, seq));
+            self.graph_loads
+                .fetch_add(ix.vectors.loads(), Ordering::Relaxed);
+            self.indexes = Some(ix);
         }
-        let ix = &self.indexes.as_ref().expect("just opened").0;
-        Ok((&mut self.ws, ix))
+        let ix = self.indexes.as_mut().expect("opened above");
+        let before = ix.vectors.loads();
+        let r = ix.refresh(&self.ws.store);
+        self.graph_loads
+            .fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
+        if let Err(e) = r {
+            // Half caught up, perhaps: the next request opens them afresh from disk.
+            self.indexes = None;
+            return Err(ApiError::internal(e));
+        }
+        Ok((&mut self.ws, self.indexes.as_mut().expect("kept above")))
+    }
+
+    /// Runs `f`, a write (an ingest, an erasure) that brings the open indexes up to the store
+    /// itself, in place; counts the graph it may have had to reload. When `f` fails after the
+    /// store moved, the indexes are dropped: the next request opens them afresh.
+    pub(crate) fn write_with_indexes<T>(
+        &mut self,
+        f: impl FnOnce(&mut Workspace, &mut Indexes) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let loads = self.graph_loads.clone();
+        let (ws, ix) = self.with_indexes()?;
+        let before = ix.vectors.loads();
+        let r = f(ws, &mut *ix);
+        loads.fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
+        if r.is_err() {
+            let seq = self.ws.store.seq().ok();
+            let ix = self.indexes.as_ref().expect("kept by with_indexes");
+            if seq != Some(ix.text.covered()) || seq != Some(ix.vectors.covered()) {
+                self.indexes = None;
+            }
+        }
+        r
     }
 }
 
@@ -203,9 +240,17 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     work: Arc<Semaphore>,
+    graph_loads: Arc<AtomicU64>,
 }
 
 impl RunningServer {
+    /// How many HNSW graphs this server has read from disk: one when it first needs its indexes
+    /// (none for an empty workspace), more only when another process rewrote them. Ingests and
+    /// erasures through the server catch the graph it holds up in place.
+    pub fn graph_loads(&self) -> u64 {
+        self.graph_loads.load(Ordering::Relaxed)
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -285,8 +330,13 @@ pub fn start(
         .build()
         .map_err(ServerError::Runtime)?;
     let work = Arc::new(Semaphore::new(MAX_WORK as usize));
+    let graph_loads = Arc::new(AtomicU64::new(0));
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core { ws, indexes: None }),
+        core: Mutex::new(Core {
+            ws,
+            indexes: None,
+            graph_loads: graph_loads.clone(),
+        }),
         auth_ws: Mutex::new(auth_ws),
         embedder,
         model_dir: opts.model_dir.clone(),
@@ -319,6 +369,7 @@ pub fn start(
         stop: Some(stop_tx),
         thread: Some(thread),
         work,
+        graph_loads,
     })
 }
 
@@ -384,7 +435,7 @@ async fn shutdown_signal() {
 /// Applies the workspace's retention period now and every 24 hours (nothing when it sets none).
 async fn retention_loop(shared: Arc<Shared>) {
     loop {
-        match blocking(&shared, |core, _| door::apply_retention(&mut core.ws)).await {
+        match blocking(&shared, |core, _| door::apply_retention(core)).await {
             Ok(Some(msg)) => tracing::info!("retention: {msg}"),
             Ok(None) => {}
             Err(e) => tracing::error!("retention: {e}"),

@@ -38,7 +38,7 @@ use serde::Serialize;
 use super::ingest::Original;
 use super::{Workspace, WorkspaceError};
 use crate::access::{Action, Grant};
-use crate::index::IndexError;
+use crate::index::{IndexError, Indexes};
 use crate::pii::vault::VaultError;
 use crate::store::{AuditDetail, ErasedRows, IdKind, Relabel, Store, StoreError, ThemeState};
 use crate::themes::label::{label_themes, Phraser, Vocab};
@@ -258,7 +258,7 @@ pub fn forget_respondent(
         pseudonym: Some(pseudonym),
         ..Default::default()
     };
-    erase(ws, grant.caller().name(), receipt, ids, false)
+    erase(ws, None, grant.caller().name(), receipt, ids, false)
 }
 
 /// Erases the verbatims with these ids (as stored; see `verbatim search --json`). Ids the store
@@ -285,7 +285,7 @@ pub fn erase_verbatims(
             receipt.not_found.push(id.clone());
         }
     }
-    erase(ws, grant.caller().name(), receipt, held, false)
+    erase(ws, None, grant.caller().name(), receipt, held, false)
 }
 
 /// Applies the workspace's retention period (`privacy.retention_days`): erases every verbatim
@@ -293,16 +293,31 @@ pub fn erase_verbatims(
 /// that started before it. Same erasure path and receipt as `forget`; the audit entry's caller
 /// is `retention`. Meant to run daily (a server, cron).
 pub fn apply_retention(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Receipt, EraseError> {
-    retention(ws, now, false)
+    retention(ws, None, now, false)
+}
+
+/// [`apply_retention`] on indexes the caller keeps open (the server's): they are caught up,
+/// purged and rebuilt in place ([`Indexes::refresh`]), not opened from disk for the erasure.
+pub fn apply_retention_to(
+    ws: &mut Workspace,
+    held: &mut Indexes,
+    now: DateTime<Utc>,
+) -> Result<Receipt, EraseError> {
+    retention(ws, Some(held), now, false)
 }
 
 /// What [`apply_retention`] would erase at `now`, counted exactly (the store deletions run in a
 /// transaction that is rolled back); nothing changes and nothing is audited.
 pub fn preview_retention(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Receipt, EraseError> {
-    retention(ws, now, true)
+    retention(ws, None, now, true)
 }
 
-fn retention(ws: &mut Workspace, now: DateTime<Utc>, dry_run: bool) -> Result<Receipt, EraseError> {
+fn retention(
+    ws: &mut Workspace,
+    held: Option<&mut Indexes>,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Receipt, EraseError> {
     let days = ws
         .config
         .privacy
@@ -324,12 +339,14 @@ fn retention(ws: &mut Workspace, now: DateTime<Utc>, dry_run: bool) -> Result<Re
         retention_days: Some(days),
         ..Default::default()
     };
-    erase(ws, "retention", receipt, ids, dry_run)
+    erase(ws, held, "retention", receipt, ids, dry_run)
 }
 
-/// The one erasure path (module docs: the steps and why in that order).
+/// The one erasure path (module docs: the steps and why in that order). `held`: indexes the
+/// caller keeps open, worked on in place; `None`: the workspace's, opened for the erasure.
 fn erase(
     ws: &mut Workspace,
+    open_indexes: Option<&mut Indexes>,
     caller: &str,
     mut receipt: Receipt,
     ids: Vec<String>,
@@ -356,7 +373,14 @@ fn erase(
     }
     let erased_docs: HashSet<i64> = victims.iter().map(|v| v.doc).collect();
 
-    let (mut ix, _) = ws.indexes()?;
+    let mut opened = None;
+    let ix: &mut Indexes = match open_indexes {
+        Some(ix) => {
+            ix.refresh(&ws.store)?;
+            ix
+        }
+        None => opened.insert(ws.indexes()?.0),
+    };
     let (relabels, stale) = relabel(&ws.store, &erased_docs)?;
     let rows = ws.store.erase(
         &receipt.ids,
@@ -394,7 +418,7 @@ fn erase(
     ix.vectors.rebuild(&ws.store)?;
     receipt.text_index_docs = text_before.saturating_sub(ix.text.num_docs());
     receipt.vector_points = points_before.saturating_sub(ix.vectors.points() as u64);
-    drop(ix);
+    drop(opened);
 
     let (removed, unreachable) = reports(ws, &erased_ids, &needles, false)?;
     receipt.reports_removed = removed;

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::{Workspace, WorkspaceError};
 use crate::embed::{Embedder, TextKind};
+use crate::index::Indexes;
 use crate::ingest::{self, Format, Mapping, ReadOptions, Record, RowError};
 use crate::lang::{self, Lang};
 use crate::pii::{self, vault::Vault};
@@ -283,6 +284,20 @@ pub fn ingest_file(
     opts: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestSummary, IngestRunError> {
+    ingest_file_into(ws, None, embedder, path, opts, progress)
+}
+
+/// [`ingest_file`], bringing `held` — indexes the caller keeps open (the server's) — up to the
+/// store in place ([`Indexes::refresh`]) instead of opening the workspace's indexes for the
+/// indexing step; `None`: opens them, as [`ingest_file`] does.
+pub fn ingest_file_into(
+    ws: &mut Workspace,
+    held: Option<&mut Indexes>,
+    embedder: &dyn Embedder,
+    path: &Path,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestRunError> {
     let t0 = Instant::now();
     let _lock = ws.lock()?;
     ws.store.check_model(embedder.fingerprint())?;
@@ -463,7 +478,10 @@ pub fn ingest_file(
     if written > 0 {
         progress.start("indexing", written);
     }
-    let (_, sync) = ws.indexes()?;
+    let sync = match held {
+        Some(ix) => ix.refresh(&ws.store).map_err(WorkspaceError::from)?,
+        None => ws.indexes()?.1,
+    };
     if written > 0 {
         progress.advance((sync.text.max(sync.vectors) as u64).max(written));
         progress.finish();

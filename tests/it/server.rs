@@ -1369,6 +1369,9 @@ fn retention_is_applied_when_the_server_starts() {
         0,
         "retention did not run at start-up"
     );
+    // The erasure worked on the server's open indexes (rebuilt in memory, persisted): the
+    // graph was read from disk once, not again after the erasure wrote it.
+    assert_eq!(s.graph_loads(), 1);
     s.shutdown();
     let trail = common::ok(common::verbatim(dir).args(["audit", "show"]));
     assert!(trail.contains("retention"), "{trail}");
@@ -1441,4 +1444,152 @@ fn filters_and_numbers_are_checked_as_the_cli_checks_them() {
         assert_eq!((st, error_code(&v)), (400, "bad_request"), "{path}: {v}");
         assert_eq!(v["error"]["message"], says, "{path}");
     }
+}
+
+/// The ids of the first hits of one search, in order.
+fn hit_ids(addr: SocketAddr, token: &str, mode: &str, query: &str) -> Vec<String> {
+    let q = json!({ "query": query, "mode": mode, "limit": 5 });
+    let (st, v) = call(addr, "POST", "/v1/search", Some(token), Some(&q));
+    assert_eq!(st, 200, "{mode} {query:?}: {v}");
+    v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// An ingest through the server brings its open indexes up to the store in place: new and
+/// changed verbatims are found in every mode at once, the HNSW graph is never read back from
+/// disk (`graph_loads` stays 1), and what was caught up in memory was also persisted — a
+/// restarted server replays nothing and answers the same. A change made by another process
+/// (the CLI's `forget`) is the one case that reloads the graph.
+#[test]
+fn ingests_catch_the_open_indexes_up_in_place_and_persist_them() {
+    let mut s = Served::start(true, roomy(), None);
+    let analyst = s.token(Role::Analyst).to_string();
+    let admin = format!("Bearer {}", s.token(Role::Admin));
+    let loads = |s: &Served| s.server.as_ref().unwrap().graph_loads();
+    let upload = |s: &Served, csv: &str| {
+        let r = request(
+            s.addr,
+            "POST",
+            "/v1/ingest?text=comment&id=id&name=late.csv",
+            &[
+                ("Authorization", admin.as_str()),
+                ("Content-Type", "text/csv"),
+            ],
+            csv.as_bytes(),
+        );
+        let v = r.json();
+        assert_eq!(r.status, 200, "{v}");
+        v
+    };
+    const MODES: [&str; 3] = ["text", "vector", "hybrid"];
+
+    assert!(!hit_ids(s.addr, &analyst, "vector", "the battery died").is_empty());
+    assert_eq!(loads(&s), 1, "the graph is read once, on first use");
+
+    let v = upload(
+        &s,
+        "id,comment\nZ1,The zeppelin mooring fee was outrageous\nZ2,Kangaroo stickers peeled off within a day\n",
+    );
+    assert_eq!(v["stored"].as_u64(), Some(2), "{v}");
+    for mode in MODES {
+        let z1 = hit_ids(s.addr, &analyst, mode, "zeppelin mooring fee outrageous");
+        assert_eq!(z1.first().map(String::as_str), Some("Z1"), "{mode}: {z1:?}");
+        let z2 = hit_ids(s.addr, &analyst, mode, "kangaroo stickers peeled off");
+        assert_eq!(z2.first().map(String::as_str), Some("Z2"), "{mode}: {z2:?}");
+    }
+
+    // A second upload changes Z2: its new text is found, its old one no longer is (the old
+    // vector slot is stale in the graph and filtered out).
+    let v = upload(&s, "id,comment\nZ2,The harmonica case smelled of vinegar\n");
+    assert_eq!(v["updated"].as_u64(), Some(1), "{v}");
+    for mode in MODES {
+        let z2 = hit_ids(s.addr, &analyst, mode, "harmonica case smelled of vinegar");
+        assert_eq!(z2.first().map(String::as_str), Some("Z2"), "{mode}: {z2:?}");
+        let old = hit_ids(s.addr, &analyst, mode, "kangaroo stickers peeled off");
+        // No word in common any more; by meaning, the new text may still rank among five.
+        match mode {
+            "text" => assert!(!old.contains(&"Z2".to_string()), "{mode}: {old:?}"),
+            _ => assert_ne!(
+                old.first().map(String::as_str),
+                Some("Z2"),
+                "{mode}: {old:?}"
+            ),
+        }
+    }
+    assert_eq!(
+        loads(&s),
+        1,
+        "an ingest through the server reloaded the graph"
+    );
+
+    let queries = [
+        "zeppelin mooring fee outrageous",
+        "harmonica case smelled of vinegar",
+        "kangaroo stickers peeled off",
+        "the battery died",
+    ];
+    let answers = |addr| -> Vec<Vec<String>> {
+        MODES
+            .iter()
+            .flat_map(|m| queries.iter().map(move |q| (m, q)))
+            .map(|(m, q)| hit_ids(addr, &analyst, m, q))
+            .collect()
+    };
+    let before = answers(s.addr);
+
+    // Persisted, not only in memory: opening the indexes from disk replays nothing.
+    s.server.take().unwrap().shutdown();
+    let (_, replayed) = Workspace::open(s.dir.path()).unwrap().indexes().unwrap();
+    assert_eq!((replayed.text, replayed.vectors), (0, 0), "{replayed:?}");
+    let again = serve_dir(s.dir.path());
+    assert_eq!(
+        answers(again.addr()),
+        before,
+        "a restarted server answers differently"
+    );
+    assert_eq!(again.graph_loads(), 1);
+
+    // Another process erases Z1 beside the running server: the server reloads (its graph
+    // would still hold Z1's point) and no longer finds it.
+    common::ok(common::verbatim(s.dir.path()).args(["forget", "--id", "Z1"]));
+    for mode in MODES {
+        let z1 = hit_ids(
+            again.addr(),
+            &analyst,
+            mode,
+            "zeppelin mooring fee outrageous",
+        );
+        assert!(!z1.contains(&"Z1".to_string()), "{mode}: {z1:?}");
+    }
+    assert_eq!(
+        again.graph_loads(),
+        2,
+        "a change on disk by another process"
+    );
+    // The next ingest catches the reloaded graph up: what it persists holds no point of Z1
+    // (a graph caught up without reloading would write Z1's point back to disk).
+    let r = request(
+        again.addr(),
+        "POST",
+        "/v1/ingest?text=comment&id=id&name=later.csv",
+        &[
+            ("Authorization", admin.as_str()),
+            ("Content-Type", "text/csv"),
+        ],
+        b"id,comment\nZ3,The periscope arrived fogged up\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.json());
+    again.shutdown();
+    let ws = Workspace::open(s.dir.path()).unwrap();
+    let (ix, replayed) = ws.indexes().unwrap();
+    assert_eq!((replayed.text, replayed.vectors), (0, 0), "{replayed:?}");
+    assert_eq!(
+        ix.vectors.points(),
+        ws.store.live_vec_ids().unwrap().len(),
+        "stale or erased points persisted"
+    );
 }
