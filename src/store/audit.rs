@@ -412,6 +412,23 @@ struct Row {
     format: i64,
 }
 
+impl Row {
+    /// A row of `SELECT seq, at, caller, action, detail, ids, prev, mac, format FROM audit`.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            caller: r.get(2)?,
+            action: r.get(3)?,
+            detail: r.get(4)?,
+            ids: r.get(5)?,
+            prev: r.get(6)?,
+            mac: r.get(7)?,
+            format: r.get(8)?,
+        })
+    }
+}
+
 /// Length-prefixed fields: no two entries serialise alike.
 fn prefixed(fields: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -626,21 +643,7 @@ impl Store {
                  FROM audit ORDER BY rowid",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Row {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    caller: r.get(2)?,
-                    action: r.get(3)?,
-                    detail: r.get(4)?,
-                    ids: r.get(5)?,
-                    prev: r.get(6)?,
-                    mac: r.get(7)?,
-                    format: r.get(8)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], Row::read).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
@@ -750,19 +753,7 @@ impl Store {
         let mut out = Vec::with_capacity(seqs.len());
         for s in seqs {
             let row = stmt
-                .query_row([s], |r| {
-                    Ok(Row {
-                        seq: r.get(0)?,
-                        at: r.get(1)?,
-                        caller: r.get(2)?,
-                        action: r.get(3)?,
-                        detail: r.get(4)?,
-                        ids: r.get(5)?,
-                        prev: r.get(6)?,
-                        mac: r.get(7)?,
-                        format: r.get(8)?,
-                    })
-                })
+                .query_row([s], Row::read)
                 .optional()
                 .map_err(|e| self.err(e))?;
             if let Some(row) = row {

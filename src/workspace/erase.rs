@@ -543,32 +543,17 @@ fn needles(victims: &[crate::store::Verbatim], stale: &[String]) -> Vec<Vec<u8>>
         let line = v.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let start: String = line.chars().take(40).collect();
         if start.chars().count() >= 16 {
-            out.push(html_escape(&start));
+            out.push(crate::themes::report::escape_html(&start));
             out.push(start);
         }
     }
     for s in stale.iter().filter(|s| s.chars().count() >= 4) {
-        out.push(html_escape(s));
+        out.push(crate::themes::report::escape_html(s));
         out.push(s.clone());
     }
     out.sort();
     out.dedup();
     out.into_iter().map(String::into_bytes).collect()
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn contains_any(hay: &[u8], needles: &[Vec<u8>]) -> bool {

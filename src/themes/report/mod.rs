@@ -46,6 +46,8 @@ mod text;
 
 pub use html::html;
 pub use markdown::markdown;
+/// Text escaped as the HTML report escapes it (for finding a quote inside a written report).
+pub(crate) use text::esc as escape_html;
 
 /// The report as pretty JSON with a trailing newline.
 pub fn json(r: &Report) -> String {

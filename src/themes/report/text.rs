@@ -100,7 +100,7 @@ pub(super) fn longest_run(s: &str, c: char) -> usize {
 }
 
 /// Text escaped for HTML content and attribute values.
-pub(super) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
