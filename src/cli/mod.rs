@@ -478,6 +478,25 @@ pub fn main() -> i32 {
     }
 }
 
+/// An audit detail as a reader wants it on one line: no `kind` (the action says it), no id lists
+/// (printed after it), no null, empty or all-empty settings. `None` when nothing is left.
+fn compact_detail(v: &serde_json::Value) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match v {
+        Value::Null => None,
+        Value::Object(m) => {
+            let kept: serde_json::Map<String, Value> = m
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "kind" | "verbatim_ids" | "theme_ids"))
+                .filter_map(|(k, v)| compact_detail(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+        Value::Array(a) if a.is_empty() => None,
+        other => Some(other.clone()),
+    }
+}
+
 /// Whether an error comes from writing to a pipe whose reader has gone.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -746,18 +765,22 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
                 output::json(&entries);
             } else {
                 for e in &entries {
-                    // Ids as a JSON array: an id may hold a comma.
-                    let detail = serde_json::to_string(&e.detail)?;
-                    let ids = serde_json::to_string(&e.ids)?;
-                    let themes = if e.theme_ids.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  themes {}", serde_json::to_string(&e.theme_ids)?)
-                    };
-                    println!(
-                        "{:>5}  {}  {}  {}  {}  {}{}",
-                        e.seq, e.at, e.caller, e.action, detail, ids, themes
-                    );
+                    // The detail without what the line already says (its kind, the ids) and
+                    // without empty settings; `--json` has all of it. Ids as JSON arrays: an id
+                    // may hold a comma.
+                    let detail = serde_json::to_value(&e.detail)?;
+                    let detail = compact_detail(&detail)
+                        .map(|d| format!("  {d}"))
+                        .unwrap_or_else(|| "  -".into());
+                    let mut line =
+                        format!("{:>5}  {}  {}  {}{detail}", e.seq, e.at, e.caller, e.action);
+                    if !e.ids.is_empty() {
+                        line += &format!("  ids {}", serde_json::to_string(&e.ids)?);
+                    }
+                    if !e.theme_ids.is_empty() {
+                        line += &format!("  themes {}", serde_json::to_string(&e.theme_ids)?);
+                    }
+                    println!("{line}");
                 }
             }
             Ok(0)
@@ -1470,5 +1493,34 @@ fn cmd_links(g: &Global, root: &Path, c: LinksCommand) -> Result<i32> {
             // Like grep: 1 when something was found, so scripts can gate on it.
             Ok(if r.rows.is_empty() { 0 } else { 1 })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_detail;
+    use serde_json::json;
+
+    #[test]
+    fn audit_details_print_without_kind_ids_or_empty_settings() {
+        let d = json!({
+            "kind": "search", "query": "delivery", "mode": "hybrid", "limit": 30,
+            "filter": {"fields": {}, "since": null, "min_score": null},
+            "scope": {"fields": {"country": ["FR"]}, "since": null},
+            "verbatim_ids": ["a,b", "T1003"],
+        });
+        assert_eq!(
+            compact_detail(&d),
+            Some(json!({
+                "query": "delivery", "mode": "hybrid", "limit": 30,
+                "scope": {"fields": {"country": ["FR"]}},
+            }))
+        );
+        assert_eq!(compact_detail(&json!({"kind": "stats"})), None);
+        // A zero or false is said, not dropped.
+        assert_eq!(
+            compact_detail(&json!({"kind": "report", "quotes": 0, "aggregate": false})),
+            Some(json!({"quotes": 0, "aggregate": false}))
+        );
     }
 }
