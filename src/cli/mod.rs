@@ -1137,31 +1137,15 @@ fn print_row_errors(s: &verbatim::workspace::ingest::IngestSummary) {
     }
 }
 
-/// Parses `YYYY-MM-DD` (or a full ISO datetime) for --since / --until.
+/// A day flag, parsed by the library as the HTTP API parses it.
 fn parse_day(flag: &str, s: &str) -> Result<i64> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp());
-    }
-    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(d.timestamp());
-    }
-    bail!("{flag} {s:?}: expected a date like 2024-03-01")
+    Ok(verbatim::store::parse_day(flag, s)?)
 }
 
 /// `--since DAY` as the audit trail writes times (`YYYY-MM-DDTHH:MM:SSZ`, compared as text).
 fn since_utc(since: Option<&str>) -> Result<Option<String>> {
     since
-        .map(|s| {
-            parse_day("--since", s).map(|t| {
-                chrono::DateTime::from_timestamp(t, 0)
-                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    .unwrap_or_default()
-            })
-        })
+        .map(|s| parse_day("--since", s).map(verbatim::store::audit_time))
         .transpose()
 }
 

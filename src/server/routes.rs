@@ -286,20 +286,9 @@ pub(crate) enum OneOrMany {
     Many(Vec<String>),
 }
 
-/// `YYYY-MM-DD` or RFC 3339 → Unix seconds.
+/// A day parameter, parsed by the library as the CLI parses it (400 with the same message).
 fn parse_day(name: &str, s: &str) -> Result<i64, ApiError> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp());
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|d| d.timestamp())
-        .map_err(|_| {
-            ApiError::bad_request(format!("{name} {s:?}: expected a date like 2024-03-01"))
-        })
+    crate::store::parse_day(name, s).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 impl FilterBody {
@@ -765,8 +754,7 @@ async fn audit(
         .get("since")
         .map(|s| parse_day("since", s))
         .transpose()?
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        .map(crate::store::audit_time);
     blocking(&s, move |core, _| {
         door::audit(core, &caller, "GET /v1/audit", user, since)
     })

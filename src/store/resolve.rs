@@ -48,6 +48,35 @@ pub enum FilterError {
         /// How many values the field has (in the caller's scope).
         total: usize,
     },
+    /// A day bound (`--since`, `until`…) that is not a date.
+    #[error("{name} {value:?}: expected a date like 2024-03-01")]
+    BadDay {
+        /// The flag or parameter, as the door names it.
+        name: String,
+        /// The value as given.
+        value: String,
+    },
+}
+
+/// A day bound as both doors take it, named `name` in the error: `YYYY-MM-DD` (midnight UTC) or
+/// an RFC 3339 time → Unix seconds.
+pub fn parse_day(name: &str, s: &str) -> std::result::Result<i64, FilterError> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp())
+        .map_err(|_| FilterError::BadDay {
+            name: name.to_string(),
+            value: s.to_string(),
+        })
+}
+
+/// A time as the audit trail writes it (`YYYY-MM-DDTHH:MM:SSZ`, compared as text).
+pub fn audit_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 fn known_fields(known: &[String]) -> String {
@@ -303,5 +332,20 @@ mod tests {
             e.to_string(),
             "no verbatim has label = \"zzz\"; label has 30 values (none close to it)"
         );
+    }
+
+    #[test]
+    fn days_parse_the_same_for_both_doors() {
+        assert_eq!(parse_day("--since", "2024-03-01"), Ok(1_709_251_200));
+        assert_eq!(
+            parse_day("since", "2024-03-01T01:00:00+01:00"),
+            Ok(1_709_251_200)
+        );
+        let e = parse_day("--until", "01/03/2024").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--until \"01/03/2024\": expected a date like 2024-03-01"
+        );
+        assert_eq!(audit_time(1_709_251_200), "2024-03-01T00:00:00Z");
     }
 }
