@@ -43,12 +43,9 @@ pub(super) struct AskArgs {
 }
 
 fn temperature(s: &str) -> std::result::Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number"))?;
+    let v = super::finite(s)?;
     let r = verbatim::limits::TEMPERATURE;
-    if v.is_finite() && r.contains(&v) {
+    if r.contains(&v) {
         Ok(v)
     } else {
         Err(format!("must be between {} and {}", r.start(), r.end()))
