@@ -139,6 +139,18 @@ pub fn backup(
     key: &KeySource,
     opts: &BackupOptions,
 ) -> Result<BackupSummary, BackupError> {
+    backup_with_progress(ws_root, out, key, opts, &crate::progress::NoProgress)
+}
+
+/// [`backup`], reporting one step to `progress`: "archiving", counting the bytes of the files
+/// archived (the store snapshot and every file; a file counts once it is in).
+pub fn backup_with_progress(
+    ws_root: &Path,
+    out: &Path,
+    key: &KeySource,
+    opts: &BackupOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<BackupSummary, BackupError> {
     let started = Instant::now();
     if out.exists() {
         return Err(BackupError::Exists {
@@ -184,17 +196,30 @@ pub fn backup(
     let w = io::BufWriter::with_capacity(1 << 16, f);
     let sealer = Sealer::new(w, &header, &file_key).map_err(io_err(&tmp))?;
     let mut archive = ArchiveWriter::new(sealer).map_err(io_err(&tmp))?;
+    let len_of = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let total = len_of(&snap_path)
+        + entries
+            .iter()
+            .filter(|e| !e.2)
+            .map(|e| len_of(&e.1))
+            .sum::<u64>();
+    progress.start("archiving", total);
     // The store goes first, from its snapshot; then folders and files in path order.
     archive
         .file(STORE_FILE, store_mode, &snap_path)
         .map_err(io_err(&snap_path))?;
+    progress.advance(archive.bytes);
     for (rel, path, is_dir, mode) in &entries {
+        let before = archive.bytes;
         let r = if *is_dir {
             archive.dir(rel, *mode)
         } else {
             archive.file(rel, *mode, path)
         };
         r.map_err(|e| stream_or_source(e, &tmp, path))?;
+        if archive.bytes > before {
+            progress.advance(archive.bytes - before);
+        }
     }
     let (sealer, files, bytes) = archive.finish(verbatims).map_err(io_err(&tmp))?;
     drop(snap);
@@ -212,6 +237,7 @@ pub fn backup(
     })?;
     drop(tmp_guard);
     sync_dir(parent_of(out))?;
+    progress.finish();
     Ok(BackupSummary {
         out: out.to_path_buf(),
         files,

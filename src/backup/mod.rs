@@ -64,9 +64,9 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use create::backup;
+pub use create::{backup, backup_with_progress};
 pub use key::{write_key_file, KdfParams, KeySource};
-pub use restore::restore;
+pub use restore::{restore, restore_with_progress};
 
 /// The first four bytes of a backup file.
 pub const MAGIC: &[u8; 4] = b"VBK1";

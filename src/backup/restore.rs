@@ -19,6 +19,52 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // Restore.
 
+#[cfg(test)]
+thread_local! {
+    /// Fault injection for unit tests only (compiled out of every build but `cargo test`'s): the
+    /// disk is "full" once pass 2 has written this many bytes of file contents.
+    pub(super) static FULL_AFTER: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The lock file a restore holds inside its temp folder while it writes: a temp folder whose
+/// lock is free belongs to a restore that died (killed, power cut) and may be removed. Backups
+/// never archive `*.lock`, so it cannot clash with a restored file; it is removed (still held)
+/// just before the rename.
+const RESTORE_LOCK: &str = ".lock";
+
+/// The prefix of the temp folders restores into `to` write in (beside it).
+fn temp_prefix(to: &Path) -> String {
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "workspace".into());
+    format!(".{name}.restore-")
+}
+
+/// Removes the temp folders of earlier restores into `to` that died before renaming theirs into
+/// place (their lock is free). One still being written (its lock held) is left alone, and so
+/// is one without a lock file (a restore between creating its folder and its lock). Returns
+/// how many were removed.
+fn remove_dead_restores(parent: &Path, to: &Path) -> usize {
+    let prefix = temp_prefix(to);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let dead = e.file_name().to_string_lossy().starts_with(&prefix)
+            && e.file_type().is_ok_and(|t| t.is_dir())
+            && fs::OpenOptions::new()
+                .write(true)
+                .open(e.path().join(RESTORE_LOCK))
+                .is_ok_and(|f| f.try_lock().is_ok());
+        if dead && fs::remove_dir_all(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Pass 2: writes the entries under `root`.
 pub(super) struct Writer {
     pub(super) root: PathBuf,
@@ -55,6 +101,16 @@ impl Visit for Writer {
 
     fn data(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
         let (p, w) = self.current.as_mut().expect("inside a file");
+        #[cfg(test)]
+        if FULL_AFTER
+            .get()
+            .is_some_and(|at| self.bytes + bytes.len() as u64 > at)
+        {
+            return Err(io_err(p)(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device (injected by a test)",
+            )));
+        }
         w.write_all(bytes).map_err(io_err(p))?;
         self.bytes += bytes.len() as u64;
         Ok(())
@@ -75,6 +131,22 @@ impl Visit for Writer {
 /// has been authenticated and every checksum verified (pass 1); then it is written into a temp
 /// folder beside `to` and renamed into place, and the workspace is opened to check it.
 pub fn restore(file: &Path, to: &Path, key: &KeySource) -> Result<RestoreSummary, BackupError> {
+    restore_with_progress(file, to, key, &crate::progress::NoProgress)
+}
+
+/// [`restore`], reporting two steps to `progress`: "checking" (pass 1) and "restoring" (pass 2),
+/// each counting the bytes of the backup file read (its size less the header is the total).
+///
+/// Whatever stops it (an error, a full disk, a kill), `to` is either untouched or the complete
+/// workspace: the temp folder is renamed into place only once every file in it is written and
+/// fsynced. A temp folder left by a restore that was killed is removed by the next restore into
+/// the same place.
+pub fn restore_with_progress(
+    file: &Path,
+    to: &Path,
+    key: &KeySource,
+    progress: &dyn crate::progress::Progress,
+) -> Result<RestoreSummary, BackupError> {
     let started = Instant::now();
     if to.join(CONFIG_FILE).exists() {
         return Err(BackupError::TargetIsWorkspace {
@@ -100,24 +172,38 @@ pub fn restore(file: &Path, to: &Path, key: &KeySource) -> Result<RestoreSummary
         Err(e) => return Err(io_err(to)(e)),
     };
     let (header, file_key) = open_backup(file, key)?;
+    let total = fs::metadata(file)
+        .map_err(io_err(file))?
+        .len()
+        .saturating_sub(HEADER_LEN as u64);
 
     // Pass 1: authenticate everything, check every hash, write nothing.
-    let manifest = read_archive(reopen(file, &header, &file_key)?, file, &mut Check)?;
+    progress.start("checking", total);
+    let manifest = read_archive(
+        reopen(file, &header, &file_key, progress)?,
+        file,
+        &mut Check,
+    )?;
+    progress.finish();
 
-    // Pass 2: into a temp folder beside the target.
+    // Pass 2: into a temp folder beside the target, locked while it is written.
     let parent = parent_of(to);
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "workspace".into());
-    let tmp = parent.join(format!(".{name}.restore-{}", hex::encode(random_bytes(6))));
+    remove_dead_restores(parent, to);
+    let tmp = parent.join(format!(
+        "{}{}",
+        temp_prefix(to),
+        hex::encode(random_bytes(6))
+    ));
     fs::DirBuilder::new()
         .recursive(false)
         .create(&tmp)
         .map_err(io_err(&tmp))?;
-    set_mode(&tmp, 0o700).map_err(io_err(&tmp))?;
     let guard = RemoveDirOnDrop(Some(tmp.clone()));
+    set_mode(&tmp, 0o700).map_err(io_err(&tmp))?;
+    let lock_path = tmp.join(RESTORE_LOCK);
+    let lock = create_new(&lock_path, 0o644).map_err(io_err(&lock_path))?;
+    lock.try_lock().map_err(|e| io_err(&lock_path)(e.into()))?;
     let mut writer = Writer {
         root: tmp.clone(),
         current: None,
@@ -125,7 +211,12 @@ pub fn restore(file: &Path, to: &Path, key: &KeySource) -> Result<RestoreSummary
         files: 0,
         bytes: 0,
     };
-    let again = read_archive(reopen(file, &header, &file_key)?, file, &mut writer)?;
+    progress.start("restoring", total);
+    let again = read_archive(
+        reopen(file, &header, &file_key, progress)?,
+        file,
+        &mut writer,
+    )?;
     if again != manifest {
         // The file changed between the passes (and both versions authenticated).
         return Err(BackupError::Decrypt {
@@ -133,16 +224,23 @@ pub fn restore(file: &Path, to: &Path, key: &KeySource) -> Result<RestoreSummary
             offset: 0,
         });
     }
+    // The lock file goes before the folder is synced (a restored workspace holds no lock
+    // file); the lock stays held until the rename, and a folder without a lock file is never
+    // taken for a dead restore's.
+    fs::remove_file(&lock_path).map_err(io_err(&lock_path))?;
     for d in writer.dirs.iter().rev() {
         sync_dir(d)?;
     }
-    if to_exists {
+    // On Unix a rename replaces an empty folder in one step; elsewhere it must go first.
+    if to_exists && !cfg!(unix) {
         fs::remove_dir(to).map_err(io_err(to))?;
     }
     fs::rename(&tmp, to).map_err(io_err(to))?;
     let mut guard = guard;
     guard.0 = None;
     sync_dir(parent)?;
+    progress.finish();
+    drop(lock);
 
     let ws = Workspace::open(to)?;
     let verbatims = ws.store.stats().map_err(WorkspaceError::from)?.verbatims;

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::header::*;
 use super::key::*;
 use super::*;
+use crate::progress::Progress;
 
 /// The STREAM construction over XChaCha20-Poly1305 with a 32-bit big-endian counter: nonce =
 /// prefix (19 bytes) ‖ counter (u32 BE) ‖ last-chunk flag — byte for byte the format above.
@@ -259,15 +260,55 @@ pub(super) fn open_backup(
     Ok((header, k))
 }
 
-/// The decrypted stream of `file`, whose header must be `header`.
-pub(super) fn reopen(
+/// Reports the bytes read through it to a [`Progress`], a MiB at a time (each report may be a
+/// line on stderr: one per read call would be thousands), the rest when dropped.
+pub(super) struct Counted<'p, R> {
+    inner: R,
+    progress: &'p dyn Progress,
+    pending: u64,
+}
+
+impl<'p, R> Counted<'p, R> {
+    pub(super) fn new(inner: R, progress: &'p dyn Progress) -> Self {
+        Counted {
+            inner,
+            progress,
+            pending: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 20 {
+            self.progress.advance(std::mem::take(&mut self.pending));
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for Counted<'_, R> {
+    fn drop(&mut self) {
+        if self.pending > 0 {
+            self.progress.advance(std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+/// The decrypted stream of `file`, whose header must be `header`; the bytes of the file read
+/// after the header are reported to `progress` as they are read.
+pub(super) fn reopen<'p>(
     file: &Path,
     header: &Header,
     key: &[u8; 32],
-) -> Result<Opener<BufReader<fs::File>>, BackupError> {
-    let mut f = BufReader::with_capacity(1 << 16, fs::File::open(file).map_err(io_err(file))?);
+    progress: &'p dyn Progress,
+) -> Result<Opener<BufReader<Counted<'p, fs::File>>>, BackupError> {
+    let mut raw = fs::File::open(file).map_err(io_err(file))?;
     let mut h = [0u8; HEADER_LEN];
-    f.read_exact(&mut h).map_err(|e| stream_err(file, e))?;
+    raw.read_exact(&mut h).map_err(|e| stream_err(file, e))?;
+    let f = BufReader::with_capacity(1 << 16, Counted::new(raw, progress));
     if Header::decode(&h, file)? != *header {
         // The file changed between the passes.
         return Err(BackupError::Decrypt {

@@ -300,3 +300,128 @@ proptest! {
         prop_assert!(open(&file, &KEY).is_err(), "change at {} of {} went unnoticed", i, file.len());
     }
 }
+
+/// Records every step: (name, total, done at its finish).
+#[derive(Default)]
+struct Steps(std::cell::RefCell<Vec<(String, u64, u64)>>);
+
+impl crate::progress::Progress for Steps {
+    fn start(&self, phase: &str, total: u64) {
+        self.0.borrow_mut().push((phase.to_string(), total, 0));
+    }
+    fn advance(&self, n: u64) {
+        self.0.borrow_mut().last_mut().expect("a step started").2 += n;
+    }
+    fn finish(&self) {}
+}
+
+/// The names in `dir`.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A small workspace (with a 3 MiB file, so the stream spans chunks) and its backup.
+fn backed_up_workspace(dir: &Path) -> (PathBuf, KeySource) {
+    let ws = dir.join("ws");
+    crate::workspace::Workspace::init(&ws).unwrap();
+    fs::write(ws.join("filler.bin"), data(3 << 20)).unwrap();
+    let file = dir.join("ws.vbk");
+    let key = KeySource::Key(Zeroizing::new([9u8; 32]));
+    let steps = Steps::default();
+    let s = backup_with_progress(&ws, &file, &key, &BackupOptions::default(), &steps).unwrap();
+    // One step, counting every archived byte.
+    assert_eq!(
+        *steps.0.borrow(),
+        [("archiving".to_string(), s.bytes, s.bytes)]
+    );
+    (file, key)
+}
+
+/// A full disk in the middle of pass 2: the error names the file being written and says why,
+/// the temp folder is gone, the target was never created; with room again the same restore
+/// succeeds, and reports both passes in full.
+#[test]
+fn a_full_disk_mid_restore_leaves_nothing_and_a_retry_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, key) = backed_up_workspace(dir.path());
+    let parent = dir.path().join("restores");
+    fs::create_dir(&parent).unwrap();
+    let to = parent.join("ws2");
+
+    restore::FULL_AFTER.set(Some(1 << 20));
+    let err = restore(&file, &to, &key).unwrap_err();
+    restore::FULL_AFTER.set(None);
+    let msg = err.to_string();
+    match &err {
+        BackupError::Io { path, source } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::StorageFull, "{msg}");
+            assert!(
+                path.starts_with(&parent) && path.to_string_lossy().contains(".ws2.restore-"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    assert!(msg.contains("no space left on device"), "{msg}");
+    assert!(
+        names(&parent).is_empty(),
+        "left behind: {:?}",
+        names(&parent)
+    );
+
+    let steps = Steps::default();
+    let r = restore_with_progress(&file, &to, &key, &steps).unwrap();
+    let total = fs::metadata(&file).unwrap().len() - HEADER_LEN as u64;
+    assert_eq!(
+        *steps.0.borrow(),
+        [
+            ("checking".to_string(), total, total),
+            ("restoring".to_string(), total, total)
+        ]
+    );
+    assert_eq!(
+        fs::read(to.join("filler.bin")).unwrap(),
+        data(3 << 20),
+        "{r:?}"
+    );
+    // No lock or temp file comes along.
+    assert!(!to.join(".lock").exists());
+    assert_eq!(names(&parent), ["ws2"]);
+}
+
+/// A restore killed mid-way leaves its temp folder; the next restore into the same place
+/// removes it (its lock is free), but never the folder of a restore still running (its lock
+/// held) — and an empty target folder is filled in one rename.
+#[test]
+fn dead_restores_temp_folders_are_removed_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, key) = backed_up_workspace(dir.path());
+    let parent = dir.path().join("restores");
+    let to = parent.join("ws2");
+    fs::create_dir_all(&to).unwrap();
+    let dead = parent.join(".ws2.restore-0000dead");
+    fs::create_dir(&dead).unwrap();
+    fs::write(dead.join(".lock"), b"").unwrap();
+    fs::write(dead.join("verbatim.sqlite"), b"half written").unwrap();
+    let live = parent.join(".ws2.restore-00001ive");
+    fs::create_dir(&live).unwrap();
+    let held = fs::File::create(live.join(".lock")).unwrap();
+    held.lock().unwrap();
+    // Another target's temp folder is not ours to judge.
+    let other = parent.join(".ws3.restore-0000dead");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join(".lock"), b"").unwrap();
+
+    restore(&file, &to, &key).unwrap();
+    assert!(to.join(crate::workspace::CONFIG_FILE).is_file());
+    assert_eq!(
+        names(&parent),
+        [".ws2.restore-00001ive", ".ws3.restore-0000dead", "ws2"]
+    );
+    drop(held);
+}

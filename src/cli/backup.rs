@@ -9,6 +9,7 @@ use verbatim::access::Action;
 use verbatim::backup::{self, BackupOptions, KeySource, PASSPHRASE_ENV};
 use verbatim::workspace::Workspace;
 
+use super::progress::Bar;
 use super::{output, Global};
 
 /// Where the backup key comes from (one of them; else $VERBATIM_BACKUP_PASSPHRASE).
@@ -85,7 +86,9 @@ pub(super) fn cmd_backup(g: &Global, root: &Path, a: BackupArgs) -> Result<i32> 
     let grant = super::enter(&ws, Action::Backup)?;
     let out = a.out.expect("clap requires --out");
     let key = key_source(&a.key)?;
-    let s = backup::backup(root, &out, &key, &BackupOptions::default())?;
+    let bar = Bar::new(g);
+    let s = backup::backup_with_progress(root, &out, &key, &BackupOptions::default(), &bar)?;
+    drop(bar);
     // A backup is a copy of everything: who made it, and where it went, is in the trail.
     verbatim::service::record_write(
         &mut ws,
@@ -150,7 +153,9 @@ pub(super) fn cmd_backup_keygen(g: &Global, out: &Path) -> Result<i32> {
 /// door is the key, not a token.
 pub(super) fn cmd_restore(g: &Global, a: RestoreArgs) -> Result<i32> {
     let key = key_source(&a.key)?;
-    let s = backup::restore(&a.file, &a.to, &key)?;
+    let bar = Bar::new(g);
+    let s = backup::restore_with_progress(&a.file, &a.to, &key, &bar)?;
+    drop(bar);
     if g.json {
         output::json(&s);
         return Ok(0);

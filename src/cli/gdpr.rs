@@ -11,6 +11,7 @@ use verbatim::access::Action;
 use verbatim::workspace::erase::{self, Receipt};
 use verbatim::workspace::Workspace;
 
+use super::progress::Bar;
 use super::{output, Global};
 
 #[derive(Args, Debug)]
@@ -46,11 +47,13 @@ pub(super) enum RetentionCommand {
 pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = super::enter(&ws, Action::Erase)?;
+    let bar = Bar::new(g);
     let receipt = match (&a.respondent, a.ids.is_empty()) {
-        (Some(who), _) => erase::forget_respondent(&mut ws, &grant, who)?,
-        (None, false) => erase::erase_verbatims(&mut ws, &grant, &a.ids)?,
+        (Some(who), _) => erase::forget_respondent_with_progress(&mut ws, &grant, who, &bar)?,
+        (None, false) => erase::erase_verbatims_with_progress(&mut ws, &grant, &a.ids, &bar)?,
         (None, true) => bail!("say what to erase: --respondent IDENTIFIER, or --id ID (repeat)"),
     };
+    drop(bar);
     print_receipt(g, &receipt);
     Ok(0)
 }

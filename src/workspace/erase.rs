@@ -40,6 +40,7 @@ use super::{Workspace, WorkspaceError};
 use crate::access::{Action, Grant};
 use crate::index::{IndexError, Indexes};
 use crate::pii::vault::VaultError;
+use crate::progress::{NoProgress, Progress};
 use crate::store::{AuditDetail, ErasedRows, IdKind, Relabel, Store, StoreError, ThemeState};
 use crate::themes::label::{label_themes, Phraser, Vocab};
 use crate::themes::run::{display_label, theme_id};
@@ -250,6 +251,16 @@ pub fn forget_respondent(
     grant: &Grant,
     identifier: &str,
 ) -> Result<Receipt, EraseError> {
+    forget_respondent_with_progress(ws, grant, identifier, &NoProgress)
+}
+
+/// [`forget_respondent`], reporting its steps to `progress` (see [`erase_verbatims_with_progress`]).
+pub fn forget_respondent_with_progress(
+    ws: &mut Workspace,
+    grant: &Grant,
+    identifier: &str,
+    progress: &dyn Progress,
+) -> Result<Receipt, EraseError> {
     check(grant, Action::Erase)?;
     let pseudonym = ws.vault.pseudonym(identifier);
     let ids = ws.store.ids_of_respondent(&pseudonym)?;
@@ -258,7 +269,15 @@ pub fn forget_respondent(
         pseudonym: Some(pseudonym),
         ..Default::default()
     };
-    erase(ws, None, grant.caller().name(), receipt, ids, false)
+    erase(
+        ws,
+        None,
+        grant.caller().name(),
+        receipt,
+        ids,
+        false,
+        progress,
+    )
 }
 
 /// Erases the verbatims with these ids (as stored; see `verbatim search --json`). Ids the store
@@ -267,6 +286,18 @@ pub fn erase_verbatims(
     ws: &mut Workspace,
     grant: &Grant,
     ids: &[String],
+) -> Result<Receipt, EraseError> {
+    erase_verbatims_with_progress(ws, grant, ids, &NoProgress)
+}
+
+/// [`erase_verbatims`], reporting its steps to `progress`: "erasing" (the verbatims deleted
+/// from the store), "purging indexes" (2: the text index merged, the vector graph rebuilt) and
+/// "vacuuming" (1: the store). An erasure with nothing to erase starts none of them.
+pub fn erase_verbatims_with_progress(
+    ws: &mut Workspace,
+    grant: &Grant,
+    ids: &[String],
+    progress: &dyn Progress,
 ) -> Result<Receipt, EraseError> {
     check(grant, Action::Erase)?;
     let mut held = Vec::new();
@@ -285,7 +316,15 @@ pub fn erase_verbatims(
             receipt.not_found.push(id.clone());
         }
     }
-    erase(ws, None, grant.caller().name(), receipt, held, false)
+    erase(
+        ws,
+        None,
+        grant.caller().name(),
+        receipt,
+        held,
+        false,
+        progress,
+    )
 }
 
 /// Applies the workspace's retention period (`privacy.retention_days`): erases every verbatim
@@ -339,7 +378,7 @@ fn retention(
         retention_days: Some(days),
         ..Default::default()
     };
-    erase(ws, held, "retention", receipt, ids, dry_run)
+    erase(ws, held, "retention", receipt, ids, dry_run, &NoProgress)
 }
 
 /// The one erasure path (module docs: the steps and why in that order). `held`: indexes the
@@ -351,6 +390,7 @@ fn erase(
     mut receipt: Receipt,
     ids: Vec<String>,
     dry_run: bool,
+    progress: &dyn Progress,
 ) -> Result<Receipt, EraseError> {
     let _lock = ws.lock()?;
     receipt.dry_run = dry_run;
@@ -382,12 +422,20 @@ fn erase(
         None => opened.insert(ws.indexes()?.0),
     };
     let (relabels, stale) = relabel(&ws.store, &erased_docs)?;
+    let counted = !dry_run && !receipt.ids.is_empty();
+    if counted {
+        progress.start("erasing", receipt.ids.len() as u64);
+    }
     let rows = ws.store.erase(
         &receipt.ids,
         receipt.pseudonym.as_deref(),
         &relabels,
         dry_run,
     )?;
+    if counted {
+        progress.advance(receipt.ids.len() as u64);
+        progress.finish();
+    }
     receipt.store = rows;
     receipt.labels_recomputed = relabels.len() as u64;
     let needles = needles(&victims, &stale);
@@ -413,9 +461,13 @@ fn erase(
 
     let text_before = ix.text.num_docs();
     let points_before = ix.vectors.points() as u64;
+    progress.start("purging indexes", 2);
     ix.text.catch_up(&ws.store)?;
     ix.text.purge_deleted()?;
+    progress.advance(1);
     ix.vectors.rebuild(&ws.store)?;
+    progress.advance(1);
+    progress.finish();
     receipt.text_index_docs = text_before.saturating_sub(ix.text.num_docs());
     receipt.vector_points = points_before.saturating_sub(ix.vectors.points() as u64);
     drop(opened);
@@ -425,7 +477,10 @@ fn erase(
     receipt.reports_unreachable = unreachable;
 
     receipt.audit_seq = Some(audit(ws, caller, &receipt)?);
+    progress.start("vacuuming", 1);
     ws.store.vacuum()?;
+    progress.advance(1);
+    progress.finish();
     ws.store.clear_erase_pending()?;
     receipt.wal_truncated = ws.store.checkpoint_truncate()?.wal_truncated;
     receipt.bytes_reclaimed = bytes_before.saturating_sub(dir_size(&root));
