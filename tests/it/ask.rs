@@ -4,12 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, ingest_uci, ok, repo, verbatim};
+use crate::common::{fixture, ingest_uci, ok, repo, verbatim, workspace_in_tmp};
 
 fn workspace() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    ok(verbatim(&ws).arg("init"));
+    let (tmp, ws) = workspace_in_tmp();
     ingest_uci(&ws);
     (tmp, ws)
 }

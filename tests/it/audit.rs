@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{fixture, ok, run, stderr, stdout, verbatim};
+use crate::common::{fixture, ok, run, stderr, stdout, verbatim, workspace_in_tmp};
 
 fn entries(ws: &Path) -> Vec<serde_json::Value> {
     let out = ok(verbatim(ws).args(["audit", "show", "--json"]));
@@ -12,9 +12,7 @@ fn entries(ws: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn reads_are_audited_and_tampering_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    ok(verbatim(&ws).arg("init"));
+    let (tmp, ws) = workspace_in_tmp();
     ok(verbatim(&ws)
         .args([
             "ingest", "--text", "text", "--id", "id", "--field", "domain",
@@ -301,9 +299,7 @@ fn a_v5_trail_migrates_verifies_and_still_detects_tampering() {
 /// Every write command leaves exactly one entry, named after it.
 #[test]
 fn every_write_leaves_exactly_one_entry() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    ok(verbatim(&ws).arg("init"));
+    let (tmp, ws) = workspace_in_tmp();
     let count = |ws: &Path| -> usize {
         let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
         c.query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))

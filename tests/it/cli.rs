@@ -276,25 +276,9 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
         ])
         .arg(fixture("uci_600.csv")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let events: Vec<serde_json::Value> = stderr(&o)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let finished = |evs: &[serde_json::Value]| -> Vec<(String, u64, u64)> {
-        evs.iter()
-            .filter(|e| e["event"] == "finish")
-            .map(|e| {
-                (
-                    e["step"].as_str().unwrap().to_string(),
-                    e["done"].as_u64().unwrap(),
-                    e["total"].as_u64().unwrap(),
-                )
-            })
-            .collect()
-    };
+    let events = progress_events(&o);
     assert_eq!(
-        finished(&events),
+        finished_steps(&events),
         [
             ("reading".to_string(), 600, 600),
             ("redacting".to_string(), 600, 600),
@@ -315,13 +299,9 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
         .args(["--progress", "jsonl", "ingest"])
         .arg(fixture("uci_600.csv")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let events: Vec<serde_json::Value> = stderr(&o)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = progress_events(&o);
     assert_eq!(
-        finished(&events),
+        finished_steps(&events),
         [
             ("reading".to_string(), 600, 600),
             ("redacting".to_string(), 600, 600),
@@ -331,23 +311,18 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
     // reindex names its steps the same way.
     let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "reindex"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let events: Vec<serde_json::Value> = stderr(&o)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(finished(&events), [("indexing".to_string(), 600, 600)]);
+    let events = progress_events(&o);
+    assert_eq!(
+        finished_steps(&events),
+        [("indexing".to_string(), 600, 600)]
+    );
 
     // themes: the sentences of every verbatim are looked at once, then discovery.
     let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let events: Vec<serde_json::Value> = stderr(&o)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = progress_events(&o);
     assert_eq!(
-        finished(&events),
+        finished_steps(&events),
         [
             ("embedding sentences".to_string(), 600, 600),
             ("finding themes".to_string(), 600, 600),

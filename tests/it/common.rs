@@ -170,3 +170,84 @@ pub fn uci_rows() -> Vec<(String, String, String, String)> {
         })
         .collect()
 }
+
+/// The flags that map the privacy tickets (`tests/fixtures/privacy/tickets.csv`): ids,
+/// respondents' emails, dates, CSAT, country and a free-text contact column.
+pub const TICKETS_MAPPING: [&str; 14] = [
+    "--text",
+    "message",
+    "--id",
+    "ticket_id",
+    "--respondent",
+    "email",
+    "--date",
+    "created",
+    "--score",
+    "csat",
+    "--field",
+    "country",
+    "--field",
+    "contact",
+];
+
+/// Ingests the 12 privacy tickets (cards, IBANs, emails… in clear) with `extra` flags, and
+/// returns the ingest summary.
+pub fn ingest_tickets(ws: &Path, extra: &[&str]) -> serde_json::Value {
+    json(
+        verbatim(ws)
+            .arg("ingest")
+            .args(TICKETS_MAPPING)
+            .args(extra)
+            .arg(fixture("privacy/tickets.csv")),
+    )
+}
+
+/// Every file under `dir`, recursively, appended to `out`.
+pub fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The `--progress jsonl` events on a command's stderr.
+pub fn progress_events(o: &Output) -> Vec<serde_json::Value> {
+    stderr(o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The finished steps among progress events: (step, done, total).
+pub fn finished_steps(events: &[serde_json::Value]) -> Vec<(String, u64, u64)> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "finish")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap().to_string(),
+                e["done"].as_u64().unwrap(),
+                e["total"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A fresh workspace in `ws/` inside a temp folder, which also holds the test's other files
+/// (outside the workspace). Keep the `TempDir`: the folder goes when it is dropped.
+pub fn workspace_in_tmp() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).arg("init"));
+    (tmp, ws)
+}

@@ -82,21 +82,6 @@ fn ingest(ws: &Path, file: &Path) -> serde_json::Value {
     json(verbatim(ws).arg("ingest").args(DEMO_MAPPING).arg(file))
 }
 
-fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            all_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// (needle, files under `dir` holding it) for every needle found somewhere.
 fn found_in(dir: &Path, needles: &[Vec<u8>]) -> Vec<(String, Vec<PathBuf>)> {
     let mut files = Vec::new();

@@ -9,32 +9,6 @@ fn privacy(name: &str) -> std::path::PathBuf {
     fixture(&format!("privacy/{name}"))
 }
 
-fn ingest_tickets(ws: &Path, extra: &[&str]) -> serde_json::Value {
-    let o = run(verbatim(ws)
-        .args([
-            "ingest",
-            "--json",
-            "--text",
-            "message",
-            "--id",
-            "ticket_id",
-            "--respondent",
-            "email",
-            "--date",
-            "created",
-            "--score",
-            "csat",
-            "--field",
-            "country",
-            "--field",
-            "contact",
-        ])
-        .args(extra)
-        .arg(privacy("tickets.csv")));
-    assert!(o.status.success(), "{}", stderr(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 /// The values of the fixture that must never appear in clear, in the forms a leak would take.
 fn secrets() -> Vec<String> {
     let mut s: Vec<String> = vec![
@@ -90,21 +64,6 @@ fn secrets() -> Vec<String> {
     s.sort();
     s.dedup();
     s
-}
-
-fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            all_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, ok, run, stderr, verbatim};
+use crate::common::{fixture, ok, run, stderr, verbatim, workspace_in_tmp};
 
 /// Writes the fixture as a dated, scored CSV: rows `from..to` of uci_600.csv. Yelp reviews are
 /// dated in the last month only (a spike) and scored low (a driver); the rest spread over 2024.
@@ -86,9 +86,7 @@ fn assignments(ws: &Path) -> BTreeMap<String, String> {
 }
 
 fn workspace_with(rows: usize) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    ok(verbatim(&ws).arg("init"));
+    let (tmp, ws) = workspace_in_tmp();
     let f = dated_csv(tmp.path(), 0, rows);
     ingest(&ws, &f);
     (tmp, ws)
@@ -160,9 +158,7 @@ fn same_data_same_settings_same_themes_and_report_bytes() {
 
 #[test]
 fn theme_ids_survive_new_verbatims_and_the_run_says_what_changed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    ok(verbatim(&ws).arg("init"));
+    let (tmp, ws) = workspace_in_tmp();
     // Two thirds, then the rest (every domain in both parts).
     let first = dated_csv(tmp.path(), 0, 600);
     let text = std::fs::read_to_string(&first).unwrap();
@@ -222,9 +218,7 @@ fn theme_ids_survive_new_verbatims_and_the_run_says_what_changed() {
 
 #[test]
 fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    ok(verbatim(&ws).arg("init"));
+    let (tmp, ws) = workspace_in_tmp();
     ingest(&ws, &dated_csv(tmp.path(), 0, 450));
     let t = themes(&ws);
     let ids: Vec<&String> = t.keys().collect();
