@@ -46,6 +46,14 @@
 //! Pass 2 decrypts again (the file is read again, so it is authenticated again) into a temp
 //! folder beside the target, which is renamed into place only when all of it is written and
 //! fsynced; the restored workspace is then opened to check it works.
+//!
+//! Whatever stops a restore — a damaged file, a wrong key, a full disk, a kill — the target is
+//! either untouched or the complete workspace, never half of it. An error removes the temp
+//! folder; a killed restore cannot, so each restore holds a lock on a file in its temp folder
+//! while it writes, and the next restore into the same place removes the temp folders whose
+//! lock is free (dead restores) and leaves those whose lock is held (running ones). The tests
+//! kill the real binary in both passes (`tests/it/backup.rs`) and fill the disk through a
+//! `#[cfg(test)]` seam (`restore::FULL_AFTER`, compiled only into unit tests).
 
 use std::io;
 use std::path::{Path, PathBuf};
