@@ -49,6 +49,13 @@ fn negation_is_not_a_complaint_and_contrast_gives_two_units_of_opposite_sign() {
     // The head alone reads "not damaged" as a damage complaint; the unit score must not.
     let u = units_of(&model, &head, "The package was not damaged.");
     assert_eq!(u.len(), 1);
+    let v = model
+        .embed(&["The package was not damaged."], TextKind::Passage)
+        .unwrap();
+    assert!(
+        head.score(&v[0]) < -0.5,
+        "the head alone reads a complaint here"
+    );
     assert_ne!(u[0].1.polarity, Polarity::Negative, "{u:?}");
     let damaged = units_of(&model, &head, "The package was damaged.");
     assert_eq!(damaged[0].1.polarity, Polarity::Negative, "{damaged:?}");
