@@ -17,5 +17,6 @@ mod privacy;
 mod props;
 mod roles;
 mod search;
+mod sentiment;
 mod server;
 mod themes;
