@@ -14,5 +14,6 @@ pub mod run;
 pub mod sentences;
 pub mod tree;
 pub mod types;
+pub mod units;
 
 pub use types::*;
