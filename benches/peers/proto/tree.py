@@ -14,6 +14,7 @@ Candidates (all deterministic given --seed):
          micro-clusters grouped by average linkage again, cut by silhouette in [2, 8]
   *-pc1/-pc2  the same after projecting out the top 1/2 principal directions of the centred
          verbatim means (the product/brand axis: what makes verbatims differ as wholes)
+  *-ctx  unit + 0.5 x its verbatim's mean (context added instead of removed)
   bertopic  BERTopic (peers.py settings) on the same unit vectors, one level, outliers = Other
   *-asp  the same on "aspect vectors": unit minus 0.5 x its verbatim's mean (units of one verbatim
          share its product; what is left is what the unit says about it), renormalised
@@ -123,6 +124,8 @@ def transform(X, vid, how):
     V, _ = means(X, vid, nv)
     if how == 'asp':
         return unit(X - 0.5 * V[vid])
+    if how == 'ctx':   # the opposite: the verbatim's context added to each unit
+        return unit(X + 0.5 * V[vid])
     p = int(how[2:])
     Vc = V - V.mean(0)
     _, _, Wt = np.linalg.svd(Vc, full_matrices=False)
