@@ -1209,10 +1209,36 @@ impl TreeReader {
     }
 }
 
-/// Sentiment of a phrase read alone: lexicon words, flipped by a negator before them in the
-/// phrase, and any word after "too"/"trop" negative.
+/// Opinions said in several words, whose words alone carry none ("arrived on time" is praise,
+/// "on hold" a complaint); matched on word keys, flipped by a negator before them.
+const EXPRESSIONS: &[(&[&str], i8)] = &[
+    (&["on", "time"], 1),
+    (&["in", "time"], 1),
+    (&["as", "described"], 1),
+    (&["on", "hold"], -1),
+    (&["rip", "off"], -1),
+    (&["ripped", "off"], -1),
+    (&["left", "behind"], -1),
+    (&["a", "l", "heure"], 1),
+    (&["en", "attente"], -1),
+];
+
+/// Sentiment of a phrase read alone: lexicon words and [`EXPRESSIONS`], flipped by a negator
+/// before them in the phrase, and any word after "too"/"trop" negative.
 fn phrase_polarity(words: &[Word]) -> i8 {
     let mut sum = 0i32;
+    for (expr, p) in EXPRESSIONS {
+        for i in 0..words.len().saturating_sub(expr.len() - 1) {
+            if words[i..i + expr.len()]
+                .iter()
+                .zip(expr.iter())
+                .all(|(w, e)| w.key == *e)
+            {
+                let negated = words[..i].iter().any(|x| x.kind == Kind::Negator);
+                sum += if negated { -*p as i32 } else { *p as i32 };
+            }
+        }
+    }
     for (i, w) in words.iter().enumerate() {
         if w.kind != Kind::Content {
             continue;
@@ -1891,6 +1917,28 @@ mod tests {
         assert_eq!(cand("pas frais", "fr"), -1);
         assert_eq!(cand("trop salé", "fr"), -1);
         assert_eq!(cand("livraison en retard", "fr"), -1);
+        assert_eq!(cand("arrived on time", "en"), 1);
+        assert_eq!(cand("never arrived on time", "en"), -1);
+        assert_eq!(cand("on hold for an hour", "en"), -1);
+        // A mostly negative delivery child is not labelled by its praise.
+        let late = units(
+            "en",
+            &[
+                ("it arrived on time", Pos),
+                ("arrived on time, thanks", Pos),
+                ("the order arrived on time", Pos),
+                ("the order arrived a week late", Neg),
+                ("order arrived late again", Neg),
+                ("my order arrived late", Neg),
+                ("order arrived late and cold", Neg),
+            ],
+        );
+        let l = label_tree(&[vec![late]]);
+        let label = &l.children[0][0].label;
+        assert!(
+            label.contains("arrived late") && !label.contains("on time"),
+            "{l:?}"
+        );
         // A negative child about freshness is "not fresh", never "fresh".
         let stale = units(
             "en",
