@@ -14,6 +14,12 @@
 //! dropped when its content stems are all inside a better one's (or the reverse, keeping the
 //! longer one if it scores at least 60% as much). The label is the best phrase of 2–4 words;
 //! failing one, the two best single words joined.
+//!
+//! A two-level theme tree of opinion units is labelled by [`label_tree`] instead: parents by the
+//! aspect noun most distinctive of their units ("Packaging"), children by the short phrase most
+//! distinctive against their siblings whose own sentiment agrees with the child's mix ("arrived
+//! crushed", "too salty", never "good deal" on a mostly negative child); no two nodes share a
+//! label. Why and how: the comment above [`UnitText`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -365,6 +371,1325 @@ pub fn label_themes(
         .collect()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Labels of a theme tree (issue 14): parents as aspect nouns, children as short issue phrases.
+// ---------------------------------------------------------------------------------------------
+//
+// Why not c-TF-IDF over all phrases, as for verbatim-level themes: on units the most distinctive
+// phrase of an aspect is often an opinion ("love", "great"), and the most distinctive phrase of a
+// complaint child is often praise from the few positive units ("good deal" on a theme 55%
+// negative). So the two levels read different word classes:
+//
+// - a *parent* is named by the noun (or noun compound of two words) most distinctive of its units
+//   against the other parents (c-TF-IDF). A word is noun-like when it is a content word (not a
+//   function word, not in the opinion lexicon, no English `-ly` / `-ed` ending) and at least
+//   [`NOUN_EVIDENCE`] of its occurrences follow a determiner, possessive or preposition ("the
+//   box", "my flight", "la livraison"), possibly across one opinion word ("the great taste") —
+//   a part-of-speech test learnt from the texts, no tagger. Plurals meet their singular when the
+//   singular is seen ("boxes" → "box", "livraisons" → "livraison"). A short aspect vocabulary
+//   only breaks near-ties (within 10%), never names a parent by itself;
+// - a *child* is named by the phrase of 2–4 words most distinctive of its units against its
+//   siblings, among phrases whose own sentiment agrees with the child's mix: a mostly negative
+//   child takes a negative or neutral phrase and prefers a negative one ("arrived crushed", "too
+//   salty"), a mostly positive one the reverse, a mixed one only a neutral phrase. A phrase's
+//   sentiment is read from the phrase alone, as the analyst reads the label: lexicon words, with
+//   a negator inside the phrase flipping them ("not fresh" is negative, "not damaged" positive)
+//   and "too"/"trop" making the next word negative ("too sweet");
+// - no two themes read the same: parents pick first (largest first), then children, each taking
+//   its best candidate not yet used anywhere in the tree.
+
+/// One opinion unit of a tree to label: its redacted text, language code and polarity.
+#[derive(Clone, Copy, Debug)]
+pub struct UnitText<'a> {
+    /// The unit's redacted text.
+    pub text: &'a str,
+    /// ISO code of its language (`fr` reads French word lists; anything else English).
+    pub language: &'a str,
+    /// The unit's sentiment.
+    pub polarity: crate::themes::Polarity,
+}
+
+/// The label of one node of a theme tree and the phrases behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreeLabel {
+    /// What the analyst reads: an aspect noun ("Packaging") for a parent, a short phrase
+    /// ("arrived crushed") for a child.
+    pub label: String,
+    /// Up to 5 candidates, best first (the label first when it came from them).
+    pub keywords: Vec<String>,
+}
+
+/// Labels of a whole tree, in the order of its input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreeLabels {
+    /// One per parent.
+    pub parents: Vec<TreeLabel>,
+    /// `children[p][c]`: child c of parent p.
+    pub children: Vec<Vec<TreeLabel>>,
+}
+
+/// Share of a word's occurrences that must follow a determiner or preposition for it to count as
+/// a noun. Nouns in feedback score 0.3–0.9 ("my flight", "the box"); verbs and adjectives under
+/// 0.1 ("arrived", "delayed").
+pub const NOUN_EVIDENCE: f64 = 0.2;
+
+/// A parent's best noun is replaced by a compound containing it ("service" → "customer
+/// service") scoring at least this share of it.
+const COMPOUND_SHARE: f64 = 0.6;
+
+/// A child's best phrase is replaced by a longer one containing it when that scores at least
+/// this share of its units: nearly always said together ("terrible customer" → "terrible customer
+/// service"), not merely sometimes ("arrived crushed" stays, "box arrived crushed" is 2 of 3).
+const PHRASE_EXTENSION_SHARE: f64 = 0.8;
+
+/// Determiners, possessives and prepositions after which a noun comes (accent-folded).
+const DETERMINERS_EN: &[&str] = &[
+    "the", "a", "an", "my", "our", "your", "his", "her", "their", "its", "this", "that", "these",
+    "those", "no", "any", "some", "every", "each", "another", "of", "with", "for", "in", "on",
+    "at", "about", "from", "by", "without", "per",
+];
+const DETERMINERS_FR: &[&str] = &[
+    "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "mon", "ma", "mes", "ton", "ta",
+    "tes", "son", "sa", "ses", "notre", "nos", "votre", "vos", "leur", "leurs", "ce", "cet",
+    "cette", "ces", "au", "aux", "avec", "pour", "sur", "dans", "par", "sans", "en",
+];
+
+/// Words that turn the sentiment of what follows (accent-folded, apostrophes removed).
+const NEGATORS: &[&str] = &[
+    "not", "no", "never", "nothing", "none", "nobody", "neither", "nor", "without", "dont",
+    "didnt", "doesnt", "isnt", "wasnt", "werent", "arent", "cant", "couldnt", "wont", "wouldnt",
+    "shouldnt", "havent", "hasnt", "hadnt", "aint", "cannot", "ne", "n", "pas", "jamais", "aucun",
+    "aucune", "rien", "sans", "ni", "personne",
+];
+
+/// "too X" / "trop X" is a complaint whatever X is ("too sweet").
+const EXCESS: &[&str] = &["too", "trop"];
+
+/// English opinion and issue words with their polarity (accent-folded, lower case). Issue words
+/// ("crushed", "delayed") are what complaints say; they count as negative.
+const OPINION_EN: &[(&str, i8)] = &[
+    ("good", 1),
+    ("great", 1),
+    ("excellent", 1),
+    ("amazing", 1),
+    ("awesome", 1),
+    ("love", 1),
+    ("loved", 1),
+    ("loves", 1),
+    ("lovely", 1),
+    ("best", 1),
+    ("better", 1),
+    ("nice", 1),
+    ("perfect", 1),
+    ("perfectly", 1),
+    ("delicious", 1),
+    ("tasty", 1),
+    ("yummy", 1),
+    ("fresh", 1),
+    ("fantastic", 1),
+    ("wonderful", 1),
+    ("happy", 1),
+    ("pleased", 1),
+    ("favorite", 1),
+    ("favourite", 1),
+    ("recommend", 1),
+    ("recommended", 1),
+    ("helpful", 1),
+    ("friendly", 1),
+    ("fast", 1),
+    ("quick", 1),
+    ("quickly", 1),
+    ("easy", 1),
+    ("enjoy", 1),
+    ("enjoyed", 1),
+    ("reasonable", 1),
+    ("affordable", 1),
+    ("bargain", 1),
+    ("thanks", 1),
+    ("thank", 1),
+    ("appreciate", 1),
+    ("appreciated", 1),
+    ("smooth", 1),
+    ("satisfied", 1),
+    ("comfortable", 1),
+    ("kind", 1),
+    ("courteous", 1),
+    ("professional", 1),
+    ("polite", 1),
+    ("superb", 1),
+    ("outstanding", 1),
+    ("impressed", 1),
+    ("worth", 1),
+    ("healthy", 1),
+    ("crispy", 1),
+    ("crunchy", 1),
+    ("flavorful", 1),
+    ("flavourful", 1),
+    ("glad", 1),
+    ("pleasant", 1),
+    ("beautiful", 1),
+    ("convenient", 1),
+    ("fine", 1),
+    ("excited", 1),
+    ("fabulous", 1),
+    ("incredible", 1),
+    ("terrific", 1),
+    ("works", 1),
+    ("worked", 1),
+    ("safe", 1),
+    ("fun", 1),
+    ("bad", -1),
+    ("terrible", -1),
+    ("awful", -1),
+    ("horrible", -1),
+    ("worst", -1),
+    ("worse", -1),
+    ("poor", -1),
+    ("poorly", -1),
+    ("disappointing", -1),
+    ("disappointed", -1),
+    ("disappointment", -1),
+    ("rude", -1),
+    ("late", -1),
+    ("delayed", -1),
+    ("delay", -1),
+    ("delays", -1),
+    ("cancelled", -1),
+    ("canceled", -1),
+    ("cancellation", -1),
+    ("cancellations", -1),
+    ("cancelled", -1),
+    ("lost", -1),
+    ("missing", -1),
+    ("broken", -1),
+    ("damaged", -1),
+    ("crushed", -1),
+    ("dented", -1),
+    ("leaking", -1),
+    ("leaked", -1),
+    ("leak", -1),
+    ("stale", -1),
+    ("rancid", -1),
+    ("bland", -1),
+    ("salty", -1),
+    ("bitter", -1),
+    ("sour", -1),
+    ("soggy", -1),
+    ("burnt", -1),
+    ("burned", -1),
+    ("expensive", -1),
+    ("overpriced", -1),
+    ("pricey", -1),
+    ("slow", -1),
+    ("dirty", -1),
+    ("wrong", -1),
+    ("unhelpful", -1),
+    ("useless", -1),
+    ("waste", -1),
+    ("wasted", -1),
+    ("worthless", -1),
+    ("annoying", -1),
+    ("frustrating", -1),
+    ("frustrated", -1),
+    ("ridiculous", -1),
+    ("unacceptable", -1),
+    ("nasty", -1),
+    ("gross", -1),
+    ("disgusting", -1),
+    ("moldy", -1),
+    ("mouldy", -1),
+    ("spoiled", -1),
+    ("expired", -1),
+    ("sick", -1),
+    ("problem", -1),
+    ("problems", -1),
+    ("issue", -1),
+    ("issues", -1),
+    ("complaint", -1),
+    ("fail", -1),
+    ("failed", -1),
+    ("fails", -1),
+    ("failure", -1),
+    ("hate", -1),
+    ("hated", -1),
+    ("stuck", -1),
+    ("stranded", -1),
+    ("waiting", -1),
+    ("mess", -1),
+    ("error", -1),
+    ("crash", -1),
+    ("crashed", -1),
+    ("melted", -1),
+    ("torn", -1),
+    ("ripped", -1),
+    ("smashed", -1),
+    ("defective", -1),
+    ("weak", -1),
+    ("tasteless", -1),
+    ("greasy", -1),
+    ("overcooked", -1),
+    ("undercooked", -1),
+    ("lukewarm", -1),
+    ("noisy", -1),
+    ("uncomfortable", -1),
+    ("cramped", -1),
+    ("lied", -1),
+    ("scam", -1),
+    ("incompetent", -1),
+    ("unprofessional", -1),
+    ("sucks", -1),
+    ("suck", -1),
+    ("sucked", -1),
+    ("shame", -1),
+    ("sad", -1),
+    ("angry", -1),
+    ("upset", -1),
+    ("horrendous", -1),
+    ("pathetic", -1),
+    ("joke", -1),
+    ("nightmare", -1),
+    ("lousy", -1),
+    ("mediocre", -1),
+    ("overbooked", -1),
+    ("missed", -1),
+    ("miss", -1),
+    ("misconnect", -1),
+    ("rebooked", -1),
+    ("hold", -1),
+    ("refused", -1),
+    ("unable", -1),
+    ("impossible", -1),
+    ("confusing", -1),
+    ("confused", -1),
+    ("unfortunately", -1),
+    ("complain", -1),
+    ("complained", -1),
+    ("garbage", -1),
+    ("trash", -1),
+    ("stinks", -1),
+    ("smelled", -1),
+    ("stuck", -1),
+    ("ignored", -1),
+    ("ruined", -1),
+    ("worthless", -1),
+    ("inedible", -1),
+    ("artificial", -1),
+    ("chemical", -1),
+    ("watery", -1),
+    ("dry", -1),
+    ("tough", -1),
+    ("chewy", -1),
+    ("hard", -1),
+    ("cold", -1),
+    ("small", -1),
+    ("tiny", -1),
+    ("strange", -1),
+    ("weird", -1),
+    ("odd", -1),
+    ("off", -1),
+    ("never", -1),
+    ("refund", -1),
+];
+
+/// French opinion and issue words (accent-folded, lower case: "salé" is "sale").
+const OPINION_FR: &[(&str, i8)] = &[
+    ("bon", 1),
+    ("bonne", 1),
+    ("bons", 1),
+    ("bonnes", 1),
+    ("excellent", 1),
+    ("excellente", 1),
+    ("super", 1),
+    ("genial", 1),
+    ("geniale", 1),
+    ("parfait", 1),
+    ("parfaite", 1),
+    ("delicieux", 1),
+    ("delicieuse", 1),
+    ("frais", 1),
+    ("fraiche", 1),
+    ("rapide", 1),
+    ("rapidement", 1),
+    ("aimable", 1),
+    ("sympa", 1),
+    ("sympathique", 1),
+    ("agreable", 1),
+    ("satisfait", 1),
+    ("satisfaite", 1),
+    ("top", 1),
+    ("merci", 1),
+    ("recommande", 1),
+    ("adore", 1),
+    ("aime", 1),
+    ("bravo", 1),
+    ("efficace", 1),
+    ("serviable", 1),
+    ("professionnel", 1),
+    ("impeccable", 1),
+    ("beau", 1),
+    ("belle", 1),
+    ("savoureux", 1),
+    ("mauvais", -1),
+    ("mauvaise", -1),
+    ("nul", -1),
+    ("nulle", -1),
+    ("horrible", -1),
+    ("decu", -1),
+    ("decue", -1),
+    ("decevant", -1),
+    ("decevante", -1),
+    ("deception", -1),
+    ("retard", -1),
+    ("retards", -1),
+    ("retarde", -1),
+    ("retardee", -1),
+    ("lent", -1),
+    ("lente", -1),
+    ("lenteur", -1),
+    ("casse", -1),
+    ("cassee", -1),
+    ("abime", -1),
+    ("abimee", -1),
+    ("abimes", -1),
+    ("endommage", -1),
+    ("endommagee", -1),
+    ("ecrase", -1),
+    ("ecrasee", -1),
+    ("perdu", -1),
+    ("perdue", -1),
+    ("manquant", -1),
+    ("manquante", -1),
+    ("cher", -1),
+    ("chere", -1),
+    ("chers", -1),
+    ("couteux", -1),
+    ("sale", -1),
+    ("salee", -1),
+    ("impoli", -1),
+    ("impolie", -1),
+    ("desagreable", -1),
+    ("probleme", -1),
+    ("problemes", -1),
+    ("souci", -1),
+    ("plainte", -1),
+    ("erreur", -1),
+    ("annule", -1),
+    ("annulee", -1),
+    ("annulation", -1),
+    ("fade", -1),
+    ("amer", -1),
+    ("amere", -1),
+    ("rassis", -1),
+    ("perime", -1),
+    ("perimee", -1),
+    ("inadmissible", -1),
+    ("inacceptable", -1),
+    ("honteux", -1),
+    ("scandaleux", -1),
+    ("pire", -1),
+    ("arnaque", -1),
+    ("incompetent", -1),
+    ("froid", -1),
+    ("froide", -1),
+    ("sec", -1),
+    ("seche", -1),
+    ("attente", -1),
+];
+
+/// Aspect nouns that break near-ties between parent candidates (accent-folded).
+const ASPECTS: &[&str] = &[
+    "packaging",
+    "package",
+    "box",
+    "delivery",
+    "shipping",
+    "shipment",
+    "order",
+    "price",
+    "cost",
+    "value",
+    "taste",
+    "flavor",
+    "flavour",
+    "texture",
+    "smell",
+    "quality",
+    "service",
+    "staff",
+    "agent",
+    "support",
+    "refund",
+    "size",
+    "portion",
+    "ingredient",
+    "seat",
+    "flight",
+    "luggage",
+    "bag",
+    "baggage",
+    "gate",
+    "crew",
+    "wifi",
+    "food",
+    "app",
+    "website",
+    "booking",
+    "reservation",
+    "customer service",
+    "emballage",
+    "livraison",
+    "colis",
+    "prix",
+    "gout",
+    "qualite",
+    "personnel",
+    "remboursement",
+    "commande",
+    "taille",
+    "accueil",
+    "attente",
+];
+
+/// Extra English words that are neither nouns of an aspect nor opinions: frequent verbs and
+/// adverbs of feedback that tantivy's short stop list and [`FILLER`] leave in.
+const NOT_NOUNS: &[&str] = &[
+    "buy",
+    "bought",
+    "try",
+    "tried",
+    "give",
+    "gave",
+    "take",
+    "took",
+    "put",
+    "keep",
+    "need",
+    "want",
+    "know",
+    "think",
+    "find",
+    "found",
+    "look",
+    "looks",
+    "see",
+    "tell",
+    "told",
+    "call",
+    "called",
+    "let",
+    "come",
+    "came",
+    "eat",
+    "ate",
+    "drink",
+    "tastes",
+    "seem",
+    "seems",
+    "must",
+    "may",
+    "might",
+    "will",
+    "shall",
+    "yet",
+    "again",
+    "back",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "ago",
+    "always",
+    "already",
+    "usually",
+    "please",
+    "http",
+    "https",
+    "www",
+    "com",
+    "amp",
+    "de",
+    "la",
+    "le",
+    "les",
+    "un",
+    "une",
+    "et",
+    "est",
+    "pas",
+    "etc",
+    "lol",
+    "omg",
+    "ok",
+    "okay",
+    "yes",
+    "hi",
+    "hey",
+    "anyone",
+    "anything",
+    "someone",
+    "something",
+    "everything",
+    "everyone",
+    "nobody",
+    "many",
+    "every",
+    "less",
+    "enough",
+    "sure",
+    "maybe",
+    "though",
+    "although",
+    "however",
+    "though",
+    "either",
+    "rather",
+    "quite",
+    "pretty",
+    "instead",
+    "able",
+    "first",
+    "last",
+    "next",
+    "new",
+    "old",
+    "two",
+    "three",
+    "day",
+    "days",
+    "time",
+    "times",
+    "year",
+    "years",
+    "week",
+    "weeks",
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
+    "product",
+    "products",
+    "item",
+    "items",
+    "stuff",
+    "thing",
+    "things",
+    "lot",
+    "lots",
+    "people",
+    "guy",
+    "guys",
+    "folks",
+    "way",
+    "kind",
+    "sort",
+    "type",
+    "brand",
+    "one",
+    "ones",
+];
+
+/// What a word is to the tree labeller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Carries no topic and no sentiment ("the", "was").
+    Function,
+    /// Turns the sentiment of what follows ("not", "pas").
+    Negator,
+    /// Makes the next word a complaint ("too", "trop").
+    Excess,
+    /// Anything else.
+    Content,
+}
+
+/// One word of a unit.
+#[derive(Clone, Debug)]
+struct Word {
+    /// Lower-cased as written.
+    surface: String,
+    /// Accent-folded, apostrophes removed; plural merged to singular after the corpus pass.
+    key: String,
+    kind: Kind,
+    /// Lexicon polarity (−1, 0, 1).
+    polarity: i8,
+    /// Passes the lexical noun test (the corpus test comes later).
+    noun_like: bool,
+    /// Follows a determiner or preposition (directly or across one opinion word).
+    after_determiner: bool,
+}
+
+/// Cuts a unit into runs of words between punctuation, mentions, hashtags, links and redaction
+/// placeholders. French elisions are split ("l'emballage" → "l'", "emballage"); English
+/// contractions stay one word ("didn't").
+fn segments(text: &str) -> Vec<Vec<(String, bool)>> {
+    // (word as written, elided French article) per segment.
+    let mut out: Vec<Vec<(String, bool)>> = vec![Vec::new()];
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let boundary = |out: &mut Vec<Vec<(String, bool)>>| {
+        if out.last().is_some_and(|s| !s.is_empty()) {
+            out.push(Vec::new());
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_alphanumeric() {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || (matches!(chars[i], '\'' | '’' | '-')
+                        && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric())))
+            {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
+            let prev = start.checked_sub(1).map(|p| chars[p]);
+            let skip = matches!(prev, Some('@') | Some('#') | Some('<'))
+                || word.starts_with("http")
+                || word.starts_with("www");
+            if skip {
+                // A mention, hashtag, link or placeholder: not part of any phrase.
+                while i < chars.len() && !chars[i].is_whitespace() {
+                    i += 1;
+                }
+                boundary(&mut out);
+                continue;
+            }
+            // French elision: l', d', j', n', s', c', m', t', qu'.
+            let seg = out.last_mut().expect("one segment");
+            match word.split_once(['\'', '’']) {
+                Some((head, rest))
+                    if matches!(head, "l" | "d" | "j" | "n" | "s" | "c" | "m" | "t" | "qu")
+                        && !rest.is_empty()
+                        && rest != "t" =>
+                {
+                    seg.push((head.to_string(), true));
+                    seg.push((rest.to_string(), false));
+                }
+                _ => seg.push((word, false)),
+            }
+            continue;
+        }
+        if ".,;:!?()[]{}\"«»…/|\n\r".contains(c) || c == '<' || c == '>' {
+            boundary(&mut out);
+        }
+        i += 1;
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// English and French singular candidates of a folded word ("deliveries" → "delivery",
+/// "boxes" → "box", "livraisons" → "livraison", "journaux" → "journal").
+fn singulars(w: &str, french: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if w.len() < 4 {
+        return out;
+    }
+    if french {
+        if let Some(s) = w.strip_suffix("aux") {
+            out.push(format!("{s}al"));
+        }
+        if let Some(s) = w.strip_suffix(['s', 'x']) {
+            out.push(s.to_string());
+        }
+        return out;
+    }
+    if let Some(s) = w.strip_suffix("ies") {
+        out.push(format!("{s}y"));
+    }
+    if let Some(s) = w.strip_suffix("es") {
+        if s.ends_with(['s', 'x', 'z']) || s.ends_with("ch") || s.ends_with("sh") {
+            out.push(s.to_string());
+        }
+    }
+    if let Some(s) = w.strip_suffix('s') {
+        if !s.ends_with(['s', 'u', 'i']) {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+/// Reads units into words: kinds, lexicon polarity, the lexical noun test, plural → singular.
+struct TreeReader {
+    folder: TextAnalyzer,
+    stop: [TextAnalyzer; 2],
+    cache: HashMap<String, String>,
+}
+
+impl TreeReader {
+    fn new() -> Self {
+        let stop = |l: Language| {
+            TextAnalyzer::builder(RawTokenizer::default())
+                .filter(StopWordFilter::new(l).expect("stop word list"))
+                .build()
+        };
+        TreeReader {
+            folder: TextAnalyzer::builder(RawTokenizer::default())
+                .filter(AsciiFoldingFilter)
+                .build(),
+            stop: [stop(Language::English), stop(Language::French)],
+            cache: HashMap::new(),
+        }
+    }
+
+    fn fold(&mut self, w: &str) -> String {
+        if let Some(f) = self.cache.get(w) {
+            return f.clone();
+        }
+        let f = fold(&mut self.folder, w);
+        if self.cache.len() < 200_000 {
+            self.cache.insert(w.to_string(), f.clone());
+        }
+        f
+    }
+
+    /// The words of each segment of one unit, keys not yet merged plural → singular.
+    fn read(&mut self, text: &str, french: bool) -> Vec<Vec<Word>> {
+        let lexicon = if french { OPINION_FR } else { OPINION_EN };
+        let determiners = if french {
+            DETERMINERS_FR
+        } else {
+            DETERMINERS_EN
+        };
+        let mut out = Vec::new();
+        for seg in segments(text) {
+            let mut words: Vec<Word> = Vec::with_capacity(seg.len());
+            for (surface, elided) in seg {
+                let key = self.fold(&surface);
+                let polarity = lexicon
+                    .iter()
+                    .find(|(w, _)| *w == key)
+                    .map_or(0, |(_, p)| *p);
+                let kind = if NEGATORS.contains(&key.as_str()) {
+                    Kind::Negator
+                } else if EXCESS.contains(&key.as_str()) {
+                    Kind::Excess
+                } else if elided
+                    || polarity == 0
+                        && (key.chars().count() < 2
+                            || key.chars().all(|c| c.is_ascii_digit())
+                            || FILLER.contains(&key.as_str())
+                            || determiners.contains(&key.as_str())
+                            || self
+                                .stop
+                                .iter_mut()
+                                .any(|a| !a.token_stream(&surface).advance()))
+                {
+                    Kind::Function
+                } else {
+                    Kind::Content
+                };
+                let noun_like = kind == Kind::Content
+                    && polarity == 0
+                    && key.chars().any(|c| c.is_alphabetic())
+                    && !NOT_NOUNS.contains(&key.as_str())
+                    && (french
+                        || !(key.ends_with("ly")
+                            || (key.len() > 4 && key.ends_with("ed") && !key.ends_with("eed"))));
+                let after_determiner = match words.last() {
+                    Some(p) if determiners.contains(&p.key.as_str()) => true,
+                    Some(p) if p.polarity != 0 => words
+                        .len()
+                        .checked_sub(2)
+                        .is_some_and(|i| determiners.contains(&words[i].key.as_str())),
+                    _ => false,
+                };
+                words.push(Word {
+                    surface,
+                    key,
+                    kind,
+                    polarity,
+                    noun_like,
+                    after_determiner,
+                });
+            }
+            out.push(words);
+        }
+        out
+    }
+}
+
+/// Opinions said in several words, whose words alone carry none ("arrived on time" is praise,
+/// "on hold" a complaint); matched on word keys, flipped by a negator before them.
+const EXPRESSIONS: &[(&[&str], i8)] = &[
+    (&["on", "time"], 1),
+    (&["in", "time"], 1),
+    (&["as", "described"], 1),
+    (&["on", "hold"], -1),
+    (&["rip", "off"], -1),
+    (&["ripped", "off"], -1),
+    (&["left", "behind"], -1),
+    (&["a", "l", "heure"], 1),
+    (&["en", "attente"], -1),
+];
+
+/// Sentiment of a phrase read alone: lexicon words and [`EXPRESSIONS`], flipped by a negator
+/// before them in the phrase, and any word after "too"/"trop" negative.
+fn phrase_polarity(words: &[Word]) -> i8 {
+    let mut sum = 0i32;
+    for (expr, p) in EXPRESSIONS {
+        for i in 0..words.len().saturating_sub(expr.len() - 1) {
+            if words[i..i + expr.len()]
+                .iter()
+                .zip(expr.iter())
+                .all(|(w, e)| w.key == *e)
+            {
+                let negated = words[..i].iter().any(|x| x.kind == Kind::Negator);
+                sum += if negated { -*p as i32 } else { *p as i32 };
+            }
+        }
+    }
+    for (i, w) in words.iter().enumerate() {
+        if w.kind != Kind::Content {
+            continue;
+        }
+        let mut p = w.polarity as i32;
+        if i > 0 && words[i - 1].kind == Kind::Excess {
+            p = -1;
+        } else if words[..i].iter().any(|x| x.kind == Kind::Negator) {
+            p = -p;
+        }
+        sum += p;
+    }
+    sum.signum() as i8
+}
+
+/// The dominant sentiment of a theme: negative or positive when that class is the larger one
+/// and at least 40% of the units, else mixed (0).
+fn mix(units: &[UnitText<'_>]) -> i8 {
+    use crate::themes::Polarity;
+    let n = units.len().max(1) as f64;
+    let neg = units
+        .iter()
+        .filter(|u| u.polarity == Polarity::Negative)
+        .count() as f64;
+    let pos = units
+        .iter()
+        .filter(|u| u.polarity == Polarity::Positive)
+        .count() as f64;
+    if neg > pos && neg / n >= 0.4 {
+        -1
+    } else if pos > neg && pos / n >= 0.4 {
+        1
+    } else {
+        0
+    }
+}
+
+/// Candidate phrases of all units, interned once.
+struct TreeCandidates {
+    /// Nouns and noun compounds (1–2 words).
+    nouns: Vocab,
+    /// Phrases of 1–4 words for children.
+    phrases: Vocab,
+    /// Sentiment of each phrase id, read alone.
+    phrase_polarity: Vec<i8>,
+    /// Per noun id: (occurrences, occurrences after a determiner).
+    noun_evidence: Vec<(u32, u32)>,
+    /// Per unit (flattened in tree order): distinct noun ids, distinct phrase ids.
+    units: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+impl TreeCandidates {
+    fn build(tree: &[Vec<Vec<UnitText<'_>>>]) -> Self {
+        let mut reader = TreeReader::new();
+        let read: Vec<Vec<Vec<Word>>> = tree
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|u| reader.read(u.text, u.language == "fr"))
+            .collect();
+        // Plural → singular where the singular is seen as a content word.
+        let seen: HashSet<&str> = read
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|w| w.kind == Kind::Content)
+            .map(|w| w.key.as_str())
+            .collect();
+        let french: Vec<bool> = tree
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|u| u.language == "fr")
+            .collect();
+        // (folded word, French) → which singular rule applies (index into `singulars`).
+        let mut lemma: HashMap<(String, bool), Option<usize>> = HashMap::new();
+        for (u, segs) in read.iter().enumerate() {
+            for w in segs.iter().flatten() {
+                if w.kind == Kind::Content {
+                    let k = (w.key.clone(), french[u]);
+                    if !lemma.contains_key(&k) {
+                        let rule = singulars(&w.key, french[u])
+                            .iter()
+                            .position(|s| seen.contains(s.as_str()));
+                        lemma.insert(k, rule);
+                    }
+                }
+            }
+        }
+        let mut c = TreeCandidates {
+            nouns: Vocab::default(),
+            phrases: Vocab::default(),
+            phrase_polarity: Vec::new(),
+            noun_evidence: Vec::new(),
+            units: Vec::with_capacity(read.len()),
+        };
+        for (u, mut segs) in read.into_iter().enumerate() {
+            for w in segs.iter_mut().flatten() {
+                if w.kind == Kind::Content {
+                    if let Some(&Some(rule)) = lemma.get(&(w.key.clone(), french[u])) {
+                        // The same suffix rule on the written form keeps its accents
+                        // ("boîtes" → "boîte"), so labels read as written.
+                        w.key = singulars(&w.key, french[u]).swap_remove(rule);
+                        if let Some(s) = singulars(&w.surface, french[u]).get(rule) {
+                            w.surface = s.clone();
+                        }
+                    }
+                }
+            }
+            let mut nouns = Vec::new();
+            let mut phrases = Vec::new();
+            for seg in &segs {
+                c.add_nouns(seg, &mut nouns);
+                c.add_phrases(seg, &mut phrases);
+            }
+            nouns.sort_unstable();
+            nouns.dedup();
+            phrases.sort_unstable();
+            phrases.dedup();
+            c.units.push((nouns, phrases));
+        }
+        c
+    }
+
+    /// Nouns and two-noun compounds of a segment, with their determiner evidence. The display
+    /// form of a noun is its singular when the singular is seen.
+    fn add_nouns(&mut self, seg: &[Word], out: &mut Vec<u32>) {
+        for i in 0..seg.len() {
+            for j in i..seg.len().min(i + 2) {
+                if !seg[i..=j].iter().all(|w| w.noun_like) {
+                    break;
+                }
+                let key = seg[i..=j]
+                    .iter()
+                    .map(|w| w.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let surface = seg[i..=j]
+                    .iter()
+                    .map(|w| w.surface.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let id = self.nouns.intern(&key, &surface) as usize;
+                if id == self.noun_evidence.len() {
+                    self.noun_evidence.push((0, 0));
+                }
+                self.noun_evidence[id].0 += 1;
+                // A compound's evidence is its first word's; a lone noun inside a compound
+                // ("customer" in "customer service") borrows the compound's determiner.
+                let det = seg[i].after_determiner
+                    || (j == i && i > 0 && seg[i - 1].noun_like && seg[i - 1].after_determiner);
+                if det {
+                    self.noun_evidence[id].1 += 1;
+                }
+                out.push(id as u32);
+            }
+        }
+    }
+
+    /// Phrases of 1–4 words of a segment: starting on a content word, a negator or
+    /// "too"/"trop", ending on a content word.
+    fn add_phrases(&mut self, seg: &[Word], out: &mut Vec<u32>) {
+        for i in 0..seg.len() {
+            if seg[i].kind == Kind::Function {
+                continue;
+            }
+            for j in i..seg.len().min(i + 4) {
+                if seg[j].kind != Kind::Content {
+                    continue;
+                }
+                let words = &seg[i..=j];
+                let key = words
+                    .iter()
+                    .map(|w| w.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let surface = words
+                    .iter()
+                    .map(|w| w.surface.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .replace(['\'', '’'], "'")
+                    .replace("' ", "'");
+                // Filler alone ("hours", "things", "today") says nothing about a theme.
+                if words.iter().all(|w| {
+                    w.kind != Kind::Content
+                        || w.polarity == 0 && NOT_NOUNS.contains(&w.key.as_str())
+                }) {
+                    continue;
+                }
+                let id = self.phrases.intern(&key, &surface) as usize;
+                if id == self.phrase_polarity.len() {
+                    self.phrase_polarity.push(phrase_polarity(words));
+                }
+                out.push(id as u32);
+            }
+        }
+    }
+
+    fn is_noun(&self, id: u32) -> bool {
+        let (n, det) = self.noun_evidence[id as usize];
+        n > 0 && det as f64 >= NOUN_EVIDENCE * n as f64
+    }
+}
+
+/// Counts of candidates over a set of units.
+fn counts<'a>(units: impl Iterator<Item = &'a Vec<u32>>) -> HashMap<u32, u32> {
+    let mut m: HashMap<u32, u32> = HashMap::new();
+    for u in units {
+        for &p in u {
+            *m.entry(p).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// Support a noun needs in a parent of `size` units: 2 units and 3% of the parent.
+fn support(size: usize) -> u32 {
+    2.max((0.03 * size as f64).ceil() as u32)
+}
+
+/// Support a phrase needs in a child of `size` units: 2 units and 1.5% of the child (phrases
+/// of several words are rarer than nouns; on 300 tweets a 3% floor left only single words).
+fn phrase_support(size: usize) -> u32 {
+    2.max((0.015 * size as f64).ceil() as u32)
+}
+
+/// Moves to the front the longest candidate that contains the first one's words in order and
+/// scores at least `share` of it ("terrible customer" → "terrible customer service"). `key`
+/// gives a candidate's key, `score` its score.
+fn prefer_longer<T>(s: &mut [T], share: f64, key: impl Fn(&T) -> &str, score: impl Fn(&T) -> f64) {
+    let Some(first) = s.first() else { return };
+    let (k0, s0) = (format!(" {} ", key(first)), score(first));
+    let best = s
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, x)| format!(" {} ", key(x)).contains(&k0) && score(x) >= share * s0)
+        .max_by(|a, b| {
+            let (la, lb) = (key(a.1).len(), key(b.1).len());
+            la.cmp(&lb).then(score(a.1).total_cmp(&score(b.1)))
+        })
+        .map(|(i, _)| i);
+    if let Some(i) = best {
+        s[..=i].rotate_right(1);
+    }
+}
+
+/// Upper-cases the first letter.
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Labels a theme tree: `tree[p][c]` are the units of child c of parent p. Parents are named by
+/// aspect nouns, children by short phrases agreeing with their sentiment mix; no two nodes share
+/// a label. Deterministic: ties break on the phrase key.
+pub fn label_tree(tree: &[Vec<Vec<UnitText<'_>>>]) -> TreeLabels {
+    let cand = TreeCandidates::build(tree);
+    // Unit ranges: per parent, per child.
+    let mut ranges: Vec<Vec<std::ops::Range<usize>>> = Vec::with_capacity(tree.len());
+    let mut at = 0;
+    for p in tree {
+        let mut r = Vec::with_capacity(p.len());
+        for c in p {
+            r.push(at..at + c.len());
+            at += c.len();
+        }
+        ranges.push(r);
+    }
+    let parent_range = |p: usize| -> std::ops::Range<usize> {
+        let r = &ranges[p];
+        r.first().map_or(0, |f| f.start)..r.last().map_or(0, |l| l.end)
+    };
+    let mut used: HashSet<String> = HashSet::new();
+    let parents = label_parents(&cand, tree.len(), &parent_range, &mut used);
+    // Children, largest first across the tree, so the clearest complaints keep their phrase.
+    let mut order: Vec<(usize, usize)> = (0..tree.len())
+        .flat_map(|p| (0..tree[p].len()).map(move |c| (p, c)))
+        .collect();
+    order.sort_by_key(|&(p, c)| (std::cmp::Reverse(tree[p][c].len()), p, c));
+    let mut children: Vec<Vec<Option<TreeLabel>>> =
+        tree.iter().map(|p| vec![None; p.len()]).collect();
+    for (p, c) in order {
+        let parent_units = parent_range(p);
+        let sibling_df = counts(cand.units[parent_units.clone()].iter().map(|u| &u.1));
+        let mean_sibling = parent_units.len() as f64 / tree[p].len().max(1) as f64;
+        children[p][c] = Some(label_child(
+            &cand,
+            &tree[p][c],
+            ranges[p][c].clone(),
+            &sibling_df,
+            mean_sibling,
+            &parents[p].label,
+            &mut used,
+        ));
+    }
+    TreeLabels {
+        parents,
+        children: children
+            .into_iter()
+            .map(|p| {
+                p.into_iter()
+                    .map(|c| c.expect("every child labelled"))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// Parent labels: c-TF-IDF over noun candidates against the other parents.
+fn label_parents(
+    cand: &TreeCandidates,
+    n: usize,
+    parent_range: &dyn Fn(usize) -> std::ops::Range<usize>,
+    used: &mut HashSet<String>,
+) -> Vec<TreeLabel> {
+    let df = counts(cand.units.iter().map(|u| &u.0));
+    let sizes: Vec<usize> = (0..n).map(|p| parent_range(p).len()).collect();
+    let mean = (sizes.iter().sum::<usize>() as f64 / n.max(1) as f64).max(1.0);
+    // Ranked candidates per parent: (score, key, id).
+    let ranked: Vec<Vec<(f64, &str, u32)>> = (0..n)
+        .map(|p| {
+            let size = sizes[p].max(1) as f64;
+            let tf = counts(cand.units[parent_range(p)].iter().map(|u| &u.0));
+            let mut s: Vec<(f64, &str, u32)> = tf
+                .into_iter()
+                .filter(|&(id, k)| k >= support(sizes[p]) && cand.is_noun(id))
+                .map(|(id, k)| {
+                    let idf = (1.0 + mean / df[&id] as f64).ln();
+                    (k as f64 / size * idf, cand.nouns.key(id), id)
+                })
+                .collect();
+            s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+            // Near-ties go to a known aspect noun; then a compound containing the best noun
+            // takes its place when it scores nearly as well ("customer service").
+            if let Some(i) = s
+                .iter()
+                .take_while(|x| x.0 >= 0.9 * s[0].0)
+                .position(|x| ASPECTS.contains(&x.1))
+            {
+                let x = s.remove(i);
+                s.insert(0, x);
+            }
+            prefer_longer(&mut s, COMPOUND_SHARE, |x| x.1, |x| x.0);
+            if s.is_empty() {
+                // No noun is frequent enough in a diffuse parent: the best nouns seen twice.
+                s = counts(cand.units[parent_range(p)].iter().map(|u| &u.0))
+                    .into_iter()
+                    .filter(|&(id, k)| k >= 2 && cand.is_noun(id))
+                    .map(|(id, k)| {
+                        let idf = (1.0 + mean / df[&id] as f64).ln();
+                        (k as f64 / size * idf, cand.nouns.key(id), id)
+                    })
+                    .collect();
+                s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+            }
+            s
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&p| (std::cmp::Reverse(sizes[p]), p));
+    let mut out: Vec<Option<TreeLabel>> = vec![None; n];
+    for p in order {
+        let names: Vec<String> = ranked[p]
+            .iter()
+            .map(|x| capitalise(&cand.nouns.display(x.2)))
+            .collect();
+        let label = names
+            .iter()
+            .find(|l| !used.contains(&l.to_lowercase()))
+            .cloned()
+            .unwrap_or_else(|| unique(names.first().map_or("Other", |s| s.as_str()), used));
+        used.insert(label.to_lowercase());
+        let mut keywords: Vec<String> = vec![label.clone()];
+        keywords.extend(names.into_iter().filter(|k| *k != label).take(4));
+        out[p] = Some(TreeLabel { label, keywords });
+    }
+    out.into_iter().map(|l| l.expect("every parent")).collect()
+}
+
+/// `base` made unique with a number ("Other 2").
+fn unique(base: &str, used: &HashSet<String>) -> String {
+    if !used.contains(&base.to_lowercase()) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|i| format!("{base} {i}"))
+        .find(|l| !used.contains(&l.to_lowercase()))
+        .expect("some number is free")
+}
+
+/// A child's label: the best phrase against its siblings whose sentiment agrees with the
+/// child's mix; phrases of 2–4 words first, single words only when none qualifies.
+fn label_child(
+    cand: &TreeCandidates,
+    units: &[UnitText<'_>],
+    range: std::ops::Range<usize>,
+    sibling_df: &HashMap<u32, u32>,
+    mean_sibling: f64,
+    parent: &str,
+    used: &mut HashSet<String>,
+) -> TreeLabel {
+    let dominant = mix(units);
+    let size = range.len().max(1) as f64;
+    let tf = counts(cand.units[range.clone()].iter().map(|u| &u.1));
+    let mut scored: Vec<(bool, f64, &str, u32, u32)> = tf
+        .into_iter()
+        .filter(|&(id, k)| {
+            let pol = cand.phrase_polarity[id as usize];
+            k >= phrase_support(range.len())
+                && match dominant {
+                    0 => pol == 0,
+                    d => pol == 0 || pol == d,
+                }
+        })
+        .map(|(id, k)| {
+            let pol = cand.phrase_polarity[id as usize];
+            let idf = (1.0 + mean_sibling / sibling_df[&id] as f64).ln();
+            let agree = if dominant != 0 && pol == dominant {
+                2.0
+            } else {
+                1.0
+            };
+            let key = cand.phrases.key(id);
+            (key.contains(' '), k as f64 / size * idf * agree, key, id, k)
+        })
+        .collect();
+    // Multi-word first, then score, then key.
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(b.2)));
+    // Said together: compared on unit counts (the rarer phrase has the larger idf).
+    prefer_longer(&mut scored, PHRASE_EXTENSION_SHARE, |x| x.2, |x| x.4 as f64);
+    let names: Vec<String> = scored
+        .iter()
+        .map(|x| cand.phrases.display(x.3))
+        .filter(|n| n.to_lowercase() != parent.to_lowercase())
+        .collect();
+    let label = names
+        .iter()
+        .find(|l| !used.contains(&l.to_lowercase()))
+        .cloned()
+        .unwrap_or_else(|| unique(&format!("other {}", parent.to_lowercase()), used));
+    used.insert(label.to_lowercase());
+    let mut keywords = vec![label.clone()];
+    keywords.extend(names.into_iter().filter(|k| *k != label).take(4));
+    TreeLabel { label, keywords }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +1779,272 @@ mod tests {
         assert_eq!(l[1].label, "refund never arrived");
         // Deterministic.
         assert_eq!(l, label_themes(&docs, &theme, 2, &v));
+    }
+
+    // ---- label_tree ----
+
+    use crate::themes::Polarity::{Negative as Neg, Neutral as Neu, Positive as Pos};
+
+    fn units<'a>(lang: &'a str, xs: &[(&'a str, crate::themes::Polarity)]) -> Vec<UnitText<'a>> {
+        xs.iter()
+            .map(|&(text, polarity)| UnitText {
+                text,
+                language: lang,
+                polarity,
+            })
+            .collect()
+    }
+
+    /// Packaging (crushed / praised) and taste (salty / delicious), in English.
+    fn food_tree() -> Vec<Vec<Vec<UnitText<'static>>>> {
+        vec![
+            vec![
+                units(
+                    "en",
+                    &[
+                        ("The box arrived crushed.", Neg),
+                        ("Love it but the packaging arrived crushed", Neg),
+                        ("Sadly the box arrived crushed again", Neg),
+                        ("my packaging was torn and crushed", Neg),
+                    ],
+                ),
+                units(
+                    "en",
+                    &[
+                        ("Love the sturdy packaging", Pos),
+                        ("I love how the packaging keeps it safe", Pos),
+                        ("love love love this packaging", Pos),
+                    ],
+                ),
+            ],
+            vec![
+                units(
+                    "en",
+                    &[
+                        ("The soup is too salty", Neg),
+                        ("way too salty for my taste", Neg),
+                        ("too salty, the taste is off", Neg),
+                    ],
+                ),
+                units(
+                    "en",
+                    &[
+                        ("The taste is delicious", Pos),
+                        ("a delicious taste, I love it", Pos),
+                        ("delicious taste and smell", Pos),
+                    ],
+                ),
+            ],
+        ]
+    }
+
+    #[test]
+    fn tree_parents_are_aspect_nouns_not_opinions() {
+        let l = label_tree(&food_tree());
+        // "love" is the most frequent word of the packaging parent, but no noun.
+        assert_eq!(l.parents[0].label, "Packaging", "{l:?}");
+        assert_eq!(l.parents[1].label, "Taste", "{l:?}");
+        for p in &l.parents {
+            assert!(
+                !p.keywords.iter().any(|k| k.eq_ignore_ascii_case("love")),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tree_children_are_issue_phrases_for_complaints_and_praise_for_praise() {
+        let l = label_tree(&food_tree());
+        assert_eq!(l.children[0][0].label, "arrived crushed", "{l:?}");
+        assert_eq!(l.children[1][0].label, "too salty", "{l:?}");
+        assert_eq!(l.children[1][1].label, "delicious taste", "{l:?}");
+        // Praise for packaging: a positive phrase, never the complaint.
+        assert!(l.children[0][1].label.contains("love"), "{l:?}");
+    }
+
+    #[test]
+    fn tree_labels_never_contradict_the_sentiment_mix() {
+        // 55% negative price complaints with "good deal" the most frequent phrase.
+        let price = units(
+            "en",
+            &[
+                ("good deal at first", Pos),
+                ("a good deal, I thought", Pos),
+                ("good deal for the size", Pos),
+                ("good deal when on sale", Pos),
+                ("good deal? the price is too high now", Neg),
+                ("price too high for so little", Neg),
+                ("the price is too high", Neg),
+                ("no longer a good deal, price too high", Neg),
+                ("price went up, too high", Neg),
+            ],
+        );
+        let other = units(
+            "en",
+            &[("the shipping was fast", Pos), ("fast shipping", Pos)],
+        );
+        let l = label_tree(&[vec![price, other]]);
+        let label = &l.children[0][0].label;
+        assert_ne!(label, "good deal", "{l:?}");
+        assert!(label.contains("too high"), "{l:?}");
+
+        // A mixed child gets a phrase without sentiment words.
+        let mixed = units(
+            "en",
+            &[
+                ("the price of the refill pack is great", Pos),
+                ("refill pack price is bad", Neg),
+                ("refill pack price", Neu),
+                ("the refill pack is ok", Neu),
+            ],
+        );
+        let l = label_tree(&[vec![mixed]]);
+        assert_eq!(l.children[0][0].label, "refill pack", "{l:?}");
+    }
+
+    #[test]
+    fn tree_negation_is_read_inside_the_phrase() {
+        let cand = |text: &str, lang: &str| {
+            let mut r = TreeReader::new();
+            let segs = r.read(text, lang == "fr");
+            phrase_polarity(&segs[0])
+        };
+        assert_eq!(cand("not fresh", "en"), -1);
+        assert_eq!(cand("not damaged", "en"), 1);
+        assert_eq!(cand("fresh", "en"), 1);
+        assert_eq!(cand("too sweet", "en"), -1);
+        assert_eq!(cand("didn't arrive broken", "en"), 1);
+        assert_eq!(cand("pas frais", "fr"), -1);
+        assert_eq!(cand("trop salé", "fr"), -1);
+        assert_eq!(cand("livraison en retard", "fr"), -1);
+        assert_eq!(cand("arrived on time", "en"), 1);
+        assert_eq!(cand("never arrived on time", "en"), -1);
+        assert_eq!(cand("on hold for an hour", "en"), -1);
+        // A mostly negative delivery child is not labelled by its praise.
+        let late = units(
+            "en",
+            &[
+                ("it arrived on time", Pos),
+                ("arrived on time, thanks", Pos),
+                ("the order arrived on time", Pos),
+                ("the order arrived a week late", Neg),
+                ("order arrived late again", Neg),
+                ("my order arrived late", Neg),
+                ("order arrived late and cold", Neg),
+            ],
+        );
+        let l = label_tree(&[vec![late]]);
+        let label = &l.children[0][0].label;
+        assert!(
+            label.contains("arrived late") && !label.contains("on time"),
+            "{l:?}"
+        );
+        // A negative child about freshness is "not fresh", never "fresh".
+        let stale = units(
+            "en",
+            &[
+                ("the bread was not fresh", Neg),
+                ("not fresh at all", Neg),
+                ("bread not fresh, stale", Neg),
+                ("fresh? no, not fresh", Neg),
+            ],
+        );
+        let l = label_tree(&[vec![stale]]);
+        assert_eq!(l.children[0][0].label, "not fresh", "{l:?}");
+    }
+
+    #[test]
+    fn tree_siblings_and_all_nodes_never_share_a_label() {
+        // Two children of one parent saying nearly the same thing.
+        let a = units(
+            "en",
+            &[
+                ("late flight again", Neg),
+                ("another late flight", Neg),
+                ("late flight, missed my connection", Neg),
+                ("my flight was late", Neg),
+            ],
+        );
+        let b = units(
+            "en",
+            &[
+                ("late flight tonight", Neg),
+                ("late flight and no update", Neg),
+                ("late flight, lost my bag", Neg),
+                ("no update on the late flight", Neg),
+            ],
+        );
+        let l = label_tree(&[vec![a, b]]);
+        let (x, y) = (&l.children[0][0].label, &l.children[0][1].label);
+        assert_ne!(x, y, "{l:?}");
+        assert!(x == "late flight" || y == "late flight", "{l:?}");
+        assert_eq!(l.parents[0].label, "Flight", "{l:?}");
+
+        let l = label_tree(&food_tree());
+        let mut all: Vec<String> = l.parents.iter().map(|p| p.label.to_lowercase()).collect();
+        all.extend(l.children.iter().flatten().map(|c| c.label.to_lowercase()));
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "{l:?}");
+    }
+
+    #[test]
+    fn tree_french_units_get_french_nouns_and_phrases() {
+        let tree = vec![
+            vec![units(
+                "fr",
+                &[
+                    ("La livraison en retard, encore.", Neg),
+                    ("Livraison en retard de trois jours", Neg),
+                    ("ma livraison en retard et aucune nouvelle", Neg),
+                    ("les livraisons en retard, c'est pénible", Neg),
+                ],
+            )],
+            vec![
+                units(
+                    "fr",
+                    &[
+                        ("Le goût est trop salé", Neg),
+                        ("beaucoup trop salé pour moi", Neg),
+                        ("un goût trop salé", Neg),
+                    ],
+                ),
+                units(
+                    "fr",
+                    &[
+                        ("Le goût est délicieux", Pos),
+                        ("un goût délicieux", Pos),
+                        ("goût délicieux, merci", Pos),
+                    ],
+                ),
+            ],
+        ];
+        let l = label_tree(&tree);
+        assert_eq!(l.parents[0].label, "Livraison", "{l:?}");
+        assert_eq!(l.parents[1].label, "Goût", "{l:?}");
+        assert_eq!(l.children[0][0].label, "livraison en retard", "{l:?}");
+        assert_eq!(l.children[1][0].label, "trop salé", "{l:?}");
+        assert_eq!(l.children[1][1].label, "goût délicieux", "{l:?}");
+    }
+
+    #[test]
+    fn tree_plurals_meet_their_singular() {
+        assert_eq!(
+            singulars("deliveries", false),
+            vec!["delivery", "deliverie"]
+        );
+        assert!(singulars("boxes", false).contains(&"box".to_string()));
+        assert!(singulars("glass", false).is_empty());
+        assert!(singulars("livraisons", true).contains(&"livraison".to_string()));
+        let tree = vec![vec![units(
+            "en",
+            &[
+                ("the boxes were dented", Neg),
+                ("both boxes were dented", Neg),
+                ("one box was dented", Neg),
+            ],
+        )]];
+        assert_eq!(label_tree(&tree).parents[0].label, "Box");
     }
 }
