@@ -346,10 +346,17 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let steps = finished(&events);
+    let units = steps.iter().find(|s| s.0 == "embedding units").cloned();
+    assert!(
+        units.as_ref().is_some_and(|u| u.1 == u.2 && u.1 >= 600),
+        "{steps:?}"
+    );
     assert_eq!(
-        finished(&events),
+        steps,
         [
             ("embedding sentences".to_string(), 600, 600),
+            units.unwrap(),
             ("finding themes".to_string(), 600, 600),
         ]
     );
