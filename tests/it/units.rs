@@ -1,6 +1,7 @@
 //! Opinion units end to end with the real model: split and embedded on the first `themes` run,
-//! stored with offsets into the redacted text, never again for an unchanged verbatim, again only
-//! for a changed one, gone with `forget`, and made for a workspace migrated from an older schema.
+//! stored with offsets into the redacted text, never again for an unchanged verbatim, carried by
+//! backups, made again only for a changed verbatim, gone with `forget`, and made for a workspace
+//! migrated from an older schema.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -166,13 +167,44 @@ fn units_are_stored_once_redone_for_a_changed_verbatim_and_forgotten() {
     );
     assert_eq!(slices("u6"), ["Not bad but not great."]);
     assert_eq!(slices("u11"), ["Love it!"]);
-    // A contrast unit is embedded on its own, not given the verbatim's vector.
+    // A contrast unit is embedded on its own; a verbatim that is one unit keeps its own vector.
+    let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+    let own = |id: &str| -> Vec<u8> {
+        c.query_row(
+            "SELECT e.vector FROM embeddings e JOIN verbatims v ON v.doc = e.doc WHERE v.id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
     assert_ne!(units["u1"].1[0].3, units["u1"].1[1].3);
+    assert_ne!(units["u1"].1[0].3, own("u1"));
+    assert_eq!(units["u11"].1[0].3, own("u11"));
+    drop(c);
 
     // Second run: nothing to split or embed.
     let steps = themes_steps(ws);
     assert_eq!(units_step(&steps), None, "{steps:?}");
     assert_eq!(stored(ws), units);
+
+    // A backup carries them: the restored workspace has nothing to split or embed.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("ws.vbk");
+    let pass = "correct horse battery staple";
+    ok(verbatim(ws)
+        .env("VERBATIM_BACKUP_PASSPHRASE", pass)
+        .args(["backup", "--out"])
+        .arg(&file));
+    let to = out.path().join("restored");
+    ok(verbatim(ws)
+        .env("VERBATIM_BACKUP_PASSPHRASE", pass)
+        .arg("restore")
+        .arg(&file)
+        .arg("--to")
+        .arg(&to));
+    assert_eq!(stored(&to), units);
+    let steps = themes_steps(&to);
+    assert_eq!(units_step(&steps), None, "{steps:?}");
 
     // One verbatim changes on re-ingest: only its units are made again.
     let mut changed: Vec<(&str, &str)> = ROWS.to_vec();
