@@ -249,10 +249,12 @@ fn run_themes(g: &Global, ws: &mut Workspace, args: &RunArgs) -> Result<RunData>
 
 /// [`run_themes`] with the parameters given (a manifest's, for `report --from-manifest`).
 fn run_with(g: &Global, ws: &mut Workspace, params: &Params, refresh: bool) -> Result<RunData> {
-    // The model is loaded only when some verbatim still needs its sentences embedded (a large
-    // model file is not read on every `themes`).
+    // The model is loaded only when some verbatim still needs its sentences or its opinion
+    // units embedded (a large model file is not read on every `themes`).
     let docs = ws.store.all_docs()?;
-    let model = if ws.store.docs_without_sentences(&docs)?.is_empty() {
+    let model = if ws.store.docs_without_sentences(&docs)?.is_empty()
+        && ws.store.docs_without_units(&docs)?.is_empty()
+    {
         None
     } else {
         let m = load_model(g, Some(ws))?;

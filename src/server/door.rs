@@ -109,7 +109,12 @@ fn run_themes(
         .store
         .docs_without_sentences(&docs)
         .map_err(ApiError::internal)?
-        .is_empty();
+        .is_empty()
+        || !ws
+            .store
+            .docs_without_units(&docs)
+            .map_err(ApiError::internal)?
+            .is_empty();
     let embedder = if need_model {
         let e = sh.embedder.as_deref().ok_or_else(|| {
             ApiError::internal("themes need the embedding model, which did not load")

@@ -19,11 +19,123 @@
 //!    (hedged) opinion while "great taste but arrived crushed" is two. A sentence that *opens*
 //!    with a concessive marker ("Although the taste is fine, the box was crushed") is cut after
 //!    the first comma instead. Not contrast: "but also", "mais aussi", "nothing/anything/all but",
-//!    "not yet", "as though"; "while" only after a comma or opening the sentence (else it is
-//!    mostly temporal: "ate it while watching TV").
+//!    "not yet", "as though", a trailing "though,"; "while" only after a comma or opening the
+//!    sentence (else it is mostly temporal: "ate it while watching TV").
 //!
-//! Storage and embeddings of units are in [`ensure_units`]: they are computed once per verbatim
-//! content, on the first theme run that sees it.
+//! **Computed once.** [`ensure_units`] splits and embeds the units of every verbatim that has none
+//! for its current content, on the first theme run that sees it, and stores them
+//! ([`crate::store::StoredUnit`]; the store drops them with their verbatim on change, deletion,
+//! erasure and model change). A verbatim that is a single unit spanning its whole text reuses
+//! its own stored embedding instead of running the model again.
+//!
+//! **Beside sentence vectors, not instead of them.** `sentence_vectors` (at most 8 sentences,
+//! multi-sentence verbatims only) feed two calibrated behaviours — the sentiment of a long review
+//! (mean of its sentence vectors, measured on Amazon Fine Foods) and the second theme — whose
+//! numbers and tests were tuned on sentences. Units are finer (a sentence cut at its contrast)
+//! and exist for every verbatim; swapping one for the other would move those measured numbers
+//! without a measurement saying it is better. They stay apart until unit-level sentiment and the
+//! unit tree (issue 14) take over those jobs; then `sentence_vectors` can go in a migration.
+
+use crate::embed::{EmbedError, Embedder, TextKind};
+use crate::store::{Store, StoreError, StoredUnit};
+
+/// Verbatims split and embedded per store transaction.
+const CHUNK: usize = 512;
+
+/// A verbatim to give units to: its doc, its (redacted) text, and its own embedding when the
+/// caller has it — reused as is for a verbatim that is one unit spanning its whole text (most
+/// short feedback), since embedding the same text again gives the same vector.
+pub type UnitDoc<'a> = (i64, &'a str, Option<&'a [f32]>);
+
+/// Splits and embeds the units of every verbatim among `docs` that has none stored for its
+/// current content, and stores them (progress step "embedding units", counted in units).
+/// Verbatims whose units are current are not touched: an unchanged verbatim is split and
+/// embedded once. Returns how many units were stored.
+pub fn ensure_units(
+    store: &mut Store,
+    embedder: &dyn Embedder,
+    docs: &[UnitDoc<'_>],
+    progress: &dyn crate::progress::Progress,
+) -> Result<usize, UnitsError> {
+    let ids: Vec<i64> = docs.iter().map(|d| d.0).collect();
+    let missing: std::collections::HashSet<i64> =
+        store.docs_without_units(&ids)?.into_iter().collect();
+    let todo: Vec<(UnitDoc<'_>, Vec<UnitSpan>)> = docs
+        .iter()
+        .filter(|d| missing.contains(&d.0))
+        .map(|d| (*d, split(d.1)))
+        .collect();
+    let total: usize = todo.iter().map(|(_, u)| u.len()).sum();
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    if total > 0 {
+        progress.start("embedding units", total as u64);
+    }
+    for chunk in todo.chunks(CHUNK) {
+        // The whole text as its only unit: its own embedding, when known, is the unit's.
+        let reuse = |(d, units): &(UnitDoc<'_>, Vec<UnitSpan>)| -> Option<Vec<f32>> {
+            match (units.as_slice(), d.2) {
+                ([u], Some(v)) if u.slice(d.1) == d.1.trim() => Some(v.to_vec()),
+                _ => None,
+            }
+        };
+        let reused: Vec<Option<Vec<f32>>> = chunk.iter().map(reuse).collect();
+        let texts: Vec<&str> = chunk
+            .iter()
+            .zip(&reused)
+            .filter(|(_, r)| r.is_none())
+            .flat_map(|((d, units), _)| units.iter().map(|u| u.slice(d.1)))
+            .collect();
+        let mut vecs = if texts.is_empty() {
+            Vec::new()
+        } else {
+            embedder.embed(&texts, TextKind::Passage)?
+        }
+        .into_iter();
+        let mut n = 0;
+        let batch: Vec<(i64, Vec<StoredUnit>)> = chunk
+            .iter()
+            .zip(reused)
+            .map(|((d, units), reused)| {
+                n += units.len();
+                let mut reused = reused;
+                let stored = units
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, u)| StoredUnit {
+                        idx,
+                        start: u.start,
+                        end: u.end,
+                        vector: reused
+                            .take()
+                            .unwrap_or_else(|| vecs.next().expect("one vector per unit")),
+                    })
+                    .collect();
+                (d.0, stored)
+            })
+            .collect();
+        store.put_units(&batch)?;
+        if total > 0 {
+            progress.advance(n as u64);
+        }
+    }
+    if total > 0 {
+        progress.finish();
+    }
+    Ok(total)
+}
+
+/// Errors of [`ensure_units`].
+#[derive(Debug, thiserror::Error)]
+pub enum UnitsError {
+    /// Reading or writing the units in the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Embedding the units.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
 
 /// A unit: `text[start..end]`, byte offsets into the redacted text, on char boundaries, trimmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -386,7 +498,8 @@ fn marker_at(words: &[Word], i: usize) -> Option<usize> {
                 || prev_norm.is_some_and(|p| p.ends_with("n't"))
                 || matches!(next, Some("but" | "and" | "mais" | "et"))
         }
-        "though" => matches!(prev_norm, Some("as" | "even")),
+        // "…in the rain though, and it got wet": a trailing "though," belongs to its clause.
+        "though" => matches!(prev_norm, Some("as" | "even")) || words[i].comma,
         "while" => !(i == 0 || prev.is_some_and(|p| p.comma)),
         "except" => false,
         // "sauf" alone is "except for"; "sauf que" is matched first.
@@ -401,8 +514,7 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
     // Cut points: word indices where a new unit starts, and where its own words (after the
     // marker) start.
     let mut cuts: Vec<usize> = Vec::new();
-    let mut seg_start = 0; // first word of the current unit
-    let mut seg_body = 0; // first word after its marker
+    let mut seg_body = 0; // first word of the current unit after its marker
     let mut i = 0;
     while i < words.len() {
         if let Some(len) = marker_at(&words, i) {
@@ -415,7 +527,6 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
                             && opinion(&words[c + 1..])
                         {
                             cuts.push(c + 1);
-                            seg_start = c + 1;
                             seg_body = c + 1;
                             i = c + 1;
                             continue;
@@ -428,7 +539,6 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
             }
             if seg_body < i && opinion(&words[seg_body..i]) && opinion(&words[i + len..]) {
                 cuts.push(i);
-                seg_start = i;
                 seg_body = i + len;
                 i += len;
                 continue;
@@ -438,7 +548,6 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
         }
         i += 1;
     }
-    let _ = seg_start;
     let mut start = sentence.start;
     for c in cuts {
         out.extend(trimmed(text, start, words[c].start));
@@ -543,6 +652,7 @@ mod tests {
             "This was anything but a good purchase for our family.",
             "It tastes as though it was made with real fruit juice.",
             "Good taste though.",
+            "The courier left the parcel in the rain though, and it got wet.",
         ] {
             assert_eq!(units(s), [s], "{s}");
         }
@@ -619,6 +729,137 @@ mod tests {
         assert_eq!(u[0].slice(t), "Très bon café…");
         assert_eq!(u[1].slice(t), "mais l’emballage était déchiré à l’arrivée.");
         assert_eq!(u[1].start, t.find("mais").unwrap());
+    }
+
+    /// The hashing embedder, counting the texts it is asked to embed.
+    struct Counting(crate::embed::HashEmbedder, std::sync::Mutex<Vec<String>>);
+
+    impl Embedder for Counting {
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn fingerprint(&self) -> &str {
+            self.0.fingerprint()
+        }
+        fn max_seq_length(&self) -> usize {
+            self.0.max_seq_length()
+        }
+        fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
+            let mut seen = self.1.lock().unwrap();
+            seen.extend(texts.iter().map(|t| t.to_string()));
+            self.0.embed(texts, kind)
+        }
+    }
+
+    fn put(store: &mut Store, items: &[(&str, &str)]) -> Vec<(i64, String)> {
+        let run = store.begin_run("t.csv").unwrap();
+        let batch: Vec<crate::store::NewVerbatim> = items
+            .iter()
+            .map(|(id, text)| crate::store::NewVerbatim {
+                id: id.to_string(),
+                text: crate::pii::redact(text),
+                original: None,
+                respondent: None,
+                ts: None,
+                score: None,
+                language: "en".into(),
+                fields: Default::default(),
+                source: "t.csv:2".into(),
+                content_hash: text.to_string(),
+                vector: crate::embed::HashEmbedder::new()
+                    .embed(&[text], TextKind::Passage)
+                    .unwrap()
+                    .remove(0),
+            })
+            .collect();
+        store.upsert_batch(run, &batch).unwrap();
+        items
+            .iter()
+            .map(|(id, _)| {
+                let v = store.get(id).unwrap().unwrap();
+                (v.doc, v.text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn units_are_embedded_once_and_again_only_when_the_text_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let texts = [
+            ("a", "Great taste but it arrived crushed in the box."),
+            ("b", "Fast delivery."),
+            ("c", "  "),
+        ];
+        let docs = put(&mut store, &texts);
+        let own: Vec<Vec<f32>> = texts
+            .iter()
+            .map(|t| {
+                crate::embed::HashEmbedder::new()
+                    .embed(&[t.1], TextKind::Passage)
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        let input: Vec<UnitDoc<'_>> = docs
+            .iter()
+            .zip(&own)
+            .map(|((d, t), v)| (*d, t.as_str(), Some(v.as_slice())))
+            .collect();
+        let e = Counting(crate::embed::HashEmbedder::new(), Default::default());
+        let p = crate::progress::NoProgress;
+        assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 3);
+        // "Fast delivery." is one unit spanning its text: its own vector is reused.
+        assert_eq!(
+            *e.1.lock().unwrap(),
+            ["Great taste", "but it arrived crushed in the box."]
+        );
+        let ids: Vec<i64> = docs.iter().map(|d| d.0).collect();
+        let units = store.units_of(&ids).unwrap();
+        let a = &units[&docs[0].0];
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            &docs[0].1[a[1].start..a[1].end],
+            "but it arrived crushed in the box."
+        );
+        assert_eq!(a[1].idx, 1);
+        let want = crate::embed::HashEmbedder::new()
+            .embed(&["but it arrived crushed in the box."], TextKind::Passage)
+            .unwrap()
+            .remove(0);
+        assert_eq!(a[1].vector, want);
+        assert_eq!(units[&docs[1].0][0].vector, own[1]);
+        assert!(
+            units[&docs[2].0].is_empty(),
+            "no word, no unit, marked done"
+        );
+
+        // Nothing new: nothing embedded, nothing stored.
+        e.1.lock().unwrap().clear();
+        assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 0);
+        assert!(e.1.lock().unwrap().is_empty());
+
+        // One verbatim changes: only its units are made again.
+        let changed = put(
+            &mut store,
+            &[("b", "Fast delivery, however the courier was rude to me.")],
+        );
+        assert_eq!(changed[0].0, docs[1].0);
+        assert!(
+            store.units_of(&[docs[1].0]).unwrap().is_empty(),
+            "stale units are not current"
+        );
+        let input2: Vec<UnitDoc<'_>> = vec![
+            (docs[0].0, docs[0].1.as_str(), None),
+            (changed[0].0, changed[0].1.as_str(), None),
+            (docs[2].0, docs[2].1.as_str(), None),
+        ];
+        assert_eq!(ensure_units(&mut store, &e, &input2, &p).unwrap(), 2);
+        assert_eq!(
+            *e.1.lock().unwrap(),
+            ["Fast delivery,", "however the courier was rude to me."]
+        );
+        assert_eq!(store.units_of(&[docs[1].0]).unwrap()[&docs[1].0].len(), 2);
     }
 
     fn piece() -> impl Strategy<Value = String> {

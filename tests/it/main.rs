@@ -20,3 +20,4 @@ mod search;
 mod sentiment;
 mod server;
 mod themes;
+mod units;
