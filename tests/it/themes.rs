@@ -618,3 +618,67 @@ fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("theme edits"), "{}", stderr(&o));
 }
+
+/// `themes` opens with what to fix first (snapshot): the problem themes by priority, with the
+/// effect in points of mean score and the formula under them; `--json`, the report's JSON and
+/// its HTML list the same themes in the same order, and the low-scored yelp themes lead.
+#[test]
+fn themes_and_the_report_open_with_what_to_fix_first() {
+    let (_tmp, ws) = workspace_with(600);
+    let table = ok(verbatim(&ws).arg("themes"));
+    let block: Vec<&str> = table
+        .lines()
+        .take_while(|l| !l.starts_with("id "))
+        .collect();
+    insta::assert_snapshot!("themes_what_to_fix_first", block.join("\n"));
+    assert_eq!(block[0], "What to fix first:");
+    assert!(block
+        .iter()
+        .any(|l| l.contains("priority = share of verbatims")));
+    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let p = v["priorities"].as_array().unwrap();
+    assert!(!p.is_empty(), "{v}");
+    let ids: Vec<&str> = p.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    for w in p.windows(2) {
+        assert!(
+            w[0]["priority"].as_f64() >= w[1]["priority"].as_f64(),
+            "{p:?}"
+        );
+    }
+    // Each listed theme is negative or pulls the score down; the first is a low-scored one.
+    let themes = v["themes"].as_array().unwrap();
+    let by_id = |id: &str| themes.iter().find(|t| t["id"] == id).unwrap();
+    assert!(p[0]["effect"].as_f64().unwrap() < 0.0, "{}", p[0]);
+    for id in &ids {
+        let s = &by_id(id)["sentiment"];
+        assert!(s["negative"].as_u64().unwrap() > 0, "{id}: {s}");
+    }
+    // Praise (mostly positive, lifting the score) is never listed.
+    for t in themes {
+        let s = &t["sentiment"];
+        let (pos, neg) = (
+            s["positive"].as_u64().unwrap(),
+            s["negative"].as_u64().unwrap(),
+        );
+        if pos > 3 * neg && t["score"]["impact"].as_f64().unwrap_or(0.0) < 0.0 {
+            assert!(!ids.contains(&t["id"].as_str().unwrap()), "{t}");
+        }
+    }
+    assert!(block[1].contains(ids[0]) && block[1].contains("points of mean score (2–10)"));
+    let out = ws.join("r.json");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&out));
+    let r = json(&std::fs::read_to_string(&out).unwrap());
+    let report_ids: Vec<&str> = r["priorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(report_ids, ids);
+    let html = ws.join("r.html");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&html));
+    let h = std::fs::read_to_string(&html).unwrap();
+    let fix = h.find("<h2>What to fix first</h2>").unwrap();
+    assert!(fix < h.find("<h2>Overview</h2>").unwrap());
+    assert!(h[fix..].contains(&format!("<span class=\"tid\">{}</span>", ids[0])));
+}
