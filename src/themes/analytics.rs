@@ -17,10 +17,11 @@
 //! * **Quotes**: from the theme's verbatims nearest its centroid (top 50), picked by maximal
 //!   marginal relevance (λ = 0.7) so they do not repeat each other. In a verbatim of several
 //!   sentences, the sentence nearest the theme's centroid is the quote's *highlight* (one of the
-//!   theme's dominant polarity when it is nearly as near: within 0.1 of cosine), and the quotes
-//!   lead with that polarity: a mostly negative theme opens with negative quotes, a mostly
-//!   positive one with positive ones (a quote's polarity is its highlight's, else the
-//!   verbatim's; a quote of the dominant polarity gets +0.1 of relevance in the pick).
+//!   theme's lead polarity when it is nearly as near: within 0.1 of cosine), and the quotes
+//!   lead with that polarity ([`lead_polarity`]): a mostly negative theme, or one more negative
+//!   than the scope, opens with negative quotes, a mostly positive one with positive ones (a
+//!   quote's polarity is its highlight's, else the verbatim's; a quote of the lead polarity gets
+//!   +0.1 of relevance in the pick).
 //! * **Priorities**: the problem themes ranked by [`super::priority::priorities`] (what to fix
 //!   first); a driver carries the score's [`super::priority::ScoreScale`] so its effect reads in
 //!   points of mean score or percentage points of top-box share.
@@ -310,7 +311,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
         if members.len() < opts.min_size.max(1) && (!t.seeded || opts.min_cell > 0) {
             continue;
         }
-        let quotes = pick_quotes(run, head, &scores, t, &members, opts.quotes);
+        let quotes = pick_quotes(run, head, &scores, t, &members, &overall, opts.quotes);
 
         // Trend.
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -469,13 +470,25 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
     }
 }
 
-/// The polarity most of a theme's verbatims have: negative or positive when it outnumbers the
-/// other, else `None` (quotes keep their relevance order).
-fn dominant(s: &SentimentSummary) -> Option<Polarity> {
-    match s.negative.cmp(&s.positive) {
-        std::cmp::Ordering::Greater => Some(Polarity::Negative),
-        std::cmp::Ordering::Less => Some(Polarity::Positive),
-        std::cmp::Ordering::Equal => None,
+/// The polarity a theme's quotes lead with: negative when its negative verbatims outnumber its
+/// positive ones or it is more negative than the scope (a problem theme, as
+/// [`super::priority`] lists them, never opens with praise); else positive when positive
+/// outnumbers negative; else `None` (quotes keep their relevance order).
+pub fn lead_polarity(theme: &SentimentSummary, scope: &SentimentSummary) -> Option<Polarity> {
+    let share = |s: &SentimentSummary| {
+        let n = s.positive + s.neutral + s.negative;
+        if n == 0 {
+            0.0
+        } else {
+            s.negative as f64 / n as f64
+        }
+    };
+    if theme.negative > theme.positive || share(theme) > share(scope) + 1e-12 {
+        Some(Polarity::Negative)
+    } else if theme.positive > theme.negative {
+        Some(Polarity::Positive)
+    } else {
+        None
     }
 }
 
@@ -539,16 +552,20 @@ fn pick_quotes(
     scores: &[f32],
     t: &crate::store::StoredTheme,
     members: &[usize],
+    scope: &SentimentSummary,
     k: usize,
 ) -> Vec<Quote> {
     if k == 0 {
         return Vec::new();
     }
     let dim = run.dim;
-    let want = dominant(&sentiment_of(
-        &members.iter().map(|&i| scores[i]).collect::<Vec<_>>(),
-        head,
-    ));
+    let want = lead_polarity(
+        &sentiment_of(
+            &members.iter().map(|&i| scores[i]).collect::<Vec<_>>(),
+            head,
+        ),
+        scope,
+    );
     let mut near: Vec<(f32, usize)> = members.iter().map(|&i| (run.members[i].sim, i)).collect();
     near.sort_by(|a, b| {
         b.0.total_cmp(&a.0)
@@ -818,6 +835,32 @@ mod tests {
         // Two or three periods. Old report: a direction; old CLI: none.
         assert_eq!(direction(&[0.1, 0.3]), None);
         assert_eq!(direction(&[0.1, 0.2, 0.3]), None);
+    }
+
+    #[test]
+    fn quotes_lead_with_negative_in_problem_themes_and_positive_in_praise() {
+        let s = |positive, neutral, negative| SentimentSummary {
+            positive,
+            neutral,
+            negative,
+            mean: 0.0,
+        };
+        let scope = s(64, 16, 20);
+        // Mostly negative.
+        assert_eq!(lead_polarity(&s(2, 3, 5), &scope), Some(Polarity::Negative));
+        // More positive than negative, but more negative than the scope: a problem theme.
+        assert_eq!(
+            lead_polarity(&s(47, 12, 41), &scope),
+            Some(Polarity::Negative)
+        );
+        // Praise.
+        assert_eq!(
+            lead_polarity(&s(80, 10, 10), &scope),
+            Some(Polarity::Positive)
+        );
+        // Even, and no more negative than the scope: relevance order.
+        assert_eq!(lead_polarity(&s(1, 8, 1), &scope), None);
+        assert_eq!(lead_polarity(&s(0, 0, 0), &s(0, 0, 0)), None);
     }
 
     #[test]

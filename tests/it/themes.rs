@@ -665,6 +665,20 @@ fn themes_and_the_report_open_with_what_to_fix_first() {
         }
     }
     assert!(block[1].contains(ids[0]) && block[1].contains("points of mean score (2–10)"));
+    // A mostly negative theme leads with a negative quote.
+    let mut led = 0;
+    for t in themes {
+        let s = &t["sentiment"];
+        if s["negative"].as_u64() > s["positive"].as_u64() {
+            let q = &t["quotes"][0];
+            let polarity = q["highlight"]["sentiment"]
+                .as_str()
+                .or(q["sentiment"].as_str());
+            assert_eq!(polarity, Some("negative"), "{}: {q}", t["id"]);
+            led += 1;
+        }
+    }
+    assert!(led > 0, "no mostly negative theme: {v}");
     let out = ws.join("r.json");
     ok(verbatim(&ws).args(["report", "--out"]).arg(&out));
     let r = json(&std::fs::read_to_string(&out).unwrap());

@@ -40,9 +40,11 @@ pub fn html(r: &Report) -> String {
     } else {
         let lw = label_width(&r.themes);
         chart_sizes(&mut out, r, lw);
-        chart_sentiment(&mut out, r, lw);
         // The detail charts, collapsed: the page's first screens say what to fix first.
         let mut more = String::new();
+        chart_sentiment(&mut more, r, lw);
+        collapsed(&mut out, "Sentiment of every theme", &more);
+        more.clear();
         chart_trends(&mut more, r, lw);
         collapsed(&mut out, "Trends of every theme", &more);
         more.clear();
@@ -123,11 +125,11 @@ svg.chart .inv{fill:#fff}
 svg.chart .b{font-weight:600}
 .key{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em;margin:0 .25em 0 .6em}
 .spikekey{color:#b84f00}
-article.theme{border-top:1px solid #d0d0d0;padding:1.2rem 0 1.4rem}
+article.theme{border-top:1px solid #d0d0d0;padding:.8rem 0 .6rem}
 .tid{display:inline-block;font:600 .8em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eceff3;color:#1a1a1a;border-radius:4px;padding:.05em .4em;margin-right:.35em;vertical-align:.1em}
 .badge{display:inline-block;font-size:.72rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em;border-radius:999px;padding:.1em .6em;margin-left:.4em;vertical-align:.2em;border:1px solid currentColor}
 .badge.new{color:#5a2d82}.badge.grew{color:#8a3a00}.badge.shrank{color:#0b4f8a}.badge.stable{color:#444}.badge.vanished{color:#444}.badge.seeded{color:#2d5a27}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.6rem 0 1rem}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:.4rem 0 .6rem}
 dl.facts dt{color:#555}
 dl.facts dd{margin:0}
 ul.kw{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.3rem}
@@ -136,7 +138,7 @@ ul.kw li{background:#f1f3f5;border:1px solid #dde1e5;border-radius:4px;padding:0
 .cards .sbar{display:flex;width:100%;margin:.35rem 0 .1rem}
 .sbar span{display:block;height:100%}
 .pos{background:#0072b2}.neu{background:#c8c8c8}.neg{background:#b84f00}
-blockquote{margin:.7rem 0;padding:.4rem .9rem;border-left:4px solid #c8c8c8;background:#fafafa}
+blockquote{margin:.5rem 0;padding:.4rem .9rem;border-left:4px solid #c8c8c8;background:#fafafa}
 blockquote.positive{border-left-color:#0072b2}
 blockquote.negative{border-left-color:#b84f00}
 blockquote p{margin:0;white-space:pre-line;overflow-wrap:anywhere}
@@ -461,7 +463,7 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
     if let Some(s) = &t.score {
         w!(
             out,
-            "<dt>Score</dt><dd><b>{}</b> · mean {} against {} for the rest ({} scored)</dd>\n",
+            "<dt>Score</dt><dd><b>{}</b> · mean {} vs {} for the rest ({} scored)</dd>\n",
             esc(&driver_words(s)),
             fixed(s.mean, 2),
             fixed(s.rest_mean, 2),
@@ -548,7 +550,8 @@ pub(super) fn html_manifest(out: &mut String, r: &Report) {
     out.push_str("<footer class=\"manifest\" id=\"manifest\">\n<h2>Manifest</h2>\n");
     out.push_str(
         "<p class=\"muted\">What this report was made from: the same data snapshot, models and \
-         parameters give the same report, byte for byte.</p>\n<dl>\n",
+         parameters give the same report, byte for byte.</p>\n<details class=\"more\">\
+         <summary>Data snapshot, models and parameters</summary>\n<dl>\n",
     );
     w!(
         out,
@@ -586,5 +589,5 @@ pub(super) fn html_manifest(out: &mut String, r: &Report) {
         "<dt>Parameters</dt><dd><pre><code>{}</code></pre></dd>\n",
         esc(&params)
     );
-    out.push_str("</dl>\n</footer>\n");
+    out.push_str("</dl>\n</details>\n</footer>\n");
 }

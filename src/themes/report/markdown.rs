@@ -173,6 +173,9 @@ pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
             d.arrow(),
             d.word()
         );
+        if let Some(delta) = trend_delta(&t.trend) {
+            w!(out, ": {}", md(&delta));
+        }
         if let Some(peak) = peak(&t.trend) {
             w!(out, "; peak {} in {}", pct(peak.share), md(&peak.period));
         }

@@ -576,8 +576,14 @@ fn long_lists_are_collapsed_without_script() {
     let page = html(&r);
     assert!(!page.to_lowercase().contains("<script"));
     assert!(page.contains("<details><summary>All 6 themes, largest first</summary>"));
-    for chart in ["fig-trend", "fig-seg-0", "fig-drivers"] {
-        let at = page.find(&format!("id=\"{chart}\"")).unwrap();
+    for chart in [
+        "id=\"fig-sentiment\"",
+        "id=\"fig-trend\"",
+        "id=\"fig-seg-0\"",
+        "id=\"fig-drivers\"",
+        "<dt>verbatim version</dt>",
+    ] {
+        let at = page.find(chart).unwrap();
         let open = page[..at].rfind("<details").unwrap();
         assert!(
             !page[open..at].contains("</details>"),
