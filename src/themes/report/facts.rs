@@ -56,7 +56,7 @@ pub(super) fn trend_delta(t: &Trend) -> Option<String> {
         "{} → {} of verbatims ({} pts; median of the last {k} {unit} against the {k} before)",
         pct(before),
         pct(recent),
-        signed((recent - before) * 100.0, 1)
+        signed((recent - before) * 100.0, 1).replacen('-', "−", 1)
     ))
 }
 

@@ -173,8 +173,9 @@ pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
             d.arrow(),
             d.word()
         );
+        // Our own words and numbers: nothing to escape (and `md` would escape "18." as a list).
         if let Some(delta) = trend_delta(&t.trend) {
-            w!(out, ": {}", md(&delta));
+            w!(out, ": {delta}");
         }
         if let Some(peak) = peak(&t.trend) {
             w!(out, "; peak {} in {}", pct(peak.share), md(&peak.period));
