@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use verbatim::themes::analytics::trend_direction;
+use verbatim::themes::priority::{priorities, ScoreKind, ScoreScale};
 use verbatim::themes::report::{html, json, markdown};
 use verbatim::themes::types::*;
 

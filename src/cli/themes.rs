@@ -285,6 +285,45 @@ fn change_word(c: Option<Change>) -> &'static str {
     c.map_or("", Change::word)
 }
 
+/// "What to fix first", above the themes table: at most 5 problem themes, by priority, and the
+/// formula under them (`--json` has them all under "priorities").
+fn print_priorities(priorities: &[verbatim::themes::priority::Priority]) {
+    use verbatim::themes::priority::{priority_effect, FORMULA};
+    println!("What to fix first:");
+    if priorities.is_empty() {
+        println!("  (no theme is more negative than all verbatims, and none pulls the score down)");
+    }
+    for (i, p) in priorities.iter().take(5).enumerate() {
+        let effect = priority_effect(p);
+        println!(
+            "{:>3}. {:<5} {:<32} {:>5.1}% of verbatims, {:>3.0}% negative{}",
+            i + 1,
+            p.id,
+            shorten(&p.label, 32),
+            100.0 * p.share,
+            100.0 * p.negative,
+            if effect.is_empty() {
+                String::new()
+            } else {
+                format!(", {effect}")
+            }
+        );
+    }
+    if priorities.len() > 5 {
+        println!("     … {} more in --json", priorities.len() - 5);
+    }
+    println!("  ({FORMULA})\n");
+}
+
+/// A quote on one line: its highlighted sentence when it has one (the part about the theme).
+fn quote_line(q: &verbatim::themes::Quote) -> String {
+    let part = q
+        .highlight
+        .and_then(|h| q.text.get(h.start..h.end))
+        .unwrap_or(&q.text);
+    shorten(part, 70)
+}
+
 fn shorten(s: &str, n: usize) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= n {
@@ -352,6 +391,7 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
                 "k": x.k, "sample": x.sample,
                 "silhouette": x.curve.iter().map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
             })),
+            "priorities": s.priorities,
             "themes": s.themes,
             "vanished": vanished.iter().map(|t| serde_json::json!({
                 "id": theme_id(t.id), "label": display_label(t),
@@ -359,6 +399,7 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
         }));
         return Ok(0);
     }
+    print_priorities(&s.priorities);
     println!(
         "{:<5} {:>6} {:>6}  {:<14} {:<7} {:<7} {:<32} top quote",
         "id", "size", "share", "sentiment +/=/-", "trend", "change", "label"
@@ -380,10 +421,7 @@ fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bo
             arrow(t),
             change_word(t.change),
             shorten(&t.label, 32),
-            t.quotes
-                .first()
-                .map(|q| shorten(&q.text, 70))
-                .unwrap_or_default()
+            t.quotes.first().map(quote_line).unwrap_or_default()
         );
     }
     if with_sentences {
@@ -535,9 +573,12 @@ fn show(
         ts.sentiment.positive, ts.sentiment.neutral, ts.sentiment.negative, ts.sentiment.mean
     );
     if let Some(d) = &ts.score {
+        use verbatim::themes::priority::{effect, effect_words, ScoreScale};
         println!(
-            "score: mean {:.2} vs {:.2} for the rest; without it the overall mean would move by {:+.2}",
-            d.mean, d.rest_mean, d.impact
+            "score: {}; mean {:.2} vs {:.2} for the rest",
+            effect_words(effect(d), &d.scale.unwrap_or(ScoreScale::UNKNOWN)),
+            d.mean,
+            d.rest_mean
         );
     }
     if !ts.trend.points.is_empty() {
@@ -578,6 +619,18 @@ fn show(
             q.sentiment,
             q.text.replace('\n', "\n  ")
         );
+        if let Some(part) = q
+            .highlight
+            .and_then(|h| Some((h, q.text.get(h.start..h.end)?)))
+        {
+            println!(
+                "  highlighted ({:?}, bytes {}..{}): {}",
+                part.0.sentiment,
+                part.0.start,
+                part.0.end,
+                shorten(part.1, 200)
+            );
+        }
     }
     Ok(0)
 }

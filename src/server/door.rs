@@ -176,7 +176,12 @@ pub(crate) fn themes(
     let run = run_themes(ws, sh, None)?;
     let min_size = min_size.unwrap_or(if filter.is_empty() { 1 } else { 10 });
     let s = service::themes(ws, &grant, via, &run, &head.0, &filter, 1, min_size)?;
-    json(serde_json::json!({ "verbatims": s.verbatims, "other": s.other, "themes": s.themes }))
+    json(serde_json::json!({
+        "verbatims": s.verbatims,
+        "other": s.other,
+        "priorities": s.priorities,
+        "themes": s.themes,
+    }))
 }
 
 pub(crate) fn theme(

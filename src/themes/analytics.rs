@@ -15,7 +15,16 @@
 //!   and `impact` = (overall mean without the theme's verbatims) − (overall mean): positive when
 //!   the theme pulls the score down (removing it would raise the score).
 //! * **Quotes**: from the theme's verbatims nearest its centroid (top 50), picked by maximal
-//!   marginal relevance (λ = 0.7) so they do not repeat each other.
+//!   marginal relevance (λ = 0.7) so they do not repeat each other. In a verbatim of several
+//!   sentences, the sentence nearest the theme's centroid is the quote's *highlight* (one of the
+//!   theme's lead polarity when it is nearly as near: within 0.1 of cosine), and the quotes
+//!   lead with that polarity ([`lead_polarity`]): a mostly negative theme, or one more negative
+//!   than the scope, opens with negative quotes, a mostly positive one with positive ones (a
+//!   quote's polarity is its highlight's, else the verbatim's; a quote of the lead polarity gets
+//!   +0.1 of relevance in the pick).
+//! * **Priorities**: the problem themes ranked by [`super::priority::priorities`] (what to fix
+//!   first); a driver carries the score's [`super::priority::ScoreScale`] so its effect reads in
+//!   points of mean score or percentage points of top-box share.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -90,6 +99,23 @@ pub fn trend_direction(points: &[TrendPoint]) -> Option<TrendDirection> {
     } else {
         TrendDirection::Flat
     })
+}
+
+/// The shift [`trend_direction`] judges: (median share of the earlier periods, median share of
+/// the recent ones, periods on each side), over the same windows, so a report can say "8.0% →
+/// 11.5%" next to the arrow. `None` where the direction is `None`.
+pub fn trend_shift(points: &[TrendPoint]) -> Option<(f64, f64, usize)> {
+    let shown: Vec<f64> = points
+        .iter()
+        .filter(|p| !p.suppressed)
+        .map(|p| p.share)
+        .collect();
+    let n = shown.len();
+    if n < TREND_MIN_PERIODS || shown.iter().any(|s| !s.is_finite()) {
+        return None;
+    }
+    let k = (n / 2).min(TREND_WINDOW);
+    Some((median(&shown[n - 2 * k..n - k]), median(&shown[n - k..]), k))
 }
 
 /// The median of a non-empty slice of finite numbers.
@@ -198,6 +224,8 @@ pub(crate) fn date_of(ts: Option<i64>) -> Option<String> {
 /// id), plus the scope's overall figures: (themes, scope size, other, overall sentiment, score
 /// mean, segment fields, period).
 pub struct Summary {
+    /// What to fix first ([`super::priority::priorities`] of the themes).
+    pub priorities: Vec<super::priority::Priority>,
     /// Themes, largest first.
     pub themes: Vec<ThemeSummary>,
     /// Verbatims in scope.
@@ -241,6 +269,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
         .collect();
     let score_mean =
         (!scored.is_empty()).then(|| scored.iter().map(|x| x.1).sum::<f64>() / scored.len() as f64);
+    let scale = super::priority::ScoreScale::of(scored.iter().map(|x| x.1));
     let fields: Vec<String> = scope
         .iter()
         .flat_map(|&i| run.docs[i].fields.keys().cloned())
@@ -282,50 +311,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
         if members.len() < opts.min_size.max(1) && (!t.seeded || opts.min_cell > 0) {
             continue;
         }
-        // Quotes: MMR over the 50 nearest to the centroid.
-        let mut near: Vec<(f32, usize)> =
-            members.iter().map(|&i| (run.members[i].sim, i)).collect();
-        near.sort_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then(run.docs[a.1].id.cmp(&run.docs[b.1].id))
-        });
-        near.truncate(50);
-        let mut picked: Vec<usize> = Vec::new();
-        while picked.len() < opts.quotes.min(near.len()) {
-            let best = near
-                .iter()
-                .filter(|(_, i)| !picked.contains(i))
-                .map(|&(rel, i)| {
-                    let red = picked
-                        .iter()
-                        .map(|&j| {
-                            crate::vecmath::dot(
-                                &run.vectors[i * dim..(i + 1) * dim],
-                                &run.vectors[j * dim..(j + 1) * dim],
-                            )
-                        })
-                        .fold(f32::MIN, f32::max);
-                    let red = if picked.is_empty() { 0.0 } else { red };
-                    (0.7 * rel - 0.3 * red, i)
-                })
-                .max_by(|a, b| {
-                    a.0.total_cmp(&b.0)
-                        .then(run.docs[b.1].id.cmp(&run.docs[a.1].id))
-                });
-            match best {
-                Some((_, i)) => picked.push(i),
-                None => break,
-            }
-        }
-        let quotes = picked
-            .iter()
-            .map(|&i| Quote {
-                id: run.docs[i].id.clone(),
-                text: run.docs[i].text.clone(),
-                date: date_of(run.docs[i].ts),
-                sentiment: head.polarity(scores[i]),
-            })
-            .collect();
+        let quotes = pick_quotes(run, head, &scores, t, &members, &overall, opts.quotes);
 
         // Trend.
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -431,6 +417,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                     rest_mean: round4(rest_mean),
                     impact: round4(rest_mean - all_mean),
                     scored: in_theme.len(),
+                    scale,
                 })
             }
             _ => None,
@@ -466,6 +453,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
             .then(a.id.cmp(&b.id))
     });
     Summary {
+        priorities: super::priority::priorities(&themes, &overall),
         themes,
         verbatims: n,
         other,
@@ -480,6 +468,163 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
         }),
         scores,
     }
+}
+
+/// The polarity a theme's quotes lead with: negative when its negative verbatims outnumber its
+/// positive ones or it is more negative than the scope (a problem theme, as
+/// [`super::priority`] lists them, never opens with praise); else positive when positive
+/// outnumbers negative; else `None` (quotes keep their relevance order).
+pub fn lead_polarity(theme: &SentimentSummary, scope: &SentimentSummary) -> Option<Polarity> {
+    let share = |s: &SentimentSummary| {
+        let n = s.positive + s.neutral + s.negative;
+        if n == 0 {
+            0.0
+        } else {
+            s.negative as f64 / n as f64
+        }
+    };
+    if theme.negative > theme.positive || share(theme) > share(scope) + 1e-12 {
+        Some(Polarity::Negative)
+    } else if theme.positive > theme.negative {
+        Some(Polarity::Positive)
+    } else {
+        None
+    }
+}
+
+/// The sentence of verbatim `i` that speaks of the theme whose centroid is `centroid`: the
+/// nearest, or one of polarity `want` within 0.1 of cosine of it. `None` for a verbatim of one
+/// sentence (or whose stored sentences no longer match its text).
+fn highlight_of(
+    run: &RunData,
+    head: &SentimentHead,
+    i: usize,
+    centroid: &[f32],
+    want: Option<Polarity>,
+) -> Option<Highlight> {
+    let sentences = run
+        .sentences
+        .get(&run.docs[i].doc)
+        .filter(|s| s.len() > 1)?;
+    let spans = super::sentences::spans(&run.docs[i].text);
+    if spans.len() != sentences.len() || centroid.len() != run.dim {
+        return None;
+    }
+    let scored: Vec<(f32, Polarity, (usize, usize))> = sentences
+        .iter()
+        .zip(spans)
+        .map(|(s, span)| {
+            let sim = crate::vecmath::dot(&s.vector, centroid);
+            (sim, head.polarity(head.score(&s.vector)), span)
+        })
+        .collect();
+    let best = scored.iter().fold(
+        None,
+        |b: Option<&(f32, Polarity, (usize, usize))>, x| match b {
+            Some(b) if b.0 >= x.0 => Some(b),
+            _ => Some(x),
+        },
+    )?;
+    let wanted = scored
+        .iter()
+        .filter(|x| Some(x.1) == want && x.0 >= best.0 - 0.1)
+        .fold(
+            None,
+            |b: Option<&(f32, Polarity, (usize, usize))>, x| match b {
+                Some(b) if b.0 >= x.0 => Some(b),
+                _ => Some(x),
+            },
+        );
+    let (_, sentiment, (start, end)) = *wanted.unwrap_or(best);
+    Some(Highlight {
+        start,
+        end,
+        sentiment,
+    })
+}
+
+/// Up to `k` quotes of theme `t` among its `members`: maximal marginal relevance over the 50
+/// nearest its centroid, those of the theme's dominant polarity favoured and put first (see the
+/// module doc).
+fn pick_quotes(
+    run: &RunData,
+    head: &SentimentHead,
+    scores: &[f32],
+    t: &crate::store::StoredTheme,
+    members: &[usize],
+    scope: &SentimentSummary,
+    k: usize,
+) -> Vec<Quote> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let dim = run.dim;
+    let want = lead_polarity(
+        &sentiment_of(
+            &members.iter().map(|&i| scores[i]).collect::<Vec<_>>(),
+            head,
+        ),
+        scope,
+    );
+    let mut near: Vec<(f32, usize)> = members.iter().map(|&i| (run.members[i].sim, i)).collect();
+    near.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(run.docs[a.1].id.cmp(&run.docs[b.1].id))
+    });
+    near.truncate(50);
+    // Each candidate's highlight and the polarity it is quoted for.
+    let cands: Vec<(f32, usize, Option<Highlight>, Polarity)> = near
+        .iter()
+        .map(|&(rel, i)| {
+            let h = highlight_of(run, head, i, &t.centroid, want);
+            let pol = h.map_or(head.polarity(scores[i]), |h| h.sentiment);
+            let bonus = if Some(pol) == want { 0.1 } else { 0.0 };
+            (rel + bonus, i, h, pol)
+        })
+        .collect();
+    let mut picked: Vec<usize> = Vec::new(); // indexes into `cands`
+    while picked.len() < k.min(cands.len()) {
+        let best = (0..cands.len())
+            .filter(|c| !picked.contains(c))
+            .map(|c| {
+                let i = cands[c].1;
+                let red = picked
+                    .iter()
+                    .map(|&p| {
+                        let j = cands[p].1;
+                        crate::vecmath::dot(
+                            &run.vectors[i * dim..(i + 1) * dim],
+                            &run.vectors[j * dim..(j + 1) * dim],
+                        )
+                    })
+                    .fold(f32::MIN, f32::max);
+                let red = if picked.is_empty() { 0.0 } else { red };
+                (0.7 * cands[c].0 - 0.3 * red, c)
+            })
+            .max_by(|a, b| {
+                a.0.total_cmp(&b.0)
+                    .then(run.docs[cands[b.1].1].id.cmp(&run.docs[cands[a.1].1].id))
+            });
+        match best {
+            Some((_, c)) => picked.push(c),
+            None => break,
+        }
+    }
+    // The dominant polarity first; otherwise in the order picked (stable).
+    picked.sort_by_key(|&c| Some(cands[c].3) != want);
+    picked
+        .iter()
+        .map(|&c| {
+            let (_, i, highlight, _) = cands[c];
+            Quote {
+                id: run.docs[i].id.clone(),
+                text: run.docs[i].text.clone(),
+                date: date_of(run.docs[i].ts),
+                sentiment: head.polarity(scores[i]),
+                highlight,
+            }
+        })
+        .collect()
 }
 
 /// What a report was asked for, recorded as its manifest's `parameters` so that `verbatim
@@ -617,6 +762,7 @@ pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'
         sentiment: s.sentiment,
         score_mean: s.score_mean,
         segment_fields: s.segment_fields,
+        priorities: s.priorities,
         themes,
         vanished,
     }
@@ -692,6 +838,32 @@ mod tests {
     }
 
     #[test]
+    fn quotes_lead_with_negative_in_problem_themes_and_positive_in_praise() {
+        let s = |positive, neutral, negative| SentimentSummary {
+            positive,
+            neutral,
+            negative,
+            mean: 0.0,
+        };
+        let scope = s(64, 16, 20);
+        // Mostly negative.
+        assert_eq!(lead_polarity(&s(2, 3, 5), &scope), Some(Polarity::Negative));
+        // More positive than negative, but more negative than the scope: a problem theme.
+        assert_eq!(
+            lead_polarity(&s(47, 12, 41), &scope),
+            Some(Polarity::Negative)
+        );
+        // Praise.
+        assert_eq!(
+            lead_polarity(&s(80, 10, 10), &scope),
+            Some(Polarity::Positive)
+        );
+        // Even, and no more negative than the scope: relevance order.
+        assert_eq!(lead_polarity(&s(1, 8, 1), &scope), None);
+        assert_eq!(lead_polarity(&s(0, 0, 0), &s(0, 0, 0)), None);
+    }
+
+    #[test]
     fn trend_direction_follows_a_real_change_and_its_threshold() {
         use TrendDirection::*;
         let series = |before: f64, after: f64| -> Vec<f64> {
@@ -711,6 +883,11 @@ mod tests {
         assert_eq!(direction(&series(0.0, 0.0)), Some(Flat));
         // Four periods: two against two.
         assert_eq!(direction(&[0.1, 0.1, 0.2, 0.2]), Some(Rising));
+        assert_eq!(
+            trend_shift(&points(&[0.1, 0.1, 0.2, 0.2])),
+            Some((0.1, 0.2, 2))
+        );
+        assert_eq!(trend_shift(&points(&[0.1, 0.2])), None);
         // A long weekly series: the last 6 against the 6 before, not the whole history.
         let long: Vec<f64> = [0.30; 20]
             .into_iter()

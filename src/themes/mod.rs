@@ -4,11 +4,13 @@
 //! ([`cluster`]), labels the clusters by c-TF-IDF over the redacted text ([`label`]), and keeps
 //! theme ids stable across runs by matching centroids; user edits (merge, rename, seed) live in
 //! the store and are applied on every run ([`run`]). [`analytics`] turns a run into what an
-//! analyst reads, over any filter; [`report`] renders it as HTML, Markdown or JSON.
+//! analyst reads, over any filter; [`priority`] ranks the problem themes (what to fix first);
+//! [`report`] renders it as HTML, Markdown or JSON.
 
 pub mod analytics;
 pub mod cluster;
 pub mod label;
+pub mod priority;
 pub mod report;
 pub mod run;
 pub mod sentences;

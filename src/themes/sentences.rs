@@ -117,6 +117,81 @@ pub fn ensure_sentences(
     Ok(done)
 }
 
+/// Byte spans of the sentences of `text`, one per sentence of [`split`] and in its order: where
+/// each sentence (and the fragments glued to it) lies in `text` itself, so a quote can show the
+/// sentence that speaks of its theme inside the verbatim. Line breaks and `<br>` end a sentence
+/// as in [`split`]; a span runs from its first to its last non-space character.
+pub fn spans(text: &str) -> Vec<(usize, usize)> {
+    const BREAKS: [&str; 3] = ["<br>", "<br />", "<br/>"];
+    let at_break = |i: usize| {
+        BREAKS
+            .iter()
+            .find(|b| text[i..].starts_with(**b))
+            .map(|b| b.len())
+    };
+    let mut raw: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < text.len() {
+        if let Some(len) = at_break(i) {
+            raw.push((start, i));
+            i += len;
+            start = i;
+            continue;
+        }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        let next_at = i + c.len_utf8();
+        if c == '\n' || c == '\r' {
+            raw.push((start, i));
+            start = next_at;
+            i = next_at;
+            continue;
+        }
+        // The next character as `split` sees it: a `<br>` reads as a line break.
+        let next = match at_break(next_at) {
+            Some(_) => Some('\n'),
+            None => text[next_at..].chars().next(),
+        };
+        if matches!(c, '.' | '!' | '?' | '…')
+            && next.is_none_or(|n| n.is_whitespace())
+            && !matches!(next, Some('.' | '!' | '?'))
+        {
+            raw.push((start, next_at));
+            start = next_at;
+        }
+        i = next_at;
+    }
+    raw.push((start, text.len()));
+    // (start, end, words), words counted as `split` counts them (a glued `<br>` is a space).
+    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+    for (a, b) in raw {
+        let piece = &text[a..b];
+        let lead = piece.len() - piece.trim_start().len();
+        let trimmed = piece.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let (a, b, words) = (
+            a + lead,
+            a + lead + trimmed.len(),
+            trimmed.split_whitespace().count(),
+        );
+        match out.last_mut() {
+            Some(prev) if words < 3 => {
+                prev.1 = b;
+                prev.2 += words;
+            }
+            _ => out.push((a, b, words)),
+        }
+    }
+    if out.len() > 1 && out[0].2 < 3 {
+        let first = out.remove(0);
+        out[0].0 = first.0;
+    }
+    out.truncate(MAX_SENTENCES);
+    out.into_iter().map(|(a, b, _)| (a, b)).collect()
+}
+
 /// Errors of [`ensure_sentences`].
 #[derive(Debug, thiserror::Error)]
 pub enum SentencesError {
@@ -165,5 +240,39 @@ mod tests {
             .map(|i| format!("Sentence number {i} here. "))
             .collect();
         assert_eq!(split(&long).len(), MAX_SENTENCES);
+    }
+
+    /// `spans` finds, in the text itself, the sentences `split` returns (the same count, order
+    /// and words), char-safe.
+    #[test]
+    fn spans_point_at_the_sentences_split_returns() {
+        let texts = [
+            "The taste is great. It arrived very late!! Will I buy again? Yes.\nThe box was missing<br>and nothing else.",
+            "one sentence only",
+            "Version 2.5 is out. It works fine now.",
+            "Ok. Très bon café, livré en retard… Le carton était écrasé! Dommage 😞 vraiment.",
+            "  Leading space. Short. Then a longer sentence here.<br />And one more line<br/>ok",
+            "",
+            "Great!!! Arrived crushed?! Not happy at all with this order.",
+        ];
+        let long: String = (0..20)
+            .map(|i| format!("Sentence number {i} here. "))
+            .collect();
+        let norm = |s: &str| {
+            s.replace("<br />", " ")
+                .replace("<br/>", " ")
+                .replace("<br>", " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for t in texts.iter().copied().chain([long.as_str()]) {
+            let sentences = split(t);
+            let spans = spans(t);
+            assert_eq!(spans.len(), sentences.len(), "{t:?}: {spans:?}");
+            for ((a, b), s) in spans.iter().zip(&sentences) {
+                assert_eq!(norm(&t[*a..*b]), norm(s), "{t:?}");
+            }
+        }
     }
 }

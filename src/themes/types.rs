@@ -41,6 +41,21 @@ pub struct Quote {
     pub date: Option<String>,
     /// Its sentiment class.
     pub sentiment: Polarity,
+    /// The part of the text that speaks of the theme (a sentence or opinion unit), when the
+    /// verbatim has more than one: shown highlighted, the quote cut around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highlight: Option<Highlight>,
+}
+
+/// The part of a quote that speaks of its theme.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Highlight {
+    /// Byte offset of its start in the quote's (redacted) text.
+    pub start: usize,
+    /// Byte offset of its end (exclusive).
+    pub end: usize,
+    /// Its own sentiment class.
+    pub sentiment: Polarity,
 }
 
 /// One period of a theme's trend.
@@ -137,6 +152,10 @@ pub struct ScoreDriver {
     pub impact: f64,
     /// Scored verbatims in the theme.
     pub scored: usize,
+    /// The range of the scores (how the effect is said: points of mean score, or percentage
+    /// points of top-box share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<super::priority::ScoreScale>,
 }
 
 /// How a theme changed since the previous run (or the compared report).
@@ -262,6 +281,9 @@ pub struct Report {
     pub score_mean: Option<f64>,
     /// Segment fields, in the order the breakdowns list them.
     pub segment_fields: Vec<String>,
+    /// What to fix first: the problem themes by priority ([`super::priority`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priorities: Vec<super::priority::Priority>,
     /// Themes, largest first (ties by id).
     pub themes: Vec<ThemeSummary>,
     /// Themes of the compared run that are gone.

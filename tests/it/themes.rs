@@ -369,7 +369,8 @@ fn themes_and_the_report_show_the_same_trend_direction() {
     let table = ok(verbatim(&ws).arg("themes"));
     for line in table.lines().skip(1) {
         let cells: Vec<&str> = line.split_whitespace().collect();
-        let Some(Some(d)) = from_themes.get(cells[0]) else {
+        // The "what to fix first" lines above the table (and the blank line) are not rows.
+        let Some(Some(d)) = cells.first().and_then(|id| from_themes.get(*id)) else {
             continue;
         };
         let t = v["themes"]
@@ -611,4 +612,82 @@ fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
         .arg(ws.join("third.html")));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("theme edits"), "{}", stderr(&o));
+}
+
+/// `themes` opens with what to fix first (snapshot): the problem themes by priority, with the
+/// effect in points of mean score and the formula under them; `--json`, the report's JSON and
+/// its HTML list the same themes in the same order, and the low-scored yelp themes lead.
+#[test]
+fn themes_and_the_report_open_with_what_to_fix_first() {
+    let (_tmp, ws) = workspace_with(600);
+    let table = ok(verbatim(&ws).arg("themes"));
+    let block: Vec<&str> = table
+        .lines()
+        .take_while(|l| !l.starts_with("id "))
+        .collect();
+    insta::assert_snapshot!("themes_what_to_fix_first", block.join("\n"));
+    assert_eq!(block[0], "What to fix first:");
+    assert!(block
+        .iter()
+        .any(|l| l.contains("priority = share of verbatims")));
+    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let p = v["priorities"].as_array().unwrap();
+    assert!(!p.is_empty(), "{v}");
+    let ids: Vec<&str> = p.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    for w in p.windows(2) {
+        assert!(
+            w[0]["priority"].as_f64() >= w[1]["priority"].as_f64(),
+            "{p:?}"
+        );
+    }
+    // Each listed theme is negative or pulls the score down; the first is a low-scored one.
+    let themes = v["themes"].as_array().unwrap();
+    let by_id = |id: &str| themes.iter().find(|t| t["id"] == id).unwrap();
+    assert!(p[0]["effect"].as_f64().unwrap() < 0.0, "{}", p[0]);
+    for id in &ids {
+        let s = &by_id(id)["sentiment"];
+        assert!(s["negative"].as_u64().unwrap() > 0, "{id}: {s}");
+    }
+    // Praise (mostly positive, lifting the score) is never listed.
+    for t in themes {
+        let s = &t["sentiment"];
+        let (pos, neg) = (
+            s["positive"].as_u64().unwrap(),
+            s["negative"].as_u64().unwrap(),
+        );
+        if pos > 3 * neg && t["score"]["impact"].as_f64().unwrap_or(0.0) < 0.0 {
+            assert!(!ids.contains(&t["id"].as_str().unwrap()), "{t}");
+        }
+    }
+    assert!(block[1].contains(ids[0]) && block[1].contains("points of mean score (2–10)"));
+    // A mostly negative theme leads with a negative quote.
+    let mut led = 0;
+    for t in themes {
+        let s = &t["sentiment"];
+        if s["negative"].as_u64() > s["positive"].as_u64() {
+            let q = &t["quotes"][0];
+            let polarity = q["highlight"]["sentiment"]
+                .as_str()
+                .or(q["sentiment"].as_str());
+            assert_eq!(polarity, Some("negative"), "{}: {q}", t["id"]);
+            led += 1;
+        }
+    }
+    assert!(led > 0, "no mostly negative theme: {v}");
+    let out = ws.join("r.json");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&out));
+    let r = json(&std::fs::read_to_string(&out).unwrap());
+    let report_ids: Vec<&str> = r["priorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(report_ids, ids);
+    let html = ws.join("r.html");
+    ok(verbatim(&ws).args(["report", "--out"]).arg(&html));
+    let h = std::fs::read_to_string(&html).unwrap();
+    let fix = h.find("<h2>What to fix first</h2>").unwrap();
+    assert!(fix < h.find("<h2>Overview</h2>").unwrap());
+    assert!(h[fix..].contains(&format!("<span class=\"tid\">{}</span>", ids[0])));
 }

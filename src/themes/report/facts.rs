@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::super::priority::{effect, effect_short, effect_words, ScoreScale};
 use super::super::types::{
-    Change, Polarity, Quote, Report, SegmentBreakdown, SentimentSummary, ThemeSummary, Trend,
-    TrendDirection, TrendPoint,
+    Change, Highlight, Polarity, Quote, Report, ScoreDriver, SegmentBreakdown, SentimentSummary,
+    ThemeSummary, Trend, TrendDirection, TrendPoint,
 };
 use super::text::*;
 
@@ -40,6 +41,23 @@ pub(super) fn spikes(t: &Trend) -> Vec<&TrendPoint> {
 
 pub(super) fn has_spike(t: &Trend) -> bool {
     t.points.iter().any(|p| p.spike)
+}
+
+/// The shift behind a trend's direction, in words: "8.0% → 11.5% of verbatims (+3.5 pts; median
+/// of the last 6 months against the 6 before)"; `None` without a direction.
+pub(super) fn trend_delta(t: &Trend) -> Option<String> {
+    let (before, recent, k) = crate::themes::analytics::trend_shift(&t.points)?;
+    let unit = match t.granularity.as_str() {
+        "week" => "weeks",
+        "month" => "months",
+        _ => "periods",
+    };
+    Some(format!(
+        "{} → {} of verbatims ({} pts; median of the last {k} {unit} against the {k} before)",
+        pct(before),
+        pct(recent),
+        signed((recent - before) * 100.0, 1).replacen('-', "−", 1)
+    ))
 }
 
 /// A trend in words, for tooltips.
@@ -134,21 +152,132 @@ pub(super) fn change_badge(c: Change) -> &'static str {
     }
 }
 
-pub(super) fn impact_words(impact: f64) -> &'static str {
-    if impact > 0.0 {
-        "pulls the overall score down"
-    } else if impact < 0.0 {
-        "holds the overall score up"
-    } else {
-        "no effect on the overall score"
+/// A driver's effect on the score in readable units, its verb following its sign: "−0.42 points
+/// of mean score (1–5): pulls the mean score down" ([`crate::themes::priority::effect_words`]).
+pub(super) fn driver_words(s: &ScoreDriver) -> String {
+    effect_words(effect(s), &s.scale.unwrap_or(ScoreScale::UNKNOWN))
+}
+
+/// A driver's effect as a short signed number ("−0.42", "+3.1 pp", "0").
+pub(super) fn driver_short(s: &ScoreDriver) -> String {
+    effect_short(effect(s), &s.scale.unwrap_or(ScoreScale::UNKNOWN))
+}
+
+/// The polarity a quote is shown for: its highlight's, else the verbatim's.
+pub(super) fn quote_polarity(q: &Quote) -> Polarity {
+    q.highlight.map_or(q.sentiment, |h| h.sentiment)
+}
+
+/// Characters of context kept on each side of a quote's highlight.
+pub(super) const QUOTE_CONTEXT: usize = 120;
+
+/// A quote cut around its highlight: `…` + before + **mark** + after + `…`.
+#[derive(Debug, PartialEq)]
+pub(super) struct Excerpt<'a> {
+    /// Text was cut before `before`.
+    pub cut_before: bool,
+    /// Context before the highlight.
+    pub before: &'a str,
+    /// The highlight ("" without one).
+    pub mark: &'a str,
+    /// Context after it.
+    pub after: &'a str,
+    /// Text was cut after `after`.
+    pub cut_after: bool,
+}
+
+/// `q` cut to at most `context` characters on each side of its highlight, on word boundaries
+/// (char-safe); without a highlight (or with offsets that do not fit the text), the text's first
+/// 2 × `context` characters.
+pub(super) fn excerpt(q: &Quote, context: usize) -> Excerpt<'_> {
+    let text = q.text.trim_end();
+    let valid = |h: &Highlight| {
+        h.start < h.end
+            && h.end <= text.len()
+            && text.is_char_boundary(h.start)
+            && text.is_char_boundary(h.end)
+    };
+    match q.highlight.filter(valid) {
+        Some(h) => {
+            let (before, cut_before) = tail(&text[..h.start], context);
+            let (after, cut_after) = head(&text[h.end..], context);
+            Excerpt {
+                cut_before,
+                before,
+                mark: &text[h.start..h.end],
+                after,
+                cut_after,
+            }
+        }
+        None => {
+            let (all, cut_after) = head(text.trim_start(), 2 * context);
+            Excerpt {
+                cut_before: false,
+                before: all,
+                mark: "",
+                after: "",
+                cut_after,
+            }
+        }
     }
 }
 
-/// "V123 · 2024-03-02 · negative".
+/// The first `max` characters of `s`, cut back to the last whitespace when cut (unless that
+/// leaves nothing), and whether it was cut.
+fn head(s: &str, max: usize) -> (&str, bool) {
+    match s.char_indices().nth(max) {
+        None => (s, false),
+        Some((end, _)) => {
+            let kept = &s[..end];
+            let at_space = s[end..].starts_with(char::is_whitespace);
+            let cut = if at_space {
+                kept
+            } else {
+                match kept.rfind(char::is_whitespace) {
+                    Some(i) if i > 0 => &kept[..i],
+                    _ => kept,
+                }
+            };
+            (cut.trim_end(), true)
+        }
+    }
+}
+
+/// The last `max` characters of `s`, cut forward to the first whitespace when cut, and whether
+/// it was cut.
+fn tail(s: &str, max: usize) -> (&str, bool) {
+    let n = s.chars().count();
+    if n <= max {
+        return (s.trim_start(), false);
+    }
+    let start = s.char_indices().nth(n - max).map_or(0, |(i, _)| i);
+    let kept = &s[start..];
+    let at_space = s[..start].ends_with(char::is_whitespace);
+    let cut = if at_space {
+        kept
+    } else {
+        match kept.find(char::is_whitespace) {
+            Some(i) if i + 1 < kept.len() => &kept[i..],
+            _ => kept,
+        }
+    };
+    (cut.trim_start(), true)
+}
+
+/// "V123 · 2024-03-02 · negative", or with a highlight "V123 · 2024-03-02 · highlighted:
+/// negative · verbatim: neutral".
 pub(super) fn quote_source(q: &Quote) -> String {
+    let polarity = match q.highlight {
+        Some(h) => format!(
+            "highlighted: {} · verbatim: {}",
+            polarity_word(h.sentiment),
+            polarity_word(q.sentiment)
+        ),
+        None => polarity_word(q.sentiment).to_string(),
+    };
     match &q.date {
-        Some(d) => format!("{} · {} · {}", q.id, d, polarity_word(q.sentiment)),
-        None => format!("{} · {}", q.id, polarity_word(q.sentiment)),
+        Some(d) => format!("{} · {} · {}", q.id, d, polarity),
+        None => format!("{} · {}", q.id, polarity),
     }
 }
 

@@ -31,6 +31,7 @@ pub fn html(r: &Report) -> String {
     out.push_str("<div class=\"page\">\n");
 
     html_header(&mut out, r);
+    html_priorities(&mut out, r, &anchors);
     html_toc(&mut out, r, &anchors);
 
     out.push_str("<main>\n<section id=\"overview\">\n<h2>Overview</h2>\n");
@@ -39,10 +40,23 @@ pub fn html(r: &Report) -> String {
     } else {
         let lw = label_width(&r.themes);
         chart_sizes(&mut out, r, lw);
-        chart_sentiment(&mut out, r, lw);
-        chart_trends(&mut out, r, lw);
-        chart_segments(&mut out, r, lw);
-        chart_drivers(&mut out, r, lw);
+        // The detail charts, collapsed: the page's first screens say what to fix first.
+        let mut more = String::new();
+        chart_sentiment(&mut more, r, lw);
+        collapsed(&mut out, "Sentiment of every theme", &more);
+        more.clear();
+        chart_trends(&mut more, r, lw);
+        collapsed(&mut out, "Trends of every theme", &more);
+        more.clear();
+        chart_segments(&mut more, r, lw);
+        collapsed(&mut out, "Segments: where each theme is said", &more);
+        more.clear();
+        chart_drivers(&mut more, r, lw);
+        collapsed(
+            &mut out,
+            "Score drivers: what each theme does to the score",
+            &more,
+        );
     }
     out.push_str("</section>\n");
 
@@ -111,11 +125,11 @@ svg.chart .inv{fill:#fff}
 svg.chart .b{font-weight:600}
 .key{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em;margin:0 .25em 0 .6em}
 .spikekey{color:#b84f00}
-article.theme{border-top:1px solid #d0d0d0;padding:1.2rem 0 1.4rem}
+article.theme{border-top:1px solid #d0d0d0;padding:.8rem 0 .6rem}
 .tid{display:inline-block;font:600 .8em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eceff3;color:#1a1a1a;border-radius:4px;padding:.05em .4em;margin-right:.35em;vertical-align:.1em}
 .badge{display:inline-block;font-size:.72rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em;border-radius:999px;padding:.1em .6em;margin-left:.4em;vertical-align:.2em;border:1px solid currentColor}
 .badge.new{color:#5a2d82}.badge.grew{color:#8a3a00}.badge.shrank{color:#0b4f8a}.badge.stable{color:#444}.badge.vanished{color:#444}.badge.seeded{color:#2d5a27}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.6rem 0 1rem}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:.4rem 0 .6rem}
 dl.facts dt{color:#555}
 dl.facts dd{margin:0}
 ul.kw{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.3rem}
@@ -124,7 +138,7 @@ ul.kw li{background:#f1f3f5;border:1px solid #dde1e5;border-radius:4px;padding:0
 .cards .sbar{display:flex;width:100%;margin:.35rem 0 .1rem}
 .sbar span{display:block;height:100%}
 .pos{background:#0072b2}.neu{background:#c8c8c8}.neg{background:#b84f00}
-blockquote{margin:.7rem 0;padding:.4rem .9rem;border-left:4px solid #c8c8c8;background:#fafafa}
+blockquote{margin:.5rem 0;padding:.4rem .9rem;border-left:4px solid #c8c8c8;background:#fafafa}
 blockquote.positive{border-left-color:#0072b2}
 blockquote.negative{border-left-color:#b84f00}
 blockquote p{margin:0;white-space:pre-line;overflow-wrap:anywhere}
@@ -138,6 +152,15 @@ tbody th{font-weight:400}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.suppressed td{color:#555;font-style:italic}
 ul.vanished li{margin:.2rem 0}
+#fix-first h2{margin-top:1.4rem}
+ol.prio{margin:.4rem 0;padding-left:1.6rem}
+ol.prio li{margin:.3rem 0}
+.pbar{display:inline-block;width:90px;height:10px;background:#f1e4da;border-radius:2px;margin-right:.6em;vertical-align:0}
+.pbar span{display:block;height:100%;background:#b84f00;border-radius:2px}
+details.more{margin:.6rem 0}
+details.more>summary{cursor:pointer;color:#0b4f8a;font-weight:600}
+nav.toc summary{cursor:pointer;color:#0b4f8a}
+mark{background:#fff0b3;color:inherit;padding:0 .1em}
 footer.manifest{margin-top:3rem;font-size:.88rem}
 footer.manifest dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
 footer.manifest dt{color:#555}
@@ -225,6 +248,93 @@ pub(super) fn html_header(out: &mut String, r: &Report) {
     out.push_str("</dl>\n</header>\n");
 }
 
+/// `body` inside a closed `<details>` under `summary` (nothing when `body` is empty): a long
+/// part of the page, one click away, with no script.
+pub(super) fn collapsed(out: &mut String, summary: &str, body: &str) {
+    if body.is_empty() {
+        return;
+    }
+    w!(
+        out,
+        "<details class=\"more\"><summary>{}</summary>\n{body}</details>\n",
+        esc(summary)
+    );
+}
+
+/// Problem themes listed at the top; more behind a "more" toggle.
+pub(super) const PRIORITIES_SHOWN: usize = 5;
+
+/// "What to fix first": the problem themes by priority, a bar each (volume × negativity ×
+/// score drag), and the formula under the list.
+pub(super) fn html_priorities(out: &mut String, r: &Report, anchors: &[String]) {
+    if r.themes.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"fix-first\">\n<h2>What to fix first</h2>\n");
+    if r.priorities.is_empty() {
+        out.push_str(
+            "<p>No theme is more negative than the verbatims as a whole, and none pulls the \
+             score down.</p>\n",
+        );
+    } else {
+        let top = r.priorities[0].priority.max(f64::MIN_POSITIVE);
+        let item = |out: &mut String, p: &crate::themes::priority::Priority| {
+            let anchor = r
+                .themes
+                .iter()
+                .position(|t| t.id == p.id)
+                .and_then(|i| anchors.get(i));
+            let label = match anchor {
+                Some(a) => format!("<a href=\"#{}\">{}</a>", esc(a), esc(&p.label)),
+                None => esc(&p.label),
+            };
+            let effect = crate::themes::priority::priority_effect(p);
+            w!(
+                out,
+                "<li><span class=\"pbar\" role=\"img\" aria-label=\"priority {}\">\
+                 <span style=\"width:{}%\"></span></span><span class=\"tid\">{}</span>{} \
+                 <span class=\"muted\">{} of verbatims · {} negative{}</span></li>\n",
+                fixed(p.priority, 4),
+                fixed(100.0 * p.priority / top, 1),
+                esc(&p.id),
+                label,
+                pct(p.share),
+                whole_pct(p.negative),
+                if effect.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {}", esc(&effect))
+                }
+            );
+        };
+        out.push_str("<ol class=\"prio\">\n");
+        for p in r.priorities.iter().take(PRIORITIES_SHOWN) {
+            item(out, p);
+        }
+        out.push_str("</ol>\n");
+        if r.priorities.len() > PRIORITIES_SHOWN {
+            let mut more = format!("<ol class=\"prio\" start=\"{}\">\n", PRIORITIES_SHOWN + 1);
+            for p in &r.priorities[PRIORITIES_SHOWN..] {
+                item(&mut more, p);
+            }
+            more.push_str("</ol>\n");
+            collapsed(
+                out,
+                &format!(
+                    "{} more problem themes",
+                    r.priorities.len() - PRIORITIES_SHOWN
+                ),
+                &more,
+            );
+        }
+    }
+    w!(
+        out,
+        "<p class=\"note\">{}</p>\n</section>\n",
+        esc(crate::themes::priority::FORMULA)
+    );
+}
+
 /// A small 100% bar of positive / neutral / negative in HTML (empty without verbatims).
 pub(super) fn sentiment_bar(s: &SentimentSummary) -> String {
     match sentiment_shares(s) {
@@ -247,7 +357,12 @@ pub(super) fn html_toc(out: &mut String, r: &Report, anchors: &[String]) {
     if r.themes.is_empty() {
         return;
     }
-    out.push_str("<nav class=\"toc\" aria-label=\"Themes\">\n<ol>\n");
+    w!(
+        out,
+        "<nav class=\"toc\" aria-label=\"Themes\">\n<details><summary>All {} themes, \
+         largest first</summary>\n<ol>\n",
+        r.themes.len()
+    );
     for (t, anchor) in r.themes.iter().zip(anchors) {
         w!(
             out,
@@ -258,10 +373,36 @@ pub(super) fn html_toc(out: &mut String, r: &Report, anchors: &[String]) {
             pct(t.share)
         );
     }
-    out.push_str("</ol>\n</nav>\n");
+    out.push_str("</ol>\n</details>\n</nav>\n");
 }
 
-/// One theme's section.
+/// One quote: its highlight marked inside the verbatim, cut around it
+/// ([`excerpt`]); the border shows the highlight's polarity.
+pub(super) fn html_quote(out: &mut String, q: &crate::themes::Quote) {
+    let e = excerpt(q, QUOTE_CONTEXT);
+    w!(
+        out,
+        "<blockquote class=\"{}\"><p>{}{}",
+        polarity_word(quote_polarity(q)),
+        if e.cut_before { "…" } else { "" },
+        esc(e.before)
+    );
+    if !e.mark.is_empty() {
+        w!(out, "<mark>{}</mark>{}", esc(e.mark), esc(e.after));
+    }
+    w!(
+        out,
+        "{}</p><footer>{}</footer></blockquote>\n",
+        if e.cut_after { "…" } else { "" },
+        esc(&quote_source(q))
+    );
+}
+
+/// Quotes shown open under a theme; the rest are behind its "more" toggle.
+pub(super) const QUOTES_SHOWN: usize = 1;
+
+/// One theme's section: heading, the facts and its leading quote; keywords, the other quotes
+/// and the segment tables collapsed.
 pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
     w!(out, "<article class=\"theme\" id=\"{}\">\n", esc(anchor));
     w!(
@@ -290,13 +431,6 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
         pct(t.share),
         int(t.secondary)
     );
-    if !t.keywords.is_empty() {
-        out.push_str("<dt>Keywords</dt><dd><ul class=\"kw\">");
-        for k in &t.keywords {
-            w!(out, "<li>{}</li>", esc(k));
-        }
-        out.push_str("</ul></dd>\n");
-    }
     out.push_str("<dt>Sentiment</dt><dd>");
     out.push_str(&sentiment_bar(&t.sentiment));
     w!(out, "{}</dd>\n", esc(&sentiment_words(&t.sentiment)));
@@ -309,8 +443,8 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
             d.word(),
             esc(&t.trend.granularity)
         );
-        if let Some(last) = t.trend.points.last() {
-            w!(out, " · last {} ({})", pct(last.share), esc(&last.period));
+        if let Some(delta) = trend_delta(&t.trend) {
+            w!(out, ": {}", esc(&delta));
         }
         if let Some(p) = peak(&t.trend) {
             w!(out, " · peak {} ({})", pct(p.share), esc(&p.period));
@@ -329,27 +463,49 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
     if let Some(s) = &t.score {
         w!(
             out,
-            "<dt>Score</dt><dd>mean {} against {} for the rest ({} scored) · impact <b>{}</b>: \
-             {}</dd>\n",
+            "<dt>Score</dt><dd><b>{}</b> · mean {} vs {} for the rest ({} scored)</dd>\n",
+            esc(&driver_words(s)),
             fixed(s.mean, 2),
             fixed(s.rest_mean, 2),
-            int(s.scored),
-            signed(s.impact, 2),
-            impact_words(s.impact)
+            int(s.scored)
         );
     }
     out.push_str("</dl>\n");
 
-    for q in &t.quotes {
-        w!(
-            out,
-            "<blockquote class=\"{}\"><p>{}</p><footer>{}</footer></blockquote>\n",
-            polarity_word(q.sentiment),
-            esc(q.text.trim()),
-            esc(&quote_source(q))
-        );
+    for q in t.quotes.iter().take(QUOTES_SHOWN) {
+        html_quote(out, q);
     }
 
+    let mut more = String::new();
+    if !t.keywords.is_empty() {
+        more.push_str("<p><span class=\"muted\">Keywords</span></p><ul class=\"kw\">");
+        for k in &t.keywords {
+            w!(more, "<li>{}</li>", esc(k));
+        }
+        more.push_str("</ul>\n");
+    }
+    for q in t.quotes.iter().skip(QUOTES_SHOWN) {
+        html_quote(&mut more, q);
+    }
+    html_segments(&mut more, t);
+    let mut parts = Vec::new();
+    if !t.keywords.is_empty() {
+        parts.push("keywords".to_string());
+    }
+    match t.quotes.len().saturating_sub(QUOTES_SHOWN) {
+        0 => {}
+        1 => parts.push("1 more quote".to_string()),
+        n => parts.push(format!("{n} more quotes")),
+    }
+    if t.segments.iter().any(|b| !b.values.is_empty()) {
+        parts.push("segments".to_string());
+    }
+    collapsed(out, &format!("More: {}", parts.join(", ")), &more);
+    out.push_str("</article>\n");
+}
+
+/// A theme's segment tables.
+pub(super) fn html_segments(out: &mut String, t: &ThemeSummary) {
     if t.segments.iter().any(|b| !b.values.is_empty()) {
         out.push_str("<div class=\"segs\">\n");
         for b in t.segments.iter().filter(|b| !b.values.is_empty()) {
@@ -386,7 +542,6 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
             out.push_str("<p class=\"note\">&lt;k: fewer than k verbatims, suppressed.</p>\n");
         }
     }
-    out.push_str("</article>\n");
 }
 
 /// The footer: everything needed to reproduce the report.
@@ -395,7 +550,8 @@ pub(super) fn html_manifest(out: &mut String, r: &Report) {
     out.push_str("<footer class=\"manifest\" id=\"manifest\">\n<h2>Manifest</h2>\n");
     out.push_str(
         "<p class=\"muted\">What this report was made from: the same data snapshot, models and \
-         parameters give the same report, byte for byte.</p>\n<dl>\n",
+         parameters give the same report, byte for byte.</p>\n<details class=\"more\">\
+         <summary>Data snapshot, models and parameters</summary>\n<dl>\n",
     );
     w!(
         out,
@@ -433,5 +589,5 @@ pub(super) fn html_manifest(out: &mut String, r: &Report) {
         "<dt>Parameters</dt><dd><pre><code>{}</code></pre></dd>\n",
         esc(&params)
     );
-    out.push_str("</dl>\n</footer>\n");
+    out.push_str("</dl>\n</details>\n</footer>\n");
 }

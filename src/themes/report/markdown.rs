@@ -38,6 +38,8 @@ pub fn markdown(r: &Report) -> String {
         );
     }
 
+    markdown_priorities(&mut out, r);
+
     out.push_str("\n## Themes\n\n");
     if r.themes.is_empty() {
         out.push_str("No themes.\n");
@@ -52,10 +54,15 @@ pub fn markdown(r: &Report) -> String {
                 Some(d) => d.arrow().to_string(),
                 None => "—".to_string(),
             };
+            // The highlighted sentence when there is one: the part that speaks of the theme.
             let quote = t
                 .quotes
                 .first()
-                .map(|q| format!("“{}”", md(&shorten(&q.text, TOP_QUOTE_CHARS))))
+                .map(|q| match excerpt(q, 0).mark {
+                    "" => q.text.as_str(),
+                    mark => mark,
+                })
+                .map(|q| format!("“{}”", md(&shorten(q, TOP_QUOTE_CHARS))))
                 .unwrap_or_else(|| "—".to_string());
             w!(
                 out,
@@ -104,6 +111,39 @@ pub fn markdown(r: &Report) -> String {
     out
 }
 
+/// "What to fix first": the problem themes by priority, numbered, with the formula under them.
+pub(super) fn markdown_priorities(out: &mut String, r: &Report) {
+    if r.themes.is_empty() {
+        return;
+    }
+    out.push_str("\n## What to fix first\n\n");
+    if r.priorities.is_empty() {
+        out.push_str(
+            "No theme is more negative than the verbatims as a whole, and none pulls the score \
+             down.\n",
+        );
+    }
+    for (i, p) in r.priorities.iter().enumerate() {
+        let effect = crate::themes::priority::priority_effect(p);
+        w!(
+            out,
+            "{}. **{}** · {} — {} of verbatims, {} negative{}; priority {}\n",
+            i + 1,
+            md(&p.label),
+            md(&p.id),
+            pct(p.share),
+            whole_pct(p.negative),
+            if effect.is_empty() {
+                String::new()
+            } else {
+                format!(", {effect}")
+            },
+            fixed(p.priority, 4)
+        );
+    }
+    w!(out, "\n{}\n", md(crate::themes::priority::FORMULA));
+}
+
 /// One theme's Markdown section.
 pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
     w!(out, "\n## {} · {}\n\n", md(&t.id), md(&t.label));
@@ -133,6 +173,10 @@ pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
             d.arrow(),
             d.word()
         );
+        // Our own words and numbers: nothing to escape (and `md` would escape "18." as a list).
+        if let Some(delta) = trend_delta(&t.trend) {
+            w!(out, ": {delta}");
+        }
         if let Some(peak) = peak(&t.trend) {
             w!(out, "; peak {} in {}", pct(peak.share), md(&peak.period));
         }
@@ -146,27 +190,57 @@ pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
     if let Some(s) = &t.score {
         w!(
             out,
-            "- **Score driver:** mean {} against {} for the rest ({} scored); impact {} ({})\n",
+            "- **Score driver:** {}; mean {} against {} for the rest ({} scored)\n",
+            driver_words(s),
             fixed(s.mean, 2),
             fixed(s.rest_mean, 2),
-            int(s.scored),
-            signed(s.impact, 2),
-            impact_words(s.impact)
+            int(s.scored)
         );
     }
 
     if !t.quotes.is_empty() {
         out.push_str("\n**Quotes**\n");
         for q in &t.quotes {
-            out.push('\n');
-            for line in q.text.lines() {
-                if line.trim().is_empty() {
-                    out.push_str(">\n");
-                } else {
-                    w!(out, "> {}\n", md_line(line));
+            let e = excerpt(q, QUOTE_CONTEXT);
+            if e.mark.is_empty() {
+                // No highlight: the text's lines as they are (cut when long).
+                out.push('\n');
+                let lines: Vec<&str> = e.before.lines().collect();
+                for (i, line) in lines.iter().enumerate() {
+                    let end = if e.cut_after && i + 1 == lines.len() {
+                        "…"
+                    } else {
+                        ""
+                    };
+                    if line.trim().is_empty() {
+                        out.push_str(">\n");
+                    } else {
+                        w!(out, "> {}{end}\n", md_line(line));
+                    }
                 }
+                w!(out, ">\n> — {}\n", md(&quote_source(q)));
+                continue;
             }
-            w!(out, ">\n> — {}\n", md(&quote_source(q)));
+            // One line: the highlight in bold, cut around it.
+            let mut line = String::new();
+            if e.cut_before {
+                line.push('…');
+            }
+            line.push_str(&md(e.before));
+            if !e.mark.is_empty() {
+                if e.before.ends_with(char::is_whitespace) {
+                    line.push(' ');
+                }
+                w!(line, "**{}**", md(e.mark));
+                if e.after.starts_with(char::is_whitespace) {
+                    line.push(' ');
+                }
+                line.push_str(&md(e.after));
+            }
+            if e.cut_after {
+                line.push('…');
+            }
+            w!(out, "\n> {}\n>\n> — {}\n", line, md(&quote_source(q)));
         }
     }
 

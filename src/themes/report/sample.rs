@@ -56,7 +56,19 @@ fn quote(id: &str, text: &str, date: Option<&str>, sentiment: Polarity) -> Quote
         text: text.into(),
         date: date.map(Into::into),
         sentiment,
+        highlight: None,
     }
+}
+
+/// `q` with the first occurrence of `part` highlighted.
+fn highlighted(mut q: Quote, part: &str, sentiment: Polarity) -> Quote {
+    let start = q.text.find(part).expect("the highlight is in the quote");
+    q.highlight = Some(Highlight {
+        start,
+        end: start + part.len(),
+        sentiment,
+    });
+    q
 }
 
 fn sentiment(positive: usize, neutral: usize, negative: usize, mean: f64) -> SentimentSummary {
@@ -74,6 +86,12 @@ fn driver(mean: f64, rest_mean: f64, impact: f64, scored: usize) -> Option<Score
         rest_mean,
         impact,
         scored,
+        // An NPS-style question: 0 to 10.
+        scale: Some(ScoreScale {
+            kind: ScoreKind::Mean,
+            min: 0.0,
+            max: 10.0,
+        }),
     })
 }
 
@@ -127,13 +145,21 @@ pub fn sample_report() -> Report {
             41,
             sentiment(12, 33, 255, -0.71),
             vec![
-                quote(
+                highlighted(quote(
                     "V0977",
-                    "Tracking said \"in transit\" for a week. Then it came back to the \
+                    "I have ordered from this shop for years and usually everything is fine, \
+                     the prices are fair and the site is easy to use, so I was not worried. \
+                     Tracking said \"in transit\" for a week. Then it came back to the \
                      depot, then out again, then back again — three weeks for a pair of \
-                     shoes, and the courier never rang the bell once.",
+                     shoes, and the courier never rang the bell once. I will still order again \
+                     because the shoes themselves are great and fit perfectly, but please \
+                     find another courier for deliveries to small villages like ours.",
                     Some("2024-07-02"),
-                    Negative,
+                    Neutral,
+                ),
+                "Then it came back to the depot, then out again, then back again — three weeks \
+                 for a pair of shoes, and the courier never rang the bell once.",
+                Negative,
                 ),
                 quote(
                     "V0412",
@@ -343,6 +369,7 @@ pub fn sample_report() -> Report {
             )
         },
     ];
+    let overall = sentiment(240, 260, 750, -0.38);
     Report {
         title: "Feedback themes 2024 — web & app <draft>".into(),
         manifest: ReportManifest {
@@ -367,9 +394,10 @@ pub fn sample_report() -> Report {
         },
         verbatims: 1250,
         other: 150,
-        sentiment: sentiment(240, 260, 750, -0.38),
+        sentiment: overall.clone(),
         score_mean: Some(7.12),
         segment_fields: vec!["country".into(), "plan".into()],
+        priorities: priorities(&themes, &overall),
         themes,
         vanished: vec![VanishedTheme {
             id: "T7".into(),

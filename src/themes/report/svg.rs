@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::super::priority::{effect, ScoreKind};
 use super::super::types::{Report, SentimentSummary, ThemeSummary};
 use super::facts::*;
 use super::text::*;
@@ -632,18 +633,19 @@ pub(super) fn chart_segments(out: &mut String, r: &Report, lw: f64) {
     );
 }
 
-/// (5) Diverging bars of each theme's impact on the score, largest drag first.
+/// (5) Diverging bars of each theme's effect on the mean score ([`effect`]: negative when the
+/// theme pulls it down), largest drag first; numbers in the score's unit.
 pub(super) fn chart_drivers(out: &mut String, r: &Report, lw: f64) {
     let mut drivers: Vec<(&ThemeSummary, f64)> = r
         .themes
         .iter()
-        .filter_map(|t| t.score.as_ref().map(|s| (t, s.impact)))
+        .filter_map(|t| t.score.as_ref().map(|s| (t, effect(s))))
         .filter(|(_, i)| i.is_finite())
         .collect();
     if drivers.is_empty() {
         return;
     }
-    drivers.sort_by(|(a, ia), (b, ib)| ib.total_cmp(ia).then_with(|| a.id.cmp(&b.id)));
+    drivers.sort_by(|(a, ia), (b, ib)| ia.total_cmp(ib).then_with(|| a.id.cmp(&b.id)));
     let head_h = 24.0;
     let h = head_h + drivers.len() as f64 * ROW_H + 6.0;
     let centre = lw + (CHART_W - lw) / 2.0;
@@ -658,13 +660,13 @@ pub(super) fn chart_drivers(out: &mut String, r: &Report, lw: f64) {
         CHART_W,
         h,
         "Score drivers",
-        "For each scored theme, how much the overall mean score would move without its \
-         verbatims: bars to the right pull the score down, bars to the left hold it up.",
+        "For each scored theme, the overall mean score minus the mean without its verbatims: \
+         bars to the left pull the score down, bars to the right lift it.",
     );
     w!(
         out,
-        "<text x=\"{}\" y=\"15\" text-anchor=\"end\" class=\"muted\">◀ holds the score up</text>\
-         <text x=\"{}\" y=\"15\" class=\"muted\">pulls the score down ▶</text>\n",
+        "<text x=\"{}\" y=\"15\" text-anchor=\"end\" class=\"muted\">◀ pulls the score down</text>\
+         <text x=\"{}\" y=\"15\" class=\"muted\">lifts the score ▶</text>\n",
         n(centre - 8.0),
         n(centre + 8.0)
     );
@@ -672,17 +674,17 @@ pub(super) fn chart_drivers(out: &mut String, r: &Report, lw: f64) {
         let y = head_h + i as f64 * ROW_H;
         let bw = (impact.abs() * scale).max(if *impact != 0.0 { 1.0 } else { 0.0 });
         let (x, colour) = if *impact >= 0.0 {
-            (centre, C_NEG)
+            (centre, C_POS)
         } else {
-            (centre - bw, C_POS)
+            (centre - bw, C_NEG)
         };
         let s = t.score.as_ref();
         w!(
             out,
-            "<g><title>{} {}: impact {}; mean {} against {} for the rest ({} scored)</title>\n",
+            "<g><title>{} {}: {}; mean {} against {} for the rest ({} scored)</title>\n",
             esc(&t.id),
             esc(&t.label),
-            signed(*impact, 2),
+            esc(&s.map(driver_words).unwrap_or_default()),
             s.map(|s| fixed(s.mean, 2)).unwrap_or_default(),
             s.map(|s| fixed(s.rest_mean, 2)).unwrap_or_default(),
             s.map(|s| int(s.scored)).unwrap_or_default()
@@ -706,7 +708,7 @@ pub(super) fn chart_drivers(out: &mut String, r: &Report, lw: f64) {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\" class=\"b\">{}</text>\n</g>\n",
             n(tx),
             n(y + 17.0),
-            signed(*impact, 2)
+            esc(&s.map(driver_short).unwrap_or_default())
         );
     }
     w!(
@@ -719,12 +721,23 @@ pub(super) fn chart_drivers(out: &mut String, r: &Report, lw: f64) {
     if let Some(mean) = r.score_mean {
         w!(
             out,
-            "<p class=\"note\">Impact: the overall mean score ({}) without the theme's verbatims, \
-             minus the overall mean.</p>\n",
+            "<p class=\"note\">{}: the overall mean score ({}) minus the mean without the \
+             theme's verbatims.</p>\n",
+            unit_of(r),
             fixed(mean, 2)
         );
     }
     out.push_str("</figure>\n");
+}
+
+/// The unit a report's driver numbers are in: "Points of mean score (1–5)" or "Percentage points
+/// (pp) of top-box share".
+fn unit_of(r: &Report) -> String {
+    match r.themes.iter().find_map(|t| t.score.as_ref()?.scale) {
+        Some(s) if s.kind == ScoreKind::TopBox => "Percentage points (pp) of top-box share".into(),
+        Some(s) => format!("P{}", &s.unit()[1..]),
+        None => "Points of mean score".into(),
+    }
 }
 
 /// Diagonal hatching of a rectangle as one path (no `<pattern>`: it would need `url(#…)`).

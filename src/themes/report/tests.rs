@@ -11,6 +11,8 @@ use super::svg::*;
 use super::text::*;
 use super::*;
 use crate::themes::analytics::trend_direction;
+use crate::themes::priority::{priorities, ScoreKind, ScoreScale};
+use crate::themes::types::Highlight;
 
 // The sample report, shared with `examples/report_sample.rs` (which writes it out for a look in
 // a browser).
@@ -36,6 +38,7 @@ fn empty_report() -> Report {
         sentiment: SentimentSummary::default(),
         score_mean: None,
         segment_fields: vec![],
+        priorities: vec![],
         themes: vec![],
         vanished: vec![],
     }
@@ -369,4 +372,234 @@ fn the_manifest_reads_back_from_every_format() {
         assert_eq!(read_manifest(&text).as_ref(), Some(&r.manifest), "{name}");
     }
     assert_eq!(read_manifest("# just some markdown\n"), None);
+}
+
+/// The problem themes lead every format, highest priority first, with the formula under them;
+/// the praise theme (T4, 86% positive, lifts the score) is not listed.
+#[test]
+fn what_to_fix_first_leads_every_format() {
+    let r = sample_report();
+    let ids: Vec<&str> = r.priorities.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["T1", "T2", "T3", "T5", "T6"]);
+    let page = html(&r);
+    let fix = page.find("id=\"fix-first\"").expect("the priority section");
+    assert!(fix < page.find("id=\"overview\"").unwrap());
+    assert!(fix < page.find("nav class=\"toc\"").unwrap());
+    assert!(page.contains(&esc(crate::themes::priority::FORMULA)));
+    let md = markdown(&r);
+    let fix = md
+        .find("\n## What to fix first\n")
+        .expect("the priority list");
+    assert!(fix < md.find("\n## Themes\n").unwrap());
+    assert!(md.contains(
+        "1. **late delivery** · T1 — 24.0% of verbatims, 85% negative, −0.38 points of mean \
+         score (0–10); priority"
+    ));
+    assert!(md.contains(&md_line(crate::themes::priority::FORMULA)));
+    let js: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+    assert_eq!(js["priorities"][0]["id"], "T1");
+    assert_eq!(js["priorities"].as_array().unwrap().len(), 5);
+    // Nothing to fix: said so, in both formats.
+    let mut calm = sample_report();
+    calm.priorities.clear();
+    assert!(html(&calm).contains("No theme is more negative than the verbatims as a whole"));
+    assert!(markdown(&calm).contains("No theme is more negative than the verbatims as a whole"));
+}
+
+#[test]
+fn snapshot_html_priorities() {
+    let page = html(&sample_report());
+    let start = page.find("<section id=\"fix-first\">").unwrap();
+    let end = start + page[start..].find("</section>").unwrap() + "</section>".len();
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("report_html_priorities", &page[start..end]);
+    });
+}
+
+/// Score effects read in the score's unit, with words that follow the sign, and never "-0.00".
+#[test]
+fn driver_effects_read_in_points_with_words_that_follow_the_sign() {
+    let r = sample_report();
+    let (md, page) = (markdown(&r), html(&r));
+    assert!(md.contains(
+        "- **Score driver:** −0.38 points of mean score (0–10): pulls the mean score down; mean \
+         4.82 against 7.61 for the rest (262 scored)"
+    ));
+    assert!(md.contains("+0.24 points of mean score (0–10): lifts the mean score"));
+    assert!(page.contains("<b>−0.38 points of mean score (0–10): pulls the mean score down</b>"));
+    assert!(page.contains("Points of mean score (0–10): the overall mean score (7.12) minus"));
+    for out in [&md, &page] {
+        for bad in [
+            "-0.00",
+            "−0.00 ",
+            "+0.00 ",
+            "impact",
+            "holds the overall score up",
+        ] {
+            assert!(!out.contains(bad), "{bad:?} in the output");
+        }
+        // A minus goes with "down", a plus with "lifts".
+        for (i, _) in out.match_indices("points of mean score (0–10): ") {
+            let before = &out[..i];
+            let sign = before
+                .rfind(['−', '+'])
+                .and_then(|j| before[j..].chars().next());
+            let verb: String = out[i..].chars().take(60).collect();
+            match sign {
+                Some('−') => assert!(verb.contains("pulls the mean score down"), "{verb}"),
+                Some('+') => assert!(verb.contains("lifts the mean score"), "{verb}"),
+                _ => panic!("no sign before {verb}"),
+            }
+        }
+    }
+    // A driver made before scales were recorded still reads in points.
+    let mut old = sample_report();
+    for t in &mut old.themes {
+        if let Some(s) = &mut t.score {
+            s.scale = None;
+        }
+    }
+    assert!(markdown(&old).contains("−0.38 points of mean score: pulls the mean score down"));
+    // Top-box scores read in percentage points.
+    let mut tb = sample_report();
+    for t in &mut tb.themes {
+        if let Some(s) = &mut t.score {
+            s.scale = Some(ScoreScale {
+                kind: ScoreKind::TopBox,
+                min: 0.0,
+                max: 1.0,
+            });
+            s.impact /= 10.0;
+        }
+    }
+    assert!(markdown(&tb)
+        .contains("−3.80 percentage points of top-box share: pulls the top-box share down"));
+}
+
+/// A quote shows its highlighted sentence inside the verbatim, cut around it on word
+/// boundaries: `<mark>` in HTML, bold in Markdown, offsets in JSON.
+#[test]
+fn quotes_show_their_highlight_cut_around_it() {
+    let r = sample_report();
+    let q = &r.themes[0].quotes[0];
+    let h = q
+        .highlight
+        .expect("the sample's first quote has a highlight");
+    let page = html(&r);
+    assert!(page.contains(
+        "<blockquote class=\"negative\"><p>…is fine, the prices are fair and the site is easy to \
+         use, so I was not worried. Tracking said &quot;in transit&quot; for a week. <mark>Then it came \
+         back to the depot"
+    ));
+    assert!(page.contains("bell once.</mark> I will still order again because the shoes"));
+    assert!(page.contains("please find another courier for…</p>"));
+    assert!(page.contains("V0977 · 2024-07-02 · highlighted: negative · verbatim: neutral"));
+    let md = markdown(&r);
+    assert!(md.contains("for a week. **Then it came back to the depot"));
+    assert!(md.contains("bell once.** I will still order again"));
+    let js: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+    let hj = &js["themes"][0]["quotes"][0]["highlight"];
+    assert_eq!(hj["start"], h.start);
+    assert_eq!(hj["end"], h.end);
+    assert_eq!(hj["sentiment"], "negative");
+}
+
+#[test]
+fn excerpts_are_char_safe_and_cut_on_words() {
+    let q = |text: &str, part: Option<&str>| Quote {
+        id: "V1".into(),
+        text: text.into(),
+        date: None,
+        sentiment: Polarity::Neutral,
+        highlight: part.map(|p| {
+            let start = text.find(p).unwrap();
+            Highlight {
+                start,
+                end: start + p.len(),
+                sentiment: Polarity::Negative,
+            }
+        }),
+    };
+    // Short: nothing cut.
+    let short = q(
+        "Bon goût. Arrivé écrasé 😞. Dommage.",
+        Some("Arrivé écrasé 😞."),
+    );
+    let e = excerpt(&short, 120);
+    assert_eq!(
+        (e.cut_before, e.before, e.mark, e.after, e.cut_after),
+        (false, "Bon goût. ", "Arrivé écrasé 😞.", " Dommage.", false)
+    );
+    // Long, multibyte context: cut on word boundaries, within the limit.
+    let before = "é😞 ".repeat(60);
+    let after = " ça va très bien".repeat(20);
+    let text = format!("{before}THE PART.{after}");
+    let long = q(&text, Some("THE PART."));
+    let e = excerpt(&long, 20);
+    assert!(e.cut_before && e.cut_after);
+    assert_eq!(e.mark, "THE PART.");
+    assert!(
+        e.before.chars().count() <= 20 && e.before.starts_with("é😞"),
+        "{e:?}"
+    );
+    assert!(
+        e.after.chars().count() <= 20 && e.after.ends_with(['a', 's', 'n']),
+        "{e:?}"
+    );
+    // No whitespace at all: cut at the limit, still on a char boundary.
+    let solid = "😞".repeat(300);
+    let solid = q(&solid, None);
+    let e = excerpt(&solid, 10);
+    assert_eq!(e.before.chars().count(), 20);
+    assert!(e.cut_after && e.mark.is_empty());
+    // Offsets that do not fit the text: shown as a plain quote.
+    let mut bad = short.clone();
+    bad.highlight = Some(Highlight {
+        start: 1,
+        end: 500,
+        sentiment: Polarity::Negative,
+    });
+    assert_eq!(excerpt(&bad, 120).mark, "");
+    bad.highlight = Some(Highlight {
+        start: 7, // inside "û"
+        end: 8,
+        sentiment: Polarity::Negative,
+    });
+    assert_eq!(excerpt(&bad, 120).mark, "");
+}
+
+/// Long parts of the page are collapsed (no script): the table of contents, the detail charts,
+/// and each theme's keywords, further quotes and segments; one quote per theme stays open.
+#[test]
+fn long_lists_are_collapsed_without_script() {
+    let r = sample_report();
+    let page = html(&r);
+    assert!(!page.to_lowercase().contains("<script"));
+    assert!(page.contains("<details><summary>All 6 themes, largest first</summary>"));
+    for chart in [
+        "id=\"fig-sentiment\"",
+        "id=\"fig-trend\"",
+        "id=\"fig-seg-0\"",
+        "id=\"fig-drivers\"",
+        "<dt>verbatim version</dt>",
+    ] {
+        let at = page.find(chart).unwrap();
+        let open = page[..at].rfind("<details").unwrap();
+        assert!(
+            !page[open..at].contains("</details>"),
+            "{chart} is not collapsed"
+        );
+    }
+    assert!(!page.contains("<details open"));
+    assert_eq!(
+        page.matches("<details class=\"more\"><summary>More: ")
+            .count(),
+        r.themes.len()
+    );
+    assert_eq!(
+        page.matches("<details").count(),
+        page.matches("</details>").count()
+    );
+    // T1: one quote open, two behind the toggle.
+    assert!(page.contains("<summary>More: keywords, 2 more quotes, segments</summary>"));
 }
