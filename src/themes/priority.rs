@@ -23,11 +23,11 @@
 //! one.
 //!
 //! **Which themes are listed**: only problem themes — negativity above the scope's share of
-//! negative verbatims, or a measurable negative effect on the score when the theme is not also
-//! more positive than the scope (that would be praise with a low score, a contradiction the list
-//! does not try to settle). Praise therefore never leads the list: a theme at or under the
-//! scope's negativity with a score effect ≥ 0 is never listed, and one with priority 0 (no
-//! negative verbatim) neither.
+//! negative verbatims, or a measurable negative effect on the score (the score is what the
+//! respondent said in numbers: a theme its text calls mostly positive but whose verbatims score
+//! low is worth a look, and its low negativity keeps it low in the list). Praise therefore never
+//! leads the list: a theme at or under the scope's negativity with a score effect ≥ 0 is never
+//! listed, and one with priority 0 (no negative verbatim) neither.
 //!
 //! **Effect in words** ([`effect_value`]): points of mean score with the score's range ("−0.42
 //! points of mean score (1–5)"), or percentage points of top-box share when every score is 0
@@ -231,13 +231,13 @@ fn negative_positive(s: &SentimentSummary) -> Option<(f64, f64)> {
 /// scope's `overall` sentiment. See the module doc for the formula and the rule of who is
 /// listed.
 pub fn priorities(themes: &[ThemeSummary], overall: &SentimentSummary) -> Vec<Priority> {
-    let (neg0, pos0) = negative_positive(overall).unwrap_or((0.0, 0.0));
+    let (neg0, _) = negative_positive(overall).unwrap_or((0.0, 0.0));
     let pull = |t: &ThemeSummary| t.score.as_ref().map_or(0.0, |d| (-effect(d)).max(0.0));
     let max_pull = themes.iter().map(pull).fold(0.0_f64, f64::max);
     let mut out: Vec<Priority> = themes
         .iter()
         .filter_map(|t| {
-            let (neg, pos) = negative_positive(&t.sentiment)?;
+            let (neg, _) = negative_positive(&t.sentiment)?;
             let e = t.score.as_ref().map(effect);
             let scale = t.score.as_ref().and_then(|d| d.scale);
             let drags = match (e, scale) {
@@ -245,7 +245,7 @@ pub fn priorities(themes: &[ThemeSummary], overall: &SentimentSummary) -> Vec<Pr
                 (Some(e), None) => e < -0.0005,
                 _ => false,
             };
-            let problem = neg > neg0 + 1e-12 || (drags && pos < pos0);
+            let problem = neg > neg0 + 1e-12 || drags;
             let drag = if max_pull > 0.0 {
                 pull(t) / max_pull
             } else {
@@ -418,7 +418,7 @@ mod tests {
             theme("T3", 0.10, (10, 10, 80), Some(-0.20)),
             // As negative as the scope, no drag: not a problem.
             theme("T4", 0.10, (50, 20, 30), Some(0.0)),
-            // At the scope's negativity but dragging the score, not more positive: listed.
+            // At the scope's negativity but dragging the score: listed.
             theme("T5", 0.10, (40, 30, 30), Some(-0.10)),
         ];
         let p = priorities(&themes, &overall);
@@ -447,9 +447,17 @@ mod tests {
         assert_eq!(ids, ["T2", "T3"]);
         assert!((p[0].priority - 0.12).abs() < 1e-9);
         assert_eq!(priority_effect(&p[0]), "");
-        // A theme more positive than the scope that drags the score is not listed.
-        let mixed = vec![theme("T9", 0.5, (80, 0, 20), Some(-0.3))];
-        assert!(priorities(&mixed, &overall).is_empty());
+        // A theme more positive than the scope that drags the score is listed (the score says
+        // so), and ranks below an equally large, more negative one.
+        let mixed = vec![
+            theme("T9", 0.3, (80, 0, 20), Some(-0.3)),
+            theme("T8", 0.3, (40, 0, 60), Some(-0.3)),
+        ];
+        let ids: Vec<String> = priorities(&mixed, &overall)
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, ["T8", "T9"]);
         // Nothing in scope: nothing listed.
         assert!(priorities(&[], &SentimentSummary::default()).is_empty());
     }
