@@ -377,8 +377,8 @@ async fn stats(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, _| {
-        door::stats(core, &caller, "GET /v1/stats")
+    blocking(&s, move |core, sh| {
+        door::stats(core, sh, &caller, "GET /v1/stats")
     })
     .await
     .map(Json)
@@ -735,8 +735,8 @@ async fn original(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, _| {
-        door::original(core, &caller, "GET /v1/verbatims/{id}/original", &id)
+    blocking(&s, move |core, sh| {
+        door::original(core, sh, &caller, "GET /v1/verbatims/{id}/original", &id)
     })
     .await
     .map(Json)
@@ -755,8 +755,8 @@ async fn audit(
         .map(|s| parse_day("since", s))
         .transpose()?
         .map(crate::store::audit_time);
-    blocking(&s, move |core, _| {
-        door::audit(core, &caller, "GET /v1/audit", user, since)
+    blocking(&s, move |core, sh| {
+        door::audit(core, sh, &caller, "GET /v1/audit", user, since)
     })
     .await
     .map(Json)
