@@ -551,7 +551,7 @@ fn run(cli: Cli) -> Result<i32> {
             if let Some((spec, m)) = &model {
                 ws.config.model = model_config(spec, ws.config.model.batch_size);
                 ws.save_config()?;
-                ws.store.check_model(m.fingerprint())?;
+                ws.check_model(m.fingerprint())?;
             }
             let fingerprint = model.as_ref().map(|(_, m)| m.fingerprint().to_string());
             if g.json {
@@ -1170,38 +1170,24 @@ fn since_utc(since: Option<&str>) -> Result<Option<String>> {
         .transpose()
 }
 
+/// The filter flags → a filter, checked by the library (`FilterParts::parse`, the HTTP
+/// API's too) and named in its errors by the flags.
 fn filter_from(a: &FilterArgs) -> Result<Filter> {
-    let mut f = Filter::default();
+    let mut fields = Vec::new();
     for w in &a.filters {
         let Some((k, v)) = w.split_once('=') else {
             bail!("--where {w:?}: expected FIELD=VALUE, e.g. --where country=FR");
         };
-        if k.trim().is_empty() {
-            bail!("--where {w:?}: the field name is empty");
-        }
-        f.fields
-            .entry(k.trim().to_string())
-            .or_default()
-            .push(v.trim().to_string());
+        fields.push((k.to_string(), vec![v.to_string()]));
     }
-    f.since = a
-        .since
-        .as_deref()
-        .map(|s| parse_day("--since", s))
-        .transpose()?;
-    f.until = a
-        .until
-        .as_deref()
-        .map(|s| parse_day("--until", s))
-        .transpose()?;
-    f.min_score = a.min_score;
-    f.max_score = a.max_score;
-    if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
-        if lo > hi {
-            bail!("--min-score {lo} is above --max-score {hi}");
-        }
-    }
-    Ok(f)
+    let parts = verbatim::store::FilterParts {
+        fields,
+        since: a.since.as_deref(),
+        until: a.until.as_deref(),
+        min_score: a.min_score,
+        max_score: a.max_score,
+    };
+    Ok(parts.parse(&verbatim::store::FilterNames::CLI)?)
 }
 
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
