@@ -17,7 +17,13 @@ use crate::store::{AuditDetail, Filter, IdKind};
 use crate::workspace::privacy;
 use crate::workspace::Workspace;
 
+mod ask;
+mod reads;
 mod session;
+#[cfg(test)]
+mod tests;
+mod themes;
+mod writes;
 
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
@@ -152,11 +158,6 @@ pub fn authenticate(ws: &Workspace, token: &str) -> Result<Caller, ServiceError>
 /// The caller as the store knows it now (revoked: refused).
 pub fn recheck(ws: &Workspace, caller: &Caller) -> Result<Caller, ServiceError> {
     Ok(ws.recheck(caller)?)
-}
-
-/// [`Workspace::enter`] with the service's error.
-pub fn enter(ws: &Workspace, caller: &Caller, action: Action) -> Result<Grant, ServiceError> {
-    Ok(ws.enter(caller, action)?)
 }
 
 /// The caller's filter resolved against the workspace (see [`crate::store::resolve_filter`]):
