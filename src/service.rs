@@ -226,26 +226,6 @@ fn stats_for(grant: &Grant, mut s: crate::store::StoreStats) -> crate::store::St
     s
 }
 
-/// The action a write's audit entry must be recorded under (ingest, reindex, links make,
-/// theme edits, users and grants, backups); a read is not a write: its own operation records it.
-fn write_action(detail: &AuditDetail) -> Result<Action, ServiceError> {
-    Ok(match detail {
-        AuditDetail::ThemeMerge { .. }
-        | AuditDetail::ThemeRename { .. }
-        | AuditDetail::ThemeSeed { .. } => Action::EditThemes,
-        AuditDetail::Backup { .. } => Action::Backup,
-        AuditDetail::PrincipalAdd { .. } | AuditDetail::PrincipalRevoke { .. } => Action::Users,
-        AuditDetail::Ingest { .. }
-        | AuditDetail::Reindex { .. }
-        | AuditDetail::LinksMake { .. } => Action::Write,
-        other => {
-            return Err(ServiceError::Internal(format!(
-                "{other:?} is not a write; its own operation records it"
-            )))
-        }
-    })
-}
-
 /// What one user retrieved: every verbatim id returned to them, how often, first and last time,
 /// and the respondents (pseudonyms) behind them. For scoping an incident (a leaked token, a
 /// departing employee).

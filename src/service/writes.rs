@@ -214,12 +214,4 @@ impl Session<'_> {
         )?;
         Ok(s)
     }
-
-    /// Records a write the door made under this session's caller (reindex, links make, users
-    /// and grants, backups…): the caller must be allowed the write's action.
-    pub fn record_write(&mut self, detail: &AuditDetail) -> Result<(), ServiceError> {
-        let wanted = super::write_action(detail)?;
-        let grant = self.enter(wanted)?;
-        self.record(&grant, detail)
-    }
 }

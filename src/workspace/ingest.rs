@@ -362,17 +362,21 @@ pub fn ingest_source_into(
     let _lock = ws.lock()?;
     ws.store.check_model(embedder.fingerprint())?;
     progress.start("reading", 0);
-    let (path, bytes): (&Path, std::borrow::Cow<'_, [u8]>) = match source {
+    // The format first: a file of no known format is said so, whether it exists or not.
+    let (path, format, bytes): (&Path, _, std::borrow::Cow<'_, [u8]>) = match source {
         Source::File(path) => {
+            let format = ingest::format_for(path, opts.format)?;
             let bytes = std::fs::read(path).map_err(|source| ingest::IngestError::Io {
                 path: path.to_path_buf(),
                 source,
             })?;
-            (path, bytes.into())
+            (path, format, bytes.into())
         }
-        Source::Bytes { name, bytes } => (Path::new(name), bytes.into()),
+        Source::Bytes { name, bytes } => {
+            let path = Path::new(name);
+            (path, ingest::format_for(path, opts.format)?, bytes.into())
+        }
     };
-    let format = ingest::format_for(path, opts.format)?;
     let strict = opts.mapping.is_some();
     let mut read_opts = ReadOptions {
         sheet: opts.sheet.clone(),
