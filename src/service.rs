@@ -11,9 +11,9 @@
 
 use serde::Serialize;
 
-use crate::access::{AccessError, Action, Caller, Grant};
+use crate::access::{AccessError, Caller, Grant};
 use crate::retrieve::{self, Hit, Query, SearchAggregate};
-use crate::store::{AuditDetail, Filter, IdKind};
+use crate::store::{Filter, IdKind};
 use crate::workspace::privacy;
 use crate::workspace::Workspace;
 

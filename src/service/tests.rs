@@ -8,6 +8,7 @@ use crate::access::Caller;
 use crate::embed::HashEmbedder;
 use crate::ingest::Mapping;
 use crate::retrieve::Mode;
+use crate::store::AuditDetail;
 use crate::workspace::ingest::{IngestOptions, Source};
 
 const CSV: &[u8] =
