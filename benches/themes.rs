@@ -500,15 +500,18 @@ fn airline_tree(
     println!();
     println!("| airline-tree ({nv} tweets, {n} units) | parents | children | other units | NMI parent | NMI child | seconds | memory MB |");
     println!("|---|---|---|---|---|---|---|---|");
-    for (name, alpha) in [
-        ("tree, aspect view (α = 0.5)", 0.5f32),
-        ("tree, topic view (α = 0)", 0.0),
+    for (name, alpha, refine) in [
+        ("tree, aspect view (α = 0.5)", 0.5f32, tree::CHILD_REFINE),
+        ("tree, aspect view, children not refined", 0.5, 0),
+        ("tree, aspect view, α = 0.7", 0.7, tree::CHILD_REFINE),
+        ("tree, topic view (α = 0)", 0.0, tree::CHILD_REFINE),
     ] {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let base = status_mb("VmRSS:");
         let t = Instant::now();
         let params = tree::TreeParams {
             aspect_alpha: alpha,
+            child_refine: refine,
             ..Default::default()
         };
         let tr = tree::build(&x, dim, Some(&groups), &params).unwrap();
