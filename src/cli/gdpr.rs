@@ -48,7 +48,7 @@ pub(super) enum RetentionCommand {
 pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let (models, settings) = (super::models(g), Settings::default());
-    let mut s = super::session(&mut ws, "forget", &models, &settings)?;
+    let s = super::session(&mut ws, "forget", &models, &settings)?;
     s.check(Action::Erase)?;
     let bar = Bar::new(g);
     let mut s = s.with_progress(&bar);
