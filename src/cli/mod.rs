@@ -409,6 +409,15 @@ struct SearchArgs {
     /// Retriever.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// Only verbatims of this sentiment: negative, neutral or positive.
+    #[arg(long, value_parser = polarity)]
+    sentiment: Option<verbatim::themes::Polarity>,
+}
+
+/// Parses `--sentiment`.
+fn polarity(s: &str) -> Result<verbatim::themes::Polarity, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
+        .map_err(|_| format!("'{s}' is not a sentiment: negative, neutral or positive"))
 }
 
 /// A clap parser for an integer flag within `range` (bounds shared with the HTTP API:
@@ -1202,12 +1211,21 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
         Mode::Text => None,
         _ => Some(load_model(g, Some(&ws))?),
     };
+    // The sentiment head filters `--sentiment` and ranks by polarity; without one, a plain
+    // search still runs, a `--sentiment` one stops here.
+    let head = match themes::sentiment_head(g, &ws) {
+        Ok((h, _)) => Some(std::sync::Arc::new(h)),
+        Err(e) if a.sentiment.is_some() => return Err(e.context("--sentiment")),
+        Err(_) => None,
+    };
     let (indexes, _) = ws.indexes()?;
     let q = Query {
         text: a.query.clone(),
         mode,
         filter,
         limit,
+        sentiment: a.sentiment,
+        head,
     };
     let r = service::search(
         &mut ws,

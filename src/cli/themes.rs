@@ -233,7 +233,7 @@ fn differences(
 }
 
 /// The sentiment head of the workspace's model, and the sha256 of its file.
-fn sentiment_head(g: &Global, ws: &Workspace) -> Result<(SentimentHead, String)> {
+pub(super) fn sentiment_head(g: &Global, ws: &Workspace) -> Result<(SentimentHead, String)> {
     let dir = model_dir(g, Some(ws))?;
     let fp = ws
         .store

@@ -82,6 +82,12 @@ pub(crate) fn search(
         mode: body.mode.unwrap_or(core.ws.config.search.mode),
         filter: body.filter.to_filter()?,
         limit: body.limit.unwrap_or(core.ws.config.search.limit),
+        sentiment: body.sentiment,
+        head: match sentiment_head(&core.ws, sh) {
+            Ok((h, _)) => Some(std::sync::Arc::new(h)),
+            Err(e) if body.sentiment.is_some() => return Err(e),
+            Err(_) => None,
+        },
     };
     let (ws, ix) = core.with_indexes()?;
     let memo = match (sh.embedder.as_deref(), query_vector) {
