@@ -16,13 +16,18 @@
 //!   themes read it (the head on the verbatim vector, or on the mean of its sentence vectors when
 //!   it has several). The allowed set is computed first and passed to both retrievers (a doc-set
 //!   clause inside tantivy, a slot restriction on the vector side), so it costs no recall.
+//! * Negation on the vector side: the embedding reads "arrived with no damage" as close to
+//!   "arrived damaged". Vector hits whose text holds a query word only with the other polarity
+//!   (as the text index reads it: `NOT_damag` against `damag`, see [`contradicts`]) are moved
+//!   after the other vector hits before fusion, so they never lead a vector or hybrid search
+//!   for the opposite statement.
 //! * Polarity-aware ranking: when the query itself states a problem (its unit sentiment,
 //!   [`crate::sentiment::unit`], is negative; in text mode, without a query vector, the lexicon
 //!   rule alone), a negative hit's score is multiplied by `1 + `[`POLARITY_BOOST`] before the
 //!   final sort. That only reorders near ties: a negative hit passes a non-negative one whose
 //!   score is less than 3% above its own. Other queries are ranked as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -266,7 +271,10 @@ fn run(
         Mode::Vector => Vec::new(),
     };
     let vec_hits = match &query_vector {
-        Some(qv) => vector_search_within(store, indexes, qv, &filter, allowed.as_ref(), depth)?,
+        Some(qv) => {
+            let hits = vector_search_within(store, indexes, qv, &filter, allowed.as_ref(), depth)?;
+            after_contradictions(store, &q.text, hits)?
+        }
         None => Vec::new(),
     };
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
@@ -361,6 +369,64 @@ pub fn verbatim_polarities(
             (doc, head.polarity(s))
         })
         .collect())
+}
+
+/// Whether a text says the opposite of the query about one of its words: it holds a query term
+/// only with the other polarity (`NOT_damag` for a query on "damaged", or `damag` for "not
+/// damaged") — the text index's reading of negation, which the embedding lacks.
+pub fn contradicts(query_terms: &HashSet<String>, text_terms: &HashSet<String>) -> bool {
+    use crate::index::text::NEGATED;
+    query_terms.iter().any(|q| {
+        let opposite = match q.strip_prefix(NEGATED) {
+            Some(plain) => plain.to_string(),
+            None => format!("{NEGATED}{q}"),
+        };
+        text_terms.contains(&opposite) && !text_terms.contains(q)
+    })
+}
+
+/// The vector hits with those that contradict the query ([`contradicts`]) moved after the
+/// others (order otherwise kept): "arrived with no damage" embeds next to "arrived damaged",
+/// and must not lead a search for the complaint.
+fn after_contradictions(
+    store: &Store,
+    query: &str,
+    hits: Vec<(i64, f32)>,
+) -> Result<Vec<(i64, f32)>, RetrieveError> {
+    use crate::index::text::tokens;
+    use crate::lang::Lang;
+    let (en, fr) = crate::index::TextIndex::query_terms(query);
+    let q_en: HashSet<String> = en.into_iter().collect();
+    let q_fr: HashSet<String> = fr.into_iter().collect();
+    if hits.is_empty() || (q_en.is_empty() && q_fr.is_empty()) {
+        return Ok(hits);
+    }
+    let docs: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    let texts: HashMap<i64, (Lang, String)> = store
+        .get_docs(&docs)?
+        .into_iter()
+        .map(|v| {
+            (
+                v.doc,
+                (Lang::from_code(&v.language).unwrap_or(Lang::En), v.text),
+            )
+        })
+        .collect();
+    let (mut keep, mut after) = (Vec::new(), Vec::new());
+    for h in hits {
+        let bad = texts.get(&h.0).is_some_and(|(lang, text)| {
+            let terms: HashSet<String> = tokens(*lang, text).into_iter().map(|t| t.0).collect();
+            let q = if *lang == Lang::Fr { &q_fr } else { &q_en };
+            contradicts(q, &terms)
+        });
+        if bad {
+            after.push(h);
+        } else {
+            keep.push(h);
+        }
+    }
+    keep.extend(after);
+    Ok(keep)
 }
 
 /// Multiplies the score of negative hits by `1 + POLARITY_BOOST` and sorts again (ties by doc).
@@ -488,5 +554,41 @@ mod tests {
         .collect();
         let order: Vec<i64> = boost_negative(ranked, &pol).iter().map(|r| r.0).collect();
         assert_eq!(order, [3, 1, 2, 5, 4]);
+    }
+
+    #[test]
+    fn a_text_contradicts_a_query_when_it_holds_a_query_word_only_negated_or_only_affirmed() {
+        use crate::index::text::tokens;
+        use crate::lang::Lang;
+        let terms =
+            |t: &str| -> HashSet<String> { tokens(Lang::En, t).into_iter().map(|x| x.0).collect() };
+        let query = |t: &str| -> HashSet<String> {
+            crate::index::TextIndex::query_terms(t)
+                .0
+                .into_iter()
+                .collect()
+        };
+        let complaint = query("package arrived damaged");
+        assert!(contradicts(
+            &complaint,
+            &terms("The package arrived with no damage")
+        ));
+        assert!(contradicts(&complaint, &terms("not damaged at all")));
+        assert!(!contradicts(
+            &complaint,
+            &terms("The package arrived damaged")
+        ));
+        // Both readings present: not a contradiction.
+        assert!(!contradicts(
+            &complaint,
+            &terms("The box was damaged, the jar not damaged")
+        ));
+        assert!(!contradicts(&complaint, &terms("Great coffee")));
+        let reassurance = query("not damaged");
+        assert!(contradicts(&reassurance, &terms("arrived damaged")));
+        assert!(!contradicts(
+            &reassurance,
+            &terms("never damaged in shipping")
+        ));
     }
 }

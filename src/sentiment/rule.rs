@@ -60,6 +60,7 @@ pub struct RuleScore {
 
 /// Tokens: lower-cased letter runs (apostrophes inside words kept, `n't` kept attached) and
 /// the punctuation that ends a negation scope.
+#[cfg(test)]
 fn tokens(text: &str) -> Vec<String> {
     tokens_at(text).into_iter().map(|t| t.0).collect()
 }
