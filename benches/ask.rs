@@ -129,6 +129,8 @@ fn main() {
                     })
                     .collect();
                 let q = Query {
+                    sentiment: None,
+                    head: None,
                     text: words.join(" "),
                     mode,
                     filter: Filter::default(),

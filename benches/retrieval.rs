@@ -130,6 +130,8 @@ fn main() {
             let t = Instant::now();
             for q in &questions {
                 let query = Query {
+                    sentiment: None,
+                    head: None,
                     text: q.text.clone(),
                     mode,
                     filter: Filter::default(),

@@ -298,6 +298,8 @@ pub fn ask(
         indexes,
         Some(embedder),
         &Query {
+            sentiment: None,
+            head: None,
             text: question.to_string(),
             mode: SearchMode::Hybrid,
             filter: opts.filter.clone(),

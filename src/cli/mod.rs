@@ -409,6 +409,15 @@ struct SearchArgs {
     /// Retriever.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// Only verbatims of this sentiment: negative, neutral or positive.
+    #[arg(long, value_parser = polarity)]
+    sentiment: Option<verbatim::themes::Polarity>,
+}
+
+/// Parses `--sentiment`.
+fn polarity(s: &str) -> Result<verbatim::themes::Polarity, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
+        .map_err(|_| format!("'{s}' is not a sentiment: negative, neutral or positive"))
 }
 
 /// A clap parser for an integer flag within `range` (bounds shared with the HTTP API:
@@ -1201,6 +1210,7 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
         filter: filter_from(&a.filter)?,
         limit: a.limit,
         query_vector: None,
+        sentiment: a.sentiment,
     })?;
     if g.json {
         output::json(&r);

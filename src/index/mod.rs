@@ -103,7 +103,7 @@ impl Indexes {
     /// HNSW insertion uses the rest): a large catch-up costs about the HNSW time alone.
     pub fn catch_up(&mut self, store: &Store) -> Result<SyncReport, IndexError> {
         let seq = store.seq()?;
-        let text_behind = self.text.covered() != seq;
+        let text_behind = self.text.covered() != seq || self.text.stale();
         let (text, vectors) = self.both(
             store,
             text_behind,

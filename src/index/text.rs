@@ -8,6 +8,15 @@
 //! Segment values are indexed as raw `field=value` terms, dates and scores as fast fields, so
 //! metadata filters run inside tantivy and text search never loses recall to post-filtering.
 //!
+//! Negation: a word in the scope of a negation cue ("not", "no", "never", "n't", "without",
+//! "hardly", "ne … pas", "sans", "aucun", "rien"…, up to the next punctuation or contrast word;
+//! the rule is [`crate::sentiment::rule::negation_scopes`], the one the sentiment score uses) is
+//! indexed as `NOT_` + its term: "arrived with no damage" holds `NOT_damag`, not `damag`. Queries
+//! go through the same analyser, so "package arrived damaged" no longer matches the reassurance
+//! and "not damaged" finds it. Changing the analysis changes what the index holds: the commit
+//! payload records [`ANALYSIS_VERSION`], and an index written under another one is rebuilt from
+//! the store when it is opened and caught up.
+//!
 //! The commit payload records the store sequence the index covers (`{"seq": N}`); opening the
 //! index catches up from the store. A tantivy commit is atomic, so a crash leaves either the old
 //! or the new state, both consistent with some sequence.
@@ -17,13 +26,13 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STRING,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer,
+    TextAnalyzer, Token, TokenStream, Tokenizer,
 };
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -47,6 +56,72 @@ pub fn analyzer(lang: Lang) -> TextAnalyzer {
         .filter(Stemmer::new(l))
         .filter(AsciiFoldingFilter)
         .build()
+}
+
+/// Version of what the index analysers produce; bump it whenever they change (an index committed
+/// under another version is rebuilt). 1: stemming + folding; 2: negated terms as `NOT_` + term.
+pub const ANALYSIS_VERSION: i64 = 2;
+
+/// Prefix of a term in the scope of a negation (upper case: the analyser lower-cases every
+/// term and splits on `_`, so no ordinary term can start with it).
+pub const NEGATED: &str = "NOT_";
+
+/// The analyser the index and its queries use: [`analyzer`], with the terms of negated words
+/// prefixed by [`NEGATED`].
+pub fn index_analyzer(lang: Lang) -> TextAnalyzer {
+    TextAnalyzer::from(Negating {
+        inner: analyzer(lang),
+    })
+}
+
+/// A tokenizer that runs a plain analyser, then marks the terms whose word the negation rule
+/// puts in scope (matched by byte offsets, so stemming and folding do not matter).
+#[derive(Clone)]
+struct Negating {
+    inner: TextAnalyzer,
+}
+
+/// Tokens computed up front.
+struct Tokens {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl TokenStream for Tokens {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+impl Tokenizer for Negating {
+    type TokenStream<'a> = Tokens;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Tokens {
+        let negated: Vec<(usize, usize)> = crate::sentiment::rule::negation_scopes(text)
+            .into_iter()
+            .filter(|w| w.negated)
+            .map(|w| (w.start, w.end))
+            .collect();
+        let mut stream = self.inner.token_stream(text);
+        let mut tokens = Vec::new();
+        while stream.advance() {
+            let mut t = stream.token().clone();
+            if negated
+                .iter()
+                .any(|&(s, e)| t.offset_from >= s && t.offset_to <= e)
+            {
+                t.text = format!("{NEGATED}{}", t.text);
+            }
+            tokens.push(t);
+        }
+        Tokens { tokens, next: 0 }
+    }
 }
 
 /// For each token `analyzer(lang)` makes of `query`, whether it is an English or French stop word
@@ -73,9 +148,10 @@ fn query_words(query: &str, lang: Lang) -> Vec<bool> {
     out
 }
 
-/// The terms a text produces under one language's analyser, with byte offsets.
+/// The terms a text produces under one language's index analyser ([`index_analyzer`]: negated
+/// words marked), with byte offsets.
 pub fn tokens(lang: Lang, text: &str) -> Vec<(String, usize, usize)> {
-    let mut a = analyzer(lang);
+    let mut a = index_analyzer(lang);
     let mut stream = a.token_stream(text);
     let mut out = Vec::new();
     while stream.advance() {
@@ -122,6 +198,8 @@ pub struct TextIndex {
     fields: Fields,
     path: PathBuf,
     covered: i64,
+    /// Committed under another [`ANALYSIS_VERSION`]: the next catch-up rebuilds.
+    stale: bool,
 }
 
 /// The store sequence in the last commit's payload on disk (0: none yet).
@@ -133,6 +211,18 @@ fn committed_seq(index: &Index, dir: &Path) -> Result<i64, IndexError> {
         .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
         .and_then(|v| v.get("seq").and_then(|s| s.as_i64()))
         .unwrap_or(0))
+}
+
+/// The analysis version in the last commit's payload (1: written before versions were
+/// recorded).
+fn committed_analysis(index: &Index, dir: &Path) -> Result<i64, IndexError> {
+    Ok(index
+        .load_metas()
+        .map_err(|e| err(dir, e))?
+        .payload
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+        .and_then(|v| v.get("analysis").and_then(|s| s.as_i64()))
+        .unwrap_or(1))
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> IndexError {
@@ -152,9 +242,10 @@ impl TextIndex {
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| err(dir, e))?;
         let index = Index::open_or_create(mmap, schema).map_err(|e| err(dir, e))?;
-        index.tokenizers().register(EN, analyzer(Lang::En));
-        index.tokenizers().register(FR, analyzer(Lang::Fr));
+        index.tokenizers().register(EN, index_analyzer(Lang::En));
+        index.tokenizers().register(FR, index_analyzer(Lang::Fr));
         let covered = committed_seq(&index, dir)?;
+        let stale = covered > 0 && committed_analysis(&index, dir)? != ANALYSIS_VERSION;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -166,12 +257,19 @@ impl TextIndex {
             fields,
             path: dir.to_path_buf(),
             covered,
+            stale,
         })
     }
 
     /// The store sequence this index covers.
     pub fn covered(&self) -> i64 {
         self.covered
+    }
+
+    /// Whether the index was committed under another [`ANALYSIS_VERSION`] and has not been
+    /// rebuilt yet ([`TextIndex::catch_up`] rebuilds it).
+    pub fn stale(&self) -> bool {
+        self.stale
     }
 
     /// Whether another writer (a CLI command beside a server) committed since this value last
@@ -215,8 +313,13 @@ impl TextIndex {
     }
 
     /// Applies every store change after the covered sequence and commits with the new sequence.
-    /// Returns how many changes were applied.
+    /// Returns how many changes were applied. An index written under another analysis version
+    /// is rebuilt instead (returns how many verbatims were indexed).
     pub fn catch_up(&mut self, store: &Store) -> Result<usize, IndexError> {
+        if self.stale {
+            tracing::info!(path = %self.path.display(), "text index: analysis changed; rebuilding");
+            return self.rebuild(store);
+        }
         let target = store.seq()?;
         if target <= self.covered {
             return Ok(0);
@@ -270,13 +373,16 @@ impl TextIndex {
 
     fn commit(&mut self, mut writer: IndexWriter, seq: i64) -> Result<(), IndexError> {
         let mut prepared = writer.prepare_commit().map_err(|e| err(&self.path, e))?;
-        prepared.set_payload(&serde_json::json!({ "seq": seq }).to_string());
+        prepared.set_payload(
+            &serde_json::json!({ "seq": seq, "analysis": ANALYSIS_VERSION }).to_string(),
+        );
         prepared.commit().map_err(|e| err(&self.path, e))?;
         writer
             .wait_merging_threads()
             .map_err(|e| err(&self.path, e))?;
         self.reader.reload().map_err(|e| err(&self.path, e))?;
         self.covered = seq;
+        self.stale = false;
         Ok(())
     }
 
@@ -404,6 +510,18 @@ impl TextIndex {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<(i64, f32)>, IndexError> {
+        self.search_within(query, filter, None, limit)
+    }
+
+    /// [`TextIndex::search`] restricted, inside tantivy, to the docs in `docs` when given (a
+    /// sentiment filter).
+    pub fn search_within(
+        &self,
+        query: &str,
+        filter: &Filter,
+        docs: Option<&HashSet<i64>>,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>, IndexError> {
         let f = &self.fields;
         let (en, fr) = Self::query_terms(query);
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -424,6 +542,10 @@ impl TextIndex {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
             vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
         clauses.extend(self.filter_clauses(filter));
+        if let Some(docs) = docs {
+            let terms = docs.iter().map(|&d| Term::from_field_u64(f.doc, d as u64));
+            clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        }
         let q = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let hits = searcher
@@ -469,7 +591,9 @@ mod tests {
     fn queries_drop_english_and_french_stop_words_unless_nothing_else_is_left() {
         let (en, fr) = TextIndex::query_terms("Nobody answers the phone at the shop");
         assert!(!en.iter().any(|t| t == "the" || t == "at"), "{en:?}");
-        assert!(en.iter().any(|t| t == "phone"), "{en:?}");
+        // "Nobody" negates what follows (three words): the phone nobody answers.
+        assert!(en.iter().any(|t| t == "NOT_phone"), "{en:?}");
+        assert!(en.iter().any(|t| t == "shop"), "{en:?}");
         assert!(!fr.iter().any(|t| t == "the"), "{fr:?}");
         let (en, fr) = TextIndex::query_terms("le colis de la commande");
         assert!(
@@ -480,5 +604,141 @@ mod tests {
         // Only stop words: they are the query.
         let (en, _) = TextIndex::query_terms("to be or not to be");
         assert!(!en.is_empty());
+    }
+
+    fn terms(lang: Lang, text: &str) -> Vec<String> {
+        tokens(lang, text).into_iter().map(|t| t.0).collect()
+    }
+
+    #[test]
+    fn english_negated_words_are_indexed_as_negated_terms() {
+        assert_eq!(
+            terms(Lang::En, "The package arrived damaged"),
+            ["the", "packag", "arriv", "damag"]
+        );
+        let t = terms(Lang::En, "Not damaged at all, great coffee");
+        assert!(t.contains(&"NOT_damag".to_string()), "{t:?}");
+        assert!(!t.contains(&"damag".to_string()), "{t:?}");
+        // The comma ends the scope.
+        assert!(t.contains(&"great".to_string()), "{t:?}");
+        let t = terms(Lang::En, "arrived with no damage");
+        assert_eq!(t, ["arriv", "with", "no", "NOT_damag"]);
+        let t = terms(Lang::En, "It isn't salty but sweet");
+        assert!(t.contains(&"NOT_salti".to_string()), "{t:?}");
+        assert!(t.contains(&"sweet".to_string()), "{t:?}");
+        let t = terms(Lang::En, "hardly edible, never again");
+        assert!(t.contains(&"NOT_edibl".to_string()), "{t:?}");
+        assert!(t.contains(&"NOT_again".to_string()), "{t:?}");
+        // Queries use the same analysis, so polarity must match.
+        let (en, _) = TextIndex::query_terms("not damaged");
+        assert_eq!(en, ["NOT_damag"]);
+        let (en, _) = TextIndex::query_terms("package arrived damaged");
+        assert!(en.contains(&"damag".to_string()), "{en:?}");
+    }
+
+    #[test]
+    fn french_ne_pas_sans_aucun_rien_negate_the_following_words() {
+        let t = terms(Lang::Fr, "Le colis n'est pas abîmé");
+        assert!(t.contains(&"NOT_abim".to_string()), "{t:?}");
+        assert!(t.contains(&"colis".to_string()), "{t:?}");
+        let t = terms(Lang::Fr, "Le colis est arrivé abîmé");
+        assert!(t.contains(&"abim".to_string()), "{t:?}");
+        let t = terms(Lang::Fr, "livré sans emballage, rapide");
+        assert!(t.iter().any(|w| w.starts_with("NOT_emball")), "{t:?}");
+        assert!(t.iter().any(|w| w == "rapid"), "{t:?}");
+        let t = terms(Lang::Fr, "je ne reçois jamais la facture mais le colis");
+        assert!(t.iter().any(|w| w.starts_with("NOT_factur")), "{t:?}");
+        assert!(t.iter().any(|w| w == "colis"), "{t:?}");
+        // "personne" alone is a person, not "nobody".
+        let t = terms(Lang::Fr, "la personne au téléphone était aimable");
+        assert!(!t.iter().any(|w| w.starts_with(NEGATED)), "{t:?}");
+        let t = terms(Lang::Fr, "je n'ai vu personne au guichet");
+        assert!(t.iter().any(|w| w.starts_with("NOT_guich")), "{t:?}");
+        let t = terms(Lang::Fr, "aucun problème");
+        assert!(t.iter().any(|w| w.starts_with("NOT_problem")), "{t:?}");
+        // "plus" alone is "more".
+        let t = terms(Lang::Fr, "plus rapide");
+        assert!(!t.iter().any(|w| w.starts_with(NEGATED)), "{t:?}");
+    }
+
+    fn store_with(dir: &Path, texts: &[(&str, &str)]) -> Store {
+        let mut s = Store::open(&dir.join("s.sqlite")).unwrap();
+        let run = s.begin_run("t.csv").unwrap();
+        let batch: Vec<crate::store::NewVerbatim> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, (lang, text))| crate::store::NewVerbatim {
+                id: format!("v{i}"),
+                text: crate::pii::redact(text),
+                original: None,
+                respondent: None,
+                ts: None,
+                score: None,
+                language: lang.to_string(),
+                fields: Default::default(),
+                source: format!("t.csv:{}", i + 2),
+                content_hash: text.to_string(),
+                vector: vec![1.0, 0.0],
+            })
+            .collect();
+        s.upsert_batch(run, &batch).unwrap();
+        s
+    }
+
+    #[test]
+    fn query_polarity_must_match_the_indexed_polarity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(
+            dir.path(),
+            &[
+                ("en", "The package arrived damaged"),
+                ("en", "The package was not damaged at all"),
+                ("fr", "Le colis n'est pas abîmé"),
+                ("fr", "Le colis est abîmé"),
+            ],
+        );
+        let mut ix = TextIndex::open(&dir.path().join("text")).unwrap();
+        ix.catch_up(&store).unwrap();
+        let docs = |q: &str| -> Vec<i64> {
+            let mut d: Vec<i64> = ix
+                .search(q, &Filter::default(), 10)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.0)
+                .collect();
+            d.sort();
+            d
+        };
+        let all = ix.all_docs().unwrap();
+        assert_eq!(docs("damaged"), [all[0]]);
+        assert_eq!(docs("not damaged"), [all[1]]);
+        assert_eq!(docs("abîmé"), [all[3]]);
+        assert_eq!(docs("pas abîmé"), [all[2]]);
+    }
+
+    #[test]
+    fn an_index_written_under_an_older_analysis_is_rebuilt_on_catch_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[("en", "not damaged"), ("en", "damaged")]);
+        let path = dir.path().join("text");
+        let mut ix = TextIndex::open(&path).unwrap();
+        assert_eq!(ix.catch_up(&store).unwrap(), 2);
+        // Up to date: nothing to do.
+        assert_eq!(TextIndex::open(&path).unwrap().catch_up(&store).unwrap(), 0);
+        // Commit again the way a version-1 index did: the sequence only.
+        let mut w = ix.writer().unwrap();
+        let mut p = w.prepare_commit().unwrap();
+        p.set_payload(&serde_json::json!({ "seq": store.seq().unwrap() }).to_string());
+        p.commit().unwrap();
+        w.wait_merging_threads().unwrap();
+        drop(ix);
+        let mut ix = TextIndex::open(&path).unwrap();
+        assert!(ix.stale());
+        assert_eq!(ix.covered(), store.seq().unwrap());
+        assert_eq!(ix.catch_up(&store).unwrap(), 2, "rebuilt from the store");
+        assert!(!ix.stale());
+        assert_eq!(ix.num_docs(), 2);
+        let ix = TextIndex::open(&path).unwrap();
+        assert!(!ix.stale());
     }
 }

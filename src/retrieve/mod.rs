@@ -10,20 +10,41 @@
 //!
 //! Fusion is reciprocal-rank fusion (Cormack et al. 2009): `Σ 1 / (k + rank)` with k = 60, over the
 //! top [`fusion_depth`] of each list. It needs no score calibration between BM25 and cosine.
+//!
+//! Sentiment (needs the workspace model's sentiment head, [`Query::head`]):
+//! * `--sentiment negative|neutral|positive` keeps only verbatims of that sentiment, read as the
+//!   themes read it (the head on the verbatim vector, or on the mean of its sentence vectors when
+//!   it has several). The allowed set is computed first and passed to both retrievers (a doc-set
+//!   clause inside tantivy, a slot restriction on the vector side), so it costs no recall.
+//! * Negation on the vector side: the embedding reads "arrived with no damage" as close to
+//!   "arrived damaged". Vector hits whose text holds a query word only with the other polarity
+//!   (as the text index reads it: `NOT_damag` against `damag`, see [`contradicts`]) are moved
+//!   after the other vector hits before fusion, so they never lead a vector or hybrid search
+//!   for the opposite statement.
+//! * Polarity-aware ranking: when the query itself states a problem (its unit sentiment,
+//!   [`crate::sentiment::unit`], is negative; in text mode, without a query vector, the lexicon
+//!   rule alone), a negative hit's score is multiplied by `1 + `[`POLARITY_BOOST`] before the
+//!   final sort. That only reorders near ties: a negative hit passes a non-negative one whose
+//!   score is less than 3% above its own. Other queries are ranked as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Door, Grant};
 use crate::embed::{Embedder, TextKind};
 use crate::index::{IndexError, Indexes};
+use crate::sentiment::SentimentHead;
 use crate::store::{Filter, Store, Verbatim};
+use crate::themes::Polarity;
 
 /// Filtered vector searches switch to an exact scan when at most this many verbatims pass.
 pub const EXACT_SCAN_LIMIT: usize = 20_000;
 /// RRF constant.
 pub const RRF_K: f32 = 60.0;
+/// Relative score bonus of a negative hit for a query that states a problem (see the module
+/// docs): enough to reorder near ties, not to lift a weak match over a good one.
+pub const POLARITY_BOOST: f32 = 0.03;
 
 /// Search mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -52,6 +73,13 @@ pub struct Query {
     /// How many results.
     #[serde(default = "default_limit")]
     pub limit: usize,
+    /// Only verbatims of this sentiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Polarity>,
+    /// The sentiment head of the workspace's model, set by the caller that can load it: needed
+    /// by [`Query::sentiment`] and by polarity-aware ranking (skipped without it).
+    #[serde(skip)]
+    pub head: Option<std::sync::Arc<SentimentHead>>,
 }
 
 fn default_limit() -> usize {
@@ -129,6 +157,9 @@ pub enum RetrieveError {
     /// The grant does not allow reading text.
     #[error("this grant does not allow reading verbatims")]
     TextNotAllowed,
+    /// A sentiment filter without the sentiment head.
+    #[error("--sentiment needs the sentiment model of the workspace's embedding model (models/sentiment/<model>.json); none is loaded")]
+    NoSentimentModel,
 }
 
 /// How deep each list goes before fusion.
@@ -226,21 +257,46 @@ fn run(
         Mode::Hybrid => fusion_depth(limit),
         _ => limit,
     };
+    let head = q.head.as_deref();
+    if q.sentiment.is_some() && head.is_none() {
+        return Err(RetrieveError::NoSentimentModel);
+    }
+    let mut query_vector = None;
+    if matches!(q.mode, Mode::Vector | Mode::Hybrid) {
+        let e = embedder.ok_or(RetrieveError::NoModel(q.mode))?;
+        store.check_model(e.fingerprint())?;
+        query_vector = e.embed(&[q.text.as_str()], TextKind::Query)?.pop();
+    }
+    let problem = head.is_some_and(|h| query_states_problem(h, &q.text, query_vector.as_deref()));
+    // Verbatim sentiment of every verbatim passing the filter, when it is needed.
+    let sentiments = match head {
+        Some(h) if q.sentiment.is_some() || problem => {
+            Some(verbatim_polarities(store, h, &filter)?)
+        }
+        _ => None,
+    };
+    let allowed: Option<std::collections::HashSet<i64>> = q.sentiment.map(|want| {
+        sentiments
+            .iter()
+            .flatten()
+            .filter(|(_, &p)| p == want)
+            .map(|(&d, _)| d)
+            .collect()
+    });
     let text_hits = match q.mode {
-        Mode::Text | Mode::Hybrid => indexes.text.search(&q.text, &filter, depth)?,
+        Mode::Text | Mode::Hybrid => {
+            indexes
+                .text
+                .search_within(&q.text, &filter, allowed.as_ref(), depth)?
+        }
         Mode::Vector => Vec::new(),
     };
-    let vec_hits = match q.mode {
-        Mode::Vector | Mode::Hybrid => {
-            let e = embedder.ok_or(RetrieveError::NoModel(q.mode))?;
-            store.check_model(e.fingerprint())?;
-            let qv = e
-                .embed(&[q.text.as_str()], TextKind::Query)?
-                .pop()
-                .expect("one vector per text");
-            vector_search(store, indexes, &qv, &filter, depth)?
+    let vec_hits = match &query_vector {
+        Some(qv) => {
+            let hits = vector_search_within(store, indexes, qv, &filter, allowed.as_ref(), depth)?;
+            after_contradictions(store, &q.text, hits)?
         }
-        Mode::Text => Vec::new(),
+        None => Vec::new(),
     };
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
         Mode::Text => text_hits
@@ -252,6 +308,10 @@ fn run(
             .map(|&(d, s)| (d, s, None, Some(s)))
             .collect(),
         Mode::Hybrid => fuse(&text_hits, &vec_hits),
+    };
+    let ranked = match (&sentiments, problem) {
+        (Some(by_doc), true) => boost_negative(ranked, by_doc),
+        _ => ranked,
     };
     let ranked: Vec<_> = ranked.into_iter().take(limit).collect();
     let docs: Vec<i64> = ranked.iter().map(|r| r.0).collect();
@@ -300,6 +360,112 @@ pub fn fuse(
     out
 }
 
+/// Whether a query states a problem: its unit sentiment (head and lexicon rule) is negative;
+/// without a query vector (text mode), the lexicon rule alone.
+pub fn query_states_problem(head: &SentimentHead, text: &str, vector: Option<&[f32]>) -> bool {
+    match vector {
+        Some(v) => crate::sentiment::unit(head, text, v).polarity == Polarity::Negative,
+        None => crate::sentiment::rule::score(text).score < -head.neutral_band,
+    }
+}
+
+/// The sentiment of every verbatim passing `filter`, as the themes read it: the head on the
+/// mean of the verbatim's sentence vectors when it has several, else on its own vector.
+pub fn verbatim_polarities(
+    store: &Store,
+    head: &SentimentHead,
+    filter: &Filter,
+) -> Result<HashMap<i64, Polarity>, RetrieveError> {
+    let sentences = store.sentence_vectors()?;
+    Ok(store
+        .filtered_vectors(filter)?
+        .into_iter()
+        .map(|(doc, _, v)| {
+            let s = match sentences.get(&doc) {
+                Some(s) if s.len() > 1 => {
+                    head.score(&crate::themes::sentences::mean_vector(s, v.len()))
+                }
+                _ => head.score(&v),
+            };
+            (doc, head.polarity(s))
+        })
+        .collect())
+}
+
+/// Whether a text says the opposite of the query about one of its words: it holds a query term
+/// only with the other polarity (`NOT_damag` for a query on "damaged", or `damag` for "not
+/// damaged") — the text index's reading of negation, which the embedding lacks.
+pub fn contradicts(query_terms: &HashSet<String>, text_terms: &HashSet<String>) -> bool {
+    use crate::index::text::NEGATED;
+    query_terms.iter().any(|q| {
+        let opposite = match q.strip_prefix(NEGATED) {
+            Some(plain) => plain.to_string(),
+            None => format!("{NEGATED}{q}"),
+        };
+        text_terms.contains(&opposite) && !text_terms.contains(q)
+    })
+}
+
+/// The vector hits with those that contradict the query ([`contradicts`]) moved after the
+/// others (order otherwise kept): "arrived with no damage" embeds next to "arrived damaged",
+/// and must not lead a search for the complaint.
+fn after_contradictions(
+    store: &Store,
+    query: &str,
+    hits: Vec<(i64, f32)>,
+) -> Result<Vec<(i64, f32)>, RetrieveError> {
+    use crate::index::text::tokens;
+    use crate::lang::Lang;
+    let (en, fr) = crate::index::TextIndex::query_terms(query);
+    let q_en: HashSet<String> = en.into_iter().collect();
+    let q_fr: HashSet<String> = fr.into_iter().collect();
+    if hits.is_empty() || (q_en.is_empty() && q_fr.is_empty()) {
+        return Ok(hits);
+    }
+    let docs: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    let texts: HashMap<i64, (Lang, String)> = store
+        .get_docs(&docs)?
+        .into_iter()
+        .map(|v| {
+            (
+                v.doc,
+                (Lang::from_code(&v.language).unwrap_or(Lang::En), v.text),
+            )
+        })
+        .collect();
+    let (mut keep, mut after) = (Vec::new(), Vec::new());
+    for h in hits {
+        let bad = texts.get(&h.0).is_some_and(|(lang, text)| {
+            let terms: HashSet<String> = tokens(*lang, text).into_iter().map(|t| t.0).collect();
+            let q = if *lang == Lang::Fr { &q_fr } else { &q_en };
+            contradicts(q, &terms)
+        });
+        if bad {
+            after.push(h);
+        } else {
+            keep.push(h);
+        }
+    }
+    keep.extend(after);
+    Ok(keep)
+}
+
+/// Multiplies the score of negative hits by `1 + POLARITY_BOOST` and sorts again (ties by doc).
+fn boost_negative(
+    mut ranked: Vec<(i64, f32, Option<f32>, Option<f32>)>,
+    polarity: &HashMap<i64, Polarity>,
+) -> Vec<(i64, f32, Option<f32>, Option<f32>)> {
+    let key = |r: &(i64, f32, Option<f32>, Option<f32>)| {
+        if polarity.get(&r.0) == Some(&Polarity::Negative) {
+            r.1 * (1.0 + POLARITY_BOOST)
+        } else {
+            r.1
+        }
+    };
+    ranked.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.0.cmp(&b.0)));
+    ranked
+}
+
 /// Nearest verbatims to `qv` among those passing `filter`: `(doc, cosine)`, best first.
 pub fn vector_search(
     store: &Store,
@@ -308,7 +474,31 @@ pub fn vector_search(
     filter: &Filter,
     k: usize,
 ) -> Result<Vec<(i64, f32)>, RetrieveError> {
+    vector_search_within(store, indexes, qv, filter, None, k)
+}
+
+/// [`vector_search`] restricted to the docs in `docs` when given.
+pub fn vector_search_within(
+    store: &Store,
+    indexes: &Indexes,
+    qv: &[f32],
+    filter: &Filter,
+    docs: Option<&std::collections::HashSet<i64>>,
+    k: usize,
+) -> Result<Vec<(i64, f32)>, RetrieveError> {
     use crate::vecmath::dot;
+    if let Some(docs) = docs {
+        // An explicit doc set (a sentiment filter): score it exactly, whatever its size.
+        let mut scored: Vec<(i64, f32)> = store
+            .filtered_vectors(filter)?
+            .into_iter()
+            .filter(|(doc, _, _)| docs.contains(doc))
+            .map(|(doc, _, v)| (doc, dot(qv, &v)))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        return Ok(scored);
+    }
     let allowed: Vec<i64> = if filter.is_empty() {
         store.live_vec_ids()?
     } else {
@@ -363,5 +553,63 @@ mod tests {
         // 3 and 4 tie on one appearance each at rank 3 / rank 2: 4 is ahead.
         assert_eq!(f[2].0, 4);
         assert_eq!(fuse(&text, &vector), f);
+    }
+
+    #[test]
+    fn a_problem_query_lifts_negative_hits_over_near_ties_only() {
+        let ranked = vec![
+            (1, 1.00, None, None), // neutral, best
+            (2, 0.99, None, None), // positive, 1% above the negative one
+            (3, 0.98, None, None), // negative: 0.98 × 1.03 = 1.0094 passes both
+            (4, 0.50, None, None), // negative, far behind: stays behind
+            (5, 0.60, None, None), // neutral
+        ];
+        let pol: HashMap<i64, Polarity> = [
+            (1, Polarity::Neutral),
+            (2, Polarity::Positive),
+            (3, Polarity::Negative),
+            (4, Polarity::Negative),
+            (5, Polarity::Neutral),
+        ]
+        .into_iter()
+        .collect();
+        let order: Vec<i64> = boost_negative(ranked, &pol).iter().map(|r| r.0).collect();
+        assert_eq!(order, [3, 1, 2, 5, 4]);
+    }
+
+    #[test]
+    fn a_text_contradicts_a_query_when_it_holds_a_query_word_only_negated_or_only_affirmed() {
+        use crate::index::text::tokens;
+        use crate::lang::Lang;
+        let terms =
+            |t: &str| -> HashSet<String> { tokens(Lang::En, t).into_iter().map(|x| x.0).collect() };
+        let query = |t: &str| -> HashSet<String> {
+            crate::index::TextIndex::query_terms(t)
+                .0
+                .into_iter()
+                .collect()
+        };
+        let complaint = query("package arrived damaged");
+        assert!(contradicts(
+            &complaint,
+            &terms("The package arrived with no damage")
+        ));
+        assert!(contradicts(&complaint, &terms("not damaged at all")));
+        assert!(!contradicts(
+            &complaint,
+            &terms("The package arrived damaged")
+        ));
+        // Both readings present: not a contradiction.
+        assert!(!contradicts(
+            &complaint,
+            &terms("The box was damaged, the jar not damaged")
+        ));
+        assert!(!contradicts(&complaint, &terms("Great coffee")));
+        let reassurance = query("not damaged");
+        assert!(contradicts(&reassurance, &terms("arrived damaged")));
+        assert!(!contradicts(
+            &reassurance,
+            &terms("never damaged in shipping")
+        ));
     }
 }

@@ -31,7 +31,7 @@ const ALPHA: f32 = 15.0;
 /// Cues that negate the next words on their own.
 const CUES: &[&str] = &[
     "not", "no", "never", "without", "nothing", "none", "nor", "cannot", "neither", "nobody",
-    "pas", "sans", "jamais", "aucun", "aucune", "rien", "personne", "ni",
+    "hardly", "pas", "sans", "jamais", "aucun", "aucune", "rien", "ni",
 ];
 
 /// The lexicon: word → weight in [−3, 3].
@@ -60,39 +60,145 @@ pub struct RuleScore {
 
 /// Tokens: lower-cased letter runs (apostrophes inside words kept, `n't` kept attached) and
 /// the punctuation that ends a negation scope.
+#[cfg(test)]
 fn tokens(text: &str) -> Vec<String> {
+    tokens_at(text).into_iter().map(|t| t.0).collect()
+}
+
+/// [`tokens`] with the byte range each covers in `text`.
+fn tokens_at(text: &str) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let flush = |cur: &mut String, out: &mut Vec<String>| {
+    let mut start = 0usize;
+    let flush = |cur: &mut String, start: usize, end: usize, out: &mut Vec<_>| {
         if !cur.is_empty() {
-            out.push(std::mem::take(cur));
+            out.push((std::mem::take(cur), start, end));
         }
     };
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (i, &(at, c)) in chars.iter().enumerate() {
+        let next = |k: usize| chars.get(i + k).map(|p| p.1);
         if c.is_alphabetic() {
+            if cur.is_empty() {
+                start = at;
+            }
             cur.extend(c.to_lowercase());
         } else if (c == '\'' || c == '’')
             && !cur.is_empty()
-            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic())
+            && next(1).is_some_and(|n| n.is_alphabetic())
         {
             // "don't" stays one token; French elision "n'est" / "l'emballage" splits after it.
-            if chars.get(i + 1).is_some_and(|n| *n == 't' || *n == 'T')
+            if next(1).is_some_and(|n| n == 't' || n == 'T')
                 && cur.ends_with('n')
-                && chars.get(i + 2).is_none_or(|n| !n.is_alphabetic())
+                && next(2).is_none_or(|n| !n.is_alphabetic())
             {
                 cur.push('\'');
             } else {
-                flush(&mut cur, &mut out);
+                flush(&mut cur, start, at, &mut out);
             }
         } else {
-            flush(&mut cur, &mut out);
+            flush(&mut cur, start, at, &mut out);
             if matches!(c, ',' | ';' | ':' | '!' | '?' | '(' | ')' | '.') {
-                out.push(c.to_string());
+                out.push((c.to_string(), at, at + c.len_utf8()));
             }
         }
     }
-    flush(&mut cur, &mut out);
+    flush(&mut cur, start, text.len(), &mut out);
+    out
+}
+
+/// Words that end a negation scope like punctuation does: what follows a contrast is said
+/// on its own ("not cheap but great").
+const CONTRAST: &[&str] = &[
+    "but",
+    "however",
+    "although",
+    "though",
+    "yet",
+    "whereas",
+    "mais",
+    "cependant",
+    "pourtant",
+    "toutefois",
+    "néanmoins",
+    "alors",
+];
+
+/// One word of a text as the negation rule reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScopedWord {
+    /// Lower-cased word.
+    pub word: String,
+    /// Byte range in the text.
+    pub start: usize,
+    /// End of the byte range.
+    pub end: usize,
+    /// Whether a negation cue before it reaches it.
+    pub negated: bool,
+    /// Whether it is itself a negation cue (`not`, `n't`, French `ne`/`pas`…).
+    pub cue: bool,
+}
+
+/// The negation scope rule, shared by the sentiment score and the text index: the words of
+/// `text` (punctuation left out), each marked negated when a cue reaches it. A cue reaches the
+/// next [`SCOPE`] words; punctuation (`,;:!?().`) or a contrast word ("but", "mais"…) ends the
+/// scope early. French `ne`/`n'` opens the scope at the closing `pas` / `jamais` / `rien` /
+/// `plus` / `personne` (alone, "plus" is "more" and "personne" "a person").
+pub fn negation_scopes(text: &str) -> Vec<ScopedWord> {
+    let mut out = Vec::new();
+    let mut left = 0usize; // words of negation scope still to come
+    let mut french_ne = false; // saw "ne"/"n'", waiting for "pas"/"jamais"/…
+    for (t, start, end) in tokens_at(text) {
+        if t.chars().all(|c| !c.is_alphabetic()) || CONTRAST.contains(&t.as_str()) {
+            left = 0;
+            french_ne = false;
+            if t.chars().any(|c| c.is_alphabetic()) {
+                out.push(ScopedWord {
+                    word: t,
+                    start,
+                    end,
+                    negated: false,
+                    cue: false,
+                });
+            }
+            continue;
+        }
+        if t == "ne" || t == "n" {
+            french_ne = true;
+            out.push(ScopedWord {
+                word: t,
+                start,
+                end,
+                negated: false,
+                cue: true,
+            });
+            continue;
+        }
+        // "personne" closes "ne" ("je n'ai vu personne"); alone it is "a person".
+        let closes_ne =
+            french_ne && matches!(t.as_str(), "pas" | "jamais" | "rien" | "plus" | "personne");
+        // "plus" alone is "more", not a negation.
+        if closes_ne || (t != "plus" && CUES.contains(&t.as_str())) || t.ends_with("n't") {
+            left = SCOPE;
+            french_ne = false;
+            out.push(ScopedWord {
+                word: t,
+                start,
+                end,
+                negated: false,
+                cue: true,
+            });
+            continue;
+        }
+        out.push(ScopedWord {
+            word: t,
+            start,
+            end,
+            negated: left > 0,
+            cue: false,
+        });
+        left = left.saturating_sub(1);
+    }
     out
 }
 
@@ -100,41 +206,20 @@ fn tokens(text: &str) -> Vec<String> {
 pub fn score(text: &str) -> RuleScore {
     let lex = lexicon();
     let mut total = 0f32;
-    let mut left = 0usize; // words of negation scope still to come
-    let mut french_ne = false; // saw "ne"/"n'", waiting for "pas"/"jamais"/…
     let mut negation = false;
-    for t in tokens(text) {
-        if t.chars().all(|c| !c.is_alphabetic()) {
-            left = 0;
-            french_ne = false;
-            continue;
-        }
-        if t == "ne" || t == "n" {
-            french_ne = true;
-            negation = true;
-            continue;
-        }
-        let closes_ne = french_ne && matches!(t.as_str(), "pas" | "jamais" | "rien" | "plus");
-        // "plus" alone is "more", not a negation.
-        if closes_ne || (t != "plus" && CUES.contains(&t.as_str())) || t.ends_with("n't") {
-            left = SCOPE;
-            french_ne = false;
-            negation = true;
-            continue;
-        }
-        if let Some(&w) = lex.get(&t) {
-            let w = if left > 0 {
-                w * if w > 0.0 {
+    for w in negation_scopes(text) {
+        negation |= w.cue;
+        if let Some(&v) = lex.get(&w.word) {
+            total += if w.negated {
+                v * if v > 0.0 {
                     FLIP_POSITIVE
                 } else {
                     FLIP_NEGATIVE
                 }
             } else {
-                w
+                v
             };
-            total += w;
         }
-        left = left.saturating_sub(1);
     }
     RuleScore {
         score: total / (total * total + ALPHA).sqrt(),
@@ -186,6 +271,32 @@ mod tests {
     fn tokens_keep_nt_and_split_french_elision() {
         assert_eq!(tokens("Don't l'emballage"), ["don't", "l", "emballage"]);
         assert_eq!(tokens("n'est pas, ok"), ["n", "est", "pas", ",", "ok"]);
+        let at = tokens_at("Ça n’est pas");
+        assert_eq!(at[0], ("ça".to_string(), 0, 3));
+        assert_eq!(&"Ça n’est pas"[at[2].1..at[2].2], "est");
+    }
+
+    #[test]
+    fn scopes_end_at_punctuation_contrast_words_and_after_three_words() {
+        let negated = |t: &str| -> Vec<String> {
+            negation_scopes(t)
+                .into_iter()
+                .filter(|w| w.negated)
+                .map(|w| w.word)
+                .collect()
+        };
+        assert_eq!(negated("not damaged at all"), ["damaged", "at", "all"]);
+        assert_eq!(negated("not cheap but great"), ["cheap"]);
+        assert_eq!(negated("no damage, great"), ["damage"]);
+        assert_eq!(
+            negated("it wasn't broken in any way"),
+            ["broken", "in", "any"]
+        );
+        assert_eq!(negated("hardly edible"), ["edible"]);
+        assert_eq!(negated("le colis n'est pas abîmé"), ["abîmé"]);
+        assert_eq!(negated("pas cher mais bon"), ["cher"]);
+        assert_eq!(negated("sans aucun problème"), ["problème"]);
+        assert!(negated("plus rapide").is_empty());
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub(crate) fn search(
         filter: body.filter.to_filter()?,
         limit: body.limit,
         query_vector,
+        sentiment: body.sentiment,
     };
     let (ws, ix) = core.with_indexes()?;
     json(session(ws, sh, caller, via).with_indexes(ix).search(req)?)

@@ -196,6 +196,7 @@ pub fn document() -> Value {
                         "query": { "type": "string" },
                         "mode": { "type": "string", "enum": ["text", "vector", "hybrid"], "description": "default: the workspace's (hybrid)" },
                         "limit": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                        "sentiment": { "type": "string", "enum": ["negative", "neutral", "positive"], "description": "only verbatims of this sentiment (the themes' reading)" },
                     }
                 }]},
                 "SearchResponse": {

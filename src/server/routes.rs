@@ -377,6 +377,8 @@ pub(crate) struct SearchBody {
     pub mode: Option<crate::retrieve::Mode>,
     #[serde(default)]
     pub limit: Option<usize>,
+    #[serde(default)]
+    pub sentiment: Option<crate::themes::Polarity>,
     #[serde(flatten)]
     pub filter: FilterBody,
 }

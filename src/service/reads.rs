@@ -45,6 +45,22 @@ impl Session<'_> {
             mode: req.mode.unwrap_or(self.ws.config.search.mode),
             limit: req.limit.unwrap_or(self.ws.config.search.limit),
             text: req.text,
+            sentiment: req.sentiment,
+            // The sentiment head filters by sentiment and ranks by polarity; without one, a
+            // plain search still runs, a sentiment-filtered one stops here.
+            head: match self.sentiment_head() {
+                Ok((h, _)) => Some(std::sync::Arc::new(h)),
+                Err(e) if req.sentiment.is_some() => {
+                    let what = match self.via.door() {
+                        crate::access::Door::Cli => "--sentiment",
+                        crate::access::Door::Http => "\"sentiment\"",
+                    };
+                    return Err(ServiceError::BadRequest(format!(
+                        "{what} needs the sentiment model: {e}"
+                    )));
+                }
+                Err(_) => None,
+            },
         };
         // Text search works without the model: it is loaded only when the mode needs it, and
         // when it cannot load, the error says why and how to search without it.

@@ -197,6 +197,9 @@ pub struct SearchRequest {
     /// The query's vector when the door already has it (the server embeds while it waits for
     /// the workspace); `None`: embedded here when the mode needs it.
     pub query_vector: Option<Vec<f32>>,
+    /// Only verbatims of this sentiment (needs the sentiment head; without this, the head is
+    /// used when it loads, for polarity-aware ranking, and skipped when it does not).
+    pub sentiment: Option<crate::themes::Polarity>,
 }
 
 /// How a themes run is made (or found): the parameters and whether to recompute.

@@ -14,7 +14,7 @@ use super::session::*;
 
 impl Session<'_> {
     /// The sentiment head of the workspace's model, and the sha256 of its file.
-    fn sentiment_head(&self) -> Result<(SentimentHead, String), ServiceError> {
+    pub(super) fn sentiment_head(&self) -> Result<(SentimentHead, String), ServiceError> {
         let dir = self.models.dir(self.ws)?;
         let fp = self.ws.store.model_fingerprint()?.ok_or_else(|| {
             ServiceError::BadRequest(

@@ -130,6 +130,8 @@ fn ids_of(
     let (ix, _) = ws.indexes().unwrap();
     let grant = authorize(&Caller::Owner, Action::Search).unwrap();
     let q = Query {
+        sentiment: None,
+        head: None,
         text: text.into(),
         mode,
         filter: Filter::default(),

@@ -67,6 +67,8 @@ fn a_changed_text_updates_store_and_both_indexes() {
     let grant = authorize(&Caller::Owner, Action::Search).unwrap();
     for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
         let q = Query {
+            sentiment: None,
+            head: None,
             text: new_text.into(),
             mode,
             filter: Filter::default(),
@@ -79,6 +81,8 @@ fn a_changed_text_updates_store_and_both_indexes() {
         );
         // Each id appears once: the stale vector of the old text is never returned.
         let q = Query {
+            sentiment: None,
+            head: None,
             text: old_text.clone(),
             mode,
             filter: Filter::default(),
@@ -174,6 +178,8 @@ fn reindex_equals_incremental_indexing() {
             .iter()
             .map(|q| {
                 let q = Query {
+                    sentiment: None,
+                    head: None,
                     text: (*q).into(),
                     mode,
                     filter: Filter::default(),

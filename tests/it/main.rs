@@ -12,6 +12,7 @@ mod erase;
 mod ingest_integrity;
 mod lifecycle;
 mod models;
+mod negation;
 mod pii_eval;
 mod privacy;
 mod props;

@@ -122,11 +122,11 @@ proptest! {
             for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
                 // Unfiltered: the verbatim is among the hits for its own text (ties between
                 // identical bags of words are allowed, so not necessarily first).
-                let q = Query { text: text.clone(), mode, filter: Filter::default(), limit: rows.len() };
+                let q = Query { sentiment: None, head: None, text: text.clone(), mode, filter: Filter::default(), limit: rows.len() };
                 let hits = search(&grant, ws.raw_store(), &ix, Some(&emb), &q).unwrap();
                 prop_assert!(hits.iter().any(|h| h.verbatim.id == id), "{:?}: {} not found", mode, id);
                 // Filtered: exactly the expected set can appear, and the verbatim appears iff it passes.
-                let q = Query { text: text.clone(), mode, filter: filter.clone(), limit: rows.len() };
+                let q = Query { sentiment: None, head: None, text: text.clone(), mode, filter: filter.clone(), limit: rows.len() };
                 let hits = search(&grant, ws.raw_store(), &ix, Some(&emb), &q).unwrap();
                 prop_assert!(hits.iter().all(|h| expected.contains_key(&h.verbatim.id)));
                 prop_assert_eq!(hits.iter().any(|h| h.verbatim.id == id), expected.contains_key(&id));

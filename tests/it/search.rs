@@ -22,6 +22,8 @@ fn own_text_rank1(
     let (mut top1, mut misses) = (0, Vec::new());
     for (id, text, _, _) in &rows {
         let q = Query {
+            sentiment: None,
+            head: None,
             text: text.clone(),
             mode,
             filter: Filter::default(),
@@ -80,6 +82,8 @@ fn filters_hold_in_every_mode_without_losing_recall() {
     for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
         for (id, text, _, _) in &yelp {
             let q = Query {
+                sentiment: None,
+                head: None,
                 text: text.clone(),
                 mode,
                 filter: f.clone(),
@@ -108,6 +112,8 @@ fn filters_hold_in_every_mode_without_losing_recall() {
         .count();
     for mode in [Mode::Vector, Mode::Hybrid] {
         let q = Query {
+            sentiment: None,
+            head: None,
             text: "the food".into(),
             mode,
             filter: two.clone(),
@@ -142,6 +148,8 @@ fn filters_hold_in_every_mode_without_losing_recall() {
     for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
         for r in in_may.iter().take(10) {
             let q = Query {
+                sentiment: None,
+                head: None,
                 text: r["text"].as_str().unwrap().into(),
                 mode,
                 filter: f.clone(),
@@ -170,6 +178,8 @@ fn filters_hold_in_every_mode_without_losing_recall() {
     };
     assert_eq!(ws.raw_store().count(&f).unwrap(), high);
     let q = Query {
+        sentiment: None,
+        head: None,
         text: "hello how are you".into(),
         mode: Mode::Hybrid,
         filter: f.clone(),

@@ -474,6 +474,38 @@ fn search_text_and_hybrid_with_filters() {
 }
 
 #[test]
+fn search_filters_on_sentiment_in_every_mode() {
+    let s = Served::start(true, roomy(), None);
+    for mode in ["text", "hybrid", "vector"] {
+        let ids = |sentiment: &str| -> Vec<String> {
+            let q = json!({ "query": "the battery died", "mode": mode, "limit": 20,
+                            "sentiment": sentiment });
+            let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&q));
+            assert_eq!(st, 200, "{mode}: {v}");
+            assert_eq!(v["query"]["sentiment"], sentiment, "{v}");
+            v["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (neg, pos) = (ids("negative"), ids("positive"));
+        assert!(
+            !neg.is_empty() && !pos.is_empty(),
+            "{mode}: {neg:?} {pos:?}"
+        );
+        assert!(
+            !neg.iter().any(|d| pos.contains(d)),
+            "{mode}: in both: {neg:?} {pos:?}"
+        );
+    }
+    let bad = json!({ "query": "x", "sentiment": "angry" });
+    let (st, v) = s.call("POST", "/v1/search", Role::Analyst, Some(&bad));
+    assert_eq!(st, 400, "{v}");
+}
+
+#[test]
 fn json_errors_for_unknown_routes_methods_and_bodies() {
     let s = Served::start(false, roomy(), None);
     let (st, v) = call(s.addr, "GET", "/v2/nothing", None, None);
