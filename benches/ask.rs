@@ -134,7 +134,7 @@ fn main() {
                     filter: Filter::default(),
                     limit: 10,
                 };
-                let hits = search(&grant, &ws.store, &indexes, Some(&model), &q).unwrap();
+                let hits = search(&grant, ws.raw_store(), &indexes, Some(&model), &q).unwrap();
                 let rel = |id: &str| labels.iter().any(|(i, l)| i == id && l == g);
                 let n_rel = labels.iter().filter(|l| &l.1 == g).count().min(10);
                 let dcg: f64 = hits
@@ -196,7 +196,7 @@ fn main() {
     let (mut prompt_tok, mut prompt_s, mut gen_tok, mut gen_s) = (0usize, 0.0, 0usize, 0.0);
     for q in QUESTIONS {
         let a = ask(
-            &ws.store,
+            ws.raw_store(),
             &indexes,
             &grant,
             &model,

@@ -135,7 +135,7 @@ fn main() {
                     filter: Filter::default(),
                     limit: 10,
                 };
-                let hits = search(&grant, &ws.store, &indexes, Some(&model), &query).unwrap();
+                let hits = search(&grant, ws.raw_store(), &indexes, Some(&model), &query).unwrap();
                 let rank = hits
                     .iter()
                     .position(|h| h.verbatim.id == q.relevant)

@@ -1,27 +1,35 @@
-//! The operations behind both doors — the CLI and the HTTP server — so that the policy and the
-//! audit trail are the same whichever way a caller comes in.
+//! The application layer: every operation behind both doors — the CLI and the HTTP server — so
+//! that the policy and the audit trail are the same whichever way a caller comes in.
 //!
-//! Every read follows the same three steps: [`Workspace::enter`] (the caller, re-checked for
-//! revocation and expiry, and the action give a [`Grant`] or a refusal); the work, limited by
-//! the grant (scope, text or aggregates only, k); [`Workspace::record`] (the audit entry, durable,
-//! before anything is returned). The functions here take the grant, so the first step cannot be
-//! skipped, and do the last step themselves.
+//! A door builds a [`Session`] (the workspace, the caller, how they came in as a [`Via`], the
+//! models loaded on first use, the [`Settings`]) and calls one method per operation: a typed
+//! request in, a typed response out. Every method follows the same three steps:
+//! [`Workspace::enter`] (the caller, re-checked for revocation and expiry, and the action give a
+//! [`Grant`] or a refusal); the work, limited by the grant (scope, text or aggregates only, k);
+//! [`Workspace::record`] (the audit entry, durable, before anything is returned). Grants never
+//! leave the session, so a door cannot skip the first step nor forget the last.
 
 use serde::Serialize;
 
 use crate::access::{AccessError, Action, Caller, Grant};
-use crate::ask::llm::Generator;
-use crate::ask::{Answer, AskOptions};
-use crate::embed::Embedder;
-use crate::index::Indexes;
 use crate::retrieve::{self, Hit, Query, SearchAggregate};
-use crate::sentiment::SentimentHead;
-use crate::store::{AuditDetail, AuditEntry, Filter, IdKind};
-use crate::themes::analytics::{build_report, summarize, ReportInputs, Summary, SummaryOptions};
-use crate::themes::run::RunData;
-use crate::themes::{Report, ThemeSummary};
-use crate::workspace::privacy::{self, Revealed};
+use crate::store::{AuditDetail, Filter, IdKind};
+use crate::workspace::privacy;
 use crate::workspace::Workspace;
+
+mod ask;
+mod reads;
+mod session;
+#[cfg(test)]
+mod tests;
+mod themes;
+mod writes;
+
+pub use session::{
+    AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
+    ReportRequest, ReportResponse, RunRequest, SearchRequest, Session, Settings, ThemeEdit,
+    ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, Via,
+};
 
 /// Why a request failed, by who can fix it.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,9 @@ pub enum ServiceError {
     /// No such verbatim, theme… (HTTP 404).
     #[error("{0}")]
     NotFound(String),
+    /// The workspace is busy: another process holds its write lock (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else (HTTP 500).
     #[error("{0}")]
     Internal(String),
@@ -55,6 +66,8 @@ pub enum ErrorKind {
     BadRequest,
     /// 404.
     NotFound,
+    /// 409.
+    Conflict,
     /// 500.
     Internal,
 }
@@ -67,6 +80,7 @@ impl ServiceError {
             ServiceError::Denied(_) => ErrorKind::Denied,
             ServiceError::BadRequest(_) => ErrorKind::BadRequest,
             ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -74,6 +88,18 @@ impl ServiceError {
     /// Wraps any other error as internal.
     pub fn internal(e: impl std::fmt::Display) -> ServiceError {
         ServiceError::Internal(e.to_string())
+    }
+
+    /// Wraps a lower layer's error as internal, its causes said after it (`error: cause:
+    /// cause`), as the CLI always printed them.
+    pub fn internal_chain(e: &(dyn std::error::Error + 'static)) -> ServiceError {
+        let mut m = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            m += &format!(": {s}");
+            source = s.source();
+        }
+        ServiceError::Internal(m)
     }
 }
 
@@ -117,6 +143,7 @@ impl From<privacy::PrivacyError> for ServiceError {
     fn from(e: privacy::PrivacyError) -> Self {
         match e {
             privacy::PrivacyError::NotFound(_) => ServiceError::NotFound(e.to_string()),
+            privacy::PrivacyError::Usage(_) => ServiceError::BadRequest(e.to_string()),
             e => ServiceError::Internal(e.to_string()),
         }
     }
@@ -133,32 +160,12 @@ pub fn recheck(ws: &Workspace, caller: &Caller) -> Result<Caller, ServiceError> 
     Ok(ws.recheck(caller)?)
 }
 
-/// [`Workspace::enter`] with the service's error.
-pub fn enter(ws: &Workspace, caller: &Caller, action: Action) -> Result<Grant, ServiceError> {
-    Ok(ws.enter(caller, action)?)
-}
-
-fn expect(grant: &Grant, action: Action) -> Result<(), ServiceError> {
-    if grant.action() == action {
-        Ok(())
-    } else {
-        Err(ServiceError::Internal(format!(
-            "a grant for {:?} was used for {action:?}",
-            grant.action()
-        )))
-    }
-}
-
 /// The caller's filter resolved against the workspace (see [`crate::store::resolve_filter`]):
 /// an unknown field or a value that matches nothing is a [`ServiceError::BadRequest`] whose
 /// message names the known fields or values (those in the grant's scope); values match case-
 /// and accent-insensitively and are replaced by the stored values. Every operation below that
 /// takes a filter runs it through here, so both doors answer the same.
-pub fn resolve_filter(
-    ws: &Workspace,
-    grant: &Grant,
-    filter: &Filter,
-) -> Result<Filter, ServiceError> {
+fn resolve_filter(ws: &Workspace, grant: &Grant, filter: &Filter) -> Result<Filter, ServiceError> {
     let scope = grant.restrict(&Filter::default());
     ws.store
         .resolve_filter(filter, &scope)?
@@ -176,54 +183,6 @@ pub struct SearchResponse {
     /// Counts by segment and theme (aggregates-only callers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aggregate: Option<SearchAggregate>,
-}
-
-/// Search under a [`Action::Search`] grant; `via` names the command or route in the audit.
-pub fn search(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    indexes: &Indexes,
-    embedder: Option<&dyn Embedder>,
-    q: &Query,
-) -> Result<SearchResponse, ServiceError> {
-    expect(grant, Action::Search)?;
-    if q.text.trim().is_empty() {
-        return Err(ServiceError::BadRequest("the query is empty".into()));
-    }
-    let q = &Query {
-        filter: resolve_filter(ws, grant, &q.filter)?,
-        ..q.clone()
-    };
-    let detail = |verbatim_ids: Vec<String>| AuditDetail::Search {
-        query: q.text.clone(),
-        mode: serde_json::to_value(q.mode)
-            .ok()
-            .and_then(|m| m.as_str().map(String::from))
-            .unwrap_or_default(),
-        limit: q.limit,
-        filter: q.filter.clone(),
-        scope: grant.scope().clone(),
-        verbatim_ids,
-    };
-    if grant.may_read_text() {
-        let hits = retrieve::search(grant, &ws.store, indexes, embedder, q)?;
-        let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
-        ws.record(grant, via, &detail(ids))?;
-        Ok(SearchResponse {
-            query: q.clone(),
-            hits: Some(hits),
-            aggregate: None,
-        })
-    } else {
-        let agg = retrieve::aggregate(grant, &ws.store, indexes, embedder, q)?;
-        ws.record(grant, via, &detail(Vec::new()))?;
-        Ok(SearchResponse {
-            query: q.clone(),
-            hits: None,
-            aggregate: Some(agg),
-        })
-    }
 }
 
 /// What `stats` reports.
@@ -257,30 +216,6 @@ pub struct VectorCoverage {
     pub covered_seq: i64,
 }
 
-/// Workspace counts under a [`Action::Stats`] grant.
-pub fn stats(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    indexes: &Indexes,
-) -> Result<Stats, ServiceError> {
-    expect(grant, Action::Stats)?;
-    let report = Stats {
-        workspace: ws.root().to_path_buf(),
-        store: stats_for(grant, ws.store.stats()?),
-        text_index: TextCoverage {
-            documents: indexes.text.num_docs(),
-            covered_seq: indexes.text.covered(),
-        },
-        vector_index: VectorCoverage {
-            points: indexes.vectors.points(),
-            covered_seq: indexes.vectors.covered(),
-        },
-    };
-    ws.record(grant, via, &AuditDetail::Stats {})?;
-    Ok(report)
-}
-
 /// Store statistics as `grant` may see them: for an aggregates-only caller, languages with
 /// fewer than k verbatims are left out (a language spoken by two respondents points at them).
 fn stats_for(grant: &Grant, mut s: crate::store::StoreStats) -> crate::store::StoreStats {
@@ -291,165 +226,10 @@ fn stats_for(grant: &Grant, mut s: crate::store::StoreStats) -> crate::store::St
     s
 }
 
-/// One sealed original under a [`Action::Reveal`] grant, logged before it is returned.
-pub fn reveal(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    id: &str,
-) -> Result<Revealed, ServiceError> {
-    expect(grant, Action::Reveal)?;
-    let missing = || ServiceError::from(privacy::PrivacyError::NotFound(id.to_string()));
-    let v = ws.store.get(id)?.ok_or_else(missing)?;
-    if !grant.restrict(&Filter::default()).matches(&v) {
-        return Err(missing());
-    }
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::Reveal {
-            verbatim_ids: vec![id.to_string()],
-            logged_at: None,
-        },
-    )?;
-    Ok(privacy::reveal(ws, grant, id)?)
-}
-
-/// The theme list under a [`Action::Themes`] grant (quotes only when the grant allows text;
-/// cells under its k suppressed).
-#[allow(clippy::too_many_arguments)]
-pub fn themes(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    run: &RunData,
-    head: &SentimentHead,
-    filter: &Filter,
-    quotes: usize,
-    min_size: usize,
-) -> Result<Summary, ServiceError> {
-    expect(grant, Action::Themes)?;
-    let filter = &resolve_filter(ws, grant, filter)?;
-    let opts = SummaryOptions::for_grant(grant, filter, quotes, min_size);
-    let s = summarize(run, head, &opts);
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::Themes {
-            theme: None,
-            filter: opts.filter.clone(),
-            quotes: opts.quotes,
-            min_cell: opts.min_cell,
-            theme_ids: s.themes.iter().map(|t| t.id.clone()).collect(),
-            verbatim_ids: s
-                .themes
-                .iter()
-                .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
-                .collect(),
-        },
-    )?;
-    Ok(s)
-}
-
-/// One theme under a [`Action::Themes`] grant (same limits as [`themes`]); `Ok(None)` when it
-/// has no verbatims in scope (or fewer than the grant's k).
-#[allow(clippy::too_many_arguments)]
-pub fn theme(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    run: &RunData,
-    head: &SentimentHead,
-    id: &str,
-    filter: &Filter,
-    quotes: usize,
-) -> Result<Option<ThemeSummary>, ServiceError> {
-    expect(grant, Action::Themes)?;
-    let filter = &resolve_filter(ws, grant, filter)?;
-    let opts = SummaryOptions::for_grant(grant, filter, quotes, 0);
-    let s = summarize(run, head, &opts);
-    let Some(t) = s.themes.into_iter().find(|t| t.id == id) else {
-        return Ok(None);
-    };
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::Themes {
-            theme: Some(t.id.clone()),
-            filter: opts.filter.clone(),
-            quotes: opts.quotes,
-            min_cell: opts.min_cell,
-            theme_ids: vec![t.id.clone()],
-            verbatim_ids: t.quotes.iter().map(|q| q.id.clone()).collect(),
-        },
-    )?;
-    Ok(Some(t))
-}
-
-/// `ask` under an [`Action::Ask`] grant: reads through `ws`, and appends the audit entry (the
-/// question, the filter, the verbatims the answer rests on) through `audit` — a second
-/// connection to the same workspace — before the first sentence reaches `on_sentence`.
-#[allow(clippy::too_many_arguments)]
-pub fn ask(
-    ws: &Workspace,
-    audit: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    indexes: &Indexes,
-    embedder: &dyn Embedder,
-    generator: Option<&mut Generator>,
-    question: &str,
-    opts: &AskOptions,
-    on_sentence: &mut dyn FnMut(&str),
-) -> Result<Answer, ServiceError> {
-    expect(grant, Action::Ask)?;
-    if question.trim().is_empty() {
-        return Err(ServiceError::BadRequest("the question is empty".into()));
-    }
-    let opts = &AskOptions {
-        filter: resolve_filter(ws, grant, &opts.filter)?,
-        ..opts.clone()
-    };
-    // Aggregates-only callers get counts: no model reads verbatims for them.
-    let generator = if grant.may_read_text() {
-        generator
-    } else {
-        None
-    };
-    crate::ask::ask(
-        &ws.store,
-        indexes,
-        grant,
-        embedder,
-        generator,
-        question,
-        opts,
-        &mut |sources| {
-            let detail = AuditDetail::Ask {
-                question: question.to_string(),
-                filter: opts.filter.clone(),
-                scope: grant.scope().clone(),
-                verbatim_ids: sources.iter().map(|s| s.id.clone()).collect(),
-            };
-            audit
-                .record(grant, via, &detail)
-                .map(|_| ())
-                .map_err(|e| format!("audit trail: {e}"))
-        },
-        on_sentence,
-    )
-    .map_err(ServiceError::internal)
-}
-
-/// Records a write made under `grant` (ingest, reindex, links make, theme edits, users and
-/// grants, backups…): who, what, what it changed. The grant must be for the write's action.
-pub fn record_write(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    detail: &AuditDetail,
-) -> Result<(), ServiceError> {
-    let wanted = match detail {
+/// The action a write's audit entry must be recorded under (ingest, reindex, links make,
+/// theme edits, users and grants, backups); a read is not a write: its own operation records it.
+fn write_action(detail: &AuditDetail) -> Result<Action, ServiceError> {
+    Ok(match detail {
         AuditDetail::ThemeMerge { .. }
         | AuditDetail::ThemeRename { .. }
         | AuditDetail::ThemeSeed { .. } => Action::EditThemes,
@@ -460,133 +240,10 @@ pub fn record_write(
         | AuditDetail::LinksMake { .. } => Action::Write,
         other => {
             return Err(ServiceError::Internal(format!(
-                "{other:?} is not a write; its own service function records it"
+                "{other:?} is not a write; its own operation records it"
             )))
         }
-    };
-    expect(grant, wanted)?;
-    ws.record(grant, via, detail)?;
-    Ok(())
-}
-
-/// The pseudonym of a respondent identifier and their verbatims, under an [`Action::Lookup`]
-/// grant. The identifier itself is personal data: the trail keeps its pseudonym.
-pub fn lookup_respondent(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    identifier: &str,
-) -> Result<privacy::Respondent, ServiceError> {
-    expect(grant, Action::Lookup)?;
-    let r = privacy::lookup_respondent(ws, identifier)?;
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::RespondentLookup {
-            pseudonym: r.pseudonym.clone(),
-            verbatim_ids: r.verbatims.clone(),
-        },
-    )?;
-    Ok(r)
-}
-
-/// Records that every verbatim's theme assignment is about to be written (to `out`, or
-/// stdout), under an [`Action::Assignments`] grant; the ids are not listed (one per verbatim).
-pub fn assignments(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    out: Option<&std::path::Path>,
-    verbatims: usize,
-) -> Result<(), ServiceError> {
-    expect(grant, Action::Assignments)?;
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::Assignments {
-            out: out.map(std::path::Path::to_path_buf),
-            verbatims,
-        },
-    )?;
-    Ok(())
-}
-
-/// Users and grants, under an [`Action::Users`] grant.
-pub fn principals(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-) -> Result<Vec<crate::store::PrincipalRecord>, ServiceError> {
-    expect(grant, Action::Users)?;
-    let all = ws.store.principals()?;
-    ws.record(grant, via, &AuditDetail::PrincipalList {})?;
-    Ok(all)
-}
-
-/// A report under a [`Action::Report`] grant (same limits as [`themes`]).
-#[allow(clippy::too_many_arguments)]
-pub fn report(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    run: &RunData,
-    filter: &Filter,
-    quotes: usize,
-    out: Option<&std::path::Path>,
-    inputs: ReportInputs<'_>,
-) -> Result<Report, ServiceError> {
-    expect(grant, Action::Report)?;
-    let filter = &resolve_filter(ws, grant, filter)?;
-    let opts = SummaryOptions::for_grant(grant, filter, quotes, 1);
-    // `out` (absolute) lets `forget` find the reports that quote erased verbatims; it is not in
-    // the report itself, whose bytes depend on the data and settings only.
-    let parameters = inputs.parameters.clone();
-    let mut report = build_report(run, &opts, inputs);
-    // Scores read through a score map mean what the map says: the manifest records it.
-    report.manifest.score_map = ws.config.mapping.as_ref().and_then(|m| m.score_map.clone());
-    let detail = AuditDetail::Report {
-        filter: opts.filter.clone(),
-        quotes: opts.quotes,
-        min_cell: opts.min_cell,
-        parameters,
-        out: out.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
-        theme_ids: report.themes.iter().map(|t| t.id.clone()).collect(),
-        verbatim_ids: report
-            .themes
-            .iter()
-            .flat_map(|t| t.quotes.iter().map(|q| q.id.clone()))
-            .collect(),
-    };
-    ws.record(grant, via, &detail)?;
-    Ok(report)
-}
-
-/// Audit entries (oldest first), optionally of one caller and since a time (`YYYY-MM-DDTHH:MM:SSZ`
-/// prefix comparison), under an [`Action::Audit`] grant. Reading the trail is itself recorded.
-pub fn audit_entries(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
-    user: Option<&str>,
-    since: Option<&str>,
-) -> Result<Vec<AuditEntry>, ServiceError> {
-    expect(grant, Action::Audit)?;
-    let entries: Vec<AuditEntry> = ws
-        .store
-        .audit_entries()?
-        .into_iter()
-        .filter(|e| user.is_none_or(|u| e.caller == u))
-        .filter(|e| since.is_none_or(|s| e.at.as_str() >= s))
-        .collect();
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::AuditRead {
-            user: user.map(str::to_string),
-            since: since.map(str::to_string),
-        },
-    )?;
-    Ok(entries)
+    })
 }
 
 /// What one user retrieved: every verbatim id returned to them, how often, first and last time,
@@ -650,14 +307,11 @@ fn held_now(
 
 /// Builds an [`IncidentReport`] from the audit trail (after verifying its chain: a broken chain
 /// is an error, since the report would rest on it).
-pub fn incident_report(
-    ws: &mut Workspace,
-    grant: &Grant,
-    via: &str,
+fn incident_report(
+    ws: &Workspace,
     user: &str,
     since: Option<&str>,
 ) -> Result<IncidentReport, ServiceError> {
-    expect(grant, Action::Audit)?;
     let verdict = ws.verify_audit()?;
     if let Some((seq, why)) = verdict.broken {
         return Err(ServiceError::Internal(format!(
@@ -739,13 +393,5 @@ pub fn incident_report(
         respondents: respondents.into_iter().collect(),
         erased_since: erased,
     };
-    ws.record(
-        grant,
-        via,
-        &AuditDetail::Incident {
-            incident_user: user.to_string(),
-            since: since.map(str::to_string),
-        },
-    )?;
     Ok(report)
 }

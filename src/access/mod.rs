@@ -363,3 +363,14 @@ mod tests {
         ));
     }
 }
+
+/// The door a caller came in by. Errors that tell the user what to give say it in that door's
+/// words (a CLI flag, a JSON field or form field of the HTTP API); nothing else depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Door {
+    /// The `verbatim` command line.
+    Cli,
+    /// The HTTP API (`verbatim serve`).
+    Http,
+}

@@ -7,13 +7,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use verbatim::access::Action;
-use verbatim::ask::llm::{GenOptions, Generator};
+use verbatim::ask::llm::Generator;
 use verbatim::ask::{AnswerMode, AskOptions, Fallback};
-use verbatim::embed::{self, Embedder};
-use verbatim::service;
+use verbatim::embed;
+use verbatim::service::{AskRequest, AskSettings, Settings};
 use verbatim::workspace::Workspace;
 
-use super::{load_model, model_dir, output, FilterArgs, Global};
+use super::{model_dir, output, FilterArgs, Global};
 
 #[derive(Args, Debug)]
 pub(super) struct AskArgs {
@@ -86,15 +86,26 @@ pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
 }
 
 pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
-    let ws = Workspace::open(root)?;
-    let grant = super::enter(&ws, Action::Ask)?;
-    let filter = super::resolved_filter(&ws, &grant, &a.filter)?;
-    let embedder = load_model(g, Some(&ws))?;
-    ws.store.check_model(embedder.fingerprint())?;
-    let (indexes, _) = ws.indexes()?;
+    let mut ws = Workspace::open(root)?;
+    let (min_cosine, count_cosine) = thresholds(g, &ws);
+    let settings = Settings {
+        ask: AskSettings {
+            generator: None,
+            min_cosine,
+            count_cosine,
+        },
+    };
+    let models = super::models(g);
+    let mut session = super::session(&mut ws, "ask", &models, &settings)?;
+    // Resolved before any model loads: a typo fails at once.
+    let filter = session.resolve_filter(Action::Ask, &super::filter_from(&a.filter)?)?;
+    session.load_embedder("ask")?;
+    let ws = session.workspace();
     let cfg = &ws.config.ask;
     // Aggregates-only callers get counts: no model reads verbatims for them.
-    let (mut generator, without_generator) = if a.extractive || !grant.may_read_text() {
+    let (mut generator, without_generator) = if a.extractive
+        || !session.may_read_text(Action::Ask)?
+    {
         (None, Fallback::Asked)
     } else {
         let path = generator_path(g, Some(&ws), a.generator.as_deref().unwrap_or(&cfg.model))?;
@@ -122,42 +133,24 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
             }
         }
     };
-    let (min_cosine, count_cosine) = thresholds(g, &ws);
-    let opts = AskOptions {
-        filter,
-        limit: a.limit.unwrap_or(cfg.context_verbatims),
-        context_tokens: cfg.context_tokens,
-        gen: GenOptions {
-            max_tokens: a.max_tokens.unwrap_or(cfg.max_tokens),
-            temperature: a.temperature.unwrap_or(cfg.temperature),
-            seed: a.seed.unwrap_or(cfg.seed),
-            ..GenOptions::default()
-        },
-        min_cosine,
-        count_cosine,
-        without_generator,
-    };
     let stream = !g.json;
     let mut out = std::io::stdout();
-    // A second connection for the audit trail: `ask` reads through the first meanwhile.
-    let mut ws_audit = Workspace::open(root)?;
-    let answer = service::ask(
-        &ws,
-        &mut ws_audit,
-        &grant,
-        "ask",
-        &indexes,
-        &embedder,
-        generator.as_mut(),
-        &a.question,
-        &opts,
-        &mut |s| {
-            if stream {
-                let _ = writeln!(out, "{s}");
-                let _ = out.flush();
-            }
-        },
-    )?;
+    let request = AskRequest {
+        question: a.question.clone(),
+        filter,
+        limit: a.limit,
+        max_tokens: a.max_tokens,
+        temperature: a.temperature,
+        seed: a.seed,
+        generator: generator.as_mut(),
+        without_generator,
+    };
+    let answer = session.ask(request, &mut |s| {
+        if stream {
+            let _ = writeln!(out, "{s}");
+            let _ = out.flush();
+        }
+    })?;
     if g.json {
         output::json(&answer);
         return Ok(0);

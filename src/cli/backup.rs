@@ -83,24 +83,13 @@ pub(super) fn cmd_backup(g: &Global, root: &Path, a: BackupArgs) -> Result<i32> 
     }
     // Through the door first (admin), then the backup opens the workspace itself.
     let mut ws = Workspace::open(root)?;
-    let grant = super::enter(&ws, Action::Backup)?;
+    let (models, settings) = (super::models(g), verbatim::service::Settings::default());
+    let mut session = super::session(&mut ws, "backup", &models, &settings)?;
+    session.check(Action::Backup)?;
     let out = a.out.expect("clap requires --out");
     let key = key_source(&a.key)?;
-    let bar = Bar::new(g);
-    let s = backup::backup_with_progress(root, &out, &key, &BackupOptions::default(), &bar)?;
-    drop(bar);
     // A backup is a copy of everything: who made it, and where it went, is in the trail.
-    verbatim::service::record_write(
-        &mut ws,
-        &grant,
-        "backup",
-        &verbatim::store::AuditDetail::Backup {
-            out: std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone()),
-            files: s.files as u64,
-            bytes: s.bytes,
-            verbatims: s.verbatims as u64,
-        },
-    )?;
+    let s = session.backup(&out, &key, &BackupOptions::default())?;
     if g.json {
         output::json(&s);
         return Ok(0);

@@ -8,10 +8,10 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use verbatim::access::Action;
-use verbatim::workspace::erase::{self, Receipt};
+use verbatim::service::{Forget, Settings};
+use verbatim::workspace::erase::Receipt;
 use verbatim::workspace::Workspace;
 
-use super::progress::Bar;
 use super::{output, Global};
 
 #[derive(Args, Debug)]
@@ -46,22 +46,23 @@ pub(super) enum RetentionCommand {
 
 pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = super::enter(&ws, Action::Erase)?;
-    let bar = Bar::new(g);
+    let (models, settings) = (super::models(g), Settings::default());
+    let mut s = super::session(&mut ws, "forget", &models, &settings)?;
+    s.check(Action::Erase)?;
     let receipt = match (&a.respondent, a.ids.is_empty()) {
-        (Some(who), _) => erase::forget_respondent_with_progress(&mut ws, &grant, who, &bar)?,
-        (None, false) => erase::erase_verbatims_with_progress(&mut ws, &grant, &a.ids, &bar)?,
+        (Some(who), _) => s.forget(Forget::Respondent(who))?,
+        (None, false) => s.forget(Forget::Verbatims(&a.ids))?,
         (None, true) => bail!("say what to erase: --respondent IDENTIFIER, or --id ID (repeat)"),
     };
-    drop(bar);
     print_receipt(g, &receipt);
     Ok(0)
 }
 
-pub(super) fn cmd_export(_g: &Global, root: &Path, a: ExportArgs) -> Result<i32> {
+pub(super) fn cmd_export(g: &Global, root: &Path, a: ExportArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = super::enter(&ws, Action::Export)?;
-    let export = erase::export_respondent(&mut ws, &grant, &a.respondent)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let export =
+        super::session(&mut ws, "export", &models, &settings)?.export_respondent(&a.respondent)?;
     output::json(&export);
     Ok(0)
 }
@@ -69,13 +70,9 @@ pub(super) fn cmd_export(_g: &Global, root: &Path, a: ExportArgs) -> Result<i32>
 pub(super) fn cmd_retention(g: &Global, root: &Path, c: RetentionCommand) -> Result<i32> {
     let RetentionCommand::Apply { dry_run } = c;
     let mut ws = Workspace::open(root)?;
-    let _grant = super::enter(&ws, Action::Erase)?;
-    let now = chrono::Utc::now();
-    let receipt = if dry_run {
-        erase::preview_retention(&mut ws, now)?
-    } else {
-        erase::apply_retention(&mut ws, now)?
-    };
+    let (models, settings) = (super::models(g), Settings::default());
+    let receipt =
+        super::session(&mut ws, "retention apply", &models, &settings)?.retention(dry_run)?;
     print_receipt(g, &receipt);
     Ok(0)
 }

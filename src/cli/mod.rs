@@ -18,15 +18,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use verbatim::access::{Action, Caller, Grant};
+use verbatim::access::{Action, Caller};
 use verbatim::embed::catalog::SearchPath;
 use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping, OnBadDate, ScoreMap};
-use verbatim::retrieve::{Mode, Query};
-use verbatim::service;
+use verbatim::retrieve::Mode;
+use verbatim::service::{self, Models, SearchRequest, Session, Settings, Via};
 use verbatim::store::Filter;
-use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
-use verbatim::workspace::{privacy, read_config, resolve_root, Workspace};
+use verbatim::workspace::ingest::{IngestOptions, Progress, Source};
+use verbatim::workspace::{read_config, resolve_root, Workspace};
 
 use progress::Bar;
 
@@ -444,10 +444,29 @@ fn caller(ws: &Workspace) -> Result<Caller> {
     }
 }
 
-/// Through the door: the caller's grant for `action`, or why not (exit 3).
-fn enter(ws: &Workspace, action: Action) -> Result<Grant> {
+/// The models a command may need, found as `--model`, `$VERBATIM_MODEL` and `verbatim.toml`
+/// say, each loaded only when an operation first needs it.
+fn models(g: &Global) -> Models<'_> {
+    Models::new(
+        move |ws| model_dir(g, Some(ws)).map_err(|e| format!("{e:#}")),
+        move |ws| {
+            load_model(g, Some(ws))
+                .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn Embedder>)
+                .map_err(|e| format!("{e:#}"))
+        },
+    )
+}
+
+/// The session of one command on `ws`: the caller `$VERBATIM_TOKEN` names (the owner without
+/// one), the command's name for the audit trail, the models and settings.
+fn session<'a>(
+    ws: &'a mut Workspace,
+    command: &str,
+    models: &'a Models<'a>,
+    settings: &'a Settings,
+) -> Result<Session<'a>> {
     let c = caller(ws)?;
-    Ok(ws.enter(&c, action)?)
+    Ok(Session::new(ws, c, Via::cli(command), models, settings))
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -532,7 +551,7 @@ fn run(cli: Cli) -> Result<i32> {
             if let Some((spec, m)) = &model {
                 ws.config.model = model_config(spec, ws.config.model.batch_size);
                 ws.save_config()?;
-                ws.store.check_model(m.fingerprint())?;
+                ws.check_model(m.fingerprint())?;
             }
             let fingerprint = model.as_ref().map(|(_, m)| m.fingerprint().to_string());
             if g.json {
@@ -583,8 +602,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Links(c) => cmd_links(&g, &root, c),
         Command::Respondent(RespondentCommand::Lookup { identifier }) => {
             let mut ws = Workspace::open(&root)?;
-            let grant = enter(&ws, Action::Lookup)?;
-            let r = service::lookup_respondent(&mut ws, &grant, "respondent lookup", &identifier)?;
+            let (models, settings) = (models(&g), Settings::default());
+            let r = session(&mut ws, "respondent lookup", &models, &settings)?
+                .lookup_respondent(&identifier)?;
             if g.json {
                 output::json(&r);
             } else {
@@ -597,32 +617,24 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
-            let grant = enter(&ws, Action::Write)?;
+            let (models, settings) = (models(&g), Settings::default());
+            let s = session(&mut ws, "reindex", &models, &settings)?;
+            s.check(Action::Write)?;
             // --model switches the workspace: its errors are the user's to see. Without it, the
             // workspace's own model re-embeds only if the stored vectors are not its own; a
             // model that cannot load then leaves the vectors as they are.
             let embedder = match &g.model {
-                Some(_) => Some(load_model(&g, Some(&ws))?),
-                None => load_model(&g, Some(&ws)).ok(),
+                Some(_) => Some(load_model(&g, Some(s.workspace()))?),
+                None => load_model(&g, Some(s.workspace())).ok(),
             };
+            let switch_to = g.model.as_ref().map(|spec| {
+                let batch = s.workspace().config.model.batch_size;
+                (spec.clone(), model_config(spec, batch))
+            });
             let bar = Bar::new(&g);
-            let r = ws.reindex(embedder.as_ref().map(|e| e as &dyn Embedder), &bar)?;
-            if let Some(spec) = &g.model {
-                // Only after the store holds the new vectors (reindex commits first).
-                ws.config.model = model_config(spec, ws.config.model.batch_size);
-                ws.save_config()?;
-            }
-            service::record_write(
-                &mut ws,
-                &grant,
-                "reindex",
-                &verbatim::store::AuditDetail::Reindex {
-                    model: g.model.clone(),
-                    reembedded: r.reembedded,
-                    text: r.text,
-                    vectors: r.vectors,
-                },
-            )?;
+            let r = s
+                .with_progress(&bar)
+                .reindex(embedder.as_ref().map(|e| e as &dyn Embedder), switch_to)?;
             if g.json {
                 output::json(&serde_json::json!({
                     "reembedded": r.reembedded,
@@ -750,17 +762,17 @@ fn model_label(m: &verbatim::workspace::ModelConfig) -> String {
 
 fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Audit)?;
+    let (models, settings) = (models(g), Settings::default());
+    let command = match c {
+        AuditCommand::Show { .. } => "audit show",
+        AuditCommand::Verify => "audit verify",
+    };
+    let mut s = session(&mut ws, command, &models, &settings)?;
+    s.check(Action::Audit)?;
     match c {
         AuditCommand::Show { user, since } => {
             let since = since_utc(since.as_deref())?;
-            let entries = service::audit_entries(
-                &mut ws,
-                &grant,
-                "audit show",
-                user.as_deref(),
-                since.as_deref(),
-            )?;
+            let entries = s.audit_entries(service::AuditRequest { user, since })?;
             if g.json {
                 output::json(&entries);
             } else {
@@ -786,7 +798,7 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
             Ok(0)
         }
         AuditCommand::Verify => {
-            let v = ws.verify_audit()?;
+            let v = s.workspace().verify_audit()?;
             if g.json {
                 output::json(&v);
             } else {
@@ -1035,9 +1047,18 @@ fn format_from(f: Option<&str>) -> Option<Format> {
 
 fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Write)?;
-    let mapping = resolve_mapping(&a.columns, Some(&ws))?;
-    let embedder = load_model(g, Some(&ws))?;
+    let (models, settings) = (models(g), Settings::default());
+    let caller = caller(&ws)?;
+    let s = Session::new(
+        &mut ws,
+        caller.clone(),
+        Via::cli("ingest"),
+        &models,
+        &settings,
+    );
+    s.check(Action::Write)?;
+    let mapping = resolve_mapping(&a.columns, Some(s.workspace()))?;
+    s.load_embedder("ingest")?;
     let format = format_from(a.input.format.as_deref());
     let mut code = 0;
     let mut summaries = Vec::new();
@@ -1050,8 +1071,22 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             multiline_fields: a.input.multiline_fields,
         };
         let bar = Bar::new(g);
-        // A file that cannot be read at all is reported and the next file goes on.
-        let s = match ingest_file(&mut ws, &embedder, file, &opts, &bar) {
+        // A file that cannot be read at all is reported and the next file goes on. The
+        // session records each file's ingest (no ids: a file can hold millions).
+        let request = service::IngestRequest {
+            source: Source::File(file),
+            options: opts,
+        };
+        let s = match Session::new(
+            &mut ws,
+            caller.clone(),
+            Via::cli("ingest"),
+            &models,
+            &settings,
+        )
+        .with_progress(&bar)
+        .ingest(request)
+        {
             Ok(s) => s,
             Err(e) if a.files.len() > 1 => {
                 bar.finish();
@@ -1061,20 +1096,6 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
             }
             Err(e) => return Err(e.into()),
         };
-        // Who wrote what, for incident scoping (no ids: a file can hold millions).
-        service::record_write(
-            &mut ws,
-            &grant,
-            "ingest",
-            &verbatim::store::AuditDetail::Ingest {
-                file: file.display().to_string(),
-                rows: s.rows,
-                stored: s.stored,
-                updated: s.updated,
-                unchanged: s.unchanged,
-                rejected: s.rejected,
-            },
-        )?;
         if !g.quiet {
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -1149,74 +1170,38 @@ fn since_utc(since: Option<&str>) -> Result<Option<String>> {
         .transpose()
 }
 
+/// The filter flags → a filter, checked by the library (`FilterParts::parse`, the HTTP
+/// API's too) and named in its errors by the flags.
 fn filter_from(a: &FilterArgs) -> Result<Filter> {
-    let mut f = Filter::default();
+    let mut fields = Vec::new();
     for w in &a.filters {
         let Some((k, v)) = w.split_once('=') else {
             bail!("--where {w:?}: expected FIELD=VALUE, e.g. --where country=FR");
         };
-        if k.trim().is_empty() {
-            bail!("--where {w:?}: the field name is empty");
-        }
-        f.fields
-            .entry(k.trim().to_string())
-            .or_default()
-            .push(v.trim().to_string());
+        fields.push((k.to_string(), vec![v.to_string()]));
     }
-    f.since = a
-        .since
-        .as_deref()
-        .map(|s| parse_day("--since", s))
-        .transpose()?;
-    f.until = a
-        .until
-        .as_deref()
-        .map(|s| parse_day("--until", s))
-        .transpose()?;
-    f.min_score = a.min_score;
-    f.max_score = a.max_score;
-    if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
-        if lo > hi {
-            bail!("--min-score {lo} is above --max-score {hi}");
-        }
-    }
-    Ok(f)
-}
-
-/// The flags' filter resolved by the library against the workspace, within the grant's scope
-/// (`service::resolve_filter`: unknown fields and values that match nothing are errors, values
-/// match case- and accent-insensitively). The service resolves again; doing it here first makes
-/// a typo fail before a model loads or a themes run starts.
-fn resolved_filter(ws: &Workspace, grant: &Grant, a: &FilterArgs) -> Result<Filter> {
-    let f = filter_from(a)?;
-    Ok(service::resolve_filter(ws, grant, &f)?)
+    let parts = verbatim::store::FilterParts {
+        fields,
+        since: a.since.as_deref(),
+        until: a.until.as_deref(),
+        min_score: a.min_score,
+        max_score: a.max_score,
+    };
+    Ok(parts.parse(&verbatim::store::FilterNames::CLI)?)
 }
 
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Search)?;
-    let filter = resolved_filter(&ws, &grant, &a.filter)?;
-    let mode = a.mode.unwrap_or(ws.config.search.mode);
-    let limit = a.limit.unwrap_or(ws.config.search.limit);
-    let embedder = match mode {
-        Mode::Text => None,
-        _ => Some(load_model(g, Some(&ws))?),
-    };
-    let (indexes, _) = ws.indexes()?;
-    let q = Query {
+    let (models, settings) = (models(g), Settings::default());
+    let mut s = session(&mut ws, "search", &models, &settings)?;
+    s.check(Action::Search)?;
+    let r = s.search(SearchRequest {
         text: a.query.clone(),
-        mode,
-        filter,
-        limit,
-    };
-    let r = service::search(
-        &mut ws,
-        &grant,
-        "search",
-        &indexes,
-        embedder.as_ref().map(|e| e as &dyn Embedder),
-        &q,
-    )?;
+        mode: a.mode,
+        filter: filter_from(&a.filter)?,
+        limit: a.limit,
+        query_vector: None,
+    })?;
     if g.json {
         output::json(&r);
     } else if let Some(hits) = &r.hits {
@@ -1305,9 +1290,20 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool, no_redact: bool)
 
 fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Stats)?;
-    let (indexes, sync) = ws.indexes()?;
-    let r = service::stats(&mut ws, &grant, "stats", &indexes)?;
+    let caller = caller(&ws)?;
+    let (models, settings) = (models(g), Settings::default());
+    Session::new(
+        &mut ws,
+        caller.clone(),
+        Via::cli("stats"),
+        &models,
+        &settings,
+    )
+    .check(Action::Stats)?;
+    let (mut indexes, sync) = ws.indexes()?;
+    let r = Session::new(&mut ws, caller, Via::cli("stats"), &models, &settings)
+        .with_indexes(&mut indexes)
+        .stats()?;
     if g.json {
         let mut report = serde_json::to_value(&r)?;
         report["caught_up"] = serde_json::to_value(&sync)?;
@@ -1350,8 +1346,8 @@ fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {
 
 fn cmd_reveal(g: &Global, root: &Path, id: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Reveal)?;
-    let r = service::reveal(&mut ws, &grant, "pii reveal", id)?;
+    let (models, settings) = (models(g), Settings::default());
+    let r = session(&mut ws, "pii reveal", &models, &settings)?.reveal(id)?;
     if g.json {
         output::json(&r);
     } else {
@@ -1386,23 +1382,12 @@ fn cmd_links(g: &Global, root: &Path, c: LinksCommand) -> Result<i32> {
             format,
         } => {
             let mut ws = Workspace::open(root)?;
-            let grant = enter(&ws, Action::Write)?;
-            let made = privacy::make_links(
-                &mut ws,
+            let (models, settings) = (models(g), Settings::default());
+            let made = session(&mut ws, "links make", &models, &settings)?.make_links(
                 &file,
                 format_from(format.as_deref()),
                 &id,
                 &base_url,
-            )?;
-            service::record_write(
-                &mut ws,
-                &grant,
-                "links make",
-                &verbatim::store::AuditDetail::LinksMake {
-                    file: file.display().to_string(),
-                    links: made.links.len(),
-                    errors: made.errors.len(),
-                },
             )?;
             if let Some(out) = &tokens_out {
                 let mut w = csv::Writer::from_path(out)

@@ -13,7 +13,7 @@ use verbatim::embed::Embedder;
 use verbatim::server::{self, AskSettings, ServeOptions, TlsFiles};
 use verbatim::workspace::Workspace;
 
-use super::{enter, load_model, model_dir, Global};
+use super::{load_model, model_dir, Global};
 
 /// `verbatim serve` flags.
 #[derive(Args, Debug)]
@@ -42,9 +42,10 @@ pub(super) struct ServeArgs {
 }
 
 pub(super) fn cmd_serve(g: &Global, root: &Path, a: ServeArgs) -> Result<i32> {
-    let ws = Workspace::open(root)?;
+    let mut ws = Workspace::open(root)?;
     // The server holds the workspace key: only whoever may run it (the owner, an admin).
-    enter(&ws, Action::Serve)?;
+    let (models, settings) = (super::models(g), verbatim::service::Settings::default());
+    super::session(&mut ws, "serve", &models, &settings)?.check(Action::Serve)?;
     let mut limits = ws.config.serve.clone();
     if let Some(r) = a.rate_per_second {
         limits.rate_per_second = r;

@@ -7,18 +7,17 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use verbatim::access::Action;
-use verbatim::embed::{Embedder, TextKind};
-use verbatim::sentiment::SentimentHead;
-use verbatim::service;
+use verbatim::service::{
+    AssignmentsRequest, ReportRequest, ReportResponse, RunRequest, ServiceError, Settings,
+    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse,
+};
 use verbatim::store::{StoredTheme, ThemeState};
-use verbatim::themes::analytics::{run_fingerprint, theme_edits, ReportInputs, ReportParameters};
-use verbatim::themes::run::{display_label, ensure, parse_theme_id, theme_id, Params, RunData};
+use verbatim::themes::analytics::ReportParameters;
+use verbatim::themes::run::{display_label, parse_theme_id, theme_id, Params, RunData};
 use verbatim::themes::{Change, Report};
 use verbatim::workspace::Workspace;
 
-use super::{
-    enter, filter_from, load_model, model_dir, output, resolved_filter, FilterArgs, Global,
-};
+use super::{filter_from, load_model, output, FilterArgs, Global};
 
 /// Discovery settings shared by `themes` and `report`.
 #[derive(Args, Debug, Clone)]
@@ -232,42 +231,14 @@ fn differences(
     d
 }
 
-/// The sentiment head of the workspace's model, and the sha256 of its file.
-fn sentiment_head(g: &Global, ws: &Workspace) -> Result<(SentimentHead, String)> {
-    let dir = model_dir(g, Some(ws))?;
-    let fp = ws
-        .store
-        .model_fingerprint()?
-        .context("the workspace has no verbatims yet: ingest a file first")?;
-    Ok(SentimentHead::load(&SentimentHead::path_for(&dir), &fp)?)
-}
-
-/// Runs (or loads) the themes; the model embeds sentences of new multi-sentence verbatims.
-fn run_themes(g: &Global, ws: &mut Workspace, args: &RunArgs) -> Result<RunData> {
-    run_with(g, ws, &args.params(), args.refresh)
-}
-
-/// [`run_themes`] with the parameters given (a manifest's, for `report --from-manifest`).
-fn run_with(g: &Global, ws: &mut Workspace, params: &Params, refresh: bool) -> Result<RunData> {
-    // The model is loaded only when some verbatim still needs its sentences embedded (a large
-    // model file is not read on every `themes`).
-    let docs = ws.store.all_docs()?;
-    let model = if ws.store.docs_without_sentences(&docs)?.is_empty() {
-        None
-    } else {
-        let m = load_model(g, Some(ws))?;
-        ws.store.check_model(m.fingerprint())?;
-        Some(m)
-    };
-    let bar = super::Bar::new(g);
-    let _lock = ws.lock()?;
-    Ok(ensure(
-        &mut ws.store,
-        params,
-        refresh,
-        model.as_ref().map(|m| m as &dyn Embedder),
-        &bar,
-    )?)
+impl RunArgs {
+    /// The run as the session makes it.
+    fn request(&self) -> RunRequest {
+        RunRequest {
+            params: self.params(),
+            refresh: self.refresh,
+        }
+    }
 }
 
 /// The trend cell: "spike" when the last period is one, else the library's direction (the one
@@ -314,22 +285,23 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
 
 fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bool) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Themes)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let mut session = super::session(&mut ws, "themes", &models, &settings)?.with_progress(&bar);
     // Sentences are written from quotes: not for aggregates-only callers.
-    let with_sentences = with_sentences && grant.may_read_text();
-    // Resolved before the run: a mistyped field or value fails at once, not after discovery.
-    let filter = resolved_filter(&ws, &grant, f)?;
-    let head = sentiment_head(g, &ws)?;
-    let run = run_themes(g, &mut ws, r)?;
+    let with_sentences = with_sentences && session.may_read_text(Action::Themes)?;
     let min_size = if f.filters.is_empty() && f.since.is_none() && f.until.is_none() {
         1
     } else {
         r.min_size
     };
     let quotes = if with_sentences { 5 } else { 1 };
-    let s = service::themes(
-        &mut ws, &grant, "themes", &run, &head.0, &filter, quotes, min_size,
-    )?;
+    let ThemesResponse { summary: s, run } = session.themes(ThemesRequest {
+        filter: filter_from(f)?,
+        quotes,
+        min_size: Some(min_size),
+        run: r.request(),
+    })?;
     let vanished: Vec<&StoredTheme> = run
         .themes
         .iter()
@@ -481,10 +453,20 @@ fn show(
     r: &RunArgs,
 ) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Themes)?;
-    let filter = resolved_filter(&ws, &grant, f)?;
-    let head = sentiment_head(g, &ws)?;
-    let run = run_themes(g, &mut ws, r)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let ThemeResponse {
+        theme,
+        run,
+        min_cell,
+    } = super::session(&mut ws, "themes show", &models, &settings)?
+        .with_progress(&bar)
+        .theme(ThemeRequest {
+            id: id.to_string(),
+            filter: filter_from(f)?,
+            quotes,
+            run: r.request(),
+        })?;
     let t = find(&run, id)?;
     if t.state != ThemeState::Active {
         let how = match (t.state, t.merged_into) {
@@ -493,21 +475,11 @@ fn show(
         };
         bail!("{} ({}) is {how}", theme_id(t.id), display_label(t));
     }
-    let Some(ts) = service::theme(
-        &mut ws,
-        &grant,
-        "themes show",
-        &run,
-        &head.0,
-        &theme_id(t.id),
-        &filter,
-        quotes,
-    )?
-    else {
+    let Some(ts) = theme else {
         bail!(
             "{} has no verbatims in this filter{}",
             theme_id(t.id),
-            if grant.min_cell() > 0 {
+            if min_cell > 0 {
                 " (or fewer than k: suppressed)"
             } else {
                 ""
@@ -583,21 +555,24 @@ fn show(
 /// Applies an edit to the stored themes and records it: `f` returns the message and the audit
 /// detail.
 fn edit(
+    g: &Global,
     root: &Path,
     via: &str,
     f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<(String, verbatim::store::AuditDetail)>,
 ) -> Result<String> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::EditThemes)?;
-    let lock = ws.lock()?;
-    let mut themes = ws.store.themes()?;
-    if themes.is_empty() {
-        bail!("no themes yet: run `verbatim themes` first");
-    }
-    let (msg, detail) = f(&mut themes)?;
-    ws.store.edit_themes(|t| *t = themes)?;
-    drop(lock);
-    service::record_write(&mut ws, &grant, via, &detail)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let mut msg = String::new();
+    super::session(&mut ws, via, &models, &settings)?.edit_themes(|mut themes| {
+        if themes.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "no themes yet: run `verbatim themes` first".into(),
+            ));
+        }
+        let (m, detail) = f(&mut themes).map_err(|e| ServiceError::BadRequest(format!("{e:#}")))?;
+        msg = m;
+        Ok(ThemeEdit { detail, themes })
+    })?;
     Ok(msg)
 }
 
@@ -624,7 +599,7 @@ fn merge(
     others: &[String],
     label: Option<String>,
 ) -> Result<i32> {
-    let msg = edit(root, "themes merge", |themes| {
+    let msg = edit(g, root, "themes merge", |themes| {
         let keep = lookup(themes, into)?;
         let keep_id = themes[keep].id;
         let mut merged = Vec::new();
@@ -663,7 +638,7 @@ fn rename(g: &Global, root: &Path, id: &str, label: String) -> Result<i32> {
     if label.trim().is_empty() {
         bail!("the label is empty");
     }
-    let msg = edit(root, "themes rename", |themes| {
+    let msg = edit(g, root, "themes rename", |themes| {
         let i = lookup(themes, id)?;
         themes[i].user_label = Some(label.trim().to_string());
         let msg = format!("{} is now {:?}", theme_id(themes[i].id), label.trim());
@@ -678,51 +653,43 @@ fn rename(g: &Global, root: &Path, id: &str, label: String) -> Result<i32> {
 }
 
 fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i32> {
-    let ws = Workspace::open(root)?;
-    let model = load_model(g, Some(&ws))?;
-    ws.store.check_model(model.fingerprint())?;
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let mut session = super::session(&mut ws, "themes seed", &models, &settings)?;
     // Examples are user text: redacted like any verbatim before they are embedded or stored.
     let red: Vec<verbatim::pii::Redacted> =
         examples.iter().map(|e| verbatim::pii::redact(e)).collect();
     let refs: Vec<&str> = red.iter().map(|r| r.as_str()).collect();
-    let vecs = model.embed(&refs, TextKind::Passage)?;
-    let mut c = vec![0f32; model.dim()];
+    let vecs = session.embed_examples(&refs)?;
+    let mut c = vec![0f32; vecs.first().map_or(0, Vec::len)];
     for v in &vecs {
         for (a, b) in c.iter_mut().zip(v) {
             *a += b;
         }
     }
     verbatim::embed::l2_normalize(&mut c);
-    drop(ws);
-    let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::EditThemes)?;
-    let lock = ws.lock()?;
-    let mut themes = ws.store.themes()?;
-    let id = themes.iter().map(|t| t.id).max().unwrap_or(0) + 1;
-    themes.push(StoredTheme {
-        id,
-        label: label.clone(),
-        keywords: Vec::new(),
-        user_label: Some(label.clone()),
-        centroid: c,
-        size: 0,
-        seeded: true,
-        examples: red.iter().map(|r| r.as_str().to_string()).collect(),
-        merged_into: None,
-        state: ThemeState::Active,
-    });
-    ws.store.edit_themes(|t| *t = themes)?;
-    drop(lock);
-    service::record_write(
-        &mut ws,
-        &grant,
-        "themes seed",
-        &verbatim::store::AuditDetail::ThemeSeed {
+    let mut id = 0;
+    session.edit_themes(|mut themes| {
+        id = themes.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+        themes.push(StoredTheme {
+            id,
+            label: label.clone(),
+            keywords: Vec::new(),
+            user_label: Some(label.clone()),
+            centroid: c,
+            size: 0,
+            seeded: true,
+            examples: red.iter().map(|r| r.as_str().to_string()).collect(),
+            merged_into: None,
+            state: ThemeState::Active,
+        });
+        let detail = verbatim::store::AuditDetail::ThemeSeed {
             label: label.clone(),
             examples: examples.len(),
             theme_ids: vec![theme_id(id)],
-        },
-    )?;
+        };
+        Ok(ThemeEdit { detail, themes })
+    })?;
     report_edit(
         g,
         &format!(
@@ -745,15 +712,14 @@ fn report_edit(g: &Global, msg: &str) {
 
 fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Assignments)?;
-    let run = run_themes(g, &mut ws, r)?;
-    service::assignments(
-        &mut ws,
-        &grant,
-        "themes assignments",
-        out.as_deref(),
-        run.docs.len(),
-    )?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let run = super::session(&mut ws, "themes assignments", &models, &settings)?
+        .with_progress(&bar)
+        .assignments(AssignmentsRequest {
+            out: out.clone(),
+            run: r.request(),
+        })?;
     let mut w: Box<dyn Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -826,39 +792,22 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         None => None,
     };
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Report)?;
-    // Resolved before the run (a typo fails at once), and recorded resolved in the manifest.
-    let filter = service::resolve_filter(&ws, &grant, &asked)?;
-    let head = sentiment_head(g, &ws)?;
-    let model = ws.store.model_fingerprint()?.unwrap_or_default();
-    let run = run_with(g, &mut ws, &run_params, a.run.refresh)?;
-    let parameters = ReportParameters {
-        run: run_params,
-        filter: grant.restrict(&filter),
-        quotes: if grant.may_read_text() { quotes } else { 0 },
-        min_cell: grant.min_cell(),
-        title: title.clone(),
-        compare_to,
-        theme_edits: theme_edits(&run.themes),
-        theme_run: run_fingerprint(&run),
-        route: None,
-    };
-    let report = service::report(
-        &mut ws,
-        &grant,
-        "report",
-        &run,
-        &filter,
-        quotes,
-        Some(&a.out),
-        ReportInputs {
-            title,
-            model,
-            head: (&head.0, head.1.clone()),
-            parameters: serde_json::to_value(&parameters)?,
-            compare_to: previous.as_ref(),
-        },
-    )?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let ReportResponse { report, parameters } =
+        super::session(&mut ws, "report", &models, &settings)?
+            .with_progress(&bar)
+            .report(ReportRequest {
+                filter: asked,
+                quotes,
+                title,
+                compare_to: previous.as_ref().zip(compare_to),
+                out: Some(a.out.clone()),
+                run: RunRequest {
+                    params: run_params,
+                    refresh: a.run.refresh,
+                },
+            })?;
     let body = match format {
         ReportFormat::Html => verbatim::themes::report::html(&report),
         ReportFormat::Md => verbatim::themes::report::markdown(&report),

@@ -6,12 +6,12 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use verbatim::access::{Action, Principal, Role};
-use verbatim::service;
+use verbatim::service::Settings;
 use verbatim::store::Filter;
 use verbatim::workspace::users::parse_expiry;
 use verbatim::workspace::Workspace;
 
-use super::{caller, enter, filter_from, output, since_utc, FilterArgs, Global};
+use super::{filter_from, output, session, since_utc, FilterArgs, Global};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum UserCommand {
@@ -93,21 +93,10 @@ fn parse_role(s: &str) -> Result<Role> {
 
 fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), Settings::default());
     // One Argon2id check: the caller both enters and is recorded as the maker.
-    let by = caller(&ws)?;
-    let grant = ws.enter(&by, Action::Users)?;
-    let made = ws.add_principal(principal, kind, &by)?;
-    service::record_write(
-        &mut ws,
-        &grant,
-        &format!("{kind} add"),
-        &verbatim::store::AuditDetail::PrincipalAdd {
-            name: made.record.principal.name.clone(),
-            role: made.record.principal.role.as_str().to_string(),
-            scope: made.record.principal.scope.clone(),
-            expires: made.record.principal.expires,
-        },
-    )?;
+    let made = session(&mut ws, &format!("{kind} add"), &models, &settings)?
+        .add_principal(principal, kind)?;
     if g.json {
         output::json(&made);
     } else {
@@ -124,16 +113,9 @@ fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32>
 
 fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Users)?;
-    let at = ws.revoke_principal(name)?;
-    service::record_write(
-        &mut ws,
-        &grant,
-        &format!("{what} revoke"),
-        &verbatim::store::AuditDetail::PrincipalRevoke {
-            name: name.to_string(),
-        },
-    )?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let at =
+        session(&mut ws, &format!("{what} revoke"), &models, &settings)?.revoke_principal(name)?;
     if g.json {
         output::json(&serde_json::json!({ "name": name, "revoked_at": at }));
     } else {
@@ -144,8 +126,8 @@ fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
 
 fn list(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Users)?;
-    let all = service::principals(&mut ws, &grant, "user list")?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let all = session(&mut ws, "user list", &models, &settings)?.principals()?;
     if g.json {
         output::json(&all);
         return Ok(0);
@@ -229,15 +211,11 @@ pub(super) fn cmd_grant(g: &Global, root: &Path, c: GrantCommand) -> Result<i32>
 pub(super) fn cmd_incident(g: &Global, root: &Path, c: IncidentCommand) -> Result<i32> {
     let IncidentCommand::Report(a) = c;
     let mut ws = Workspace::open(root)?;
-    let grant = enter(&ws, Action::Audit)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let mut s = session(&mut ws, "incident report", &models, &settings)?;
+    s.check(Action::Audit)?;
     let since = since_utc(a.since.as_deref())?;
-    let r = service::incident_report(
-        &mut ws,
-        &grant,
-        "incident report",
-        &a.user,
-        since.as_deref(),
-    )?;
+    let r = s.incident_report(&a.user, since.as_deref())?;
     if g.json {
         output::json(&r);
         return Ok(0);

@@ -722,9 +722,24 @@ pub fn read_columns(
 ) -> Result<Vec<String>, IngestError> {
     let format = format_of(path, format)?;
     let bytes = read_all(path)?;
-    let format = sniff::check(path, &bytes, format, &mut Vec::new())?;
-    let table = read_table(path, &bytes, format, None, opts, &mut Vec::new())?;
+    read_named_columns(path, &bytes, format, opts)
+}
+
+/// [`read_columns`] of a file already in memory (an upload); messages name it `path`.
+pub fn read_named_columns(
+    path: &Path,
+    bytes: &[u8],
+    format: Format,
+    opts: &ReadOptions,
+) -> Result<Vec<String>, IngestError> {
+    let format = sniff::check(path, bytes, format, &mut Vec::new())?;
+    let table = read_table(path, bytes, format, None, opts, &mut Vec::new())?;
     Ok(table.columns)
+}
+
+/// The format of `path`: `format` when given, else its extension's; an error names the file.
+pub fn format_for(path: &Path, format: Option<Format>) -> Result<Format, IngestError> {
+    format_of(path, format)
 }
 
 fn format_of(path: &Path, format: Option<Format>) -> Result<Format, IngestError> {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::Grant;
+use crate::access::{Door, Grant};
 use crate::embed::{Embedder, TextKind};
 use crate::index::{IndexError, Indexes};
 use crate::store::{Filter, Store, Verbatim};
@@ -90,6 +90,26 @@ pub struct Hit {
     pub verbatim: Verbatim,
 }
 
+/// "Needs the model" in the words of `door`: the flag (CLI) or the JSON field (HTTP) that asks
+/// for a text search instead.
+fn no_model(mode: &Mode, door: Door) -> String {
+    let text = match door {
+        Door::Cli => "--mode text",
+        Door::Http => "\"mode\": \"text\"",
+    };
+    format!("mode {mode:?} needs the embedding model; use {text} or install the model")
+}
+
+impl RetrieveError {
+    /// The message as `door` says it (errors naming no flag read the same through both).
+    pub fn message_for(&self, door: Door) -> String {
+        match self {
+            RetrieveError::NoModel(mode) => no_model(mode, door),
+            e => e.to_string(),
+        }
+    }
+}
+
 /// Errors from retrieval.
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -102,8 +122,9 @@ pub enum RetrieveError {
     /// Embedding the query failed.
     #[error(transparent)]
     Embed(#[from] crate::embed::EmbedError),
-    /// Vector or hybrid search without a model.
-    #[error("mode {0:?} needs the embedding model; use --mode text or install the model")]
+    /// Vector or hybrid search without a model. Shown in the CLI's words; the HTTP door says
+    /// it in its own ([`RetrieveError::message_for`]).
+    #[error("{}", no_model(.0, Door::Cli))]
     NoModel(Mode),
     /// The grant does not allow reading text.
     #[error("this grant does not allow reading verbatims")]

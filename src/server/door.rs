@@ -1,11 +1,9 @@
-//! The server's only calls into the library: tokens, the shared operations of
-//! [`crate::service`] (the same the CLI calls; `via` is the route, so the audit trail names it),
-//! retention. Keeping them in one file keeps the rule visible: the server decides nothing about
-//! access — `service::enter` gives the grant or the refusal, the service records the read — it
-//! maps outcomes to HTTP and does the loading glue the CLI does (model, themes run, sentiment
-//! head, generator).
-
-use std::path::PathBuf;
+//! The server's only calls into the library: a [`Session`] per request (the caller the token
+//! belongs to, `Via::Http(route)` so the audit trail names the route, the server's models and
+//! settings, the indexes it keeps open), one session method per route, and retention. The
+//! server decides nothing about access and repeats none of the CLI's work: the session gives
+//! the grant or the refusal, does the operation and records it; this file maps the outcome to
+//! HTTP.
 
 use serde_json::Value;
 
@@ -13,20 +11,11 @@ use super::error::ApiError;
 use super::routes::{AskBody, ReportBody, SearchBody, Upload};
 use super::{Core, Shared};
 use crate::access::{Action, Caller};
-use crate::index::Indexes;
-use crate::service::{self, ErrorKind, ServiceError};
+use crate::service::{
+    self, AskRequest, AuditRequest, ErrorKind, IngestRequest, ReportRequest, SearchRequest,
+    ServiceError, Session, ThemeRequest, ThemesRequest, Via,
+};
 use crate::workspace::Workspace;
-
-/// What `/v1/ask` needs besides the embedding model; the CLI resolves it like `verbatim ask`.
-#[derive(Clone, Debug, Default)]
-pub struct AskSettings {
-    /// The generator (GGUF) file; `None` or missing: extractive answers.
-    pub generator: Option<PathBuf>,
-    /// Answers rest on verbatims at least this similar to the question.
-    pub min_cosine: f32,
-    /// Counting questions count verbatims at least this similar.
-    pub count_cosine: f32,
-}
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
@@ -36,6 +25,7 @@ impl From<ServiceError> for ApiError {
             ErrorKind::Denied => ApiError::forbidden(m),
             ErrorKind::BadRequest => ApiError::bad_request(m),
             ErrorKind::NotFound => ApiError::not_found(m),
+            ErrorKind::Conflict => ApiError::conflict(m),
             ErrorKind::Internal => ApiError::internal(m),
         }
     }
@@ -43,6 +33,17 @@ impl From<ServiceError> for ApiError {
 
 fn json(v: impl serde::Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(ApiError::internal)
+}
+
+/// The request's session on `ws`.
+fn session<'a>(ws: &'a mut Workspace, sh: &'a Shared, caller: &Caller, via: &str) -> Session<'a> {
+    Session::new(ws, caller.clone(), Via::http(via), &sh.models, &sh.settings)
+}
+
+/// Refuses at once a caller who may not do `action`, before the indexes are opened or caught
+/// up for them (the operation checks again).
+fn check(core: &mut Core, sh: &Shared, caller: &Caller, action: Action) -> Result<(), ApiError> {
+    Ok(session(&mut core.ws, sh, caller, "").check(action)?)
 }
 
 /// Applies the workspace's retention period, if it sets one, on the server's open indexes; a
@@ -62,10 +63,15 @@ pub(crate) fn apply_retention(core: &mut Core) -> Result<Option<String>, ApiErro
     )))
 }
 
-pub(crate) fn stats(core: &mut Core, caller: &Caller, via: &str) -> Result<Value, ApiError> {
-    let grant = service::enter(&core.ws, caller, Action::Stats)?;
+pub(crate) fn stats(
+    core: &mut Core,
+    sh: &Shared,
+    caller: &Caller,
+    via: &str,
+) -> Result<Value, ApiError> {
+    check(core, sh, caller, Action::Stats)?;
     let (ws, ix) = core.with_indexes()?;
-    json(service::stats(ws, &grant, via, ix)?)
+    json(session(ws, sh, caller, via).with_indexes(ix).stats()?)
 }
 
 pub(crate) fn search(
@@ -76,83 +82,16 @@ pub(crate) fn search(
     body: SearchBody,
     query_vector: Option<Vec<f32>>,
 ) -> Result<Value, ApiError> {
-    let grant = service::enter(&core.ws, caller, Action::Search)?;
-    let q = crate::retrieve::Query {
+    check(core, sh, caller, Action::Search)?;
+    let req = SearchRequest {
         text: body.query,
-        mode: body.mode.unwrap_or(core.ws.config.search.mode),
+        mode: body.mode,
         filter: body.filter.to_filter()?,
-        limit: body.limit.unwrap_or(core.ws.config.search.limit),
+        limit: body.limit,
+        query_vector,
     };
     let (ws, ix) = core.with_indexes()?;
-    let memo = match (sh.embedder.as_deref(), query_vector) {
-        (Some(e), Some(v)) => Some(crate::embed::Memo::known(e, &q.text, v)),
-        _ => None,
-    };
-    let embedder = match &memo {
-        Some(m) => Some(m as &dyn crate::embed::Embedder),
-        None => sh
-            .embedder
-            .as_deref()
-            .map(|e| e as &dyn crate::embed::Embedder),
-    };
-    json(service::search(ws, &grant, via, ix, embedder, &q)?)
-}
-
-/// The themes run (loaded, or computed when the store changed), as `verbatim themes` does.
-fn run_themes(
-    ws: &mut Workspace,
-    sh: &Shared,
-    min_size: Option<usize>,
-) -> Result<crate::themes::run::RunData, ApiError> {
-    let docs = ws.store.all_docs().map_err(ApiError::internal)?;
-    let need_model = !ws
-        .store
-        .docs_without_sentences(&docs)
-        .map_err(ApiError::internal)?
-        .is_empty();
-    let embedder = if need_model {
-        let e = sh.embedder.as_deref().ok_or_else(|| {
-            ApiError::internal("themes need the embedding model, which did not load")
-        })?;
-        ws.store
-            .check_model(e.fingerprint())
-            .map_err(ApiError::internal)?;
-        Some(e)
-    } else {
-        None
-    };
-    let mut params = crate::themes::run::Params::default();
-    if let Some(m) = min_size {
-        params.min_size = m;
-    }
-    let _lock = ws.lock().map_err(ApiError::internal)?;
-    crate::themes::run::ensure(
-        &mut ws.store,
-        &params,
-        false,
-        embedder,
-        &crate::workspace::ingest::NoProgress,
-    )
-    .map_err(ApiError::internal)
-}
-
-fn sentiment_head(
-    ws: &Workspace,
-    sh: &Shared,
-) -> Result<(crate::sentiment::SentimentHead, String), ApiError> {
-    let dir = sh
-        .model_dir
-        .as_deref()
-        .ok_or_else(|| ApiError::internal("no model folder: the sentiment head cannot load"))?;
-    let fp = ws
-        .store
-        .model_fingerprint()
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::bad_request("the workspace has no verbatims yet: ingest a file first")
-        })?;
-    crate::sentiment::SentimentHead::load(&crate::sentiment::SentimentHead::path_for(dir), &fp)
-        .map_err(ApiError::internal)
+    json(session(ws, sh, caller, via).with_indexes(ix).search(req)?)
 }
 
 pub(crate) fn themes(
@@ -163,14 +102,13 @@ pub(crate) fn themes(
     filter: super::routes::FilterBody,
     min_size: Option<usize>,
 ) -> Result<Value, ApiError> {
-    let ws = &mut core.ws;
-    let grant = service::enter(ws, caller, Action::Themes)?;
-    // Resolved before the run: a mistyped field or value is a 400 at once.
-    let filter = service::resolve_filter(ws, &grant, &filter.to_filter()?)?;
-    let head = sentiment_head(ws, sh)?;
-    let run = run_themes(ws, sh, None)?;
-    let min_size = min_size.unwrap_or(if filter.is_empty() { 1 } else { 10 });
-    let s = service::themes(ws, &grant, via, &run, &head.0, &filter, 1, min_size)?;
+    let req = ThemesRequest {
+        filter: filter.to_filter()?,
+        quotes: 1,
+        min_size,
+        run: Default::default(),
+    };
+    let s = session(&mut core.ws, sh, caller, via).themes(req)?.summary;
     json(serde_json::json!({ "verbatims": s.verbatims, "other": s.other, "themes": s.themes }))
 }
 
@@ -182,27 +120,19 @@ pub(crate) fn theme(
     id: &str,
     quotes: Option<usize>,
 ) -> Result<Value, ApiError> {
-    let ws = &mut core.ws;
-    let grant = service::enter(ws, caller, Action::Themes)?;
-    let want = crate::themes::run::parse_theme_id(id)
-        .map(crate::themes::run::theme_id)
-        .ok_or_else(|| ApiError::bad_request(format!("{id:?} is not a theme id (T1, T2…)")))?;
-    let head = sentiment_head(ws, sh)?;
-    let run = run_themes(ws, sh, None)?;
-    let filter = crate::store::Filter::default();
-    match service::theme(
-        ws,
-        &grant,
-        via,
-        &run,
-        &head.0,
-        &want,
-        &filter,
-        quotes.unwrap_or(5),
-    )? {
+    let req = ThemeRequest {
+        id: id.to_string(),
+        filter: Default::default(),
+        quotes: quotes.unwrap_or(5),
+        run: Default::default(),
+    };
+    match session(&mut core.ws, sh, caller, via).theme(req)?.theme {
         Some(t) => json(t),
         None => Err(ApiError::not_found(format!(
-            "no active theme {want} with verbatims in your scope (see GET /v1/themes)"
+            "no active theme {} with verbatims in your scope (see GET /v1/themes)",
+            crate::themes::run::parse_theme_id(id)
+                .map(crate::themes::run::theme_id)
+                .unwrap_or_else(|| id.to_string())
         ))),
     }
 }
@@ -221,45 +151,15 @@ pub(crate) fn report(
     body: ReportBody,
     markdown: bool,
 ) -> Result<ReportOut, ApiError> {
-    const QUOTES: usize = 3;
-    let ws = &mut core.ws;
-    let grant = service::enter(ws, caller, Action::Report)?;
-    let filter = service::resolve_filter(ws, &grant, &body.filter.to_filter()?)?;
-    let head = sentiment_head(ws, sh)?;
-    let model = ws
-        .store
-        .model_fingerprint()
-        .map_err(ApiError::internal)?
-        .unwrap_or_default();
-    let run = run_themes(ws, sh, None)?;
-    let title = "Customer feedback report";
-    let parameters = crate::themes::analytics::ReportParameters {
-        run: crate::themes::run::Params::default(),
-        filter: grant.restrict(&filter),
-        quotes: if grant.may_read_text() { QUOTES } else { 0 },
-        min_cell: grant.min_cell(),
-        title: title.into(),
+    let req = ReportRequest {
+        filter: body.filter.to_filter()?,
+        quotes: 3,
+        title: "Customer feedback report".into(),
         compare_to: None,
-        theme_edits: crate::themes::analytics::theme_edits(&run.themes),
-        theme_run: crate::themes::analytics::run_fingerprint(&run),
-        route: Some(via.into()),
+        out: None,
+        run: Default::default(),
     };
-    let report = service::report(
-        ws,
-        &grant,
-        via,
-        &run,
-        &filter,
-        QUOTES,
-        None,
-        crate::themes::analytics::ReportInputs {
-            title: title.into(),
-            model,
-            head: (&head.0, head.1.clone()),
-            parameters: json(&parameters)?,
-            compare_to: None,
-        },
-    )?;
+    let report = session(&mut core.ws, sh, caller, via).report(req)?.report;
     Ok(if markdown {
         ReportOut::Markdown(crate::themes::report::markdown(&report))
     } else {
@@ -274,36 +174,13 @@ pub(crate) fn ask(
     via: &str,
     body: AskBody,
 ) -> Result<Value, ApiError> {
-    let grant = service::enter(&core.ws, caller, Action::Ask)?;
-    let embedder = sh
-        .embedder
-        .as_deref()
-        .ok_or_else(|| ApiError::internal("ask needs the embedding model, which did not load"))?;
-    core.ws
-        .store
-        .check_model(embedder.fingerprint())
-        .map_err(ApiError::internal)?;
-    let cfg = core.ws.config.ask.clone();
-    let opts = crate::ask::AskOptions {
-        filter: body.filter.to_filter()?,
-        limit: cfg.context_verbatims,
-        context_tokens: cfg.context_tokens,
-        gen: crate::ask::llm::GenOptions {
-            max_tokens: cfg.max_tokens,
-            temperature: cfg.temperature,
-            seed: cfg.seed,
-            ..Default::default()
-        },
-        min_cosine: sh.ask.min_cosine,
-        count_cosine: sh.ask.count_cosine,
-        without_generator: crate::ask::Fallback::NoGenerator,
-    };
-    // Aggregates-only callers get counts: no model reads verbatims for them. The generator is
-    // loaded on first use and kept (lock order: core, generator, auth).
+    // The generator is loaded on first use, for a caller who may read text, and kept (lock
+    // order: core, generator, auth).
+    let reads_text = session(&mut core.ws, sh, caller, via).may_read_text(Action::Ask)?;
     let mut slot = super::lock(&sh.generator);
-    if grant.may_read_text() && slot.is_none() {
+    if reads_text && slot.is_none() {
         use crate::ask::{llm::LlmError, Fallback};
-        *slot = Some(match sh.ask.generator.as_deref() {
+        *slot = Some(match sh.settings.ask.generator.as_deref() {
             None => Err(Fallback::NoGenerator),
             Some(p) => crate::ask::llm::Generator::load(p).map_err(|e| {
                 tracing::warn!("ask: no generator ({e}): extractive answers");
@@ -314,38 +191,33 @@ pub(crate) fn ask(
             }),
         });
     }
-    let mut opts = opts;
-    let generator = if grant.may_read_text() {
-        match slot.as_mut() {
-            Some(Ok(g)) => Some(g),
-            Some(Err(why)) => {
-                opts.without_generator = why.clone();
-                None
-            }
-            None => None,
-        }
-    } else {
-        None
+    let (generator, without_generator) = match slot.as_mut() {
+        Some(Ok(g)) => (Some(g), crate::ask::Fallback::NoGenerator),
+        Some(Err(why)) => (None, why.clone()),
+        None => (None, crate::ask::Fallback::NoGenerator),
+    };
+    let req = AskRequest {
+        question: body.question,
+        filter: body.filter.to_filter()?,
+        limit: None,
+        max_tokens: None,
+        temperature: None,
+        seed: None,
+        generator,
+        without_generator,
     };
     let (ws, ix) = core.with_indexes()?;
     // The audit entry goes through the token-checking connection: `ask` reads through the
     // first meanwhile (lock order: core, then auth — the auth path never takes core).
     let mut audit_ws = super::lock(&sh.auth_ws);
-    let answer = service::ask(
-        ws,
-        &mut audit_ws,
-        &grant,
-        via,
-        ix,
-        embedder,
-        generator,
-        &body.question,
-        &opts,
-        &mut |_| {},
-    )?;
+    let answer = session(ws, sh, caller, via)
+        .with_indexes(ix)
+        .with_audit(&mut audit_ws)
+        .ask(req, &mut |_| {})?;
     json(answer)
 }
 
+/// The upload is read from memory: no temporary file, and every message names the upload.
 pub(crate) fn ingest(
     core: &mut Core,
     sh: &Shared,
@@ -353,99 +225,23 @@ pub(crate) fn ingest(
     via: &str,
     upload: Upload,
 ) -> Result<Value, ApiError> {
-    let grant = service::enter(&core.ws, caller, Action::Write)?;
-    core.write_with_indexes(|ws, ix| ingest_into(ws, ix, sh, &grant, via, upload))
-}
-
-/// The ingest, catching the server's open indexes up in place.
-fn ingest_into(
-    ws: &mut Workspace,
-    ix: &mut Indexes,
-    sh: &Shared,
-    grant: &crate::access::Grant,
-    via: &str,
-    upload: Upload,
-) -> Result<Value, ApiError> {
-    let embedder = sh.embedder.as_deref().ok_or_else(|| {
-        ApiError::internal("ingest needs the embedding model, which did not load")
-    })?;
-    // The upload becomes a file in the workspace (the ingest reader works on files, and row
-    // errors name it); removed afterwards whatever happens.
-    let dir = ws.root().join("uploads");
-    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(ApiError::internal)?;
-    let safe: String = upload
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    let path = dir.join(format!("{}-{safe}", hex::encode(nonce)));
-    struct Remove(PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    std::fs::write(&path, &upload.data).map_err(ApiError::internal)?;
-    let _remove = Remove(path.clone());
-    let opts = crate::workspace::ingest::IngestOptions {
-        mapping: upload.mapping.clone(),
-        format: Some(upload.format),
-        sheet: None,
-        keep_originals: upload.keep_originals,
-        multiline_fields: false,
-    };
-    let summary = crate::workspace::ingest::ingest_file_into(
-        ws,
-        Some(ix),
-        embedder,
-        &path,
-        &opts,
-        &crate::workspace::ingest::NoProgress,
-    )
-    .map_err(|e| {
-        use crate::workspace::ingest::IngestRunError as E;
-        // Messages name the temporary file: name the upload instead.
-        let m = e
-            .to_string()
-            .replace(&path.display().to_string(), &upload.name);
-        match e {
-            E::Read(_) => ApiError::bad_request(m),
-            E::NoMapping { .. } => ApiError::bad_request(m.replace(
-                "pass --text COLUMN (and optionally --id, --respondent, --date, --score, --field)",
-                "give text=COLUMN (and optionally id, respondent, date, score, field)",
-            )),
-            E::Workspace(crate::workspace::WorkspaceError::Locked { .. }) => ApiError::conflict(m),
-            _ => ApiError::internal(m),
-        }
-    })?;
-    // Row errors and warnings name the temporary file: name the upload instead.
-    let mut summary = summary;
-    let tmp = path.display().to_string();
-    for m in summary.errors.iter_mut().chain(summary.warnings.iter_mut()) {
-        *m = m.replace(&tmp, &upload.name);
-    }
-    service::record_write(
-        ws,
-        grant,
-        via,
-        &crate::store::AuditDetail::Ingest {
-            file: upload.name.clone(),
-            rows: summary.rows,
-            stored: summary.stored,
-            updated: summary.updated,
-            unchanged: summary.unchanged,
-            rejected: summary.rejected,
+    check(core, sh, caller, Action::Write)?;
+    let req = IngestRequest {
+        source: crate::workspace::ingest::Source::Bytes {
+            name: &upload.name,
+            bytes: &upload.data,
         },
-    )?;
+        options: crate::workspace::ingest::IngestOptions {
+            mapping: upload.mapping.clone(),
+            format: Some(upload.format),
+            sheet: None,
+            keep_originals: upload.keep_originals,
+            multiline_fields: false,
+        },
+    };
+    let summary = core.write_with_indexes(|ws, ix| {
+        Ok(session(ws, sh, caller, via).with_indexes(ix).ingest(req)?)
+    })?;
     let mut v = json(&summary)?;
     v["file"] = Value::String(upload.name);
     v["via"] = Value::String(via.to_string());
@@ -454,23 +250,31 @@ fn ingest_into(
 
 pub(crate) fn original(
     core: &mut Core,
+    sh: &Shared,
     caller: &Caller,
     via: &str,
     id: &str,
 ) -> Result<Value, ApiError> {
-    let grant = service::enter(&core.ws, caller, Action::Reveal)?;
-    json(service::reveal(&mut core.ws, &grant, via, id)?)
+    json(session(&mut core.ws, sh, caller, via).reveal(id)?)
 }
 
 pub(crate) fn audit(
     core: &mut Core,
+    sh: &Shared,
     caller: &Caller,
     via: &str,
     user: Option<String>,
     since: Option<String>,
 ) -> Result<Value, ApiError> {
-    let grant = service::enter(&core.ws, caller, Action::Audit)?;
     let entries =
-        service::audit_entries(&mut core.ws, &grant, via, user.as_deref(), since.as_deref())?;
+        session(&mut core.ws, sh, caller, via).audit_entries(AuditRequest { user, since })?;
     json(serde_json::json!({ "entries": entries }))
+}
+
+/// The server's models: the embedding model it loaded at start (or none), the model folder.
+pub(crate) fn models(
+    dir: Option<std::path::PathBuf>,
+    embedder: Option<std::sync::Arc<dyn crate::embed::Embedder>>,
+) -> service::Models<'static> {
+    service::Models::loaded(dir, embedder)
 }

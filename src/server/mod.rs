@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Semaphore};
 
-pub use door::AskSettings;
+pub use crate::service::AskSettings;
 pub use error::ApiError;
 pub use routes::{Route, ROUTES};
 
@@ -174,8 +174,10 @@ pub(crate) struct Shared {
     /// A second connection for token checks.
     pub(crate) auth_ws: Mutex<Workspace>,
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
-    pub(crate) model_dir: Option<PathBuf>,
-    pub(crate) ask: AskSettings,
+    /// The models every request's session uses (the embedding model loaded once, at start).
+    pub(crate) models: crate::service::Models<'static>,
+    /// The settings every request's session runs with.
+    pub(crate) settings: crate::service::Settings,
     /// The `ask` generator: `None` until first used, then loaded, or why not (said in every
     /// extractive answer).
     #[allow(clippy::type_complexity)]
@@ -338,9 +340,11 @@ pub fn start(
             graph_loads: graph_loads.clone(),
         }),
         auth_ws: Mutex::new(auth_ws),
+        models: door::models(opts.model_dir.clone(), embedder.clone()),
         embedder,
-        model_dir: opts.model_dir.clone(),
-        ask: opts.ask.clone(),
+        settings: crate::service::Settings {
+            ask: opts.ask.clone(),
+        },
         generator: Mutex::new(None),
         tokens: auth::TokenCache::default(),
         limiter: auth::RateLimiter::new(opts.limits.rate_per_second, opts.limits.burst),

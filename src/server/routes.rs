@@ -318,46 +318,30 @@ impl FilterBody {
         Ok(f)
     }
 
-    /// The store filter.
+    /// The store filter, checked by the library (`FilterParts::parse`, the CLI's too) and
+    /// named in its errors by the API's field names.
     pub(crate) fn to_filter(&self) -> Result<crate::store::Filter, ApiError> {
-        let mut f = crate::store::Filter::default();
-        for (k, v) in &self.where_ {
-            if k.trim().is_empty() {
-                return Err(ApiError::bad_request("where: a field name is empty"));
-            }
-            let vs = match v {
-                OneOrMany::One(s) => vec![s.clone()],
-                OneOrMany::Many(vs) => vs.clone(),
-            };
-            f.fields.insert(k.trim().to_string(), vs);
-        }
-        f.since = self
-            .since
-            .as_deref()
-            .map(|s| parse_day("since", s))
-            .transpose()?;
-        f.until = self
-            .until
-            .as_deref()
-            .map(|s| parse_day("until", s))
-            .transpose()?;
-        f.min_score = self.min_score;
-        f.max_score = self.max_score;
-        for (name, v) in [("min_score", f.min_score), ("max_score", f.max_score)] {
-            if v.is_some_and(|x| !x.is_finite()) {
-                return Err(ApiError::bad_request(format!(
-                    "{name}: not a finite number"
-                )));
-            }
-        }
-        if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
-            if lo > hi {
-                return Err(ApiError::bad_request(format!(
-                    "min_score {lo} is above max_score {hi}"
-                )));
-            }
-        }
-        Ok(f)
+        let fields = self
+            .where_
+            .iter()
+            .map(|(k, v)| {
+                let vs = match v {
+                    OneOrMany::One(s) => vec![s.clone()],
+                    OneOrMany::Many(vs) => vs.clone(),
+                };
+                (k.clone(), vs)
+            })
+            .collect();
+        let parts = crate::store::FilterParts {
+            fields,
+            since: self.since.as_deref(),
+            until: self.until.as_deref(),
+            min_score: self.min_score,
+            max_score: self.max_score,
+        };
+        parts
+            .parse(&crate::store::FilterNames::HTTP)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 }
 
@@ -377,8 +361,8 @@ async fn stats(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, _| {
-        door::stats(core, &caller, "GET /v1/stats")
+    blocking(&s, move |core, sh| {
+        door::stats(core, sh, &caller, "GET /v1/stats")
     })
     .await
     .map(Json)
@@ -735,8 +719,8 @@ async fn original(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, _| {
-        door::original(core, &caller, "GET /v1/verbatims/{id}/original", &id)
+    blocking(&s, move |core, sh| {
+        door::original(core, sh, &caller, "GET /v1/verbatims/{id}/original", &id)
     })
     .await
     .map(Json)
@@ -755,8 +739,8 @@ async fn audit(
         .map(|s| parse_day("since", s))
         .transpose()?
         .map(crate::store::audit_time);
-    blocking(&s, move |core, _| {
-        door::audit(core, &caller, "GET /v1/audit", user, since)
+    blocking(&s, move |core, sh| {
+        door::audit(core, sh, &caller, "GET /v1/audit", user, since)
     })
     .await
     .map(Json)

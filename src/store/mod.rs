@@ -27,7 +27,10 @@ mod themes;
 mod users;
 pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
-pub use resolve::{audit_time, fold, parse_day, resolve_filter, FilterError, LIST_AT_MOST};
+pub use resolve::{
+    audit_time, fold, parse_day, resolve_filter, FilterError, FilterNames, FilterParts,
+    LIST_AT_MOST,
+};
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
 pub use users::{Principal, PrincipalRecord, Role, UserError};
 

@@ -48,6 +48,26 @@ pub enum FilterError {
         /// How many values the field has (in the caller's scope).
         total: usize,
     },
+    /// A field=value pair with no field name.
+    #[error("{name}: a field name is empty")]
+    EmptyField {
+        /// The flag or parameter, as the door names it.
+        name: &'static str,
+    },
+    /// A score bound that is not a finite number.
+    #[error("{name}: not a finite number")]
+    NotFinite {
+        /// The flag or parameter, as the door names it.
+        name: &'static str,
+    },
+    /// The lower score bound is above the upper one.
+    #[error("{min} is above {max}")]
+    MinAboveMax {
+        /// The lower bound as the door names it, with its value (`--min-score 4`).
+        min: String,
+        /// The upper bound, likewise.
+        max: String,
+    },
     /// A day bound (`--since`, `until`…) that is not a date.
     #[error("{name} {value:?}: expected a date like 2024-03-01")]
     BadDay {
@@ -56,6 +76,97 @@ pub enum FilterError {
         /// The value as given.
         value: String,
     },
+}
+
+/// The names a door gives a filter's parts (flags, JSON fields, query parameters), so that an
+/// error names what the user typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterNames {
+    /// The field=value part.
+    pub field: &'static str,
+    /// The lower day bound.
+    pub since: &'static str,
+    /// The upper day bound.
+    pub until: &'static str,
+    /// The lower score bound.
+    pub min_score: &'static str,
+    /// The upper score bound.
+    pub max_score: &'static str,
+}
+
+impl FilterNames {
+    /// The CLI's flags.
+    pub const CLI: FilterNames = FilterNames {
+        field: "--where",
+        since: "--since",
+        until: "--until",
+        min_score: "--min-score",
+        max_score: "--max-score",
+    };
+    /// The HTTP API's JSON fields and query parameters.
+    pub const HTTP: FilterNames = FilterNames {
+        field: "where",
+        since: "since",
+        until: "until",
+        min_score: "min_score",
+        max_score: "max_score",
+    };
+}
+
+/// A filter's parts as a door received them, before any is checked: both doors build their
+/// [`Filter`] through [`FilterParts::parse`], so they check the same things in the same order
+/// and differ only in the names their errors use.
+#[derive(Clone, Debug, Default)]
+pub struct FilterParts<'a> {
+    /// (field, values) pairs; a field given twice accepts the values of both.
+    pub fields: Vec<(String, Vec<String>)>,
+    /// The lower day bound as typed.
+    pub since: Option<&'a str>,
+    /// The upper day bound as typed.
+    pub until: Option<&'a str>,
+    /// The lower score bound.
+    pub min_score: Option<f64>,
+    /// The upper score bound.
+    pub max_score: Option<f64>,
+}
+
+impl FilterParts<'_> {
+    /// The filter, or the first thing wrong with it, named as the door names it: an empty
+    /// field name, a day that is not a date, a score bound that is not finite, a lower bound
+    /// above the upper one.
+    pub fn parse(self, names: &FilterNames) -> std::result::Result<Filter, FilterError> {
+        let mut f = Filter::default();
+        for (k, vs) in self.fields {
+            if k.trim().is_empty() {
+                return Err(FilterError::EmptyField { name: names.field });
+            }
+            f.fields
+                .entry(k.trim().to_string())
+                .or_default()
+                .extend(vs.into_iter().map(|v| v.trim().to_string()));
+        }
+        f.since = self.since.map(|s| parse_day(names.since, s)).transpose()?;
+        f.until = self.until.map(|s| parse_day(names.until, s)).transpose()?;
+        for (name, v) in [
+            (names.min_score, self.min_score),
+            (names.max_score, self.max_score),
+        ] {
+            if v.is_some_and(|x| !x.is_finite()) {
+                return Err(FilterError::NotFinite { name });
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_score, self.max_score) {
+            if lo > hi {
+                return Err(FilterError::MinAboveMax {
+                    min: format!("{} {lo}", names.min_score),
+                    max: format!("{} {hi}", names.max_score),
+                });
+            }
+        }
+        f.min_score = self.min_score;
+        f.max_score = self.max_score;
+        Ok(f)
+    }
 }
 
 /// A day bound as both doors take it, named `name` in the error: `YYYY-MM-DD` (midnight UTC) or
@@ -255,6 +366,58 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_doors_parse_a_filter_alike_and_name_their_own_parameters() {
+        let parts = |min, max| FilterParts {
+            fields: vec![
+                ("country ".into(), vec!["FR".into()]),
+                ("country".into(), vec![" BE".into()]),
+            ],
+            since: Some("2024-03-01"),
+            until: None,
+            min_score: min,
+            max_score: max,
+        };
+        let f = parts(Some(1.0), Some(3.0))
+            .parse(&FilterNames::HTTP)
+            .unwrap();
+        assert_eq!(
+            f.fields["country"],
+            vec!["FR".to_string(), "BE".to_string()]
+        );
+        assert_eq!(f.since, Some(1_709_251_200));
+        assert_eq!((f.min_score, f.max_score), (Some(1.0), Some(3.0)));
+        let e = |n: &FilterNames| {
+            parts(Some(4.0), Some(2.0))
+                .parse(n)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(e(&FilterNames::CLI), "--min-score 4 is above --max-score 2");
+        assert_eq!(e(&FilterNames::HTTP), "min_score 4 is above max_score 2");
+        let nan = parts(Some(f64::NAN), None)
+            .parse(&FilterNames::HTTP)
+            .unwrap_err();
+        assert_eq!(nan.to_string(), "min_score: not a finite number");
+        let empty = FilterParts {
+            fields: vec![(" ".into(), vec!["x".into()])],
+            ..FilterParts::default()
+        };
+        assert_eq!(
+            empty.parse(&FilterNames::CLI).unwrap_err().to_string(),
+            "--where: a field name is empty"
+        );
+        let day = FilterParts {
+            until: Some("March"),
+            ..FilterParts::default()
+        };
+        assert!(day
+            .parse(&FilterNames::HTTP)
+            .unwrap_err()
+            .to_string()
+            .starts_with("until \"March\""));
+    }
 
     fn known() -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
         let fields: BTreeSet<String> = ["label", "region"].map(String::from).into();

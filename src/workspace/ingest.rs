@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{Workspace, WorkspaceError};
+use crate::access::Door;
 use crate::embed::{Embedder, TextKind};
 use crate::index::Indexes;
 use crate::ingest::{self, Format, Mapping, ReadOptions, Record, RowError};
@@ -108,8 +109,12 @@ pub enum IngestRunError {
     /// Reading the file failed as a whole.
     #[error(transparent)]
     Read(#[from] ingest::IngestError),
-    /// No mapping given and none remembered.
-    #[error("{path}: no column mapping: pass --text COLUMN (and optionally --id, --respondent, --date, --score, --field); columns in this file: {columns}")]
+    /// No mapping given and none remembered. Shown in the CLI's words; the HTTP door says the
+    /// same in its own ([`IngestRunError::message_for`]).
+    #[error(
+        "{path}: no column mapping: {}; columns in this file: {columns}",
+        mapping_hint(Door::Cli)
+    )]
     NoMapping {
         /// The file.
         path: PathBuf,
@@ -125,6 +130,32 @@ pub enum IngestRunError {
     /// Embedding failure.
     #[error(transparent)]
     Embed(#[from] crate::embed::EmbedError),
+}
+
+/// How to give a column mapping, in the words of the door a request came through: flags for
+/// the CLI, form fields for the HTTP API.
+fn mapping_hint(door: Door) -> &'static str {
+    match door {
+        Door::Cli => {
+            "pass --text COLUMN (and optionally --id, --respondent, --date, --score, --field)"
+        }
+        Door::Http => "give text=COLUMN (and optionally id, respondent, date, score, field)",
+    }
+}
+
+impl IngestRunError {
+    /// The message as `door` says it: an error that tells the user what to give names the
+    /// flag (CLI) or the form field (HTTP); the others read the same through both doors.
+    pub fn message_for(&self, door: Door) -> String {
+        match self {
+            IngestRunError::NoMapping { path, columns } => format!(
+                "{}: no column mapping: {}; columns in this file: {columns}",
+                path.display(),
+                mapping_hint(door)
+            ),
+            e => e.to_string(),
+        }
+    }
 }
 
 /// The language of a record: its mapped column if it names a known language, else detected.
@@ -298,10 +329,50 @@ pub fn ingest_file_into(
     opts: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestSummary, IngestRunError> {
+    ingest_source_into(ws, held, embedder, Source::File(path), opts, progress)
+}
+
+/// What an ingest reads: a file, or bytes already in memory under a display name (an HTTP
+/// upload). Either way the file is read once, and every message (`name:line: reason`, the run's
+/// source, the summary) names the file or the display name — never a temporary copy.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// A file on disk.
+    File(&'a Path),
+    /// Bytes in memory; `name` stands for the file in messages, and its extension gives the
+    /// format when [`IngestOptions::format`] does not.
+    Bytes {
+        /// The name messages use (an upload's file name).
+        name: &'a str,
+        /// The content.
+        bytes: &'a [u8],
+    },
+}
+
+/// [`ingest_file_into`] from a [`Source`].
+pub fn ingest_source_into(
+    ws: &mut Workspace,
+    held: Option<&mut Indexes>,
+    embedder: &dyn Embedder,
+    source: Source<'_>,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestRunError> {
     let t0 = Instant::now();
     let _lock = ws.lock()?;
     ws.store.check_model(embedder.fingerprint())?;
     progress.start("reading", 0);
+    let (path, bytes): (&Path, std::borrow::Cow<'_, [u8]>) = match source {
+        Source::File(path) => {
+            let bytes = std::fs::read(path).map_err(|source| ingest::IngestError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            (path, bytes.into())
+        }
+        Source::Bytes { name, bytes } => (Path::new(name), bytes.into()),
+    };
+    let format = ingest::format_for(path, opts.format)?;
     let strict = opts.mapping.is_some();
     let mut read_opts = ReadOptions {
         sheet: opts.sheet.clone(),
@@ -313,7 +384,7 @@ pub fn ingest_file_into(
     let mut guessed = false;
     if mapping.is_none() {
         read_opts.strict = false;
-        let columns = ingest::read_columns(path, opts.format, &read_opts)?;
+        let columns = ingest::read_named_columns(path, &bytes, format, &read_opts)?;
         mapping = guess_mapping(&columns);
         guessed = mapping.is_some();
         if mapping.is_none() {
@@ -324,7 +395,8 @@ pub fn ingest_file_into(
         }
     }
     let mapping = mapping.expect("resolved above");
-    let report = ingest::read_file(path, opts.format, &mapping, &read_opts)?;
+    let report = ingest::read_named_bytes(path, &bytes, format, &mapping, &read_opts)?;
+    drop(bytes);
     progress.advance(report.rows.len() as u64);
     progress.finish();
     let mut warnings: Vec<String> = report.warnings.iter().map(|w| w.to_string()).collect();

@@ -278,10 +278,11 @@ pub struct Workspace {
     root: PathBuf,
     /// Its configuration.
     pub config: Config,
-    /// Its store.
-    pub store: Store,
-    /// Its secrets (from the key file).
-    pub vault: Vault,
+    /// Its store: private to the library, so that every read a door makes goes through
+    /// [`crate::service::Session`], which checks the grant and records it.
+    pub(crate) store: Store,
+    /// Its secrets (from the key file); private to the library like the store.
+    pub(crate) vault: Vault,
     /// Ids of rows without an id column are keyed hashes of their text (workspaces made since
     /// schema v5); older workspaces keep plain SHA-256 ids so that re-ingesting stays idempotent.
     keyed_content_ids: bool,
@@ -384,6 +385,29 @@ impl Workspace {
         } else {
             crate::ingest::content_id(text)
         }
+    }
+
+    /// The store, unchecked and unrecorded: for integration tests, benches and tools that
+    /// inspect or prepare a workspace directly (simulate an interrupted erasure, count rows).
+    /// Doors never use it: they go through [`crate::service::Session`].
+    pub fn raw_store(&self) -> &Store {
+        &self.store
+    }
+
+    /// [`Workspace::raw_store`], mutable (tests that stage a half-done write).
+    pub fn raw_store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// The workspace secrets, for tests that compute a respondent's pseudonym.
+    pub fn raw_vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Records `fingerprint` as the workspace's embedding model, or refuses one that differs
+    /// from the model of the vectors already stored (`init --model`).
+    pub fn check_model(&self, fingerprint: &str) -> Result<(), WorkspaceError> {
+        Ok(self.store.check_model(fingerprint)?)
     }
 
     /// The workspace folder.

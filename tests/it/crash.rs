@@ -63,13 +63,13 @@ fn assert_consistent(ws_dir: &std::path::Path, ctx: &str) {
     let (ix, _) = ws
         .indexes()
         .unwrap_or_else(|e| panic!("{ctx}: indexes do not open: {e}"));
-    let store_docs = ws.store.all_docs().unwrap();
+    let store_docs = ws.raw_store().all_docs().unwrap();
     let text_docs = ix.text.all_docs().unwrap();
     assert_eq!(
         text_docs, store_docs,
         "{ctx}: text index and store disagree"
     );
-    let seq = ws.store.seq().unwrap();
+    let seq = ws.raw_store().seq().unwrap();
     assert_eq!(ix.text.covered(), seq, "{ctx}: text index not caught up");
     assert_eq!(
         ix.vectors.covered(),
@@ -105,7 +105,9 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
     let full = t.elapsed();
     assert_consistent(dir.path(), "after calibration");
     let ws = Workspace::open(dir.path()).unwrap();
-    assert!(ids.iter().all(|id| ws.store.get(id).unwrap().is_some()));
+    assert!(ids
+        .iter()
+        .all(|id| ws.raw_store().get(id).unwrap().is_some()));
     drop(ws);
 
     let (mut killed, mut completed, mut mid_ingest) = (0, 0, 0);
@@ -160,7 +162,7 @@ fn kill_9_during_ingest_loses_nothing_reported_stored() {
             let ws = Workspace::open(dir.path()).unwrap();
             let present = ids
                 .iter()
-                .filter(|id| ws.store.get(id).unwrap().is_some())
+                .filter(|id| ws.raw_store().get(id).unwrap().is_some())
                 .count() as u64;
             assert!(
                 present >= reported,

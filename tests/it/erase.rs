@@ -135,7 +135,7 @@ fn ids_of(
         filter: Filter::default(),
         limit: n,
     };
-    search(&grant, &ws.store, &ix, Some(model), &q)
+    search(&grant, ws.raw_store(), &ix, Some(model), &q)
         .unwrap()
         .into_iter()
         .map(|h| h.verbatim.id)
@@ -195,17 +195,17 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     let model = model();
     let (pseudonym, stored, vectors, before_vec, before_other, terms) = {
         let ws = Workspace::open(ws_path).unwrap();
-        let pseudonym = ws.vault.pseudonym(EMAIL);
+        let pseudonym = ws.raw_vault().pseudonym(EMAIL);
         let stored: Vec<verbatim::store::Verbatim> = CANARY
             .iter()
-            .map(|(id, _)| ws.store.get(id).unwrap().unwrap())
+            .map(|(id, _)| ws.raw_store().get(id).unwrap().unwrap())
             .collect();
         assert!(stored
             .iter()
             .all(|v| v.respondent.as_deref() == Some(&pseudonym)));
         assert!(stored[0].text.contains("<PHONE>"), "{}", stored[0].text);
         let mut vectors = Vec::new();
-        ws.store
+        ws.raw_store()
             .for_each(|v, _, vec| {
                 if v.id.starts_with('J') {
                     vectors.push(
@@ -336,7 +336,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
             );
         }
         assert_eq!(ix.text.num_docs(), 101);
-        let live = ws.store.live_vec_ids().unwrap();
+        let live = ws.raw_store().live_vec_ids().unwrap();
         assert_eq!(ix.vectors.points(), live.len());
         let qv = model
             .embed(&[CANARY[3].1], TextKind::Query)
@@ -345,14 +345,14 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
             .unwrap();
         let hits = ix.vectors.search(&qv, 10, 128, |_| true);
         let slots: Vec<i64> = hits.iter().map(|h| h.0).collect();
-        let docs = ws.store.docs_for_vec_ids(&slots).unwrap();
+        let docs = ws.raw_store().docs_for_vec_ids(&slots).unwrap();
         assert!(
             docs.iter().all(Option::is_some),
             "graph returned an erased slot"
         );
     }
     assert!(ws.verify_audit().unwrap().broken.is_none());
-    let last = ws.store.audit_entries().unwrap();
+    let last = ws.raw_store().audit_entries().unwrap();
     let entry = last.iter().rev().find(|e| e.action == "forget").unwrap();
     assert_eq!(entry.ids, ["J1", "J2", "J3", "J4"]);
     let detail = serde_json::to_string(&entry.detail).unwrap();
@@ -393,7 +393,7 @@ fn export_gives_everything_held_with_originals_decrypted() {
     let e = ok(verbatim(dir.path()).args(["export", "--respondent", EMAIL]));
     let e: serde_json::Value = serde_json::from_str(&e).unwrap();
     let ws = Workspace::open(dir.path()).unwrap();
-    assert_eq!(e["pseudonym"], ws.vault.pseudonym(EMAIL).as_str());
+    assert_eq!(e["pseudonym"], ws.raw_vault().pseudonym(EMAIL).as_str());
     let vs = e["verbatims"].as_array().unwrap();
     assert_eq!(vs.len(), 4, "{e:#}");
     for ((id, text), v) in CANARY.iter().zip(vs) {
@@ -437,7 +437,7 @@ fn export_gives_everything_held_with_originals_decrypted() {
     assert!(themed >= 1 && labelled, "{e:#}");
     // The export is in the audit trail, by pseudonym; the identifier is not.
     let ws = Workspace::open(dir.path()).unwrap();
-    let entries = ws.store.audit_entries().unwrap();
+    let entries = ws.raw_store().audit_entries().unwrap();
     let x = entries.iter().rev().find(|a| a.action == "export").unwrap();
     assert_eq!(x.ids, ["J1", "J2", "J3", "J4"]);
     assert!(entries
@@ -511,7 +511,7 @@ fn retention_erases_exactly_the_old_verbatims_and_a_dry_run_changes_nothing() {
     let ws = Workspace::open(ws_path).unwrap();
     let left: Vec<String> = (0..8)
         .map(|i| format!("D{i}"))
-        .filter(|id| ws.store.get(id).unwrap().is_some())
+        .filter(|id| ws.raw_store().get(id).unwrap().is_some())
         .collect();
     assert_eq!(left, ["D3", "D4", "D5", "D6", "D7"]);
     let (ix, _) = ws.indexes().unwrap();
@@ -519,7 +519,7 @@ fn retention_erases_exactly_the_old_verbatims_and_a_dry_run_changes_nothing() {
     assert_eq!(ix.vectors.points(), 5);
     assert!(ws.verify_audit().unwrap().broken.is_none());
     assert!(ws
-        .store
+        .raw_store()
         .audit_entries()
         .unwrap()
         .iter()
@@ -533,7 +533,7 @@ fn retention_erases_exactly_the_old_verbatims_and_a_dry_run_changes_nothing() {
     let later = chrono::Utc::now() + chrono::Duration::days(3650);
     let r = verbatim::workspace::erase::apply_retention(&mut ws, later).unwrap();
     assert_eq!(r.ids, ["D3", "D4", "D5", "D6", "D7"]);
-    assert_eq!(ws.store.stats().unwrap().verbatims, 0);
+    assert_eq!(ws.raw_store().stats().unwrap().verbatims, 0);
 }
 
 #[test]
@@ -548,8 +548,8 @@ fn forget_by_id_names_ids_not_held() {
     let o = run(verbatim(dir.path()).arg("forget"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let ws = Workspace::open(dir.path()).unwrap();
-    assert!(ws.store.get("M1").unwrap().is_none());
-    assert_eq!(ws.store.stats().unwrap().verbatims, 104);
+    assert!(ws.raw_store().get("M1").unwrap().is_none());
+    assert_eq!(ws.raw_store().stats().unwrap().verbatims, 104);
 }
 
 /// A `forget` interrupted after its store transaction (the process died before the index
@@ -580,17 +580,20 @@ fn an_interrupted_forget_is_finished_by_the_next_one() {
     {
         // The crash: step 3 (the store transaction) committed, nothing after it ran.
         let mut ws = Workspace::open(ws_path).unwrap();
-        let pseudonym = ws.vault.pseudonym(EMAIL);
-        let ids = ws.store.ids_of_respondent(&pseudonym).unwrap();
+        let pseudonym = ws.raw_vault().pseudonym(EMAIL);
+        let ids = ws.raw_store().ids_of_respondent(&pseudonym).unwrap();
         assert_eq!(ids, ["J1", "J2", "J3", "J4"]);
         pending_texts = ids
             .iter()
-            .map(|id| ws.store.get(id).unwrap().unwrap().text)
+            .map(|id| ws.raw_store().get(id).unwrap().unwrap().text)
             .collect();
-        let n = ws.store.erase(&ids, Some(&pseudonym), &[], false).unwrap();
+        let n = ws
+            .raw_store_mut()
+            .erase(&ids, Some(&pseudonym), &[], false)
+            .unwrap();
         assert_eq!(n.verbatims, 4);
-        assert!(ws.store.erase_pending().unwrap());
-        assert_eq!(ws.store.erase_pending_ids().unwrap(), ids);
+        assert!(ws.raw_store().erase_pending().unwrap());
+        assert_eq!(ws.raw_store().erase_pending_ids().unwrap(), ids);
     }
     // The text index still holds the terms (hidden, not purged), the report is still there.
     {
@@ -622,10 +625,10 @@ fn an_interrupted_forget_is_finished_by_the_next_one() {
     );
     assert!(r["wal_truncated"].as_bool().unwrap(), "{r}");
     let ws = Workspace::open(ws_path).unwrap();
-    assert!(!ws.store.erase_pending().unwrap());
+    assert!(!ws.raw_store().erase_pending().unwrap());
     assert!(ws
-        .store
-        .ids_of_respondent(&ws.vault.pseudonym(EMAIL))
+        .raw_store()
+        .ids_of_respondent(&ws.raw_vault().pseudonym(EMAIL))
         .unwrap()
         .is_empty());
     {
@@ -637,7 +640,10 @@ fn an_interrupted_forget_is_finished_by_the_next_one() {
                 }
             }
         }
-        assert_eq!(ix.vectors.points(), ws.store.live_vec_ids().unwrap().len());
+        assert_eq!(
+            ix.vectors.points(),
+            ws.raw_store().live_vec_ids().unwrap().len()
+        );
     }
     let mut needles: Vec<Vec<u8>> = vec![EMAIL.into(), "06 12 34 56 78".into()];
     for t in &pending_texts {
@@ -647,7 +653,7 @@ fn an_interrupted_forget_is_finished_by_the_next_one() {
     assert!(left.is_empty(), "erased data left: {left:#?}");
     // The trail records the finished erasure, with the ids, and still verifies.
     assert!(ws.verify_audit().unwrap().broken.is_none());
-    let last = ws.store.audit_entries().unwrap();
+    let last = ws.raw_store().audit_entries().unwrap();
     let entry = last.iter().rev().find(|e| e.action == "forget").unwrap();
     assert_eq!(entry.ids, ["J1", "J2", "J3", "J4"]);
 }

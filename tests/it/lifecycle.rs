@@ -61,7 +61,7 @@ fn a_changed_text_updates_store_and_both_indexes() {
     );
 
     let ws = Workspace::open(dir.path()).unwrap();
-    assert_eq!(ws.store.get(id).unwrap().unwrap().text, new_text);
+    assert_eq!(ws.raw_store().get(id).unwrap().unwrap().text, new_text);
     let model = SentenceTransformer::load(&model_dir(), &EmbedOptions::default()).unwrap();
     let (ix, _) = ws.indexes().unwrap();
     let grant = authorize(&Caller::Owner, Action::Search).unwrap();
@@ -72,7 +72,7 @@ fn a_changed_text_updates_store_and_both_indexes() {
             filter: Filter::default(),
             limit: 5,
         };
-        let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
+        let hits = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
         assert_eq!(
             &hits[0].verbatim.id, id,
             "{mode:?}: the new text must find the verbatim"
@@ -84,7 +84,7 @@ fn a_changed_text_updates_store_and_both_indexes() {
             filter: Filter::default(),
             limit: 50,
         };
-        let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
+        let hits = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
         assert!(hits.iter().filter(|h| &h.verbatim.id == id).count() <= 1);
         if mode == Mode::Text {
             assert!(hits
@@ -179,7 +179,7 @@ fn reindex_equals_incremental_indexing() {
                     filter: Filter::default(),
                     limit: 10,
                 };
-                search(&grant, &ws.store, &ix, Some(&model), &q)
+                search(&grant, ws.raw_store(), &ix, Some(&model), &q)
                     .unwrap()
                     .into_iter()
                     .map(|h| (h.verbatim.id, format!("{:.4}", h.score)))
@@ -211,7 +211,9 @@ fn a_workspace_refuses_vectors_from_another_model() {
     ingest_uci(dir.path());
     {
         let ws = Workspace::open(dir.path()).unwrap();
-        ws.store.set_meta("model", "some-other-model@0000").unwrap();
+        ws.raw_store()
+            .set_meta("model", "some-other-model@0000")
+            .unwrap();
     }
     let o = run(verbatim(dir.path()).args(["search", "battery", "--mode", "vector"]));
     assert_eq!(o.status.code(), Some(2));

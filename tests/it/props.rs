@@ -113,9 +113,9 @@ proptest! {
         if let Some(c) = fcountry {
             filter.fields.insert("country".into(), vec![COUNTRIES[c].into()]);
         }
-        let all: Vec<_> = ws.store.get_docs(&ws.store.all_docs().unwrap()).unwrap();
+        let all: Vec<_> = ws.raw_store().get_docs(&ws.raw_store().all_docs().unwrap()).unwrap();
         let expected: BTreeMap<String, ()> = all.iter().filter(|v| filter.matches(v)).map(|v| (v.id.clone(), ())).collect();
-        prop_assert_eq!(ws.store.count(&filter).unwrap() as usize, expected.len());
+        prop_assert_eq!(ws.raw_store().count(&filter).unwrap() as usize, expected.len());
 
         for (i, (text, ..)) in rows.iter().enumerate() {
             let id = format!("r{i}");
@@ -123,11 +123,11 @@ proptest! {
                 // Unfiltered: the verbatim is among the hits for its own text (ties between
                 // identical bags of words are allowed, so not necessarily first).
                 let q = Query { text: text.clone(), mode, filter: Filter::default(), limit: rows.len() };
-                let hits = search(&grant, &ws.store, &ix, Some(&emb), &q).unwrap();
+                let hits = search(&grant, ws.raw_store(), &ix, Some(&emb), &q).unwrap();
                 prop_assert!(hits.iter().any(|h| h.verbatim.id == id), "{:?}: {} not found", mode, id);
                 // Filtered: exactly the expected set can appear, and the verbatim appears iff it passes.
                 let q = Query { text: text.clone(), mode, filter: filter.clone(), limit: rows.len() };
-                let hits = search(&grant, &ws.store, &ix, Some(&emb), &q).unwrap();
+                let hits = search(&grant, ws.raw_store(), &ix, Some(&emb), &q).unwrap();
                 prop_assert!(hits.iter().all(|h| expected.contains_key(&h.verbatim.id)));
                 prop_assert_eq!(hits.iter().any(|h| h.verbatim.id == id), expected.contains_key(&id));
             }

@@ -27,7 +27,7 @@ fn own_text_rank1(
             filter: Filter::default(),
             limit: 10,
         };
-        let hits = search(&grant, &ws.store, &ix, Some(model), &q).unwrap();
+        let hits = search(&grant, ws.raw_store(), &ix, Some(model), &q).unwrap();
         let first = hits.first().map(|h| h.verbatim.id.as_str()).unwrap_or("");
         // A duplicate sentence under another id is an equally right first answer.
         if first == id || text_of.get(first).is_some_and(|t| t.trim() == text.trim()) {
@@ -85,7 +85,7 @@ fn filters_hold_in_every_mode_without_losing_recall() {
                 filter: f.clone(),
                 limit: 20,
             };
-            let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
+            let hits = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
             assert!(!hits.is_empty(), "{mode:?} {id}: no hit");
             assert!(
                 hits.iter().all(|h| h.verbatim.fields["domain"] == "yelp"),
@@ -113,7 +113,7 @@ fn filters_hold_in_every_mode_without_losing_recall() {
             filter: two.clone(),
             limit: 1000,
         };
-        let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
+        let hits = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
         assert_eq!(
             hits.len(),
             expected,
@@ -147,7 +147,7 @@ fn filters_hold_in_every_mode_without_losing_recall() {
                 filter: f.clone(),
                 limit: 10,
             };
-            let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
+            let hits = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
             assert!(hits
                 .iter()
                 .all(|h| h.verbatim.ts.is_some_and(|t| t >= since && t < until)));
@@ -168,14 +168,14 @@ fn filters_hold_in_every_mode_without_losing_recall() {
         min_score: Some(8.0),
         ..Default::default()
     };
-    assert_eq!(ws.store.count(&f).unwrap(), high);
+    assert_eq!(ws.raw_store().count(&f).unwrap(), high);
     let q = Query {
         text: "hello how are you".into(),
         mode: Mode::Hybrid,
         filter: f.clone(),
         limit: 50,
     };
-    let hits = search(&grant, &ws.store, &ix, Some(&model), &q).unwrap();
+    let hits = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
     assert!(!hits.is_empty());
     assert!(hits
         .iter()
@@ -247,7 +247,7 @@ fn the_hnsw_graph_finds_every_stored_vector_itself() {
     let (ix, _) = ws.indexes().unwrap();
     let mut n = 0;
     let mut found = 0;
-    ws.store
+    ws.raw_store()
         .for_each(|_, vec_id, vector| {
             n += 1;
             let hits = ix.vectors.search(&vector, 10, 128, |_| true);

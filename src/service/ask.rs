@@ -1,0 +1,92 @@
+//! `ask`: an answer that cites the verbatims it rests on; its audit entry is durable before the
+//! first sentence streams.
+
+use super::{resolve_filter, ServiceError};
+use crate::access::Action;
+use crate::ask::{Answer, AskOptions};
+use crate::store::AuditDetail;
+use crate::workspace::Workspace;
+
+use super::session::*;
+
+impl Session<'_> {
+    /// Answers a question from the verbatims, citing them; the audit entry (the question, the
+    /// filter, the verbatims the answer rests on) is durable before the first sentence reaches
+    /// `on_sentence`.
+    pub fn ask(
+        &mut self,
+        req: AskRequest<'_>,
+        on_sentence: &mut dyn FnMut(&str),
+    ) -> Result<Answer, ServiceError> {
+        let grant = self.enter(Action::Ask)?;
+        if req.question.trim().is_empty() {
+            return Err(ServiceError::BadRequest("the question is empty".into()));
+        }
+        let cfg = self.ws.config.ask.clone();
+        let opts = AskOptions {
+            filter: resolve_filter(self.ws, &grant, &req.filter)?,
+            limit: req.limit.unwrap_or(cfg.context_verbatims),
+            context_tokens: cfg.context_tokens,
+            gen: crate::ask::llm::GenOptions {
+                max_tokens: req.max_tokens.unwrap_or(cfg.max_tokens),
+                temperature: req.temperature.unwrap_or(cfg.temperature),
+                seed: req.seed.unwrap_or(cfg.seed),
+                ..Default::default()
+            },
+            min_cosine: self.settings.ask.min_cosine,
+            count_cosine: self.settings.ask.count_cosine,
+            without_generator: req.without_generator,
+        };
+        let embedder = self.models.embedder(self.ws, "ask")?;
+        self.ws.store.check_model(embedder.fingerprint())?;
+        // Aggregates-only callers get counts: no model reads verbatims for them.
+        let generator = if grant.may_read_text() {
+            req.generator
+        } else {
+            None
+        };
+        let via = self.via.name().to_string();
+        let mut opened;
+        let audit: &mut Workspace = match self.audit.as_deref_mut() {
+            Some(a) => a,
+            // A second connection for the audit trail: `ask` reads through the first meanwhile.
+            None => {
+                opened = Workspace::open(self.ws.root())?;
+                &mut opened
+            }
+        };
+        let ix = match &mut self.indexes {
+            Ix::Held(ix) => &mut **ix,
+            Ix::Owned(slot) => {
+                if slot.is_none() {
+                    *slot = Some(self.ws.indexes()?.0);
+                }
+                slot.as_mut().expect("opened above")
+            }
+        };
+        let ws: &Workspace = self.ws;
+        crate::ask::ask(
+            &ws.store,
+            ix,
+            &grant,
+            embedder,
+            generator,
+            &req.question,
+            &opts,
+            &mut |sources| {
+                let detail = AuditDetail::Ask {
+                    question: req.question.clone(),
+                    filter: opts.filter.clone(),
+                    scope: grant.scope().clone(),
+                    verbatim_ids: sources.iter().map(|s| s.id.clone()).collect(),
+                };
+                audit
+                    .record(&grant, &via, &detail)
+                    .map(|_| ())
+                    .map_err(|e| format!("audit trail: {e}"))
+            },
+            on_sentence,
+        )
+        .map_err(ServiceError::internal)
+    }
+}

@@ -1,0 +1,454 @@
+//! The session: one caller, come in by one door, working on one workspace. Both doors build
+//! one per command (the CLI) or per request (the server) and call one method per operation:
+//! a typed request in, a typed response out, the audit entry recorded inside the method before
+//! the response is returned. The doors parse, call and render; nothing else.
+//!
+//! Why a value rather than free functions: what every operation needs besides its own request —
+//! the workspace, who is asking, how they came in (the audit trail names the command or the
+//! route, errors use the door's words), the models (loaded on first use: a large model file
+//! is not read by a command that does not need it), the settings and the open indexes — is
+//! given once, so each operation's signature says only what is particular to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use super::{resolve_filter, ServiceError};
+use crate::access::{Action, Caller, Door, Grant};
+use crate::ask::llm::Generator;
+use crate::ask::Fallback;
+use crate::embed::Embedder;
+use crate::index::Indexes;
+use crate::progress::{NoProgress, Progress};
+use crate::retrieve::Mode;
+use crate::store::{AuditDetail, Filter, StoredTheme};
+use crate::themes::analytics::{ReportParameters, Summary};
+use crate::themes::run::{Params, RunData};
+use crate::themes::{Report, ThemeSummary};
+use crate::workspace::ingest::{IngestOptions, Source};
+use crate::workspace::Workspace;
+
+/// How the caller came in, and by which command or route: the audit trail records the name,
+/// and errors that tell the user what to give are worded for the door.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// A `verbatim` command (`"search"`, `"themes merge"`…).
+    Cli(String),
+    /// An HTTP route (`"POST /v1/search"`…).
+    Http(String),
+}
+
+impl Via {
+    /// A CLI command.
+    pub fn cli(command: impl Into<String>) -> Via {
+        Via::Cli(command.into())
+    }
+
+    /// An HTTP route.
+    pub fn http(route: impl Into<String>) -> Via {
+        Via::Http(route.into())
+    }
+
+    /// The command or route, as the audit trail names it.
+    pub fn name(&self) -> &str {
+        match self {
+            Via::Cli(s) | Via::Http(s) => s,
+        }
+    }
+
+    /// The door.
+    pub fn door(&self) -> Door {
+        match self {
+            Via::Cli(_) => Door::Cli,
+            Via::Http(_) => Door::Http,
+        }
+    }
+}
+
+/// What `ask` needs besides the embedding model and the workspace's `[ask]` section.
+#[derive(Clone, Debug, Default)]
+pub struct AskSettings {
+    /// The generator (GGUF) file; `None` or missing: extractive answers.
+    pub generator: Option<PathBuf>,
+    /// Answers rest on verbatims at least this similar to the question.
+    pub min_cosine: f32,
+    /// Counting questions count verbatims at least this similar.
+    pub count_cosine: f32,
+}
+
+/// The settings a session runs with, resolved by the door before it starts (flags > env >
+/// `verbatim.toml` > defaults). The workspace's own sections (`[search]`, `[ask]`…) are read
+/// from the workspace; this holds what the door resolves beyond them.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `ask` thresholds and generator.
+    pub ask: AskSettings,
+}
+
+type Loader<'a, T> = Box<dyn Fn(&Workspace) -> Result<T, String> + Send + Sync + 'a>;
+
+/// A value loaded on first use and kept, or why it could not be.
+pub(super) struct Lazy<'a, T> {
+    cell: OnceLock<Result<T, String>>,
+    load: Loader<'a, T>,
+}
+
+impl<'a, T> Lazy<'a, T> {
+    fn new(load: Loader<'a, T>) -> Self {
+        Lazy {
+            cell: OnceLock::new(),
+            load,
+        }
+    }
+
+    pub(super) fn get(&self, ws: &Workspace) -> Result<&T, &str> {
+        self.cell
+            .get_or_init(|| (self.load)(ws))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// The embedding model and the model folder (whose sentiment head serves themes and reports),
+/// each loaded on first use and kept for the session's life (the server's: for every request).
+pub struct Models<'a> {
+    dir: Lazy<'a, PathBuf>,
+    pub(super) embedder: Lazy<'a, Arc<dyn Embedder>>,
+}
+
+impl<'a> Models<'a> {
+    /// Models the door knows how to find: `dir` names the model folder, `embedder` loads the
+    /// model; each runs at most once, when an operation first needs it, and its error (said in
+    /// the door's words) is the operation's.
+    pub fn new(
+        dir: impl Fn(&Workspace) -> Result<PathBuf, String> + Send + Sync + 'a,
+        embedder: impl Fn(&Workspace) -> Result<Arc<dyn Embedder>, String> + Send + Sync + 'a,
+    ) -> Models<'a> {
+        Models {
+            dir: Lazy::new(Box::new(dir)),
+            embedder: Lazy::new(Box::new(embedder)),
+        }
+    }
+
+    /// Models already loaded (the server loads the embedding model once, at start); `None`:
+    /// operations that need it fail saying it did not load.
+    pub fn loaded(dir: Option<PathBuf>, embedder: Option<Arc<dyn Embedder>>) -> Models<'a> {
+        Models::new(
+            move |_| {
+                dir.clone()
+                    .ok_or_else(|| "no model folder: the sentiment head cannot load".to_string())
+            },
+            move |_| {
+                embedder
+                    .clone()
+                    .ok_or_else(|| "the embedding model did not load".to_string())
+            },
+        )
+    }
+
+    /// The embedding model, loaded now if not yet; the error says which operation needed it.
+    pub(super) fn embedder(
+        &self,
+        ws: &Workspace,
+        what: &str,
+    ) -> Result<&dyn Embedder, ServiceError> {
+        self.embedder.get(ws).map(|e| e.as_ref()).map_err(|why| {
+            ServiceError::Internal(format!("{what} needs the embedding model: {why}"))
+        })
+    }
+
+    pub(super) fn dir(&self, ws: &Workspace) -> Result<&Path, ServiceError> {
+        self.dir
+            .get(ws)
+            .map(PathBuf::as_path)
+            .map_err(|why| ServiceError::Internal(why.to_string()))
+    }
+}
+
+/// The workspace's indexes: held open by the door (the server keeps them between requests),
+/// or opened by the session when an operation first needs them.
+pub(super) enum Ix<'a> {
+    Held(&'a mut Indexes),
+    Owned(Option<Indexes>),
+}
+
+/// One caller, through one door, on one workspace (module docs).
+pub struct Session<'a> {
+    pub(super) ws: &'a mut Workspace,
+    pub(super) caller: Caller,
+    pub(super) via: Via,
+    pub(super) models: &'a Models<'a>,
+    pub(super) settings: &'a Settings,
+    pub(super) indexes: Ix<'a>,
+    pub(super) audit: Option<&'a mut Workspace>,
+    pub(super) progress: &'a dyn Progress,
+}
+
+/// `search`.
+#[derive(Clone, Debug, Default)]
+pub struct SearchRequest {
+    /// The query text.
+    pub text: String,
+    /// Text, vector or hybrid; `None`: the workspace's `[search] mode`.
+    pub mode: Option<Mode>,
+    /// The caller's filter (resolved against the workspace; the grant's scope applies on top).
+    pub filter: Filter,
+    /// How many hits; `None`: the workspace's `[search] limit`.
+    pub limit: Option<usize>,
+    /// The query's vector when the door already has it (the server embeds while it waits for
+    /// the workspace); `None`: embedded here when the mode needs it.
+    pub query_vector: Option<Vec<f32>>,
+}
+
+/// How a themes run is made (or found): the parameters and whether to recompute.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    /// Discovery settings.
+    pub params: Params,
+    /// Recompute even when the store has not changed since the last run.
+    pub refresh: bool,
+}
+
+/// `themes`.
+#[derive(Clone, Debug, Default)]
+pub struct ThemesRequest {
+    /// The caller's filter.
+    pub filter: Filter,
+    /// Quotes per theme (callers who may read text).
+    pub quotes: usize,
+    /// Themes smaller than this (in the filtered set) are left out; `None`: 1 without a filter,
+    /// 10 with one (a small slice of a big theme is noise).
+    pub min_size: Option<usize>,
+    /// The run.
+    pub run: RunRequest,
+}
+
+/// What `themes` answers: the summary, and the run it was made from (the CLI shows the themes
+/// that vanished since the previous run).
+pub struct ThemesResponse {
+    /// Themes in the caller's scope.
+    pub summary: Summary,
+    /// The run.
+    pub run: RunData,
+}
+
+/// `themes show`.
+#[derive(Clone, Debug, Default)]
+pub struct ThemeRequest {
+    /// The theme id (`T3`).
+    pub id: String,
+    /// The caller's filter.
+    pub filter: Filter,
+    /// Quotes to show.
+    pub quotes: usize,
+    /// The run.
+    pub run: RunRequest,
+}
+
+/// What `themes show` answers.
+pub struct ThemeResponse {
+    /// The theme in the caller's scope; `None`: not active, or no verbatims in scope.
+    pub theme: Option<ThemeSummary>,
+    /// The run (says why a theme is not active: merged, vanished).
+    pub run: RunData,
+    /// Cells under this many verbatims are suppressed for the caller (0: none).
+    pub min_cell: usize,
+}
+
+/// `report`.
+#[derive(Clone, Debug)]
+pub struct ReportRequest<'r> {
+    /// The caller's filter.
+    pub filter: Filter,
+    /// Quotes per theme (callers who may read text).
+    pub quotes: usize,
+    /// Title at the top.
+    pub title: String,
+    /// A previous report to compare with, and its file (recorded in the manifest).
+    pub compare_to: Option<(&'r Report, PathBuf)>,
+    /// Where the report will be written (recorded in the audit trail, so that `forget` finds
+    /// the reports that quote erased verbatims); `None`: returned only (HTTP).
+    pub out: Option<PathBuf>,
+    /// The run.
+    pub run: RunRequest,
+}
+
+/// What `report` answers: the report and the parameters its manifest records.
+#[derive(Clone, Debug)]
+pub struct ReportResponse {
+    /// The report data (rendered by the door).
+    pub report: Report,
+    /// The parameters as recorded (a replay from a manifest compares them).
+    pub parameters: ReportParameters,
+}
+
+/// `ask`.
+pub struct AskRequest<'g> {
+    /// The question.
+    pub question: String,
+    /// The caller's filter.
+    pub filter: Filter,
+    /// Verbatims given to the model; `None`: `[ask] context_verbatims`.
+    pub limit: Option<usize>,
+    /// `None`: `[ask] max_tokens`.
+    pub max_tokens: Option<usize>,
+    /// `None`: `[ask] temperature`.
+    pub temperature: Option<f64>,
+    /// `None`: `[ask] seed`.
+    pub seed: Option<u64>,
+    /// The generator the door loaded; `None`: an extractive answer that says why
+    /// (`without_generator`). Not used for aggregates-only callers.
+    pub generator: Option<&'g mut Generator>,
+    /// Why there is no generator.
+    pub without_generator: Fallback,
+}
+
+/// `ingest`.
+#[derive(Clone, Debug)]
+pub struct IngestRequest<'r> {
+    /// The file or the uploaded bytes.
+    pub source: Source<'r>,
+    /// Mapping, format, sheet…
+    pub options: IngestOptions,
+}
+
+/// What `forget` erases.
+#[derive(Clone, Copy, Debug)]
+pub enum Forget<'r> {
+    /// Every verbatim of the respondent with this identifier (as in the files).
+    Respondent(&'r str),
+    /// These verbatims (ids as stored).
+    Verbatims(&'r [String]),
+}
+
+/// `audit show`.
+#[derive(Clone, Debug, Default)]
+pub struct AuditRequest {
+    /// Only this caller's entries.
+    pub user: Option<String>,
+    /// Only entries at or after this time (`YYYY-MM-DDTHH:MM:SSZ` prefix comparison).
+    pub since: Option<String>,
+}
+
+/// `themes assignments`: the run and the audit entry made; the door writes the lines.
+#[derive(Clone, Debug)]
+pub struct AssignmentsRequest {
+    /// Where the assignments go (`None`: stdout).
+    pub out: Option<PathBuf>,
+    /// The run.
+    pub run: RunRequest,
+}
+
+/// A theme edit (`themes merge`, `rename`, `seed`): the new theme list, and what the audit
+/// trail says of it.
+pub struct ThemeEdit {
+    /// The edit as the audit trail records it.
+    pub detail: AuditDetail,
+    /// The themes after the edit (the whole list, as [`crate::store::Store::edit_themes`]
+    /// writes it).
+    pub themes: Vec<StoredTheme>,
+}
+
+impl<'a> Session<'a> {
+    /// A session for `caller` on `ws`, come in by `via`.
+    pub fn new(
+        ws: &'a mut Workspace,
+        caller: Caller,
+        via: Via,
+        models: &'a Models<'a>,
+        settings: &'a Settings,
+    ) -> Session<'a> {
+        Session {
+            ws,
+            caller,
+            via,
+            models,
+            settings,
+            indexes: Ix::Owned(None),
+            audit: None,
+            progress: &NoProgress,
+        }
+    }
+
+    /// Uses indexes the door keeps open (the server's), caught up to the store.
+    pub fn with_indexes(mut self, indexes: &'a mut Indexes) -> Self {
+        self.indexes = Ix::Held(indexes);
+        self
+    }
+
+    /// Records `ask`'s audit entry through this second connection to the workspace (the
+    /// server's token-checking one); without it, `ask` opens one.
+    pub fn with_audit(mut self, audit: &'a mut Workspace) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Reports the steps of long operations (themes runs, ingests) to `progress`.
+    pub fn with_progress(mut self, progress: &'a dyn Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The workspace, read-only (its configuration, its root).
+    pub fn workspace(&self) -> &Workspace {
+        self.ws
+    }
+
+    /// How the caller came in.
+    pub fn via(&self) -> &Via {
+        &self.via
+    }
+
+    /// The caller's grant for `action`, or the refusal.
+    pub(super) fn enter(&self, action: Action) -> Result<Grant, ServiceError> {
+        Ok(self.ws.enter(&self.caller, action)?)
+    }
+
+    /// Loads the embedding model now, if not yet (a door about to run several operations that
+    /// need it reports a missing model once, before the first).
+    pub fn load_embedder(&self, what: &str) -> Result<(), ServiceError> {
+        self.models.embedder(self.ws, what).map(|_| ())
+    }
+
+    /// Whether the caller may read verbatim text for `action` (a door loads a generator only
+    /// for callers who will get one; refused: the refusal).
+    pub fn may_read_text(&self, action: Action) -> Result<bool, ServiceError> {
+        Ok(self.enter(action)?.may_read_text())
+    }
+
+    /// Checks that the caller may do `action` (a door asks before slow work of its own, such
+    /// as loading a generator or reading a large file); the operation checks again.
+    pub fn check(&self, action: Action) -> Result<(), ServiceError> {
+        self.enter(action).map(|_| ())
+    }
+
+    pub(super) fn record(
+        &mut self,
+        grant: &Grant,
+        detail: &AuditDetail,
+    ) -> Result<(), ServiceError> {
+        self.ws.record(grant, self.via.name(), detail)?;
+        Ok(())
+    }
+
+    /// The workspace and its indexes (opened now if the door holds none).
+    pub(super) fn ws_indexes(&mut self) -> Result<(&mut Workspace, &mut Indexes), ServiceError> {
+        let ix = match &mut self.indexes {
+            Ix::Held(ix) => &mut **ix,
+            Ix::Owned(slot) => {
+                if slot.is_none() {
+                    *slot = Some(self.ws.indexes()?.0);
+                }
+                slot.as_mut().expect("opened above")
+            }
+        };
+        Ok((&mut *self.ws, ix))
+    }
+
+    /// The caller's filter resolved against the workspace within the grant for `action`
+    /// ([`resolve_filter`]): a door that does slow work before the operation resolves it first,
+    /// so that a typo fails at once.
+    pub fn resolve_filter(&self, action: Action, filter: &Filter) -> Result<Filter, ServiceError> {
+        let grant = self.enter(action)?;
+        resolve_filter(self.ws, &grant, filter)
+    }
+}

@@ -1,0 +1,225 @@
+//! The writes: ingest (a file or uploaded bytes), reindex, survey links, erasure and export,
+//! users and grants, backups. Every one is recorded.
+
+use std::path::Path;
+
+use super::ServiceError;
+use crate::access::Action;
+use crate::embed::Embedder;
+use crate::store::AuditDetail;
+use crate::workspace::erase;
+use crate::workspace::ingest::{IngestRunError, IngestSummary, Source};
+use crate::workspace::privacy::{self};
+use crate::workspace::WorkspaceError;
+
+use super::session::*;
+
+impl Session<'_> {
+    /// Ingests a file or uploaded bytes, catching the indexes up (in place when the door holds
+    /// them); recorded with its counts. Errors that tell the user what to give say it in the
+    /// door's words ([`IngestRunError::message_for`]).
+    pub fn ingest(&mut self, req: IngestRequest<'_>) -> Result<IngestSummary, ServiceError> {
+        let grant = self.enter(Action::Write)?;
+        let door = self.via.door();
+        let embedder = self.models.embedder(self.ws, "ingest")?;
+        let held = match &mut self.indexes {
+            Ix::Held(ix) => Some(&mut **ix),
+            Ix::Owned(slot) => slot.as_mut(),
+        };
+        let progress = self.progress;
+        let summary = crate::workspace::ingest::ingest_source_into(
+            self.ws,
+            held,
+            embedder,
+            req.source,
+            &req.options,
+            progress,
+        )
+        .map_err(|e| {
+            let m = e.message_for(door);
+            match e {
+                IngestRunError::Read(_) | IngestRunError::NoMapping { .. } => {
+                    ServiceError::BadRequest(m)
+                }
+                IngestRunError::Workspace(WorkspaceError::Locked { .. }) => {
+                    ServiceError::Conflict(m)
+                }
+                _ => ServiceError::Internal(m),
+            }
+        })?;
+        let file = match req.source {
+            Source::File(p) => p.display().to_string(),
+            Source::Bytes { name, .. } => name.to_string(),
+        };
+        self.record(
+            &grant,
+            &AuditDetail::Ingest {
+                file,
+                rows: summary.rows,
+                stored: summary.stored,
+                updated: summary.updated,
+                unchanged: summary.unchanged,
+                rejected: summary.rejected,
+            },
+        )?;
+        Ok(summary)
+    }
+
+    /// Rebuilds the indexes from the store; with `embedder`, re-embeds the verbatims whose
+    /// vectors are not its own, and with `switch_to` (the model's name as given, and its
+    /// settings) makes it the workspace's model once the store holds the new vectors.
+    pub fn reindex(
+        &mut self,
+        embedder: Option<&dyn Embedder>,
+        switch_to: Option<(String, crate::workspace::ModelConfig)>,
+    ) -> Result<crate::workspace::ReindexReport, ServiceError> {
+        let grant = self.enter(Action::Write)?;
+        let r = self
+            .ws
+            .reindex(embedder, self.progress)
+            .map_err(|e| ServiceError::Internal(e.message_for(self.via.door())))?;
+        let model = switch_to.map(|(name, config)| {
+            self.ws.config.model = config;
+            name
+        });
+        if model.is_some() {
+            // Only after the store holds the new vectors (reindex commits first).
+            self.ws.save_config()?;
+        }
+        self.record(
+            &grant,
+            &AuditDetail::Reindex {
+                model,
+                reembedded: r.reembedded,
+                text: r.text,
+                vectors: r.vectors,
+            },
+        )?;
+        Ok(r)
+    }
+
+    /// Survey links: a token per respondent of `file` (its `id_column`), recorded with counts.
+    pub fn make_links(
+        &mut self,
+        file: &Path,
+        format: Option<crate::ingest::Format>,
+        id_column: &str,
+        base_url: &str,
+    ) -> Result<privacy::LinksMade, ServiceError> {
+        let grant = self.enter(Action::Write)?;
+        let made = privacy::make_links(self.ws, file, format, id_column, base_url)?;
+        self.record(
+            &grant,
+            &AuditDetail::LinksMake {
+                file: file.display().to_string(),
+                links: made.links.len(),
+                errors: made.errors.len(),
+            },
+        )?;
+        Ok(made)
+    }
+
+    /// Erases a respondent's verbatims (by their identifier, pseudonymised here and never
+    /// stored) or verbatims by id, everywhere they are held; the receipt says what went.
+    pub fn forget(&mut self, what: Forget<'_>) -> Result<erase::Receipt, ServiceError> {
+        let grant = self.enter(Action::Erase)?;
+        match what {
+            Forget::Respondent(who) => erase::forget_respondent(self.ws, &grant, who),
+            Forget::Verbatims(ids) => erase::erase_verbatims(self.ws, &grant, ids),
+        }
+        .map_err(|e| ServiceError::internal_chain(&e))
+    }
+
+    /// Everything held about one respondent (a subject access request), recorded.
+    pub fn export_respondent(
+        &mut self,
+        identifier: &str,
+    ) -> Result<erase::SubjectExport, ServiceError> {
+        let grant = self.enter(Action::Export)?;
+        erase::export_respondent(self.ws, &grant, identifier)
+            .map_err(|e| ServiceError::internal_chain(&e))
+    }
+
+    /// Applies the workspace's retention period now (`dry_run`: counts only).
+    pub fn retention(&mut self, dry_run: bool) -> Result<erase::Receipt, ServiceError> {
+        self.enter(Action::Erase)?;
+        let now = chrono::Utc::now();
+        if dry_run {
+            erase::preview_retention(self.ws, now)
+        } else {
+            erase::apply_retention(self.ws, now)
+        }
+        .map_err(|e| ServiceError::internal_chain(&e))
+    }
+
+    /// Adds a user or grant (`kind`), made by this session's caller; its token is in the
+    /// answer, shown once.
+    pub fn add_principal(
+        &mut self,
+        principal: crate::access::Principal,
+        kind: &str,
+    ) -> Result<crate::workspace::users::NewPrincipal, ServiceError> {
+        let grant = self.enter(Action::Users)?;
+        let made = self
+            .ws
+            .add_principal(principal, kind, &self.caller)
+            .map_err(|e| ServiceError::internal_chain(&e))?;
+        self.record(
+            &grant,
+            &AuditDetail::PrincipalAdd {
+                name: made.record.principal.name.clone(),
+                role: made.record.principal.role.as_str().to_string(),
+                scope: made.record.principal.scope.clone(),
+                expires: made.record.principal.expires,
+            },
+        )?;
+        Ok(made)
+    }
+
+    /// Revokes a user or grant; when it was revoked.
+    pub fn revoke_principal(&mut self, name: &str) -> Result<String, ServiceError> {
+        let grant = self.enter(Action::Users)?;
+        let at = self
+            .ws
+            .revoke_principal(name)
+            .map_err(|e| ServiceError::internal_chain(&e))?;
+        self.record(
+            &grant,
+            &AuditDetail::PrincipalRevoke {
+                name: name.to_string(),
+            },
+        )?;
+        Ok(at)
+    }
+
+    /// An encrypted backup of the whole workspace to `out`; who made it, and where it went, is
+    /// in the trail (a backup is a copy of everything).
+    pub fn backup(
+        &mut self,
+        out: &Path,
+        key: &crate::backup::KeySource,
+        options: &crate::backup::BackupOptions,
+    ) -> Result<crate::backup::BackupSummary, ServiceError> {
+        let grant = self.enter(Action::Backup)?;
+        let s = crate::backup::backup(self.ws.root(), out, key, options)
+            .map_err(|e| ServiceError::internal_chain(&e))?;
+        self.record(
+            &grant,
+            &AuditDetail::Backup {
+                out: std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone()),
+                files: s.files as u64,
+                bytes: s.bytes,
+                verbatims: s.verbatims as u64,
+            },
+        )?;
+        Ok(s)
+    }
+
+    /// Records a write the door made under this session's caller (reindex, links make, users
+    /// and grants, backups…): the caller must be allowed the write's action.
+    pub fn record_write(&mut self, detail: &AuditDetail) -> Result<(), ServiceError> {
+        let wanted = super::write_action(detail)?;
+        let grant = self.enter(wanted)?;
+        self.record(&grant, detail)
+    }
+}
