@@ -99,8 +99,8 @@ fn print_receipt(g: &Global, r: &Receipt) {
     }
     let s = &r.store;
     println!(
-        "  store             {} verbatims, {} segment values, {} embeddings, {} sentence vectors, {} sealed originals",
-        s.verbatims, s.segment_values, s.embeddings, s.sentence_vectors, s.originals
+        "  store             {} verbatims, {} segment values, {} embeddings, {} sentence vectors, {} opinion units, {} sealed originals",
+        s.verbatims, s.segment_values, s.embeddings, s.sentence_vectors, s.units, s.originals
     );
     println!(
         "                    {} theme assignments, {} rejected-row records, {} survey-link tokens",

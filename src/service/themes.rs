@@ -25,10 +25,12 @@ impl Session<'_> {
     }
 
     /// The themes run (loaded, or computed when the store changed or `refresh` asks). The
-    /// model is loaded only when some verbatim still needs its sentences embedded.
+    /// model is loaded only when some verbatim still needs its sentences or units embedded.
     fn run_themes(&mut self, run: &RunRequest) -> Result<RunData, ServiceError> {
         let docs = self.ws.store.all_docs()?;
-        let embedder = if self.ws.store.docs_without_sentences(&docs)?.is_empty() {
+        let embedder = if self.ws.store.docs_without_sentences(&docs)?.is_empty()
+            && self.ws.store.docs_without_units(&docs)?.is_empty()
+        {
             None
         } else {
             let e = self.models.embedder(self.ws, "a themes run")?;

@@ -29,6 +29,9 @@ pub struct ErasedRows {
     pub embeddings: u64,
     /// Sentence vectors of multi-sentence verbatims.
     pub sentence_vectors: u64,
+    /// Opinion units (spans and their embeddings).
+    #[serde(default)]
+    pub units: u64,
     /// Sealed originals.
     pub originals: u64,
     /// Theme assignments (first/second theme of the last run).
@@ -46,6 +49,7 @@ impl ErasedRows {
             + self.segment_values
             + self.embeddings
             + self.sentence_vectors
+            + self.units
             + self.originals
             + self.theme_assignments
             + self.rejected_rows
@@ -86,7 +90,7 @@ struct Pending {
 
 impl Store {
     /// Erases verbatims by id from every table that holds them, in one transaction: verbatims,
-    /// segment values, embeddings, sentence vectors, sealed originals, theme assignments,
+    /// segment values, embeddings, sentence vectors, opinion units, sealed originals, theme assignments,
     /// rejected-row records pointing at them, and (with `pseudonym`) the survey-link tokens of
     /// that respondent. Each erased verbatim takes the next sequence and leaves a tombstone for
     /// the indexes. `relabel` rewrites the labels, keywords and sizes of the themes the erased
@@ -142,6 +146,9 @@ impl Store {
                 )
                 .map_err(e)?;
                 del("DELETE FROM sentence_vectors WHERE doc = ?1", &doc).map_err(e)?;
+                // Likewise the "no unit" marker (idx −1).
+                n.units += del("DELETE FROM units WHERE doc = ?1 AND idx >= 0", &doc).map_err(e)?;
+                del("DELETE FROM units WHERE doc = ?1", &doc).map_err(e)?;
                 n.originals += del("DELETE FROM originals WHERE id = ?1", id).map_err(e)?;
                 n.theme_assignments +=
                     del("DELETE FROM theme_members WHERE doc = ?1", &doc).map_err(e)?;

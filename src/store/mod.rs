@@ -24,6 +24,7 @@ mod audit;
 mod erase;
 mod resolve;
 mod themes;
+mod units;
 mod users;
 pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
@@ -32,6 +33,7 @@ pub use resolve::{
     LIST_AT_MOST,
 };
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
+pub use units::StoredUnit;
 pub use users::{Principal, PrincipalRecord, Role, UserError};
 
 /// Errors from the store. A corrupt or foreign file names its path.
@@ -258,7 +260,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -395,6 +397,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (entry_seq, kind, id)
     ) WITHOUT ROWID;
     CREATE INDEX audit_ids_id ON audit_ids(id, kind);
+    "#,
+    // v7: opinion units (store/units.rs): byte spans of each verbatim's redacted text and their
+    // embeddings, made on the first theme run after the verbatim arrived; valid while
+    // content_hash matches. Idx −1 with an empty vector marks a verbatim with no unit.
+    r#"
+    CREATE TABLE units (
+        doc          INTEGER NOT NULL,
+        idx          INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        start_byte   INTEGER NOT NULL,
+        end_byte     INTEGER NOT NULL,
+        vector       BLOB NOT NULL,
+        PRIMARY KEY (doc, idx)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -775,6 +791,8 @@ impl Store {
                 .map_err(e)?;
             tx.execute("DELETE FROM sentence_vectors WHERE doc = ?1", [doc])
                 .map_err(e)?;
+            tx.execute("DELETE FROM units WHERE doc = ?1", [doc])
+                .map_err(e)?;
             tx.execute(
                 "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
                 params![seq, doc, id],
@@ -1085,6 +1103,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM embeddings", []).map_err(e)?;
         tx.execute("DELETE FROM sentence_vectors", []).map_err(e)?;
+        tx.execute("DELETE FROM units", []).map_err(e)?;
         let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
             .map_err(e)?
             .and_then(|s| s.parse().ok())

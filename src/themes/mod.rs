@@ -13,5 +13,6 @@ pub mod report;
 pub mod run;
 pub mod sentences;
 pub mod types;
+pub mod units;
 
 pub use types::*;

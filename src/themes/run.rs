@@ -126,7 +126,8 @@ fn load(store: &Store) -> Result<(Vec<Verbatim>, Vec<f32>, usize), StoreError> {
 /// Loads the last run when it is current (same store sequence, model and parameters, no edit
 /// since); otherwise runs discovery and saves it. `force` always re-runs. With `embedder` (the
 /// workspace's model), sentences of new multi-sentence verbatims are embedded first (once; they
-/// are stored), for sentiment and second themes.
+/// are stored), for sentiment and second themes, and so are the opinion units of new or changed
+/// verbatims ([`super::units::ensure_units`]).
 pub fn ensure(
     store: &mut Store,
     params: &Params,
@@ -138,6 +139,15 @@ pub fn ensure(
     if let Some(e) = embedder {
         let pairs: Vec<(i64, &str)> = docs.iter().map(|d| (d.doc, d.text.as_str())).collect();
         ensure_sentences(store, e, &pairs, progress)?;
+        let unit_docs: Vec<super::units::UnitDoc<'_>> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let v = (dim > 0).then(|| &vectors[i * dim..(i + 1) * dim]);
+                (d.doc, d.text.as_str(), v)
+            })
+            .collect();
+        super::units::ensure_units(store, e, &unit_docs, progress)?;
     }
     let sentences = store.sentence_vectors()?;
     let key = run_key(store, params)?;

@@ -126,6 +126,9 @@ pub enum SentencesError {
     /// Model.
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// Opinion units ([`super::units::ensure_units`], run beside the sentences).
+    #[error(transparent)]
+    Units(#[from] super::units::UnitsError),
 }
 
 /// Normalised mean of sentence vectors: the vector sentiment reads for a multi-sentence text.

@@ -8,8 +8,8 @@
 //!    to, from the remaining members (labels are c-TF-IDF phrases drawn from the texts, so a
 //!    phrase only the erased verbatims used must go with them);
 //! 3. deletes the verbatims from every table that holds them in one store transaction
-//!    ([`Store::erase`]: verbatims, segment values, embeddings, sentence vectors, sealed
-//!    originals, theme assignments, rejected-row records that name them, survey-link tokens of
+//!    ([`Store::erase`]: verbatims, segment values, embeddings, sentence vectors, opinion
+//!    units, sealed originals, theme assignments, rejected-row records that name them, survey-link tokens of
 //!    the respondent), each deletion taking a sequence and leaving a tombstone, as the store's
 //!    invariants require;
 //! 4. applies the tombstones to tantivy and merges its segments, so the erased terms are gone

@@ -321,10 +321,17 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
     let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let events = progress_events(&o);
+    let steps = finished_steps(&events);
+    let units = steps.iter().find(|s| s.0 == "embedding units").cloned();
+    assert!(
+        units.as_ref().is_some_and(|u| u.1 == u.2 && u.1 >= 600),
+        "{steps:?}"
+    );
     assert_eq!(
-        finished_steps(&events),
+        steps,
         [
             ("embedding sentences".to_string(), 600, 600),
+            units.unwrap(),
             ("finding themes".to_string(), 600, 600),
         ]
     );

@@ -151,7 +151,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     assert_eq!(s["stored"], 105, "{s}");
     assert_eq!(s["rejected"], 0, "{s}");
 
-    // Every derived place: themes (labels, assignments, sentence vectors), reports inside the
+    // Every derived place: themes (labels, assignments, sentence vectors, opinion units), reports inside the
     // workspace (one of them scoped to the respondent's segment, so it quotes them), an
     // assignments file, and a report outside the workspace.
     json(verbatim(ws_path).args(["themes", "--min-size", "3"]));
@@ -254,6 +254,21 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     let vec_found = found_in(ws_path, &vectors);
     eprintln!("embedding bytes before erasure found in: {vec_found:?}");
     needles.extend(vectors.iter().cloned());
+    // The opinion units the theme run made of the respondent's verbatims: their vectors too.
+    let unit_vectors: Vec<Vec<u8>> = {
+        let c = rusqlite::Connection::open(ws_path.join("store.sqlite")).unwrap();
+        let mut st = c
+            .prepare(
+                "SELECT u.vector FROM units u JOIN verbatims v ON v.doc = u.doc \
+                 WHERE v.id LIKE 'J%' AND u.idx >= 0",
+            )
+            .unwrap();
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+        rows.map(|b| b.unwrap()[..32].to_vec()).collect()
+    };
+    assert!(unit_vectors.len() >= 4, "{}", unit_vectors.len());
+    let n_units = unit_vectors.len();
+    needles.extend(unit_vectors);
     let stats_before = json(verbatim(ws_path).arg("stats"));
 
     // Forget.
@@ -267,6 +282,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     assert_eq!(r["store"]["embeddings"], 4);
     assert_eq!(r["store"]["segment_values"], 8);
     assert_eq!(r["store"]["theme_assignments"], 4);
+    assert_eq!(r["store"]["units"], n_units as u64, "{r}");
     assert_eq!(r["text_index_docs"], 4);
     assert_eq!(r["vector_points"], 4);
     assert!(r["labels_recomputed"].as_u64().unwrap() >= 1, "{r}");

@@ -19,3 +19,4 @@ mod roles;
 mod search;
 mod server;
 mod themes;
+mod units;

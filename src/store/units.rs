@@ -1,0 +1,137 @@
+//! Opinion units in the store: the byte spans a verbatim was split into
+//! ([`crate::themes::units`]) and the embedding of each, so that units are split and embedded
+//! once per verbatim content, never again while the verbatim is unchanged.
+//!
+//! Each row carries the `content_hash` of the verbatim it was made from; a unit row is *current*
+//! while that hash matches the verbatim's, so a re-ingested, changed verbatim reads as having no
+//! units and gets new ones on the next theme run (which replaces the stale rows). A verbatim
+//! with no unit at all (no word) is kept as a marker row (idx −1, empty vector) so it is not
+//! split again. Rows go with their verbatim on deletion and erasure, and all of them on a model
+//! change (`replace_all_vectors`).
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::params;
+
+use super::{blob_to_f32s, f32s_to_blob, Result, Store, StoreError};
+
+/// One opinion unit of a verbatim as stored: `text[start..end]` of the verbatim's (redacted)
+/// text, and its embedding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredUnit {
+    /// Position of the unit in its verbatim (0, 1, …).
+    pub idx: usize,
+    /// First byte in the verbatim's text.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// The unit's embedding (the workspace's model).
+    pub vector: Vec<f32>,
+}
+
+impl Store {
+    /// Current units of the given verbatims (in order within each), by doc. A doc with no
+    /// current units (never split, or changed since) is absent; one split into nothing maps to
+    /// an empty list.
+    pub fn units_of(&self, docs: &[i64]) -> Result<HashMap<i64, Vec<StoredUnit>>> {
+        let mut out: HashMap<i64, Vec<StoredUnit>> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT u.idx, u.start_byte, u.end_byte, u.vector FROM units u JOIN verbatims v \
+                 ON v.doc = u.doc AND v.content_hash = u.content_hash WHERE u.doc = ?1 \
+                 ORDER BY u.idx",
+            )
+            .map_err(|e| self.err(e))?;
+        for &doc in docs {
+            let mut rows = stmt.query([doc]).map_err(|e| self.err(e))?;
+            let mut units = None;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let list: &mut Vec<StoredUnit> = units.get_or_insert_with(Vec::new);
+                let idx: i64 = r.get(0).map_err(|e| self.err(e))?;
+                if idx < 0 {
+                    continue;
+                }
+                let (start, end): (i64, i64) = (
+                    r.get(1).map_err(|e| self.err(e))?,
+                    r.get(2).map_err(|e| self.err(e))?,
+                );
+                let blob: Vec<u8> = r.get(3).map_err(|e| self.err(e))?;
+                if start < 0 || end < start {
+                    return Err(StoreError::Damaged {
+                        path: self.path.clone(),
+                        what: format!("units doc {doc} idx {idx}: span {start}..{end}"),
+                    });
+                }
+                list.push(StoredUnit {
+                    idx: idx as usize,
+                    start: start as usize,
+                    end: end as usize,
+                    vector: blob_to_f32s(&blob),
+                });
+            }
+            if let Some(u) = units {
+                out.insert(doc, u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Docs among `docs` whose units are missing or stale (their verbatim changed since).
+    pub fn docs_without_units(&self, docs: &[i64]) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT u.doc FROM units u JOIN verbatims v \
+                 ON v.doc = u.doc AND v.content_hash = u.content_hash",
+            )
+            .map_err(|e| self.err(e))?;
+        let have: HashSet<i64> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        Ok(docs.iter().copied().filter(|d| !have.contains(d)).collect())
+    }
+
+    /// Stores the units of some verbatims, replacing any older ones, in one transaction. Each
+    /// row takes the verbatim's current content hash. An empty list stores the "no unit" marker.
+    pub fn put_units(&mut self, batch: &[(i64, Vec<StoredUnit>)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut del = tx
+                .prepare_cached("DELETE FROM units WHERE doc = ?1")
+                .map_err(e)?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO units(doc, idx, content_hash, start_byte, end_byte, vector) \
+                     SELECT ?1, ?2, content_hash, ?3, ?4, ?5 FROM verbatims WHERE doc = ?1",
+                )
+                .map_err(e)?;
+            for (doc, units) in batch {
+                del.execute([doc]).map_err(e)?;
+                if units.is_empty() {
+                    ins.execute(params![doc, -1i64, 0i64, 0i64, Vec::<u8>::new()])
+                        .map_err(e)?;
+                }
+                for u in units {
+                    ins.execute(params![
+                        doc,
+                        u.idx as i64,
+                        u.start as i64,
+                        u.end as i64,
+                        f32s_to_blob(&u.vector)
+                    ])
+                    .map_err(e)?;
+                }
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(())
+    }
+}
