@@ -1,4 +1,5 @@
-//! Sentiment per verbatim: a logistic-regression head on the stored embedding.
+//! Sentiment per verbatim: a logistic-regression head on the stored embedding. Per opinion unit:
+//! the head blended with a negation-aware lexicon rule ([`unit`], [`rule`]).
 //!
 //! Why: the embedding is already computed and stored for every verbatim, so a linear head costs
 //! one dot product (≈0.1 µs) and no text is re-read. Measured against VADER (`benches/
@@ -14,6 +15,11 @@
 //! within 0.1 of 0.5 — about 5–7% of the evaluation texts; accuracy on the rest rises ~3 points).
 
 use std::path::{Path, PathBuf};
+
+pub mod rule;
+pub mod unit;
+
+pub use unit::{of_verbatim, unit, UnitSentiment, VerbatimSentiment};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

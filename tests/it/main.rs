@@ -17,6 +17,7 @@ mod privacy;
 mod props;
 mod roles;
 mod search;
+mod sentiment;
 mod server;
 mod themes;
 mod units;
