@@ -220,7 +220,7 @@ pub struct Selection {
 }
 
 /// A seeded sample of at most `m` of `0..n`, in index order.
-fn sample(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
+pub(crate) fn sample(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     if m < n {
         for i in 0..m {
@@ -233,7 +233,7 @@ fn sample(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
     idx
 }
 
-fn rows(x: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
+pub(crate) fn rows(x: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
     idx.iter()
         .flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied())
         .collect()
@@ -247,7 +247,7 @@ fn silhouette_of(sil: &[f32], sims: &[f32], dim: usize, centroids: &[f32]) -> f6
     silhouette_with(sims, &assign, k)
 }
 
-fn silhouette_with(sims: &[f32], assign: &[usize], k: usize) -> f64 {
+pub(crate) fn silhouette_with(sims: &[f32], assign: &[usize], k: usize) -> f64 {
     let n = assign.len();
     if n < 2 || k < 2 {
         return 0.0;

@@ -12,6 +12,7 @@ pub mod label;
 pub mod report;
 pub mod run;
 pub mod sentences;
+pub mod tree;
 pub mod types;
 pub mod units;
 
