@@ -18,6 +18,7 @@ use crate::workspace::privacy;
 use crate::workspace::Workspace;
 
 mod ask;
+mod aspects;
 mod reads;
 mod session;
 #[cfg(test)]
@@ -25,6 +26,7 @@ mod tests;
 mod themes;
 mod writes;
 
+pub use aspects::{AssignmentRow, NodeResponse, TreeEdit, TreeRequest, TreeResponse, UnitRow};
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
     ReportRequest, ReportResponse, RunRequest, SearchRequest, Session, Settings, ThemeEdit,
@@ -232,7 +234,8 @@ fn write_action(detail: &AuditDetail) -> Result<Action, ServiceError> {
     Ok(match detail {
         AuditDetail::ThemeMerge { .. }
         | AuditDetail::ThemeRename { .. }
-        | AuditDetail::ThemeSeed { .. } => Action::EditThemes,
+        | AuditDetail::ThemeSeed { .. }
+        | AuditDetail::ThemeMove { .. } => Action::EditThemes,
         AuditDetail::Backup { .. } => Action::Backup,
         AuditDetail::PrincipalAdd { .. } | AuditDetail::PrincipalRevoke { .. } => Action::Users,
         AuditDetail::Ingest { .. }

@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::pii::Redacted;
 
+mod aspects;
 mod audit;
 mod erase;
 mod resolve;
 mod themes;
 mod units;
 mod users;
+pub use aspects::{AspectNode, AspectUnit};
 pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
 pub use resolve::{
@@ -260,7 +262,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -411,6 +413,35 @@ const MIGRATIONS: &[&str] = &[
         vector       BLOB NOT NULL,
         PRIMARY KEY (doc, idx)
     ) WITHOUT ROWID;
+    "#,
+    // v8: the aspect tree (store/aspects.rs): parent and child nodes in one id space (stable
+    // across runs, user edits on them) and each unit's child, parent and sentiment.
+    r#"
+    CREATE TABLE aspect_nodes (
+        id          INTEGER PRIMARY KEY,
+        is_parent   INTEGER NOT NULL,
+        parent      INTEGER,
+        user_parent INTEGER,
+        label       TEXT NOT NULL,
+        user_label  TEXT,
+        centroid    BLOB NOT NULL,
+        units       INTEGER NOT NULL,
+        verbatims   INTEGER NOT NULL,
+        merged_into INTEGER,
+        state       TEXT NOT NULL
+    );
+    CREATE TABLE aspect_units (
+        doc        INTEGER NOT NULL,
+        idx        INTEGER NOT NULL,
+        start_byte INTEGER NOT NULL,
+        end_byte   INTEGER NOT NULL,
+        child      INTEGER,
+        parent     INTEGER,
+        score      REAL NOT NULL,
+        PRIMARY KEY (doc, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX aspect_units_child ON aspect_units(child);
+    CREATE INDEX aspect_units_parent ON aspect_units(parent);
     "#,
 ];
 

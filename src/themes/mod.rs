@@ -7,6 +7,7 @@
 //! analyst reads, over any filter; [`report`] renders it as HTML, Markdown or JSON.
 
 pub mod analytics;
+pub mod aspect;
 pub mod cluster;
 pub mod label;
 pub mod report;
