@@ -121,6 +121,7 @@ enum ThemesCommand {
         examples: Vec<String>,
     },
     /// Move a child of the aspect tree (C12) to another parent (P3); kept across runs.
+    #[command(after_help = super::help::THEMES_MOVE)]
     Move {
         /// The child.
         child: String,
@@ -292,6 +293,14 @@ fn shorten(s: &str, n: usize) -> String {
 
 pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> {
     let is_node = |id: &str| parse_node_id(id).is_some();
+    if a.cmd.is_none() && a.by == By::Aspect {
+        if a.run.k.is_some() {
+            bail!("--k sets the number of topic themes: use it with --by topic (the aspect tree chooses its own sizes)");
+        }
+        if a.summarize {
+            bail!("--summarize writes a sentence per topic theme: use it with --by topic");
+        }
+    }
     match a.cmd {
         None if a.by == By::Aspect => tree_list(g, root, &a.filter, &a.run),
         None => list(g, root, &a.filter, &a.run, a.summarize),

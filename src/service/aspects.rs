@@ -40,8 +40,8 @@ pub struct UnitRow {
     pub end: usize,
     /// positive / neutral / negative.
     pub sentiment: Polarity,
-    /// Score in [−1, 1].
-    pub score: f32,
+    /// Score in [−1, 1], to 4 decimals.
+    pub score: f64,
     /// The unit's text (`text[start..end]`); absent for aggregates-only callers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -71,8 +71,8 @@ pub struct AssignmentRow {
     pub parent: Option<String>,
     /// positive / neutral / negative.
     pub sentiment: Polarity,
-    /// Score in [−1, 1].
-    pub score: f32,
+    /// Score in [−1, 1], to 4 decimals.
+    pub score: f64,
 }
 
 /// An edit of the tree.
@@ -237,7 +237,7 @@ impl Session<'_> {
                         start: u.start,
                         end: u.end,
                         sentiment: head.polarity(u.score),
-                        score: u.score,
+                        score: round4(u.score),
                         text: d.text.get(u.start..u.end).map(str::to_string),
                     })
                 })
@@ -284,7 +284,7 @@ impl Session<'_> {
                     theme: u.child.map(|c| format!("C{c}")),
                     parent: u.parent.map(|p| format!("P{p}")),
                     sentiment: head.polarity(u.score),
-                    score: u.score,
+                    score: round4(u.score),
                 })
             })
             .collect();
@@ -376,4 +376,9 @@ impl Session<'_> {
         self.record(&grant, &detail)?;
         Ok(detail)
     }
+}
+
+/// A score to 4 decimals (the same JSON from both doors).
+fn round4(x: f32) -> f64 {
+    (x as f64 * 1e4).round() / 1e4
 }

@@ -930,7 +930,7 @@ fn role_by_route_matrix_every_cell() {
             .args(common::DEMO_MAPPING)
             .arg(&demo),
     );
-    common::ok(common::verbatim(dir).arg("themes"));
+    common::ok(common::verbatim(dir).args(["themes", "--by", "topic"]));
     let mut tokens: BTreeMap<Role, String> = BTreeMap::new();
     for role in ROLES {
         let name = format!("{role}-1");

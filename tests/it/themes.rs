@@ -54,7 +54,7 @@ fn json(out: &str) -> serde_json::Value {
 
 /// `themes --json` → id → (label, size).
 fn themes(ws: &Path) -> BTreeMap<String, (String, u64)> {
-    let v = json(&ok(verbatim(ws).args(["themes", "--json"])));
+    let v = json(&ok(verbatim(ws).args(["themes", "--by", "topic", "--json"])));
     v["themes"]
         .as_array()
         .unwrap()
@@ -73,7 +73,7 @@ fn themes(ws: &Path) -> BTreeMap<String, (String, u64)> {
 
 /// `themes assignments` → verbatim id → theme id ("other" included).
 fn assignments(ws: &Path) -> BTreeMap<String, String> {
-    ok(verbatim(ws).args(["themes", "assignments"]))
+    ok(verbatim(ws).args(["themes", "assignments", "--by", "topic"]))
         .lines()
         .map(|l| {
             let v = json(l);
@@ -98,7 +98,7 @@ fn every_verbatim_has_a_theme_or_other_and_other_stays_under_10_percent() {
     let a = assignments(&ws);
     // A reader that goes away early (`themes assignments | head`) ends the command quietly.
     let mut child = verbatim(&ws)
-        .args(["themes", "assignments"])
+        .args(["themes", "assignments", "--by", "topic"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -151,7 +151,7 @@ fn same_data_same_settings_same_themes_and_report_bytes() {
         let a = report(&ws1, name);
         assert_eq!(a, report(&ws2, name), "{name} differs between workspaces");
         // And again in the same workspace, with --refresh re-running discovery.
-        ok(verbatim(&ws1).args(["themes", "--refresh"]));
+        ok(verbatim(&ws1).args(["themes", "--by", "topic", "--refresh"]));
         assert_eq!(a, report(&ws1, name), "{name} differs after a re-run");
     }
 }
@@ -181,7 +181,7 @@ fn theme_ids_survive_new_verbatims_and_the_run_says_what_changed() {
     let before = assignments(&ws);
     let t_before = themes(&ws);
     ingest(&ws, &part(&|i| i % 3 == 2, "b.csv"));
-    let out = ok(verbatim(&ws).args(["themes", "--json"]));
+    let out = ok(verbatim(&ws).args(["themes", "--by", "topic", "--json"]));
     let v = json(&out);
     assert_eq!(v["ran"], true);
     let changes: BTreeSet<String> = v["themes"]
@@ -252,7 +252,7 @@ fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
         assert!(seeded[0].1 > 0, "the seed attracts verbatims: {t:?}");
     };
     check(&ws, false);
-    ok(verbatim(&ws).args(["themes", "--refresh"]));
+    ok(verbatim(&ws).args(["themes", "--by", "topic", "--refresh"]));
     check(&ws, false);
     ingest(&ws, &dated_csv(tmp.path(), 450, 600));
     check(&ws, true);
@@ -272,7 +272,9 @@ fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
 #[test]
 fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_down() {
     let (_tmp, ws) = workspace_with(600);
-    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let v = json(&ok(
+        verbatim(&ws).args(["themes", "--by", "topic", "--json"])
+    ));
     let themes = v["themes"].as_array().unwrap();
     // The yelp themes: mostly domain=yelp.
     let yelp_share = |t: &serde_json::Value| -> f64 {
@@ -315,6 +317,8 @@ fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_d
     // A filter narrows what is counted, not which themes exist.
     let fr = json(&ok(verbatim(&ws).args([
         "themes",
+        "--by",
+        "topic",
         "--where",
         "country=FR",
         "--json",
@@ -336,7 +340,9 @@ fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_d
 fn themes_and_the_report_show_the_same_trend_direction() {
     let (_tmp, ws) = workspace_with(600);
     let direction = |t: &serde_json::Value| t["trend"]["direction"].as_str().map(str::to_string);
-    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let v = json(&ok(
+        verbatim(&ws).args(["themes", "--by", "topic", "--json"])
+    ));
     let from_themes: BTreeMap<String, Option<String>> = v["themes"]
         .as_array()
         .unwrap()
@@ -366,7 +372,7 @@ fn themes_and_the_report_show_the_same_trend_direction() {
     assert!(compared >= 3, "{compared} themes compared: {r}");
     assert!(empty_last_month > 0, "no theme with an empty December: {r}");
     // The table: the same word, or "spike" when the last month is one.
-    let table = ok(verbatim(&ws).arg("themes"));
+    let table = ok(verbatim(&ws).args(["themes", "--by", "topic"]));
     for line in table.lines().skip(1) {
         let cells: Vec<&str> = line.split_whitespace().collect();
         let Some(Some(d)) = from_themes.get(cells[0]) else {
@@ -479,7 +485,7 @@ fn a_verbatim_that_speaks_of_two_things_gets_a_second_theme() {
     )
     .unwrap();
     ingest(&ws, &two);
-    let lines = ok(verbatim(&ws).args(["themes", "assignments"]));
+    let lines = ok(verbatim(&ws).args(["themes", "assignments", "--by", "topic"]));
     let mixed: Vec<serde_json::Value> = lines
         .lines()
         .map(json)
@@ -594,6 +600,8 @@ fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
     // A theme edit since: the report is still made, what differs is said, exit 1.
     let v = json(&ok(verbatim(&ws).args([
         "themes",
+        "--by",
+        "topic",
         "--json",
         "--k",
         "6",
@@ -793,26 +801,41 @@ fn aspect_tree_ids_and_edits_survive_reruns_and_ingests() {
         again.keys().collect::<Vec<_>>(),
         first.keys().collect::<Vec<_>>()
     );
-    // Edits at both levels.
-    let parents: Vec<&String> = first.keys().filter(|k| k.starts_with('P')).collect();
-    let (p_a, p_b) = (parents[0].clone(), parents[1].clone());
+    // Edits at both levels: a child moves to another parent; that parent and the child are
+    // renamed.
+    let parents: Vec<String> = first
+        .keys()
+        .filter(|k| k.starts_with('P'))
+        .cloned()
+        .collect();
+    let (p_a, p_b, p_c) = (parents[0].clone(), parents[1].clone(), parents[2].clone());
     let child_of_a = first
         .iter()
         .find(|(k, v)| k.starts_with('C') && v.2.as_deref() == Some(p_a.as_str()))
         .map(|(k, _)| k.clone())
         .unwrap();
-    ok(verbatim(&ws).args(["themes", "rename", &p_a, "Our aspect"]));
+    ok(verbatim(&ws).args(["themes", "rename", &p_b, "Our aspect"]));
+    ok(verbatim(&ws).args(["themes", "rename", &child_of_a, "Our child"]));
     ok(verbatim(&ws).args(["themes", "move", &child_of_a, "--to", &p_b]));
     let edited = nodes(&tree(&ws));
-    assert_eq!(edited[&p_a].0, "Our aspect");
+    assert_eq!(edited[&p_b].0, "Our aspect");
+    assert_eq!(edited[&child_of_a].0, "Our child");
     assert_eq!(edited[&child_of_a].2.as_deref(), Some(p_b.as_str()));
     // Recorded in the trail.
-    let trail = ok(verbatim(&ws).args(["audit", "show", "--json"]));
-    assert!(
-        trail.contains("theme_move") || trail.contains("ThemeMove") || trail.contains(&child_of_a),
-        "{trail}"
-    );
-    // An incremental ingest (new reviews): every id that had a match keeps it, edits stay.
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(verbatim(&ws).args(["audit", "show", "--json"]))).unwrap();
+    let kinds: Vec<&str> = trail
+        .iter()
+        .filter_map(|e| e["detail"]["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"theme_rename"), "{kinds:?}");
+    let moved = trail
+        .iter()
+        .find(|e| e["detail"]["kind"] == "theme_move")
+        .expect("the move is in the trail");
+    assert_eq!(moved["detail"]["child"], child_of_a.as_str());
+    assert_eq!(moved["detail"]["to"], p_b.as_str());
+    // An incremental ingest (new reviews): ids that match keep them, edits stay.
     let extra = ws.join("extra.csv");
     std::fs::write(
         &extra,
@@ -824,22 +847,39 @@ fn aspect_tree_ids_and_edits_survive_reruns_and_ingests() {
         .arg(&extra));
     let after = nodes(&tree(&ws));
     assert_eq!(
-        after.get(&p_a).map(|x| x.0.as_str()),
+        after.get(&p_b).map(|x| x.0.as_str()),
         Some("Our aspect"),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.get(&child_of_a).map(|x| x.0.as_str()),
+        Some("Our child"),
         "{after:?}"
     );
     assert_eq!(
         after.get(&child_of_a).and_then(|x| x.2.as_deref()),
         Some(p_b.as_str())
     );
-    let kept = first.keys().filter(|k| after.contains_key(*k)).count();
-    assert!(kept * 10 >= first.len() * 8, "{first:?} → {after:?}");
+    let kept = edited.keys().filter(|k| after.contains_key(*k)).count();
+    assert!(kept * 10 >= edited.len() * 8, "{edited:?} -> {after:?}");
     // Merging two parents: the merged one is gone, its children follow the kept one.
-    ok(verbatim(&ws).args(["themes", "merge", &p_b, &p_a]));
+    let children_of_c: Vec<String> = after
+        .iter()
+        .filter(|(_, v)| v.2.as_deref() == Some(p_c.as_str()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    ok(verbatim(&ws).args(["themes", "merge", &p_b, &p_c]));
     let merged = nodes(&tree(&ws));
-    assert!(!merged.contains_key(&p_a));
+    assert!(!merged.contains_key(&p_c), "{merged:?}");
+    for c in &children_of_c {
+        assert_eq!(
+            merged.get(c).and_then(|x| x.2.as_deref()),
+            Some(p_b.as_str()),
+            "{c}: {merged:?}"
+        );
+    }
     assert_eq!(merged[&child_of_a].2.as_deref(), Some(p_b.as_str()));
-    let o = run(verbatim(&ws).args(["themes", "show", &p_a]));
+    let o = run(verbatim(&ws).args(["themes", "show", &p_c]));
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains(&format!("merged into {p_b}")),
