@@ -384,7 +384,7 @@ pub(super) fn render_tree(s: &verbatim::themes::aspect::TreeSummary) -> String {
         "id", "label", "verbatims", "% of verbatims", "% negative", "trend"
     );
     let row = |out: &mut String, n: &verbatim::themes::aspect::NodeSummary, indent: &str| {
-        let label = shorten(&format!("{indent}{}", n.label), 40);
+        let label = format!("{indent}{}", shorten(&n.label, 40 - indent.len()));
         out.push_str(&format!(
             "{:<7} {:<40} {:>9} {:>13.1}% {:>9.0}% {:<5}\n",
             n.id,

@@ -824,6 +824,8 @@ impl Store {
                 .map_err(e)?;
             tx.execute("DELETE FROM units WHERE doc = ?1", [doc])
                 .map_err(e)?;
+            tx.execute("DELETE FROM aspect_units WHERE doc = ?1", [doc])
+                .map_err(e)?;
             tx.execute(
                 "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
                 params![seq, doc, id],
@@ -1135,6 +1137,9 @@ impl Store {
         tx.execute("DELETE FROM embeddings", []).map_err(e)?;
         tx.execute("DELETE FROM sentence_vectors", []).map_err(e)?;
         tx.execute("DELETE FROM units", []).map_err(e)?;
+        // The tree's centroids live in the old model's space: the next run starts afresh.
+        tx.execute("DELETE FROM aspect_units", []).map_err(e)?;
+        tx.execute("DELETE FROM aspect_nodes", []).map_err(e)?;
         let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
             .map_err(e)?
             .and_then(|s| s.parse().ok())

@@ -947,3 +947,36 @@ fn aspect_tree_http_parity_and_marketing_suppression() {
     let show = json(&ok(verbatim(ws).args(["themes", "show", &id, "--json"])));
     assert_eq!(node, show);
 }
+
+#[test]
+fn aspect_tree_migrates_an_old_workspace() {
+    // A schema v5 workspace (before units and the tree): `themes` migrates it to v8 and stores
+    // the tree.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
+        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ws.join("verbatim.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let t = tree(&ws);
+    assert!(!t["parents"].as_array().unwrap().is_empty(), "{t}");
+    let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 8);
+    let (nodes, units): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM aspect_nodes), (SELECT count(*) FROM aspect_units)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(nodes >= 2 && units > 0, "{nodes} {units}");
+}
