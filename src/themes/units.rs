@@ -19,8 +19,8 @@
 //!    (hedged) opinion while "great taste but arrived crushed" is two. A sentence that *opens*
 //!    with a concessive marker ("Although the taste is fine, the box was crushed") is cut after
 //!    the first comma instead. Not contrast: "but also", "mais aussi", "nothing/anything/all but",
-//!    "not yet", "as though", a trailing "though,"; "while" only after a comma or opening the sentence (else it is
-//!    mostly temporal: "ate it while watching TV").
+//!    "not yet", "as though", a trailing "though,"; "while" only after a comma or opening the
+//!    sentence (else it is mostly temporal: "ate it while watching TV").
 //!
 //! **Computed once.** [`ensure_units`] splits and embeds the units of every verbatim that has none
 //! for its current content, on the first theme run that sees it, and stores them
@@ -514,8 +514,7 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
     // Cut points: word indices where a new unit starts, and where its own words (after the
     // marker) start.
     let mut cuts: Vec<usize> = Vec::new();
-    let mut seg_start = 0; // first word of the current unit
-    let mut seg_body = 0; // first word after its marker
+    let mut seg_body = 0; // first word of the current unit after its marker
     let mut i = 0;
     while i < words.len() {
         if let Some(len) = marker_at(&words, i) {
@@ -528,7 +527,6 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
                             && opinion(&words[c + 1..])
                         {
                             cuts.push(c + 1);
-                            seg_start = c + 1;
                             seg_body = c + 1;
                             i = c + 1;
                             continue;
@@ -541,7 +539,6 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
             }
             if seg_body < i && opinion(&words[seg_body..i]) && opinion(&words[i + len..]) {
                 cuts.push(i);
-                seg_start = i;
                 seg_body = i + len;
                 i += len;
                 continue;
@@ -551,7 +548,6 @@ fn split_contrast(text: &str, sentence: UnitSpan, out: &mut Vec<UnitSpan>) {
         }
         i += 1;
     }
-    let _ = seg_start;
     let mut start = sentence.start;
     for c in cuts {
         out.extend(trimmed(text, start, words[c].start));
