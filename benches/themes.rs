@@ -16,8 +16,22 @@
 //! during the run above what the bench held before it (its input vectors and texts included in
 //! the run's copy).
 //!
+//! The **theme tree** (issue 14, `themes::tree`) is measured on `airline-tree`: the negative airline
+//! tweets with a complaint reason (`reason_confidence` ≥ 0.7, "Can't Tell" left out: 3,489 tweets,
+//! 9 reasons), split into opinion units (`themes::units::split`, @handles blanked first: they
+//! address the airline, they say nothing), units embedded once (cached). NMI against the reason at
+//! verbatim level, one theme per tweet: the child (or parent) nearest to the mean of the tweet's
+//! unit vectors (`tree::dominant_child`), "other" when all its units are. Side by side: today's
+//! verbatim-level themes on the whole tweets, and BERTopic on the same unit vectors with the same
+//! verbatim rule (`benches/peers/proto/tree.py --variants bertopic`, peers.py's settings).
+//!
+//! `tree-speed` times `tree::build` on 128,000 × 384 synthetic unit vectors (400 directions with
+//! noise, 30 units a verbatim): the shape of the units of 100k chit-chat + all of Amazon, whose
+//! real unit embeddings take hours on 2 cores; the tree's cost depends on the shape, not the text.
+//!
 //! ```sh
 //! cargo bench --bench themes                                   # all sets, with BERTopic
+//! VERBATIM_BENCH_SETS=airline-tree cargo bench --bench themes  # the theme tree only
 //! VERBATIM_BENCH_SETS=uci3,20ng-6k VERBATIM_BENCH_PEERS=0 cargo bench --bench themes
 //! ```
 //! Threads: `VERBATIM_BENCH_THREADS` (default 2); BERTopic runs with the same limit
@@ -33,6 +47,8 @@ use std::time::Instant;
 use verbatim::embed::{set_threads, EmbedOptions, Embedder, SentenceTransformer, TextKind};
 use verbatim::store::Verbatim;
 use verbatim::themes::run::{discover, theme_id, Params};
+use verbatim::themes::tree;
+use verbatim::themes::units::split;
 
 struct Set {
     name: &'static str,
@@ -194,6 +210,12 @@ fn main() {
         &EmbedOptions::default(),
     )
     .expect("model (make models)");
+    if want.as_ref().is_none_or(|w| w.contains("tree-speed")) {
+        tree_speed();
+    }
+    if want.as_ref().is_none_or(|w| w.contains("airline-tree")) {
+        airline_tree(&data, &cache, &model, threads, with_peers);
+    }
     println!("| set | n | system | themes | other | NMI | ARI | seconds | memory MB |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for set in sets
@@ -357,4 +379,262 @@ fn main() {
             std::io::stdout().flush().unwrap();
         }
     }
+}
+
+/// Embeds `texts` with `model`, cached as `npy`.
+fn embed_cached(npy: &Path, texts: &[String], model: &SentenceTransformer) -> Vec<f32> {
+    let dim = model.dim();
+    if let Some(x) = read_npy(npy).filter(|x| x.len() == texts.len() * dim) {
+        return x;
+    }
+    eprintln!("embedding {} texts into {} …", texts.len(), npy.display());
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut x = Vec::with_capacity(texts.len() * dim);
+    for chunk in refs.chunks(4096) {
+        for v in model.embed(chunk, TextKind::Passage).unwrap() {
+            x.extend(v);
+        }
+    }
+    write_npy(npy, &x, texts.len(), dim);
+    x
+}
+
+/// NMI of `pred` (one theme per tweet, "other" included) against the reasons, by peers.py score.
+fn score_pred(
+    cache: &Path,
+    name: &str,
+    ids: &[String],
+    pred: &[String],
+    input: &Path,
+    threads: usize,
+) -> String {
+    let path = cache.join(format!("{name}.pred.jsonl"));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for (id, t) in ids.iter().zip(pred) {
+        writeln!(f, "{}", serde_json::json!({"id": id, "theme": t})).unwrap();
+    }
+    drop(f);
+    peers(
+        &[
+            "score",
+            "--pred",
+            path.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        threads,
+    )
+    .map_or("?".into(), |s| s["nmi"].to_string())
+}
+
+/// The theme tree on airline complaint units against the complaint reason (see the module docs).
+fn airline_tree(
+    data: &Path,
+    cache: &Path,
+    model: &SentenceTransformer,
+    threads: usize,
+    with_peers: bool,
+) {
+    let rows: Vec<serde_json::Value> = read_rows(&data.join("airline_tweets.jsonl"))
+        .into_iter()
+        .filter(|r| {
+            r["sentiment"] == "negative"
+                && r["reason"].as_str().is_some_and(|x| x != "Can't Tell")
+                && r["reason_confidence"].as_f64().is_some_and(|c| c >= 0.7)
+        })
+        .collect();
+    let handle = regex::Regex::new(r"@\w+").unwrap();
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let texts: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let t = r["text"].as_str().unwrap_or("");
+            handle
+                .replace_all(t, |c: &regex::Captures| " ".repeat(c[0].len()))
+                .into_owned()
+        })
+        .collect();
+    let (mut unit_texts, mut groups, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+    for (v, t) in texts.iter().enumerate() {
+        for u in split(t) {
+            let piece = t[u.start..u.end].trim();
+            if piece.is_empty() {
+                continue;
+            }
+            unit_texts.push(piece.to_string());
+            groups.push(v);
+            spans.push((u.start, u.end));
+        }
+    }
+    let input = cache.join("airline_docs.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for (r, t) in rows.iter().zip(&texts) {
+            writeln!(
+                f,
+                "{}",
+                serde_json::json!({"id": r["id"], "text": t, "label": r["reason"]})
+            )
+            .unwrap();
+        }
+        // tree.py's unit file: vid, offsets, text.
+        let mut u = std::io::BufWriter::new(
+            std::fs::File::create(cache.join("airline_units.jsonl")).unwrap(),
+        );
+        for ((t, g), (a, b)) in unit_texts.iter().zip(&groups).zip(&spans) {
+            writeln!(
+                u,
+                "{}",
+                serde_json::json!({"vid": g, "start": a, "end": b, "text": t})
+            )
+            .unwrap();
+        }
+    }
+    let dim = model.dim();
+    let x = embed_cached(&cache.join("airline_minilm.npy"), &unit_texts, model);
+    let xt = embed_cached(&cache.join("airline_tweets.npy"), &texts, model);
+    let (n, nv) = (unit_texts.len(), texts.len());
+    println!();
+    println!("| airline-tree ({nv} tweets, {n} units) | parents | children | other units | NMI parent | NMI child | seconds | memory MB |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, alpha) in [
+        ("tree, aspect view (α = 0.5)", 0.5f32),
+        ("tree, topic view (α = 0)", 0.0),
+    ] {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let base = status_mb("VmRSS:");
+        let t = Instant::now();
+        let params = tree::TreeParams {
+            aspect_alpha: alpha,
+            ..Default::default()
+        };
+        let tr = tree::build(&x, dim, Some(&groups), &params).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let mem = status_mb("VmHWM:") - base;
+        let xs = tree::aspect_vectors(&x, dim, Some(&groups), alpha);
+        let dom = tree::dominant_child(&xs, dim, &groups, nv, &tr);
+        let child: Vec<String> = dom
+            .iter()
+            .map(|c| c.map_or("other".into(), |c| format!("c{c}")))
+            .collect();
+        let parent: Vec<String> = dom
+            .iter()
+            .map(|c| c.map_or("other".into(), |c| format!("p{}", tr.child_parent[c])))
+            .collect();
+        let nmi_c = score_pred(cache, "airline-tree-child", &ids, &child, &input, threads);
+        let nmi_p = score_pred(cache, "airline-tree-parent", &ids, &parent, &input, threads);
+        println!(
+            "| {name} | {} | {} | {:.1}% | {nmi_p} | {nmi_c} | {secs:.2} | {mem:.0} |",
+            tr.parents,
+            tr.children(),
+            100.0 * tr.other_share()
+        );
+        std::io::stdout().flush().unwrap();
+    }
+    // Today's verbatim-level themes on the whole tweets (handles blanked).
+    let docs: Vec<Verbatim> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Verbatim {
+            doc: i as i64 + 1,
+            id: ids[i].clone(),
+            text: t.clone(),
+            respondent: None,
+            ts: None,
+            score: None,
+            language: "en".into(),
+            fields: Default::default(),
+            source: String::new(),
+            seq: 0,
+        })
+        .collect();
+    let t = Instant::now();
+    let run = discover(docs, xt, dim, &[], &Params::default(), Default::default());
+    let secs = t.elapsed().as_secs_f64();
+    let pred: Vec<String> = run
+        .members
+        .iter()
+        .map(|m| m.theme.map(theme_id).unwrap_or_else(|| "other".into()))
+        .collect();
+    let other = pred.iter().filter(|p| *p == "other").count() as f64 / nv as f64;
+    let nmi = score_pred(cache, "airline-verbatim", &ids, &pred, &input, threads);
+    println!(
+        "| today's verbatim themes (whole tweets) | - | {} | {:.1}% of tweets | - | {nmi} | {secs:.2} | - |",
+        run.active().count(),
+        100.0 * other
+    );
+    if with_peers {
+        let Some(py) = python() else { return };
+        let t = threads.to_string();
+        let out = Command::new(py)
+            .arg(repo().join("benches/peers/proto/tree.py"))
+            .args([
+                "--name",
+                "airline",
+                "--model",
+                "minilm",
+                "--variants",
+                "bertopic",
+                "--dir",
+            ])
+            .arg(cache)
+            .env("OMP_NUM_THREADS", &t)
+            .env("NUMBA_NUM_THREADS", &t)
+            .env("OPENBLAS_NUM_THREADS", &t)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                if let Some(b) = text
+                    .lines()
+                    .last()
+                    .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                {
+                    println!(
+                        "| BERTopic on the same unit vectors | - | {} | {:.1}% | - | {} | {} | - |",
+                        b["children"],
+                        100.0 * b["other_units"].as_f64().unwrap_or(0.0),
+                        b["nmi_child_mean"],
+                        b["seconds"]
+                    );
+                }
+            }
+            Ok(o) => eprintln!("tree.py bertopic: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => eprintln!("tree.py bertopic: {e}"),
+        }
+    }
+}
+
+/// Time and peak memory of `tree::build` at the scale of 100k chit-chat + Amazon units.
+fn tree_speed() {
+    let (n, dim, centres) = (128_000usize, 384usize, 400usize);
+    let mut rng = verbatim::themes::cluster::Rng::new(7);
+    let dirs: Vec<f32> = (0..centres * dim)
+        .map(|_| rng.next_f64() as f32 - 0.5)
+        .collect();
+    let mut x = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.below(centres);
+        for d in 0..dim {
+            x.push(dirs[c * dim + d] + 0.6 * (rng.next_f64() as f32 - 0.5));
+        }
+    }
+    let groups: Vec<usize> = (0..n).map(|i| i / 30).collect();
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let base = status_mb("VmRSS:");
+    let t = Instant::now();
+    let tr = tree::build(&x, dim, Some(&groups), &tree::TreeParams::default()).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    println!();
+    println!(
+        "tree-speed: {n} × {dim} synthetic units → {} parents, {} children, {:.1}% other in {secs:.1} s, peak memory {:.0} MB above the input",
+        tr.parents,
+        tr.children(),
+        100.0 * tr.other_share(),
+        status_mb("VmHWM:") - base
+    );
+    std::io::stdout().flush().unwrap();
 }

@@ -14,6 +14,9 @@ Candidates (all deterministic given --seed):
          micro-clusters grouped by average linkage again, cut by silhouette in [2, 8]
   *-pc1/-pc2  the same after projecting out the top 1/2 principal directions of the centred
          verbatim means (the product/brand axis: what makes verbatims differ as wholes)
+  *-X+neg  fit the tree on units VADER does not call positive (compound < 0.05), then put every
+         other unit in its nearest child
+  *-ctx  unit + 0.5 x its verbatim's mean (context added instead of removed)
   bertopic  BERTopic (peers.py settings) on the same unit vectors, one level, outliers = Other
   *-asp  the same on "aspect vectors": unit minus 0.5 x its verbatim's mean (units of one verbatim
          share its product; what is left is what the unit says about it), renormalised
@@ -123,6 +126,8 @@ def transform(X, vid, how):
     V, _ = means(X, vid, nv)
     if how == 'asp':
         return unit(X - 0.5 * V[vid])
+    if how == 'ctx':   # the opposite: the verbatim's context added to each unit
+        return unit(X + 0.5 * V[vid])
     p = int(how[2:])
     Vc = V - V.mean(0)
     _, _, Wt = np.linalg.svd(Vc, full_matrices=False)
@@ -163,10 +168,21 @@ def main():
     rep = np.array([rep[v] for v in range(vid.max() + 1)])
     for var in a.variants.split(','):
         algo, _, how = var.partition('-')
+        negonly = how.endswith('+neg')   # fit on units VADER does not call positive, then place the rest
+        how = how.removesuffix('+neg')
         t0 = time.perf_counter()
         Xt = transform(X, vid, how)
         if algo == 'bertopic':
             parent, child, oth = bertopic(U, Xt, a.seed)
+        elif negonly:
+            fit = comp < 0.05
+            p1, c1, o1 = tree(Xt[fit], algo, a.seed)
+            C = unit(means(Xt[fit], c1, c1.max() + 1)[0])
+            near = (Xt @ C.T).argmax(1)
+            child = near.copy(); child[fit] = c1
+            pc = np.zeros(c1.max() + 1, int); pc[c1] = p1
+            parent = pc[child]
+            oth = np.zeros(len(Xt), bool); oth[fit] = o1
         else:
             parent, child, oth = flat(Xt, a.seed) if algo == 'flat' else tree(Xt, algo, a.seed)
         secs = time.perf_counter() - t0
