@@ -77,8 +77,6 @@ fn themes_steps(ws: &Path) -> Vec<(String, u64, u64)> {
         "themes",
         "--by",
         "topic",
-        "--by",
-        "topic",
         "--min-size",
         "2",
     ]));
