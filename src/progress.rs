@@ -13,9 +13,9 @@
 /// (rows), "embedding" (new or changed verbatims), "indexing" (verbatims written); reindex —
 /// "re-embedding", "indexing" (verbatims in the store); themes — "embedding sentences",
 /// "embedding units" (opinion units of new or changed verbatims), "finding themes" (verbatims
-/// clustered); backup — "archiving" (bytes of the files archived);
-/// restore — "checking", "restoring" (bytes of the backup file read, in each pass); forget —
-/// "erasing" (verbatims), "purging indexes" (2), "vacuuming" (1). A step with nothing to do is not started, so no
+/// clustered); backup — "archiving" (bytes of the files archived); restore — "checking",
+/// "restoring" (bytes of the backup file read, in each pass); forget — "erasing" (verbatims),
+/// "purging indexes" (2), "vacuuming" (1). A step with nothing to do is not started, so no
 /// finished step reports 0 of 0 (but reading an empty file, which reads 0 rows).
 pub trait Progress {
     /// A phase starts with `total` units (0 when unknown: then the units done are its total).

@@ -18,6 +18,7 @@ use crate::workspace::privacy;
 use crate::workspace::Workspace;
 
 mod ask;
+mod aspects;
 mod reads;
 mod session;
 #[cfg(test)]
@@ -25,6 +26,7 @@ mod tests;
 mod themes;
 mod writes;
 
+pub use aspects::{AssignmentRow, NodeResponse, TreeEdit, TreeRequest, TreeResponse, UnitRow};
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
     ReportRequest, ReportResponse, RunRequest, SearchRequest, Session, Settings, ThemeEdit,

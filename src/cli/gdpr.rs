@@ -12,7 +12,6 @@ use verbatim::service::{Forget, Settings};
 use verbatim::workspace::erase::Receipt;
 use verbatim::workspace::Workspace;
 
-use super::progress::Bar;
 use super::{output, Global};
 
 #[derive(Args, Debug)]
@@ -57,7 +56,6 @@ pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> 
         (None, false) => s.forget(Forget::Verbatims(&a.ids))?,
         (None, true) => bail!("say what to erase: --respondent IDENTIFIER, or --id ID (repeat)"),
     };
-    drop(bar);
     print_receipt(g, &receipt);
     Ok(0)
 }

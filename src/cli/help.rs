@@ -106,14 +106,18 @@ Examples:
 
 pub(super) const THEMES: &str = "\
 Examples:
+  # The aspect tree: parents (P…) and children (C…), % of verbatims
   $ verbatim -w demo-ws themes
+  $ verbatim -w demo-ws themes show P1
+  # One theme per verbatim (T…), as before
+  $ verbatim -w demo-ws themes --by topic
   $ verbatim -w demo-ws themes show T1 --quotes 10
   # A filter changes what is counted, never which themes exist
   $ verbatim -w demo-ws themes --where domain=yelp --json
   # One cited sentence per theme from the local generator (slow on a laptop)
   $ verbatim -w demo-ws themes --summarize
   # Other discovery settings: a new run, and ids matched to the last one
-  $ verbatim -w demo-ws themes --k 12 --min-size 20";
+  $ verbatim -w demo-ws themes --by topic --k 12 --min-size 20";
 
 pub(super) const THEMES_SHOW: &str = "\
 Examples:
@@ -133,6 +137,11 @@ pub(super) const THEMES_SEED: &str = "\
 Examples:
   $ verbatim -w demo-ws themes seed \"Packaging\" \\
       --example \"the box was crushed\" --example \"emballage abîmé\"";
+
+pub(super) const THEMES_MOVE: &str = "\
+Examples:
+  # Child C7 now belongs to parent P2, in this run and every later one
+  $ verbatim -w demo-ws themes move C7 --to P2";
 
 pub(super) const THEMES_ASSIGNMENTS: &str = "\
 Examples:

@@ -9,10 +9,12 @@ use clap::{Args, Subcommand};
 use verbatim::access::Action;
 use verbatim::service::{
     AssignmentsRequest, ReportRequest, ReportResponse, RunRequest, ServiceError, Settings,
-    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse,
+    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, TreeEdit, TreeRequest,
+    TreeResponse,
 };
 use verbatim::store::{StoredTheme, ThemeState};
 use verbatim::themes::analytics::ReportParameters;
+use verbatim::themes::aspect::parse_node_id;
 use verbatim::themes::run::{display_label, parse_theme_id, theme_id, Params, RunData};
 use verbatim::themes::{Change, Report};
 use verbatim::workspace::Workspace;
@@ -56,10 +58,22 @@ pub(super) struct ThemesArgs {
     /// without a generator, the theme's most central quote).
     #[arg(long)]
     summarize: bool,
+    /// What the themes are: `aspect` (default) — the two-level tree of opinion units (parents =
+    /// aspects, children = what is said; shares count verbatims, a verbatim in every theme one
+    /// of its units is in); `topic` — one theme per verbatim (the earlier view).
+    #[arg(long, value_enum, default_value = "aspect")]
+    by: By,
     #[command(flatten)]
     filter: FilterArgs,
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// `themes --by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum By {
+    Aspect,
+    Topic,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,12 +120,26 @@ enum ThemesCommand {
         #[arg(long = "example", required = true)]
         examples: Vec<String>,
     },
-    /// Write every verbatim's theme as JSON Lines: {"id", "theme", "second", "similarity"}.
+    /// Move a child of the aspect tree (C12) to another parent (P3); kept across runs.
+    #[command(after_help = super::help::THEMES_MOVE)]
+    Move {
+        /// The child.
+        child: String,
+        /// The parent it goes to.
+        #[arg(long = "to", required = true)]
+        to: String,
+    },
+    /// Write theme assignments as JSON Lines: by aspect (default) one row per opinion unit
+    /// {"id", "start", "end", "theme", "parent", "sentiment", "score"}; by topic one per
+    /// verbatim {"id", "theme", "second", "similarity"}.
     #[command(after_help = super::help::THEMES_ASSIGNMENTS)]
     Assignments {
         /// Output file (default: stdout).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// `aspect` (one row per unit) or `topic` (one row per verbatim).
+        #[arg(long, value_enum, default_value = "aspect")]
+        by: By,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -303,8 +331,21 @@ fn shorten(s: &str, n: usize) -> String {
 }
 
 pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> {
+    let is_node = |id: &str| parse_node_id(id).is_some();
+    if a.cmd.is_none() && a.by == By::Aspect {
+        if a.run.k.is_some() {
+            bail!("--k sets the number of topic themes: use it with --by topic (the aspect tree chooses its own sizes)");
+        }
+        if a.summarize {
+            bail!("--summarize writes a sentence per topic theme: use it with --by topic");
+        }
+    }
     match a.cmd {
+        None if a.by == By::Aspect => tree_list(g, root, &a.filter, &a.run),
         None => list(g, root, &a.filter, &a.run, a.summarize),
+        Some(ThemesCommand::Show { id, filter, .. }) if is_node(&id) => {
+            tree_show(g, root, &id, &filter)
+        }
         Some(ThemesCommand::Show {
             id,
             quotes,
@@ -315,11 +356,180 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
             into,
             others,
             label,
+        }) if is_node(&into) => tree_edit(
+            g,
+            root,
+            "themes merge",
+            TreeEdit::Merge {
+                into,
+                others,
+                label,
+            },
+        ),
+        Some(ThemesCommand::Merge {
+            into,
+            others,
+            label,
         }) => merge(g, root, &into, &others, label),
+        Some(ThemesCommand::Rename { id, label }) if is_node(&id) => {
+            tree_edit(g, root, "themes rename", TreeEdit::Rename { id, label })
+        }
         Some(ThemesCommand::Rename { id, label }) => rename(g, root, &id, label),
+        Some(ThemesCommand::Move { child, to }) => {
+            tree_edit(g, root, "themes move", TreeEdit::Move { child, to })
+        }
         Some(ThemesCommand::Seed { label, examples }) => seed(g, root, label, &examples),
-        Some(ThemesCommand::Assignments { out, run }) => assignments(g, root, out, &run),
+        Some(ThemesCommand::Assignments { out, by, .. }) if by == By::Aspect => {
+            tree_assignments(g, root, out)
+        }
+        Some(ThemesCommand::Assignments { out, run, .. }) => assignments(g, root, out, &run),
     }
+}
+
+/// `themes` by aspect: parent rows, their children indented under them.
+fn tree_list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let TreeResponse { summary: s, tree } = super::session(&mut ws, "themes", &models, &settings)?
+        .with_progress(&bar)
+        .tree(TreeRequest {
+            filter: filter_from(f)?,
+            run: r.request(),
+        })?;
+    drop(bar);
+    if g.json {
+        output::json(&s);
+        return Ok(0);
+    }
+    print!("{}", render_tree(&s));
+    if !g.quiet {
+        eprintln!(
+            "{} verbatims, {} aspects, {} children; {} verbatims in no theme; a verbatim counts in every theme one of its units is in{}",
+            s.verbatims,
+            s.parents.len(),
+            s.parents.iter().map(|p| p.children.len()).sum::<usize>(),
+            s.other,
+            if tree.ran { "" } else { " (stored tree)" }
+        );
+    }
+    Ok(0)
+}
+
+/// The tree as `themes` prints it.
+pub(super) fn render_tree(s: &verbatim::themes::aspect::TreeSummary) -> String {
+    let mut out = format!(
+        "{:<7} {:<40} {:>9} {:>14} {:>10} {:<5}\n",
+        "id", "label", "verbatims", "% of verbatims", "% negative", "trend"
+    );
+    let row = |out: &mut String, n: &verbatim::themes::aspect::NodeSummary, indent: &str| {
+        let label = format!("{indent}{}", shorten(&n.label, 40 - indent.len()));
+        out.push_str(&format!(
+            "{:<7} {:<40} {:>9} {:>13.1}% {:>9.0}% {:<5}\n",
+            n.id,
+            label,
+            n.verbatims,
+            100.0 * n.share_of_verbatims,
+            100.0 * n.negative,
+            n.trend
+        ));
+    };
+    for p in &s.parents {
+        row(&mut out, p, "");
+        for c in &p.children {
+            row(&mut out, c, "  ");
+        }
+    }
+    out
+}
+
+/// `themes show P3|C12`: the node and its units.
+fn tree_show(g: &Global, root: &Path, id: &str, f: &FilterArgs) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let r = super::session(&mut ws, "themes show", &models, &settings)?
+        .with_progress(&bar)
+        .tree_node(id, &filter_from(f)?)?;
+    drop(bar);
+    if g.json {
+        output::json(&r);
+        return Ok(0);
+    }
+    let n = &r.node;
+    println!("{}  {}", n.id, n.label);
+    println!(
+        "{} verbatims ({:.1}% of verbatims), {} units, {:.0}% negative, trend {}{}",
+        n.verbatims,
+        100.0 * n.share_of_verbatims,
+        n.units,
+        100.0 * n.negative,
+        n.trend,
+        n.parent
+            .as_deref()
+            .map(|p| format!("; parent {p}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "{:<14} {:>6} {:>6} {:<9} {:>6}  unit",
+        "verbatim", "start", "end", "sentiment", "score"
+    );
+    for u in &r.units {
+        println!(
+            "{:<14} {:>6} {:>6} {:<9} {:>+6.2}  {}",
+            u.id,
+            u.start,
+            u.end,
+            format!("{:?}", u.sentiment).to_lowercase(),
+            u.score,
+            u.text
+                .as_deref()
+                .map(|t| shorten(t, 100))
+                .unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+/// `themes assignments` by aspect: one JSON line per unit.
+fn tree_assignments(g: &Global, root: &Path, out: Option<PathBuf>) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let bar = super::Bar::new(g);
+    let rows = super::session(&mut ws, "themes assignments", &models, &settings)?
+        .with_progress(&bar)
+        .tree_assignments(out.clone())?;
+    drop(bar);
+    let mut w: Box<dyn Write> = match &out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    for row in &rows {
+        writeln!(w, "{}", serde_json::to_string(row)?)?;
+    }
+    w.flush()?;
+    if let Some(p) = out {
+        if !g.quiet {
+            eprintln!("{} unit assignments written to {}", rows.len(), p.display());
+        }
+    }
+    Ok(0)
+}
+
+/// A tree edit (rename, merge, move) through the session.
+fn tree_edit(g: &Global, root: &Path, via: &str, edit: TreeEdit) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), Settings::default());
+    let what = match &edit {
+        TreeEdit::Rename { id, label } => format!("{id} renamed to {label:?}"),
+        TreeEdit::Merge { into, others, .. } => format!("{} merged into {into}", others.join(", ")),
+        TreeEdit::Move { child, to } => format!("{child} moved to {to}"),
+    };
+    super::session(&mut ws, via, &models, &settings)?.edit_tree(edit)?;
+    report_edit(g, &what);
+    Ok(0)
 }
 
 fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bool) -> Result<i32> {

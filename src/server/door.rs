@@ -118,6 +118,32 @@ pub(crate) fn themes(
     }))
 }
 
+/// `GET /v1/themes` by aspect (the default): the tree, shares of verbatims.
+pub(crate) fn tree(
+    core: &mut Core,
+    sh: &Shared,
+    caller: &Caller,
+    via: &str,
+    filter: super::routes::FilterBody,
+) -> Result<Value, ApiError> {
+    let req = crate::service::TreeRequest {
+        filter: filter.to_filter()?,
+        run: Default::default(),
+    };
+    json(session(&mut core.ws, sh, caller, via).tree(req)?.summary)
+}
+
+/// `GET /v1/themes/{id}` for a tree node (`P3`, `C12`): the node and its units.
+pub(crate) fn tree_node(
+    core: &mut Core,
+    sh: &Shared,
+    caller: &Caller,
+    via: &str,
+    id: &str,
+) -> Result<Value, ApiError> {
+    json(session(&mut core.ws, sh, caller, via).tree_node(id, &Default::default())?)
+}
+
 pub(crate) fn theme(
     core: &mut Core,
     sh: &Shared,

@@ -67,6 +67,7 @@ fn body(schema: &str) -> Value {
 pub fn document() -> Value {
     let secured = json!([{ "bearer": [] }]);
     let mut themes_params = filter_params();
+    themes_params.push(json!({ "name": "by", "in": "query", "description": "aspect (default): the two-level tree of opinion units, shares of verbatims; topic: one theme per verbatim.", "schema": { "type": "string", "enum": ["aspect", "topic"] } }));
     themes_params.push(json!({ "name": "min_size", "in": "query", "description": "Smallest theme shown (default 1, 10 with a filter).", "schema": { "type": "integer", "minimum": 1 } }));
     let mapping_params: Vec<Value> = [
         ("format", "csv or jsonl (else from Content-Type: text/csv, application/x-ndjson)."),
@@ -115,14 +116,14 @@ pub fn document() -> Value {
                 "responses": errors(json!({ "200": ok("Hits or aggregates.", json!({ "$ref": "#/components/schemas/SearchResponse" })) }), &[("415", "Body is not JSON.")])
             }},
             "/v1/themes": { "get": {
-                "summary": "Themes with size, share, sentiment, trend (action: themes).",
+                "summary": "The aspect tree (parents, children: verbatims, % of verbatims, % negative, trend), or with by=topic themes with size, share, sentiment, trend (action: themes).",
                 "parameters": themes_params,
                 "responses": errors(json!({ "200": ok("Theme summary.", json!({ "$ref": "#/components/schemas/ThemeList" })) }), &[])
             }},
             "/v1/themes/{id}": { "get": {
-                "summary": "One theme with quotes (action: themes).",
+                "summary": "One tree node (P3, C12) with its units, or one topic theme (T3) with quotes (action: themes).",
                 "parameters": [
-                    { "name": "id", "in": "path", "required": true, "description": "Theme id: T1, T2…", "schema": { "type": "string", "pattern": "^T[0-9]+$" } },
+                    { "name": "id", "in": "path", "required": true, "description": "A tree node (P1, C2…) or a topic theme (T1…)", "schema": { "type": "string", "pattern": "^[TPC][0-9]+$" } },
                     { "name": "quotes", "in": "query", "description": "Quotes to include (default 5; none for aggregates-only roles).", "schema": { "type": "integer", "minimum": 0 } },
                 ],
                 "responses": errors(json!({ "200": ok("The theme.", json!({ "$ref": "#/components/schemas/Theme" })) }), &[("404", "No such active theme.")])
@@ -216,7 +217,7 @@ pub fn document() -> Value {
                     }
                 },
                 "Stats": { "type": "object", "required": ["store"], "properties": { "store": obj(), "text_index": obj(), "vector_index": obj() }, "additionalProperties": true },
-                "ThemeList": { "type": "object", "required": ["themes"], "properties": { "themes": { "type": "array", "items": { "$ref": "#/components/schemas/Theme" } }, "verbatims": { "type": "integer" }, "other": { "type": "integer" } }, "additionalProperties": true },
+                "ThemeList": { "type": "object", "properties": { "themes": { "type": "array", "items": { "$ref": "#/components/schemas/Theme" } }, "verbatims": { "type": "integer" }, "other": { "type": "integer" } }, "additionalProperties": true },
                 "Theme": { "type": "object", "required": ["id", "label"], "properties": { "id": { "type": "string" }, "label": { "type": "string" }, "size": { "type": "integer" }, "share": { "type": "number" }, "quotes": { "type": "array", "items": obj() } }, "additionalProperties": true },
                 "ReportRequest": { "allOf": [{ "$ref": "#/components/schemas/Filter" }, { "type": "object", "properties": { "format": { "type": "string", "enum": ["json", "md"] } } }] },
                 "AskRequest": { "allOf": [{ "$ref": "#/components/schemas/Filter" }, { "type": "object", "required": ["question"], "properties": { "question": { "type": "string" } } }] },

@@ -428,8 +428,25 @@ async fn themes(
         "min_score",
         "max_score",
         "min_size",
+        "by",
     ])?;
     let filter = FilterBody::from_query(&q)?;
+    let by: Option<String> = q.parse("by")?;
+    match by.as_deref() {
+        None | Some("aspect") => {
+            return blocking(&s, move |core, sh| {
+                door::tree(core, sh, &caller, "GET /v1/themes", filter)
+            })
+            .await
+            .map(Json)
+        }
+        Some("topic") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "by: {other:?} is not aspect or topic"
+            )))
+        }
+    }
     let min_size: Option<usize> = q.parse("min_size")?;
     if let Some(n) = min_size {
         in_range("min_size", n, crate::limits::MIN_SIZE)?;
@@ -448,6 +465,13 @@ async fn theme(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&["quotes"])?;
+    if crate::themes::aspect::parse_node_id(&id).is_some() {
+        return blocking(&s, move |core, sh| {
+            door::tree_node(core, sh, &caller, "GET /v1/themes/{id}", &id)
+        })
+        .await
+        .map(Json);
+    }
     let quotes: Option<usize> = q.parse("quotes")?;
     if let Some(n) = quotes {
         in_range("quotes", n, crate::limits::QUOTES)?;

@@ -24,6 +24,18 @@ impl Session<'_> {
         SentimentHead::load(&SentimentHead::path_for(dir), &fp).map_err(ServiceError::internal)
     }
 
+    /// [`Self::sentiment_head`] for the aspect tree (`service::aspects`).
+    pub(super) fn sentiment_head_pub(
+        &self,
+    ) -> Result<crate::sentiment::SentimentHead, ServiceError> {
+        Ok(self.sentiment_head()?.0)
+    }
+
+    /// [`Self::run_themes`] for the aspect tree (`service::aspects`): units are embedded here.
+    pub(super) fn run_themes_pub(&mut self, run: &RunRequest) -> Result<RunData, ServiceError> {
+        self.run_themes(run)
+    }
+
     /// The themes run (loaded, or computed when the store changed or `refresh` asks). The
     /// model is loaded only when some verbatim still needs its sentences or its opinion units
     /// embedded (a large model file is not read on every `themes`).

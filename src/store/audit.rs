@@ -263,6 +263,15 @@ pub enum AuditDetail {
         /// The new theme.
         theme_ids: Vec<String>,
     },
+    /// A child of the aspect tree moved to another parent (kept across runs).
+    ThemeMove {
+        /// The child (`C<n>`).
+        child: String,
+        /// Its new parent (`P<n>`).
+        to: String,
+        /// The child, then the parent.
+        theme_ids: Vec<String>,
+    },
     /// A backup written.
     Backup {
         /// Where (absolute).
@@ -317,7 +326,8 @@ impl AuditDetail {
             } => (verbatim_ids, theme_ids),
             D::ThemeMerge { theme_ids, .. }
             | D::ThemeRename { theme_ids, .. }
-            | D::ThemeSeed { theme_ids, .. } => (&[], theme_ids),
+            | D::ThemeSeed { theme_ids, .. }
+            | D::ThemeMove { theme_ids, .. } => (&[], theme_ids),
             D::Stats {}
             | D::Assignments { .. }
             | D::AuditRead { .. }

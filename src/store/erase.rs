@@ -152,6 +152,9 @@ impl Store {
                 n.originals += del("DELETE FROM originals WHERE id = ?1", id).map_err(e)?;
                 n.theme_assignments +=
                     del("DELETE FROM theme_members WHERE doc = ?1", &doc).map_err(e)?;
+                // Its units' places in the aspect tree (offsets only, but they name the doc).
+                n.theme_assignments +=
+                    del("DELETE FROM aspect_units WHERE doc = ?1", &doc).map_err(e)?;
                 // A later row of the same file that repeated this id was rejected with a reason
                 // naming this verbatim's line: that record is about the erased row.
                 if let Some((file, line)) = source.rsplit_once(':') {

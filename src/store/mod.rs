@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::pii::Redacted;
 
+mod aspects;
 mod audit;
 mod erase;
 mod resolve;
 mod themes;
 mod units;
 mod users;
+pub use aspects::{AspectNode, AspectUnit};
 pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
 pub use resolve::{
@@ -260,7 +262,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -411,6 +413,35 @@ const MIGRATIONS: &[&str] = &[
         vector       BLOB NOT NULL,
         PRIMARY KEY (doc, idx)
     ) WITHOUT ROWID;
+    "#,
+    // v8: the aspect tree (store/aspects.rs): parent and child nodes in one id space (stable
+    // across runs, user edits on them) and each unit's child, parent and sentiment.
+    r#"
+    CREATE TABLE aspect_nodes (
+        id          INTEGER PRIMARY KEY,
+        is_parent   INTEGER NOT NULL,
+        parent      INTEGER,
+        user_parent INTEGER,
+        label       TEXT NOT NULL,
+        user_label  TEXT,
+        centroid    BLOB NOT NULL,
+        units       INTEGER NOT NULL,
+        verbatims   INTEGER NOT NULL,
+        merged_into INTEGER,
+        state       TEXT NOT NULL
+    );
+    CREATE TABLE aspect_units (
+        doc        INTEGER NOT NULL,
+        idx        INTEGER NOT NULL,
+        start_byte INTEGER NOT NULL,
+        end_byte   INTEGER NOT NULL,
+        child      INTEGER,
+        parent     INTEGER,
+        score      REAL NOT NULL,
+        PRIMARY KEY (doc, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX aspect_units_child ON aspect_units(child);
+    CREATE INDEX aspect_units_parent ON aspect_units(parent);
     "#,
 ];
 
@@ -793,6 +824,8 @@ impl Store {
                 .map_err(e)?;
             tx.execute("DELETE FROM units WHERE doc = ?1", [doc])
                 .map_err(e)?;
+            tx.execute("DELETE FROM aspect_units WHERE doc = ?1", [doc])
+                .map_err(e)?;
             tx.execute(
                 "INSERT INTO tombstones(seq, doc, id) VALUES (?1, ?2, ?3)",
                 params![seq, doc, id],
@@ -1104,6 +1137,9 @@ impl Store {
         tx.execute("DELETE FROM embeddings", []).map_err(e)?;
         tx.execute("DELETE FROM sentence_vectors", []).map_err(e)?;
         tx.execute("DELETE FROM units", []).map_err(e)?;
+        // The tree's centroids live in the old model's space: the next run starts afresh.
+        tx.execute("DELETE FROM aspect_units", []).map_err(e)?;
+        tx.execute("DELETE FROM aspect_nodes", []).map_err(e)?;
         let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
             .map_err(e)?
             .and_then(|s| s.parse().ok())

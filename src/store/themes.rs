@@ -20,14 +20,14 @@ pub enum ThemeState {
 }
 
 impl ThemeState {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             ThemeState::Active => "active",
             ThemeState::Vanished => "vanished",
             ThemeState::Merged => "merged",
         }
     }
-    fn parse(s: &str) -> ThemeState {
+    pub(super) fn parse(s: &str) -> ThemeState {
         match s {
             "vanished" => ThemeState::Vanished,
             "merged" => ThemeState::Merged,

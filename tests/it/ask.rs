@@ -90,7 +90,7 @@ fn unrelated_questions_abstain() {
 #[test]
 fn extractive_answers_group_the_verbatims_by_theme_and_say_so() {
     let (_t, ws) = workspace();
-    ok(verbatim(&ws).arg("themes"));
+    ok(verbatim(&ws).args(["themes", "--by", "topic"]));
     let a = ask(
         &ws,
         &["Is the food good at the restaurant?", "--extractive"],
@@ -186,7 +186,7 @@ fn the_gguf_tokenizer_is_rebuilt_from_metadata() {
 #[test]
 fn themes_summarize_gives_one_cited_sentence_per_theme() {
     let (_t, ws) = workspace();
-    let out = ok(verbatim(&ws).args(["themes", "--summarize", "--json"]));
+    let out = ok(verbatim(&ws).args(["themes", "--by", "topic", "--summarize", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let themes = v["themes"].as_array().unwrap();
     let sums = v["summaries"].as_array().unwrap();

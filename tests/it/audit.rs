@@ -19,7 +19,7 @@ fn reads_are_audited_and_tampering_is_named() {
         ])
         .arg(fixture("uci_600.csv")));
     let hits = ok(verbatim(&ws).args(["search", "battery", "--limit", "3", "--json"]));
-    ok(verbatim(&ws).args(["themes"]));
+    ok(verbatim(&ws).args(["themes", "--by", "topic"]));
     ok(verbatim(&ws).args(["ask", "How many reviews mention the battery?"]));
     ok(verbatim(&ws).args(["ask", "Is the food good?", "--extractive"]));
     ok(verbatim(&ws)
@@ -96,7 +96,7 @@ fn ids_with_a_comma_or_a_theme_shape_are_found_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = odd_ids_workspace(tmp.path());
     ok(verbatim(&ws).args(["search", "battery", "--mode", "text", "--limit", "6"]));
-    ok(verbatim(&ws).args(["themes", "--min-size", "2"]));
+    ok(verbatim(&ws).args(["themes", "--by", "topic", "--min-size", "2"]));
     let report = ws.join("report.md");
     ok(verbatim(&ws).args(["report", "--out"]).arg(&report));
     let e = entries(&ws);
@@ -335,7 +335,7 @@ fn every_write_leaves_exactly_one_entry() {
             .chain([file.display().to_string()])
             .collect(),
         ),
-        ("themes", s(&["themes", "--min-size", "2"])),
+        ("themes", s(&["themes", "--by", "topic", "--min-size", "2"])),
         ("themes rename", s(&["themes", "rename", "T1", "Batteries"])),
         (
             "themes seed",

@@ -318,7 +318,7 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
     );
 
     // themes: the sentences of every verbatim are looked at once, then discovery.
-    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes"]));
+    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes", "--by", "topic"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let events = progress_events(&o);
     let steps = finished_steps(&events);
@@ -385,7 +385,7 @@ fn a_filter_on_an_unknown_field_is_an_error_listing_the_known_fields() {
     let ws = dir.path();
     for cmd in [
         &["search", "parcel"][..],
-        &["themes"][..],
+        &["themes", "--by", "topic"][..],
         &["ask", "Why are people unhappy?"][..],
         &["report", "--out", "r.html"][..],
     ] {
@@ -443,9 +443,13 @@ fn numeric_flags_out_of_range_are_refused_naming_the_flag_and_the_range() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["themes", "--k", "0"], "--k", "2..=200"),
-        (&["themes", "--k", "201"], "--k", "2..=200"),
-        (&["themes", "--min-size", "0"], "--min-size", "1..=100000"),
+        (&["themes", "--by", "topic", "--k", "0"], "--k", "2..=200"),
+        (&["themes", "--by", "topic", "--k", "201"], "--k", "2..=200"),
+        (
+            &["themes", "--by", "topic", "--min-size", "0"],
+            "--min-size",
+            "1..=100000",
+        ),
         (
             &["themes", "show", "T1", "--quotes", "51"],
             "--quotes",

@@ -502,7 +502,7 @@ fn themes_on_bilingual_feedback_group_a_text_with_its_translation() {
     ok(verbatim(&ws)
         .args(["ingest", "--text", "text", "--id", "id"])
         .arg(&csv));
-    let out = ok(verbatim(&ws).args(["themes", "assignments", "--min-size", "5"]));
+    let out = ok(verbatim(&ws).args(["themes", "assignments", "--by", "topic", "--min-size", "5"]));
     let theme: std::collections::HashMap<String, String> = out
         .lines()
         .map(|l| {

@@ -156,7 +156,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     // Every derived place: themes (labels, assignments, sentence vectors, opinion units), reports inside the
     // workspace (one of them scoped to the respondent's segment, so it quotes them), an
     // assignments file, and a report outside the workspace.
-    json(verbatim(ws_path).args(["themes", "--min-size", "3"]));
+    json(verbatim(ws_path).args(["themes", "--by", "topic", "--min-size", "3"]));
     let outside = tempfile::tempdir().unwrap();
     let reports_in = [ws_path.join("report.html"), ws_path.join("lu.md")];
     ok(verbatim(ws_path)
@@ -184,7 +184,15 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
         ])
         .arg(&report_out));
     ok(verbatim(ws_path)
-        .args(["themes", "assignments", "--min-size", "3", "--out"])
+        .args([
+            "themes",
+            "assignments",
+            "--by",
+            "topic",
+            "--min-size",
+            "3",
+            "--out",
+        ])
         .arg(ws_path.join("assignments.jsonl")));
     let lu = std::fs::read_to_string(&reports_in[1]).unwrap();
     assert!(
@@ -400,7 +408,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     assert!(human.contains("nothing held"), "{human}");
     ok(verbatim(ws_path).args(["audit", "verify"]));
     // Themes run again on what is left.
-    json(verbatim(ws_path).args(["themes", "--min-size", "3"]));
+    json(verbatim(ws_path).args(["themes", "--by", "topic", "--min-size", "3"]));
 }
 
 #[test]
@@ -430,7 +438,7 @@ fn export_gives_everything_held_with_originals_decrypted() {
     assert!(!vs[0]["text"].as_str().unwrap().contains("06 12 34 56 78"));
     // Theme assignments with labels once themes ran.
     drop(ws);
-    json(verbatim(dir.path()).args(["themes", "--min-size", "3"]));
+    json(verbatim(dir.path()).args(["themes", "--by", "topic", "--min-size", "3"]));
     let e: serde_json::Value = serde_json::from_str(&ok(verbatim(dir.path()).args([
         "export",
         "--respondent",

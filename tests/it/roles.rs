@@ -54,7 +54,7 @@ fn as_role(dir: &Path, token: &str, args: &[String]) -> Output {
 
 /// The largest theme of the run `--k 2` (so every role's scope has some of it).
 fn largest_theme(dir: &Path) -> String {
-    let v = json(verbatim(dir).args(["themes", "--k", "2", "--min-size", "3"]));
+    let v = json(verbatim(dir).args(["themes", "--by", "topic", "--k", "2", "--min-size", "3"]));
     v["themes"]
         .as_array()
         .unwrap()
@@ -90,10 +90,10 @@ fn role_by_command_matrix_every_cell() {
         ("search", s(&["search", "delivery", "--mode", "text"]), "YYYYY"),
         ("search hybrid", s(&["search", "late parcel"]), "YYYYY"),
         ("ask", s(&["ask", "How many customers mention delivery?", "--extractive"]), "YYYYY"),
-        ("themes", s(&["themes", "--k", "2", "--min-size", "3"]), "YYYYY"),
+        ("themes", s(&["themes", "--by", "topic", "--k", "2", "--min-size", "3"]), "YYYYY"),
         ("themes show", s(&["themes", "show", &theme, "--k", "2", "--min-size", "3"]), "YYYYY"),
         ("report", vec!["report".into(), "--k".into(), "2".into(), "--min-size".into(), "3".into(), "--out".into(), out.display().to_string()], "YYYYY"),
-        ("themes assignments", s(&["themes", "assignments", "--k", "2", "--min-size", "3"]), "YYYNN"),
+        ("themes assignments", s(&["themes", "assignments", "--by", "topic", "--k", "2", "--min-size", "3"]), "YYYNN"),
         ("themes rename", s(&["themes", "rename", &theme, "Delivery"]), "YYNNN"),
         ("pii reveal", s(&["pii", "reveal", "R1001"]), "YNYNN"),
         ("respondent lookup", s(&["respondent", "lookup", "camille.martin@example.fr"]), "YNYNN"),
@@ -269,12 +269,16 @@ fn marketing_sees_no_verbatim_text_anywhere() {
         vec!["ask", "How many reviews mention the battery?", "--json"],
         vec!["ask", "Why do people like the food?", "--json"],
         vec!["ask", "Why do people like the food?", "--extractive"],
-        vec!["themes"],
-        vec!["themes", "--summarize", "--json"],
+        vec!["themes", "--by", "topic"],
+        vec!["themes", "--by", "topic", "--summarize", "--json"],
     ] {
         outputs.push((args.join(" "), m(&args)));
     }
-    let themes = json(verbatim(&dir).env("VERBATIM_TOKEN", &token).arg("themes"));
+    let themes = json(
+        verbatim(&dir)
+            .env("VERBATIM_TOKEN", &token)
+            .args(["themes", "--by", "topic"]),
+    );
     assert!(themes["themes"].as_array().is_some_and(|t| !t.is_empty()));
     for t in themes["themes"].as_array().unwrap() {
         assert!(t["quotes"].as_array().is_none_or(|q| q.is_empty()), "{t}");
@@ -430,7 +434,7 @@ fn consultant_sees_only_its_scope_and_is_refused_after_expiry() {
             .map(|s| s["id"].as_str().unwrap())
             .collect(),
     );
-    let v = c(&["themes", "--k", "2", "--min-size", "1"]);
+    let v = c(&["themes", "--by", "topic", "--k", "2", "--min-size", "1"]);
     let mut quoted = Vec::new();
     for t in v["themes"].as_array().unwrap() {
         let id = t["id"].as_str().unwrap();

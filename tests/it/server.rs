@@ -962,7 +962,7 @@ fn role_by_route_matrix_every_cell() {
             .args(common::DEMO_MAPPING)
             .arg(&demo),
     );
-    common::ok(common::verbatim(dir).arg("themes"));
+    common::ok(common::verbatim(dir).args(["themes", "--by", "topic"]));
     let mut tokens: BTreeMap<Role, String> = BTreeMap::new();
     for role in ROLES {
         let name = format!("{role}-1");
@@ -1007,7 +1007,13 @@ fn role_by_route_matrix_every_cell() {
     }
 
     // The largest theme, as the admin sees it.
-    let r = send(addr, "GET", "/v1/themes", Some(&tokens[&Role::Admin]), None);
+    let r = send(
+        addr,
+        "GET",
+        "/v1/themes?by=topic",
+        Some(&tokens[&Role::Admin]),
+        None,
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json();
     let theme = v["themes"]
@@ -1042,7 +1048,7 @@ fn role_by_route_matrix_every_cell() {
          Some(json!({ "query": "delivery late", "limit": 30 })), "YYYYY"),
         ("POST", "/v1/ask", "/v1/ask".into(),
          Some(json!({ "question": "How many customers mention delivery?" })), "YYYYY"),
-        ("GET", "/v1/themes", "/v1/themes".into(), None, "YYYYY"),
+        ("GET", "/v1/themes", "/v1/themes?by=topic".into(), None, "YYYYY"),
         ("GET", "/v1/themes/{id}", format!("/v1/themes/{theme}?quotes=10"), None, "YYYYY"),
         ("POST", "/v1/report", "/v1/report".into(), Some(json!({})), "YYYYY"),
         ("GET", "/v1/verbatims/{id}/original", format!("/v1/verbatims/{fr_id}/original"), None, "YNYNN"),
@@ -1451,7 +1457,7 @@ fn filters_and_numbers_are_checked_as_the_cli_checks_them() {
         ),
         (
             "GET",
-            "/v1/themes?min_size=0",
+            "/v1/themes?by=topic&min_size=0",
             None,
             "min_size 0: must be between 1 and 100000",
         ),

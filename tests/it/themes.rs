@@ -54,7 +54,7 @@ fn json(out: &str) -> serde_json::Value {
 
 /// `themes --json` → id → (label, size).
 fn themes(ws: &Path) -> BTreeMap<String, (String, u64)> {
-    let v = json(&ok(verbatim(ws).args(["themes", "--json"])));
+    let v = json(&ok(verbatim(ws).args(["themes", "--by", "topic", "--json"])));
     v["themes"]
         .as_array()
         .unwrap()
@@ -73,7 +73,7 @@ fn themes(ws: &Path) -> BTreeMap<String, (String, u64)> {
 
 /// `themes assignments` → verbatim id → theme id ("other" included).
 fn assignments(ws: &Path) -> BTreeMap<String, String> {
-    ok(verbatim(ws).args(["themes", "assignments"]))
+    ok(verbatim(ws).args(["themes", "assignments", "--by", "topic"]))
         .lines()
         .map(|l| {
             let v = json(l);
@@ -98,7 +98,7 @@ fn every_verbatim_has_a_theme_or_other_and_other_stays_under_10_percent() {
     let a = assignments(&ws);
     // A reader that goes away early (`themes assignments | head`) ends the command quietly.
     let mut child = verbatim(&ws)
-        .args(["themes", "assignments"])
+        .args(["themes", "assignments", "--by", "topic"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -151,7 +151,7 @@ fn same_data_same_settings_same_themes_and_report_bytes() {
         let a = report(&ws1, name);
         assert_eq!(a, report(&ws2, name), "{name} differs between workspaces");
         // And again in the same workspace, with --refresh re-running discovery.
-        ok(verbatim(&ws1).args(["themes", "--refresh"]));
+        ok(verbatim(&ws1).args(["themes", "--by", "topic", "--refresh"]));
         assert_eq!(a, report(&ws1, name), "{name} differs after a re-run");
     }
 }
@@ -181,7 +181,7 @@ fn theme_ids_survive_new_verbatims_and_the_run_says_what_changed() {
     let before = assignments(&ws);
     let t_before = themes(&ws);
     ingest(&ws, &part(&|i| i % 3 == 2, "b.csv"));
-    let out = ok(verbatim(&ws).args(["themes", "--json"]));
+    let out = ok(verbatim(&ws).args(["themes", "--by", "topic", "--json"]));
     let v = json(&out);
     assert_eq!(v["ran"], true);
     let changes: BTreeSet<String> = v["themes"]
@@ -252,7 +252,7 @@ fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
         assert!(seeded[0].1 > 0, "the seed attracts verbatims: {t:?}");
     };
     check(&ws, false);
-    ok(verbatim(&ws).args(["themes", "--refresh"]));
+    ok(verbatim(&ws).args(["themes", "--by", "topic", "--refresh"]));
     check(&ws, false);
     ingest(&ws, &dated_csv(tmp.path(), 450, 600));
     check(&ws, true);
@@ -272,7 +272,9 @@ fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
 #[test]
 fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_down() {
     let (_tmp, ws) = workspace_with(600);
-    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let v = json(&ok(
+        verbatim(&ws).args(["themes", "--by", "topic", "--json"])
+    ));
     let themes = v["themes"].as_array().unwrap();
     // The yelp themes: mostly domain=yelp.
     let yelp_share = |t: &serde_json::Value| -> f64 {
@@ -315,6 +317,8 @@ fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_d
     // A filter narrows what is counted, not which themes exist.
     let fr = json(&ok(verbatim(&ws).args([
         "themes",
+        "--by",
+        "topic",
         "--where",
         "country=FR",
         "--json",
@@ -336,7 +340,9 @@ fn trends_flag_the_spike_and_score_drivers_find_the_theme_that_pulls_the_score_d
 fn themes_and_the_report_show_the_same_trend_direction() {
     let (_tmp, ws) = workspace_with(600);
     let direction = |t: &serde_json::Value| t["trend"]["direction"].as_str().map(str::to_string);
-    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let v = json(&ok(
+        verbatim(&ws).args(["themes", "--by", "topic", "--json"])
+    ));
     let from_themes: BTreeMap<String, Option<String>> = v["themes"]
         .as_array()
         .unwrap()
@@ -366,7 +372,7 @@ fn themes_and_the_report_show_the_same_trend_direction() {
     assert!(compared >= 3, "{compared} themes compared: {r}");
     assert!(empty_last_month > 0, "no theme with an empty December: {r}");
     // The table: the same word, or "spike" when the last month is one.
-    let table = ok(verbatim(&ws).arg("themes"));
+    let table = ok(verbatim(&ws).args(["themes", "--by", "topic"]));
     for line in table.lines().skip(1) {
         let cells: Vec<&str> = line.split_whitespace().collect();
         // The "what to fix first" lines above the table (and the blank line) are not rows.
@@ -480,7 +486,7 @@ fn a_verbatim_that_speaks_of_two_things_gets_a_second_theme() {
     )
     .unwrap();
     ingest(&ws, &two);
-    let lines = ok(verbatim(&ws).args(["themes", "assignments"]));
+    let lines = ok(verbatim(&ws).args(["themes", "assignments", "--by", "topic"]));
     let mixed: Vec<serde_json::Value> = lines
         .lines()
         .map(json)
@@ -595,6 +601,8 @@ fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
     // A theme edit since: the report is still made, what differs is said, exit 1.
     let v = json(&ok(verbatim(&ws).args([
         "themes",
+        "--by",
+        "topic",
         "--json",
         "--k",
         "6",
@@ -620,7 +628,7 @@ fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
 #[test]
 fn themes_and_the_report_open_with_what_to_fix_first() {
     let (_tmp, ws) = workspace_with(600);
-    let table = ok(verbatim(&ws).arg("themes"));
+    let table = ok(verbatim(&ws).args(["themes", "--by", "topic"]));
     let block: Vec<&str> = table
         .lines()
         .take_while(|l| !l.starts_with("id "))
@@ -630,7 +638,9 @@ fn themes_and_the_report_open_with_what_to_fix_first() {
     assert!(block
         .iter()
         .any(|l| l.contains("priority = share of verbatims")));
-    let v = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    let v = json(&ok(
+        verbatim(&ws).args(["themes", "--by", "topic", "--json"])
+    ));
     let p = v["priorities"].as_array().unwrap();
     assert!(!p.is_empty(), "{v}");
     let ids: Vec<&str> = p.iter().map(|x| x["id"].as_str().unwrap()).collect();
@@ -690,4 +700,364 @@ fn themes_and_the_report_open_with_what_to_fix_first() {
     let fix = h.find("<h2>What to fix first</h2>").unwrap();
     assert!(fix < h.find("<h2>Overview</h2>").unwrap());
     assert!(h[fix..].contains(&format!("<span class=\"tid\">{}</span>", ids[0])));
+}
+
+// ---- The aspect tree (issue 14): `themes` by aspect, on opinion units. ----
+
+/// A workspace with the 88 food reviews ingested (dated).
+fn food_ws() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, ws) = workspace_in_tmp();
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--date", "date"])
+        .arg(fixture("food_reviews_88.csv")));
+    (tmp, ws)
+}
+
+/// `themes --json` (by aspect, the default).
+fn tree(ws: &Path) -> serde_json::Value {
+    json(&ok(verbatim(ws).args(["themes", "--json"])))
+}
+
+/// Every node of a tree summary: id → (label, verbatims, parent).
+fn nodes(t: &serde_json::Value) -> BTreeMap<String, (String, u64, Option<String>)> {
+    let mut out = BTreeMap::new();
+    for p in t["parents"].as_array().unwrap() {
+        let pid = p["id"].as_str().unwrap().to_string();
+        out.insert(
+            pid.clone(),
+            (
+                p["label"].as_str().unwrap().to_string(),
+                p["verbatims"].as_u64().unwrap(),
+                None,
+            ),
+        );
+        for c in p["children"].as_array().unwrap() {
+            out.insert(
+                c["id"].as_str().unwrap().to_string(),
+                (
+                    c["label"].as_str().unwrap().to_string(),
+                    c["verbatims"].as_u64().unwrap(),
+                    Some(pid.clone()),
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn unit_rows(ws: &Path) -> Vec<serde_json::Value> {
+    ok(verbatim(ws).args(["themes", "assignments"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn fixture_texts() -> BTreeMap<String, String> {
+    let mut rdr = csv::Reader::from_path(fixture("food_reviews_88.csv")).unwrap();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn aspect_tree_counts_verbatims_in_every_theme_of_their_units() {
+    let (_t, ws) = food_ws();
+    let t = tree(&ws);
+    assert_eq!(t["share_of"], "verbatims");
+    assert_eq!(t["verbatims"], 88);
+    let rows = unit_rows(&ws);
+    // Rows slice the text exactly, and say where each unit went.
+    let texts = fixture_texts();
+    let mut units_of: BTreeMap<String, Vec<&serde_json::Value>> = BTreeMap::new();
+    for r in &rows {
+        let text = &texts[r["id"].as_str().unwrap()];
+        let (s, e) = (
+            r["start"].as_u64().unwrap() as usize,
+            r["end"].as_u64().unwrap() as usize,
+        );
+        assert!(s < e && e <= text.len() && text.is_char_boundary(s) && text.is_char_boundary(e));
+        assert!(["positive", "neutral", "negative"].contains(&r["sentiment"].as_str().unwrap()));
+        units_of
+            .entry(r["id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r);
+    }
+    // "Great taste but arrived crushed"-style reviews are two units.
+    assert!(
+        units_of.values().filter(|u| u.len() == 2).count() >= 30,
+        "{units_of:?}"
+    );
+    // Each node's verbatims: the distinct verbatims with a unit in it (not units).
+    let mut per_node: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &rows {
+        for key in ["theme", "parent"] {
+            if let Some(n) = r[key].as_str() {
+                per_node
+                    .entry(n.into())
+                    .or_default()
+                    .insert(r["id"].as_str().unwrap().into());
+            }
+        }
+    }
+    let ns = nodes(&t);
+    assert!(ns.keys().any(|k| k.starts_with('P')) && ns.keys().any(|k| k.starts_with('C')));
+    for (id, (_, verbatims, _)) in &ns {
+        assert_eq!(per_node[id].len() as u64, *verbatims, "{id}");
+    }
+    // A two-unit verbatim whose units went to two parents counts in both.
+    let split = units_of
+        .iter()
+        .find(|(_, u)| {
+            u.len() == 2
+                && u[0]["parent"].is_string()
+                && u[1]["parent"].is_string()
+                && u[0]["parent"] != u[1]["parent"]
+        })
+        .map(|(id, u)| {
+            (
+                id.clone(),
+                u[0]["parent"].as_str().unwrap(),
+                u[1]["parent"].as_str().unwrap(),
+            )
+        })
+        .expect("some mixed review spans two aspects");
+    assert!(per_node[split.1].contains(&split.0) && per_node[split.2].contains(&split.0));
+    // So parent shares add up to more than the verbatims placed.
+    let parents: u64 = t["parents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["verbatims"].as_u64().unwrap())
+        .sum();
+    assert!(parents > 88 - t["other"].as_u64().unwrap(), "{parents}");
+    let p0 = &t["parents"][0];
+    let share = p0["share_of_verbatims"].as_f64().unwrap();
+    assert!((share - p0["verbatims"].as_f64().unwrap() / 88.0).abs() < 1e-9);
+    // `themes show` lists the node's units with verbatim id, span, sentiment and text.
+    let show = json(&ok(
+        verbatim(&ws).args(["themes", "show", split.1, "--json"])
+    ));
+    let listed: BTreeSet<&str> = show["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(split.0.as_str()));
+    for u in show["units"].as_array().unwrap() {
+        let text = &texts[u["id"].as_str().unwrap()];
+        let (s, e) = (
+            u["start"].as_u64().unwrap() as usize,
+            u["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(u["text"].as_str().unwrap(), &text[s..e]);
+    }
+    // Negation: "not damaged" is not read as a complaint.
+    let negated = rows
+        .iter()
+        .find(|r| {
+            let text = &texts[r["id"].as_str().unwrap()];
+            text[r["start"].as_u64().unwrap() as usize..r["end"].as_u64().unwrap() as usize]
+                .contains("not damaged")
+        })
+        .expect("the negated unit");
+    assert_ne!(negated["sentiment"], "negative", "{negated}");
+}
+
+#[test]
+fn aspect_tree_ids_and_edits_survive_reruns_and_ingests() {
+    let (_t, ws) = food_ws();
+    let first = nodes(&tree(&ws));
+    // Same data: the stored tree, same ids; a forced rebuild too.
+    assert_eq!(nodes(&tree(&ws)), first);
+    let again = nodes(&json(&ok(verbatim(&ws).args([
+        "themes",
+        "--json",
+        "--refresh",
+    ]))));
+    assert_eq!(
+        again.keys().collect::<Vec<_>>(),
+        first.keys().collect::<Vec<_>>()
+    );
+    // Edits at both levels: a child moves to another parent; that parent and the child are
+    // renamed.
+    let parents: Vec<String> = first
+        .keys()
+        .filter(|k| k.starts_with('P'))
+        .cloned()
+        .collect();
+    let (p_a, p_b, p_c) = (parents[0].clone(), parents[1].clone(), parents[2].clone());
+    let child_of_a = first
+        .iter()
+        .find(|(k, v)| k.starts_with('C') && v.2.as_deref() == Some(p_a.as_str()))
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    ok(verbatim(&ws).args(["themes", "rename", &p_b, "Our aspect"]));
+    ok(verbatim(&ws).args(["themes", "rename", &child_of_a, "Our child"]));
+    ok(verbatim(&ws).args(["themes", "move", &child_of_a, "--to", &p_b]));
+    let edited = nodes(&tree(&ws));
+    assert_eq!(edited[&p_b].0, "Our aspect");
+    assert_eq!(edited[&child_of_a].0, "Our child");
+    assert_eq!(edited[&child_of_a].2.as_deref(), Some(p_b.as_str()));
+    // Recorded in the trail.
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(verbatim(&ws).args(["audit", "show", "--json"]))).unwrap();
+    let kinds: Vec<&str> = trail
+        .iter()
+        .filter_map(|e| e["detail"]["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"theme_rename"), "{kinds:?}");
+    let moved = trail
+        .iter()
+        .find(|e| e["detail"]["kind"] == "theme_move")
+        .expect("the move is in the trail");
+    assert_eq!(moved["detail"]["child"], child_of_a.as_str());
+    assert_eq!(moved["detail"]["to"], p_b.as_str());
+    // An incremental ingest (new reviews): ids that match keep them, edits stay.
+    let extra = ws.join("extra.csv");
+    std::fs::write(
+        &extra,
+        "id,text,date\nx1,Great taste but arrived crushed.,2025-06-20\nx2,Delivery was fast.,2025-06-21\nx3,Way too expensive.,2025-06-22\n",
+    )
+    .unwrap();
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--date", "date"])
+        .arg(&extra));
+    let after = nodes(&tree(&ws));
+    assert_eq!(
+        after.get(&p_b).map(|x| x.0.as_str()),
+        Some("Our aspect"),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.get(&child_of_a).map(|x| x.0.as_str()),
+        Some("Our child"),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.get(&child_of_a).and_then(|x| x.2.as_deref()),
+        Some(p_b.as_str())
+    );
+    let kept = edited.keys().filter(|k| after.contains_key(*k)).count();
+    assert!(kept * 10 >= edited.len() * 8, "{edited:?} -> {after:?}");
+    // Merging two parents: the merged one is gone, its children follow the kept one.
+    let children_of_c: Vec<String> = after
+        .iter()
+        .filter(|(_, v)| v.2.as_deref() == Some(p_c.as_str()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    ok(verbatim(&ws).args(["themes", "merge", &p_b, &p_c]));
+    let merged = nodes(&tree(&ws));
+    assert!(!merged.contains_key(&p_c), "{merged:?}");
+    for c in &children_of_c {
+        assert_eq!(
+            merged.get(c).and_then(|x| x.2.as_deref()),
+            Some(p_b.as_str()),
+            "{c}: {merged:?}"
+        );
+    }
+    assert_eq!(merged[&child_of_a].2.as_deref(), Some(p_b.as_str()));
+    let o = run(verbatim(&ws).args(["themes", "show", &p_c]));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!("merged into {p_b}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn aspect_tree_printed() {
+    let (_t, ws) = food_ws();
+    let out = ok(verbatim(&ws).args(["themes"]));
+    // Parent rows, children indented under them; labels depend on the model, so the snapshot
+    // keeps the layout: ids, the indentation and the numbers.
+    let shape: String = out
+        .lines()
+        .map(|l| {
+            let id = l.split_whitespace().next().unwrap_or("");
+            let indented = l.get(8..10) == Some("  ");
+            format!(
+                "{} {}\n",
+                if id.starts_with('C') { "  child" } else { id },
+                indented
+            )
+        })
+        .collect();
+    assert!(out.lines().next().unwrap().contains("% of verbatims"));
+    insta::assert_snapshot!("aspect_tree_header", out.lines().next().unwrap());
+    assert!(
+        shape.lines().any(|l| l.starts_with("  child true")),
+        "{out}"
+    );
+}
+
+#[test]
+fn aspect_tree_http_parity_and_marketing_suppression() {
+    use crate::server::{roomy, Served};
+    use verbatim::store::Role;
+    let mut served = Served::start(true, roomy(), None);
+    let (st, api) = served.call("GET", "/v1/themes", Role::Analyst, None);
+    assert_eq!(st, 200, "{api}");
+    assert_eq!(api["share_of"], "verbatims");
+    let id = api["parents"][0]["id"].as_str().unwrap().to_string();
+    let (st, node) = served.call("GET", &format!("/v1/themes/{id}"), Role::Analyst, None);
+    assert_eq!(st, 200, "{node}");
+    assert!(node["units"].as_array().is_some_and(|u| !u.is_empty()));
+    // Marketing: aggregates only, every cell at least k (5) verbatims and units, no unit text.
+    let (st, m) = served.call("GET", "/v1/themes", Role::Marketing, None);
+    assert_eq!(st, 200, "{m}");
+    for p in m["parents"].as_array().unwrap() {
+        for n in std::iter::once(p).chain(p["children"].as_array().into_iter().flatten()) {
+            assert!(
+                n["verbatims"].as_u64().unwrap() >= 5 && n["units"].as_u64().unwrap() >= 5,
+                "{n}"
+            );
+        }
+    }
+    let (_, mn) = served.call("GET", &format!("/v1/themes/{id}"), Role::Marketing, None);
+    assert!(mn["units"].as_array().is_none_or(|u| u.is_empty()), "{mn}");
+    // The CLI on the same workspace (the stored tree) answers the same.
+    served.server.take().unwrap().shutdown();
+    let ws = served.dir.path();
+    let cli = tree(ws);
+    assert_eq!(api["parents"], cli["parents"]);
+    let show = json(&ok(verbatim(ws).args(["themes", "show", &id, "--json"])));
+    assert_eq!(node, show);
+}
+
+#[test]
+fn aspect_tree_migrates_an_old_workspace() {
+    // A schema v5 workspace (before units and the tree): `themes` migrates it to v8 and stores
+    // the tree.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
+        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ws.join("verbatim.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let t = tree(&ws);
+    assert!(!t["parents"].as_array().unwrap().is_empty(), "{t}");
+    let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 8);
+    let (nodes, units): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM aspect_nodes), (SELECT count(*) FROM aspect_units)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(nodes >= 2 && units > 0, "{nodes} {units}");
 }

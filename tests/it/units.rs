@@ -71,7 +71,15 @@ fn ingest(ws: &Path, rows: &[(&str, &str)]) {
 
 /// `--progress jsonl themes`: the finished steps as (step, done, total).
 fn themes_steps(ws: &Path) -> Vec<(String, u64, u64)> {
-    let o = run(verbatim(ws).args(["--progress", "jsonl", "themes", "--min-size", "2"]));
+    let o = run(verbatim(ws).args([
+        "--progress",
+        "jsonl",
+        "themes",
+        "--by",
+        "topic",
+        "--min-size",
+        "2",
+    ]));
     assert!(o.status.success(), "{}", stderr(&o));
     stderr(&o)
         .lines()

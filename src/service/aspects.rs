@@ -1,0 +1,384 @@
+//! The aspect tree through the session (issue 14): the tree, one node with its units, one row
+//! per unit for export, and edits at both levels (rename, merge, move a child). Both doors call
+//! these; the tree itself is `themes::aspect`.
+
+use serde::Serialize;
+
+use super::{resolve_filter, ServiceError};
+use crate::access::Action;
+use crate::store::{AspectNode, AuditDetail, Filter, ThemeState};
+use crate::themes::aspect::{self, node_id, parse_node_id, AspectRun, NodeSummary};
+use crate::themes::Polarity;
+
+use super::session::*;
+
+/// `themes` by aspect.
+#[derive(Clone, Debug, Default)]
+pub struct TreeRequest {
+    /// The caller's filter.
+    pub filter: Filter,
+    /// The run (`refresh` rebuilds the tree too).
+    pub run: RunRequest,
+}
+
+/// What `themes` by aspect answers.
+pub struct TreeResponse {
+    /// The tree in the caller's scope (shares of verbatims; cells under k left out).
+    pub summary: aspect::TreeSummary,
+    /// The tree as stored (every node, every state).
+    pub tree: AspectRun,
+}
+
+/// One unit of a node, as `themes show` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitRow {
+    /// The verbatim's id.
+    pub id: String,
+    /// First byte of the unit in the verbatim's (redacted) text.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+    /// positive / neutral / negative.
+    pub sentiment: Polarity,
+    /// Score in [−1, 1], to 4 decimals.
+    pub score: f64,
+    /// The unit's text (`text[start..end]`); absent for aggregates-only callers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// `themes show P3|C12` by aspect.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeResponse {
+    /// The node in scope.
+    pub node: NodeSummary,
+    /// Its units in scope (empty for aggregates-only callers).
+    pub units: Vec<UnitRow>,
+}
+
+/// One row of `themes assignments` by aspect: one per unit.
+#[derive(Clone, Debug, Serialize)]
+pub struct AssignmentRow {
+    /// The verbatim's id.
+    pub id: String,
+    /// First byte of the unit.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+    /// The unit's child (`C<n>`), or null for other.
+    pub theme: Option<String>,
+    /// The unit's parent (`P<n>`), or null for other.
+    pub parent: Option<String>,
+    /// positive / neutral / negative.
+    pub sentiment: Polarity,
+    /// Score in [−1, 1], to 4 decimals.
+    pub score: f64,
+}
+
+/// An edit of the tree.
+#[derive(Clone, Debug)]
+pub enum TreeEdit {
+    /// A label of the user's own for a parent or child.
+    Rename {
+        /// `P<n>` or `C<n>`.
+        id: String,
+        /// The label.
+        label: String,
+    },
+    /// Nodes of one level merged into the first.
+    Merge {
+        /// The node that stays.
+        into: String,
+        /// Nodes merged into it (same level).
+        others: Vec<String>,
+        /// Its new label, if given.
+        label: Option<String>,
+    },
+    /// A child moved to another parent.
+    Move {
+        /// The child (`C<n>`).
+        child: String,
+        /// The parent (`P<n>`).
+        to: String,
+    },
+}
+
+/// The active node `s` names at the level asked (`parent`: Some(true) / Some(false) / None: any).
+fn active<'a>(
+    nodes: &'a [AspectNode],
+    s: &str,
+    parent: Option<bool>,
+) -> Result<&'a AspectNode, ServiceError> {
+    let (is_parent, n) = parse_node_id(s).ok_or_else(|| {
+        ServiceError::BadRequest(format!(
+            "{s:?} is not a tree node id (a parent P3 or a child C12)"
+        ))
+    })?;
+    if let Some(want) = parent {
+        if want != is_parent {
+            return Err(ServiceError::BadRequest(format!(
+                "{s} is a {}; a {} is wanted here",
+                if is_parent { "parent" } else { "child" },
+                if want {
+                    "parent (P…)"
+                } else {
+                    "child (C…)"
+                }
+            )));
+        }
+    }
+    let node = nodes
+        .iter()
+        .find(|x| x.id == n && x.is_parent == is_parent)
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!("no tree node {s}; `verbatim themes` lists them"))
+        })?;
+    if node.state != ThemeState::Active {
+        let how = match (node.state, node.merged_into) {
+            (ThemeState::Merged, Some(into)) => {
+                format!("merged into {}{into}", if is_parent { 'P' } else { 'C' })
+            }
+            _ => "vanished in the last run".into(),
+        };
+        return Err(ServiceError::NotFound(format!("{s} is {how}")));
+    }
+    Ok(node)
+}
+
+impl Session<'_> {
+    /// The tree run (units embedded when missing, tree rebuilt when the store changed).
+    fn tree_run(
+        &mut self,
+        run: &RunRequest,
+    ) -> Result<
+        (
+            AspectRun,
+            Vec<crate::store::Verbatim>,
+            crate::sentiment::SentimentHead,
+        ),
+        ServiceError,
+    > {
+        let head = self.sentiment_head_pub()?;
+        let data = self.run_themes_pub(run)?;
+        let _lock = self.ws.lock()?;
+        let tree = aspect::ensure(&mut self.ws.store, &data.docs, &head, run.refresh)
+            .map_err(ServiceError::internal)?;
+        Ok((tree, data.docs, head))
+    }
+
+    /// The aspect tree in the caller's scope: parents with their children, shares of
+    /// verbatims, % negative, trend; nodes under the grant's k left out.
+    pub fn tree(&mut self, req: TreeRequest) -> Result<TreeResponse, ServiceError> {
+        let grant = self.enter(Action::Themes)?;
+        let filter = grant.restrict(&resolve_filter(self.ws, &grant, &req.filter)?);
+        let (tree, docs, head) = self.tree_run(&req.run)?;
+        let summary =
+            aspect::summarize(&tree, &docs, &head, |d| filter.matches(d), grant.min_cell());
+        self.record(
+            &grant,
+            &AuditDetail::Themes {
+                theme: None,
+                filter: filter.clone(),
+                quotes: 0,
+                min_cell: grant.min_cell(),
+                theme_ids: summary
+                    .parents
+                    .iter()
+                    .flat_map(|p| {
+                        std::iter::once(p.id.clone()).chain(p.children.iter().map(|c| c.id.clone()))
+                    })
+                    .collect(),
+                verbatim_ids: Vec::new(),
+            },
+        )?;
+        Ok(TreeResponse { summary, tree })
+    }
+
+    /// One node (parent or child) and its units in scope, each with its verbatim id, span,
+    /// sentiment and text (text only for callers who may read it).
+    pub fn tree_node(&mut self, id: &str, filter: &Filter) -> Result<NodeResponse, ServiceError> {
+        let grant = self.enter(Action::Themes)?;
+        let filter = grant.restrict(&resolve_filter(self.ws, &grant, filter)?);
+        let (tree, docs, head) = self.tree_run(&RunRequest::default())?;
+        let node = active(&tree.nodes, id, None)?.clone();
+        let summary =
+            aspect::summarize(&tree, &docs, &head, |d| filter.matches(d), grant.min_cell());
+        let shown = node_id(&node);
+        let found = summary
+            .parents
+            .iter()
+            .flat_map(|p| std::iter::once(p).chain(p.children.iter()))
+            .find(|n| n.id == shown)
+            .cloned();
+        let Some(mut found) = found else {
+            return Err(ServiceError::NotFound(format!(
+                "{shown} has no verbatims in this filter{}",
+                if grant.min_cell() > 0 {
+                    " (or fewer than k: suppressed)"
+                } else {
+                    ""
+                }
+            )));
+        };
+        found.children.clear();
+        let by_doc: std::collections::HashMap<i64, &crate::store::Verbatim> = docs
+            .iter()
+            .filter(|d| filter.matches(d))
+            .map(|d| (d.doc, d))
+            .collect();
+        let units: Vec<UnitRow> = if grant.may_read_text() {
+            tree.units
+                .iter()
+                .filter(|u| (if node.is_parent { u.parent } else { u.child }) == Some(node.id))
+                .filter_map(|u| {
+                    let d = by_doc.get(&u.doc)?;
+                    Some(UnitRow {
+                        id: d.id.clone(),
+                        start: u.start,
+                        end: u.end,
+                        sentiment: head.polarity(u.score),
+                        score: round4(u.score),
+                        text: d.text.get(u.start..u.end).map(str::to_string),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.record(
+            &grant,
+            &AuditDetail::Themes {
+                theme: Some(shown.clone()),
+                filter: filter.clone(),
+                quotes: units.len(),
+                min_cell: grant.min_cell(),
+                theme_ids: vec![shown],
+                verbatim_ids: {
+                    let mut v: Vec<String> = units.iter().map(|u| u.id.clone()).collect();
+                    v.dedup();
+                    v
+                },
+            },
+        )?;
+        Ok(NodeResponse { node: found, units })
+    }
+
+    /// One row per unit (its verbatim, span, child, parent, sentiment), recorded as an
+    /// assignments export.
+    pub fn tree_assignments(
+        &mut self,
+        out: Option<std::path::PathBuf>,
+    ) -> Result<Vec<AssignmentRow>, ServiceError> {
+        let grant = self.enter(Action::Assignments)?;
+        let (tree, docs, head) = self.tree_run(&RunRequest::default())?;
+        let ids: std::collections::HashMap<i64, &str> =
+            docs.iter().map(|d| (d.doc, d.id.as_str())).collect();
+        let rows: Vec<AssignmentRow> = tree
+            .units
+            .iter()
+            .filter_map(|u| {
+                Some(AssignmentRow {
+                    id: ids.get(&u.doc)?.to_string(),
+                    start: u.start,
+                    end: u.end,
+                    theme: u.child.map(|c| format!("C{c}")),
+                    parent: u.parent.map(|p| format!("P{p}")),
+                    sentiment: head.polarity(u.score),
+                    score: round4(u.score),
+                })
+            })
+            .collect();
+        self.record(
+            &grant,
+            &AuditDetail::Assignments {
+                out,
+                verbatims: docs.len(),
+            },
+        )?;
+        Ok(rows)
+    }
+
+    /// An edit of the tree (rename, merge, move), kept on the nodes and re-applied by every
+    /// later run; recorded in the trail.
+    pub fn edit_tree(&mut self, edit: TreeEdit) -> Result<AuditDetail, ServiceError> {
+        let grant = self.enter(Action::EditThemes)?;
+        let _lock = self.ws.lock()?;
+        let mut nodes = self.ws.store.aspect_nodes()?;
+        let detail = match &edit {
+            TreeEdit::Rename { id, label } => {
+                let n = active(&nodes, id, None)?.id;
+                let label = label.trim().to_string();
+                if label.is_empty() {
+                    return Err(ServiceError::BadRequest("the label is empty".into()));
+                }
+                for x in nodes.iter_mut().filter(|x| x.id == n) {
+                    x.user_label = Some(label.clone());
+                }
+                AuditDetail::ThemeRename {
+                    label,
+                    theme_ids: vec![id.trim().to_uppercase()],
+                }
+            }
+            TreeEdit::Merge {
+                into,
+                others,
+                label,
+            } => {
+                let keep = active(&nodes, into, None)?.clone();
+                let mut merged = Vec::new();
+                for o in others {
+                    let n = active(&nodes, o, Some(keep.is_parent))?.id;
+                    if n == keep.id {
+                        return Err(ServiceError::BadRequest(format!(
+                            "{o} is the node merged into"
+                        )));
+                    }
+                    merged.push(n);
+                }
+                for x in nodes.iter_mut() {
+                    if merged.contains(&x.id) {
+                        x.state = ThemeState::Merged;
+                        x.merged_into = Some(keep.id);
+                    }
+                    // Children of a merged parent now belong to the kept one.
+                    if keep.is_parent && x.parent.is_some_and(|p| merged.contains(&p)) {
+                        x.parent = Some(keep.id);
+                    }
+                    if x.id == keep.id {
+                        if let Some(l) = label {
+                            x.user_label = Some(l.trim().to_string());
+                        }
+                    }
+                }
+                AuditDetail::ThemeMerge {
+                    into: node_id(&keep),
+                    label: label.clone(),
+                    theme_ids: std::iter::once(node_id(&keep))
+                        .chain(others.iter().map(|o| o.trim().to_uppercase()))
+                        .collect(),
+                }
+            }
+            TreeEdit::Move { child, to } => {
+                let c = active(&nodes, child, Some(false))?.id;
+                let p = active(&nodes, to, Some(true))?.id;
+                for x in nodes.iter_mut().filter(|x| x.id == c) {
+                    x.user_parent = Some(p);
+                    x.parent = Some(p);
+                }
+                AuditDetail::ThemeMove {
+                    child: format!("C{c}"),
+                    to: format!("P{p}"),
+                    theme_ids: vec![format!("C{c}"), format!("P{p}")],
+                }
+            }
+        };
+        self.ws.store.edit_aspects(|n| *n = nodes)?;
+        self.record(&grant, &detail)?;
+        Ok(detail)
+    }
+}
+
+/// A score to 4 decimals (the same JSON from both doors).
+fn round4(x: f32) -> f64 {
+    (x as f64 * 1e4).round() / 1e4
+}
