@@ -24,9 +24,10 @@ use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping, OnBadDate, ScoreMap};
 use verbatim::retrieve::{Mode, Query};
 use verbatim::service;
+use verbatim::settings::{EnvLayer, ModelRef, Overrides, Settings, Source};
 use verbatim::store::Filter;
 use verbatim::workspace::ingest::{ingest_file, IngestOptions, Progress};
-use verbatim::workspace::{privacy, read_config, resolve_root, Workspace};
+use verbatim::workspace::{privacy, Workspace};
 
 use progress::Bar;
 
@@ -50,7 +51,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 struct Global {
     /// Workspace folder (else $VERBATIM_WORKSPACE, else the current folder).
-    #[arg(long, short = 'w', global = true, env = "VERBATIM_WORKSPACE")]
+    #[arg(long, short = 'w', global = true)]
     workspace: Option<PathBuf>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -58,23 +59,56 @@ struct Global {
     /// No progress bars or warnings on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Threads for embedding (default: all cores).
-    #[arg(long, global = true, env = "VERBATIM_THREADS", value_parser = ranged(verbatim::limits::THREADS))]
+    /// Threads for embedding (else $VERBATIM_THREADS, else all cores).
+    #[arg(long, global = true, value_parser = ranged(verbatim::limits::THREADS))]
     threads: Option<usize>,
     /// Progress on stderr: a bar per step (default on a terminal), JSON lines (start, progress
     /// and finish of each named step; written verbatims are counted once durable), or none.
     #[arg(long, global = true, value_enum, default_value = "bar")]
     progress: ProgressKind,
     /// Embedding model: a name from `verbatim models` or a sentence-transformers folder (else
-    /// the workspace's, from verbatim.toml, else all-MiniLM-L6-v2). With `init` and `reindex` it
-    /// becomes the workspace's model.
-    #[arg(long, global = true, env = "VERBATIM_MODEL")]
+    /// $VERBATIM_MODEL, else the workspace's, from verbatim.toml, else all-MiniLM-L6-v2). With
+    /// `init` and `reindex` it becomes the workspace's model.
+    #[arg(long, global = true)]
     model: Option<String>,
     /// Folder holding model folders (NAME/), looked at first; else $VERBATIM_MODELS. Then
     /// verbatim.toml models.dir, ./models, PREFIX/share/verbatim/models beside the binary, and
     /// the data dir ($XDG_DATA_HOME/verbatim/models). `verbatim models` shows where each is.
     #[arg(long, global = true, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// Every setting, resolved once by [`run`] (flags > env > verbatim.toml > defaults).
+    #[arg(skip)]
+    settings: Option<Settings>,
+}
+
+impl Global {
+    /// The resolved settings (set by [`run`] before any command runs).
+    fn settings(&self) -> &Settings {
+        self.settings
+            .as_ref()
+            .expect("settings are resolved before the command runs")
+    }
+
+    /// The model `--model` / `$VERBATIM_MODEL` names (what `init` and `reindex` make the
+    /// workspace's model), if either does.
+    fn model_override(&self) -> Option<String> {
+        let m = &self.settings().models.model;
+        match (&m.value, &m.source) {
+            (ModelRef::Spec(spec), Source::Flag(_) | Source::Env(_)) => Some(spec.clone()),
+            _ => None,
+        }
+    }
+
+    /// The layer the command line gives [`Settings::resolve`].
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            workspace: self.workspace.clone(),
+            threads: self.threads,
+            model: self.model.clone(),
+            models: self.models.clone(),
+            ..Overrides::default()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -185,6 +219,11 @@ enum Command {
     #[command(subcommand)]
     #[command(after_help = help::INCIDENT)]
     Incident(users::IncidentCommand),
+    /// The settings in force: `config show` lists each with its source (flags > environment >
+    /// verbatim.toml > defaults).
+    #[command(subcommand)]
+    #[command(after_help = help::CONFIG)]
+    Config(ConfigCommand),
     /// Serve the HTTP JSON API (loopback by default; TLS with --tls-cert / --tls-key).
     #[command(after_help = help::SERVE)]
     Serve(Box<serve::ServeArgs>),
@@ -194,6 +233,14 @@ enum Command {
     /// Write the manual pages (verbatim.1 and one per command); `make man` runs it.
     #[command(hide = true, after_help = help::MAN)]
     Man(help::ManArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Every setting in force, its value and where it came from (a flag, a VERBATIM_*
+    /// variable, a key of verbatim.toml, or the default).
+    #[command(after_help = help::CONFIG_SHOW)]
+    Show,
 }
 
 #[derive(Subcommand, Debug)]
@@ -517,15 +564,40 @@ fn init_tracing(quiet: bool) {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let g = cli.global;
-    embed::set_threads(g.threads).context("--threads")?;
-    let root = resolve_root(g.workspace.as_deref());
+    let mut g = cli.global;
+    // Settings are resolved once, here, from this command's flags, the environment and the
+    // workspace's verbatim.toml; every command reads them from `g.settings()`.
+    let mut flags = g.overrides();
+    match &cli.command {
+        Command::Search(a) => {
+            flags.search_mode = a.mode;
+            flags.search_limit = a.limit;
+        }
+        Command::Ask(a) => a.overrides(&mut flags),
+        Command::Serve(a) => a.overrides(&mut flags),
+        _ => {}
+    }
+    let env = EnvLayer::from_process();
+    let settings = match &cli.command {
+        // These do not read the workspace (init makes one, restore writes a new one).
+        Command::Init { .. } | Command::Restore(_) | Command::Completions(_) | Command::Man(_) => {
+            Settings::resolve(&flags, &env, None)?
+        }
+        _ => Settings::load(&flags, &env)?,
+    };
+    g.settings = Some(settings);
+    embed::set_threads(g.settings().threads.value).context("--threads")?;
+    let root = g.settings().workspace.value.clone();
     match cli.command {
+        Command::Config(ConfigCommand::Show) => cmd_config_show(&g),
         Command::Init { dir } => {
             let dir = dir.unwrap_or(root);
             // Check the model before creating anything: a typo must not leave a workspace behind.
-            let model = match &g.model {
-                Some(spec) => Some((spec.clone(), load_spec(spec, None, &search_path(&g, None))?)),
+            let model = match g.model_override() {
+                Some(spec) => {
+                    let m = load_spec(&spec, None, &search_path(&g))?;
+                    Some((spec, m))
+                }
                 None => None,
             };
             let mut ws = Workspace::init(&dir)?;
@@ -601,13 +673,14 @@ fn run(cli: Cli) -> Result<i32> {
             // --model switches the workspace: its errors are the user's to see. Without it, the
             // workspace's own model re-embeds only if the stored vectors are not its own; a
             // model that cannot load then leaves the vectors as they are.
-            let embedder = match &g.model {
+            let switch_to = g.model_override();
+            let embedder = match &switch_to {
                 Some(_) => Some(load_model(&g, Some(&ws))?),
                 None => load_model(&g, Some(&ws)).ok(),
             };
             let bar = Bar::new(&g);
             let r = ws.reindex(embedder.as_ref().map(|e| e as &dyn Embedder), &bar)?;
-            if let Some(spec) = &g.model {
+            if let Some(spec) = &switch_to {
                 // Only after the store holds the new vectors (reindex commits first).
                 ws.config.model = model_config(spec, ws.config.model.batch_size);
                 ws.save_config()?;
@@ -617,7 +690,7 @@ fn run(cli: Cli) -> Result<i32> {
                 &grant,
                 "reindex",
                 &verbatim::store::AuditDetail::Reindex {
-                    model: g.model.clone(),
+                    model: switch_to.clone(),
                     reembedded: r.reembedded,
                     text: r.text,
                     vectors: r.vectors,
@@ -651,58 +724,69 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Finds and loads the embedding model: --model / $VERBATIM_MODEL, verbatim.toml (path, then
-/// name), then all-MiniLM-L6-v2; a name is looked up in the models folder's catalogue.
-fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
-    let batch = ws.and_then(|w| w.config.model.batch_size);
-    let search = search_path(g, ws);
-    if let Some(spec) = &g.model {
-        return load_spec(spec, batch, &search);
+/// The embedding model of this command (settings: --model / $VERBATIM_MODEL, verbatim.toml
+/// path then name, all-MiniLM-L6-v2). Without an open workspace, the workspace's own choice is
+/// not used (`embed` outside a workspace embeds with the default or the named model).
+fn model_ref(g: &Global, ws: Option<&Workspace>) -> ModelRef {
+    let m = &g.settings().models.model;
+    match (&m.source, ws) {
+        (Source::File { .. }, None) => ModelRef::Spec(embed::DEFAULT_MODEL.to_string()),
+        _ => m.value.clone(),
     }
-    let cfg = ws.map(|w| &w.config.model);
-    if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
-        return load_dir(path, batch);
-    }
-    let name = cfg
-        .and_then(|c| c.name.as_deref())
-        .unwrap_or(embed::DEFAULT_MODEL);
-    load_spec(name, batch, &search)
 }
 
-/// Where models are looked for by this command: `--models` / `$VERBATIM_MODELS`, the
-/// workspace's `[models] dir` (read from `verbatim.toml` alone when no workspace is open),
-/// `./models`, the binary's prefix, the data dir.
-fn search_path(g: &Global, ws: Option<&Workspace>) -> SearchPath {
-    let config = match ws {
-        Some(w) => w.models_dir(),
-        None => {
-            let root = resolve_root(g.workspace.as_deref());
-            read_config(&root)
-                .ok()
-                .flatten()
-                .and_then(|c| c.models.dir)
-                .map(|d| root.join(d))
-        }
-    };
-    SearchPath::new(g.models.as_deref(), config.as_deref())
+/// Finds and loads the embedding model ([`model_ref`]); a name is looked up in the models
+/// folders ([`search_path`]).
+fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
+    let batch = ws.and(g.settings().models.batch_size.value);
+    match model_ref(g, ws) {
+        ModelRef::Spec(spec) => load_spec(&spec, batch, &search_path(g)),
+        ModelRef::Dir(path) => load_dir(&path, batch),
+    }
+}
+
+/// Where models are looked for by this command (settings): `--models` / `$VERBATIM_MODELS`,
+/// the workspace's `[models] dir`, `./models`, the binary's prefix, the data dir.
+fn search_path(g: &Global) -> SearchPath {
+    g.settings().models.search_path()
 }
 
 /// The model folder [`load_model`] would load, without loading it.
 fn model_dir(g: &Global, ws: Option<&Workspace>) -> Result<PathBuf> {
-    let search = search_path(g, ws);
-    if let Some(spec) = &g.model {
-        return search
-            .resolve(spec)
-            .with_context(|| format!("--model {spec}"));
+    match model_ref(g, ws) {
+        ModelRef::Spec(spec) => search_path(g)
+            .resolve(&spec)
+            .with_context(|| format!("--model {spec}")),
+        ModelRef::Dir(path) => Ok(path),
     }
-    let cfg = ws.map(|w| &w.config.model);
-    if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
-        return Ok(path.clone());
+}
+
+/// `verbatim config show`: every setting in force and where it came from.
+fn cmd_config_show(g: &Global) -> Result<i32> {
+    let s = g.settings();
+    let rows = s.rows();
+    if g.json {
+        let settings: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(k, v, src)| serde_json::json!({ "key": k, "value": v, "source": src }))
+            .collect();
+        output::json(&serde_json::json!({
+            "file": s.file,
+            "settings": settings,
+            "models_lookup": s.models.search_path().places(),
+        }));
+        return Ok(0);
     }
-    let name = cfg
-        .and_then(|c| c.name.as_deref())
-        .unwrap_or(embed::DEFAULT_MODEL);
-    Ok(search.resolve(name)?)
+    let width = rows.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    for (k, v, src) in &rows {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        println!("{k:width$}  {v}  ({src})");
+    }
+    Ok(0)
 }
 
 fn load_spec(spec: &str, batch: Option<usize>, search: &SearchPath) -> Result<SentenceTransformer> {
@@ -807,7 +891,7 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
 /// and whether its files hash to the pinned sha256s (hashed every time: nothing is cached, so a
 /// file altered since is caught). Exit 1 when a model that was found does not verify.
 fn cmd_models(g: &Global) -> Result<i32> {
-    let search = search_path(g, None);
+    let search = search_path(g);
     let cat = embed::catalog::builtin_catalog()?;
     let (pins, _) = embed::catalog::builtin_pins()?;
     let mut broken = false;
@@ -924,7 +1008,7 @@ fn cmd_models_install(g: &Global, source: &Path, to: Option<PathBuf>) -> Result<
     let done = embed::install::install(source, &dest, &pins, &heads)?;
     let secs = t.elapsed().as_secs_f64();
     // Will this binary find it there? Not when an earlier place of the lookup holds the name.
-    let search = search_path(g, None);
+    let search = search_path(g);
     let shadowed = search
         .find(&done.name)
         .filter(|(_, dir)| dir != &done.dir)
@@ -1196,8 +1280,9 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let grant = enter(&ws, Action::Search)?;
     let filter = resolved_filter(&ws, &grant, &a.filter)?;
-    let mode = a.mode.unwrap_or(ws.config.search.mode);
-    let limit = a.limit.unwrap_or(ws.config.search.limit);
+    // Flags were folded into the settings by `run`.
+    let mode = g.settings().search.mode.value;
+    let limit = g.settings().search.limit.value;
     let embedder = match mode {
         Mode::Text => None,
         _ => Some(load_model(g, Some(&ws))?),

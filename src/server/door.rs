@@ -79,9 +79,9 @@ pub(crate) fn search(
     let grant = service::enter(&core.ws, caller, Action::Search)?;
     let q = crate::retrieve::Query {
         text: body.query,
-        mode: body.mode.unwrap_or(core.ws.config.search.mode),
+        mode: body.mode.unwrap_or(sh.search.mode),
         filter: body.filter.to_filter()?,
-        limit: body.limit.unwrap_or(core.ws.config.search.limit),
+        limit: body.limit.unwrap_or(sh.search.limit),
     };
     let (ws, ix) = core.with_indexes()?;
     let memo = match (sh.embedder.as_deref(), query_vector) {

@@ -105,6 +105,28 @@ pub struct ServeOptions {
     pub model_dir: Option<PathBuf>,
     /// `/v1/ask` settings.
     pub ask: AskSettings,
+    /// What a search that names no mode or limit uses (`settings.search`, as the CLI's).
+    pub search: SearchDefaults,
+}
+
+/// Search defaults of the server: the resolved `search.mode` and `search.limit`
+/// (`crate::settings`), so that both doors answer a bare query alike.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchDefaults {
+    /// Mode of a request without `mode`.
+    pub mode: crate::retrieve::Mode,
+    /// Hits of a request without `limit`.
+    pub limit: usize,
+}
+
+impl Default for SearchDefaults {
+    fn default() -> Self {
+        let d = crate::workspace::SearchConfig::default();
+        SearchDefaults {
+            mode: d.mode,
+            limit: d.limit,
+        }
+    }
 }
 
 /// True when `bind` exposes plain HTTP beyond this machine: tokens and verbatims would cross
@@ -176,6 +198,8 @@ pub(crate) struct Shared {
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
     pub(crate) model_dir: Option<PathBuf>,
     pub(crate) ask: AskSettings,
+    /// Search defaults (the resolved settings).
+    pub(crate) search: SearchDefaults,
     /// The `ask` generator: `None` until first used, then loaded, or why not (said in every
     /// extractive answer).
     #[allow(clippy::type_complexity)]
@@ -341,6 +365,7 @@ pub fn start(
         embedder,
         model_dir: opts.model_dir.clone(),
         ask: opts.ask.clone(),
+        search: opts.search,
         generator: Mutex::new(None),
         tokens: auth::TokenCache::default(),
         limiter: auth::RateLimiter::new(opts.limits.rate_per_second, opts.limits.burst),
