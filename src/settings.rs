@@ -455,11 +455,11 @@ fn pick<T>(
 }
 
 /// The file's value for `key`, for [`pick`].
-fn at<T>(
-    file: Option<&FileLayer>,
+fn at<'a, T>(
+    file: Option<&'a FileLayer>,
     key: &'static str,
     value: T,
-) -> Option<(&FileLayer, &'static str, T)> {
+) -> Option<(&'a FileLayer, &'static str, T)> {
     file.map(|f| (f, key, value))
 }
 
