@@ -422,7 +422,7 @@ fn summaries_of(
     themes: &[verbatim::themes::ThemeSummary],
 ) -> Result<Vec<verbatim::ask::ThemeSentence>> {
     let embedder = load_model(g, Some(ws))?;
-    let path = super::ask::generator_path(g, Some(ws), &ws.config.ask.model)?;
+    let path = super::ask::generator_path(g, &g.settings().ask.generator.value)?;
     let mut generator = match verbatim::ask::llm::Generator::load(&path) {
         Ok(gen) => Some(gen),
         Err(verbatim::ask::llm::LlmError::Missing { .. }) => {
