@@ -87,6 +87,14 @@ impl Modify for Layers {
                     .build(),
             ),
         );
+        // `Filter` is flattened into the request bodies (`allOf`): its own
+        // `additionalProperties: false` (serde's deny_unknown_fields) would refuse their other
+        // fields. The handlers still refuse unknown fields.
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(o))) =
+            components.schemas.get_mut("Filter")
+        {
+            o.additional_properties = None;
+        }
         for route in super::ROUTES {
             let Some(item) = doc.paths.paths.get_mut(route.path) else {
                 continue; // the tests name it
@@ -360,6 +368,10 @@ mod tests {
         }
         let filter = schemas["Filter"].to_string();
         assert!(filter.contains("\"where\""), "{filter}");
+        assert!(
+            schemas["Filter"].get("additionalProperties").is_none(),
+            "{filter}"
+        );
         assert!(!filter.contains("where_"), "{filter}");
         assert_eq!(
             schemas["Mode"]["enum"],
