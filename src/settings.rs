@@ -975,7 +975,8 @@ mod tests {
         assert_eq!(s.models.models_dir.source, Source::Env("VERBATIM_MODELS"));
         // The file still gives what the environment does not.
         assert_eq!(s.search.mode.value, Mode::Text);
-        let first = &s.models.search_path().places()[0];
+        let path = s.models.search_path();
+        let first = &path.places()[0];
         assert_eq!(first.rule, crate::embed::catalog::Rule::Env);
         assert_eq!(first.dir, PathBuf::from("/opt/models"));
     }
