@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 
 use verbatim::access::Action;
 use verbatim::service::{
-    AssignmentsRequest, ReportRequest, ReportResponse, RunRequest, ServiceError, Settings,
-    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse,
+    AssignmentsRequest, ReportRequest, ReportResponse, RunRequest, ServiceError, ThemeEdit,
+    ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse,
 };
 use verbatim::store::{StoredTheme, ThemeState};
 use verbatim::themes::analytics::ReportParameters;
@@ -324,7 +324,7 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
 
 fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bool) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let mut session = super::session(&mut ws, "themes", &models, &settings)?.with_progress(&bar);
     // Sentences are written from quotes: not for aggregates-only callers.
@@ -432,7 +432,7 @@ fn summaries_of(
     themes: &[verbatim::themes::ThemeSummary],
 ) -> Result<Vec<verbatim::ask::ThemeSentence>> {
     let embedder = load_model(g, Some(ws))?;
-    let path = super::ask::generator_path(g, Some(ws), &ws.config.ask.model)?;
+    let path = super::ask::generator_path(g, &g.settings().ask.generator.value)?;
     let mut generator = match verbatim::ask::llm::Generator::load(&path) {
         Ok(gen) => Some(gen),
         Err(verbatim::ask::llm::LlmError::Missing { .. }) => {
@@ -491,7 +491,7 @@ fn show(
     r: &RunArgs,
 ) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let ThemeResponse {
         theme,
@@ -614,7 +614,7 @@ fn edit(
     f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<(String, verbatim::store::AuditDetail)>,
 ) -> Result<String> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let mut msg = String::new();
     super::session(&mut ws, via, &models, &settings)?.edit_themes(|mut themes| {
         if themes.is_empty() {
@@ -707,7 +707,7 @@ fn rename(g: &Global, root: &Path, id: &str, label: String) -> Result<i32> {
 
 fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let mut session = super::session(&mut ws, "themes seed", &models, &settings)?;
     // Examples are user text: redacted like any verbatim before they are embedded or stored.
     let red: Vec<verbatim::pii::Redacted> =
@@ -765,7 +765,7 @@ fn report_edit(g: &Global, msg: &str) {
 
 fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let run = super::session(&mut ws, "themes assignments", &models, &settings)?
         .with_progress(&bar)
@@ -845,7 +845,7 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         None => None,
     };
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let ReportResponse { report, parameters } =
         super::session(&mut ws, "report", &models, &settings)?

@@ -26,7 +26,18 @@ pub const EXACT_SCAN_LIMIT: usize = 20_000;
 pub const RRF_K: f32 = 60.0;
 
 /// Search mode.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// BM25 over stemmed words.

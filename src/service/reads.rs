@@ -42,8 +42,8 @@ impl Session<'_> {
         }
         let q = Query {
             filter: resolve_filter(self.ws, &grant, &req.filter)?,
-            mode: req.mode.unwrap_or(self.ws.config.search.mode),
-            limit: req.limit.unwrap_or(self.ws.config.search.limit),
+            mode: req.mode.unwrap_or(self.settings.search.mode),
+            limit: req.limit.unwrap_or(self.settings.search.limit),
             text: req.text,
         };
         // Text search works without the model: it is loaded only when the mode needs it, and

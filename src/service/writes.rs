@@ -205,8 +205,9 @@ impl Session<'_> {
         options: &crate::backup::BackupOptions,
     ) -> Result<crate::backup::BackupSummary, ServiceError> {
         let grant = self.enter(Action::Backup)?;
-        let s = crate::backup::backup_with_progress(self.ws.root(), out, key, options, self.progress)
-            .map_err(|e| ServiceError::internal_chain(&e))?;
+        let s =
+            crate::backup::backup_with_progress(self.ws.root(), out, key, options, self.progress)
+                .map_err(|e| ServiceError::internal_chain(&e))?;
         self.record(
             &grant,
             &AuditDetail::Backup {
