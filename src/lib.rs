@@ -36,6 +36,7 @@ pub mod retrieve;
 pub mod sentiment;
 pub mod server;
 pub mod service;
+pub mod settings;
 pub mod store;
 pub mod themes;
 pub mod vecmath;

@@ -29,8 +29,8 @@ mod writes;
 pub use aspects::{AssignmentRow, NodeResponse, TreeEdit, TreeRequest, TreeResponse, UnitRow};
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
-    ReportRequest, ReportResponse, RunRequest, SearchRequest, Session, Settings, ThemeEdit,
-    ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, Via,
+    ReportRequest, ReportResponse, RunRequest, SearchDefaults, SearchRequest, Session, Settings,
+    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, Via,
 };
 
 /// Why a request failed, by who can fix it.

@@ -8,7 +8,7 @@ use clap::Args;
 
 use verbatim::access::Action;
 use verbatim::ask::llm::Generator;
-use verbatim::ask::{AnswerMode, AskOptions, Fallback};
+use verbatim::ask::{AnswerMode, Fallback};
 use verbatim::embed;
 use verbatim::service::{AskRequest, AskSettings, Settings};
 use verbatim::workspace::Workspace;
@@ -42,6 +42,17 @@ pub(super) struct AskArgs {
     limit: Option<usize>,
 }
 
+impl AskArgs {
+    /// The flags that are settings (`generator`, `max_tokens`, `temperature`, `seed`, `limit`).
+    pub(super) fn overrides(&self, o: &mut verbatim::settings::Overrides) {
+        o.generator = self.generator.clone();
+        o.max_tokens = self.max_tokens;
+        o.temperature = self.temperature;
+        o.seed = self.seed;
+        o.context_verbatims = self.limit;
+    }
+}
+
 fn temperature(s: &str) -> std::result::Result<f64, String> {
     let v = super::finite(s)?;
     let r = verbatim::limits::TEMPERATURE;
@@ -54,7 +65,7 @@ fn temperature(s: &str) -> std::result::Result<f64, String> {
 
 /// The GGUF file a generator name or path means: a file, a folder's `model.gguf`, or the
 /// `NAME/model.gguf` of the model lookup order (`verbatim models`).
-pub(super) fn generator_path(g: &Global, ws: Option<&Workspace>, spec: &str) -> Result<PathBuf> {
+pub(super) fn generator_path(g: &Global, spec: &str) -> Result<PathBuf> {
     let p = Path::new(spec);
     if p.is_file() {
         return Ok(p.to_path_buf());
@@ -62,7 +73,7 @@ pub(super) fn generator_path(g: &Global, ws: Option<&Workspace>, spec: &str) -> 
     if p.is_dir() {
         return Ok(p.join("model.gguf"));
     }
-    let search = super::search_path(g, ws);
+    let search = super::search_path(g);
     // Not found anywhere: where `verbatim models install` would put it, so that loading it
     // reports the file missing (and `ask` falls back to an extractive answer).
     let dir = search
@@ -76,72 +87,69 @@ pub(super) fn generator_path(g: &Global, ws: Option<&Workspace>, spec: &str) -> 
 
 /// Calibrated thresholds of the workspace's embedding model (its profile), else defaults.
 pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
-    let d = AskOptions::default();
-    model_dir(g, Some(ws))
-        .ok()
-        .and_then(|dir| embed::catalog::entry_for(&dir)?.profile)
-        .map_or((d.min_cosine, d.count_cosine), |p| {
-            (p.answer_min_cosine, p.count_min_cosine)
-        })
+    let dir = model_dir(g, Some(ws)).ok();
+    verbatim::settings::Settings::ask_thresholds(dir.as_deref()).value
 }
 
 pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
+    // Flags, then the environment, then verbatim.toml [ask], then defaults (resolved by `run`).
+    let cfg = &g.settings().ask;
     let (min_cosine, count_cosine) = thresholds(g, &ws);
-    let settings = Settings {
-        ask: AskSettings {
+    let settings = Settings::from_resolved(
+        g.settings(),
+        AskSettings {
             generator: None,
             min_cosine,
             count_cosine,
         },
-    };
+    );
     let models = super::models(g);
     let mut session = super::session(&mut ws, "ask", &models, &settings)?;
     // Resolved before any model loads: a typo fails at once.
     let filter = session.resolve_filter(Action::Ask, &super::filter_from(&a.filter)?)?;
     session.load_embedder("ask")?;
-    let ws = session.workspace();
-    let cfg = &ws.config.ask;
     // Aggregates-only callers get counts: no model reads verbatims for them.
-    let (mut generator, without_generator) = if a.extractive
-        || !session.may_read_text(Action::Ask)?
-    {
-        (None, Fallback::Asked)
-    } else {
-        let path = generator_path(g, Some(&ws), a.generator.as_deref().unwrap_or(&cfg.model))?;
-        match Generator::load(&path) {
-            Ok(gen) => (Some(gen), Fallback::NoGenerator),
-            // Without a generator the answer is extractive, and says so.
-            Err(verbatim::ask::llm::LlmError::Missing { path, .. }) if a.generator.is_none() => {
-                if !g.quiet {
-                    eprintln!(
-                        "note: no generator model at {} ({}): extractive answer",
-                        path.display(),
-                        embed::catalog::install_hint(&cfg.model)
-                    );
+    let (mut generator, without_generator) =
+        if a.extractive || !session.may_read_text(Action::Ask)? {
+            (None, Fallback::Asked)
+        } else {
+            let path = generator_path(g, &cfg.generator.value)?;
+            match Generator::load(&path) {
+                Ok(gen) => (Some(gen), Fallback::NoGenerator),
+                // Without a generator the answer is extractive, and says so.
+                Err(verbatim::ask::llm::LlmError::Missing { path, .. })
+                    if !matches!(cfg.generator.source, verbatim::settings::Source::Flag(_)) =>
+                {
+                    if !g.quiet {
+                        eprintln!(
+                            "note: no generator model at {} ({}): extractive answer",
+                            path.display(),
+                            embed::catalog::install_hint(&cfg.generator.value)
+                        );
+                    }
+                    (None, Fallback::NoGenerator)
                 }
-                (None, Fallback::NoGenerator)
-            }
-            // A named file that is not there is a typo: the user's to fix.
-            Err(e @ verbatim::ask::llm::LlmError::Missing { .. }) => return Err(e.into()),
-            // There but unusable (truncated, corrupt, unsupported): answer anyway, saying why.
-            Err(e) => {
-                if !g.quiet {
-                    eprintln!("warning: the generator failed: {e}; extractive answer instead");
+                // A named file that is not there is a typo: the user's to fix.
+                Err(e @ verbatim::ask::llm::LlmError::Missing { .. }) => return Err(e.into()),
+                // There but unusable (truncated, corrupt, unsupported): answer anyway, saying why.
+                Err(e) => {
+                    if !g.quiet {
+                        eprintln!("warning: the generator failed: {e}; extractive answer instead");
+                    }
+                    (None, Fallback::GeneratorFailed(e.to_string()))
                 }
-                (None, Fallback::GeneratorFailed(e.to_string()))
             }
-        }
-    };
+        };
     let stream = !g.json;
     let mut out = std::io::stdout();
     let request = AskRequest {
         question: a.question.clone(),
         filter,
-        limit: a.limit,
-        max_tokens: a.max_tokens,
-        temperature: a.temperature,
-        seed: a.seed,
+        limit: Some(cfg.context_verbatims.value),
+        max_tokens: Some(cfg.max_tokens.value),
+        temperature: Some(cfg.temperature.value),
+        seed: Some(cfg.seed.value),
         generator: generator.as_mut(),
         without_generator,
     };

@@ -83,7 +83,7 @@ pub(super) fn cmd_backup(g: &Global, root: &Path, a: BackupArgs) -> Result<i32> 
     }
     // Through the door first (admin), then the backup opens the workspace itself.
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), verbatim::service::Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let session = super::session(&mut ws, "backup", &models, &settings)?;
     session.check(Action::Backup)?;
     let out = a.out.expect("clap requires --out");

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use verbatim::access::Action;
-use verbatim::service::{Forget, Settings};
+use verbatim::service::Forget;
 use verbatim::workspace::erase::Receipt;
 use verbatim::workspace::Workspace;
 
@@ -46,7 +46,7 @@ pub(super) enum RetentionCommand {
 
 pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let s = super::session(&mut ws, "forget", &models, &settings)?;
     s.check(Action::Erase)?;
     let bar = Bar::new(g);
@@ -62,7 +62,7 @@ pub(super) fn cmd_forget(g: &Global, root: &Path, a: ForgetArgs) -> Result<i32> 
 
 pub(super) fn cmd_export(g: &Global, root: &Path, a: ExportArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let export =
         super::session(&mut ws, "export", &models, &settings)?.export_respondent(&a.respondent)?;
     output::json(&export);
@@ -72,7 +72,7 @@ pub(super) fn cmd_export(g: &Global, root: &Path, a: ExportArgs) -> Result<i32> 
 pub(super) fn cmd_retention(g: &Global, root: &Path, c: RetentionCommand) -> Result<i32> {
     let RetentionCommand::Apply { dry_run } = c;
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let receipt =
         super::session(&mut ws, "retention apply", &models, &settings)?.retention(dry_run)?;
     print_receipt(g, &receipt);

@@ -326,6 +326,16 @@ Examples:
   $ verbatim -w demo-ws incident report --user mkt
   $ verbatim -w demo-ws incident report --user mkt --since 2024-01-01 --json";
 
+pub(super) const CONFIG: &str = "\
+Examples:
+  $ verbatim -w demo-ws config show";
+
+pub(super) const CONFIG_SHOW: &str = "\
+Examples:
+  # Each setting, its value and its source (flag, VERBATIM_*, verbatim.toml)
+  $ verbatim -w demo-ws config show
+  $ verbatim -w demo-ws config show --json";
+
 pub(super) const SERVE: &str = "\
 Examples:
   $ verbatim -w demo-ws serve

@@ -23,10 +23,11 @@ use verbatim::embed::catalog::SearchPath;
 use verbatim::embed::{self, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::ingest::{Format, Mapping, OnBadDate, ScoreMap};
 use verbatim::retrieve::Mode;
-use verbatim::service::{self, Models, SearchRequest, Session, Settings, Via};
+use verbatim::service::{self, Models, SearchRequest, Session, Via};
+use verbatim::settings::{EnvLayer, ModelRef, Overrides, Settings, Source};
 use verbatim::store::Filter;
-use verbatim::workspace::ingest::{IngestOptions, Progress, Source};
-use verbatim::workspace::{read_config, resolve_root, Workspace};
+use verbatim::workspace::ingest::{IngestOptions, Progress, Source as IngestSource};
+use verbatim::workspace::Workspace;
 
 use progress::Bar;
 
@@ -50,7 +51,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 struct Global {
     /// Workspace folder (else $VERBATIM_WORKSPACE, else the current folder).
-    #[arg(long, short = 'w', global = true, env = "VERBATIM_WORKSPACE")]
+    #[arg(long, short = 'w', global = true)]
     workspace: Option<PathBuf>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -58,23 +59,56 @@ struct Global {
     /// No progress bars or warnings on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Threads for embedding (default: all cores).
-    #[arg(long, global = true, env = "VERBATIM_THREADS", value_parser = ranged(verbatim::limits::THREADS))]
+    /// Threads for embedding (else $VERBATIM_THREADS, else all cores).
+    #[arg(long, global = true, value_parser = ranged(verbatim::limits::THREADS))]
     threads: Option<usize>,
     /// Progress on stderr: a bar per step (default on a terminal), JSON lines (start, progress
     /// and finish of each named step; written verbatims are counted once durable), or none.
     #[arg(long, global = true, value_enum, default_value = "bar")]
     progress: ProgressKind,
     /// Embedding model: a name from `verbatim models` or a sentence-transformers folder (else
-    /// the workspace's, from verbatim.toml, else all-MiniLM-L6-v2). With `init` and `reindex` it
-    /// becomes the workspace's model.
-    #[arg(long, global = true, env = "VERBATIM_MODEL")]
+    /// $VERBATIM_MODEL, else the workspace's, from verbatim.toml, else all-MiniLM-L6-v2). With
+    /// `init` and `reindex` it becomes the workspace's model.
+    #[arg(long, global = true)]
     model: Option<String>,
     /// Folder holding model folders (NAME/), looked at first; else $VERBATIM_MODELS. Then
     /// verbatim.toml models.dir, ./models, PREFIX/share/verbatim/models beside the binary, and
     /// the data dir ($XDG_DATA_HOME/verbatim/models). `verbatim models` shows where each is.
     #[arg(long, global = true, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// Every setting, resolved once by [`run`] (flags > env > verbatim.toml > defaults).
+    #[arg(skip)]
+    settings: Option<Settings>,
+}
+
+impl Global {
+    /// The resolved settings (set by [`run`] before any command runs).
+    fn settings(&self) -> &Settings {
+        self.settings
+            .as_ref()
+            .expect("settings are resolved before the command runs")
+    }
+
+    /// The model `--model` / `$VERBATIM_MODEL` names (what `init` and `reindex` make the
+    /// workspace's model), if either does.
+    fn model_override(&self) -> Option<String> {
+        let m = &self.settings().models.model;
+        match (&m.value, &m.source) {
+            (ModelRef::Spec(spec), Source::Flag(_) | Source::Env(_)) => Some(spec.clone()),
+            _ => None,
+        }
+    }
+
+    /// The layer the command line gives [`Settings::resolve`].
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            workspace: self.workspace.clone(),
+            threads: self.threads,
+            model: self.model.clone(),
+            models: self.models.clone(),
+            ..Overrides::default()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -185,6 +219,11 @@ enum Command {
     #[command(subcommand)]
     #[command(after_help = help::INCIDENT)]
     Incident(users::IncidentCommand),
+    /// The settings in force: `config show` lists each with its source (flags > environment >
+    /// verbatim.toml > defaults).
+    #[command(subcommand)]
+    #[command(after_help = help::CONFIG)]
+    Config(ConfigCommand),
     /// Serve the HTTP JSON API (loopback by default; TLS with --tls-cert / --tls-key).
     #[command(after_help = help::SERVE)]
     Serve(Box<serve::ServeArgs>),
@@ -194,6 +233,14 @@ enum Command {
     /// Write the manual pages (verbatim.1 and one per command); `make man` runs it.
     #[command(hide = true, after_help = help::MAN)]
     Man(help::ManArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Every setting in force, its value and where it came from (a flag, a VERBATIM_*
+    /// variable, a key of verbatim.toml, or the default).
+    #[command(after_help = help::CONFIG_SHOW)]
+    Show,
 }
 
 #[derive(Subcommand, Debug)]
@@ -466,13 +513,18 @@ fn models(g: &Global) -> Models<'_> {
     )
 }
 
+/// The session's view of the resolved settings (`ask` adds the model's thresholds itself).
+fn session_settings(g: &Global) -> service::Settings {
+    service::Settings::from_resolved(g.settings(), service::AskSettings::default())
+}
+
 /// The session of one command on `ws`: the caller `$VERBATIM_TOKEN` names (the owner without
 /// one), the command's name for the audit trail, the models and settings.
 fn session<'a>(
     ws: &'a mut Workspace,
     command: &str,
     models: &'a Models<'a>,
-    settings: &'a Settings,
+    settings: &'a service::Settings,
 ) -> Result<Session<'a>> {
     let c = caller(ws)?;
     Ok(Session::new(ws, c, Via::cli(command), models, settings))
@@ -545,15 +597,40 @@ fn init_tracing(quiet: bool) {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let g = cli.global;
-    embed::set_threads(g.threads).context("--threads")?;
-    let root = resolve_root(g.workspace.as_deref());
+    let mut g = cli.global;
+    // Settings are resolved once, here, from this command's flags, the environment and the
+    // workspace's verbatim.toml; every command reads them from `g.settings()`.
+    let mut flags = g.overrides();
+    match &cli.command {
+        Command::Search(a) => {
+            flags.search_mode = a.mode;
+            flags.search_limit = a.limit;
+        }
+        Command::Ask(a) => a.overrides(&mut flags),
+        Command::Serve(a) => a.overrides(&mut flags),
+        _ => {}
+    }
+    let env = EnvLayer::from_process();
+    let settings = match &cli.command {
+        // These do not read the workspace (init makes one, restore writes a new one).
+        Command::Init { .. } | Command::Restore(_) | Command::Completions(_) | Command::Man(_) => {
+            Settings::resolve(&flags, &env, None)?
+        }
+        _ => Settings::load(&flags, &env)?,
+    };
+    g.settings = Some(settings);
+    embed::set_threads(g.settings().threads.value).context("--threads")?;
+    let root = g.settings().workspace.value.clone();
     match cli.command {
+        Command::Config(ConfigCommand::Show) => cmd_config_show(&g),
         Command::Init { dir } => {
             let dir = dir.unwrap_or(root);
             // Check the model before creating anything: a typo must not leave a workspace behind.
-            let model = match &g.model {
-                Some(spec) => Some((spec.clone(), load_spec(spec, None, &search_path(&g, None))?)),
+            let model = match g.model_override() {
+                Some(spec) => {
+                    let m = load_spec(&spec, None, &search_path(&g))?;
+                    Some((spec, m))
+                }
                 None => None,
             };
             let mut ws = Workspace::init(&dir)?;
@@ -611,7 +688,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Links(c) => cmd_links(&g, &root, c),
         Command::Respondent(RespondentCommand::Lookup { identifier }) => {
             let mut ws = Workspace::open(&root)?;
-            let (models, settings) = (models(&g), Settings::default());
+            let (models, settings) = (models(&g), session_settings(&g));
             let r = session(&mut ws, "respondent lookup", &models, &settings)?
                 .lookup_respondent(&identifier)?;
             if g.json {
@@ -626,17 +703,18 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Reindex => {
             let mut ws = Workspace::open(&root)?;
-            let (models, settings) = (models(&g), Settings::default());
+            let (models, settings) = (models(&g), session_settings(&g));
             let s = session(&mut ws, "reindex", &models, &settings)?;
             s.check(Action::Write)?;
             // --model switches the workspace: its errors are the user's to see. Without it, the
             // workspace's own model re-embeds only if the stored vectors are not its own; a
             // model that cannot load then leaves the vectors as they are.
-            let embedder = match &g.model {
+            let switch_spec = g.model_override();
+            let embedder = match &switch_spec {
                 Some(_) => Some(load_model(&g, Some(s.workspace()))?),
                 None => load_model(&g, Some(s.workspace())).ok(),
             };
-            let switch_to = g.model.as_ref().map(|spec| {
+            let switch_to = switch_spec.as_ref().map(|spec| {
                 let batch = s.workspace().config.model.batch_size;
                 (spec.clone(), model_config(spec, batch))
             });
@@ -672,58 +750,69 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Finds and loads the embedding model: --model / $VERBATIM_MODEL, verbatim.toml (path, then
-/// name), then all-MiniLM-L6-v2; a name is looked up in the models folder's catalogue.
-fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
-    let batch = ws.and_then(|w| w.config.model.batch_size);
-    let search = search_path(g, ws);
-    if let Some(spec) = &g.model {
-        return load_spec(spec, batch, &search);
+/// The embedding model of this command (settings: --model / $VERBATIM_MODEL, verbatim.toml
+/// path then name, all-MiniLM-L6-v2). Without an open workspace, the workspace's own choice is
+/// not used (`embed` outside a workspace embeds with the default or the named model).
+fn model_ref(g: &Global, ws: Option<&Workspace>) -> ModelRef {
+    let m = &g.settings().models.model;
+    match (&m.source, ws) {
+        (Source::File { .. }, None) => ModelRef::Spec(embed::DEFAULT_MODEL.to_string()),
+        _ => m.value.clone(),
     }
-    let cfg = ws.map(|w| &w.config.model);
-    if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
-        return load_dir(path, batch);
-    }
-    let name = cfg
-        .and_then(|c| c.name.as_deref())
-        .unwrap_or(embed::DEFAULT_MODEL);
-    load_spec(name, batch, &search)
 }
 
-/// Where models are looked for by this command: `--models` / `$VERBATIM_MODELS`, the
-/// workspace's `[models] dir` (read from `verbatim.toml` alone when no workspace is open),
-/// `./models`, the binary's prefix, the data dir.
-fn search_path(g: &Global, ws: Option<&Workspace>) -> SearchPath {
-    let config = match ws {
-        Some(w) => w.models_dir(),
-        None => {
-            let root = resolve_root(g.workspace.as_deref());
-            read_config(&root)
-                .ok()
-                .flatten()
-                .and_then(|c| c.models.dir)
-                .map(|d| root.join(d))
-        }
-    };
-    SearchPath::new(g.models.as_deref(), config.as_deref())
+/// Finds and loads the embedding model ([`model_ref`]); a name is looked up in the models
+/// folders ([`search_path`]).
+fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
+    let batch = ws.and(g.settings().models.batch_size.value);
+    match model_ref(g, ws) {
+        ModelRef::Spec(spec) => load_spec(&spec, batch, &search_path(g)),
+        ModelRef::Dir(path) => load_dir(&path, batch),
+    }
+}
+
+/// Where models are looked for by this command (settings): `--models` / `$VERBATIM_MODELS`,
+/// the workspace's `[models] dir`, `./models`, the binary's prefix, the data dir.
+fn search_path(g: &Global) -> SearchPath {
+    g.settings().models.search_path()
 }
 
 /// The model folder [`load_model`] would load, without loading it.
 fn model_dir(g: &Global, ws: Option<&Workspace>) -> Result<PathBuf> {
-    let search = search_path(g, ws);
-    if let Some(spec) = &g.model {
-        return search
-            .resolve(spec)
-            .with_context(|| format!("--model {spec}"));
+    match model_ref(g, ws) {
+        ModelRef::Spec(spec) => search_path(g)
+            .resolve(&spec)
+            .with_context(|| format!("--model {spec}")),
+        ModelRef::Dir(path) => Ok(path),
     }
-    let cfg = ws.map(|w| &w.config.model);
-    if let Some(path) = cfg.and_then(|c| c.path.as_ref()) {
-        return Ok(path.clone());
+}
+
+/// `verbatim config show`: every setting in force and where it came from.
+fn cmd_config_show(g: &Global) -> Result<i32> {
+    let s = g.settings();
+    let rows = s.rows();
+    if g.json {
+        let settings: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(k, v, src)| serde_json::json!({ "key": k, "value": v, "source": src }))
+            .collect();
+        output::json(&serde_json::json!({
+            "file": s.file,
+            "settings": settings,
+            "models_lookup": s.models.search_path().places(),
+        }));
+        return Ok(0);
     }
-    let name = cfg
-        .and_then(|c| c.name.as_deref())
-        .unwrap_or(embed::DEFAULT_MODEL);
-    Ok(search.resolve(name)?)
+    let width = rows.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    for (k, v, src) in &rows {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        println!("{k:width$}  {v}  ({src})");
+    }
+    Ok(0)
 }
 
 fn load_spec(spec: &str, batch: Option<usize>, search: &SearchPath) -> Result<SentenceTransformer> {
@@ -771,7 +860,7 @@ fn model_label(m: &verbatim::workspace::ModelConfig) -> String {
 
 fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (models(g), Settings::default());
+    let (models, settings) = (models(g), session_settings(g));
     let command = match c {
         AuditCommand::Show { .. } => "audit show",
         AuditCommand::Verify => "audit verify",
@@ -828,7 +917,7 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
 /// and whether its files hash to the pinned sha256s (hashed every time: nothing is cached, so a
 /// file altered since is caught). Exit 1 when a model that was found does not verify.
 fn cmd_models(g: &Global) -> Result<i32> {
-    let search = search_path(g, None);
+    let search = search_path(g);
     let cat = embed::catalog::builtin_catalog()?;
     let (pins, _) = embed::catalog::builtin_pins()?;
     let mut broken = false;
@@ -945,7 +1034,7 @@ fn cmd_models_install(g: &Global, source: &Path, to: Option<PathBuf>) -> Result<
     let done = embed::install::install(source, &dest, &pins, &heads)?;
     let secs = t.elapsed().as_secs_f64();
     // Will this binary find it there? Not when an earlier place of the lookup holds the name.
-    let search = search_path(g, None);
+    let search = search_path(g);
     let shadowed = search
         .find(&done.name)
         .filter(|(_, dir)| dir != &done.dir)
@@ -1056,7 +1145,7 @@ fn format_from(f: Option<&str>) -> Option<Format> {
 
 fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (models(g), Settings::default());
+    let (models, settings) = (models(g), session_settings(g));
     let caller = caller(&ws)?;
     let s = Session::new(
         &mut ws,
@@ -1083,7 +1172,7 @@ fn cmd_ingest(g: &Global, root: &Path, a: IngestArgs) -> Result<i32> {
         // A file that cannot be read at all is reported and the next file goes on. The
         // session records each file's ingest (no ids: a file can hold millions).
         let request = service::IngestRequest {
-            source: Source::File(file),
+            source: IngestSource::File(file),
             options: opts,
         };
         let s = match Session::new(
@@ -1201,14 +1290,15 @@ fn filter_from(a: &FilterArgs) -> Result<Filter> {
 
 fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (models(g), Settings::default());
+    let (models, settings) = (models(g), session_settings(g));
     let mut s = session(&mut ws, "search", &models, &settings)?;
     s.check(Action::Search)?;
+    // Flags were folded into the settings by `run`.
     let r = s.search(SearchRequest {
         text: a.query.clone(),
-        mode: a.mode,
+        mode: Some(g.settings().search.mode.value),
         filter: filter_from(&a.filter)?,
-        limit: a.limit,
+        limit: Some(g.settings().search.limit.value),
         query_vector: None,
         sentiment: a.sentiment,
     })?;
@@ -1301,7 +1391,7 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool, no_redact: bool)
 fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     let caller = caller(&ws)?;
-    let (models, settings) = (models(g), Settings::default());
+    let (models, settings) = (models(g), session_settings(g));
     Session::new(
         &mut ws,
         caller.clone(),
@@ -1356,7 +1446,7 @@ fn cmd_pii_scan(g: &Global, root: &Path, a: PiiScanArgs) -> Result<i32> {
 
 fn cmd_reveal(g: &Global, root: &Path, id: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (models(g), Settings::default());
+    let (models, settings) = (models(g), session_settings(g));
     let r = session(&mut ws, "pii reveal", &models, &settings)?.reveal(id)?;
     if g.json {
         output::json(&r);
@@ -1392,7 +1482,7 @@ fn cmd_links(g: &Global, root: &Path, c: LinksCommand) -> Result<i32> {
             format,
         } => {
             let mut ws = Workspace::open(root)?;
-            let (models, settings) = (models(g), Settings::default());
+            let (models, settings) = (models(g), session_settings(g));
             let made = session(&mut ws, "links make", &models, &settings)?.make_links(
                 &file,
                 format_from(format.as_deref()),

@@ -1,11 +1,12 @@
-//! `verbatim serve`: flags → `server::ServeOptions` (flags > env > `[serve]` in verbatim.toml >
-//! defaults), the loud warning for plain HTTP beyond loopback, then run until SIGINT / SIGTERM.
+//! `verbatim serve`: the resolved settings (`verbatim::settings`: flags > env > `[serve]` in
+//! verbatim.toml > defaults) → `server::ServeOptions`, the loud warning for plain HTTP beyond
+//! loopback, then run until SIGINT / SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use verbatim::access::Action;
@@ -18,62 +19,59 @@ use super::{load_model, model_dir, Global};
 /// `verbatim serve` flags.
 #[derive(Args, Debug)]
 pub(super) struct ServeArgs {
-    /// Address to listen on (default 127.0.0.1:8080, or `serve.bind` in verbatim.toml).
-    #[arg(long, env = "VERBATIM_BIND")]
+    /// Address to listen on (else $VERBATIM_BIND, `serve.bind` in verbatim.toml, 127.0.0.1:8080).
+    #[arg(long)]
     bind: Option<SocketAddr>,
-    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
-    #[arg(long, requires = "tls_key", env = "VERBATIM_TLS_CERT")]
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS (else $VERBATIM_TLS_CERT).
+    #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, requires = "tls_cert", env = "VERBATIM_TLS_KEY")]
+    /// TLS private key (PEM) (else $VERBATIM_TLS_KEY).
+    #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Requests per second per token (default 10, or `serve.rate_per_second`).
-    #[arg(long, env = "VERBATIM_SERVE_RATE", value_parser = super::finite)]
+    /// Requests per second per token (else $VERBATIM_SERVE_RATE, `serve.rate_per_second`, 10).
+    #[arg(long, value_parser = super::finite)]
     rate_per_second: Option<f64>,
-    /// Requests a token may burst before the rate applies (default 20, or `serve.burst`).
-    #[arg(long, env = "VERBATIM_SERVE_BURST", value_parser = super::ranged_u32(verbatim::limits::BURST))]
+    /// Requests a token may burst before the rate applies (else $VERBATIM_SERVE_BURST,
+    /// `serve.burst`, 20).
+    #[arg(long, value_parser = super::ranged_u32(verbatim::limits::BURST))]
     burst: Option<u32>,
-    /// Largest JSON body in bytes (default 1 MiB, or `serve.max_body_bytes`).
-    #[arg(long, env = "VERBATIM_SERVE_MAX_BODY", value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
+    /// Largest JSON body in bytes (else $VERBATIM_SERVE_MAX_BODY, `serve.max_body_bytes`, 1 MiB).
+    #[arg(long, value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
     max_body_bytes: Option<usize>,
-    /// Largest ingest upload in bytes (default 64 MiB, or `serve.max_ingest_bytes`).
-    #[arg(long, env = "VERBATIM_SERVE_MAX_INGEST", value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
+    /// Largest ingest upload in bytes (else $VERBATIM_SERVE_MAX_INGEST,
+    /// `serve.max_ingest_bytes`, 64 MiB).
+    #[arg(long, value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
     max_ingest_bytes: Option<usize>,
 }
 
-pub(super) fn cmd_serve(g: &Global, root: &Path, a: ServeArgs) -> Result<i32> {
+impl ServeArgs {
+    /// The flags, as the command-line layer of the settings.
+    pub(super) fn overrides(&self, o: &mut verbatim::settings::Overrides) {
+        o.bind = self.bind;
+        o.tls_cert = self.tls_cert.clone();
+        o.tls_key = self.tls_key.clone();
+        o.rate_per_second = self.rate_per_second;
+        o.burst = self.burst;
+        o.max_body_bytes = self.max_body_bytes;
+        o.max_ingest_bytes = self.max_ingest_bytes;
+    }
+}
+
+pub(super) fn cmd_serve(g: &Global, root: &Path, _flags: ServeArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     // The server holds the workspace key: only whoever may run it (the owner, an admin).
-    let (models, settings) = (super::models(g), verbatim::service::Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     super::session(&mut ws, "serve", &models, &settings)?.check(Action::Serve)?;
-    let mut limits = ws.config.serve.clone();
-    if let Some(r) = a.rate_per_second {
-        limits.rate_per_second = r;
-    }
-    if let Some(b) = a.burst {
-        limits.burst = b;
-    }
-    if let Some(n) = a.max_body_bytes {
-        limits.max_body_bytes = n;
-    }
-    if let Some(n) = a.max_ingest_bytes {
-        limits.max_ingest_bytes = n;
-    }
-    // NaN is refused too.
-    if !limits.rate_per_second.is_finite() || limits.rate_per_second <= 0.0 || limits.burst == 0 {
-        bail!("serve: rate_per_second and burst must be above 0 (--rate-per-second / --burst, VERBATIM_SERVE_RATE / _BURST, or [serve] in verbatim.toml)");
-    }
-    let bind = match a.bind {
-        Some(b) => b,
-        None => limits.bind.parse().with_context(|| {
-            format!(
-                "serve.bind {:?} in verbatim.toml: expected an address like 127.0.0.1:8080",
-                limits.bind
-            )
-        })?,
-    };
-    let tls = match (a.tls_cert, a.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+    // Flags, environment and verbatim.toml were resolved (and checked) by `run`.
+    let settings = g.settings();
+    let serve = &settings.serve;
+    let limits = serve.limits();
+    let bind = serve.bind.value;
+    let tls = match (&serve.tls_cert.value, &serve.tls_key.value) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
         _ => None,
     };
     if server::exposed_without_tls(&bind, tls.is_some()) {
@@ -99,7 +97,7 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, a: ServeArgs) -> Result<i32> {
     };
     let (min_cosine, count_cosine) = super::ask::thresholds(g, &ws);
     let ask = AskSettings {
-        generator: super::ask::generator_path(g, Some(&ws), &ws.config.ask.model).ok(),
+        generator: super::ask::generator_path(g, &settings.ask.generator.value).ok(),
         min_cosine,
         count_cosine,
     };
@@ -110,6 +108,10 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, a: ServeArgs) -> Result<i32> {
         handle_signals: true,
         model_dir: model_dir(g, Some(&ws)).ok(),
         ask,
+        search: server::SearchDefaults {
+            mode: settings.search.mode.value,
+            limit: settings.search.limit.value,
+        },
     };
     drop(ws);
     let running = server::start(root, embedder, opts)?;

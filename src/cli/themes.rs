@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 
 use verbatim::access::Action;
 use verbatim::service::{
-    AssignmentsRequest, ReportRequest, ReportResponse, RunRequest, ServiceError, Settings,
-    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, TreeEdit, TreeRequest,
+    AssignmentsRequest, ReportRequest, ReportResponse, RunRequest, ServiceError, ThemeEdit,
+    ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, TreeEdit, TreeRequest,
     TreeResponse,
 };
 use verbatim::store::{StoredTheme, ThemeState};
@@ -389,7 +389,7 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
 /// `themes` by aspect: parent rows, their children indented under them.
 fn tree_list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let TreeResponse { summary: s, tree } = super::session(&mut ws, "themes", &models, &settings)?
         .with_progress(&bar)
@@ -446,7 +446,7 @@ pub(super) fn render_tree(s: &verbatim::themes::aspect::TreeSummary) -> String {
 /// `themes show P3|C12`: the node and its units.
 fn tree_show(g: &Global, root: &Path, id: &str, f: &FilterArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let r = super::session(&mut ws, "themes show", &models, &settings)?
         .with_progress(&bar)
@@ -494,7 +494,7 @@ fn tree_show(g: &Global, root: &Path, id: &str, f: &FilterArgs) -> Result<i32> {
 /// `themes assignments` by aspect: one JSON line per unit.
 fn tree_assignments(g: &Global, root: &Path, out: Option<PathBuf>) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let rows = super::session(&mut ws, "themes assignments", &models, &settings)?
         .with_progress(&bar)
@@ -521,7 +521,7 @@ fn tree_assignments(g: &Global, root: &Path, out: Option<PathBuf>) -> Result<i32
 /// A tree edit (rename, merge, move) through the session.
 fn tree_edit(g: &Global, root: &Path, via: &str, edit: TreeEdit) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let what = match &edit {
         TreeEdit::Rename { id, label } => format!("{id} renamed to {label:?}"),
         TreeEdit::Merge { into, others, .. } => format!("{} merged into {into}", others.join(", ")),
@@ -534,7 +534,7 @@ fn tree_edit(g: &Global, root: &Path, via: &str, edit: TreeEdit) -> Result<i32> 
 
 fn list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs, with_sentences: bool) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let mut session = super::session(&mut ws, "themes", &models, &settings)?.with_progress(&bar);
     // Sentences are written from quotes: not for aggregates-only callers.
@@ -642,7 +642,7 @@ fn summaries_of(
     themes: &[verbatim::themes::ThemeSummary],
 ) -> Result<Vec<verbatim::ask::ThemeSentence>> {
     let embedder = load_model(g, Some(ws))?;
-    let path = super::ask::generator_path(g, Some(ws), &ws.config.ask.model)?;
+    let path = super::ask::generator_path(g, &g.settings().ask.generator.value)?;
     let mut generator = match verbatim::ask::llm::Generator::load(&path) {
         Ok(gen) => Some(gen),
         Err(verbatim::ask::llm::LlmError::Missing { .. }) => {
@@ -701,7 +701,7 @@ fn show(
     r: &RunArgs,
 ) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let ThemeResponse {
         theme,
@@ -824,7 +824,7 @@ fn edit(
     f: impl FnOnce(&mut Vec<StoredTheme>) -> Result<(String, verbatim::store::AuditDetail)>,
 ) -> Result<String> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let mut msg = String::new();
     super::session(&mut ws, via, &models, &settings)?.edit_themes(|mut themes| {
         if themes.is_empty() {
@@ -917,7 +917,7 @@ fn rename(g: &Global, root: &Path, id: &str, label: String) -> Result<i32> {
 
 fn seed(g: &Global, root: &Path, label: String, examples: &[String]) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let mut session = super::session(&mut ws, "themes seed", &models, &settings)?;
     // Examples are user text: redacted like any verbatim before they are embedded or stored.
     let red: Vec<verbatim::pii::Redacted> =
@@ -975,7 +975,7 @@ fn report_edit(g: &Global, msg: &str) {
 
 fn assignments(g: &Global, root: &Path, out: Option<PathBuf>, r: &RunArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let run = super::session(&mut ws, "themes assignments", &models, &settings)?
         .with_progress(&bar)
@@ -1055,7 +1055,7 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         None => None,
     };
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let bar = super::Bar::new(g);
     let ReportResponse { report, parameters } =
         super::session(&mut ws, "report", &models, &settings)?

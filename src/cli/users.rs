@@ -6,7 +6,6 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use verbatim::access::{Action, Principal, Role};
-use verbatim::service::Settings;
 use verbatim::store::Filter;
 use verbatim::workspace::users::parse_expiry;
 use verbatim::workspace::Workspace;
@@ -93,7 +92,7 @@ fn parse_role(s: &str) -> Result<Role> {
 
 fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     // One Argon2id check: the caller both enters and is recorded as the maker.
     let made = session(&mut ws, &format!("{kind} add"), &models, &settings)?
         .add_principal(principal, kind)?;
@@ -113,7 +112,7 @@ fn add(g: &Global, root: &Path, principal: Principal, kind: &str) -> Result<i32>
 
 fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let at =
         session(&mut ws, &format!("{what} revoke"), &models, &settings)?.revoke_principal(name)?;
     if g.json {
@@ -126,7 +125,7 @@ fn revoke(g: &Global, root: &Path, name: &str, what: &str) -> Result<i32> {
 
 fn list(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let all = session(&mut ws, "user list", &models, &settings)?.principals()?;
     if g.json {
         output::json(&all);
@@ -211,7 +210,7 @@ pub(super) fn cmd_grant(g: &Global, root: &Path, c: GrantCommand) -> Result<i32>
 pub(super) fn cmd_incident(g: &Global, root: &Path, c: IncidentCommand) -> Result<i32> {
     let IncidentCommand::Report(a) = c;
     let mut ws = Workspace::open(root)?;
-    let (models, settings) = (super::models(g), Settings::default());
+    let (models, settings) = (super::models(g), super::session_settings(g));
     let mut s = session(&mut ws, "incident report", &models, &settings)?;
     s.check(Action::Audit)?;
     let since = since_utc(a.since.as_deref())?;

@@ -162,18 +162,22 @@ impl SearchPath {
     /// `[models] dir` (already made absolute); the environment, the current folder and the
     /// executable give the rest.
     pub fn new(flag: Option<&Path>, config: Option<&Path>) -> Self {
-        let mut places = Vec::new();
         let env = std::env::var_os(MODELS_ENV).filter(|v| !v.is_empty());
-        match (flag, env) {
-            (Some(dir), _) => places.push(Place {
-                rule: Rule::Flag,
-                dir: dir.to_path_buf(),
-            }),
-            (None, Some(dir)) => places.push(Place {
-                rule: Rule::Env,
-                dir: PathBuf::from(dir),
-            }),
-            (None, None) => {}
+        let first = match (flag, env) {
+            (Some(dir), _) => Some((Rule::Flag, dir.to_path_buf())),
+            (None, Some(dir)) => Some((Rule::Env, PathBuf::from(dir))),
+            (None, None) => None,
+        };
+        Self::layered(first, config)
+    }
+
+    /// The lookup order when the first folder (`--models` or `$VERBATIM_MODELS`) is already
+    /// resolved (`settings::ModelSettings::search_path`); the current folder and the executable
+    /// give the rest.
+    pub fn layered(first: Option<(Rule, PathBuf)>, config: Option<&Path>) -> Self {
+        let mut places = Vec::new();
+        if let Some((rule, dir)) = first {
+            places.push(Place { rule, dir });
         }
         if let Some(dir) = config {
             places.push(Place {

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Semaphore};
 
-pub use crate::service::AskSettings;
+pub use crate::service::{AskSettings, SearchDefaults};
 pub use error::ApiError;
 pub use routes::{Route, ROUTES};
 
@@ -105,6 +105,8 @@ pub struct ServeOptions {
     pub model_dir: Option<PathBuf>,
     /// `/v1/ask` settings.
     pub ask: AskSettings,
+    /// What a search that names no mode or limit uses (`settings.search`, as the CLI's).
+    pub search: SearchDefaults,
 }
 
 /// True when `bind` exposes plain HTTP beyond this machine: tokens and verbatims would cross
@@ -176,7 +178,7 @@ pub(crate) struct Shared {
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
     /// The models every request's session uses (the embedding model loaded once, at start).
     pub(crate) models: crate::service::Models<'static>,
-    /// The settings every request's session runs with.
+    /// The settings every request's session runs with (its search defaults and `ask`).
     pub(crate) settings: crate::service::Settings,
     /// The `ask` generator: `None` until first used, then loaded, or why not (said in every
     /// extractive answer).
@@ -344,6 +346,7 @@ pub fn start(
         embedder,
         settings: crate::service::Settings {
             ask: opts.ask.clone(),
+            search: opts.search,
         },
         generator: Mutex::new(None),
         tokens: auth::TokenCache::default(),

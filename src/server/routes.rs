@@ -263,13 +263,17 @@ impl axum::extract::FromRequestParts<Arc<Shared>> for Id {
 
 /// Which verbatims a request looks at: `where` (field → value or values), `since` / `until`
 /// (YYYY-MM-DD or RFC 3339), `min_score` / `max_score`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Filter)]
 pub(crate) struct FilterBody {
+    /// Field → value or values: same field any value, different fields all.
     #[serde(rename = "where", default)]
     pub where_: BTreeMap<String, OneOrMany>,
+    /// On or after this day (YYYY-MM-DD or RFC 3339).
     #[serde(default)]
     pub since: Option<String>,
+    /// Before this day (exclusive).
     #[serde(default)]
     pub until: Option<String>,
     #[serde(default)]
@@ -279,7 +283,7 @@ pub(crate) struct FilterBody {
 }
 
 /// `"FR"` or `["FR", "BE"]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(crate) enum OneOrMany {
     One(String),
@@ -289,6 +293,22 @@ pub(crate) enum OneOrMany {
 /// A day parameter, parsed by the library as the CLI parses it (400 with the same message).
 fn parse_day(name: &str, s: &str) -> Result<i64, ApiError> {
     crate::store::parse_day(name, s).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The filter as query parameters (what [`FilterBody::from_query`] reads), for the document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct FilterQuery {
+    /// Segment filter FIELD=VALUE (URL-encoded); repeat: same field any value, different fields all.
+    #[param(rename = "where")]
+    where_: Option<String>,
+    /// On or after this day (YYYY-MM-DD or RFC 3339).
+    since: Option<String>,
+    /// Before this day (exclusive).
+    until: Option<String>,
+    min_score: Option<f64>,
+    max_score: Option<f64>,
 }
 
 impl FilterBody {
@@ -347,15 +367,23 @@ impl FilterBody {
 
 // ---- handlers ----
 
-async fn health() -> Json<Value> {
+#[utoipa::path(get, path = "/v1/health", summary = "Liveness.",
+    responses((status = 200, description = "Up.", body = super::openapi::Health),
+              (status = 429, description = "Rate limited.", body = super::error::ErrorBody)))]
+pub(super) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn openapi() -> Json<Value> {
+#[utoipa::path(get, path = "/openapi.json", summary = "This document.",
+    responses((status = 200, description = "OpenAPI 3.1.", body = serde_json::Value)))]
+pub(super) async fn openapi() -> Json<Value> {
     Json(super::openapi::document())
 }
 
-async fn stats(
+#[utoipa::path(get, path = "/v1/stats",
+    summary = "Workspace counts and index coverage (action: stats).",
+    responses((status = 200, description = "Counts.", body = super::openapi::Stats)))]
+pub(super) async fn stats(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
@@ -369,13 +397,18 @@ async fn stats(
 }
 
 /// `POST /v1/search`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SearchRequest)]
 pub(crate) struct SearchBody {
+    /// Words or a sentence.
     pub query: String,
+    /// Default: the workspace's (`search.mode`, hybrid).
     #[serde(default)]
     pub mode: Option<crate::retrieve::Mode>,
+    /// Hits at most (default `search.limit`).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     #[serde(default)]
     pub sentiment: Option<crate::themes::Polarity>,
@@ -383,7 +416,12 @@ pub(crate) struct SearchBody {
     pub filter: FilterBody,
 }
 
-async fn search(
+#[utoipa::path(post, path = "/v1/search",
+    summary = "Search verbatims by words, meaning or both (action: search). Aggregates-only roles get counts instead of hits.",
+    request_body = SearchBody,
+    responses((status = 200, description = "Hits or aggregates.", body = super::openapi::SearchResponse),
+              (status = 415, description = "Body is not JSON.", body = super::error::ErrorBody)))]
+pub(super) async fn search(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<SearchBody>,
@@ -396,8 +434,8 @@ async fn search(
     }
     // The query is embedded before the workspace lock is taken: searches embed in parallel
     // and only the index lookups queue.
-    let memo = match (&s.embedder, body.mode) {
-        (Some(e), mode) if mode != Some(crate::retrieve::Mode::Text) => {
+    let memo = match (&s.embedder, body.mode.unwrap_or(s.settings.search.mode)) {
+        (Some(e), mode) if mode != crate::retrieve::Mode::Text => {
             let (e, text) = (e.clone(), body.query.clone());
             let v = tokio::task::spawn_blocking(move || {
                 crate::embed::Memo::query(&*e, &text).map(|m| m.into_vector())
@@ -416,7 +454,13 @@ async fn search(
     .map(Json)
 }
 
-async fn themes(
+#[utoipa::path(get, path = "/v1/themes",
+    summary = "The aspect tree (parents, children: verbatims, % of verbatims, % negative, trend), or with by=topic themes with size, share, sentiment, trend (action: themes).",
+    params(FilterQuery,
+           ("by" = Option<String>, Query, description = "aspect (default): the two-level tree of opinion units, shares of verbatims; topic: one theme per verbatim."),
+           ("min_size" = Option<usize>, Query, minimum = 1, description = "Smallest theme shown (default 1, 10 with a filter).")),
+    responses((status = 200, description = "Theme summary.", body = super::openapi::ThemeList)))]
+pub(super) async fn themes(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
@@ -458,7 +502,12 @@ async fn themes(
     .map(Json)
 }
 
-async fn theme(
+#[utoipa::path(get, path = "/v1/themes/{id}", summary = "One theme with quotes, or one node of the aspect tree with its units (action: themes).",
+    params(("id" = String, Path, description = "Theme id: T1, T2… (by topic), P1…/C1… (aspect tree parents and children)", pattern = "^[TPC][0-9]+$"),
+           ("quotes" = Option<usize>, Query, minimum = 0, description = "Quotes to include (default 5; none for aggregates-only roles).")),
+    responses((status = 200, description = "The theme.", body = super::openapi::Theme),
+              (status = 404, description = "No such active theme.", body = super::error::ErrorBody)))]
+pub(super) async fn theme(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Id(id): Id,
@@ -484,8 +533,9 @@ async fn theme(
 }
 
 /// `POST /v1/report`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReportRequest)]
 pub(crate) struct ReportBody {
     /// `json` (default) or `md`.
     #[serde(default)]
@@ -494,7 +544,13 @@ pub(crate) struct ReportBody {
     pub filter: FilterBody,
 }
 
-async fn report(
+#[utoipa::path(post, path = "/v1/report", summary = "The theme report as JSON data or Markdown (action: report).",
+    params(("format" = Option<String>, Query, description = "json (default) or md; overrides the body's.")),
+    request_body(content = Option<ReportBody>, description = "Optional: an empty body reads as {}."),
+    responses((status = 200, description = "The report.",
+               content((serde_json::Value = "application/json"), (String = "text/markdown"))),
+              (status = 415, description = "Body is not JSON.", body = super::error::ErrorBody)))]
+pub(super) async fn report(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
@@ -529,15 +585,21 @@ async fn report(
 }
 
 /// `POST /v1/ask`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AskRequest)]
 pub(crate) struct AskBody {
+    /// The question.
     pub question: String,
     #[serde(flatten)]
     pub filter: FilterBody,
 }
 
-async fn ask(
+#[utoipa::path(post, path = "/v1/ask", summary = "A cited answer from a local model, or counts from the store (action: ask).",
+    request_body = AskBody,
+    responses((status = 200, description = "The answer with its sources.", body = super::openapi::Answer),
+              (status = 415, description = "Body is not JSON.", body = super::error::ErrorBody)))]
+pub(super) async fn ask(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<AskBody>,
@@ -553,8 +615,9 @@ async fn ask(
 }
 
 /// The column mapping of an upload (the CLI's `ingest` flags).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Mapping)]
 pub(crate) struct MappingBody {
     #[serde(default)]
     pub text: Vec<String>,
@@ -587,7 +650,7 @@ impl MappingBody {
 }
 
 /// `POST /v1/ingest` as a JSON envelope.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IngestEnvelope {
     /// `csv` or `jsonl`.
@@ -653,6 +716,35 @@ fn mapping_of(m: MappingBody) -> Result<Option<crate::ingest::Mapping>, ApiError
     }))
 }
 
+/// The mapping as query parameters (`INGEST_PARAMS`), for the document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct IngestQuery {
+    /// csv or jsonl (else from Content-Type: text/csv, application/x-ndjson).
+    format: Option<String>,
+    /// File name recorded for the run and in row errors.
+    name: Option<String>,
+    /// Text column; repeat to join several.
+    text: Option<Vec<String>>,
+    /// Id column (else a content hash of the text).
+    id: Option<String>,
+    /// Respondent column (pseudonymised).
+    respondent: Option<String>,
+    /// Date column.
+    date: Option<String>,
+    /// Force a date format (strftime).
+    date_format: Option<String>,
+    /// Score column.
+    score: Option<String>,
+    /// Segment column; repeatable.
+    field: Option<Vec<String>>,
+    /// Language column.
+    language: Option<String>,
+    /// Keep the sealed original (default: the workspace's setting).
+    keep_original: Option<bool>,
+}
+
 const INGEST_PARAMS: &[&str] = &[
     "format",
     "name",
@@ -667,7 +759,13 @@ const INGEST_PARAMS: &[&str] = &[
     "keep_original",
 ];
 
-async fn ingest(
+#[utoipa::path(post, path = "/v1/ingest",
+    summary = "Ingest a CSV or JSON Lines upload (action: write). Acknowledged only once durable in the store; row errors are reported, not fatal.",
+    params(IngestQuery),
+    request_body(content((String = "text/csv"), (String = "application/x-ndjson"), (IngestEnvelope = "application/json"))),
+    responses((status = 200, description = "What was stored.", body = super::openapi::IngestSummary),
+              (status = 409, description = "Another process is writing to the workspace.", body = super::error::ErrorBody)))]
+pub(super) async fn ingest(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
@@ -738,7 +836,12 @@ fn default_name(f: crate::ingest::Format) -> String {
     }
 }
 
-async fn original(
+#[utoipa::path(get, path = "/v1/verbatims/{id}/original",
+    summary = "The sealed original (unredacted) row of one verbatim; every read is logged (action: reveal).",
+    params(("id" = String, Path, description = "Verbatim id.")),
+    responses((status = 200, description = "The original.", body = super::openapi::Original),
+              (status = 404, description = "No such verbatim.", body = super::error::ErrorBody)))]
+pub(super) async fn original(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Id(id): Id,
@@ -752,7 +855,11 @@ async fn original(
     .map(Json)
 }
 
-async fn audit(
+#[utoipa::path(get, path = "/v1/audit", summary = "The audit trail, oldest first (action: audit, admin).",
+    params(("user" = Option<String>, Query, description = "Only this caller."),
+           ("since" = Option<String>, Query, description = "Only entries on or after this day.")),
+    responses((status = 200, description = "Entries.", body = super::openapi::AuditList)))]
+pub(super) async fn audit(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,

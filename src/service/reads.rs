@@ -42,8 +42,8 @@ impl Session<'_> {
         }
         let q = Query {
             filter: resolve_filter(self.ws, &grant, &req.filter)?,
-            mode: req.mode.unwrap_or(self.ws.config.search.mode),
-            limit: req.limit.unwrap_or(self.ws.config.search.limit),
+            mode: req.mode.unwrap_or(self.settings.search.mode),
+            limit: req.limit.unwrap_or(self.settings.search.limit),
             text: req.text,
             sentiment: req.sentiment,
             // The sentiment head filters by sentiment and ranks by polarity; without one, a

@@ -75,13 +75,49 @@ pub struct AskSettings {
     pub count_cosine: f32,
 }
 
-/// The settings a session runs with, resolved by the door before it starts (flags > env >
-/// `verbatim.toml` > defaults). The workspace's own sections (`[search]`, `[ask]`…) are read
-/// from the workspace; this holds what the door resolves beyond them.
+/// Search defaults of a session: the resolved `search.mode` and `search.limit`
+/// (`crate::settings`), so that both doors answer a bare query alike.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchDefaults {
+    /// Mode of a request without `mode`.
+    pub mode: crate::retrieve::Mode,
+    /// Hits of a request without `limit`.
+    pub limit: usize,
+}
+
+impl Default for SearchDefaults {
+    fn default() -> Self {
+        let d = crate::workspace::SearchConfig::default();
+        SearchDefaults {
+            mode: d.mode,
+            limit: d.limit,
+        }
+    }
+}
+
+/// What a session takes from the resolved settings ([`crate::settings::Settings`], flags > env >
+/// `verbatim.toml` > defaults, resolved once by the door): a view of them, built by
+/// [`Settings::from_resolved`], so that both doors and every operation read one source.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// `ask` thresholds and generator.
     pub ask: AskSettings,
+    /// Mode and limit of a search that names none.
+    pub search: SearchDefaults,
+}
+
+impl Settings {
+    /// The session's view of the resolved settings; `ask` holds what the door derives from
+    /// them (the generator file, the model's calibrated thresholds).
+    pub fn from_resolved(resolved: &crate::settings::Settings, ask: AskSettings) -> Settings {
+        Settings {
+            ask,
+            search: SearchDefaults {
+                mode: resolved.search.mode.value,
+                limit: resolved.search.limit.value,
+            },
+        }
+    }
 }
 
 type Loader<'a, T> = Box<dyn Fn(&Workspace) -> Result<T, String> + Send + Sync + 'a>;
@@ -188,11 +224,11 @@ pub struct Session<'a> {
 pub struct SearchRequest {
     /// The query text.
     pub text: String,
-    /// Text, vector or hybrid; `None`: the workspace's `[search] mode`.
+    /// Text, vector or hybrid; `None`: the settings' `search.mode`.
     pub mode: Option<Mode>,
     /// The caller's filter (resolved against the workspace; the grant's scope applies on top).
     pub filter: Filter,
-    /// How many hits; `None`: the workspace's `[search] limit`.
+    /// How many hits; `None`: the settings' `search.limit`.
     pub limit: Option<usize>,
     /// The query's vector when the door already has it (the server embeds while it waits for
     /// the workspace); `None`: embedded here when the mode needs it.

@@ -212,3 +212,49 @@ fn writes_made_through_the_session_are_recorded_and_refused_without_the_role() {
     assert_eq!(ws.store.audit_entries().unwrap().len(), n);
     assert_eq!(ws.store.count(&Filter::default()).unwrap(), 0);
 }
+
+#[test]
+fn a_search_without_mode_or_limit_takes_them_from_the_resolved_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ws = Workspace::init(dir.path()).unwrap();
+    let (with, defaults) = (models(), Settings::default());
+    Session::new(&mut ws, Caller::Owner, Via::cli("ingest"), &with, &defaults)
+        .ingest(upload("m.csv", Some(mapping())))
+        .unwrap();
+    let env = crate::settings::EnvLayer::from_lookup(|name| match name {
+        "VERBATIM_SEARCH_MODE" => Some("text".into()),
+        "VERBATIM_SEARCH_LIMIT" => Some("1".into()),
+        _ => None,
+    });
+    let resolved =
+        crate::settings::Settings::resolve(&crate::settings::Overrides::default(), &env, None)
+            .unwrap();
+    let settings = Settings::from_resolved(&resolved, AskSettings::default());
+    assert_eq!(settings.search.mode, Mode::Text);
+    assert_eq!(settings.search.limit, 1);
+    let without = Models::loaded(None, None);
+    let req = || SearchRequest {
+        text: "parcel refund".into(),
+        ..SearchRequest::default()
+    };
+    // The default mode (hybrid) needs the model, which is not there; the settings' text does not.
+    assert!(Session::new(
+        &mut ws,
+        Caller::Owner,
+        Via::cli("search"),
+        &without,
+        &defaults
+    )
+    .search(req())
+    .is_err());
+    let r = Session::new(
+        &mut ws,
+        Caller::Owner,
+        Via::cli("search"),
+        &without,
+        &settings,
+    )
+    .search(req())
+    .unwrap();
+    assert_eq!(r.hits.unwrap().len(), 1);
+}

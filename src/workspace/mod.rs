@@ -343,10 +343,7 @@ impl Workspace {
                 })
             }
         };
-        let config: Config = toml::from_str(&text).map_err(|e| WorkspaceError::Config {
-            path: cfg_path.clone(),
-            message: e.to_string(),
-        })?;
+        let config = parse_config(&cfg_path, &text)?;
         // Every redaction in this process (ingest, and the re-redaction of stored text on its
         // way to the indexes) reads the same allowed names.
         crate::pii::detect::allow::set_extra(&config.privacy.allow_names).map_err(|e| {
@@ -512,19 +509,27 @@ pub fn read_config(root: &Path) -> Result<Option<Config>, WorkspaceError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(WorkspaceError::Io { path, source }),
     };
-    toml::from_str(&text)
-        .map(Some)
-        .map_err(|e| WorkspaceError::Config {
-            path,
-            message: e.to_string(),
-        })
+    parse_config(&path, &text).map(Some)
 }
 
-/// Finds the workspace folder: `--workspace`, then `VERBATIM_WORKSPACE`, then the current folder.
-pub fn resolve_root(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("VERBATIM_WORKSPACE").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."))
+/// Parses the text of `verbatim.toml` (every reader of the file comes through here). An error
+/// names the file and the dotted key (`serve.burst: invalid type…`), with the parser's line and
+/// column.
+pub fn parse_config(path: &Path, text: &str) -> Result<Config, WorkspaceError> {
+    let bad = |message: String| WorkspaceError::Config {
+        path: path.to_path_buf(),
+        message,
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| bad(e.to_string()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        bad(if key.is_empty() || key == "." {
+            inner
+        } else {
+            format!("{key}: {inner}")
+        })
+    })
 }
 
 /// What `reindex` did.

@@ -516,3 +516,54 @@ fn a_retention_period_of_zero_days_is_refused_not_applied() {
     );
     assert_eq!(json(verbatim(ws).arg("stats"))["store"]["verbatims"], 3);
 }
+
+#[test]
+fn config_show_names_each_setting_and_a_bad_value_names_its_file_and_key() {
+    let dir = workspace();
+    let ws = dir.path();
+    let text = ok(verbatim(ws)
+        .args(["config", "show", "--threads", "2"])
+        .env("VERBATIM_SERVE_BURST", "9"));
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("serve.burst").contains(" 9  ($VERBATIM_SERVE_BURST)"),
+        "{text}"
+    );
+    assert!(line("threads").contains(" 2  (--threads)"), "{text}");
+    assert!(
+        line("search.limit").contains("verbatim.toml search.limit)"),
+        "{text}"
+    );
+    assert!(line("models.batch_size").ends_with("(default)"), "{text}");
+
+    // A value out of range in verbatim.toml: the file and the key are named.
+    let cfg = ws.join("verbatim.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    assert!(original.contains("limit = 10"), "{original}");
+    for bad in ["limit = 0", "limit = \"ten\""] {
+        std::fs::write(&cfg, original.replace("limit = 10", bad)).unwrap();
+        let o = run(verbatim(ws).args(["search", "battery", "--mode", "text"]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {e}");
+        assert!(
+            e.contains(&cfg.display().to_string()) && e.contains("search.limit"),
+            "{bad}: {e}"
+        );
+    }
+    std::fs::write(&cfg, &original).unwrap();
+    // A bad environment value: the variable is named.
+    let o = run(verbatim(ws)
+        .args(["config", "show"])
+        .env("VERBATIM_SEARCH_LIMIT", "0"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("$VERBATIM_SEARCH_LIMIT=\"0\""),
+        "{}",
+        stderr(&o)
+    );
+}

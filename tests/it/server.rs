@@ -253,6 +253,7 @@ impl Served {
                 handle_signals: false,
                 model_dir: Some(common::model_dir()),
                 ask: Default::default(),
+                search: Default::default(),
             },
         )
         .expect("server starts");
@@ -905,6 +906,7 @@ fn serve_dir(dir: &Path) -> RunningServer {
             handle_signals: false,
             model_dir: Some(common::model_dir()),
             ask: Default::default(),
+            search: Default::default(),
         },
     )
     .expect("server starts")
@@ -1626,4 +1628,107 @@ fn ingests_catch_the_open_indexes_up_in_place_and_persist_them() {
         ws.raw_store().live_vec_ids().unwrap().len(),
         "stale or erased points persisted"
     );
+}
+
+/// The `verbatim serve` child's address, read from its first line.
+fn served_addr(child: &mut std::process::Child) -> SocketAddr {
+    let out = child.stdout.as_mut().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    line.strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_and_the_server_resolve_the_same_settings() {
+    let ws = common::workspace();
+    let dir = ws.path();
+    common::ingest_uci(dir);
+    // verbatim.toml says text mode and 7 hits; the environment says 3 hits, a burst of 4 and
+    // almost no refill. Both doors must answer with exactly that.
+    let cfg = dir.join("verbatim.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.contains("limit = 10") && text.contains("mode = \"hybrid\""),
+        "{text}"
+    );
+    std::fs::write(
+        &cfg,
+        text.replace("limit = 10", "limit = 7")
+            .replace("mode = \"hybrid\"", "mode = \"text\""),
+    )
+    .unwrap();
+    let env = [
+        ("VERBATIM_SEARCH_LIMIT", "3"),
+        ("VERBATIM_SERVE_BURST", "4"),
+        ("VERBATIM_SERVE_RATE", "0.001"),
+    ];
+    let shown = common::json(common::verbatim(dir).args(["config", "show"]).envs(env));
+    let setting = |key: &str| {
+        shown["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("{key} missing: {shown}"))
+            .clone()
+    };
+    assert_eq!(setting("search.limit")["value"], 3);
+    assert_eq!(setting("search.limit")["source"], "$VERBATIM_SEARCH_LIMIT");
+    assert_eq!(setting("search.mode")["value"], "text");
+    assert!(
+        setting("search.mode")["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("verbatim.toml search.mode"),
+        "{shown}"
+    );
+    assert_eq!(setting("serve.burst")["value"], 4);
+
+    let cli = common::json(common::verbatim(dir).args(["search", "battery"]).envs(env));
+    let ids = |v: &Value| -> Vec<String> {
+        v["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no hits: {v}"))
+            .iter()
+            .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&cli).len(), 3, "{cli}");
+    assert_eq!(cli["query"]["mode"], "text", "{cli}");
+
+    let token = common::ok(common::verbatim(dir).args(["user", "add", "ann", "--role", "analyst"]));
+    let token = token.trim();
+    let mut child = common::verbatim(dir)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = served_addr(&mut child);
+    let (st, http) = call(
+        addr,
+        "POST",
+        "/v1/search",
+        Some(token),
+        Some(&json!({ "query": "battery" })),
+    );
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| call(addr, "GET", "/v1/stats", Some(token), None).0)
+        .collect();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert_eq!(st, 200, "{http}");
+    assert_eq!(ids(&http), ids(&cli), "the two doors disagree: {http}");
+    // A burst of 4 from the environment: the search and three more pass, the fifth waits.
+    assert_eq!(statuses, [200, 200, 200, 429], "{statuses:?}");
 }
