@@ -12,6 +12,7 @@ use verbatim::service::Forget;
 use verbatim::workspace::erase::Receipt;
 use verbatim::workspace::Workspace;
 
+use super::progress::Bar;
 use super::{output, Global};
 
 #[derive(Args, Debug)]

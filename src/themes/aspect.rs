@@ -218,6 +218,8 @@ pub fn build(
     let mut rows: Vec<f32> = Vec::new();
     let mut owner: Vec<usize> = Vec::new();
     let mut place: Vec<AspectUnit> = Vec::new();
+    // Each placed unit's polarity, beside `place` (the labels read it).
+    let mut polarity: Vec<crate::themes::Polarity> = Vec::new();
     let mut dim = 0;
     for (i, d) in docs.iter().enumerate() {
         for u in stored.get(&d.doc).map(|v| v.as_slice()).unwrap_or_default() {
@@ -237,6 +239,7 @@ pub fn build(
             let s = crate::sentiment::unit(head, &d.text[u.start..u.end], &u.vector);
             rows.extend_from_slice(&u.vector);
             owner.push(i);
+            polarity.push(s.polarity);
             place.push(AspectUnit {
                 doc: d.doc,
                 idx: u.idx,
@@ -393,6 +396,17 @@ pub fn build(
             labels.insert(*id, l);
         }
     }
+    // The tree's own labels (aspect nouns for parents, issue phrases that agree with the
+    // child's sentiment for children, none used twice); the c-TF-IDF keyphrase above stays
+    // where they find nothing (a parent whose units all sit in "other").
+    let tree_labels = tree_labels(
+        &live,
+        &by_id,
+        &child_parent_final,
+        &place,
+        &polarity,
+        &doc_of,
+    );
     for n in by_id.values_mut() {
         if n.state == ThemeState::Merged {
             n.units = 0;
@@ -404,7 +418,9 @@ pub fn build(
         n.verbatims = doc_sets.get(&n.id).map_or(0, |s| s.len() as i64);
         if units > 0 {
             n.state = ThemeState::Active;
-            if let Some(l) = labels.get(&n.id) {
+            if let Some(l) = tree_labels.get(&n.id).filter(|l| !l.is_empty()) {
+                n.label = l.clone();
+            } else if let Some(l) = labels.get(&n.id) {
                 n.label = l.label.clone();
             }
             if !n.is_parent {
@@ -419,6 +435,60 @@ pub fn build(
         units: place,
         ran: true,
     })
+}
+
+/// Labels of the live nodes by [`super::label::label_tree`]: parents in id order, each with its
+/// live children (their final parent) and the units placed in them.
+fn tree_labels(
+    live: &[i64],
+    by_id: &BTreeMap<i64, AspectNode>,
+    child_parent: &BTreeMap<i64, i64>,
+    place: &[AspectUnit],
+    polarity: &[crate::themes::Polarity],
+    doc_of: &HashMap<i64, &Verbatim>,
+) -> HashMap<i64, String> {
+    use super::label::{label_tree, UnitText};
+    let parents: Vec<i64> = live
+        .iter()
+        .copied()
+        .filter(|id| by_id.get(id).is_some_and(|n| n.is_parent))
+        .collect();
+    let pidx: HashMap<i64, usize> = parents.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+    let mut kids: Vec<Vec<i64>> = vec![Vec::new(); parents.len()];
+    let mut cidx: HashMap<i64, (usize, usize)> = HashMap::new();
+    for &id in live {
+        if by_id.get(&id).is_some_and(|n| !n.is_parent) {
+            if let Some(&pi) = child_parent.get(&id).and_then(|p| pidx.get(p)) {
+                cidx.insert(id, (pi, kids[pi].len()));
+                kids[pi].push(id);
+            }
+        }
+    }
+    let mut input: Vec<Vec<Vec<UnitText<'_>>>> =
+        kids.iter().map(|k| vec![Vec::new(); k.len()]).collect();
+    for (u, pol) in place.iter().zip(polarity) {
+        if let Some(&(pi, ci)) = u.child.and_then(|c| cidx.get(&c)) {
+            let d = doc_of[&u.doc];
+            input[pi][ci].push(UnitText {
+                text: &d.text[u.start..u.end],
+                language: &d.language,
+                polarity: *pol,
+            });
+        }
+    }
+    let out = label_tree(&input);
+    let mut labels = HashMap::new();
+    for (pi, p) in parents.iter().enumerate() {
+        if let Some(l) = out.parents.get(pi) {
+            labels.insert(*p, l.label.clone());
+        }
+        for (ci, c) in kids[pi].iter().enumerate() {
+            if let Some(l) = out.children.get(pi).and_then(|v| v.get(ci)) {
+                labels.insert(*c, l.label.clone());
+            }
+        }
+    }
+    labels
 }
 
 /// The parent whose children's centroids are nearest to `v` (for units in "other").
