@@ -36,7 +36,7 @@ demo: models build
 	$(BIN) -w $(DEMO_WS) search "livraison en retard" --where country=FR --since 2024-03-01 --limit 5
 	@echo; echo '$$ verbatim search "charged twice refund"   (personal data was redacted at ingest)'
 	$(BIN) -w $(DEMO_WS) search "charged twice refund" --limit 3
-	@echo; echo '$$ verbatim themes   (found automatically: size, sentiment, trend, top quote)'
+	@echo; echo '$$ verbatim themes   (the aspect tree, found automatically: what is talked about, what is said, % of verbatims, % negative)'
 	$(BIN) -w $(DEMO_WS) themes
 	@echo; echo '$$ verbatim report --out $(DEMO_WS)/report.html   (self-contained HTML; also .md and .json)'
 	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.html
