@@ -84,6 +84,10 @@ pub enum Action {
     Backup,
     /// Run the HTTP server (it holds the workspace key).
     Serve,
+    /// Read the settings in force (`config show`): no data, but the workspace's paths (key,
+    /// TLS files, model folders), the listening address and the privacy settings (retention,
+    /// the names kept unredacted) — the operator's, as a security team expects.
+    Config,
 }
 
 impl std::fmt::Display for Action {
@@ -105,6 +109,7 @@ impl std::fmt::Display for Action {
             Action::Export => "export a respondent's data",
             Action::Backup => "make backups",
             Action::Serve => "run the server",
+            Action::Config => "read the configuration",
         })
     }
 }
@@ -143,6 +148,7 @@ pub const POLICY: &[(Action, [Level; 5])] = &[
     (Action::Export, /*    */ [F, D, D, D, D]),
     (Action::Backup, /*    */ [F, D, D, D, D]),
     (Action::Serve, /*     */ [F, D, D, D, D]),
+    (Action::Config, /*    */ [F, D, D, D, D]),
 ];
 
 /// The level `role` gets for `action` (deny when the table has no row).
@@ -335,7 +341,7 @@ mod tests {
             // Marketing never gets text.
             assert_ne!(row[3], Level::Full, "marketing gets text for {a:?}");
         }
-        assert_eq!(seen.len(), 16, "an action is missing from POLICY");
+        assert_eq!(seen.len(), 17, "an action is missing from POLICY");
     }
 
     #[test]

@@ -790,6 +790,13 @@ fn model_dir(g: &Global, ws: Option<&Workspace>) -> Result<PathBuf> {
 /// `verbatim config show`: every setting in force and where it came from.
 fn cmd_config_show(g: &Global) -> Result<i32> {
     let s = g.settings();
+    // An admin's read (`Action::Config`: paths, addresses, the privacy settings; no data). The
+    // owner (no token) needs no workspace, so it also runs in a folder that is not one yet.
+    if std::env::var("VERBATIM_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        let mut ws = Workspace::open(&s.workspace.value)?;
+        let (models, settings) = (models(g), session_settings(g));
+        session(&mut ws, "config show", &models, &settings)?.check(Action::Config)?;
+    }
     let rows = s.rows();
     if g.json {
         let settings: Vec<serde_json::Value> = rows

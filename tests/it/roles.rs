@@ -106,6 +106,7 @@ fn role_by_command_matrix_every_cell() {
         ("export", s(&["export", "--respondent", "lucie.bernard@example.com"]), "YNNNN"),
         ("backup", vec!["backup".into(), "--out".into(), tmp.path().join("b.vbk").display().to_string()], "YNNNN"),
         ("serve", s(&["serve", "--bind", "127.0.0.1:1"]), "YNNNN"),
+        ("config show", s(&["config", "show"]), "YNNNN"),
         ("user add", vec![], "YNNNN"),
         ("grant add", vec![], "YNNNN"),
         ("retention apply", s(&["retention", "apply"]), "YNNNN"),
