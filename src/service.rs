@@ -175,7 +175,7 @@ fn resolve_filter(ws: &Workspace, grant: &Grant, filter: &Filter) -> Result<Filt
 }
 
 /// A search's result: the hits, or for an aggregates-only caller, counts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     /// The query as run (the caller's filter; the grant's scope is applied on top).
     pub query: Query,
@@ -188,9 +188,10 @@ pub struct SearchResponse {
 }
 
 /// What `stats` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     /// The workspace folder.
+    #[schema(value_type = String)]
     pub workspace: std::path::PathBuf,
     /// Store counts (as the grant may see them: [`stats_for`]).
     pub store: crate::store::StoreStats,
@@ -201,7 +202,7 @@ pub struct Stats {
 }
 
 /// Text index coverage.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TextCoverage {
     /// Documents indexed.
     pub documents: u64,
@@ -210,7 +211,7 @@ pub struct TextCoverage {
 }
 
 /// Vector index coverage.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VectorCoverage {
     /// Points in the graph.
     pub points: usize,

@@ -371,6 +371,19 @@ pub struct AskSettings {
     pub context_verbatims: Setting<usize>,
 }
 
+impl AskSettings {
+    /// How an answer (and a theme summary) is generated: `max_tokens`, `temperature` and
+    /// `seed` as resolved; the rest of [`crate::ask::llm::GenOptions`] at its defaults.
+    pub fn gen_options(&self) -> crate::ask::llm::GenOptions {
+        crate::ask::llm::GenOptions {
+            max_tokens: self.max_tokens.value,
+            temperature: self.temperature.value,
+            seed: self.seed.value,
+            ..Default::default()
+        }
+    }
+}
+
 /// `serve` settings.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServeSettings {
@@ -683,6 +696,34 @@ impl Settings {
         rows
     }
 
+    /// The settings of a process that was told nothing: no flag, no variable, no file.
+    pub fn defaults() -> Settings {
+        Self::resolve(&Overrides::default(), &EnvLayer::default(), None)
+            .expect("the defaults resolve: there is no value to be wrong")
+    }
+
+    /// The GGUF file `ask.generator` means: a file as given, a folder's `model.gguf`, or the
+    /// `NAME/model.gguf` of the model lookup order (`verbatim models`). A name found nowhere
+    /// means where `verbatim models install` would put it, so that loading it reports the file
+    /// missing (and `ask` answers extractively, saying so). `None`: no models folder at all.
+    pub fn generator_file(&self) -> Option<PathBuf> {
+        let spec = &self.ask.generator.value;
+        let p = Path::new(spec);
+        if p.is_file() {
+            return Some(p.to_path_buf());
+        }
+        if p.is_dir() {
+            return Some(p.join("model.gguf"));
+        }
+        let search = self.models.search_path();
+        let dir = search
+            .find(spec)
+            .map(|(_, dir)| dir)
+            .or_else(|| crate::embed::catalog::data_dir().map(|d| d.join(spec)))
+            .or_else(|| search.places().first().map(|p| p.dir.join(spec)))?;
+        Some(dir.join("model.gguf"))
+    }
+
     /// Calibrated answer thresholds (min cosine for a source, for a count) of the model in
     /// `model_dir` (its profile), else the defaults.
     pub fn ask_thresholds(model_dir: Option<&Path>) -> Setting<(f32, f32)> {
@@ -952,6 +993,27 @@ mod tests {
         // Not in the file: still the default, and said so.
         assert_eq!(s.serve.rate_per_second.source, Source::Default);
         assert_eq!(s.ask.max_tokens.source, Source::Default);
+    }
+
+    #[test]
+    fn generation_options_are_the_resolved_ask_settings() {
+        let f = file("[ask]\ntemperature = 0.7\nseed = 9\nmax_tokens = 64\n");
+        let flags = Overrides {
+            seed: Some(5),
+            ..Overrides::default()
+        };
+        let g = Settings::resolve(&flags, &env(&[]), Some(&f))
+            .unwrap()
+            .ask
+            .gen_options();
+        // The flag beats the file; the file beats the defaults.
+        assert_eq!((g.seed, g.temperature, g.max_tokens), (5, 0.7, 64));
+        let d = Settings::defaults().ask.gen_options();
+        let cfg = crate::workspace::AskConfig::default();
+        assert_eq!(
+            (d.seed, d.temperature, d.max_tokens),
+            (cfg.seed, cfg.temperature, cfg.max_tokens)
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct AskOptions {
 
 /// Why an answer is extractive rather than generated (its first line says it; `--json` has it
 /// as `fallback`). A model that is there but fails must not read as "no generator model".
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "reason", content = "detail", rename_all = "snake_case")]
 pub enum Fallback {
     /// No generator model is installed.
@@ -96,7 +96,7 @@ impl Default for AskOptions {
 }
 
 /// What kind of answer this is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerMode {
     /// Written by the local model, citations enforced.
@@ -110,7 +110,7 @@ pub enum AnswerMode {
 }
 
 /// A verbatim in the context.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Source {
     /// Its number in the context (`[n]`).
     pub n: usize,
@@ -134,7 +134,7 @@ pub struct Source {
 }
 
 /// The number behind a counting question.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CountAnswer {
     /// Verbatims that match.
     pub count: usize,
@@ -153,7 +153,7 @@ pub struct CountAnswer {
 }
 
 /// Hits of the extractive answer that share a theme.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Group {
     /// Theme id, or "—" for verbatims in no theme / before any theme run.
     pub theme: String,
@@ -166,7 +166,8 @@ pub struct Group {
 }
 
 /// Seconds per step.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = AnswerTimings)]
 pub struct Timings {
     /// Retrieval.
     pub retrieve_s: f64,
@@ -175,7 +176,7 @@ pub struct Timings {
 }
 
 /// An answer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     /// The question.
     pub question: String,
@@ -185,6 +186,7 @@ pub struct Answer {
     pub answer: String,
     /// Generated sentences with their verdicts (dropped ones included).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub sentences: Vec<Checked>,
     /// Numbers of the sources cited by kept sentences (or shown, for extractive/count answers).
     pub cited: Vec<usize>,
@@ -198,6 +200,7 @@ pub struct Answer {
     pub groups: Vec<Group>,
     /// Generation counts and speed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub generation: Option<GenStats>,
     /// Why the answer is extractive (extractive answers only).
     #[serde(skip_serializing_if = "Option::is_none")]

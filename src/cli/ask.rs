@@ -10,7 +10,7 @@ use verbatim::access::Action;
 use verbatim::ask::llm::Generator;
 use verbatim::ask::{AnswerMode, Fallback};
 use verbatim::embed;
-use verbatim::service::{AskRequest, AskSettings, Settings};
+use verbatim::service::{AskRequest, Settings};
 use verbatim::workspace::Workspace;
 
 use super::{model_dir, output, FilterArgs, Global};
@@ -63,26 +63,11 @@ fn temperature(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// The GGUF file a generator name or path means: a file, a folder's `model.gguf`, or the
-/// `NAME/model.gguf` of the model lookup order (`verbatim models`).
-pub(super) fn generator_path(g: &Global, spec: &str) -> Result<PathBuf> {
-    let p = Path::new(spec);
-    if p.is_file() {
-        return Ok(p.to_path_buf());
-    }
-    if p.is_dir() {
-        return Ok(p.join("model.gguf"));
-    }
-    let search = super::search_path(g);
-    // Not found anywhere: where `verbatim models install` would put it, so that loading it
-    // reports the file missing (and `ask` falls back to an extractive answer).
-    let dir = search
-        .find(spec)
-        .map(|(_, dir)| dir)
-        .or_else(|| embed::catalog::data_dir().map(|d| d.join(spec)))
-        .or_else(|| search.places().first().map(|p| p.dir.join(spec)))
-        .context("no models folder: pass --generator FILE.gguf")?;
-    Ok(dir.join("model.gguf"))
+/// The GGUF file `ask.generator` means ([`verbatim::settings::Settings::generator_file`]).
+pub(super) fn generator_path(g: &Global) -> Result<PathBuf> {
+    g.settings()
+        .generator_file()
+        .context("no models folder: pass --generator FILE.gguf")
 }
 
 /// Calibrated thresholds of the workspace's embedding model (its profile), else defaults.
@@ -93,17 +78,10 @@ pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
 
 pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
-    // Flags, then the environment, then verbatim.toml [ask], then defaults (resolved by `run`).
+    // Flags, then the environment, then verbatim.toml [ask], then defaults (resolved by `run`);
+    // the session reads them, the generator file and the model's thresholds.
     let cfg = &g.settings().ask;
-    let (min_cosine, count_cosine) = thresholds(g, &ws);
-    let settings = Settings::from_resolved(
-        g.settings(),
-        AskSettings {
-            generator: None,
-            min_cosine,
-            count_cosine,
-        },
-    );
+    let settings = Settings::with_model(g.settings(), model_dir(g, Some(&ws)).ok().as_deref());
     let models = super::models(g);
     let mut session = super::session(&mut ws, "ask", &models, &settings)?;
     // Resolved before any model loads: a typo fails at once.
@@ -114,7 +92,7 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
         if a.extractive || !session.may_read_text(Action::Ask)? {
             (None, Fallback::Asked)
         } else {
-            let path = generator_path(g, &cfg.generator.value)?;
+            let path = generator_path(g)?;
             match Generator::load(&path) {
                 Ok(gen) => (Some(gen), Fallback::NoGenerator),
                 // Without a generator the answer is extractive, and says so.
@@ -146,10 +124,11 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let request = AskRequest {
         question: a.question.clone(),
         filter,
-        limit: Some(cfg.context_verbatims.value),
-        max_tokens: Some(cfg.max_tokens.value),
-        temperature: Some(cfg.temperature.value),
-        seed: Some(cfg.seed.value),
+        // The flags are in the resolved settings the session reads.
+        limit: None,
+        max_tokens: None,
+        temperature: None,
+        seed: None,
         generator: generator.as_mut(),
         without_generator,
     };

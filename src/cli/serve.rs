@@ -1,6 +1,6 @@
-//! `verbatim serve`: the resolved settings (`verbatim::settings`: flags > env > `[serve]` in
-//! verbatim.toml > defaults) → `server::ServeOptions`, the loud warning for plain HTTP beyond
-//! loopback, then run until SIGINT / SIGTERM.
+//! `verbatim serve`: the resolved settings (`verbatim::settings`: flags > env > verbatim.toml >
+//! defaults), handed whole to the server in `server::ServeOptions`, the loud warning for plain
+//! HTTP beyond loopback, then run until SIGINT / SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use clap::Args;
 
 use verbatim::access::Action;
 use verbatim::embed::Embedder;
-use verbatim::server::{self, AskSettings, ServeOptions, TlsFiles};
+use verbatim::server::{self, ServeOptions};
 use verbatim::workspace::Workspace;
 
 use super::{load_model, model_dir, Global};
@@ -62,19 +62,15 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, _flags: ServeArgs) -> Result<i3
     // The server holds the workspace key: only whoever may run it (the owner, an admin).
     let (models, settings) = (super::models(g), super::session_settings(g));
     super::session(&mut ws, "serve", &models, &settings)?.check(Action::Serve)?;
-    // Flags, environment and verbatim.toml were resolved (and checked) by `run`.
-    let settings = g.settings();
-    let serve = &settings.serve;
-    let limits = serve.limits();
-    let bind = serve.bind.value;
-    let tls = match (&serve.tls_cert.value, &serve.tls_key.value) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ => None,
+    // Flags, environment and verbatim.toml were resolved (and checked) by `run`; the server
+    // keeps them for every request.
+    let opts = ServeOptions {
+        settings: g.settings().clone(),
+        handle_signals: true,
+        model_dir: model_dir(g, Some(&ws)).ok(),
     };
-    if server::exposed_without_tls(&bind, tls.is_some()) {
+    let bind = opts.settings.serve.bind.value;
+    if server::exposed_without_tls(&bind, opts.tls().is_some()) {
         eprintln!(
             "\n\
              ************************************************************************\n\
@@ -94,24 +90,6 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, _flags: ServeArgs) -> Result<i3
             );
             None
         }
-    };
-    let (min_cosine, count_cosine) = super::ask::thresholds(g, &ws);
-    let ask = AskSettings {
-        generator: super::ask::generator_path(g, &settings.ask.generator.value).ok(),
-        min_cosine,
-        count_cosine,
-    };
-    let opts = ServeOptions {
-        bind,
-        tls,
-        limits,
-        handle_signals: true,
-        model_dir: model_dir(g, Some(&ws)).ok(),
-        ask,
-        search: server::SearchDefaults {
-            mode: settings.search.mode.value,
-            limit: settings.search.limit.value,
-        },
     };
     drop(ws);
     let running = server::start(root, embedder, opts)?;

@@ -642,7 +642,7 @@ fn summaries_of(
     themes: &[verbatim::themes::ThemeSummary],
 ) -> Result<Vec<verbatim::ask::ThemeSentence>> {
     let embedder = load_model(g, Some(ws))?;
-    let path = super::ask::generator_path(g, &g.settings().ask.generator.value)?;
+    let path = super::ask::generator_path(g)?;
     let mut generator = match verbatim::ask::llm::Generator::load(&path) {
         Ok(gen) => Some(gen),
         Err(verbatim::ask::llm::LlmError::Missing { .. }) => {
@@ -663,11 +663,8 @@ fn summaries_of(
         }
     };
     let (_, attribution) = super::ask::thresholds(g, ws);
-    let gen = verbatim::ask::llm::GenOptions {
-        temperature: ws.config.ask.temperature,
-        seed: ws.config.ask.seed,
-        ..Default::default()
-    };
+    // `[ask]` as resolved (flags > env > verbatim.toml > defaults), as `ask` reads it.
+    let gen = g.settings().ask.gen_options();
     themes
         .iter()
         .map(|t| {

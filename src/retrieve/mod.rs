@@ -71,7 +71,8 @@ pub enum Mode {
 }
 
 /// A search request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = SearchQuery)]
 pub struct Query {
     /// What the user typed.
     pub text: String,
@@ -90,6 +91,7 @@ pub struct Query {
     /// The sentiment head of the workspace's model, set by the caller that can load it: needed
     /// by [`Query::sentiment`] and by polarity-aware ranking (skipped without it).
     #[serde(skip)]
+    #[schema(ignore)]
     pub head: Option<std::sync::Arc<SentimentHead>>,
 }
 
@@ -100,7 +102,7 @@ fn default_limit() -> usize {
 /// What an aggregates-only caller (marketing) gets for a search: how many of the top `limit`
 /// results fall in each segment value and theme, never the verbatims. Counts under the grant's
 /// k are `None` (suppressed).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchAggregate {
     /// Results considered (`None`: fewer than k).
     pub matches: Option<usize>,
@@ -113,7 +115,7 @@ pub struct SearchAggregate {
 }
 
 /// One result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Hit {
     /// 1-based rank.
     pub rank: usize,

@@ -3,18 +3,27 @@
 //! settings, the indexes it keeps open), one session method per route, and retention. The
 //! server decides nothing about access and repeats none of the CLI's work: the session gives
 //! the grant or the refusal, does the operation and records it; this file maps the outcome to
-//! HTTP.
+//! HTTP. Each route's success body is a typed value (a service response, or one of the few
+//! HTTP shapes below) whose `ToSchema` derive is its schema in `/openapi.json`.
 
-use serde_json::Value;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::routes::{AskBody, ReportBody, SearchBody, Upload};
 use super::{Core, Shared};
 use crate::access::{Action, Caller};
+use crate::ask::Answer;
 use crate::service::{
-    self, AskRequest, AuditRequest, ErrorKind, IngestRequest, ReportRequest, SearchRequest,
-    ServiceError, Session, ThemeRequest, ThemesRequest, Via,
+    self, AskRequest, AuditRequest, ErrorKind, IngestRequest, NodeResponse, ReportRequest,
+    SearchRequest, SearchResponse, ServiceError, Session, Stats, ThemeRequest, ThemesRequest, Via,
 };
+use crate::store::AuditEntry;
+use crate::themes::aspect::TreeSummary;
+use crate::themes::priority::Priority;
+use crate::themes::{Report, ThemeSummary};
+use crate::workspace::ingest::IngestSummary;
+use crate::workspace::privacy::Revealed;
 use crate::workspace::Workspace;
 
 impl From<ServiceError> for ApiError {
@@ -31,8 +40,62 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-fn json(v: impl serde::Serialize) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(ApiError::internal)
+/// `GET /v1/health`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// The server's version.
+    pub version: &'static str,
+}
+
+/// `GET /v1/themes`: the aspect tree (the default), or the topic themes (`by=topic`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ThemesOut {
+    /// `by=aspect`.
+    Tree(TreeSummary),
+    /// `by=topic`.
+    Topics(TopicList),
+}
+
+/// The topic themes in the caller's scope.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TopicList {
+    /// Verbatims seen through the filter.
+    pub verbatims: usize,
+    /// Verbatims in no theme.
+    pub other: usize,
+    /// What to fix first.
+    pub priorities: Vec<Priority>,
+    /// Themes, largest first.
+    pub themes: Vec<ThemeSummary>,
+}
+
+/// `GET /v1/themes/{id}`: a topic theme (`T3`) or a node of the aspect tree (`P3`, `C12`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ThemeOut {
+    /// `T<n>`.
+    Topic(ThemeSummary),
+    /// `P<n>` or `C<n>`.
+    Node(NodeResponse),
+}
+
+/// `POST /v1/ingest`: what was stored, `file` being the upload's name.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct IngestOut {
+    #[serde(flatten)]
+    pub summary: IngestSummary,
+    /// The route (as the audit trail names it).
+    pub via: String,
+}
+
+/// `GET /v1/audit`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AuditList {
+    /// Oldest first.
+    pub entries: Vec<AuditEntry>,
 }
 
 /// The request's session on `ws`.
@@ -68,10 +131,10 @@ pub(crate) fn stats(
     sh: &Shared,
     caller: &Caller,
     via: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Stats, ApiError> {
     check(core, sh, caller, Action::Stats)?;
     let (ws, ix) = core.with_indexes()?;
-    json(session(ws, sh, caller, via).with_indexes(ix).stats()?)
+    Ok(session(ws, sh, caller, via).with_indexes(ix).stats()?)
 }
 
 pub(crate) fn search(
@@ -81,7 +144,7 @@ pub(crate) fn search(
     via: &str,
     body: SearchBody,
     query_vector: Option<Vec<f32>>,
-) -> Result<Value, ApiError> {
+) -> Result<SearchResponse, ApiError> {
     check(core, sh, caller, Action::Search)?;
     let req = SearchRequest {
         text: body.query,
@@ -92,7 +155,7 @@ pub(crate) fn search(
         sentiment: body.sentiment,
     };
     let (ws, ix) = core.with_indexes()?;
-    json(session(ws, sh, caller, via).with_indexes(ix).search(req)?)
+    Ok(session(ws, sh, caller, via).with_indexes(ix).search(req)?)
 }
 
 pub(crate) fn themes(
@@ -102,7 +165,7 @@ pub(crate) fn themes(
     via: &str,
     filter: super::routes::FilterBody,
     min_size: Option<usize>,
-) -> Result<Value, ApiError> {
+) -> Result<ThemesOut, ApiError> {
     let req = ThemesRequest {
         filter: filter.to_filter()?,
         quotes: 1,
@@ -110,11 +173,11 @@ pub(crate) fn themes(
         run: Default::default(),
     };
     let s = session(&mut core.ws, sh, caller, via).themes(req)?.summary;
-    json(serde_json::json!({
-        "verbatims": s.verbatims,
-        "other": s.other,
-        "priorities": s.priorities,
-        "themes": s.themes,
+    Ok(ThemesOut::Topics(TopicList {
+        verbatims: s.verbatims,
+        other: s.other,
+        priorities: s.priorities,
+        themes: s.themes,
     }))
 }
 
@@ -125,12 +188,14 @@ pub(crate) fn tree(
     caller: &Caller,
     via: &str,
     filter: super::routes::FilterBody,
-) -> Result<Value, ApiError> {
+) -> Result<ThemesOut, ApiError> {
     let req = crate::service::TreeRequest {
         filter: filter.to_filter()?,
         run: Default::default(),
     };
-    json(session(&mut core.ws, sh, caller, via).tree(req)?.summary)
+    Ok(ThemesOut::Tree(
+        session(&mut core.ws, sh, caller, via).tree(req)?.summary,
+    ))
 }
 
 /// `GET /v1/themes/{id}` for a tree node (`P3`, `C12`): the node and its units.
@@ -140,8 +205,10 @@ pub(crate) fn tree_node(
     caller: &Caller,
     via: &str,
     id: &str,
-) -> Result<Value, ApiError> {
-    json(session(&mut core.ws, sh, caller, via).tree_node(id, &Default::default())?)
+) -> Result<ThemeOut, ApiError> {
+    Ok(ThemeOut::Node(
+        session(&mut core.ws, sh, caller, via).tree_node(id, &Default::default())?,
+    ))
 }
 
 pub(crate) fn theme(
@@ -151,7 +218,7 @@ pub(crate) fn theme(
     via: &str,
     id: &str,
     quotes: Option<usize>,
-) -> Result<Value, ApiError> {
+) -> Result<ThemeOut, ApiError> {
     let req = ThemeRequest {
         id: id.to_string(),
         filter: Default::default(),
@@ -159,7 +226,7 @@ pub(crate) fn theme(
         run: Default::default(),
     };
     match session(&mut core.ws, sh, caller, via).theme(req)?.theme {
-        Some(t) => json(t),
+        Some(t) => Ok(ThemeOut::Topic(t)),
         None => Err(ApiError::not_found(format!(
             "no active theme {} with verbatims in your scope (see GET /v1/themes)",
             crate::themes::run::parse_theme_id(id)
@@ -171,7 +238,7 @@ pub(crate) fn theme(
 
 /// A report: JSON data or Markdown.
 pub(crate) enum ReportOut {
-    Json(Value),
+    Json(Box<Report>),
     Markdown(String),
 }
 
@@ -195,7 +262,7 @@ pub(crate) fn report(
     Ok(if markdown {
         ReportOut::Markdown(crate::themes::report::markdown(&report))
     } else {
-        ReportOut::Json(json(&report)?)
+        ReportOut::Json(Box::new(report))
     })
 }
 
@@ -205,12 +272,12 @@ pub(crate) fn ask(
     caller: &Caller,
     via: &str,
     body: AskBody,
-) -> Result<Value, ApiError> {
-    // The generator is loaded on first use, for a caller who may read text, and kept (lock
-    // order: core, generator, auth).
+) -> Result<Answer, ApiError> {
+    // The generator is loaded on first use, for a caller who may read text and did not ask
+    // for an extractive answer, and kept (lock order: core, generator, auth).
     let reads_text = session(&mut core.ws, sh, caller, via).may_read_text(Action::Ask)?;
     let mut slot = super::lock(&sh.generator);
-    if reads_text && slot.is_none() {
+    if reads_text && !body.extractive && slot.is_none() {
         use crate::ask::{llm::LlmError, Fallback};
         *slot = Some(match sh.settings.ask.generator.as_deref() {
             None => Err(Fallback::NoGenerator),
@@ -224,6 +291,7 @@ pub(crate) fn ask(
         });
     }
     let (generator, without_generator) = match slot.as_mut() {
+        _ if body.extractive => (None, crate::ask::Fallback::Asked),
         Some(Ok(g)) => (Some(g), crate::ask::Fallback::NoGenerator),
         Some(Err(why)) => (None, why.clone()),
         None => (None, crate::ask::Fallback::NoGenerator),
@@ -231,10 +299,10 @@ pub(crate) fn ask(
     let req = AskRequest {
         question: body.question,
         filter: body.filter.to_filter()?,
-        limit: None,
-        max_tokens: None,
-        temperature: None,
-        seed: None,
+        limit: body.limit,
+        max_tokens: body.max_tokens,
+        temperature: body.temperature,
+        seed: body.seed,
         generator,
         without_generator,
     };
@@ -246,7 +314,7 @@ pub(crate) fn ask(
         .with_indexes(ix)
         .with_audit(&mut audit_ws)
         .ask(req, &mut |_| {})?;
-    json(answer)
+    Ok(answer)
 }
 
 /// The upload is read from memory: no temporary file, and every message names the upload.
@@ -256,7 +324,7 @@ pub(crate) fn ingest(
     caller: &Caller,
     via: &str,
     upload: Upload,
-) -> Result<Value, ApiError> {
+) -> Result<IngestOut, ApiError> {
     check(core, sh, caller, Action::Write)?;
     let req = IngestRequest {
         source: crate::workspace::ingest::Source::Bytes {
@@ -274,10 +342,13 @@ pub(crate) fn ingest(
     let summary = core.write_with_indexes(|ws, ix| {
         Ok(session(ws, sh, caller, via).with_indexes(ix).ingest(req)?)
     })?;
-    let mut v = json(&summary)?;
-    v["file"] = Value::String(upload.name);
-    v["via"] = Value::String(via.to_string());
-    Ok(v)
+    Ok(IngestOut {
+        summary: IngestSummary {
+            file: upload.name.into(),
+            ..summary
+        },
+        via: via.to_string(),
+    })
 }
 
 pub(crate) fn original(
@@ -286,8 +357,8 @@ pub(crate) fn original(
     caller: &Caller,
     via: &str,
     id: &str,
-) -> Result<Value, ApiError> {
-    json(session(&mut core.ws, sh, caller, via).reveal(id)?)
+) -> Result<Revealed, ApiError> {
+    Ok(session(&mut core.ws, sh, caller, via).reveal(id)?)
 }
 
 pub(crate) fn audit(
@@ -297,10 +368,10 @@ pub(crate) fn audit(
     via: &str,
     user: Option<String>,
     since: Option<String>,
-) -> Result<Value, ApiError> {
+) -> Result<AuditList, ApiError> {
     let entries =
         session(&mut core.ws, sh, caller, via).audit_entries(AuditRequest { user, since })?;
-    json(serde_json::json!({ "entries": entries }))
+    Ok(AuditList { entries })
 }
 
 /// The server's models: the embedding model it loaded at start (or none), the model folder.

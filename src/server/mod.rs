@@ -40,7 +40,6 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Semaphore};
 
-pub use crate::service::{AskSettings, SearchDefaults};
 pub use error::ApiError;
 pub use routes::{Route, ROUTES};
 
@@ -93,20 +92,30 @@ pub struct TlsFiles {
 /// How to serve.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// Address to listen on; port 0 picks a free one ([`RunningServer::addr`] says which).
-    pub bind: SocketAddr,
-    /// Serve HTTPS with these files; `None`: plain HTTP.
-    pub tls: Option<TlsFiles>,
-    /// Limits (body sizes, rate); `bind` in it is ignored in favour of the field above.
-    pub limits: ServeConfig,
+    /// Every setting, resolved once as for any command (flags > env > `verbatim.toml` >
+    /// defaults): `serve` says where to listen (port 0 picks a free one: see
+    /// [`RunningServer::addr`]), with which TLS files and limits; every request's session runs
+    /// with them (search defaults, `ask`), so a request gets what the same command would.
+    pub settings: crate::settings::Settings,
     /// Shut down gracefully on SIGINT / SIGTERM (the CLI); tests stop the server by its handle.
     pub handle_signals: bool,
-    /// The embedding model's folder (its sentiment head serves themes and reports).
+    /// The embedding model's folder (its sentiment head serves themes and reports; its profile
+    /// gives `ask` its thresholds).
     pub model_dir: Option<PathBuf>,
-    /// `/v1/ask` settings.
-    pub ask: AskSettings,
-    /// What a search that names no mode or limit uses (`settings.search`, as the CLI's).
-    pub search: SearchDefaults,
+}
+
+impl ServeOptions {
+    /// The TLS files the settings name (both, or none: plain HTTP).
+    pub fn tls(&self) -> Option<TlsFiles> {
+        let s = &self.settings.serve;
+        match (&s.tls_cert.value, &s.tls_key.value) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// True when `bind` exposes plain HTTP beyond this machine: tokens and verbatims would cross
@@ -178,7 +187,8 @@ pub(crate) struct Shared {
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
     /// The models every request's session uses (the embedding model loaded once, at start).
     pub(crate) models: crate::service::Models<'static>,
-    /// The settings every request's session runs with (its search defaults and `ask`).
+    /// The settings every request's session runs with: the resolved settings the server was
+    /// started with, and `ask`'s generator file and thresholds derived from them once.
     pub(crate) settings: crate::service::Settings,
     /// The `ask` generator: `None` until first used, then loaded, or why not (said in every
     /// extractive answer).
@@ -310,21 +320,15 @@ pub fn start(
     let ws = Workspace::open(root)?;
     let auth_ws = Workspace::open(root)?;
     let tls = opts
-        .tls
-        .as_ref()
+        .tls()
         .map(|t| listener::tls_acceptor(&t.cert, &t.key))
         .transpose()?;
-    let std_listener =
-        std::net::TcpListener::bind(opts.bind).map_err(|source| ServerError::Bind {
-            addr: opts.bind,
-            source,
-        })?;
+    let (bind, limits) = (opts.settings.serve.bind.value, opts.settings.serve.limits());
+    let std_listener = std::net::TcpListener::bind(bind)
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
     let addr = std_listener
         .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: opts.bind,
-            source,
-        })?;
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
     std_listener
         .set_nonblocking(true)
         .map_err(|source| ServerError::Bind { addr, source })?;
@@ -344,14 +348,11 @@ pub fn start(
         auth_ws: Mutex::new(auth_ws),
         models: door::models(opts.model_dir.clone(), embedder.clone()),
         embedder,
-        settings: crate::service::Settings {
-            ask: opts.ask.clone(),
-            search: opts.search,
-        },
+        settings: crate::service::Settings::with_model(&opts.settings, opts.model_dir.as_deref()),
         generator: Mutex::new(None),
         tokens: auth::TokenCache::default(),
-        limiter: auth::RateLimiter::new(opts.limits.rate_per_second, opts.limits.burst),
-        limits: opts.limits.clone(),
+        limiter: auth::RateLimiter::new(limits.rate_per_second, limits.burst),
+        limits,
         work: work.clone(),
     });
     let listener = {

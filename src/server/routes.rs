@@ -14,7 +14,7 @@ use axum::{Extension, Json, Router};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::{auth, blocking, door, Shared};
@@ -368,10 +368,13 @@ impl FilterBody {
 // ---- handlers ----
 
 #[utoipa::path(get, path = "/v1/health", summary = "Liveness.",
-    responses((status = 200, description = "Up.", body = super::openapi::Health),
+    responses((status = 200, description = "Up.", body = door::Health),
               (status = 429, description = "Rate limited.", body = super::error::ErrorBody)))]
-pub(super) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+pub(super) async fn health() -> Json<door::Health> {
+    Json(door::Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 #[utoipa::path(get, path = "/openapi.json", summary = "This document.",
@@ -382,12 +385,12 @@ pub(super) async fn openapi() -> Json<Value> {
 
 #[utoipa::path(get, path = "/v1/stats",
     summary = "Workspace counts and index coverage (action: stats).",
-    responses((status = 200, description = "Counts.", body = super::openapi::Stats)))]
+    responses((status = 200, description = "Counts.", body = crate::service::Stats)))]
 pub(super) async fn stats(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::service::Stats>, ApiError> {
     q.only(&[])?;
     blocking(&s, move |core, sh| {
         door::stats(core, sh, &caller, "GET /v1/stats")
@@ -419,13 +422,13 @@ pub(crate) struct SearchBody {
 #[utoipa::path(post, path = "/v1/search",
     summary = "Search verbatims by words, meaning or both (action: search). Aggregates-only roles get counts instead of hits.",
     request_body = SearchBody,
-    responses((status = 200, description = "Hits or aggregates.", body = super::openapi::SearchResponse),
+    responses((status = 200, description = "Hits or aggregates.", body = crate::service::SearchResponse),
               (status = 415, description = "Body is not JSON.", body = super::error::ErrorBody)))]
 pub(super) async fn search(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<SearchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::service::SearchResponse>, ApiError> {
     if body.query.trim().is_empty() {
         return Err(ApiError::bad_request("query is empty"));
     }
@@ -434,7 +437,7 @@ pub(super) async fn search(
     }
     // The query is embedded before the workspace lock is taken: searches embed in parallel
     // and only the index lookups queue.
-    let memo = match (&s.embedder, body.mode.unwrap_or(s.settings.search.mode)) {
+    let memo = match (&s.embedder, body.mode.unwrap_or(s.settings.search().mode)) {
         (Some(e), mode) if mode != crate::retrieve::Mode::Text => {
             let (e, text) = (e.clone(), body.query.clone());
             let v = tokio::task::spawn_blocking(move || {
@@ -459,12 +462,12 @@ pub(super) async fn search(
     params(FilterQuery,
            ("by" = Option<String>, Query, description = "aspect (default): the two-level tree of opinion units, shares of verbatims; topic: one theme per verbatim."),
            ("min_size" = Option<usize>, Query, minimum = 1, description = "Smallest theme shown (default 1, 10 with a filter).")),
-    responses((status = 200, description = "Theme summary.", body = super::openapi::ThemeList)))]
+    responses((status = 200, description = "The aspect tree, or the topic themes (by=topic).", body = door::ThemesOut)))]
 pub(super) async fn themes(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<door::ThemesOut>, ApiError> {
     q.only(&[
         "where",
         "since",
@@ -505,14 +508,14 @@ pub(super) async fn themes(
 #[utoipa::path(get, path = "/v1/themes/{id}", summary = "One theme with quotes, or one node of the aspect tree with its units (action: themes).",
     params(("id" = String, Path, description = "Theme id: T1, T2… (by topic), P1…/C1… (aspect tree parents and children)", pattern = "^[TPC][0-9]+$"),
            ("quotes" = Option<usize>, Query, minimum = 0, description = "Quotes to include (default 5; none for aggregates-only roles).")),
-    responses((status = 200, description = "The theme.", body = super::openapi::Theme),
+    responses((status = 200, description = "The theme (T<n>) or the tree node with its units (P<n>, C<n>).", body = door::ThemeOut),
               (status = 404, description = "No such active theme.", body = super::error::ErrorBody)))]
 pub(super) async fn theme(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Id(id): Id,
     q: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<door::ThemeOut>, ApiError> {
     q.only(&["quotes"])?;
     if crate::themes::aspect::parse_node_id(&id).is_some() {
         return blocking(&s, move |core, sh| {
@@ -548,7 +551,7 @@ pub(crate) struct ReportBody {
     params(("format" = Option<String>, Query, description = "json (default) or md; overrides the body's.")),
     request_body(content = Option<ReportBody>, description = "Optional: an empty body reads as {}."),
     responses((status = 200, description = "The report.",
-               content((serde_json::Value = "application/json"), (String = "text/markdown"))),
+               content((crate::themes::Report = "application/json"), (String = "text/markdown"))),
               (status = 415, description = "Body is not JSON.", body = super::error::ErrorBody)))]
 pub(super) async fn report(
     State(s): State<Arc<Shared>>,
@@ -574,7 +577,7 @@ pub(super) async fn report(
     })
     .await?;
     Ok(match out {
-        door::ReportOut::Json(v) => Json(v).into_response(),
+        door::ReportOut::Json(v) => Json(*v).into_response(),
         door::ReportOut::Markdown(md) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
@@ -584,28 +587,58 @@ pub(super) async fn report(
     })
 }
 
-/// `POST /v1/ask`.
+/// `POST /v1/ask`: the fields of `verbatim ask`'s flags, the same ranges; what is left out
+/// comes from the server's resolved settings (`[ask]` in verbatim.toml, defaults). There is no
+/// `generator`: which model file the server loads is the operator's choice, not a caller's.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = AskRequest)]
 pub(crate) struct AskBody {
     /// The question.
     pub question: String,
+    /// Answer from the verbatims only (no generator model), grouped by theme.
+    #[serde(default)]
+    pub extractive: bool,
+    /// Verbatims in the context at most (default `ask.context_verbatims`).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// Most tokens in the answer (default `ask.max_tokens`).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 32768)]
+    pub max_tokens: Option<usize>,
+    /// Sampling temperature, 0 (greedy, the default) to 2.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
+    pub temperature: Option<f64>,
+    /// Sampling seed (default `ask.seed`).
+    #[serde(default)]
+    pub seed: Option<u64>,
     #[serde(flatten)]
     pub filter: FilterBody,
 }
 
 #[utoipa::path(post, path = "/v1/ask", summary = "A cited answer from a local model, or counts from the store (action: ask).",
     request_body = AskBody,
-    responses((status = 200, description = "The answer with its sources.", body = super::openapi::Answer),
+    responses((status = 200, description = "The answer with its sources.", body = crate::ask::Answer),
               (status = 415, description = "Body is not JSON.", body = super::error::ErrorBody)))]
 pub(super) async fn ask(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<AskBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::ask::Answer>, ApiError> {
     if body.question.trim().is_empty() {
         return Err(ApiError::bad_request("question is empty"));
+    }
+    if let Some(n) = body.limit {
+        in_range("limit", n, crate::limits::ASK_LIMIT)?;
+    }
+    if let Some(n) = body.max_tokens {
+        in_range("max_tokens", n, crate::limits::MAX_TOKENS)?;
+    }
+    if let Some(t) = body.temperature {
+        crate::limits::check_f64("temperature", t, &crate::limits::TEMPERATURE)
+            .map_err(ApiError::bad_request)?;
     }
     blocking(&s, move |core, sh| {
         door::ask(core, sh, &caller, "POST /v1/ask", body)
@@ -763,14 +796,14 @@ const INGEST_PARAMS: &[&str] = &[
     summary = "Ingest a CSV or JSON Lines upload (action: write). Acknowledged only once durable in the store; row errors are reported, not fatal.",
     params(IngestQuery),
     request_body(content((String = "text/csv"), (String = "application/x-ndjson"), (IngestEnvelope = "application/json"))),
-    responses((status = 200, description = "What was stored.", body = super::openapi::IngestSummary),
+    responses((status = 200, description = "What was stored.", body = door::IngestOut),
               (status = 409, description = "Another process is writing to the workspace.", body = super::error::ErrorBody)))]
 pub(super) async fn ingest(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<door::IngestOut>, ApiError> {
     let (parts, body) = req.into_parts();
     let ct = content_type(&parts.headers);
     let data = read_body(&parts.headers, body, s.limits.max_ingest_bytes).await?;
@@ -839,14 +872,14 @@ fn default_name(f: crate::ingest::Format) -> String {
 #[utoipa::path(get, path = "/v1/verbatims/{id}/original",
     summary = "The sealed original (unredacted) row of one verbatim; every read is logged (action: reveal).",
     params(("id" = String, Path, description = "Verbatim id.")),
-    responses((status = 200, description = "The original.", body = super::openapi::Original),
+    responses((status = 200, description = "The original.", body = crate::workspace::privacy::Revealed),
               (status = 404, description = "No such verbatim.", body = super::error::ErrorBody)))]
 pub(super) async fn original(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Id(id): Id,
     q: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::workspace::privacy::Revealed>, ApiError> {
     q.only(&[])?;
     blocking(&s, move |core, sh| {
         door::original(core, sh, &caller, "GET /v1/verbatims/{id}/original", &id)
@@ -858,12 +891,12 @@ pub(super) async fn original(
 #[utoipa::path(get, path = "/v1/audit", summary = "The audit trail, oldest first (action: audit, admin).",
     params(("user" = Option<String>, Query, description = "Only this caller."),
            ("since" = Option<String>, Query, description = "Only entries on or after this day.")),
-    responses((status = 200, description = "Entries.", body = super::openapi::AuditList)))]
+    responses((status = 200, description = "Entries.", body = door::AuditList)))]
 pub(super) async fn audit(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     q: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<door::AuditList>, ApiError> {
     q.only(&["user", "since"])?;
     let user = q.get("user").map(str::to_string);
     // The trail's times are `YYYY-MM-DDTHH:MM:SSZ`, compared as text.

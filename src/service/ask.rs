@@ -22,17 +22,18 @@ impl Session<'_> {
         if req.question.trim().is_empty() {
             return Err(ServiceError::BadRequest("the question is empty".into()));
         }
-        let cfg = self.ws.config.ask.clone();
+        // What the request leaves out, the resolved settings say (flags > env > verbatim.toml >
+        // defaults), whichever door it came by.
+        let cfg = &self.settings.resolved.ask;
+        let mut gen = cfg.gen_options();
+        gen.max_tokens = req.max_tokens.unwrap_or(gen.max_tokens);
+        gen.temperature = req.temperature.unwrap_or(gen.temperature);
+        gen.seed = req.seed.unwrap_or(gen.seed);
         let opts = AskOptions {
             filter: resolve_filter(self.ws, &grant, &req.filter)?,
-            limit: req.limit.unwrap_or(cfg.context_verbatims),
-            context_tokens: cfg.context_tokens,
-            gen: crate::ask::llm::GenOptions {
-                max_tokens: req.max_tokens.unwrap_or(cfg.max_tokens),
-                temperature: req.temperature.unwrap_or(cfg.temperature),
-                seed: req.seed.unwrap_or(cfg.seed),
-                ..Default::default()
-            },
+            limit: req.limit.unwrap_or(cfg.context_verbatims.value),
+            context_tokens: cfg.context_tokens.value,
+            gen,
             min_cosine: self.settings.ask.min_cosine,
             count_cosine: self.settings.ask.count_cosine,
             without_generator: req.without_generator,

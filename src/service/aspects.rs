@@ -30,7 +30,7 @@ pub struct TreeResponse {
 }
 
 /// One unit of a node, as `themes show` lists it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UnitRow {
     /// The verbatim's id.
     pub id: String,
@@ -48,7 +48,7 @@ pub struct UnitRow {
 }
 
 /// `themes show P3|C12` by aspect.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NodeResponse {
     /// The node in scope.
     pub node: NodeSummary,
@@ -154,7 +154,7 @@ impl Session<'_> {
         (
             AspectRun,
             Vec<crate::store::Verbatim>,
-            crate::sentiment::SentimentHead,
+            std::sync::Arc<crate::sentiment::SentimentHead>,
         ),
         ServiceError,
     > {

@@ -42,14 +42,14 @@ impl Session<'_> {
         }
         let q = Query {
             filter: resolve_filter(self.ws, &grant, &req.filter)?,
-            mode: req.mode.unwrap_or(self.settings.search.mode),
-            limit: req.limit.unwrap_or(self.settings.search.limit),
+            mode: req.mode.unwrap_or(self.settings.search().mode),
+            limit: req.limit.unwrap_or(self.settings.search().limit),
             text: req.text,
             sentiment: req.sentiment,
             // The sentiment head filters by sentiment and ranks by polarity; without one, a
             // plain search still runs, a sentiment-filtered one stops here.
             head: match self.sentiment_head() {
-                Ok((h, _)) => Some(std::sync::Arc::new(h)),
+                Ok((h, _)) => Some(h),
                 Err(e) if req.sentiment.is_some() => {
                     let what = match self.via.door() {
                         crate::access::Door::Cli => "--sentiment",

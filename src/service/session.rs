@@ -10,7 +10,8 @@
 //! given once, so each operation's signature says only what is particular to it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{resolve_filter, ServiceError};
 use crate::access::{Action, Caller, Door, Grant};
@@ -20,6 +21,7 @@ use crate::embed::Embedder;
 use crate::index::Indexes;
 use crate::progress::{NoProgress, Progress};
 use crate::retrieve::Mode;
+use crate::sentiment::SentimentHead;
 use crate::store::{AuditDetail, Filter, StoredTheme};
 use crate::themes::analytics::{ReportParameters, Summary};
 use crate::themes::run::{Params, RunData};
@@ -76,7 +78,7 @@ pub struct AskSettings {
 }
 
 /// Search defaults of a session: the resolved `search.mode` and `search.limit`
-/// (`crate::settings`), so that both doors answer a bare query alike.
+/// ([`Settings::search`]), so that both doors answer a bare query alike.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SearchDefaults {
     /// Mode of a request without `mode`.
@@ -85,37 +87,54 @@ pub struct SearchDefaults {
     pub limit: usize,
 }
 
-impl Default for SearchDefaults {
+/// What a session runs with: the resolved settings ([`crate::settings::Settings`], flags > env >
+/// `verbatim.toml` > defaults, resolved once by the door — the server keeps them for its life)
+/// and what follows from them and the model for `ask`, so that both doors and every operation
+/// read one source.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Every setting, as resolved.
+    pub resolved: crate::settings::Settings,
+    /// `ask` thresholds and generator.
+    pub ask: AskSettings,
+}
+
+impl Default for Settings {
     fn default() -> Self {
-        let d = crate::workspace::SearchConfig::default();
-        SearchDefaults {
-            mode: d.mode,
-            limit: d.limit,
-        }
+        Settings::from_resolved(
+            &crate::settings::Settings::defaults(),
+            AskSettings::default(),
+        )
     }
 }
 
-/// What a session takes from the resolved settings ([`crate::settings::Settings`], flags > env >
-/// `verbatim.toml` > defaults, resolved once by the door): a view of them, built by
-/// [`Settings::from_resolved`], so that both doors and every operation read one source.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    /// `ask` thresholds and generator.
-    pub ask: AskSettings,
-    /// Mode and limit of a search that names none.
-    pub search: SearchDefaults,
-}
-
 impl Settings {
-    /// The session's view of the resolved settings; `ask` holds what the door derives from
-    /// them (the generator file, the model's calibrated thresholds).
+    /// The session's settings; `ask` holds what the door derives from them (the generator
+    /// file, the model's calibrated thresholds).
     pub fn from_resolved(resolved: &crate::settings::Settings, ask: AskSettings) -> Settings {
         Settings {
+            resolved: resolved.clone(),
             ask,
-            search: SearchDefaults {
-                mode: resolved.search.mode.value,
-                limit: resolved.search.limit.value,
-            },
+        }
+    }
+
+    /// The resolved settings with `ask` derived from them: the generator file they name and
+    /// the calibrated thresholds of the embedding model in `model_dir` (its profile).
+    pub fn with_model(resolved: &crate::settings::Settings, model_dir: Option<&Path>) -> Settings {
+        let (min_cosine, count_cosine) = crate::settings::Settings::ask_thresholds(model_dir).value;
+        let ask = AskSettings {
+            generator: resolved.generator_file(),
+            min_cosine,
+            count_cosine,
+        };
+        Settings::from_resolved(resolved, ask)
+    }
+
+    /// Mode and limit of a search that names none.
+    pub fn search(&self) -> SearchDefaults {
+        SearchDefaults {
+            mode: self.resolved.search.mode.value,
+            limit: self.resolved.search.limit.value,
         }
     }
 }
@@ -144,11 +163,22 @@ impl<'a, T> Lazy<'a, T> {
     }
 }
 
-/// The embedding model and the model folder (whose sentiment head serves themes and reports),
-/// each loaded on first use and kept for the session's life (the server's: for every request).
+/// The embedding model, the model folder and its sentiment head (for themes, reports and
+/// searches), each loaded on first use and kept for the models' life: a command's, or the
+/// server's, whose requests all share one.
 pub struct Models<'a> {
     dir: Lazy<'a, PathBuf>,
     pub(super) embedder: Lazy<'a, Arc<dyn Embedder>>,
+    head: Mutex<Option<LoadedHead>>,
+    head_loads: AtomicUsize,
+}
+
+/// A sentiment head as loaded: checked against the fingerprint of the workspace's vectors.
+#[derive(Clone)]
+struct LoadedHead {
+    fingerprint: String,
+    head: Arc<SentimentHead>,
+    sha256: String,
 }
 
 impl<'a> Models<'a> {
@@ -162,7 +192,46 @@ impl<'a> Models<'a> {
         Models {
             dir: Lazy::new(Box::new(dir)),
             embedder: Lazy::new(Box::new(embedder)),
+            head: Mutex::new(None),
+            head_loads: AtomicUsize::new(0),
         }
+    }
+
+    /// The sentiment head of the model whose vectors the workspace holds, and the sha256 of its
+    /// file: read from the model folder the first time, then kept. It is read again only when
+    /// the workspace's model changed since (`reindex --model`); a failure is not kept, so a
+    /// workspace that had no verbatims yet gets its head after the first ingest.
+    pub(super) fn sentiment_head(
+        &self,
+        ws: &Workspace,
+    ) -> Result<(Arc<SentimentHead>, String), ServiceError> {
+        let fingerprint = ws.store.model_fingerprint()?.ok_or_else(|| {
+            ServiceError::BadRequest(
+                "the workspace has no verbatims yet: ingest a file first".into(),
+            )
+        })?;
+        let mut slot = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = slot.as_ref().filter(|h| h.fingerprint == fingerprint) {
+            return Ok((h.head.clone(), h.sha256.clone()));
+        }
+        let dir = self.dir(ws)?;
+        let (head, sha256) = SentimentHead::load(&SentimentHead::path_for(dir), &fingerprint)
+            .map_err(ServiceError::internal)?;
+        self.head_loads.fetch_add(1, Ordering::Relaxed);
+        let loaded = LoadedHead {
+            fingerprint,
+            head: Arc::new(head),
+            sha256,
+        };
+        let out = (loaded.head.clone(), loaded.sha256.clone());
+        *slot = Some(loaded);
+        Ok(out)
+    }
+
+    /// How many times the sentiment head was read from disk (the server's tests: once for
+    /// many requests).
+    pub fn sentiment_head_loads(&self) -> usize {
+        self.head_loads.load(Ordering::Relaxed)
     }
 
     /// Models already loaded (the server loads the embedding model once, at start); `None`:
@@ -326,13 +395,13 @@ pub struct AskRequest<'g> {
     pub question: String,
     /// The caller's filter.
     pub filter: Filter,
-    /// Verbatims given to the model; `None`: `[ask] context_verbatims`.
+    /// Verbatims given to the model; `None`: the resolved `ask.context_verbatims`.
     pub limit: Option<usize>,
-    /// `None`: `[ask] max_tokens`.
+    /// `None`: the resolved `ask.max_tokens`.
     pub max_tokens: Option<usize>,
-    /// `None`: `[ask] temperature`.
+    /// `None`: the resolved `ask.temperature`.
     pub temperature: Option<f64>,
-    /// `None`: `[ask] seed`.
+    /// `None`: the resolved `ask.seed`.
     pub seed: Option<u64>,
     /// The generator the door loaded; `None`: an extractive answer that says why
     /// (`without_generator`). Not used for aggregates-only callers.

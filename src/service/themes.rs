@@ -9,25 +9,19 @@ use crate::themes::analytics::{
     build_report, run_fingerprint, summarize, theme_edits, ReportParameters, SummaryOptions,
 };
 use crate::themes::run::RunData;
+use std::sync::Arc;
 
 use super::session::*;
 
 impl Session<'_> {
-    /// The sentiment head of the workspace's model, and the sha256 of its file.
-    pub(super) fn sentiment_head(&self) -> Result<(SentimentHead, String), ServiceError> {
-        let dir = self.models.dir(self.ws)?;
-        let fp = self.ws.store.model_fingerprint()?.ok_or_else(|| {
-            ServiceError::BadRequest(
-                "the workspace has no verbatims yet: ingest a file first".into(),
-            )
-        })?;
-        SentimentHead::load(&SentimentHead::path_for(dir), &fp).map_err(ServiceError::internal)
+    /// The sentiment head of the workspace's model, and the sha256 of its file (loaded once
+    /// per [`Models`]).
+    pub(super) fn sentiment_head(&self) -> Result<(Arc<SentimentHead>, String), ServiceError> {
+        self.models.sentiment_head(self.ws)
     }
 
     /// [`Self::sentiment_head`] for the aspect tree (`service::aspects`).
-    pub(super) fn sentiment_head_pub(
-        &self,
-    ) -> Result<crate::sentiment::SentimentHead, ServiceError> {
+    pub(super) fn sentiment_head_pub(&self) -> Result<Arc<SentimentHead>, ServiceError> {
         Ok(self.sentiment_head()?.0)
     }
 
@@ -160,7 +154,7 @@ impl Session<'_> {
             crate::themes::analytics::ReportInputs {
                 title: req.title,
                 model,
-                head: (&head.0, head.1.clone()),
+                head: (&*head.0, head.1.clone()),
                 parameters: serde_json::to_value(&parameters).map_err(ServiceError::internal)?,
                 compare_to: req.compare_to.map(|(r, _)| r),
             },

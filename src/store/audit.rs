@@ -370,7 +370,7 @@ pub enum EntryDetail {
 }
 
 /// One audit entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the chain (1, 2, 3…).
     pub seq: i64,
@@ -380,7 +380,9 @@ pub struct AuditEntry {
     pub caller: String,
     /// Command or route.
     pub action: String,
-    /// What was asked and done.
+    /// What was asked and done: typed by `kind` (search, report, erasure…); entries written
+    /// before schema v6 are `{"legacy": …}`.
+    #[schema(value_type = Object)]
     pub detail: EntryDetail,
     /// Verbatim ids named (and, for old entries, ids of either kind), in order.
     pub ids: Vec<String>,

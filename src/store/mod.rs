@@ -82,7 +82,7 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// One verbatim as the store keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verbatim {
     /// Internal number (SQLite rowid); stable for the life of the verbatim.
     #[serde(skip)]
@@ -175,7 +175,7 @@ pub enum Change {
 }
 
 /// Counts for `stats`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct StoreStats {
     /// Verbatims.
     pub verbatims: i64,
@@ -215,8 +215,9 @@ pub struct RunRecord {
 }
 
 /// Metadata filter understood by both the store (SQL) and the text index.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
+#[schema(as = ResolvedFilter)]
 pub struct Filter {
     /// field → accepted values (OR within a field, AND across fields).
     pub fields: BTreeMap<String, Vec<String>>,

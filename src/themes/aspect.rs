@@ -505,7 +505,7 @@ fn nearest_parent(t: &tree::Tree, v: &[f32], dim: usize) -> usize {
 
 /// One node as shown: sizes count verbatims (a verbatim is in every node one of its units is
 /// in), the share is of the verbatims in scope.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeSummary {
     /// `P<n>` or `C<n>`.
     pub id: String,
@@ -529,11 +529,12 @@ pub struct NodeSummary {
     pub trend: String,
     /// Children (for a parent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub children: Vec<NodeSummary>,
 }
 
 /// The tree as shown: parents (largest first) with their children.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TreeSummary {
     /// Verbatims in scope (the denominator of every share).
     pub verbatims: usize,

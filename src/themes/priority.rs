@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use super::types::{ScoreDriver, SentimentSummary, ThemeSummary};
 
 /// What kind of score a workspace has: how an effect on it is said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScoreKind {
     /// A rating on a range (1–5 stars, 0–10 NPS question): effects in points of the mean.
@@ -49,7 +49,7 @@ pub enum ScoreKind {
 }
 
 /// The range of the scores a driver was measured on.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoreScale {
     /// Mean or top-box.
     pub kind: ScoreKind,
@@ -194,7 +194,7 @@ pub fn effect_words(effect: f64, scale: &ScoreScale) -> String {
 }
 
 /// One line of the "what to fix first" list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Priority {
     /// Theme id.
     pub id: String,

@@ -29,7 +29,7 @@ pub enum Polarity {
 }
 
 /// Counts and mean score of sentiment over a set of verbatims.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SentimentSummary {
     /// Verbatims classed positive.
     pub positive: usize,
@@ -42,7 +42,7 @@ pub struct SentimentSummary {
 }
 
 /// A quote shown for a theme: a verbatim's redacted text.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quote {
     /// Verbatim id.
     pub id: String,
@@ -60,7 +60,7 @@ pub struct Quote {
 }
 
 /// The part of a quote that speaks of its theme.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Highlight {
     /// Byte offset of its start in the quote's (redacted) text.
     pub start: usize,
@@ -71,7 +71,7 @@ pub struct Highlight {
 }
 
 /// One period of a theme's trend.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrendPoint {
     /// Period label: `2024-03` (month) or `2024-W09` (ISO week).
     pub period: String,
@@ -88,7 +88,7 @@ pub struct TrendPoint {
 
 /// Where a theme's trend is heading: the one rule of [`super::analytics::trend_direction`],
 /// which `verbatim themes` and every report format show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TrendDirection {
     /// The recent periods' median share is more than the threshold above the earlier ones'.
@@ -120,7 +120,7 @@ impl TrendDirection {
 }
 
 /// A theme's size over time.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trend {
     /// "week" or "month" (chosen from the data's date span), or "none" without dates.
     pub granularity: String,
@@ -133,7 +133,7 @@ pub struct Trend {
 }
 
 /// A theme's presence in one value of a segment field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SegmentValue {
     /// The segment value (e.g. "FR").
     pub value: String,
@@ -144,7 +144,7 @@ pub struct SegmentValue {
 }
 
 /// A theme broken down by one segment field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SegmentBreakdown {
     /// Field name (e.g. "country").
     pub field: String,
@@ -153,7 +153,7 @@ pub struct SegmentBreakdown {
 }
 
 /// What a theme does to the score (NPS, CSAT…) when the data has one.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoreDriver {
     /// Mean score of the theme's verbatims.
     pub mean: f64,
@@ -171,7 +171,7 @@ pub struct ScoreDriver {
 }
 
 /// How a theme changed since the previous run (or the compared report).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     /// Not there before.
@@ -211,7 +211,7 @@ impl Change {
 }
 
 /// One theme with everything the report shows about it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ThemeSummary {
     /// Stable id (`T1`, `T2`…): kept across runs by centroid matching.
     pub id: String,
@@ -244,7 +244,7 @@ pub struct ThemeSummary {
 }
 
 /// A theme that existed in the compared run and is gone.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VanishedTheme {
     /// Its id.
     pub id: String,
@@ -255,7 +255,7 @@ pub struct VanishedTheme {
 }
 
 /// How to reproduce a report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportManifest {
     /// verbatim's version.
     pub version: String,
@@ -266,17 +266,19 @@ pub struct ReportManifest {
     /// sha256 of the sentiment model used.
     pub sentiment_model: String,
     /// Settings of the run (filter, min size, seed…), as given.
+    #[schema(value_type = Object)]
     pub parameters: serde_json::Value,
     /// The period covered (first and last date), when dated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<(String, String)>,
     /// The score map text scores were read through at ingest (`--score-map`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub score_map: Option<crate::ingest::ScoreMap>,
 }
 
 /// Everything `verbatim report` writes (JSON as is; HTML and Markdown render it).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     /// Title shown at the top.
     pub title: String,

@@ -47,9 +47,10 @@ pub struct IngestOptions {
 }
 
 /// Outcome of one ingest, the `--json` summary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestSummary {
     /// The file.
+    #[schema(value_type = String)]
     pub file: PathBuf,
     /// Rows read (good and bad).
     pub rows: u64,
@@ -63,6 +64,7 @@ pub struct IngestSummary {
     pub rejected: u64,
     /// Spans of personal data replaced by placeholders, per kind, in the texts and segment
     /// values of the rows read (stored, updated or unchanged).
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub redacted: std::collections::BTreeMap<pii::PiiKind, u64>,
     /// Why each rejected row was rejected (`file:line: reason`).
     pub errors: Vec<String>,
@@ -78,7 +80,7 @@ pub struct IngestSummary {
 }
 
 /// Rejected rows with one cause.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorGroup {
     /// The warning that states the cause: an index into [`IngestSummary::warnings`].
     pub warning: usize,
@@ -87,7 +89,8 @@ pub struct ErrorGroup {
 }
 
 /// Wall time per phase, in seconds.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = IngestTimings)]
 pub struct Timings {
     /// Reading and parsing the file.
     pub read: f64,
@@ -192,7 +195,7 @@ pub fn stored_id(vault: &Vault, id: &str) -> String {
 }
 
 /// What the sealed original holds.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Original {
     /// The id as in the file.
     pub id: String,

@@ -138,7 +138,7 @@ pub fn lookup_respondent(ws: &Workspace, identifier: &str) -> Result<Respondent,
 }
 
 /// A revealed original.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Revealed {
     /// The id as stored.
     pub id: String,

@@ -243,20 +243,8 @@ impl Served {
             tokens.insert(role, made.token);
         }
         drop(ws);
-        let server = server::start(
-            dir.path(),
-            Some(model()),
-            ServeOptions {
-                bind: "127.0.0.1:0".parse().unwrap(),
-                tls,
-                limits,
-                handle_signals: false,
-                model_dir: Some(common::model_dir()),
-                ask: Default::default(),
-                search: Default::default(),
-            },
-        )
-        .expect("server starts");
+        let server =
+            server::start(dir.path(), Some(model()), options(limits, tls)).expect("server starts");
         let addr = server.addr();
         Served {
             dir,
@@ -272,6 +260,27 @@ impl Served {
 
     pub fn call(&self, method: &str, path: &str, role: Role, body: Option<&Value>) -> (u16, Value) {
         call(self.addr, method, path, Some(self.token(role)), body)
+    }
+}
+
+/// How the tests serve: on a free loopback port, with `limits` and `tls`, the test model, the
+/// settings resolved from those flags alone (no environment, no file).
+pub fn options(limits: ServeConfig, tls: Option<TlsFiles>) -> ServeOptions {
+    let flags = verbatim::settings::Overrides {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        tls_cert: tls.as_ref().map(|t| t.cert.clone()),
+        tls_key: tls.as_ref().map(|t| t.key.clone()),
+        rate_per_second: Some(limits.rate_per_second),
+        burst: Some(limits.burst),
+        max_body_bytes: Some(limits.max_body_bytes),
+        max_ingest_bytes: Some(limits.max_ingest_bytes),
+        ..Default::default()
+    };
+    let env = verbatim::settings::EnvLayer::from_lookup(|_| None);
+    ServeOptions {
+        settings: verbatim::settings::Settings::resolve(&flags, &env, None).unwrap(),
+        handle_signals: false,
+        model_dir: Some(common::model_dir()),
     }
 }
 
@@ -896,20 +905,7 @@ fn demo_ids_in(v: &Value, countries: &BTreeMap<String, String>) -> Vec<String> {
 
 /// A server over `dir` with the test model, on a free loopback port.
 fn serve_dir(dir: &Path) -> RunningServer {
-    server::start(
-        dir,
-        Some(model()),
-        ServeOptions {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-            limits: roomy(),
-            handle_signals: false,
-            model_dir: Some(common::model_dir()),
-            ask: Default::default(),
-            search: Default::default(),
-        },
-    )
-    .expect("server starts")
+    server::start(dir, Some(model()), options(roomy(), None)).expect("server starts")
 }
 
 /// One request with an optional bearer token and JSON body; the raw reply.
@@ -1731,4 +1727,199 @@ fn the_cli_and_the_server_resolve_the_same_settings() {
     assert_eq!(ids(&http), ids(&cli), "the two doors disagree: {http}");
     // A burst of 4 from the environment: the search and three more pass, the fifth waits.
     assert_eq!(statuses, [200, 200, 200, 429], "{statuses:?}");
+}
+
+/// Whether `v` has exactly what `schema` (in `doc`) documents, recursively: an object's keys
+/// are all documented properties and every required property is there; `$ref`, `allOf`
+/// (properties merged), `oneOf` / `anyOf` (one alternative fits), arrays and maps followed.
+fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return conforms(doc, &doc["components"]["schemas"][name], v, at);
+    }
+    for alt in ["oneOf", "anyOf"] {
+        if let Some(alts) = schema[alt].as_array() {
+            let errors: Vec<String> = alts
+                .iter()
+                .filter_map(|a| conforms(doc, a, v, at).err())
+                .collect();
+            return if errors.len() < alts.len() {
+                Ok(())
+            } else {
+                Err(format!("{at}: fits no alternative: {}", errors.join(" | ")))
+            };
+        }
+    }
+    if v.is_null() {
+        let t = &schema["type"];
+        let nullable = t == "null" || t.as_array().is_some_and(|ts| ts.contains(&json!("null")));
+        return if nullable || schema.as_object().is_some_and(|o| o.is_empty()) {
+            Ok(())
+        } else {
+            Err(format!("{at}: null, not documented as nullable"))
+        };
+    }
+    // The properties and required names of this schema, `allOf` parts merged.
+    let mut props = serde_json::Map::new();
+    let mut required: Vec<String> = Vec::new();
+    let mut parts = vec![schema.clone()];
+    while let Some(p) = parts.pop() {
+        let p = match p["$ref"].as_str() {
+            Some(r) => {
+                doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")].clone()
+            }
+            None => p,
+        };
+        if let Some(all) = p["allOf"].as_array() {
+            parts.extend(all.iter().cloned());
+        }
+        if let Some(ps) = p["properties"].as_object() {
+            props.extend(ps.clone());
+        }
+        if let Some(rs) = p["required"].as_array() {
+            required.extend(rs.iter().map(|r| r.as_str().unwrap().to_string()));
+        }
+    }
+    match v {
+        Value::Object(o) if !props.is_empty() => {
+            for k in o.keys() {
+                if !props.contains_key(k) {
+                    return Err(format!("{at}.{k}: not documented"));
+                }
+            }
+            for r in &required {
+                if !o.contains_key(r) {
+                    return Err(format!("{at}.{r}: documented as required, absent"));
+                }
+            }
+            for (k, x) in o {
+                conforms(doc, &props[k], x, &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        Value::Object(o) => match &schema["additionalProperties"] {
+            s @ Value::Object(_) => o
+                .iter()
+                .try_for_each(|(k, x)| conforms(doc, s, x, &format!("{at}.{k}"))),
+            _ => Ok(()),
+        },
+        Value::Array(xs) if schema["items"].is_object() => xs
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| conforms(doc, &schema["items"], x, &format!("{at}[{i}]"))),
+        _ => Ok(()),
+    }
+}
+
+/// The documented 200 body of `method path`.
+fn success_schema<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
+    let s =
+        &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert!(s.is_object(), "{method} {path}: no JSON 200 schema");
+    s
+}
+
+#[test]
+fn real_responses_have_exactly_the_properties_their_schemas_list() {
+    let s = Served::start(true, roomy(), None);
+    let (_, doc) = call(s.addr, "GET", "/openapi.json", None, None);
+    // `None`: no token (a public route).
+    let check =
+        |method: &str, path: &str, route: &str, role: Option<Role>, body: Option<&Value>| {
+            let (st, v) = match role {
+                None => call(s.addr, method, path, None, body),
+                Some(role) => s.call(method, path, role, body),
+            };
+            assert_eq!(st, 200, "{method} {path}: {v}");
+            let schema = success_schema(&doc, &method.to_ascii_lowercase(), route);
+            if let Err(e) = conforms(&doc, schema, &v, route) {
+                panic!("{method} {path} ({role:?}): {e}\n{v}");
+            }
+            v
+        };
+    check("GET", "/v1/health", "/v1/health", None, None);
+    check("GET", "/v1/stats", "/v1/stats", Some(Role::Analyst), None);
+    let q = json!({ "query": "battery life", "limit": 3 });
+    let hits = check(
+        "POST",
+        "/v1/search",
+        "/v1/search",
+        Some(Role::Analyst),
+        Some(&q),
+    );
+    assert_eq!(hits["hits"].as_array().unwrap().len(), 3, "{hits}");
+    // An aggregates-only role: the other half of the schema.
+    let agg = check(
+        "POST",
+        "/v1/search",
+        "/v1/search",
+        Some(Role::Marketing),
+        Some(&q),
+    );
+    assert!(agg["aggregate"].is_object(), "{agg}");
+    let id = hits["hits"][0]["verbatim"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let original = format!("/v1/verbatims/{id}/original");
+    check(
+        "GET",
+        &original,
+        "/v1/verbatims/{id}/original",
+        Some(Role::Support),
+        None,
+    );
+    let ask = json!({ "question": "What do people say about the battery?", "extractive": true });
+    check(
+        "POST",
+        "/v1/ask",
+        "/v1/ask",
+        Some(Role::Analyst),
+        Some(&ask),
+    );
+    check("GET", "/v1/audit", "/v1/audit", Some(Role::Admin), None);
+    // The check can fail: an undocumented key, a required one missing.
+    let schema = success_schema(&doc, "get", "/v1/health");
+    assert!(conforms(&doc, schema, &json!({ "status": "ok" }), "h").is_err());
+    assert!(conforms(
+        &doc,
+        schema,
+        &json!({ "status": "ok", "version": "1", "uptime": 3 }),
+        "h"
+    )
+    .is_err());
+}
+
+#[test]
+fn ask_over_http_takes_the_clis_fields_with_the_same_ranges() {
+    let s = Served::start(true, roomy(), None);
+    let q = json!({ "question": "What do people say about the battery?",
+                    "extractive": true, "limit": 3, "max_tokens": 50,
+                    "temperature": 0.5, "seed": 7 });
+    let (st, v) = s.call("POST", "/v1/ask", Role::Analyst, Some(&q));
+    assert_eq!(st, 200, "{v}");
+    assert!(v["sources"].as_array().unwrap().len() <= 3, "{v}");
+    if v["mode"] == "extractive" {
+        assert_eq!(v["fallback"]["reason"], "asked", "{v}");
+    } else {
+        assert_eq!(v["mode"], "abstained", "{v}");
+    }
+    for (field, bad) in [
+        ("limit", json!(0)),
+        ("limit", json!(101)),
+        ("max_tokens", json!(0)),
+        ("temperature", json!(2.5)),
+        // Which model file the server loads is the operator's choice.
+        ("generator", json!("/tmp/x.gguf")),
+    ] {
+        let mut body = json!({ "question": "battery?" });
+        body[field] = bad.clone();
+        let (st, v) = s.call("POST", "/v1/ask", Role::Analyst, Some(&body));
+        assert_eq!(
+            (st, error_code(&v)),
+            (400, "bad_request"),
+            "{field}={bad}: {v}"
+        );
+        assert!(v.to_string().contains(field), "{field}: {v}");
+    }
 }
