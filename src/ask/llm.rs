@@ -4,10 +4,11 @@
 //! * **Architectures**: `general.architecture` = `llama` (SmolLM2, Llama, Mistral), `qwen2`,
 //!   `gemma3` — candle-transformers' `quantized_llama`, `quantized_qwen2`, `quantized_gemma3`.
 //! * **Tokenizer**: a `tokenizer.json` beside the file when there is one; else rebuilt from
-//!   `tokenizer.ggml.*`: byte-level BPE (`model = gpt2`) from the token list and merges, with the
-//!   pre-tokenizer `tokenizer.ggml.pre` names (GPT-2 / SmolLM digit splitting, or the Llama 3 /
-//!   Qwen2 split pattern), control tokens as special tokens. SentencePiece GGUFs (`model = llama`)
-//!   need the tokenizer.json.
+//!   `tokenizer.ggml.*`: byte-level BPE (`model = gpt2`: SmolLM2, Qwen2, Llama 3) from the token
+//!   list and merges, with the pre-tokenizer `tokenizer.ggml.pre` names (GPT-2 / SmolLM digit
+//!   splitting, or the Llama 3 / Qwen2 split pattern); SentencePiece (`model = llama`: Gemma,
+//!   Llama 2, Mistral) as the BPE SentencePiece runs, its merges derived from the pieces'
+//!   scores, bytes as `<0xNN>` pieces; control tokens as special tokens either way.
 //! * **Chat template**: recognised from `tokenizer.chat_template` by its markers — ChatML
 //!   (`<|im_start|>`: SmolLM2, Qwen2), Llama 3 headers, Gemma turns, Mistral `[INST]` — and
 //!   written out here (no Jinja engine).
@@ -198,39 +199,152 @@ fn md_strings(ct: &gguf_file::Content, key: &str) -> Option<Vec<String>> {
 /// Pre-tokenizer regex of Llama 3 / Qwen2 BPE vocabularies.
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Rebuilds the tokenizer of a GGUF from its metadata (byte-level BPE only).
-pub fn tokenizer_from_gguf(ct: &gguf_file::Content, path: &Path) -> Result<Tokenizer, LlmError> {
-    use tokenizers::models::bpe::BPE;
-    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-    use tokenizers::pre_tokenizers::digits::Digits;
-    use tokenizers::pre_tokenizers::sequence::Sequence;
-    use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-    use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
+/// Token → id, in the GGUF's order.
+fn vocab_of(tokens: &[String]) -> tokenizers::models::bpe::Vocab {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect()
+}
 
-    let model = md_str(ct, "tokenizer.ggml.model").unwrap_or_default();
-    if model != "gpt2" {
-        return Err(invalid(
-            path,
-            format!(
-                "its tokenizer is '{model}' (SentencePiece); put the model's tokenizer.json beside the file"
-            ),
-        ));
+/// Rebuilds a SentencePiece tokenizer of a GGUF (`tokenizer.ggml.model = llama`: Gemma, Llama 2,
+/// Mistral), as the BPE SentencePiece runs: merges derived from the pieces' scores as Hugging
+/// Face's converter derives them (every split of a normal piece into two pieces of the
+/// vocabulary, the merged piece's score first), unknown bytes as `<0xNN>` pieces, spaces as `▁`,
+/// a leading `▁` when `tokenizer.ggml.add_space_prefix` says so (Llama 2; not Gemma).
+fn spm_tokenizer(
+    ct: &gguf_file::Content,
+    path: &Path,
+    tokens: &[String],
+    types: &[i32],
+) -> Result<Tokenizer, LlmError> {
+    use tokenizers::decoders::byte_fallback::ByteFallback;
+    use tokenizers::decoders::fuse::Fuse;
+    use tokenizers::decoders::sequence::Sequence as Decoders;
+    use tokenizers::decoders::strip::Strip;
+    use tokenizers::decoders::DecoderWrapper;
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::normalizers::NormalizerWrapper;
+    use tokenizers::normalizers::{Prepend, Replace, Sequence as Normalizers};
+
+    let scores: Vec<f32> = ct
+        .metadata
+        .get("tokenizer.ggml.scores")
+        .and_then(|v| v.to_vec().ok())
+        .map(|a| a.iter().map(|v| v.to_f32().unwrap_or(0.0)).collect())
+        .ok_or_else(|| invalid(path, "no tokenizer.ggml.scores in the metadata"))?;
+    let vocab = vocab_of(tokens);
+    let mut merges: Vec<(f32, u32, u32, &str, &str)> = Vec::new();
+    for (id, piece) in tokens.iter().enumerate() {
+        // Normal pieces only (type 1): control, byte and user pieces are never merged into.
+        if types.get(id).is_some_and(|t| *t != 1) {
+            continue;
+        }
+        for (i, _) in piece.char_indices().skip(1) {
+            let (a, b) = piece.split_at(i);
+            if let (Some(&ia), Some(&ib)) = (vocab.get(a), vocab.get(b)) {
+                merges.push((scores.get(id).copied().unwrap_or(0.0), ia, ib, a, b));
+            }
+        }
     }
+    merges.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    let merges: Vec<(String, String)> = merges
+        .into_iter()
+        .map(|m| (m.3.to_string(), m.4.to_string()))
+        .collect();
+    let mut builder = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .byte_fallback(true)
+        .fuse_unk(true);
+    if let Some(unk) =
+        md_u32(ct, "tokenizer.ggml.unknown_token_id").and_then(|i| tokens.get(i as usize))
+    {
+        builder = builder.unk_token(unk.clone());
+    }
+    let bpe = builder
+        .build()
+        .map_err(|e| invalid(path, format!("BPE: {e}")))?;
+    let mut tk = Tokenizer::new(bpe);
+    let prefix = ct
+        .metadata
+        .get("tokenizer.ggml.add_space_prefix")
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(true);
+    let space = |from: &str, to: &str| Replace::new(from, to).map_err(|e| invalid(path, e));
+    let mut norms: Vec<NormalizerWrapper> = Vec::new();
+    if prefix {
+        norms.push(Prepend::new("▁".into()).into());
+    }
+    norms.push(space(" ", "▁")?.into());
+    tk.with_normalizer(Some(Normalizers::new(norms)))
+        .map_err(|e| invalid(path, format!("normalizer: {e}")))?;
+    let mut decoders: Vec<DecoderWrapper> = vec![
+        space("▁", " ")?.into(),
+        ByteFallback::new().into(),
+        Fuse::new().into(),
+    ];
+    if prefix {
+        decoders.push(Strip::new(' ', 1, 0).into());
+    }
+    tk.with_decoder(Some(Decoders::new(decoders)));
+    Ok(tk)
+}
+
+/// Rebuilds the tokenizer of a GGUF from its metadata: byte-level BPE (`model = gpt2`), or
+/// SentencePiece (`model = llama`, [`spm_tokenizer`]).
+pub fn tokenizer_from_gguf(ct: &gguf_file::Content, path: &Path) -> Result<Tokenizer, LlmError> {
+    let model = md_str(ct, "tokenizer.ggml.model").unwrap_or_default();
     let tokens = md_strings(ct, "tokenizer.ggml.tokens")
         .ok_or_else(|| invalid(path, "no tokenizer.ggml.tokens in the metadata"))?;
-    let merges = md_strings(ct, "tokenizer.ggml.merges")
-        .ok_or_else(|| invalid(path, "no tokenizer.ggml.merges in the metadata"))?;
     let types: Vec<i32> = ct
         .metadata
         .get("tokenizer.ggml.token_type")
         .and_then(|v| v.to_vec().ok())
         .map(|a| a.iter().map(|v| v.to_i32().unwrap_or(1)).collect())
         .unwrap_or_default();
-    let vocab: tokenizers::models::bpe::Vocab = tokens
+    let mut tk = match model.as_str() {
+        "gpt2" => bpe_tokenizer(ct, path, &tokens)?,
+        "llama" => spm_tokenizer(ct, path, &tokens, &types)?,
+        other => {
+            return Err(invalid(
+                path,
+                format!(
+                    "its tokenizer is '{other}'; verbatim rebuilds gpt2 (BPE) and llama \
+                     (SentencePiece) ones: put the model's tokenizer.json beside the file"
+                ),
+            ))
+        }
+    };
+    // Control tokens (type 3) and user-defined ones (type 4) are matched whole.
+    let specials: Vec<tokenizers::AddedToken> = tokens
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.clone(), i as u32))
+        .filter(|(i, _)| matches!(types.get(*i), Some(3) | Some(4)))
+        .map(|(_, t)| tokenizers::AddedToken::from(t.clone(), true))
         .collect();
+    tk.add_special_tokens(specials)
+        .map_err(|e| invalid(path, format!("special tokens: {e}")))?;
+    Ok(tk)
+}
+
+/// A byte-level BPE tokenizer (`tokenizer.ggml.model = gpt2`) from the token list and merges,
+/// with the pre-tokenizer `tokenizer.ggml.pre` names.
+fn bpe_tokenizer(
+    ct: &gguf_file::Content,
+    path: &Path,
+    tokens: &[String],
+) -> Result<Tokenizer, LlmError> {
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::pre_tokenizers::digits::Digits;
+    use tokenizers::pre_tokenizers::sequence::Sequence;
+    use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+    use tokenizers::{PreTokenizerWrapper, SplitDelimiterBehavior};
+
+    let merges = md_strings(ct, "tokenizer.ggml.merges")
+        .ok_or_else(|| invalid(path, "no tokenizer.ggml.merges in the metadata"))?;
+    let vocab = vocab_of(tokens);
     let merges: Vec<(String, String)> = merges
         .iter()
         .filter_map(|m| {
@@ -265,15 +379,6 @@ pub fn tokenizer_from_gguf(ct: &gguf_file::Content, path: &Path) -> Result<Token
     };
     tk.with_pre_tokenizer(Some(pre_tok));
     tk.with_decoder(Some(ByteLevel::default()));
-    // Control tokens (type 3) and user-defined ones (type 4) are matched whole.
-    let specials: Vec<AddedToken> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| matches!(types.get(*i), Some(3) | Some(4)))
-        .map(|(_, t)| AddedToken::from(t.clone(), true))
-        .collect();
-    tk.add_special_tokens(specials)
-        .map_err(|e| invalid(path, format!("special tokens: {e}")))?;
     Ok(tk)
 }
 

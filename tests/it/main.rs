@@ -9,6 +9,7 @@ mod deps;
 mod e5;
 mod embed;
 mod erase;
+mod gguf;
 mod ingest_integrity;
 mod lifecycle;
 mod models;
