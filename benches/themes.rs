@@ -25,6 +25,12 @@
 //! verbatim-level themes on the whole tweets, and BERTopic on the same unit vectors with the same
 //! verbatim rule (`benches/peers/proto/tree.py --variants bertopic`, peers.py's settings).
 //!
+//! Rows: children by size (`tree::CHILD_CAP`, the default) against children by silhouette (the
+//! rule before), both views, and multilingual-e5-small unit vectors centred (the mean removed) in
+//! the aspect view; per row the share of tweets each child holds (median, max, how many hold
+//! 1–10 %) and Other as units and as tweets (a tweet all of whose units are Other; it is one more
+//! label in the NMI).
+//!
 //! `tree-speed` times `tree::build` on 128,000 × 384 synthetic unit vectors (400 directions with
 //! noise, 30 units a verbatim): the shape of the units of 100k chit-chat + all of Amazon, whose
 //! real unit embeddings take hours on 2 cores; the tree's cost depends on the shape, not the text.
