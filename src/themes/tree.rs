@@ -24,8 +24,9 @@
 //!   [`CHILD_CAP`] × the number of verbatims (a child's verbatims are at most its units, so no
 //!   child holds more than that share of them); a branch under [`CHILD_MIN`] × the verbatims is
 //!   not a child of its own (its units join the nearest child). On the airline complaints this
-//!   gives 33 children holding 2–10% of the tweets each, instead of 20 holding up to 24%, at
-//!   −0.01 NMI (more, smaller groups always cost NMI against 9 reasons); laptop aspect
+//!   gives 28–33 children holding at most 10% of the tweets each, instead of 16–20 holding up
+//!   to 20–24%, at −0.015 (prototype) to −0.028 (Rust bench) child NMI (more, smaller groups
+//!   cost NMI against 9 reasons); laptop aspect
 //!   consistency is unchanged (parents are untouched). `child_cap = 0` restores the silhouette
 //!   rule.
 //! * **Then the children are refined by spherical k-means inside their parent**
