@@ -25,6 +25,12 @@
 //! verbatim-level themes on the whole tweets, and BERTopic on the same unit vectors with the same
 //! verbatim rule (`benches/peers/proto/tree.py --variants bertopic`, peers.py's settings).
 //!
+//! Rows: children by size (`tree::CHILD_CAP`, the default) against children by silhouette (the
+//! rule before), both views, and multilingual-e5-small unit vectors centred (the mean removed) in
+//! the aspect view; per row the share of tweets each child holds (median, max, how many hold
+//! 1–10 %) and Other as units and as tweets (a tweet all of whose units are Other; it is one more
+//! label in the NMI).
+//!
 //! `tree-speed` times `tree::build` on 128,000 × 384 synthetic unit vectors (400 directions with
 //! noise, 30 units a verbatim): the shape of the units of 100k chit-chat + all of Amazon, whose
 //! real unit embeddings take hours on 2 cores; the tree's cost depends on the shape, not the text.
@@ -496,29 +502,126 @@ fn airline_tree(
     let dim = model.dim();
     let x = embed_cached(&cache.join("airline_minilm.npy"), &unit_texts, model);
     let xt = embed_cached(&cache.join("airline_tweets.npy"), &texts, model);
+    // multilingual-e5-small, centred (its vectors are anisotropic: the mean is removed first,
+    // as `themes::run` does per language).
+    let e5 = SentenceTransformer::load(
+        &repo().join("models/multilingual-e5-small"),
+        &EmbedOptions::default(),
+    )
+    .ok()
+    .map(|m| {
+        let mut v = embed_cached(&cache.join("airline_e5.npy"), &unit_texts, &m);
+        let d = m.dim();
+        let n = v.len() / d;
+        let mut mean = vec![0f64; d];
+        for row in v.chunks(d) {
+            for (a, b) in mean.iter_mut().zip(row) {
+                *a += *b as f64 / n as f64;
+            }
+        }
+        for row in v.chunks_mut(d) {
+            for (a, b) in row.iter_mut().zip(&mean) {
+                *a -= *b as f32;
+            }
+        }
+        (v, d)
+    });
     let (n, nv) = (unit_texts.len(), texts.len());
     println!();
-    println!("| airline-tree ({nv} tweets, {n} units) | parents | children | other units | NMI parent | NMI child | seconds | memory MB |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for (name, alpha, refine) in [
-        ("tree, aspect view (α = 0.5)", 0.5f32, tree::CHILD_REFINE),
-        ("tree, aspect view, children not refined", 0.5, 0),
-        ("tree, aspect view, α = 0.7", 0.7, tree::CHILD_REFINE),
-        ("tree, topic view (α = 0)", 0.0, tree::CHILD_REFINE),
-    ] {
+    println!("| airline-tree ({nv} tweets, {n} units) | parents | children | child share of tweets: median / max / in 1–10 % | other units / tweets | NMI parent | NMI child | seconds | memory MB |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let cap = tree::CHILD_CAP;
+    let rows_run: Vec<(&str, f32, usize, f64, bool)> = vec![
+        (
+            "tree, aspect view (α = 0.5), children by size (default)",
+            0.5f32,
+            tree::CHILD_REFINE,
+            cap,
+            false,
+        ),
+        (
+            "tree, aspect view, children by silhouette (before)",
+            0.5,
+            tree::CHILD_REFINE,
+            0.0,
+            false,
+        ),
+        (
+            "tree, aspect view, children by size, cap 5 %",
+            0.5,
+            tree::CHILD_REFINE,
+            0.05,
+            false,
+        ),
+        (
+            "tree, topic view (α = 0), children by size",
+            0.0,
+            tree::CHILD_REFINE,
+            cap,
+            false,
+        ),
+        (
+            "tree, topic view, children by silhouette (before)",
+            0.0,
+            tree::CHILD_REFINE,
+            0.0,
+            false,
+        ),
+        (
+            "e5 centred, aspect view, children by size",
+            0.5,
+            tree::CHILD_REFINE,
+            cap,
+            true,
+        ),
+        (
+            "e5 centred, aspect view, children by silhouette",
+            0.5,
+            tree::CHILD_REFINE,
+            0.0,
+            true,
+        ),
+    ];
+    for (name, alpha, refine, child_cap, use_e5) in rows_run {
+        let (x, dim) = match (use_e5, &e5) {
+            (false, _) => (&x, dim),
+            (true, Some((v, d))) => (v, *d),
+            (true, None) => continue,
+        };
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let base = status_mb("VmRSS:");
         let t = Instant::now();
         let params = tree::TreeParams {
             aspect_alpha: alpha,
             child_refine: refine,
+            child_cap,
             ..Default::default()
         };
-        let tr = tree::build(&x, dim, Some(&groups), &params).unwrap();
+        let tr = tree::build(x, dim, Some(&groups), &params).unwrap();
         let secs = t.elapsed().as_secs_f64();
         let mem = status_mb("VmHWM:") - base;
-        let xs = tree::aspect_vectors(&x, dim, Some(&groups), alpha);
+        // Share of tweets in each child (a tweet is in every child one of its units is in).
+        let mut members: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); tr.children()];
+        for (c, &g) in tr.unit_child.iter().zip(&groups) {
+            if let Some(c) = c {
+                members[*c].insert(g);
+            }
+        }
+        let mut shares: Vec<f64> = members.iter().map(|m| m.len() as f64 / nv as f64).collect();
+        shares.sort_by(f64::total_cmp);
+        let in_range = shares
+            .iter()
+            .filter(|&&s| (0.01..=0.10).contains(&s))
+            .count();
+        let share_text = format!(
+            "{:.1} % / {:.1} % / {in_range} of {}",
+            100.0 * shares.get(shares.len() / 2).copied().unwrap_or(0.0),
+            100.0 * shares.last().copied().unwrap_or(0.0),
+            shares.len()
+        );
+        let xs = tree::aspect_vectors(x, dim, Some(&groups), alpha);
         let dom = tree::dominant_child(&xs, dim, &groups, nv, &tr);
+        let other_tweets = dom.iter().filter(|d| d.is_none()).count() as f64 / nv as f64;
         let child: Vec<String> = dom
             .iter()
             .map(|c| c.map_or("other".into(), |c| format!("c{c}")))
@@ -530,10 +633,11 @@ fn airline_tree(
         let nmi_c = score_pred(cache, "airline-tree-child", &ids, &child, &input, threads);
         let nmi_p = score_pred(cache, "airline-tree-parent", &ids, &parent, &input, threads);
         println!(
-            "| {name} | {} | {} | {:.1}% | {nmi_p} | {nmi_c} | {secs:.2} | {mem:.0} |",
+            "| {name} | {} | {} | {share_text} | {:.1} % / {:.1} % | {nmi_p} | {nmi_c} | {secs:.2} | {mem:.0} |",
             tr.parents,
             tr.children(),
-            100.0 * tr.other_share()
+            100.0 * tr.other_share(),
+            100.0 * other_tweets
         );
         std::io::stdout().flush().unwrap();
     }
@@ -565,7 +669,7 @@ fn airline_tree(
     let other = pred.iter().filter(|p| *p == "other").count() as f64 / nv as f64;
     let nmi = score_pred(cache, "airline-verbatim", &ids, &pred, &input, threads);
     println!(
-        "| today's verbatim themes (whole tweets) | - | {} | {:.1}% of tweets | - | {nmi} | {secs:.2} | - |",
+        "| today's verbatim themes (whole tweets) | - | {} | - | {:.1} % of tweets | - | {nmi} | {secs:.2} | - |",
         run.active().count(),
         100.0 * other
     );
@@ -597,7 +701,7 @@ fn airline_tree(
                     .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                 {
                     println!(
-                        "| BERTopic on the same unit vectors | - | {} | {:.1}% | - | {} | {} | - |",
+                        "| BERTopic on the same unit vectors | - | {} | - | {:.1} % of units | - | {} | {} | - |",
                         b["children"],
                         100.0 * b["other_units"].as_f64().unwrap_or(0.0),
                         b["nmi_child_mean"],

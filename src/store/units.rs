@@ -77,6 +77,31 @@ impl Store {
         Ok(out)
     }
 
+    /// Drops every stored unit and records `input` as what units are now made from, in one
+    /// transaction, when the store's recorded input differs: units embedded from another input
+    /// (an older rule of what of a unit is embedded) are then re-made on the next theme run.
+    /// Returns whether they were dropped.
+    pub fn reset_units_unless(&mut self, key: &str, input: &str) -> Result<bool> {
+        if self.meta(key)?.as_deref() == Some(input) {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM units", []).map_err(e)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, input],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(true)
+    }
+
     /// Docs among `docs` whose units are missing or stale (their verbatim changed since).
     pub fn docs_without_units(&self, docs: &[i64]) -> Result<Vec<i64>> {
         let mut stmt = self

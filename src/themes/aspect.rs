@@ -97,7 +97,12 @@ pub fn node_label(n: &AspectNode) -> &str {
 
 fn run_key(store: &Store) -> Result<String, StoreError> {
     let fp = store.model_fingerprint()?.unwrap_or_default();
-    Ok(format!("seq={};model={fp};tree=1", store.seq()?))
+    Ok(format!(
+        "seq={};model={fp};tree={};units={}",
+        store.seq()?,
+        tree::VERSION,
+        super::units::UNIT_INPUT
+    ))
 }
 
 /// Loads the last tree when current (same store sequence and model, no edit since); otherwise

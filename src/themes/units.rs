@@ -28,6 +28,14 @@
 //! erasure and model change). A verbatim that is a single unit spanning its whole text reuses
 //! its own stored embedding instead of running the model again.
 //!
+//! **What is embedded is the unit without its @mentions** ([`embed_input`]): on social feedback
+//! the handle a customer addresses (`@united`, `@SouthwestAir`) is the loudest thing in a short
+//! unit, and embedded as is it makes the brand the first axis of the aspect tree (the airline
+//! tweets' tree had parents and children named after airlines). The span stored is still the
+//! whole unit; only the embedding input drops the handles. Which rule made the stored vectors
+//! is recorded ([`UNIT_INPUT`], store meta `units_input`): units made under another rule are
+//! dropped and made again once, on the next theme run.
+//!
 //! **Beside sentence vectors, not instead of them.** `sentence_vectors` (at most 8 sentences,
 //! multi-sentence verbatims only) feed two calibrated behaviours — the sentiment of a long review
 //! (mean of its sentence vectors, measured on Amazon Fine Foods) and the second theme — whose
@@ -41,6 +49,47 @@ use crate::store::{Store, StoreError, StoredUnit};
 
 /// Verbatims split and embedded per store transaction.
 const CHUNK: usize = 512;
+
+/// The rule that turns a unit into the text embedded for it ([`embed_input`]). Changing the
+/// rule changes this value, and stored units made under another value are made again.
+pub const UNIT_INPUT: &str = "mentions-masked-1";
+/// Store meta key recording the [`UNIT_INPUT`] the stored unit vectors were made with.
+pub const UNIT_INPUT_KEY: &str = "units_input";
+
+/// What is embedded for a unit: its text without @mentions (an `@` not preceded by a word
+/// character, then word characters: `@united`, not `a@b.com`), spaces collapsed where one was
+/// taken out. A unit that is nothing but mentions is embedded as it is (an empty text would
+/// give every such unit the same vector).
+pub fn embed_input(unit: &str) -> std::borrow::Cow<'_, str> {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(unit.len());
+    let mut changed = false;
+    let mut prev: Option<char> = None;
+    let mut chars = unit.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let starts =
+            c == '@' && !prev.is_some_and(word) && unit[i + 1..].chars().next().is_some_and(word);
+        if starts {
+            changed = true;
+            while chars.peek().is_some_and(|&(_, c)| word(c)) {
+                chars.next();
+            }
+            prev = Some('@');
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(unit);
+    }
+    let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().any(word) {
+        std::borrow::Cow::Owned(collapsed)
+    } else {
+        std::borrow::Cow::Borrowed(unit)
+    }
+}
 
 /// A verbatim to give units to: its doc, its (redacted) text, and its own embedding when the
 /// caller has it — reused as is for a verbatim that is one unit spanning its whole text (most
@@ -57,6 +106,7 @@ pub fn ensure_units(
     docs: &[UnitDoc<'_>],
     progress: &dyn crate::progress::Progress,
 ) -> Result<usize, UnitsError> {
+    store.reset_units_unless(UNIT_INPUT_KEY, UNIT_INPUT)?;
     let ids: Vec<i64> = docs.iter().map(|d| d.0).collect();
     let missing: std::collections::HashSet<i64> =
         store.docs_without_units(&ids)?.into_iter().collect();
@@ -73,20 +123,27 @@ pub fn ensure_units(
         progress.start("embedding units", total as u64);
     }
     for chunk in todo.chunks(CHUNK) {
-        // The whole text as its only unit: its own embedding, when known, is the unit's.
+        // The whole text as its only unit, with nothing masked: its own embedding, when known,
+        // is the unit's.
         let reuse = |(d, units): &(UnitDoc<'_>, Vec<UnitSpan>)| -> Option<Vec<f32>> {
             match (units.as_slice(), d.2) {
-                ([u], Some(v)) if u.slice(d.1) == d.1.trim() => Some(v.to_vec()),
+                ([u], Some(v))
+                    if u.slice(d.1) == d.1.trim()
+                        && matches!(embed_input(u.slice(d.1)), std::borrow::Cow::Borrowed(_)) =>
+                {
+                    Some(v.to_vec())
+                }
                 _ => None,
             }
         };
         let reused: Vec<Option<Vec<f32>>> = chunk.iter().map(reuse).collect();
-        let texts: Vec<&str> = chunk
+        let texts: Vec<std::borrow::Cow<'_, str>> = chunk
             .iter()
             .zip(&reused)
             .filter(|(_, r)| r.is_none())
-            .flat_map(|((d, units), _)| units.iter().map(|u| u.slice(d.1)))
+            .flat_map(|((d, units), _)| units.iter().map(|u| embed_input(u.slice(d.1))))
             .collect();
+        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
         let mut vecs = if texts.is_empty() {
             Vec::new()
         } else {
@@ -860,6 +917,71 @@ mod tests {
             ["Fast delivery,", "however the courier was rude to me."]
         );
         assert_eq!(store.units_of(&[docs[1].0]).unwrap()[&docs[1].0].len(), 2);
+    }
+
+    #[test]
+    fn mentions_are_not_embedded_emails_and_bare_mentions_are() {
+        assert_eq!(
+            embed_input("@united you lost my bag @SouthwestAir_2 again"),
+            "you lost my bag again"
+        );
+        assert_eq!(embed_input("thanks @JetBlue!"), "thanks !");
+        // Not a mention: an email address, a lone @, a unit that is only handles.
+        for same in [
+            "mail a@b.com today",
+            "meet @ 5pm",
+            "@united @delta",
+            "no handle here",
+        ] {
+            assert!(
+                matches!(embed_input(same), std::borrow::Cow::Borrowed(t) if t == same),
+                "{same}"
+            );
+        }
+    }
+
+    #[test]
+    fn units_are_embedded_without_mentions_and_made_again_when_the_rule_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let texts = [("a", "@united lost my bag again"), ("b", "Fast delivery.")];
+        let docs = put(&mut store, &texts);
+        let own: Vec<Vec<f32>> = texts
+            .iter()
+            .map(|t| {
+                crate::embed::HashEmbedder::new()
+                    .embed(&[t.1], TextKind::Passage)
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        let input: Vec<UnitDoc<'_>> = docs
+            .iter()
+            .zip(&own)
+            .map(|((d, t), v)| (*d, t.as_str(), Some(v.as_slice())))
+            .collect();
+        let e = Counting(crate::embed::HashEmbedder::new(), Default::default());
+        let p = crate::progress::NoProgress;
+        assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 2);
+        // The tweet is one unit spanning its text, but its handle is masked: embedded afresh,
+        // without the handle (its whole-text vector is not reused); the review's is reused.
+        assert_eq!(*e.1.lock().unwrap(), ["lost my bag again"]);
+        let units = store.units_of(&[docs[0].0]).unwrap();
+        let u = &units[&docs[0].0][0];
+        assert_eq!(&docs[0].1[u.start..u.end], "@united lost my bag again");
+        assert_ne!(u.vector, own[0]);
+        assert_eq!(
+            store.meta(UNIT_INPUT_KEY).unwrap().as_deref(),
+            Some(UNIT_INPUT)
+        );
+
+        // Same rule: nothing again. Units stored under an older rule: all made again, once.
+        e.1.lock().unwrap().clear();
+        assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 0);
+        store.set_meta(UNIT_INPUT_KEY, "whole-unit-0").unwrap();
+        assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 2);
+        assert_eq!(*e.1.lock().unwrap(), ["lost my bag again"]);
+        assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 0);
     }
 
     fn piece() -> impl Strategy<Value = String> {
