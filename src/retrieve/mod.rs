@@ -27,6 +27,8 @@
 //!   final sort. That only reorders near ties: a negative hit passes a non-negative one whose
 //!   score is less than 3% above its own. Other queries are ranked as before.
 
+pub mod judged;
+
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};

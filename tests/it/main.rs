@@ -18,6 +18,7 @@ mod privacy;
 mod props;
 mod roles;
 mod search;
+mod search_judged;
 mod sentiment;
 mod server;
 mod themes;
