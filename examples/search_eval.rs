@@ -59,6 +59,7 @@ struct Args {
     rebuild: bool,
     per_query: bool,
     todo: Option<PathBuf>,
+    dump: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -71,6 +72,7 @@ fn args() -> Args {
         rebuild: false,
         per_query: false,
         todo: None,
+        dump: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -83,10 +85,11 @@ fn args() -> Args {
             "--ws" => a.ws = PathBuf::from(value()),
             "--sets" => a.sets = value().split(',').map(String::from).collect(),
             "--todo" => a.todo = Some(PathBuf::from(value())),
+            "--dump" => a.dump = Some(PathBuf::from(value())),
             "--rebuild" => a.rebuild = true,
             "--per-query" => a.per_query = true,
             other => die(format!(
-                "unknown flag {other} (--data DIR, --ws DIR, --sets a,b, --rebuild, --per-query, --todo FILE)"
+                "unknown flag {other} (--data DIR, --ws DIR, --sets a,b, --rebuild, --per-query, --todo FILE, --dump FILE)"
             )),
         }
     }
@@ -233,7 +236,7 @@ fn run_set(
     ws_dir: &Path,
     model: &Arc<dyn Embedder>,
     queries: &[&JudgedQuery],
-) -> (HashMap<(String, Mode), Ranking>, Vec<f64>) {
+) -> (HashMap<(String, &'static str), Ranking>, Vec<f64>) {
     let mut ws =
         Workspace::open(ws_dir).unwrap_or_else(|e| die(format!("{}: {e}", ws_dir.display())));
     let model_dir = repo().join("models/all-MiniLM-L6-v2");
@@ -268,10 +271,73 @@ fn run_set(
                 .into_iter()
                 .map(|h| (h.verbatim.id, h.verbatim.text))
                 .collect();
-            out.insert((q.qid.clone(), mode), ranking);
+            out.insert((q.qid.clone(), mode_name(mode)), ranking);
         }
     }
     (out, times)
+}
+
+/// What ranking is made of, per query, for tuning the fusion outside the binary: the top
+/// [`DUMP_DEPTH`] of each retriever with its score, whether the query states a problem, and per
+/// verbatim its id, text, polarity and whether it contradicts the query. One JSON object per
+/// query. It holds the text of evaluation-only data: keep it under `target/`.
+const DUMP_DEPTH: usize = 100;
+
+fn dump_set(ws_dir: &Path, model: &dyn Embedder, queries: &[&JudgedQuery]) -> Vec<String> {
+    use verbatim::retrieve::{
+        contradicting, query_states_problem, vector_search, verbatim_polarities,
+    };
+    use verbatim::sentiment::SentimentHead;
+    let ws = Workspace::open(ws_dir).unwrap_or_else(|e| die(format!("{}: {e}", ws_dir.display())));
+    let store = ws.raw_store();
+    let (ix, _) = ws.indexes().unwrap_or_else(|e| die(e));
+    let fp = store.model_fingerprint().ok().flatten().unwrap_or_default();
+    let head_path = SentimentHead::path_for(&repo().join("models/all-MiniLM-L6-v2"));
+    let (head, _) = SentimentHead::load(&head_path, &fp).unwrap_or_else(|e| die(e));
+    let all = Filter::default();
+    let polarity = verbatim_polarities(store, &head, &all).unwrap_or_else(|e| die(e));
+    let mut lines = Vec::new();
+    for q in queries {
+        let qv = model
+            .embed(&[q.text.as_str()], verbatim::embed::TextKind::Query)
+            .unwrap_or_else(|e| die(e))
+            .remove(0);
+        let text = ix
+            .text
+            .search(&q.text, &all, DUMP_DEPTH)
+            .unwrap_or_else(|e| die(e));
+        let vector = vector_search(store, &ix, &qv, &all, DUMP_DEPTH).unwrap_or_else(|e| die(e));
+        let docs: Vec<i64> = text
+            .iter()
+            .chain(&vector)
+            .map(|h| h.0)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let bad = contradicting(store, &q.text, &docs).unwrap_or_else(|e| die(e));
+        let verbatims: serde_json::Map<String, serde_json::Value> = store
+            .get_docs(&docs)
+            .unwrap_or_else(|e| die(e))
+            .into_iter()
+            .map(|v| {
+                let p = polarity.get(&v.doc).map(|p| format!("{p:?}").to_lowercase());
+                let info = serde_json::json!({"id": v.id, "text": v.text, "polarity": p, "contradicts": bad.contains(&v.doc)});
+                (v.doc.to_string(), info)
+            })
+            .collect();
+        lines.push(
+            serde_json::json!({
+                "qid": q.qid,
+                "problem": query_states_problem(&head, &q.text, Some(&qv)),
+                "query_polarity": format!("{:?}", verbatim::sentiment::unit(&head, &q.text, &qv).polarity).to_lowercase(),
+                "text": text,
+                "vector": vector,
+                "docs": verbatims,
+            })
+            .to_string(),
+        );
+    }
+    lines
 }
 
 /// Sums of P@5, nDCG@10, unjudged hits and queries, per (set, split, mode).
@@ -307,9 +373,13 @@ fn main() {
     let mut cells: BTreeMap<(String, String, &str), Cell> = BTreeMap::new();
     let mut todo: BTreeMap<(String, String), (String, String, BTreeSet<String>)> = BTreeMap::new();
     let mut per_query = Vec::new();
+    let mut dump = Vec::new();
     for set in &a.sets {
         let qs: Vec<&JudgedQuery> = queries.iter().filter(|q| &q.set == set).collect();
         let ws = workspace(&a, set);
+        if a.dump.is_some() {
+            dump.extend(dump_set(&ws, model.as_ref(), &qs));
+        }
         let (rankings, mut times) = run_set(&ws, &model, &qs);
         times.sort_by(f64::total_cmp);
         if let Some(p50) = times.get(times.len() / 2) {
@@ -322,7 +392,7 @@ fn main() {
             let pool = grades.all_for(&q.qid);
             let mut line = format!("{:4} {:9} {:42}", q.qid, q.kind, q.text);
             for mode in MODES {
-                let ranking = &rankings[&(q.qid.clone(), mode)];
+                let ranking = &rankings[&(q.qid.clone(), mode_name(mode))];
                 let g: Vec<Option<u8>> = ranking
                     .iter()
                     .map(|(id, _)| grades.get(&q.qid, id))
@@ -367,9 +437,9 @@ fn main() {
         .collect();
     keys.dedup();
     for (s, sp) in keys {
-        let c = |m: &str| &cells[&(s.clone(), sp.clone(), m)];
+        let c = |m: &'static str| &cells[&(s.clone(), sp.clone(), m)];
         let n = c("text").n;
-        let f = |m: &str, which: fn(&Cell) -> f64| which(c(m)) / n as f64;
+        let f = |m: &'static str, which: fn(&Cell) -> f64| which(c(m)) / n as f64;
         println!(
             "| {s} | {sp} | {n} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
             f("text", |c| c.p5),
@@ -400,6 +470,10 @@ fn main() {
                 text.split_whitespace().collect::<Vec<_>>().join(" ")
             );
         }
+    }
+    if let Some(path) = &a.dump {
+        std::fs::write(path, dump.join("\n") + "\n")
+            .unwrap_or_else(|e| die(format!("{}: {e}", path.display())));
     }
     if let Some(path) = &a.todo {
         let lines: String = todo

@@ -427,40 +427,38 @@ fn after_contradictions(
     query: &str,
     hits: Vec<(i64, f32)>,
 ) -> Result<Vec<(i64, f32)>, RetrieveError> {
+    let docs: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    let bad = contradicting(store, query, &docs)?;
+    let (mut keep, after): (Vec<_>, Vec<_>) = hits.into_iter().partition(|h| !bad.contains(&h.0));
+    keep.extend(after);
+    Ok(keep)
+}
+
+/// The docs among `docs` whose text contradicts `query` ([`contradicts`]), each read with the
+/// analyser of its own language.
+pub fn contradicting(
+    store: &Store,
+    query: &str,
+    docs: &[i64],
+) -> Result<HashSet<i64>, RetrieveError> {
     use crate::index::text::tokens;
     use crate::lang::Lang;
     let (en, fr) = crate::index::TextIndex::query_terms(query);
     let q_en: HashSet<String> = en.into_iter().collect();
     let q_fr: HashSet<String> = fr.into_iter().collect();
-    if hits.is_empty() || (q_en.is_empty() && q_fr.is_empty()) {
-        return Ok(hits);
+    if docs.is_empty() || (q_en.is_empty() && q_fr.is_empty()) {
+        return Ok(HashSet::new());
     }
-    let docs: Vec<i64> = hits.iter().map(|h| h.0).collect();
-    let texts: HashMap<i64, (Lang, String)> = store
-        .get_docs(&docs)?
+    Ok(store
+        .get_docs(docs)?
         .into_iter()
-        .map(|v| {
-            (
-                v.doc,
-                (Lang::from_code(&v.language).unwrap_or(Lang::En), v.text),
-            )
+        .filter(|v| {
+            let lang = Lang::from_code(&v.language).unwrap_or(Lang::En);
+            let terms: HashSet<String> = tokens(lang, &v.text).into_iter().map(|t| t.0).collect();
+            contradicts(if lang == Lang::Fr { &q_fr } else { &q_en }, &terms)
         })
-        .collect();
-    let (mut keep, mut after) = (Vec::new(), Vec::new());
-    for h in hits {
-        let bad = texts.get(&h.0).is_some_and(|(lang, text)| {
-            let terms: HashSet<String> = tokens(*lang, text).into_iter().map(|t| t.0).collect();
-            let q = if *lang == Lang::Fr { &q_fr } else { &q_en };
-            contradicts(q, &terms)
-        });
-        if bad {
-            after.push(h);
-        } else {
-            keep.push(h);
-        }
-    }
-    keep.extend(after);
-    Ok(keep)
+        .map(|v| v.doc)
+        .collect())
 }
 
 /// Multiplies the score of negative hits by `1 + POLARITY_BOOST` and sorts again (ties by doc).
