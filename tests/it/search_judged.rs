@@ -16,9 +16,10 @@ use verbatim::workspace::Workspace;
 
 use crate::common::*;
 
-/// Hybrid P@5 over the demo queries, measured when the test was written, less a margin of one
-/// relevant hit in one query's top 5 (0.2 / 17).
-const HYBRID_P5_FLOOR: f64 = 0.0;
+/// Hybrid P@5 over the 17 demo queries, measured when the test was written (0.824: text 0.694,
+/// vector 0.753; main before issue 15's ranking change: 0.741), less a margin of one relevant
+/// hit in one query's top 5 (0.2 / 17 = 0.012).
+const HYBRID_P5_FLOOR: f64 = 0.81;
 
 /// Ingests the demo data as the Makefile's `demo` target does.
 fn ingest_demo(ws: &std::path::Path) {
