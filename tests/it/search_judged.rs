@@ -32,16 +32,8 @@ fn ingest_demo(ws: &std::path::Path) {
     assert_eq!(s["rejected"], 0, "{s}");
     let s = json(
         verbatim(ws)
-            .args(["ingest", "--text", "comment", "--id", "response_id"])
-            .args([
-                "--respondent",
-                "customer",
-                "--date",
-                "submitted",
-                "--score",
-                "nps",
-            ])
-            .args(["--field", "country", "--field", "channel"])
+            .arg("ingest")
+            .args(DEMO_MAPPING)
             .arg(demo_csv()),
     );
     assert_eq!(s["stored"], 30, "{s}");
