@@ -4,7 +4,7 @@
 //! make eval-search                   # or:
 //! cargo build --release --locked --bin verbatim
 //! cargo run --release --locked --example search_eval -- [--data DIR] [--ws DIR] [--sets amazon,airline,demo]
-//!     [--rebuild] [--per-query] [--todo FILE]
+//!     [--rebuild] [--per-query] [--todo FILE] [--dump FILE]
 //! ```
 //!
 //! The queries, rules and judgments are in `tests/fixtures/search_judged/` (RULES.md says how a
@@ -24,6 +24,9 @@
 //! with no judgment, the hybrid search's median time, and then every unjudged hit (query, id,
 //! text) so it can be judged with the rules (`--todo FILE` also writes them as JSON Lines, the
 //! judgment file's shape with `grade` missing). An unjudged hit counts as not relevant.
+//! `--dump FILE` writes what the ranking is made of (each retriever's top 100 with scores, the
+//! query's polarity, each verbatim's polarity and contradiction flag; see [`dump_set`]) so that
+//! fusion variants can be replayed offline without rebuilding.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
