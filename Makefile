@@ -6,7 +6,7 @@ CARGO ?= cargo
 BIN := target/release/verbatim
 DEMO_WS ?= demo-ws
 
-.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo eval-pii
+.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo eval-pii eval-search
 
 all: build
 
@@ -74,6 +74,11 @@ bench: models
 # evaluation-only data of ../shared/data (or DATA=folder); not part of `make test`.
 eval-pii:
 	$(CARGO) run --release --locked --example person_precision -- $(if $(DATA),--data $(DATA))
+
+# Search quality on the judged query set (issue 15): P@5 and nDCG@10 per mode on Amazon, the
+# airline tweets and the demo data; lists unjudged hits. Needs ../shared/data (or DATA=folder).
+eval-search: models build
+	$(CARGO) run --release --locked --example search_eval -- $(if $(DATA),--data $(DATA))
 
 kill-loop: models build
 	bash scripts/kill-loop.sh $(or $(N),200)

@@ -19,6 +19,7 @@ mod privacy;
 mod props;
 mod roles;
 mod search;
+mod search_judged;
 mod sentiment;
 mod server;
 mod themes;
