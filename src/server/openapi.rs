@@ -248,6 +248,11 @@ pub(crate) struct Answer {
     sources: Option<Vec<Value>>,
     /// Which sources the answer cites (1-based).
     cited: Option<Vec<usize>>,
+    /// Generated answers: every sentence the model wrote, with its `citations`, its `verdict`
+    /// (`supported`, or `dropped` with the failing `check` and `why`) and `checks` (each check
+    /// of the support check: `check`, `passed`, `detail`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    sentences: Option<Vec<Value>>,
 }
 
 /// What an ingest stored.
