@@ -465,7 +465,7 @@ pub fn check_with(
             citations.push(c);
         }
     }
-    let body = cite::without_citations(sentence).trim().to_string();
+    let body = tidy(&cite::without_citations(sentence));
     let text = with_citations(&body, &citations);
     let cited: Vec<&Cited> = citations
         .iter()
@@ -499,7 +499,11 @@ pub fn check_with(
     let mut distinct = HashSet::new();
     claim.retain(|w| distinct.insert((w.stems[0].clone(), w.negated)));
     // A question ("Unhappy with the service [2]?") asserts nothing either.
-    let fragment = body.split_whitespace().count() < MIN_CLAIM_WORDS || body.ends_with('?');
+    let words = body
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count();
+    let fragment = words < MIN_CLAIM_WORDS || body.ends_with('?');
     let units: Vec<Vec<UnitWords>> = cited
         .iter()
         .map(|c| units_of(&mut reader, c.text))
@@ -527,6 +531,19 @@ pub fn check_with(
         citations,
         support: Support::from_checks(checks),
     })
+}
+
+/// Whitespace collapsed, and none left before punctuation (where a citation was cut out:
+/// "late [1]." → "late .").
+fn tidy(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() && !w.starts_with(['.', ',', ';', ':', '!', '?', ')']) {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 /// `body` with its citation tags, before a final full stop when there is one.
