@@ -20,5 +20,6 @@ mod roles;
 mod search;
 mod sentiment;
 mod server;
+mod support;
 mod themes;
 mod units;
