@@ -1,34 +1,6 @@
-//! Citation enforcement: an answer is cut into sentences; a sentence stays only if it cites at
-//! least one verbatim of the context (`[3]`, `[2][5]`, `[2, 5]`) and every number in it appears in
-//! the context or the question. Citations to verbatims that were not in the context are removed.
-
-use serde::Serialize;
-
-/// Why a sentence was dropped, or that it was kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Cites the context, numbers supported.
-    Kept,
-    /// The model cited nothing, but the sentence says what a context verbatim says (cosine at
-    /// or above the model's threshold): cited by verbatim, not by the model.
-    Attributed,
-    /// No valid citation.
-    Uncited,
-    /// A number that is not in the context or the question.
-    UnsupportedNumber,
-}
-
-/// One checked sentence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Checked {
-    /// The sentence, with invalid citations removed.
-    pub text: String,
-    /// Valid citation numbers (1-based context positions), in order of appearance.
-    pub citations: Vec<usize>,
-    /// Verdict.
-    pub verdict: Verdict,
-}
+//! Reading a generated answer: its sentences, the citations each carries (`[3]`, `[2][5]`,
+//! `[2, 5]`), the text without them, and the numbers written in it. What a sentence must satisfy
+//! to be shown is [`super::support`]'s business.
 
 /// Citation numbers in `s` (any `[…]` holding numbers separated by commas or spaces).
 pub fn citations(s: &str) -> Vec<usize> {
@@ -158,47 +130,6 @@ pub fn sentences(text: &str) -> Vec<String> {
     out
 }
 
-/// Checks one sentence against a context of `n` numbered verbatims whose texts (and the
-/// question) are `sources`.
-pub fn check(sentence: &str, n: usize, sources: &str) -> Checked {
-    let all = citations(sentence);
-    let valid: Vec<usize> = all.iter().copied().filter(|&c| c >= 1 && c <= n).collect();
-    // Rewrite the sentence with only valid citations.
-    let body = without_citations(sentence).trim().to_string();
-    let mut text = body.clone();
-    let mut seen = Vec::new();
-    for c in &valid {
-        if !seen.contains(c) {
-            seen.push(*c);
-        }
-    }
-    if !seen.is_empty() {
-        let tags: String = seen.iter().map(|c| format!("[{c}]")).collect();
-        // Before a final full stop when there is one.
-        if let Some(stripped) = text.strip_suffix(['.', '!', '?']) {
-            let last = text.chars().last().unwrap_or('.');
-            text = format!("{} {tags}{last}", stripped.trim_end());
-        } else {
-            text = format!("{text} {tags}");
-        }
-    }
-    let unsupported = numbers(&body)
-        .into_iter()
-        .any(|num| !sources.contains(&num));
-    let verdict = if seen.is_empty() {
-        Verdict::Uncited
-    } else if unsupported {
-        Verdict::UnsupportedNumber
-    } else {
-        Verdict::Kept
-    };
-    Checked {
-        text,
-        citations: seen,
-        verdict,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,20 +150,9 @@ mod tests {
     }
 
     #[test]
-    fn citations_are_enforced() {
-        let ctx = "parcel 3 weeks late";
-        let ok = check("The parcel was 3 weeks late [1][7].", 5, ctx);
-        assert_eq!(ok.verdict, Verdict::Kept);
-        assert_eq!(ok.citations, vec![1]);
-        assert_eq!(ok.text, "The parcel was 3 weeks late [1].");
-        assert_eq!(
-            check("Customers are unhappy.", 5, ctx).verdict,
-            Verdict::Uncited
-        );
-        assert_eq!(check("Only [9] says so.", 5, ctx).verdict, Verdict::Uncited);
-        let bad = check("42% of customers complain [2].", 5, ctx);
-        assert_eq!(bad.verdict, Verdict::UnsupportedNumber);
+    fn citations_and_numbers_are_read() {
         assert_eq!(citations("see [2, 4] and [x] and [5]"), vec![2, 4, 5]);
+        assert_eq!(without_citations("late [1][2] and [x]"), "late  and [x]");
         assert_eq!(
             numbers("3,5 out of 10 and 12.5%"),
             vec!["3,5", "10", "12.5"]

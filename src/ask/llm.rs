@@ -130,6 +130,11 @@ pub struct GenOptions {
     pub seed: u64,
     /// Penalty on tokens already generated (1.0: none).
     pub repeat_penalty: f32,
+    /// No n-gram of this many tokens is generated twice (0 or 1: off): a token that would
+    /// complete an n-gram already in the answer is never chosen, unless the n-gram has no letter
+    /// (citations "[1]." recur by design). Stops the loops a small model falls into ("dog food
+    /// isn't good for dogs" three times over).
+    pub no_repeat_ngram: usize,
 }
 
 impl Default for GenOptions {
@@ -139,6 +144,7 @@ impl Default for GenOptions {
             temperature: 0.0,
             seed: 42,
             repeat_penalty: 1.1,
+            no_repeat_ngram: 5,
         }
     }
 }
@@ -595,6 +601,22 @@ impl Generator {
                 )
                 .map_err(run)?;
             }
+            if opts.no_repeat_ngram > 1 {
+                let tk = &self.tokenizer;
+                let banned = repeated_ngram_ends(&generated, opts.no_repeat_ngram, &|id| {
+                    tk.id_to_token(id)
+                        .is_some_and(|t| t.chars().any(char::is_alphabetic))
+                });
+                if !banned.is_empty() {
+                    let mut v = l.to_vec1::<f32>().map_err(run)?;
+                    for b in banned {
+                        if let Some(x) = v.get_mut(b as usize) {
+                            *x = f32::NEG_INFINITY;
+                        }
+                    }
+                    l = Tensor::new(v, &self.device).map_err(run)?;
+                }
+            }
             let next = sampler.sample(&l).map_err(run)?;
             if self.stop.contains(&next) {
                 break;
@@ -630,9 +652,40 @@ impl Generator {
     }
 }
 
+/// The tokens that would complete an `n`-gram already in `generated` (after its last `n − 1`
+/// tokens): the no-repeat-n-gram rule of [`GenOptions::no_repeat_ngram`]. An n-gram none of
+/// whose tokens `wordy` accepts (punctuation, digits, citation brackets) may repeat.
+pub fn repeated_ngram_ends(generated: &[u32], n: usize, wordy: &dyn Fn(u32) -> bool) -> Vec<u32> {
+    if n < 2 || generated.len() < n {
+        return Vec::new();
+    }
+    let prefix = &generated[generated.len() - (n - 1)..];
+    let mut out = Vec::new();
+    for w in generated.windows(n) {
+        if w[..n - 1] == *prefix && w.iter().any(|&t| wordy(t)) && !out.contains(&w[n - 1]) {
+            out.push(w[n - 1]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_n_gram_is_generated_twice_except_citations() {
+        // Tokens: 1 "dog", 2 " food", 3 " isn't", 4 " good", 9 "[", 8 "1", 7 "]".
+        let wordy = |t: u32| t < 7;
+        // "dog food isn't" then "dog food": " isn't" would repeat the 3-gram.
+        assert_eq!(repeated_ngram_ends(&[1, 2, 3, 4, 1, 2], 3, &wordy), vec![3]);
+        // A 4-gram rule: the same 2 tokens are not enough context to ban anything.
+        assert!(repeated_ngram_ends(&[1, 2, 3, 4, 1, 2], 4, &wordy).is_empty());
+        // "[1]" may come again and again.
+        assert!(repeated_ngram_ends(&[9, 8, 7, 4, 9, 8], 3, &wordy).is_empty());
+        // Off.
+        assert!(repeated_ngram_ends(&[1, 2, 1, 2], 1, &wordy).is_empty());
+    }
 
     #[test]
     fn templates_are_recognised_and_rendered() {

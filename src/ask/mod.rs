@@ -8,15 +8,17 @@
 //!    model's calibrated `answer_min_cosine`.
 //! 4. **Generate** with the local GGUF model ([`llm`]), or, without one, answer **extractively**:
 //!    the most relevant verbatims grouped by theme, with counts, labelled as such.
-//! 5. **Enforce citations** ([`cite`]): each generated sentence must cite the context and use
-//!    only numbers found in it. A sentence the model left uncited is *attributed* when it says
-//!    what one of the context's verbatims says (cosine ≥ the model's `count_min_cosine`; marked
-//!    `attributed` in `--json`, cited by verbatim rather than by the model); other sentences are
-//!    dropped (and listed in `--json`). Sentences stream out as they are checked.
+//! 5. **Check support** ([`support`]): each generated sentence is shown only when what it says
+//!    stands in the verbatims it cites — content words, polarity, negations, numbers — and it
+//!    does not repeat an earlier sentence; no sentence is kept on similarity alone. Dropped
+//!    sentences are listed in `--json` with each check's result and the reason. Sentences stream
+//!    out as they are checked.
 
 pub mod cite;
+pub mod faithfulness;
 pub mod llm;
 pub mod route;
+pub mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -29,8 +31,8 @@ use crate::embed::{Embedder, TextKind};
 use crate::index::Indexes;
 use crate::retrieve::{self, Hit, Mode as SearchMode, Query};
 use crate::store::{Filter, Store};
-use cite::{Checked, Verdict};
 use llm::{GenOptions, GenStats, Generator};
+use support::{Checked, Cited, Polarities};
 
 /// Settings of one question.
 #[derive(Clone, Debug)]
@@ -49,6 +51,9 @@ pub struct AskOptions {
     pub count_cosine: f32,
     /// Why no generator is passed, when none is: said in the extractive answer's first line.
     pub without_generator: Fallback,
+    /// The workspace model's sentiment head, for the support check's polarity (else the
+    /// lexicon rule alone).
+    pub sentiment: Option<crate::sentiment::SentimentHead>,
 }
 
 /// Why an answer is extractive rather than generated (its first line says it; `--json` has it
@@ -63,7 +68,7 @@ pub enum Fallback {
     Asked,
     /// The generator is there but could not load, or failed while generating: why.
     GeneratorFailed(String),
-    /// The model wrote this many sentences and the citation checks dropped every one.
+    /// The model wrote this many sentences and the support check dropped every one.
     NothingCited(usize),
 }
 
@@ -75,7 +80,7 @@ impl Fallback {
             Fallback::Asked => "as asked, without the generator".into(),
             Fallback::GeneratorFailed(e) => format!("the generator failed: {e}"),
             Fallback::NothingCited(n) => {
-                format!("the generator's {n} sentence(s) cited no verbatim validly")
+                format!("none of the generator's {n} sentence(s) passed the support check")
             }
         }
     }
@@ -91,6 +96,7 @@ impl Default for AskOptions {
             min_cosine: 0.30,
             count_cosine: 0.50,
             without_generator: Fallback::NoGenerator,
+            sentiment: None,
         }
     }
 }
@@ -184,7 +190,7 @@ pub struct Answer {
     pub mode: AnswerMode,
     /// The answer as shown.
     pub answer: String,
-    /// Generated sentences with their verdicts (dropped ones included).
+    /// Generated sentences with their support checks (dropped ones included, with the reason).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub sentences: Vec<Checked>,
@@ -391,58 +397,40 @@ pub fn ask(
     user.push_str(&format!(
         "\nQuestion: {question}\nAnswer, citing verbatims:"
     ));
-    let mut support = question.to_string();
-    for s in &sources {
-        support.push('\n');
-        support.push_str(&s.text);
-        if let Some(d) = &s.date {
-            support.push(' ');
-            support.push_str(d);
-        }
-    }
-    let n = sources.len();
     let t1 = Instant::now();
-    // For attribution: the context's vectors, and a sentence's nearest context verbatims.
-    let src_texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
-    let src_vecs = embedder.embed(&src_texts, TextKind::Passage)?;
-    let attribute = |sentence: &str| -> Vec<usize> {
-        let Ok(v) = embedder.embed(&[sentence], TextKind::Passage) else {
-            return Vec::new();
-        };
-        let mut sims: Vec<(f32, usize)> = src_vecs
-            .iter()
-            .enumerate()
-            .map(|(i, sv)| (crate::vecmath::dot(sv, &v[0]), i + 1))
-            .filter(|(c, _)| *c >= opts.count_cosine)
-            .collect();
-        sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        sims.into_iter().take(2).map(|x| x.1).collect()
+    // The support check reads the verbatims a sentence cites (owned: the sources move into an
+    // extractive fallback below), their dates as a source of numbers.
+    let owned: Vec<(usize, String, String)> = sources
+        .iter()
+        .map(|s| (s.n, s.text.clone(), s.date.clone().unwrap_or_default()))
+        .collect();
+    let context: Vec<Cited> = owned
+        .iter()
+        .map(|(n, text, meta)| Cited { n: *n, text, meta })
+        .collect();
+    let polarities = match &opts.sentiment {
+        Some(head) => Polarities::with_head(head, embedder),
+        None => Polarities::rule_only(),
     };
     // Stream checked sentences: a sentence is complete once the next one starts.
     let mut checked: Vec<Checked> = Vec::new();
+    let mut seen = support::Seen::default();
+    let mut failed: Option<crate::embed::EmbedError> = None;
     let mut pending = String::new();
-    let emit = |s: &str, checked: &mut Vec<Checked>, on: &mut dyn FnMut(&str)| {
-        let mut c = cite::check(s, n, &support);
-        if c.verdict == Verdict::Uncited {
-            let body = cite::without_citations(s);
-            let found = attribute(body.trim());
-            if !found.is_empty() {
-                let tags: String = found.iter().map(|k| format!("[{k}]")).collect();
-                let again = cite::check(&format!("{} {tags}", body.trim()), n, &support);
-                c = Checked {
-                    verdict: if again.verdict == Verdict::Kept {
-                        Verdict::Attributed
-                    } else {
-                        again.verdict
-                    },
-                    ..again
-                };
+    let mut emit = |s: &str, checked: &mut Vec<Checked>, on: &mut dyn FnMut(&str)| {
+        if failed.is_some() {
+            return;
+        }
+        match support::check(s, &context, &polarities) {
+            Ok(mut c) => {
+                seen.check(&mut c);
+                if c.supported() {
+                    on(&c.text);
+                }
+                checked.push(c);
             }
+            Err(e) => failed = Some(e),
         }
-        if matches!(c.verdict, Verdict::Kept | Verdict::Attributed) {
-            on(&c.text);
-        }
-        checked.push(c);
     };
     let generated = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
         pending.push_str(piece);
@@ -469,11 +457,11 @@ pub fn ask(
     for p in cite::sentences(&pending) {
         emit(&p, &mut checked, on_sentence);
     }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     timings.generate_s = t1.elapsed().as_secs_f64();
-    let kept: Vec<&Checked> = checked
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Kept | Verdict::Attributed))
-        .collect();
+    let kept: Vec<&Checked> = checked.iter().filter(|c| c.supported()).collect();
     if kept.is_empty() {
         // Nothing the model wrote survived the checks: fall back to the verbatims themselves.
         let why = Fallback::NothingCited(checked.len());
@@ -866,22 +854,37 @@ pub struct ThemeSentence {
     pub text: String,
     /// Quote numbers cited (1-based positions in the quotes given).
     pub citations: Vec<usize>,
-    /// Generated (cited by the model or attributed), or extractive (no model, or nothing the
-    /// model wrote survived the checks: the closest quote instead).
+    /// Generated (the model's sentence passed the support check), or extractive (no model, or
+    /// the model's sentence was dropped: the first quote instead).
     pub mode: AnswerMode,
+    /// The model's sentence as checked, when there was one (dropped or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked: Option<Checked>,
 }
 
-/// `themes --summarize`: one sentence per theme from its quotes, with the citation checks of
-/// [`ask`]; without a generator, or when the model's sentence is unsupported, the first quote.
+/// What `themes --summarize` knows of a theme besides its quotes: its label and its sentiment
+/// mix (shares of its verbatims), which a summary may not contradict.
+#[derive(Clone, Debug)]
+pub struct ThemeFacts<'a> {
+    /// The theme's label.
+    pub label: &'a str,
+    /// Share of its verbatims that are negative, in [0, 1].
+    pub negative_share: f64,
+    /// Share that are positive.
+    pub positive_share: f64,
+}
+
+/// `themes --summarize`: one sentence per theme from its quotes, through the support check of
+/// [`ask`] (cited quotes only) and the theme's sentiment mix ([`support::check_theme_mix`]);
+/// without a generator, or when the model's sentence is dropped, the first quote.
 pub fn summarize_theme(
     generator: Option<&mut Generator>,
-    embedder: &dyn Embedder,
-    label: &str,
+    polarities: &Polarities<'_>,
+    theme: &ThemeFacts<'_>,
     quotes: &[String],
     gen: &GenOptions,
-    attribution_cosine: f32,
 ) -> Result<ThemeSentence, AskError> {
-    let fallback = |quotes: &[String]| ThemeSentence {
+    let fallback = |quotes: &[String], checked: Option<Checked>| ThemeSentence {
         text: format!(
             "\u{201c}{}\u{201d} [1]",
             quotes
@@ -891,11 +894,12 @@ pub fn summarize_theme(
         ),
         citations: if quotes.is_empty() { vec![] } else { vec![1] },
         mode: AnswerMode::Extractive,
+        checked,
     };
     let Some(generator) = generator.filter(|_| !quotes.is_empty()) else {
-        return Ok(fallback(quotes));
+        return Ok(fallback(quotes, None));
     };
-    let mut user = format!("Verbatims from the theme \"{label}\":\n");
+    let mut user = format!("Verbatims from the theme \"{}\":\n", theme.label);
     for (i, q) in quotes.iter().enumerate() {
         user.push_str(&format!("[{}] {}\n", i + 1, q.replace('\n', " ")));
     }
@@ -905,32 +909,30 @@ pub fn summarize_theme(
         ..gen.clone()
     };
     let (raw, _) = generator.generate(SYSTEM, &user, &opts, &mut |_| {})?;
-    let support = quotes.join("\n");
     let first = cite::sentences(&raw).into_iter().next().unwrap_or_default();
-    let mut c = cite::check(&first, quotes.len(), &support);
-    if c.verdict == Verdict::Uncited {
-        let body = cite::without_citations(&first);
-        let refs: Vec<&str> = quotes.iter().map(String::as_str).collect();
-        let qv = embedder.embed(&refs, TextKind::Passage)?;
-        let sv = embedder.embed(&[body.trim()], TextKind::Passage)?.remove(0);
-        let mut sims: Vec<(f32, usize)> = qv
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (crate::vecmath::dot(v, &sv), i + 1))
-            .filter(|x| x.0 >= attribution_cosine)
-            .collect();
-        sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        if !sims.is_empty() {
-            let tags: String = sims.iter().take(2).map(|x| format!("[{}]", x.1)).collect();
-            c = cite::check(&format!("{} {tags}", body.trim()), quotes.len(), &support);
-        }
-    }
-    if c.verdict != Verdict::Kept {
-        return Ok(fallback(quotes));
+    let context: Vec<Cited> = quotes
+        .iter()
+        .enumerate()
+        .map(|(i, q)| Cited {
+            n: i + 1,
+            text: q,
+            meta: "",
+        })
+        .collect();
+    let mut c = support::check(&first, &context, polarities)?;
+    support::check_theme_mix(
+        &mut c,
+        theme.negative_share,
+        theme.positive_share,
+        polarities,
+    )?;
+    if !c.supported() {
+        return Ok(fallback(quotes, Some(c)));
     }
     Ok(ThemeSentence {
-        text: c.text,
-        citations: c.citations,
+        text: c.text.clone(),
+        citations: c.citations.clone(),
         mode: AnswerMode::Generated,
+        checked: Some(c),
     })
 }

@@ -70,12 +70,6 @@ pub(super) fn generator_path(g: &Global) -> Result<PathBuf> {
         .context("no models folder: pass --generator FILE.gguf")
 }
 
-/// Calibrated thresholds of the workspace's embedding model (its profile), else defaults.
-pub(super) fn thresholds(g: &Global, ws: &Workspace) -> (f32, f32) {
-    let dir = model_dir(g, Some(ws)).ok();
-    verbatim::settings::Settings::ask_thresholds(dir.as_deref()).value
-}
-
 pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
     let mut ws = Workspace::open(root)?;
     // Flags, then the environment, then verbatim.toml [ask], then defaults (resolved by `run`);
@@ -162,25 +156,16 @@ pub(super) fn cmd_ask(g: &Global, root: &Path, a: AskArgs) -> Result<i32> {
         }
     }
     if !g.quiet {
-        let dropped = answer
-            .sentences
-            .iter()
-            .filter(|s| {
-                !matches!(
-                    s.verdict,
-                    verbatim::ask::cite::Verdict::Kept | verbatim::ask::cite::Verdict::Attributed
-                )
-            })
-            .count();
+        let dropped = answer.sentences.iter().filter(|s| !s.supported()).count();
         match answer.mode {
             AnswerMode::Generated => eprintln!(
-                "generated locally by {} ({} tokens, {:.1} tok/s); {dropped} sentence(s) dropped for missing citations or unsupported numbers",
+                "generated locally by {} ({} tokens, {:.1} tok/s); {dropped} sentence(s) dropped by the support check (--json says why)",
                 generator.as_ref().map(|g| g.architecture.as_str()).unwrap_or("?"),
                 answer.generation.as_ref().map_or(0, |s| s.generated_tokens),
                 answer.generation.as_ref().map_or(0.0, |s| s.generated_tokens as f64 / s.decode_s.max(1e-9)),
             ),
             AnswerMode::Extractive if dropped > 0 => eprintln!(
-                "the model's {dropped} sentence(s) cited nothing valid; showing the verbatims instead"
+                "none of the model's {dropped} sentence(s) passed the support check; showing the verbatims instead"
             ),
             // A failure at load time was said above; one while generating is said here.
             AnswerMode::Extractive if generator.is_some() => {

@@ -662,20 +662,35 @@ fn summaries_of(
             None
         }
     };
-    let (_, attribution) = super::ask::thresholds(g, ws);
+    // Polarity for the support check: the model's sentiment head when it is there.
+    let head = super::model_dir(g, Some(ws)).ok().and_then(|dir| {
+        verbatim::sentiment::SentimentHead::load(
+            &verbatim::sentiment::SentimentHead::path_for(&dir),
+            verbatim::embed::Embedder::fingerprint(&embedder),
+        )
+        .ok()
+    });
+    let polarities = match &head {
+        Some((h, _)) => verbatim::ask::support::Polarities::with_head(h, &embedder),
+        None => verbatim::ask::support::Polarities::rule_only(),
+    };
     // `[ask]` as resolved (flags > env > verbatim.toml > defaults), as `ask` reads it.
     let gen = g.settings().ask.gen_options();
     themes
         .iter()
         .map(|t| {
             let quotes: Vec<String> = t.quotes.iter().map(|q| q.text.clone()).collect();
+            let n = t.size.max(1) as f64;
             Ok(verbatim::ask::summarize_theme(
                 generator.as_mut(),
-                &embedder,
-                &t.label,
+                &polarities,
+                &verbatim::ask::ThemeFacts {
+                    label: &t.label,
+                    negative_share: t.sentiment.negative as f64 / n,
+                    positive_share: t.sentiment.positive as f64 / n,
+                },
                 &quotes,
                 &gen,
-                attribution,
             )?)
         })
         .collect()

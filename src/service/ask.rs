@@ -37,6 +37,8 @@ impl Session<'_> {
             min_cosine: self.settings.ask.min_cosine,
             count_cosine: self.settings.ask.count_cosine,
             without_generator: req.without_generator,
+            // The support check reads polarity with the model's head when it has one.
+            sentiment: self.sentiment_head().ok().map(|(head, _)| head),
         };
         let embedder = self.models.embedder(self.ws, "ask")?;
         self.ws.store.check_model(embedder.fingerprint())?;

@@ -119,7 +119,7 @@ impl Default for Phraser {
 
 /// Words that carry no topic in feedback, beyond tantivy's (Lucene's short English, Snowball's
 /// French) stop lists: pronouns, auxiliaries, intensifiers (accent-folded, apostrophes removed).
-const FILLER: &[&str] = &[
+pub(crate) const FILLER: &[&str] = &[
     "i", "me", "my", "we", "our", "ours", "you", "your", "yours", "he", "she", "him", "her", "his",
     "its", "they", "them", "what", "which", "who", "whom", "have", "has", "had", "having", "do",
     "does", "did", "done", "am", "been", "being", "were", "so", "than", "too", "can", "should",

@@ -115,28 +115,41 @@ fn extractive_answers_group_the_verbatims_by_theme_and_say_so() {
 fn generated_answers_cite_only_retrieved_verbatims() {
     generator();
     let (_t, ws) = workspace();
+    let mut generated = 0;
     for q in [
         "Why are people unhappy with the headset?",
         "What do reviewers think of the acting?",
         "Was the service at the restaurant slow?",
     ] {
         let a = ask(&ws, &[q]);
-        // Generated, not the extractive fallback: otherwise the citation checks below would
-        // pass on an answer the model never wrote.
-        assert_eq!(a["mode"], "generated", "{a}");
-        assert!(a.get("fallback").is_none(), "{a}");
-        assert!(a["generation"]["generated_tokens"].as_u64().unwrap() > 0);
-        let sentences = a["sentences"].as_array().unwrap();
+        // The model wrote something; either some sentence passed the support check (a
+        // generated answer), or none did and the answer says so (the verbatims instead).
         assert!(
-            sentences
-                .iter()
-                .any(|s| matches!(s["verdict"].as_str(), Some("kept") | Some("attributed"))),
-            "no sentence kept: {a}"
+            a["generation"]["generated_tokens"].as_u64().unwrap() > 0,
+            "{a}"
         );
+        let sentences = a["sentences"].as_array().unwrap();
+        let shown = sentences
+            .iter()
+            .filter(|s| s["verdict"] == "supported")
+            .count();
+        if a["mode"] == "generated" {
+            assert!(a.get("fallback").is_none(), "{a}");
+            assert!(shown > 0, "generated, yet no sentence supported: {a}");
+            generated += 1;
+        } else {
+            assert_eq!(a["fallback"]["reason"], "nothing_cited", "{a}");
+            assert_eq!(shown, 0, "{a}");
+        }
+        // Every dropped sentence says which check dropped it and why.
+        for s in sentences.iter().filter(|s| s["verdict"] == "dropped") {
+            assert!(s["check"].is_string() && s["why"].is_string(), "{s}");
+            assert!(!s["checks"].as_array().unwrap().is_empty(), "{s}");
+        }
         let n = a["sources"].as_array().unwrap().len() as u64;
         // Citation validity: every citation of a kept sentence is a retrieved verbatim.
         for s in sentences {
-            let kept = matches!(s["verdict"].as_str(), Some("kept") | Some("attributed"));
+            let kept = s["verdict"] == "supported";
             let cites = s["citations"].as_array().unwrap();
             if kept {
                 assert!(!cites.is_empty(), "{s}");
@@ -152,6 +165,8 @@ fn generated_answers_cite_only_retrieved_verbatims() {
         // Reproducible: greedy decoding gives the same answer again.
         assert_eq!(ask(&ws, &[q])["answer"], a["answer"]);
     }
+    // Not vacuous: the support check lets some of the model's sentences through.
+    assert!(generated > 0, "every answer fell back to the verbatims");
 }
 
 #[test]

@@ -22,5 +22,6 @@ mod search;
 mod search_judged;
 mod sentiment;
 mod server;
+mod support;
 mod themes;
 mod units;
