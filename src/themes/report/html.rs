@@ -10,6 +10,9 @@ use super::text::*;
 
 /// The report as one self-contained HTML page (inline CSS and SVG, no script, no fetch).
 pub fn html(r: &Report) -> String {
+    if r.tree {
+        return super::tree::html_tree(r);
+    }
     let mut out = String::with_capacity(96 * 1024);
     let anchors = anchors(&r.themes);
     out.push_str(
@@ -210,13 +213,24 @@ pub(super) fn html_header(out: &mut String, r: &Report) {
         "<div><dt>Verbatims</dt><dd>{}</dd></div>\n",
         int(r.verbatims)
     );
-    let covered: usize = r.themes.iter().map(|t| t.size).sum();
-    w!(
-        out,
-        "<div><dt>Themes</dt><dd>{}<small>covering {}</small></dd></div>\n",
-        r.themes.len(),
-        pct(ratio(covered, r.verbatims))
-    );
+    if r.tree {
+        // A verbatim is in every node one of its units is in: coverage is what "other" leaves.
+        let b = super::tree::branches(r);
+        w!(
+            out,
+            "<div><dt>Aspects</dt><dd>{}<small>{} children</small></dd></div>\n",
+            b.len(),
+            b.iter().map(|x| x.1.len()).sum::<usize>()
+        );
+    } else {
+        let covered: usize = r.themes.iter().map(|t| t.size).sum();
+        w!(
+            out,
+            "<div><dt>Themes</dt><dd>{}<small>covering {}</small></dd></div>\n",
+            r.themes.len(),
+            pct(ratio(covered, r.verbatims))
+        );
+    }
     w!(
         out,
         "<div><dt>No theme</dt><dd>{}<small>{} verbatims</small></dd></div>\n",
@@ -284,9 +298,14 @@ pub(super) fn html_priorities(out: &mut String, r: &Report, anchors: &[String]) 
                 .iter()
                 .position(|t| t.id == p.id)
                 .and_then(|i| anchors.get(i));
+            // A child of the tree says its parent: "Packaging › arrived crushed".
+            let text = match &p.parent_label {
+                Some(parent) => format!("{parent} › {}", p.label),
+                None => p.label.clone(),
+            };
             let label = match anchor {
-                Some(a) => format!("<a href=\"#{}\">{}</a>", esc(a), esc(&p.label)),
-                None => esc(&p.label),
+                Some(a) => format!("<a href=\"#{}\">{}</a>", esc(a), esc(&text)),
+                None => esc(&text),
             };
             let effect = crate::themes::priority::priority_effect(p);
             w!(

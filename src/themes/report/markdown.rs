@@ -9,6 +9,9 @@ use super::text::*;
 
 /// The report as Markdown (CommonMark with GitHub tables).
 pub fn markdown(r: &Report) -> String {
+    if r.tree {
+        return super::tree::markdown_tree(r);
+    }
     let mut out = String::with_capacity(16 * 1024);
     w!(out, "# {}\n\n", md(&r.title));
 
@@ -129,7 +132,10 @@ pub(super) fn markdown_priorities(out: &mut String, r: &Report) {
             out,
             "{}. **{}** · {} — {} of verbatims, {} negative{}; priority {}\n",
             i + 1,
-            md(&p.label),
+            match &p.parent_label {
+                Some(parent) => format!("{} › {}", md(parent), md(&p.label)),
+                None => md(&p.label),
+            },
             md(&p.id),
             pct(p.share),
             whole_pct(p.negative),
