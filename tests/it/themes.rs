@@ -231,6 +231,8 @@ fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
     ok(verbatim(&ws).args([
         "themes",
         "seed",
+        "--by",
+        "topic",
         "Sound problems",
         "--example",
         "the sound quality is terrible",

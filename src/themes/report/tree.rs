@@ -17,8 +17,10 @@ use std::fmt::Write as _;
 use super::super::priority::{priority_effect, Priority};
 use super::super::types::{Report, ThemeSummary};
 use super::facts::*;
-use super::html::{html_header, html_manifest, html_priorities, html_quote, CSS};
-use super::markdown::markdown_priorities;
+use super::html::{
+    html_header, html_manifest, html_open, html_priorities, html_quote, html_score, html_trend_open,
+};
+use super::markdown::{markdown_priorities, markdown_scope_lines, markdown_trend_and_score};
 use super::svg::*;
 use super::text::*;
 
@@ -41,23 +43,7 @@ pub(super) const CHART_POINTS: usize = 12;
 pub(super) fn html_tree(r: &Report) -> String {
     let mut out = String::with_capacity(256 * 1024);
     let anchors = anchors(&r.themes);
-    out.push_str(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" \
-         content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
-    );
-    w!(
-        out,
-        "<meta name=\"generator\" content=\"verbatim {}\">\n",
-        esc(&r.manifest.version)
-    );
-    w!(
-        out,
-        "<title>{}</title>\n<style>\n{CSS}{TREE_CSS}</style>\n</head>\n<body>\n",
-        esc(&r.title)
-    );
-    out.push_str("<div class=\"page\">\n");
+    html_open(&mut out, r, TREE_CSS);
     html_header(&mut out, r);
     html_priorities(&mut out, r, &anchors);
     chart_priority(&mut out, r);
@@ -128,6 +114,17 @@ pub(super) fn trend_points(t: &crate::themes::Trend) -> Option<String> {
     ))
 }
 
+/// A node's score effect for a table cell ("−0.22", "+3.1 pp"), "—" without a score or when
+/// the effect is not larger than its uncertainty.
+fn effect_cell(t: &ThemeSummary) -> String {
+    t.score
+        .as_ref()
+        .filter(|s| super::super::priority::significant(s))
+        .map(driver_short)
+        .filter(|s| s != "0")
+        .unwrap_or_else(|| "—".into())
+}
+
 /// One row of numbers for a node: verbatims, share, sentiment, trend, score effect.
 fn node_cells(t: &ThemeSummary) -> String {
     let trend = match direction(&t.trend) {
@@ -145,13 +142,7 @@ fn node_cells(t: &ThemeSummary) -> String {
         }
         None => "—".into(),
     };
-    let effect = t
-        .score
-        .as_ref()
-        .filter(|s| super::super::priority::significant(s))
-        .map(driver_short)
-        .filter(|s| s != "0")
-        .unwrap_or_else(|| "—".into());
+    let effect = effect_cell(t);
     format!(
         "<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td>\
          <td class=\"num\">{}</td>",
@@ -263,28 +254,11 @@ fn html_child(out: &mut String, t: &ThemeSummary, anchor: &str) {
         sentiment_bar(&t.sentiment),
         esc(&sentiment_words(&t.sentiment))
     );
-    if let Some(d) = direction(&t.trend) {
-        w!(
-            out,
-            "<dt>Trend</dt><dd>{} {} by {}",
-            d.arrow(),
-            d.word(),
-            esc(&t.trend.granularity)
-        );
-        if let Some(delta) = trend_delta(&t.trend) {
-            w!(out, ": {}", esc(&delta));
-        }
+    if html_trend_open(out, &t.trend) {
         out.push_str("</dd>\n");
     }
     if let Some(s) = &t.score {
-        w!(
-            out,
-            "<dt>Score</dt><dd><b>{}</b> · mean {} vs {} for the rest ({} scored)</dd>\n",
-            esc(&tree_driver_words(s)),
-            fixed(s.mean, 2),
-            fixed(s.rest_mean, 2),
-            int(s.scored)
-        );
+        html_score(out, s, tree_driver_words);
     }
     out.push_str("</dl>\n");
     for q in &t.quotes {
@@ -433,19 +407,7 @@ pub(super) fn markdown_tree(r: &Report) -> String {
         int(r.other),
         pct(ratio(r.other, r.verbatims))
     );
-    w!(out, "- **Sentiment:** {}\n", sentiment_words(&r.sentiment));
-    if let Some(mean) = r.score_mean {
-        w!(out, "- **Score mean:** {}\n", fixed(mean, 2));
-    }
-    if let Some((first, last)) = &r.manifest.period {
-        w!(out, "- **Period:** {} – {}\n", md(first), md(last));
-    }
-    if let Some(k) = aggregates_only(r) {
-        w!(
-            out,
-            "- **Aggregates only:** no quotes; counts under {k} are suppressed (<k)\n"
-        );
-    }
+    markdown_scope_lines(&mut out, r);
     markdown_priorities(&mut out, r);
     out.push_str("\n## The tree\n\n");
     if r.themes.is_empty() {
@@ -464,13 +426,7 @@ pub(super) fn markdown_tree(r: &Report) -> String {
                     },
                     None => "—".into(),
                 };
-                let effect = t
-                    .score
-                    .as_ref()
-                    .filter(|s| super::super::priority::significant(s))
-                    .map(driver_short)
-                    .filter(|s| s != "0")
-                    .unwrap_or_else(|| "—".into());
+                let effect = effect_cell(t);
                 w!(
                     out,
                     "| {} | {}{} | {} | {} | {} | {} | {} |\n",
@@ -548,29 +504,7 @@ fn markdown_child(out: &mut String, t: &ThemeSummary) {
         pct(t.share),
         sentiment_words(&t.sentiment)
     );
-    if let Some(d) = direction(&t.trend) {
-        w!(
-            out,
-            "- **Trend** ({}): {} {}",
-            md(&t.trend.granularity),
-            d.arrow(),
-            d.word()
-        );
-        if let Some(delta) = trend_delta(&t.trend) {
-            w!(out, ": {delta}");
-        }
-        out.push('\n');
-    }
-    if let Some(s) = &t.score {
-        w!(
-            out,
-            "- **Score driver:** {}; mean {} against {} for the rest ({} scored)\n",
-            tree_driver_words(s),
-            fixed(s.mean, 2),
-            fixed(s.rest_mean, 2),
-            int(s.scored)
-        );
-    }
+    markdown_trend_and_score(out, t, tree_driver_words, false);
     if !t.quotes.is_empty() {
         out.push('\n');
         for q in &t.quotes {
