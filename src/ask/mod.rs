@@ -53,7 +53,7 @@ pub struct AskOptions {
     pub without_generator: Fallback,
     /// The workspace model's sentiment head, for the support check's polarity (else the
     /// lexicon rule alone).
-    pub sentiment: Option<crate::sentiment::SentimentHead>,
+    pub sentiment: Option<std::sync::Arc<crate::sentiment::SentimentHead>>,
 }
 
 /// Why an answer is extractive rather than generated (its first line says it; `--json` has it

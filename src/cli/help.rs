@@ -135,8 +135,11 @@ Examples:
 
 pub(super) const THEMES_SEED: &str = "\
 Examples:
-  $ verbatim -w demo-ws themes seed \"Packaging\" \\
-      --example \"the box was crushed\" --example \"emballage abîmé\"";
+  # A child of the aspect tree, under the parent its units fall in (or --parent P2)
+  $ verbatim -w demo-ws themes seed \"Crushed in transit\" \\
+      --example \"the box was crushed\" --example \"emballage abîmé\"
+  # A topic theme
+  $ verbatim -w demo-ws themes seed \"Packaging\" --by topic --example \"the box was crushed\"";
 
 pub(super) const THEMES_MOVE: &str = "\
 Examples:
@@ -154,6 +157,8 @@ Examples:
   $ verbatim -w demo-ws report --out demo-ws/report.html
   $ verbatim -w demo-ws report --out demo-ws/report.md --where domain=yelp \\
       --title \"Yelp reviews\"
+  # The report on topic themes (one theme per verbatim) instead of the aspect tree
+  $ verbatim -w demo-ws report --by topic --out demo-ws/topics.html
   # Next month: mark themes new / grew / shrank against last month's JSON
   $ verbatim -w demo-ws report --out demo-ws/last-month.json
   $ verbatim -w demo-ws report --out demo-ws/report.html \\

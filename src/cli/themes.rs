@@ -111,7 +111,10 @@ enum ThemesCommand {
         /// The label.
         label: String,
     },
-    /// Create a theme from examples; verbatims closer to them than to any other theme join it.
+    /// Create a theme from examples. By aspect (default): a child of the tree that the opinion
+    /// units nearer to the examples than to their own child join, under the parent most of them
+    /// fall in (or --parent); by topic: a theme the verbatims nearer to it than to any other
+    /// theme join. Kept across runs and ingests.
     #[command(after_help = super::help::THEMES_SEED)]
     Seed {
         /// Its label.
@@ -119,6 +122,13 @@ enum ThemesCommand {
         /// An example text; repeat.
         #[arg(long = "example", required = true)]
         examples: Vec<String>,
+        /// `aspect` (a child of the tree) or `topic` (a topic theme).
+        #[arg(long, value_enum, default_value = "aspect")]
+        by: By,
+        /// The parent (P3) to put the seeded child under (by aspect; default: the parent its
+        /// units fall in).
+        #[arg(long)]
+        parent: Option<String>,
     },
     /// Move a child of the aspect tree (C12) to another parent (P3); kept across runs.
     #[command(after_help = super::help::THEMES_MOVE)]
@@ -170,13 +180,18 @@ pub(super) struct ReportArgs {
     /// Quotes per theme (0 to 50).
     #[arg(long, default_value_t = 5, value_parser = super::ranged(verbatim::limits::QUOTES))]
     quotes: usize,
+    /// `aspect` (default): the report on the aspect tree — what to fix first among the
+    /// children, parents with their children, every unit of each child (collapsed); `topic`:
+    /// the report on the topic themes (one theme per verbatim).
+    #[arg(long, value_enum, default_value = "aspect")]
+    by: By,
     /// Make the report an earlier one describes: its manifest (in a report written by `verbatim
     /// report`, any format) gives the parameters (themes settings, filter, quotes, title,
     /// --compare-to). With the same data, models and theme edits, the bytes are the same; what
     /// differs is said, and the exit status is then 1.
     #[arg(long, value_name = "REPORT", conflicts_with_all = [
         "k", "min_size", "seed", "filters", "since", "until", "min_score", "max_score",
-        "quotes", "title", "compare_to",
+        "quotes", "title", "compare_to", "by",
     ])]
     from_manifest: Option<PathBuf>,
     #[command(flatten)]
@@ -292,11 +307,16 @@ fn print_priorities(priorities: &[verbatim::themes::priority::Priority]) {
     }
     for (i, p) in priorities.iter().take(5).enumerate() {
         let effect = priority_effect(p);
+        // A child of the tree says its parent: "Packaging › arrived crushed".
+        let label = match &p.parent_label {
+            Some(parent) => format!("{} › {}", shorten(parent, 14), p.label),
+            None => p.label.clone(),
+        };
         println!(
             "{:>3}. {:<5} {:<32} {:>5.1}% of verbatims, {:>3.0}% negative{}",
             i + 1,
             p.id,
-            shorten(&p.label, 32),
+            shorten(&label, 32),
             100.0 * p.share,
             100.0 * p.negative,
             if effect.is_empty() {
@@ -378,7 +398,34 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
         Some(ThemesCommand::Move { child, to }) => {
             tree_edit(g, root, "themes move", TreeEdit::Move { child, to })
         }
-        Some(ThemesCommand::Seed { label, examples }) => seed(g, root, label, &examples),
+        Some(ThemesCommand::Seed {
+            label,
+            examples,
+            by: By::Aspect,
+            parent,
+        }) => tree_edit(
+            g,
+            root,
+            "themes seed",
+            TreeEdit::Seed {
+                label,
+                examples,
+                parent,
+            },
+        ),
+        Some(ThemesCommand::Seed {
+            label,
+            examples,
+            parent,
+            ..
+        }) => {
+            if parent.is_some() {
+                bail!(
+                    "--parent places a seeded child in the aspect tree: use it without --by topic"
+                );
+            }
+            seed(g, root, label, &examples)
+        }
         Some(ThemesCommand::Assignments { out, by, .. }) if by == By::Aspect => {
             tree_assignments(g, root, out)
         }
@@ -402,6 +449,7 @@ fn tree_list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32
         output::json(&s);
         return Ok(0);
     }
+    print_priorities(&s.priorities);
     print!("{}", render_tree(&s));
     if !g.quiet {
         eprintln!(
@@ -526,8 +574,17 @@ fn tree_edit(g: &Global, root: &Path, via: &str, edit: TreeEdit) -> Result<i32> 
         TreeEdit::Rename { id, label } => format!("{id} renamed to {label:?}"),
         TreeEdit::Merge { into, others, .. } => format!("{} merged into {into}", others.join(", ")),
         TreeEdit::Move { child, to } => format!("{child} moved to {to}"),
+        TreeEdit::Seed {
+            label, examples, ..
+        } => format!("seeded {label:?} from {} example(s)", examples.len()),
     };
-    super::session(&mut ws, via, &models, &settings)?.edit_tree(edit)?;
+    let detail = super::session(&mut ws, via, &models, &settings)?.edit_tree(edit)?;
+    let what = match detail {
+        verbatim::store::AuditDetail::ThemeSeed { theme_ids, .. } => {
+            format!("{what}: child {}", theme_ids.join(" under "))
+        }
+        _ => what,
+    };
     report_edit(g, &what);
     Ok(0)
 }
@@ -1033,6 +1090,15 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
         },
     };
     let replay = a.from_manifest.as_deref().map(manifest_of).transpose()?;
+    // A manifest says which view it was made on (none: the topic themes, as every report was
+    // before the tree had one).
+    let tree = match &replay {
+        Some((_, p)) => p.by.as_deref() == Some("aspect"),
+        None => a.by == By::Aspect,
+    };
+    if tree && a.run.k.is_some() {
+        bail!("--k sets the number of topic themes: use it with --by topic (the aspect tree chooses its own sizes)");
+    }
     let (run_params, asked, quotes, title, compare_to) = match &replay {
         Some((_, p)) => (
             p.run.clone(),
@@ -1082,6 +1148,7 @@ pub(super) fn cmd_report(g: &Global, root: &Path, a: ReportArgs) -> Result<i32> 
                     params: run_params,
                     refresh: a.run.refresh,
                 },
+                tree,
             })?;
     let body = match format {
         ReportFormat::Html => verbatim::themes::report::html(&report),

@@ -312,6 +312,12 @@ fn run(
             .map(|(&d, _)| d)
             .collect()
     });
+    // A theme filter (`theme=C12`, resolved to its verbatims) narrows the same doc set.
+    let allowed = match (&filter.docs, allowed) {
+        (None, a) => a,
+        (Some(d), None) => Some(d.iter().copied().collect()),
+        (Some(d), Some(a)) => Some(a.into_iter().filter(|x| d.contains(x)).collect()),
+    };
     let text_hits = match q.mode {
         Mode::Text | Mode::Hybrid => {
             indexes

@@ -250,6 +250,15 @@ pub(crate) fn report(
     body: ReportBody,
     markdown: bool,
 ) -> Result<ReportOut, ApiError> {
+    let tree = match body.by.as_deref() {
+        None | Some("aspect") => true,
+        Some("topic") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "by: {other:?} is not aspect or topic"
+            )))
+        }
+    };
     let req = ReportRequest {
         filter: body.filter.to_filter()?,
         quotes: 3,
@@ -257,6 +266,7 @@ pub(crate) fn report(
         compare_to: None,
         out: None,
         run: Default::default(),
+        tree,
     };
     let report = session(&mut core.ws, sh, caller, via).report(req)?.report;
     Ok(if markdown {

@@ -543,12 +543,16 @@ pub(crate) struct ReportBody {
     /// `json` (default) or `md`.
     #[serde(default)]
     pub format: Option<String>,
+    /// `aspect` (default): the report on the aspect tree; `topic`: on the topic themes.
+    #[serde(default)]
+    pub by: Option<String>,
     #[serde(flatten)]
     pub filter: FilterBody,
 }
 
 #[utoipa::path(post, path = "/v1/report", summary = "The theme report as JSON data or Markdown (action: report).",
-    params(("format" = Option<String>, Query, description = "json (default) or md; overrides the body's.")),
+    params(("format" = Option<String>, Query, description = "json (default) or md; overrides the body's."),
+           ("by" = Option<String>, Query, description = "aspect (default): the aspect tree; topic: the topic themes; overrides the body's.")),
     request_body(content = Option<ReportBody>, description = "Optional: an empty body reads as {}."),
     responses((status = 200, description = "The report.",
                content((crate::themes::Report = "application/json"), (String = "text/markdown"))),
@@ -559,9 +563,12 @@ pub(super) async fn report(
     q: QueryPairs,
     JsonBody(mut body): JsonBody<ReportBody>,
 ) -> Result<Response, ApiError> {
-    q.only(&["format"])?;
+    q.only(&["format", "by"])?;
     if let Some(f) = q.get("format") {
         body.format = Some(f.to_string());
+    }
+    if let Some(b) = q.get("by") {
+        body.by = Some(b.to_string());
     }
     let markdown = match body.format.as_deref() {
         None | Some("json") => false,

@@ -94,6 +94,16 @@ pub enum TreeEdit {
         /// Its new label, if given.
         label: Option<String>,
     },
+    /// A child seeded from example phrases (`themes seed`): a fixed centroid that the units
+    /// nearest it join at every run, under the parent they fall in (or `parent`).
+    Seed {
+        /// Its label.
+        label: String,
+        /// Example phrases (redacted here before they are embedded or stored).
+        examples: Vec<String>,
+        /// The parent to put it under (`P<n>`); `None`: where its units fall.
+        parent: Option<String>,
+    },
     /// A child moved to another parent.
     Move {
         /// The child (`C<n>`).
@@ -172,8 +182,7 @@ impl Session<'_> {
         let grant = self.enter(Action::Themes)?;
         let filter = grant.restrict(&resolve_filter(self.ws, &grant, &req.filter)?);
         let (tree, docs, head) = self.tree_run(&req.run)?;
-        let summary =
-            aspect::summarize(&tree, &docs, &head, |d| filter.matches(d), grant.min_cell());
+        let summary = aspect::summarize(&tree, &docs, &head, &filter, grant.min_cell());
         self.record(
             &grant,
             &AuditDetail::Themes {
@@ -201,8 +210,7 @@ impl Session<'_> {
         let filter = grant.restrict(&resolve_filter(self.ws, &grant, filter)?);
         let (tree, docs, head) = self.tree_run(&RunRequest::default())?;
         let node = active(&tree.nodes, id, None)?.clone();
-        let summary =
-            aspect::summarize(&tree, &docs, &head, |d| filter.matches(d), grant.min_cell());
+        let summary = aspect::summarize(&tree, &docs, &head, &filter, grant.min_cell());
         let shown = node_id(&node);
         let found = summary
             .parents
@@ -302,6 +310,11 @@ impl Session<'_> {
     /// later run; recorded in the trail.
     pub fn edit_tree(&mut self, edit: TreeEdit) -> Result<AuditDetail, ServiceError> {
         let grant = self.enter(Action::EditThemes)?;
+        // A seed's examples are embedded before the lock (loading the model takes a while).
+        let seed_vector = match &edit {
+            TreeEdit::Seed { examples, .. } => Some(self.seed_vector(examples)?),
+            _ => None,
+        };
         let _lock = self.ws.lock()?;
         let mut nodes = self.ws.store.aspect_nodes()?;
         let detail = match &edit {
@@ -358,6 +371,43 @@ impl Session<'_> {
                         .collect(),
                 }
             }
+            TreeEdit::Seed {
+                label,
+                examples,
+                parent,
+            } => {
+                let label = label.trim().to_string();
+                if label.is_empty() {
+                    return Err(ServiceError::BadRequest("the label is empty".into()));
+                }
+                let parent = match parent {
+                    Some(p) => Some(active(&nodes, p, Some(true))?.id),
+                    None => None,
+                };
+                let (red, centroid) = seed_vector.expect("embedded above");
+                let id = nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+                nodes.push(AspectNode {
+                    id,
+                    is_parent: false,
+                    parent,
+                    user_parent: parent,
+                    label: label.clone(),
+                    user_label: Some(label.clone()),
+                    centroid,
+                    units: 0,
+                    verbatims: 0,
+                    merged_into: None,
+                    state: ThemeState::Active,
+                    seed: Some(red),
+                });
+                AuditDetail::ThemeSeed {
+                    label,
+                    examples: examples.len(),
+                    theme_ids: std::iter::once(format!("C{id}"))
+                        .chain(parent.map(|p| format!("P{p}")))
+                        .collect(),
+                }
+            }
             TreeEdit::Move { child, to } => {
                 let c = active(&nodes, child, Some(false))?.id;
                 let p = active(&nodes, to, Some(true))?.id;
@@ -375,6 +425,127 @@ impl Session<'_> {
         self.ws.store.edit_aspects(|n| *n = nodes)?;
         self.record(&grant, &detail)?;
         Ok(detail)
+    }
+}
+
+impl Session<'_> {
+    /// The report on the aspect tree (`report`, `POST /v1/report`, by aspect): parents with
+    /// their children, what to fix first over the children, per child every unit (drill-down)
+    /// for callers who may read text; aggregates only, nodes under k left out, otherwise.
+    pub(super) fn tree_report(
+        &mut self,
+        req: ReportRequest<'_>,
+    ) -> Result<ReportResponse, ServiceError> {
+        use crate::themes::analytics::{compare, ReportParameters};
+        let grant = self.enter(Action::Report)?;
+        let filter = grant.restrict(&resolve_filter(self.ws, &grant, &req.filter)?);
+        let (_, head_sha) = self.sentiment_head()?;
+        let model = self.ws.store.model_fingerprint()?.unwrap_or_default();
+        let (tree, docs, head) = self.tree_run(&req.run)?;
+        let text = grant.may_read_text();
+        let t = aspect::tree_themes(
+            &tree,
+            &docs,
+            &head,
+            &filter,
+            aspect::TreeOptions {
+                min_cell: grant.min_cell(),
+                quotes: if text { req.quotes } else { 0 },
+                units: text,
+            },
+        );
+        let parameters = ReportParameters {
+            run: req.run.params.clone(),
+            filter: filter.clone(),
+            quotes: if text { req.quotes } else { 0 },
+            min_cell: grant.min_cell(),
+            title: req.title.clone(),
+            compare_to: req.compare_to.as_ref().map(|(_, p)| p.clone()),
+            theme_edits: aspect::tree_edits(&tree.nodes),
+            theme_run: aspect::tree_fingerprint(&tree, &docs),
+            route: match &self.via {
+                Via::Http(route) => Some(route.clone()),
+                Via::Cli(_) => None,
+            },
+            by: Some("aspect".into()),
+        };
+        let params_json = serde_json::to_value(&parameters).map_err(ServiceError::internal)?;
+        let mut themes = t.themes;
+        let vanished = compare(&mut themes, req.compare_to.map(|(r, _)| r));
+        let report = crate::themes::Report {
+            title: req.title,
+            manifest: crate::themes::ReportManifest {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                data_snapshot: crate::themes::run::snapshot_hash(
+                    docs.iter().filter(|d| filter.matches(d)),
+                ),
+                model,
+                sentiment_model: head_sha,
+                parameters: params_json.clone(),
+                period: t.period,
+                score_map: self
+                    .ws
+                    .config
+                    .mapping
+                    .as_ref()
+                    .and_then(|m| m.score_map.clone()),
+            },
+            verbatims: t.verbatims,
+            other: t.other,
+            sentiment: t.sentiment,
+            score_mean: t.score_mean,
+            segment_fields: t.segment_fields,
+            priorities: t.priorities,
+            themes,
+            vanished,
+            tree: true,
+        };
+        // Every verbatim the report quotes (quotes and drill-down units), once: `forget` finds
+        // the reports that quote an erased verbatim through these.
+        let mut seen = std::collections::BTreeSet::new();
+        let verbatim_ids: Vec<String> = report
+            .themes
+            .iter()
+            .flat_map(|t| t.quotes.iter().chain(&t.units))
+            .filter(|q| seen.insert(q.id.clone()))
+            .map(|q| q.id.clone())
+            .collect();
+        let detail = AuditDetail::Report {
+            filter: filter.clone(),
+            quotes: parameters.quotes,
+            min_cell: grant.min_cell(),
+            parameters: params_json,
+            out: req.out.map(|p| std::path::absolute(&p).unwrap_or(p)),
+            theme_ids: report.themes.iter().map(|t| t.id.clone()).collect(),
+            verbatim_ids,
+        };
+        self.record(&grant, &detail)?;
+        Ok(ReportResponse { report, parameters })
+    }
+
+    /// A seed's examples redacted (like any verbatim, before they are embedded or stored) and
+    /// the unit-length mean of their embeddings.
+    fn seed_vector(&self, examples: &[String]) -> Result<(Vec<String>, Vec<f32>), ServiceError> {
+        let red: Vec<String> = examples
+            .iter()
+            .map(|e| crate::pii::redact(e).as_str().trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if red.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "a seed needs at least one example (--example \"arrived crushed\")".into(),
+            ));
+        }
+        let refs: Vec<&str> = red.iter().map(String::as_str).collect();
+        let vecs = self.embed_examples(&refs)?;
+        let mut c = vec![0f32; vecs.first().map_or(0, Vec::len)];
+        for v in &vecs {
+            for (a, b) in c.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+        crate::vecmath::l2_normalize(&mut c);
+        Ok((red, c))
     }
 }
 

@@ -378,6 +378,9 @@ pub struct ReportRequest<'r> {
     pub out: Option<PathBuf>,
     /// The run.
     pub run: RunRequest,
+    /// True: the report on the aspect tree (the default view); false: on the topic themes
+    /// (`--by topic`).
+    pub tree: bool,
 }
 
 /// What `report` answers: the report and the parameters its manifest records.

@@ -127,6 +127,9 @@ impl Session<'_> {
 
     /// A report (same limits as [`Session::themes`]); the door renders it.
     pub fn report(&mut self, req: ReportRequest<'_>) -> Result<ReportResponse, ServiceError> {
+        if req.tree {
+            return self.tree_report(req);
+        }
         let grant = self.enter(Action::Report)?;
         // Resolved before the run (a typo fails at once), and recorded resolved.
         let filter = resolve_filter(self.ws, &grant, &req.filter)?;
@@ -146,6 +149,7 @@ impl Session<'_> {
                 Via::Http(route) => Some(route.clone()),
                 Via::Cli(_) => None,
             },
+            by: None,
         };
         let opts = SummaryOptions::for_grant(&grant, &filter, req.quotes, 1);
         let mut report = build_report(

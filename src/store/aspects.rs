@@ -33,6 +33,9 @@ pub struct AspectNode {
     pub merged_into: Option<i64>,
     /// Lifecycle (active, vanished, merged), as for topic themes.
     pub state: ThemeState,
+    /// For a child the user seeded (`themes seed`, schema v9): its example phrases (redacted).
+    /// Its centroid is then the examples' mean embedding in the model's space, fixed.
+    pub seed: Option<Vec<String>>,
 }
 
 /// One opinion unit's place in the last tree run.
@@ -61,13 +64,14 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, is_parent, parent, user_parent, label, user_label, centroid, units, \
-                 verbatims, merged_into, state FROM aspect_nodes ORDER BY id",
+                 verbatims, merged_into, state, seed FROM aspect_nodes ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
                 let centroid: Vec<u8> = r.get(6)?;
                 let state: String = r.get(10)?;
+                let seed: Option<String> = r.get(11)?;
                 Ok(AspectNode {
                     id: r.get(0)?,
                     is_parent: r.get::<_, i64>(1)? != 0,
@@ -80,6 +84,7 @@ impl Store {
                     verbatims: r.get(8)?,
                     merged_into: r.get(9)?,
                     state: ThemeState::parse(&state),
+                    seed: seed.and_then(|s| serde_json::from_str(&s).ok()),
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -133,8 +138,8 @@ impl Store {
             let mut ins = tx
                 .prepare(
                     "INSERT INTO aspect_nodes(id, is_parent, parent, user_parent, label, \
-                     user_label, centroid, units, verbatims, merged_into, state) \
-                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                     user_label, centroid, units, verbatims, merged_into, state, seed) \
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
                 )
                 .map_err(e)?;
             for n in nodes {
@@ -150,6 +155,9 @@ impl Store {
                     n.verbatims,
                     n.merged_into,
                     n.state.as_str(),
+                    n.seed
+                        .as_ref()
+                        .map(|s| serde_json::Value::from(s.clone()).to_string()),
                 ])
                 .map_err(e)?;
             }

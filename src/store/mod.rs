@@ -229,6 +229,15 @@ pub struct Filter {
     pub min_score: Option<f64>,
     /// Inclusive upper bound on the score.
     pub max_score: Option<f64>,
+    /// Theme ids asked for (`--where theme=C12`): a child or parent of the aspect tree (a
+    /// parent stands for any of its children) or a topic theme (`T4`); OR among them. Resolved
+    /// by [`Store::resolve_filter`] into [`Filter::docs`] (the tree as of its last run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub themes: Vec<String>,
+    /// The verbatims (store doc numbers) the `themes` resolved to; `None`: no theme filter (or
+    /// not resolved yet). Never serialised: a recorded filter is resolved again when re-run.
+    #[serde(skip)]
+    pub docs: Option<std::sync::Arc<std::collections::BTreeSet<i64>>>,
 }
 
 impl Filter {
@@ -239,6 +248,7 @@ impl Filter {
             && self.until.is_none()
             && self.min_score.is_none()
             && self.max_score.is_none()
+            && self.themes.is_empty()
     }
 
     /// Does this verbatim pass the filter? Same semantics as the SQL and tantivy forms.
@@ -259,11 +269,12 @@ impl Filter {
                 .score
                 .is_some_and(|x| lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi)),
         };
-        fields_ok && date_ok && score_ok
+        let docs_ok = self.docs.as_ref().is_none_or(|d| d.contains(&v.doc));
+        fields_ok && date_ok && score_ok && docs_ok
     }
 }
 
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -443,6 +454,11 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX aspect_units_child ON aspect_units(child);
     CREATE INDEX aspect_units_parent ON aspect_units(parent);
+    "#,
+    // v9: seeded children of the aspect tree (`themes seed`): the example phrases as a JSON
+    // array, NULL for a discovered node.
+    r#"
+    ALTER TABLE aspect_nodes ADD COLUMN seed TEXT;
     "#,
 ];
 

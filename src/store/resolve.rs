@@ -60,6 +60,24 @@ pub enum FilterError {
         /// The flag or parameter, as the door names it.
         name: &'static str,
     },
+    /// A `theme=` value that names no theme.
+    #[error("theme={id}: no such theme ({why})")]
+    NoSuchTheme {
+        /// The id as given.
+        id: String,
+        /// What exists instead.
+        why: String,
+    },
+    /// `theme=` values of which some are theme ids and some are not.
+    #[error(
+        "{name}: theme={value:?} is not a theme id (P3 or C12 in the aspect tree, T4 by topic)"
+    )]
+    NotAThemeId {
+        /// The flag or parameter, as the door names it.
+        name: String,
+        /// The value as given.
+        value: String,
+    },
     /// The lower score bound is above the upper one.
     #[error("{min} is above {max}")]
     MinAboveMax {
@@ -140,6 +158,22 @@ impl FilterParts<'_> {
             if k.trim().is_empty() {
                 return Err(FilterError::EmptyField { name: names.field });
             }
+            // `theme=C12`: a theme filter when every value is a theme id; a segment field
+            // named "theme" keeps working when none is.
+            if fold(k.trim()) == "theme" {
+                let ids: Vec<Option<String>> = vs.iter().map(|v| theme_ref(v)).collect();
+                if ids.iter().all(Option::is_some) && !ids.is_empty() {
+                    f.themes.extend(ids.into_iter().flatten());
+                    continue;
+                }
+                if let Some((v, _)) = vs.iter().zip(&ids).find(|(_, id)| id.is_some()) {
+                    let bad = vs.iter().find(|w| theme_ref(w).is_none()).unwrap_or(v);
+                    return Err(FilterError::NotAThemeId {
+                        name: names.field.to_string(),
+                        value: bad.clone(),
+                    });
+                }
+            }
             f.fields
                 .entry(k.trim().to_string())
                 .or_default()
@@ -167,6 +201,18 @@ impl FilterParts<'_> {
         f.max_score = self.max_score;
         Ok(f)
     }
+}
+
+/// `P3`, `C12`, `T4` (either case, spaces around) as the theme id shown (upper case); `None`
+/// for anything else.
+pub fn theme_ref(s: &str) -> Option<String> {
+    let t = s.trim();
+    let mut chars = t.chars();
+    let kind = chars.next()?.to_ascii_uppercase();
+    let digits = chars.as_str();
+    let n: i64 = digits.parse().ok()?;
+    (matches!(kind, 'P' | 'C' | 'T') && n > 0 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{kind}{n}"))
 }
 
 /// A day bound as both doors take it, named `name` in the error: `YYYY-MM-DD` (midnight UTC) or
@@ -354,12 +400,74 @@ impl Store {
         filter: &Filter,
         scope: &Filter,
     ) -> Result<std::result::Result<Filter, FilterError>> {
-        if filter.fields.is_empty() {
-            return Ok(Ok(filter.clone()));
+        let mut out = if filter.fields.is_empty() {
+            filter.clone()
+        } else {
+            let fields = self.segment_fields()?;
+            let values = self.segment_values(scope)?;
+            match resolve_filter(filter, &fields, &values) {
+                Ok(f) => f,
+                Err(e) => return Ok(Err(e)),
+            }
+        };
+        if !out.themes.is_empty() {
+            match self.theme_docs(&out.themes)? {
+                Ok(docs) => out.docs = Some(std::sync::Arc::new(docs)),
+                Err(e) => return Ok(Err(e)),
+            }
         }
-        let fields = self.segment_fields()?;
-        let values = self.segment_values(scope)?;
-        Ok(resolve_filter(filter, &fields, &values))
+        Ok(Ok(out))
+    }
+
+    /// The verbatims of the themes `ids` (OR): a child's — every verbatim with a unit in it —,
+    /// a parent's — with a unit in any of its children —, as of the last tree run; a topic
+    /// theme's — its members (first theme) in the last topic run. An id that names no node or
+    /// theme is the user's error.
+    fn theme_docs(
+        &self,
+        ids: &[String],
+    ) -> Result<std::result::Result<BTreeSet<i64>, FilterError>> {
+        let mut docs = BTreeSet::new();
+        for id in ids {
+            let n: i64 = id[1..].parse().unwrap_or(0);
+            let (exists, members) = match &id[..1] {
+                "T" => (
+                    "SELECT count(*) FROM themes WHERE id = ?1",
+                    "SELECT doc FROM theme_members WHERE theme = ?1",
+                ),
+                "P" => (
+                    "SELECT count(*) FROM aspect_nodes WHERE id = ?1 AND is_parent = 1",
+                    "SELECT DISTINCT doc FROM aspect_units WHERE parent = ?1",
+                ),
+                _ => (
+                    "SELECT count(*) FROM aspect_nodes WHERE id = ?1 AND is_parent = 0",
+                    "SELECT DISTINCT doc FROM aspect_units WHERE child = ?1",
+                ),
+            };
+            let found: i64 = self
+                .conn
+                .query_row(exists, [n], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            if found == 0 {
+                let why = if id.starts_with('T') {
+                    "`verbatim themes --by topic` lists the topic themes"
+                } else {
+                    "`verbatim themes` lists the tree's parents (P…) and children (C…)"
+                };
+                return Ok(Err(FilterError::NoSuchTheme {
+                    id: id.clone(),
+                    why: why.into(),
+                }));
+            }
+            let mut stmt = self.conn.prepare(members).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([n], |r| r.get::<_, i64>(0))
+                .map_err(|e| self.err(e))?;
+            for d in rows {
+                docs.insert(d.map_err(|e| self.err(e))?);
+            }
+        }
+        Ok(Ok(docs))
     }
 }
 
@@ -510,5 +618,50 @@ mod tests {
             "--until \"01/03/2024\": expected a date like 2024-03-01"
         );
         assert_eq!(audit_time(1_709_251_200), "2024-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn theme_ids_in_a_filter_are_a_theme_filter_and_a_theme_field_stays_a_field() {
+        let parse = |vals: &[&str]| {
+            FilterParts {
+                fields: vec![("Theme".into(), vals.iter().map(|v| v.to_string()).collect())],
+                since: None,
+                until: None,
+                min_score: None,
+                max_score: None,
+            }
+            .parse(&FilterNames::CLI)
+        };
+        let f = parse(&["c12", " P3 ", "T4"]).unwrap();
+        assert_eq!(f.themes, ["C12", "P3", "T4"]);
+        assert!(f.fields.is_empty() && !f.is_empty());
+        // A segment field named "theme" with other values is still a field filter.
+        let f = parse(&["billing"]).unwrap();
+        assert!(f.themes.is_empty());
+        assert_eq!(f.fields["Theme"], ["billing"]);
+        // Mixed: the value that is not an id is named.
+        let e = parse(&["C12", "billing"]).unwrap_err().to_string();
+        assert!(e.contains("--where") && e.contains("\"billing\""), "{e}");
+        assert_eq!(theme_ref("C0"), None);
+        assert_eq!(theme_ref("C1x"), None);
+        assert_eq!(theme_ref("X3"), None);
+        assert_eq!(theme_ref("p07").as_deref(), Some("P7"));
+        // The docs a resolved filter keeps.
+        let mut f = Filter::default();
+        f.themes = vec!["C1".into()];
+        f.docs = Some(std::sync::Arc::new([2].into_iter().collect()));
+        let v = |doc| crate::store::Verbatim {
+            doc,
+            id: format!("v{doc}"),
+            text: String::new(),
+            respondent: None,
+            ts: None,
+            score: None,
+            language: "en".into(),
+            fields: Default::default(),
+            source: String::new(),
+            seq: doc,
+        };
+        assert!(f.matches(&v(2)) && !f.matches(&v(3)));
     }
 }

@@ -73,6 +73,31 @@ pub const TREND_MIN_COUNT: usize = 3;
 /// * **Suppressed periods are left out**: their share is hidden (shown as 0), not zero, and
 ///   reading it as zero would call a small theme falling.
 pub fn trend_direction(points: &[TrendPoint]) -> Option<TrendDirection> {
+    trend_shift(points).map(|s| s.direction)
+}
+
+/// What [`trend_direction`] judged, so that a report's words and its number come from the one
+/// rule: the median share of the earlier and of the recent periods, the periods on each side,
+/// the direction, and whether it is flat only because too few verbatims fell in each period
+/// (then the shares' difference is noise and is not to be shown as a change).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrendShift {
+    /// Median share of the `k` earlier periods.
+    pub before: f64,
+    /// Median share of the `k` recent periods.
+    pub recent: f64,
+    /// Periods on each side.
+    pub k: usize,
+    /// The direction.
+    pub direction: TrendDirection,
+    /// Flat because neither side's median period holds [`TREND_MIN_COUNT`] verbatims: the
+    /// shares are too thin for a change ("flat … +50 pts" was the contradiction this avoids).
+    pub too_few: bool,
+}
+
+/// The shift [`trend_direction`] judges (same windows, same thresholds); `None` where the
+/// direction is `None`.
+pub fn trend_shift(points: &[TrendPoint]) -> Option<TrendShift> {
     let shown: Vec<&TrendPoint> = points.iter().filter(|p| !p.suppressed).collect();
     let n = shown.len();
     if n < TREND_MIN_PERIODS || shown.iter().any(|p| !p.share.is_finite()) {
@@ -89,8 +114,9 @@ pub fn trend_direction(points: &[TrendPoint]) -> Option<TrendDirection> {
         median_of(before, |p| p.share),
         median_of(recent, |p| p.share),
     );
+    let too_few = busiest < TREND_MIN_COUNT as f64;
     // The epsilon keeps a change of exactly 20 % (in rounded shares) flat.
-    Some(if busiest < TREND_MIN_COUNT as f64 {
+    let direction = if too_few {
         TrendDirection::Flat
     } else if recent > before * (1.0 + TREND_THRESHOLD) + 1e-9 {
         TrendDirection::Rising
@@ -98,24 +124,14 @@ pub fn trend_direction(points: &[TrendPoint]) -> Option<TrendDirection> {
         TrendDirection::Falling
     } else {
         TrendDirection::Flat
+    };
+    Some(TrendShift {
+        before,
+        recent,
+        k,
+        direction,
+        too_few,
     })
-}
-
-/// The shift [`trend_direction`] judges: (median share of the earlier periods, median share of
-/// the recent ones, periods on each side), over the same windows, so a report can say "8.0% →
-/// 11.5%" next to the arrow. `None` where the direction is `None`.
-pub fn trend_shift(points: &[TrendPoint]) -> Option<(f64, f64, usize)> {
-    let shown: Vec<f64> = points
-        .iter()
-        .filter(|p| !p.suppressed)
-        .map(|p| p.share)
-        .collect();
-    let n = shown.len();
-    if n < TREND_MIN_PERIODS || shown.iter().any(|s| !s.is_finite()) {
-        return None;
-    }
-    let k = (n / 2).min(TREND_WINDOW);
-    Some((median(&shown[n - 2 * k..n - k]), median(&shown[n - k..]), k))
 }
 
 /// The median of a non-empty slice of finite numbers.
@@ -199,7 +215,7 @@ fn periods(lo: i64, hi: i64, weekly: bool) -> Vec<String> {
     out
 }
 
-fn sentiment_of(scores: &[f32], head: &SentimentHead) -> SentimentSummary {
+pub(crate) fn sentiment_of(scores: &[f32], head: &SentimentHead) -> SentimentSummary {
     let mut s = SentimentSummary::default();
     for &x in scores {
         match head.polarity(x) {
@@ -244,87 +260,99 @@ pub struct Summary {
     pub scores: Vec<f32>,
 }
 
-/// Computes the summaries.
-pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> Summary {
-    let dim = run.dim;
-    // A multi-sentence verbatim's sentiment reads the mean of its sentence vectors.
-    let scores: Vec<f32> = (0..run.docs.len())
-        .map(|i| match run.sentences.get(&run.docs[i].doc) {
-            Some(s) if s.len() > 1 => head.score(&super::sentences::mean_vector(s, dim)),
-            _ => head.score(&run.vectors[i * dim..(i + 1) * dim]),
-        })
-        .collect();
-    let scope: Vec<usize> = (0..run.docs.len())
-        .filter(|&i| opts.filter.matches(&run.docs[i]))
-        .collect();
-    let n = scope.len();
-    let other = scope
-        .iter()
-        .filter(|&&i| run.members[i].theme.is_none())
-        .count();
-    let overall = sentiment_of(&scope.iter().map(|&i| scores[i]).collect::<Vec<_>>(), head);
-    let scored: Vec<(usize, f64)> = scope
-        .iter()
-        .filter_map(|&i| run.docs[i].score.map(|s| (i, s)))
-        .collect();
-    let score_mean =
-        (!scored.is_empty()).then(|| scored.iter().map(|x| x.1).sum::<f64>() / scored.len() as f64);
-    let scale = super::priority::ScoreScale::of(scored.iter().map(|x| x.1));
-    let fields: Vec<String> = scope
-        .iter()
-        .flat_map(|&i| run.docs[i].fields.keys().cloned())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let dated: Vec<i64> = scope.iter().filter_map(|&i| run.docs[i].ts).collect();
-    let (lo, hi) = (dated.iter().min().copied(), dated.iter().max().copied());
-    let weekly = matches!((lo, hi), (Some(a), Some(b)) if b - a <= 26 * 7 * 86400);
-    let all_periods = match (lo, hi) {
-        (Some(a), Some(b)) => periods(a, b, weekly),
-        _ => Vec::new(),
-    };
-    // Verbatims per period and per segment value, over the scope.
-    let mut per_period: BTreeMap<String, usize> = BTreeMap::new();
-    for &i in &scope {
-        if let Some(t) = run.docs[i].ts {
-            *per_period.entry(period_of(t, weekly)).or_default() += 1;
-        }
-    }
-    let mut per_value: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for &i in &scope {
-        for (k, v) in &run.docs[i].fields {
-            *per_value.entry((k.as_str(), v.as_str())).or_default() += 1;
-        }
-    }
+/// The scope a summary is computed over, shared by every theme (or tree node) in it: which
+/// verbatims count, their periods, segment values and scores. Built once per summary; the
+/// per-group facts ([`ScopeFacts::trend`], [`ScopeFacts::segments`], [`ScopeFacts::driver`])
+/// read it, so the topic themes and the aspect tree count, trend and drive alike.
+pub struct ScopeFacts<'a> {
+    docs: &'a [crate::store::Verbatim],
+    /// Indexes into `docs` of the verbatims in scope.
+    pub scope: Vec<usize>,
+    weekly: bool,
+    all_periods: Vec<String>,
+    per_period: BTreeMap<String, usize>,
+    per_value: BTreeMap<(String, String), usize>,
+    /// Segment fields present in scope.
+    pub fields: Vec<String>,
+    scored: Vec<(usize, f64)>,
+    /// Mean score over the scope.
+    pub score_mean: Option<f64>,
+    scale: Option<super::priority::ScoreScale>,
+    min_cell: usize,
+    /// First and last dated verbatim in scope (Unix seconds).
+    pub span: Option<(i64, i64)>,
+}
 
-    let mut themes = Vec::new();
-    for t in run.active() {
-        let members: Vec<usize> = scope
-            .iter()
-            .copied()
-            .filter(|&i| run.members[i].theme == Some(t.id))
+impl<'a> ScopeFacts<'a> {
+    /// The scope of `filter` over `docs`, with cells under `min_cell` to be suppressed.
+    pub fn new(docs: &'a [crate::store::Verbatim], filter: &Filter, min_cell: usize) -> Self {
+        let scope: Vec<usize> = (0..docs.len())
+            .filter(|&i| filter.matches(&docs[i]))
             .collect();
-        let secondary = scope
+        let scored: Vec<(usize, f64)> = scope
             .iter()
-            .filter(|&&i| run.members[i].second == Some(t.id))
-            .count();
-        if members.len() < opts.min_size.max(1) && (!t.seeded || opts.min_cell > 0) {
-            continue;
+            .filter_map(|&i| docs[i].score.map(|s| (i, s)))
+            .collect();
+        let score_mean = (!scored.is_empty())
+            .then(|| scored.iter().map(|x| x.1).sum::<f64>() / scored.len() as f64);
+        let scale = super::priority::ScoreScale::of(scored.iter().map(|x| x.1));
+        let fields: Vec<String> = scope
+            .iter()
+            .flat_map(|&i| docs[i].fields.keys().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let dated: Vec<i64> = scope.iter().filter_map(|&i| docs[i].ts).collect();
+        let span = dated.iter().min().copied().zip(dated.iter().max().copied());
+        let weekly = matches!(span, Some((a, b)) if b - a <= 26 * 7 * 86400);
+        let all_periods = match span {
+            Some((a, b)) => periods(a, b, weekly),
+            None => Vec::new(),
+        };
+        // Verbatims per period and per segment value, over the scope.
+        let mut per_period: BTreeMap<String, usize> = BTreeMap::new();
+        for &i in &scope {
+            if let Some(t) = docs[i].ts {
+                *per_period.entry(period_of(t, weekly)).or_default() += 1;
+            }
         }
-        let quotes = pick_quotes(run, head, &scores, t, &members, &overall, opts.quotes);
+        let mut per_value: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for &i in &scope {
+            for (k, v) in &docs[i].fields {
+                *per_value.entry((k.clone(), v.clone())).or_default() += 1;
+            }
+        }
+        ScopeFacts {
+            docs,
+            scope,
+            weekly,
+            all_periods,
+            per_period,
+            per_value,
+            fields,
+            scored,
+            score_mean,
+            scale,
+            min_cell,
+            span,
+        }
+    }
 
-        // Trend.
+    /// The group's share of the scope's verbatims per period, spikes marked, cells under k
+    /// suppressed, and its direction by [`trend_direction`]. `members` index `docs`.
+    pub fn trend(&self, members: &[usize]) -> Trend {
+        let docs = self.docs;
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for &i in &members {
-            if let Some(ts) = run.docs[i].ts {
-                *counts.entry(period_of(ts, weekly)).or_default() += 1;
+        for &i in members {
+            if let Some(ts) = docs[i].ts {
+                *counts.entry(period_of(ts, self.weekly)).or_default() += 1;
             }
         }
         let mut points: Vec<TrendPoint> = Vec::new();
         let mut real_shares: Vec<f64> = Vec::new();
-        for p in &all_periods {
+        for p in &self.all_periods {
             let c = counts.get(p).copied().unwrap_or(0);
-            let total = per_period.get(p).copied().unwrap_or(0);
+            let total = self.per_period.get(p).copied().unwrap_or(0);
             let share = if total > 0 {
                 c as f64 / total as f64
             } else {
@@ -346,7 +374,7 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                 // is tiny and 2σ alone would flag noise.
                 share > m + 2.0 * sd && share >= 1.5 * m
             };
-            let hidden = opts.min_cell > 0 && c > 0 && c < opts.min_cell;
+            let hidden = self.min_cell > 0 && c > 0 && c < self.min_cell;
             points.push(TrendPoint {
                 period: p.clone(),
                 count: if hidden { 0 } else { c },
@@ -355,32 +383,37 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                 suppressed: hidden,
             });
         }
-        let trend = Trend {
-            granularity: if all_periods.is_empty() {
+        Trend {
+            granularity: if self.all_periods.is_empty() {
                 "none".into()
-            } else if weekly {
+            } else if self.weekly {
                 "week".into()
             } else {
                 "month".into()
             },
             direction: trend_direction(&points),
             points,
-        };
+        }
+    }
 
-        // Segments.
-        let segments = fields
+    /// For each segment field, each value's count of the group's verbatims and the share of
+    /// that value's verbatims in the group (cells under k suppressed).
+    pub fn segments(&self, members: &[usize]) -> Vec<SegmentBreakdown> {
+        let docs = self.docs;
+        self.fields
             .iter()
             .map(|f| {
                 let mut vals: BTreeMap<&str, usize> = BTreeMap::new();
-                for &i in &members {
-                    if let Some(v) = run.docs[i].fields.get(f) {
+                for &i in members {
+                    if let Some(v) = docs[i].fields.get(f) {
                         *vals.entry(v.as_str()).or_default() += 1;
                     }
                 }
-                let mut values: Vec<(usize, &str)> = per_value
-                    .iter()
-                    .filter(|((k, _), _)| *k == f.as_str())
-                    .map(|((_, v), _)| (vals.get(v).copied().unwrap_or(0), *v))
+                let mut values: Vec<(usize, &str)> = self
+                    .per_value
+                    .keys()
+                    .filter(|(k, _)| k == f)
+                    .map(|(_, v)| (vals.get(v.as_str()).copied().unwrap_or(0), v.as_str()))
                     .collect();
                 values.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
                 SegmentBreakdown {
@@ -388,8 +421,8 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                     values: values
                         .into_iter()
                         .map(|(c, v)| {
-                            let total = per_value[&(f.as_str(), v)];
-                            let hidden = opts.min_cell > 0 && (c < opts.min_cell);
+                            let total = self.per_value[&(f.clone(), v.to_string())];
+                            let hidden = self.min_cell > 0 && (c < self.min_cell);
                             SegmentValue {
                                 value: v.to_string(),
                                 count: (!hidden).then_some(c),
@@ -399,30 +432,93 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                         .collect(),
                 }
             })
+            .collect()
+    }
+
+    /// The group's score driver: its mean against every other scored verbatim's, its effect on
+    /// the scope's mean and that effect's standard error. `None` without a score, or when every
+    /// (or no) scored verbatim is in the group. `member(i)` says whether `docs[i]` is in it.
+    pub fn driver(&self, members: &[usize], member: impl Fn(usize) -> bool) -> Option<ScoreDriver> {
+        let all_mean = self.score_mean?;
+        let in_theme: Vec<f64> = members.iter().filter_map(|&i| self.docs[i].score).collect();
+        if in_theme.is_empty() || in_theme.len() >= self.scored.len() {
+            return None;
+        }
+        let rest: Vec<f64> = self
+            .scored
+            .iter()
+            .filter(|(i, _)| !member(*i))
+            .map(|x| x.1)
             .collect();
+        if rest.is_empty() {
+            return None;
+        }
+        let mean = in_theme.iter().sum::<f64>() / in_theme.len() as f64;
+        let rest_mean = rest.iter().sum::<f64>() / rest.len() as f64;
+        Some(ScoreDriver {
+            mean: round4(mean),
+            rest_mean: round4(rest_mean),
+            impact: round4(rest_mean - all_mean),
+            scored: in_theme.len(),
+            scale: self.scale,
+            se: effect_se(&in_theme, &rest),
+        })
+    }
+}
 
-        // Score drivers.
-        let in_theme: Vec<f64> = members.iter().filter_map(|&i| run.docs[i].score).collect();
-        let score = match score_mean {
-            Some(all_mean) if !in_theme.is_empty() && in_theme.len() < scored.len() => {
-                let mean = in_theme.iter().sum::<f64>() / in_theme.len() as f64;
-                let rest: Vec<f64> = scored
-                    .iter()
-                    .filter(|(i, _)| run.members[*i].theme != Some(t.id))
-                    .map(|x| x.1)
-                    .collect();
-                let rest_mean = rest.iter().sum::<f64>() / rest.len() as f64;
-                Some(ScoreDriver {
-                    mean: round4(mean),
-                    rest_mean: round4(rest_mean),
-                    impact: round4(rest_mean - all_mean),
-                    scored: in_theme.len(),
-                    scale,
-                })
-            }
-            _ => None,
-        };
+/// The standard error of a group's effect on the mean score. The effect is `all − rest` =
+/// `(n_t / N) (mean_t − mean_rest)`, so its standard error is `n_t / N` times Welch's standard
+/// error of the difference of the two means, `sqrt(s_t² / n_t + s_r² / n_r)` (sample
+/// variances; a side with one score borrows the variance of both sides together).
+fn effect_se(theme: &[f64], rest: &[f64]) -> Option<f64> {
+    let var = |x: &[f64]| {
+        let m = x.iter().sum::<f64>() / x.len() as f64;
+        x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64
+    };
+    let both: Vec<f64> = theme.iter().chain(rest).copied().collect();
+    if both.len() < 2 || theme.is_empty() || rest.is_empty() {
+        return None;
+    }
+    let side = |x: &[f64]| if x.len() >= 2 { var(x) } else { var(&both) };
+    let (nt, nr) = (theme.len() as f64, rest.len() as f64);
+    let se_diff = (side(theme) / nt + side(rest) / nr).sqrt();
+    Some((nt / (nt + nr) * se_diff * 1e6).round() / 1e6)
+}
 
+/// Computes the summaries.
+pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> Summary {
+    let dim = run.dim;
+    // A multi-sentence verbatim's sentiment reads the mean of its sentence vectors.
+    let scores: Vec<f32> = (0..run.docs.len())
+        .map(|i| match run.sentences.get(&run.docs[i].doc) {
+            Some(s) if s.len() > 1 => head.score(&super::sentences::mean_vector(s, dim)),
+            _ => head.score(&run.vectors[i * dim..(i + 1) * dim]),
+        })
+        .collect();
+    let facts = ScopeFacts::new(&run.docs, &opts.filter, opts.min_cell);
+    let scope = &facts.scope;
+    let n = scope.len();
+    let other = scope
+        .iter()
+        .filter(|&&i| run.members[i].theme.is_none())
+        .count();
+    let overall = sentiment_of(&scope.iter().map(|&i| scores[i]).collect::<Vec<_>>(), head);
+
+    let mut themes = Vec::new();
+    for t in run.active() {
+        let members: Vec<usize> = scope
+            .iter()
+            .copied()
+            .filter(|&i| run.members[i].theme == Some(t.id))
+            .collect();
+        let secondary = scope
+            .iter()
+            .filter(|&&i| run.members[i].second == Some(t.id))
+            .count();
+        if members.len() < opts.min_size.max(1) && (!t.seeded || opts.min_cell > 0) {
+            continue;
+        }
+        let quotes = pick_quotes(run, head, &scores, t, &members, &overall, opts.quotes);
         themes.push(ThemeSummary {
             id: theme_id(t.id),
             label: display_label(t).to_string(),
@@ -440,10 +536,12 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
                 head,
             ),
             quotes,
-            trend,
-            segments,
-            score,
+            trend: facts.trend(&members),
+            segments: facts.segments(&members),
+            score: facts.driver(&members, |i| run.members[i].theme == Some(t.id)),
             change: run.changes.get(&t.id).copied(),
+            parent: None,
+            units: Vec::new(),
         });
     }
     themes.sort_by(|a, b| {
@@ -458,9 +556,9 @@ pub fn summarize(run: &RunData, head: &SentimentHead, opts: &SummaryOptions) -> 
         verbatims: n,
         other,
         sentiment: overall,
-        score_mean: score_mean.map(round4),
-        segment_fields: fields,
-        period: lo.zip(hi).map(|(a, b)| {
+        score_mean: facts.score_mean.map(round4),
+        segment_fields: facts.fields.clone(),
+        period: facts.span.map(|(a, b)| {
             (
                 date_of(Some(a)).unwrap_or_default(),
                 date_of(Some(b)).unwrap_or_default(),
@@ -656,6 +754,10 @@ pub struct ReportParameters {
     /// The API route that made it (reports made over HTTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// `aspect` for a report on the aspect tree (the default); absent for one on the topic
+    /// themes (`--by topic`, and every report written before the tree had one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// sha256 over the users' theme edits — seeded themes (label, examples), merges, renames — in
@@ -710,16 +812,16 @@ pub struct ReportInputs<'a> {
     pub compare_to: Option<&'a Report>,
 }
 
-/// Builds the report data (what `report` renders) from a run.
-pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'_>) -> Report {
-    let s = summarize(run, inputs.head.0, opts);
-    let mut themes = s.themes;
+/// Marks each theme new / grew / shrank / stable against a previous report (`--compare-to`) and
+/// returns the previous report's themes that are gone; without one, no change is marked: a
+/// report stands on its own (the same data gives the same bytes, whatever ran before).
+pub fn compare(themes: &mut [ThemeSummary], previous: Option<&Report>) -> Vec<VanishedTheme> {
     let mut vanished = Vec::new();
-    match inputs.compare_to {
+    match previous {
         Some(prev) => {
             let before: BTreeMap<&str, &ThemeSummary> =
                 prev.themes.iter().map(|t| (t.id.as_str(), t)).collect();
-            for t in &mut themes {
+            for t in themes.iter_mut() {
                 t.change = Some(match before.get(t.id.as_str()) {
                     None => Change::New,
                     Some(p) if p.share > 0.0 => Change::from_ratio(t.share / p.share),
@@ -738,13 +840,19 @@ pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'
             }
         }
         None => {
-            // A report stands on its own: the same data gives the same bytes, whatever ran
-            // before. Changes appear only against an explicit --compare-to.
-            for t in &mut themes {
+            for t in themes.iter_mut() {
                 t.change = None;
             }
         }
     }
+    vanished
+}
+
+/// Builds the report data (what `report` renders) from a run.
+pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'_>) -> Report {
+    let s = summarize(run, inputs.head.0, opts);
+    let mut themes = s.themes;
+    let vanished = compare(&mut themes, inputs.compare_to);
     let scope = run.docs.iter().filter(|d| opts.filter.matches(d));
     Report {
         title: inputs.title,
@@ -765,6 +873,7 @@ pub fn build_report(run: &RunData, opts: &SummaryOptions, inputs: ReportInputs<'
         priorities: s.priorities,
         themes,
         vanished,
+        tree: false,
     }
 }
 
@@ -883,10 +992,9 @@ mod tests {
         assert_eq!(direction(&series(0.0, 0.0)), Some(Flat));
         // Four periods: two against two.
         assert_eq!(direction(&[0.1, 0.1, 0.2, 0.2]), Some(Rising));
-        assert_eq!(
-            trend_shift(&points(&[0.1, 0.1, 0.2, 0.2])),
-            Some((0.1, 0.2, 2))
-        );
+        let shift = trend_shift(&points(&[0.1, 0.1, 0.2, 0.2])).unwrap();
+        assert_eq!((shift.before, shift.recent, shift.k), (0.1, 0.2, 2));
+        assert!(!shift.too_few);
         assert_eq!(trend_shift(&points(&[0.1, 0.2])), None);
         // A long weekly series: the last 6 against the 6 before, not the whole history.
         let long: Vec<f64> = [0.30; 20]
@@ -905,5 +1013,70 @@ mod tests {
         assert_eq!(trend_direction(&p[..5]), Some(Flat));
         p[0].share = f64::NAN;
         assert_eq!(trend_direction(&p), None);
+    }
+
+    fn scored(doc: i64, score: f64, ts: i64) -> crate::store::Verbatim {
+        crate::store::Verbatim {
+            doc,
+            id: format!("v{doc}"),
+            text: String::new(),
+            respondent: None,
+            ts: Some(ts),
+            score: Some(score),
+            language: "en".into(),
+            fields: Default::default(),
+            source: String::new(),
+            seq: doc,
+        }
+    }
+
+    #[test]
+    fn a_driver_carries_the_standard_error_of_its_effect() {
+        // 200 verbatims scored 1..=10 in a cycle; a group of 40 made of whole cycles (no real
+        // effect) and one of the 40 lowest-scored (a real one).
+        let docs: Vec<_> = (0..200)
+            .map(|i| scored(i, (1 + i % 10) as f64, 1_700_000_000 + i * 3600))
+            .collect();
+        let facts = ScopeFacts::new(&docs, &Filter::default(), 0);
+        let even: Vec<usize> = (0..200).filter(|i| (i / 10) % 5 == 0).collect();
+        let d = facts.driver(&even, |i| (i / 10) % 5 == 0).unwrap();
+        let se = d.se.unwrap();
+        assert!(se > 0.0 && d.impact.abs() <= 1.96 * se, "{d:?}");
+        assert!(!super::super::priority::significant(&d));
+        let low: Vec<usize> = (0..200).filter(|i| i % 10 < 2).collect();
+        let d = facts.driver(&low, |i| i % 10 < 2).unwrap();
+        assert!(d.impact > 1.96 * d.se.unwrap(), "{d:?}");
+        assert!(super::super::priority::significant(&d));
+        // The standard error by hand: n_t/N × sqrt(s_t²/n_t + s_r²/n_r).
+        let (t, r): (Vec<f64>, Vec<f64>) = (
+            low.iter().map(|&i| docs[i].score.unwrap()).collect(),
+            (0..200)
+                .filter(|i| i % 10 >= 2)
+                .map(|i| docs[i as usize].score.unwrap())
+                .collect(),
+        );
+        let var = |x: &[f64]| {
+            let m = x.iter().sum::<f64>() / x.len() as f64;
+            x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64
+        };
+        let want = 40.0 / 200.0 * (var(&t) / 40.0 + var(&r) / 160.0).sqrt();
+        assert!(
+            (d.se.unwrap() - want).abs() < 1e-5,
+            "{} vs {want}",
+            d.se.unwrap()
+        );
+    }
+
+    #[test]
+    fn the_trend_shift_says_when_too_few_verbatims_make_it_flat() {
+        // One verbatim a month, then two: the share doubles but the trend is flat (too few).
+        let mut p = points(&[0.5, 0.5, 1.0, 1.0]);
+        for x in &mut p {
+            x.count = (x.share * 2.0) as usize;
+        }
+        let s = trend_shift(&p).unwrap();
+        assert_eq!(s.direction, TrendDirection::Flat);
+        assert!(s.too_few);
+        assert_eq!(trend_direction(&p), Some(TrendDirection::Flat));
     }
 }

@@ -23,11 +23,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::analytics::{date_of, lead_polarity, sentiment_of, ScopeFacts};
 use super::label::{label_themes, Phraser, Vocab};
+use super::priority::Priority;
 use super::run::MATCH_MIN;
 use super::tree::{self, TreeError, TreeParams};
+use super::types::{Highlight, Quote, SentimentSummary, ThemeSummary};
 use crate::sentiment::SentimentHead;
-use crate::store::{AspectNode, AspectUnit, Store, StoreError, ThemeState, Verbatim};
+use crate::store::{AspectNode, AspectUnit, Filter, Store, StoreError, ThemeState, Verbatim};
 use crate::themes::Polarity;
 
 /// Why a tree run failed.
@@ -88,6 +91,10 @@ pub fn parse_node_id(s: &str) -> Option<(bool, i64)> {
         .ok()
         .filter(|&n: &i64| n > 0)
         .map(|n| (is_parent, n))
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
 }
 
 /// Label shown for a node: the user's, else the automatic one.
@@ -208,6 +215,7 @@ fn new_node(id: i64, is_parent: bool) -> AspectNode {
         verbatims: 0,
         merged_into: None,
         state: ThemeState::Active,
+        seed: None,
     }
 }
 
@@ -308,7 +316,12 @@ pub fn build(
         // Children.
         let kc = t.children();
         let cc = &t.child_centroids;
-        let prev_children: Vec<&AspectNode> = previous.iter().filter(|n| !n.is_parent).collect();
+        // A seeded child keeps its own centroid (the examples', in the model's space): it is
+        // never matched to a discovered cluster.
+        let prev_children: Vec<&AspectNode> = previous
+            .iter()
+            .filter(|n| !n.is_parent && n.seed.is_none())
+            .collect();
         let cm = match_ids(cc, dim, &prev_children);
         let mut csize = vec![0usize; kc];
         for c in t.unit_child.iter().flatten() {
@@ -357,6 +370,15 @@ pub fn build(
                 u.parent = child_parent_final.get(&child).copied();
             }
         }
+        let nearest: Vec<i64> = parent_of_unit.iter().map(|&p| final_parent_of[p]).collect();
+        apply_seeds(
+            &rows,
+            dim,
+            &mut place,
+            &nearest,
+            &by_id,
+            &mut child_parent_final,
+        );
     }
 
     // Sizes (units and distinct verbatims) and labels.
@@ -421,7 +443,7 @@ pub fn build(
         let units = unit_count.get(&n.id).copied().unwrap_or(0);
         n.units = units;
         n.verbatims = doc_sets.get(&n.id).map_or(0, |s| s.len() as i64);
-        if units > 0 {
+        if units > 0 || (n.seed.is_some() && n.state == ThemeState::Active) {
             n.state = ThemeState::Active;
             if let Some(l) = tree_labels.get(&n.id).filter(|l| !l.is_empty()) {
                 n.label = l.clone();
@@ -440,6 +462,128 @@ pub fn build(
         units: place,
         ran: true,
     })
+}
+
+/// Seeded children ([`AspectNode::seed`]) as fixed centroids, the way seeded topic themes are:
+/// a discovered child whose centroid is at cosine ≥ [`MATCH_MIN`] of a seed's *is* that seed
+/// (its units all go to it: the data already had the child the user asked for); any other unit
+/// joins the seed nearest to it when that seed is nearer (cosine, in the model's space) than the
+/// centroid of the child the tree gave it — or, for a unit in "other", than every child's. The seed's parent is the user's (`themes move`), else the parent most of its units
+/// came from (`nearest` is each unit's parent, "other" units counted in their nearest), else
+/// the one it had. So a seed phrase becomes a child under the aspect its units fall in; it never
+/// makes a parent of its own (a parent is an aspect the data shows; `themes move` places a seed
+/// elsewhere).
+fn apply_seeds(
+    rows: &[f32],
+    dim: usize,
+    place: &mut [AspectUnit],
+    nearest: &[i64],
+    by_id: &BTreeMap<i64, AspectNode>,
+    child_parent: &mut BTreeMap<i64, i64>,
+) {
+    let seeds: Vec<&AspectNode> = by_id
+        .values()
+        .filter(|n| {
+            !n.is_parent
+                && n.seed.is_some()
+                && n.state == ThemeState::Active
+                && n.centroid.len() == dim
+        })
+        .collect();
+    if seeds.is_empty() || dim == 0 {
+        return;
+    }
+    // Each discovered child's centroid in the model's space (the units' own vectors).
+    let mut sums: BTreeMap<i64, Vec<f32>> = BTreeMap::new();
+    for (i, u) in place.iter().enumerate() {
+        if let Some(c) = u.child {
+            let s = sums.entry(c).or_insert_with(|| vec![0.0; dim]);
+            for (a, b) in s.iter_mut().zip(&rows[i * dim..(i + 1) * dim]) {
+                *a += b;
+            }
+        }
+    }
+    for v in sums.values_mut() {
+        crate::vecmath::l2_normalize(v);
+    }
+    // A discovered child that says what a seed says (centroids at cosine ≥ MATCH_MIN) is the
+    // seed: all its units go to it (best pairs first, one child per seed).
+    let mut pairs: Vec<(f32, i64, i64)> = Vec::new();
+    for s in &seeds {
+        for (&c, v) in &sums {
+            let sim = crate::vecmath::dot(&s.centroid, v);
+            if sim >= MATCH_MIN {
+                pairs.push((sim, s.id, c));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut absorbed: BTreeMap<i64, i64> = BTreeMap::new(); // discovered child → seed
+    let mut taken: BTreeSet<i64> = BTreeSet::new();
+    for (_, s, c) in pairs {
+        if !absorbed.contains_key(&c) && taken.insert(s) {
+            absorbed.insert(c, s);
+        }
+    }
+    let mut votes: BTreeMap<i64, BTreeMap<i64, usize>> = BTreeMap::new();
+    for (i, u) in place.iter_mut().enumerate() {
+        if let Some(&s) = u.child.and_then(|c| absorbed.get(&c)) {
+            *votes.entry(s).or_default().entry(nearest[i]).or_default() += 1;
+            u.child = Some(s);
+            continue;
+        }
+        let row = &rows[i * dim..(i + 1) * dim];
+        let (best, sim) = seeds
+            .iter()
+            .map(|s| (s.id, crate::vecmath::dot(row, &s.centroid)))
+            .fold((0, f32::MIN), |b, x| if x.1 > b.1 { x } else { b });
+        let own = match u.child {
+            Some(c) => sums
+                .get(&c)
+                .map_or(f32::MIN, |v| crate::vecmath::dot(row, v)),
+            None => sums
+                .values()
+                .map(|v| crate::vecmath::dot(row, v))
+                .fold(f32::MIN, f32::max),
+        };
+        if sim > own {
+            *votes
+                .entry(best)
+                .or_default()
+                .entry(nearest[i])
+                .or_default() += 1;
+            u.child = Some(best);
+        }
+    }
+    for s in seeds {
+        let live_parent = |p: &i64| {
+            by_id
+                .get(p)
+                .is_some_and(|n| n.is_parent && n.state != ThemeState::Vanished)
+        };
+        let voted = votes.get(&s.id).and_then(|v| {
+            v.iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(p, _)| *p)
+        });
+        let p = s
+            .user_parent
+            .map(|p| resolve(p, by_id))
+            .filter(live_parent)
+            .or(voted)
+            .or(s.parent.map(|p| resolve(p, by_id)).filter(live_parent));
+        if let Some(p) = p {
+            child_parent.insert(s.id, p);
+        }
+    }
+    for u in place.iter_mut() {
+        if let Some(c) = u
+            .child
+            .filter(|c| by_id.get(c).is_some_and(|n| n.seed.is_some()))
+        {
+            u.parent = child_parent.get(&c).copied();
+        }
+    }
 }
 
 /// Labels of the live nodes by [`super::label::label_tree`]: parents in id order, each with its
@@ -529,18 +673,29 @@ pub struct NodeSummary {
     pub share_of_verbatims: f64,
     /// Share of the node's verbatims whose units in it read negative.
     pub negative: f64,
-    /// Direction of the node's weekly verbatim share ("up", "down", "flat"; `-` when dates
-    /// are missing or too few).
+    /// Direction of the node's share of verbatims per period, by the one rule of
+    /// [`crate::themes::analytics::trend_direction`] ("rising", "falling", "flat"; `-` when
+    /// dates are missing or too few periods).
     pub trend: String,
+    /// The node's effect on the mean score, in words ("−0.42 points of mean score (1–5)"), when
+    /// there is a score and the effect is larger than its uncertainty
+    /// ([`super::priority::significant`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
     /// Children (for a parent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
     pub children: Vec<NodeSummary>,
 }
 
-/// The tree as shown: parents (largest first) with their children.
+/// The tree as shown: what to fix first, then parents (largest first) with their children.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TreeSummary {
+    /// What to fix first: the children ranked by [`super::priority::priorities`] (volume ×
+    /// negativity × (1 + score drag)), each with its parent.
+    pub priorities: Vec<Priority>,
+    /// The priority formula and who is listed, as printed under the list.
+    pub formula: &'static str,
     /// Verbatims in scope (the denominator of every share).
     pub verbatims: usize,
     /// Verbatims in scope with no unit in any node.
@@ -551,106 +706,361 @@ pub struct TreeSummary {
     pub parents: Vec<NodeSummary>,
 }
 
-/// Summarises the tree over the verbatims `in_scope` accepts; nodes with fewer than
-/// `min_cell` verbatims or units in scope are left out (k-suppression; 0: none).
+/// What the tree's outputs read about a scope: per node, a [`ThemeSummary`] (the report's unit
+/// of a theme: size, share, sentiment mix, trend, segments, score driver, quotes, drill-down),
+/// parents each followed by their children.
+#[derive(Clone, Debug)]
+pub struct TreeThemes {
+    /// Verbatims in scope.
+    pub verbatims: usize,
+    /// Verbatims in scope with no unit in any node.
+    pub other: usize,
+    /// Sentiment over the scope (each verbatim's from its units, [`crate::sentiment::of_verbatim`]).
+    pub sentiment: SentimentSummary,
+    /// Mean score over the scope.
+    pub score_mean: Option<f64>,
+    /// Segment fields in scope.
+    pub segment_fields: Vec<String>,
+    /// First and last date in scope.
+    pub period: Option<(String, String)>,
+    /// Parents (largest first), each followed by its children (largest first).
+    pub themes: Vec<ThemeSummary>,
+    /// Units per node in scope, parallel to `themes`.
+    pub units: Vec<usize>,
+    /// What to fix first: the children by priority, each with its parent.
+    pub priorities: Vec<Priority>,
+}
+
+/// What [`tree_themes`] includes besides the counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeOptions {
+    /// Nodes with fewer verbatims or units than this in scope are left out (k-suppression; also
+    /// the trend's and segments' cells). 0: none.
+    pub min_cell: usize,
+    /// Quotes per node (0 for aggregates-only callers).
+    pub quotes: usize,
+    /// Every unit of each child, for the drill-down (false for aggregates-only callers).
+    pub units: bool,
+}
+
+/// Characters of a verbatim kept on each side of a unit in a quote or the drill-down.
+pub const UNIT_CONTEXT: usize = 80;
+
+/// The tree's nodes over the verbatims `filter` keeps: sizes, sentiment, trend (the one rule),
+/// segments, score driver and, as asked, quotes and every unit of each child. See
+/// [`TreeOptions`]. The priorities rank the children (the issues a team acts on; a parent is
+/// the sum of its children and would always outrank them).
+pub fn tree_themes(
+    run: &AspectRun,
+    docs: &[Verbatim],
+    head: &SentimentHead,
+    filter: &Filter,
+    opts: TreeOptions,
+) -> TreeThemes {
+    let facts = ScopeFacts::new(docs, filter, opts.min_cell);
+    let index: HashMap<i64, usize> = facts.scope.iter().map(|&i| (docs[i].doc, i)).collect();
+    // Per node: doc index → (sum of unit scores, units); per verbatim: its units' sentiments.
+    let mut per: BTreeMap<i64, BTreeMap<usize, (f32, usize)>> = BTreeMap::new();
+    let mut node_units: BTreeMap<i64, Vec<&AspectUnit>> = BTreeMap::new();
+    let mut of_doc: BTreeMap<usize, (Vec<crate::sentiment::UnitSentiment>, Vec<usize>)> =
+        BTreeMap::new();
+    let mut placed: BTreeSet<usize> = BTreeSet::new();
+    for u in &run.units {
+        let Some(&i) = index.get(&u.doc) else {
+            continue;
+        };
+        let e = of_doc.entry(i).or_default();
+        e.0.push(crate::sentiment::UnitSentiment {
+            polarity: head.polarity(u.score),
+            score: u.score,
+        });
+        e.1.push(u.end.saturating_sub(u.start));
+        for id in [u.child, u.parent].into_iter().flatten() {
+            let e = per.entry(id).or_default().entry(i).or_default();
+            e.0 += u.score;
+            e.1 += 1;
+            node_units.entry(id).or_default().push(u);
+            placed.insert(i);
+        }
+    }
+    let doc_score = |i: usize| -> f32 {
+        of_doc.get(&i).map_or(0.0, |(u, l)| {
+            crate::sentiment::of_verbatim(head, u, l).score
+        })
+    };
+    let overall = sentiment_of(
+        &facts
+            .scope
+            .iter()
+            .map(|&i| doc_score(i))
+            .collect::<Vec<_>>(),
+        head,
+    );
+    let n = facts.scope.len();
+    let node = |x: &AspectNode| -> Option<(ThemeSummary, usize)> {
+        let m = per.get(&x.id)?;
+        let units: usize = m.values().map(|v| v.1).sum();
+        if m.len() < opts.min_cell.max(1) || units < opts.min_cell.max(1) {
+            return None;
+        }
+        let members: Vec<usize> = m.keys().copied().collect();
+        let scores: Vec<f32> = m.values().map(|(s, k)| s / *k as f32).collect();
+        let sentiment = sentiment_of(&scores, head);
+        let lead = lead_polarity(&sentiment, &overall);
+        let mine = node_units.get(&x.id).map(Vec::as_slice).unwrap_or_default();
+        let quote = |u: &AspectUnit| {
+            let i = index[&u.doc];
+            unit_quote(&docs[i], u, head, head.polarity(doc_score(i)))
+        };
+        let quotes = pick_unit_quotes(mine, lead, head, opts.quotes)
+            .into_iter()
+            .map(quote)
+            .collect();
+        let units_shown = if opts.units && !x.is_parent {
+            let mut all: Vec<&AspectUnit> = mine.to_vec();
+            all.sort_by_key(|u| {
+                (
+                    Some(head.polarity(u.score)) != lead,
+                    docs[index[&u.doc]].id.clone(),
+                    u.idx,
+                )
+            });
+            all.into_iter().map(quote).collect()
+        } else {
+            Vec::new()
+        };
+        Some((
+            ThemeSummary {
+                id: node_id(x),
+                label: node_label(x).to_string(),
+                keywords: Vec::new(),
+                size: m.len(),
+                share: round4(m.len() as f64 / n.max(1) as f64),
+                secondary: 0,
+                seeded: x.seed.is_some(),
+                sentiment,
+                quotes,
+                trend: facts.trend(&members),
+                segments: facts.segments(&members),
+                score: facts.driver(&members, |i| m.contains_key(&i)),
+                change: None,
+                parent: x.parent.filter(|_| !x.is_parent).map(|p| format!("P{p}")),
+                units: units_shown,
+            },
+            units,
+        ))
+    };
+    let by_size = |a: &(ThemeSummary, usize), b: &(ThemeSummary, usize)| {
+        b.0.size
+            .cmp(&a.0.size)
+            .then(a.0.id.len().cmp(&b.0.id.len()))
+            .then(a.0.id.cmp(&b.0.id))
+    };
+    let mut parents: Vec<(&AspectNode, (ThemeSummary, usize))> =
+        run.parents().filter_map(|p| Some((p, node(p)?))).collect();
+    parents.sort_by(|a, b| by_size(&a.1, &b.1));
+    let (mut themes, mut units) = (Vec::new(), Vec::new());
+    let mut children_all: Vec<ThemeSummary> = Vec::new();
+    for (p, summary) in parents {
+        let mut kids: Vec<(ThemeSummary, usize)> =
+            run.children_of(p.id).filter_map(|c| node(c)).collect();
+        kids.sort_by(by_size);
+        themes.push(summary.0);
+        units.push(summary.1);
+        for (k, u) in kids {
+            children_all.push(k.clone());
+            themes.push(k);
+            units.push(u);
+        }
+    }
+    let labels: HashMap<&str, &str> = themes
+        .iter()
+        .map(|t| (t.id.as_str(), t.label.as_str()))
+        .collect();
+    let mut priorities = super::priority::priorities(&children_all, &overall);
+    for p in &mut priorities {
+        p.parent_label = p
+            .parent
+            .as_deref()
+            .and_then(|id| labels.get(id))
+            .map(|l| l.to_string());
+    }
+    TreeThemes {
+        verbatims: n,
+        other: n - placed.len(),
+        sentiment: overall,
+        score_mean: facts.score_mean.map(round4),
+        segment_fields: facts.fields.clone(),
+        period: facts.span.map(|(a, b)| {
+            (
+                date_of(Some(a)).unwrap_or_default(),
+                date_of(Some(b)).unwrap_or_default(),
+            )
+        }),
+        themes,
+        units,
+        priorities,
+    }
+}
+
+/// A unit as a quote: its verbatim cut to [`UNIT_CONTEXT`] characters on each side of it, the
+/// unit highlighted with its own sentiment; the quote's sentiment is the verbatim's (`whole`).
+fn unit_quote(d: &Verbatim, u: &AspectUnit, head: &SentimentHead, whole: Polarity) -> Quote {
+    let (text, start, end) = super::report::cut_around(&d.text, u.start, u.end, UNIT_CONTEXT);
+    Quote {
+        id: d.id.clone(),
+        text,
+        date: date_of(d.ts),
+        sentiment: whole,
+        highlight: Some(Highlight {
+            start,
+            end,
+            sentiment: head.polarity(u.score),
+        }),
+    }
+}
+
+/// Up to `k` of a node's units to quote: those of its lead polarity first, strongest sentiment
+/// first (a problem child opens with its complaints), one per verbatim and no repeated text;
+/// ties by verbatim id and position.
+fn pick_unit_quotes<'u>(
+    units: &[&'u AspectUnit],
+    lead: Option<Polarity>,
+    head: &SentimentHead,
+    k: usize,
+) -> Vec<&'u AspectUnit> {
+    let mut order: Vec<&AspectUnit> = units.to_vec();
+    order.sort_by(|a, b| {
+        (Some(head.polarity(a.score)) != lead)
+            .cmp(&(Some(head.polarity(b.score)) != lead))
+            .then(b.score.abs().total_cmp(&a.score.abs()))
+            .then(a.doc.cmp(&b.doc))
+            .then(a.idx.cmp(&b.idx))
+    });
+    let mut seen = BTreeSet::new();
+    order
+        .into_iter()
+        .filter(|u| seen.insert(u.doc))
+        .take(k)
+        .collect()
+}
+
+/// sha256 over the user's edits of the tree — renames, merges, moves, seeds (label, examples) —
+/// in id order: a run re-applies them, so a report depends on them as on its parameters.
+pub fn tree_edits(nodes: &[AspectNode]) -> String {
+    use sha2::{Digest, Sha256};
+    let edited: Vec<serde_json::Value> = nodes
+        .iter()
+        .filter(|n| {
+            n.user_label.is_some()
+                || n.user_parent.is_some()
+                || n.seed.is_some()
+                || n.state == ThemeState::Merged
+        })
+        .map(|n| {
+            serde_json::json!({
+                "id": node_id(n),
+                "label": n.user_label,
+                "parent": n.user_parent,
+                "seed": n.seed,
+                "merged_into": if n.state == ThemeState::Merged { n.merged_into } else { None },
+            })
+        })
+        .collect();
+    hex::encode(Sha256::digest(serde_json::Value::Array(edited).to_string()))
+}
+
+/// sha256 over a tree run's outcome: each node's id, label, parent and state, and each unit's
+/// place, in doc order (what a re-made report must stand on to be the same).
+pub fn tree_fingerprint(run: &AspectRun, docs: &[Verbatim]) -> String {
+    use sha2::{Digest, Sha256};
+    let ids: HashMap<i64, &str> = docs.iter().map(|d| (d.doc, d.id.as_str())).collect();
+    let mut h = Sha256::new();
+    for n in &run.nodes {
+        h.update(format!(
+            "{}\t{}\t{:?}\t{:?}\n",
+            node_id(n),
+            node_label(n),
+            n.parent,
+            n.state
+        ));
+    }
+    for u in &run.units {
+        h.update(format!(
+            "{}\t{}\t{}\t{:?}\t{:?}\n",
+            ids.get(&u.doc).copied().unwrap_or(""),
+            u.start,
+            u.end,
+            u.child,
+            u.parent
+        ));
+    }
+    hex::encode(h.finalize())
+}
+
+/// Summarises the tree over the verbatims `filter` keeps, what to fix first at the top; nodes
+/// with fewer than `min_cell` verbatims or units in scope are left out (k-suppression; 0: none).
 pub fn summarize(
     run: &AspectRun,
     docs: &[Verbatim],
     head: &SentimentHead,
-    in_scope: impl Fn(&Verbatim) -> bool,
+    filter: &Filter,
     min_cell: usize,
 ) -> TreeSummary {
-    let scope: HashMap<i64, &Verbatim> = docs
-        .iter()
-        .filter(|d| in_scope(d))
-        .map(|d| (d.doc, d))
-        .collect();
-    // Per node: doc → (sum of unit scores, units).
-    let mut per: BTreeMap<i64, BTreeMap<i64, (f32, usize)>> = BTreeMap::new();
-    let mut placed: BTreeSet<i64> = BTreeSet::new();
-    for u in run.units.iter().filter(|u| scope.contains_key(&u.doc)) {
-        for id in [u.child, u.parent].into_iter().flatten() {
-            let e = per.entry(id).or_default().entry(u.doc).or_default();
-            e.0 += u.score;
-            e.1 += 1;
-            placed.insert(u.doc);
+    let t = tree_themes(
+        run,
+        docs,
+        head,
+        filter,
+        TreeOptions {
+            min_cell,
+            ..TreeOptions::default()
+        },
+    );
+    let node = |x: &ThemeSummary, units: usize| NodeSummary {
+        id: x.id.clone(),
+        level: if x.id.starts_with('P') {
+            "parent"
+        } else {
+            "child"
+        },
+        parent: x.parent.clone(),
+        label: x.label.clone(),
+        verbatims: x.size,
+        units,
+        share_of_verbatims: x.size as f64 / t.verbatims.max(1) as f64,
+        negative: x.sentiment.negative as f64 / x.size.max(1) as f64,
+        trend: x
+            .trend
+            .direction
+            .map_or_else(|| "-".to_string(), |d| d.word().to_string()),
+        effect: x
+            .score
+            .as_ref()
+            .filter(|d| super::priority::significant(d) && d.scale.is_some())
+            .map(|d| {
+                super::priority::effect_value(
+                    super::priority::effect(d),
+                    &d.scale.expect("filtered"),
+                )
+            }),
+        children: Vec::new(),
+    };
+    let mut parents: Vec<NodeSummary> = Vec::new();
+    for (x, &u) in t.themes.iter().zip(&t.units) {
+        if x.parent.is_none() {
+            parents.push(node(x, u));
+        } else if let Some(p) = parents.last_mut() {
+            p.children.push(node(x, u));
         }
     }
-    let total = scope.len();
-    let node = |n: &AspectNode| -> Option<NodeSummary> {
-        let m = per.get(&n.id)?;
-        let units: usize = m.values().map(|x| x.1).sum();
-        if m.len() < min_cell.max(1) || units < min_cell.max(1) {
-            return None;
-        }
-        let negative = m
-            .values()
-            .filter(|(s, k)| head.polarity(s / *k as f32) == Polarity::Negative)
-            .count();
-        let ts: Vec<i64> = m.keys().filter_map(|d| scope[d].ts).collect();
-        Some(NodeSummary {
-            id: node_id(n),
-            level: if n.is_parent { "parent" } else { "child" },
-            parent: n.parent.filter(|_| !n.is_parent).map(|p| format!("P{p}")),
-            label: node_label(n).to_string(),
-            verbatims: m.len(),
-            units,
-            share_of_verbatims: m.len() as f64 / total.max(1) as f64,
-            negative: negative as f64 / m.len() as f64,
-            trend: trend(&ts, &scope),
-            children: Vec::new(),
-        })
-    };
-    let mut parents: Vec<NodeSummary> = run
-        .parents()
-        .filter_map(|p| {
-            let mut s = node(p)?;
-            s.children = run.children_of(p.id).filter_map(node).collect();
-            s.children
-                .sort_by(|a, b| b.verbatims.cmp(&a.verbatims).then(a.id.cmp(&b.id)));
-            Some(s)
-        })
-        .collect();
-    parents.sort_by(|a, b| b.verbatims.cmp(&a.verbatims).then(a.id.cmp(&b.id)));
     TreeSummary {
-        verbatims: total,
-        other: total - placed.len(),
+        priorities: t.priorities,
+        formula: super::priority::FORMULA,
+        verbatims: t.verbatims,
+        other: t.other,
         share_of: "verbatims",
         parents,
-    }
-}
-
-/// "up" / "down" / "flat" from the node's share of the verbatims in the first and second half
-/// of the dated period; "-" with fewer than 10 dated verbatims in the node.
-fn trend(ts: &[i64], scope: &HashMap<i64, &Verbatim>) -> String {
-    let all: Vec<i64> = scope.values().filter_map(|d| d.ts).collect();
-    if ts.len() < 10 || all.len() < 20 {
-        return "-".into();
-    }
-    let (lo, hi) = (
-        *all.iter().min().expect("non-empty"),
-        *all.iter().max().expect("non-empty"),
-    );
-    if hi <= lo {
-        return "-".into();
-    }
-    let mid = lo + (hi - lo) / 2;
-    let half = |v: &[i64]| {
-        let late = v.iter().filter(|&&t| t > mid).count();
-        (v.len() - late, late)
-    };
-    let (a0, a1) = half(&all);
-    let (n0, n1) = half(ts);
-    if a0 == 0 || a1 == 0 {
-        return "-".into();
-    }
-    let (s0, s1) = (n0 as f64 / a0 as f64, n1 as f64 / a1 as f64);
-    if s1 > s0 * 1.25 {
-        "up".into()
-    } else if s1 < s0 * 0.8 {
-        "down".into()
-    } else {
-        "flat".into()
     }
 }
 
@@ -685,5 +1095,93 @@ mod tests {
         let by: BTreeMap<i64, AspectNode> = [(1, a), (2, b)].into_iter().collect();
         assert_eq!(resolve(2, &by), 1);
         assert_eq!(resolve(1, &by), 1);
+    }
+
+    #[test]
+    fn a_seed_takes_the_units_nearer_to_it_under_the_parent_they_fall_in() {
+        let node = |id: i64, is_parent: bool, parent: Option<i64>| AspectNode {
+            parent,
+            ..new_node(id, is_parent)
+        };
+        let mut seed = node(5, false, None);
+        seed.seed = Some(vec!["arrived crushed".into()]);
+        seed.centroid = vec![0.0, 0.0, 1.0];
+        let by: BTreeMap<i64, AspectNode> = [
+            node(1, true, None),
+            node(2, true, None),
+            node(3, false, Some(1)),
+            node(4, false, Some(2)),
+            seed.clone(),
+        ]
+        .into_iter()
+        .map(|n| (n.id, n))
+        .collect();
+        // Units: two of child 3 ([1,0,0]), two of child 4 ([0,1,0]), and two that the tree put
+        // in child 4 but read like the seed; one in "other" near the seed.
+        let rows: Vec<f32> = [
+            [1.0, 0.0, 0.0],
+            [0.99, 0.1, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.1, 0.99, 0.0],
+            [0.0, 0.3, 0.95],
+            [0.0, 0.2, 0.98],
+            [0.0, 0.1, 0.99],
+        ]
+        .concat();
+        let place_of = |child: Option<i64>, parent: Option<i64>, idx: usize| AspectUnit {
+            doc: idx as i64,
+            idx: 0,
+            start: 0,
+            end: 1,
+            child,
+            parent,
+            score: 0.0,
+        };
+        let base: Vec<AspectUnit> = [
+            (Some(3), Some(1)),
+            (Some(3), Some(1)),
+            (Some(4), Some(2)),
+            (Some(4), Some(2)),
+            (Some(4), Some(2)),
+            (Some(4), Some(2)),
+            (None, None),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &(c, p))| place_of(c, p, i))
+        .collect();
+        let nearest = vec![1, 1, 2, 2, 2, 2, 2];
+        let mut place = base.clone();
+        let mut cp: BTreeMap<i64, i64> = [(3, 1), (4, 2)].into_iter().collect();
+        apply_seeds(&rows, 3, &mut place, &nearest, &by, &mut cp);
+        let children: Vec<Option<i64>> = place.iter().map(|u| u.child).collect();
+        assert_eq!(
+            children,
+            [
+                Some(3),
+                Some(3),
+                Some(4),
+                Some(4),
+                Some(5),
+                Some(5),
+                Some(5)
+            ]
+        );
+        assert_eq!(cp[&5], 2, "under the parent its units fell in");
+        assert!(place[4..].iter().all(|u| u.parent == Some(2)));
+        // The user's parent wins.
+        let mut moved = by.clone();
+        moved.get_mut(&5).unwrap().user_parent = Some(1);
+        let mut place = base.clone();
+        let mut cp: BTreeMap<i64, i64> = [(3, 1), (4, 2)].into_iter().collect();
+        apply_seeds(&rows, 3, &mut place, &nearest, &moved, &mut cp);
+        assert_eq!(cp[&5], 1);
+        assert!(place[4..].iter().all(|u| u.parent == Some(1)));
+        // No seed: nothing moves.
+        let mut plain = by.clone();
+        plain.remove(&5);
+        let mut place = base.clone();
+        apply_seeds(&rows, 3, &mut place, &nearest, &plain, &mut BTreeMap::new());
+        assert_eq!(place, base);
     }
 }

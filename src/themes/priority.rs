@@ -29,6 +29,13 @@
 //! leads the list: a theme at or under the scope's negativity with a score effect ≥ 0 is never
 //! listed, and one with priority 0 (no negative verbatim) neither.
 //!
+//! **Which effects are told** ([`significant`]): an effect is listed only when it is larger
+//! than its uncertainty — |effect| > 1.96 × its standard error, i.e. its 95% interval
+//! excludes 0. The standard error is that of `(n_t / N)(mean_t − mean_rest)`: `n_t / N` times
+//! Welch's `sqrt(s_t²/n_t + s_r²/n_r)` ([`ScoreDriver::se`]). So a −0.01-point effect on a
+//! 1–10 scale from a few dozen verbatims, which noise alone makes, is neither listed as an
+//! effect nor counted as score drag: the theme then ranks by volume × negativity alone.
+//!
 //! **Effect in words** ([`effect_value`]): points of mean score with the score's range ("−0.42
 //! points of mean score (1–5)"), or percentage points of top-box share when every score is 0
 //! or 1; two decimals, three when two would round to zero, and "no measurable effect" under
@@ -111,6 +118,18 @@ impl ScoreScale {
             }
         };
         format!(" ({}–{})", n(self.min), n(self.max))
+    }
+}
+
+/// How many standard errors an effect must exceed to be told: its 95% interval excludes 0.
+pub const SIGNIFICANCE_Z: f64 = 1.96;
+
+/// True when the driver's effect exceeds its uncertainty (|effect| > 1.96 × standard error); a
+/// driver without a standard error (a report written before it was recorded) is taken as is.
+pub fn significant(driver: &ScoreDriver) -> bool {
+    match driver.se {
+        Some(se) if se.is_finite() => driver.impact.abs() > SIGNIFICANCE_Z * se,
+        _ => true,
     }
 }
 
@@ -212,6 +231,12 @@ pub struct Priority {
     pub scale: Option<ScoreScale>,
     /// max(0, −effect) over the largest among the themes, 0 … 1.
     pub drag: f64,
+    /// In the aspect tree, the child's parent (`P<n>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Its parent's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_label: Option<String>,
     /// share × negative × (1 + drag).
     pub priority: f64,
 }
@@ -232,13 +257,15 @@ fn negative_positive(s: &SentimentSummary) -> Option<(f64, f64)> {
 /// listed.
 pub fn priorities(themes: &[ThemeSummary], overall: &SentimentSummary) -> Vec<Priority> {
     let (neg0, _) = negative_positive(overall).unwrap_or((0.0, 0.0));
-    let pull = |t: &ThemeSummary| t.score.as_ref().map_or(0.0, |d| (-effect(d)).max(0.0));
+    // Only an effect larger than its uncertainty counts (and is listed).
+    let told = |t: &ThemeSummary| t.score.as_ref().filter(|d| significant(d)).map(effect);
+    let pull = |t: &ThemeSummary| told(t).map_or(0.0, |e| (-e).max(0.0));
     let max_pull = themes.iter().map(pull).fold(0.0_f64, f64::max);
     let mut out: Vec<Priority> = themes
         .iter()
         .filter_map(|t| {
             let (neg, _) = negative_positive(&t.sentiment)?;
-            let e = t.score.as_ref().map(effect);
+            let e = told(t);
             let scale = t.score.as_ref().and_then(|d| d.scale);
             let drags = match (e, scale) {
                 (Some(e), Some(s)) => e < 0.0 && measurable(e, &s),
@@ -261,6 +288,8 @@ pub fn priorities(themes: &[ThemeSummary], overall: &SentimentSummary) -> Vec<Pr
                 scale,
                 drag: round4(drag),
                 priority: (priority * 1e6).round() / 1e6,
+                parent: t.parent.clone(),
+                parent_label: None,
             })
         })
         .collect();
@@ -395,8 +424,11 @@ mod tests {
                 impact: -e,
                 scored: 10,
                 scale: ScoreScale::of([1.0, 5.0]),
+                se: None,
             }),
             change: None,
+            parent: None,
+            units: vec![],
         }
     }
 
@@ -460,5 +492,38 @@ mod tests {
         assert_eq!(ids, ["T8", "T9"]);
         // Nothing in scope: nothing listed.
         assert!(priorities(&[], &SentimentSummary::default()).is_empty());
+    }
+
+    #[test]
+    fn an_effect_within_its_uncertainty_is_not_listed_nor_counted_as_drag() {
+        let overall = SentimentSummary {
+            positive: 50,
+            neutral: 10,
+            negative: 40,
+            mean: 0.0,
+        };
+        // T1: −0.01 points with a standard error of 0.05 (noise); T2: −0.30 ± 0.05 (real).
+        let mut noisy = theme("T1", 0.2, (20, 0, 80), Some(-0.01));
+        noisy.score.as_mut().unwrap().se = Some(0.05);
+        let mut real = theme("T2", 0.2, (20, 0, 80), Some(-0.30));
+        real.score.as_mut().unwrap().se = Some(0.05);
+        assert!(!significant(noisy.score.as_ref().unwrap()));
+        assert!(significant(real.score.as_ref().unwrap()));
+        let p = priorities(&[noisy.clone(), real], &overall);
+        let t1 = p.iter().find(|p| p.id == "T1").unwrap();
+        assert_eq!(t1.effect, None, "the noise is not listed as an effect");
+        assert_eq!(priority_effect(t1), "");
+        assert_eq!(t1.drag, 0.0);
+        let t2 = p.iter().find(|p| p.id == "T2").unwrap();
+        assert_eq!(t2.drag, 1.0);
+        assert_eq!(p[0].id, "T2", "the real drag ranks first");
+        // A positive, more-than-scope theme whose only claim was the noisy drag is not listed.
+        let mut praise = theme("T3", 0.3, (90, 0, 10), Some(-0.01));
+        praise.score.as_mut().unwrap().se = Some(0.05);
+        assert!(priorities(&[praise], &overall).is_empty());
+        // Exactly at 1.96 standard errors: not larger, not told.
+        let mut edge = theme("T4", 0.2, (20, 0, 80), Some(-0.098));
+        edge.score.as_mut().unwrap().se = Some(0.05);
+        assert!(!significant(edge.score.as_ref().unwrap()));
     }
 }

@@ -168,6 +168,11 @@ pub struct ScoreDriver {
     /// points of top-box share).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<super::priority::ScoreScale>,
+    /// Standard error of the effect on the mean (`impact`), in the score's points: an effect
+    /// within 1.96 of it is not told apart from none ([`super::priority::significant`]). Absent
+    /// with fewer than 2 scores on either side, and in reports written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<f64>,
 }
 
 /// How a theme changed since the previous run (or the compared report).
@@ -241,6 +246,14 @@ pub struct ThemeSummary {
     /// Change since the compared run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// In an aspect-tree report, a child's parent (`P<n>`); absent for parents and topic
+    /// themes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// In an aspect-tree report, every opinion unit of a child in scope (the drill-down): the
+    /// unit highlighted inside its verbatim, cut around it. Empty for aggregates-only callers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<Quote>,
 }
 
 /// A theme that existed in the compared run and is gone.
@@ -303,4 +316,10 @@ pub struct Report {
     /// Themes of the compared run that are gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vanished: Vec<VanishedTheme>,
+    /// True for a report on the aspect tree (`report --by aspect`, the default): `themes` then
+    /// holds each parent followed by its children, a verbatim counts in every node one of its
+    /// units is in (shares of verbatims do not add up to 100%), and the priorities rank
+    /// children.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tree: bool,
 }

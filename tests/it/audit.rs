@@ -339,7 +339,15 @@ fn every_write_leaves_exactly_one_entry() {
         ("themes rename", s(&["themes", "rename", "T1", "Batteries"])),
         (
             "themes seed",
-            s(&["themes", "seed", "Delivery", "--example", "fast delivery"]),
+            s(&[
+                "themes",
+                "seed",
+                "--by",
+                "topic",
+                "Delivery",
+                "--example",
+                "fast delivery",
+            ]),
         ),
         ("themes merge", s(&["themes", "merge", "T1", "T2"])),
         ("reindex", s(&["reindex"])),

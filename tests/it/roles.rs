@@ -92,7 +92,7 @@ fn role_by_command_matrix_every_cell() {
         ("ask", s(&["ask", "How many customers mention delivery?", "--extractive"]), "YYYYY"),
         ("themes", s(&["themes", "--by", "topic", "--k", "2", "--min-size", "3"]), "YYYYY"),
         ("themes show", s(&["themes", "show", &theme, "--k", "2", "--min-size", "3"]), "YYYYY"),
-        ("report", vec!["report".into(), "--k".into(), "2".into(), "--min-size".into(), "3".into(), "--out".into(), out.display().to_string()], "YYYYY"),
+        ("report", vec!["report".into(), "--by".into(), "topic".into(), "--k".into(), "2".into(), "--min-size".into(), "3".into(), "--out".into(), out.display().to_string()], "YYYYY"),
         ("themes assignments", s(&["themes", "assignments", "--by", "topic", "--k", "2", "--min-size", "3"]), "YYYNN"),
         ("themes rename", s(&["themes", "rename", &theme, "Delivery"]), "YYNNN"),
         ("pii reveal", s(&["pii", "reveal", "R1001"]), "YNYNN"),
@@ -462,6 +462,8 @@ fn consultant_sees_only_its_scope_and_is_refused_after_expiry() {
     let report = tmp.path().join("r.json");
     c(&[
         "report",
+        "--by",
+        "topic",
         "--k",
         "2",
         "--min-size",

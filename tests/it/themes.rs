@@ -144,7 +144,9 @@ fn same_data_same_settings_same_themes_and_report_bytes() {
     assert_eq!(assignments(&ws1), assignments(&ws2));
     let report = |ws: &Path, name: &str| {
         let out = ws.join(name);
-        ok(verbatim(ws).args(["report", "--out"]).arg(&out));
+        ok(verbatim(ws)
+            .args(["report", "--by", "topic", "--out"])
+            .arg(&out));
         std::fs::read(out).unwrap()
     };
     for name in ["r.json", "r.md", "r.html"] {
@@ -229,6 +231,8 @@ fn merges_renames_and_seeds_persist_across_runs_and_ingests() {
     ok(verbatim(&ws).args([
         "themes",
         "seed",
+        "--by",
+        "topic",
         "Sound problems",
         "--example",
         "the sound quality is terrible",
@@ -350,7 +354,9 @@ fn themes_and_the_report_show_the_same_trend_direction() {
         .map(|t| (t["id"].as_str().unwrap().to_string(), direction(t)))
         .collect();
     let out = ws.join("r.json");
-    ok(verbatim(&ws).args(["report", "--out"]).arg(&out));
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&out));
     let r = json(&std::fs::read_to_string(&out).unwrap());
     let mut compared = 0;
     let mut empty_last_month = 0;
@@ -392,7 +398,9 @@ fn themes_and_the_report_show_the_same_trend_direction() {
     }
     // The Markdown themes table shows the same direction as an arrow.
     let md = ws.join("r.md");
-    ok(verbatim(&ws).args(["report", "--out"]).arg(&md));
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&md));
     let md = std::fs::read_to_string(&md).unwrap();
     for (id, d) in &from_themes {
         let Some(row) = md.lines().find(|l| l.starts_with(&format!("| {id} |"))) else {
@@ -414,28 +422,32 @@ fn report_markdown_snapshot_and_a_self_contained_html() {
     let (_tmp, ws) = workspace_with(600);
     let md = ws.join("r.md");
     ok(verbatim(&ws)
-        .args(["report", "--quotes", "2", "--out"])
+        .args(["report", "--by", "topic", "--quotes", "2", "--out"])
         .arg(&md));
     let text = std::fs::read_to_string(&md).unwrap();
     insta::assert_snapshot!("report_markdown", text);
     let html = ws.join("r.html");
-    ok(verbatim(&ws).args(["report", "--out"]).arg(&html));
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&html));
     let h = std::fs::read_to_string(&html).unwrap();
     assert!(h.contains("<svg"));
     // A bare file name writes into the current folder (its parent is "", not a folder to open).
     ok(verbatim(&ws)
         .current_dir(&ws)
-        .args(["report", "--out", "bare.html"]));
+        .args(["report", "--by", "topic", "--out", "bare.html"]));
     assert_eq!(std::fs::read_to_string(ws.join("bare.html")).unwrap(), h);
     for bad in ["http://", "https://", "<script", "<link", "@import", "url("] {
         assert!(!h.contains(bad), "{bad} in the report");
     }
     // --compare-to marks changes against an earlier report.
     let json1 = ws.join("r1.json");
-    ok(verbatim(&ws).args(["report", "--out"]).arg(&json1));
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&json1));
     let json2 = ws.join("r2.json");
     ok(verbatim(&ws)
-        .args(["report", "--out"])
+        .args(["report", "--by", "topic", "--out"])
         .arg(&json2)
         .arg("--compare-to")
         .arg(&json1));
@@ -445,7 +457,7 @@ fn report_markdown_snapshot_and_a_self_contained_html() {
     }
     // A bad --compare-to is named.
     let o = run(verbatim(&ws)
-        .args(["report", "--out"])
+        .args(["report", "--by", "topic", "--out"])
         .arg(ws.join("x.json"))
         .arg("--compare-to")
         .arg(&md));
@@ -523,6 +535,8 @@ fn a_report_re_made_from_its_manifest_has_the_same_bytes() {
     ok(verbatim(&ws)
         .args([
             "report",
+            "--by",
+            "topic",
             "--k",
             "6",
             "--min-size",
@@ -685,7 +699,9 @@ fn themes_and_the_report_open_with_what_to_fix_first() {
     }
     assert!(led > 0, "no mostly negative theme: {v}");
     let out = ws.join("r.json");
-    ok(verbatim(&ws).args(["report", "--out"]).arg(&out));
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&out));
     let r = json(&std::fs::read_to_string(&out).unwrap());
     let report_ids: Vec<&str> = r["priorities"]
         .as_array()
@@ -695,7 +711,9 @@ fn themes_and_the_report_open_with_what_to_fix_first() {
         .collect();
     assert_eq!(report_ids, ids);
     let html = ws.join("r.html");
-    ok(verbatim(&ws).args(["report", "--out"]).arg(&html));
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&html));
     let h = std::fs::read_to_string(&html).unwrap();
     let fix = h.find("<h2>What to fix first</h2>").unwrap();
     assert!(fix < h.find("<h2>Overview</h2>").unwrap());
@@ -987,8 +1005,11 @@ fn aspect_tree_printed() {
             )
         })
         .collect();
-    assert!(out.lines().next().unwrap().contains("% of verbatims"));
-    insta::assert_snapshot!("aspect_tree_header", out.lines().next().unwrap());
+    // What to fix first comes first; the tree's table follows under its header.
+    assert_eq!(out.lines().next(), Some("What to fix first:"));
+    let header = out.lines().find(|l| l.starts_with("id ")).unwrap();
+    assert!(header.contains("% of verbatims"));
+    insta::assert_snapshot!("aspect_tree_header", header);
     assert!(
         shape.lines().any(|l| l.starts_with("  child true")),
         "{out}"
@@ -1031,7 +1052,7 @@ fn aspect_tree_http_parity_and_marketing_suppression() {
 
 #[test]
 fn aspect_tree_migrates_an_old_workspace() {
-    // A schema v5 workspace (before units and the tree): `themes` migrates it to v8 and stores
+    // A schema v5 workspace (before units and the tree): `themes` migrates it to v9 and stores
     // the tree.
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
@@ -1051,7 +1072,7 @@ fn aspect_tree_migrates_an_old_workspace() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 8);
+    assert_eq!(v, 9);
     let (nodes, units): (i64, i64) = c
         .query_row(
             "SELECT (SELECT count(*) FROM aspect_nodes), (SELECT count(*) FROM aspect_units)",
@@ -1060,4 +1081,337 @@ fn aspect_tree_migrates_an_old_workspace() {
         )
         .unwrap();
     assert!(nodes >= 2 && units > 0, "{nodes} {units}");
+}
+
+/// The verbatims of every node from the unit rows: node id → verbatim ids.
+fn node_docs(rows: &[serde_json::Value]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut per_node: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in rows {
+        for key in ["theme", "parent"] {
+            if let Some(n) = r[key].as_str() {
+                per_node
+                    .entry(n.into())
+                    .or_default()
+                    .insert(r["id"].as_str().unwrap().into());
+            }
+        }
+    }
+    per_node
+}
+
+/// `themes` by aspect opens with what to fix first: children ranked by priority (volume ×
+/// negativity, no score here), each with its parent, in the text and the JSON alike.
+#[test]
+fn aspect_tree_opens_with_what_to_fix_first() {
+    let (_t, ws) = food_ws();
+    let t = tree(&ws);
+    let ns = nodes(&t);
+    let p = t["priorities"].as_array().unwrap();
+    assert!(!p.is_empty(), "{t}");
+    assert!(t["formula"].as_str().unwrap().starts_with("priority ="));
+    for w in p.windows(2) {
+        assert!(
+            w[0]["priority"].as_f64() >= w[1]["priority"].as_f64(),
+            "{p:?}"
+        );
+    }
+    for x in p {
+        let id = x["id"].as_str().unwrap();
+        assert!(id.starts_with('C'), "only children are ranked: {x}");
+        let parent = x["parent"].as_str().unwrap();
+        assert_eq!(ns[id].2.as_deref(), Some(parent), "{x}");
+        assert_eq!(x["parent_label"].as_str().unwrap(), ns[parent].0, "{x}");
+        // No score in this fixture: no effect, the priority is share × negative.
+        assert!(x.get("effect").is_none(), "{x}");
+        let want = x["share"].as_f64().unwrap() * x["negative"].as_f64().unwrap();
+        assert!((x["priority"].as_f64().unwrap() - want).abs() < 1e-5, "{x}");
+    }
+    // The top problem is mostly negative (a complaint, not praise).
+    assert!(p[0]["negative"].as_f64().unwrap() >= 0.5, "{}", p[0]);
+    let out = ok(verbatim(&ws).args(["themes"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "What to fix first:");
+    assert!(lines[1].contains(p[0]["id"].as_str().unwrap()) && lines[1].contains('›'));
+    assert!(out.contains("priority = share of verbatims"));
+    // The tree's trend words are the one rule's.
+    for n in t["parents"].as_array().unwrap() {
+        assert!(
+            ["rising", "falling", "flat", "-"].contains(&n["trend"].as_str().unwrap()),
+            "{n}"
+        );
+    }
+}
+
+/// The report on the tree (the default): Markdown and JSON snapshots on the food fixture; the
+/// HTML has the tree, the priority chart and one collapsed line per child with every unit
+/// marked inside its verbatim; the same data gives the same bytes.
+#[test]
+fn aspect_tree_report_snapshots_and_a_collapsed_html() {
+    let (_t, ws) = food_ws();
+    let report = |name: &str| {
+        let out = ws.join(name);
+        ok(verbatim(&ws)
+            .args(["report", "--quotes", "2", "--out"])
+            .arg(&out));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let md = report("r.md");
+    insta::assert_snapshot!("aspect_report_markdown", md);
+    let js = report("r.json");
+    insta::assert_snapshot!("aspect_report_json", js);
+    let r = json(&js);
+    assert_eq!(r["tree"], true);
+    assert_eq!(r["manifest"]["parameters"]["by"], "aspect");
+    // Every unit of every child is in the drill-down, and only there once.
+    let rows = unit_rows(&ws);
+    let per_node = node_docs(&rows);
+    let mut children = 0;
+    for t in r["themes"].as_array().unwrap() {
+        let id = t["id"].as_str().unwrap();
+        assert_eq!(
+            t["size"].as_u64().unwrap() as usize,
+            per_node[id].len(),
+            "{id}"
+        );
+        if t["parent"].is_string() {
+            children += 1;
+            let units = t["units"].as_array().unwrap();
+            let want = rows.iter().filter(|u| u["theme"] == id).count();
+            assert_eq!(units.len(), want, "{id}");
+            for u in units {
+                let h = &u["highlight"];
+                let text = u["text"].as_str().unwrap();
+                let (s, e) = (
+                    h["start"].as_u64().unwrap() as usize,
+                    h["end"].as_u64().unwrap() as usize,
+                );
+                assert!(s < e && e <= text.len(), "{u}");
+            }
+        }
+    }
+    let html = report("r.html");
+    assert!(html.contains("<h2>The tree</h2>") && html.contains("id=\"chart-priority\""));
+    assert_eq!(html.matches("<details class=\"node\"").count(), children);
+    assert!(
+        html.matches("<mark>").count() >= rows.iter().filter(|u| u["theme"].is_string()).count()
+    );
+    for bad in ["<script", "http://", "https://", "url("] {
+        assert!(!html.contains(bad), "{bad}");
+    }
+    // Same data, same bytes.
+    assert_eq!(report("r.html"), html);
+    // `--by topic` keeps the topic report.
+    let topic = ws.join("t.json");
+    ok(verbatim(&ws)
+        .args(["report", "--by", "topic", "--out"])
+        .arg(&topic));
+    let t = json(&std::fs::read_to_string(&topic).unwrap());
+    assert!(t.get("tree").is_none());
+    assert!(t["themes"][0]["id"].as_str().unwrap().starts_with('T'));
+    // --k belongs to the topic view.
+    let o = run(verbatim(&ws)
+        .args(["report", "--k", "3", "--out"])
+        .arg(ws.join("x.md")));
+    assert!(
+        !o.status.success() && stderr(&o).contains("--by topic"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `--where theme=C12` keeps the verbatims with a unit in the child; `theme=P3` those with a
+/// unit in any of the parent's children; in search and in `themes` alike; an unknown id is named.
+#[test]
+fn aspect_tree_ids_filter_search_and_themes() {
+    let (_t, ws) = food_ws();
+    let t = tree(&ws);
+    let per_node = node_docs(&unit_rows(&ws));
+    let ns = nodes(&t);
+    let (child, (_, _, parent)) = ns
+        .iter()
+        .filter(|(k, v)| k.starts_with('C') && v.1 >= 3)
+        .max_by_key(|(_, v)| v.1)
+        .unwrap();
+    let parent = parent.clone().unwrap();
+    let hits = |id: &str| -> BTreeSet<String> {
+        let v = json(&ok(verbatim(&ws).args([
+            "search",
+            "food",
+            "--mode",
+            "vector",
+            "--limit",
+            "200",
+            "--where",
+            &format!("theme={id}"),
+            "--json",
+        ])));
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(hits(child), per_node[child]);
+    assert_eq!(hits(&parent), per_node[&parent]);
+    // A parent is any of its children.
+    let union: BTreeSet<String> = ns
+        .iter()
+        .filter(|(_, v)| v.2.as_deref() == Some(parent.as_str()))
+        .flat_map(|(k, _)| per_node[k].iter().cloned())
+        .collect();
+    assert_eq!(per_node[&parent], union);
+    // With another field: AND; lower case ids read too.
+    let scoped = json(&ok(verbatim(&ws).args([
+        "themes",
+        "--json",
+        "--where",
+        &format!("theme={}", child.to_lowercase()),
+    ])));
+    assert_eq!(
+        scoped["verbatims"].as_u64().unwrap() as usize,
+        per_node[child].len()
+    );
+    let o = run(verbatim(&ws).args(["search", "food", "--where", "theme=C999"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("C999") && stderr(&o).contains("no such theme"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `themes seed` by aspect: the seed becomes a child under the parent its units fall in, takes
+/// the units that read like its examples, is audited, and stays across re-runs and ingests.
+#[test]
+fn aspect_tree_seed_becomes_a_child_and_survives_reruns_and_ingests() {
+    let (_t, ws) = food_ws();
+    tree(&ws);
+    let out = ok(verbatim(&ws).args([
+        "themes",
+        "seed",
+        "Crushed in transit",
+        "--example",
+        "arrived crushed",
+        "--example",
+        "the box arrived crushed",
+    ]));
+    assert!(out.contains("seeded"), "{out}");
+    let find = |t: &serde_json::Value| {
+        nodes(t)
+            .into_iter()
+            .find(|(_, v)| v.0 == "Crushed in transit")
+            .unwrap_or_else(|| panic!("no seeded child: {t}"))
+    };
+    let (id, (_, verbatims, parent)) = find(&tree(&ws));
+    assert!(
+        id.starts_with('C') && parent.is_some() && verbatims >= 2,
+        "{id} {verbatims}"
+    );
+    let texts = fixture_texts();
+    let rows = unit_rows(&ws);
+    let crushed: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| {
+            let t = &texts[r["id"].as_str().unwrap()];
+            t[r["start"].as_u64().unwrap() as usize..r["end"].as_u64().unwrap() as usize]
+                .to_lowercase()
+                .starts_with("arrived crushed")
+        })
+        .collect();
+    assert!(!crushed.is_empty());
+    for r in &crushed {
+        assert_eq!(r["theme"], id.as_str(), "{r}");
+    }
+    // Audited.
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(verbatim(&ws).args(["audit", "show", "--json"]))).unwrap();
+    let seed = trail
+        .iter()
+        .find(|e| e["detail"]["kind"] == "theme_seed")
+        .expect("the seed is in the trail");
+    assert_eq!(seed["detail"]["theme_ids"][0], id.as_str());
+    // A forced rebuild and an ingest keep it (same id, same parent unless moved).
+    let again = json(&ok(verbatim(&ws).args(["themes", "--json", "--refresh"])));
+    assert_eq!(find(&again).0, id);
+    let extra = ws.join("extra.csv");
+    std::fs::write(
+        &extra,
+        "id,text,date\nx9,Arrived crushed again.,2025-06-25\n",
+    )
+    .unwrap();
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--date", "date"])
+        .arg(&extra));
+    assert_eq!(find(&tree(&ws)).0, id);
+    let x9: Vec<serde_json::Value> = unit_rows(&ws)
+        .into_iter()
+        .filter(|r| r["id"] == "x9")
+        .collect();
+    assert_eq!(x9[0]["theme"], id.as_str(), "{x9:?}");
+    // --parent belongs to the tree.
+    let o = run(verbatim(&ws).args([
+        "themes",
+        "seed",
+        "x",
+        "--example",
+        "y",
+        "--by",
+        "topic",
+        "--parent",
+        "P1",
+    ]));
+    assert!(!o.status.success());
+}
+
+/// Over HTTP: `GET /v1/themes` opens with the priorities, `POST /v1/search` takes a tree id in
+/// `where`, `POST /v1/report` is the tree report (units for an analyst; aggregates only and
+/// nodes ≥ k for marketing), `by=topic` the topic one.
+#[test]
+fn aspect_tree_report_and_filters_over_http() {
+    use crate::server::{roomy, Served};
+    use verbatim::store::Role;
+    let served = Served::start(true, roomy(), None);
+    let (st, api) = served.call("GET", "/v1/themes", Role::Analyst, None);
+    assert_eq!(st, 200, "{api}");
+    assert!(
+        api["priorities"].as_array().is_some_and(|p| !p.is_empty()),
+        "{api}"
+    );
+    let child = &api["parents"][0]["children"][0];
+    let id = child["id"].as_str().unwrap();
+    let q = serde_json::json!({
+        "query": "good", "mode": "vector", "limit": 1000, "where": { "theme": id },
+    });
+    let (st, v) = served.call("POST", "/v1/search", Role::Analyst, Some(&q));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["hits"].as_array().unwrap().len() as u64,
+        child["verbatims"].as_u64().unwrap(),
+        "{v}"
+    );
+    let bad = serde_json::json!({ "query": "good", "where": { "theme": "P999" } });
+    let (st, v) = served.call("POST", "/v1/search", Role::Analyst, Some(&bad));
+    assert_eq!(st, 400, "{v}");
+    let (st, r) = served.call("POST", "/v1/report", Role::Analyst, None);
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["tree"], true);
+    assert!(r["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["units"].as_array().is_some_and(|u| !u.is_empty())));
+    let (st, m) = served.call("POST", "/v1/report", Role::Marketing, None);
+    assert_eq!(st, 200, "{m}");
+    assert_eq!(m["tree"], true);
+    for t in m["themes"].as_array().unwrap() {
+        assert!(
+            t.get("units").is_none() && t["quotes"].as_array().unwrap().is_empty(),
+            "{t}"
+        );
+        assert!(t["size"].as_u64().unwrap() >= 5, "{t}");
+    }
+    let (st, t) = served.call("POST", "/v1/report?by=topic", Role::Analyst, None);
+    assert_eq!(st, 200, "{t}");
+    assert!(t.get("tree").is_none());
 }

@@ -44,19 +44,29 @@ pub(super) fn has_spike(t: &Trend) -> bool {
 }
 
 /// The shift behind a trend's direction, in words: "8.0% → 11.5% of verbatims (+3.5 pts; median
-/// of the last 6 months against the 6 before)"; `None` without a direction.
+/// of the last 6 months against the 6 before)"; `None` without a direction. Words and number
+/// come from the one rule ([`crate::themes::analytics::trend_shift`]): when the trend is flat
+/// because too few verbatims fall in each period, no change is quoted ("flat: +50 pts" read as
+/// a contradiction; one verbatim more or less moves such a share by half).
 pub(super) fn trend_delta(t: &Trend) -> Option<String> {
-    let (before, recent, k) = crate::themes::analytics::trend_shift(&t.points)?;
+    let s = crate::themes::analytics::trend_shift(&t.points)?;
     let unit = match t.granularity.as_str() {
-        "week" => "weeks",
-        "month" => "months",
-        _ => "periods",
+        "week" => "week",
+        "month" => "month",
+        _ => "period",
     };
+    if s.too_few {
+        return Some(format!(
+            "fewer than {} verbatims a {unit}: too few to call a change",
+            crate::themes::analytics::TREND_MIN_COUNT
+        ));
+    }
+    let k = s.k;
     Some(format!(
-        "{} → {} of verbatims ({} pts; median of the last {k} {unit} against the {k} before)",
-        pct(before),
-        pct(recent),
-        signed((recent - before) * 100.0, 1).replacen('-', "−", 1)
+        "{} → {} of verbatims ({} pts; median of the last {k} {unit}s against the {k} before)",
+        pct(s.before),
+        pct(s.recent),
+        signed((s.recent - s.before) * 100.0, 1).replacen('-', "−", 1)
     ))
 }
 
@@ -220,6 +230,40 @@ pub(super) fn excerpt(q: &Quote, context: usize) -> Excerpt<'_> {
             }
         }
     }
+}
+
+/// `text` cut to at most `context` characters on each side of `text[start..end]` (on word
+/// boundaries, as [`excerpt`] cuts), "…" where cut: (the cut text, the span's start and end in
+/// it). A span that does not fit the text gives the text's first 2 × `context` characters and
+/// an empty span.
+pub(crate) fn cut_around(
+    text: &str,
+    start: usize,
+    end: usize,
+    context: usize,
+) -> (String, usize, usize) {
+    if !(start < end && end <= text.len())
+        || !text.is_char_boundary(start)
+        || !text.is_char_boundary(end)
+    {
+        let (all, cut) = head(text.trim(), 2 * context);
+        return (format!("{all}{}", if cut { "…" } else { "" }), 0, 0);
+    }
+    let (before, cut_before) = tail(&text[..start], context);
+    let (after, cut_after) = head(&text[end..], context);
+    let mut out = String::new();
+    if cut_before {
+        out.push('…');
+    }
+    out.push_str(before);
+    let s = out.len();
+    out.push_str(&text[start..end]);
+    let e = out.len();
+    out.push_str(after);
+    if cut_after {
+        out.push('…');
+    }
+    (out, s, e)
 }
 
 /// The first `max` characters of `s`, cut back to the last whitespace when cut (unless that

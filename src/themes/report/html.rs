@@ -10,25 +10,12 @@ use super::text::*;
 
 /// The report as one self-contained HTML page (inline CSS and SVG, no script, no fetch).
 pub fn html(r: &Report) -> String {
+    if r.tree {
+        return super::tree::html_tree(r);
+    }
     let mut out = String::with_capacity(96 * 1024);
     let anchors = anchors(&r.themes);
-    out.push_str(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" \
-         content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
-    );
-    w!(
-        out,
-        "<meta name=\"generator\" content=\"verbatim {}\">\n",
-        esc(&r.manifest.version)
-    );
-    w!(
-        out,
-        "<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
-        esc(&r.title)
-    );
-    out.push_str("<div class=\"page\">\n");
+    html_open(&mut out, r, "");
 
     html_header(&mut out, r);
     html_priorities(&mut out, r, &anchors);
@@ -93,6 +80,28 @@ pub fn html(r: &Report) -> String {
 // ---------------------------------------------------------------------------------------------
 // HTML page parts
 // ---------------------------------------------------------------------------------------------
+
+/// The page's head (CSP forbidding every fetch, styles: [`CSS`] then `extra_css`) and the
+/// opening of its body.
+pub(super) fn html_open(out: &mut String, r: &Report, extra_css: &str) {
+    out.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" \
+         content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
+    );
+    w!(
+        out,
+        "<meta name=\"generator\" content=\"verbatim {}\">\n",
+        esc(&r.manifest.version)
+    );
+    w!(
+        out,
+        "<title>{}</title>\n<style>\n{CSS}{extra_css}</style>\n</head>\n<body>\n",
+        esc(&r.title)
+    );
+    out.push_str("<div class=\"page\">\n");
+}
 
 /// Styles of the page. Colours: text contrast ≥ 7:1 (muted text ≥ 4.5:1); sentiment uses the
 /// Okabe–Ito blue / vermillion pair (told apart by every common colour-vision deficiency) with
@@ -210,13 +219,24 @@ pub(super) fn html_header(out: &mut String, r: &Report) {
         "<div><dt>Verbatims</dt><dd>{}</dd></div>\n",
         int(r.verbatims)
     );
-    let covered: usize = r.themes.iter().map(|t| t.size).sum();
-    w!(
-        out,
-        "<div><dt>Themes</dt><dd>{}<small>covering {}</small></dd></div>\n",
-        r.themes.len(),
-        pct(ratio(covered, r.verbatims))
-    );
+    if r.tree {
+        // A verbatim is in every node one of its units is in: coverage is what "other" leaves.
+        let b = super::tree::branches(r);
+        w!(
+            out,
+            "<div><dt>Aspects</dt><dd>{}<small>{} children</small></dd></div>\n",
+            b.len(),
+            b.iter().map(|x| x.1.len()).sum::<usize>()
+        );
+    } else {
+        let covered: usize = r.themes.iter().map(|t| t.size).sum();
+        w!(
+            out,
+            "<div><dt>Themes</dt><dd>{}<small>covering {}</small></dd></div>\n",
+            r.themes.len(),
+            pct(ratio(covered, r.verbatims))
+        );
+    }
     w!(
         out,
         "<div><dt>No theme</dt><dd>{}<small>{} verbatims</small></dd></div>\n",
@@ -284,9 +304,14 @@ pub(super) fn html_priorities(out: &mut String, r: &Report, anchors: &[String]) 
                 .iter()
                 .position(|t| t.id == p.id)
                 .and_then(|i| anchors.get(i));
+            // A child of the tree says its parent: "Packaging › arrived crushed".
+            let text = match &p.parent_label {
+                Some(parent) => format!("{parent} › {}", p.label),
+                None => p.label.clone(),
+            };
             let label = match anchor {
-                Some(a) => format!("<a href=\"#{}\">{}</a>", esc(a), esc(&p.label)),
-                None => esc(&p.label),
+                Some(a) => format!("<a href=\"#{}\">{}</a>", esc(a), esc(&text)),
+                None => esc(&text),
             };
             let effect = crate::themes::priority::priority_effect(p);
             w!(
@@ -435,17 +460,7 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
     out.push_str(&sentiment_bar(&t.sentiment));
     w!(out, "{}</dd>\n", esc(&sentiment_words(&t.sentiment)));
 
-    if let Some(d) = direction(&t.trend) {
-        w!(
-            out,
-            "<dt>Trend</dt><dd>{} {} by {}",
-            d.arrow(),
-            d.word(),
-            esc(&t.trend.granularity)
-        );
-        if let Some(delta) = trend_delta(&t.trend) {
-            w!(out, ": {}", esc(&delta));
-        }
+    if html_trend_open(out, &t.trend) {
         if let Some(p) = peak(&t.trend) {
             w!(out, " · peak {} ({})", pct(p.share), esc(&p.period));
         }
@@ -461,14 +476,7 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
         out.push_str("</dd>\n");
     }
     if let Some(s) = &t.score {
-        w!(
-            out,
-            "<dt>Score</dt><dd><b>{}</b> · mean {} vs {} for the rest ({} scored)</dd>\n",
-            esc(&driver_words(s)),
-            fixed(s.mean, 2),
-            fixed(s.rest_mean, 2),
-            int(s.scored)
-        );
+        html_score(out, s, driver_words);
     }
     out.push_str("</dl>\n");
 
@@ -502,6 +510,41 @@ pub(super) fn html_theme(out: &mut String, t: &ThemeSummary, anchor: &str) {
     }
     collapsed(out, &format!("More: {}", parts.join(", ")), &more);
     out.push_str("</article>\n");
+}
+
+/// Opens a theme's trend fact — "<dt>Trend</dt><dd>↗ rising by month: 8.0% → 11.5% …" — and
+/// says whether it did (not without a direction); the caller adds to it and closes the `<dd>`.
+pub(super) fn html_trend_open(out: &mut String, trend: &crate::themes::Trend) -> bool {
+    let Some(d) = direction(trend) else {
+        return false;
+    };
+    w!(
+        out,
+        "<dt>Trend</dt><dd>{} {} by {}",
+        d.arrow(),
+        d.word(),
+        esc(&trend.granularity)
+    );
+    if let Some(delta) = trend_delta(trend) {
+        w!(out, ": {}", esc(&delta));
+    }
+    true
+}
+
+/// A theme's score fact: the effect in `words`, the theme's mean against the rest's.
+pub(super) fn html_score(
+    out: &mut String,
+    s: &crate::themes::ScoreDriver,
+    words: fn(&crate::themes::ScoreDriver) -> String,
+) {
+    w!(
+        out,
+        "<dt>Score</dt><dd><b>{}</b> · mean {} vs {} for the rest ({} scored)</dd>\n",
+        esc(&words(s)),
+        fixed(s.mean, 2),
+        fixed(s.rest_mean, 2),
+        int(s.scored)
+    );
 }
 
 /// A theme's segment tables.

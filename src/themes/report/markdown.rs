@@ -9,6 +9,9 @@ use super::text::*;
 
 /// The report as Markdown (CommonMark with GitHub tables).
 pub fn markdown(r: &Report) -> String {
+    if r.tree {
+        return super::tree::markdown_tree(r);
+    }
     let mut out = String::with_capacity(16 * 1024);
     w!(out, "# {}\n\n", md(&r.title));
 
@@ -20,23 +23,7 @@ pub fn markdown(r: &Report) -> String {
         int(r.other),
         pct(ratio(r.other, r.verbatims))
     );
-    w!(out, "- **Sentiment:** {}\n", sentiment_words(&r.sentiment));
-    if let Some(mean) = r.score_mean {
-        w!(out, "- **Score mean:** {}\n", fixed(mean, 2));
-    }
-    if let Some((first, last)) = &r.manifest.period {
-        w!(out, "- **Period:** {} – {}\n", md(first), md(last));
-    }
-    if !r.segment_fields.is_empty() {
-        let fields: Vec<String> = r.segment_fields.iter().map(|f| md(f)).collect();
-        w!(out, "- **Segments:** {}\n", fields.join(", "));
-    }
-    if let Some(k) = aggregates_only(r) {
-        w!(
-            out,
-            "- **Aggregates only:** no quotes; counts under {k} are suppressed (<k)\n"
-        );
-    }
+    markdown_scope_lines(&mut out, r);
 
     markdown_priorities(&mut out, r);
 
@@ -129,7 +116,10 @@ pub(super) fn markdown_priorities(out: &mut String, r: &Report) {
             out,
             "{}. **{}** · {} — {} of verbatims, {} negative{}; priority {}\n",
             i + 1,
-            md(&p.label),
+            match &p.parent_label {
+                Some(parent) => format!("{} › {}", md(parent), md(&p.label)),
+                None => md(&p.label),
+            },
             md(&p.id),
             pct(p.share),
             whole_pct(p.negative),
@@ -165,38 +155,7 @@ pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
         w!(out, "- **Keywords:** {}\n", kws.join(", "));
     }
     w!(out, "- **Sentiment:** {}\n", sentiment_words(&t.sentiment));
-    if let Some(d) = direction(&t.trend) {
-        w!(
-            out,
-            "- **Trend** ({}): {} {}",
-            md(&t.trend.granularity),
-            d.arrow(),
-            d.word()
-        );
-        // Our own words and numbers: nothing to escape (and `md` would escape "18." as a list).
-        if let Some(delta) = trend_delta(&t.trend) {
-            w!(out, ": {delta}");
-        }
-        if let Some(peak) = peak(&t.trend) {
-            w!(out, "; peak {} in {}", pct(peak.share), md(&peak.period));
-        }
-        let spikes = spikes(&t.trend);
-        if !spikes.is_empty() {
-            let spikes: Vec<String> = spikes.iter().map(|p| md(&p.period)).collect();
-            w!(out, "; spikes: {}", spikes.join(", "));
-        }
-        out.push('\n');
-    }
-    if let Some(s) = &t.score {
-        w!(
-            out,
-            "- **Score driver:** {}; mean {} against {} for the rest ({} scored)\n",
-            driver_words(s),
-            fixed(s.mean, 2),
-            fixed(s.rest_mean, 2),
-            int(s.scored)
-        );
-    }
+    markdown_trend_and_score(out, t, driver_words, true);
 
     if !t.quotes.is_empty() {
         out.push_str("\n**Quotes**\n");
@@ -267,5 +226,69 @@ pub(super) fn markdown_theme(out: &mut String, t: &ThemeSummary) {
         if has_suppressed(&t.segments) {
             out.push_str("\n&lt;k: fewer than k verbatims, suppressed.\n");
         }
+    }
+}
+
+/// A theme's trend line (direction, the shift behind it, and with `peaks` its peak and spikes)
+/// and score-driver line, the driver's effect said by `words`.
+pub(super) fn markdown_trend_and_score(
+    out: &mut String,
+    t: &ThemeSummary,
+    words: fn(&crate::themes::ScoreDriver) -> String,
+    peaks: bool,
+) {
+    if let Some(d) = direction(&t.trend) {
+        w!(
+            out,
+            "- **Trend** ({}): {} {}",
+            md(&t.trend.granularity),
+            d.arrow(),
+            d.word()
+        );
+        // Our own words and numbers: nothing to escape (and `md` would escape "18." as a list).
+        if let Some(delta) = trend_delta(&t.trend) {
+            w!(out, ": {delta}");
+        }
+        if let Some(peak) = peak(&t.trend).filter(|_| peaks) {
+            w!(out, "; peak {} in {}", pct(peak.share), md(&peak.period));
+        }
+        let spikes = spikes(&t.trend);
+        if peaks && !spikes.is_empty() {
+            let spikes: Vec<String> = spikes.iter().map(|p| md(&p.period)).collect();
+            w!(out, "; spikes: {}", spikes.join(", "));
+        }
+        out.push('\n');
+    }
+    if let Some(s) = &t.score {
+        w!(
+            out,
+            "- **Score driver:** {}; mean {} against {} for the rest ({} scored)\n",
+            words(s),
+            fixed(s.mean, 2),
+            fixed(s.rest_mean, 2),
+            int(s.scored)
+        );
+    }
+}
+
+/// The summary lines about the whole scope: sentiment, score mean, period, segments, and the
+/// aggregates-only notice.
+pub(super) fn markdown_scope_lines(out: &mut String, r: &Report) {
+    w!(out, "- **Sentiment:** {}\n", sentiment_words(&r.sentiment));
+    if let Some(mean) = r.score_mean {
+        w!(out, "- **Score mean:** {}\n", fixed(mean, 2));
+    }
+    if let Some((first, last)) = &r.manifest.period {
+        w!(out, "- **Period:** {} – {}\n", md(first), md(last));
+    }
+    if !r.segment_fields.is_empty() {
+        let fields: Vec<String> = r.segment_fields.iter().map(|f| md(f)).collect();
+        w!(out, "- **Segments:** {}\n", fields.join(", "));
+    }
+    if let Some(k) = aggregates_only(r) {
+        w!(
+            out,
+            "- **Aggregates only:** no quotes; counts under {k} are suppressed (<k)\n"
+        );
     }
 }

@@ -43,7 +43,10 @@ mod svg;
 #[cfg(test)]
 mod tests;
 mod text;
+mod tree;
 
+/// A verbatim cut around a span, as the report's quotes are (the tree's unit quotes).
+pub(crate) use facts::cut_around;
 pub use html::html;
 pub use markdown::markdown;
 /// Text escaped as the HTML report escapes it (for finding a quote inside a written report).

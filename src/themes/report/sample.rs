@@ -92,6 +92,7 @@ fn driver(mean: f64, rest_mean: f64, impact: f64, scored: usize) -> Option<Score
             min: 0.0,
             max: 10.0,
         }),
+        se: None,
     })
 }
 
@@ -123,6 +124,8 @@ fn theme(
         segments,
         score,
         change,
+        parent: None,
+        units: Vec::new(),
     }
 }
 
@@ -404,5 +407,6 @@ pub fn sample_report() -> Report {
             label: "checkout bug".into(),
             size: 42,
         }],
+        tree: false,
     }
 }

@@ -41,6 +41,7 @@ fn empty_report() -> Report {
         priorities: vec![],
         themes: vec![],
         vanished: vec![],
+        tree: false,
     }
 }
 
@@ -602,4 +603,152 @@ fn long_lists_are_collapsed_without_script() {
     );
     // T1: one quote open, two behind the toggle.
     assert!(page.contains("<summary>More: keywords, 2 more quotes, segments</summary>"));
+}
+
+/// The sample report as an aspect tree: T1–T3 become parent P1 and children C2, C3; T4–T6
+/// parent P4 and children C5, C6; each child carries its quotes as units too (the drill-down).
+fn tree_report() -> Report {
+    let mut r = sample_report();
+    r.tree = true;
+    let ids = ["P1", "C2", "C3", "P4", "C5", "C6"];
+    for (t, id) in r.themes.iter_mut().zip(ids) {
+        t.id = id.into();
+        t.parent = match id {
+            "C2" | "C3" => Some("P1".into()),
+            "C5" | "C6" => Some("P4".into()),
+            _ => None,
+        };
+        if t.parent.is_some() {
+            t.units = t
+                .quotes
+                .iter()
+                .map(|q| {
+                    let (text, start, end) = cut_around(&q.text, 0, q.text.len().min(12), 80);
+                    Quote {
+                        text,
+                        highlight: Some(Highlight {
+                            start,
+                            end,
+                            sentiment: q.sentiment,
+                        }),
+                        ..q.clone()
+                    }
+                })
+                .collect();
+        }
+    }
+    let children: Vec<ThemeSummary> = r
+        .themes
+        .iter()
+        .filter(|t| t.parent.is_some())
+        .cloned()
+        .collect();
+    r.priorities = priorities(&children, &r.sentiment);
+    for p in &mut r.priorities {
+        p.parent_label = r
+            .themes
+            .iter()
+            .find(|t| Some(&t.id) == p.parent.as_ref())
+            .map(|t| t.label.clone());
+    }
+    r
+}
+
+#[test]
+fn a_tree_report_shows_parents_children_priorities_and_every_unit() {
+    let r = tree_report();
+    assert!(!r.priorities.is_empty());
+    let page = html(&r);
+    // The tree table, the priority chart, one collapsed line per child with its units.
+    assert!(page.contains("<h2>The tree</h2>"));
+    assert!(page.contains("id=\"chart-priority\""));
+    assert_eq!(page.matches("<details class=\"node\"").count(), 4);
+    let units: usize = r.themes.iter().map(|t| t.units.len()).sum();
+    assert!(units > 0);
+    assert_eq!(page.matches("<details class=\"units\">").count(), 4);
+    for t in r.themes.iter().filter(|t| t.parent.is_some()) {
+        for u in &t.units {
+            let e = excerpt(u, QUOTE_CONTEXT);
+            assert!(
+                page.contains(&format!("<mark>{}</mark>", esc(e.mark))),
+                "{}",
+                e.mark
+            );
+        }
+    }
+    // A child in the list says its parent.
+    let p = &r.priorities[0];
+    let parent = p.parent_label.as_deref().unwrap();
+    assert!(page.contains(&esc(&format!("{parent} › {}", p.label))));
+    for bad in ["<script", "http://", "https://", "url("] {
+        assert!(!page.contains(bad), "{bad}");
+    }
+    // Markdown: the tree table, children under their parent, units in <details>.
+    let page_md = markdown(&r);
+    assert!(page_md.contains("## The tree"));
+    assert!(page_md.contains(&format!("| C2 | › {} |", md(&r.themes[1].label))));
+    assert_eq!(page_md.matches("<details><summary>All ").count(), 4);
+    assert!(page_md.contains(&format!("{} › {}", md(parent), md(&p.label))));
+    // JSON keeps the tree flag and reads back.
+    let js = json(&r);
+    assert!(js.contains("\"tree\": true") && js.contains("\"parent\": \"P1\""));
+    // (Floats may lose their last digit through JSON: the shape is compared.)
+    let back = serde_json::from_str::<Report>(&js).unwrap();
+    assert!(back.tree);
+    let shape = |r: &Report| -> Vec<(String, Option<String>, usize)> {
+        r.themes
+            .iter()
+            .map(|t| (t.id.clone(), t.parent.clone(), t.units.len()))
+            .collect()
+    };
+    assert_eq!(shape(&back), shape(&r));
+    // A topic report's JSON has none of it.
+    let topic = json(&sample_report());
+    assert!(!topic.contains("\"tree\"") && !topic.contains("\"units\""));
+}
+
+#[test]
+fn cut_around_marks_the_span_inside_its_cut_verbatim() {
+    let text = "a ".repeat(100) + "THE UNIT" + &" z".repeat(100);
+    let start = text.find("THE UNIT").unwrap();
+    let (cut, s, e) = cut_around(&text, start, start + 8, 10);
+    assert_eq!(&cut[s..e], "THE UNIT");
+    assert!(cut.starts_with('…') && cut.ends_with('…'), "{cut}");
+    assert!(cut.chars().count() < 40, "{cut}");
+    // Short text: nothing cut.
+    let (cut, s, e) = cut_around("Great taste but arrived crushed.", 16, 31, 80);
+    assert_eq!(
+        (cut.as_str(), &cut[s..e]),
+        ("Great taste but arrived crushed.", "arrived crushed")
+    );
+    // A span that does not fit: no mark.
+    let (_, s, e) = cut_around("short", 3, 99, 80);
+    assert_eq!((s, e), (0, 0));
+}
+
+#[test]
+fn a_trend_too_thin_to_call_says_so_instead_of_a_change() {
+    // One verbatim a month, then two: +50 pts of share, flat by the one rule (too few).
+    let points: Vec<TrendPoint> = [(1, 0.5), (1, 0.5), (2, 1.0), (2, 1.0)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(count, share))| TrendPoint {
+            period: format!("2024-{:02}", i + 1),
+            count,
+            share,
+            spike: false,
+            suppressed: false,
+        })
+        .collect();
+    let t = Trend {
+        granularity: "month".into(),
+        direction: trend_direction(&points),
+        points,
+    };
+    assert_eq!(t.direction, Some(crate::themes::TrendDirection::Flat));
+    let delta = trend_delta(&t).unwrap();
+    assert!(
+        !delta.contains("pts") && delta.contains("too few"),
+        "{delta}"
+    );
 }
