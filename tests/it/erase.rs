@@ -280,7 +280,7 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
     let n_units = unit_vectors.len();
     // The report (by aspect, the default) ran the tree: the respondent's units have places in
     // it, erased with them and counted with the theme assignments.
-    let tree_places: u64 = rusqlite::Connection::open(ws_path.join("store.sqlite"))
+    let tree_places: i64 = rusqlite::Connection::open(ws_path.join("store.sqlite"))
         .unwrap()
         .query_row(
             "SELECT count(*) FROM aspect_units a JOIN verbatims v ON v.doc = a.doc \
