@@ -190,6 +190,10 @@ pub(crate) struct Hit {
     /// The verbatim: `id`, `text` (redacted) and its fields.
     #[schema(value_type = Object)]
     verbatim: Value,
+    /// Once the verbatim has opinion units: the one it answers with, `{start, end, sentiment}`
+    /// (`start`..`end`: bytes of `verbatim.text`; `sentiment`: negative, neutral or positive).
+    #[schema(value_type = Option<Object>)]
+    unit: Option<Value>,
 }
 
 /// Hits, or counts for aggregates-only roles.
