@@ -1,5 +1,5 @@
 //! Vector maths on `f32` slices: dot product, norm, L2 normalisation, cosine, the dot-product
-//! matrix and the normalised mean — once, for every stage that compares embeddings (vector
+//! matrix, the normalised mean and per-language mean centring ([`LanguageMeans`]) — once, for every stage that compares embeddings (vector
 //! search, clustering, sentence vectors, quotes, citations, sentiment).
 //!
 //! **Why one module.** These were written five times with different answers at the edges (one
