@@ -166,7 +166,7 @@ fn latency(data: &Path, n: usize, models_dir: &Path) {
         ws
     };
     let fp = ws.raw_store().model_fingerprint().unwrap().unwrap();
-    let (head, _) = SentimentHead::load(&SentimentHead::path_for(models_dir), &fp).unwrap();
+    let (head, _) = SentimentHead::load(&SentimentHead::path_for(&model_dir), &fp).unwrap();
     let head = std::sync::Arc::new(head);
     let (indexes, _) = ws.indexes().unwrap();
     let live = ws.raw_store().live_vec_ids().unwrap().len();
