@@ -14,6 +14,17 @@
 //! VERBATIM_BENCH_MODELS=multilingual-e5-small cargo bench --bench retrieval
 //! ```
 //! Needs `../shared/data` (skipped with a message otherwise) and the models (`make models`).
+//!
+//! **Latency at scale** (`VERBATIM_BENCH_LATENCY=N`): the first N chit-chat utterances
+//! (`../shared/data/chitchat_utterances.jsonl.gz`) ingested with all-MiniLM-L6-v2 into a
+//! workspace kept under the target dir (built once, reused by later runs: the ingest takes
+//! minutes), then each query of [`LATENCY_QUERIES`] searched as `verbatim search` does —
+//! query embedding included, the sentiment head loaded (polarity-aware ranking on) — in
+//! hybrid mode, and with `--sentiment negative`; p50 and p99 per query in ms.
+//!
+//! ```sh
+//! VERBATIM_BENCH_MODELS= VERBATIM_BENCH_LATENCY=100000 cargo bench --bench retrieval
+//! ```
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,6 +89,149 @@ fn debian_faq(data: &Path) -> (PathBuf, Vec<Question>) {
     (path, questions)
 }
 
+/// Queries of the latency run: problems (polarity-aware ranking applies), praise, neutral.
+const LATENCY_QUERIES: &[&str] = &[
+    "the package arrived damaged",
+    "too salty",
+    "my phone is broken",
+    "I hate my job",
+    "the food was cold and late",
+    "I am so tired of this",
+    "nobody answers my emails",
+    "terrible weather today",
+    "I love hiking in the mountains",
+    "great movie last night",
+    "what is your favourite book",
+    "do you have any pets",
+    "I work as a nurse",
+    "where do you live",
+    "music festival this weekend",
+    "learning to play the guitar",
+    "vacation in France",
+    "my dog is sick",
+    "not happy with the service",
+    "best pizza in town",
+];
+
+/// p50 and p99 of `ms` (sorted in place).
+fn percentiles(ms: &mut [f64]) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// The latency run (module docs): builds or reuses the workspace, prints one table.
+fn latency(data: &Path, n: usize, models_dir: &Path) {
+    use verbatim::sentiment::SentimentHead;
+    use verbatim::themes::Polarity;
+    let model_dir = models_dir.join("all-MiniLM-L6-v2");
+    let model = SentenceTransformer::load(&model_dir, &EmbedOptions::default()).expect("MiniLM");
+    let dir = std::env::var_os("VERBATIM_BENCH_WS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ws-chitchat-{n}"))
+        });
+    let mut ws = if dir.join("store.sqlite").is_file() {
+        Workspace::open(&dir).unwrap()
+    } else {
+        let raw = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(data.join("chitchat_utterances.jsonl.gz"))
+            .output()
+            .expect("gzip");
+        let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chitchat-{n}.jsonl"));
+        let raw = String::from_utf8(raw.stdout).expect("utf-8");
+        let lines: Vec<&str> = raw
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(n)
+            .collect();
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut ws = Workspace::init(&dir).unwrap();
+        let opts = IngestOptions {
+            mapping: Some(Mapping {
+                text: vec!["text".into()],
+                id: Some("id".into()),
+                ..Mapping::default()
+            }),
+            ..IngestOptions::default()
+        };
+        let t = Instant::now();
+        ingest_file(&mut ws, &model, &file, &opts, &NoProgress).unwrap();
+        eprintln!(
+            "latency: ingested {n} in {:.0} s",
+            t.elapsed().as_secs_f64()
+        );
+        ws
+    };
+    let fp = ws.raw_store().model_fingerprint().unwrap().unwrap();
+    let (head, _) = SentimentHead::load(&SentimentHead::path_for(&model_dir), &fp).unwrap();
+    let head = std::sync::Arc::new(head);
+    let (indexes, _) = ws.indexes().unwrap();
+    let live = ws.raw_store().live_vec_ids().unwrap().len();
+    let grant = authorize(&Caller::Owner, Action::Search).unwrap();
+    println!(
+        "{live} verbatims; ms per query, query embedding included, {} queries × 5",
+        LATENCY_QUERIES.len()
+    );
+    println!("| search | p50 ms | p99 ms |");
+    println!("|---|---|---|");
+    for (label, sentiment) in [
+        ("hybrid", None),
+        ("hybrid --sentiment negative", Some(Polarity::Negative)),
+    ] {
+        let query = |text: &str| Query {
+            sentiment,
+            head: Some(head.clone()),
+            text: text.to_string(),
+            mode: Mode::Hybrid,
+            filter: Filter::default(),
+            limit: 10,
+        };
+        // Warm-up: first reads of the store and graph pages, anything computed once.
+        for q in LATENCY_QUERIES.iter().take(3) {
+            search(&grant, ws.raw_store(), &indexes, Some(&model), &query(q)).unwrap();
+        }
+        let mut ms = Vec::new();
+        for _ in 0..5 {
+            for q in LATENCY_QUERIES {
+                let t = Instant::now();
+                let hits =
+                    search(&grant, ws.raw_store(), &indexes, Some(&model), &query(q)).unwrap();
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                assert!(!hits.is_empty(), "{q}");
+            }
+        }
+        let (p50, p99) = percentiles(&mut ms);
+        println!("| {label} | {p50:.1} | {p99:.1} |");
+        std::io::stdout().flush().unwrap();
+    }
+    // What each search that needed sentiment paid before scores were stored: every verbatim's
+    // vector read and scored by the head (`retrieve::verbatim_polarities`, removed), timed alone.
+    let mut ms = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let store = ws.raw_store();
+        let sentences = store.sentence_vectors().unwrap();
+        let n = store
+            .filtered_vectors(&Filter::default())
+            .unwrap()
+            .into_iter()
+            .map(|(doc, _, v)| {
+                let s = verbatim::retrieve::verbatim_score(&head, sentences.get(&doc), &v);
+                head.polarity(s)
+            })
+            .filter(|p| *p == Polarity::Negative)
+            .count();
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(n > 0);
+    }
+    let (p50, p99) = percentiles(&mut ms);
+    println!("| before: per-query sentiment of every verbatim (alone) | {p50:.1} | {p99:.1} |");
+    let _ = &mut ws;
+}
+
 fn main() {
     // `cargo test --benches` runs this with --bench absent; only measure under `cargo bench`.
     if !std::env::args().any(|a| a == "--bench") {
@@ -95,6 +249,12 @@ fn main() {
     let models_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let wanted = std::env::var("VERBATIM_BENCH_MODELS")
         .unwrap_or_else(|_| "all-MiniLM-L6-v2,multilingual-e5-small".into());
+    if let Some(n) = std::env::var("VERBATIM_BENCH_LATENCY")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        latency(&data, n, &models_dir);
+    }
     let (file, questions) = debian_faq(&data);
     println!(
         "debian_faq_fr: {} sections, {} questions; nDCG@10 / MRR@10 / recall@10",

@@ -288,7 +288,7 @@ const DUMP_DEPTH: usize = 100;
 
 fn dump_set(ws_dir: &Path, model: &dyn Embedder, queries: &[&JudgedQuery]) -> Vec<String> {
     use verbatim::retrieve::{
-        contradicting, query_states_problem, vector_search, verbatim_polarities,
+        contradicting, ensure_sentiments, query_states_problem, vector_search,
     };
     use verbatim::sentiment::SentimentHead;
     let ws = Workspace::open(ws_dir).unwrap_or_else(|e| die(format!("{}: {e}", ws_dir.display())));
@@ -298,7 +298,8 @@ fn dump_set(ws_dir: &Path, model: &dyn Embedder, queries: &[&JudgedQuery]) -> Ve
     let head_path = SentimentHead::path_for(&repo().join("models/all-MiniLM-L6-v2"));
     let (head, _) = SentimentHead::load(&head_path, &fp).unwrap_or_else(|e| die(e));
     let all = Filter::default();
-    let polarity = verbatim_polarities(store, &head, &all).unwrap_or_else(|e| die(e));
+    // Sentiment as search reads it: stored once per verbatim (computed here if missing).
+    ensure_sentiments(store, &head).unwrap_or_else(|e| die(e));
     let mut lines = Vec::new();
     for q in queries {
         let qv = model
@@ -318,6 +319,12 @@ fn dump_set(ws_dir: &Path, model: &dyn Embedder, queries: &[&JudgedQuery]) -> Ve
             .into_iter()
             .collect();
         let bad = contradicting(store, &q.text, &docs).unwrap_or_else(|e| die(e));
+        let polarity: std::collections::HashMap<i64, _> = store
+            .sentiments_of(&docs)
+            .unwrap_or_else(|e| die(e))
+            .into_iter()
+            .map(|(d, s)| (d, head.polarity(s)))
+            .collect();
         let verbatims: serde_json::Map<String, serde_json::Value> = store
             .get_docs(&docs)
             .unwrap_or_else(|e| die(e))

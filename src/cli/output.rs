@@ -7,7 +7,7 @@ use std::path::Path;
 use verbatim::index::text::tokens;
 use verbatim::index::{Indexes, TextIndex};
 use verbatim::lang::Lang;
-use verbatim::retrieve::Hit;
+use verbatim::retrieve::{Hit, HitUnit};
 use verbatim::store::StoreStats;
 use verbatim::workspace::Workspace;
 
@@ -70,16 +70,60 @@ pub fn print_hits(hits: &[Hit], query: &str, color: bool) {
             score
         );
         let text = v.text.replace('\n', " ");
-        let text = if color {
-            match Lang::from_code(&v.language) {
-                Some(Lang::Fr) => highlight(&text, Lang::Fr, &terms_fr),
-                _ => highlight(&text, Lang::En, &terms_en),
+        let paint = |t: &str| -> String {
+            if color {
+                match Lang::from_code(&v.language) {
+                    Some(Lang::Fr) => highlight(t, Lang::Fr, &terms_fr),
+                    _ => highlight(t, Lang::En, &terms_en),
+                }
+            } else {
+                t.to_string()
             }
-        } else {
-            text
+        };
+        let text = match unit_parts(&text, h.unit.as_ref()) {
+            Some((before, unit, after)) => {
+                format!("{}[{}]{}", paint(&before), paint(unit), paint(&after))
+            }
+            None => paint(&text),
         };
         let _ = writeln!(out, "     {text}");
     }
+}
+
+/// Characters of context shown on each side of a hit's unit.
+const UNIT_CONTEXT: usize = 80;
+
+/// `text` around a hit's unit: (context before, the unit, context after), the context cut to
+/// about [`UNIT_CONTEXT`] characters at a word boundary with "…"; `None` when there is no unit,
+/// or it is the whole text (nothing to mark).
+fn unit_parts<'a>(text: &'a str, unit: Option<&HitUnit>) -> Option<(String, &'a str, String)> {
+    let u = unit?;
+    let (start, end) = (u.start, u.end);
+    if end > text.len()
+        || start >= end
+        || !text.is_char_boundary(start)
+        || !text.is_char_boundary(end)
+        || (text[..start].trim().is_empty() && text[end..].trim().is_empty())
+    {
+        return None;
+    }
+    let before = &text[..start];
+    let before = match before.char_indices().rev().nth(UNIT_CONTEXT) {
+        Some((at, _)) => {
+            let cut = before[at..].find(' ').map_or(at, |s| at + s + 1);
+            format!("…{}", &before[cut..])
+        }
+        None => before.to_string(),
+    };
+    let after = &text[end..];
+    let after = match after.char_indices().nth(UNIT_CONTEXT) {
+        Some((at, _)) => {
+            let cut = after[..at].rfind(' ').unwrap_or(at);
+            format!("{}…", &after[..cut])
+        }
+        None => after.to_string(),
+    };
+    Some((before, &text[start..end], after))
 }
 
 /// `stats` as text.
@@ -234,5 +278,51 @@ pub fn print_aggregate(a: &verbatim::retrieve::SearchAggregate) {
         for (v, c) in values {
             println!("  {v:<20} {:>6}", n(*c));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(start: usize, end: usize) -> HitUnit {
+        HitUnit {
+            start,
+            end,
+            sentiment: None,
+        }
+    }
+
+    #[test]
+    fn a_hits_unit_is_marked_inside_its_verbatim_and_long_context_is_cut() {
+        let text = "Great taste, but the package arrived damaged.";
+        let start = text.find("but").unwrap();
+        let (b, u, a) = unit_parts(text, Some(&unit(start, text.len()))).unwrap();
+        assert_eq!(
+            format!("{b}[{u}]{a}"),
+            "Great taste, [but the package arrived damaged.]"
+        );
+        // The whole text, or no unit: nothing to mark.
+        assert!(unit_parts(text, Some(&unit(0, text.len()))).is_none());
+        assert!(unit_parts(text, None).is_none());
+        // Long context is cut at a word, with an ellipsis, on both sides.
+        let long = format!(
+            "{} the jar was broken. {}",
+            "word ".repeat(40),
+            "more ".repeat(40)
+        );
+        let s = long.find("the jar").unwrap();
+        let e = s + "the jar was broken.".len();
+        let (b, u, a) = unit_parts(&long, Some(&unit(s, e))).unwrap();
+        assert_eq!(u, "the jar was broken.");
+        assert!(
+            b.starts_with('…') && b.chars().count() <= UNIT_CONTEXT + 2,
+            "{b:?}"
+        );
+        assert!(
+            a.ends_with('…') && a.chars().count() <= UNIT_CONTEXT + 2,
+            "{a:?}"
+        );
+        assert!(b.trim_end().ends_with("word") && a.starts_with(" more"));
     }
 }

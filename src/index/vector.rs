@@ -10,6 +10,17 @@
 //! and `vectors/CURRENT` names the generation in use. A new generation is written, fsynced, then
 //! `CURRENT` is swapped by rename, so a crash leaves the old generation or the new one — never a
 //! torn graph. The generation records the store sequence it covers; opening catches up.
+//!
+//! **Both languages.** In a workspace with two or more languages (each with
+//! [`crate::vecmath::MIN_LANGUAGE_DOCS`] vectors), the graph holds each vector *centred* on its
+//! language's mean ([`LanguageMeans`]): multilingual models give texts in the query's own language
+//! a bonus, which centring removes (a French text finds its English translation at rank 1 in a
+//! mixed pool: BENCHMARKS.md). The means are derived like the graph, computed from the store at
+//! each rebuild and kept in `meta.json`; searches centre the query with them
+//! ([`VectorIndex::means`]). New vectors are centred with the means in force; the graph is
+//! rebuilt (fresh means) when the set of languages that qualify changes or the vectors have
+//! doubled since the means were taken. A generation written before centring existed
+//! ([`LAYOUT`]) is rebuilt on the next catch-up.
 
 use std::cell::Cell;
 use std::fs;
@@ -21,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::IndexError;
 use crate::store::Store;
+use crate::vecmath::LanguageMeans;
 
 /// Cosine distance for L2-normalised vectors: `1 - a·b`, written so the compiler vectorises it
 /// (eight independent accumulators; hnsw_rs's scalar fold does not vectorise).
@@ -67,6 +79,10 @@ impl Default for HnswParams {
     }
 }
 
+/// What the points of a generation are: 1 = each vector centred on its language's mean when
+/// the workspace has means (0, absent in older `meta.json`: raw vectors; rebuilt on catch-up).
+pub const LAYOUT: u32 = 1;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct GenMeta {
     seq: i64,
@@ -74,6 +90,29 @@ struct GenMeta {
     dim: usize,
     model: Option<String>,
     params: HnswParams,
+    #[serde(default)]
+    layout: u32,
+    /// The per-language means the points are centred with (`None`: one language).
+    #[serde(default)]
+    means: Option<LanguageMeans>,
+    /// How many vectors the means were computed from.
+    #[serde(default)]
+    means_from: usize,
+}
+
+impl GenMeta {
+    fn empty(params: HnswParams) -> GenMeta {
+        GenMeta {
+            seq: 0,
+            points: 0,
+            dim: 0,
+            model: None,
+            params,
+            layout: LAYOUT,
+            means: None,
+            means_from: 0,
+        }
+    }
 }
 
 /// The persisted HNSW index of one workspace.
@@ -103,13 +142,7 @@ impl VectorIndex {
     pub fn open(dir: &Path, params: HnswParams) -> Result<Self, IndexError> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let current = dir.join("CURRENT");
-        let empty = GenMeta {
-            seq: 0,
-            points: 0,
-            dim: 0,
-            model: None,
-            params,
-        };
+        let empty = GenMeta::empty(params);
         let (graph, meta, gen_name) = match fs::read_to_string(&current) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 (GraphThread::start(None)?, empty, None)
@@ -178,13 +211,7 @@ impl VectorIndex {
         Ok(VectorIndex {
             dir: dir.to_path_buf(),
             graph: GraphThread::start(None)?,
-            meta: GenMeta {
-                seq: 0,
-                points: 0,
-                dim: 0,
-                model: None,
-                params,
-            },
+            meta: GenMeta::empty(params),
             params,
             gen: None,
             loads: 0,
@@ -199,6 +226,35 @@ impl VectorIndex {
     /// Points in the graph (live and stale).
     pub fn points(&self) -> usize {
         self.meta.points
+    }
+
+    /// The per-language means the graph's points are centred with (`None`: one language, raw
+    /// vectors). A query, and any vector compared with the graph's, is centred with them first.
+    pub fn means(&self) -> Option<&LanguageMeans> {
+        self.meta.means.as_ref()
+    }
+
+    /// Whether this generation was written under another [`LAYOUT`] (the next catch-up rebuilds).
+    pub fn stale(&self) -> bool {
+        self.meta.layout != LAYOUT
+    }
+
+    /// Whether the means in force no longer describe the store: the languages that qualify for
+    /// a mean changed, or the vectors have doubled since the means were taken.
+    fn means_outdated(&self, store: &Store) -> Result<bool, IndexError> {
+        let counts = store.vector_languages()?;
+        let qualify: Vec<&str> = counts
+            .iter()
+            .filter(|(_, &n)| n >= crate::vecmath::MIN_LANGUAGE_DOCS)
+            .map(|(l, _)| l.as_str())
+            .collect();
+        Ok(match &self.meta.means {
+            None => qualify.len() >= 2,
+            Some(m) => {
+                let total: usize = counts.values().sum();
+                !m.languages().eq(qualify.iter().copied()) || total >= 2 * self.meta.means_from
+            }
+        })
     }
 
     fn insert(&mut self, items: Vec<(Vec<f32>, usize)>) {
@@ -227,14 +283,26 @@ impl VectorIndex {
     /// Inserts the vectors of every store change after the covered sequence, then persists a new
     /// generation. Rebuilds instead when stale points would outnumber live ones.
     pub fn catch_up(&mut self, store: &Store) -> Result<usize, IndexError> {
+        if self.stale() {
+            return self.rebuild(store);
+        }
         let target = store.seq()?;
         if target <= self.meta.seq {
             return Ok(0);
         }
+        if self.means_outdated(store)? {
+            return self.rebuild(store);
+        }
+        let means = self.meta.means.as_ref();
         let items: Vec<(Vec<f32>, usize)> = store
             .vectors_since(self.meta.seq)?
             .into_iter()
-            .map(|(vec_id, vector)| (vector, vec_id as usize))
+            .map(|(vec_id, lang, mut vector)| {
+                if let Some(m) = means {
+                    m.center(&lang, &mut vector);
+                }
+                (vector, vec_id as usize)
+            })
             .collect();
         let live = store.live_vec_ids()?.len();
         if self.meta.points + items.len() > 2 * live.max(1) + 1024 {
@@ -250,21 +318,37 @@ impl VectorIndex {
         Ok(n)
     }
 
-    /// Rebuilds the graph from the store's current vectors and persists it.
+    /// Rebuilds the graph from the store's current vectors (centred with per-language means
+    /// computed now, when the store has several languages) and persists it.
     pub fn rebuild(&mut self, store: &Store) -> Result<usize, IndexError> {
         let target = store.seq()?;
         let mut items = Vec::new();
-        store.for_each(|_, vec_id, vector| {
+        let mut langs = Vec::new();
+        store.for_each(|v, vec_id, vector| {
             items.push((vector, vec_id as usize));
+            langs.push(v.language);
             Ok(())
         })?;
+        let dim = items.first().map_or(0, |i| i.0.len());
+        let means = LanguageMeans::compute(
+            langs
+                .iter()
+                .zip(&items)
+                .map(|(l, (v, _))| (l.as_str(), v.as_slice())),
+            dim,
+        );
+        if let Some(m) = &means {
+            for (lang, (v, _)) in langs.iter().zip(items.iter_mut()) {
+                m.center(lang, v);
+            }
+        }
         self.graph.run(|graph| *graph = None);
         self.meta = GenMeta {
             seq: target,
-            points: 0,
-            dim: 0,
             model: store.model_fingerprint()?,
-            params: self.params,
+            means_from: if means.is_some() { items.len() } else { 0 },
+            means,
+            ..GenMeta::empty(self.params)
         };
         let n = items.len();
         self.insert(items);

@@ -14,19 +14,28 @@
 //! (and than 5–20) on the tuning half of the judged query set (BENCHMARKS, "Search quality on
 //! judged queries"). It needs no score calibration between BM25 and cosine.
 //!
-//! Sentiment (needs the workspace model's sentiment head, [`Query::head`]):
+//! Both languages: in a workspace of several languages the vector index holds vectors centred
+//! per language ([`crate::vecmath::LanguageMeans`]); the query is centred with the mean of its
+//! own language ([`index_space_query`]) and exact scans centre each stored vector the same way.
+//!
+//! Opinion units ([`units`]): candidates are read as their units once they have some — the
+//! vector side ranks a verbatim by its best unit, each hit names the unit it answers with, and a
+//! verbatim appears once.
+//!
+//! Sentiment (needs the workspace model's sentiment head, [`Query::head`]), read from the store
+//! where it is kept once per verbatim and unit ([`ensure_sentiments`]):
 //! * `--sentiment negative|neutral|positive` keeps only verbatims of that sentiment, read as the
 //!   themes read it (the head on the verbatim vector, or on the mean of its sentence vectors when
-//!   it has several). The allowed set is computed first and passed to both retrievers (a doc-set
+//!   it has several). The allowed set is read first and passed to both retrievers (a doc-set
 //!   clause inside tantivy, a slot restriction on the vector side), so it costs no recall.
 //! * Negation on the vector side: the embedding reads "arrived with no damage" as close to
-//!   "arrived damaged". Vector hits whose text holds a query word only with the other polarity
-//!   (as the text index reads it: `NOT_damag` against `damag`, see [`contradicts`]) are moved
-//!   after the other vector hits before fusion, so they never lead a vector or hybrid search
-//!   for the opposite statement.
+//!   "arrived damaged". Vector hits whose best unit (or text) holds a query word only with the
+//!   other polarity (as the text index reads it: `NOT_damag` against `damag`, see
+//!   [`contradicts`]) are moved after the other hits, in every mode and after the polarity
+//!   boost, so they never lead a search for the opposite statement.
 //! * Polarity-aware ranking (hybrid): when the query itself states an opinion — a problem or
 //!   praise, its unit sentiment ([`crate::sentiment::unit`]) is negative or positive — a fused
-//!   hit of the same polarity has its score multiplied by `1 + `[`POLARITY_BOOST`] before the
+//!   hit of the same polarity (its shown unit's, else its verbatim's) has its score multiplied by `1 + `[`POLARITY_BOOST`] before the
 //!   final sort: "too salty" ranks the complaints about salt before "not too salty, great",
 //!   "my dog loves these treats" the praise before the dog that turned away. A neutral query
 //!   is ranked by fusion alone. Text and vector modes stay the plain retrievers (BM25, cosine):
@@ -44,6 +53,9 @@ use crate::index::{IndexError, Indexes};
 use crate::sentiment::SentimentHead;
 use crate::store::{Filter, Store, Verbatim};
 use crate::themes::Polarity;
+
+mod units;
+pub use units::HitUnit;
 
 /// Filtered vector searches switch to an exact scan when at most this many verbatims pass.
 pub const EXACT_SCAN_LIMIT: usize = 20_000;
@@ -139,6 +151,9 @@ pub struct Hit {
     pub cosine: Option<f32>,
     /// The verbatim.
     pub verbatim: Verbatim,
+    /// The opinion unit it answers with, once the verbatim has units (`units` module docs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<HitUnit>,
 }
 
 /// "Needs the model" in the words of `door`: the flag (CLI) or the JSON field (HTTP) that asks
@@ -297,21 +312,15 @@ fn run(
         }
         _ => None,
     };
-    // Verbatim sentiment of every verbatim passing the filter, when it is needed.
-    let sentiments = match head {
-        Some(h) if q.sentiment.is_some() || opinion.is_some() => {
-            Some(verbatim_polarities(store, h, &filter)?)
-        }
+    // Stored sentiment (computed once per verbatim and unit: `ensure_sentiments`; one meta
+    // read when nothing is missing), for the filter, the boost and the hits' units.
+    if let Some(h) = head {
+        ensure_sentiments(store, h)?;
+    }
+    let allowed: Option<HashSet<i64>> = match (q.sentiment, head) {
+        (Some(want), Some(h)) => Some(docs_of_polarity(store, h, want)?),
         _ => None,
     };
-    let allowed: Option<std::collections::HashSet<i64>> = q.sentiment.map(|want| {
-        sentiments
-            .iter()
-            .flatten()
-            .filter(|(_, &p)| p == want)
-            .map(|(&d, _)| d)
-            .collect()
-    });
     // A theme filter (`theme=C12`, resolved to its verbatims) narrows the same doc set.
     let allowed = match (&filter.docs, allowed) {
         (None, a) => a,
@@ -326,13 +335,30 @@ fn run(
         }
         Mode::Vector => Vec::new(),
     };
-    let vec_hits = match &query_vector {
-        Some(qv) => {
-            let hits = vector_search_within(store, indexes, qv, &filter, allowed.as_ref(), depth)?;
-            after_contradictions(store, &q.text, hits)?
-        }
+    let qv = query_vector
+        .as_deref()
+        .map(|v| index_space_query(indexes, &q.text, v));
+    // The vector side always looks fusion-deep: a verbatim whose own vector is diluted (praise
+    // around one complaint) can still rank by its best unit.
+    let vec_hits = match &qv {
+        Some(qv) => vector_search_within(
+            store,
+            indexes,
+            qv,
+            &filter,
+            allowed.as_ref(),
+            fusion_depth(limit),
+        )?,
         None => Vec::new(),
     };
+    // Every candidate read as its opinion units (or its whole text): the vector side is
+    // ranked by best unit, contradicting ones last; each hit names its unit.
+    let mut candidates: Vec<i64> = text_hits.iter().chain(&vec_hits).map(|h| h.0).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let segments = units::segments(store, indexes, &candidates, &q.text, qv.as_deref())?;
+    let vec_hits = units::rank_vector(&vec_hits, &segments);
+    let shown = units::shown_units(&segments, q.mode == Mode::Vector);
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
         Mode::Text => text_hits
             .iter()
@@ -344,12 +370,48 @@ fn run(
             .collect(),
         Mode::Hybrid => fuse(&text_hits, &vec_hits),
     };
-    let ranked = match (&sentiments, opinion) {
-        (Some(by_doc), Some(want)) => boost_polarity(ranked, by_doc, want),
-        _ => ranked,
+    // The sentiment of each ranked verbatim's shown unit (else of the verbatim).
+    let polarity = |docs: &[i64]| -> Result<HashMap<i64, Polarity>, RetrieveError> {
+        let Some(h) = head else {
+            return Ok(HashMap::new());
+        };
+        let by_unit = store.unit_sentiments(docs)?;
+        let mut out: HashMap<i64, Polarity> = store
+            .sentiments_of(docs)?
+            .into_iter()
+            .map(|(d, s)| (d, h.polarity(s)))
+            .collect();
+        for d in docs {
+            if let Some(s) = shown.get(d).and_then(|u| by_unit.get(&(*d, u.0))) {
+                out.insert(*d, h.polarity(*s));
+            }
+        }
+        Ok(out)
     };
+    let ranked = match opinion {
+        Some(want) => {
+            // Only the hits are looked up: the boost reorders them, nothing else.
+            let docs: Vec<i64> = ranked.iter().map(|r| r.0).collect();
+            boost_polarity(ranked, &polarity(&docs)?, want)
+        }
+        None => ranked,
+    };
+    // A verbatim that only says the opposite of the query comes after every other, whatever
+    // its score (the order is otherwise kept).
+    let (mut ranked, after): (Vec<_>, Vec<_>) = ranked
+        .into_iter()
+        .partition(|r| !units::contradicts_query(&segments, r.0));
+    ranked.extend(after);
     let ranked: Vec<_> = ranked.into_iter().take(limit).collect();
     let docs: Vec<i64> = ranked.iter().map(|r| r.0).collect();
+    let unit_polarity = match head {
+        Some(h) => store
+            .unit_sentiments(&docs)?
+            .into_iter()
+            .map(|(k, s)| (k, h.polarity(s)))
+            .collect(),
+        None => HashMap::new(),
+    };
     let mut by_doc: HashMap<i64, Verbatim> = store
         .get_docs(&docs)?
         .into_iter()
@@ -368,6 +430,11 @@ fn run(
             score,
             bm25,
             cosine,
+            unit: shown.get(&verbatim.doc).map(|&(idx, start, end)| HitUnit {
+                start,
+                end,
+                sentiment: unit_polarity.get(&(verbatim.doc, idx)).copied(),
+            }),
             verbatim,
         })
         .collect())
@@ -409,27 +476,99 @@ pub fn query_states_problem(head: &SentimentHead, text: &str, vector: Option<&[f
     }
 }
 
-/// The sentiment of every verbatim passing `filter`, as the themes read it: the head on the
-/// mean of the verbatim's sentence vectors when it has several, else on its own vector.
-pub fn verbatim_polarities(
+/// The sentiment score of a verbatim as the themes read it: the head on the mean of its
+/// sentence vectors when it has several, else on its own vector.
+pub fn verbatim_score(
+    head: &SentimentHead,
+    sentences: Option<&Vec<crate::store::SentenceVector>>,
+    vector: &[f32],
+) -> f32 {
+    match sentences {
+        Some(s) if s.len() > 1 => {
+            head.score(&crate::themes::sentences::mean_vector(s, vector.len()))
+        }
+        _ => head.score(vector),
+    }
+}
+
+/// An identity of a sentiment head's weights: the stored scores were computed by this head.
+fn head_id(head: &SentimentHead) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(head.fingerprint.as_bytes());
+    for w in head.weights.iter().chain([&head.bias]) {
+        h.update(w.to_le_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Makes sure every verbatim and every opinion unit has its sentiment score from `head` in the
+/// store ([`crate::store`]'s `sentiments`): computed for those that lack one (after an ingest, a
+/// theme run that made units, or with another head), else one meta read.
+pub fn ensure_sentiments(store: &Store, head: &SentimentHead) -> Result<(), RetrieveError> {
+    let id = head_id(head);
+    if store.sentiments_complete(&id)? {
+        return Ok(());
+    }
+    let seq = store.seq()?;
+    let pending = store.sentiments_pending(&id)?;
+    let sentences = if pending.is_empty() {
+        HashMap::new()
+    } else {
+        store.sentence_vectors()?
+    };
+    let scores: Vec<(i64, f32)> = pending
+        .iter()
+        .map(|(doc, v)| (*doc, verbatim_score(head, sentences.get(doc), v)))
+        .collect();
+    let units = store.units_without_sentiment()?;
+    if !units.is_empty() {
+        let docs: Vec<i64> = units.iter().map(|u| u.0).collect();
+        let texts: HashMap<i64, String> = store
+            .get_docs(&docs)?
+            .into_iter()
+            .map(|v| (v.doc, v.text))
+            .collect();
+        let unit_scores: Vec<(i64, usize, f32)> = units
+            .iter()
+            .filter_map(|(doc, idx, start, end, v)| {
+                let text = texts.get(doc)?.get(*start..*end)?;
+                Some((*doc, *idx, crate::sentiment::unit(head, text, v).score))
+            })
+            .collect();
+        store.put_unit_sentiments(&unit_scores)?;
+    }
+    store.put_sentiments(&scores, seq)?;
+    Ok(())
+}
+
+/// The verbatims whose stored sentiment (`ensure_sentiments` first) is `want`.
+fn docs_of_polarity(
     store: &Store,
     head: &SentimentHead,
-    filter: &Filter,
-) -> Result<HashMap<i64, Polarity>, RetrieveError> {
-    let sentences = store.sentence_vectors()?;
-    Ok(store
-        .filtered_vectors(filter)?
-        .into_iter()
-        .map(|(doc, _, v)| {
-            let s = match sentences.get(&doc) {
-                Some(s) if s.len() > 1 => {
-                    head.score(&crate::themes::sentences::mean_vector(s, v.len()))
-                }
-                _ => head.score(&v),
-            };
-            (doc, head.polarity(s))
-        })
-        .collect())
+    want: Polarity,
+) -> Result<HashSet<i64>, RetrieveError> {
+    // `SentimentHead::polarity`: positive from +band, negative to −band, neutral strictly
+    // between (the bounds nudged one ulp inwards).
+    let band = head.neutral_band;
+    let (lo, hi) = match want {
+        Polarity::Positive => (band, f32::INFINITY),
+        Polarity::Negative => (f32::NEG_INFINITY, -band),
+        Polarity::Neutral => (next_up(-band), next_down(band)),
+    };
+    Ok(store.docs_with_sentiment(lo, hi)?.into_iter().collect())
+}
+
+fn next_up(x: f32) -> f32 {
+    if x >= 0.0 {
+        f32::from_bits(x.to_bits() + 1)
+    } else {
+        f32::from_bits(x.to_bits() - 1)
+    }
+}
+
+fn next_down(x: f32) -> f32 {
+    -next_up(-x)
 }
 
 /// Whether a text says the opposite of the query about one of its words: it holds a query term
@@ -444,21 +583,6 @@ pub fn contradicts(query_terms: &HashSet<String>, text_terms: &HashSet<String>) 
         };
         text_terms.contains(&opposite) && !text_terms.contains(q)
     })
-}
-
-/// The vector hits with those that contradict the query ([`contradicts`]) moved after the
-/// others (order otherwise kept): "arrived with no damage" embeds next to "arrived damaged",
-/// and must not lead a search for the complaint.
-fn after_contradictions(
-    store: &Store,
-    query: &str,
-    hits: Vec<(i64, f32)>,
-) -> Result<Vec<(i64, f32)>, RetrieveError> {
-    let docs: Vec<i64> = hits.iter().map(|h| h.0).collect();
-    let bad = contradicting(store, query, &docs)?;
-    let (mut keep, after): (Vec<_>, Vec<_>) = hits.into_iter().partition(|h| !bad.contains(&h.0));
-    keep.extend(after);
-    Ok(keep)
 }
 
 /// The docs among `docs` whose text contradicts `query` ([`contradicts`]), each read with the
@@ -506,7 +630,19 @@ fn boost_polarity(
     ranked
 }
 
-/// Nearest verbatims to `qv` among those passing `filter`: `(doc, cosine)`, best first.
+/// The query vector in the space the vector index holds: centred on the mean of the query's
+/// language (`crate::lang::detect`) when the workspace is centred per language
+/// ([`crate::index::VectorIndex::means`]), else as it is. Sentiment reads the raw vector.
+pub fn index_space_query(indexes: &Indexes, text: &str, qv: &[f32]) -> Vec<f32> {
+    let mut v = qv.to_vec();
+    if let Some(m) = indexes.vectors.means() {
+        m.center_query(crate::lang::detect(text).code(), &mut v);
+    }
+    v
+}
+
+/// Nearest verbatims to `qv` (in the index's space: [`index_space_query`]) among those passing
+/// `filter`: `(doc, cosine)`, best first.
 pub fn vector_search(
     store: &Store,
     indexes: &Indexes,
@@ -526,18 +662,9 @@ pub fn vector_search_within(
     docs: Option<&std::collections::HashSet<i64>>,
     k: usize,
 ) -> Result<Vec<(i64, f32)>, RetrieveError> {
-    use crate::vecmath::dot;
-    if let Some(docs) = docs {
+    if docs.is_some() {
         // An explicit doc set (a sentiment filter): score it exactly, whatever its size.
-        let mut scored: Vec<(i64, f32)> = store
-            .filtered_vectors(filter)?
-            .into_iter()
-            .filter(|(doc, _, _)| docs.contains(doc))
-            .map(|(doc, _, v)| (doc, dot(qv, &v)))
-            .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        return Ok(scored);
+        return exact_scan(store, indexes, qv, filter, docs, k);
     }
     let allowed: Vec<i64> = if filter.is_empty() {
         store.live_vec_ids()?
@@ -550,22 +677,13 @@ pub fn vector_search_within(
     // Up to EXACT_SCAN_LIMIT candidates, filtered or not, an exact scan is both exact and cheap
     // (milliseconds); the graph is for larger sets. (A graph built by parallel insertion can
     // leave a point unreachable; on a small workspace an exact answer costs nothing.)
-    let by_slot: Vec<(i64, f32)> =
-        if allowed.len() <= EXACT_SCAN_LIMIT || indexes.vectors.points() == 0 {
-            let mut scored: Vec<(i64, f32)> = store
-                .filtered_vectors(filter)?
-                .into_iter()
-                .map(|(doc, _, v)| (doc, dot(qv, &v)))
-                .collect();
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            scored.truncate(k);
-            return Ok(scored);
-        } else {
-            let allowed_usize: Vec<usize> = allowed.iter().map(|&v| v as usize).collect();
-            let accept = move |id: usize| allowed_usize.binary_search(&id).is_ok();
-            let ef = (k * 2).max(128);
-            indexes.vectors.search(qv, k, ef, accept)
-        };
+    if allowed.len() <= EXACT_SCAN_LIMIT || indexes.vectors.points() == 0 {
+        return exact_scan(store, indexes, qv, filter, None, k);
+    }
+    let allowed_usize: Vec<usize> = allowed.iter().map(|&v| v as usize).collect();
+    let accept = move |id: usize| allowed_usize.binary_search(&id).is_ok();
+    let ef = (k * 2).max(128);
+    let by_slot = indexes.vectors.search(qv, k, ef, accept);
     let slots: Vec<i64> = by_slot.iter().map(|h| h.0).collect();
     let docs = store.docs_for_vec_ids(&slots)?;
     Ok(by_slot
@@ -573,6 +691,38 @@ pub fn vector_search_within(
         .zip(docs)
         .filter_map(|(&(_, cos), doc)| doc.map(|d| (d, cos)))
         .collect())
+}
+
+/// Exact cosine of `qv` with every verbatim passing `filter` (and in `docs`, when given), each
+/// stored vector centred as the graph holds it: the `k` best, best first (ties by doc).
+fn exact_scan(
+    store: &Store,
+    indexes: &Indexes,
+    qv: &[f32],
+    filter: &Filter,
+    docs: Option<&std::collections::HashSet<i64>>,
+    k: usize,
+) -> Result<Vec<(i64, f32)>, RetrieveError> {
+    use crate::vecmath::dot;
+    let means = indexes.vectors.means();
+    let langs = match means {
+        Some(_) => store.filtered_languages(filter)?,
+        None => HashMap::new(),
+    };
+    let mut scored: Vec<(i64, f32)> = store
+        .filtered_vectors(filter)?
+        .into_iter()
+        .filter(|(doc, _, _)| docs.is_none_or(|d| d.contains(doc)))
+        .map(|(doc, _, mut v)| {
+            if let (Some(m), Some(lang)) = (means, langs.get(&doc)) {
+                m.center(lang, &mut v);
+            }
+            (doc, dot(qv, &v))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    Ok(scored)
 }
 
 #[cfg(test)]

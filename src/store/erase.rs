@@ -146,6 +146,7 @@ impl Store {
                 )
                 .map_err(e)?;
                 del("DELETE FROM sentence_vectors WHERE doc = ?1", &doc).map_err(e)?;
+                del("DELETE FROM sentiments WHERE doc = ?1", &doc).map_err(e)?;
                 // Likewise the "no unit" marker (idx −1).
                 n.units += del("DELETE FROM units WHERE doc = ?1 AND idx >= 0", &doc).map_err(e)?;
                 del("DELETE FROM units WHERE doc = ?1", &doc).map_err(e)?;

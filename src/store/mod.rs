@@ -12,7 +12,7 @@
 //! Schema changes are versioned migrations keyed on `PRAGMA user_version`; a store written by a
 //! newer verbatim is refused rather than guessed at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -24,6 +24,7 @@ mod aspects;
 mod audit;
 mod erase;
 mod resolve;
+mod sentiments;
 mod themes;
 mod units;
 mod users;
@@ -274,7 +275,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -459,6 +460,17 @@ const MIGRATIONS: &[&str] = &[
     // array, NULL for a discovered node.
     r#"
     ALTER TABLE aspect_nodes ADD COLUMN seed TEXT;
+    "#,
+    // v10: stored sentiment (store/sentiments.rs): each verbatim's head score under its vector
+    // slot, and each unit's, so search filters and ranks without running the head per query.
+    r#"
+    CREATE TABLE sentiments (
+        vec_id INTEGER PRIMARY KEY,
+        doc    INTEGER NOT NULL,
+        score  REAL NOT NULL
+    );
+    CREATE INDEX sentiments_doc ON sentiments(doc);
+    ALTER TABLE units ADD COLUMN sentiment REAL;
     "#,
 ];
 
@@ -839,6 +851,8 @@ impl Store {
                 .map_err(e)?;
             tx.execute("DELETE FROM sentence_vectors WHERE doc = ?1", [doc])
                 .map_err(e)?;
+            tx.execute("DELETE FROM sentiments WHERE doc = ?1", [doc])
+                .map_err(e)?;
             tx.execute("DELETE FROM units WHERE doc = ?1", [doc])
                 .map_err(e)?;
             tx.execute("DELETE FROM aspect_units WHERE doc = ?1", [doc])
@@ -1016,24 +1030,55 @@ impl Store {
         Ok(())
     }
 
-    /// The current vectors of verbatims changed after `after`: (vector slot, vector), in
-    /// sequence order. What the vector index needs from [`Store::changes_since`], without
-    /// decoding texts and segments.
-    pub fn vectors_since(&self, after: i64) -> Result<Vec<(i64, Vec<f32>)>> {
+    /// The current vectors of verbatims changed after `after`: (vector slot, language, vector),
+    /// in sequence order. What the vector index needs from [`Store::changes_since`], without
+    /// decoding texts and segments (the language picks the mean it is centred with).
+    pub fn vectors_since(&self, after: i64) -> Result<Vec<(i64, String, Vec<f32>)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc
+                "SELECT e.vec_id, v.language, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc
                  WHERE v.seq > ?1 ORDER BY v.seq",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([after], |r| {
-                let blob: Vec<u8> = r.get(1)?;
-                Ok((r.get(0)?, blob_to_f32s(&blob)))
+                let blob: Vec<u8> = r.get(2)?;
+                Ok((r.get(0)?, r.get(1)?, blob_to_f32s(&blob)))
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many verbatims with a vector each language has (what decides whether the vector
+    /// index centres per language).
+    pub fn vector_languages(&self) -> Result<BTreeMap<String, usize>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT v.language, COUNT(*) FROM verbatims v JOIN embeddings e ON e.doc = v.doc
+                 GROUP BY v.language",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The language of each verbatim passing `filter`.
+    pub fn filtered_languages(&self, filter: &Filter) -> Result<HashMap<i64, String>> {
+        let (where_sql, args) = filter_sql(filter);
+        let sql = format!("SELECT v.doc, v.language FROM verbatims v WHERE {where_sql}");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<HashMap<_, _>>>()
             .map_err(|e| self.err(e))
     }
 
@@ -1098,6 +1143,25 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The current vector of each of `docs` that has one.
+    pub fn vectors_of(&self, docs: &[i64]) -> Result<HashMap<i64, Vec<f32>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT vector FROM embeddings WHERE doc = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        for &doc in docs {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row([doc], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some(b) = blob {
+                out.insert(doc, blob_to_f32s(&b));
+            }
+        }
+        Ok(out)
+    }
+
     /// Vector slots of the verbatims passing `filter`, sorted.
     pub fn filtered_vec_ids(&self, filter: &Filter) -> Result<Vec<i64>> {
         let (where_sql, args) = filter_sql(filter);
@@ -1153,6 +1217,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM embeddings", []).map_err(e)?;
         tx.execute("DELETE FROM sentence_vectors", []).map_err(e)?;
+        tx.execute("DELETE FROM sentiments", []).map_err(e)?;
         tx.execute("DELETE FROM units", []).map_err(e)?;
         // The tree's centroids live in the old model's space: the next run starts afresh.
         tx.execute("DELETE FROM aspect_units", []).map_err(e)?;
@@ -1405,5 +1470,60 @@ mod tests {
             s.check_model("m2"),
             Err(StoreError::ModelMismatch { .. })
         ));
+    }
+
+    /// A v8 store (units without sentiment, no `sentiments`) migrates to v10; scores are kept
+    /// under the vector slot, so a changed verbatim reads as pending again, and another head
+    /// clears them; deletion removes the doc's row.
+    #[test]
+    fn sentiment_scores_are_stored_per_vector_slot_and_migrate_from_v8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS[..8].iter().enumerate() {
+                let tx = conn.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                migrate_rust(&tx, i as i64 + 1).unwrap();
+                tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                    .unwrap();
+                tx.commit().unwrap();
+            }
+        }
+        let mut st = Store::open(&path).unwrap();
+        let v: i64 = st
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let run = st.begin_run("t").unwrap();
+        st.upsert_batch(run, &[nv("a", "good", "FR"), nv("b", "bad", "FR")])
+            .unwrap();
+        let head = "head-1";
+        assert!(!st.sentiments_complete(head).unwrap());
+        let pending = st.sentiments_pending(head).unwrap();
+        assert_eq!(pending.len(), 2);
+        let (a, b) = (pending[0].0, pending[1].0);
+        st.put_sentiments(&[(a, 0.5), (b, -0.5)], st.seq().unwrap())
+            .unwrap();
+        assert!(st.sentiments_complete(head).unwrap());
+        assert_eq!(st.sentiments_of(&[a, b]).unwrap()[&b], -0.5);
+        assert_eq!(st.docs_with_sentiment(-1.0, -0.1).unwrap(), [b]);
+        // b's text changes: new slot, no score, not complete.
+        st.upsert_batch(run, &[nv("b", "worse", "FR")]).unwrap();
+        assert!(!st.sentiments_complete(head).unwrap());
+        assert_eq!(st.sentiments_pending(head).unwrap().len(), 1);
+        assert!(st.sentiments_of(&[b]).unwrap().is_empty());
+        assert!(st.docs_with_sentiment(-1.0, 1.0).unwrap() == [a]);
+        // Another head: everything pending.
+        assert_eq!(st.sentiments_pending("head-2").unwrap().len(), 2);
+        assert!(st.sentiments_of(&[a]).unwrap().is_empty());
+        st.put_sentiments(&[(a, 0.1)], st.seq().unwrap()).unwrap();
+        st.delete(&["a"]).unwrap();
+        let left: i64 = st
+            .conn
+            .query_row("SELECT count(*) FROM sentiments", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }

@@ -280,8 +280,20 @@ impl Store {
                      SELECT ?1, ?2, content_hash, ?3, ?4 FROM verbatims WHERE doc = ?1",
                 )
                 .map_err(e)?;
+            // A verbatim of several sentences is read by their mean from now on: its stored
+            // sentiment (store/sentiments.rs) is recomputed.
+            let mut unscore = tx
+                .prepare_cached("DELETE FROM sentiments WHERE doc = ?1")
+                .map_err(e)?;
             for (doc, sents) in batch {
                 del.execute([doc]).map_err(e)?;
+                if sents.len() > 1 && unscore.execute([doc]).map_err(e)? > 0 {
+                    tx.execute(
+                        "DELETE FROM meta WHERE key = ?1",
+                        [super::sentiments::COMPLETE_KEY],
+                    )
+                    .map_err(e)?;
+                }
                 if sents.is_empty() {
                     ins.execute(params![doc, -1i64, 0i64, Vec::<u8>::new()])
                         .map_err(e)?;

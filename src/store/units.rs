@@ -138,6 +138,14 @@ impl Store {
                      SELECT ?1, ?2, content_hash, ?3, ?4, ?5 FROM verbatims WHERE doc = ?1",
                 )
                 .map_err(e)?;
+            if !batch.is_empty() {
+                // New units have no sentiment yet (store/sentiments.rs): not complete.
+                tx.execute(
+                    "DELETE FROM meta WHERE key = ?1",
+                    [super::sentiments::COMPLETE_KEY],
+                )
+                .map_err(e)?;
+            }
             for (doc, units) in batch {
                 del.execute([doc]).map_err(e)?;
                 if units.is_empty() {

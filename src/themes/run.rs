@@ -28,6 +28,7 @@ use super::label::{label_themes, Phraser, Vocab};
 use super::sentences::{ensure_sentences, SentenceMap, SentencesError};
 use super::Change;
 use crate::store::{Store, StoreError, StoredTheme, ThemeMember, ThemeState, Verbatim};
+use crate::vecmath::LanguageMeans;
 
 /// Cosine between a new cluster's centroid and a previous theme's for them to be the same theme.
 pub const MATCH_MIN: f32 = 0.80;
@@ -256,7 +257,7 @@ pub fn discover(
         Some(m) => {
             let mut c = raw.clone();
             for (i, d) in docs.iter().enumerate() {
-                center(&mut c[i * dim..(i + 1) * dim], m.get(d.language.as_str()));
+                m.center(&d.language, &mut c[i * dim..(i + 1) * dim]);
             }
             c
         }
@@ -269,7 +270,7 @@ pub fn discover(
                 let ss = sentences.get(&d.doc)?;
                 let mut ss = ss.clone();
                 for s in &mut ss {
-                    center(&mut s.vector, m.get(d.language.as_str()));
+                    m.center(&d.language, &mut s.vector);
                 }
                 Some((d.doc, ss))
             })
@@ -341,7 +342,7 @@ pub fn discover(
         let mut c = by_id[id].centroid.clone();
         if let Some(m) = &means {
             let text = by_id[id].examples.join(" ");
-            center(&mut c, m.get(crate::lang::detect(&text).code()));
+            m.center(crate::lang::detect(&text).code(), &mut c);
         }
         all.extend_from_slice(&c);
     }
@@ -544,43 +545,20 @@ pub fn discover(
     }
 }
 
-/// Languages with at least this many verbatims count for centring.
-pub const MIN_LANGUAGE_DOCS: usize = 10;
+/// Languages with at least this many verbatims count for centring (the shared rule:
+/// [`crate::vecmath::LanguageMeans`]).
+pub use crate::vecmath::MIN_LANGUAGE_DOCS;
 
 /// Mean vector per language when the verbatims are in several languages (each with at least
-/// [`MIN_LANGUAGE_DOCS`]); `None` for a one-language workspace.
-///
-/// Why: multilingual models put a language component into every vector, so on bilingual feedback
-/// k-means splits by language before topic (measured: 240 texts, 120 FR/EN translation pairs,
-/// 0 pairs in the same theme). Subtracting each language's mean removes it (the same fix takes
-/// French→English rank-1 retrieval among mixed-language distractors from 0.875 to 0.99).
-fn language_means(docs: &[Verbatim], x: &[f32], dim: usize) -> Option<HashMap<String, Vec<f32>>> {
-    let mut sums: BTreeMap<&str, (Vec<f64>, usize)> = BTreeMap::new();
-    for (i, d) in docs.iter().enumerate() {
-        let e = sums
-            .entry(d.language.as_str())
-            .or_insert_with(|| (vec![0f64; dim], 0));
-        for (a, b) in e.0.iter_mut().zip(&x[i * dim..(i + 1) * dim]) {
-            *a += *b as f64;
-        }
-        e.1 += 1;
-    }
-    let big: Vec<(&str, Vec<f32>)> = sums
-        .into_iter()
-        .filter(|(_, (_, n))| *n >= MIN_LANGUAGE_DOCS)
-        .map(|(l, (s, n))| (l, s.iter().map(|v| (v / n as f64) as f32).collect()))
-        .collect();
-    (big.len() >= 2).then(|| big.into_iter().map(|(l, m)| (l.to_string(), m)).collect())
-}
-
-/// `v − mean`, renormalised (no-op without a mean).
-fn center(v: &mut [f32], mean: Option<&Vec<f32>>) {
-    if let Some(m) = mean {
-        for (a, b) in v.iter_mut().zip(m) {
-            *a -= b;
-        }
-        crate::vecmath::l2_normalize(v);
-    }
+/// [`MIN_LANGUAGE_DOCS`]); `None` for a one-language workspace (why: [`LanguageMeans`]; the same
+/// fix takes French→English rank-1 retrieval among mixed-language distractors from 0.875 to 0.99).
+fn language_means(docs: &[Verbatim], x: &[f32], dim: usize) -> Option<LanguageMeans> {
+    LanguageMeans::compute(
+        docs.iter()
+            .enumerate()
+            .map(|(i, d)| (d.language.as_str(), &x[i * dim..(i + 1) * dim])),
+        dim,
+    )
 }
 
 /// sha256 over the ids of `docs` and their text, in id order: identifies the data a run or a

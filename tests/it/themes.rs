@@ -1052,7 +1052,7 @@ fn aspect_tree_http_parity_and_marketing_suppression() {
 
 #[test]
 fn aspect_tree_migrates_an_old_workspace() {
-    // A schema v5 workspace (before units and the tree): `themes` migrates it to v9 and stores
+    // A schema v5 workspace (before units and the tree): `themes` migrates it to v10 and stores
     // the tree.
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
@@ -1072,7 +1072,7 @@ fn aspect_tree_migrates_an_old_workspace() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 9);
+    assert_eq!(v, 10);
     let (nodes, units): (i64, i64) = c
         .query_row(
             "SELECT (SELECT count(*) FROM aspect_nodes), (SELECT count(*) FROM aspect_units)",
