@@ -248,6 +248,17 @@ pub(crate) struct Answer {
     sources: Option<Vec<Value>>,
     /// Which sources the answer cites (1-based).
     cited: Option<Vec<usize>>,
+    /// What the data says before any model ran (why/what questions): groups (aspects, else
+    /// themes, else hits) with counts, shares, sentiment mix and quotes (the unit marked).
+    #[schema(value_type = Option<Object>)]
+    evidence: Option<Value>,
+    /// A comparison's sides: n, mean score or top-box share, % negative, the matching rule.
+    #[schema(value_type = Option<Object>)]
+    comparison: Option<Value>,
+    /// The answer's language (`en` / `fr`): the question's.
+    language: Option<String>,
+    /// Said before the answer (a model that cannot cross languages).
+    notes: Option<Vec<String>>,
 }
 
 /// What an ingest stored.
