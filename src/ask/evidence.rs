@@ -113,6 +113,21 @@ pub struct Quote {
 
 /// Characters of the verbatim kept on each side of a quoted unit.
 pub const CONTEXT_CHARS: usize = 90;
+/// Characters of a quoted unit shown at most (a long unit is cut, with `…`).
+pub const UNIT_CHARS: usize = 240;
+/// Added to a unit's cosine to the question when the unit has one of the question's topic
+/// words: "Why are customers unhappy with delivery?" quotes the part of a review about delivery
+/// rather than its "unhappy customer" line.
+pub const TOPIC_BONUS: f32 = 0.1;
+
+fn has_topic(terms: &HashSet<String>, unit: &str) -> bool {
+    !terms.is_empty()
+        && [Lang::En, Lang::Fr].into_iter().any(|l| {
+            super::phrase::terms(l, unit)
+                .iter()
+                .any(|t| terms.contains(t))
+        })
+}
 
 /// A group of the evidence: an aspect parent (with its children), a child, a theme, or the hits.
 #[derive(Clone, Debug, Serialize)]
@@ -174,14 +189,17 @@ struct Picked {
     child: Option<i64>,
 }
 
-/// Builds the evidence from `hits` (rank order). `qv` is the question's vector; `scope` the
-/// caller's filter (grant applied); `head` the workspace's sentiment head, when it has one.
-/// Units missing from the store (a verbatim no theme run has seen) are split and embedded here.
+/// Builds the evidence from `hits` (rank order). `qv` is the question's vector and `topic` its
+/// topic words ([`super::route::topic_words`]); `scope` the caller's filter (grant applied);
+/// `head` the workspace's sentiment head, when it has one. Units missing from the store (a
+/// verbatim no theme run has seen) are split and embedded here.
+#[allow(clippy::too_many_arguments)]
 pub fn gather(
     store: &Store,
     embedder: &dyn Embedder,
     hits: &[Hit],
     qv: &[f32],
+    topic: &str,
     scope: &Filter,
     head: Option<&SentimentHead>,
 ) -> Result<Evidence, AskError> {
@@ -220,6 +238,10 @@ pub fn gather(
             units.insert(docs[i], list);
         }
     }
+    let topic_terms: HashSet<String> = {
+        let (en, fr) = crate::index::TextIndex::query_terms(topic);
+        en.into_iter().chain(fr).collect()
+    };
     let tree_nodes = store.aspect_nodes()?;
     let has_tree = tree_nodes
         .iter()
@@ -229,11 +251,17 @@ pub fn gather(
     for (i, h) in hits.iter().enumerate() {
         let text = &h.verbatim.text;
         let list = units.get(&docs[i]).map(Vec::as_slice).unwrap_or(&[]);
+        // The unit closest to the question, a unit with one of its topic words first.
         let best = list
             .iter()
             .filter(|u| !u.vector.is_empty() && u.end <= text.len())
-            .map(|u| (crate::vecmath::dot(qv, &u.vector), u))
-            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.idx.cmp(&a.1.idx)));
+            .map(|u| {
+                let c = crate::vecmath::dot(qv, &u.vector);
+                let on_topic = has_topic(&topic_terms, &text[u.start..u.end]);
+                (c + if on_topic { TOPIC_BONUS } else { 0.0 }, c, u)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.2.idx.cmp(&a.2.idx)))
+            .map(|(_, c, u)| (c, u));
         let (cosine, start, end, score, at) = match best {
             Some((c, u)) => (
                 c,
@@ -588,7 +616,15 @@ pub fn mark(text: &str, start: usize, end: usize) -> String {
     } else {
         " "
     };
-    format!("{l}{sep_l}**{}**{sep_r}{r}", one(unit))
+    let unit = one(unit);
+    let unit = match unit.char_indices().nth(UNIT_CHARS) {
+        Some((i, _)) => {
+            let cut = unit[..i].rfind(' ').unwrap_or(i);
+            format!("{}…", &unit[..cut])
+        }
+        None => unit,
+    };
+    format!("{l}{sep_l}**{unit}**{sep_r}{r}")
 }
 
 impl Evidence {

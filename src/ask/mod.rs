@@ -483,7 +483,16 @@ fn route_question(
     // Evidence first: from the store, before any model runs.
     let qv = embedder.embed(&[question], TextKind::Query)?.remove(0);
     let scope = grant.restrict(&opts.filter);
-    let mut ev = evidence::gather(store, embedder, &hits, &qv, &scope, opts.sentiment.as_ref())?;
+    let topic = route::topic_words(question);
+    let mut ev = evidence::gather(
+        store,
+        embedder,
+        &hits,
+        &qv,
+        &topic,
+        &scope,
+        opts.sentiment.as_ref(),
+    )?;
     // Sources: the quoted verbatims first (the only ones the model sees, numbered 1…q), then
     // the other retrieved ones in rank order.
     let quoted = ev.quoted_hits();

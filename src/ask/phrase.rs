@@ -21,7 +21,8 @@ pub struct Phrase {
     fr: Vec<String>,
 }
 
-fn terms(lang: Lang, text: &str) -> Vec<String> {
+/// The index terms of `text` under `lang`'s analysis, the negation mark removed.
+pub(super) fn terms(lang: Lang, text: &str) -> Vec<String> {
     tokens(lang, &normalise(text))
         .into_iter()
         .map(|t| t.0.strip_prefix(NEGATED).map(str::to_string).unwrap_or(t.0))

@@ -256,6 +256,43 @@ fn is_apostrophe(c: char) -> bool {
     matches!(c, '\'' | '’' | '‘' | 'ʼ' | '`')
 }
 
+/// Words of a why/what question that name no topic, beside [`GENERIC`].
+const QUESTION_WORDS: &[&str] = &[
+    "why",
+    "pourquoi",
+    "main",
+    "complaints",
+    "complaint",
+    "think",
+    "pensent",
+    "quoi",
+    "what's",
+    "sont",
+    "ils",
+    "elles",
+    "principales",
+    "principaux",
+    "plaintes",
+    "about",
+    "say",
+];
+
+/// The topic words of a why/what question ("Why are customers unhappy with delivery?" →
+/// "unhappy delivery"): the evidence prefers, within a verbatim, the unit that has one of them.
+pub fn topic_words(q: &str) -> String {
+    q.split(|c: char| !c.is_alphanumeric() && !is_apostrophe(c))
+        .map(|w| w.trim_matches(is_apostrophe).to_lowercase())
+        .map(|w| match w.split_once(is_apostrophe) {
+            Some((head, rest)) if ELISIONS.contains(&head) => rest.to_string(),
+            _ => w,
+        })
+        .filter(|w| {
+            !w.is_empty() && !GENERIC.contains(&w.as_str()) && !QUESTION_WORDS.contains(&w.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A comparison of two things on scores and sentiment ("is X or Y rated better", "X vs Y",
 /// "X ou Y, lequel est mieux noté", "X better than Y").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -507,6 +544,22 @@ mod tests {
         // No cue: "or" alone is not a comparison.
         assert_eq!(sides("Do people like tea or coffee?"), None);
         assert_eq!(sides("Why are customers unhappy with delivery?"), None);
+    }
+
+    #[test]
+    fn topic_words_drop_the_question() {
+        assert_eq!(
+            topic_words("Why are customers unhappy with delivery?"),
+            "unhappy delivery"
+        );
+        assert_eq!(
+            topic_words("What are the main complaints about packaging?"),
+            "packaging"
+        );
+        assert_eq!(
+            topic_words("Pourquoi les clients sont-ils déçus de l'emballage ?"),
+            "déçus emballage"
+        );
     }
 
     #[test]
