@@ -107,7 +107,11 @@ pub fn compare(
             }
             range = Some(range.map_or((s, s), |(lo, hi): (f64, f64)| (lo.min(s), hi.max(s))));
         }
-        let m = [phrases[0].matches(&v.text), phrases[1].matches(&v.text)];
+        let terms = super::phrase::Terms::of(&v.text);
+        let m = [
+            phrases[0].matches_terms(&terms),
+            phrases[1].matches_terms(&terms),
+        ];
         if m[0] || m[1] {
             matched.push((v, m));
         }

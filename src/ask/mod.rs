@@ -481,9 +481,16 @@ fn route_question(
         });
     }
     // Evidence first: from the store, before any model runs.
-    let qv = embedder.embed(&[question], TextKind::Query)?.remove(0);
-    let scope = grant.restrict(&opts.filter);
+    // Units are chosen by the question's topic words ("unhappy delivery"), not its form: a
+    // "Why…?" question is otherwise closest to the verbatims that ask "why" themselves.
     let topic = route::topic_words(question);
+    let about = if topic.is_empty() {
+        question
+    } else {
+        topic.as_str()
+    };
+    let qv = embedder.embed(&[about], TextKind::Query)?.remove(0);
+    let scope = grant.restrict(&opts.filter);
     let mut ev = evidence::gather(
         store,
         embedder,
@@ -913,6 +920,10 @@ fn match_node(
     }))
 }
 
+/// A tree node counts for a topic only when at least this share of its verbatims (in scope)
+/// use the topic's words.
+pub const NODE_MIN_PRECISION: f64 = 1.0 / 3.0;
+
 /// How a counting question's verbatims are matched.
 enum CountRule {
     /// No topic: every verbatim in scope.
@@ -966,7 +977,7 @@ fn count(
         }
     }
     let topic = cq.topic.trim();
-    let rule = if topic.is_empty() {
+    let mut rule = if topic.is_empty() {
         CountRule::All
     } else if cq.name {
         CountRule::Name(phrase::Phrase::new(topic))
@@ -995,6 +1006,8 @@ fn count(
     };
     let mut total = 0usize;
     let mut matched: Vec<(f32, String)> = Vec::new();
+    // A topic's verbatims in scope: (cosine, id, in the node, by the words, by meaning).
+    let mut rows: Vec<(f32, String, bool, bool, bool)> = Vec::new();
     // (in the node / the name, by the words, by meaning only)
     let mut parts = (0usize, 0usize, 0usize);
     store.for_each(|v, _, vec| {
@@ -1022,23 +1035,38 @@ fn count(
                 let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
                     || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
                 let cos = crate::vecmath::dot(qv, &vec);
-                let (hit, counted) = match node {
-                    Some((_, docs)) if docs.contains(&v.doc) => (true, &mut parts.0),
-                    Some(_) => (w, &mut parts.1),
-                    None if w => (true, &mut parts.1),
-                    None => (
-                        cos + opts.cross_margin(lang, &v.language) >= opts.count_cosine,
-                        &mut parts.2,
-                    ),
-                };
-                if hit {
-                    *counted += 1;
-                    matched.push((cos, v.id.clone()));
-                }
+                let in_node = node.as_ref().is_some_and(|(_, d)| d.contains(&v.doc));
+                let m = cos + opts.cross_margin(lang, &v.language) >= opts.count_cosine;
+                rows.push((cos, v.id.clone(), in_node, w, m));
             }
         }
         Ok(())
     })?;
+    // A node stands for the topic only when it is specific to it: at least
+    // NODE_MIN_PRECISION of its verbatims use the topic's words. A coarse tree's node ("price"
+    // holding 41% of all reviews) would otherwise count far more than talk about the topic.
+    let mut too_broad: Option<(String, usize, usize)> = None;
+    if let CountRule::Topic { node, .. } = &mut rule {
+        if let Some((m, _)) = node.as_ref() {
+            let size = rows.iter().filter(|r| r.2).count();
+            let with_words = rows.iter().filter(|r| r.2 && r.3).count();
+            if (with_words as f64) < NODE_MIN_PRECISION * size as f64 {
+                too_broad = Some((format!("{} \"{}\"", m.shown, m.label), size, with_words));
+                *node = None;
+            }
+        }
+        let has_node = node.is_some();
+        for (cos, id, in_node, w, m) in rows {
+            let counted = match (has_node, in_node, w) {
+                (true, true, _) => &mut parts.0,
+                (true, false, true) | (false, _, true) => &mut parts.1,
+                (false, _, false) if m => &mut parts.2,
+                _ => continue,
+            };
+            *counted += 1;
+            matched.push((cos, id));
+        }
+    }
     let n = matched.len();
     let share = if total > 0 {
         n as f64 / total as f64
@@ -1076,8 +1104,14 @@ fn count(
         }
         CountRule::Topic { node: None, .. } => (
             format!(
-                "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French: {by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more)",
-                opts.count_cosine
+                "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French: {by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more){}",
+                opts.count_cosine,
+                too_broad
+                    .as_ref()
+                    .map(|(node, size, with)| format!(
+                        "; the tree node {node} was not used: too broad for the topic ({with} of its {size} verbatims use the words)"
+                    ))
+                    .unwrap_or_default()
             ),
             None,
             "words_or_meaning",

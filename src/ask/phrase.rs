@@ -51,10 +51,30 @@ impl Phrase {
 
     /// Does `text` contain the phrase (adjacent terms, in order, under either analysis)?
     pub fn matches(&self, text: &str) -> bool {
-        let within = |p: &[String], lang: Lang| {
-            !p.is_empty() && terms(lang, text).windows(p.len()).any(|w| w == p)
-        };
-        within(&self.en, Lang::En) || within(&self.fr, Lang::Fr)
+        self.matches_terms(&Terms::of(text))
+    }
+
+    /// [`Self::matches`] on a text analysed once ([`Terms::of`]) for several phrases.
+    pub fn matches_terms(&self, t: &Terms) -> bool {
+        let within =
+            |p: &[String], text: &[String]| !p.is_empty() && text.windows(p.len()).any(|w| w == p);
+        within(&self.en, &t.en) || within(&self.fr, &t.fr)
+    }
+}
+
+/// A text's terms under both analyses.
+pub struct Terms {
+    en: Vec<String>,
+    fr: Vec<String>,
+}
+
+impl Terms {
+    /// Analyses `text` both ways.
+    pub fn of(text: &str) -> Terms {
+        Terms {
+            en: terms(Lang::En, text),
+            fr: terms(Lang::Fr, text),
+        }
     }
 }
 
