@@ -42,8 +42,10 @@ demo: models build
 	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.html
 	$(BIN) -w $(DEMO_WS) report --out $(DEMO_WS)/report.md
 	@if command -v chromium >/dev/null 2>&1; then bash scripts/screenshot-report.sh $(DEMO_WS)/report.html $(DEMO_WS)/report.png; fi
-	@echo; echo '$$ verbatim ask "Why are customers unhappy with delivery?"   (local model, every sentence cited)'
+	@echo; echo '$$ verbatim ask "Why are customers unhappy with delivery?"   (evidence first, from the store: aspects, counts, sentiment, quotes; then the local model summarises it, every sentence cited)'
 	$(BIN) -w $(DEMO_WS) ask "Why are customers unhappy with delivery?"
+	@echo; echo '$$ verbatim ask "Is the food or the service rated better?"   (a comparison: scores and sentiment from the store, no model)'
+	$(BIN) -w $(DEMO_WS) ask "Is the food or the service rated better?"
 	@echo; echo '$$ verbatim ask "How many customers mention refunds?"   (counted in the store)'
 	$(BIN) -w $(DEMO_WS) ask "How many customers mention refunds?"
 	@echo; echo '$$ verbatim user add mkt --role marketing   (a token, printed once, stored as an Argon2id hash)'

@@ -15,8 +15,11 @@
 //!    out as they are checked.
 
 pub mod cite;
+pub mod compare;
+pub mod evidence;
 pub mod faithfulness;
 pub mod llm;
+pub mod phrase;
 pub mod route;
 pub mod support;
 
@@ -29,7 +32,9 @@ use serde::Serialize;
 use crate::access::Grant;
 use crate::embed::{Embedder, TextKind};
 use crate::index::Indexes;
+use crate::lang::Lang;
 use crate::retrieve::{self, Hit, Mode as SearchMode, Query};
+use crate::sentiment::SentimentHead;
 use crate::store::{Filter, Store};
 use llm::{GenOptions, GenStats, Generator};
 use support::{Checked, Cited, Polarities};
@@ -51,9 +56,39 @@ pub struct AskOptions {
     pub count_cosine: f32,
     /// Why no generator is passed, when none is: said in the extractive answer's first line.
     pub without_generator: Fallback,
-    /// The workspace model's sentiment head, for the support check's polarity (else the
-    /// lexicon rule alone).
-    pub sentiment: Option<std::sync::Arc<crate::sentiment::SentimentHead>>,
+    /// Verbatims retrieved for the evidence (its counts and shares are of these).
+    pub evidence_verbatims: usize,
+    /// The workspace's sentiment head (unit sentiment of the evidence and comparisons); without
+    /// one, the lexicon rule alone.
+    pub sentiment: Option<std::sync::Arc<SentimentHead>>,
+    /// The embedding model's name and the languages its profile lists (`multi` for many): a
+    /// French question on an English-only model is told the model cannot cross languages; on a
+    /// multilingual one, verbatims in another language than the question's are judged with the
+    /// thresholds lowered by [`CROSS_LANGUAGE_MARGIN`].
+    pub model: (String, Vec<String>),
+}
+
+/// On a multilingual model, how much lower a question's cosine to a verbatim in the *other*
+/// language is than to a verbatim saying the same in the question's language (the thresholds
+/// `min_cosine` and `count_cosine` were calibrated within one language). Measured with
+/// multilingual-e5-small on the 120 French/English pairs of
+/// `tests/fixtures/e5/bilingual_pairs.jsonl`: cos(query: FR text, passage: its EN translation)
+/// is 0.886 on average against 0.946 for cos(query: EN text, passage: EN text), and 0.893
+/// against 0.954 the other way (BENCHMARKS.md, "Evidence-first answers").
+pub const CROSS_LANGUAGE_MARGIN: f32 = 0.06;
+
+impl AskOptions {
+    /// The margin to add to a cosine between a question in `lang` and a verbatim in `verbatim`
+    /// (its language code) before comparing it with a threshold: 0 in the same language or on
+    /// a model not listed as multilingual.
+    fn cross_margin(&self, lang: Lang, verbatim: &str) -> f32 {
+        let multi = self.model.1.iter().any(|l| l == "multi");
+        if multi && verbatim != lang.code() {
+            CROSS_LANGUAGE_MARGIN
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Why an answer is extractive rather than generated (its first line says it; `--json` has it
@@ -96,7 +131,9 @@ impl Default for AskOptions {
             min_cosine: 0.30,
             count_cosine: 0.50,
             without_generator: Fallback::NoGenerator,
+            evidence_verbatims: 40,
             sentiment: None,
+            model: (String::new(), Vec::new()),
         }
     }
 }
@@ -111,6 +148,8 @@ pub enum AnswerMode {
     Extractive,
     /// A counting question, answered from the store.
     Count,
+    /// A comparison of two things, answered from the store's scores and sentiment.
+    Comparison,
     /// Not enough evidence.
     Abstained,
 }
@@ -156,6 +195,12 @@ pub struct CountAnswer {
     /// and the answer says "fewer than k".
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suppressed: bool,
+    /// The aspect or sub-theme counted (`P3` / `C12`) when one matched the topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How the topic was matched: `name` (a phrase as written), `aspect` (a tree node, plus the
+    /// verbatims whose words include the topic), or `words_or_meaning`.
+    pub matched_by: &'static str,
 }
 
 /// Hits of the extractive answer that share a theme.
@@ -177,6 +222,8 @@ pub struct Group {
 pub struct Timings {
     /// Retrieval.
     pub retrieve_s: f64,
+    /// From the question to the evidence, shown before any model runs (retrieval included).
+    pub evidence_s: f64,
     /// Generation (prompt + decode).
     pub generate_s: f64,
 }
@@ -188,6 +235,17 @@ pub struct Answer {
     pub question: String,
     /// Kind of answer.
     pub mode: AnswerMode,
+    /// The language the answer is written in: the question's ([`crate::lang::detect`]).
+    pub language: Lang,
+    /// Said before the answer: e.g. that the embedding model cannot cross languages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// What the data says, before any model ran (why/what questions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<evidence::Evidence>,
+    /// For a comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<compare::Comparison>,
     /// The answer as shown.
     pub answer: String,
     /// Generated sentences with their support checks (dropped ones included, with the reason).
@@ -245,6 +303,12 @@ verbatims it is based on. Example: \"Several customers say their parcel arrived 
 found the courier rude [2].\" Never write a number that is not in the verbatims. Answer in 2 to \
 4 sentences, in the language of the question.";
 
+/// The system prompt of an evidence summary: no example sentence (a 135M model copies it).
+const EVIDENCE_SYSTEM: &str = "You summarise customer feedback evidence for an analyst. Use only \
+the evidence you are given: its groups, numbers and quotes. Do not copy the quotes or the \
+evidence lines; say in your own words what customers say. End every sentence with the numbers \
+of the quotes it rests on in square brackets. Never write a number that is not in the evidence.";
+
 use crate::themes::analytics::date_of;
 
 fn source(n: usize, h: &Hit) -> Source {
@@ -261,8 +325,9 @@ fn source(n: usize, h: &Hit) -> Source {
 }
 
 /// Answers `question`. `before` sees the verbatims the answer rests on before anything is
-/// shown (the audit trail); `on_sentence` receives the answer as it is produced (checked
-/// sentences for a generated answer; whole lines otherwise).
+/// shown (the audit trail); `on_sentence` receives the answer as it is produced: any note first
+/// (a model that cannot cross languages), then the evidence's lines, then the checked sentences
+/// of a generated answer (whole lines otherwise).
 #[allow(clippy::too_many_arguments)]
 pub fn ask(
     store: &Store,
@@ -275,6 +340,52 @@ pub fn ask(
     before: BeforeAnswer<'_>,
     on_sentence: &mut dyn FnMut(&str),
 ) -> Result<Answer, AskError> {
+    let lang = crate::lang::detect(question);
+    let notes = language_notes(lang, &opts.model);
+    let mut first = true;
+    let mut on = |s: &str| {
+        if std::mem::take(&mut first) {
+            for n in &notes {
+                on_sentence(n);
+            }
+        }
+        on_sentence(s);
+    };
+    let mut a = route_question(
+        store, indexes, grant, embedder, generator, question, lang, opts, before, &mut on,
+    )?;
+    a.language = lang;
+    a.notes = notes;
+    Ok(a)
+}
+
+/// The line said before an answer whose question the embedding model cannot relate to the
+/// verbatims: a French question on a model trained on English only.
+fn language_notes(lang: Lang, model: &(String, Vec<String>)) -> Vec<String> {
+    let (name, langs) = model;
+    let knows = |code: &str| langs.iter().any(|l| l == code || l == "multi");
+    if lang == Lang::Fr && !langs.is_empty() && !knows("fr") {
+        vec![format!(
+            "Note : le modèle d'embedding de cet espace ({name}) ne connaît que l'anglais ; il ne relie pas une question en français aux avis en anglais (ni l'inverse) : seuls les mots écrits tels quels sont trouvés. Pour chercher et compter d'une langue à l'autre, utilisez multilingual-e5-small (`verbatim reindex --model multilingual-e5-small`)."
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route_question(
+    store: &Store,
+    indexes: &Indexes,
+    grant: &Grant,
+    embedder: &dyn Embedder,
+    generator: Option<&mut Generator>,
+    question: &str,
+    lang: Lang,
+    opts: &AskOptions,
+    before: BeforeAnswer<'_>,
+    on_sentence: &mut dyn FnMut(&str),
+) -> Result<Answer, AskError> {
     let t0 = Instant::now();
     if !grant.may_read_text() {
         return aggregates_only(
@@ -282,6 +393,7 @@ pub fn ask(
             grant,
             embedder,
             question,
+            lang,
             opts,
             before,
             on_sentence,
@@ -294,6 +406,7 @@ pub fn ask(
             grant,
             embedder,
             question,
+            lang,
             &cq,
             opts,
             before,
@@ -301,6 +414,20 @@ pub fn ask(
             t0,
         );
     }
+    if let Some(cq) = route::compare_question(question) {
+        return comparison(
+            store,
+            grant,
+            question,
+            lang,
+            &cq,
+            opts,
+            before,
+            on_sentence,
+            t0,
+        );
+    }
+    let depth = opts.limit.max(opts.evidence_verbatims).max(1);
     let hits = retrieve::search(
         grant,
         store,
@@ -312,50 +439,40 @@ pub fn ask(
             text: question.to_string(),
             mode: SearchMode::Hybrid,
             filter: opts.filter.clone(),
-            limit: opts.limit.max(1),
+            limit: depth,
         },
     )?;
-    // The best cosine among the hits (the vector side scores every one it found).
-    let best = hits
-        .iter()
-        .filter_map(|h| h.cosine)
-        .fold(f32::MIN, f32::max);
+    // The best cosine among the hits (the vector side scores every one it found), a verbatim in
+    // the other language given the cross-language margin on a multilingual model.
+    let adjusted = |h: &Hit| {
+        h.cosine
+            .map(|c| c + opts.cross_margin(lang, &h.verbatim.language))
+    };
+    let best = hits.iter().filter_map(adjusted).fold(f32::MIN, f32::max);
+    // Hits the vector side scored under the abstention threshold are not evidence.
+    let hits: Vec<Hit> = hits
+        .into_iter()
+        .filter(|h| adjusted(h).is_none_or(|c| c >= opts.min_cosine))
+        .collect();
     let mut timings = Timings {
         retrieve_s: t0.elapsed().as_secs_f64(),
         ..Timings::default()
     };
-    // The context: hits in rank order within the token budget.
-    let count_tokens = |s: &str, g: &Option<&mut Generator>| match g {
-        Some(g) => g.count_tokens(s),
-        None => s.len() / 4 + 1,
-    };
-    let mut sources = Vec::new();
-    let mut used = 0;
-    for h in &hits {
-        let line = format!("[{}] {}", sources.len() + 1, h.verbatim.text);
-        let t = count_tokens(&line, &generator);
-        if used + t > opts.context_tokens && !sources.is_empty() {
-            break;
-        }
-        used += t;
-        sources.push(source(sources.len() + 1, h));
-    }
-    if sources.len() < 2 || best < opts.min_cosine {
-        let answer = if sources.len() < 2 {
-            format!(
-                "Not enough evidence to answer: {} verbatim(s) found in scope. Try other words, or widen the filter.",
-                sources.len()
-            )
-        } else {
-            format!(
-                "Not enough evidence to answer: the closest verbatim has cosine {:.3} to the question, under this model's threshold of {:.3} (calibrated: BENCHMARKS.md). Try other words, or widen the filter.",
-                best, opts.min_cosine
-            )
-        };
+    if hits.len() < 2 || best < opts.min_cosine {
+        let sources: Vec<Source> = hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| source(i + 1, h))
+            .collect();
+        let answer = abstention(lang, sources.len(), best, opts.min_cosine);
         before(&sources).map_err(AskError::Hook)?;
         on_sentence(&answer);
         return Ok(Answer {
             question: question.to_string(),
+            language: Lang::En,
+            notes: Vec::new(),
+            evidence: None,
+            comparison: None,
             mode: AnswerMode::Abstained,
             answer,
             sentences: Vec::new(),
@@ -368,41 +485,131 @@ pub fn ask(
             timings,
         });
     }
+    // Evidence first: from the store, before any model runs.
+    // Units are chosen by the question's topic words ("unhappy delivery"), not its form: a
+    // "Why…?" question is otherwise closest to the verbatims that ask "why" themselves.
+    let topic = route::topic_words(question);
+    let about = if topic.is_empty() {
+        question
+    } else {
+        topic.as_str()
+    };
+    let qv = embedder.embed(&[about], TextKind::Query)?.remove(0);
+    let scope = grant.restrict(&opts.filter);
+    let mut ev = evidence::gather(
+        store,
+        embedder,
+        &hits,
+        &qv,
+        &topic,
+        &scope,
+        opts.sentiment.as_ref(),
+    )?;
+    // Sources: the quoted verbatims first (the only ones the model sees, numbered 1…q), then
+    // the other retrieved ones in rank order.
+    let quoted = ev.quoted_hits();
+    let order: Vec<usize> = quoted
+        .iter()
+        .copied()
+        .chain((0..hits.len()).filter(|i| !quoted.contains(i)))
+        .collect();
+    let renumber: HashMap<usize, usize> =
+        order.iter().enumerate().map(|(n, &i)| (i, n + 1)).collect();
+    ev.renumber(&renumber);
+    let sources: Vec<Source> = order
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| source(n + 1, &hits[i]))
+        .collect();
+    ev.elapsed_s = t0.elapsed().as_secs_f64();
+    timings.evidence_s = ev.elapsed_s;
     before(&sources).map_err(AskError::Hook)?;
+    for l in ev.lines(lang) {
+        on_sentence(&l);
+    }
+    let q = quoted.len();
     let Some(generator) = generator else {
-        return extractive(
+        let mut a = extractive(
             store,
             question,
             sources,
             on_sentence,
             timings,
             &opts.without_generator,
-        );
+            q,
+        )?;
+        a.evidence = Some(ev);
+        return Ok(a);
     };
-    let mut user = String::from("Verbatims:\n");
-    for s in &sources {
-        let meta: Vec<String> = s
-            .date
-            .iter()
-            .cloned()
-            .chain(s.fields.iter().map(|(k, v)| format!("{k}={v}")))
-            .collect();
-        let meta = if meta.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", meta.join(", "))
-        };
-        user.push_str(&format!("[{}]{meta} {}\n", s.n, s.text.replace('\n', " ")));
+    let mut a = generate(
+        store,
+        embedder,
+        generator,
+        question,
+        lang,
+        &ev,
+        sources,
+        q,
+        opts,
+        timings,
+        on_sentence,
+    )?;
+    a.evidence = Some(ev);
+    Ok(a)
+}
+
+fn abstention(lang: Lang, found: usize, best: f32, min: f32) -> String {
+    match (found < 2, lang) {
+        (true, Lang::Fr) => format!(
+            "Pas assez d'éléments pour répondre : {found} avis trouvé(s) dans le périmètre. Essayez d'autres mots, ou élargissez le filtre."
+        ),
+        (true, Lang::En) => format!(
+            "Not enough evidence to answer: {found} verbatim(s) found in scope. Try other words, or widen the filter."
+        ),
+        (false, Lang::Fr) => format!(
+            "Pas assez d'éléments pour répondre : l'avis le plus proche a un cosinus de {best:.3} avec la question, sous le seuil de ce modèle ({min:.3} ; calibré : BENCHMARKS.md). Essayez d'autres mots, ou élargissez le filtre."
+        ),
+        (false, Lang::En) => format!(
+            "Not enough evidence to answer: the closest verbatim has cosine {best:.3} to the question, under this model's threshold of {min:.3} (calibrated: BENCHMARKS.md). Try other words, or widen the filter."
+        ),
     }
+}
+
+/// The model summarises the evidence: its prompt is the grouped evidence (labels, numbers,
+/// quoted units numbered `[1]…[q]`), never the retrieved verbatims whole, and each sentence must
+/// cite the quotes and pass the support check ([`support::check`] against the quoted verbatims it
+/// cites; numbers also from the evidence).
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    store: &Store,
+    embedder: &dyn Embedder,
+    generator: &mut Generator,
+    question: &str,
+    lang: Lang,
+    ev: &evidence::Evidence,
+    sources: Vec<Source>,
+    q: usize,
+    opts: &AskOptions,
+    mut timings: Timings,
+    on_sentence: &mut dyn FnMut(&str),
+) -> Result<Answer, AskError> {
+    let mut user = ev.prompt();
     user.push_str(&format!(
-        "\nQuestion: {question}\nAnswer, citing verbatims:"
+        "\nQuestion: {question}\nIn 2 or 3 sentences{}, say what these customers say, ending each sentence with the numbers of the quotes it rests on.",
+        if lang == Lang::Fr { ", in French" } else { "" }
     ));
+    let gen = &opts.gen;
     let t1 = Instant::now();
-    // The support check reads the verbatims a sentence cites (owned: the sources move into an
-    // extractive fallback below), their dates as a source of numbers.
+    // The support check reads the quoted verbatims ([1]…[q]) a sentence cites (owned: the
+    // sources move into an extractive fallback below); numbers may also come from their dates
+    // and from the evidence's own counts and shares (computed from the data, in the prompt).
     let owned: Vec<(usize, String, String)> = sources
         .iter()
-        .map(|s| (s.n, s.text.clone(), s.date.clone().unwrap_or_default()))
+        .take(q)
+        .map(|s| {
+            let date = s.date.clone().unwrap_or_default();
+            (s.n, s.text.clone(), format!("{date}\n{user}"))
+        })
         .collect();
     let context: Vec<Cited> = owned
         .iter()
@@ -432,7 +639,7 @@ pub fn ask(
             Err(e) => failed = Some(e),
         }
     };
-    let generated = generator.generate(SYSTEM, &user, &opts.gen, &mut |piece| {
+    let generated = generator.generate(EVIDENCE_SYSTEM, &user, gen, &mut |piece| {
         pending.push_str(piece);
         let mut parts = cite::sentences(&pending);
         if parts.len() > 1 {
@@ -449,7 +656,7 @@ pub fn ask(
             // The model is there but failed: the verbatims themselves, saying why.
             timings.generate_s = t1.elapsed().as_secs_f64();
             let why = Fallback::GeneratorFailed(e.to_string());
-            let mut a = extractive(store, question, sources, on_sentence, timings, &why)?;
+            let mut a = extractive(store, question, sources, on_sentence, timings, &why, q)?;
             a.sentences = checked;
             return Ok(a);
         }
@@ -465,7 +672,7 @@ pub fn ask(
     if kept.is_empty() {
         // Nothing the model wrote survived the checks: fall back to the verbatims themselves.
         let why = Fallback::NothingCited(checked.len());
-        let mut a = extractive(store, question, sources, on_sentence, timings, &why)?;
+        let mut a = extractive(store, question, sources, on_sentence, timings, &why, q)?;
         a.sentences = checked;
         a.generation = Some(stats);
         return Ok(a);
@@ -480,6 +687,10 @@ pub fn ask(
     }
     Ok(Answer {
         question: question.to_string(),
+        language: Lang::En,
+        notes: Vec::new(),
+        evidence: None,
+        comparison: None,
         mode: AnswerMode::Generated,
         answer: kept
             .iter()
@@ -497,6 +708,9 @@ pub fn ask(
     })
 }
 
+/// The answer without a (working) generator: the evidence already shown is the answer; its
+/// retrieved verbatims are also grouped by topic theme (`groups`, for `--json`). `quoted`: the
+/// first sources, the evidence's quotes, which the answer cites.
 fn extractive(
     store: &Store,
     question: &str,
@@ -504,6 +718,7 @@ fn extractive(
     on_line: &mut dyn FnMut(&str),
     timings: Timings,
     why: &Fallback,
+    quoted: usize,
 ) -> Result<Answer, AskError> {
     // Themes of the last run, when there is one.
     let members: HashMap<i64, Option<i64>> = store
@@ -550,34 +765,21 @@ fn extractive(
             .cmp(&a.sources.len())
             .then(a.theme.cmp(&b.theme))
     });
-    let mut lines = vec![format!(
-        "Extractive answer ({}): the {} verbatims most relevant to the question, by theme.",
+    let lines = [format!(
+        "Extractive answer ({}): the evidence above, from the {} verbatims most relevant to the question; the {quoted} quoted are below.",
         why.says(),
         sources.len()
     )];
-    for g in &groups {
-        let size = g
-            .theme_size
-            .map(|s| format!("; the theme has {s} verbatims in all"))
-            .unwrap_or_default();
-        lines.push(format!(
-            "{} {} — {} of the {} most relevant{size}: {}",
-            g.theme,
-            g.label,
-            g.sources.len(),
-            sources.len(),
-            g.sources
-                .iter()
-                .map(|n| format!("[{n}]"))
-                .collect::<String>()
-        ));
-    }
     for l in &lines {
         on_line(l);
     }
-    let cited = sources.iter().map(|s| s.n).collect();
+    let cited = sources.iter().take(quoted).map(|s| s.n).collect();
     Ok(Answer {
         question: question.to_string(),
+        language: Lang::En,
+        notes: Vec::new(),
+        evidence: None,
+        comparison: None,
         mode: AnswerMode::Extractive,
         answer: lines.join("\n"),
         sentences: Vec::new(),
@@ -618,18 +820,133 @@ fn month_filter(store: &Store, scope: &Filter, month: u32) -> Result<Option<(i64
     }))
 }
 
+/// The aspect or sub-theme a counting topic names.
+struct NodeMatch {
+    /// The node's number.
+    id: i64,
+    /// `P3` / `C12`.
+    shown: String,
+    label: String,
+    is_parent: bool,
+    /// Its children's ids and labels (a parent).
+    children: Vec<String>,
+    /// "its label has the topic's words" / "its label is within cosine … of the topic".
+    how: String,
+}
+
+/// The active tree node whose label has every (stemmed) word of the topic — a parent before a
+/// child, then the larger — else the one whose label is closest in meaning to the topic, at
+/// the model's `count_cosine` or above.
+fn match_node(
+    store: &Store,
+    embedder: &dyn Embedder,
+    topic: &str,
+    qv: &[f32],
+    count_cosine: f32,
+) -> Result<Option<NodeMatch>, AskError> {
+    use crate::themes::aspect::{node_id, node_label};
+    let nodes: Vec<crate::store::AspectNode> = store
+        .aspect_nodes()?
+        .into_iter()
+        .filter(|n| n.state == crate::store::ThemeState::Active)
+        .collect();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    let (en, fr) = crate::index::TextIndex::query_terms(topic);
+    let has_words = |label: &str| {
+        let words: HashSet<String> = [Lang::En, Lang::Fr]
+            .into_iter()
+            .flat_map(|l| {
+                crate::index::text::tokens(l, label)
+                    .into_iter()
+                    .map(|t| t.0)
+            })
+            .collect();
+        (!en.is_empty() && en.iter().all(|t| words.contains(t)))
+            || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)))
+    };
+    let by_words = nodes
+        .iter()
+        .filter(|n| has_words(node_label(n)))
+        .max_by(|a, b| {
+            a.is_parent
+                .cmp(&b.is_parent)
+                .then(a.verbatims.cmp(&b.verbatims))
+                .then(b.id.cmp(&a.id))
+        });
+    let (node, how) = match by_words {
+        Some(n) => (n, format!("its label has the words of \"{topic}\"")),
+        None => {
+            let labels: Vec<&str> = nodes.iter().map(|n| node_label(n)).collect();
+            let vs = embedder.embed(&labels, TextKind::Passage)?;
+            let best = vs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (crate::vecmath::dot(qv, v), i))
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            match best {
+                Some((c, i)) if c >= count_cosine => (
+                    &nodes[i],
+                    format!("its label is within cosine {c:.2} of \"{topic}\""),
+                ),
+                _ => return Ok(None),
+            }
+        }
+    };
+    let children = if node.is_parent {
+        nodes
+            .iter()
+            .filter(|c| !c.is_parent && c.parent == Some(node.id))
+            .map(|c| format!("{} \"{}\"", node_id(c), node_label(c)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(NodeMatch {
+        id: node.id,
+        shown: node_id(node),
+        label: node_label(node).to_string(),
+        is_parent: node.is_parent,
+        children,
+        how,
+    }))
+}
+
+/// A tree node counts for a topic only when at least this share of its verbatims (in scope)
+/// use the topic's words.
+pub const NODE_MIN_PRECISION: f64 = 1.0 / 3.0;
+
+/// How a counting question's verbatims are matched.
+enum CountRule {
+    /// No topic: every verbatim in scope.
+    All,
+    /// A name, as written.
+    Name(phrase::Phrase),
+    /// A topic: its aspect node's verbatims when one matches (plus the word rule), else the word
+    /// rule or the meaning rule.
+    Topic {
+        en: Vec<String>,
+        fr: Vec<String>,
+        qv: Vec<f32>,
+        node: Option<(NodeMatch, HashSet<i64>)>,
+    },
+}
+
 #[allow(clippy::too_many_arguments)]
 fn count(
     store: &Store,
     grant: &Grant,
     embedder: &dyn Embedder,
     question: &str,
+    lang: Lang,
     cq: &route::CountQuestion,
     opts: &AskOptions,
     before: BeforeAnswer<'_>,
     on_line: &mut dyn FnMut(&str),
     t0: Instant,
 ) -> Result<Answer, AskError> {
+    let fr_answer = lang == Lang::Fr;
     let mut scope = grant.restrict(&opts.filter);
     let mut period = String::new();
     if let Some(m) = cq.month {
@@ -652,83 +969,155 @@ fn count(
             }
         }
     }
-    // Matches: every stemmed topic word present (English and French analyses), or the meaning
-    // within count_cosine of the topic.
     let topic = cq.topic.trim();
-    let (en, fr) = crate::index::TextIndex::query_terms(topic);
-    let qv = if topic.is_empty() {
-        None
+    let mut rule = if topic.is_empty() {
+        CountRule::All
+    } else if cq.name {
+        CountRule::Name(phrase::Phrase::new(topic))
     } else {
-        Some(embedder.embed(&[topic], TextKind::Query)?.remove(0))
+        let (en, fr) = crate::index::TextIndex::query_terms(topic);
+        let qv = embedder.embed(&[topic], TextKind::Query)?.remove(0);
+        let node = match match_node(store, embedder, topic, &qv, opts.count_cosine)? {
+            Some(m) => {
+                let docs: HashSet<i64> = store
+                    .aspect_units()?
+                    .into_iter()
+                    .filter(|u| {
+                        if m.is_parent {
+                            u.parent == Some(m.id)
+                        } else {
+                            u.child == Some(m.id)
+                        }
+                    })
+                    .map(|u| u.doc)
+                    .collect();
+                Some((m, docs))
+            }
+            None => None,
+        };
+        CountRule::Topic { en, fr, qv, node }
     };
     let mut total = 0usize;
-    let mut matched: Vec<(f32, String, String)> = Vec::new();
-    let mut by_words = 0usize;
-    let mut by_meaning = 0usize;
+    let mut matched: Vec<(f32, String)> = Vec::new();
+    // A topic's verbatims in scope: (cosine, id, in the node, by the words, by meaning).
+    let mut rows: Vec<(f32, String, bool, bool, bool)> = Vec::new();
+    // (in the node / the name, by the words, by meaning only)
+    let mut parts = (0usize, 0usize, 0usize);
     store.for_each(|v, _, vec| {
         if !scope.matches(&v) {
             return Ok(());
         }
         total += 1;
-        let Some(qv) = &qv else {
-            matched.push((1.0, v.id.clone(), v.text.clone()));
-            return Ok(());
-        };
-        let words: HashSet<String> = [crate::lang::Lang::En, crate::lang::Lang::Fr]
-            .into_iter()
-            .flat_map(|l| {
-                crate::index::text::tokens(l, &v.text)
+        match &rule {
+            CountRule::All => matched.push((1.0, v.id.clone())),
+            CountRule::Name(p) => {
+                if p.matches(&v.text) {
+                    parts.0 += 1;
+                    matched.push((1.0, v.id.clone()));
+                }
+            }
+            CountRule::Topic { en, fr, qv, node } => {
+                let words: HashSet<String> = [Lang::En, Lang::Fr]
                     .into_iter()
-                    .map(|t| t.0)
-            })
-            .collect();
-        let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
-            || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
-        let cos = crate::vecmath::dot(qv, &vec);
-        let m = cos >= opts.count_cosine;
-        if w {
-            by_words += 1;
-        }
-        if m && !w {
-            by_meaning += 1;
-        }
-        if w || m {
-            matched.push((cos, v.id.clone(), v.text.clone()));
+                    .flat_map(|l| {
+                        crate::index::text::tokens(l, &v.text)
+                            .into_iter()
+                            .map(|t| t.0)
+                    })
+                    .collect();
+                let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
+                    || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
+                let cos = crate::vecmath::dot(qv, &vec);
+                let in_node = node.as_ref().is_some_and(|(_, d)| d.contains(&v.doc));
+                let m = cos + opts.cross_margin(lang, &v.language) >= opts.count_cosine;
+                rows.push((cos, v.id.clone(), in_node, w, m));
+            }
         }
         Ok(())
     })?;
+    // A node stands for the topic only when it is specific to it: at least
+    // NODE_MIN_PRECISION of its verbatims use the topic's words. A coarse tree's node ("price"
+    // holding 41% of all reviews) would otherwise count far more than talk about the topic.
+    let mut too_broad: Option<(String, usize, usize)> = None;
+    if let CountRule::Topic { node, .. } = &mut rule {
+        if let Some((m, _)) = node.as_ref() {
+            let size = rows.iter().filter(|r| r.2).count();
+            let with_words = rows.iter().filter(|r| r.2 && r.3).count();
+            if (with_words as f64) < NODE_MIN_PRECISION * size as f64 {
+                too_broad = Some((format!("{} \"{}\"", m.shown, m.label), size, with_words));
+                *node = None;
+            }
+        }
+        let has_node = node.is_some();
+        for (cos, id, in_node, w, m) in rows {
+            let counted = match (has_node, in_node, w) {
+                (true, true, _) => &mut parts.0,
+                (true, false, true) | (false, _, true) => &mut parts.1,
+                (false, _, false) if m => &mut parts.2,
+                _ => continue,
+            };
+            *counted += 1;
+            matched.push((cos, id));
+        }
+    }
     let n = matched.len();
     let share = if total > 0 {
         n as f64 / total as f64
     } else {
         0.0
     };
-    let method = if topic.is_empty() {
-        format!("every verbatim in scope{period}")
-    } else {
-        format!(
-            "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French: {by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more)",
-            opts.count_cosine
-        )
+    let (by_node, by_words, by_meaning) = parts;
+    let (method, node, matched_by) = match &rule {
+        CountRule::All => (format!("every verbatim in scope{period}"), None, "all"),
+        CountRule::Name(p) => (
+            format!(
+                "verbatims{period} containing \"{}\" as written (its words in order, adjacent; apostrophes normalised; not by meaning)",
+                p.written
+            ),
+            None,
+            "name",
+        ),
+        CountRule::Topic { node: Some((m, _)), .. } => {
+            let subs = if m.children.is_empty() {
+                String::new()
+            } else {
+                format!(", with its sub-themes {}", m.children.join(", "))
+            };
+            (
+                format!(
+                    "verbatims{period} with an opinion unit in the {} {} \"{}\" ({}{subs}: {by_node}), plus those whose words include every word of \"{topic}\" ({by_words} more)",
+                    if m.is_parent { "aspect" } else { "sub-theme" },
+                    m.shown,
+                    m.label,
+                    m.how
+                ),
+                Some(m.shown.clone()),
+                "aspect",
+            )
+        }
+        CountRule::Topic { node: None, .. } => (
+            format!(
+                "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French: {by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more){}",
+                opts.count_cosine,
+                too_broad
+                    .as_ref()
+                    .map(|(node, size, with)| format!(
+                        "; the tree node {node} was not used: too broad for the topic ({with} of its {size} verbatims use the words)"
+                    ))
+                    .unwrap_or_default()
+            ),
+            None,
+            "words_or_meaning",
+        ),
     };
-    let answer = if cq.share {
-        format!(
-            "{:.1}% ({n} of {total} verbatims) — counted as {method}.",
-            100.0 * share
-        )
-    } else {
-        format!(
-            "{n} of {total} verbatims ({:.1}%) — counted as {method}.",
-            100.0 * share
-        )
-    };
+    let answer = count_sentence(fr_answer, cq.share, n, total, share, &method);
     // Examples: the closest matches.
     matched.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let sources: Vec<Source> = matched
         .iter()
         .take(opts.limit.min(5))
         .enumerate()
-        .filter_map(|(i, (cos, id, _))| {
+        .filter_map(|(i, (cos, id))| {
             let v = store.get(id).ok().flatten()?;
             Some(Source {
                 n: i + 1,
@@ -746,6 +1135,10 @@ fn count(
     on_line(&answer);
     Ok(Answer {
         question: question.to_string(),
+        language: Lang::En,
+        notes: Vec::new(),
+        evidence: None,
+        comparison: None,
         mode: AnswerMode::Count,
         answer,
         sentences: Vec::new(),
@@ -758,13 +1151,75 @@ fn count(
             topic: topic.to_string(),
             method,
             suppressed: false,
+            node,
+            matched_by,
         }),
         groups: Vec::new(),
         generation: None,
         fallback: None,
         timings: Timings {
             retrieve_s: t0.elapsed().as_secs_f64(),
-            generate_s: 0.0,
+            ..Timings::default()
+        },
+    })
+}
+
+/// "12 of 300 verbatims (4.0%) — counted as …", or the share first, in English or French.
+fn count_sentence(
+    fr: bool,
+    share_first: bool,
+    n: usize,
+    total: usize,
+    share: f64,
+    method: &str,
+) -> String {
+    let pct = 100.0 * share;
+    match (fr, share_first) {
+        (false, true) => format!("{pct:.1}% ({n} of {total} verbatims) — counted as {method}."),
+        (false, false) => format!("{n} of {total} verbatims ({pct:.1}%) — counted as {method}."),
+        (true, true) => format!("{pct:.1} % ({n} avis sur {total}) — comptés ainsi : {method}."),
+        (true, false) => format!("{n} avis sur {total} ({pct:.1} %) — comptés ainsi : {method}."),
+    }
+}
+
+/// A comparison, from the store (no retrieval, no model).
+#[allow(clippy::too_many_arguments)]
+fn comparison(
+    store: &Store,
+    grant: &Grant,
+    question: &str,
+    lang: Lang,
+    cq: &route::CompareQuestion,
+    opts: &AskOptions,
+    before: BeforeAnswer<'_>,
+    on_line: &mut dyn FnMut(&str),
+    t0: Instant,
+) -> Result<Answer, AskError> {
+    let scope = grant.restrict(&opts.filter);
+    let c = compare::compare(store, grant, &scope, &cq.sides, opts.sentiment.as_ref())?;
+    let lines = c.says(lang, grant.min_cell());
+    before(&[]).map_err(AskError::Hook)?;
+    for l in &lines {
+        on_line(l);
+    }
+    Ok(Answer {
+        question: question.to_string(),
+        language: Lang::En,
+        notes: Vec::new(),
+        evidence: None,
+        comparison: Some(c),
+        mode: AnswerMode::Comparison,
+        answer: lines.join("\n"),
+        sentences: Vec::new(),
+        cited: Vec::new(),
+        sources: Vec::new(),
+        count: None,
+        groups: Vec::new(),
+        generation: None,
+        fallback: None,
+        timings: Timings {
+            retrieve_s: t0.elapsed().as_secs_f64(),
+            ..Timings::default()
         },
     })
 }
@@ -778,17 +1233,28 @@ fn aggregates_only(
     grant: &Grant,
     embedder: &dyn Embedder,
     question: &str,
+    lang: Lang,
     opts: &AskOptions,
     before: BeforeAnswer<'_>,
     on_line: &mut dyn FnMut(&str),
     t0: Instant,
 ) -> Result<Answer, AskError> {
+    if route::count_question(question).is_none() {
+        if let Some(cq) = route::compare_question(question) {
+            // Numbers only, each side under k suppressed (`compare`).
+            return comparison(store, grant, question, lang, &cq, opts, before, on_line, t0);
+        }
+    }
     let Some(cq) = route::count_question(question) else {
-        let answer = "Your role sees aggregates only (counts, shares, trends, theme labels), not verbatims: ask a counting question (\"How many customers mention delivery?\"), or see `verbatim themes` and `verbatim report`.".to_string();
+        let answer = "Your role sees aggregates only (counts, shares, trends, theme labels), not verbatims: ask a counting question (\"How many customers mention delivery?\") or a comparison (\"Is X or Y rated better?\"), or see `verbatim themes` and `verbatim report`.".to_string();
         before(&[]).map_err(AskError::Hook)?;
         on_line(&answer);
         return Ok(Answer {
             question: question.to_string(),
+            language: Lang::En,
+            notes: Vec::new(),
+            evidence: None,
+            comparison: None,
             mode: AnswerMode::Abstained,
             answer,
             sentences: Vec::new(),
@@ -801,6 +1267,7 @@ fn aggregates_only(
             timings: Timings {
                 retrieve_s: t0.elapsed().as_secs_f64(),
                 generate_s: 0.0,
+                ..Timings::default()
             },
         });
     };
@@ -809,6 +1276,7 @@ fn aggregates_only(
         grant,
         embedder,
         question,
+        lang,
         &cq,
         opts,
         &mut |_| Ok(()),
@@ -818,11 +1286,18 @@ fn aggregates_only(
     a.sources.clear();
     a.cited.clear();
     if let Some(c) = a.count.as_mut() {
-        // The method's own sub-counts (by words, by meaning) could be under k: not shown.
-        c.method = format!(
-            "verbatims in scope whose words include every word of \"{}\" (stemmed) or whose meaning is close to it",
-            c.topic
-        );
+        // The method's own sub-counts (by node, words, meaning) could be under k: not shown.
+        c.method = match (c.matched_by, &c.node) {
+            ("name", _) => format!("verbatims in scope containing \"{}\" as written", c.topic),
+            ("aspect", Some(node)) => format!(
+                "verbatims in scope with an opinion unit in the tree node {node}, or whose words include every word of \"{}\"",
+                c.topic
+            ),
+            _ => format!(
+                "verbatims in scope whose words include every word of \"{}\" (stemmed) or whose meaning is close to it",
+                c.topic
+            ),
+        };
         if grant.cell(c.count).is_none() {
             a.answer = format!(
                 "Fewer than {} verbatims — the exact count is suppressed for aggregates-only access ({}).",
@@ -833,12 +1308,13 @@ fn aggregates_only(
             c.share = 0.0;
             c.suppressed = true;
         } else {
-            a.answer = format!(
-                "{} of {} verbatims ({:.1}%) — counted as {}.",
+            a.answer = count_sentence(
+                lang == Lang::Fr,
+                false,
                 c.count,
                 c.total,
-                100.0 * c.share,
-                c.method
+                c.share,
+                &c.method,
             );
         }
     }

@@ -10,6 +10,23 @@ use crate::workspace::Workspace;
 use super::session::*;
 
 impl Session<'_> {
+    /// The embedding model's name and the languages of its profile (empty when unknown).
+    fn model_languages(&self) -> (String, Vec<String>) {
+        let Ok(dir) = self.models.dir(self.ws) else {
+            return (String::new(), Vec::new());
+        };
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let langs = crate::embed::catalog::profile_for(dir)
+            .ok()
+            .flatten()
+            .map(|(_, p)| p.languages)
+            .unwrap_or_default();
+        (name, langs)
+    }
+
     /// Answers a question from the verbatims, citing them; the audit entry (the question, the
     /// filter, the verbatims the answer rests on) is durable before the first sentence reaches
     /// `on_sentence`.
@@ -37,8 +54,10 @@ impl Session<'_> {
             min_cosine: self.settings.ask.min_cosine,
             count_cosine: self.settings.ask.count_cosine,
             without_generator: req.without_generator,
-            // The support check reads polarity with the model's head when it has one.
-            sentiment: self.sentiment_head().ok().map(|(head, _)| head),
+            // Unit sentiment of the evidence and comparisons: the lexicon rule alone without a head.
+            sentiment: self.sentiment_head().ok().map(|h| h.0),
+            model: self.model_languages(),
+            ..AskOptions::default()
         };
         let embedder = self.models.embedder(self.ws, "ask")?;
         self.ws.store.check_model(embedder.fingerprint())?;

@@ -267,3 +267,448 @@ fn a_generator_that_is_there_but_fails_says_so_and_answers_extractively() {
         "{a}"
     );
 }
+
+// ---- Issue 16: evidence first, comparisons, counting by aspect, language. ----
+
+/// The 88 food reviews (taste, delivery, packaging, price; half of them two-sided), themed by
+/// the aspect tree (`themes`, the default view).
+fn food_tree() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, ws) = workspace_in_tmp();
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--date", "date"])
+        .arg(fixture("food_reviews_88.csv")));
+    ok(verbatim(&ws).args(["themes", "--json"]));
+    (tmp, ws)
+}
+
+fn fixture_text(id: &str) -> String {
+    let mut rdr = csv::Reader::from_path(fixture("food_reviews_88.csv")).unwrap();
+    rdr.records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[0] == id)
+        .map(|r| r[1].to_string())
+        .unwrap()
+}
+
+#[test]
+fn why_questions_get_the_evidence_by_aspect_before_any_model() {
+    let (_t, ws) = food_tree();
+    let q = "Why are customers unhappy with delivery?";
+    let a = ask(&ws, &[q, "--extractive"]);
+    assert_eq!(a["mode"], "extractive", "{a}");
+    let ev = &a["evidence"];
+    assert_eq!(ev["basis"], "aspects", "{ev}");
+    let retrieved = ev["retrieved"].as_u64().unwrap();
+    assert!(retrieved >= 10, "{ev}");
+    assert_eq!(ev["in_scope"], 88);
+    let groups = ev["groups"].as_array().unwrap();
+    // The counts add up: every retrieved verbatim is in one group or "elsewhere".
+    let grouped: u64 = groups
+        .iter()
+        .map(|g| g["verbatims"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        grouped + ev["elsewhere"].as_u64().unwrap(),
+        retrieved,
+        "{ev}"
+    );
+    // The largest group is about delivery, and its quotes are the delivery part of each review,
+    // marked inside the verbatim — even in the two-sided ones ("… but delivery took three weeks").
+    let top = &groups[0];
+    let deliveryish = |s: &str| {
+        let s = s.to_lowercase();
+        [
+            "deliver", "arrived", "courier", "shipping", "parcel", "order",
+        ]
+        .iter()
+        .any(|w| s.contains(w))
+    };
+    let quotes = top["quotes"].as_array().unwrap();
+    assert!((2..=3).contains(&quotes.len()), "{top}");
+    let sources = a["sources"].as_array().unwrap();
+    for qt in quotes {
+        let unit = qt["unit"].as_str().unwrap();
+        assert!(deliveryish(unit), "not about delivery: {qt}");
+        assert!(
+            qt["marked"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("**{unit}**")),
+            "{qt}"
+        );
+        // The quote's number is its verbatim among the sources, and the span is in its text.
+        let n = qt["n"].as_u64().unwrap() as usize;
+        let src = &sources[n - 1];
+        assert_eq!(src["id"], qt["id"]);
+        let text = fixture_text(src["id"].as_str().unwrap());
+        let (s, e) = (
+            qt["start"].as_u64().unwrap() as usize,
+            qt["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(text[s..e].trim(), unit);
+    }
+    // Polarity-led: the group's majority polarity comes first; the question is about unhappy
+    // customers and most delivery units in the data are complaints.
+    let mix = &top["sentiment"];
+    assert!(
+        mix["negative"].as_u64().unwrap() >= mix["positive"].as_u64().unwrap(),
+        "{top}"
+    );
+    assert_eq!(quotes[0]["polarity"], "negative", "{top}");
+    // Sizes in scope come from the tree: the delivery parent's verbatims among the 88.
+    let size = top["in_scope"].as_u64().unwrap();
+    assert!(
+        size >= top["verbatims"].as_u64().unwrap() && size < 88,
+        "{top}"
+    );
+    assert!(top["id"].as_str().unwrap().starts_with('P'), "{top}");
+    // Shown first: the streamed output starts with the evidence, then the answer.
+    let out = ok(verbatim(&ws).args(["ask", q, "--extractive"]));
+    let first = out.lines().next().unwrap();
+    assert!(first.starts_with("Evidence from the data"), "{out}");
+    let ev_at = out.find("Evidence from the data").unwrap();
+    assert!(ev_at < out.find("Extractive answer").unwrap(), "{out}");
+    assert!(a["timings"]["evidence_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn evidence_falls_back_to_topic_themes_then_to_the_hits() {
+    let (_t, ws) = workspace_in_tmp();
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--date", "date"])
+        .arg(fixture("food_reviews_88.csv")));
+    let q = "What do people say about the packaging?";
+    let a = ask(&ws, &[q, "--extractive"]);
+    assert_eq!(a["evidence"]["basis"], "hits", "{a}");
+    assert_eq!(a["evidence"]["groups"][0]["id"], "hits");
+    ok(verbatim(&ws).args(["themes", "--by", "topic"]));
+    let a = ask(&ws, &[q, "--extractive"]);
+    assert_eq!(a["evidence"]["basis"], "themes", "{a}");
+    assert!(a["evidence"]["groups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with('T'));
+}
+
+/// A CSV written by the test: (id, text, score) rows.
+fn scored_csv(dir: &Path, rows: &[(String, String, u32)]) -> PathBuf {
+    let p = dir.join("scored.csv");
+    let mut w = csv::Writer::from_path(&p).unwrap();
+    w.write_record(["id", "text", "score"]).unwrap();
+    for (id, t, s) in rows {
+        w.write_record([id.as_str(), t.as_str(), &s.to_string()])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    p
+}
+
+fn tea_rows() -> Vec<(String, String, u32)> {
+    let mut rows = Vec::new();
+    // Green tea: 12 reviews, mostly poor; black tea: 15, mostly good; 3 mention both.
+    for i in 0..12 {
+        let (t, s) = if i < 9 {
+            (
+                "This green tea tastes bitter and stale, I regret buying it.",
+                2,
+            )
+        } else {
+            ("Lovely green tea, fresh and fragrant.", 5)
+        };
+        rows.push((format!("g{i}"), format!("{t} Batch {i}."), s));
+    }
+    for i in 0..15 {
+        let (t, s) = if i < 13 {
+            ("The black tea is rich and delicious, my favourite.", 5)
+        } else {
+            ("Black tea arrived stale, disappointing.", 1)
+        };
+        rows.push((format!("b{i}"), format!("{t} Batch {i}."), s));
+    }
+    for i in 0..3 {
+        rows.push((
+            format!("x{i}"),
+            format!("I prefer black tea to green tea. Note {i}."),
+            4,
+        ));
+    }
+    // A side under k (5) for aggregates-only access.
+    for i in 0..3 {
+        rows.push((format!("u{i}"), format!("Oolong tea, smooth. Pot {i}."), 4));
+    }
+    // Neither: the denominator only.
+    for i in 0..10 {
+        rows.push((format!("o{i}"), format!("The coffee is fine. Cup {i}."), 3));
+    }
+    rows
+}
+
+#[test]
+fn comparisons_answer_from_scores_and_sentiment_without_a_model() {
+    let (t, ws) = workspace_in_tmp();
+    let csv = scored_csv(t.path(), &tea_rows());
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--score", "score"])
+        .arg(&csv));
+    let a = ask(&ws, &["Is green tea or black tea rated better?"]);
+    assert_eq!(a["mode"], "comparison", "{a}");
+    assert!(a.get("generation").is_none());
+    let c = &a["comparison"];
+    let (g, b) = (&c["sides"][0], &c["sides"][1]);
+    assert_eq!(g["name"], "green tea");
+    assert_eq!(g["n"], 15, "{c}");
+    assert_eq!(b["n"], 18, "{c}");
+    assert_eq!(c["both"], 3);
+    assert_eq!(c["total"], 43);
+    // Means from the store's scores, computed here independently.
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let gm = mean(&[&[2.0; 9][..], &[5.0; 3][..], &[4.0; 3][..]].concat());
+    let bm = mean(&[&[5.0; 13][..], &[1.0; 2][..], &[4.0; 3][..]].concat());
+    assert!((g["mean_score"].as_f64().unwrap() - gm).abs() < 1e-3, "{c}");
+    assert!((b["mean_score"].as_f64().unwrap() - bm).abs() < 1e-3, "{c}");
+    // Green tea reads negative more often.
+    assert!(
+        g["negative"].as_f64().unwrap() > b["negative"].as_f64().unwrap(),
+        "{c}"
+    );
+    let first = a["answer"].as_str().unwrap().lines().next().unwrap();
+    assert!(
+        first.contains("\"black tea\" is rated better than \"green tea\""),
+        "{first}"
+    );
+    assert!(a["answer"].as_str().unwrap().contains("Rule: "), "{a}");
+    // The other phrasings, and French, route the same way.
+    for q in [
+        "green tea vs black tea",
+        "Le thé vert ou le black tea : lequel est mieux noté ?",
+    ] {
+        assert_eq!(ask(&ws, &[q])["mode"], "comparison", "{q}");
+    }
+    let f = ask(&ws, &["Green tea ou black tea, lequel est mieux noté ?"]);
+    assert_eq!(f["language"], "fr");
+    assert!(
+        f["answer"].as_str().unwrap().contains("est mieux noté que"),
+        "{f}"
+    );
+}
+
+#[test]
+fn comparisons_use_the_top_box_share_for_two_valued_scores_and_k_for_marketing() {
+    let (t, ws) = workspace_in_tmp();
+    // Thumbs up/down (0/1).
+    let rows: Vec<(String, String, u32)> = tea_rows()
+        .into_iter()
+        .map(|(id, text, s)| (id, text, u32::from(s >= 4)))
+        .collect();
+    let csv = scored_csv(t.path(), &rows);
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--score", "score"])
+        .arg(&csv));
+    let a = ask(&ws, &["Is green tea or black tea rated better?"]);
+    let c = &a["comparison"];
+    assert_eq!(c["scale"], "0/1", "{c}");
+    assert!(c["sides"][0].get("mean_score").is_none(), "{c}");
+    // Green tea: 3 of 12 up, plus the 3 "both" rows (score 4 → 1): 6/15.
+    assert!(
+        (c["sides"][0]["top_box"].as_f64().unwrap() - 6.0 / 15.0).abs() < 1e-3,
+        "{c}"
+    );
+    // Aggregates-only (k = 5): numbers without verbatims; a side under k is suppressed and
+    // not compared.
+    let token = ok(verbatim(&ws).args(["-q", "user", "add", "mkt", "--role", "marketing"]));
+    let marketing = |q: &str| -> serde_json::Value {
+        let o = crate::common::run(
+            verbatim(&ws)
+                .env("VERBATIM_TOKEN", token.trim())
+                .args(["ask", q, "--json"]),
+        );
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", crate::common::stderr(&o)))
+    };
+    let m = marketing("Is green tea or black tea rated better?");
+    assert_eq!(m["mode"], "comparison", "{m}");
+    assert!(m["sources"].as_array().unwrap().is_empty());
+    assert!(
+        !m.to_string().contains("bitter"),
+        "no verbatim text for marketing: {m}"
+    );
+    assert_eq!(m["comparison"]["sides"][0]["n"], 15, "{m}");
+    let m = marketing("Is oolong tea or black tea rated better?");
+    let o = &m["comparison"]["sides"][0];
+    assert_eq!(o["suppressed"], true, "{m}");
+    assert_eq!(o["n"], 0);
+    assert!(
+        o.get("top_box").is_none() && o.get("negative").is_none(),
+        "{m}"
+    );
+    assert!(
+        m["answer"].as_str().unwrap().starts_with("Not compared"),
+        "{m}"
+    );
+    assert!(
+        m["answer"].as_str().unwrap().contains("fewer than 5"),
+        "{m}"
+    );
+}
+
+#[test]
+fn counting_questions_count_the_matching_aspect_and_match_names_as_written() {
+    let (_t, ws) = food_tree();
+    let a = ask(&ws, &["How many reviews mention price?"]);
+    assert_eq!(a["mode"], "count", "{a}");
+    let c = &a["count"];
+    let n = c["count"].as_u64().unwrap();
+    let rows: Vec<String> = {
+        let mut rdr = csv::Reader::from_path(fixture("food_reviews_88.csv")).unwrap();
+        rdr.records()
+            .map(|r| r.unwrap()[1].to_lowercase())
+            .collect()
+    };
+    let word = regex::Regex::new(r"\bprices?\b").unwrap();
+    let literal = rows.iter().filter(|t| word.is_match(t)).count() as u64;
+    // The word "price" is in fewer reviews than talk about price: the aspect also covers what
+    // is said without the word ("good value for the money"…), and the answer says which node
+    // it counted.
+    assert_eq!(c["matched_by"], "aspect", "{c}");
+    assert!(c["node"].as_str().unwrap().starts_with(['P', 'C']), "{c}");
+    assert!(n > literal, "{n} vs {literal} with the word: {c}");
+    assert!(n < 88, "{c}");
+    let method = c["method"].as_str().unwrap();
+    assert!(method.contains(c["node"].as_str().unwrap()), "{method}");
+}
+
+#[test]
+fn names_are_counted_as_written() {
+    let (t, ws) = workspace_in_tmp();
+    let mut rows: Vec<(String, String, u32)> = Vec::new();
+    let texts = [
+        ("Bought it at Trader Joe's, great price.", true),
+        ("Trader Joe’s sells it cheaper.", true),
+        ("trader joe's brand is better", true),
+        ("My trader friend Joe's dog loves these.", false),
+        ("A trader sold me a stale bag.", false),
+        ("Joe's favourite snack.", false),
+        ("The shop trader was rude.", false),
+    ];
+    for (i, (text, _)) in texts.iter().enumerate() {
+        rows.push((format!("t{i}"), text.to_string(), 3));
+    }
+    let csv = scored_csv(t.path(), &rows);
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id"])
+        .arg(&csv));
+    let a = ask(&ws, &["How many reviews mention Trader Joe's?"]);
+    let c = &a["count"];
+    assert_eq!(c["topic"], "trader joe's", "{c}");
+    assert_eq!(c["matched_by"], "name", "{c}");
+    assert_eq!(c["count"], 3, "{c}");
+    assert!(c["method"].as_str().unwrap().contains("as written"), "{c}");
+}
+
+#[test]
+fn a_french_question_on_an_english_only_model_says_so_and_is_answered_in_french() {
+    let (_t, ws) = food_tree();
+    let a = ask(&ws, &["Combien d'avis parlent du prix ?"]);
+    assert_eq!(a["language"], "fr");
+    let notes = a["notes"].as_array().unwrap();
+    assert!(
+        notes[0].as_str().unwrap().contains("multilingual-e5-small")
+            && notes[0].as_str().unwrap().contains("all-MiniLM-L6-v2"),
+        "{a}"
+    );
+    assert!(
+        a["answer"].as_str().unwrap().contains(" avis sur 88"),
+        "{a}"
+    );
+    // Streamed first.
+    let out = ok(verbatim(&ws).args([
+        "ask",
+        "Pourquoi les clients sont-ils déçus de la livraison ?",
+        "--extractive",
+    ]));
+    assert!(out.starts_with("Note : le modèle"), "{out}");
+    // English questions get no note.
+    assert!(ask(&ws, &["How many reviews mention price?"])
+        .get("notes")
+        .is_none());
+}
+
+/// A workspace on multilingual-e5-small holding one language's side of the bilingual pairs.
+fn e5_pairs(side: &str) -> (tempfile::TempDir, PathBuf) {
+    let e5 = repo().join("models/multilingual-e5-small/model.safetensors");
+    assert!(
+        e5.is_file(),
+        "multilingual-e5-small is missing: run `bash models/fetch.sh multilingual-e5-small`"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(verbatim(&ws).args(["init", "--model", "multilingual-e5-small"]));
+    let rows: Vec<(String, String, u32)> =
+        crate::common::jsonl(&fixture("e5/bilingual_pairs.jsonl"))
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r[side].as_str().unwrap().to_string(),
+                    3,
+                )
+            })
+            .collect();
+    let csv = scored_csv(tmp.path(), &rows);
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id"])
+        .arg(&csv));
+    (tmp, ws)
+}
+
+#[test]
+fn on_e5_french_questions_count_and_retrieve_english_verbatims_and_the_reverse() {
+    for (side, count_q, why_q, literal) in [
+        (
+            "en",
+            "Combien d'avis parlent de livraison ?",
+            "Pourquoi les clients sont-ils mécontents de la livraison ?",
+            "livraison",
+        ),
+        (
+            "fr",
+            "How many reviews mention delivery?",
+            "Why are customers unhappy with the delivery?",
+            "delivery",
+        ),
+    ] {
+        let (_t, ws) = e5_pairs(side);
+        let c = ask(&ws, &[count_q]);
+        assert!(
+            c.get("notes").is_none(),
+            "e5 crosses languages: no note: {c}"
+        );
+        let n = c["count"]["count"].as_u64().unwrap();
+        // None of the verbatims has the question's word: every match crossed languages.
+        let texts: Vec<String> = crate::common::jsonl(&fixture("e5/bilingual_pairs.jsonl"))
+            .iter()
+            .map(|r| r[side].as_str().unwrap().to_lowercase())
+            .collect();
+        assert!(!texts.iter().any(|t| t.contains(literal)));
+        assert!(n >= 3, "{side}: {c}");
+        let a = ask(&ws, &[why_q, "--extractive"]);
+        assert_ne!(a["mode"], "abstained", "{side}: {a}");
+        let quotes: Vec<String> = a["evidence"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["quotes"].as_array().unwrap().clone())
+            .map(|q| q["unit"].as_str().unwrap().to_lowercase())
+            .collect();
+        let deliveryish = [
+            "deliver", "parcel", "courier", "receiv", "late", "livr", "colis", "reçu", "retard",
+        ];
+        assert!(
+            quotes
+                .iter()
+                .any(|q| deliveryish.iter().any(|w| q.contains(w))),
+            "{side}: {quotes:?}"
+        );
+        assert_eq!(a["language"], if side == "en" { "fr" } else { "en" });
+    }
+}
