@@ -236,15 +236,18 @@ pub struct Answer {
     /// Kind of answer.
     pub mode: AnswerMode,
     /// The language the answer is written in: the question's ([`crate::lang::detect`]).
+    #[schema(value_type = String)]
     pub language: Lang,
     /// Said before the answer: e.g. that the embedding model cannot cross languages.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// What the data says, before any model ran (why/what questions).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub evidence: Option<evidence::Evidence>,
     /// For a comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub comparison: Option<compare::Comparison>,
     /// The answer as shown.
     pub answer: String,
@@ -503,7 +506,7 @@ fn route_question(
         &qv,
         &topic,
         &scope,
-        opts.sentiment.as_ref(),
+        opts.sentiment.as_deref(),
     )?;
     // Sources: the quoted verbatims first (the only ones the model sees, numbered 1…q), then
     // the other retrieved ones in rank order.
@@ -1196,7 +1199,7 @@ fn comparison(
     t0: Instant,
 ) -> Result<Answer, AskError> {
     let scope = grant.restrict(&opts.filter);
-    let c = compare::compare(store, grant, &scope, &cq.sides, opts.sentiment.as_ref())?;
+    let c = compare::compare(store, grant, &scope, &cq.sides, opts.sentiment.as_deref())?;
     let lines = c.says(lang, grant.min_cell());
     before(&[]).map_err(AskError::Hook)?;
     for l in &lines {

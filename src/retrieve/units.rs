@@ -36,7 +36,7 @@ use crate::store::Store;
 use crate::themes::Polarity;
 
 /// The unit a hit answers with: `verbatim.text[start..end]` (bytes), and its sentiment.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HitUnit {
     /// First byte in the verbatim's text.
     pub start: usize,
