@@ -224,7 +224,7 @@ mod tests {
         );
         assert_eq!(
             props("Hit"),
-            ["bm25", "cosine", "rank", "score", "verbatim"]
+            ["bm25", "cosine", "rank", "score", "unit", "verbatim"]
         );
         // Skipped by serde, absent from the schema.
         assert!(!props("SearchQuery").contains(&"head".to_string()));

@@ -27,6 +27,34 @@ impl Session<'_> {
         (name, langs)
     }
 
+    /// The options of one question: what the request leaves out, the resolved settings say.
+    pub(super) fn ask_options(
+        &self,
+        req: &AskRequest<'_>,
+        grant: &crate::access::Grant,
+    ) -> Result<AskOptions, ServiceError> {
+        // What the request leaves out, the resolved settings say (flags > env > verbatim.toml >
+        // defaults), whichever door it came by.
+        let cfg = &self.settings.resolved.ask;
+        let mut gen = cfg.gen_options();
+        gen.max_tokens = req.max_tokens.unwrap_or(gen.max_tokens);
+        gen.temperature = req.temperature.unwrap_or(gen.temperature);
+        gen.seed = req.seed.unwrap_or(gen.seed);
+        Ok(AskOptions {
+            filter: resolve_filter(self.ws, grant, &req.filter)?,
+            limit: req.limit.unwrap_or(cfg.context_verbatims.value),
+            context_tokens: cfg.context_tokens.value,
+            gen,
+            min_cosine: self.settings.ask.min_cosine,
+            count_cosine: self.settings.ask.count_cosine,
+            without_generator: req.without_generator.clone(),
+            // Unit sentiment of the evidence and comparisons: the lexicon rule alone without a head.
+            sentiment: self.sentiment_head().ok().map(|h| h.0),
+            model: self.model_languages(),
+            ..AskOptions::default()
+        })
+    }
+
     /// Answers a question from the verbatims, citing them; the audit entry (the question, the
     /// filter, the verbatims the answer rests on) is durable before the first sentence reaches
     /// `on_sentence`.
@@ -39,26 +67,7 @@ impl Session<'_> {
         if req.question.trim().is_empty() {
             return Err(ServiceError::BadRequest("the question is empty".into()));
         }
-        // What the request leaves out, the resolved settings say (flags > env > verbatim.toml >
-        // defaults), whichever door it came by.
-        let cfg = &self.settings.resolved.ask;
-        let mut gen = cfg.gen_options();
-        gen.max_tokens = req.max_tokens.unwrap_or(gen.max_tokens);
-        gen.temperature = req.temperature.unwrap_or(gen.temperature);
-        gen.seed = req.seed.unwrap_or(gen.seed);
-        let opts = AskOptions {
-            filter: resolve_filter(self.ws, &grant, &req.filter)?,
-            limit: req.limit.unwrap_or(cfg.context_verbatims.value),
-            context_tokens: cfg.context_tokens.value,
-            gen,
-            min_cosine: self.settings.ask.min_cosine,
-            count_cosine: self.settings.ask.count_cosine,
-            without_generator: req.without_generator,
-            // Unit sentiment of the evidence and comparisons: the lexicon rule alone without a head.
-            sentiment: self.sentiment_head().ok().map(|h| h.0),
-            model: self.model_languages(),
-            ..AskOptions::default()
-        };
+        let opts = self.ask_options(&req, &grant)?;
         let embedder = self.models.embedder(self.ws, "ask")?;
         self.ws.store.check_model(embedder.fingerprint())?;
         // Aggregates-only callers get counts: no model reads verbatims for them.

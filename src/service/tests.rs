@@ -280,28 +280,30 @@ fn an_ask_without_a_limit_takes_it_from_the_resolved_settings_not_the_file() {
             ..Default::default()
         },
     );
-    let ask = |f: &mut Fixture, settings: &Settings| {
+    // The limit the question runs with (`ask` builds its options with `ask_options`; the
+    // evidence of a why-question then retrieves at least `AskOptions::evidence_verbatims`).
+    let limit = |f: &mut Fixture, settings: &Settings| {
         let models = Models::loaded(None, Some(Arc::new(HashEmbedder::new())));
-        f.session_with(Via::cli("ask"), &models, settings)
-            .ask(
-                AskRequest {
-                    question: "what about the parcel and the refund?".into(),
-                    filter: Filter::default(),
-                    limit: None,
-                    max_tokens: None,
-                    temperature: None,
-                    seed: None,
-                    generator: None,
-                    without_generator: crate::ask::Fallback::Asked,
-                },
-                &mut |_| {},
-            )
-            .unwrap()
-            .sources
-            .len()
+        let s = f.session_with(Via::cli("ask"), &models, settings);
+        let grant = s.enter(crate::access::Action::Ask).unwrap();
+        s.ask_options(
+            &AskRequest {
+                question: "what about the parcel and the refund?".into(),
+                filter: Filter::default(),
+                limit: None,
+                max_tokens: None,
+                temperature: None,
+                seed: None,
+                generator: None,
+                without_generator: crate::ask::Fallback::Asked,
+            },
+            &grant,
+        )
+        .unwrap()
+        .limit
     };
-    assert_eq!(ask(&mut f, &Settings::default()), 2);
-    assert_eq!(ask(&mut f, &one), 1);
+    assert_eq!(limit(&mut f, &Settings::default()), 8);
+    assert_eq!(limit(&mut f, &one), 1);
 }
 
 /// A model folder `hash` beside `sentiment/hash.json`, a head for the hashing embedder.
