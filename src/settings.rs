@@ -367,7 +367,7 @@ pub struct AskSettings {
     pub seed: Setting<u64>,
     /// Token budget of the verbatims in the prompt.
     pub context_tokens: Setting<usize>,
-    /// Verbatims in the context at most.
+    /// Verbatims quoted (the model's context) and listed as sources at most.
     pub context_verbatims: Setting<usize>,
 }
 

@@ -17,7 +17,8 @@
 //! run when the unit is placed there, else computed from the unit's vector with the workspace's
 //! head, else (no head) the lexicon rule alone with the same neutral band as the shipped heads
 //! ([`RULE_ONLY_BAND`]). Quotes are *polarity-led*: the group's majority polarity first (ties go
-//! to negative), then by closeness to the question.
+//! to negative), units with the question's topic words first, then by closeness to the
+//! question; a substantial other side ([`MINORITY_SHARE`]) gets the last quote.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -39,6 +40,9 @@ use super::AskError;
 pub const RULE_ONLY_BAND: f32 = 0.2;
 /// Quotes per group at most.
 pub const QUOTES: usize = 3;
+/// The other side (positive against a negative lead, or the reverse) is quoted once when it
+/// holds at least this share of a group's positive and negative units.
+pub const MINORITY_SHARE: f64 = 0.3;
 /// Groups (parents, themes) shown at most; the rest are summed as "elsewhere".
 pub const GROUPS: usize = 5;
 /// Children shown per parent at most.
@@ -182,6 +186,8 @@ struct Picked {
     start: usize,
     end: usize,
     cosine: f32,
+    /// Whether the unit holds one of the question's topic words.
+    on_topic: bool,
     score: f32,
     polarity: Polarity,
     /// (parent, child) in the tree, or the theme.
@@ -258,12 +264,14 @@ pub fn gather(
             .map(|u| {
                 let c = crate::vecmath::dot(qv, &u.vector);
                 let on_topic = has_topic(&topic_terms, &text[u.start..u.end]);
-                (c + if on_topic { TOPIC_BONUS } else { 0.0 }, c, u)
+                (c + if on_topic { TOPIC_BONUS } else { 0.0 }, c, u, on_topic)
             })
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.2.idx.cmp(&a.2.idx)))
-            .map(|(_, c, u)| (c, u));
+            .map(|(_, c, u, t)| (c, u, t));
+        let on_topic =
+            best.is_some_and(|b| b.2) || (best.is_none() && has_topic(&topic_terms, text));
         let (cosine, start, end, score, at) = match best {
-            Some((c, u)) => (
+            Some((c, u, _)) => (
                 c,
                 u.start,
                 u.end,
@@ -284,6 +292,7 @@ pub fn gather(
             start,
             end,
             cosine,
+            on_topic,
             score,
             polarity: scorer.polarity(score),
             parent: at.and_then(|p| p.parent),
@@ -534,20 +543,8 @@ fn group(
     for p in ps {
         mix.add(p.polarity);
     }
-    let lead = mix.lead();
-    let mut order: Vec<&&Picked> = ps.iter().collect();
-    order.sort_by(|a, b| {
-        (b.polarity == lead)
-            .cmp(&(a.polarity == lead))
-            .then(b.cosine.total_cmp(&a.cosine))
-            .then(a.hit.cmp(&b.hit))
-    });
-    // Distinct verbatims only: the same review posted twice is one quote.
-    let mut seen: HashSet<&str> = HashSet::new();
-    let quotes = order
+    let quotes = pick_quotes(ps, hits, &mix)
         .into_iter()
-        .filter(|p| seen.insert(hits[p.hit].verbatim.text.trim()))
-        .take(QUOTES)
         .map(|p| quote(p, &hits[p.hit].verbatim.text, &hits[p.hit].verbatim.id))
         .collect();
     let retrieved = hits.len().max(1);
@@ -562,6 +559,59 @@ fn group(
         quotes,
         children: Vec::new(),
     }
+}
+
+/// The quotes of a group, at most [`QUOTES`], each verbatim once (the same review posted twice
+/// is one quote): units of the group's lead polarity first, among them those holding a topic word
+/// of the question, then the closest to it. When the other side (positive against negative) holds
+/// at least [`MINORITY_SHARE`] of the group's opinionated units, its best unit takes the last
+/// place: a group that is 6 positive / 5 negative is not quoted as praise only.
+fn pick_quotes<'p>(ps: &[&'p Picked], hits: &[Hit], mix: &Mix) -> Vec<&'p Picked> {
+    let lead = mix.lead();
+    let rank = |a: &&Picked, b: &&Picked| {
+        b.on_topic
+            .cmp(&a.on_topic)
+            .then(b.cosine.total_cmp(&a.cosine))
+            .then(a.hit.cmp(&b.hit))
+    };
+    let mut order: Vec<&Picked> = ps.to_vec();
+    order.sort_by(|a, b| {
+        (b.polarity == lead)
+            .cmp(&(a.polarity == lead))
+            .then(rank(a, b))
+    });
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out: Vec<&Picked> = order
+        .iter()
+        .copied()
+        .filter(|p| seen.insert(hits[p.hit].verbatim.text.trim()))
+        .take(QUOTES)
+        .collect();
+    let other = match lead {
+        Polarity::Positive => Some((Polarity::Negative, mix.negative)),
+        Polarity::Negative => Some((Polarity::Positive, mix.positive)),
+        Polarity::Neutral => None,
+    };
+    let opinionated = (mix.positive + mix.negative) as f64;
+    if let Some((side, n)) = other {
+        let significant = n >= 2 && n as f64 >= MINORITY_SHARE * opinionated;
+        if significant && out.len() == QUOTES && !out.iter().any(|p| p.polarity == side) {
+            let shown: HashSet<&str> = out[..QUOTES - 1]
+                .iter()
+                .map(|p| hits[p.hit].verbatim.text.trim())
+                .collect();
+            let mut best: Vec<&Picked> = order
+                .iter()
+                .copied()
+                .filter(|p| p.polarity == side && !shown.contains(hits[p.hit].verbatim.text.trim()))
+                .collect();
+            best.sort_by(rank);
+            if let Some(b) = best.first() {
+                out[QUOTES - 1] = b;
+            }
+        }
+    }
+    out
 }
 
 fn round4(x: f64) -> f64 {
@@ -644,6 +694,19 @@ impl Evidence {
             }
         }
         out
+    }
+
+    /// Keeps the quotes of the first `n` quoted verbatims (in the order shown: [`Self::quoted_hits`])
+    /// and drops the others: `ask --limit` bounds the verbatims the answer quotes and the model
+    /// is given. Counts, shares and mixes are untouched (they are of every retrieved verbatim).
+    pub fn limit_quotes(&mut self, n: usize) {
+        let keep: HashSet<usize> = self.quoted_hits().into_iter().take(n).collect();
+        for g in &mut self.groups {
+            g.quotes.retain(|q| keep.contains(&q.hit));
+            for c in &mut g.children {
+                c.quotes.retain(|q| keep.contains(&q.hit));
+            }
+        }
     }
 
     /// Renumbers every quote: `map[hit]` is its verbatim's number among the answer's sources.
@@ -850,6 +913,83 @@ mod tests {
         assert!(m.starts_with('…') && m.ends_with('…'), "{m}");
         assert!(m.contains("**the unit here.**"), "{m}");
         assert!(!m.contains("  "));
+    }
+
+    fn hit(i: usize, text: &str) -> Hit {
+        Hit {
+            rank: i + 1,
+            score: 1.0,
+            bm25: None,
+            cosine: None,
+            unit: None,
+            verbatim: crate::store::Verbatim {
+                doc: i as i64,
+                id: format!("v{i}"),
+                text: text.into(),
+                respondent: None,
+                ts: None,
+                score: None,
+                language: "en".into(),
+                fields: Default::default(),
+                source: String::new(),
+                seq: 0,
+            },
+        }
+    }
+
+    fn picked(hit: usize, polarity: Polarity, on_topic: bool, cosine: f32) -> Picked {
+        Picked {
+            hit,
+            doc: hit as i64,
+            start: 0,
+            end: 1,
+            cosine,
+            on_topic,
+            score: 0.0,
+            polarity,
+            parent: None,
+            child: None,
+        }
+    }
+
+    #[test]
+    fn quotes_lead_with_on_topic_units_and_give_a_substantial_other_side_a_place() {
+        use Polarity::{Negative as N, Positive as P};
+        let hits: Vec<Hit> = (0..7).map(|i| hit(i, &format!("text {i}"))).collect();
+        // "What do people say about the battery?": 4 positive, 3 negative units.
+        let ps = [
+            picked(0, P, false, 0.60), // close to the question, no "battery"
+            picked(1, P, true, 0.40),  // "battery", positive
+            picked(2, P, false, 0.55),
+            picked(3, P, true, 0.35),
+            picked(4, N, true, 0.50), // "Disappointed with battery."
+            picked(5, N, true, 0.45),
+            picked(6, N, false, 0.70),
+        ];
+        let refs: Vec<&Picked> = ps.iter().collect();
+        let mut mix = Mix::default();
+        for p in &ps {
+            mix.add(p.polarity);
+        }
+        let ids = |q: Vec<&Picked>| q.iter().map(|p| p.hit).collect::<Vec<_>>();
+        // Lead positive: the two on-topic positives, then the best on-topic negative (3 of 7
+        // opinionated units is over the minority share).
+        assert_eq!(ids(pick_quotes(&refs, &hits, &mix)), [1, 3, 4]);
+        // A lone negative among positives does not take a place.
+        let few: Vec<&Picked> = ps[..5].iter().collect();
+        let mut mix = Mix::default();
+        for p in &ps[..5] {
+            mix.add(p.polarity);
+        }
+        assert_eq!(ids(pick_quotes(&few, &hits, &mix)), [1, 3, 0]);
+        // The same text twice is one quote.
+        let mut dup = hits.clone();
+        dup[3].verbatim.text = dup[1].verbatim.text.clone();
+        let mut mix = Mix::default();
+        for p in &ps {
+            mix.add(p.polarity);
+        }
+        assert_eq!(ids(pick_quotes(&refs, &dup, &mix)), [1, 0, 4]);
     }
 
     #[test]

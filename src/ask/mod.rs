@@ -44,7 +44,8 @@ use support::{Checked, Cited, Polarities};
 pub struct AskOptions {
     /// The user's filter.
     pub filter: Filter,
-    /// Verbatims retrieved for the context at most.
+    /// Verbatims the answer quotes (the model's context) and lists as sources, at most; the
+    /// evidence's counts are over `evidence_verbatims` retrieved.
     pub limit: usize,
     /// Token budget of the context.
     pub context_tokens: usize,
@@ -453,21 +454,34 @@ fn route_question(
     };
     let best = hits.iter().filter_map(adjusted).fold(f32::MIN, f32::max);
     // Hits the vector side scored under the abstention threshold are not evidence.
-    let hits: Vec<Hit> = hits
+    let (hits, below): (Vec<Hit>, Vec<Hit>) = hits
         .into_iter()
-        .filter(|h| adjusted(h).is_none_or(|c| c >= opts.min_cosine))
-        .collect();
+        .partition(|h| adjusted(h).is_none_or(|c| c >= opts.min_cosine));
     let mut timings = Timings {
         retrieve_s: t0.elapsed().as_secs_f64(),
         ..Timings::default()
     };
     if hits.len() < 2 || best < opts.min_cosine {
-        let sources: Vec<Source> = hits
+        // An abstention shows what was found, closest first, up to `limit`: the analyst sees why.
+        let found = hits.len() + below.len();
+        let mut closest: Vec<Hit> = hits.into_iter().chain(below).collect();
+        closest.sort_by(|a, b| {
+            adjusted(b)
+                .unwrap_or(f32::MIN)
+                .total_cmp(&adjusted(a).unwrap_or(f32::MIN))
+                .then(a.rank.cmp(&b.rank))
+        });
+        let sources: Vec<Source> = closest
             .iter()
+            .take(opts.limit.max(1))
             .enumerate()
             .map(|(i, h)| source(i + 1, h))
             .collect();
-        let answer = abstention(lang, sources.len(), best, opts.min_cosine);
+        let above = closest
+            .iter()
+            .filter(|h| adjusted(h).is_some_and(|c| c >= opts.min_cosine))
+            .count();
+        let answer = abstention(lang, found, above, best, opts.min_cosine);
         before(&sources).map_err(AskError::Hook)?;
         on_sentence(&answer);
         return Ok(Answer {
@@ -508,8 +522,10 @@ fn route_question(
         &scope,
         opts.sentiment.as_deref(),
     )?;
-    // Sources: the quoted verbatims first (the only ones the model sees, numbered 1…q), then
-    // the other retrieved ones in rank order.
+    // `limit` bounds the quoted verbatims and the sources listed: the quoted ones first (the
+    // only ones the model sees, numbered 1…q), then the other retrieved ones in rank order. The
+    // evidence's counts are of every retrieved verbatim.
+    ev.limit_quotes(opts.limit.max(1));
     let quoted = ev.quoted_hits();
     let order: Vec<usize> = quoted
         .iter()
@@ -521,6 +537,7 @@ fn route_question(
     ev.renumber(&renumber);
     let sources: Vec<Source> = order
         .iter()
+        .take(opts.limit.max(1))
         .enumerate()
         .map(|(n, &i)| source(n + 1, &hits[i]))
         .collect();
@@ -540,6 +557,7 @@ fn route_question(
             timings,
             &opts.without_generator,
             q,
+            ev.retrieved,
         )?;
         a.evidence = Some(ev);
         return Ok(a);
@@ -561,19 +579,29 @@ fn route_question(
     Ok(a)
 }
 
-fn abstention(lang: Lang, found: usize, best: f32, min: f32) -> String {
-    match (found < 2, lang) {
-        (true, Lang::Fr) => format!(
-            "Pas assez d'éléments pour répondre : {found} avis trouvé(s) dans le périmètre. Essayez d'autres mots, ou élargissez le filtre."
+/// Why an answer abstains: `found` verbatims retrieved in scope, `above` of them at or over the
+/// model's threshold `min`, `best` the closest one's cosine.
+fn abstention(lang: Lang, found: usize, above: usize, best: f32, min: f32) -> String {
+    let fr = lang == Lang::Fr;
+    if found < 2 {
+        return if fr {
+            format!("Pas assez d'éléments pour répondre : {found} avis trouvé(s) dans le périmètre. Essayez d'autres mots, ou élargissez le filtre.")
+        } else {
+            format!("Not enough evidence to answer: {found} verbatim(s) found in scope. Try other words, or widen the filter.")
+        };
+    }
+    match (best < min, fr) {
+        (true, true) => format!(
+            "Pas assez d'éléments pour répondre : l'avis le plus proche a un cosinus de {best:.3} avec la question, sous le seuil de ce modèle ({min:.3} ; calibré : BENCHMARKS.md). Les plus proches sont listés ci-dessous. Essayez d'autres mots, ou élargissez le filtre."
         ),
-        (true, Lang::En) => format!(
-            "Not enough evidence to answer: {found} verbatim(s) found in scope. Try other words, or widen the filter."
+        (true, false) => format!(
+            "Not enough evidence to answer: the closest verbatim has cosine {best:.3} to the question, under this model's threshold of {min:.3} (calibrated: BENCHMARKS.md). The closest ones are listed below. Try other words, or widen the filter."
         ),
-        (false, Lang::Fr) => format!(
-            "Pas assez d'éléments pour répondre : l'avis le plus proche a un cosinus de {best:.3} avec la question, sous le seuil de ce modèle ({min:.3} ; calibré : BENCHMARKS.md). Essayez d'autres mots, ou élargissez le filtre."
+        (false, true) => format!(
+            "Pas assez d'éléments pour répondre : {above} avis seulement atteint le seuil de ce modèle ({min:.3} ; calibré : BENCHMARKS.md) parmi {found} trouvés. Les plus proches sont listés ci-dessous. Essayez d'autres mots, ou élargissez le filtre."
         ),
-        (false, Lang::En) => format!(
-            "Not enough evidence to answer: the closest verbatim has cosine {best:.3} to the question, under this model's threshold of {min:.3} (calibrated: BENCHMARKS.md). Try other words, or widen the filter."
+        (false, false) => format!(
+            "Not enough evidence to answer: only {above} of the {found} verbatims found reach this model's threshold of {min:.3} (calibrated: BENCHMARKS.md). The closest ones are listed below. Try other words, or widen the filter."
         ),
     }
 }
@@ -659,7 +687,16 @@ fn generate(
             // The model is there but failed: the verbatims themselves, saying why.
             timings.generate_s = t1.elapsed().as_secs_f64();
             let why = Fallback::GeneratorFailed(e.to_string());
-            let mut a = extractive(store, question, sources, on_sentence, timings, &why, q)?;
+            let mut a = extractive(
+                store,
+                question,
+                sources,
+                on_sentence,
+                timings,
+                &why,
+                q,
+                ev.retrieved,
+            )?;
             a.sentences = checked;
             return Ok(a);
         }
@@ -675,7 +712,16 @@ fn generate(
     if kept.is_empty() {
         // Nothing the model wrote survived the checks: fall back to the verbatims themselves.
         let why = Fallback::NothingCited(checked.len());
-        let mut a = extractive(store, question, sources, on_sentence, timings, &why, q)?;
+        let mut a = extractive(
+            store,
+            question,
+            sources,
+            on_sentence,
+            timings,
+            &why,
+            q,
+            ev.retrieved,
+        )?;
         a.sentences = checked;
         a.generation = Some(stats);
         return Ok(a);
@@ -722,6 +768,7 @@ fn extractive(
     timings: Timings,
     why: &Fallback,
     quoted: usize,
+    retrieved: usize,
 ) -> Result<Answer, AskError> {
     // Themes of the last run, when there is one.
     let members: HashMap<i64, Option<i64>> = store
@@ -769,9 +816,8 @@ fn extractive(
             .then(a.theme.cmp(&b.theme))
     });
     let lines = [format!(
-        "Extractive answer ({}): the evidence above, from the {} verbatims most relevant to the question; the {quoted} quoted are below.",
+        "Extractive answer ({}): the evidence above, from the {retrieved} verbatims most relevant to the question; the {quoted} quoted are below.",
         why.says(),
-        sources.len()
     )];
     for l in &lines {
         on_line(l);

@@ -37,7 +37,7 @@ pub(super) struct AskArgs {
     /// Sampling seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Verbatims in the context at most (1 to 100).
+    /// Verbatims quoted and listed as sources, at most (1 to 100).
     #[arg(long, short = 'n', value_parser = super::ranged(verbatim::limits::ASK_LIMIT))]
     limit: Option<usize>,
 }

@@ -146,7 +146,8 @@ pub struct Hit {
     /// BM25 score when the text retriever found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bm25: Option<f32>,
-    /// Cosine similarity when the vector retriever found it.
+    /// Cosine similarity of the query and the hit's best unit (or whole text), as embedded —
+    /// not centred per language, whatever the ranking used — when the vector retriever found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cosine: Option<f32>,
     /// The verbatim.
@@ -356,8 +357,11 @@ fn run(
     let mut candidates: Vec<i64> = text_hits.iter().chain(&vec_hits).map(|h| h.0).collect();
     candidates.sort_unstable();
     candidates.dedup();
-    let segments = units::segments(store, indexes, &candidates, &q.text, qv.as_deref())?;
+    let both = qv.as_deref().zip(query_vector.as_deref());
+    let segments = units::segments(store, indexes, &candidates, &q.text, both)?;
     let vec_hits = units::rank_vector(&vec_hits, &segments);
+    // Ranked on centred cosines; reported with the raw ones (thresholds are calibrated on them).
+    let raw = units::raw_cosines(&segments);
     let shown = units::shown_units(&segments, q.mode == Mode::Vector);
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
         Mode::Text => text_hits
@@ -420,9 +424,14 @@ fn run(
     Ok(ranked
         .into_iter()
         .filter_map(|(doc, score, bm25, cosine)| {
-            by_doc
-                .remove(&doc)
-                .map(|verbatim| (score, bm25, cosine, verbatim))
+            by_doc.remove(&doc).map(|verbatim| {
+                (
+                    score,
+                    bm25,
+                    cosine.map(|c| raw.get(&doc).copied().unwrap_or(c)),
+                    verbatim,
+                )
+            })
         })
         .enumerate()
         .map(|(i, (score, bm25, cosine, verbatim))| Hit {

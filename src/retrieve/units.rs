@@ -60,7 +60,10 @@ struct Segment {
     idx: usize,
     start: usize,
     end: usize,
+    /// Cosine in the index's space (centred per language when the index is): ranks.
     cosine: Option<f32>,
+    /// Cosine of the raw vectors (what thresholds calibrated per model compare with).
+    raw: Option<f32>,
     terms: usize,
     contradicts: bool,
 }
@@ -104,13 +107,13 @@ impl Segments {
 }
 
 /// Reads each of `docs` as its segments for `query` (`qv`: the query vector in the index's
-/// space, when there is one). Docs the store no longer has are absent.
+/// space and as embedded, when there is one). Docs the store no longer has are absent.
 pub(super) fn segments(
     store: &Store,
     indexes: &Indexes,
     docs: &[i64],
     query: &str,
-    qv: Option<&[f32]>,
+    qv: Option<(&[f32], &[f32])>,
 ) -> Result<HashMap<i64, Segments>, RetrieveError> {
     let (en, fr) = TextIndex::query_terms(query);
     let q_en: HashSet<String> = en.into_iter().collect();
@@ -140,21 +143,27 @@ pub(super) fn segments(
                 .filter(|t| t.1 >= start && t.2 <= end)
                 .map(|t| t.0.clone())
                 .collect();
-            let cosine = match (qv, vector) {
-                (Some(qv), Some(u)) => {
-                    let mut u = u.to_vec();
-                    if let Some(m) = means {
-                        m.center(&v.language, &mut u);
-                    }
-                    Some(crate::vecmath::dot(qv, &u))
+            let (cosine, raw) = match (qv, vector) {
+                (Some((qv, raw_qv)), Some(u)) => {
+                    let raw = crate::vecmath::dot(raw_qv, u);
+                    let centred = match means {
+                        Some(m) => {
+                            let mut u = u.to_vec();
+                            m.center(&v.language, &mut u);
+                            crate::vecmath::dot(qv, &u)
+                        }
+                        None => raw,
+                    };
+                    (Some(centred), Some(raw))
                 }
-                _ => None,
+                _ => (None, None),
             };
             Segment {
                 idx,
                 start,
                 end,
                 cosine,
+                raw,
                 terms: q.iter().filter(|t| terms.contains(*t)).count(),
                 contradicts: contradicts(q, &terms),
             }
@@ -196,6 +205,14 @@ pub(super) fn rank_vector(hits: &[(i64, f32)], segs: &HashMap<i64, Segments>) ->
     scored.into_iter().map(|(_, d, s)| (d, s)).collect()
 }
 
+/// The raw cosine (not centred) of each doc's best segment for a vector score — the cosine a
+/// hit reports, which per-model thresholds (`ask`'s abstention, counting) were calibrated on.
+pub(super) fn raw_cosines(segs: &HashMap<i64, Segments>) -> HashMap<i64, f32> {
+    segs.iter()
+        .filter_map(|(&d, s)| Some((d, s.best_by_cosine()?.raw?)))
+        .collect()
+}
+
 /// Whether every segment of `doc` contradicts the query (it says only the opposite).
 pub(super) fn contradicts_query(segs: &HashMap<i64, Segments>, doc: i64) -> bool {
     segs.get(&doc).is_some_and(Segments::contradicts)
@@ -229,6 +246,8 @@ mod tests {
             start: idx * 10,
             end: idx * 10 + 9,
             cosine: Some(cosine),
+            // The raw cosine differs from the centred one (a centred workspace).
+            raw: Some(cosine + 0.25),
             terms,
             contradicts,
         }
@@ -281,5 +300,10 @@ mod tests {
         assert!(!shown.contains_key(&4));
         assert!(contradicts_query(&segs, 3) && !contradicts_query(&segs, 2));
         assert!(!contradicts_query(&segs, 4));
+        // A hit reports the raw cosine of the segment that ranked it.
+        let raw = raw_cosines(&segs);
+        assert_eq!(raw[&1], 0.9 + 0.25);
+        assert_eq!(raw[&2], 0.5 + 0.25);
+        assert!(!raw.contains_key(&4));
     }
 }

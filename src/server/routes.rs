@@ -606,7 +606,7 @@ pub(crate) struct AskBody {
     /// Answer from the verbatims only (no generator model), grouped by theme.
     #[serde(default)]
     pub extractive: bool,
-    /// Verbatims in the context at most (default `ask.context_verbatims`).
+    /// Verbatims quoted and listed as sources at most (default `ask.context_verbatims`).
     #[serde(default)]
     #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
