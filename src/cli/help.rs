@@ -135,7 +135,7 @@ Examples:
 
 pub(super) const THEMES_SEED: &str = "\
 Examples:
-  # A child of the aspect tree, under the parent its units fall in (or --parent P2)
+  # A child of the tree, under the parent its units fall in (or --parent P2)
   $ verbatim -w demo-ws themes seed \"Crushed in transit\" \\
       --example \"the box was crushed\" --example \"emballage abîmé\"
   # A topic theme
