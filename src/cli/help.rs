@@ -139,7 +139,8 @@ Examples:
   $ verbatim -w demo-ws themes seed \"Crushed in transit\" \\
       --example \"the box was crushed\" --example \"emballage abîmé\"
   # A topic theme
-  $ verbatim -w demo-ws themes seed \"Packaging\" --by topic --example \"the box was crushed\"";
+  $ verbatim -w demo-ws themes seed \"Packaging\" --by topic \\
+      --example \"the box was crushed\"";
 
 pub(super) const THEMES_MOVE: &str = "\
 Examples:
@@ -157,7 +158,7 @@ Examples:
   $ verbatim -w demo-ws report --out demo-ws/report.html
   $ verbatim -w demo-ws report --out demo-ws/report.md --where domain=yelp \\
       --title \"Yelp reviews\"
-  # The report on topic themes (one theme per verbatim) instead of the aspect tree
+  # The report on topic themes (one per verbatim) instead of the tree
   $ verbatim -w demo-ws report --by topic --out demo-ws/topics.html
   # Next month: mark themes new / grew / shrank against last month's JSON
   $ verbatim -w demo-ws report --out demo-ws/last-month.json

@@ -849,20 +849,8 @@ mod tests {
             ("c", "  "),
         ];
         let docs = put(&mut store, &texts);
-        let own: Vec<Vec<f32>> = texts
-            .iter()
-            .map(|t| {
-                crate::embed::HashEmbedder::new()
-                    .embed(&[t.1], TextKind::Passage)
-                    .unwrap()
-                    .remove(0)
-            })
-            .collect();
-        let input: Vec<UnitDoc<'_>> = docs
-            .iter()
-            .zip(&own)
-            .map(|((d, t), v)| (*d, t.as_str(), Some(v.as_slice())))
-            .collect();
+        let own = whole_text_vectors(&texts);
+        let input = with_vectors(&docs, &own);
         let e = Counting(crate::embed::HashEmbedder::new(), Default::default());
         let p = crate::progress::NoProgress;
         assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 3);
@@ -940,13 +928,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn units_are_embedded_without_mentions_and_made_again_when_the_rule_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        let texts = [("a", "@united lost my bag again"), ("b", "Fast delivery.")];
-        let docs = put(&mut store, &texts);
-        let own: Vec<Vec<f32>> = texts
+    /// Each text's whole-text vector, as ingest stores it (the hash embedder).
+    fn whole_text_vectors(texts: &[(&str, &str)]) -> Vec<Vec<f32>> {
+        texts
             .iter()
             .map(|t| {
                 crate::embed::HashEmbedder::new()
@@ -954,12 +938,25 @@ mod tests {
                     .unwrap()
                     .remove(0)
             })
-            .collect();
-        let input: Vec<UnitDoc<'_>> = docs
-            .iter()
-            .zip(&own)
+            .collect()
+    }
+
+    /// `ensure_units`' input: each stored doc with its text and whole-text vector.
+    fn with_vectors<'a>(docs: &'a [(i64, String)], own: &'a [Vec<f32>]) -> Vec<UnitDoc<'a>> {
+        docs.iter()
+            .zip(own)
             .map(|((d, t), v)| (*d, t.as_str(), Some(v.as_slice())))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn units_are_embedded_without_mentions_and_made_again_when_the_rule_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let texts = [("a", "@united lost my bag again"), ("b", "Fast delivery.")];
+        let docs = put(&mut store, &texts);
+        let own = whole_text_vectors(&texts);
+        let input = with_vectors(&docs, &own);
         let e = Counting(crate::embed::HashEmbedder::new(), Default::default());
         let p = crate::progress::NoProgress;
         assert_eq!(ensure_units(&mut store, &e, &input, &p).unwrap(), 2);
