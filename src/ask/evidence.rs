@@ -170,12 +170,42 @@ pub struct Evidence {
     pub in_scope: usize,
     /// Sentiment of every retrieved verbatim's most relevant unit.
     pub sentiment: Mix,
+    /// When the question asks about a problem (or about what is liked): the groups are of the
+    /// retrieved verbatims whose relevant unit has that polarity only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub focus: Option<Focus>,
     /// Groups, largest first (at most [`GROUPS`]).
     pub groups: Vec<Group>,
     /// Retrieved verbatims in groups not shown.
     pub elsewhere: usize,
     /// Seconds from the question to the evidence (retrieval included).
     pub elapsed_s: f64,
+}
+
+/// The side a question takes: "why are customers unhappy with delivery?" asks about the
+/// complaints, not the praise the same words also retrieve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Focus {
+    /// The polarity the question asks about (negative or positive).
+    pub polarity: Polarity,
+    /// Retrieved verbatims of that polarity: the denominator of the groups' shares.
+    pub verbatims: usize,
+}
+
+/// The polarity a question asks about, from its opinion words alone (the lexicon rule,
+/// [`crate::sentiment::rule::score`], negation-aware): "unhappy", "complaints", "déçus" ask
+/// about problems, "love" about what is liked; `None` when it has none ("what do people say
+/// about the battery?"). Not the sentiment head: a question is not an opinion, and the head
+/// reads "What do people say about delivery?" as praise.
+pub fn question_focus(question: &str) -> Option<Polarity> {
+    let s = crate::sentiment::rule::score(question).score;
+    if s <= -RULE_ONLY_BAND {
+        Some(Polarity::Negative)
+    } else if s >= RULE_ONLY_BAND {
+        Some(Polarity::Positive)
+    } else {
+        None
+    }
 }
 
 /// A retrieved verbatim's most relevant unit.
@@ -195,9 +225,11 @@ struct Picked {
     child: Option<i64>,
 }
 
-/// Builds the evidence from `hits` (rank order). `qv` is the question's vector and `topic` its
-/// topic words ([`super::route::topic_words`]); `scope` the caller's filter (grant applied);
-/// `head` the workspace's sentiment head, when it has one. Units missing from the store (a
+/// Builds the evidence from `hits` (rank order). `qv` is the vector of the question's topic and
+/// `topic` its topic words ([`super::route::topic_words`]); `scope` the caller's filter (grant
+/// applied); `head` the workspace's sentiment head, when it has one; `focus` the polarity the
+/// question asks about ([`question_focus`]): when at least two retrieved verbatims have it, the
+/// groups are of those only (the overall mix is still given). Units missing from the store (a
 /// verbatim no theme run has seen) are split and embedded here.
 #[allow(clippy::too_many_arguments)]
 pub fn gather(
@@ -208,6 +240,7 @@ pub fn gather(
     topic: &str,
     scope: &Filter,
     head: Option<&SentimentHead>,
+    focus: Option<Polarity>,
 ) -> Result<Evidence, AskError> {
     let docs: Vec<i64> = hits.iter().map(|h| h.verbatim.doc).collect();
     let mut units = store.units_of(&docs)?;
@@ -304,6 +337,15 @@ pub fn gather(
     for p in &picked {
         sentiment.add(p.polarity);
     }
+    let focus = focus
+        .map(|f| Focus {
+            polarity: f,
+            verbatims: picked.iter().filter(|p| p.polarity == f).count(),
+        })
+        .filter(|f| f.verbatims >= 2);
+    if let Some(f) = focus {
+        picked.retain(|p| p.polarity == f.polarity);
+    }
     let any_placed = picked.iter().any(|p| p.parent.is_some());
     let (basis, mut groups) = if has_tree && any_placed {
         (
@@ -365,12 +407,22 @@ pub fn gather(
     sort_groups(&mut groups);
     let shown: usize = groups.iter().take(GROUPS).map(|g| g.verbatims).sum();
     groups.truncate(GROUPS);
+    // Shares are of the verbatims grouped (all retrieved, or those of the focus).
+    let grouped = picked.len();
+    let share = |n: usize| round4(n as f64 / grouped.max(1) as f64);
+    for g in &mut groups {
+        g.share_of_retrieved = share(g.verbatims);
+        for c in &mut g.children {
+            c.share_of_retrieved = share(c.verbatims);
+        }
+    }
     Ok(Evidence {
         basis,
         retrieved: hits.len(),
         in_scope: in_scope_docs.len(),
         sentiment,
-        elsewhere: hits.len() - shown,
+        focus,
+        elsewhere: grouped.saturating_sub(shown),
         groups,
         elapsed_s: 0.0,
     })
@@ -751,7 +803,16 @@ impl Evidence {
             (Basis::Hits, false) => "(no theme run yet: `verbatim themes` groups them)",
             (Basis::Hits, true) => "(aucun thème calculé : `verbatim themes` les regroupe)",
         };
-        let mut out = vec![if fr {
+        let focus = self.focus.map(|f| {
+            let (word, why) = match (f.polarity, fr) {
+                (Polarity::Positive, false) => ("positive", "what is liked"),
+                (Polarity::Positive, true) => ("positifs", "ce qui plaît"),
+                (_, false) => ("negative", "a problem"),
+                (_, true) => ("négatifs", "un problème"),
+            };
+            (f.verbatims, word, why)
+        });
+        let mut head = if fr {
             format!(
                 "Ce que disent les données — les {} avis les plus pertinents sur {} dans le périmètre, {by} ; sentiment de la partie pertinente de chaque avis : {}.",
                 self.retrieved,
@@ -765,7 +826,21 @@ impl Evidence {
                 self.in_scope,
                 mix(&self.sentiment)
             )
-        }];
+        };
+        if let Some((n, word, why)) = focus {
+            head.push_str(&if fr {
+                format!(" La question porte sur {why} : ci-dessous, les {n} avis {word} seulement.")
+            } else {
+                format!(" The question asks about {why}: below, the {n} {word} ones only.")
+            });
+        }
+        let mut out = vec![head];
+        let (denominator, of_what) = match focus {
+            Some((n, word, _)) if fr => (n, format!("avis {word} retrouvés")),
+            Some((n, word, _)) => (n, format!("{word} retrieved")),
+            None if fr => (self.retrieved, "avis retrouvés".to_string()),
+            None => (self.retrieved, "retrieved".to_string()),
+        };
         let describe = |g: &Group, indent: &str, out: &mut Vec<String>| {
             let size = match (g.in_scope, g.share_of_scope) {
                 (Some(s), Some(sh)) if fr => {
@@ -776,21 +851,19 @@ impl Evidence {
             };
             out.push(if fr {
                 format!(
-                    "{indent}{} « {} » — {} des {} avis retrouvés ({}){size} ; {}.",
+                    "{indent}{} « {} » — {} des {denominator} {of_what} ({}){size} ; {}.",
                     g.id,
                     g.label,
                     g.verbatims,
-                    self.retrieved,
                     pct(g.share_of_retrieved),
                     mix(&g.sentiment)
                 )
             } else {
                 format!(
-                    "{indent}{} \"{}\" — {} of the {} retrieved ({}){size}; {}.",
+                    "{indent}{} \"{}\" — {} of the {denominator} {of_what} ({}){size}; {}.",
                     g.id,
                     g.label,
                     g.verbatims,
-                    self.retrieved,
                     pct(g.share_of_retrieved),
                     mix(&g.sentiment)
                 )
@@ -990,6 +1063,29 @@ mod tests {
             mix.add(p.polarity);
         }
         assert_eq!(ids(pick_quotes(&refs, &dup, &mix)), [1, 0, 4]);
+    }
+
+    #[test]
+    fn a_question_takes_the_side_its_opinion_words_take() {
+        let focus = question_focus;
+        assert_eq!(
+            focus("Why are customers unhappy with delivery?"),
+            Some(Polarity::Negative)
+        );
+        assert_eq!(
+            focus("What are the main complaints about packaging?"),
+            Some(Polarity::Negative)
+        );
+        assert_eq!(
+            focus("What do customers love about the coffee?"),
+            Some(Polarity::Positive)
+        );
+        assert_eq!(focus("What do people say about the battery?"), None);
+        assert_eq!(focus("What do people say about delivery?"), None);
+        assert_eq!(
+            focus("Pourquoi les clients sont-ils déçus de la livraison ?"),
+            Some(Polarity::Negative)
+        );
     }
 
     #[test]

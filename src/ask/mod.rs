@@ -505,7 +505,21 @@ fn route_question(
     // Evidence first: from the store, before any model runs.
     // Units are chosen by the question's topic words ("unhappy delivery"), not its form: a
     // "Why…?" question is otherwise closest to the verbatims that ask "why" themselves.
-    let topic = route::topic_words(question);
+    // A question that takes a side ("why are customers unhappy with…") is answered from the
+    // verbatims on that side, and its opinion words are not topic words: "unhappy" must not
+    // pick the unit that says "unhappy" over the one that says what went wrong.
+    let head = opts.sentiment.as_deref();
+    let focus = evidence::question_focus(question);
+    let mut topic = route::topic_words(question);
+    if focus.is_some() {
+        let without: Vec<&str> = topic
+            .split(' ')
+            .filter(|w| !crate::sentiment::rule::is_opinion_word(w))
+            .collect();
+        if !without.is_empty() {
+            topic = without.join(" ");
+        }
+    }
     let about = if topic.is_empty() {
         question
     } else {
@@ -513,15 +527,7 @@ fn route_question(
     };
     let qv = embedder.embed(&[about], TextKind::Query)?.remove(0);
     let scope = grant.restrict(&opts.filter);
-    let mut ev = evidence::gather(
-        store,
-        embedder,
-        &hits,
-        &qv,
-        &topic,
-        &scope,
-        opts.sentiment.as_deref(),
-    )?;
+    let mut ev = evidence::gather(store, embedder, &hits, &qv, &topic, &scope, head, focus)?;
     // `limit` bounds the quoted verbatims and the sources listed: the quoted ones first (the
     // only ones the model sees, numbered 1…q), then the other retrieved ones in rank order. The
     // evidence's counts are of every retrieved verbatim.

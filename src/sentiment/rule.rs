@@ -58,6 +58,12 @@ pub struct RuleScore {
     pub negation: bool,
 }
 
+/// Whether `word` (any case) is an opinion word of the lexicon ("unhappy", "love", "déçu"): a
+/// stance a question takes, not what it is about.
+pub fn is_opinion_word(word: &str) -> bool {
+    lexicon().contains_key(&word.to_lowercase())
+}
+
 /// Tokens: lower-cased letter runs (apostrophes inside words kept, `n't` kept attached) and
 /// the punctuation that ends a negation scope.
 #[cfg(test)]

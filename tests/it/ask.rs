@@ -309,15 +309,38 @@ fn why_questions_get_the_evidence_by_aspect_before_any_model() {
     assert!(retrieved >= 10, "{ev}");
     assert_eq!(ev["in_scope"], 88);
     let groups = ev["groups"].as_array().unwrap();
-    // The counts add up: every retrieved verbatim is in one group or "elsewhere".
+    // The question asks about a problem: the groups are of the negative retrieved verbatims
+    // only (the overall mix still counts all), and their counts add up: each is in one group or
+    // "elsewhere".
+    assert_eq!(ev["focus"]["polarity"], "negative", "{ev}");
+    let focused = ev["focus"]["verbatims"].as_u64().unwrap();
+    assert_eq!(ev["sentiment"]["negative"].as_u64().unwrap(), focused);
+    assert!(focused < retrieved, "{ev}");
     let grouped: u64 = groups
         .iter()
         .map(|g| g["verbatims"].as_u64().unwrap())
         .sum();
+    assert_eq!(grouped + ev["elsewhere"].as_u64().unwrap(), focused, "{ev}");
+    for g in groups {
+        assert_eq!(g["sentiment"]["negative"], g["verbatims"], "{g}");
+        for qt in g["quotes"].as_array().unwrap() {
+            assert_eq!(qt["polarity"], "negative", "{qt}");
+        }
+    }
+    // A question that takes no side groups every retrieved verbatim.
+    let neutral = ask(&ws, &["What do people say about delivery?", "--extractive"]);
+    let nev = &neutral["evidence"];
+    assert!(nev.get("focus").is_none(), "{nev}");
+    let n_grouped: u64 = nev["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["verbatims"].as_u64().unwrap())
+        .sum();
     assert_eq!(
-        grouped + ev["elsewhere"].as_u64().unwrap(),
-        retrieved,
-        "{ev}"
+        n_grouped + nev["elsewhere"].as_u64().unwrap(),
+        nev["retrieved"].as_u64().unwrap(),
+        "{nev}"
     );
     // The largest group is about delivery, and its quotes are the delivery part of each review,
     // marked inside the verbatim — even in the two-sided ones ("… but delivery took three weeks").
