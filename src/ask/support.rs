@@ -14,7 +14,7 @@
 //!    words (tantivy's English and French lists, the theme labels' filler list) and the words that
 //!    frame a claim about feedback rather than state it ("customers", "say", "mention",
 //!    [`FRAMING`]); stance words ("complain", "love", "disappointed", [`STANCE`]) are left to the
-//!    polarity check. A sentence with no content word, a fragment of fewer than
+//!    polarity check. A sentence with fewer than [`MIN_CONTENT_WORDS`] content words, a fragment of fewer than
 //!    [`MIN_CLAIM_WORDS`] words ("Green tea [1].") or a question states nothing that can be
 //!    checked and is dropped.
 //! 3. **polarity** — the sentence's sentiment ([`crate::sentiment::unit`]: the workspace model's
@@ -61,6 +61,13 @@ use crate::themes::Polarity;
 
 /// Fewer words than this (citations aside) make a fragment ("Green tea [1]."), not a claim.
 pub const MIN_CLAIM_WORDS: usize = 3;
+
+/// Fewer distinct content words than this leave a claim resting on its stance and framing words
+/// ("I love this tea [3]" over a verbatim that loves tea but not this one; "about same price"):
+/// too little for the words check to verify. Chosen on the faithfulness set (BENCHMARKS.md
+/// "Support check"): every sentence it drops there with one content word was judged unsupported
+/// or a two-word fragment.
+pub const MIN_CONTENT_WORDS: usize = 2;
 
 /// Share of a sentence's distinct content words that must appear (as stems) in the verbatims it
 /// cites.
@@ -730,6 +737,21 @@ fn words_check(claim: &[Word], units: &[Vec<UnitWords>], min_coverage: f32) -> C
             detail: "no content word: the sentence states nothing that can be checked".into(),
         };
     }
+    if claim.len() < MIN_CONTENT_WORDS {
+        return CheckResult {
+            check: Check::Words,
+            passed: false,
+            detail: format!(
+                "only {} content word ({}): too little to check",
+                claim.len(),
+                claim
+                    .iter()
+                    .map(|w| w.surface.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+    }
     let found = |w: &Word| {
         units
             .iter()
@@ -1341,6 +1363,21 @@ mod tests {
         let c = run(
             "The construction is poor. [1]",
             &["The construction is poor."],
+        );
+        assert!(c.supported(), "{c:#?}");
+    }
+    #[test]
+    fn one_content_word_is_too_little_to_check() {
+        // The faithfulness set's "I love this tea [3]": [3] loves tea, not this one.
+        let c = run(
+            "I love this tea [1].",
+            &["I love tea!!! But this one was disappointing, the jasmine is too strong."],
+        );
+        assert_eq!(dropped_by(&c), Some(Check::Words), "{c:#?}");
+        assert!(c.support.checks[1].detail.contains("tea"), "{c:#?}");
+        let c = run(
+            "I love this jasmine tea [1].",
+            &["I love this jasmine tea, every morning."],
         );
         assert!(c.supported(), "{c:#?}");
     }
