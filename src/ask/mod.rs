@@ -602,8 +602,9 @@ fn evidence_numbers(ev: &evidence::Evidence) -> String {
     out
 }
 
-/// The model summarises the evidence: its prompt is the grouped evidence (labels, numbers,
-/// quoted units numbered `[1]…[q]`), never the retrieved verbatims whole, and each sentence must
+/// The model summarises the evidence: its prompt is the evidence's quoted units numbered
+/// `[1]…[q]` and the question ([`evidence::Evidence::prompt`], `instruction`), never the
+/// retrieved verbatims whole, and each sentence must
 /// cite the quotes and pass the support check ([`support::check`] against the quoted verbatims it
 /// cites; numbers also from the evidence).
 #[allow(clippy::too_many_arguments)]
