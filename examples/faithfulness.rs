@@ -34,6 +34,52 @@ fn texts_of(path: &PathBuf) -> anyhow::Result<HashMap<String, String>> {
     Ok(out)
 }
 
+/// The prompt each triple's sentence was written under (`prompt` in its line; the first set,
+/// collected before the quotes prompt, has none: "groups"), in file order.
+fn prompts_of(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let body = std::fs::read_to_string(path)?;
+    body.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            Ok(v["prompt"].as_str().unwrap_or("groups").to_string())
+        })
+        .collect()
+}
+
+/// Claims over the evaluation-only sets hold no verbatim text: a run the model copied from a
+/// retrieved verbatim is stored as `{{ID@START..END}}` (byte offsets into its redacted text),
+/// put back here from the data.
+fn expand(claim: &str, texts: &HashMap<String, String>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = claim;
+    while let Some(open) = rest.find("{{") {
+        let close = rest[open..]
+            .find("}}")
+            .ok_or_else(|| anyhow::anyhow!("unclosed {{{{ in {claim:?}"))?
+            + open;
+        let inner = &rest[open + 2..close];
+        let (id, span) = inner
+            .rsplit_once('@')
+            .ok_or_else(|| anyhow::anyhow!("{inner:?}: not ID@START..END"))?;
+        let (a, b) = span
+            .split_once("..")
+            .ok_or_else(|| anyhow::anyhow!("{inner:?}: not ID@START..END"))?;
+        let raw = texts
+            .get(id)
+            .ok_or_else(|| anyhow::anyhow!("verbatim {id} not in the data set"))?;
+        let text = verbatim::pii::redact(raw).as_str().to_string();
+        let piece = text
+            .get(a.parse::<usize>()?..b.parse::<usize>()?)
+            .ok_or_else(|| anyhow::anyhow!("{inner:?}: outside verbatim {id}"))?;
+        out.push_str(&rest[..open]);
+        out.push_str(piece);
+        rest = &rest[close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 fn line(name: &str, s: &Scores) -> String {
     format!(
         "| {name} | {} | {} | {} | {} | {} | {:.3} | {:.3} |",
@@ -58,17 +104,20 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| repo.join("../shared/data"));
     let fixtures = repo.join("tests/fixtures/faithfulness");
     let mut sets: Vec<(&str, Vec<Triple>)> = Vec::new();
+    let mut prompts: Vec<Vec<String>> = Vec::new();
     for name in ["amazon_fine_foods", "airline_tweets"] {
         let texts = texts_of(&data.join(format!("{name}.jsonl")))?;
-        sets.push((
-            name,
-            faithfulness::load(&fixtures.join(format!("{name}.jsonl")), Some(&texts))?,
-        ));
+        let path = fixtures.join(format!("{name}.jsonl"));
+        let mut triples = faithfulness::load(&path, Some(&texts))?;
+        for t in &mut triples {
+            t.claim = expand(&t.claim, &texts)?;
+        }
+        sets.push((name, triples));
+        prompts.push(prompts_of(&path)?);
     }
-    sets.push((
-        "demo",
-        faithfulness::load(&fixtures.join("demo.jsonl"), None)?,
-    ));
+    let demo = fixtures.join("demo.jsonl");
+    sets.push(("demo", faithfulness::load(&demo, None)?));
+    prompts.push(prompts_of(&demo)?);
 
     let dir = catalog::resolve("all-MiniLM-L6-v2")?;
     let model = SentenceTransformer::load(&dir, &EmbedOptions::default())?;
@@ -107,6 +156,24 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!("{}", line("all", &all));
+    // The same, by the prompt the sentences were written under.
+    for prompt in ["groups", "quotes"] {
+        let mut s = Scores::default();
+        for ((_, triples), ps) in sets.iter().zip(&prompts) {
+            let picked: Vec<Triple> = triples
+                .iter()
+                .zip(ps)
+                .filter(|(_, p)| *p == prompt)
+                .map(|(t, _)| t.clone())
+                .collect();
+            let (x, _) = faithfulness::evaluate(&picked, &polarities)?;
+            s.true_positive += x.true_positive;
+            s.false_positive += x.false_positive;
+            s.false_negative += x.false_negative;
+            s.true_negative += x.true_negative;
+        }
+        println!("{}", line(&format!("all, {prompt} prompt"), &s));
+    }
     let mut reasons: Vec<_> = reasons.into_iter().collect();
     reasons.sort();
     println!("\nDropped by (first failing check): {reasons:?}");

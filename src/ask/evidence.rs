@@ -896,43 +896,58 @@ impl Evidence {
         out
     }
 
-    /// The evidence as the model's prompt: one numbered line per group (label, counts,
-    /// sentiment, quoted units with their source numbers) — small: a few hundred tokens, not
-    /// the retrieved verbatims whole. No line is shaped like an answer sentence, so a small
-    /// model that copies its input copies nothing it could pass off as its own.
+    /// The evidence as the model's prompt: the quoted units, one per line, each behind its
+    /// number (`[n] text`), by number, each verbatim once. Not the groups' labels and counts:
+    /// SmolLM2-135M echoed those lines ("Amazon: 29 verbatims (14 negative…)") and took their
+    /// list numbers for citations, and the analyst has them already, first. A quote the model
+    /// copies under its number is true and can be checked; one copied under another number is
+    /// dropped by the support check like any unsupported sentence.
     pub fn prompt(&self) -> String {
-        let mut s = format!(
-            "Evidence: the {} customer verbatims most relevant to the question, grouped by what they talk about.\n",
-            self.retrieved
-        );
-        let mut k = 0;
-        let mut line = |g: &Group, parent: Option<&str>| {
-            k += 1;
-            let label = match parent {
-                Some(p) => format!("{p} / {}", g.label),
-                None => g.label.clone(),
-            };
-            let quotes: Vec<String> = g
-                .quotes
-                .iter()
-                .map(|q| format!("[{}] \"{}\"", q.n, q.unit.replace(['\n', '"'], " ")))
-                .collect();
+        let mut s = String::from("Quotes from customer feedback:\n");
+        for (n, unit) in self.quotes_in_order() {
             s.push_str(&format!(
-                "{k}. {label}: {} verbatims ({} negative, {} neutral, {} positive). Quotes: {}\n",
-                g.verbatims,
-                g.sentiment.negative,
-                g.sentiment.neutral,
-                g.sentiment.positive,
-                quotes.join(" ")
+                "[{n}] {}\n",
+                unit.replace(['\n', '"'], " ").trim()
             ));
-        };
-        for g in &self.groups {
-            line(g, None);
-            for c in shown_children(g) {
-                line(&c, Some(&g.label));
-            }
         }
         s
+    }
+
+    /// What the model is asked after the quotes and the question: short sentences, each saying
+    /// what a quote says in its words (words the support check finds) and ending with its
+    /// number; the example is the first quote itself, so copying it gives a true sentence.
+    pub fn instruction(&self, fr: bool) -> String {
+        let example = match self.quotes_in_order().first() {
+            Some((n, u)) => format!(
+                ", like this: {} [{n}].",
+                u.replace(['\n', '"'], " ")
+                    .trim()
+                    .trim_end_matches(['.', '!', '?', '…'])
+            ),
+            None => ".".into(),
+        };
+        format!(
+            "Answer in 2 or 3 short sentences{}. Each sentence says what one quote says, in its words, and ends with the quote's number in square brackets{example}",
+            if fr { ", in French" } else { "" }
+        )
+    }
+
+    /// (number, unit) of every quote, by number, each verbatim once.
+    fn quotes_in_order(&self) -> Vec<(usize, String)> {
+        let mut qs: Vec<(usize, String)> = Vec::new();
+        for g in &self.groups {
+            for q in g
+                .quotes
+                .iter()
+                .chain(g.children.iter().flat_map(|c| &c.quotes))
+            {
+                if !qs.iter().any(|(n, _)| *n == q.n) {
+                    qs.push((q.n, q.unit.clone()));
+                }
+            }
+        }
+        qs.sort_by_key(|(n, _)| *n);
+        qs
     }
 }
 

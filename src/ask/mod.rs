@@ -612,8 +612,33 @@ fn abstention(lang: Lang, found: usize, above: usize, best: f32, min: f32) -> St
     }
 }
 
-/// The model summarises the evidence: its prompt is the grouped evidence (labels, numbers,
-/// quoted units numbered `[1]…[q]`), never the retrieved verbatims whole, and each sentence must
+/// The evidence's counts and shares as the prompt and the analyst see them (verbatims, sentiment
+/// mix, percentages): the numbers a generated sentence may state besides its cited verbatims'.
+fn evidence_numbers(ev: &evidence::Evidence) -> String {
+    let mix = |m: &evidence::Mix| format!("{} {} {}", m.negative, m.neutral, m.positive);
+    let pct = |x: f64| format!("{:.0}", 100.0 * x);
+    let mut out = format!("{} {} {}", ev.retrieved, ev.in_scope, mix(&ev.sentiment));
+    for g in ev
+        .groups
+        .iter()
+        .chain(ev.groups.iter().flat_map(|g| &g.children))
+    {
+        out.push_str(&format!(
+            " {} {} {}",
+            g.verbatims,
+            mix(&g.sentiment),
+            pct(g.share_of_retrieved)
+        ));
+        if let (Some(n), Some(sh)) = (g.in_scope, g.share_of_scope) {
+            out.push_str(&format!(" {n} {}", pct(sh)));
+        }
+    }
+    out
+}
+
+/// The model summarises the evidence: its prompt is the evidence's quoted units numbered
+/// `[1]…[q]` and the question ([`evidence::Evidence::prompt`], `instruction`), never the
+/// retrieved verbatims whole, and each sentence must
 /// cite the quotes and pass the support check ([`support::check`] against the quoted verbatims it
 /// cites; numbers also from the evidence).
 #[allow(clippy::too_many_arguments)]
@@ -630,22 +655,26 @@ fn generate(
     mut timings: Timings,
     on_sentence: &mut dyn FnMut(&str),
 ) -> Result<Answer, AskError> {
-    let mut user = ev.prompt();
-    user.push_str(&format!(
-        "\nQuestion: {question}\nIn 2 or 3 sentences{}, say what these customers say, ending each sentence with the numbers of the quotes it rests on.",
-        if lang == Lang::Fr { ", in French" } else { "" }
-    ));
+    // The quotes, the question last but one, the instruction last (a small model follows the
+    // last thing it read).
+    let user = format!(
+        "{}\nQuestion: {question}\n\n{}",
+        ev.prompt(),
+        ev.instruction(lang == Lang::Fr)
+    );
     let gen = &opts.gen;
     let t1 = Instant::now();
     // The support check reads the quoted verbatims ([1]…[q]) a sentence cites (owned: the
     // sources move into an extractive fallback below); numbers may also come from their dates
-    // and from the evidence's own counts and shares (computed from the data, in the prompt).
+    // and from the evidence's own counts and shares (computed from the data, in the prompt) —
+    // not from the prompt's list and quote numbers, nor from quotes the sentence does not cite.
+    let counts = evidence_numbers(ev);
     let owned: Vec<(usize, String, String)> = sources
         .iter()
         .take(q)
         .map(|s| {
             let date = s.date.clone().unwrap_or_default();
-            (s.n, s.text.clone(), format!("{date}\n{user}"))
+            (s.n, s.text.clone(), format!("{date}\n{counts}"))
         })
         .collect();
     let context: Vec<Cited> = owned
@@ -678,8 +707,14 @@ fn generate(
     };
     let generated = generator.generate(EVIDENCE_SYSTEM, &user, gen, &mut |piece| {
         pending.push_str(piece);
-        let mut parts = cite::sentences(&pending);
-        if parts.len() > 1 {
+        let mut parts = support::attach_citations(cite::sentences(&pending));
+        // A sentence is complete once the next one has words: its citations may still come on
+        // the next line ("… poor.\n[1]").
+        if parts.len() > 1
+            && parts
+                .last()
+                .is_some_and(|p| p.chars().any(char::is_alphabetic))
+        {
             let last = parts.pop().unwrap_or_default();
             for p in parts {
                 emit(&p, &mut checked, on_sentence);
@@ -707,7 +742,7 @@ fn generate(
             return Ok(a);
         }
     };
-    for p in cite::sentences(&pending) {
+    for p in support::attach_citations(cite::sentences(&pending)) {
         emit(&p, &mut checked, on_sentence);
     }
     if let Some(e) = failed {

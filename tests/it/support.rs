@@ -12,7 +12,7 @@ use crate::common::*;
 #[test]
 fn the_support_check_keeps_only_supported_claims_of_the_demo_set() {
     let triples = faithfulness::load(&fixture("faithfulness/demo.jsonl"), None).unwrap();
-    assert!(triples.len() >= 30, "{} triples", triples.len());
+    assert!(triples.len() >= 60, "{} triples", triples.len());
     let judged = triples.iter().filter(|t| t.supported).count();
     assert!(judged > 0 && judged < triples.len(), "both labels occur");
     let dir = model_dir();
@@ -32,8 +32,11 @@ fn the_support_check_keeps_only_supported_claims_of_the_demo_set() {
         "precision {:.3} ({s:?}); kept though judged unsupported: {wrong:#?}",
         s.precision()
     );
-    // Not vacuous: the check keeps claims, not only drops them.
-    assert!(s.true_positive >= 1, "{s:?}");
+    // Not vacuous: the check keeps claims, not only drops them. Before the echo stripping,
+    // citation forms and the quotes prompt it kept 1 of the 7 supported claims here (recall
+    // 0.14); now 15 of 19 (BENCHMARKS.md "Support check").
+    assert!(s.true_positive >= 10, "{s:?}");
+    assert!(s.recall() >= 0.6, "recall {:.3} ({s:?})", s.recall());
 }
 
 #[test]
