@@ -62,7 +62,7 @@ pub struct AspectUnit {
 /// they were in and moves the units of folded children.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AspectPatch {
-    /// Nodes whose label, counts or state change, as they are to be stored (by id).
+    /// Nodes whose label, counts, state or centroid change, as they are to be stored (by id).
     pub nodes: Vec<AspectNode>,
     /// Children left under the run's minimum size: (folded child, sibling that takes its units).
     pub folded: Vec<(i64, i64)>,
@@ -70,13 +70,6 @@ pub struct AspectPatch {
     /// the run key the tree is current under then (written only if the sequence is that one), so
     /// the next `themes` reads the patched tree instead of clustering again.
     pub run_key: Option<(i64, String)>,
-}
-
-impl AspectPatch {
-    /// Nothing to change.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.folded.is_empty()
-    }
 }
 
 impl Store {
@@ -234,15 +227,16 @@ impl Store {
     ) -> rusqlite::Result<()> {
         for n in &patch.nodes {
             tx.prepare_cached(
-                "UPDATE aspect_nodes SET label = ?2, units = ?3, verbatims = ?4, state = ?5 \
-                 WHERE id = ?1",
+                "UPDATE aspect_nodes SET label = ?2, units = ?3, verbatims = ?4, state = ?5, \
+                 centroid = ?6 WHERE id = ?1",
             )?
             .execute(params![
                 n.id,
                 n.label,
                 n.units,
                 n.verbatims,
-                n.state.as_str()
+                n.state.as_str(),
+                f32s_to_blob(&n.centroid)
             ])?;
         }
         for (from, to) in &patch.folded {

@@ -466,7 +466,8 @@ pub struct TreeErasure {
 ///   run folds a branch that small: its units join the sibling whose centroid is nearest to its
 ///   own, and it vanishes (a seeded or renamed child is the user's and stays);
 /// * a node left with no unit vanishes (a seeded child stays, as in a run); its id is never
-///   reused;
+///   reused, and its automatic label and centroid, made of erased units only, are cleared (so
+///   no later run matches it);
 /// * labels come from [`node_labels`], the run's labeller, over the remaining units (scores
 ///   classed under `neutral_band`, the band the run used): every node is relabelled, so labels
 ///   stay unique across the tree; user labels, seeds, parents, moves and centroids are kept.
@@ -540,6 +541,11 @@ pub fn without_erased(
             }
         } else {
             m.state = ThemeState::Vanished;
+            if n.state != ThemeState::Vanished {
+                // Emptied by the erasure: its label and centroid came from erased units only.
+                m.label.clear();
+                m.centroid.clear();
+            }
         }
         if m == *n {
             continue;
@@ -551,6 +557,45 @@ pub fn without_erased(
         out.patch.nodes.push(m);
     }
     out
+}
+
+/// The lower-cased words (runs of letters and digits, three characters or more) of `text`: what
+/// [`clear_erased_words`] compares.
+pub fn label_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+}
+
+/// Clears the automatic label of every node that is not active after the erasure (vanished in
+/// an earlier run, merged) and uses one of `erased_only` — words only the erased verbatims used
+/// ([`label_words`]). Such a node's members went with the run that had them, so [`without_erased`]
+/// cannot see that the erased units were among them; its label can still carry their words.
+/// Active nodes were relabelled from the remaining units. The cleared labels join `stale_labels`.
+pub fn clear_erased_words(
+    out: &mut TreeErasure,
+    nodes: &[AspectNode],
+    erased_only: &HashSet<String>,
+) {
+    if erased_only.is_empty() {
+        return;
+    }
+    let patched: HashSet<i64> = out.patch.nodes.iter().map(|n| n.id).collect();
+    let shows = |label: &str| label_words(label).any(|w| erased_only.contains(&w));
+    for n in out.patch.nodes.iter_mut() {
+        if n.state != ThemeState::Active && shows(&n.label) {
+            out.stale_labels.push(std::mem::take(&mut n.label));
+        }
+    }
+    for n in nodes {
+        if !patched.contains(&n.id) && n.state != ThemeState::Active && shows(&n.label) {
+            out.stale_labels.push(n.label.clone());
+            out.patch.nodes.push(AspectNode {
+                label: String::new(),
+                ..n.clone()
+            });
+        }
+    }
 }
 
 /// The folding rule of [`without_erased`]: children among `affected` that held at least the
@@ -1554,5 +1599,25 @@ mod tests {
         let c7 = out.patch.nodes.iter().find(|n| n.id == 7).unwrap();
         assert_eq!((c7.state, c7.units), (ThemeState::Vanished, 0));
         assert_eq!(c7.user_label.as_deref(), Some("My own label"));
+        assert!(c7.label.is_empty() && c7.centroid.is_empty(), "{c7:?}");
+        // A node vanished in an earlier run, labelled with the erased word: cleared; a user
+        // label is the user's; an active node is left to the relabelling.
+        let mut old = new_node(9, false);
+        old.state = ThemeState::Vanished;
+        old.label = "zorblax wrapper".into();
+        let mut mine = old.clone();
+        mine.id = 10;
+        mine.label = "wrapper".into();
+        mine.user_label = Some("zorblax issues".into());
+        let mut with_old = nodes.clone();
+        with_old.extend([old, mine]);
+        let mut out = without_erased(&with_old, &units, &erased, &remaining, 0.2);
+        let only: HashSet<String> = ["zorblax".to_string()].into_iter().collect();
+        let before = out.patch.nodes.len();
+        clear_erased_words(&mut out, &with_old, &only);
+        assert_eq!(out.patch.nodes.len(), before + 1);
+        let c9 = out.patch.nodes.last().unwrap();
+        assert_eq!((c9.id, c9.label.as_str()), (9, ""));
+        assert!(out.stale_labels.contains(&"zorblax wrapper".to_string()));
     }
 }

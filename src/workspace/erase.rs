@@ -432,11 +432,7 @@ fn erase(
         None => opened.insert(ws.indexes()?.0),
     };
     let (relabels, mut stale) = relabel(&ws.store, &erased_docs)?;
-    let tree = tree_without(
-        &ws.store,
-        &erased_docs,
-        ws.store.seq()? + victims.len() as i64,
-    )?;
+    let tree = tree_without(&ws.store, &victims, ws.store.seq()? + victims.len() as i64)?;
     stale.extend(tree.stale_labels);
     let counted = !dry_run && !receipt.ids.is_empty();
     if counted {
@@ -627,33 +623,66 @@ fn relabel(
 /// same ids and counts less the erased verbatims, instead of clustering again.
 fn tree_without(
     store: &Store,
-    erased: &HashSet<i64>,
+    victims: &[crate::store::Verbatim],
     seq_after: i64,
 ) -> Result<TreeErasure, StoreError> {
-    if erased.is_empty() {
+    if victims.is_empty() {
         return Ok(TreeErasure::default());
     }
+    let erased: HashSet<i64> = victims.iter().map(|v| v.doc).collect();
+    let nodes = store.aspect_nodes()?;
     let units = store.aspect_units()?;
-    if !units.iter().any(|u| erased.contains(&u.doc)) {
-        return Ok(TreeErasure::default());
-    }
-    let kept: BTreeSet<i64> = units
+    let mut out = if units.iter().any(|u| erased.contains(&u.doc)) {
+        let kept: BTreeSet<i64> = units
+            .iter()
+            .map(|u| u.doc)
+            .filter(|d| !erased.contains(d))
+            .collect();
+        let docs = store.get_docs(&kept.into_iter().collect::<Vec<_>>())?;
+        aspect::without_erased(
+            &nodes,
+            &units,
+            &erased,
+            &docs,
+            aspect::labelled_band(store)?,
+        )
+    } else {
+        TreeErasure::default()
+    };
+    // Nodes of earlier runs keep labels whose members are no longer known.
+    if nodes
         .iter()
-        .map(|u| u.doc)
-        .filter(|d| !erased.contains(d))
-        .collect();
-    let docs = store.get_docs(&kept.into_iter().collect::<Vec<_>>())?;
-    let mut out = aspect::without_erased(
-        &store.aspect_nodes()?,
-        &units,
-        erased,
-        &docs,
-        aspect::labelled_band(store)?,
-    );
+        .any(|n| n.state != ThemeState::Active && !n.label.is_empty())
+    {
+        aspect::clear_erased_words(&mut out, &nodes, &erased_only_words(store, victims)?);
+    }
     if store.aspect_run_key()? == Some(aspect::run_key(store)?) {
         out.patch.run_key = Some((seq_after, aspect::run_key_at(store, seq_after)?));
     }
     Ok(out)
+}
+
+/// Words of the erased texts ([`aspect::label_words`]) that no remaining verbatim uses.
+fn erased_only_words(
+    store: &Store,
+    victims: &[crate::store::Verbatim],
+) -> Result<HashSet<String>, StoreError> {
+    let mut only: HashSet<String> = victims
+        .iter()
+        .flat_map(|v| aspect::label_words(&v.text))
+        .collect();
+    let erased: HashSet<i64> = victims.iter().map(|v| v.doc).collect();
+    for (doc, text, _) in store.texts_with_language()? {
+        if only.is_empty() {
+            break;
+        }
+        if !erased.contains(&doc) {
+            for w in aspect::label_words(&text) {
+                only.remove(&w);
+            }
+        }
+    }
+    Ok(only)
 }
 
 /// Byte strings whose presence in a report means it shows erased data: the start of each
