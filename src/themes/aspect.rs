@@ -470,7 +470,8 @@ pub struct TreeErasure {
 ///   no later run matches it);
 /// * labels come from [`node_labels`], the run's labeller, over the remaining units (scores
 ///   classed under `neutral_band`, the band the run used): every node is relabelled, so labels
-///   stay unique across the tree; user labels, seeds, parents, moves and centroids are kept.
+///   stay unique across the tree; user labels, seeds, parents and moves are kept (centroids of
+///   surviving nodes too: [`recentre_children`] recentres those that lost units, on their vectors).
 ///
 /// `docs` are the verbatims of the remaining units (their text is what is labelled). Node ids
 /// do not change. Nothing to do (no erased unit) gives an empty [`TreeErasure`].
@@ -557,6 +558,75 @@ pub fn without_erased(
         out.patch.nodes.push(m);
     }
     out
+}
+
+/// Recentres the children of `out.patch` that lost units (`lost`) on the units they keep
+/// (`remaining`: the stored places without the erased ones): the normalised mean of those units'
+/// vectors in the tree's space ([`tree::aspect_vectors`], grouped by verbatim as a run groups
+/// them), so no erased vector stays inside a centroid. `stored`: the unit vectors of the
+/// verbatims of those children. A folded child or one that took a fold, and a child whose unit
+/// vectors are not all in `stored`, keeps its centroid (parents do too: a run's parent centroid
+/// also counts the "other" units nearest to it, which the stored places do not name).
+pub fn recentre_children(
+    out: &mut TreeErasure,
+    remaining: &[AspectUnit],
+    lost: &BTreeSet<i64>,
+    stored: &HashMap<i64, Vec<crate::store::StoredUnit>>,
+) {
+    let folds: BTreeSet<i64> = out.patch.folded.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let targets: BTreeSet<i64> = out
+        .patch
+        .nodes
+        .iter()
+        .filter(|n| !n.is_parent && n.state == ThemeState::Active && n.units > 0)
+        .map(|n| n.id)
+        .filter(|id| lost.contains(id) && !folds.contains(id))
+        .collect();
+    let docs: BTreeSet<i64> = remaining
+        .iter()
+        .filter(|u| u.child.is_some_and(|c| targets.contains(&c)))
+        .map(|u| u.doc)
+        .collect();
+    let (mut rows, mut owner, mut row_of) = (Vec::new(), Vec::new(), HashMap::new());
+    let mut dim = 0;
+    for (i, doc) in docs.iter().enumerate() {
+        for u in stored.get(doc).map(Vec::as_slice).unwrap_or_default() {
+            if dim == 0 {
+                dim = u.vector.len();
+            }
+            if u.vector.is_empty() || u.vector.len() != dim {
+                continue;
+            }
+            row_of.insert((*doc, u.idx), owner.len());
+            rows.extend_from_slice(&u.vector);
+            owner.push(i);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let x = tree::aspect_vectors(&rows, dim, Some(&owner), TreeParams::default().aspect_alpha);
+    for n in out.patch.nodes.iter_mut() {
+        if !targets.contains(&n.id) || n.centroid.len() != dim {
+            continue;
+        }
+        let mut c = vec![0f32; dim];
+        let mut whole = true;
+        for u in remaining.iter().filter(|u| u.child == Some(n.id)) {
+            match row_of.get(&(u.doc, u.idx)) {
+                Some(&r) => {
+                    for (a, b) in c.iter_mut().zip(&x[r * dim..(r + 1) * dim]) {
+                        *a += b;
+                    }
+                }
+                None => whole = false,
+            }
+        }
+        if whole {
+            crate::vecmath::l2_normalize(&mut c);
+            n.centroid = c;
+        }
+    }
 }
 
 /// The lower-cased words (runs of letters and digits, three characters or more) of `text`: what
@@ -1619,5 +1689,59 @@ mod tests {
         let c9 = out.patch.nodes.last().unwrap();
         assert_eq!((c9.id, c9.label.as_str()), (9, ""));
         assert!(out.stale_labels.contains(&"zorblax wrapper".to_string()));
+    }
+
+    #[test]
+    fn a_child_that_lost_units_is_recentred_on_those_it_keeps() {
+        let unit = |doc: i64, child: Option<i64>| AspectUnit {
+            doc,
+            idx: 0,
+            start: 0,
+            end: 1,
+            child,
+            parent: Some(1),
+            score: 0.0,
+        };
+        let mut kept = new_node(3, false);
+        kept.centroid = vec![0.0, 1.0, 0.0];
+        kept.units = 2;
+        let mut folded_into = new_node(8, false);
+        folded_into.centroid = vec![1.0, 0.0, 0.0];
+        folded_into.units = 5;
+        let mut out = TreeErasure {
+            patch: crate::store::AspectPatch {
+                nodes: vec![kept, folded_into],
+                folded: vec![(2, 8)],
+                run_key: None,
+            },
+            stale_labels: Vec::new(),
+        };
+        let remaining = [unit(6, Some(3)), unit(7, Some(3)), unit(9, Some(8))];
+        // One unit per verbatim: its vector in the tree's space is its own direction.
+        let stored: HashMap<i64, Vec<crate::store::StoredUnit>> = [
+            (6, vec![0.6, 0.8, 0.0]),
+            (7, vec![0.0, 0.8, 0.6]),
+            (9, vec![0.0, 0.0, 1.0]),
+        ]
+        .into_iter()
+        .map(|(doc, v)| {
+            let u = crate::store::StoredUnit {
+                idx: 0,
+                start: 0,
+                end: 1,
+                vector: v,
+            };
+            (doc, vec![u])
+        })
+        .collect();
+        let lost: BTreeSet<i64> = [3, 8].into_iter().collect();
+        recentre_children(&mut out, &remaining, &lost, &stored);
+        let c = &out.patch.nodes[0].centroid;
+        let want = [0.6, 1.6, 0.6].map(|x: f32| x / (0.36f32 + 2.56 + 0.36).sqrt());
+        for (a, b) in c.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{c:?} vs {want:?}");
+        }
+        // A child that took a fold keeps its centroid.
+        assert_eq!(out.patch.nodes[1].centroid, vec![1.0, 0.0, 0.0]);
     }
 }

@@ -9,7 +9,8 @@
 //!    phrase only the erased verbatims used must go with them); likewise the aspect tree
 //!    ([`aspect::without_erased`]): the erased units leave every node, counts follow, the nodes
 //!    are relabelled by the run's labeller from the units that remain, a child left under the
-//!    run's minimum size folds into its nearest sibling, an emptied node vanishes; ids, user
+//!    run's minimum size folds into its nearest sibling, a child that lost units is recentred
+//!    on those it keeps, an emptied node vanishes; ids, user
 //!    labels and seeds stay, and a tree that was current stays current (no re-clustering);
 //! 3. deletes the verbatims from every table that holds them in one store transaction
 //!    ([`Store::erase`]: verbatims, segment values, embeddings, sentence vectors, opinion
@@ -639,13 +640,32 @@ fn tree_without(
             .filter(|d| !erased.contains(d))
             .collect();
         let docs = store.get_docs(&kept.into_iter().collect::<Vec<_>>())?;
-        aspect::without_erased(
+        let mut out = aspect::without_erased(
             &nodes,
             &units,
             &erased,
             &docs,
             aspect::labelled_band(store)?,
-        )
+        );
+        // Centroids: the children that lost units, on the vectors of the units they keep.
+        let lost: BTreeSet<i64> = units
+            .iter()
+            .filter(|u| erased.contains(&u.doc))
+            .filter_map(|u| u.child)
+            .collect();
+        let remaining: Vec<crate::store::AspectUnit> = units
+            .iter()
+            .filter(|u| !erased.contains(&u.doc))
+            .copied()
+            .collect();
+        let of_lost: BTreeSet<i64> = remaining
+            .iter()
+            .filter(|u| u.child.is_some_and(|c| lost.contains(&c)))
+            .map(|u| u.doc)
+            .collect();
+        let vectors = store.units_of(&of_lost.into_iter().collect::<Vec<_>>())?;
+        aspect::recentre_children(&mut out, &remaining, &lost, &vectors);
+        out
     } else {
         TreeErasure::default()
     };

@@ -792,6 +792,18 @@ fn forget_takes_the_respondent_out_of_the_aspect_tree_keeping_its_ids() {
     let shown = ok(verbatim(ws).args(["themes", "show", labelled[0].as_str()]));
     assert!(shown.contains(APP_WORD), "{shown}");
 
+    let centroids = || -> BTreeMap<String, Vec<u8>> {
+        let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+        let mut st = c
+            .prepare("SELECT id, centroid FROM aspect_nodes WHERE is_parent = 0")
+            .unwrap();
+        st.query_map([], |r| Ok((format!("C{}", r.get::<_, i64>(0)?), r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let centroids_before = centroids();
+
     let r = json(verbatim(ws).args(["forget", "--respondent", APP_FAN]));
     assert_eq!(r["store"]["verbatims"], 8, "{r}");
     let changed = r["tree_nodes_changed"].as_u64().unwrap();
@@ -832,6 +844,16 @@ fn forget_takes_the_respondent_out_of_the_aspect_tree_keeping_its_ids() {
             !label.to_lowercase().contains(APP_WORD),
             "node {id} ({state}): {label}"
         );
+    }
+    // A child that keeps others' units is recentred on them; an emptied one keeps no centroid.
+    let centroids_after = centroids();
+    for (id, erased) in theirs.iter().filter(|(id, _)| id.starts_with('C')) {
+        let (was, now) = (&centroids_before[id], &centroids_after[id]);
+        if before[id].1 > erased.len() as u64 {
+            assert!(!now.is_empty() && now != was, "{id} was not recentred");
+        } else {
+            assert!(now.is_empty(), "{id} emptied but keeps a centroid");
+        }
     }
     // The audit entry says how many nodes changed, as the receipt does.
     let wsv = Workspace::open(ws).unwrap();
