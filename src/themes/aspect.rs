@@ -560,19 +560,29 @@ pub fn without_erased(
     out
 }
 
-/// Recentres the children of `out.patch` that lost units (`lost`) on the units they keep
-/// (`remaining`: the stored places without the erased ones): the normalised mean of those units'
-/// vectors in the tree's space ([`tree::aspect_vectors`], grouped by verbatim as a run groups
-/// them), so no erased vector stays inside a centroid. `stored`: the unit vectors of the
-/// verbatims of those children. A folded child or one that took a fold, and a child whose unit
+/// Recentres the children of `out.patch` that lost units of the `erased` verbatims (`units`:
+/// the stored places, erased ones included) on the units they keep: the normalised mean of
+/// those units' vectors in the tree's space ([`tree::aspect_vectors`], grouped by verbatim as a
+/// run groups them), so no erased vector stays inside a centroid. `load` reads the unit vectors
+/// of the verbatims it is given (theirs). A folded child or one that took a fold, and a child whose unit
 /// vectors are not all in `stored`, keeps its centroid (parents do too: a run's parent centroid
 /// also counts the "other" units nearest to it, which the stored places do not name).
-pub fn recentre_children(
+pub fn recentre_children<E>(
     out: &mut TreeErasure,
-    remaining: &[AspectUnit],
-    lost: &BTreeSet<i64>,
-    stored: &HashMap<i64, Vec<crate::store::StoredUnit>>,
-) {
+    units: &[AspectUnit],
+    erased: &HashSet<i64>,
+    load: impl FnOnce(&[i64]) -> Result<HashMap<i64, Vec<crate::store::StoredUnit>>, E>,
+) -> Result<(), E> {
+    let lost: BTreeSet<i64> = units
+        .iter()
+        .filter(|u| erased.contains(&u.doc))
+        .filter_map(|u| u.child)
+        .collect();
+    let remaining: Vec<AspectUnit> = units
+        .iter()
+        .filter(|u| !erased.contains(&u.doc))
+        .copied()
+        .collect();
     let folds: BTreeSet<i64> = out.patch.folded.iter().flat_map(|&(a, b)| [a, b]).collect();
     let targets: BTreeSet<i64> = out
         .patch
@@ -587,6 +597,10 @@ pub fn recentre_children(
         .filter(|u| u.child.is_some_and(|c| targets.contains(&c)))
         .map(|u| u.doc)
         .collect();
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let stored = load(&docs.iter().copied().collect::<Vec<_>>())?;
     let (mut rows, mut owner, mut row_of) = (Vec::new(), Vec::new(), HashMap::new());
     let mut dim = 0;
     for (i, doc) in docs.iter().enumerate() {
@@ -603,7 +617,7 @@ pub fn recentre_children(
         }
     }
     if rows.is_empty() {
-        return;
+        return Ok(());
     }
     let x = tree::aspect_vectors(&rows, dim, Some(&owner), TreeParams::default().aspect_alpha);
     for n in out.patch.nodes.iter_mut() {
@@ -627,6 +641,7 @@ pub fn recentre_children(
             n.centroid = c;
         }
     }
+    Ok(())
 }
 
 /// The lower-cased words (runs of letters and digits, three characters or more) of `text`: what
@@ -1716,7 +1731,15 @@ mod tests {
             },
             stale_labels: Vec::new(),
         };
-        let remaining = [unit(6, Some(3)), unit(7, Some(3)), unit(9, Some(8))];
+        // Docs 4 and 5 are erased (one unit each in children 3 and 8).
+        let units = [
+            unit(4, Some(3)),
+            unit(5, Some(8)),
+            unit(6, Some(3)),
+            unit(7, Some(3)),
+            unit(9, Some(8)),
+        ];
+        let erased: HashSet<i64> = [4, 5].into_iter().collect();
         // One unit per verbatim: its vector in the tree's space is its own direction.
         let stored: HashMap<i64, Vec<crate::store::StoredUnit>> = [
             (6, vec![0.6, 0.8, 0.0]),
@@ -1734,8 +1757,17 @@ mod tests {
             (doc, vec![u])
         })
         .collect();
-        let lost: BTreeSet<i64> = [3, 8].into_iter().collect();
-        recentre_children(&mut out, &remaining, &lost, &stored);
+        let mut asked = Vec::new();
+        recentre_children(&mut out, &units, &erased, |docs| {
+            asked = docs.to_vec();
+            Ok::<_, ()>(stored)
+        })
+        .unwrap();
+        assert_eq!(
+            asked,
+            [6, 7],
+            "only the recentred child's verbatims are read"
+        );
         let c = &out.patch.nodes[0].centroid;
         let want = [0.6, 1.6, 0.6].map(|x: f32| x / (0.36f32 + 2.56 + 0.36).sqrt());
         for (a, b) in c.iter().zip(want) {

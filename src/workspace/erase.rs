@@ -648,23 +648,7 @@ fn tree_without(
             aspect::labelled_band(store)?,
         );
         // Centroids: the children that lost units, on the vectors of the units they keep.
-        let lost: BTreeSet<i64> = units
-            .iter()
-            .filter(|u| erased.contains(&u.doc))
-            .filter_map(|u| u.child)
-            .collect();
-        let remaining: Vec<crate::store::AspectUnit> = units
-            .iter()
-            .filter(|u| !erased.contains(&u.doc))
-            .copied()
-            .collect();
-        let of_lost: BTreeSet<i64> = remaining
-            .iter()
-            .filter(|u| u.child.is_some_and(|c| lost.contains(&c)))
-            .map(|u| u.doc)
-            .collect();
-        let vectors = store.units_of(&of_lost.into_iter().collect::<Vec<_>>())?;
-        aspect::recentre_children(&mut out, &remaining, &lost, &vectors);
+        aspect::recentre_children(&mut out, &units, &erased, |docs| store.units_of(docs))?;
         out
     } else {
         TreeErasure::default()
