@@ -134,13 +134,19 @@ impl SentimentHead {
 
     /// Class of a score.
     pub fn polarity(&self, score: f32) -> Polarity {
-        if score >= self.neutral_band {
-            Polarity::Positive
-        } else if score <= -self.neutral_band {
-            Polarity::Negative
-        } else {
-            Polarity::Neutral
-        }
+        band_polarity(score, self.neutral_band)
+    }
+}
+
+/// Class of a score under a neutral band (what [`SentimentHead::polarity`] does with its own):
+/// for scores stored with the band they were classed under, without the head.
+pub fn band_polarity(score: f32, neutral_band: f32) -> Polarity {
+    if score >= neutral_band {
+        Polarity::Positive
+    } else if score <= -neutral_band {
+        Polarity::Negative
+    } else {
+        Polarity::Neutral
     }
 }
 

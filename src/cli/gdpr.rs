@@ -121,6 +121,10 @@ fn print_receipt(g: &Global, r: &Receipt) {
     );
     println!("  theme labels      {} recomputed", r.labels_recomputed);
     println!(
+        "  aspect tree       {} node(s) changed (members, counts, labels)",
+        r.tree_nodes_changed
+    );
+    println!(
         "  reports           {} {}",
         r.reports_removed.len(),
         if r.dry_run { "to remove" } else { "removed" }

@@ -57,6 +57,21 @@ pub struct AspectUnit {
     pub score: f32,
 }
 
+/// The aspect tree as an erasure leaves it, written in the erasure's transaction
+/// ([`Store::erase`]): the rows of the erased units are deleted there; this rewrites the nodes
+/// they were in and moves the units of folded children.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AspectPatch {
+    /// Nodes whose label, counts, state or centroid change, as they are to be stored (by id).
+    pub nodes: Vec<AspectNode>,
+    /// Children left under the run's minimum size: (folded child, sibling that takes its units).
+    pub folded: Vec<(i64, i64)>,
+    /// When the tree was current before the erasure: the store sequence the erasure ends at and
+    /// the run key the tree is current under then (written only if the sequence is that one), so
+    /// the next `themes` reads the patched tree instead of clustering again.
+    pub run_key: Option<(i64, String)>,
+}
+
 impl Store {
     /// Every node of the aspect tree, by id.
     pub fn aspect_nodes(&self) -> Result<Vec<AspectNode>> {
@@ -202,5 +217,39 @@ impl Store {
     /// The key of the last tree run (None: never ran).
     pub fn aspect_run_key(&self) -> Result<Option<String>> {
         self.meta("aspects_run")
+    }
+
+    /// Applies `patch` inside transaction `tx` at store sequence `seq` (see [`AspectPatch`]).
+    pub(super) fn patch_aspects_tx(
+        tx: &rusqlite::Transaction<'_>,
+        patch: &AspectPatch,
+        seq: i64,
+    ) -> rusqlite::Result<()> {
+        for n in &patch.nodes {
+            tx.prepare_cached(
+                "UPDATE aspect_nodes SET label = ?2, units = ?3, verbatims = ?4, state = ?5, \
+                 centroid = ?6 WHERE id = ?1",
+            )?
+            .execute(params![
+                n.id,
+                n.label,
+                n.units,
+                n.verbatims,
+                n.state.as_str(),
+                f32s_to_blob(&n.centroid)
+            ])?;
+        }
+        for (from, to) in &patch.folded {
+            tx.prepare_cached("UPDATE aspect_units SET child = ?2 WHERE child = ?1")?
+                .execute(params![from, to])?;
+        }
+        if let Some((_, key)) = patch.run_key.as_ref().filter(|(at, _)| *at == seq) {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES ('aspects_run', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key],
+            )?;
+        }
+        Ok(())
     }
 }

@@ -196,6 +196,10 @@ pub enum AuditDetail {
         vector_points: u64,
         /// Theme labels recomputed.
         labels_recomputed: u64,
+        /// Nodes of the aspect tree whose members, counts, label or state the erasure changed
+        /// (absent from entries written before erasure reached the tree, and when none did).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        tree_nodes_changed: u64,
         /// Reports removed.
         reports_removed: usize,
         /// Reports that could not be removed.
@@ -1064,4 +1068,10 @@ mod tests {
         );
         assert_eq!(caller_name("weird"), "weird");
     }
+}
+
+/// For `skip_serializing_if`: a count added to a detail later is left out when zero, so the
+/// entries written before it serialise (and verify) as they were written.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

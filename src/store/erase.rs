@@ -94,7 +94,8 @@ impl Store {
     /// rejected-row records pointing at them, and (with `pseudonym`) the survey-link tokens of
     /// that respondent. Each erased verbatim takes the next sequence and leaves a tombstone for
     /// the indexes. `relabel` rewrites the labels, keywords and sizes of the themes the erased
-    /// verbatims belonged to, in the same transaction. Deleted content is overwritten in the
+    /// verbatims belonged to, in the same transaction, and `tree` the aspect tree's nodes they
+    /// were in ([`super::AspectPatch`]). Deleted content is overwritten in the
     /// file (`secure_delete`). With `dry_run` the same statements run and are rolled back: the
     /// counts are exact and nothing changes.
     pub fn erase(
@@ -102,6 +103,7 @@ impl Store {
         ids: &[String],
         pseudonym: Option<&str>,
         relabel: &[Relabel],
+        tree: &super::AspectPatch,
         dry_run: bool,
     ) -> Result<ErasedRows> {
         let path = self.path.clone();
@@ -190,6 +192,7 @@ impl Store {
             )
             .map_err(e)?;
         }
+        Self::patch_aspects_tx(&tx, tree, seq).map_err(e)?;
         if n.verbatims > 0 {
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'seq'",
@@ -408,10 +411,14 @@ mod tests {
         )
         .unwrap();
         let ids = vec!["a".to_string(), "missing".to_string()];
-        let dry = s.erase(&ids, Some("r_1"), &[], true).unwrap();
+        let dry = s
+            .erase(&ids, Some("r_1"), &[], &Default::default(), true)
+            .unwrap();
         assert_eq!(s.stats().unwrap().verbatims, 2);
         assert!(!s.erase_pending().unwrap());
-        let n = s.erase(&ids, Some("r_1"), &[], false).unwrap();
+        let n = s
+            .erase(&ids, Some("r_1"), &[], &Default::default(), false)
+            .unwrap();
         assert_eq!(dry, n);
         assert_eq!(
             (n.verbatims, n.segment_values, n.embeddings, n.originals),
@@ -430,7 +437,12 @@ mod tests {
         .unwrap();
         assert_eq!(deletes, 1);
         // Again: nothing left, nothing changes.
-        assert_eq!(s.erase(&ids, Some("r_1"), &[], false).unwrap().total(), 0);
+        assert_eq!(
+            s.erase(&ids, Some("r_1"), &[], &Default::default(), false)
+                .unwrap()
+                .total(),
+            0
+        );
         assert_eq!(s.seq().unwrap(), 3);
         s.clear_erase_pending().unwrap();
         assert!(s.vacuum().unwrap().wal_truncated);

@@ -28,7 +28,7 @@ mod sentiments;
 mod themes;
 mod units;
 mod users;
-pub use aspects::{AspectNode, AspectUnit};
+pub use aspects::{AspectNode, AspectPatch, AspectUnit};
 pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
 pub use resolve::{

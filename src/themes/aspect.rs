@@ -21,7 +21,7 @@
 //! 4. labels the nodes (c-TF-IDF on the units' text) and stores nodes and unit places in one
 //!    transaction ([`crate::store::Store::save_aspect_run`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::analytics::{date_of, lead_polarity, sentiment_of, ScopeFacts};
 use super::label::{label_themes, Phraser, Vocab};
@@ -102,14 +102,35 @@ pub fn node_label(n: &AspectNode) -> &str {
     n.user_label.as_deref().unwrap_or(&n.label)
 }
 
-fn run_key(store: &Store) -> Result<String, StoreError> {
+/// The key a tree run is stored under: the store sequence, model and rules it was built on.
+pub fn run_key(store: &Store) -> Result<String, StoreError> {
+    run_key_at(store, store.seq()?)
+}
+
+/// [`run_key`] at store sequence `seq` (an erasure keeps a current tree current: the key it will
+/// be current under once the erasure has taken its sequences).
+pub fn run_key_at(store: &Store, seq: i64) -> Result<String, StoreError> {
     let fp = store.model_fingerprint()?.unwrap_or_default();
     Ok(format!(
-        "seq={};model={fp};tree={};units={}",
-        store.seq()?,
+        "seq={seq};model={fp};tree={};units={}",
         tree::VERSION,
         super::units::UNIT_INPUT
     ))
+}
+
+/// Store meta key of the neutral band the last tree run classed its units' scores with (the
+/// sentiment head's): an erasure relabels the tree without loading the head.
+const BAND_KEY: &str = "aspects_neutral_band";
+
+/// The band of a tree stored before [`BAND_KEY`] was recorded: that of every head shipped then.
+const UNRECORDED_BAND: f32 = 0.2;
+
+/// The neutral band the stored tree was labelled under.
+pub fn labelled_band(store: &Store) -> Result<f32, StoreError> {
+    Ok(store
+        .meta(BAND_KEY)?
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(UNRECORDED_BAND))
 }
 
 /// Loads the last tree when current (same store sequence and model, no edit since); otherwise
@@ -134,6 +155,7 @@ pub fn ensure(
     let previous = store.aspect_nodes()?;
     let run = build(docs, &stored, &previous, head)?;
     store.save_aspect_run(&run.nodes, &run.units, &key)?;
+    store.set_meta(BAND_KEY, &head.neutral_band.to_string())?;
     Ok(run)
 }
 
@@ -236,11 +258,7 @@ pub fn build(
     let mut dim = 0;
     for (i, d) in docs.iter().enumerate() {
         for u in stored.get(&d.doc).map(|v| v.as_slice()).unwrap_or_default() {
-            if u.vector.is_empty()
-                || u.end > d.text.len()
-                || !d.text.is_char_boundary(u.start)
-                || !d.text.is_char_boundary(u.end)
-            {
+            if u.vector.is_empty() || !span_fits(&d.text, u.start, u.end) {
                 continue;
             }
             if dim == 0 {
@@ -382,51 +400,10 @@ pub fn build(
     }
 
     // Sizes (units and distinct verbatims) and labels.
-    let mut unit_count: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut doc_sets: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-    for u in &place {
-        for id in [u.child, u.parent].into_iter().flatten() {
-            *unit_count.entry(id).or_default() += 1;
-            doc_sets.entry(id).or_default().insert(u.doc);
-        }
-    }
+    let (unit_count, doc_sets) = node_sizes(&place);
     let live: Vec<i64> = unit_count.keys().copied().collect();
-    let mut phraser = Phraser::default();
-    let mut vocab = Vocab::default();
     let doc_of: HashMap<i64, &Verbatim> = docs.iter().map(|d| (d.doc, d)).collect();
-    let phrases: Vec<_> = place
-        .iter()
-        .map(|u| {
-            let d = doc_of[&u.doc];
-            phraser.phrases(&d.text[u.start..u.end], &d.language, &mut vocab)
-        })
-        .collect();
-    let mut labels: HashMap<i64, super::label::Labelled> = HashMap::new();
-    for level_parent in [true, false] {
-        let ids: Vec<i64> = live
-            .iter()
-            .copied()
-            .filter(|id| by_id.get(id).is_some_and(|n| n.is_parent == level_parent))
-            .collect();
-        let local: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
-        let theme: Vec<Option<usize>> = place
-            .iter()
-            .map(|u| {
-                let id = if level_parent { u.parent } else { u.child };
-                id.and_then(|id| local.get(&id).copied())
-            })
-            .collect();
-        for (id, l) in ids
-            .iter()
-            .zip(label_themes(&phrases, &theme, ids.len(), &vocab))
-        {
-            labels.insert(*id, l);
-        }
-    }
-    // The tree's own labels (aspect nouns for parents, issue phrases that agree with the
-    // child's sentiment for children, none used twice); the c-TF-IDF keyphrase above stays
-    // where they find nothing (a parent whose units all sit in "other").
-    let tree_labels = tree_labels(
+    let labels = node_labels(
         &live,
         &by_id,
         &child_parent_final,
@@ -445,10 +422,8 @@ pub fn build(
         n.verbatims = doc_sets.get(&n.id).map_or(0, |s| s.len() as i64);
         if units > 0 || (n.seed.is_some() && n.state == ThemeState::Active) {
             n.state = ThemeState::Active;
-            if let Some(l) = tree_labels.get(&n.id).filter(|l| !l.is_empty()) {
+            if let Some(l) = labels.get(&n.id) {
                 n.label = l.clone();
-            } else if let Some(l) = labels.get(&n.id) {
-                n.label = l.label.clone();
             }
             if !n.is_parent {
                 n.parent = child_parent_final.get(&n.id).copied();
@@ -462,6 +437,365 @@ pub fn build(
         units: place,
         ran: true,
     })
+}
+
+/// A unit's span still cuts its verbatim's text (the text may have changed since the units were
+/// made).
+fn span_fits(text: &str, start: usize, end: usize) -> bool {
+    start <= end && end <= text.len() && text.is_char_boundary(start) && text.is_char_boundary(end)
+}
+
+/// What an erasure does to the stored tree ([`without_erased`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TreeErasure {
+    /// The store's part: the nodes rewritten and the children folded (the run key is the
+    /// caller's to set, it knows the sequence the erasure ends at).
+    pub patch: crate::store::AspectPatch,
+    /// Automatic labels the erasure replaced or took away: a report showing one may show words
+    /// only the erased verbatims used.
+    pub stale_labels: Vec<String>,
+}
+
+/// The stored tree (`nodes`, `units`) without the units of the `erased` verbatims (store doc
+/// numbers), as a run would leave it on the units that remain — GDPR erasure reaches every
+/// derived artefact, and a node's label is drawn from its units' words:
+///
+/// * every node loses the erased units; its counts (units, distinct verbatims) follow;
+/// * a child that held at least the run's minimum ([`TreeParams::child_min`] × the verbatims, at least
+///   [`tree::MIN_SPLIT`] / 5 units, as [`tree::build`] cuts) and falls under it is folded, as the
+///   run folds a branch that small: its units join the sibling whose centroid is nearest to its
+///   own, and it vanishes (a seeded or renamed child is the user's and stays);
+/// * a node left with no unit vanishes (a seeded child stays, as in a run); its id is never
+///   reused, and its automatic label and centroid, made of erased units only, are cleared (so
+///   no later run matches it);
+/// * labels come from [`node_labels`], the run's labeller, over the remaining units (scores
+///   classed under `neutral_band`, the band the run used): every node is relabelled, so labels
+///   stay unique across the tree; user labels, seeds, parents and moves are kept (centroids of
+///   surviving nodes too: [`recentre_children`] recentres those that lost units, on their vectors).
+///
+/// `docs` are the verbatims of the remaining units (their text is what is labelled). Node ids
+/// do not change. Nothing to do (no erased unit) gives an empty [`TreeErasure`].
+pub fn without_erased(
+    nodes: &[AspectNode],
+    units: &[AspectUnit],
+    erased: &HashSet<i64>,
+    docs: &[Verbatim],
+    neutral_band: f32,
+) -> TreeErasure {
+    if !units.iter().any(|u| erased.contains(&u.doc)) {
+        return TreeErasure::default();
+    }
+    let by_id: BTreeMap<i64, AspectNode> = nodes.iter().map(|n| (n.id, n.clone())).collect();
+    let affected: BTreeSet<i64> = units
+        .iter()
+        .filter(|u| erased.contains(&u.doc))
+        .flat_map(|u| [u.child, u.parent])
+        .flatten()
+        .collect();
+    let before = node_sizes(units).0;
+    let mut place: Vec<AspectUnit> = units
+        .iter()
+        .filter(|u| !erased.contains(&u.doc))
+        .copied()
+        .collect();
+    let folded = fold_small_children(&mut place, &by_id, &affected, &before);
+    let (unit_count, doc_sets) = node_sizes(&place);
+
+    // Labels, on the units whose span still cuts their text (as a run reads them).
+    let doc_of: HashMap<i64, &Verbatim> = docs.iter().map(|d| (d.doc, d)).collect();
+    let labelled: Vec<AspectUnit> = place
+        .iter()
+        .filter(|u| {
+            doc_of
+                .get(&u.doc)
+                .is_some_and(|d| span_fits(&d.text, u.start, u.end))
+        })
+        .copied()
+        .collect();
+    let polarity: Vec<Polarity> = labelled
+        .iter()
+        .map(|u| crate::sentiment::band_polarity(u.score, neutral_band))
+        .collect();
+    let live: Vec<i64> = node_sizes(&labelled).0.keys().copied().collect();
+    let child_parent: BTreeMap<i64, i64> = by_id
+        .values()
+        .filter(|n| !n.is_parent && n.state == ThemeState::Active)
+        .filter_map(|n| Some((n.id, n.parent?)))
+        .collect();
+    let labels = node_labels(&live, &by_id, &child_parent, &labelled, &polarity, &doc_of);
+
+    let mut out = TreeErasure {
+        patch: crate::store::AspectPatch {
+            folded,
+            ..Default::default()
+        },
+        stale_labels: Vec::new(),
+    };
+    for n in by_id.values().filter(|n| n.state != ThemeState::Merged) {
+        let mut m = n.clone();
+        m.units = unit_count.get(&n.id).copied().unwrap_or(0);
+        m.verbatims = doc_sets.get(&n.id).map_or(0, |s| s.len() as i64);
+        if m.units > 0 || (n.seed.is_some() && n.state == ThemeState::Active) {
+            m.state = ThemeState::Active;
+            if let Some(l) = labels.get(&n.id) {
+                m.label = l.clone();
+            }
+        } else {
+            m.state = ThemeState::Vanished;
+            if n.state != ThemeState::Vanished {
+                // Emptied by the erasure: its label and centroid came from erased units only.
+                m.label.clear();
+                m.centroid.clear();
+            }
+        }
+        if m == *n {
+            continue;
+        }
+        let gone = m.state == ThemeState::Vanished && n.state != ThemeState::Vanished;
+        if !n.label.is_empty() && (m.label != n.label || gone) {
+            out.stale_labels.push(n.label.clone());
+        }
+        out.patch.nodes.push(m);
+    }
+    out
+}
+
+/// Recentres the children of `out.patch` that lost units of the `erased` verbatims (`units`:
+/// the stored places, erased ones included) on the units they keep: the normalised mean of
+/// those units' vectors in the tree's space ([`tree::aspect_vectors`], grouped by verbatim as a
+/// run groups them), so no erased vector stays inside a centroid. `load` reads the unit vectors
+/// of the verbatims it is given (theirs). A folded child or one that took a fold, and a child whose unit
+/// vectors are not all in `stored`, keeps its centroid (parents do too: a run's parent centroid
+/// also counts the "other" units nearest to it, which the stored places do not name).
+pub fn recentre_children<E>(
+    out: &mut TreeErasure,
+    units: &[AspectUnit],
+    erased: &HashSet<i64>,
+    load: impl FnOnce(&[i64]) -> Result<HashMap<i64, Vec<crate::store::StoredUnit>>, E>,
+) -> Result<(), E> {
+    let lost: BTreeSet<i64> = units
+        .iter()
+        .filter(|u| erased.contains(&u.doc))
+        .filter_map(|u| u.child)
+        .collect();
+    let remaining: Vec<AspectUnit> = units
+        .iter()
+        .filter(|u| !erased.contains(&u.doc))
+        .copied()
+        .collect();
+    let folds: BTreeSet<i64> = out.patch.folded.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let targets: BTreeSet<i64> = out
+        .patch
+        .nodes
+        .iter()
+        .filter(|n| !n.is_parent && n.state == ThemeState::Active && n.units > 0)
+        .map(|n| n.id)
+        .filter(|id| lost.contains(id) && !folds.contains(id))
+        .collect();
+    let docs: BTreeSet<i64> = remaining
+        .iter()
+        .filter(|u| u.child.is_some_and(|c| targets.contains(&c)))
+        .map(|u| u.doc)
+        .collect();
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let stored = load(&docs.iter().copied().collect::<Vec<_>>())?;
+    let (mut rows, mut owner, mut row_of) = (Vec::new(), Vec::new(), HashMap::new());
+    let mut dim = 0;
+    for (i, doc) in docs.iter().enumerate() {
+        for u in stored.get(doc).map(Vec::as_slice).unwrap_or_default() {
+            if dim == 0 {
+                dim = u.vector.len();
+            }
+            if u.vector.is_empty() || u.vector.len() != dim {
+                continue;
+            }
+            row_of.insert((*doc, u.idx), owner.len());
+            rows.extend_from_slice(&u.vector);
+            owner.push(i);
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let x = tree::aspect_vectors(&rows, dim, Some(&owner), TreeParams::default().aspect_alpha);
+    for n in out.patch.nodes.iter_mut() {
+        if !targets.contains(&n.id) || n.centroid.len() != dim {
+            continue;
+        }
+        let mut c = vec![0f32; dim];
+        let mut whole = true;
+        for u in remaining.iter().filter(|u| u.child == Some(n.id)) {
+            match row_of.get(&(u.doc, u.idx)) {
+                Some(&r) => {
+                    for (a, b) in c.iter_mut().zip(&x[r * dim..(r + 1) * dim]) {
+                        *a += b;
+                    }
+                }
+                None => whole = false,
+            }
+        }
+        if whole {
+            crate::vecmath::l2_normalize(&mut c);
+            n.centroid = c;
+        }
+    }
+    Ok(())
+}
+
+/// The lower-cased words (runs of letters and digits, three characters or more) of `text`: what
+/// [`clear_erased_words`] compares.
+pub fn label_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+}
+
+/// Clears the automatic label of every node that is not active after the erasure (vanished in
+/// an earlier run, merged) and uses one of `erased_only` — words only the erased verbatims used
+/// ([`label_words`]). Such a node's members went with the run that had them, so [`without_erased`]
+/// cannot see that the erased units were among them; its label can still carry their words.
+/// Active nodes were relabelled from the remaining units. The cleared labels join `stale_labels`.
+pub fn clear_erased_words(
+    out: &mut TreeErasure,
+    nodes: &[AspectNode],
+    erased_only: &HashSet<String>,
+) {
+    if erased_only.is_empty() {
+        return;
+    }
+    let patched: HashSet<i64> = out.patch.nodes.iter().map(|n| n.id).collect();
+    let shows = |label: &str| label_words(label).any(|w| erased_only.contains(&w));
+    for n in out.patch.nodes.iter_mut() {
+        if n.state != ThemeState::Active && shows(&n.label) {
+            out.stale_labels.push(std::mem::take(&mut n.label));
+        }
+    }
+    for n in nodes {
+        if !patched.contains(&n.id) && n.state != ThemeState::Active && shows(&n.label) {
+            out.stale_labels.push(n.label.clone());
+            out.patch.nodes.push(AspectNode {
+                label: String::new(),
+                ..n.clone()
+            });
+        }
+    }
+}
+
+/// The folding rule of [`without_erased`]: children among `affected` that held at least the
+/// run's minimum size (`before`: units per node) and hold fewer now join their nearest sibling
+/// (centroid cosine; ties to the lower id). Returns (folded child, sibling) pairs, in id order.
+fn fold_small_children(
+    place: &mut [AspectUnit],
+    by_id: &BTreeMap<i64, AspectNode>,
+    affected: &BTreeSet<i64>,
+    before: &BTreeMap<i64, i64>,
+) -> Vec<(i64, i64)> {
+    let verbatims = place.iter().map(|u| u.doc).collect::<BTreeSet<_>>().len() as f64;
+    let min = (TreeParams::default().child_min * verbatims).max(tree::MIN_SPLIT as f64 / 5.0);
+    let mut count = node_sizes(place).0;
+    let mut folded = Vec::new();
+    for &c in affected {
+        let Some(n) = by_id.get(&c) else { continue };
+        if n.is_parent
+            || n.state != ThemeState::Active
+            || n.seed.is_some()
+            || n.user_label.is_some()
+        {
+            continue;
+        }
+        let was = before.get(&c).copied().unwrap_or(0) as f64;
+        let left = count.get(&c).copied().unwrap_or(0);
+        if left == 0 || left as f64 >= min || was < min {
+            continue;
+        }
+        let near = |s: &AspectNode| crate::vecmath::dot(&s.centroid, &n.centroid);
+        let sibling = by_id
+            .values()
+            .filter(|s| {
+                !s.is_parent
+                    && s.id != c
+                    && s.state == ThemeState::Active
+                    && s.parent == n.parent
+                    && s.centroid.len() == n.centroid.len()
+                    && count.get(&s.id).is_some_and(|&k| k > 0)
+            })
+            .max_by(|a, b| near(a).total_cmp(&near(b)).then(b.id.cmp(&a.id)));
+        let Some(s) = sibling else { continue };
+        for u in place.iter_mut().filter(|u| u.child == Some(c)) {
+            u.child = Some(s.id);
+        }
+        *count.entry(s.id).or_default() += left;
+        count.remove(&c);
+        folded.push((c, s.id));
+    }
+    folded
+}
+
+/// Units and distinct verbatims of each node (child and parent) with a unit in `place`.
+fn node_sizes(place: &[AspectUnit]) -> (BTreeMap<i64, i64>, BTreeMap<i64, BTreeSet<i64>>) {
+    let mut unit_count: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut doc_sets: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    for u in place {
+        for id in [u.child, u.parent].into_iter().flatten() {
+            *unit_count.entry(id).or_default() += 1;
+            doc_sets.entry(id).or_default().insert(u.doc);
+        }
+    }
+    (unit_count, doc_sets)
+}
+
+/// The automatic label of each `live` node, from the text of the units `place` puts in it: the
+/// tree's own labels ([`tree_labels`]: aspect nouns for parents, issue phrases that agree with
+/// the child's sentiment for children, none used twice), else the c-TF-IDF keyphrase of its
+/// level (a parent whose units all sit in "other"). One labeller for a run and for an erasure
+/// ([`without_erased`]), so a node relabelled after an erasure reads as a run would label it.
+fn node_labels(
+    live: &[i64],
+    by_id: &BTreeMap<i64, AspectNode>,
+    child_parent: &BTreeMap<i64, i64>,
+    place: &[AspectUnit],
+    polarity: &[Polarity],
+    doc_of: &HashMap<i64, &Verbatim>,
+) -> HashMap<i64, String> {
+    let mut phraser = Phraser::default();
+    let mut vocab = Vocab::default();
+    let phrases: Vec<_> = place
+        .iter()
+        .map(|u| {
+            let d = doc_of[&u.doc];
+            phraser.phrases(&d.text[u.start..u.end], &d.language, &mut vocab)
+        })
+        .collect();
+    let mut labels: HashMap<i64, String> = HashMap::new();
+    for level_parent in [true, false] {
+        let ids: Vec<i64> = live
+            .iter()
+            .copied()
+            .filter(|id| by_id.get(id).is_some_and(|n| n.is_parent == level_parent))
+            .collect();
+        let local: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let theme: Vec<Option<usize>> = place
+            .iter()
+            .map(|u| {
+                let id = if level_parent { u.parent } else { u.child };
+                id.and_then(|id| local.get(&id).copied())
+            })
+            .collect();
+        for (id, l) in ids
+            .iter()
+            .zip(label_themes(&phrases, &theme, ids.len(), &vocab))
+        {
+            labels.insert(*id, l.label);
+        }
+    }
+    for (id, l) in tree_labels(live, by_id, child_parent, place, polarity, doc_of) {
+        if !l.is_empty() {
+            labels.insert(id, l);
+        }
+    }
+    labels
 }
 
 /// Seeded children ([`AspectNode::seed`]) as fixed centroids, the way seeded topic themes are:
@@ -1183,5 +1517,263 @@ mod tests {
         let mut place = base.clone();
         apply_seeds(&rows, 3, &mut place, &nearest, &plain, &mut BTreeMap::new());
         assert_eq!(place, base);
+    }
+
+    /// A tree as a run leaves it: docs with one unit each, labelled by the run's labeller.
+    fn erasure_fixture() -> (Vec<AspectNode>, Vec<AspectUnit>, Vec<Verbatim>) {
+        let node = |id: i64, parent: Option<i64>, c: [f32; 3]| AspectNode {
+            parent,
+            centroid: c.to_vec(),
+            ..new_node(id, parent.is_none())
+        };
+        let mut nodes = vec![
+            node(1, None, [1.0, 0.0, 0.0]),
+            node(2, Some(1), [1.0, 0.0, 0.0]),
+            node(3, Some(1), [0.0, 1.0, 0.0]),
+            node(4, None, [0.0, 0.0, 1.0]),
+            node(5, Some(4), [0.0, 0.0, 1.0]),
+            node(6, Some(4), [0.0, 0.6, 0.8]),
+            node(7, Some(4), [0.0, 0.8, 0.6]),
+            node(8, Some(1), [0.9, 0.1, 0.0]),
+        ];
+        nodes[5].seed = Some(vec!["too salty".into()]);
+        nodes[6].user_label = Some("My own label".into());
+        // (child, parent, text, score) per verbatim; docs 100–102 are the respondent's.
+        let mut rows: Vec<(i64, Option<i64>, String, f32)> = Vec::new();
+        for i in 0..5 {
+            rows.push((
+                2,
+                Some(1),
+                format!("the delivery was late again, day {i}"),
+                -0.6,
+            ));
+        }
+        for text in ["a lid came dented", "one jar smashed inside"] {
+            rows.push((3, Some(1), text.to_string(), -0.5));
+        }
+        for i in 0..9 {
+            rows.push((
+                8,
+                Some(1),
+                format!("the price is too high for week {i}"),
+                -0.4,
+            ));
+        }
+        for i in 0..10 {
+            rows.push((5, Some(4), format!("the taste is lovely in batch {i}"), 0.7));
+        }
+        rows.push((7, Some(4), "odd flavour note here".into(), 0.0));
+        let mut docs = Vec::new();
+        let mut units = Vec::new();
+        let mut push = |doc: i64, child: Option<i64>, parent: Option<i64>, text: &str, score| {
+            docs.push(Verbatim {
+                doc,
+                id: format!("V{doc}"),
+                text: text.to_string(),
+                respondent: None,
+                ts: None,
+                score: None,
+                language: "en".into(),
+                fields: BTreeMap::new(),
+                source: format!("t.csv:{doc}"),
+                seq: doc,
+            });
+            units.push(AspectUnit {
+                doc,
+                idx: 0,
+                start: 0,
+                end: text.len(),
+                child,
+                parent,
+                score,
+            });
+        };
+        for (i, (c, p, text, score)) in rows.iter().enumerate() {
+            push(i as i64 + 1, Some(*c), *p, text, *score);
+        }
+        push(50, None, None, "nothing much to say", 0.0);
+        // The respondent: three zorblax units in child 3, four more in child 2, one in child 7.
+        for (doc, c, p, text) in [
+            (100, 3, 1, "the zorblax wrapper was broken"),
+            (101, 3, 1, "zorblax wrapper broken open"),
+            (102, 3, 1, "my zorblax wrapper was broken again"),
+            (103, 2, 1, "the delivery was late by a week"),
+            (104, 2, 1, "delivery late, no tracking"),
+            (105, 2, 1, "late delivery as always"),
+            (106, 2, 1, "the delivery came late"),
+            (107, 7, 4, "odd flavour from the zorblax jar"),
+        ] {
+            push(doc, Some(c), Some(p), text, -0.5);
+        }
+        units.sort_by_key(|u| (u.doc, u.idx));
+        docs.sort_by_key(|d| d.doc);
+        // Labelled and counted as a run does.
+        let doc_of: HashMap<i64, &Verbatim> = docs.iter().map(|d| (d.doc, d)).collect();
+        let by_id: BTreeMap<i64, AspectNode> = nodes.iter().map(|n| (n.id, n.clone())).collect();
+        let cp: BTreeMap<i64, i64> = nodes
+            .iter()
+            .filter_map(|n| Some((n.id, n.parent?)))
+            .collect();
+        let pol: Vec<Polarity> = units
+            .iter()
+            .map(|u| crate::sentiment::band_polarity(u.score, 0.2))
+            .collect();
+        let (count, sets) = node_sizes(&units);
+        let live: Vec<i64> = count.keys().copied().collect();
+        let labels = node_labels(&live, &by_id, &cp, &units, &pol, &doc_of);
+        for n in &mut nodes {
+            n.units = count.get(&n.id).copied().unwrap_or(0);
+            n.verbatims = sets.get(&n.id).map_or(0, |s| s.len() as i64);
+            n.label = labels.get(&n.id).cloned().unwrap_or_default();
+        }
+        (nodes, units, docs)
+    }
+
+    #[test]
+    fn an_erasure_takes_its_units_out_of_the_tree_and_relabels_from_what_remains() {
+        let (nodes, units, docs) = erasure_fixture();
+        let label = |id: i64| nodes.iter().find(|n| n.id == id).unwrap().label.clone();
+        let all: Vec<(i64, String)> = nodes.iter().map(|n| (n.id, n.label.clone())).collect();
+        assert!(label(3).contains("zorblax"), "the fixture's point: {all:?}");
+        // Nothing of the tree erased: nothing changes.
+        let none = without_erased(&nodes, &units, &[999].into_iter().collect(), &docs, 0.2);
+        assert_eq!(none, TreeErasure::default());
+
+        let erased: HashSet<i64> = (100..=107).collect();
+        let remaining: Vec<Verbatim> = docs
+            .iter()
+            .filter(|d| !erased.contains(&d.doc))
+            .cloned()
+            .collect();
+        let out = without_erased(&nodes, &units, &erased, &remaining, 0.2);
+        let mut after: BTreeMap<i64, AspectNode> =
+            nodes.iter().map(|n| (n.id, n.clone())).collect();
+        for n in &out.patch.nodes {
+            after.insert(n.id, n.clone());
+        }
+        // Same ids; no automatic label keeps the erased word; the old one is stale.
+        assert_eq!(after.len(), nodes.len());
+        for n in after.values() {
+            assert!(!n.label.contains("zorblax"), "C{}: {}", n.id, n.label);
+        }
+        assert!(
+            out.stale_labels.contains(&label(3)),
+            "{:?}",
+            out.stale_labels
+        );
+        // Child 3 keeps its two other units; child 2 (9 units, ≥ the run's minimum of 8) is
+        // left with 5 and folds into its nearest sibling, child 8.
+        assert_eq!((after[&3].units, after[&3].verbatims), (2, 2));
+        assert_eq!(out.patch.folded, vec![(2, 8)]);
+        assert_eq!(after[&2].state, ThemeState::Vanished);
+        assert_eq!((after[&8].units, after[&8].verbatims), (14, 14));
+        assert_eq!((after[&1].units, after[&1].verbatims), (16, 16));
+        // The renamed child kept its user label through vanishing; the seed stays as it was.
+        assert_eq!(after[&7].units, 1);
+        assert_eq!(after[&7].user_label.as_deref(), Some("My own label"));
+        assert!(!out.patch.nodes.iter().any(|n| n.id == 6));
+        assert_eq!(after[&6].state, ThemeState::Active);
+        // Every changed node is in the patch, and only those.
+        for n in &out.patch.nodes {
+            assert_ne!(Some(n), nodes.iter().find(|m| m.id == n.id));
+        }
+        // Erasing the last unit of the renamed child: it vanishes, label and all kept.
+        // (Doc 27: the renamed child's other unit.)
+        let all7: HashSet<i64> = [27, 107].into_iter().collect();
+        let out = without_erased(&nodes, &units, &all7, &docs, 0.2);
+        let c7 = out.patch.nodes.iter().find(|n| n.id == 7).unwrap();
+        assert_eq!((c7.state, c7.units), (ThemeState::Vanished, 0));
+        assert_eq!(c7.user_label.as_deref(), Some("My own label"));
+        assert!(c7.label.is_empty() && c7.centroid.is_empty(), "{c7:?}");
+        // A node vanished in an earlier run, labelled with the erased word: cleared; a user
+        // label is the user's; an active node is left to the relabelling.
+        let mut old = new_node(9, false);
+        old.state = ThemeState::Vanished;
+        old.label = "zorblax wrapper".into();
+        let mut mine = old.clone();
+        mine.id = 10;
+        mine.label = "wrapper".into();
+        mine.user_label = Some("zorblax issues".into());
+        let mut with_old = nodes.clone();
+        with_old.extend([old, mine]);
+        let mut out = without_erased(&with_old, &units, &erased, &remaining, 0.2);
+        let only: HashSet<String> = ["zorblax".to_string()].into_iter().collect();
+        let before = out.patch.nodes.len();
+        clear_erased_words(&mut out, &with_old, &only);
+        assert_eq!(out.patch.nodes.len(), before + 1);
+        let c9 = out.patch.nodes.last().unwrap();
+        assert_eq!((c9.id, c9.label.as_str()), (9, ""));
+        assert!(out.stale_labels.contains(&"zorblax wrapper".to_string()));
+    }
+
+    #[test]
+    fn a_child_that_lost_units_is_recentred_on_those_it_keeps() {
+        let unit = |doc: i64, child: Option<i64>| AspectUnit {
+            doc,
+            idx: 0,
+            start: 0,
+            end: 1,
+            child,
+            parent: Some(1),
+            score: 0.0,
+        };
+        let mut kept = new_node(3, false);
+        kept.centroid = vec![0.0, 1.0, 0.0];
+        kept.units = 2;
+        let mut folded_into = new_node(8, false);
+        folded_into.centroid = vec![1.0, 0.0, 0.0];
+        folded_into.units = 5;
+        let mut out = TreeErasure {
+            patch: crate::store::AspectPatch {
+                nodes: vec![kept, folded_into],
+                folded: vec![(2, 8)],
+                run_key: None,
+            },
+            stale_labels: Vec::new(),
+        };
+        // Docs 4 and 5 are erased (one unit each in children 3 and 8).
+        let units = [
+            unit(4, Some(3)),
+            unit(5, Some(8)),
+            unit(6, Some(3)),
+            unit(7, Some(3)),
+            unit(9, Some(8)),
+        ];
+        let erased: HashSet<i64> = [4, 5].into_iter().collect();
+        // One unit per verbatim: its vector in the tree's space is its own direction.
+        let stored: HashMap<i64, Vec<crate::store::StoredUnit>> = [
+            (6, vec![0.6, 0.8, 0.0]),
+            (7, vec![0.0, 0.8, 0.6]),
+            (9, vec![0.0, 0.0, 1.0]),
+        ]
+        .into_iter()
+        .map(|(doc, v)| {
+            let u = crate::store::StoredUnit {
+                idx: 0,
+                start: 0,
+                end: 1,
+                vector: v,
+            };
+            (doc, vec![u])
+        })
+        .collect();
+        let mut asked = Vec::new();
+        recentre_children(&mut out, &units, &erased, |docs| {
+            asked = docs.to_vec();
+            Ok::<_, ()>(stored)
+        })
+        .unwrap();
+        assert_eq!(
+            asked,
+            [6, 7],
+            "only the recentred child's verbatims are read"
+        );
+        let c = &out.patch.nodes[0].centroid;
+        let want = [0.6, 1.6, 0.6].map(|x: f32| x / (0.36f32 + 2.56 + 0.36).sqrt());
+        for (a, b) in c.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{c:?} vs {want:?}");
+        }
+        // A child that took a fold keeps its centroid.
+        assert_eq!(out.patch.nodes[1].centroid, vec![1.0, 0.0, 0.0]);
     }
 }

@@ -6,7 +6,12 @@
 //! 1. catches the indexes up (so they agree with the store before anything is removed);
 //! 2. recomputes the automatic labels and keywords of the themes the erased verbatims belonged
 //!    to, from the remaining members (labels are c-TF-IDF phrases drawn from the texts, so a
-//!    phrase only the erased verbatims used must go with them);
+//!    phrase only the erased verbatims used must go with them); likewise the aspect tree
+//!    ([`aspect::without_erased`]): the erased units leave every node, counts follow, the nodes
+//!    are relabelled by the run's labeller from the units that remain, a child left under the
+//!    run's minimum size folds into its nearest sibling, a child that lost units is recentred
+//!    on those it keeps, an emptied node vanishes; ids, user
+//!    labels and seeds stay, and a tree that was current stays current (no re-clustering);
 //! 3. deletes the verbatims from every table that holds them in one store transaction
 //!    ([`Store::erase`]: verbatims, segment values, embeddings, sentence vectors, opinion
 //!    units, sealed originals, theme assignments, rejected-row records that name them, survey-link tokens of
@@ -16,7 +21,8 @@
 //!    from the segment files and not merely hidden; rebuilds the HNSW graph without their
 //!    points (old generations are deleted);
 //! 5. removes the reports written inside the workspace that may quote them (found through the
-//!    audit trail, which records every `report --out`); lists those it cannot reach;
+//!    audit trail, which records every `report --out`, or by the start of an erased text or a
+//!    topic or tree label the erasure took away); lists those it cannot reach;
 //! 6. appends the receipt to the audit trail (ids and counts only; the trail is hash-chained and
 //!    is never rewritten), then `VACUUM`s the store and truncates its write-ahead log.
 //!
@@ -42,6 +48,7 @@ use crate::index::{IndexError, Indexes};
 use crate::pii::vault::VaultError;
 use crate::progress::{NoProgress, Progress};
 use crate::store::{AuditDetail, ErasedRows, IdKind, Relabel, Store, StoreError, ThemeState};
+use crate::themes::aspect::{self, TreeErasure};
 use crate::themes::label::{label_themes, Phraser, Vocab};
 use crate::themes::run::{display_label, theme_id};
 
@@ -125,6 +132,10 @@ pub struct Receipt {
     pub vector_points: u64,
     /// Themes whose automatic label and keywords were recomputed without the erased verbatims.
     pub labels_recomputed: u64,
+    /// Nodes of the aspect tree whose members, counts, label or state changed: the erased
+    /// verbatims' units left every node, each node was relabelled from the units that remain
+    /// (a child left too small folded into a sibling, an emptied node vanished).
+    pub tree_nodes_changed: u64,
     /// Reports inside the workspace that could quote the erased verbatims, removed (re-run
     /// `verbatim report --out FILE` to write them again).
     pub reports_removed: Vec<PathBuf>,
@@ -421,7 +432,9 @@ fn erase(
         }
         None => opened.insert(ws.indexes()?.0),
     };
-    let (relabels, stale) = relabel(&ws.store, &erased_docs)?;
+    let (relabels, mut stale) = relabel(&ws.store, &erased_docs)?;
+    let tree = tree_without(&ws.store, &victims, ws.store.seq()? + victims.len() as i64)?;
+    stale.extend(tree.stale_labels);
     let counted = !dry_run && !receipt.ids.is_empty();
     if counted {
         progress.start("erasing", receipt.ids.len() as u64);
@@ -430,6 +443,7 @@ fn erase(
         &receipt.ids,
         receipt.pseudonym.as_deref(),
         &relabels,
+        &tree.patch,
         dry_run,
     )?;
     if counted {
@@ -438,6 +452,19 @@ fn erase(
     }
     receipt.store = rows;
     receipt.labels_recomputed = relabels.len() as u64;
+    receipt.tree_nodes_changed = tree.patch.nodes.len() as u64;
+    if !tree.patch.folded.is_empty() {
+        receipt.notes.push(format!(
+            "{} aspect-tree child(ren) fell under the run's minimum size and were folded into their nearest sibling: {}",
+            tree.patch.folded.len(),
+            tree.patch
+                .folded
+                .iter()
+                .map(|(c, s)| format!("C{c} into C{s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let needles = needles(&victims, &stale);
 
     if dry_run {
@@ -511,6 +538,7 @@ fn audit(ws: &mut Workspace, caller: &str, r: &Receipt) -> Result<i64, EraseErro
         text_index_docs: r.text_index_docs,
         vector_points: r.vector_points,
         labels_recomputed: r.labels_recomputed,
+        tree_nodes_changed: r.tree_nodes_changed,
         reports_removed: r.reports_removed.len(),
         reports_unreachable: r.reports_unreachable.len(),
         verbatim_ids: r.ids.clone(),
@@ -588,6 +616,77 @@ fn relabel(
         });
     }
     Ok((out, stale))
+}
+
+/// The aspect tree without the erased verbatims' units ([`aspect::without_erased`]), and, when
+/// the stored tree was current, the run key it stays current under once the erasure has taken
+/// its sequences (the store is then at `seq_after`): the next `themes` reads the patched tree,
+/// same ids and counts less the erased verbatims, instead of clustering again.
+fn tree_without(
+    store: &Store,
+    victims: &[crate::store::Verbatim],
+    seq_after: i64,
+) -> Result<TreeErasure, StoreError> {
+    if victims.is_empty() {
+        return Ok(TreeErasure::default());
+    }
+    let erased: HashSet<i64> = victims.iter().map(|v| v.doc).collect();
+    let nodes = store.aspect_nodes()?;
+    let units = store.aspect_units()?;
+    let mut out = if units.iter().any(|u| erased.contains(&u.doc)) {
+        let kept: BTreeSet<i64> = units
+            .iter()
+            .map(|u| u.doc)
+            .filter(|d| !erased.contains(d))
+            .collect();
+        let docs = store.get_docs(&kept.into_iter().collect::<Vec<_>>())?;
+        let mut out = aspect::without_erased(
+            &nodes,
+            &units,
+            &erased,
+            &docs,
+            aspect::labelled_band(store)?,
+        );
+        // Centroids: the children that lost units, on the vectors of the units they keep.
+        aspect::recentre_children(&mut out, &units, &erased, |docs| store.units_of(docs))?;
+        out
+    } else {
+        TreeErasure::default()
+    };
+    // Nodes of earlier runs keep labels whose members are no longer known.
+    if nodes
+        .iter()
+        .any(|n| n.state != ThemeState::Active && !n.label.is_empty())
+    {
+        aspect::clear_erased_words(&mut out, &nodes, &erased_only_words(store, victims)?);
+    }
+    if store.aspect_run_key()? == Some(aspect::run_key(store)?) {
+        out.patch.run_key = Some((seq_after, aspect::run_key_at(store, seq_after)?));
+    }
+    Ok(out)
+}
+
+/// Words of the erased texts ([`aspect::label_words`]) that no remaining verbatim uses.
+fn erased_only_words(
+    store: &Store,
+    victims: &[crate::store::Verbatim],
+) -> Result<HashSet<String>, StoreError> {
+    let mut only: HashSet<String> = victims
+        .iter()
+        .flat_map(|v| aspect::label_words(&v.text))
+        .collect();
+    let erased: HashSet<i64> = victims.iter().map(|v| v.doc).collect();
+    for (doc, text, _) in store.texts_with_language()? {
+        if only.is_empty() {
+            break;
+        }
+        if !erased.contains(&doc) {
+            for w in aspect::label_words(&text) {
+                only.remove(&w);
+            }
+        }
+    }
+    Ok(only)
 }
 
 /// Byte strings whose presence in a report means it shows erased data: the start of each

@@ -1,6 +1,7 @@
 //! Erasure, export and retention end to end, with the real model on real text: after
 //! `forget`, no byte of the erased verbatims is left in any file of the workspace.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use verbatim::access::{authorize, Action, Caller};
@@ -42,9 +43,23 @@ const OTHER_TEXT: &str = "The plumbobrightwell app crashed every time I tried to
 /// the canary respondent and one more distinctive respondent.
 fn corpus(dir: &Path) -> PathBuf {
     let path = dir.join("feedback.csv");
+    let mut w = demo_and_uci(&path);
+    for (id, text) in CANARY {
+        w.write_record([*id, EMAIL, "15/02/2024", "2", "LU", "app", text])
+            .unwrap();
+    }
+    w.write_record(["M1", OTHER, "16/02/2024", "4", "FR", "app", OTHER_TEXT])
+        .unwrap();
+    w.flush().unwrap();
+    path
+}
+
+/// A CSV writer at `path` in the demo file's format, holding the demo rows and 70 UCI sentences
+/// from other respondents.
+fn demo_and_uci(path: &Path) -> csv::Writer<std::fs::File> {
     let mut w = csv::WriterBuilder::new()
         .delimiter(b';')
-        .from_path(&path)
+        .from_path(path)
         .unwrap();
     let mut demo = csv::ReaderBuilder::new()
         .delimiter(b';')
@@ -68,14 +83,7 @@ fn corpus(dir: &Path) -> PathBuf {
         ])
         .unwrap();
     }
-    for (id, text) in CANARY {
-        w.write_record([*id, EMAIL, "15/02/2024", "2", "LU", "app", text])
-            .unwrap();
-    }
-    w.write_record(["M1", OTHER, "16/02/2024", "4", "FR", "app", OTHER_TEXT])
-        .unwrap();
-    w.flush().unwrap();
-    path
+    w
 }
 
 fn ingest(ws: &Path, file: &Path) -> serde_json::Value {
@@ -634,7 +642,7 @@ fn an_interrupted_forget_is_finished_by_the_next_one() {
             .collect();
         let n = ws
             .raw_store_mut()
-            .erase(&ids, Some(&pseudonym), &[], false)
+            .erase(&ids, Some(&pseudonym), &[], &Default::default(), false)
             .unwrap();
         assert_eq!(n.verbatims, 4);
         assert!(ws.raw_store().erase_pending().unwrap());
@@ -701,4 +709,160 @@ fn an_interrupted_forget_is_finished_by_the_next_one() {
     let last = ws.raw_store().audit_entries().unwrap();
     let entry = last.iter().rev().find(|e| e.action == "forget").unwrap();
     assert_eq!(entry.ids, ["J1", "J2", "J3", "J4"]);
+}
+
+/// A respondent who writes about an app with an invented name: on the demo corpus the tree makes
+/// an aspect of it (a parent labelled with the word). Two more of their verbatims land in nodes
+/// that others share.
+const APP_FAN: &str = "zed.quill@example.org";
+const APP_WORD: &str = "zorblax";
+const APP_TEXTS: &[(&str, &str)] = &[
+    ("Z1", "The zorblax kept crashing when I opened my account."),
+    ("Z2", "Every time the zorblax updates it logs me out."),
+    ("Z3", "The zorblax is slow and crashes on checkout."),
+    ("Z4", "I gave up on the zorblax after it froze again."),
+    ("Z5", "Your zorblax deleted my basket twice."),
+    ("Z6", "The zorblax crashes whenever I try to pay."),
+    ("Z7", "My parcel arrived two weeks late."),
+    ("Z8", "The battery died after a single day."),
+];
+
+/// `themes --json` (the tree): id → (label, verbatims, units).
+fn tree_nodes(ws: &Path) -> (serde_json::Value, BTreeMap<String, (String, u64, u64)>) {
+    let t = json(verbatim(ws).arg("themes"));
+    let mut out = BTreeMap::new();
+    for p in t["parents"].as_array().unwrap() {
+        for n in std::iter::once(p).chain(p["children"].as_array().into_iter().flatten()) {
+            out.insert(
+                n["id"].as_str().unwrap().to_string(),
+                (
+                    n["label"].as_str().unwrap().to_string(),
+                    n["verbatims"].as_u64().unwrap(),
+                    n["units"].as_u64().unwrap(),
+                ),
+            );
+        }
+    }
+    (t, out)
+}
+
+#[test]
+fn forget_takes_the_respondent_out_of_the_aspect_tree_keeping_its_ids() {
+    let dir = workspace();
+    let ws = dir.path();
+    let src = tempfile::tempdir().unwrap();
+    let path = src.path().join("feedback.csv");
+    let mut w = demo_and_uci(&path);
+    for (id, text) in APP_TEXTS {
+        w.write_record([*id, APP_FAN, "15/02/2024", "1", "LU", "app", text])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    assert_eq!(ingest(ws, &path)["stored"], 108);
+
+    let (t0, before) = tree_nodes(ws);
+    assert_eq!(t0["verbatims"], 108);
+    let labelled: Vec<&String> = before
+        .iter()
+        .filter(|(_, (l, _, _))| l.to_lowercase().contains(APP_WORD))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        !labelled.is_empty(),
+        "the fixture's point: the word labels a node: {before:?}"
+    );
+    // Where the respondent's units are: node → their verbatims in it.
+    let mut theirs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in ok(verbatim(ws).args(["themes", "assignments"])).lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = r["id"].as_str().unwrap();
+        if id.starts_with('Z') {
+            for k in ["theme", "parent"] {
+                if let Some(n) = r[k].as_str() {
+                    theirs.entry(n.into()).or_default().insert(id.into());
+                }
+            }
+        }
+    }
+    assert!(
+        theirs.keys().any(|n| !labelled.contains(&n)),
+        "some of their verbatims share nodes with others: {theirs:?}"
+    );
+    let shown = ok(verbatim(ws).args(["themes", "show", labelled[0].as_str()]));
+    assert!(shown.contains(APP_WORD), "{shown}");
+
+    let centroids = || -> BTreeMap<String, Vec<u8>> {
+        let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+        let mut st = c
+            .prepare("SELECT id, centroid FROM aspect_nodes WHERE is_parent = 0")
+            .unwrap();
+        st.query_map([], |r| Ok((format!("C{}", r.get::<_, i64>(0)?), r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let centroids_before = centroids();
+
+    let r = json(verbatim(ws).args(["forget", "--respondent", APP_FAN]));
+    assert_eq!(r["store"]["verbatims"], 8, "{r}");
+    let changed = r["tree_nodes_changed"].as_u64().unwrap();
+    assert!(changed >= theirs.len() as u64, "{r}");
+
+    // The tree is read, not rebuilt: same ids, counts less exactly the erased verbatims.
+    let (t1, after) = tree_nodes(ws);
+    assert_eq!(t1["verbatims"], 100);
+    for (id, (label, verbatims, _)) in &before {
+        let gone = theirs.get(id).map_or(0, |s| s.len() as u64);
+        match after.get(id) {
+            Some((_, v, _)) => assert_eq!(*v, verbatims - gone, "{id} {label}"),
+            None => assert_eq!(gone, *verbatims, "{id} {label} is gone but had others"),
+        }
+    }
+    assert!(
+        after.keys().all(|id| before.contains_key(id)),
+        "{after:?} vs {before:?}"
+    );
+    // The word is in no label, stored (any state) or shown, nor in any node's units or quotes.
+    for (id, (label, _, _)) in &after {
+        assert!(!label.to_lowercase().contains(APP_WORD), "{id}: {label}");
+        let shown = ok(verbatim(ws).args(["themes", "show", id]));
+        assert!(!shown.to_lowercase().contains(APP_WORD), "{id}: {shown}");
+    }
+    let stored: Vec<(i64, String, String)> = {
+        let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+        let mut st = c
+            .prepare("SELECT id, label, state FROM aspect_nodes")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    for (id, label, state) in &stored {
+        assert!(
+            !label.to_lowercase().contains(APP_WORD),
+            "node {id} ({state}): {label}"
+        );
+    }
+    // A child that keeps others' units is recentred on them; an emptied one keeps no centroid.
+    let centroids_after = centroids();
+    for (id, erased) in theirs.iter().filter(|(id, _)| id.starts_with('C')) {
+        let (was, now) = (&centroids_before[id], &centroids_after[id]);
+        if before[id].1 > erased.len() as u64 {
+            assert!(!now.is_empty() && now != was, "{id} was not recentred");
+        } else {
+            assert!(now.is_empty(), "{id} emptied but keeps a centroid");
+        }
+    }
+    // The audit entry says how many nodes changed, as the receipt does.
+    let wsv = Workspace::open(ws).unwrap();
+    let entries = wsv.raw_store().audit_entries().unwrap();
+    let entry = entries.iter().rev().find(|e| e.action == "forget").unwrap();
+    let detail = serde_json::to_string(&entry.detail).unwrap();
+    assert!(
+        detail.contains(&format!("\"tree_nodes_changed\":{changed}")),
+        "{detail}"
+    );
+    assert!(wsv.verify_audit().unwrap().broken.is_none());
 }
