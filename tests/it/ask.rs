@@ -170,7 +170,10 @@ fn generated_answers_cite_only_retrieved_verbatims() {
     // The support check keeps true sentences SmolLM2-135M writes on these questions (its recall
     // on the faithfulness set: BENCHMARKS.md, "Support check"); at least one answer is generated.
     assert!(checked > 0, "the model wrote no sentence to check");
-    assert!(generated > 0, "every generated sentence was dropped on the three questions");
+    assert!(
+        generated > 0,
+        "every generated sentence was dropped on the three questions"
+    );
 }
 
 #[test]
