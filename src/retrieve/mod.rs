@@ -35,9 +35,11 @@
 //!   boost, so they never lead a search for the opposite statement.
 //! * Polarity-aware ranking (hybrid): when the query itself states an opinion — a problem or
 //!   praise, its unit sentiment ([`crate::sentiment::unit`]) is negative or positive — a fused
-//!   hit of the same polarity (its shown unit's, else its verbatim's) has its score multiplied by `1 + `[`POLARITY_BOOST`] before the
+//!   hit of the same polarity (the polarity of its unit holding most query words, else of the
+//!   verbatim) has its score multiplied by `1 + `[`POLARITY_BOOST`] before the
 //!   final sort: "too salty" ranks the complaints about salt before "not too salty, great",
-//!   "my dog loves these treats" the praise before the dog that turned away. A neutral query
+//!   "my dog loves these treats" the praise before the dog that turned away. The unit a hit
+//!   *shows* is then one of the query's polarity where the verbatim has one. A neutral query
 //!   is ranked by fusion alone. Text and vector modes stay the plain retrievers (BM25, cosine):
 //!   they are what hybrid is measured against.
 
@@ -362,7 +364,20 @@ fn run(
     let vec_hits = units::rank_vector(&vec_hits, &segments);
     // Ranked on centred cosines; reported with the raw ones (thresholds are calibrated on them).
     let raw = units::raw_cosines(&segments);
-    let shown = units::shown_units(&segments, q.mode == Mode::Vector);
+    // The unit that ranks a hit for the polarity boost: by the query's words (measured on the
+    // judged set); the unit shown may differ (below).
+    let ranking_unit = units::shown_units(&segments, q.mode == Mode::Vector, &HashSet::new());
+    // The units of the polarity the query states (hybrid, with a head): shown first.
+    let agrees: HashSet<(i64, usize)> = match (opinion, head) {
+        (Some(want), Some(h)) => store
+            .unit_sentiments(&candidates)?
+            .into_iter()
+            .filter(|(_, s)| h.polarity(*s) == want)
+            .map(|(k, _)| k)
+            .collect(),
+        _ => HashSet::new(),
+    };
+    let shown = units::shown_units(&segments, q.mode == Mode::Vector, &agrees);
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
         Mode::Text => text_hits
             .iter()
@@ -374,7 +389,7 @@ fn run(
             .collect(),
         Mode::Hybrid => fuse(&text_hits, &vec_hits),
     };
-    // The sentiment of each ranked verbatim's shown unit (else of the verbatim).
+    // The sentiment of each ranked verbatim's ranking unit (else of the verbatim).
     let polarity = |docs: &[i64]| -> Result<HashMap<i64, Polarity>, RetrieveError> {
         let Some(h) = head else {
             return Ok(HashMap::new());
@@ -386,7 +401,7 @@ fn run(
             .map(|(d, s)| (d, h.polarity(s)))
             .collect();
         for d in docs {
-            if let Some(s) = shown.get(d).and_then(|u| by_unit.get(&(*d, u.0))) {
+            if let Some(s) = ranking_unit.get(d).and_then(|u| by_unit.get(&(*d, u.0))) {
                 out.insert(*d, h.polarity(*s));
             }
         }

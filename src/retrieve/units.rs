@@ -84,12 +84,14 @@ impl Segments {
         })
     }
 
-    /// The segment a hit shows: non-contradicting first, then most query terms, then cosine,
-    /// then the first.
-    fn best(&self) -> Option<&Segment> {
+    /// The segment a hit shows: non-contradicting first, then (when the query states an
+    /// opinion) those of its polarity (`agrees(idx)`), then most query terms, then cosine, then
+    /// the first.
+    fn best(&self, agrees: impl Fn(usize) -> bool) -> Option<&Segment> {
         self.segs.iter().max_by(|a, b| {
             (!a.contradicts)
                 .cmp(&!b.contradicts)
+                .then(agrees(a.idx).cmp(&agrees(b.idx)))
                 .then(a.terms.cmp(&b.terms))
                 .then(
                     a.cosine
@@ -218,10 +220,14 @@ pub(super) fn contradicts_query(segs: &HashMap<i64, Segments>, doc: i64) -> bool
     segs.get(&doc).is_some_and(Segments::contradicts)
 }
 
-/// The unit each hit shows: (doc → (idx, start, end)), for docs read as units only.
+/// The unit each hit shows: (doc → (idx, start, end)), for docs read as units only. `agrees`:
+/// the units (doc, idx) of the polarity the query states, when it states one — "package arrived
+/// damaged" shows "…but the cookies were broken", not "The package arrived on time" of the same
+/// review, though the latter holds more of the query's words.
 pub(super) fn shown_units(
     segs: &HashMap<i64, Segments>,
     vector_only: bool,
+    agrees: &HashSet<(i64, usize)>,
 ) -> HashMap<i64, (usize, usize, usize)> {
     segs.iter()
         .filter(|(_, s)| s.units)
@@ -229,7 +235,7 @@ pub(super) fn shown_units(
             let b = if vector_only {
                 s.best_by_cosine()
             } else {
-                s.best()
+                s.best(|idx| agrees.contains(&(d, idx)))
             }?;
             Some((d, (b.idx, b.start, b.end)))
         })
@@ -293,11 +299,18 @@ mod tests {
             ranked[1].1, 0.5,
             "the contradicting unit's cosine is not used"
         );
-        let shown = shown_units(&segs, false);
+        let shown = shown_units(&segs, false, &HashSet::new());
         assert_eq!(shown[&1], (1, 10, 19));
         assert_eq!(shown[&2], (0, 0, 9));
         assert_eq!(shown[&3], (0, 0, 9));
         assert!(!shown.contains_key(&4));
+        // A query stating an opinion shows the unit of its polarity first: doc 1's first unit
+        // (no query term) when it is the one that agrees.
+        let agrees: HashSet<(i64, usize)> = [(1, 0)].into_iter().collect();
+        assert_eq!(shown_units(&segs, false, &agrees)[&1], (0, 0, 9));
+        // Never a contradicting one: doc 2's second unit agrees but contradicts the query.
+        let agrees: HashSet<(i64, usize)> = [(2, 1)].into_iter().collect();
+        assert_eq!(shown_units(&segs, false, &agrees)[&2], (0, 0, 9));
         assert!(contradicts_query(&segs, 3) && !contradicts_query(&segs, 2));
         assert!(!contradicts_query(&segs, 4));
         // A hit reports the raw cosine of the segment that ranked it.
