@@ -14,8 +14,9 @@
 //! * the **% negative**: the unit sentiment ([`super::evidence::Scorer`]) of the units that
 //!   mention the side (their mean, when several), else of the verbatim's units.
 //!
-//! The verdict compares the score when both sides have scores, else the % negative, and says
-//! when a side has fewer than [`FEW`] verbatims. Under aggregates-only access a side with fewer
+//! The verdict compares the score when both sides have scores, else the % negative — and then
+//! only when the two shares differ by more than 1.96 standard errors (`clear_difference`: 41%
+//! against 41% is no verdict) — and says when a side has fewer than [`FEW`] verbatims. Under aggregates-only access a side with fewer
 //! than k verbatims is suppressed (its numbers are not shown and it is not compared).
 
 use serde::Serialize;
@@ -343,6 +344,20 @@ impl Comparison {
             None => {
                 let (x, y) = (a.negative.unwrap_or(0.0), b.negative.unwrap_or(0.0));
                 let (w, l) = if x <= y { (a, b) } else { (b, a) };
+                if !clear_difference(x, a.n, y, b.n) {
+                    let pct = |v: f64| format!("{:.0}%", 100.0 * v);
+                    return if fr {
+                        format!(
+                            "Pas de note dans les données, et pas d'écart net dans la part d'avis négatifs (« {} » {}, « {} » {}){care}.",
+                            a.name, pct(x), b.name, pct(y)
+                        )
+                    } else {
+                        format!(
+                            "No scores in the data, and no clear difference in how often they read negative (\"{}\" {}, \"{}\" {}){care}.",
+                            a.name, pct(x), b.name, pct(y)
+                        )
+                    };
+                }
                 if fr {
                     format!(
                         "Pas de note dans les données : « {} » est moins souvent négatif que « {} »{care}.",
@@ -356,5 +371,33 @@ impl Comparison {
                 }
             }
         }
+    }
+}
+
+/// Whether two shares (`x` of `n`, `y` of `m`) differ by more than 1.96 standard errors of the
+/// pooled proportion (the rule of the priority list): "41% against 41%" is no verdict.
+fn clear_difference(x: f64, n: usize, y: f64, m: usize) -> bool {
+    if n == 0 || m == 0 {
+        return false;
+    }
+    let (n, m) = (n as f64, m as f64);
+    let p = (x * n + y * m) / (n + m);
+    let se = (p * (1.0 - p) * (1.0 / n + 1.0 / m)).sqrt();
+    (x - y).abs() > 1.96 * se
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_shares_differ_clearly_only_beyond_two_standard_errors() {
+        // The demo's food (41% of 122) and service (41% of 111): no verdict.
+        assert!(!clear_difference(0.41, 122, 0.405, 111));
+        // 10% of 77 against 4% of 45 (green and black tea): within the noise too.
+        assert!(!clear_difference(0.10, 77, 0.04, 45));
+        // 40% of 300 against 20% of 300: clear.
+        assert!(clear_difference(0.40, 300, 0.20, 300));
+        assert!(!clear_difference(0.5, 0, 0.1, 10));
     }
 }
