@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use verbatim::ask::faithfulness::{self, Scores, Triple};
-use verbatim::ask::support::{self, Cited, Polarities, Verdict};
+use verbatim::ask::support::{self, Polarities, Verdict};
 use verbatim::embed::{catalog, EmbedOptions, Embedder, SentenceTransformer};
 use verbatim::sentiment::SentimentHead;
 
@@ -184,16 +184,7 @@ fn main() -> anyhow::Result<()> {
         let mut s = Scores::default();
         for (_, triples) in &sets {
             for t in triples {
-                let context: Vec<Cited> = t
-                    .cited
-                    .iter()
-                    .map(|c| Cited {
-                        n: c.n,
-                        text: c.text.as_deref().unwrap_or(""),
-                        meta: &c.date,
-                    })
-                    .collect();
-                let c = support::check_with(&t.claim, &context, &polarities, min)?;
+                let c = support::check_with(&t.claim, &t.context(), &polarities, min)?;
                 s.add(c.supported(), t.supported);
             }
         }

@@ -383,7 +383,7 @@ fn clear_difference(x: f64, n: usize, y: f64, m: usize) -> bool {
     let (n, m) = (n as f64, m as f64);
     let p = (x * n + y * m) / (n + m);
     let se = (p * (1.0 - p) * (1.0 / n + 1.0 / m)).sqrt();
-    (x - y).abs() > 1.96 * se
+    (x - y).abs() > crate::themes::priority::SIGNIFICANCE_Z * se
 }
 
 #[cfg(test)]

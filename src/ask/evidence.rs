@@ -199,13 +199,7 @@ pub struct Focus {
 /// reads "What do people say about delivery?" as praise.
 pub fn question_focus(question: &str) -> Option<Polarity> {
     let s = crate::sentiment::rule::score(question).score;
-    if s <= -RULE_ONLY_BAND {
-        Some(Polarity::Negative)
-    } else if s >= RULE_ONLY_BAND {
-        Some(Polarity::Positive)
-    } else {
-        None
-    }
+    Some(crate::sentiment::band_polarity(s, RULE_ONLY_BAND)).filter(|p| *p != Polarity::Neutral)
 }
 
 /// A retrieved verbatim's most relevant unit.
@@ -479,14 +473,7 @@ impl<'h> Scorer<'h> {
 
     /// Polarity of a score, with the head's neutral band (or [`RULE_ONLY_BAND`]).
     pub(super) fn polarity(&self, s: f32) -> Polarity {
-        let band = self.head.map_or(RULE_ONLY_BAND, |h| h.neutral_band);
-        if s >= band {
-            Polarity::Positive
-        } else if s <= -band {
-            Polarity::Negative
-        } else {
-            Polarity::Neutral
-        }
+        crate::sentiment::band_polarity(s, self.head.map_or(RULE_ONLY_BAND, |h| h.neutral_band))
     }
 }
 

@@ -55,6 +55,20 @@ pub struct Triple {
     pub note: String,
 }
 
+impl Triple {
+    /// The cited verbatims as the support check reads them (texts loaded).
+    pub fn context(&self) -> Vec<Cited<'_>> {
+        self.cited
+            .iter()
+            .map(|c| Cited {
+                n: c.n,
+                text: c.text.as_deref().unwrap_or(""),
+                meta: &c.date,
+            })
+            .collect()
+    }
+}
+
 /// Errors reading a set.
 #[derive(Debug, thiserror::Error)]
 pub enum FaithfulnessError {
@@ -207,16 +221,7 @@ pub fn evaluate(
     let mut scores = Scores::default();
     let mut checked = Vec::with_capacity(triples.len());
     for t in triples {
-        let context: Vec<Cited> = t
-            .cited
-            .iter()
-            .map(|c| Cited {
-                n: c.n,
-                text: c.text.as_deref().unwrap_or(""),
-                meta: &c.date,
-            })
-            .collect();
-        let c = support::check(&t.claim, &context, polarities)?;
+        let c = support::check(&t.claim, &t.context(), polarities)?;
         scores.add(c.supported(), t.supported);
         checked.push(c);
     }

@@ -52,8 +52,10 @@ use tantivy::tokenizer::{
 };
 
 use super::cite;
+use super::evidence::RULE_ONLY_BAND;
 use crate::embed::{EmbedError, Embedder, TextKind};
 use crate::lang::Lang;
+use crate::sentiment::band_polarity;
 use crate::sentiment::rule;
 use crate::sentiment::unit::UnitSentiment;
 use crate::sentiment::SentimentHead;
@@ -74,9 +76,6 @@ pub const MIN_CONTENT_WORDS: usize = 2;
 /// Chosen on the faithfulness set (BENCHMARKS.md "Support check"): the lowest value at which the
 /// precision of "supported" stays ≥ 0.95.
 pub const MIN_WORD_COVERAGE: f32 = 0.75;
-
-/// |score| under this is neutral when polarity is read by the lexicon rule alone (no head).
-pub const RULE_NEUTRAL_BAND: f32 = 0.2;
 
 /// Words that frame a statement about feedback ("customers say…", "les clients trouvent…")
 /// rather than state what the feedback says, and function words tantivy's short English list
@@ -286,7 +285,7 @@ impl<'a> Polarities<'a> {
                 .map(|t| {
                     let score = rule::score(t).score;
                     UnitSentiment {
-                        polarity: band(score, RULE_NEUTRAL_BAND),
+                        polarity: band_polarity(score, RULE_ONLY_BAND),
                         score,
                     }
                 })
@@ -295,17 +294,7 @@ impl<'a> Polarities<'a> {
     }
 
     fn neutral_band(&self) -> f32 {
-        self.head.map_or(RULE_NEUTRAL_BAND, |(h, _)| h.neutral_band)
-    }
-}
-
-fn band(score: f32, band: f32) -> Polarity {
-    if score >= band {
-        Polarity::Positive
-    } else if score <= -band {
-        Polarity::Negative
-    } else {
-        Polarity::Neutral
+        self.head.map_or(RULE_ONLY_BAND, |(h, _)| h.neutral_band)
     }
 }
 
@@ -823,7 +812,7 @@ fn polarity_check(
         let scores = &read[at..at + g.len()];
         at += g.len();
         let mean = scores.iter().map(|u| u.score).sum::<f32>() / scores.len().max(1) as f32;
-        let p = band(mean, polarities.neutral_band());
+        let p = band_polarity(mean, polarities.neutral_band());
         opposite |= matches!(
             (s.polarity, p),
             (Polarity::Positive, Polarity::Negative) | (Polarity::Negative, Polarity::Positive)

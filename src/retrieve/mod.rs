@@ -377,7 +377,11 @@ fn run(
             .collect(),
         _ => HashSet::new(),
     };
-    let shown = units::shown_units(&segments, q.mode == Mode::Vector, &agrees);
+    let shown = if agrees.is_empty() {
+        ranking_unit.clone()
+    } else {
+        units::shown_units(&segments, q.mode == Mode::Vector, &agrees)
+    };
     let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
         Mode::Text => text_hits
             .iter()
