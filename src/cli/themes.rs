@@ -309,14 +309,14 @@ fn print_priorities(priorities: &[verbatim::themes::priority::Priority]) {
         let effect = priority_effect(p);
         // A child of the tree says its parent: "Packaging › arrived crushed".
         let label = match &p.parent_label {
-            Some(parent) => format!("{} › {}", shorten(parent, 14), p.label),
+            Some(parent) => format!("{} › {}", shorten(parent, 20), p.label),
             None => p.label.clone(),
         };
         println!(
-            "{:>3}. {:<5} {:<32} {:>5.1}% of verbatims, {:>3.0}% negative{}",
+            "{:>3}. {:<5} {:<44} {:>5.1}% of verbatims, {:>3.0}% negative{}",
             i + 1,
             p.id,
-            shorten(&label, 32),
+            shorten(&label, 44),
             100.0 * p.share,
             100.0 * p.negative,
             if effect.is_empty() {

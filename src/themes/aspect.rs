@@ -289,8 +289,22 @@ pub fn build(
         None
     } else {
         let params = TreeParams::default();
-        let t = tree::build(&rows, dim, Some(&owner), &params)?;
+        let texts: Vec<&str> = place
+            .iter()
+            .zip(&owner)
+            .map(|(u, &i)| &docs[i].text[u.start..u.end])
+            .collect();
         let x = tree::aspect_vectors(&rows, dim, Some(&owner), params.aspect_alpha);
+        let french: Vec<bool> = owner.iter().map(|&i| docs[i].language == "fr").collect();
+        let signs: Vec<i8> = polarity
+            .iter()
+            .map(|p| match p {
+                Polarity::Negative => -1,
+                Polarity::Positive => 1,
+                Polarity::Neutral => 0,
+            })
+            .collect();
+        let (t, _) = super::anchor::build_on(&x, dim, &owner, &texts, &french, &signs, &params)?;
         Some((t, x))
     };
     if let Some((t, x)) = &t {
@@ -1192,7 +1206,12 @@ pub fn tree_themes(
     };
     let mut parents: Vec<(&AspectNode, (ThemeSummary, usize))> =
         run.parents().filter_map(|p| Some((p, node(p)?))).collect();
-    parents.sort_by(|a, b| by_size(&a.1, &b.1));
+    // Aspects by size; General (what names no aspect) after them: it is the rest.
+    parents.sort_by(|a, b| {
+        super::anchor::is_general(&a.0.label)
+            .cmp(&super::anchor::is_general(&b.0.label))
+            .then_with(|| by_size(&a.1, &b.1))
+    });
     let (mut themes, mut units) = (Vec::new(), Vec::new());
     let mut children_all: Vec<ThemeSummary> = Vec::new();
     for (p, summary) in parents {
@@ -1201,8 +1220,11 @@ pub fn tree_themes(
         kids.sort_by(by_size);
         themes.push(summary.0);
         units.push(summary.1);
+        let owned = !super::anchor::is_general(&p.label);
         for (k, u) in kids {
-            children_all.push(k.clone());
+            if owned {
+                children_all.push(k.clone());
+            }
             themes.push(k);
             units.push(u);
         }
@@ -1594,9 +1616,9 @@ mod tests {
         push(50, None, None, "nothing much to say", 0.0);
         // The respondent: three zorblax units in child 3, four more in child 2, one in child 7.
         for (doc, c, p, text) in [
-            (100, 3, 1, "the zorblax wrapper was broken"),
-            (101, 3, 1, "zorblax wrapper broken open"),
-            (102, 3, 1, "my zorblax wrapper was broken again"),
+            (100, 3, 1, "the zorblax wrapper came open"),
+            (101, 3, 1, "zorblax wrapper open on arrival"),
+            (102, 3, 1, "my zorblax wrapper came open again"),
             (103, 2, 1, "the delivery was late by a week"),
             (104, 2, 1, "delivery late, no tracking"),
             (105, 2, 1, "late delivery as always"),

@@ -428,6 +428,23 @@ pub struct TreeLabels {
     pub children: Vec<Vec<TreeLabel>>,
 }
 
+/// A parent is named after an aspect family ([`super::anchor::FAMILIES`]) when at least this
+/// share of its units use a word of it (the anchored tree's parents: their named units, at
+/// least half of them in practice, plus units placed by their vectors).
+pub const FAMILY_SHARE: f64 = 0.25;
+
+/// A child is named by an opinion ("stale", "too salty") when at least this share of its units
+/// say it…
+pub const KEYED_SHARE: f64 = 0.5;
+
+/// … and a phrase holding the opinion word names it when at least this share of the units
+/// saying the opinion say the phrase ("taste great" for "great" under Taste).
+pub const KEYED_PHRASE: f64 = 0.2;
+
+/// A child's label phrase must be said by at least this share of its units to name it alone;
+/// under it the label says the child holds more ("too salty and other complaints").
+pub const LABEL_COVER: f64 = 0.2;
+
 /// Share of a word's occurrences that must follow a determiner or preposition for it to count as
 /// a noun. Nouns in feedback score 0.3–0.9 ("my flight", "the box"); verbs and adjectives under
 /// 0.1 ("arrived", "delayed").
@@ -1209,6 +1226,100 @@ impl TreeReader {
     }
 }
 
+/// Verbs whose negation is a complaint whatever the lexicon says ("never arrived", "doesn't
+/// work"): what an order or a product failed to do.
+const FAILED: &[&str] = &[
+    "arrive",
+    "arrived",
+    "received",
+    "receive",
+    "came",
+    "work",
+    "works",
+    "worked",
+    "working",
+    "showed",
+    "recu",
+    "fonctionne",
+    "marche",
+];
+
+/// What units say, read for the theme tree's children ([`super::anchor`]): the opinion cores
+/// of a unit — an opinion or issue word of the lexicon ("stale", "crushed", "delicious"), "too"
+/// + any word ("too sweet"), a multi-word expression ("on time"), a negated failure ("never
+/// arrived") — each with its sentiment, negation applied ("not fresh" is a complaint, "not
+/// too sweet" praise). Keys are accent-folded and lower case.
+pub struct OpinionReader {
+    reader: TreeReader,
+}
+
+impl Default for OpinionReader {
+    fn default() -> Self {
+        OpinionReader {
+            reader: TreeReader::new(),
+        }
+    }
+}
+
+impl OpinionReader {
+    /// The opinion cores of one unit: (key, polarity −1 or 1), in reading order, distinct.
+    pub fn keys(&mut self, text: &str, french: bool) -> Vec<(String, i8)> {
+        let mut out: Vec<(String, i8)> = Vec::new();
+        let not = if french { "pas" } else { "not" };
+        for words in self.reader.read(text, french) {
+            let negated_before = |i: usize| words[..i].iter().any(|x| x.kind == Kind::Negator);
+            let mut covered = vec![false; words.len()];
+            for (expr, p) in EXPRESSIONS {
+                for i in 0..words.len().saturating_sub(expr.len() - 1) {
+                    if words[i..i + expr.len()]
+                        .iter()
+                        .zip(expr.iter())
+                        .all(|(w, e)| w.key == *e)
+                    {
+                        let key = expr.join(" ");
+                        out.push(if negated_before(i) {
+                            (format!("{not} {key}"), -*p)
+                        } else {
+                            (key, *p)
+                        });
+                        covered[i..i + expr.len()]
+                            .iter_mut()
+                            .for_each(|c| *c = true);
+                    }
+                }
+            }
+            for (i, w) in words.iter().enumerate() {
+                if w.kind != Kind::Content || covered[i] {
+                    continue;
+                }
+                let excess = i > 0 && words[i - 1].kind == Kind::Excess;
+                let negated = negated_before(if excess { i - 1 } else { i });
+                let core = if excess {
+                    Some((format!("{} {}", words[i - 1].key, w.key), -1))
+                } else if w.polarity != 0 {
+                    Some((w.key.clone(), w.polarity))
+                } else if negated && FAILED.contains(&w.key.as_str()) {
+                    // "never arrived": the negation is the complaint, not a flip of praise.
+                    out.push((format!("{not} {}", w.key), -1));
+                    None
+                } else {
+                    None
+                };
+                if let Some((key, p)) = core {
+                    out.push(if negated {
+                        (format!("{not} {key}"), -p)
+                    } else {
+                        (key, p)
+                    });
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        out.retain(|(k, _)| seen.insert(k.clone()));
+        out
+    }
+}
+
 /// Opinions said in several words, whose words alone carry none ("arrived on time" is praise,
 /// "on hold" a complaint); matched on word keys, flipped by a negator before them.
 const EXPRESSIONS: &[(&[&str], i8)] = &[
@@ -1288,6 +1399,12 @@ struct TreeCandidates {
     noun_evidence: Vec<(u32, u32)>,
     /// Per unit (flattened in tree order): distinct noun ids, distinct phrase ids.
     units: Vec<(Vec<u32>, Vec<u32>)>,
+    /// Per unit: the aspect families its words name ([`super::anchor::families_of`]).
+    families: Vec<Vec<usize>>,
+    /// Per unit: French.
+    french: Vec<bool>,
+    /// Per unit: its opinion cores ([`OpinionReader`]).
+    said: Vec<Vec<(String, i8)>>,
 }
 
 impl TreeCandidates {
@@ -1334,6 +1451,21 @@ impl TreeCandidates {
             phrase_polarity: Vec::new(),
             noun_evidence: Vec::new(),
             units: Vec::with_capacity(read.len()),
+            families: tree
+                .iter()
+                .flatten()
+                .flatten()
+                .map(|u| super::anchor::families_of(u.text))
+                .collect(),
+            french: french.clone(),
+            said: {
+                let mut r = OpinionReader::default();
+                tree.iter()
+                    .flatten()
+                    .flatten()
+                    .map(|u| r.keys(u.text, u.language == "fr"))
+                    .collect()
+            },
         };
         for (u, mut segs) in read.into_iter().enumerate() {
             for w in segs.iter_mut().flatten() {
@@ -1604,12 +1736,48 @@ fn label_parents(
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&p| (std::cmp::Reverse(sizes[p]), p));
+    // The aspect family most of a parent's units name, when one does ([`FAMILY_SHARE`]); the
+    // one parent where none does, beside parents that have one, is "General" (its units name no
+    // aspect: the anchored tree's rest). Parents cut by vectors alone keep their nouns.
+    let family: Vec<Option<(usize, bool)>> = (0..n)
+        .map(|p| {
+            let r = parent_range(p);
+            let size = r.len().max(1) as f64;
+            let mut k: HashMap<usize, usize> = HashMap::new();
+            for f in cand.families[r.clone()].iter().flatten() {
+                *k.entry(*f).or_default() += 1;
+            }
+            let french = cand.french[r.clone()].iter().filter(|&&f| f).count() * 2 > r.len();
+            k.into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                .filter(|&(_, c)| c as f64 >= FAMILY_SHARE * size)
+                .map(|(f, _)| (f, french))
+        })
+        .collect();
+    let general = (family.iter().filter(|f| f.is_none()).count() == 1
+        && family.iter().any(Option::is_some))
+    .then(|| family.iter().position(Option::is_none))
+    .flatten();
     let mut out: Vec<Option<TreeLabel>> = vec![None; n];
     for p in order {
-        let names: Vec<String> = ranked[p]
+        let mut names: Vec<String> = ranked[p]
             .iter()
             .map(|x| capitalise(&cand.nouns.display(x.2)))
             .collect();
+        let french =
+            cand.french[parent_range(p)].iter().filter(|&&f| f).count() * 2 > parent_range(p).len();
+        if let Some((f, french)) = family[p] {
+            let name = super::anchor::family_name(f, if french { "fr" } else { "en" });
+            names.retain(|x| !x.eq_ignore_ascii_case(name));
+            names.insert(0, name.to_string());
+        } else if general == Some(p) {
+            let name = if french {
+                super::anchor::GENERAL_FR
+            } else {
+                super::anchor::GENERAL_EN
+            };
+            names.insert(0, name.to_string());
+        }
         let label = names
             .iter()
             .find(|l| !used.contains(&l.to_lowercase()))
@@ -1674,15 +1842,98 @@ fn label_child(
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(b.2)));
     // Said together: compared on unit counts (the rarer phrase has the larger idf).
     prefer_longer(&mut scored, PHRASE_EXTENSION_SHARE, |x| x.2, |x| x.4 as f64);
-    let names: Vec<String> = scored
+    // A child most of whose units say one opinion of its sentiment (the anchored tree's
+    // children by what is said) is named by it: the phrase holding the opinion word that most
+    // of those units say ("too salty", "not worth the price"), else the opinion itself.
+    if dominant != 0 {
+        let mut said: HashMap<&str, u32> = HashMap::new();
+        for u in &cand.said[range.clone()] {
+            for (k, p) in u {
+                if *p == dominant {
+                    *said.entry(k.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let top = said
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .filter(|&(_, n)| n as f64 >= KEYED_SHARE * size);
+        if let Some((key, n)) = top {
+            let word = key.rsplit(' ').next().unwrap_or(key);
+            // Phrases holding the opinion word (of the child's sentiment or none: `scored` is
+            // filtered so), said by enough of its units; multi-word first ("taste great" says
+            // more than "great"), then the opinion alone.
+            // Phrases said by fewer come after the opinion alone, before a number.
+            let mut phrases: Vec<&(bool, f64, &str, u32, u32)> = scored
+                .iter()
+                .filter(|x| {
+                    let stem = |w: &str| w.trim_end_matches('s').to_string();
+                    x.2.split(' ').any(|w| stem(w) == stem(word)) && x.2.split(' ').count() <= 3
+                })
+                .collect();
+            let enough = |x: &(bool, f64, &str, u32, u32)| x.4 as f64 >= KEYED_PHRASE * n as f64;
+            phrases.sort_by(|a, b| {
+                enough(b)
+                    .cmp(&enough(a))
+                    .then(b.0.cmp(&a.0))
+                    .then(b.4.cmp(&a.4))
+                    .then(a.2.cmp(b.2))
+            });
+            let fewer = phrases
+                .iter()
+                .position(|x| !enough(x))
+                .unwrap_or(phrases.len());
+            let display: Vec<String> = phrases.iter().map(|x| cand.phrases.display(x.3)).collect();
+            let options: Vec<String> = display[..fewer]
+                .iter()
+                .cloned()
+                .chain(std::iter::once(key.to_string()))
+                .chain(display[fewer..].iter().cloned())
+                .collect();
+            let label = options
+                .iter()
+                .find(|l| !used.contains(&l.to_lowercase()))
+                .cloned()
+                .unwrap_or_else(|| unique(key, used));
+            used.insert(label.to_lowercase());
+            let mut keywords = vec![label.clone()];
+            keywords.extend(
+                scored
+                    .iter()
+                    .map(|x| cand.phrases.display(x.3))
+                    .filter(|k| *k != label)
+                    .take(4),
+            );
+            return TreeLabel { label, keywords };
+        }
+    }
+    // (display, units saying it) of each candidate.
+    let named: Vec<(String, u32)> = scored
         .iter()
-        .map(|x| cand.phrases.display(x.3))
-        .filter(|n| n.to_lowercase() != parent.to_lowercase())
+        .map(|x| (cand.phrases.display(x.3), x.4))
+        .filter(|n| n.0.to_lowercase() != parent.to_lowercase())
         .collect();
-    let label = names
+    let names: Vec<String> = named.iter().map(|n| n.0.clone()).collect();
+    let french = cand.french[range.clone()].iter().filter(|&&f| f).count() * 2 > range.len();
+    let rest = match (dominant, french) {
+        (-1, false) => "and other complaints",
+        (1, false) => "and other praise",
+        (_, false) => "and other mentions",
+        (-1, true) => "et autres plaintes",
+        (1, true) => "et autres éloges",
+        (_, true) => "et autres mentions",
+    };
+    let label = named
         .iter()
+        .map(|(l, k)| {
+            // A phrase few of the child's units say does not name it: say the rest is there.
+            if (*k as f64) < LABEL_COVER * size {
+                format!("{l} {rest}")
+            } else {
+                l.clone()
+            }
+        })
         .find(|l| !used.contains(&l.to_lowercase()))
-        .cloned()
         .unwrap_or_else(|| unique(&format!("other {}", parent.to_lowercase()), used));
     used.insert(label.to_lowercase());
     let mut keywords = vec![label.clone()];
@@ -1954,6 +2205,42 @@ mod tests {
     }
 
     #[test]
+    fn opinion_cores_read_negation_excess_and_failures() {
+        let mut r = OpinionReader::default();
+        let keys = |r: &mut OpinionReader, t: &str, fr: bool| r.keys(t, fr);
+        assert_eq!(
+            keys(&mut r, "Way too salty.", false),
+            [("too salty".into(), -1)]
+        );
+        assert_eq!(
+            keys(&mut r, "Not too sweet, just right", false)[0],
+            ("not too sweet".into(), 1)
+        );
+        assert_eq!(
+            keys(&mut r, "The chips were not fresh", false),
+            [("not fresh".into(), -1)]
+        );
+        assert_eq!(
+            keys(&mut r, "It never arrived", false),
+            [("not arrived".into(), -1)]
+        );
+        assert!(keys(&mut r, "It arrived on Monday", false).is_empty());
+        assert_eq!(
+            keys(&mut r, "Arrived on time", false),
+            [("on time".into(), 1)]
+        );
+        assert_eq!(
+            keys(&mut r, "Left on hold for an hour", false),
+            [("on hold".into(), -1)]
+        );
+        assert!(keys(&mut r, "Stale and bland", false).contains(&("stale".into(), -1)));
+        assert_eq!(
+            keys(&mut r, "Le colis n'est jamais arrivé", true),
+            [("pas arrive".into(), -1)]
+        );
+    }
+
+    #[test]
     fn tree_siblings_and_all_nodes_never_share_a_label() {
         // Two children of one parent saying nearly the same thing.
         let a = units(
@@ -1978,7 +2265,8 @@ mod tests {
         let (x, y) = (&l.children[0][0].label, &l.children[0][1].label);
         assert_ne!(x, y, "{l:?}");
         assert!(x == "late flight" || y == "late flight", "{l:?}");
-        assert_eq!(l.parents[0].label, "Flight", "{l:?}");
+        // Its units name delays ("late"): the parent is the aspect, not the noun "flight".
+        assert_eq!(l.parents[0].label, "Delays", "{l:?}");
 
         let l = label_tree(&food_tree());
         let mut all: Vec<String> = l.parents.iter().map(|p| p.label.to_lowercase()).collect();
@@ -2040,11 +2328,12 @@ mod tests {
         let tree = vec![vec![units(
             "en",
             &[
-                ("the boxes were dented", Neg),
-                ("both boxes were dented", Neg),
-                ("one box was dented", Neg),
+                ("the widgets were bent", Neg),
+                ("both widgets were bent", Neg),
+                ("one widget was bent", Neg),
             ],
         )]];
-        assert_eq!(label_tree(&tree).parents[0].label, "Box");
+        // No aspect word: the parent is named by its noun, singular.
+        assert_eq!(label_tree(&tree).parents[0].label, "Widget");
     }
 }

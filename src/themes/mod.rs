@@ -8,6 +8,7 @@
 //! [`report`] renders it as HTML, Markdown or JSON.
 
 pub mod analytics;
+pub mod anchor;
 pub mod aspect;
 pub mod cluster;
 pub mod label;

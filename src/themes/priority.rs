@@ -244,7 +244,8 @@ pub struct Priority {
 /// The formula, in one line, as the outputs print it under the list.
 pub const FORMULA: &str = "priority = share of verbatims × share negative × (1 + score drag); \
 score drag = the theme's pull on the mean score relative to the largest pull (0 to 1, 0 without \
-a score). Only themes more negative than all verbatims, or pulling the score down, are listed.";
+a score). Only themes more negative than all verbatims, or pulling the score down, are listed; \
+in the aspect tree, not what General holds (comments that name no aspect: no one team owns them).";
 
 /// Shares of negative and positive verbatims of a sentiment summary; `None` when empty.
 fn negative_positive(s: &SentimentSummary) -> Option<(f64, f64)> {

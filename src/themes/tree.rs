@@ -50,7 +50,7 @@ use crate::themes::cluster::{self, kmeans, kmeans_from, Rng};
 use crate::vecmath::{dot_matrix, l2_normalize};
 
 /// Version of the tree's rules: stored trees built under another one are rebuilt.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Parents tried (the cut of the first level).
 pub const PARENT_K: RangeInclusive<usize> = 4..=12;
 /// Children tried inside each parent.
@@ -220,14 +220,50 @@ pub fn build(
     }
     let x = aspect_vectors(units, dim, groups, params.aspect_alpha);
     let (parent_of, parents, parent_curve) = level(&x, dim, &params.parent_k, params.seed);
+    let mut t = children_under(&x, dim, groups, &parent_of, parents, params);
+    t.parent_curve = parent_curve;
+    Ok(t)
+}
+
+/// The children of given parents: `x` the tree's vectors ([`aspect_vectors`], unit length),
+/// `parent_of[i]` the parent of unit `i` in `0..parents`, `groups` as for [`build`]. What
+/// [`build`] does after its parent cut, for callers that choose the parents another way
+/// ([`super::anchor`]: parents by the aspect words units use).
+pub fn children_under(
+    x: &[f32],
+    dim: usize,
+    groups: Option<&[usize]>,
+    parent_of: &[usize],
+    parents: usize,
+    params: &TreeParams,
+) -> Tree {
     // Verbatims: the base of the children's size rule.
-    let verbatims = groups.map_or(n, |g| {
+    let verbatims = groups.map_or(parent_of.len(), |g| {
         let mut ids = g.to_vec();
         ids.sort_unstable();
         ids.dedup();
         ids.len()
     }) as f64;
+    children_with(x, dim, parent_of, parents, |p, idx| {
+        let seed = params.seed.wrapping_add(1 + p as u64);
+        split_units(x, dim, idx, verbatims, params, seed)
+    })
+}
 
+/// The children of given parents, each parent's units `idx` (in unit order) grouped by `split`
+/// (`(group of each of idx, number of groups)`, every group used); then centroids and "other"
+/// as [`build`] has them.
+pub fn children_with<F>(
+    x: &[f32],
+    dim: usize,
+    parent_of: &[usize],
+    parents: usize,
+    mut split: F,
+) -> Tree
+where
+    F: FnMut(usize, &[usize]) -> (Vec<usize>, usize),
+{
+    let n = parent_of.len();
     // Children inside each parent, numbered parent by parent.
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); parents];
     for (i, &p) in parent_of.iter().enumerate() {
@@ -236,27 +272,10 @@ pub fn build(
     let mut child_of = vec![0usize; n];
     let mut child_parent = Vec::new();
     for (p, idx) in members.iter().enumerate() {
-        let sub = cluster::rows(&x, dim, idx);
-        let seed = params.seed.wrapping_add(1 + p as u64);
-        let (mut lab, mut k) = if idx.len() < MIN_SPLIT {
-            (vec![0; idx.len()], 1)
-        } else if params.child_cap > 0.0 {
-            // Small workspaces: a child is not split below MIN_SPLIT units, nor is a branch
-            // under a fifth of that kept apart.
-            capped(
-                &sub,
-                dim,
-                (params.child_cap * verbatims).max(MIN_SPLIT as f64),
-                (params.child_min * verbatims).max(MIN_SPLIT as f64 / 5.0),
-                seed,
-            )
-        } else {
-            let (lab, k, _) = level(&sub, dim, &params.child_k, seed);
-            (lab, k)
-        };
-        if k > 1 && params.child_refine > 0 {
-            (lab, k) = refine(&sub, dim, &lab, k, params.child_refine);
+        if idx.is_empty() {
+            continue;
         }
+        let (lab, k) = split(p, idx);
         let base = child_parent.len();
         for (&i, &c) in idx.iter().zip(&lab) {
             child_of[i] = base + c;
@@ -264,7 +283,7 @@ pub fn build(
         child_parent.extend(std::iter::repeat_n(p, k));
     }
     let kc = child_parent.len();
-    let child_centroids = centroids(&x, dim, &child_of, kc);
+    let child_centroids = centroids(x, dim, &child_of, kc);
     let sim: Vec<f32> = (0..n)
         .map(|i| {
             let c = child_of[i];
@@ -280,13 +299,48 @@ pub fn build(
         .zip(&other)
         .map(|(&c, &o)| (!o).then_some(c))
         .collect();
-    Ok(Tree {
+    Tree {
         parents,
         child_parent,
         unit_child,
         child_centroids,
-        parent_curve,
-    })
+        parent_curve: Vec::new(),
+    }
+}
+
+/// Groups of the units `idx` of one parent by their vectors (`verbatims`: the number of
+/// verbatims of the whole tree, the base of the size rule): one group under [`MIN_SPLIT`] units,
+/// else by size ([`TreeParams::child_cap`]) or silhouette, then refined. Returns (group of each
+/// of `idx`, number of groups).
+pub fn split_units(
+    x: &[f32],
+    dim: usize,
+    idx: &[usize],
+    verbatims: f64,
+    params: &TreeParams,
+    seed: u64,
+) -> (Vec<usize>, usize) {
+    let sub = cluster::rows(x, dim, idx);
+    let (mut lab, mut k) = if idx.len() < MIN_SPLIT {
+        (vec![0; idx.len()], 1)
+    } else if params.child_cap > 0.0 {
+        // Small workspaces: a child is not split below MIN_SPLIT units, nor is a branch
+        // under a fifth of that kept apart.
+        capped(
+            &sub,
+            dim,
+            (params.child_cap * verbatims).max(MIN_SPLIT as f64),
+            (params.child_min * verbatims).max(MIN_SPLIT as f64 / 5.0),
+            seed,
+        )
+    } else {
+        let (lab, k, _) = level(&sub, dim, &params.child_k, seed);
+        (lab, k)
+    };
+    if k > 1 && params.child_refine > 0 {
+        (lab, k) = refine(&sub, dim, &lab, k, params.child_refine);
+    }
+    (lab, k)
 }
 
 /// The vectors [`build`] clusters: unit-length rows, with `alpha ×` the mean of the row's group
