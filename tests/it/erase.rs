@@ -223,15 +223,13 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
             .all(|v| v.respondent.as_deref() == Some(&pseudonym)));
         assert!(stored[0].text.contains("<PHONE>"), "{}", stored[0].text);
         let mut vectors = Vec::new();
+        let mut raw = Vec::new();
+        let head = |v: &[f32]| -> Vec<u8> { v[..8].iter().flat_map(|x| x.to_le_bytes()).collect() };
         ws.raw_store()
             .for_each(|v, _, vec| {
                 if v.id.starts_with('J') {
-                    vectors.push(
-                        vec[..8]
-                            .iter()
-                            .flat_map(|x| x.to_le_bytes())
-                            .collect::<Vec<u8>>(),
-                    );
+                    vectors.push(head(&vec));
+                    raw.push((v.language.clone(), vec));
                 }
                 Ok(())
             })
@@ -239,6 +237,16 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
         let before_vec = ids_of(&ws, &model, "the delivery was late", Mode::Vector, 30);
         let before_other = ids_of(&ws, &model, "plumbobrightwell crashed", Mode::Text, 5);
         let (ix, _) = ws.indexes().unwrap();
+        // The graph holds each vector centred on its language's mean (French and English here):
+        // those bytes are in its data file, and must go too.
+        let means = ix.vectors.means().expect("two languages: centred");
+        for (lang, mut v) in raw {
+            means.center(&lang, &mut v);
+            let centred = head(&v);
+            let in_graph = found_in(&ws_path.join("index").join("vectors"), &[centred.clone()]);
+            assert_eq!(in_graph.len(), 1, "the graph's data file holds the vector");
+            vectors.push(centred);
+        }
         let mut terms = Vec::new();
         for w in ["zanzibarquokka", "qzvortexpipeline"] {
             for lang in [Lang::En, Lang::Fr] {
