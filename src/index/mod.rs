@@ -95,6 +95,19 @@ impl Indexes {
         Ok((ix, report))
     }
 
+    /// Opens both indexes for an erasure and catches them up: the text index as
+    /// [`Indexes::open`] does, the vector index without reading its graph
+    /// ([`VectorIndex::open_unloaded`]: masking works on its files; the graph is read only if
+    /// there are vectors to insert). Not for searching.
+    pub fn open_for_erasure(dir: &Path, store: &Store) -> Result<(Self, SyncReport), IndexError> {
+        let mut ix = Indexes {
+            text: TextIndex::open(&dir.join("text"))?,
+            vectors: VectorIndex::open_unloaded(&dir.join("vectors"), HnswParams::default())?,
+        };
+        let report = ix.catch_up(store)?;
+        Ok((ix, report))
+    }
+
     /// Applies store changes the indexes have not seen yet. An index that claims to be *ahead*
     /// of the store (the store was replaced by an older copy) is rebuilt rather than trusted.
     ///

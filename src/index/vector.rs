@@ -222,6 +222,8 @@ pub struct VectorIndex {
     gen: Option<String>,
     /// Graph dumps this value has read from disk (open, then [`VectorIndex::reload`]).
     loads: u64,
+    /// The generation's graph is not read yet ([`VectorIndex::open_unloaded`]).
+    unloaded: bool,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
@@ -237,6 +239,28 @@ pub use crate::fs::write_atomic;
 impl VectorIndex {
     /// Opens the index in `dir` (empty if none was written yet).
     pub fn open(dir: &Path, params: HnswParams) -> Result<Self, IndexError> {
+        VectorIndex::open_with(dir, params, true)
+    }
+
+    /// Opens the index in `dir` without reading its graph: what an erasure needs (masking works
+    /// on the files, and at a million points reading the graph costs ~20 s). The graph is read
+    /// when a catch-up has vectors to insert or a dump is written; searching such an index
+    /// before [`VectorIndex::load`] is a bug (it panics).
+    pub fn open_unloaded(dir: &Path, params: HnswParams) -> Result<Self, IndexError> {
+        VectorIndex::open_with(dir, params, false)
+    }
+
+    /// Reads the graph of an index opened by [`VectorIndex::open_unloaded`] (nothing otherwise).
+    pub fn load(&mut self) -> Result<(), IndexError> {
+        if let (true, Some(gen)) = (self.unloaded, self.gen.as_ref()) {
+            self.graph = GraphThread::start(Some(&self.dir.join(gen)))?;
+            self.loads += 1;
+        }
+        self.unloaded = false;
+        Ok(())
+    }
+
+    fn open_with(dir: &Path, params: HnswParams, load: bool) -> Result<Self, IndexError> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let current = dir.join("CURRENT");
         let empty = GenMeta::empty(params);
@@ -255,7 +279,7 @@ impl VectorIndex {
                         message: e.to_string(),
                     })
                 })?;
-                let graph = if meta.points == 0 {
+                let graph = if meta.points == 0 || !load {
                     GraphThread::start(None)?
                 } else {
                     GraphThread::start(Some(&gen))?
@@ -263,14 +287,15 @@ impl VectorIndex {
                 (graph, meta, Some(name))
             }
         };
-        let loads = u64::from(gen_name.is_some() && meta.points > 0);
+        let held = gen_name.is_some() && meta.points > 0;
         Ok(VectorIndex {
             dir: dir.to_path_buf(),
             graph,
             meta,
             params,
             gen: gen_name,
-            loads,
+            loads: u64::from(held && load),
+            unloaded: held && !load,
         })
     }
 
@@ -312,6 +337,7 @@ impl VectorIndex {
             params,
             gen: None,
             loads: 0,
+            unloaded: false,
         })
     }
 
@@ -416,6 +442,13 @@ impl VectorIndex {
         if self.meta.points + items.len() > 2 * live.max(1) + 1024 {
             return self.rebuild(store);
         }
+        if items.is_empty() {
+            // Only deletions (their slots are filtered by the store): record the sequence in a
+            // generation that links the same dump, rather than dumping the graph again.
+            self.meta.model = store.model_fingerprint()?;
+            return self.mask(Vec::new(), target).map(|_| 0);
+        }
+        self.load()?;
         let n = items.len();
         let t = std::time::Instant::now();
         self.insert(items);
@@ -451,6 +484,7 @@ impl VectorIndex {
             }
         }
         self.graph.run(|graph| *graph = None);
+        self.unloaded = false;
         self.meta = GenMeta {
             seq: target,
             model: store.model_fingerprint()?,
@@ -465,6 +499,7 @@ impl VectorIndex {
     }
 
     fn persist(&mut self) -> Result<(), IndexError> {
+        self.load()?;
         let name = self.generation_name();
         let tmp = self.dir.join(format!("{name}.partial"));
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
@@ -658,6 +693,10 @@ impl VectorIndex {
         if self.meta.points == 0 {
             return Vec::new();
         }
+        assert!(
+            !self.unloaded,
+            "a vector index opened unloaded is searched before VectorIndex::load"
+        );
         let query = query.to_vec();
         let masked = self.meta.masked.clone();
         self.graph.run(move |graph| {
@@ -1207,6 +1246,31 @@ mod tests {
             .iter()
             .all(|h| h.0 != 17));
         assert_eq!(ix.search(&items[18].0, 1, 64, |_| true)[0].0, 18);
+    }
+
+    /// An erasure masks without reading the graph: opened unloaded, masking reads no dump; the
+    /// graph is read on [`VectorIndex::load`] (or a dump), with the mask in force.
+    #[test]
+    fn masking_an_unloaded_index_reads_no_graph() {
+        let (_dir, vdir) = persisted(200);
+        let items = sample(200, 16);
+        let mut ix = VectorIndex::open_unloaded(&vdir, HnswParams::default()).unwrap();
+        assert_eq!(ix.mask(vec![42], 2).unwrap(), 1);
+        assert_eq!((ix.loads(), ix.points(), ix.covered()), (0, 199, 2));
+        ix.load().unwrap();
+        assert_eq!(ix.loads(), 1);
+        assert!(ix
+            .search(&items[42].0, 5, 64, |_| true)
+            .iter()
+            .all(|h| h.0 != 42));
+        assert_eq!(ix.search(&items[43].0, 1, 64, |_| true)[0].0, 43);
+        // A dump from an unloaded index reads the graph first: nothing is lost.
+        let mut ix = VectorIndex::open_unloaded(&vdir, HnswParams::default()).unwrap();
+        ix.meta.seq = 3;
+        ix.persist().unwrap();
+        let ix = VectorIndex::open(&vdir, HnswParams::default()).unwrap();
+        assert_eq!((ix.slots(), ix.points(), ix.covered()), (200, 199, 3));
+        assert_eq!(ix.search(&items[43].0, 1, 64, |_| true)[0].0, 43);
     }
 
     /// A generation written before masking existed (no slots file) is masked by scanning its

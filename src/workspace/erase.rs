@@ -436,7 +436,7 @@ fn erase(
             ix.refresh(&ws.store)?;
             ix
         }
-        None => opened.insert(ws.indexes()?.0),
+        None => opened.insert(Indexes::open_for_erasure(&ws.index_dir(), &ws.store)?.0),
     };
     let (relabels, mut stale) = relabel(&ws.store, &erased_docs)?;
     let tree = tree_without(&ws.store, &victims, ws.store.seq()? + victims.len() as i64)?;
