@@ -561,6 +561,20 @@ impl TextIndex {
         Ok(out)
     }
 
+    /// The segment files whose bytes do not match the checksum tantivy wrote in their footer
+    /// (`verbatim check`), as paths under the index folder.
+    pub fn damaged_files(&self) -> Result<Vec<PathBuf>, IndexError> {
+        let mut bad: Vec<PathBuf> = self
+            .index
+            .validate_checksum()
+            .map_err(|e| err(&self.path, e))?
+            .into_iter()
+            .map(|f| self.path.join(f))
+            .collect();
+        bad.sort();
+        Ok(bad)
+    }
+
     /// Every document number in the index (for consistency checks), sorted.
     pub fn all_docs(&self) -> Result<Vec<i64>, IndexError> {
         let searcher = self.reader.searcher();
