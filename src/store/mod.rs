@@ -624,19 +624,25 @@ impl Store {
     }
 
     /// Content hashes of existing verbatims among `ids` (to decide stored / unchanged / updated
-    /// before paying for embeddings).
+    /// before paying for embeddings). A row that fails its seal is left out: re-ingesting its
+    /// file writes it again (the repair of a damaged row).
     pub fn content_hashes(&self, ids: &[&str]) -> Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT content_hash FROM verbatims WHERE id = ?1")
-            .map_err(|e| self.err(e))?;
+        let sql = format!("SELECT {} FROM verbatims v WHERE v.id = ?1", Self::COLS);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         for id in ids {
-            if let Some(h) = stmt
-                .query_row([id], |r| r.get::<_, String>(0))
+            let found = stmt
+                .query_row([id], |r| {
+                    let values = integrity::values_at(r, &Self::SEALED_AT)?;
+                    let mac = r.get_ref(Self::MAC_AT)?;
+                    Ok(match self.seals.verdict("verbatims", &values, mac) {
+                        integrity::Verdict::Sound => Some(r.get::<_, String>(10)?),
+                        integrity::Verdict::Damaged(_) => None,
+                    })
+                })
                 .optional()
-                .map_err(|e| self.err(e))?
-            {
+                .map_err(|e| self.err(e))?;
+            if let Some(Some(h)) = found {
                 out.insert((*id).to_string(), h);
             }
         }
