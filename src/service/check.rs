@@ -120,8 +120,15 @@ pub(super) fn check(ws: &Workspace) -> CheckReport {
     let store_file = ws.store.path().to_path_buf();
     let live = check_store(ws, &store_file, &mut report);
     let seq = ws.store.seq().unwrap_or(0);
-    check_text(ws, seq, live.as_ref().map(|l| &l.docs), &mut report);
-    check_vectors(ws, seq, live.as_ref().map(|l| &l.vectors), &mut report);
+    // A reader that panics on a damaged file (tantivy, hnsw_rs assert on some) is a finding.
+    let text_dir = ws.index_dir().join("text");
+    guarded(&mut report, "text index", &text_dir, |r| {
+        check_text(ws, seq, live.as_ref().map(|l| &l.docs), r)
+    });
+    let vector_dir = ws.index_dir().join("vectors");
+    guarded(&mut report, "vector index", &vector_dir, |r| {
+        check_vectors(ws, seq, live.as_ref().map(|l| &l.vectors), r)
+    });
     match ws.verify_audit() {
         Ok(v) => {
             report.checked.audit_entries = v.entries;
@@ -140,6 +147,31 @@ pub(super) fn check(ws: &Workspace) -> CheckReport {
     }
     report.clean = report.damaged.is_empty();
     report
+}
+
+/// Runs `f`, turning a panic inside it into a finding on `part` (`dir`).
+fn guarded(report: &mut CheckReport, part: &str, dir: &Path, f: impl FnOnce(&mut CheckReport)) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut inner = CheckReport::default();
+        f(&mut inner);
+        inner
+    }));
+    match r {
+        Ok(inner) => {
+            report.damaged.extend(inner.damaged);
+            report.notes.extend(inner.notes);
+            report.checked.text_documents += inner.checked.text_documents;
+            report.checked.vector_points += inner.checked.vector_points;
+        }
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            report.damage(part, dir, format!("reading it failed: {msg}"));
+        }
+    }
 }
 
 /// The store's sound verbatims and their live vectors, which the indexes must hold.
@@ -222,12 +254,12 @@ fn check_store(ws: &Workspace, file: &Path, report: &mut CheckReport) -> Option<
 fn check_text(ws: &Workspace, seq: i64, live: Option<&BTreeSet<i64>>, report: &mut CheckReport) {
     const PART: &str = "text index";
     let dir = ws.index_dir().join("text");
-    let text = match TextIndex::open(&dir) {
-        Ok(t) => t,
-        Err(e) => return report.damage(PART, &dir, e),
-    };
-    match text.damaged_files() {
-        Ok(files) => {
+    if !dir.join("meta.json").is_file() {
+        return report.damage(PART, &dir, "meta.json is missing");
+    }
+    // Checksums first: a reader opened on a damaged segment may panic inside tantivy.
+    match crate::index::text::damaged_files(&dir) {
+        Ok(files) if !files.is_empty() => {
             for f in files {
                 report.damage(
                     PART,
@@ -235,9 +267,15 @@ fn check_text(ws: &Workspace, seq: i64, live: Option<&BTreeSet<i64>>, report: &m
                     "its bytes do not match the checksum in its footer",
                 );
             }
+            return;
         }
-        Err(e) => report.damage(PART, &dir, e),
+        Ok(_) => {}
+        Err(e) => return report.damage(PART, &dir, e),
     }
+    let text = match TextIndex::open(&dir) {
+        Ok(t) => t,
+        Err(e) => return report.damage(PART, &dir, e),
+    };
     report.checked.text_documents = text.num_docs();
     if text.covered() > seq {
         report.damage(
@@ -287,24 +325,33 @@ fn check_vectors(
 ) {
     const PART: &str = "vector index";
     let dir = ws.index_dir().join("vectors");
+    // Sums before loading: hnsw_rs may abort the process on a damaged graph file.
+    let current = dir.join("CURRENT");
+    match std::fs::read_to_string(&current) {
+        Ok(name) => {
+            let gen = dir.join(name.trim());
+            match vector::unsealed_files(&gen) {
+                Ok(Some(files)) if !files.is_empty() => {
+                    for f in files {
+                        report.damage(PART, &f, "its bytes do not match its SHA-256 in SUMS.json");
+                    }
+                    return;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => report.notes.push(format!(
+                    "vector index: {} was written before checksums; its graph is checked by its points only",
+                    gen.display()
+                )),
+                Err(e) => return report.damage(PART, &gen, e),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return report.damage(PART, &current, e),
+    }
     let index = match VectorIndex::open(&dir, HnswParams::default()) {
         Ok(ix) => ix,
         Err(e) => return report.damage(PART, &dir, e),
     };
-    if let Some(gen) = index.generation_dir() {
-        match vector::unsealed_files(&gen) {
-            Ok(Some(files)) => {
-                for f in files {
-                    report.damage(PART, &f, "its bytes do not match its SHA-256 in SUMS.json");
-                }
-            }
-            Ok(None) => report.notes.push(format!(
-                "vector index: {} was written before checksums; its graph is checked by its points only",
-                gen.display()
-            )),
-            Err(e) => report.damage(PART, &gen, e),
-        }
-    }
     let file = index.generation_dir().unwrap_or(dir.clone());
     if let (Ok(Some(stored)), Some(model)) = (ws.store.model_fingerprint(), index.model()) {
         if stored != model {
