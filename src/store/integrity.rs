@@ -493,3 +493,142 @@ pub(super) fn new_row_values<'a>(
         ValueRef::Integer(seq),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NewVerbatim, Upsert};
+    use super::*;
+
+    fn nv(id: &str, text: &str) -> NewVerbatim {
+        NewVerbatim {
+            id: id.into(),
+            text: crate::pii::redact(text),
+            original: None,
+            respondent: Some("r_1".into()),
+            ts: Some(1_700_000_000),
+            score: Some(-0.0),
+            language: "en".into(),
+            fields: [("country".to_string(), "FR".to_string())].into(),
+            source: "t.csv:2".into(),
+            content_hash: format!("h:{text}"),
+            vector: vec![0.6, 0.8],
+        }
+    }
+
+    fn key() -> RowKey {
+        RowKey::new([7; 32])
+    }
+
+    /// Changes a stored text behind the store's back (what a flipped byte on disk does).
+    fn damage(s: &Store, id: &str) {
+        s.conn
+            .execute(
+                "UPDATE verbatims SET text = replace(text, 'battery', 'cattery') WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_changed_text_fails_its_seal_is_skipped_by_every_read_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        s.set_row_key(key()).unwrap();
+        let run = s.begin_run("t").unwrap();
+        s.upsert_batch(run, &[nv("a", "The battery died"), nv("b", "Fine")])
+            .unwrap();
+        assert!(s.verify_rows().unwrap().is_empty(), "fresh rows verify");
+        damage(&s, "a");
+
+        assert!(s.get("a").unwrap().is_none());
+        let docs = s.get_docs(&[1, 2]).unwrap();
+        assert_eq!(
+            docs.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        let mut seen = Vec::new();
+        s.for_each(|v, _, _| {
+            seen.push(v.id);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["b"]);
+        let mut changed = Vec::new();
+        s.changes_since(0, |c| {
+            if let super::super::Change::Upsert { verbatim, .. } = c {
+                changed.push(verbatim.id);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(changed, ["b"]);
+        let noted = s.take_damage();
+        assert_eq!(noted.len(), 1);
+        assert_eq!((noted[0].table.as_str(), noted[0].row), ("verbatims", 1));
+
+        let found = s.verify_rows().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].id.as_deref(), Some("a"));
+
+        // The same content again rewrites the damaged row (re-ingest repairs), and only it.
+        let run = s.begin_run("t").unwrap();
+        let out = s
+            .upsert_batch(run, &[nv("a", "The battery died"), nv("b", "Fine")])
+            .unwrap();
+        assert_eq!(out, [Upsert::Updated, Upsert::Unchanged]);
+        assert!(s.verify_rows().unwrap().is_empty());
+        assert_eq!(s.get("a").unwrap().unwrap().text, "The battery died");
+    }
+
+    #[test]
+    fn rows_written_before_seals_are_sealed_once_then_a_missing_seal_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        {
+            let mut s = Store::open(&path).unwrap(); // no key: an older verbatim
+            let run = s.begin_run("t").unwrap();
+            s.upsert_batch(run, &[nv("a", "The battery died")]).unwrap();
+            let macs: i64 = s
+                .conn
+                .query_row("SELECT count(mac) FROM verbatims", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(macs, 0);
+        }
+        let mut s = Store::open(&path).unwrap();
+        s.set_row_key(key()).unwrap();
+        assert!(s.verify_rows().unwrap().is_empty());
+        assert!(s.get("a").unwrap().is_some());
+        // A wrong key fails every row.
+        let mut other = Store::open(&path).unwrap();
+        other.set_row_key(RowKey::new([8; 32])).unwrap();
+        assert_eq!(other.verify_rows().unwrap().len(), 2);
+        // Once sealed, a row whose seal is gone is damage.
+        s.conn
+            .execute("UPDATE embeddings SET mac = NULL WHERE doc = 1", [])
+            .unwrap();
+        let found = s.verify_rows().unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].table, "embeddings");
+        assert_eq!(found[0].reason, "has no integrity seal");
+    }
+
+    #[test]
+    fn segments_and_counters_are_checked_against_the_sealed_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        s.set_row_key(key()).unwrap();
+        let run = s.begin_run("t").unwrap();
+        s.upsert_batch(run, &[nv("a", "x")]).unwrap();
+        assert!(s.derived_check().unwrap().is_empty());
+        assert!(s.structure_check().unwrap().is_empty());
+        s.conn
+            .execute("UPDATE segments SET value = 'BE'", [])
+            .unwrap();
+        s.conn
+            .execute("UPDATE meta SET value = '0' WHERE key = 'seq'", [])
+            .unwrap();
+        let found = s.derived_check().unwrap();
+        let tables: Vec<&str> = found.iter().map(|d| d.table.as_str()).collect();
+        assert_eq!(tables, ["meta", "segments"], "{found:?}");
+    }
+}
