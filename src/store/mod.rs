@@ -990,6 +990,18 @@ impl Store {
         Ok(Some((r.get(at + 1)?, blob_to_f32s(blob))))
     }
 
+    /// A verbatim and its embedding from a row of [`Store::COLS`] then [`Store::EMB_COLS`];
+    /// `None` when either fails its seal.
+    fn read_joined(&self, r: &rusqlite::Row<'_>) -> Result<Option<(Verbatim, i64, Vec<f32>)>> {
+        let Some(v) = self.read_verbatim(r).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        let emb = self
+            .read_embedding(r, Self::MAC_AT + 1)
+            .map_err(|e| self.err(e))?;
+        Ok(emb.map(|(vec_id, vector)| (v, vec_id, vector)))
+    }
+
     /// Opens a second connection to this store with the same seal key (a reader on another
     /// thread checks the same seals).
     pub fn reopen(&self) -> Result<Store> {
@@ -1104,13 +1116,7 @@ impl Store {
             let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
             let mut rows = stmt.query([after]).map_err(|e| self.err(e))?;
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-                let Some(verbatim) = self.read_verbatim(r).map_err(|e| self.err(e))? else {
-                    continue;
-                };
-                let Some((vec_id, vector)) = self
-                    .read_embedding(r, Self::MAC_AT + 1)
-                    .map_err(|e| self.err(e))?
-                else {
+                let Some((verbatim, vec_id, vector)) = self.read_joined(r)? else {
                     continue;
                 };
                 changes.push((
@@ -1312,16 +1318,9 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let Some(v) = self.read_verbatim(r).map_err(|e| self.err(e))? else {
-                continue;
-            };
-            let Some((vec_id, vector)) = self
-                .read_embedding(r, Self::MAC_AT + 1)
-                .map_err(|e| self.err(e))?
-            else {
-                continue;
-            };
-            f(v, vec_id, vector)?;
+            if let Some((v, vec_id, vector)) = self.read_joined(r)? {
+                f(v, vec_id, vector)?;
+            }
         }
         Ok(())
     }
