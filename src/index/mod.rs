@@ -177,13 +177,13 @@ impl Indexes {
             let t = on_text(&mut self.text, store)?;
             return Ok((t, on_vectors(&mut self.vectors, store)?));
         }
-        let path = store.path().to_path_buf();
+        // The second connection keeps the store's seal key (it checks the same rows).
+        let second = store.reopen()?;
         let text = &mut self.text;
         let vectors = &mut self.vectors;
         std::thread::scope(|scope| {
             let handle = scope.spawn(move || {
                 let t = std::time::Instant::now();
-                let second = Store::open(&path)?;
                 let r = on_text(text, &second);
                 tracing::debug!(secs = t.elapsed().as_secs_f64(), "index: text done");
                 r

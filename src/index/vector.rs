@@ -545,6 +545,7 @@ impl VectorIndex {
         let gen = self.dir.join(name);
         let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
         write_atomic(&tmp.join("meta.json"), &meta)?;
+        seal_generation(tmp)?;
         fs::rename(tmp, &gen).map_err(io(&gen))?;
         crate::fs::sync_dir(&self.dir)?;
         write_atomic(&self.dir.join("CURRENT"), name.as_bytes())?;
@@ -852,6 +853,91 @@ impl Drop for GraphThread {
 }
 
 /// Both dump files must be there before hnsw_rs is asked to read them.
+/// The file beside a generation's dump that holds the SHA-256 of each of its files.
+pub const SUMS_FILE: &str = "SUMS.json";
+
+/// The files of a generation a [`SUMS_FILE`] covers (those present).
+const SEALED_FILES: [&str; 4] = [GRAPH_FILE, DATA_FILE, SLOTS_FILE, "meta.json"];
+
+/// Writes [`SUMS_FILE`] for the generation folder `gen`: the SHA-256 of each of its files, so
+/// `verbatim check` can tell a changed byte in the graph (neighbour lists, which nothing else
+/// verifies) from a sound file. Whoever rewrites a generation's files in place calls it again.
+pub fn seal_generation(gen: &Path) -> Result<(), IndexError> {
+    let mut sums = std::collections::BTreeMap::new();
+    for f in SEALED_FILES {
+        let p = gen.join(f);
+        match fs::read(&p) {
+            Ok(bytes) => {
+                use sha2::Digest;
+                sums.insert(f.to_string(), hex::encode(sha2::Sha256::digest(&bytes)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&p)(e)),
+        }
+    }
+    let body = serde_json::to_vec_pretty(&sums).expect("a string map serialises");
+    write_atomic(&gen.join(SUMS_FILE), &body)?;
+    Ok(())
+}
+
+/// The files of the generation `gen` whose bytes differ from its [`SUMS_FILE`] (`Ok(None)`: a
+/// generation written before sums existed). A sums file that cannot be read is itself damage.
+pub fn unsealed_files(gen: &Path) -> Result<Option<Vec<PathBuf>>, IndexError> {
+    let path = gen.join(SUMS_FILE);
+    let body = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    let sums: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&body).map_err(|e| IndexError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let mut bad = Vec::new();
+    for f in SEALED_FILES {
+        let p = gen.join(f);
+        let now = fs::read(&p).ok().map(|b| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&b))
+        });
+        if now.as_ref() != sums.get(f) {
+            bad.push(p);
+        }
+    }
+    if sums.keys().any(|k| !SEALED_FILES.contains(&k.as_str())) {
+        bad.push(path);
+    }
+    Ok(Some(bad))
+}
+
+impl VectorIndex {
+    /// The folder of the generation in use (`None`: nothing persisted yet).
+    pub fn generation_dir(&self) -> Option<PathBuf> {
+        self.gen.as_ref().map(|g| self.dir.join(g))
+    }
+
+    /// Every point of the graph as loaded: (vector slot, vector as stored in the graph), by
+    /// slot; with the dimension and point count `meta.json` claims (`verbatim check`).
+    pub fn points_snapshot(&self) -> (Vec<(i64, Vec<f32>)>, usize, usize) {
+        let mut pts = self.graph.run(|graph| {
+            graph.as_ref().map_or_else(Vec::new, |g| {
+                g.get_point_indexation()
+                    .into_iter()
+                    .map(|p| (p.get_origin_id() as i64, p.get_v().to_vec()))
+                    .collect::<Vec<_>>()
+            })
+        });
+        pts.sort_by_key(|p| p.0);
+        (pts, self.meta.dim, self.meta.points)
+    }
+
+    /// The model fingerprint `meta.json` records.
+    pub fn model(&self) -> Option<&str> {
+        self.meta.model.as_deref()
+    }
+}
+
 fn check_dump_files(gen: &Path) -> Result<(), IndexError> {
     for f in ["vectors.hnsw.graph", "vectors.hnsw.data"] {
         let p = gen.join(f);
