@@ -35,6 +35,10 @@
 //!   written before masking existed (the data file is scanned instead).
 //! - `meta.json`: covered sequence, point count, dimension, model, parameters, layout, language
 //!   means, and `masked` (sorted slot ids; absent when none).
+//! - `SUMS.json` ([`seal_generation`]): the SHA-256 of the graph, slots and `meta.json` files,
+//!   and for the data file the SHA-256 of its 1 MiB blocks' SHA-256s, which
+//!   `vectors.hnsw.data.blocks` keeps (32 bytes a block) so that masking hashes only the blocks
+//!   it zeroed.
 //!
 //! Masking in place still switches generations: the new one hard-links the two dump files (no
 //! copy) beside a new `meta.json`, so another process holding the graph open (the server) sees
