@@ -19,6 +19,7 @@ use crate::workspace::Workspace;
 
 mod ask;
 mod aspects;
+mod check;
 mod reads;
 mod session;
 #[cfg(test)]
@@ -27,6 +28,7 @@ mod themes;
 mod writes;
 
 pub use aspects::{AssignmentRow, NodeResponse, TreeEdit, TreeRequest, TreeResponse, UnitRow};
+pub use check::{CheckReport, Checked, Damage};
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
     ReportRequest, ReportResponse, RunRequest, SearchDefaults, SearchRequest, Session, Settings,

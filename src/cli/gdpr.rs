@@ -81,6 +81,12 @@ pub(super) fn cmd_retention(g: &Global, root: &Path, c: RetentionCommand) -> Res
 }
 
 fn print_receipt(g: &Global, r: &Receipt) {
+    if r.vector_compacted {
+        // A rebuild makes this erasure slower than the usual masking: say why, beside progress.
+        if let Some(note) = r.notes.iter().find(|n| n.contains("compacted")) {
+            eprintln!("verbatim: {note}");
+        }
+    }
     if g.json {
         output::json(r);
         return;
@@ -117,7 +123,11 @@ fn print_receipt(g: &Global, r: &Receipt) {
     println!(
         "  vector index      {} points{}",
         r.vector_points,
-        if r.dry_run { "" } else { " (graph rebuilt)" }
+        match (r.dry_run, r.vector_compacted) {
+            (true, _) => "",
+            (false, false) => " (masked; vectors zeroed)",
+            (false, true) => " (graph compacted)",
+        }
     );
     println!("  theme labels      {} recomputed", r.labels_recomputed);
     println!(

@@ -228,6 +228,12 @@ Examples:
   # Exit 1 and the first broken entry when the chain was edited
   $ verbatim -w demo-ws audit verify";
 
+pub(super) const CHECK: &str = "\
+Examples:
+  # Exit 1, naming each damaged table and row (or index file), when anything changed at rest
+  $ verbatim -w demo-ws check
+  $ verbatim -w demo-ws check --json";
+
 pub(super) const RESPONDENT: &str = "\
 Examples:
   $ verbatim -w demo-ws respondent lookup camille.martin@example.fr";

@@ -181,6 +181,11 @@ enum Command {
     #[command(subcommand)]
     #[command(after_help = help::LINKS)]
     Links(LinksCommand),
+    /// Verify the workspace at rest (admin): the store (SQLite's integrity check, every row
+    /// against its keyed seal, sealed originals), both indexes (checksums, documents and
+    /// vectors against the store) and the audit chain. Exit 1 when anything is damaged.
+    #[command(after_help = help::CHECK)]
+    Check,
     /// The audit trail of reads: show it, or verify its hash chain.
     #[command(subcommand)]
     #[command(after_help = help::AUDIT)]
@@ -683,6 +688,7 @@ fn run(cli: Cli) -> Result<i32> {
             no_redact,
         } => cmd_embed(&g, &input, &out, query, no_redact),
         Command::Stats => cmd_stats(&g, &root),
+        Command::Check => cmd_check(&g, &root),
         Command::Pii(PiiCommand::Scan(a)) => cmd_pii_scan(&g, &root, *a),
         Command::Pii(PiiCommand::Reveal { id }) => cmd_reveal(&g, &root, &id),
         Command::Links(c) => cmd_links(&g, &root, c),
@@ -917,6 +923,62 @@ fn cmd_audit(g: &Global, root: &Path, c: AuditCommand) -> Result<i32> {
             }
             Ok(if v.broken.is_some() { 1 } else { 0 })
         }
+    }
+}
+
+/// `verbatim check`: prints what [`Session::check_integrity`] found; exit 1 when anything is
+/// damaged. A store too damaged to open is a finding too (the owner's; a token holder cannot be
+/// checked against a store that does not open, so that stays an error).
+fn cmd_check(g: &Global, root: &Path) -> Result<i32> {
+    let mut ws = match Workspace::open(root) {
+        Ok(ws) => ws,
+        Err(e @ verbatim::workspace::WorkspaceError::Store(_))
+            if std::env::var("VERBATIM_TOKEN").map_or(true, |t| t.trim().is_empty()) =>
+        {
+            let r = service::CheckReport {
+                damaged: vec![service::Damage {
+                    part: "store".into(),
+                    file: root.join("store.sqlite").display().to_string(),
+                    table: None,
+                    row: None,
+                    id: None,
+                    message: format!("does not open: {e}"),
+                }],
+                ..Default::default()
+            };
+            print_check(g, &r);
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (models, settings) = (models(g), session_settings(g));
+    let r = session(&mut ws, "check", &models, &settings)?.check_integrity()?;
+    print_check(g, &r);
+    Ok(if r.clean { 0 } else { 1 })
+}
+
+fn print_check(g: &Global, r: &service::CheckReport) {
+    if g.json {
+        output::json(r);
+        return;
+    }
+    let c = &r.checked;
+    for d in &r.damaged {
+        println!("DAMAGED  {d}");
+    }
+    for n in &r.notes {
+        println!("note     {n}");
+    }
+    if r.clean {
+        println!(
+            "workspace intact: {} verbatims, {} sealed originals, {} documents in the text index, {} vectors in the graph, {} audit entries",
+            c.verbatims, c.originals, c.text_documents, c.vector_points, c.audit_entries
+        );
+    } else {
+        println!(
+            "{} damaged: restore from a backup (`verbatim restore`), or re-ingest the file of a damaged verbatim",
+            r.damaged.len()
+        );
     }
 }
 

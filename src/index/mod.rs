@@ -95,6 +95,19 @@ impl Indexes {
         Ok((ix, report))
     }
 
+    /// Opens both indexes for an erasure and catches them up: the text index as
+    /// [`Indexes::open`] does, the vector index without reading its graph
+    /// ([`VectorIndex::open_unloaded`]: masking works on its files; the graph is read only if
+    /// there are vectors to insert). Not for searching.
+    pub fn open_for_erasure(dir: &Path, store: &Store) -> Result<(Self, SyncReport), IndexError> {
+        let mut ix = Indexes {
+            text: TextIndex::open(&dir.join("text"))?,
+            vectors: VectorIndex::open_unloaded(&dir.join("vectors"), HnswParams::default())?,
+        };
+        let report = ix.catch_up(store)?;
+        Ok((ix, report))
+    }
+
     /// Applies store changes the indexes have not seen yet. An index that claims to be *ahead*
     /// of the store (the store was replaced by an older copy) is rebuilt rather than trusted.
     ///
@@ -164,13 +177,13 @@ impl Indexes {
             let t = on_text(&mut self.text, store)?;
             return Ok((t, on_vectors(&mut self.vectors, store)?));
         }
-        let path = store.path().to_path_buf();
+        // The second connection keeps the store's seal key (it checks the same rows).
+        let second = store.reopen()?;
         let text = &mut self.text;
         let vectors = &mut self.vectors;
         std::thread::scope(|scope| {
             let handle = scope.spawn(move || {
                 let t = std::time::Instant::now();
-                let second = Store::open(&path)?;
                 let r = on_text(text, &second);
                 tracing::debug!(secs = t.elapsed().as_secs_f64(), "index: text done");
                 r

@@ -232,6 +232,22 @@ fn err(path: &Path, e: impl std::fmt::Display) -> IndexError {
     }
 }
 
+/// The segment files of the index in `dir` whose bytes do not match the checksum tantivy wrote
+/// in their footer (`verbatim check`), as paths under `dir`. Reads no segment otherwise (opening
+/// a reader on a damaged footer can panic inside tantivy), and creates nothing.
+pub fn damaged_files(dir: &Path) -> Result<Vec<PathBuf>, IndexError> {
+    let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| err(dir, e))?;
+    let index = Index::open(mmap).map_err(|e| err(dir, e))?;
+    let mut bad: Vec<PathBuf> = index
+        .validate_checksum()
+        .map_err(|e| err(dir, e))?
+        .into_iter()
+        .map(|f| dir.join(f))
+        .collect();
+    bad.sort();
+    Ok(bad)
+}
+
 impl TextIndex {
     /// Opens or creates the index in `dir`.
     pub fn open(dir: &Path) -> Result<Self, IndexError> {

@@ -212,6 +212,12 @@ impl Vault {
         )
     }
 
+    /// The key the store seals its rows with (integrity at rest): derived from the pseudonym
+    /// key under its own domain, so it is never stored and changes with the key file.
+    pub(crate) fn row_key(&self) -> [u8; 32] {
+        self.mac("row-seal-key", b"")
+    }
+
     /// A keyed hash (hex, 128 bits) for values that must be compared but not revealed.
     pub fn keyed_hash(&self, domain: &str, data: &[u8]) -> String {
         hex::encode(&self.mac(domain, data)[..16])

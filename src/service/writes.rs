@@ -74,6 +74,21 @@ impl Session<'_> {
         switch_to: Option<(String, crate::workspace::ModelConfig)>,
     ) -> Result<crate::workspace::ReindexReport, ServiceError> {
         let grant = self.enter(Action::Write)?;
+        // A rebuild reads every row: with a damaged one it would drop that verbatim from both
+        // indexes (or, before seals, spread its damage). Refuse, leaving the indexes as they are.
+        let damaged = self.ws.store.verify_rows()?;
+        if !damaged.is_empty() {
+            let list: Vec<String> = damaged.iter().take(5).map(|d| d.to_string()).collect();
+            return Err(ServiceError::Conflict(format!(
+                "{} damaged row(s) in the store {}: {}{}; not reindexed (the indexes are left as \
+                 they were): restore from a backup or re-ingest the damaged verbatims' file, \
+                 then reindex (`verbatim check` lists every damaged row)",
+                damaged.len(),
+                self.ws.store.path().display(),
+                list.join("; "),
+                if damaged.len() > 5 { "; …" } else { "" }
+            )));
+        }
         let r = self
             .ws
             .reindex(embedder, self.progress)

@@ -157,6 +157,11 @@ pub enum AuditDetail {
         /// From this time (UTC).
         since: Option<String>,
     },
+    /// `verbatim check`: the store, both indexes and the audit chain verified.
+    Check {
+        /// Findings (0: clean).
+        damaged: usize,
+    },
     /// An incident report on one user.
     Incident {
         /// The user.
@@ -335,6 +340,7 @@ impl AuditDetail {
             D::Stats {}
             | D::Assignments { .. }
             | D::AuditRead { .. }
+            | D::Check { .. }
             | D::Incident { .. }
             | D::Ingest { .. }
             | D::Reindex { .. }

@@ -23,6 +23,7 @@ use crate::pii::Redacted;
 mod aspects;
 mod audit;
 mod erase;
+mod integrity;
 mod resolve;
 mod sentiments;
 mod themes;
@@ -31,6 +32,7 @@ mod users;
 pub use aspects::{AspectNode, AspectPatch, AspectUnit};
 pub use audit::{AuditDetail, AuditEntry, AuditVerdict, EntryDetail, IdKind};
 pub use erase::{ErasedRows, Relabel, Vacuumed};
+pub use integrity::{DamagedRow, RowKey};
 pub use resolve::{
     audit_time, fold, parse_day, resolve_filter, FilterError, FilterNames, FilterParts,
     LIST_AT_MOST,
@@ -275,7 +277,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -472,6 +474,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sentiments_doc ON sentiments(doc);
     ALTER TABLE units ADD COLUMN sentiment REAL;
     "#,
+    // v11: integrity at rest (store/integrity.rs): a keyed seal on each verbatim and embedding
+    // row, NULL until the workspace first opens the store with its key.
+    r#"
+    ALTER TABLE verbatims ADD COLUMN mac BLOB;
+    ALTER TABLE embeddings ADD COLUMN mac BLOB;
+    "#,
 ];
 
 /// Migration steps SQL cannot express, run in the same transaction after the SQL of `target`.
@@ -490,6 +498,7 @@ fn migrate_rust(tx: &Transaction<'_>, target: i64) -> rusqlite::Result<()> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    seals: integrity::Seals,
 }
 
 fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
@@ -519,6 +528,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            seals: integrity::Seals::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -614,19 +624,25 @@ impl Store {
     }
 
     /// Content hashes of existing verbatims among `ids` (to decide stored / unchanged / updated
-    /// before paying for embeddings).
+    /// before paying for embeddings). A row that fails its seal is left out: re-ingesting its
+    /// file writes it again (the repair of a damaged row).
     pub fn content_hashes(&self, ids: &[&str]) -> Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT content_hash FROM verbatims WHERE id = ?1")
-            .map_err(|e| self.err(e))?;
+        let sql = format!("SELECT {} FROM verbatims v WHERE v.id = ?1", Self::COLS);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         for id in ids {
-            if let Some(h) = stmt
-                .query_row([id], |r| r.get::<_, String>(0))
+            let found = stmt
+                .query_row([id], |r| {
+                    let values = integrity::values_at(r, &Self::SEALED_AT)?;
+                    let mac = r.get_ref(Self::MAC_AT)?;
+                    Ok(match self.seals.verdict("verbatims", &values, mac) {
+                        integrity::Verdict::Sound => Some(r.get::<_, String>(10)?),
+                        integrity::Verdict::Damaged(_) => None,
+                    })
+                })
                 .optional()
-                .map_err(|e| self.err(e))?
-            {
+                .map_err(|e| self.err(e))?;
+            if let Some(Some(h)) = found {
                 out.insert((*id).to_string(), h);
             }
         }
@@ -691,11 +707,18 @@ impl Store {
             path: path.clone(),
             source,
         };
+        let seals = &self.seals;
         let tx = self.conn.transaction().map_err(e)?;
         let mut seq: i64 = Self::meta_tx(&tx, "seq")
             .map_err(e)?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
+        // Explicit numbers (SQLite's own rule, max + 1), so the seal can cover `doc`.
+        let mut next_doc: i64 = tx
+            .query_row("SELECT IFNULL(MAX(doc), 0) + 1 FROM verbatims", [], |r| {
+                r.get(0)
+            })
+            .map_err(e)?;
         let mut next_vec: i64 = Self::meta_tx(&tx, "next_vec_id")
             .map_err(e)?
             .and_then(|s| s.parse().ok())
@@ -707,14 +730,14 @@ impl Store {
                 .map_err(e)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO verbatims(id, text, respondent, ts, score, language, fields, source, content_hash, run, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT INTO verbatims(id, text, respondent, ts, score, language, fields, source, content_hash, run, seq, doc, mac)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(e)?;
             let mut update = tx
                 .prepare_cached(
                     "UPDATE verbatims SET text = ?2, respondent = ?3, ts = ?4, score = ?5, language = ?6, fields = ?7,
-                     source = ?8, content_hash = ?9, run = ?10, seq = ?11 WHERE doc = ?1",
+                     source = ?8, content_hash = ?9, run = ?10, seq = ?11, mac = ?12 WHERE doc = ?1",
                 )
                 .map_err(e)?;
             let mut del_seg = tx
@@ -727,7 +750,7 @@ impl Store {
                 .map_err(e)?;
             let mut put_vec = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)",
+                    "INSERT OR REPLACE INTO embeddings(doc, vec_id, vector, mac) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(e)?;
             let mut put_orig = tx
@@ -743,12 +766,17 @@ impl Store {
                     .map_err(e)?;
                 let fields = serde_json::to_string(&v.fields).expect("a string map serialises");
                 let outcome = match existing {
-                    Some((_, ref h)) if *h == v.content_hash => {
+                    // Unchanged, unless the stored row fails its seal: then it is written again.
+                    Some((doc, ref h))
+                        if *h == v.content_hash && !seals.verbatim_damaged(&tx, doc) =>
+                    {
                         out.push(Upsert::Unchanged);
                         continue;
                     }
                     Some((doc, _)) => {
                         seq += 1;
+                        let mac =
+                            seals.verbatim_seal(&integrity::new_row_values(doc, v, &fields, seq));
                         update
                             .execute(params![
                                 doc,
@@ -761,13 +789,18 @@ impl Store {
                                 v.source,
                                 v.content_hash,
                                 run,
-                                seq
+                                seq,
+                                mac
                             ])
                             .map_err(e)?;
                         (doc, Upsert::Updated)
                     }
                     None => {
                         seq += 1;
+                        let doc = next_doc;
+                        next_doc += 1;
+                        let mac =
+                            seals.verbatim_seal(&integrity::new_row_values(doc, v, &fields, seq));
                         insert
                             .execute(params![
                                 v.id,
@@ -780,10 +813,12 @@ impl Store {
                                 v.source,
                                 v.content_hash,
                                 run,
-                                seq
+                                seq,
+                                doc,
+                                mac
                             ])
                             .map_err(e)?;
-                        (tx.last_insert_rowid(), Upsert::Stored)
+                        (doc, Upsert::Stored)
                     }
                 };
                 let doc = outcome.0;
@@ -795,8 +830,10 @@ impl Store {
                 for (k, val) in &v.fields {
                     ins_seg.execute(params![k, val, doc]).map_err(e)?;
                 }
+                let blob = f32s_to_blob(&v.vector);
+                let mac = seals.embedding_seal(doc, next_vec, &blob);
                 put_vec
-                    .execute(params![doc, next_vec, f32s_to_blob(&v.vector)])
+                    .execute(params![doc, next_vec, blob, mac])
                     .map_err(e)?;
                 next_vec += 1;
                 out.push(outcome.1);
@@ -892,8 +929,86 @@ impl Store {
         })
     }
 
-    const COLS: &'static str =
-        "v.doc, v.id, v.text, v.respondent, v.ts, v.score, v.language, v.fields, v.source, v.seq";
+    const COLS: &'static str = "v.doc, v.id, v.text, v.respondent, v.ts, v.score, v.language, \
+         v.fields, v.source, v.seq, v.content_hash, v.mac";
+    /// Where [`Store::COLS`] puts the columns a verbatim's seal covers, in seal order.
+    const SEALED_AT: [usize; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9];
+    /// Where [`Store::COLS`] puts the seal.
+    const MAC_AT: usize = 11;
+    /// `e.doc, e.vec_id, e.vector, e.mac` after [`Store::COLS`], for reads that join them.
+    const EMB_COLS: &'static str = "e.doc, e.vec_id, e.vector, e.mac";
+
+    /// A verbatim from a row of [`Store::COLS`], or `None` when it fails its seal (noted as
+    /// damage and logged: the row is never served nor indexed).
+    fn read_verbatim(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Verbatim>> {
+        let values = integrity::values_at(r, &Self::SEALED_AT)?;
+        let mac = r.get_ref(Self::MAC_AT)?;
+        if let integrity::Verdict::Damaged(reason) = self.seals.verdict("verbatims", &values, mac) {
+            let id = match values[1] {
+                rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                _ => None,
+            };
+            let row = values[0].as_i64().unwrap_or(-1);
+            self.seals.note(
+                &self.path,
+                DamagedRow {
+                    table: "verbatims".into(),
+                    row,
+                    id,
+                    reason: reason.into(),
+                },
+            );
+            return Ok(None);
+        }
+        self.row_to_verbatim(r).map(Some)
+    }
+
+    /// The (vector slot, vector) of a row whose [`Store::EMB_COLS`] start at `at`, or `None`
+    /// when the embedding fails its seal (noted and logged, as [`Store::read_verbatim`]).
+    fn read_embedding(
+        &self,
+        r: &rusqlite::Row<'_>,
+        at: usize,
+    ) -> rusqlite::Result<Option<(i64, Vec<f32>)>> {
+        let values = integrity::values_at(r, &[at, at + 1, at + 2])?;
+        let mac = r.get_ref(at + 3)?;
+        if let integrity::Verdict::Damaged(reason) = self.seals.verdict("embeddings", &values, mac)
+        {
+            let row = values[0].as_i64().unwrap_or(-1);
+            self.seals.note(
+                &self.path,
+                DamagedRow {
+                    table: "embeddings".into(),
+                    row,
+                    id: None,
+                    reason: reason.into(),
+                },
+            );
+            return Ok(None);
+        }
+        let blob = values[2].as_blob().map_err(rusqlite::Error::from)?;
+        Ok(Some((r.get(at + 1)?, blob_to_f32s(blob))))
+    }
+
+    /// A verbatim and its embedding from a row of [`Store::COLS`] then [`Store::EMB_COLS`];
+    /// `None` when either fails its seal.
+    fn read_joined(&self, r: &rusqlite::Row<'_>) -> Result<Option<(Verbatim, i64, Vec<f32>)>> {
+        let Some(v) = self.read_verbatim(r).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        let emb = self
+            .read_embedding(r, Self::MAC_AT + 1)
+            .map_err(|e| self.err(e))?;
+        Ok(emb.map(|(vec_id, vector)| (v, vec_id, vector)))
+    }
+
+    /// Opens a second connection to this store with the same seal key (a reader on another
+    /// thread checks the same seals).
+    pub fn reopen(&self) -> Result<Store> {
+        let mut s = Store::open(&self.path)?;
+        s.seals = self.seals.sibling();
+        Ok(s)
+    }
 
     /// The sealed original of a verbatim, if one was kept.
     pub fn sealed_original(&self, id: &str) -> Result<Option<Vec<u8>>> {
@@ -966,8 +1081,8 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(docs.len());
         for d in docs {
-            if let Some(v) = stmt
-                .query_row([d], |r| self.row_to_verbatim(r))
+            if let Some(Some(v)) = stmt
+                .query_row([d], |r| self.read_verbatim(r))
                 .optional()
                 .map_err(|e| self.err(e))?
             {
@@ -981,8 +1096,9 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<Verbatim>> {
         let sql = format!("SELECT {} FROM verbatims v WHERE v.id = ?1", Self::COLS);
         self.conn
-            .query_row(&sql, [id], |r| self.row_to_verbatim(r))
+            .query_row(&sql, [id], |r| self.read_verbatim(r))
             .optional()
+            .map(Option::flatten)
             .map_err(|e| self.err(e))
     }
 
@@ -990,24 +1106,25 @@ impl Store {
     /// vector, and deletions. Calls `f` for each so callers can stream large catch-ups.
     pub fn changes_since(&self, after: i64, mut f: impl FnMut(Change) -> Result<()>) -> Result<()> {
         let sql = format!(
-            "SELECT {}, e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc
+            "SELECT {}, {} FROM verbatims v JOIN embeddings e ON e.doc = v.doc
              WHERE v.seq > ?1 ORDER BY v.seq",
-            Self::COLS
+            Self::COLS,
+            Self::EMB_COLS
         );
         let mut changes: Vec<(i64, Change)> = Vec::new();
         {
             let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
             let mut rows = stmt.query([after]).map_err(|e| self.err(e))?;
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-                let verbatim = self.row_to_verbatim(r).map_err(|e| self.err(e))?;
-                let vec_id: i64 = r.get(10).map_err(|e| self.err(e))?;
-                let blob: Vec<u8> = r.get(11).map_err(|e| self.err(e))?;
+                let Some((verbatim, vec_id, vector)) = self.read_joined(r)? else {
+                    continue;
+                };
                 changes.push((
                     verbatim.seq,
                     Change::Upsert {
                         verbatim,
                         vec_id,
-                        vector: blob_to_f32s(&blob),
+                        vector,
                     },
                 ));
             }
@@ -1037,18 +1154,24 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT e.vec_id, v.language, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc
+                "SELECT v.language, e.doc, e.vec_id, e.vector, e.mac FROM verbatims v JOIN embeddings e ON e.doc = v.doc
                  WHERE v.seq > ?1 ORDER BY v.seq",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([after], |r| {
-                let blob: Vec<u8> = r.get(2)?;
-                Ok((r.get(0)?, r.get(1)?, blob_to_f32s(&blob)))
+                Ok(self
+                    .read_embedding(r, 1)?
+                    .map(|(vec_id, v)| (vec_id, r.get(0), v)))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some((vec_id, lang, v)) = row.map_err(|e| self.err(e))? {
+                out.push((vec_id, lang.map_err(|e| self.err(e))?, v));
+            }
+        }
+        Ok(out)
     }
 
     /// How many verbatims with a vector each language has (what decides whether the vector
@@ -1188,16 +1311,16 @@ impl Store {
     /// All verbatims with vectors, in `doc` order, for a rebuild. Streams through `f`.
     pub fn for_each(&self, mut f: impl FnMut(Verbatim, i64, Vec<f32>) -> Result<()>) -> Result<()> {
         let sql = format!(
-            "SELECT {}, e.vec_id, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc ORDER BY v.doc",
-            Self::COLS
+            "SELECT {}, {} FROM verbatims v JOIN embeddings e ON e.doc = v.doc ORDER BY v.doc",
+            Self::COLS,
+            Self::EMB_COLS
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let v = self.row_to_verbatim(r).map_err(|e| self.err(e))?;
-            let vec_id: i64 = r.get(10).map_err(|e| self.err(e))?;
-            let blob: Vec<u8> = r.get(11).map_err(|e| self.err(e))?;
-            f(v, vec_id, blob_to_f32s(&blob))?;
+            if let Some((v, vec_id, vector)) = self.read_joined(r)? {
+                f(v, vec_id, vector)?;
+            }
         }
         Ok(())
     }
@@ -1214,6 +1337,7 @@ impl Store {
             path: path.clone(),
             source,
         };
+        let seals = &self.seals;
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM embeddings", []).map_err(e)?;
         tx.execute("DELETE FROM sentence_vectors", []).map_err(e)?;
@@ -1228,11 +1352,14 @@ impl Store {
             .unwrap_or(0);
         {
             let mut put = tx
-                .prepare_cached("INSERT INTO embeddings(doc, vec_id, vector) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT INTO embeddings(doc, vec_id, vector, mac) VALUES (?1, ?2, ?3, ?4)",
+                )
                 .map_err(e)?;
             for (doc, v) in vectors {
-                put.execute(params![doc, next_vec, f32s_to_blob(v)])
-                    .map_err(e)?;
+                let blob = f32s_to_blob(v);
+                let mac = seals.embedding_seal(*doc, next_vec, &blob);
+                put.execute(params![doc, next_vec, blob, mac]).map_err(e)?;
                 next_vec += 1;
             }
         }

@@ -18,8 +18,10 @@
 //!    the respondent), each deletion taking a sequence and leaving a tombstone, as the store's
 //!    invariants require;
 //! 4. applies the tombstones to tantivy and merges its segments, so the erased terms are gone
-//!    from the segment files and not merely hidden; rebuilds the HNSW graph without their
-//!    points (old generations are deleted);
+//!    from the segment files and not merely hidden; masks their points in the HNSW graph and
+//!    zeroes their vectors in its data file (no rebuild: [`crate::index::vector`], *Erasure
+//!    masks, compaction rebuilds*), compacting the graph when masked points pass
+//!    [`crate::index::vector::COMPACT_SHARE`] of it (old generations are deleted);
 //! 5. removes the reports written inside the workspace that may quote them (found through the
 //!    audit trail, which records every `report --out`, or by the start of an erased text or a
 //!    topic or tree label the erasure took away); lists those it cannot reach;
@@ -127,9 +129,13 @@ pub struct Receipt {
     pub store: ErasedRows,
     /// Documents removed from the text index (its segments merged: their terms are gone).
     pub text_index_docs: u64,
-    /// Points removed from the HNSW graph (rebuilt without them; stale slots of earlier
-    /// updates go too).
+    /// Points taken out of the HNSW graph: masked (never returned, their vectors zeroed in the
+    /// graph's data file; stale slots of earlier updates go too), or left out of a compaction.
     pub vector_points: u64,
+    /// The erasure compacted the vector index: masked slots had passed
+    /// [`crate::index::vector::COMPACT_SHARE`] of the graph, so it was rebuilt from the store.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub vector_compacted: bool,
     /// Themes whose automatic label and keywords were recomputed without the erased verbatims.
     pub labels_recomputed: u64,
     /// Nodes of the aspect tree whose members, counts, label or state changed: the erased
@@ -302,8 +308,8 @@ pub fn erase_verbatims(
 }
 
 /// [`erase_verbatims`], reporting its steps to `progress`: "erasing" (the verbatims deleted
-/// from the store), "purging indexes" (2: the text index merged, the vector graph rebuilt) and
-/// "vacuuming" (1: the store). An erasure with nothing to erase starts none of them.
+/// from the store), "purging indexes" (2: the text index merged, the vector graph masked or
+/// compacted) and "vacuuming" (1: the store). An erasure with nothing to erase starts none of them.
 pub fn erase_verbatims_with_progress(
     ws: &mut Workspace,
     grant: &Grant,
@@ -430,7 +436,7 @@ fn erase(
             ix.refresh(&ws.store)?;
             ix
         }
-        None => opened.insert(ws.indexes()?.0),
+        None => opened.insert(Indexes::open_for_erasure(&ws.index_dir(), &ws.store)?.0),
     };
     let (relabels, mut stale) = relabel(&ws.store, &erased_docs)?;
     let tree = tree_without(&ws.store, &victims, ws.store.seq()? + victims.len() as i64)?;
@@ -487,16 +493,24 @@ fn erase(
     }
 
     let text_before = ix.text.num_docs();
-    let points_before = ix.vectors.points() as u64;
     progress.start("purging indexes", 2);
     ix.text.catch_up(&ws.store)?;
     ix.text.purge_deleted()?;
     progress.advance(1);
-    ix.vectors.rebuild(&ws.store)?;
+    let masking = ix.vectors.erase(&ws.store)?;
     progress.advance(1);
     progress.finish();
     receipt.text_index_docs = text_before.saturating_sub(ix.text.num_docs());
-    receipt.vector_points = points_before.saturating_sub(ix.vectors.points() as u64);
+    receipt.vector_points = masking.removed as u64;
+    if masking.compacted {
+        receipt.vector_compacted = true;
+        receipt.notes.push(format!(
+            "the vector index was compacted (rebuilt from the store): {} of its {} slots were masked, over the {:.0}% that triggers a rebuild",
+            masking.masked_before_compaction,
+            masking.slots_before_compaction,
+            crate::index::vector::COMPACT_SHARE * 100.0
+        ));
+    }
     drop(opened);
 
     let (removed, unreachable) = reports(ws, &erased_ids, &needles, false)?;

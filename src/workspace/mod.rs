@@ -306,8 +306,9 @@ impl Workspace {
             });
         }
         fs::create_dir_all(root.join("index")).map_err(io(root))?;
-        let store = Store::open(&root.join(STORE_FILE))?;
+        let mut store = Store::open(&root.join(STORE_FILE))?;
         let vault = open_vault(root, &store)?;
+        store.set_row_key(crate::store::RowKey::new(vault.row_key()))?;
         store.set_meta(KEYED_CONTENT_IDS, "keyed")?;
         let ws = Workspace {
             root: root.to_path_buf(),
@@ -356,6 +357,8 @@ impl Workspace {
         let vault = open_vault(root, &store)?;
         let keyed_content_ids = store.meta(KEYED_CONTENT_IDS)?.as_deref() == Some("keyed");
         let mut store = store;
+        // Rows are sealed with a key from the key file (sealed once here if written before).
+        store.set_row_key(crate::store::RowKey::new(vault.row_key()))?;
         // Schema v6: reveals logged outside the chain join it (needs the key; once).
         store.fold_access_log(&|b: &[u8]| vault.keyed_hash("audit", b))?;
         Ok(Workspace {

@@ -223,15 +223,13 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
             .all(|v| v.respondent.as_deref() == Some(&pseudonym)));
         assert!(stored[0].text.contains("<PHONE>"), "{}", stored[0].text);
         let mut vectors = Vec::new();
+        let mut raw = Vec::new();
+        let head = |v: &[f32]| -> Vec<u8> { v[..8].iter().flat_map(|x| x.to_le_bytes()).collect() };
         ws.raw_store()
             .for_each(|v, _, vec| {
                 if v.id.starts_with('J') {
-                    vectors.push(
-                        vec[..8]
-                            .iter()
-                            .flat_map(|x| x.to_le_bytes())
-                            .collect::<Vec<u8>>(),
-                    );
+                    vectors.push(head(&vec));
+                    raw.push((v.language.clone(), vec));
                 }
                 Ok(())
             })
@@ -239,6 +237,16 @@ fn forget_leaves_no_byte_of_the_respondent_anywhere_in_the_workspace() {
         let before_vec = ids_of(&ws, &model, "the delivery was late", Mode::Vector, 30);
         let before_other = ids_of(&ws, &model, "plumbobrightwell crashed", Mode::Text, 5);
         let (ix, _) = ws.indexes().unwrap();
+        // The graph holds each vector centred on its language's mean (French and English here):
+        // those bytes are in its data file, and must go too.
+        let means = ix.vectors.means().expect("two languages: centred");
+        for (lang, mut v) in raw {
+            means.center(&lang, &mut v);
+            let centred = head(&v);
+            let in_graph = found_in(&ws_path.join("index").join("vectors"), &[centred.clone()]);
+            assert_eq!(in_graph.len(), 1, "the graph's data file holds the vector");
+            vectors.push(centred);
+        }
         let mut terms = Vec::new();
         for w in ["zanzibarquokka", "qzvortexpipeline"] {
             for lang in [Lang::En, Lang::Fr] {
@@ -865,4 +873,70 @@ fn forget_takes_the_respondent_out_of_the_aspect_tree_keeping_its_ids() {
         "{detail}"
     );
     assert!(wsv.verify_audit().unwrap().broken.is_none());
+}
+
+/// The vector index as the next command finds it: (searchable points, slots, masked slots).
+fn vector_slots(ws: &Path) -> (usize, usize, usize) {
+    let ws = Workspace::open(ws).unwrap();
+    let (ix, sync) = ws.indexes().unwrap();
+    assert_eq!(sync.vectors, 0, "nothing left to catch up: {sync:?}");
+    (ix.vectors.points(), ix.vectors.slots(), ix.vectors.masked())
+}
+
+/// `forget` masks the erased slots of the vector index instead of rebuilding it (the next
+/// command reads the mask back and has nothing to catch up); once masked slots pass 20% of the
+/// graph, the `forget` that crosses the line compacts it and says so on stderr; `reindex` starts
+/// a graph with no mask.
+#[test]
+fn forget_masks_vector_slots_compacts_past_a_fifth_and_reindex_clears_the_mask() {
+    let dir = workspace();
+    let ws_path = dir.path();
+    let src = tempfile::tempdir().unwrap();
+    ingest(ws_path, &corpus(src.path()));
+    assert_eq!(vector_slots(ws_path), (105, 105, 0));
+
+    let r = json(verbatim(ws_path).args(["forget", "--respondent", EMAIL]));
+    assert_eq!(r["vector_points"], 4, "{r}");
+    assert!(r.get("vector_compacted").is_none(), "{r}");
+    assert_eq!(vector_slots(ws_path), (101, 105, 4));
+    // The masked generation is sound for `verbatim check` (its sums cover the zeroed data).
+    let o = run(verbatim(ws_path).args(["check", "--json"]));
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+
+    // 16 more: 20 of 105 masked (19%), still no rebuild.
+    let ids = |from: usize, to: usize| -> Vec<String> {
+        (from..to)
+            .flat_map(|i| ["--id".to_string(), format!("U{i}")])
+            .collect()
+    };
+    let o = run(verbatim(ws_path)
+        .args(["forget", "--json"])
+        .args(ids(0, 16)));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("compacted"), "{}", stderr(&o));
+    assert_eq!(vector_slots(ws_path), (85, 105, 20));
+
+    // 2 more: 22 of 105 (21%) passes 20%: compacted, said on stderr and in the receipt.
+    let o = run(verbatim(ws_path)
+        .args(["forget", "--json"])
+        .args(ids(16, 18)));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("vector index was compacted") && err.contains("22 of its 105 slots"),
+        "{err}"
+    );
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (&r["vector_points"], &r["vector_compacted"]),
+        (&2.into(), &true.into()),
+        "{r}"
+    );
+    assert_eq!(vector_slots(ws_path), (83, 83, 0));
+
+    // One more masked; `reindex` rebuilds without it.
+    json(verbatim(ws_path).args(["forget", "--id", "U18"]));
+    assert_eq!(vector_slots(ws_path), (82, 83, 1));
+    ok(verbatim(ws_path).arg("reindex"));
+    assert_eq!(vector_slots(ws_path), (82, 82, 0));
 }

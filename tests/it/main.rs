@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to link than one per file). Each module is a stage.
 mod ask;
+mod at_rest;
 mod audit;
 mod backup;
 mod cli;
