@@ -465,3 +465,31 @@ fn a_workspace_from_before_seals_is_sealed_on_open_and_then_checked() {
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["damaged"][0]["table"], "verbatims", "{v}");
 }
+
+#[test]
+fn writes_keep_the_workspace_checking_clean() {
+    // Every write that rewrites rows or index files leaves seals and sums that verify:
+    // an updated text, an erasure (the graph rewritten without the erased points), a reindex.
+    let (tmp, ws) = tiny_workspace();
+    let changed = tmp.path().join("changed.csv");
+    std::fs::write(
+        &changed,
+        "id,text,country\nt02,\"Delivery was slow but the box was intact.\",US\n",
+    )
+    .unwrap();
+    ok(verbatim(&ws)
+        .args([
+            "ingest", "--quiet", "--text", "text", "--id", "id", "--field", "country",
+        ])
+        .arg(&changed));
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "after an update: {v}");
+    ok(verbatim(&ws).args(["forget", "--id", "t05"]));
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "after an erasure: {v}");
+    assert_eq!(v["checked"]["verbatims"], 11);
+    ok(verbatim(&ws).arg("reindex"));
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "after a reindex: {v}");
+    assert_eq!(v["checked"]["vector_points"], 11);
+}
