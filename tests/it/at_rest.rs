@@ -493,3 +493,34 @@ fn writes_keep_the_workspace_checking_clean() {
     assert_eq!(code, 0, "after a reindex: {v}");
     assert_eq!(v["checked"]["vector_points"], 11);
 }
+
+#[test]
+fn check_is_for_admins_and_a_store_that_does_not_open_is_damage() {
+    let (_tmp, ws) = tiny_workspace();
+    let analyst = ok(verbatim(&ws).args(["-q", "user", "add", "ann", "--role", "analyst"]));
+    let admin = ok(verbatim(&ws).args(["-q", "user", "add", "ada", "--role", "admin"]));
+    let o = run(verbatim(&ws)
+        .env("VERBATIM_TOKEN", analyst.trim())
+        .arg("check"));
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let o = run(verbatim(&ws)
+        .env("VERBATIM_TOKEN", admin.trim())
+        .arg("check"));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // The SQLite header's magic changed: the store does not open, and `check` says so.
+    let store = ws.join("store.sqlite");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&store, &bytes).unwrap();
+    let (code, v) = check(&ws);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["damaged"][0]["part"], "store");
+    assert!(
+        v["damaged"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not open"),
+        "{v}"
+    );
+}
