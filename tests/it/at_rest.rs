@@ -436,18 +436,7 @@ fn byte_flips_in_store_and_index_files_are_detected_or_harmless_and_never_served
 #[test]
 fn a_workspace_from_before_seals_is_sealed_on_open_and_then_checked() {
     // A schema v5 workspace: its rows have no seal until the first command opens it.
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir(&ws).unwrap();
-    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
-        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        ws.join("verbatim.key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    let (_tmp, ws) = v5_workspace();
     ok(verbatim(&ws).arg("stats")); // migrates, seals, builds the indexes
     let (code, v) = check(&ws);
     assert_eq!(code, 0, "{v}");
