@@ -230,7 +230,7 @@ Examples:
 
 pub(super) const CHECK: &str = "\
 Examples:
-  # Exit 1, naming each damaged table and row (or index file), when anything changed at rest
+  # Exit 1 naming each damaged table and row, or index file
   $ verbatim -w demo-ws check
   $ verbatim -w demo-ws check --json";
 

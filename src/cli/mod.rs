@@ -933,7 +933,7 @@ fn cmd_check(g: &Global, root: &Path) -> Result<i32> {
     let mut ws = match Workspace::open(root) {
         Ok(ws) => ws,
         Err(e @ verbatim::workspace::WorkspaceError::Store(_))
-            if std::env::var("VERBATIM_TOKEN").map_or(true, |t| t.trim().is_empty()) =>
+            if !std::env::var("VERBATIM_TOKEN").is_ok_and(|t| !t.trim().is_empty()) =>
         {
             let r = service::CheckReport {
                 damaged: vec![service::Damage {

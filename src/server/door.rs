@@ -384,6 +384,16 @@ pub(crate) fn audit(
     Ok(AuditList { entries })
 }
 
+/// `GET /v1/check`: `verbatim check` over HTTP.
+pub(crate) fn check_integrity(
+    core: &mut Core,
+    sh: &Shared,
+    caller: &Caller,
+    via: &str,
+) -> Result<service::CheckReport, ApiError> {
+    Ok(session(&mut core.ws, sh, caller, via).check_integrity()?)
+}
+
 /// The server's models: the embedding model it loaded at start (or none), the model folder.
 pub(crate) fn models(
     dir: Option<std::path::PathBuf>,

@@ -63,6 +63,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         routes::ingest,
         routes::original,
         routes::audit,
+        routes::check,
     ),
     components(schemas(ErrorBody)),
     security(("bearer" = [])),

@@ -49,6 +49,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/ingest", true),
     r("GET", "/v1/verbatims/{id}/original", true),
     r("GET", "/v1/audit", true),
+    r("GET", "/v1/check", true),
 ];
 
 /// The handler of a route of [`ROUTES`].
@@ -65,6 +66,7 @@ fn handler(route: &Route) -> MethodRouter<Arc<Shared>> {
         ("POST", "/v1/ingest") => post(ingest),
         ("GET", "/v1/verbatims/{id}/original") => get(original),
         ("GET", "/v1/audit") => get(audit),
+        ("GET", "/v1/check") => get(check),
         (m, p) => unreachable!("ROUTES lists {m} {p} without a handler"),
     }
 }
@@ -914,6 +916,22 @@ pub(super) async fn audit(
         .map(crate::store::audit_time);
     blocking(&s, move |core, sh| {
         door::audit(core, sh, &caller, "GET /v1/audit", user, since)
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/check",
+    summary = "Verify the store, both indexes and the audit chain at rest (action: audit, admin). Damage is the report's content (`clean: false`), not an error.",
+    responses((status = 200, description = "What was found.", body = crate::service::CheckReport)))]
+pub(super) async fn check(
+    State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    q: QueryPairs,
+) -> Result<Json<crate::service::CheckReport>, ApiError> {
+    q.only(&[])?;
+    blocking(&s, move |core, sh| {
+        door::check_integrity(core, sh, &caller, "GET /v1/check")
     })
     .await
     .map(Json)

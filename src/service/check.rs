@@ -352,7 +352,7 @@ fn check_vectors(
         Ok(ix) => ix,
         Err(e) => return report.damage(PART, &dir, e),
     };
-    let file = index.generation_dir().unwrap_or(dir.clone());
+    let file = index.generation_dir().unwrap_or_else(|| dir.clone());
     if let (Ok(Some(stored)), Some(model)) = (ws.store.model_fingerprint(), index.model()) {
         if stored != model {
             report.damage(

@@ -340,7 +340,8 @@ impl Store {
     }
 
     /// What the store's derived rows and counters say against its sealed rows: the `segments`
-    /// rows (what filters read) against each verbatim's sealed `fields`, and the counters in
+    /// rows (what filters read) against each verbatim's sealed `fields`, the current units'
+    /// spans against their text, and the counters in
     /// `meta` (`seq` and `next_vec_id` never behind what they number). Empty when they agree.
     pub fn derived_check(&self) -> Result<Vec<DamagedRow>> {
         let q = |sql: &str| -> Result<i64> {
@@ -403,6 +404,7 @@ impl Store {
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<std::collections::BTreeSet<(String, String, i64)>>>()
             .map_err(|e| self.err(e))?;
+        out.extend(self.units_check()?);
         for (field, _, doc) in found.symmetric_difference(&expected) {
             let row = DamagedRow {
                 table: "segments".into(),
@@ -412,6 +414,47 @@ impl Store {
             };
             if !out.contains(&row) {
                 out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current opinion units (their `content_hash` is their verbatim's: the table's own
+    /// hash) against their verbatim's text: each span inside it, on character boundaries, as a
+    /// hit that shows the unit slices it.
+    fn units_check(&self) -> Result<Vec<DamagedRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT u.doc, u.idx, u.start_byte, u.end_byte, v.text FROM units u \
+                 JOIN verbatims v ON v.doc = u.doc AND v.content_hash = u.content_hash \
+                 WHERE u.idx >= 0",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let get = |i| r.get_ref(i).ok().and_then(|v| v.as_i64().ok());
+            let (doc, idx) = (get(0).unwrap_or(-1), get(1).unwrap_or(-1));
+            let text = r
+                .get_ref(4)
+                .ok()
+                .and_then(|v| v.as_str().ok())
+                .unwrap_or("");
+            let fits = match (get(2), get(3)) {
+                (Some(a), Some(b)) => {
+                    let (a, b) = (a as usize, b as usize);
+                    a < b && b <= text.len() && text.is_char_boundary(a) && text.is_char_boundary(b)
+                }
+                _ => false,
+            };
+            if !fits {
+                out.push(DamagedRow {
+                    table: "units".into(),
+                    row: doc,
+                    id: None,
+                    reason: format!("unit {idx}'s span does not fit its verbatim's text"),
+                });
             }
         }
         Ok(out)
@@ -613,7 +656,7 @@ mod tests {
     }
 
     #[test]
-    fn segments_and_counters_are_checked_against_the_sealed_rows() {
+    fn segments_counters_and_unit_spans_are_checked_against_the_sealed_rows() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
         s.set_row_key(key()).unwrap();
@@ -627,8 +670,15 @@ mod tests {
         s.conn
             .execute("UPDATE meta SET value = '0' WHERE key = 'seq'", [])
             .unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO units(doc, idx, content_hash, start_byte, end_byte, vector) \
+                 SELECT doc, 0, content_hash, 0, 99, x'' FROM verbatims",
+                [],
+            )
+            .unwrap();
         let found = s.derived_check().unwrap();
         let tables: Vec<&str> = found.iter().map(|d| d.table.as_str()).collect();
-        assert_eq!(tables, ["meta", "segments"], "{found:?}");
+        assert_eq!(tables, ["meta", "units", "segments"], "{found:?}");
     }
 }

@@ -432,3 +432,84 @@ fn byte_flips_in_store_and_index_files_are_detected_or_harmless_and_never_served
     );
     assert_eq!(detected + harmless.len() + served_identical.len(), 200);
 }
+
+#[test]
+fn a_workspace_from_before_seals_is_sealed_on_open_and_then_checked() {
+    // A schema v5 workspace: its rows have no seal until the first command opens it.
+    let (_tmp, ws) = v5_workspace();
+    ok(verbatim(&ws).arg("stats")); // migrates, seals, builds the indexes
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "{v}");
+    let n = v["checked"]["verbatims"].as_i64().unwrap();
+    assert!(n > 0, "{v}");
+    // Sealed now: a changed row is damage.
+    let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
+    c.execute(
+        "UPDATE verbatims SET text = text || '!' WHERE doc = (SELECT MIN(doc) FROM verbatims)",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let (code, v) = check(&ws);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["damaged"][0]["table"], "verbatims", "{v}");
+}
+
+#[test]
+fn writes_keep_the_workspace_checking_clean() {
+    // Every write that rewrites rows or index files leaves seals and sums that verify:
+    // an updated text, an erasure (the graph rewritten without the erased points), a reindex.
+    let (tmp, ws) = tiny_workspace();
+    let changed = tmp.path().join("changed.csv");
+    std::fs::write(
+        &changed,
+        "id,text,country\nt02,\"Delivery was slow but the box was intact.\",US\n",
+    )
+    .unwrap();
+    ok(verbatim(&ws)
+        .args([
+            "ingest", "--quiet", "--text", "text", "--id", "id", "--field", "country",
+        ])
+        .arg(&changed));
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "after an update: {v}");
+    ok(verbatim(&ws).args(["forget", "--id", "t05"]));
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "after an erasure: {v}");
+    assert_eq!(v["checked"]["verbatims"], 11);
+    ok(verbatim(&ws).arg("reindex"));
+    let (code, v) = check(&ws);
+    assert_eq!(code, 0, "after a reindex: {v}");
+    assert_eq!(v["checked"]["vector_points"], 11);
+}
+
+#[test]
+fn check_is_for_admins_and_a_store_that_does_not_open_is_damage() {
+    let (_tmp, ws) = tiny_workspace();
+    let analyst = ok(verbatim(&ws).args(["-q", "user", "add", "ann", "--role", "analyst"]));
+    let admin = ok(verbatim(&ws).args(["-q", "user", "add", "ada", "--role", "admin"]));
+    let o = run(verbatim(&ws)
+        .env("VERBATIM_TOKEN", analyst.trim())
+        .arg("check"));
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let o = run(verbatim(&ws)
+        .env("VERBATIM_TOKEN", admin.trim())
+        .arg("check"));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // The SQLite header's magic changed: the store does not open, and `check` says so.
+    let store = ws.join("store.sqlite");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&store, &bytes).unwrap();
+    let (code, v) = check(&ws);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["damaged"][0]["part"], "store");
+    assert!(
+        v["damaged"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not open"),
+        "{v}"
+    );
+}

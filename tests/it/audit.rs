@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{fixture, ok, run, stderr, stdout, verbatim, workspace_in_tmp};
+use crate::common::{fixture, ok, run, stderr, stdout, v5_workspace, verbatim, workspace_in_tmp};
 
 fn entries(ws: &Path) -> Vec<serde_json::Value> {
     let out = ok(verbatim(ws).args(["audit", "show", "--json"]));
@@ -174,20 +174,7 @@ fn ids_with_a_comma_or_a_theme_shape_are_found_exactly() {
 /// the chain, and tampering with an old entry is still detected.
 #[test]
 fn a_v5_trail_migrates_verifies_and_still_detects_tampering() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir(&ws).unwrap();
-    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
-        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
-    }
-    // git keeps no permission bits but the executable one: a checkout has the key at 0644, which
-    // the workspace refuses. The owner's key is 0600.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        ws.join("verbatim.key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    let (_tmp, ws) = v5_workspace();
     let db = ws.join("store.sqlite");
     {
         let c = rusqlite::Connection::open(&db).unwrap();

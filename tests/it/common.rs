@@ -251,3 +251,22 @@ pub fn workspace_in_tmp() -> (tempfile::TempDir, PathBuf) {
     ok(verbatim(&ws).arg("init"));
     (tmp, ws)
 }
+
+/// A copy of the schema v5 workspace of `tests/fixtures/audit/v5` (store, key file, config; no
+/// indexes) in `ws/` inside a temp folder. git keeps no permission bits but the executable one:
+/// a checkout has the key at 0644, which the workspace refuses; the owner's key is 0600.
+pub fn v5_workspace() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
+        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ws.join("verbatim.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    (tmp, ws)
+}

@@ -1051,6 +1051,7 @@ fn role_by_route_matrix_every_cell() {
         ("POST", "/v1/report", "/v1/report".into(), Some(json!({})), "YYYYY"),
         ("GET", "/v1/verbatims/{id}/original", format!("/v1/verbatims/{fr_id}/original"), None, "YNYNN"),
         ("GET", "/v1/audit", "/v1/audit".into(), None, "YNNNN"),
+        ("GET", "/v1/check", "/v1/check".into(), None, "YNNNN"),
         // Last: the admin's cell writes (the same file again: nothing changes).
         ("POST", "/v1/ingest", "/v1/ingest".into(), Some(envelope), "YNNNN"),
     ];
@@ -1878,6 +1879,8 @@ fn real_responses_have_exactly_the_properties_their_schemas_list() {
         Some(&ask),
     );
     check("GET", "/v1/audit", "/v1/audit", Some(Role::Admin), None);
+    let report = check("GET", "/v1/check", "/v1/check", Some(Role::Admin), None);
+    assert_eq!(report["clean"], true, "{report}");
     // The check can fail: an undocumented key, a required one missing.
     let schema = success_schema(&doc, "get", "/v1/health");
     assert!(conforms(&doc, schema, &json!({ "status": "ok" }), "h").is_err());

@@ -1125,7 +1125,7 @@ fn aspect_tree_migrates_an_old_workspace() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 10);
+    assert!(v >= 10, "{v}");
     let (nodes, units): (i64, i64) = c
         .query_row(
             "SELECT (SELECT count(*) FROM aspect_nodes), (SELECT count(*) FROM aspect_units)",

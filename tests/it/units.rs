@@ -8,7 +8,7 @@ use std::path::Path;
 
 use verbatim::themes::units::split;
 
-use crate::common::{fixture, json, ok, run, stderr, verbatim, workspace};
+use crate::common::{json, ok, run, stderr, v5_workspace, verbatim, workspace};
 
 const ROWS: &[(&str, &str)] = &[
     ("u1", "Great taste but it arrived crushed in the box."),
@@ -260,18 +260,7 @@ fn units_are_stored_once_redone_for_a_changed_verbatim_and_forgotten() {
 /// gets its units on the next theme run.
 #[test]
 fn a_migrated_workspace_gets_units_on_its_next_theme_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir(&ws).unwrap();
-    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
-        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        ws.join("verbatim.key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    let (_tmp, ws) = v5_workspace();
     let steps = themes_steps(&ws);
     let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
     let v: i64 = c
