@@ -1087,6 +1087,31 @@ fn count(
         };
         CountRule::Topic { en, fr, qv, node }
     };
+    // A topic that names an aspect family ("price") also covers the family's words ("cost",
+    // "expensive", "overpriced"): the "price covers cost, expensive, overpriced".
+    let family: Vec<usize> = match &rule {
+        CountRule::Topic { .. } if topic.split_whitespace().count() <= 3 => {
+            crate::themes::anchor::families_of(topic)
+        }
+        _ => Vec::new(),
+    };
+    let family_note = family
+        .iter()
+        .map(|&f| {
+            let fam = &crate::themes::anchor::FAMILIES[f];
+            format!(
+                "a word of the aspect \"{}\" ({}…)",
+                crate::themes::anchor::family_name(f, if fr_answer { "fr" } else { "en" }),
+                fam.terms
+                    .iter()
+                    .take(6)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
     let mut total = 0usize;
     let mut matched: Vec<(f32, String)> = Vec::new();
     // A topic's verbatims in scope: (cosine, id, in the node, by the words, by meaning).
@@ -1116,7 +1141,11 @@ fn count(
                     })
                     .collect();
                 let w = (!en.is_empty() && en.iter().all(|t| words.contains(t)))
-                    || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)));
+                    || (!fr.is_empty() && fr.iter().all(|t| words.contains(t)))
+                    || (!family.is_empty()
+                        && crate::themes::anchor::families_of(&v.text)
+                            .iter()
+                            .any(|f| family.contains(f)));
                 let cos = crate::vecmath::dot(qv, &vec);
                 let in_node = node.as_ref().is_some_and(|(_, d)| d.contains(&v.doc));
                 let m = cos + opts.cross_margin(lang, &v.language) >= opts.count_cosine;
@@ -1126,7 +1155,7 @@ fn count(
         Ok(())
     })?;
     // A node stands for the topic only when it is specific to it: at least
-    // NODE_MIN_PRECISION of its verbatims use the topic's words. A coarse tree's node ("price"
+    // NODE_MIN_PRECISION of its verbatims use the topic's words (or its aspect family's). A coarse tree's node ("price"
     // holding 41% of all reviews) would otherwise count far more than talk about the topic.
     let mut too_broad: Option<(String, usize, usize)> = None;
     if let CountRule::Topic { node, .. } = &mut rule {
@@ -1175,11 +1204,16 @@ fn count(
             };
             (
                 format!(
-                    "verbatims{period} with an opinion unit in the {} {} \"{}\" ({}{subs}: {by_node}), plus those whose words include every word of \"{topic}\" ({by_words} more)",
+                    "verbatims{period} with an opinion unit in the {} {} \"{}\" ({}{subs}: {by_node}), plus those whose words include every word of \"{topic}\"{} ({by_words} more)",
                     if m.is_parent { "aspect" } else { "sub-theme" },
                     m.shown,
                     m.label,
-                    m.how
+                    m.how,
+                    if family_note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" or {family_note}")
+                    }
                 ),
                 Some(m.shown.clone()),
                 "aspect",
@@ -1187,7 +1221,12 @@ fn count(
         }
         CountRule::Topic { node: None, .. } => (
             format!(
-                "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French: {by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more){}",
+                "verbatims{period} whose words include every word of \"{topic}\" (stemmed, English and French){} ({by_words}) or whose meaning is within cosine {:.2} of it ({by_meaning} more){}",
+                if family_note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or {family_note}")
+                },
                 opts.count_cosine,
                 too_broad
                     .as_ref()
