@@ -14,7 +14,6 @@
 
 use std::fmt::Write as _;
 
-use super::super::priority::{priority_effect, Priority};
 use super::super::types::{Report, ThemeSummary};
 use super::facts::*;
 use super::html::{
@@ -35,9 +34,6 @@ pub(super) fn branches(r: &Report) -> Vec<(&ThemeSummary, Vec<&ThemeSummary>)> {
     }
     out
 }
-
-/// Children drawn in the priority chart (the top of the list).
-pub(super) const CHART_POINTS: usize = 12;
 
 /// The tree report as one HTML page.
 pub(super) fn html_tree(r: &Report) -> String {
@@ -295,35 +291,60 @@ pub(super) fn tree_driver_words(s: &crate::themes::ScoreDriver) -> String {
     }
 }
 
-/// The priority chart: each listed child at (share of verbatims, share negative), its circle's
-/// area its priority; the top ones labelled by id (the list above names them).
+/// The priority chart: each aspect (parent) at (share of verbatims, share negative) — the CX
+/// "impact matrix" — its circle's area the summed priority of its children in the list (the
+/// problems it owns), labelled by name. Why parents and not the listed children: children are
+/// parted by sentiment (complaints apart from praise), so every problem child sits at ~100%
+/// negative and a chart of them says nothing the list does not; an aspect's mix is what tells
+/// a large mostly-praised aspect from a small mostly-blamed one. "General" (comments naming no
+/// aspect) is left out, as it is from the list.
 fn chart_priority(out: &mut String, r: &Report) {
-    let pts: Vec<&Priority> = r.priorities.iter().take(CHART_POINTS).collect();
-    if pts.is_empty() {
+    let owned: Vec<(&ThemeSummary, f64)> = branches(r)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !crate::themes::anchor::is_general(&p.label))
+        .map(|p| {
+            let pr: f64 = r
+                .priorities
+                .iter()
+                .filter(|x| x.parent.as_deref() == Some(p.id.as_str()))
+                .map(|x| x.priority)
+                .sum();
+            (p, pr)
+        })
+        .collect();
+    if r.priorities.is_empty() || owned.is_empty() {
         return;
     }
+    let neg = |t: &ThemeSummary| {
+        let s = &t.sentiment;
+        let n = (s.positive + s.neutral + s.negative).max(1) as f64;
+        s.negative as f64 / n
+    };
     let (w, h) = (CHART_W, 340.0);
     let (left, right, top, bottom) = (56.0, 24.0, 16.0, 46.0);
-    let xmax = pts
+    let xmax = owned
         .iter()
-        .map(|p| p.share)
+        .map(|p| p.0.share)
         .fold(0.0_f64, f64::max)
         .max(0.01)
         * 1.15;
     let x = |v: f64| left + (w - left - right) * (v / xmax).min(1.0);
     let y = |v: f64| top + (h - top - bottom) * (1.0 - v.clamp(0.0, 1.0));
-    let pmax = pts[0].priority.max(f64::MIN_POSITIVE);
-    out.push_str(
-        "<figure>\n<figcaption>Volume × negativity of the problem children</figcaption>\n",
-    );
+    let pmax = owned
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    out.push_str("<figure>\n<figcaption>Aspects: volume × negativity</figcaption>\n");
     svg_open(
         out,
         "chart-priority",
         w,
         h,
         "Priority chart",
-        "Each problem child at its share of verbatims (across) and its share negative (up); the \
-         larger the circle, the higher its priority.",
+        "Each aspect at its share of verbatims (across) and its share negative (up); the larger \
+         the circle, the more priority its problem children in the list carry.",
     );
     for i in 0..=4 {
         let v = i as f64 / 4.0;
@@ -361,35 +382,34 @@ fn chart_priority(out: &mut String, r: &Report) {
         n(top + (h - top - bottom) / 2.0)
     );
     // Largest first, so small circles stay on top and readable.
-    let mut order: Vec<&&Priority> = pts.iter().collect();
-    order.sort_by(|a, b| b.priority.total_cmp(&a.priority).then(a.id.cmp(&b.id)));
-    for p in order {
-        let rad = 5.0 + 17.0 * (p.priority / pmax).sqrt();
-        let label = match &p.parent_label {
-            Some(parent) => format!("{} › {}", parent, p.label),
-            None => p.label.clone(),
+    let mut order: Vec<&(&ThemeSummary, f64)> = owned.iter().collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+    for (p, pr) in order {
+        let rad = 4.0 + 18.0 * (pr / pmax).sqrt();
+        // Names of circles in the right third go on their left, so they stay on the page.
+        let (tx, anchor) = if x(p.share) > left + (w - left - right) * 0.66 {
+            (x(p.share) - rad - 3.0, "end")
+        } else {
+            (x(p.share) + rad + 3.0, "start")
         };
         w!(
             out,
-            "<g><title>{}: {} of verbatims, {} negative{}</title>\
+            "<g><title>{}: {} of verbatims, {} negative; priority of its listed problems {:.4}</title>\
              <circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{C_NEG}\" fill-opacity=\".28\" \
-             stroke=\"{C_NEG}\"/><text class=\"b\" x=\"{}\" y=\"{}\">{}</text></g>\n",
-            esc(&format!("{} {}", p.id, label)),
+             stroke=\"{C_NEG}\"/><text class=\"b\" x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text></g>\n",
+            esc(&format!("{} {}", p.id, p.label)),
             pct(p.share),
-            whole_pct(p.negative),
-            match priority_effect(p).as_str() {
-                "" => String::new(),
-                e => format!(", {}", esc(e)),
-            },
+            whole_pct(neg(p)),
+            pr,
             n(x(p.share)),
-            n(y(p.negative)),
+            n(y(neg(p))),
             n(rad),
-            n(x(p.share) + rad + 3.0),
-            n(y(p.negative) + 4.0),
-            esc(&p.id)
+            n(tx),
+            n(y(neg(p)) + 4.0),
+            esc(&p.label)
         );
     }
-    out.push_str("</svg>\n<p class=\"note\">Circle area: priority (volume × negativity × (1 + score drag)); ids as in the list above.</p>\n</figure>\n");
+    out.push_str("</svg>\n<p class=\"note\">Circle area: the summed priority (volume × negativity × (1 + score drag)) of the aspect's children in the list above; General, what names no aspect, is not drawn.</p>\n</figure>\n");
 }
 
 /// The tree report as Markdown: what to fix first, the tree as a table, then per parent its
