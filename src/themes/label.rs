@@ -1884,10 +1884,16 @@ fn label_child(
                 .position(|x| !enough(x))
                 .unwrap_or(phrases.len());
             let display: Vec<String> = phrases.iter().map(|x| cand.phrases.display(x.3)).collect();
+            // Taken elsewhere in the tree, the opinion says its aspect ("bad" → "bad place").
+            let with_parent = parent
+                .split(|c: char| !c.is_alphanumeric())
+                .find(|w| !w.is_empty())
+                .map(|w| format!("{key} {}", w.to_lowercase()));
             let options: Vec<String> = display[..fewer]
                 .iter()
                 .cloned()
                 .chain(std::iter::once(key.to_string()))
+                .chain(with_parent)
                 .chain(display[fewer..].iter().cloned())
                 .collect();
             let label = options
@@ -2237,6 +2243,33 @@ mod tests {
         assert_eq!(
             keys(&mut r, "Le colis n'est jamais arrivé", true),
             [("pas arrive".into(), -1)]
+        );
+    }
+
+    #[test]
+    fn an_opinion_taken_elsewhere_in_the_tree_names_its_aspect() {
+        // Two aspects whose complaint children both say only "bland": the second says which.
+        let tree = vec![
+            vec![units(
+                "en",
+                &[("Bland.", Neg), ("Bland!", Neg), ("So bland.", Neg)],
+            )],
+            vec![units(
+                "en",
+                &[
+                    ("Box: bland.", Neg),
+                    ("The box: bland!", Neg),
+                    ("Box: so bland.", Neg),
+                ],
+            )],
+        ];
+        let l = label_tree(&tree);
+        let (a, b) = (&l.children[0][0].label, &l.children[1][0].label);
+        assert_eq!(l.parents[1].label, "Packaging", "{l:?}");
+        assert_eq!(
+            (a.as_str(), b.as_str()),
+            ("bland", "bland packaging"),
+            "{l:?}"
         );
     }
 
