@@ -12,11 +12,12 @@
 //!    words that imply an aspect ("delicious" → taste, "overpriced" → price, "crushed" →
 //!    packaging). A unit's candidates are the families of the words it contains (accent- and
 //!    case-folded, plural → singular, one- and two-word terms).
-//! 2. **Which aspects this data has** is found from the data: a family is a parent when units
-//!    naming it *and no other family* come from at least [`MIN_SHARE`] of the verbatims (and
-//!    [`MIN_VERBATIMS`]). Ambiguous words ("bag": packaging or baggage; "arrived": delivery or a
-//!    flight's arrival) do not count towards that, so the data's domain decides them: on food
-//!    reviews "bag" is packaging, on airline tweets baggage.
+//! 2. **Which aspects this data has** is found from the data: a family is a parent when the
+//!    units counted for it come from at least [`MIN_SHARE`] of the verbatims (and
+//!    [`MIN_VERBATIMS`]); a unit counts for the family, among its words', that units name
+//!    *alone* most often. So the data's domain decides ambiguous words ("bag": packaging or
+//!    baggage; "arrived": delivery or a flight's arrival): on food reviews "bag" is packaging
+//!    (named alone by "box", "jar"), on airline tweets baggage (by "luggage").
 //! 3. **Ambiguous units** (words of several present families) go to the family whose centroid
 //!    (mean tree vector of its unambiguous units) is nearest.
 //! 4. **Units without an aspect word** join the nearest family when they sit at least as close
@@ -25,11 +26,12 @@
 //!    "Love it!", "Will buy again") — or, when they are most of the units (a domain the lexicon
 //!    does not cover), parents cut from their vectors as [`super::tree::build`] cuts them.
 //!
-//! Children are then what is said about each aspect ([`said_children`]): the most frequent
-//! complaints and praises its units say ("too sweet", "stale", "never arrived"), the rest
-//! grouped by their vectors. Measured in
-//! `benches/themes.rs` (airline complaint reasons, laptop aspect terms) and read on Amazon
-//! reviews in BENCHMARKS.md.
+//! Children are then what is said about each aspect ([`said_children`]): its units parted by
+//! their own sentiment, then the most frequent complaints and praises they say ("too sweet",
+//! "stale", "never arrived"), the rest of the complaints grouped by their vectors. Measured on
+//! the product's own assignments (`benches/peers/airline_tree_nmi.py` against the airline
+//! complaint reasons, `benches/peers/laptop_tree_consistency.py` on laptop aspect terms) and
+//! read on Amazon reviews in BENCHMARKS.md.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
