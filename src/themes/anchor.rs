@@ -1018,19 +1018,9 @@ pub fn anchor(
     params: &TreeParams,
 ) -> Anchoring {
     let n = families.len();
-    let verbatims = {
-        let mut g = groups.to_vec();
-        g.sort_unstable();
-        g.dedup();
-        g.len()
-    };
+    let verbatims = distinct(groups.to_vec());
     let floor = ((MIN_SHARE * verbatims as f64).ceil() as usize).max(MIN_VERBATIMS);
     let nf = FAMILIES.len();
-    let distinct = |mut g: Vec<usize>| {
-        g.sort_unstable();
-        g.dedup();
-        g.len()
-    };
     // Families named alone, by distinct verbatims.
     let mut alone: Vec<Vec<usize>> = vec![Vec::new(); nf];
     for (i, f) in families.iter().enumerate() {
@@ -1056,20 +1046,17 @@ pub fn anchor(
         .iter()
         .map(|f| f.iter().copied().filter(|&f| present[f]).collect())
         .collect();
-    let mut sums = vec![0f32; nf * dim];
-    for (i, c) in cand.iter().enumerate() {
-        if let [f] = c.as_slice() {
-            for (a, b) in sums[f * dim..(f + 1) * dim]
-                .iter_mut()
-                .zip(&x[i * dim..(i + 1) * dim])
-            {
-                *a += b;
-            }
-        }
-    }
-    for row in sums.chunks_mut(dim) {
-        crate::vecmath::l2_normalize(row);
-    }
+    let sums = tree::centroids_of(
+        x,
+        dim,
+        cand.iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.as_slice() {
+                [f] => Some((i, *f)),
+                _ => None,
+            }),
+        nf,
+    );
     let cos = |i: usize, f: usize| {
         crate::vecmath::dot(&x[i * dim..(i + 1) * dim], &sums[f * dim..(f + 1) * dim])
     };
@@ -1087,19 +1074,14 @@ pub fn anchor(
         .collect();
     let named: Vec<bool> = family_of.iter().map(Option::is_some).collect();
     // Each present family's median cosine of its named units: how close a member sits.
-    let mut member_cos: Vec<Vec<f32>> = vec![Vec::new(); nf];
-    for (i, f) in family_of.iter().enumerate() {
-        if let Some(f) = f {
-            member_cos[*f].push(cos(i, *f));
-        }
-    }
-    let median: Vec<f32> = member_cos
-        .iter_mut()
-        .map(|c| {
-            c.sort_by(f32::total_cmp);
-            c.get(c.len() / 2).copied().unwrap_or(f32::INFINITY)
-        })
-        .collect();
+    let median = median_cosines(
+        family_of
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.map(|f| (i, f))),
+        nf,
+        cos,
+    );
     let live: Vec<usize> = (0..nf).filter(|&f| present[f]).collect();
     for (i, f) in family_of.iter_mut().enumerate() {
         if f.is_none() {
@@ -1253,6 +1235,25 @@ pub fn build_on(
     Ok((t, a))
 }
 
+/// Per group of `k`, the median cosine of its members (unit, group) to it by `cos`: how close a
+/// member sits (infinite for a group without members, so nothing joins it).
+fn median_cosines(
+    members: impl Iterator<Item = (usize, usize)>,
+    k: usize,
+    cos: impl Fn(usize, usize) -> f32,
+) -> Vec<f32> {
+    let mut by: Vec<Vec<f32>> = vec![Vec::new(); k];
+    for (i, g) in members {
+        by[g].push(cos(i, g));
+    }
+    by.into_iter()
+        .map(|mut c| {
+            c.sort_by(f32::total_cmp);
+            c.get(c.len() / 2).copied().unwrap_or(f32::INFINITY)
+        })
+        .collect()
+}
+
 fn distinct(mut g: Vec<usize>) -> usize {
     g.sort_unstable();
     g.dedup();
@@ -1319,21 +1320,15 @@ fn said_children(
         return (vec![0; idx.len()], 1);
     }
     if !few.is_empty() {
-        let placed: Vec<usize> = (0..idx.len()).filter(|&p| lab[p] != usize::MAX).collect();
-        let rows: Vec<usize> = placed.iter().map(|&p| idx[p]).collect();
-        let l: Vec<usize> = placed.iter().map(|&p| lab[p]).collect();
-        let mut c = vec![0f32; k_all * dim];
-        for (&i, &j) in rows.iter().zip(&l) {
-            for (a, b) in c[j * dim..(j + 1) * dim]
-                .iter_mut()
-                .zip(&x[i * dim..(i + 1) * dim])
-            {
-                *a += b;
-            }
-        }
-        for row in c.chunks_mut(dim) {
-            crate::vecmath::l2_normalize(row);
-        }
+        let c = tree::centroids_of(
+            x,
+            dim,
+            idx.iter()
+                .zip(&lab)
+                .filter(|(_, &l)| l != usize::MAX)
+                .map(|(&i, &l)| (i, l)),
+            k_all,
+        );
         let them: Vec<usize> = few.iter().map(|&p| idx[p]).collect();
         let near = super::cluster::nearest2(&super::cluster::rows(x, dim, &them), &c, dim);
         for (&p, m) in few.iter().zip(&near) {
@@ -1416,36 +1411,20 @@ fn said_group(
         })
         .collect();
     // Centroids of the opinion children over the units that say them.
-    let mut c = vec![0f32; k * dim];
-    for (&i, l) in idx.iter().zip(&lab) {
-        if let Some(j) = l {
-            for (a, b) in c[j * dim..(j + 1) * dim]
-                .iter_mut()
-                .zip(&x[i * dim..(i + 1) * dim])
-            {
-                *a += b;
-            }
-        }
-    }
-    for row in c.chunks_mut(dim) {
-        crate::vecmath::l2_normalize(row);
-    }
+    let c = tree::centroids_of(
+        x,
+        dim,
+        idx.iter().zip(&lab).filter_map(|(&i, l)| l.map(|j| (i, j))),
+        k,
+    );
     let cos = |i: usize, j: usize| {
         crate::vecmath::dot(&x[i * dim..(i + 1) * dim], &c[j * dim..(j + 1) * dim])
     };
-    let mut member: Vec<Vec<f32>> = vec![Vec::new(); k];
-    for (&i, l) in idx.iter().zip(&lab) {
-        if let Some(j) = l {
-            member[*j].push(cos(i, *j));
-        }
-    }
-    let median: Vec<f32> = member
-        .iter_mut()
-        .map(|m| {
-            m.sort_by(f32::total_cmp);
-            m.get(m.len() / 2).copied().unwrap_or(f32::INFINITY)
-        })
-        .collect();
+    let median = median_cosines(
+        idx.iter().zip(&lab).filter_map(|(&i, l)| l.map(|j| (i, j))),
+        k,
+        cos,
+    );
     let nearest = |i: usize| {
         (0..k)
             .map(|j| (j, cos(i, j)))

@@ -1267,26 +1267,18 @@ impl OpinionReader {
         let mut out: Vec<(String, i8)> = Vec::new();
         let not = if french { "pas" } else { "not" };
         for words in self.reader.read(text, french) {
-            let negated_before = |i: usize| words[..i].iter().any(|x| x.kind == Kind::Negator);
+            let negated_before = |i: usize| negated_before(&words, i);
             let mut covered = vec![false; words.len()];
-            for (expr, p) in EXPRESSIONS {
-                for i in 0..words.len().saturating_sub(expr.len() - 1) {
-                    if words[i..i + expr.len()]
-                        .iter()
-                        .zip(expr.iter())
-                        .all(|(w, e)| w.key == *e)
-                    {
-                        let key = expr.join(" ");
-                        out.push(if negated_before(i) {
-                            (format!("{not} {key}"), -*p)
-                        } else {
-                            (key, *p)
-                        });
-                        covered[i..i + expr.len()]
-                            .iter_mut()
-                            .for_each(|c| *c = true);
-                    }
-                }
+            for (i, expr, p) in expressions_in(&words) {
+                let key = expr.join(" ");
+                out.push(if negated_before(i) {
+                    (format!("{not} {key}"), -p)
+                } else {
+                    (key, p)
+                });
+                covered[i..i + expr.len()]
+                    .iter_mut()
+                    .for_each(|c| *c = true);
             }
             for (i, w) in words.iter().enumerate() {
                 if w.kind != Kind::Content || covered[i] {
@@ -1334,21 +1326,38 @@ const EXPRESSIONS: &[(&[&str], i8)] = &[
     (&["en", "attente"], -1),
 ];
 
+/// Where [`EXPRESSIONS`] occur in `words`: (first word, expression, its polarity), expression
+/// by expression, left to right.
+fn expressions_in(
+    words: &[Word],
+) -> impl Iterator<Item = (usize, &'static [&'static str], i8)> + '_ {
+    EXPRESSIONS.iter().flat_map(move |&(expr, p)| {
+        (0..words.len().saturating_sub(expr.len() - 1))
+            .filter(move |&i| {
+                words[i..i + expr.len()]
+                    .iter()
+                    .zip(expr.iter())
+                    .all(|(w, e)| w.key == *e)
+            })
+            .map(move |i| (i, expr, p))
+    })
+}
+
+/// A negator comes before word `i` in `words`.
+fn negated_before(words: &[Word], i: usize) -> bool {
+    words[..i].iter().any(|x| x.kind == Kind::Negator)
+}
+
 /// Sentiment of a phrase read alone: lexicon words and [`EXPRESSIONS`], flipped by a negator
 /// before them in the phrase, and any word after "too"/"trop" negative.
 fn phrase_polarity(words: &[Word]) -> i8 {
     let mut sum = 0i32;
-    for (expr, p) in EXPRESSIONS {
-        for i in 0..words.len().saturating_sub(expr.len() - 1) {
-            if words[i..i + expr.len()]
-                .iter()
-                .zip(expr.iter())
-                .all(|(w, e)| w.key == *e)
-            {
-                let negated = words[..i].iter().any(|x| x.kind == Kind::Negator);
-                sum += if negated { -*p as i32 } else { *p as i32 };
-            }
-        }
+    for (i, _, p) in expressions_in(words) {
+        sum += if negated_before(words, i) {
+            -p as i32
+        } else {
+            p as i32
+        };
     }
     for (i, w) in words.iter().enumerate() {
         if w.kind != Kind::Content {
@@ -1357,7 +1366,7 @@ fn phrase_polarity(words: &[Word]) -> i8 {
         let mut p = w.polarity as i32;
         if i > 0 && words[i - 1].kind == Kind::Excess {
             p = -1;
-        } else if words[..i].iter().any(|x| x.kind == Kind::Negator) {
+        } else if negated_before(words, i) {
             p = -p;
         }
         sum += p;
@@ -1570,6 +1579,11 @@ impl TreeCandidates {
         }
     }
 
+    /// More than half of the units in `range` are French.
+    fn mostly_french(&self, range: std::ops::Range<usize>) -> bool {
+        self.french[range.clone()].iter().filter(|&&f| f).count() * 2 > range.len()
+    }
+
     fn is_noun(&self, id: u32) -> bool {
         let (n, det) = self.noun_evidence[id as usize];
         n > 0 && det as f64 >= NOUN_EVIDENCE * n as f64
@@ -1739,19 +1753,18 @@ fn label_parents(
     // The aspect family most of a parent's units name, when one does ([`FAMILY_SHARE`]); the
     // one parent where none does, beside parents that have one, is "General" (its units name no
     // aspect: the anchored tree's rest). Parents cut by vectors alone keep their nouns.
-    let family: Vec<Option<(usize, bool)>> = (0..n)
+    let family: Vec<Option<usize>> = (0..n)
         .map(|p| {
             let r = parent_range(p);
             let size = r.len().max(1) as f64;
             let mut k: HashMap<usize, usize> = HashMap::new();
-            for f in cand.families[r.clone()].iter().flatten() {
+            for f in cand.families[r].iter().flatten() {
                 *k.entry(*f).or_default() += 1;
             }
-            let french = cand.french[r.clone()].iter().filter(|&&f| f).count() * 2 > r.len();
             k.into_iter()
                 .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
                 .filter(|&(_, c)| c as f64 >= FAMILY_SHARE * size)
-                .map(|(f, _)| (f, french))
+                .map(|(f, _)| f)
         })
         .collect();
     let general = (family.iter().filter(|f| f.is_none()).count() == 1
@@ -1764,9 +1777,8 @@ fn label_parents(
             .iter()
             .map(|x| capitalise(&cand.nouns.display(x.2)))
             .collect();
-        let french =
-            cand.french[parent_range(p)].iter().filter(|&&f| f).count() * 2 > parent_range(p).len();
-        if let Some((f, french)) = family[p] {
+        let french = cand.mostly_french(parent_range(p));
+        if let Some(f) = family[p] {
             let name = super::anchor::family_name(f, if french { "fr" } else { "en" });
             names.retain(|x| !x.eq_ignore_ascii_case(name));
             names.insert(0, name.to_string());
@@ -1920,7 +1932,7 @@ fn label_child(
         .filter(|n| n.0.to_lowercase() != parent.to_lowercase())
         .collect();
     let names: Vec<String> = named.iter().map(|n| n.0.clone()).collect();
-    let french = cand.french[range.clone()].iter().filter(|&&f| f).count() * 2 > range.len();
+    let french = cand.mostly_french(range.clone());
     let rest = match (dominant, french) {
         (-1, false) => "and other complaints",
         (1, false) => "and other praise",

@@ -389,8 +389,19 @@ pub fn aspect_vectors(units: &[f32], dim: usize, groups: Option<&[usize]>, alpha
 
 /// Normalised mean of each label's rows.
 fn centroids(x: &[f32], dim: usize, lab: &[usize], k: usize) -> Vec<f32> {
+    centroids_of(x, dim, lab.iter().copied().enumerate(), k)
+}
+
+/// Normalised mean of the rows of each of `k` groups, given as (row of `x`, group) pairs (rows
+/// in no group are left out); summed in the pairs' order. A group without rows stays zero.
+pub fn centroids_of(
+    x: &[f32],
+    dim: usize,
+    members: impl IntoIterator<Item = (usize, usize)>,
+    k: usize,
+) -> Vec<f32> {
     let mut c = vec![0f32; k * dim];
-    for (i, &l) in lab.iter().enumerate() {
+    for (i, l) in members {
         for (a, b) in c[l * dim..(l + 1) * dim]
             .iter_mut()
             .zip(&x[i * dim..(i + 1) * dim])

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, ok, run, stderr, verbatim, workspace_in_tmp};
+use crate::common::{fixture, ok, run, stderr, v5_workspace, verbatim, workspace_in_tmp};
 
 /// Writes the fixture as a dated, scored CSV: rows `from..to` of uci_600.csv. Yelp reviews are
 /// dated in the last month only (a spike) and scored low (a driver); the rest spread over 2024.
@@ -1107,18 +1107,7 @@ fn aspect_tree_http_parity_and_marketing_suppression() {
 fn aspect_tree_migrates_an_old_workspace() {
     // A schema v5 workspace (before units and the tree): `themes` migrates it to v10 and stores
     // the tree.
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir(&ws).unwrap();
-    for f in ["store.sqlite", "verbatim.key", "verbatim.toml"] {
-        std::fs::copy(fixture("audit/v5").join(f), ws.join(f)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        ws.join("verbatim.key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    let (_tmp, ws) = v5_workspace();
     let t = tree(&ws);
     assert!(!t["parents"].as_array().unwrap().is_empty(), "{t}");
     let c = rusqlite::Connection::open(ws.join("store.sqlite")).unwrap();
