@@ -20,7 +20,9 @@
 //! workspace kept under the target dir (built once, reused by later runs: the ingest takes
 //! minutes), then each query of [`LATENCY_QUERIES`] searched as `verbatim search` does —
 //! query embedding included, the sentiment head loaded (polarity-aware ranking on) — in
-//! hybrid mode, and with `--sentiment negative`; p50 and p99 per query in ms.
+//! hybrid mode, and with `--sentiment negative`; p50 and p99 per query in ms. Then each stage
+//! of a search timed alone (query embedding, BM25, the graph walk, store reads, the sentiment
+//! filter's set and restricted retrievers): where the time goes.
 //!
 //! ```sh
 //! VERBATIM_BENCH_MODELS= VERBATIM_BENCH_LATENCY=100000 cargo bench --bench retrieval
@@ -206,6 +208,90 @@ fn latency(data: &Path, n: usize, models_dir: &Path) {
         let (p50, p99) = percentiles(&mut ms);
         println!("| {label} | {p50:.1} | {p99:.1} |");
         std::io::stdout().flush().unwrap();
+    }
+    // Where a search's time goes: its stages timed alone, over the same queries — what to
+    // optimise next (BENCHMARKS, "Search latency at 100k").
+    {
+        use verbatim::embed::{Embedder, TextKind};
+        use verbatim::retrieve::{fusion_depth, index_space_query, vector_search};
+        let mut stage: Vec<(&str, Vec<f64>)> = [
+            "query embedding",
+            "text (BM25)",
+            "vector (graph)",
+            "every live slot read (off the path since 2026-12-06)",
+            "verbatims read (10)",
+            "graph walk alone",
+            "slots to verbatims (100)",
+            "--sentiment negative: set read",
+            "--sentiment negative: text within set",
+            "--sentiment negative: vector within set",
+        ]
+        .into_iter()
+        .map(|s| (s, Vec::new()))
+        .collect();
+        let time = |v: &mut Vec<f64>, t: Instant| v.push(t.elapsed().as_secs_f64() * 1000.0);
+        for _ in 0..5 {
+            for q in LATENCY_QUERIES {
+                let t = Instant::now();
+                let v = model.embed(&[q], TextKind::Query).unwrap().pop().unwrap();
+                time(&mut stage[0].1, t);
+                let t = Instant::now();
+                let th = indexes
+                    .text
+                    .search_within(q, &Filter::default(), None, fusion_depth(10))
+                    .unwrap();
+                time(&mut stage[1].1, t);
+                let qv = index_space_query(&indexes, q, &v);
+                let t = Instant::now();
+                let vh =
+                    vector_search(ws.raw_store(), &indexes, &qv, &Filter::default(), 100).unwrap();
+                time(&mut stage[2].1, t);
+                let t = Instant::now();
+                let live = ws.raw_store().live_vec_ids().unwrap();
+                time(&mut stage[3].1, t);
+                assert!(!live.is_empty() && !vh.is_empty());
+                let docs: Vec<i64> = th.iter().chain(&vh).take(10).map(|h| h.0).collect();
+                let t = Instant::now();
+                ws.raw_store().get_docs(&docs).unwrap();
+                time(&mut stage[4].1, t);
+                let t = Instant::now();
+                let walk = indexes.vectors.search_all(&qv, 100, 200);
+                time(&mut stage[5].1, t);
+                let slots: Vec<i64> = walk.iter().map(|h| h.0).collect();
+                let t = Instant::now();
+                ws.raw_store().docs_for_vec_ids(&slots).unwrap();
+                time(&mut stage[6].1, t);
+                let t = Instant::now();
+                let set: std::collections::HashSet<i64> = ws
+                    .raw_store()
+                    .docs_with_sentiment(f32::NEG_INFINITY, -head.neutral_band)
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+                time(&mut stage[7].1, t);
+                let t = Instant::now();
+                indexes
+                    .text
+                    .search_within(q, &Filter::default(), Some(&set), fusion_depth(10))
+                    .unwrap();
+                time(&mut stage[8].1, t);
+                let t = Instant::now();
+                verbatim::retrieve::vector_search_within(
+                    ws.raw_store(),
+                    &indexes,
+                    &qv,
+                    &Filter::default(),
+                    Some(&set),
+                    100,
+                )
+                .unwrap();
+                time(&mut stage[9].1, t);
+            }
+        }
+        for (name, mut ms) in stage {
+            let (p50, p99) = percentiles(&mut ms);
+            println!("| stage: {name} | {p50:.1} | {p99:.1} |");
+        }
     }
     // What each search that needed sentiment paid before scores were stored: every verbatim's
     // vector read and scored by the head (`retrieve::verbatim_polarities`, removed), timed alone.

@@ -26,7 +26,9 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STRING,
 };
@@ -37,6 +39,10 @@ use tantivy::tokenizer::{
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::IndexError;
+
+/// The share of the index a doc set must hold for [`TextIndex::search_within`] to filter an
+/// oversampled unrestricted search rather than pass the set into tantivy.
+pub const OVERSAMPLE_SHARE: f64 = 0.2;
 use crate::lang::Lang;
 use crate::store::{Change, Filter, Store, Verbatim};
 
@@ -529,9 +535,43 @@ impl TextIndex {
         self.search_within(query, filter, None, limit)
     }
 
-    /// [`TextIndex::search`] restricted, inside tantivy, to the docs in `docs` when given (a
-    /// sentiment filter).
+    /// [`TextIndex::search`] restricted to the docs in `docs` when given (a sentiment filter).
+    ///
+    /// A set holding a large share of the index (≥ [`OVERSAMPLE_SHARE`]: "negative" is 40% of a
+    /// chit-chat corpus) is applied to an unrestricted search asked for more hits (`limit` ÷
+    /// share × 1.5), which BM25 answers in a millisecond; only when that leaves fewer than
+    /// `limit` is the set passed into tantivy as a doc-set clause (a term per doc: 17 ms for
+    /// 40k docs). The doc-set clause scores 0, so both give the same scores.
     pub fn search_within(
+        &self,
+        query: &str,
+        filter: &Filter,
+        docs: Option<&HashSet<i64>>,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>, IndexError> {
+        let limit = limit.max(1);
+        if let Some(set) = docs {
+            let total = self.reader.searcher().num_docs() as f64;
+            let share = set.len() as f64 / total.max(1.0);
+            if share >= OVERSAMPLE_SHARE {
+                let want = ((limit as f64 / share) * 1.5).ceil() as usize;
+                let all = self.run_query(query, filter, None, want)?;
+                let exhausted = all.len() < want;
+                let kept: Vec<(i64, f32)> = all
+                    .into_iter()
+                    .filter(|(d, _)| set.contains(d))
+                    .take(limit)
+                    .collect();
+                if kept.len() >= limit || exhausted {
+                    return Ok(kept);
+                }
+            }
+        }
+        self.run_query(query, filter, docs, limit)
+    }
+
+    /// The BM25 query itself (see [`TextIndex::search_within`]).
+    fn run_query(
         &self,
         query: &str,
         filter: &Filter,
@@ -560,12 +600,13 @@ impl TextIndex {
         clauses.extend(self.filter_clauses(filter));
         if let Some(docs) = docs {
             let terms = docs.iter().map(|&d| Term::from_field_u64(f.doc, d as u64));
-            clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+            let set = ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0);
+            clauses.push((Occur::Must, Box::new(set)));
         }
         let q = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let hits = searcher
-            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .search(&q, &TopDocs::with_limit(limit).order_by_score())
             .map_err(|e| err(&self.path, e))?;
         let mut out = Vec::with_capacity(hits.len());
         for (score, addr) in hits {

@@ -698,6 +698,33 @@ impl VectorIndex {
         Ok(ix)
     }
 
+    /// Approximate nearest neighbours among every slot searches may return (all but the masked
+    /// ones): `(vec_id, cosine)`, best first. Without masked slots the graph is walked with no
+    /// filter at all — hnsw_rs then stops as soon as no candidate can improve the answer, where
+    /// a filtered walk explores until its candidates run out (2–3× the time at 100k).
+    pub fn search_all(&self, query: &[f32], k: usize, ef: usize) -> Vec<(i64, f32)> {
+        if !self.meta.masked.is_empty() {
+            return self.search(query, k, ef, |_| true);
+        }
+        if self.meta.points == 0 {
+            return Vec::new();
+        }
+        assert!(
+            !self.unloaded,
+            "a vector index opened unloaded is searched before VectorIndex::load"
+        );
+        let query = query.to_vec();
+        self.graph.run(move |graph| {
+            let Some(g) = graph.as_ref() else {
+                return Vec::new();
+            };
+            g.search_filter(&query, k, ef.max(k), None)
+                .into_iter()
+                .map(|n| (n.d_id as i64, 1.0 - n.distance))
+                .collect()
+        })
+    }
+
     /// Approximate nearest neighbours among the slots `accept` allows: `(vec_id, cosine)`, best first.
     pub fn search(
         &self,

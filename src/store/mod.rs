@@ -1285,15 +1285,31 @@ impl Store {
         Ok(out)
     }
 
-    /// Vector slots of the verbatims passing `filter`, sorted.
-    pub fn filtered_vec_ids(&self, filter: &Filter) -> Result<Vec<i64>> {
+    /// `(doc, vec_id)` of the verbatims passing `filter`: each one's current vector slot.
+    /// Without a filter only the embeddings' (vec_id) index is read: joining the verbatims reads
+    /// each embedding's row, vector included (85 ms against 10 at 100k).
+    pub fn filtered_slots(&self, filter: &Filter) -> Result<Vec<(i64, i64)>> {
+        if filter.is_empty() {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT doc, vec_id FROM embeddings")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            return rows
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e));
+        }
         let (where_sql, args) = filter_sql(filter);
         let sql = format!(
-            "SELECT e.vec_id FROM verbatims v JOIN embeddings e ON e.doc = v.doc WHERE {where_sql} ORDER BY e.vec_id"
+            "SELECT v.doc, e.vec_id FROM verbatims v JOIN embeddings e ON e.doc = v.doc WHERE {where_sql}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
