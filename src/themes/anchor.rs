@@ -960,14 +960,29 @@ fn lookup(w: &str) -> Option<&'static Vec<usize>> {
     })
 }
 
-/// The aspect families a unit's text names, in family order (empty: none).
+/// Words that name their family only when nothing else in the unit names one: measures of time
+/// and waiting say "Delays" alone ("waited 3 hours"), but beside a word of another family they
+/// are how long that went wrong ("2 hours on hold": Customer service; measured on the airline
+/// complaints, where "hour" sent phone holds to Delays).
+const WEAK: &[&str] = &[
+    "hour", "hours", "waiting", "waited", "arrived", "arrive", "arrival", "heure", "heures",
+    "attente", "attendre", "attendu",
+];
+
+/// The aspect families a unit's text names, in family order (empty: none). A [`WEAK`] word
+/// counts only when no other word names a family.
 pub fn families_of(text: &str) -> Vec<usize> {
     let ws = words(text);
     let lex = lexicon();
     let mut out: Vec<usize> = Vec::new();
+    let mut weak: Vec<usize> = Vec::new();
     for (i, w) in ws.iter().enumerate() {
         if let Some(f) = lookup(w) {
-            out.extend(f);
+            if WEAK.contains(&w.as_str()) {
+                weak.extend(f);
+            } else {
+                out.extend(f);
+            }
         }
         if let Some(next) = ws.get(i + 1) {
             let pair = format!("{w} {next}");
@@ -979,6 +994,9 @@ pub fn families_of(text: &str) -> Vec<usize> {
                 out.extend(f);
             }
         }
+    }
+    if out.is_empty() {
+        out = weak;
     }
     out.sort_unstable();
     out.dedup();
@@ -1506,6 +1524,13 @@ mod tests {
         assert!(name("I love it, will buy again").is_empty());
         // Ambiguous words name every family they may mean.
         assert_eq!(name("my bag"), ["Packaging", "Baggage"]);
+        // A measure of waiting names Delays alone, not beside another aspect.
+        assert_eq!(name("We waited 3 hours for nothing"), ["Delays"]);
+        assert_eq!(name("2 hours on hold with an agent"), ["Customer service"]);
+        assert_eq!(
+            name("Delayed 2 hours and nobody answered the phone"),
+            ["Customer service", "Delays"]
+        );
     }
 
     /// Units on three synthetic directions: taste words, delivery words, and words of no aspect.
