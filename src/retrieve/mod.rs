@@ -885,4 +885,148 @@ mod tests {
             &terms("never damaged in shipping")
         ));
     }
+
+    /// Above [`EXACT_SCAN_LIMIT`] verbatims the vector side walks the graph: unrestricted (no
+    /// filter built), restricted to a large doc set (an oversampled unrestricted walk, kept),
+    /// and with a stale slot among the nearest (an updated verbatim: the walk is repeated over
+    /// live slots). Each against the exact scan of the same set: the same cosines for the same
+    /// verbatims, nearly the same top 10, only live verbatims, each once.
+    #[test]
+    fn large_workspaces_search_the_graph_unrestricted_restricted_and_past_stale_slots() {
+        use crate::embed::HashEmbedder;
+        use crate::ingest::Mapping;
+        use crate::workspace::ingest::{ingest_file, IngestOptions, NoProgress};
+        use crate::workspace::Workspace;
+        const WORDS: &[&str] = &[
+            "delivery",
+            "late",
+            "box",
+            "crushed",
+            "taste",
+            "great",
+            "refund",
+            "slow",
+            "agent",
+            "rude",
+            "price",
+            "cheap",
+            "fresh",
+            "stale",
+            "seat",
+            "comfortable",
+            "flight",
+            "delayed",
+            "bag",
+            "lost",
+            "coffee",
+            "strong",
+            "bitter",
+            "sweet",
+            "order",
+            "missing",
+        ];
+        let n = EXACT_SCAN_LIMIT + 600;
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let mut lines: Vec<String> = (0..n)
+            .map(|i| {
+                let text: Vec<&str> = (0..6).map(|_| WORDS[next() % WORDS.len()]).collect();
+                format!("{{\"id\": \"r{i}\", \"text\": \"{}\"}}", text.join(" "))
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rows.jsonl");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let mut ws = Workspace::init(&dir.path().join("ws")).unwrap();
+        let e = HashEmbedder::new();
+        let opts = IngestOptions {
+            mapping: Some(Mapping {
+                text: vec!["text".into()],
+                id: Some("id".into()),
+                ..Mapping::default()
+            }),
+            ..IngestOptions::default()
+        };
+        ingest_file(&mut ws, &e, &file, &opts, &NoProgress).unwrap();
+        // r5 changes text: its first slot stays in the graph, stale, until a rebuild.
+        let old = "refund refund refund lost bag lost";
+        lines[5] = format!("{{\"id\": \"r5\", \"text\": \"{old} again\"}}");
+        lines[6] = format!("{{\"id\": \"r6\", \"text\": \"{old}\"}}");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        ingest_file(&mut ws, &e, &file, &opts, &NoProgress).unwrap();
+        lines[6] = "{\"id\": \"r6\", \"text\": \"coffee sweet order\"}".to_string();
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        ingest_file(&mut ws, &e, &file, &opts, &NoProgress).unwrap();
+        let (ix, _) = ws.indexes().unwrap();
+        let store = ws.raw_store();
+        assert!(ix.vectors.points() > EXACT_SCAN_LIMIT);
+        let all = Filter::default();
+        // More than EXACT_SCAN_LIMIT allowed (every verbatim but one in 50): the graph, walked
+        // unrestricted for k ÷ share × 1.5 and kept.
+        let most: HashSet<i64> = store
+            .all_docs()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d % 50 != 0)
+            .collect();
+        assert!(most.len() > EXACT_SCAN_LIMIT);
+        let most_docs: Vec<i64> = most.iter().copied().collect();
+        let check = |got: &[(i64, f32)], exact: &[(i64, f32)], set: Option<&HashSet<i64>>| {
+            let docs: HashSet<i64> = got.iter().map(|h| h.0).collect();
+            assert_eq!(docs.len(), got.len(), "a verbatim appears once");
+            let truth: HashMap<i64, f32> = store
+                .vectors_of(&docs.iter().copied().collect::<Vec<_>>())
+                .unwrap()
+                .into_iter()
+                .map(|(d, v)| (d, crate::vecmath::dot(&got_query(), &v)))
+                .collect();
+            for (d, c) in got {
+                assert!(
+                    set.is_none_or(|s| s.contains(d)),
+                    "{d} is outside the allowed set"
+                );
+                let t = truth
+                    .get(d)
+                    .unwrap_or_else(|| panic!("{d} is not a live verbatim"));
+                assert!(
+                    (t - c).abs() < 1e-4,
+                    "{d}: cosine {c}, its current vector {t}"
+                );
+            }
+            let top: HashSet<i64> = exact.iter().take(10).map(|h| h.0).collect();
+            let found = got.iter().take(10).filter(|h| top.contains(&h.0)).count();
+            assert!(found >= 8, "{found}/10 of the exact top 10");
+        };
+        fn got_query() -> Vec<f32> {
+            HashEmbedder::new()
+                .embed(&["refund refund refund lost bag lost"], TextKind::Query)
+                .unwrap()
+                .pop()
+                .unwrap()
+        }
+        let qv = got_query();
+        // The nearest slot is r5's stale one (its old text is the query, word for word).
+        let stale = ix.vectors.search_all(&qv, 1, 128);
+        assert!(store.docs_for_vec_ids(&[stale[0].0]).unwrap()[0].is_none());
+        let got = vector_search_within(store, &ix, &qv, &all, None, 50).unwrap();
+        check(
+            &got,
+            &exact_scan(store, &ix, &qv, &all, None, 50).unwrap(),
+            None,
+        );
+        assert_eq!(
+            got.len(),
+            50,
+            "stale slots are not returned in place of live ones"
+        );
+        let got = vector_search_within(store, &ix, &qv, &all, Some(&most), 50).unwrap();
+        let exact = exact_scan(store, &ix, &qv, &all, Some(&most_docs), 50).unwrap();
+        check(&got, &exact, Some(&most));
+        assert_eq!(got.len(), 50);
+    }
 }
