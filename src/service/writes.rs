@@ -24,6 +24,8 @@ impl Session<'_> {
         let embedder = self.models.embedder(self.ws, "ingest")?;
         let held = match &mut self.indexes {
             Ix::Held(ix) => Some(&mut **ix),
+            // Shared indexes are read-only: the ingest opens and catches up its own.
+            Ix::Shared(_) => None,
             Ix::Owned(slot) => slot.as_mut(),
         };
         let progress = self.progress;
