@@ -1028,6 +1028,44 @@ mod tests {
         assert_eq!(s.ask.max_tokens.source, Source::Default);
     }
 
+    /// `serve.readers`: flag > env > file > the machine's cores (at least 2); out of range
+    /// from the file names the key.
+    #[test]
+    fn readers_resolve_in_order_and_default_to_the_cores() {
+        let d = Settings::defaults().serve.readers;
+        assert_eq!(d.source, Source::Default);
+        assert!(d.value >= 2, "{d:?}");
+        let f = file("[serve]\nreaders = 3\n");
+        let s = Settings::resolve(&Overrides::default(), &env(&[]), Some(&f)).unwrap();
+        assert_eq!(s.serve.readers.value, 3);
+        let e = env(&[("VERBATIM_SERVE_READERS", "5")]);
+        assert_eq!(
+            Settings::resolve(&Overrides::default(), &e, Some(&f))
+                .unwrap()
+                .serve
+                .readers,
+            Setting::new(5, Source::Env("VERBATIM_SERVE_READERS"))
+        );
+        let flags = Overrides {
+            readers: Some(1),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(&flags, &e, Some(&f)).unwrap();
+        assert_eq!(s.serve.readers, Setting::new(1, Source::Flag("--readers")));
+        assert_eq!(s.serve.limits().readers, Some(1));
+        let bad = file("[serve]\nreaders = 0\n");
+        let err = Settings::resolve(&Overrides::default(), &env(&[]), Some(&bad))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serve.readers"), "{err}");
+        assert!(Settings::resolve(
+            &Overrides::default(),
+            &env(&[("VERBATIM_SERVE_READERS", "0")]),
+            None
+        )
+        .is_err());
+    }
+
     #[test]
     fn generation_options_are_the_resolved_ask_settings() {
         let f = file("[ask]\ntemperature = 0.7\nseed = 9\nmax_tokens = 64\n");
