@@ -360,8 +360,12 @@ pub(crate) fn ingest(
             multiline_fields: false,
         },
     };
-    let summary = sh.indexes.write_with(ws, |ws, ix| {
-        Ok(session(ws, sh, caller, via).with_indexes(ix).ingest(req)?)
+    // Searches go on while the upload is read, embedded and stored; the indexes are taken
+    // (readers wait) only to catch them up at the end.
+    let summary = sh.indexes.ingest(|catch_up| {
+        session(ws, sh, caller, via)
+            .with_catch_up(catch_up)
+            .ingest(req)
     })?;
     Ok(IngestOut {
         summary: IngestSummary {

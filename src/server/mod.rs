@@ -29,11 +29,13 @@
 //!
 //!   The embedding model is loaded once and queries are embedded before any connection is
 //!   taken. The **indexes** (tantivy reader, HNSW graph) are loaded on first use and shared by
-//!   every reader under a read lock (`SharedIndexes`). An ingest or an erasure through the
-//!   server takes the write lock for its whole run (store commit, then the indexes caught up
-//!   *in place*: tantivy commits and reloads its reader, the HNSW graph takes the new vectors
-//!   or masks the erased ones), so a reader sees the workspace before or after it, never a
-//!   respondent half erased. A reader that finds the store ahead of the indexes (a CLI
+//!   every reader under a read lock (`SharedIndexes`). An erasure (retention) takes the write
+//!   lock for its whole run (store commit, then the indexes caught up *in place*: tantivy
+//!   commits and reloads its reader, the HNSW graph masks the erased slots), so a reader sees
+//!   the workspace before or after it, never a respondent half erased. An HTTP ingest stores
+//!   its chunks while readers go on searching the indexes as they were (its verbatims become
+//!   searchable when it is done), then takes the write lock once to catch them up in place
+//!   (tantivy commits, the graph takes the new vectors). A reader that finds the store ahead of the indexes (a CLI
 //!   `ingest` or `forget` beside the server) catches them up under the write lock first. The
 //!   lock prefers writers: an erasure is never starved, and readers arriving while one waits
 //!   queue behind it — and it waits for the `ask`s in flight, which read the indexes while
@@ -53,7 +55,7 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -63,7 +65,8 @@ pub use error::ApiError;
 pub use routes::{Route, ROUTES};
 
 use crate::embed::Embedder;
-use crate::index::Indexes;
+use crate::index::{Indexes, SyncReport};
+use crate::service::CatchUp;
 use crate::workspace::{ServeConfig, Workspace, WorkspaceError};
 
 /// Blocking jobs (requests doing work, retention) that may run at once; shutdown waits for all.
@@ -149,6 +152,8 @@ pub fn exposed_without_tls(bind: &SocketAddr, tls: bool) -> bool {
 /// respondent half erased (module docs: who locks what).
 pub(crate) struct SharedIndexes {
     slot: RwLock<Option<Indexes>>,
+    /// HTTP ingests storing their chunks now ([`SharedIndexes::ingesting`]).
+    ingesting: AtomicUsize,
     /// HNSW graphs read from disk so far ([`RunningServer::graph_loads`]).
     graph_loads: Arc<AtomicU64>,
 }
@@ -168,10 +173,18 @@ impl std::ops::Deref for IndexRead<'_> {
 impl SharedIndexes {
     /// The indexes, caught up to `ws`'s store first (under the write lock) when the store
     /// moved: an ingest or erasure by another process, or none opened yet.
+    ///
+    /// While an HTTP ingest stores its chunks, the store is ahead because of it: readers use
+    /// the indexes as they are (the verbatims of an ingest not finished are not searchable
+    /// yet) rather than catch up chunk by chunk; the ingest catches them up once, at its end.
+    /// (No other process writes meanwhile: the ingest holds the workspace's `.lock`.)
     pub(crate) fn read(&self, ws: &Workspace) -> Result<IndexRead<'_>, ApiError> {
         {
             let g = self.slot.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(ix) = g.as_ref() {
+                if self.ingesting.load(Ordering::SeqCst) > 0 {
+                    return Ok(IndexRead(g));
+                }
                 let seq = ws.store.seq().map_err(ApiError::internal)?;
                 if ix.text.covered() == seq && ix.vectors.covered() == seq {
                     return Ok(IndexRead(g));
@@ -187,28 +200,63 @@ impl SharedIndexes {
 
     /// The indexes alone, opened if need be and caught up to `ws`'s store: readers wait.
     fn write(&self, ws: &Workspace) -> Result<RwLockWriteGuard<'_, Option<Indexes>>, ApiError> {
+        self.caught_up(ws)
+            .map(|(g, _)| g)
+            .map_err(ApiError::internal)
+    }
+
+    /// [`SharedIndexes::write`], with what the catch-up applied.
+    #[allow(clippy::type_complexity)]
+    fn caught_up(
+        &self,
+        ws: &Workspace,
+    ) -> Result<(RwLockWriteGuard<'_, Option<Indexes>>, SyncReport), WorkspaceError> {
         let mut g = self.slot.write().unwrap_or_else(PoisonError::into_inner);
+        let mut opened = SyncReport::default();
         if g.is_none() {
-            let (ix, _) = ws.indexes().map_err(ApiError::internal)?;
+            let (ix, sync) = ws.indexes()?;
             self.graph_loads
                 .fetch_add(ix.vectors.loads(), Ordering::Relaxed);
             *g = Some(ix);
+            opened = sync;
         }
         let ix = g.as_mut().expect("opened above");
         let before = ix.vectors.loads();
         let r = ix.refresh(&ws.store);
         self.graph_loads
             .fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
-        if let Err(e) = r {
-            // Half caught up, perhaps: the next request opens them afresh from disk.
-            *g = None;
-            return Err(ApiError::internal(e));
+        match r {
+            Ok(sync) => Ok((
+                g,
+                SyncReport {
+                    text: opened.text + sync.text,
+                    vectors: opened.vectors + sync.vectors,
+                },
+            )),
+            Err(e) => {
+                // Half caught up, perhaps: the next request opens them afresh from disk.
+                *g = None;
+                Err(e.into())
+            }
         }
-        Ok(g)
     }
 
-    /// Runs `f`, a write that changes verbatims (an ingest, an erasure) and brings the
-    /// indexes up to the store itself, in place, with readers excluded until it is done;
+    /// Runs `f`, an HTTP ingest, which stores its chunks while readers go on searching the
+    /// indexes as they were, and gives it [`SharedIndexes::catch_up`] for its last step.
+    pub(crate) fn ingest<T>(&self, f: impl FnOnce(&CatchUp<'_>) -> T) -> T {
+        struct Ingesting<'a>(&'a AtomicUsize);
+        impl Drop for Ingesting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.ingesting.fetch_add(1, Ordering::SeqCst);
+        let _ingesting = Ingesting(&self.ingesting);
+        f(&|ws: &Workspace| self.caught_up(ws).map(|(_, sync)| sync))
+    }
+
+    /// Runs `f`, an erasure (retention), which brings the indexes up to the store itself, in
+    /// place, with readers excluded until it is done (no reader sees a respondent half erased);
     /// counts the graph it may have had to reload. When `f` fails after the store moved, the
     /// indexes are dropped: the next request opens them afresh.
     pub(crate) fn write_with<T>(
@@ -447,6 +495,7 @@ pub fn start(
         audit: Mutex::new(Workspace::open(root)?),
         indexes: SharedIndexes {
             slot: RwLock::new(None),
+            ingesting: AtomicUsize::new(0),
             graph_loads: graph_loads.clone(),
         },
         models: door::models(opts.model_dir.clone(), embedder.clone()),

@@ -90,6 +90,7 @@ impl Session<'_> {
         let ix: &crate::index::Indexes = match &mut self.indexes {
             Ix::Held(ix) => &**ix,
             Ix::Shared(ix) => *ix,
+            Ix::CatchUp(_) => return Err(not_for_reads()),
             Ix::Owned(slot) => {
                 if slot.is_none() {
                     *slot = Some(self.ws.indexes()?.0);

@@ -276,7 +276,20 @@ pub(super) enum Ix<'a> {
     /// Held by the door and shared with other readers at once (the server's read lock): for
     /// reads only.
     Shared(&'a Indexes),
+    /// Not held during the operation: an ingest calls this once its chunks are stored (the
+    /// server's shared indexes, locked only for that step). Not for reads.
+    CatchUp(&'a CatchUp<'a>),
     Owned(Option<Indexes>),
+}
+
+/// How a door brings the indexes it keeps up to the store after an ingest
+/// ([`Session::with_catch_up`]).
+pub type CatchUp<'a> =
+    dyn Fn(&Workspace) -> Result<crate::index::SyncReport, crate::workspace::WorkspaceError> + 'a;
+
+/// A session given only a catch-up ([`Session::with_catch_up`]) asked to read.
+pub(super) fn not_for_reads() -> ServiceError {
+    ServiceError::Internal("a session given an index catch-up cannot read the indexes".into())
 }
 
 /// One caller, through one door, on one workspace (module docs).
@@ -497,6 +510,14 @@ impl<'a> Session<'a> {
         self
     }
 
+    /// Ingests without holding indexes while the upload is read and embedded, then calls
+    /// `catch_up` to bring the door's indexes up to the store (the server: searches go on
+    /// meanwhile). Not for reads.
+    pub fn with_catch_up(mut self, catch_up: &'a CatchUp<'a>) -> Self {
+        self.indexes = Ix::CatchUp(catch_up);
+        self
+    }
+
     /// Records the audit entries through this connection to the workspace (the server's
     /// audit connection, locked for each append only), not the session's own: readers work on
     /// a pool of connections and the trail is appended by one. Without it, entries go through
@@ -565,6 +586,7 @@ impl<'a> Session<'a> {
         let ix = match &mut self.indexes {
             Ix::Held(ix) => &**ix,
             Ix::Shared(ix) => *ix,
+            Ix::CatchUp(_) => return Err(not_for_reads()),
             Ix::Owned(slot) => {
                 if slot.is_none() {
                     *slot = Some(self.ws.indexes()?.0);

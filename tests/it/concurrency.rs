@@ -265,3 +265,73 @@ fn a_client_trickling_its_body_holds_up_no_one() {
         "the quick searches waited for the trickling client"
     );
 }
+
+/// While an HTTP ingest reads, embeds and stores 1,000 new verbatims (seconds of work on the
+/// writer), searches on other connections answer over what was there before, every one
+/// before the ingest does; once the ingest has returned, its verbatims are found. Before, an
+/// ingest held the indexes (and so every search) for its whole run.
+#[test]
+fn searches_answer_while_an_ingest_runs() {
+    let s = Served::start(true, roomy(), None);
+    let (addr, token) = (s.addr, s.token(Role::Analyst).to_string());
+    let before = search_ids(addr, &token, &json!({ "query": "battery", "mode": "text" }));
+    let all =
+        std::fs::read_to_string(crate::common::repo().join("data/uci_sentiment.csv")).unwrap();
+    let mut csv: String = all
+        .lines()
+        .take(1001)
+        .map(|l| format!("{}\n", l.replacen("uci-", "again-uci-", 1)))
+        .collect();
+    csv.push_str("again-marker,The zygomorphic kettle descaler works wonders,positive,amazon\n");
+    let auth = format!("Bearer {}", s.token(Role::Admin));
+    let t0 = Instant::now();
+    let upload = std::thread::spawn(move || {
+        let r = crate::server::request(
+            addr,
+            "POST",
+            "/v1/ingest?text=text&id=id&field=sentiment&field=domain&name=again.csv",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "text/csv"),
+            ],
+            csv.as_bytes(),
+        );
+        (r.status, r.json(), t0.elapsed())
+    });
+    let server = s.server.as_ref().unwrap();
+    while server.in_flight() == 0 && !upload.is_finished() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut quick = Vec::new();
+    for _ in 0..5 {
+        let ids = search_ids(addr, &token, &json!({ "query": "battery", "mode": "text" }));
+        assert!(!ids.is_empty());
+        quick.push(t0.elapsed());
+    }
+    let (status, summary, ingest_done) = upload.join().unwrap();
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["stored"].as_u64(), Some(1001), "{summary}");
+    eprintln!("ingest {ingest_done:?}; searches answered at {quick:?}");
+    for done in &quick {
+        assert!(
+            *done < ingest_done,
+            "a search answered at {done:?}, after the ingest ({ingest_done:?})"
+        );
+    }
+    assert_eq!(
+        search_ids(
+            addr,
+            &token,
+            &json!({ "query": "zygomorphic descaler", "mode": "text" })
+        ),
+        vec!["again-marker".to_string()]
+    );
+    let hybrid = search_ids(
+        addr,
+        &token,
+        &json!({ "query": "zygomorphic kettle descaler", "mode": "hybrid", "limit": 3 }),
+    );
+    assert!(hybrid.contains(&"again-marker".to_string()), "{hybrid:?}");
+    assert!(!before.is_empty());
+}
