@@ -21,6 +21,8 @@ pub const MAX_TOKENS: RangeInclusive<u64> = 1..=32_768;
 pub const TEMPERATURE: RangeInclusive<f64> = 0.0..=2.0;
 /// Embedding threads (`--threads`, `VERBATIM_THREADS`).
 pub const THREADS: RangeInclusive<u64> = 1..=1024;
+/// Read connections of the server (`serve --readers`): also its async worker threads.
+pub const READERS: RangeInclusive<u64> = 1..=256;
 /// Requests a token may burst (`serve --burst`).
 pub const BURST: RangeInclusive<u64> = 1..=1_000_000;
 /// Body sizes in bytes (`serve --max-body-bytes`, `--max-ingest-bytes`): 1 KiB to 16 GiB.

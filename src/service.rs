@@ -30,9 +30,9 @@ mod writes;
 pub use aspects::{AssignmentRow, NodeResponse, TreeEdit, TreeRequest, TreeResponse, UnitRow};
 pub use check::{CheckReport, Checked, Damage};
 pub use session::{
-    AskRequest, AskSettings, AssignmentsRequest, AuditRequest, Forget, IngestRequest, Models,
-    ReportRequest, ReportResponse, RunRequest, SearchDefaults, SearchRequest, Session, Settings,
-    ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, Via,
+    AskRequest, AskSettings, AssignmentsRequest, AuditRequest, CatchUp, Forget, IngestRequest,
+    Models, ReportRequest, ReportResponse, RunRequest, SearchDefaults, SearchRequest, Session,
+    Settings, ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, Via,
 };
 
 /// Why a request failed, by who can fix it.

@@ -41,6 +41,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("VERBATIM_SERVE_BURST", "serve.burst"),
     ("VERBATIM_SERVE_MAX_BODY", "serve.max_body_bytes"),
     ("VERBATIM_SERVE_MAX_INGEST", "serve.max_ingest_bytes"),
+    ("VERBATIM_SERVE_READERS", "serve.readers"),
 ];
 
 /// A setting that could not be resolved. Each variant names where the bad value was.
@@ -183,6 +184,8 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     /// `serve --max-ingest-bytes`.
     pub max_ingest_bytes: Option<usize>,
+    /// `serve --readers`.
+    pub readers: Option<usize>,
 }
 
 /// The `VERBATIM_*` variables of [`ENV_VARS`] that are set (an empty value counts as unset).
@@ -401,6 +404,8 @@ pub struct ServeSettings {
     pub max_body_bytes: Setting<usize>,
     /// Largest ingest upload.
     pub max_ingest_bytes: Setting<usize>,
+    /// Read connections (and async worker threads) of the server.
+    pub readers: Setting<usize>,
 }
 
 impl ServeSettings {
@@ -412,6 +417,7 @@ impl ServeSettings {
             burst: self.burst.value,
             max_body_bytes: self.max_body_bytes.value,
             max_ingest_bytes: self.max_ingest_bytes.value,
+            readers: Some(self.readers.value),
         }
     }
 }
@@ -905,6 +911,23 @@ fn resolve_serve(
         at(file, "serve.max_ingest_bytes", cfg.serve.max_ingest_bytes),
         d.max_ingest_bytes,
     );
+    let readers = pick(
+        flags.readers.map(|n| (n, "--readers")),
+        env.parse("VERBATIM_SERVE_READERS", in_range(limits::READERS))?,
+        at(
+            file,
+            "serve.readers",
+            cfg.serve.readers.unwrap_or_else(default_readers),
+        ),
+        d.readers.unwrap_or_else(default_readers),
+    );
+    file_range(
+        file,
+        "serve.readers",
+        readers.value,
+        limits::READERS,
+        &readers.source,
+    )?;
     if let (Some(fl), Source::File { .. }) = (file, &burst.source) {
         limits::check("value", burst.value as u64, &limits::BURST)
             .map_err(|m| fl.bad("serve.burst", burst.value, m))?;
@@ -931,7 +954,17 @@ fn resolve_serve(
         burst,
         max_body_bytes,
         max_ingest_bytes,
+        readers,
     })
+}
+
+/// The server's read connections when nothing sets them: one per core (at least 2, so that
+/// one slow read never leaves none).
+fn default_readers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, *limits::READERS.end() as usize)
 }
 
 #[cfg(test)]
@@ -993,6 +1026,44 @@ mod tests {
         // Not in the file: still the default, and said so.
         assert_eq!(s.serve.rate_per_second.source, Source::Default);
         assert_eq!(s.ask.max_tokens.source, Source::Default);
+    }
+
+    /// `serve.readers`: flag > env > file > the machine's cores (at least 2); out of range
+    /// from the file names the key.
+    #[test]
+    fn readers_resolve_in_order_and_default_to_the_cores() {
+        let d = Settings::defaults().serve.readers;
+        assert_eq!(d.source, Source::Default);
+        assert!(d.value >= 2, "{d:?}");
+        let f = file("[serve]\nreaders = 3\n");
+        let s = Settings::resolve(&Overrides::default(), &env(&[]), Some(&f)).unwrap();
+        assert_eq!(s.serve.readers.value, 3);
+        let e = env(&[("VERBATIM_SERVE_READERS", "5")]);
+        assert_eq!(
+            Settings::resolve(&Overrides::default(), &e, Some(&f))
+                .unwrap()
+                .serve
+                .readers,
+            Setting::new(5, Source::Env("VERBATIM_SERVE_READERS"))
+        );
+        let flags = Overrides {
+            readers: Some(1),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(&flags, &e, Some(&f)).unwrap();
+        assert_eq!(s.serve.readers, Setting::new(1, Source::Flag("--readers")));
+        assert_eq!(s.serve.limits().readers, Some(1));
+        let bad = file("[serve]\nreaders = 0\n");
+        let err = Settings::resolve(&Overrides::default(), &env(&[]), Some(&bad))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serve.readers"), "{err}");
+        assert!(Settings::resolve(
+            &Overrides::default(),
+            &env(&[("VERBATIM_SERVE_READERS", "0")]),
+            None
+        )
+        .is_err());
     }
 
     #[test]

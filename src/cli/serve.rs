@@ -42,6 +42,10 @@ pub(super) struct ServeArgs {
     /// `serve.max_ingest_bytes`, 64 MiB).
     #[arg(long, value_parser = super::ranged(verbatim::limits::BODY_BYTES))]
     max_ingest_bytes: Option<usize>,
+    /// Requests that read at once — read connections to the store, and async worker
+    /// threads (else $VERBATIM_SERVE_READERS, `serve.readers`, the machine's cores).
+    #[arg(long, value_parser = super::ranged(verbatim::limits::READERS))]
+    readers: Option<usize>,
 }
 
 impl ServeArgs {
@@ -54,6 +58,7 @@ impl ServeArgs {
         o.burst = self.burst;
         o.max_body_bytes = self.max_body_bytes;
         o.max_ingest_bytes = self.max_ingest_bytes;
+        o.readers = self.readers;
     }
 }
 

@@ -169,7 +169,7 @@ async fn caller_of(s: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, ApiEr
     s.limiter.check(&d)?;
     if let Some(caller) = s.tokens.get(&d) {
         // Revoked, expired, or a changed role: the store's answer, every request.
-        return match super::blocking_auth(s, move |ws| {
+        return match super::blocking(s, super::Lane::Read, move |ws, _| {
             service::recheck(ws, &caller).map_err(ApiError::from)
         })
         .await
@@ -183,7 +183,7 @@ async fn caller_of(s: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, ApiEr
     }
     s.limiter.check_verify()?;
     let token = zeroize::Zeroizing::new(token.to_string());
-    let caller = super::blocking_auth(s, move |ws| {
+    let caller = super::blocking(s, super::Lane::Read, move |ws, _| {
         service::authenticate(ws, &token).map_err(ApiError::from)
     })
     .await?;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::routes::{AskBody, ReportBody, SearchBody, Upload};
-use super::{Core, Shared};
+use super::Shared;
 use crate::access::{Action, Caller};
 use crate::ask::Answer;
 use crate::service::{
@@ -105,17 +105,33 @@ fn session<'a>(ws: &'a mut Workspace, sh: &'a Shared, caller: &Caller, via: &str
 
 /// Refuses at once a caller who may not do `action`, before the indexes are opened or caught
 /// up for them (the operation checks again).
-fn check(core: &mut Core, sh: &Shared, caller: &Caller, action: Action) -> Result<(), ApiError> {
-    Ok(session(&mut core.ws, sh, caller, "").check(action)?)
+fn check(ws: &mut Workspace, sh: &Shared, caller: &Caller, action: Action) -> Result<(), ApiError> {
+    Ok(session(ws, sh, caller, "").check(action)?)
+}
+
+/// A read lane's session: it reads through the shared indexes (when given) and records its
+/// audit entry through the audit connection, so that readers never write to their own.
+fn reader<'a>(
+    ws: &'a mut Workspace,
+    sh: &'a Shared,
+    caller: &Caller,
+    via: &str,
+    ix: Option<&'a crate::index::Indexes>,
+) -> Session<'a> {
+    let s = session(ws, sh, caller, via).with_audit(&sh.audit);
+    match ix {
+        Some(ix) => s.with_shared_indexes(ix),
+        None => s,
+    }
 }
 
 /// Applies the workspace's retention period, if it sets one, on the server's open indexes; a
 /// line for the log.
-pub(crate) fn apply_retention(core: &mut Core) -> Result<Option<String>, ApiError> {
-    if core.ws.config.privacy.retention_days.is_none() {
+pub(crate) fn apply_retention(ws: &mut Workspace, sh: &Shared) -> Result<Option<String>, ApiError> {
+    if ws.config.privacy.retention_days.is_none() {
         return Ok(None);
     }
-    let r = core.write_with_indexes(|ws, ix| {
+    let r = sh.indexes.write_with(ws, |ws, ix| {
         crate::workspace::erase::apply_retention_to(ws, ix, chrono::Utc::now())
             .map_err(ApiError::internal)
     })?;
@@ -127,25 +143,25 @@ pub(crate) fn apply_retention(core: &mut Core) -> Result<Option<String>, ApiErro
 }
 
 pub(crate) fn stats(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
 ) -> Result<Stats, ApiError> {
-    check(core, sh, caller, Action::Stats)?;
-    let (ws, ix) = core.with_indexes()?;
-    Ok(session(ws, sh, caller, via).with_indexes(ix).stats()?)
+    check(ws, sh, caller, Action::Stats)?;
+    let ix = sh.indexes.read(ws)?;
+    Ok(reader(ws, sh, caller, via, Some(&ix)).stats()?)
 }
 
 pub(crate) fn search(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
     body: SearchBody,
     query_vector: Option<Vec<f32>>,
 ) -> Result<SearchResponse, ApiError> {
-    check(core, sh, caller, Action::Search)?;
+    check(ws, sh, caller, Action::Search)?;
     let req = SearchRequest {
         text: body.query,
         mode: body.mode,
@@ -154,12 +170,12 @@ pub(crate) fn search(
         query_vector,
         sentiment: body.sentiment,
     };
-    let (ws, ix) = core.with_indexes()?;
-    Ok(session(ws, sh, caller, via).with_indexes(ix).search(req)?)
+    let ix = sh.indexes.read(ws)?;
+    Ok(reader(ws, sh, caller, via, Some(&ix)).search(req)?)
 }
 
 pub(crate) fn themes(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
@@ -172,7 +188,7 @@ pub(crate) fn themes(
         min_size,
         run: Default::default(),
     };
-    let s = session(&mut core.ws, sh, caller, via).themes(req)?.summary;
+    let s = session(ws, sh, caller, via).themes(req)?.summary;
     Ok(ThemesOut::Topics(TopicList {
         verbatims: s.verbatims,
         other: s.other,
@@ -183,7 +199,7 @@ pub(crate) fn themes(
 
 /// `GET /v1/themes` by aspect (the default): the tree, shares of verbatims.
 pub(crate) fn tree(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
@@ -194,25 +210,25 @@ pub(crate) fn tree(
         run: Default::default(),
     };
     Ok(ThemesOut::Tree(
-        session(&mut core.ws, sh, caller, via).tree(req)?.summary,
+        session(ws, sh, caller, via).tree(req)?.summary,
     ))
 }
 
 /// `GET /v1/themes/{id}` for a tree node (`P3`, `C12`): the node and its units.
 pub(crate) fn tree_node(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
     id: &str,
 ) -> Result<ThemeOut, ApiError> {
     Ok(ThemeOut::Node(
-        session(&mut core.ws, sh, caller, via).tree_node(id, &Default::default())?,
+        session(ws, sh, caller, via).tree_node(id, &Default::default())?,
     ))
 }
 
 pub(crate) fn theme(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
@@ -225,7 +241,7 @@ pub(crate) fn theme(
         quotes: quotes.unwrap_or(5),
         run: Default::default(),
     };
-    match session(&mut core.ws, sh, caller, via).theme(req)?.theme {
+    match session(ws, sh, caller, via).theme(req)?.theme {
         Some(t) => Ok(ThemeOut::Topic(t)),
         None => Err(ApiError::not_found(format!(
             "no active theme {} with verbatims in your scope (see GET /v1/themes)",
@@ -243,7 +259,7 @@ pub(crate) enum ReportOut {
 }
 
 pub(crate) fn report(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
@@ -268,7 +284,7 @@ pub(crate) fn report(
         run: Default::default(),
         tree,
     };
-    let report = session(&mut core.ws, sh, caller, via).report(req)?.report;
+    let report = session(ws, sh, caller, via).report(req)?.report;
     Ok(if markdown {
         ReportOut::Markdown(crate::themes::report::markdown(&report))
     } else {
@@ -277,15 +293,15 @@ pub(crate) fn report(
 }
 
 pub(crate) fn ask(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
     body: AskBody,
 ) -> Result<Answer, ApiError> {
     // The generator is loaded on first use, for a caller who may read text and did not ask
-    // for an extractive answer, and kept (lock order: core, generator, auth).
-    let reads_text = session(&mut core.ws, sh, caller, via).may_read_text(Action::Ask)?;
+    // for an extractive answer, and kept (lock order: the ask lane, generator, indexes, audit).
+    let reads_text = session(ws, sh, caller, via).may_read_text(Action::Ask)?;
     let mut slot = super::lock(&sh.generator);
     if reads_text && !body.extractive && slot.is_none() {
         use crate::ask::{llm::LlmError, Fallback};
@@ -316,26 +332,21 @@ pub(crate) fn ask(
         generator,
         without_generator,
     };
-    let (ws, ix) = core.with_indexes()?;
-    // The audit entry goes through the token-checking connection: `ask` reads through the
-    // first meanwhile (lock order: core, then auth — the auth path never takes core).
-    let mut audit_ws = super::lock(&sh.auth_ws);
-    let answer = session(ws, sh, caller, via)
-        .with_indexes(ix)
-        .with_audit(&mut audit_ws)
-        .ask(req, &mut |_| {})?;
+    // Readers share the indexes meanwhile; an ingest or an erasure waits for the answer.
+    let ix = sh.indexes.read(ws)?;
+    let answer = reader(ws, sh, caller, via, Some(&ix)).ask(req, &mut |_| {})?;
     Ok(answer)
 }
 
 /// The upload is read from memory: no temporary file, and every message names the upload.
 pub(crate) fn ingest(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
     upload: Upload,
 ) -> Result<IngestOut, ApiError> {
-    check(core, sh, caller, Action::Write)?;
+    check(ws, sh, caller, Action::Write)?;
     let req = IngestRequest {
         source: crate::workspace::ingest::Source::Bytes {
             name: &upload.name,
@@ -349,8 +360,12 @@ pub(crate) fn ingest(
             multiline_fields: false,
         },
     };
-    let summary = core.write_with_indexes(|ws, ix| {
-        Ok(session(ws, sh, caller, via).with_indexes(ix).ingest(req)?)
+    // Searches go on while the upload is read, embedded and stored; the indexes are taken
+    // (readers wait) only to catch them up at the end.
+    let summary = sh.indexes.ingest(|catch_up| {
+        session(ws, sh, caller, via)
+            .with_catch_up(catch_up)
+            .ingest(req)
     })?;
     Ok(IngestOut {
         summary: IngestSummary {
@@ -362,36 +377,37 @@ pub(crate) fn ingest(
 }
 
 pub(crate) fn original(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
     id: &str,
 ) -> Result<Revealed, ApiError> {
-    Ok(session(&mut core.ws, sh, caller, via).reveal(id)?)
+    Ok(reader(ws, sh, caller, via, None).reveal(id)?)
 }
 
 pub(crate) fn audit(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
     user: Option<String>,
     since: Option<String>,
 ) -> Result<AuditList, ApiError> {
-    let entries =
-        session(&mut core.ws, sh, caller, via).audit_entries(AuditRequest { user, since })?;
+    let entries = reader(ws, sh, caller, via, None).audit_entries(AuditRequest { user, since })?;
     Ok(AuditList { entries })
 }
 
 /// `GET /v1/check`: `verbatim check` over HTTP.
 pub(crate) fn check_integrity(
-    core: &mut Core,
+    ws: &mut Workspace,
     sh: &Shared,
     caller: &Caller,
     via: &str,
 ) -> Result<service::CheckReport, ApiError> {
-    Ok(session(&mut core.ws, sh, caller, via).check_integrity()?)
+    // Under the read lock: no catch-up rewrites an index while it is read from disk.
+    let _ix = sh.indexes.read(ws)?;
+    Ok(session(ws, sh, caller, via).check_integrity()?)
 }
 
 /// The server's models: the embedding model it loaded at start (or none), the model folder.

@@ -11,19 +11,40 @@
 //!   with `Retry-After`), a bounded Argon2 budget for unknown tokens.
 //! * **One error shape**: `{"error": {"code", "message"}}` for every failure ([`ApiError`]),
 //!   unknown routes and malformed bodies included.
-//! * **State**: the [`Workspace`] holds a SQLite connection and is not `Sync`, so it sits behind a
-//!   mutex and all work runs on tokio's blocking pool. The embedding model is loaded once; the
-//!   indexes are loaded on first use and kept: an ingest or an erasure through the server
-//!   catches them up *in place* (tantivy commits the changes and reloads its reader, the HNSW
-//!   graph in memory takes the new vectors), persisting the sequence they cover as the CLI
-//!   does, so neither a search nor an ingest reads the graph back from disk. Only a change
-//!   another process persisted (a CLI `ingest` or `forget` beside the server) makes them reload.
-//!   A second connection serves token checks, so they never wait behind a long ingest.
+//! * **State** (who locks what): a [`Workspace`] holds one SQLite connection and is not `Sync`,
+//!   so the server keeps several, each used by one request at a time on tokio's blocking pool:
+//!   - a **read pool** (`serve.readers`, default the machine's cores; also the async worker
+//!     threads) for quick reads — search, stats, originals, the audit list, token checks. A
+//!     request waits for a free connection without holding a thread. SQLite in WAL mode lets
+//!     them read at once, beside a writer.
+//!   - the **writer**, one connection behind a mutex: ingest, retention, theme runs and
+//!     reports (they store their runs and units), `check`. Writers are serialised here, so
+//!     they never race for the workspace's `.lock` file.
+//!   - the **ask** connection, with the generator: one answer at a time, beside the others.
+//!   - the **audit** connection: every entry of the read and ask lanes is appended through it,
+//!     locked for that one append (an IMMEDIATE transaction committed with
+//!     `synchronous=FULL`), so the entry is on disk before the response is sent.
+//!   Every store transaction begins IMMEDIATE (`store::Store::open`): connections that write
+//!   wait for each other (busy timeout) instead of failing.
+//!
+//!   The embedding model is loaded once and queries are embedded before any connection is
+//!   taken. The **indexes** (tantivy reader, HNSW graph) are loaded on first use and shared by
+//!   every reader under a read lock (`SharedIndexes`). An erasure (retention) takes the write
+//!   lock for its whole run (store commit, then the indexes caught up *in place*: tantivy
+//!   commits and reloads its reader, the HNSW graph masks the erased slots), so a reader sees
+//!   the workspace before or after it, never a respondent half erased. An HTTP ingest stores
+//!   its chunks while readers go on searching the indexes as they were (its verbatims become
+//!   searchable when it is done), then takes the write lock once to catch them up in place
+//!   (tantivy commits, the graph takes the new vectors). A reader that finds the store ahead of the indexes (a CLI
+//!   `ingest` or `forget` beside the server) catches them up under the write lock first. The
+//!   lock prefers writers: an erasure is never starved, and readers arriving while one waits
+//!   queue behind it — and it waits for the `ask`s in flight, which read the indexes while
+//!   they generate.
 //! * **Shutdown** (SIGINT / SIGTERM, or [`RunningServer::shutdown`]): stop accepting, let every
 //!   request in flight finish — an ingest is acknowledged only after its commit, so none is lost
 //!   — wait for the blocking work, return.
 //! * **Retention**: when the workspace sets a retention period, it is applied at start-up and
-//!   every 24 hours on the same mutex as everything else.
+//!   every 24 hours by the writer, as an erasure.
 
 mod auth;
 mod door;
@@ -34,8 +55,8 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, Semaphore};
@@ -44,7 +65,8 @@ pub use error::ApiError;
 pub use routes::{Route, ROUTES};
 
 use crate::embed::Embedder;
-use crate::index::Indexes;
+use crate::index::{Indexes, SyncReport};
+use crate::service::CatchUp;
 use crate::workspace::{ServeConfig, Workspace, WorkspaceError};
 
 /// Blocking jobs (requests doing work, retention) that may run at once; shutdown waits for all.
@@ -124,66 +146,184 @@ pub fn exposed_without_tls(bind: &SocketAddr, tls: bool) -> bool {
     !tls && !bind.ip().is_loopback()
 }
 
-/// The workspace and its open indexes.
-pub(crate) struct Core {
-    pub(crate) ws: Workspace,
-    /// Opened on first use, then kept and caught up in place ([`Indexes::refresh`]).
-    indexes: Option<Indexes>,
+/// The indexes every request shares: opened on first use, then kept and caught up in place
+/// ([`Indexes::refresh`]). Readers share them under the read lock; catching up, an ingest
+/// and an erasure take the write lock, so no reader sees an index half caught up or a
+/// respondent half erased (module docs: who locks what).
+pub(crate) struct SharedIndexes {
+    slot: RwLock<Option<Indexes>>,
+    /// HTTP ingests storing their chunks now ([`SharedIndexes::ingesting`]).
+    ingesting: AtomicUsize,
     /// HNSW graphs read from disk so far ([`RunningServer::graph_loads`]).
     graph_loads: Arc<AtomicU64>,
 }
 
-impl Core {
-    /// The workspace and indexes that cover the store's sequence: opened on first use, then
-    /// brought up to date in place when the store moved (module docs).
-    pub(crate) fn with_indexes(&mut self) -> Result<(&mut Workspace, &mut Indexes), ApiError> {
-        if self.indexes.is_none() {
-            let (ix, _) = self.ws.indexes().map_err(ApiError::internal)?;
-            self.graph_loads
-                .fetch_add(ix.vectors.loads(), Ordering::Relaxed);
-            self.indexes = Some(ix);
+/// Indexes that covered the store's sequence when taken, shared with other readers.
+pub(crate) struct IndexRead<'a>(RwLockReadGuard<'a, Option<Indexes>>);
+
+impl std::ops::Deref for IndexRead<'_> {
+    type Target = Indexes;
+    fn deref(&self) -> &Indexes {
+        self.0
+            .as_ref()
+            .expect("opened before the read lock is handed out")
+    }
+}
+
+impl SharedIndexes {
+    /// The indexes, caught up to `ws`'s store first (under the write lock) when the store
+    /// moved: an ingest or erasure by another process, or none opened yet.
+    ///
+    /// While an HTTP ingest stores its chunks, the store is ahead because of it: readers use
+    /// the indexes as they are (the verbatims of an ingest not finished are not searchable
+    /// yet) rather than catch up chunk by chunk; the ingest catches them up once, at its end.
+    /// (No other process writes meanwhile: the ingest holds the workspace's `.lock`.)
+    pub(crate) fn read(&self, ws: &Workspace) -> Result<IndexRead<'_>, ApiError> {
+        {
+            let g = self.slot.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(ix) = g.as_ref() {
+                if self.ingesting.load(Ordering::SeqCst) > 0 {
+                    return Ok(IndexRead(g));
+                }
+                let seq = ws.store.seq().map_err(ApiError::internal)?;
+                if ix.text.covered() == seq && ix.vectors.covered() == seq {
+                    return Ok(IndexRead(g));
+                }
+            }
         }
-        let ix = self.indexes.as_mut().expect("opened above");
-        let before = ix.vectors.loads();
-        let r = ix.refresh(&self.ws.store);
-        self.graph_loads
-            .fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
-        if let Err(e) = r {
-            // Half caught up, perhaps: the next request opens them afresh from disk.
-            self.indexes = None;
-            return Err(ApiError::internal(e));
-        }
-        Ok((&mut self.ws, self.indexes.as_mut().expect("kept above")))
+        drop(self.write(ws)?);
+        // A writer may have moved them on meanwhile: then they are newer still, never older.
+        Ok(IndexRead(
+            self.slot.read().unwrap_or_else(PoisonError::into_inner),
+        ))
     }
 
-    /// Runs `f`, a write (an ingest, an erasure) that brings the open indexes up to the store
-    /// itself, in place; counts the graph it may have had to reload. When `f` fails after the
-    /// store moved, the indexes are dropped: the next request opens them afresh.
-    pub(crate) fn write_with_indexes<T>(
-        &mut self,
+    /// The indexes alone, opened if need be and caught up to `ws`'s store: readers wait.
+    fn write(&self, ws: &Workspace) -> Result<RwLockWriteGuard<'_, Option<Indexes>>, ApiError> {
+        self.caught_up(ws)
+            .map(|(g, _)| g)
+            .map_err(ApiError::internal)
+    }
+
+    /// [`SharedIndexes::write`], with what the catch-up applied.
+    #[allow(clippy::type_complexity)]
+    fn caught_up(
+        &self,
+        ws: &Workspace,
+    ) -> Result<(RwLockWriteGuard<'_, Option<Indexes>>, SyncReport), WorkspaceError> {
+        let mut g = self.slot.write().unwrap_or_else(PoisonError::into_inner);
+        let mut opened = SyncReport::default();
+        if g.is_none() {
+            let (ix, sync) = ws.indexes()?;
+            self.graph_loads
+                .fetch_add(ix.vectors.loads(), Ordering::Relaxed);
+            *g = Some(ix);
+            opened = sync;
+        }
+        let ix = g.as_mut().expect("opened above");
+        let before = ix.vectors.loads();
+        let r = ix.refresh(&ws.store);
+        self.graph_loads
+            .fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
+        match r {
+            Ok(sync) => Ok((
+                g,
+                SyncReport {
+                    text: opened.text + sync.text,
+                    vectors: opened.vectors + sync.vectors,
+                },
+            )),
+            Err(e) => {
+                // Half caught up, perhaps: the next request opens them afresh from disk.
+                *g = None;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Runs `f`, an HTTP ingest, which stores its chunks while readers go on searching the
+    /// indexes as they were, and gives it [`SharedIndexes::catch_up`] for its last step.
+    pub(crate) fn ingest<T>(&self, f: impl FnOnce(&CatchUp<'_>) -> T) -> T {
+        struct Ingesting<'a>(&'a AtomicUsize);
+        impl Drop for Ingesting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.ingesting.fetch_add(1, Ordering::SeqCst);
+        let _ingesting = Ingesting(&self.ingesting);
+        f(&|ws: &Workspace| self.caught_up(ws).map(|(_, sync)| sync))
+    }
+
+    /// Runs `f`, an erasure (retention), which brings the indexes up to the store itself, in
+    /// place, with readers excluded until it is done (no reader sees a respondent half erased);
+    /// counts the graph it may have had to reload. When `f` fails after the store moved, the
+    /// indexes are dropped: the next request opens them afresh.
+    pub(crate) fn write_with<T>(
+        &self,
+        ws: &mut Workspace,
         f: impl FnOnce(&mut Workspace, &mut Indexes) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let loads = self.graph_loads.clone();
-        let (ws, ix) = self.with_indexes()?;
+        let mut g = self.write(ws)?;
+        let ix = g.as_mut().expect("opened by write");
         let before = ix.vectors.loads();
         let r = f(ws, &mut *ix);
-        loads.fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
+        self.graph_loads
+            .fetch_add(ix.vectors.loads() - before, Ordering::Relaxed);
         if r.is_err() {
-            let seq = self.ws.store.seq().ok();
-            let ix = self.indexes.as_ref().expect("kept by with_indexes");
+            let seq = ws.store.seq().ok();
             if seq != Some(ix.text.covered()) || seq != Some(ix.vectors.covered()) {
-                self.indexes = None;
+                *g = None;
             }
         }
         r
     }
 }
 
+/// Where a request's work runs, and on which connection (module docs: who locks what).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// A connection of the read pool: quick reads (search, stats, originals, the audit list,
+    /// token checks). Their audit entries go through the audit connection.
+    Read,
+    /// The writer: ingest, retention, theme runs and reports (they store their runs), check.
+    Write,
+    /// The `ask` connection, with the generator: one answer at a time, beside the readers.
+    Ask,
+}
+
+/// The read connections, each lent to one request at a time.
+struct ReadPool {
+    free: Mutex<Vec<Workspace>>,
+    /// One permit per connection: a request waits here, not on a thread, for one.
+    permits: Arc<Semaphore>,
+}
+
+/// A read connection lent to one request; given back when dropped (a panicking request too).
+struct Lent<'a> {
+    pool: &'a ReadPool,
+    ws: Option<Workspace>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(ws) = self.ws.take() {
+            lock(&self.pool.free).push(ws);
+        }
+    }
+}
+
 /// What every request shares.
 pub(crate) struct Shared {
-    core: Mutex<Core>,
-    /// A second connection for token checks.
-    pub(crate) auth_ws: Mutex<Workspace>,
+    readers: ReadPool,
+    /// The writer's connection: whoever holds it may change the store (one at a time).
+    writer: Mutex<Workspace>,
+    /// The `ask` lane's connection (lock order: ask, generator, indexes, audit).
+    asker: Mutex<Workspace>,
+    /// The connection that appends the audit entries of the read and ask lanes, locked for
+    /// one append (an IMMEDIATE transaction, fsynced: durable before the response).
+    pub(crate) audit: Mutex<Workspace>,
+    pub(crate) indexes: SharedIndexes,
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
     /// The models every request's session uses (the embedding model loaded once, at start).
     pub(crate) models: crate::service::Models<'static>,
@@ -205,10 +345,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs `f` on the blocking pool with the workspace; counted for shutdown.
+/// Runs `f` on the blocking pool with a connection of `lane` (a read connection is awaited
+/// without holding a thread); counted for shutdown.
 pub(crate) async fn blocking<T: Send + 'static>(
     s: &Arc<Shared>,
-    f: impl FnOnce(&mut Core, &Shared) -> Result<T, ApiError> + Send + 'static,
+    lane: Lane,
+    f: impl FnOnce(&mut Workspace, &Shared) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let permit = s
         .work
@@ -216,32 +358,32 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .acquire_owned()
         .await
         .map_err(|_| ApiError::unavailable())?;
+    let reader = match lane {
+        Lane::Read => Some(
+            s.readers
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| ApiError::unavailable())?,
+        ),
+        Lane::Write | Lane::Ask => None,
+    };
     let s = s.clone();
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let mut core = lock(&s.core);
-        f(&mut core, &s)
-    })
-    .await
-    .map_err(ApiError::internal)?
-}
-
-/// Runs `f` on the blocking pool with the token-checking connection.
-pub(crate) async fn blocking_auth<T: Send + 'static>(
-    s: &Arc<Shared>,
-    f: impl FnOnce(&Workspace) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let permit = s
-        .work
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::unavailable())?;
-    let s = s.clone();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let ws = lock(&s.auth_ws);
-        f(&ws)
+        let (_permit, _reader) = (permit, reader);
+        match lane {
+            Lane::Read => {
+                let mut lent = Lent {
+                    pool: &s.readers,
+                    ws: lock(&s.readers.free).pop(),
+                };
+                let ws = lent.ws.as_mut().expect("one connection per permit");
+                f(ws, &s)
+            }
+            Lane::Write => f(&mut lock(&s.writer), &s),
+            Lane::Ask => f(&mut lock(&s.asker), &s),
+        }
     })
     .await
     .map_err(ApiError::internal)?
@@ -317,13 +459,16 @@ pub fn start(
     embedder: Option<Arc<dyn Embedder>>,
     opts: ServeOptions,
 ) -> Result<RunningServer, ServerError> {
-    let ws = Workspace::open(root)?;
-    let auth_ws = Workspace::open(root)?;
+    let writer = Workspace::open(root)?;
+    let (bind, limits) = (opts.settings.serve.bind.value, opts.settings.serve.limits());
+    let readers = opts.settings.serve.readers.value;
+    let pool = (0..readers)
+        .map(|_| Workspace::open(root))
+        .collect::<Result<Vec<_>, _>>()?;
     let tls = opts
         .tls()
         .map(|t| listener::tls_acceptor(&t.cert, &t.key))
         .transpose()?;
-    let (bind, limits) = (opts.settings.serve.bind.value, opts.settings.serve.limits());
     let std_listener = std::net::TcpListener::bind(bind)
         .map_err(|source| ServerError::Bind { addr: bind, source })?;
     let addr = std_listener
@@ -333,6 +478,7 @@ pub fn start(
         .set_nonblocking(true)
         .map_err(|source| ServerError::Bind { addr, source })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(readers)
         .enable_all()
         .thread_name("verbatim-serve")
         .build()
@@ -340,12 +486,18 @@ pub fn start(
     let work = Arc::new(Semaphore::new(MAX_WORK as usize));
     let graph_loads = Arc::new(AtomicU64::new(0));
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core {
-            ws,
-            indexes: None,
+        readers: ReadPool {
+            free: Mutex::new(pool),
+            permits: Arc::new(Semaphore::new(readers)),
+        },
+        writer: Mutex::new(writer),
+        asker: Mutex::new(Workspace::open(root)?),
+        audit: Mutex::new(Workspace::open(root)?),
+        indexes: SharedIndexes {
+            slot: RwLock::new(None),
+            ingesting: AtomicUsize::new(0),
             graph_loads: graph_loads.clone(),
-        }),
-        auth_ws: Mutex::new(auth_ws),
+        },
         models: door::models(opts.model_dir.clone(), embedder.clone()),
         embedder,
         settings: crate::service::Settings::with_model(&opts.settings, opts.model_dir.as_deref()),
@@ -443,7 +595,7 @@ async fn shutdown_signal() {
 /// Applies the workspace's retention period now and every 24 hours (nothing when it sets none).
 async fn retention_loop(shared: Arc<Shared>) {
     loop {
-        match blocking(&shared, |core, _| door::apply_retention(core)).await {
+        match blocking(&shared, Lane::Write, door::apply_retention).await {
             Ok(Some(msg)) => tracing::info!("retention: {msg}"),
             Ok(None) => {}
             Err(e) => tracing::error!("retention: {e}"),

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{auth, blocking, door, Shared};
+use super::{auth, blocking, door, Lane, Shared};
 use crate::access::Caller;
 
 /// One route of the API.
@@ -93,6 +93,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// How long a request body may send nothing before the request is refused (400).
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads a body of at most `limit` bytes; 413 past it. The excess is drained (up to a bound)
 /// before answering, so the client reads the 413 instead of a connection reset.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
@@ -106,7 +109,18 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
     let mut body = body;
     let mut buf: Vec<u8> = Vec::new();
-    while let Some(frame) = body.frame().await {
+    // A client trickling its body holds a task and its socket, never a connection to the
+    // store nor a lock (the body is read before the work is queued), but not for ever.
+    let stalled = || {
+        ApiError::bad_request(format!(
+            "reading the body: nothing received for {} s",
+            BODY_IDLE.as_secs()
+        ))
+    };
+    while let Some(frame) = tokio::time::timeout(BODY_IDLE, body.frame())
+        .await
+        .map_err(|_| stalled())?
+    {
         let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
@@ -394,8 +408,8 @@ pub(super) async fn stats(
     q: QueryPairs,
 ) -> Result<Json<crate::service::Stats>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, sh| {
-        door::stats(core, sh, &caller, "GET /v1/stats")
+    blocking(&s, Lane::Read, move |ws, sh| {
+        door::stats(ws, sh, &caller, "GET /v1/stats")
     })
     .await
     .map(Json)
@@ -452,8 +466,8 @@ pub(super) async fn search(
         }
         _ => None,
     };
-    blocking(&s, move |core, sh| {
-        door::search(core, sh, &caller, "POST /v1/search", body, memo)
+    blocking(&s, Lane::Read, move |ws, sh| {
+        door::search(ws, sh, &caller, "POST /v1/search", body, memo)
     })
     .await
     .map(Json)
@@ -483,8 +497,8 @@ pub(super) async fn themes(
     let by: Option<String> = q.parse("by")?;
     match by.as_deref() {
         None | Some("aspect") => {
-            return blocking(&s, move |core, sh| {
-                door::tree(core, sh, &caller, "GET /v1/themes", filter)
+            return blocking(&s, Lane::Write, move |ws, sh| {
+                door::tree(ws, sh, &caller, "GET /v1/themes", filter)
             })
             .await
             .map(Json)
@@ -500,8 +514,8 @@ pub(super) async fn themes(
     if let Some(n) = min_size {
         in_range("min_size", n, crate::limits::MIN_SIZE)?;
     }
-    blocking(&s, move |core, sh| {
-        door::themes(core, sh, &caller, "GET /v1/themes", filter, min_size)
+    blocking(&s, Lane::Write, move |ws, sh| {
+        door::themes(ws, sh, &caller, "GET /v1/themes", filter, min_size)
     })
     .await
     .map(Json)
@@ -520,8 +534,8 @@ pub(super) async fn theme(
 ) -> Result<Json<door::ThemeOut>, ApiError> {
     q.only(&["quotes"])?;
     if crate::themes::aspect::parse_node_id(&id).is_some() {
-        return blocking(&s, move |core, sh| {
-            door::tree_node(core, sh, &caller, "GET /v1/themes/{id}", &id)
+        return blocking(&s, Lane::Write, move |ws, sh| {
+            door::tree_node(ws, sh, &caller, "GET /v1/themes/{id}", &id)
         })
         .await
         .map(Json);
@@ -530,8 +544,8 @@ pub(super) async fn theme(
     if let Some(n) = quotes {
         in_range("quotes", n, crate::limits::QUOTES)?;
     }
-    blocking(&s, move |core, sh| {
-        door::theme(core, sh, &caller, "GET /v1/themes/{id}", &id, quotes)
+    blocking(&s, Lane::Write, move |ws, sh| {
+        door::theme(ws, sh, &caller, "GET /v1/themes/{id}", &id, quotes)
     })
     .await
     .map(Json)
@@ -581,8 +595,8 @@ pub(super) async fn report(
             )))
         }
     };
-    let out = blocking(&s, move |core, sh| {
-        door::report(core, sh, &caller, "POST /v1/report", body, markdown)
+    let out = blocking(&s, Lane::Write, move |ws, sh| {
+        door::report(ws, sh, &caller, "POST /v1/report", body, markdown)
     })
     .await?;
     Ok(match out {
@@ -649,8 +663,8 @@ pub(super) async fn ask(
         crate::limits::check_f64("temperature", t, &crate::limits::TEMPERATURE)
             .map_err(ApiError::bad_request)?;
     }
-    blocking(&s, move |core, sh| {
-        door::ask(core, sh, &caller, "POST /v1/ask", body)
+    blocking(&s, Lane::Ask, move |ws, sh| {
+        door::ask(ws, sh, &caller, "POST /v1/ask", body)
     })
     .await
     .map(Json)
@@ -864,8 +878,8 @@ pub(super) async fn ingest(
     if upload.data.is_empty() {
         return Err(ApiError::bad_request("the upload is empty"));
     }
-    blocking(&s, move |core, sh| {
-        door::ingest(core, sh, &caller, "POST /v1/ingest", upload)
+    blocking(&s, Lane::Write, move |ws, sh| {
+        door::ingest(ws, sh, &caller, "POST /v1/ingest", upload)
     })
     .await
     .map(Json)
@@ -890,8 +904,8 @@ pub(super) async fn original(
     q: QueryPairs,
 ) -> Result<Json<crate::workspace::privacy::Revealed>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, sh| {
-        door::original(core, sh, &caller, "GET /v1/verbatims/{id}/original", &id)
+    blocking(&s, Lane::Read, move |ws, sh| {
+        door::original(ws, sh, &caller, "GET /v1/verbatims/{id}/original", &id)
     })
     .await
     .map(Json)
@@ -914,8 +928,8 @@ pub(super) async fn audit(
         .map(|s| parse_day("since", s))
         .transpose()?
         .map(crate::store::audit_time);
-    blocking(&s, move |core, sh| {
-        door::audit(core, sh, &caller, "GET /v1/audit", user, since)
+    blocking(&s, Lane::Read, move |ws, sh| {
+        door::audit(ws, sh, &caller, "GET /v1/audit", user, since)
     })
     .await
     .map(Json)
@@ -930,8 +944,8 @@ pub(super) async fn check(
     q: QueryPairs,
 ) -> Result<Json<crate::service::CheckReport>, ApiError> {
     q.only(&[])?;
-    blocking(&s, move |core, sh| {
-        door::check_integrity(core, sh, &caller, "GET /v1/check")
+    blocking(&s, Lane::Write, move |ws, sh| {
+        door::check_integrity(ws, sh, &caller, "GET /v1/check")
     })
     .await
     .map(Json)

@@ -6,6 +6,7 @@ use crate::access::Action;
 use crate::ask::{Answer, AskOptions};
 use crate::store::AuditDetail;
 use crate::workspace::Workspace;
+use std::sync::Mutex;
 
 use super::session::*;
 
@@ -77,17 +78,19 @@ impl Session<'_> {
             None
         };
         let via = self.via.name().to_string();
-        let mut opened;
-        let audit: &mut Workspace = match self.audit.as_deref_mut() {
+        let opened;
+        let audit: &Mutex<Workspace> = match self.audit {
             Some(a) => a,
             // A second connection for the audit trail: `ask` reads through the first meanwhile.
             None => {
-                opened = Workspace::open(self.ws.root())?;
-                &mut opened
+                opened = Mutex::new(Workspace::open(self.ws.root())?);
+                &opened
             }
         };
-        let ix = match &mut self.indexes {
-            Ix::Held(ix) => &mut **ix,
+        let ix: &crate::index::Indexes = match &mut self.indexes {
+            Ix::Held(ix) => &**ix,
+            Ix::Shared(ix) => *ix,
+            Ix::CatchUp(_) => return Err(not_for_reads()),
             Ix::Owned(slot) => {
                 if slot.is_none() {
                     *slot = Some(self.ws.indexes()?.0);
@@ -112,6 +115,8 @@ impl Session<'_> {
                     verbatim_ids: sources.iter().map(|s| s.id.clone()).collect(),
                 };
                 audit
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .record(&grant, &via, &detail)
                     .map(|_| ())
                     .map_err(|e| format!("audit trail: {e}"))

@@ -273,7 +273,23 @@ impl<'a> Models<'a> {
 /// or opened by the session when an operation first needs them.
 pub(super) enum Ix<'a> {
     Held(&'a mut Indexes),
+    /// Held by the door and shared with other readers at once (the server's read lock): for
+    /// reads only.
+    Shared(&'a Indexes),
+    /// Not held during the operation: an ingest calls this once its chunks are stored (the
+    /// server's shared indexes, locked only for that step). Not for reads.
+    CatchUp(&'a CatchUp<'a>),
     Owned(Option<Indexes>),
+}
+
+/// How a door brings the indexes it keeps up to the store after an ingest
+/// ([`Session::with_catch_up`]).
+pub type CatchUp<'a> =
+    dyn Fn(&Workspace) -> Result<crate::index::SyncReport, crate::workspace::WorkspaceError> + 'a;
+
+/// A session given only a catch-up ([`Session::with_catch_up`]) asked to read.
+pub(super) fn not_for_reads() -> ServiceError {
+    ServiceError::Internal("a session given an index catch-up cannot read the indexes".into())
 }
 
 /// One caller, through one door, on one workspace (module docs).
@@ -284,7 +300,7 @@ pub struct Session<'a> {
     pub(super) models: &'a Models<'a>,
     pub(super) settings: &'a Settings,
     pub(super) indexes: Ix<'a>,
-    pub(super) audit: Option<&'a mut Workspace>,
+    pub(super) audit: Option<&'a Mutex<Workspace>>,
     pub(super) progress: &'a dyn Progress,
 }
 
@@ -486,9 +502,27 @@ impl<'a> Session<'a> {
         self
     }
 
-    /// Records `ask`'s audit entry through this second connection to the workspace (the
-    /// server's token-checking one); without it, `ask` opens one.
-    pub fn with_audit(mut self, audit: &'a mut Workspace) -> Self {
+    /// Reads through indexes the door keeps open and shares with other sessions at the same
+    /// time (the server's, under its read lock), caught up to the store. Only for reads: an
+    /// operation that changes verbatims needs [`Session::with_indexes`].
+    pub fn with_shared_indexes(mut self, indexes: &'a Indexes) -> Self {
+        self.indexes = Ix::Shared(indexes);
+        self
+    }
+
+    /// Ingests without holding indexes while the upload is read and embedded, then calls
+    /// `catch_up` to bring the door's indexes up to the store (the server: searches go on
+    /// meanwhile). Not for reads.
+    pub fn with_catch_up(mut self, catch_up: &'a CatchUp<'a>) -> Self {
+        self.indexes = Ix::CatchUp(catch_up);
+        self
+    }
+
+    /// Records the audit entries through this connection to the workspace (the server's
+    /// audit connection, locked for each append only), not the session's own: readers work on
+    /// a pool of connections and the trail is appended by one. Without it, entries go through
+    /// the session's connection, and `ask` opens a second one.
+    pub fn with_audit(mut self, audit: &'a Mutex<Workspace>) -> Self {
         self.audit = Some(audit);
         self
     }
@@ -537,14 +571,22 @@ impl<'a> Session<'a> {
         grant: &Grant,
         detail: &AuditDetail,
     ) -> Result<(), ServiceError> {
-        self.ws.record(grant, self.via.name(), detail)?;
+        match self.audit {
+            Some(audit) => audit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .record(grant, self.via.name(), detail)?,
+            None => self.ws.record(grant, self.via.name(), detail)?,
+        };
         Ok(())
     }
 
     /// The workspace and its indexes (opened now if the door holds none).
-    pub(super) fn ws_indexes(&mut self) -> Result<(&mut Workspace, &mut Indexes), ServiceError> {
+    pub(super) fn ws_indexes(&mut self) -> Result<(&mut Workspace, &Indexes), ServiceError> {
         let ix = match &mut self.indexes {
-            Ix::Held(ix) => &mut **ix,
+            Ix::Held(ix) => &**ix,
+            Ix::Shared(ix) => *ix,
+            Ix::CatchUp(_) => return Err(not_for_reads()),
             Ix::Owned(slot) => {
                 if slot.is_none() {
                     *slot = Some(self.ws.indexes()?.0);

@@ -22,19 +22,32 @@ impl Session<'_> {
         let grant = self.enter(Action::Write)?;
         let door = self.via.door();
         let embedder = self.models.embedder(self.ws, "ingest")?;
-        let held = match &mut self.indexes {
-            Ix::Held(ix) => Some(&mut **ix),
-            Ix::Owned(slot) => slot.as_mut(),
-        };
         let progress = self.progress;
-        let summary = crate::workspace::ingest::ingest_source_into(
-            self.ws,
-            held,
-            embedder,
-            req.source,
-            &req.options,
-            progress,
-        )
+        let held = match &mut self.indexes {
+            Ix::CatchUp(catch_up) => Err(*catch_up),
+            Ix::Held(ix) => Ok(Some(&mut **ix)),
+            // Shared indexes are read-only: the ingest opens and catches up its own.
+            Ix::Shared(_) => Ok(None),
+            Ix::Owned(slot) => Ok(slot.as_mut()),
+        };
+        let summary = match held {
+            Ok(held) => crate::workspace::ingest::ingest_source_into(
+                self.ws,
+                held,
+                embedder,
+                req.source,
+                &req.options,
+                progress,
+            ),
+            Err(catch_up) => crate::workspace::ingest::ingest_source_then(
+                self.ws,
+                embedder,
+                req.source,
+                &req.options,
+                progress,
+                catch_up,
+            ),
+        }
         .map_err(|e| {
             let m = e.message_for(door);
             match e {

@@ -518,13 +518,18 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )
         .map_err(err)?;
+        // Every transaction of the store writes, so each takes the write lock when it begins
+        // (waiting out the busy timeout like any other writer). A deferred one would read first
+        // and fail at once with SQLITE_BUSY when another connection — the server has several:
+        // a read pool, the audit connection, the writer — committed in between.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -1668,5 +1673,35 @@ mod tests {
             .query_row("SELECT count(*) FROM sentiments", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// Two connections write the same store (the server's read pool, audit connection and
+    /// writer): a transaction that reads before it writes must not fail because the other
+    /// committed in between (a deferred transaction would, at once, with SQLITE_BUSY).
+    #[test]
+    fn a_transaction_that_reads_first_survives_another_connections_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let mut a = Store::open(&path).unwrap();
+        let b = Store::open(&path).unwrap();
+        let (began, go) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            go.recv().unwrap();
+            // Waits for `a`'s transaction (busy timeout), then commits.
+            b.set_meta("other", "1").unwrap();
+        });
+        let tx = a.conn.transaction().unwrap();
+        let _: Option<String> = Store::meta_tx(&tx, "seq").unwrap();
+        began.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('mine', '1')",
+            params![],
+        )
+        .expect("the write after the read");
+        tx.commit().unwrap();
+        other.join().unwrap();
+        assert_eq!(a.meta("mine").unwrap().as_deref(), Some("1"));
+        assert_eq!(a.meta("other").unwrap().as_deref(), Some("1"));
     }
 }

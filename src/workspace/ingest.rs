@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::{Workspace, WorkspaceError};
 use crate::access::Door;
 use crate::embed::{Embedder, TextKind};
-use crate::index::Indexes;
+use crate::index::{Indexes, SyncReport};
 use crate::ingest::{self, Format, Mapping, ReadOptions, Record, RowError};
 use crate::lang::{self, Lang};
 use crate::pii::{self, vault::Vault};
@@ -361,6 +361,26 @@ pub fn ingest_source_into(
     opts: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestSummary, IngestRunError> {
+    let index = |ws: &Workspace| -> Result<SyncReport, WorkspaceError> {
+        match held {
+            Some(ix) => Ok(ix.refresh(&ws.store)?),
+            None => Ok(ws.indexes()?.1),
+        }
+    };
+    ingest_source_then(ws, embedder, source, opts, progress, index)
+}
+
+/// [`ingest_source_into`] whose indexing step, once every chunk is in the store, is `index`:
+/// the server's, which takes the indexes it shares with its readers only for that step, so
+/// that searches go on while the upload is read and embedded.
+pub fn ingest_source_then(
+    ws: &mut Workspace,
+    embedder: &dyn Embedder,
+    source: Source<'_>,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+    index: impl FnOnce(&Workspace) -> Result<SyncReport, WorkspaceError>,
+) -> Result<IngestSummary, IngestRunError> {
     let t0 = Instant::now();
     let _lock = ws.lock()?;
     ws.store.check_model(embedder.fingerprint())?;
@@ -557,10 +577,7 @@ pub fn ingest_source_into(
     if written > 0 {
         progress.start("indexing", written);
     }
-    let sync = match held {
-        Some(ix) => ix.refresh(&ws.store).map_err(WorkspaceError::from)?,
-        None => ws.indexes()?.1,
-    };
+    let sync = index(ws)?;
     if written > 0 {
         progress.advance((sync.text.max(sync.vectors) as u64).max(written));
         progress.finish();

@@ -259,6 +259,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest ingest upload (CSV / JSONL body), in bytes.
     pub max_ingest_bytes: usize,
+    /// Requests that read at once (search, stats…): the read connections to the store and
+    /// the server's async worker threads. Unset: the machine's cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readers: Option<usize>,
 }
 
 impl Default for ServeConfig {
@@ -269,6 +273,7 @@ impl Default for ServeConfig {
             burst: 20,
             max_body_bytes: 1 << 20,
             max_ingest_bytes: 64 << 20,
+            readers: None,
         }
     }
 }

@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 mod cli;
 mod common;
+mod concurrency;
 mod crash;
 mod deps;
 mod e5;

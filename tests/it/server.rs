@@ -61,6 +61,11 @@ pub fn exchange<S: Read + Write>(
     // A server may answer (413) before reading a large body: keep going to read its reply.
     let _ = stream.write_all(body);
     let _ = stream.flush();
+    read_reply(stream, &format!("{method} {path}"))
+}
+
+/// Reads a whole reply from `stream` (whose request, `what`, was sent).
+pub fn read_reply<S: Read>(mut stream: S, what: &str) -> Reply {
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -70,7 +75,7 @@ pub fn exchange<S: Read + Write>(
             // rustls reports a peer that closed without close_notify; the reply is complete.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("reading the reply to {method} {path}: {e}"),
+            Err(e) => panic!("reading the reply to {what}: {e}"),
         }
     }
     parse_reply(&raw)
@@ -274,6 +279,7 @@ pub fn options(limits: ServeConfig, tls: Option<TlsFiles>) -> ServeOptions {
         burst: Some(limits.burst),
         max_body_bytes: Some(limits.max_body_bytes),
         max_ingest_bytes: Some(limits.max_ingest_bytes),
+        readers: limits.readers,
         ..Default::default()
     };
     let env = verbatim::settings::EnvLayer::from_lookup(|_| None);
