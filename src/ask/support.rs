@@ -1370,4 +1370,43 @@ mod tests {
         );
         assert!(c.supported(), "{c:#?}");
     }
+
+    #[test]
+    fn a_numbered_list_is_checked_item_by_item() {
+        // A list answer as SmolLM2 writes it under the quotes prompt: each item is a sentence of
+        // its own, its marker is no number of its claim, a count in an item still must be there.
+        let answer = "Customers complain about delivery:\n\
+                      1. The package arrived two weeks late [1].\n\
+                      2. The courier was rude [2] 3. Three customers say the box was damaged [3].\n\
+                      4.\nThe refund took 10 days [4]";
+        let texts = [
+            "My package arrived two weeks late, never again.",
+            "The courier was rude and threw the box.",
+            "The box was damaged when it came.",
+            "I asked for a refund and it took 10 days.",
+        ];
+        let checked: Vec<Checked> = attach_citations(cite::sentences(answer))
+            .iter()
+            .map(|s| run(s, &texts))
+            .collect();
+        let got: Vec<(&str, Option<Check>)> = checked
+            .iter()
+            .map(|c| (c.text.as_str(), dropped_by(c)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Customers complain about delivery:", Some(Check::Citations)),
+                ("The package arrived two weeks late [1].", None),
+                ("The courier was rude [2]", None),
+                (
+                    "Three customers say the box was damaged [3].",
+                    Some(Check::Numbers)
+                ),
+                ("The refund took 10 days [4]", None),
+            ]
+        );
+        // The marker's number is not read as a count: "4" is in no verbatim.
+        assert!(checked[4].support.checks.iter().all(|c| c.passed));
+    }
 }
