@@ -160,7 +160,20 @@ def main():
     a = ap.parse_args()
 
     import llama_cpp
+    import llama_cpp.llama_cpp as low
 
+    # No AMX: ggml's AMX kernels die with SIGILL on batched prompts on this VM (the issue saw
+    # crashes too). GGML_NATIVE=ON compiles them in whatever -DGGML_AMX_* says, so the extra
+    # buffer types (where the AMX repacking lives) are turned off at load instead; for Q4_1 there
+    # is no other repacked layout, so the plain AVX-512 kernels run, as in a build without AMX.
+    default_params = low.llama_model_default_params
+
+    def no_extra_bufts():
+        p = default_params()
+        p.use_extra_bufts = False
+        return p
+
+    low.llama_model_default_params = no_extra_bufts
     penalty = 1.0 if a.plain else 1.1
     llm = llama_cpp.Llama(
         model_path=a.model,
