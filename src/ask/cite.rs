@@ -74,17 +74,72 @@ pub fn numbers(s: &str) -> Vec<String> {
     out
 }
 
+/// The number of a list marker ("3." or "3)", one or two digits) when `token` is one.
+fn marker_number(token: &str) -> Option<usize> {
+    let digits = token.strip_suffix(['.', ')'])?;
+    if digits.is_empty() || digits.len() > 2 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether the text from `i` on starts a list item: blanks, then something other than a
+/// lower-case letter, a digit or a citation (a capital, a quote, `@`, `*`).
+fn item_follows(chars: &[char], i: usize) -> bool {
+    let mut k = i;
+    if !chars.get(k).is_some_and(|c| c.is_whitespace()) {
+        return false;
+    }
+    while chars.get(k).is_some_and(|c| c.is_whitespace()) {
+        k += 1;
+    }
+    chars
+        .get(k)
+        .is_some_and(|c| !c.is_lowercase() && !c.is_ascii_digit() && *c != '[')
+}
+
 /// Splits an answer into sentences: after `.`, `!`, `?` or a line break, keeping citation
 /// brackets that follow the punctuation with the sentence they close.
+///
+/// A numbered list ("1. The parcel was late [1]. 2. The courier was rude [2].") is read item by
+/// item: a list marker at the start of a sentence ("1.", "2)", even alone on its line) stays with
+/// the item it opens instead of ending a sentence of its own, and the next marker of the list
+/// ("2." after "1.") starts a new sentence even where the item before it has no full stop
+/// ("… late [1] 2. The courier…"). The marker is the list's, not a claim's number: the support
+/// check removes it ([`super::support::normalise`]).
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let chars: Vec<char> = text.chars().collect();
+    // The number of the last list marker seen, to recognise the next one inside a sentence.
+    let mut last_marker: Option<usize> = None;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         cur.push(c);
-        let end = c == '\n'
+        if matches!(c, '.' | ')') {
+            let opens = chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+            if let Some(k) = marker_number(cur.trim()).filter(|_| opens) {
+                // "3. …" opening a sentence (or alone on its line): the item's marker, which
+                // never ends a sentence.
+                last_marker = Some(k);
+                i += 1;
+                continue;
+            }
+            let token = cur.rsplit(char::is_whitespace).next().unwrap_or("");
+            if let Some(k) = marker_number(token).filter(|_| item_follows(&chars, i + 1)) {
+                if last_marker.is_some_and(|m| m + 1 == k) {
+                    // "… late [1] 2. The courier…": the next item starts here.
+                    out.push(cur[..cur.len() - token.len()].trim().to_string());
+                    cur = token.to_string();
+                    last_marker = Some(k);
+                    i += 1;
+                    continue;
+                }
+            }
+        }
+        let bare_marker = marker_number(cur.trim()).is_some();
+        let end = (c == '\n' && !bare_marker)
             || (matches!(c, '.' | '!' | '?')
                 && chars
                     .get(i + 1)
@@ -146,6 +201,50 @@ mod tests {
                 "Support never answered. [2][3]",
                 "Refunds took 3 weeks [4]."
             ]
+        );
+    }
+
+    #[test]
+    fn a_numbered_list_is_split_item_by_item() {
+        // SmolLM2's list answers (the faithfulness set's airline and Amazon runs): markers alone
+        // on their line, markers before each item, items without a full stop.
+        assert_eq!(
+            sentences("1.\n@united What's your story about flight attendants?\n2.\nThe seats were dirty [3]"),
+            ["1.\n@united What's your story about flight attendants?", "2.\nThe seats were dirty [3]"]
+        );
+        assert_eq!(
+            sentences(
+                "Customers complain about delivery:\n1. The package arrived two weeks late [1].\n\
+                 2. The courier was rude [2].\n3. Three customers say the box was damaged [3]."
+            ),
+            [
+                "Customers complain about delivery:",
+                "1. The package arrived two weeks late [1].",
+                "2. The courier was rude [2].",
+                "3. Three customers say the box was damaged [3]."
+            ]
+        );
+        // Items on one line, the first without a full stop: "2." opens the next item.
+        assert_eq!(
+            sentences("1. The package arrived late [1] 2. The courier was rude [2]. 3) Refunds took 3 weeks [4]."),
+            [
+                "1. The package arrived late [1]",
+                "2. The courier was rude [2].",
+                "3) Refunds took 3 weeks [4]."
+            ]
+        );
+        // Not list markers: a number ending a sentence, a decimal, a number out of sequence.
+        assert_eq!(
+            sentences("I gave it 5. The taste was bland [1]. Rated 4.5 stars [2]."),
+            [
+                "I gave it 5.",
+                "The taste was bland [1].",
+                "Rated 4.5 stars [2]."
+            ]
+        );
+        assert_eq!(
+            sentences("1. It cost 7. The box was dented [1]."),
+            ["1. It cost 7.", "The box was dented [1]."]
         );
     }
 

@@ -135,6 +135,10 @@ pub struct GenOptions {
     /// (citations "[1]." recur by design). Stops the loops a small model falls into ("dog food
     /// isn't good for dogs" three times over).
     pub no_repeat_ngram: usize,
+    /// Generate exactly `max_tokens`, past the template's stop tokens (llama.cpp's
+    /// `ignore_eos`): for speed measurements over a fixed number of tokens
+    /// (`examples/generate_speed.rs`), never for answers.
+    pub ignore_stop: bool,
 }
 
 impl Default for GenOptions {
@@ -145,6 +149,7 @@ impl Default for GenOptions {
             seed: 42,
             repeat_penalty: 1.1,
             no_repeat_ngram: 5,
+            ignore_stop: false,
         }
     }
 }
@@ -618,7 +623,7 @@ impl Generator {
                 }
             }
             let next = sampler.sample(&l).map_err(run)?;
-            if self.stop.contains(&next) {
+            if self.stop.contains(&next) && !opts.ignore_stop {
                 break;
             }
             generated.push(next);

@@ -15,7 +15,7 @@
 //!    frame a claim about feedback rather than state it ("customers", "say", "mention",
 //!    [`FRAMING`]); stance words ("complain", "love", "disappointed", [`STANCE`]) are left to the
 //!    polarity check. A sentence with fewer than [`MIN_CONTENT_WORDS`] content words, a fragment of fewer than
-//!    [`MIN_CLAIM_WORDS`] words ("Green tea [1].") or a question states nothing that can be
+//!    [`MIN_CLAIM_WORDS`] distinct words ("Green tea [1].", "Flight Canceled Flighted [3].") or a question states nothing that can be
 //!    checked and is dropped.
 //! 3. **polarity** — the sentence's sentiment ([`crate::sentiment::unit`]: the workspace model's
 //!    head on its embedding, blended with the negation-aware lexicon rule; the rule alone when no
@@ -61,7 +61,8 @@ use crate::sentiment::unit::UnitSentiment;
 use crate::sentiment::SentimentHead;
 use crate::themes::Polarity;
 
-/// Fewer words than this (citations aside) make a fragment ("Green tea [1]."), not a claim.
+/// Fewer distinct words than this (citations aside; a word repeated under another ending counts
+/// once) make a fragment ("Green tea [1].", "Flight Canceled Flighted [3]."), not a claim.
 pub const MIN_CLAIM_WORDS: usize = 3;
 
 /// Fewer distinct content words than this leave a claim resting on its stance and framing words
@@ -379,6 +380,19 @@ impl Reader {
         out
     }
 
+    /// The English stem of any word, stop words included (lower-cased, letters and digits).
+    fn any_stem(&mut self, word: &str) -> String {
+        let bare: String = word
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        let mut s = self.stem[0].token_stream(&bare);
+        let stem = s.advance().then(|| s.token().text.clone());
+        drop(s);
+        stem.unwrap_or(bare)
+    }
+
     /// Content words of `text`, in order.
     fn words(&mut self, text: &str) -> Vec<Word> {
         rule::negation_scopes(text)
@@ -499,9 +513,12 @@ pub fn check_with(
     let mut distinct = HashSet::new();
     claim.retain(|w| distinct.insert((w.stems[0].clone(), w.negated)));
     // A question ("Unhappy with the service [2]?") asserts nothing either.
+    // Words counted once per stem: "Flight Canceled Flighted" is two words said three times.
+    let mut seen_stems = HashSet::new();
     let words = body
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))
+        .filter(|w| seen_stems.insert(reader.any_stem(w)))
         .count();
     let fragment = words < MIN_CLAIM_WORDS || body.ends_with('?');
     let units: Vec<Vec<UnitWords>> = cited
@@ -515,7 +532,7 @@ pub fn check_with(
             detail: if body.ends_with('?') {
                 "a question, not a claim".into()
             } else {
-                format!("a fragment, not a claim: fewer than {MIN_CLAIM_WORDS} words")
+                format!("a fragment, not a claim: fewer than {MIN_CLAIM_WORDS} distinct words")
             },
         }
     } else {
@@ -1133,6 +1150,14 @@ mod tests {
             &["Very unhappy, awful customer service!"],
         );
         assert_eq!(dropped_by(&c), Some(Check::Words), "{c:#?}");
+        // A word repeated under another ending counts once: three words, two of them the same
+        // (the faithfulness set's garbled "Flight Canceled Flighted [3]." was kept).
+        let v = ["My flight was delayed, then delayed again."];
+        let c = run("Delayed flight delayed [1].", &v);
+        assert_eq!(dropped_by(&c), Some(Check::Words), "{c:#?}");
+        assert!(c.support.checks[1].detail.contains("distinct"), "{c:#?}");
+        let c = run("The flight was delayed [1].", &v);
+        assert!(c.supported(), "{c:#?}");
     }
 
     #[test]
@@ -1369,5 +1394,44 @@ mod tests {
             &["I love this jasmine tea, every morning."],
         );
         assert!(c.supported(), "{c:#?}");
+    }
+
+    #[test]
+    fn a_numbered_list_is_checked_item_by_item() {
+        // A list answer as SmolLM2 writes it under the quotes prompt: each item is a sentence of
+        // its own, its marker is no number of its claim, a count in an item still must be there.
+        let answer = "Customers complain about delivery:\n\
+                      1. The package arrived two weeks late [1].\n\
+                      2. The courier was rude [2] 3. Three customers say the box was damaged [3].\n\
+                      4.\nThe refund took 10 days [4]";
+        let texts = [
+            "My package arrived two weeks late, never again.",
+            "The courier was rude and threw the box.",
+            "The box was damaged when it came.",
+            "I asked for a refund and it took 10 days.",
+        ];
+        let checked: Vec<Checked> = attach_citations(cite::sentences(answer))
+            .iter()
+            .map(|s| run(s, &texts))
+            .collect();
+        let got: Vec<(&str, Option<Check>)> = checked
+            .iter()
+            .map(|c| (c.text.as_str(), dropped_by(c)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Customers complain about delivery:", Some(Check::Citations)),
+                ("The package arrived two weeks late [1].", None),
+                ("The courier was rude [2]", None),
+                (
+                    "Three customers say the box was damaged [3].",
+                    Some(Check::Numbers)
+                ),
+                ("The refund took 10 days [4]", None),
+            ]
+        );
+        // The marker's number is not read as a count: "4" is in no verbatim.
+        assert!(checked[4].support.checks.iter().all(|c| c.passed));
     }
 }

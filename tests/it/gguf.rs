@@ -362,3 +362,26 @@ fn a_sentencepiece_gguf_runs_without_a_tokenizer_json() {
         "{stats:?}"
     );
 }
+
+/// `ignore_stop` (speed measurements over a fixed token count, `examples/generate_speed.rs`)
+/// generates past the end-of-turn token the real model writes; without it generation stops there.
+#[test]
+fn ignore_stop_generates_the_whole_budget() {
+    let mut g = Generator::load(&provisioned("models/SmolLM2-135M-Instruct/model.gguf")).unwrap();
+    let opts = GenOptions {
+        max_tokens: 48,
+        ..GenOptions::default()
+    };
+    let (_, stopped) = g
+        .generate("You are concise.", "Say hello.", &opts, &mut |_| {})
+        .unwrap();
+    assert!(stopped.generated_tokens < 48, "{stopped:?}");
+    let opts = GenOptions {
+        ignore_stop: true,
+        ..opts
+    };
+    let (_, all) = g
+        .generate("You are concise.", "Say hello.", &opts, &mut |_| {})
+        .unwrap();
+    assert_eq!(all.generated_tokens, 48, "{all:?}");
+}
