@@ -266,10 +266,12 @@ fn matmul_with(
     let block = |(bi, rows): (usize, &mut [f32])| {
         let i0 = bi * MC;
         let mc = MC.min(m - i0);
-        let a = &a[i0 * a_rs..];
+        let packed = pack_rows(mc, &a[i0 * a_rs..], a_rs, b);
+        // What both block kernels rely on: `rows` holds mc rows of n columns at stride dst_rs.
+        assert!((mc - 1) * dst_rs + n <= rows.len());
         match kernel {
-            Kernel::Amx => amx_block(mc, rows, dst_rs, accumulate, a, a_rs, b),
-            Kernel::Avx512 => avx512_block(mc, rows, dst_rs, accumulate, a, a_rs, b),
+            Kernel::Amx => amx_block(mc, rows, dst_rs, accumulate, &packed, b),
+            Kernel::Avx512 => avx512_block(mc, rows, dst_rs, accumulate, &packed, b),
         }
     };
     // Each block of MC rows of dst is a disjoint slice; the last may be short (it ends at the
@@ -335,19 +337,17 @@ unsafe fn pack_row(_: &[f32], _: &mut [u32]) {
     unreachable!("bf16::available() is false off x86-64")
 }
 
-/// One block of `mc ≤ MC` rows on AMX: 32 × 32 output blocks, each the whole of k in tiles.
+/// One block of `mc ≤ MC` rows on AMX (`packed` by [`pack_rows`]; `dst` holds the block's
+/// rows, checked by the caller): 32 × 32 output blocks, each the whole of k in tiles.
 fn amx_block(
     mc: usize,
     dst: &mut [f32],
     dst_rs: usize,
     accumulate: bool,
-    a: &[f32],
-    a_rs: usize,
+    packed: &[u32],
     b: &PackedB,
 ) {
     let (n, kp) = (b.n, b.kp);
-    let packed = pack_rows(mc, a, a_rs, b);
-    assert!((mc - 1) * dst_rs + n <= dst.len());
     let mut out = [0.0f32; AMX_BLOCK * AMX_BLOCK];
     let _tiles = Tiles::configure();
     for i0 in (0..mc).step_by(AMX_BLOCK) {
@@ -484,18 +484,18 @@ unsafe fn amx_kernel(_: usize, _: *const u32, _: *const u32, _: *mut f32) {
     unreachable!("bf16::amx() is false off x86-64")
 }
 
-/// One block of `mc ≤ MC` rows on AVX512-BF16: the MR × NR micro-kernel over every panel.
+/// One block of `mc ≤ MC` rows on AVX512-BF16 (`packed` by [`pack_rows`]; `dst` holds the
+/// block's rows): the MR × NR micro-kernel over every panel.
 fn avx512_block(
     mc: usize,
     dst: &mut [f32],
     dst_rs: usize,
     accumulate: bool,
-    a: &[f32],
-    a_rs: usize,
+    packed: &[u32],
     b: &PackedB,
 ) {
     let (n, kp) = (b.n, b.kp);
-    let packed = pack_rows(mc, a, a_rs, b);
+    // The kernel's stores are unchecked: the bound they rely on, here where they happen.
     assert!((mc - 1) * dst_rs + n <= dst.len());
     for p0 in (0..kp).step_by(KC) {
         let kc = KC.min(kp - p0);
@@ -510,14 +510,14 @@ fn avx512_block(
                 // The kernel reads MR rows of kc pairs from `ablock` at stride kp, kc × NR
                 // from `bblock`, and reads/writes `rows` rows × `cols` columns of dst from
                 // `i0·dst_rs + j0`. The bounds it relies on:
-                debug_assert!((MR - 1) * kp + kc <= ablock.len());
+                assert!((MR - 1) * kp + kc <= ablock.len());
                 debug_assert!(bblock.len() == kc * NR);
                 debug_assert!((i0 + rows - 1) * dst_rs + j0 + cols <= dst.len());
                 let c = &mut dst[i0 * dst_rs + j0..];
                 // SAFETY: `available()` was checked by `matmul_with`, so the target features
                 // the kernel is compiled for are present. The kernel reads `ablock[r·kp + q]`
-                // for r < MR, q < kc: `packed` has MC ≥ i0 + MR rows (MC is a multiple of MR)
-                // of kp ≥ p0 + kc pairs, so `ablock` (from row i0, pair p0) holds them. It
+                // for r < MR, q < kc: asserted just above (`packed` has MC ≥ i0 + MR rows, MC
+                // being a multiple of MR, of kp ≥ p0 + kc pairs). It
                 // reads `bblock[q·NR + l]` for q < kc, l < NR: exactly `bblock`'s length. It
                 // touches `c[r·dst_rs + l]` only for r < rows, l < cols (masked loads and
                 // stores): with i0 + rows ≤ mc and j0 + cols ≤ n that is within
