@@ -1,12 +1,15 @@
-//! Embedding throughput, side by side with sentence-transformers (PyTorch, fp32).
+//! Embedding throughput, side by side with sentence-transformers (PyTorch, fp32 and bf16).
 //!
 //! `cargo bench --bench embed` does, for each data set:
 //!
 //! 1. embeds every text with verbatim's CPU engine (3 timed runs after a warm-up; the median is
-//!    reported) and, with `VERBATIM_BENCH_CANDLE=1`, with the candle-transformers baseline;
+//!    reported) — in fp32 and, where the CPU has AVX512-BF16, in bf16, the two taking turns, with
+//!    the min cosine between their vectors — and, with `VERBATIM_BENCH_CANDLE=1`, with the
+//!    candle-transformers baseline;
 //! 2. when the peers venv exists (`$PEERS_VENV`, else `~/.cache/peers-venv`; built by
 //!    `../shared/tools/peers/setup.sh`), runs `peers.py embed` on the *same file* with the same
-//!    thread count and batch size, in this same run, and prints the ratio;
+//!    thread count and batch size, in this same run (`--dtype bf16` for the bf16 row), and prints
+//!    the ratio;
 //! 3. runs a criterion group on a fixed slice of the data (regression tracking; elements =
 //!    sentences).
 //!

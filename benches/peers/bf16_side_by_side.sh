@@ -4,7 +4,7 @@
 # again) so that a change in the machine's load hits all four alike; the load average is printed
 # beside every run. Also the min cosine between verbatim's bf16 and fp32 vectors per file.
 #
-#   benches/peers/bf16_side_by_side.sh [ROUNDS]        (from the repository root, after
+#   [FILES="uci ng"] benches/peers/bf16_side_by_side.sh [ROUNDS]   (from the repository root, after
 #                                                       `cargo build --release`)
 #
 # Needs ../shared/data (UCI sentences, 20 Newsgroups) and the peers venv
@@ -30,7 +30,7 @@ peer() { # dtype file
   "$PY" "$PEERS" embed --input "$2" --model "$MODEL" --threads 2 --batch 32 --dtype "$1" 2>/dev/null |
     tail -n 1 | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["sent_per_s"], d["peer"])'
 }
-for f in uci ng; do
+for f in ${FILES:-uci ng}; do
   for r in $(seq "$ROUNDS"); do
     echo "$f round $r | verbatim fp32 $(verbatim fp32 "$TMP/$f.jsonl") | load $(load)"
     echo "$f round $r | verbatim bf16 $(verbatim bf16 "$TMP/$f.jsonl") | load $(load)"
