@@ -158,6 +158,17 @@ fn run_peer(file: &Path, threads: usize, model: &Path, dtype: &str) -> Option<Pe
     })
 }
 
+/// The peer's columns of a table row (`sent/s | tok/s`) and verbatim's ratio to it at `sps`.
+fn peer_columns(peer: Option<&Peer>, sps: f64) -> (String, String) {
+    match peer {
+        Some(p) => (
+            format!("{:.1} | {:.0}", p.sent_per_s, p.tok_per_s),
+            format!("{:.2}×", sps / p.sent_per_s),
+        ),
+        None => ("– | –".to_string(), "–".to_string()),
+    }
+}
+
 /// Median seconds of `runs` full passes over `texts`, after a warm-up.
 fn time_embed(model: &SentenceTransformer, texts: &[&str], runs: usize) -> f64 {
     time_embed_interleaved(&[model], texts, runs).0[0]
@@ -298,18 +309,10 @@ fn main() {
         let peer_bf16 = bf16
             .as_ref()
             .and_then(|_| run_peer(&set.file, threads, &model_dir, "bf16"));
-        let (peer_cols, ratio) = match &peer {
-            Some(p) => {
-                if p.tokens as usize != tokens {
-                    eprintln!("note: peer counted {} tokens, verbatim {tokens}", p.tokens);
-                }
-                (
-                    format!("{:.1} | {:.0}", p.sent_per_s, p.tok_per_s),
-                    format!("{:.2}×", sps / p.sent_per_s),
-                )
-            }
-            None => ("– | –".to_string(), "–".to_string()),
-        };
+        if let Some(p) = peer.as_ref().filter(|p| p.tokens as usize != tokens) {
+            eprintln!("note: peer counted {} tokens, verbatim {tokens}", p.tokens);
+        }
+        let (peer_cols, ratio) = peer_columns(peer.as_ref(), sps);
         println!(
             "| {} | {} | {tokens} | {sps:.1} | {tps:.0} | {peer_cols} | {ratio} |",
             set.name,
@@ -317,13 +320,7 @@ fn main() {
         );
         if bf16.is_some() {
             let bsps = texts.len() as f64 / secs[1];
-            let (peer_cols, ratio) = match &peer_bf16 {
-                Some(p) => (
-                    format!("{:.1} | {:.0}", p.sent_per_s, p.tok_per_s),
-                    format!("{:.2}×", bsps / p.sent_per_s),
-                ),
-                None => ("– | –".to_string(), "–".to_string()),
-            };
+            let (peer_cols, ratio) = peer_columns(peer_bf16.as_ref(), bsps);
             println!(
                 "| {} — bf16 (peer: PyTorch bf16; min cosine to fp32 {:.5}; {:.2}× verbatim fp32) | {} | {tokens} | {bsps:.1} | {:.0} | {peer_cols} | {ratio} |",
                 set.name,
