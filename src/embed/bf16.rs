@@ -269,9 +269,16 @@ fn matmul_with(
         let packed = pack_rows(mc, &a[i0 * a_rs..], a_rs, b);
         // What both block kernels rely on: `rows` holds mc rows of n columns at stride dst_rs.
         assert!((mc - 1) * dst_rs + n <= rows.len());
+        let block = Block {
+            mc,
+            dst_rs,
+            accumulate,
+            packed: &packed,
+            b,
+        };
         match kernel {
-            Kernel::Amx => amx_block(mc, rows, dst_rs, accumulate, &packed, b),
-            Kernel::Avx512 => avx512_block(mc, rows, dst_rs, accumulate, &packed, b),
+            Kernel::Amx => block.amx(rows),
+            Kernel::Avx512 => block.avx512(rows),
         }
     };
     // Each block of MC rows of dst is a disjoint slice; the last may be short (it ends at the
@@ -337,38 +344,94 @@ unsafe fn pack_row(_: &[f32], _: &mut [u32]) {
     unreachable!("bf16::available() is false off x86-64")
 }
 
-/// One block of `mc ≤ MC` rows on AMX (`packed` by [`pack_rows`]; `dst` holds the block's
-/// rows, checked by the caller): 32 × 32 output blocks, each the whole of k in tiles.
-fn amx_block(
+/// One block of `mc ≤ MC` rows of the product: its rows of `a` rounded by [`pack_rows`], the
+/// packed weights, and how the block's rows of `dst` (row stride `dst_rs`) are written.
+struct Block<'a> {
     mc: usize,
-    dst: &mut [f32],
     dst_rs: usize,
     accumulate: bool,
-    packed: &[u32],
-    b: &PackedB,
-) {
-    let (n, kp) = (b.n, b.kp);
-    let mut out = [0.0f32; AMX_BLOCK * AMX_BLOCK];
-    let _tiles = Tiles::configure();
-    for i0 in (0..mc).step_by(AMX_BLOCK) {
-        let rows = AMX_BLOCK.min(mc - i0);
-        // 32 rows from i0: MC is a multiple of 32 and i0 < mc ≤ MC.
-        let ablock = &packed[i0 * kp..(i0 + AMX_BLOCK) * kp];
-        for (panel, bpanel) in b.data.chunks_exact(kp * NR).enumerate() {
-            let j0 = panel * NR;
-            let cols = NR.min(n - j0);
-            // SAFETY: `_tiles` holds this thread's tile configuration (eight 16 × 64-byte
-            // tiles) and `amx()` was checked by `matmul_with`. The kernel reads 32 rows of kp
-            // pairs at stride kp from `ablock` (exactly its length), kp × NR pairs from
-            // `bpanel` (exactly its length) and writes 32 × 32 f32 to `out` (its length).
-            unsafe { amx_kernel(kp, ablock.as_ptr(), bpanel.as_ptr(), out.as_mut_ptr()) };
-            for r in 0..rows {
-                let d = &mut dst[(i0 + r) * dst_rs + j0..][..cols];
-                let o = &out[r * AMX_BLOCK..][..cols];
-                if accumulate {
-                    d.iter_mut().zip(o).for_each(|(d, o)| *d += o);
-                } else {
-                    d.copy_from_slice(o);
+    packed: &'a [u32],
+    b: &'a PackedB,
+}
+
+impl Block<'_> {
+    /// On AMX: 32 × 32 output blocks, each the whole of k in tiles.
+    fn amx(&self, dst: &mut [f32]) {
+        let (mc, dst_rs, accumulate, packed, b) =
+            (self.mc, self.dst_rs, self.accumulate, self.packed, self.b);
+        let (n, kp) = (b.n, b.kp);
+        let mut out = [0.0f32; AMX_BLOCK * AMX_BLOCK];
+        let _tiles = Tiles::configure();
+        for i0 in (0..mc).step_by(AMX_BLOCK) {
+            let rows = AMX_BLOCK.min(mc - i0);
+            // 32 rows from i0: MC is a multiple of 32 and i0 < mc ≤ MC.
+            let ablock = &packed[i0 * kp..(i0 + AMX_BLOCK) * kp];
+            for (panel, bpanel) in b.data.chunks_exact(kp * NR).enumerate() {
+                let j0 = panel * NR;
+                let cols = NR.min(n - j0);
+                // SAFETY: `_tiles` holds this thread's tile configuration (eight 16 × 64-byte
+                // tiles) and `amx()` was checked by `matmul_with`. The kernel reads 32 rows of kp
+                // pairs at stride kp from `ablock` (exactly its length), kp × NR pairs from
+                // `bpanel` (exactly its length) and writes 32 × 32 f32 to `out` (its length).
+                unsafe { amx_kernel(kp, ablock.as_ptr(), bpanel.as_ptr(), out.as_mut_ptr()) };
+                for r in 0..rows {
+                    let d = &mut dst[(i0 + r) * dst_rs + j0..][..cols];
+                    let o = &out[r * AMX_BLOCK..][..cols];
+                    if accumulate {
+                        d.iter_mut().zip(o).for_each(|(d, o)| *d += o);
+                    } else {
+                        d.copy_from_slice(o);
+                    }
+                }
+            }
+        }
+    }
+
+    /// On AVX512-BF16: the MR × NR micro-kernel over every panel.
+    fn avx512(&self, dst: &mut [f32]) {
+        let (mc, dst_rs, accumulate, packed, b) =
+            (self.mc, self.dst_rs, self.accumulate, self.packed, self.b);
+        let (n, kp) = (b.n, b.kp);
+        // The kernel's stores are unchecked: the bound they rely on, here where they happen.
+        assert!((mc - 1) * dst_rs + n <= dst.len());
+        for p0 in (0..kp).step_by(KC) {
+            let kc = KC.min(kp - p0);
+            let load = accumulate || p0 > 0;
+            for (panel, bpanel) in b.data.chunks_exact(kp * NR).enumerate() {
+                let j0 = panel * NR;
+                let cols = NR.min(n - j0);
+                let bblock = &bpanel[p0 * NR..(p0 + kc) * NR];
+                for i0 in (0..mc).step_by(MR) {
+                    let rows = MR.min(mc - i0);
+                    let ablock = &packed[i0 * kp + p0..];
+                    // The kernel reads MR rows of kc pairs from `ablock` at stride kp, kc × NR
+                    // from `bblock`, and reads/writes `rows` rows × `cols` columns of dst from
+                    // `i0·dst_rs + j0`. The bounds it relies on:
+                    assert!((MR - 1) * kp + kc <= ablock.len());
+                    debug_assert!(bblock.len() == kc * NR);
+                    debug_assert!((i0 + rows - 1) * dst_rs + j0 + cols <= dst.len());
+                    let c = &mut dst[i0 * dst_rs + j0..];
+                    // SAFETY: `available()` was checked by `matmul_with`, so the target features
+                    // the kernel is compiled for are present. The kernel reads `ablock[r·kp + q]`
+                    // for r < MR, q < kc: asserted just above (`packed` has MC ≥ i0 + MR rows, MC
+                    // being a multiple of MR, of kp ≥ p0 + kc pairs). It
+                    // reads `bblock[q·NR + l]` for q < kc, l < NR: exactly `bblock`'s length. It
+                    // touches `c[r·dst_rs + l]` only for r < rows, l < cols (masked loads and
+                    // stores): with i0 + rows ≤ mc and j0 + cols ≤ n that is within
+                    // (mc-1)·dst_rs + n ≤ dst.len(), asserted above. `c` is a unique borrow.
+                    unsafe {
+                        kernel(
+                            kc,
+                            ablock.as_ptr(),
+                            kp,
+                            bblock.as_ptr(),
+                            c.as_mut_ptr(),
+                            dst_rs,
+                            rows,
+                            cols,
+                            load,
+                        )
+                    };
                 }
             }
         }
@@ -482,62 +545,6 @@ unsafe fn amx_kernel(kp: usize, a: *const u32, b: *const u32, c: *mut f32) {
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn amx_kernel(_: usize, _: *const u32, _: *const u32, _: *mut f32) {
     unreachable!("bf16::amx() is false off x86-64")
-}
-
-/// One block of `mc ≤ MC` rows on AVX512-BF16 (`packed` by [`pack_rows`]; `dst` holds the
-/// block's rows): the MR × NR micro-kernel over every panel.
-fn avx512_block(
-    mc: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    accumulate: bool,
-    packed: &[u32],
-    b: &PackedB,
-) {
-    let (n, kp) = (b.n, b.kp);
-    // The kernel's stores are unchecked: the bound they rely on, here where they happen.
-    assert!((mc - 1) * dst_rs + n <= dst.len());
-    for p0 in (0..kp).step_by(KC) {
-        let kc = KC.min(kp - p0);
-        let load = accumulate || p0 > 0;
-        for (panel, bpanel) in b.data.chunks_exact(kp * NR).enumerate() {
-            let j0 = panel * NR;
-            let cols = NR.min(n - j0);
-            let bblock = &bpanel[p0 * NR..(p0 + kc) * NR];
-            for i0 in (0..mc).step_by(MR) {
-                let rows = MR.min(mc - i0);
-                let ablock = &packed[i0 * kp + p0..];
-                // The kernel reads MR rows of kc pairs from `ablock` at stride kp, kc × NR
-                // from `bblock`, and reads/writes `rows` rows × `cols` columns of dst from
-                // `i0·dst_rs + j0`. The bounds it relies on:
-                assert!((MR - 1) * kp + kc <= ablock.len());
-                debug_assert!(bblock.len() == kc * NR);
-                debug_assert!((i0 + rows - 1) * dst_rs + j0 + cols <= dst.len());
-                let c = &mut dst[i0 * dst_rs + j0..];
-                // SAFETY: `available()` was checked by `matmul_with`, so the target features
-                // the kernel is compiled for are present. The kernel reads `ablock[r·kp + q]`
-                // for r < MR, q < kc: asserted just above (`packed` has MC ≥ i0 + MR rows, MC
-                // being a multiple of MR, of kp ≥ p0 + kc pairs). It
-                // reads `bblock[q·NR + l]` for q < kc, l < NR: exactly `bblock`'s length. It
-                // touches `c[r·dst_rs + l]` only for r < rows, l < cols (masked loads and
-                // stores): with i0 + rows ≤ mc and j0 + cols ≤ n that is within
-                // (mc-1)·dst_rs + n ≤ dst.len(), asserted above. `c` is a unique borrow.
-                unsafe {
-                    kernel(
-                        kc,
-                        ablock.as_ptr(),
-                        kp,
-                        bblock.as_ptr(),
-                        c.as_mut_ptr(),
-                        dst_rs,
-                        rows,
-                        cols,
-                        load,
-                    )
-                };
-            }
-        }
-    }
 }
 
 /// The MR × NR micro-kernel: `c (+)= a·b` over `kc` pairs of k.
