@@ -1,12 +1,15 @@
-//! Embedding throughput, side by side with sentence-transformers (PyTorch, fp32).
+//! Embedding throughput, side by side with sentence-transformers (PyTorch, fp32 and bf16).
 //!
 //! `cargo bench --bench embed` does, for each data set:
 //!
 //! 1. embeds every text with verbatim's CPU engine (3 timed runs after a warm-up; the median is
-//!    reported) and, with `VERBATIM_BENCH_CANDLE=1`, with the candle-transformers baseline;
+//!    reported) — in fp32 and, where the CPU has AVX512-BF16, in bf16, the two taking turns, with
+//!    the min cosine between their vectors — and, with `VERBATIM_BENCH_CANDLE=1`, with the
+//!    candle-transformers baseline;
 //! 2. when the peers venv exists (`$PEERS_VENV`, else `~/.cache/peers-venv`; built by
 //!    `../shared/tools/peers/setup.sh`), runs `peers.py embed` on the *same file* with the same
-//!    thread count and batch size, in this same run, and prints the ratio;
+//!    thread count and batch size, in this same run (`--dtype bf16` for the bf16 row), and prints
+//!    the ratio;
 //! 3. runs a criterion group on a fixed slice of the data (regression tracking; elements =
 //!    sentences).
 //!
@@ -23,7 +26,7 @@ use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use verbatim::embed::{
-    set_threads, Device, EmbedOptions, Embedder, Engine, SentenceTransformer, TextKind,
+    set_threads, Device, EmbedOptions, Embedder, Engine, Precision, SentenceTransformer, TextKind,
 };
 
 const BATCH: usize = 32;
@@ -111,7 +114,7 @@ struct Peer {
 }
 
 /// Runs `peers.py embed` on `file`; `None` when the venv or the script is absent.
-fn run_peer(file: &Path, threads: usize, model: &Path) -> Option<Peer> {
+fn run_peer(file: &Path, threads: usize, model: &Path, dtype: &str) -> Option<Peer> {
     let venv = std::env::var_os("PEERS_VENV")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/peers-venv")))?;
@@ -136,6 +139,8 @@ fn run_peer(file: &Path, threads: usize, model: &Path) -> Option<Peer> {
             &threads.to_string(),
             "--batch",
             &BATCH.to_string(),
+            "--dtype",
+            dtype,
         ])
         .stderr(Stdio::null())
         .output()
@@ -153,21 +158,68 @@ fn run_peer(file: &Path, threads: usize, model: &Path) -> Option<Peer> {
     })
 }
 
+/// The peer's columns of a table row (`sent/s | tok/s`) and verbatim's ratio to it at `sps`.
+fn peer_columns(peer: Option<&Peer>, sps: f64) -> (String, String) {
+    match peer {
+        Some(p) => (
+            format!("{:.1} | {:.0}", p.sent_per_s, p.tok_per_s),
+            format!("{:.2}×", sps / p.sent_per_s),
+        ),
+        None => ("– | –".to_string(), "–".to_string()),
+    }
+}
+
 /// Median seconds of `runs` full passes over `texts`, after a warm-up.
 fn time_embed(model: &SentenceTransformer, texts: &[&str], runs: usize) -> f64 {
-    model
-        .embed(&texts[..texts.len().min(64)], TextKind::Passage)
-        .expect("warm-up");
-    let mut secs: Vec<f64> = (0..runs)
-        .map(|_| {
+    time_embed_interleaved(&[model], texts, runs).0[0]
+}
+
+/// Median seconds of `runs` full passes over `texts` for each model, the models taking turns
+/// (A, B, A, B, …) so that a change in the machine's load hits both alike; also the vectors of
+/// each model's last pass.
+fn time_embed_interleaved(
+    models: &[&SentenceTransformer],
+    texts: &[&str],
+    runs: usize,
+) -> (Vec<f64>, Vec<Vec<Vec<f32>>>) {
+    for model in models {
+        model
+            .embed(&texts[..texts.len().min(64)], TextKind::Passage)
+            .expect("warm-up");
+    }
+    let mut secs = vec![Vec::new(); models.len()];
+    let mut vectors = vec![Vec::new(); models.len()];
+    for _ in 0..runs {
+        for (i, model) in models.iter().enumerate() {
             let t = Instant::now();
             let v = model.embed(texts, TextKind::Passage).expect("embed");
+            secs[i].push(t.elapsed().as_secs_f64());
             assert_eq!(v.len(), texts.len());
-            t.elapsed().as_secs_f64()
+            vectors[i] = v;
+        }
+    }
+    let medians = secs
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
         })
         .collect();
-    secs.sort_by(f64::total_cmp);
-    secs[secs.len() / 2]
+    (medians, vectors)
+}
+
+/// The smallest cosine between corresponding unit vectors of `a` and `b`.
+fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>())
+        .fold(f32::INFINITY, f32::min)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn cpu_model() -> String {
@@ -206,8 +258,17 @@ fn main() {
         batch_size: BATCH,
         device: Device::Cpu,
         engine,
+        ..EmbedOptions::default()
     };
     let model = SentenceTransformer::load(&model_dir, &opts(Engine::Auto)).expect("load model");
+    // The bf16 path (issue 19), where this CPU has AVX512-BF16.
+    let bf16 = verbatim::embed::bf16_available().then(|| {
+        let o = EmbedOptions {
+            precision: Precision::Bf16,
+            ..opts(Engine::Auto)
+        };
+        SentenceTransformer::load(&model_dir, &o).expect("load model (bf16)")
+    });
     if !bench_mode {
         let v = model
             .embed(&["smoke test", ""], TextKind::Passage)
@@ -223,9 +284,11 @@ fn main() {
         .then(|| SentenceTransformer::load(&model_dir, &opts(Engine::Candle)).expect("load"));
 
     println!(
-        "\nEmbedding throughput: {model_name} fp32, {threads} threads, batch {BATCH}, {} ({} CPUs)",
+        "\nEmbedding throughput: {model_name}, {threads} threads, batch {BATCH}, {} ({} CPUs, AVX512-BF16: {}), load average {}",
         cpu_model(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if bf16.is_some() { "yes" } else { "no" },
+        load_average()
     );
     println!(
         "| data | texts | tokens | verbatim sent/s | verbatim tok/s | peer sent/s | peer tok/s | ratio |"
@@ -238,26 +301,35 @@ fn main() {
             .expect("tokenize")
             .iter()
             .sum();
-        let secs = time_embed(&model, &texts, 3);
-        let (sps, tps) = (texts.len() as f64 / secs, tokens as f64 / secs);
-        let peer = run_peer(&set.file, threads, &model_dir);
-        let (peer_cols, ratio) = match &peer {
-            Some(p) => {
-                if p.tokens as usize != tokens {
-                    eprintln!("note: peer counted {} tokens, verbatim {tokens}", p.tokens);
-                }
-                (
-                    format!("{:.1} | {:.0}", p.sent_per_s, p.tok_per_s),
-                    format!("{:.2}×", sps / p.sent_per_s),
-                )
-            }
-            None => ("– | –".to_string(), "–".to_string()),
-        };
+        let mut models = vec![&model];
+        models.extend(&bf16);
+        let (secs, vectors) = time_embed_interleaved(&models, &texts, 3);
+        let (sps, tps) = (texts.len() as f64 / secs[0], tokens as f64 / secs[0]);
+        let peer = run_peer(&set.file, threads, &model_dir, "fp32");
+        let peer_bf16 = bf16
+            .as_ref()
+            .and_then(|_| run_peer(&set.file, threads, &model_dir, "bf16"));
+        if let Some(p) = peer.as_ref().filter(|p| p.tokens as usize != tokens) {
+            eprintln!("note: peer counted {} tokens, verbatim {tokens}", p.tokens);
+        }
+        let (peer_cols, ratio) = peer_columns(peer.as_ref(), sps);
         println!(
             "| {} | {} | {tokens} | {sps:.1} | {tps:.0} | {peer_cols} | {ratio} |",
             set.name,
             texts.len()
         );
+        if bf16.is_some() {
+            let bsps = texts.len() as f64 / secs[1];
+            let (peer_cols, ratio) = peer_columns(peer_bf16.as_ref(), bsps);
+            println!(
+                "| {} — bf16 (peer: PyTorch bf16; min cosine to fp32 {:.5}; {:.2}× verbatim fp32) | {} | {tokens} | {bsps:.1} | {:.0} | {peer_cols} | {ratio} |",
+                set.name,
+                min_cosine(&vectors[0], &vectors[1]),
+                secs[0] / secs[1],
+                texts.len(),
+                tokens as f64 / secs[1],
+            );
+        }
         if let Some(candle) = &candle {
             let secs = time_embed(candle, &texts, 1);
             let csps = texts.len() as f64 / secs;

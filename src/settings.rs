@@ -30,6 +30,7 @@ use crate::workspace::{self, Config, WorkspaceError};
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("VERBATIM_WORKSPACE", "workspace"),
     ("VERBATIM_THREADS", "threads"),
+    ("VERBATIM_PRECISION", "models.precision"),
     ("VERBATIM_MODEL", "model"),
     ("VERBATIM_MODELS", "models.dir"),
     ("VERBATIM_SEARCH_MODE", "search.mode"),
@@ -152,6 +153,8 @@ pub struct Overrides {
     pub workspace: Option<PathBuf>,
     /// `--threads`.
     pub threads: Option<usize>,
+    /// `--precision`.
+    pub precision: Option<crate::embed::Precision>,
     /// `--model`.
     pub model: Option<String>,
     /// `--models`.
@@ -317,6 +320,9 @@ pub struct ModelSettings {
     pub model: Setting<ModelRef>,
     /// Texts per forward pass (`None`: the model's default).
     pub batch_size: Setting<Option<usize>>,
+    /// The CPU encoder's number format (`--precision`, `$VERBATIM_PRECISION`,
+    /// `[model] precision`; default auto).
+    pub precision: Setting<crate::embed::Precision>,
     /// The folder looked at first for model folders (`--models`, `$VERBATIM_MODELS`).
     pub models_dir: Setting<Option<PathBuf>>,
     /// `[models] dir` of the workspace, made absolute against it; looked at after the one above.
@@ -560,6 +566,16 @@ impl Settings {
                 None,
                 at(file, "model.batch_size", cfg.model.batch_size),
                 None,
+            ),
+            precision: pick(
+                flags.precision.map(|p| (p, "--precision")),
+                env.parse("VERBATIM_PRECISION", |_| Ok(()))?,
+                at(
+                    file,
+                    "model.precision",
+                    cfg.model.precision.unwrap_or_default(),
+                ),
+                crate::embed::Precision::Auto,
             ),
             models_dir: pick(
                 flags.models.clone().map(|d| (Some(d), "--models")),

@@ -62,6 +62,11 @@ struct Global {
     /// Threads for embedding (else $VERBATIM_THREADS, else all cores).
     #[arg(long, global = true, value_parser = ranged(verbatim::limits::THREADS))]
     threads: Option<usize>,
+    /// Embedding arithmetic: fp32, bf16 (needs AVX512-BF16, fast with AMX; vectors within cosine
+    /// 0.999 of fp32) or auto = bf16 where the CPU has AMX, else fp32 (else $VERBATIM_PRECISION,
+    /// else verbatim.toml model.precision, else auto).
+    #[arg(long, global = true, value_name = "PRECISION")]
+    precision: Option<embed::Precision>,
     /// Progress on stderr: a bar per step (default on a terminal), JSON lines (start, progress
     /// and finish of each named step; written verbatims are counted once durable), or none.
     #[arg(long, global = true, value_enum, default_value = "bar")]
@@ -104,6 +109,7 @@ impl Global {
         Overrides {
             workspace: self.workspace.clone(),
             threads: self.threads,
+            precision: self.precision,
             model: self.model.clone(),
             models: self.models.clone(),
             ..Overrides::default()
@@ -633,14 +639,14 @@ fn run(cli: Cli) -> Result<i32> {
             // Check the model before creating anything: a typo must not leave a workspace behind.
             let model = match g.model_override() {
                 Some(spec) => {
-                    let m = load_spec(&spec, None, &search_path(&g))?;
+                    let m = load_spec(&spec, &embed_options(&g, None), &search_path(&g))?;
                     Some((spec, m))
                 }
                 None => None,
             };
             let mut ws = Workspace::init(&dir)?;
             if let Some((spec, m)) = &model {
-                ws.config.model = model_config(spec, ws.config.model.batch_size);
+                ws.config.model = model_config(spec, &ws.config.model);
                 ws.save_config()?;
                 ws.check_model(m.fingerprint())?;
             }
@@ -721,8 +727,10 @@ fn run(cli: Cli) -> Result<i32> {
                 None => load_model(&g, Some(s.workspace())).ok(),
             };
             let switch_to = switch_spec.as_ref().map(|spec| {
-                let batch = s.workspace().config.model.batch_size;
-                (spec.clone(), model_config(spec, batch))
+                (
+                    spec.clone(),
+                    model_config(spec, &s.workspace().config.model),
+                )
             });
             let bar = Bar::new(&g);
             let r = s
@@ -770,10 +778,59 @@ fn model_ref(g: &Global, ws: Option<&Workspace>) -> ModelRef {
 /// Finds and loads the embedding model ([`model_ref`]); a name is looked up in the models
 /// folders ([`search_path`]).
 fn load_model(g: &Global, ws: Option<&Workspace>) -> Result<SentenceTransformer> {
-    let batch = ws.and(g.settings().models.batch_size.value);
+    let opts = embed_options(g, ws.and(g.settings().models.batch_size.value));
     match model_ref(g, ws) {
-        ModelRef::Spec(spec) => load_spec(&spec, batch, &search_path(g)),
-        ModelRef::Dir(path) => load_dir(&path, batch),
+        ModelRef::Spec(spec) => load_spec(&spec, &opts, &search_path(g)),
+        ModelRef::Dir(path) => load_dir(&path, &opts),
+    }
+}
+
+/// The model's options from the settings: `batch` (`None`: the default) and the precision.
+fn embed_options(g: &Global, batch: Option<usize>) -> EmbedOptions {
+    let mut opts = EmbedOptions {
+        precision: g.settings().models.precision.value,
+        ..EmbedOptions::default()
+    };
+    if let Some(b) = batch {
+        opts.batch_size = b;
+    }
+    opts
+}
+
+/// What `stats` and `models` say about the precision: the one that runs here, and why.
+fn precision_report(g: &Global) -> serde_json::Value {
+    let asked = &g.settings().models.precision;
+    let (runs, why) = match asked.value.resolve() {
+        Ok(p) if asked.value == embed::Precision::Auto => (
+            Some(p),
+            if p == embed::Precision::Bf16 {
+                "this CPU has AMX"
+            } else {
+                "no AMX on this CPU"
+            },
+        ),
+        Ok(p) => (Some(p), ""),
+        Err(_) => (None, "no AVX512-BF16 on this CPU"),
+    };
+    serde_json::json!({
+        "setting": asked.value,
+        "source": asked.source.to_string(),
+        "runs": runs,
+        "bf16_kernel": embed::bf16_kernel(),
+        "why": why,
+    })
+}
+
+/// [`precision_report`] as one line: `bf16 (auto: this CPU has AMX)`,
+/// `fp32 (from --precision)`.
+fn precision_line(r: &serde_json::Value) -> String {
+    let setting = r["setting"].as_str().unwrap_or("?");
+    let source = r["source"].as_str().unwrap_or("?");
+    let why = r["why"].as_str().unwrap_or("");
+    match r["runs"].as_str() {
+        Some(runs) if setting == "auto" => format!("{runs} (auto: {why})"),
+        Some(runs) => format!("{runs} (from {source})"),
+        None => format!("unavailable ({setting} from {source}: {why})"),
     }
 }
 
@@ -828,24 +885,24 @@ fn cmd_config_show(g: &Global) -> Result<i32> {
     Ok(0)
 }
 
-fn load_spec(spec: &str, batch: Option<usize>, search: &SearchPath) -> Result<SentenceTransformer> {
+fn load_spec(spec: &str, opts: &EmbedOptions, search: &SearchPath) -> Result<SentenceTransformer> {
     let dir = search
         .resolve(spec)
         .with_context(|| format!("--model {spec}"))?;
-    load_dir(&dir, batch)
+    load_dir(&dir, opts)
 }
 
-fn load_dir(dir: &Path, batch: Option<usize>) -> Result<SentenceTransformer> {
-    let mut opts = EmbedOptions::default();
-    if let Some(b) = batch {
-        opts.batch_size = b;
-    }
-    Ok(SentenceTransformer::load(dir, &opts)?)
+fn load_dir(dir: &Path, opts: &EmbedOptions) -> Result<SentenceTransformer> {
+    Ok(SentenceTransformer::load(dir, opts)?)
 }
 
 /// What verbatim.toml records for `--model SPEC`: the name when SPEC is a catalogue name, else
 /// the folder's absolute path.
-fn model_config(spec: &str, batch_size: Option<usize>) -> verbatim::workspace::ModelConfig {
+/// The batch size and precision of `old` are kept.
+fn model_config(
+    spec: &str,
+    old: &verbatim::workspace::ModelConfig,
+) -> verbatim::workspace::ModelConfig {
     let is_dir = Path::new(spec).is_dir();
     let (name, path) = if !is_dir && !spec.contains(['/', '\\']) {
         (Some(spec.to_string()), None)
@@ -859,7 +916,8 @@ fn model_config(spec: &str, batch_size: Option<usize>) -> verbatim::workspace::M
     verbatim::workspace::ModelConfig {
         name,
         path,
-        batch_size,
+        batch_size: old.batch_size,
+        precision: old.precision,
     }
 }
 
@@ -1027,9 +1085,17 @@ fn cmd_models(g: &Global) -> Result<i32> {
                 })
             })
             .collect();
-        output::json(&serde_json::json!({ "search": places, "models": rows }));
+        output::json(&serde_json::json!({
+            "search": places,
+            "models": rows,
+            "precision": precision_report(g),
+        }));
         return Ok(code);
     }
+    println!(
+        "Embedding precision: {}",
+        precision_line(&precision_report(g))
+    );
     println!("Models are looked for in this order (the first folder holding NAME/ wins):");
     for (i, p) in search.places().iter().enumerate() {
         println!(
@@ -1438,7 +1504,7 @@ fn cmd_embed(g: &Global, input: &Path, out: &Path, query: bool, no_redact: bool)
     if g.json {
         output::json(&serde_json::json!({
             "input": input, "out": out, "rows": rows.len(), "dim": embedder.dim(),
-            "model": embedder.fingerprint(), "seconds": secs,
+            "model": embedder.fingerprint(), "precision": embedder.precision(), "seconds": secs,
             "redacted": if no_redact { None } else { Some(redacted) },
         }));
     } else {
@@ -1476,9 +1542,11 @@ fn cmd_stats(g: &Global, root: &Path) -> Result<i32> {
     if g.json {
         let mut report = serde_json::to_value(&r)?;
         report["caught_up"] = serde_json::to_value(&sync)?;
+        report["precision"] = precision_report(g);
         output::json(&report);
     } else {
         output::print_stats(&ws, &r.store, &indexes);
+        println!("precision      {}", precision_line(&precision_report(g)));
     }
     Ok(0)
 }

@@ -16,27 +16,75 @@
 //! own rows, which is exactly what the attention mask achieves in the padded PyTorch version
 //! (masked keys get weight 0), without computing the padding. Weights are stored transposed
 //! (`in × out`) so gemm reads them with unit column stride.
+//!
+//! With `--precision bf16` the four linear layers' weights are instead packed in bf16 at load
+//! and their products run in `bf16.rs` (AMX or AVX512-BF16, fp32 accumulation); everything
+//! else here — embeddings, attention, softmax, GELU, layer norm, pooling — stays fp32.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::bf16::{self, PackedB};
 use super::kernels::{self, matmul, Activation};
 use super::model_dir::BertConfig;
 use super::pooling::{l2_normalize, Pooling};
 use super::EmbedError;
 
+/// A linear layer's weight, `in × out`: fp32, or packed in bf16 for [`bf16::matmul`].
+enum Linear {
+    F32 { w: Vec<f32>, n: usize },
+    Bf16(PackedB),
+}
+
+impl Linear {
+    /// Keeps `w` (`k × n`) as it is, or packs it in bf16 when `bf16`.
+    fn new(w: Vec<f32>, k: usize, n: usize, bf16: bool) -> Self {
+        if bf16 {
+            Linear::Bf16(PackedB::pack(&w, k, n))
+        } else {
+            Linear::F32 { w, n }
+        }
+    }
+
+    /// `dst (+)= a·W` for `m` rows of `a` (row stride `a_rs`) into `dst` (row stride `dst_rs`).
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        (m, k): (usize, usize),
+        dst: &mut [f32],
+        dst_rs: usize,
+        accumulate: bool,
+        (a, a_rs): (&[f32], usize),
+        par: Parallelism,
+    ) {
+        match self {
+            Linear::F32 { w, n } => matmul(
+                (m, *n, k),
+                dst,
+                dst_rs,
+                accumulate,
+                (a, a_rs, 1),
+                (w, *n, 1),
+                1.0,
+                par,
+            ),
+            Linear::Bf16(p) => bf16::matmul(m, dst, dst_rs, accumulate, (a, a_rs), p, par),
+        }
+    }
+}
+
 struct Layer {
-    qkv_w: Vec<f32>,
+    qkv_w: Linear,
     qkv_b: Vec<f32>,
-    out_w: Vec<f32>,
+    out_w: Linear,
     out_b: Vec<f32>,
     ln1_g: Vec<f32>,
     ln1_b: Vec<f32>,
-    ffn_in_w: Vec<f32>,
+    ffn_in_w: Linear,
     ffn_in_b: Vec<f32>,
-    ffn_out_w: Vec<f32>,
+    ffn_out_w: Linear,
     ffn_out_b: Vec<f32>,
     ln2_g: Vec<f32>,
     ln2_b: Vec<f32>,
@@ -80,11 +128,14 @@ pub(crate) fn weight_prefix(vb: &VarBuilder, config: &BertConfig) -> Option<Stri
 }
 
 impl CpuBert {
-    /// Builds the encoder from safetensors bytes (already read into memory, so no mmap).
+    /// Builds the encoder from safetensors bytes (already read into memory, so no mmap); with
+    /// `bf16`, the linear layers' weights are packed in bf16 (the caller has checked that the
+    /// CPU runs [`bf16::matmul`]).
     pub fn load(
         weights: Vec<u8>,
         config: &BertConfig,
         path: &std::path::Path,
+        bf16: bool,
     ) -> Result<Self, EmbedError> {
         let werr = |source: candle_core::Error| EmbedError::Weights {
             path: path.to_path_buf(),
@@ -139,16 +190,17 @@ impl CpuBert {
                 qkv_b.extend(vector(&att.pp("self.value"), "bias", h)?);
                 let (ln1_g, ln1_b) = layer_norm(&att.pp("output.LayerNorm"))?;
                 let (ln2_g, ln2_b) = layer_norm(&lv.pp("output.LayerNorm"))?;
+                let lin = |w: Vec<f32>, k: usize, n: usize| Linear::new(w, k, n, bf16);
                 layers.push(Layer {
-                    qkv_w,
+                    qkv_w: lin(qkv_w, h, 3 * h),
                     qkv_b,
-                    out_w: flat(linear_t(&att.pp("output.dense"), h, h)?)?,
+                    out_w: lin(flat(linear_t(&att.pp("output.dense"), h, h)?)?, h, h),
                     out_b: vector(&att.pp("output.dense"), "bias", h)?,
                     ln1_g,
                     ln1_b,
-                    ffn_in_w: flat(linear_t(&lv.pp("intermediate.dense"), i, h)?)?,
+                    ffn_in_w: lin(flat(linear_t(&lv.pp("intermediate.dense"), i, h)?)?, h, i),
                     ffn_in_b: vector(&lv.pp("intermediate.dense"), "bias", i)?,
-                    ffn_out_w: flat(linear_t(&lv.pp("output.dense"), h, i)?)?,
+                    ffn_out_w: lin(flat(linear_t(&lv.pp("output.dense"), h, i)?)?, i, h),
                     ffn_out_b: vector(&lv.pp("output.dense"), "bias", h)?,
                     ln2_g,
                     ln2_b,
@@ -267,16 +319,7 @@ impl CpuBert {
         let t = x.len() / h;
 
         // Q, K, V in one gemm, bias added after.
-        matmul(
-            (t, 3 * h, h),
-            qkv,
-            3 * h,
-            false,
-            (x, h, 1),
-            (&w.qkv_w, 3 * h, 1),
-            1.0,
-            par,
-        );
+        w.qkv_w.apply((t, h), qkv, 3 * h, false, (x, h), par);
         rows_apply(qkv, 3 * h, parallel, |row| {
             for (v, b) in row.iter_mut().zip(&w.qkv_b) {
                 *v += b;
@@ -286,44 +329,17 @@ impl CpuBert {
         self.attention(lens, qkv, ctx, parallel);
 
         // x = LN(x + ctx·Wo + bo): gemm accumulates onto the residual in place.
-        matmul(
-            (t, h, h),
-            x,
-            h,
-            true,
-            (ctx, h, 1),
-            (&w.out_w, h, 1),
-            1.0,
-            par,
-        );
+        w.out_w.apply((t, h), x, h, true, (ctx, h), par);
         rows_apply(x, h, parallel, |row| {
             kernels::bias_layer_norm(row, &w.out_b, &w.ln1_g, &w.ln1_b, self.eps)
         });
 
         // x = LN(x + act(x·W1 + b1)·W2 + b2)
-        matmul(
-            (t, i, h),
-            inter,
-            i,
-            false,
-            (x, h, 1),
-            (&w.ffn_in_w, i, 1),
-            1.0,
-            par,
-        );
+        w.ffn_in_w.apply((t, h), inter, i, false, (x, h), par);
         rows_apply(inter, i, parallel, |row| {
             kernels::bias_activation(row, &w.ffn_in_b, self.act)
         });
-        matmul(
-            (t, h, i),
-            x,
-            h,
-            true,
-            (inter, i, 1),
-            (&w.ffn_out_w, h, 1),
-            1.0,
-            par,
-        );
+        w.ffn_out_w.apply((t, i), x, h, true, (inter, i), par);
         rows_apply(x, h, parallel, |row| {
             kernels::bias_layer_norm(row, &w.ffn_out_b, &w.ln2_g, &w.ln2_b, self.eps)
         });

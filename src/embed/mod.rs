@@ -25,6 +25,7 @@
 //! names the file and the provisioning command (`models/fetch.sh all-MiniLM-L6-v2`).
 
 mod bert;
+mod bf16;
 mod candle_engine;
 pub mod catalog;
 mod hash;
@@ -160,6 +161,83 @@ pub enum Engine {
     Candle,
 }
 
+/// The number format of the CPU encoder's matrix products.
+///
+/// `Bf16` holds the linear layers' weights in bf16 and rounds their inputs to bf16 (fp32
+/// accumulation; layer norm, softmax, GELU, attention and pooling stay fp32), on AMX tiles where
+/// the CPU has them, else with AVX512-BF16. Its vectors reach cosine ≥ 0.999 with the fp32 ones
+/// (`tests/it/embed.rs`), so the fingerprint does not change with the precision: the two are
+/// interchangeable in a workspace (ARCHITECTURE.md, "embed"). `Auto` picks bf16 only where the
+/// CPU has AMX: measured on a Sapphire Rapids core, AVX512-BF16 alone is slower than fp32
+/// (`vdpbf16ps` retires every other cycle there), AMX is ~4× faster (BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// fp32 throughout.
+    Fp32,
+    /// bf16 matrix products; an error where the CPU lacks AVX512-BF16.
+    Bf16,
+    /// bf16 where the CPU has AMX, else fp32.
+    #[default]
+    Auto,
+}
+
+impl Precision {
+    /// The precision that runs on this CPU: `Auto` resolved, `Bf16` refused without the
+    /// instructions.
+    pub fn resolve(self) -> Result<Precision, EmbedError> {
+        match self {
+            Precision::Fp32 => Ok(Precision::Fp32),
+            Precision::Bf16 if bf16::available() => Ok(Precision::Bf16),
+            Precision::Bf16 => Err(EmbedError::PrecisionUnavailable {
+                precision: "bf16",
+                reason: "this CPU has no AVX512-BF16 instructions (use --precision fp32 or auto)"
+                    .into(),
+            }),
+            Precision::Auto if bf16::amx() => Ok(Precision::Bf16),
+            Precision::Auto => Ok(Precision::Fp32),
+        }
+    }
+
+    /// `fp32`, `bf16` or `auto`, as the flag spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Auto => "auto",
+        }
+    }
+}
+
+/// True when this CPU runs the bf16 path at all (AVX512F and AVX512-BF16): `--precision bf16`
+/// is accepted.
+pub fn bf16_available() -> bool {
+    bf16::available()
+}
+
+/// The bf16 kernel this CPU runs: `amx` (what `auto` picks bf16 for), `avx512-bf16`, or `none`.
+pub fn bf16_kernel() -> &'static str {
+    bf16::kernel_name()
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "f32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            "auto" => Ok(Precision::Auto),
+            other => Err(format!("'{other}' is not a precision: fp32, bf16 or auto")),
+        }
+    }
+}
+
 /// How [`SentenceTransformer::load`] sets the model up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedOptions {
@@ -169,6 +247,10 @@ pub struct EmbedOptions {
     pub device: Device,
     /// Which implementation (default [`Engine::Auto`]).
     pub engine: Engine,
+    /// The CPU encoder's number format; the candle engine is always fp32. The library's
+    /// default is [`Precision::Fp32`], so a program's vectors do not depend on the machine it
+    /// runs on unless it asks; the CLI's default is `auto` (`--precision`).
+    pub precision: Precision,
 }
 
 impl Default for EmbedOptions {
@@ -177,6 +259,7 @@ impl Default for EmbedOptions {
             batch_size: 32,
             device: Device::Auto,
             engine: Engine::Auto,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -276,6 +359,14 @@ pub enum EmbedError {
         /// How to install it.
         fix: String,
     },
+    /// The requested precision cannot run on this CPU.
+    #[error("precision {precision} is not available: {reason}")]
+    PrecisionUnavailable {
+        /// The precision asked for.
+        precision: &'static str,
+        /// Why not.
+        reason: String,
+    },
     /// The thread pool could not be set up as asked.
     #[error("cannot use {requested} threads: {reason}")]
     Threads {
@@ -298,6 +389,7 @@ impl EmbedError {
                 | EmbedError::InvalidConfig { .. }
                 | EmbedError::UnsupportedPooling { .. }
                 | EmbedError::DeviceUnavailable { .. }
+                | EmbedError::PrecisionUnavailable { .. }
                 | EmbedError::Threads { .. }
         )
     }
@@ -356,6 +448,7 @@ pub struct SentenceTransformer {
     fingerprint: String,
     batch_size: usize,
     device: String,
+    precision: Precision,
 }
 
 impl std::fmt::Debug for SentenceTransformer {
@@ -364,6 +457,7 @@ impl std::fmt::Debug for SentenceTransformer {
             .field("fingerprint", &self.fingerprint)
             .field("device", &self.device)
             .field("batch_size", &self.batch_size)
+            .field("precision", &self.precision)
             .finish_non_exhaustive()
     }
 }
@@ -405,9 +499,29 @@ impl SentenceTransformer {
         let device = candle_device(opts.device)?;
         let mut model = ModelDir::read(dir)?;
         let weights = std::mem::take(&mut model.weights);
+        let cpu_engine = matches!(
+            (opts.engine, &device),
+            (Engine::Auto, candle_core::Device::Cpu)
+        );
+        // Only the CPU engine has a bf16 path; `auto` means fp32 on the others.
+        let precision = match opts.precision {
+            Precision::Auto if !cpu_engine => Precision::Fp32,
+            p => p.resolve()?,
+        };
+        if precision == Precision::Bf16 && !cpu_engine {
+            return Err(EmbedError::PrecisionUnavailable {
+                precision: "bf16",
+                reason: "only verbatim's CPU engine has a bf16 path".into(),
+            });
+        }
         let (backend, device_name) = match (opts.engine, &device) {
             (Engine::Auto, candle_core::Device::Cpu) => (
-                Backend::Cpu(CpuBert::load(weights, &model.config, &model.weights_path)?),
+                Backend::Cpu(CpuBert::load(
+                    weights,
+                    &model.config,
+                    &model.weights_path,
+                    precision == Precision::Bf16,
+                )?),
                 "cpu".to_string(),
             ),
             (_, dev) => {
@@ -425,6 +539,8 @@ impl SentenceTransformer {
             dir = %dir.display(),
             fingerprint = %model.fingerprint,
             device = %device_name,
+            precision = %precision,
+            bf16_kernel = bf16::kernel_name(),
             "embedding model loaded"
         );
         Ok(Self {
@@ -437,7 +553,13 @@ impl SentenceTransformer {
             fingerprint: model.fingerprint,
             batch_size: opts.batch_size.max(1),
             device: device_name,
+            precision,
         })
+    }
+
+    /// The precision the model runs in: `fp32` or `bf16` (never `auto`).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The pooling the model's `1_Pooling/config.json` asks for.

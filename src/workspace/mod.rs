@@ -99,6 +99,9 @@ pub struct ModelConfig {
     /// Texts per forward pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
+    /// The CPU encoder's number format: `fp32`, `bf16` or `auto` (`--precision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::embed::Precision>,
 }
 
 /// Where this workspace finds model folders (`[models]` in `verbatim.toml`).

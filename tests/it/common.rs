@@ -36,6 +36,9 @@ pub fn verbatim(ws: &Path) -> Command {
         .env_remove("VERBATIM_TOKEN")
         .env("VERBATIM_WORKSPACE", ws)
         .env_remove("VERBATIM_THREADS")
+        // fp32 everywhere, so outputs (snapshots, scores) do not depend on whether the test
+        // machine has AVX512-BF16; the bf16 path has its own tests (embed.rs).
+        .env("VERBATIM_PRECISION", "fp32")
         .env("NO_COLOR", "1");
     c
 }

@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use verbatim::embed::{
-    default_model_dir, EmbedError, EmbedOptions, Embedder, Engine, Pooling, SentenceTransformer,
-    TextKind,
+    default_model_dir, EmbedError, EmbedOptions, Embedder, Engine, Pooling, Precision,
+    SentenceTransformer, TextKind,
 };
 
-use crate::common::{fixture, model_dir, repo};
+use crate::common::{fixture, json, model_dir, repo, run, stderr, verbatim};
 
 struct Reference {
     id: String,
@@ -60,9 +60,11 @@ fn load(dir: &Path, opts: EmbedOptions) -> SentenceTransformer {
         .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
+/// The CPU engine in fp32: the reference comparisons here hold fp32 to cosine ≥ 0.9999.
 fn cpu() -> EmbedOptions {
     EmbedOptions {
         device: verbatim::embed::Device::Cpu,
+        precision: Precision::Fp32,
         ..EmbedOptions::default()
     }
 }
@@ -447,4 +449,121 @@ fn weights_saved_with_a_bert_prefix_load_the_same() {
         let d = max_abs_diff(&got, &want);
         assert!(d <= 1e-5, "{engine:?}: prefixed weights differ by {d}");
     }
+}
+
+/// The bf16 path (issue 19): where the CPU has it, its vectors stay within cosine 0.999 of the
+/// fp32 ones (and of sentence-transformers') on every reference text, with the same fingerprint
+/// (the two are interchangeable in a workspace); `auto` picks it where the CPU has AMX. Where
+/// the CPU lacks AVX512-BF16, `auto` is fp32 and `bf16` is refused with a message naming the
+/// missing instructions.
+#[test]
+fn bf16_vectors_stay_within_cosine_0_999_of_fp32() {
+    let rows = reference();
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let dir = model_dir();
+    let with = |precision| EmbedOptions { precision, ..cpu() };
+    let auto = load(&dir, with(Precision::Auto));
+    let kernel = verbatim::embed::bf16_kernel();
+    eprintln!("bf16 kernel on this CPU: {kernel}");
+    let want = if kernel == "amx" {
+        Precision::Bf16
+    } else {
+        Precision::Fp32
+    };
+    assert_eq!(auto.precision(), want);
+    if !verbatim::embed::bf16_available() {
+        eprintln!("no AVX512-BF16 on this CPU: checked that auto falls back to fp32");
+        let e = SentenceTransformer::load(&dir, &with(Precision::Bf16)).unwrap_err();
+        assert!(
+            matches!(e, EmbedError::PrecisionUnavailable { .. })
+                && e.to_string().contains("AVX512-BF16"),
+            "{e}"
+        );
+        return;
+    }
+    let bf16 = load(&dir, with(Precision::Bf16));
+    assert_eq!(bf16.precision(), Precision::Bf16);
+    let fp32 = load(&dir, cpu());
+    assert_eq!(fp32.precision(), Precision::Fp32);
+    assert_eq!(bf16.fingerprint(), fp32.fingerprint());
+    let a = fp32.embed(&texts, TextKind::Passage).unwrap();
+    let b = bf16.embed(&texts, TextKind::Passage).unwrap();
+    // bf16 really ran: the vectors are close, not equal.
+    assert!(max_abs_diff(&a, &b) > 1e-5, "bf16 vectors equal fp32's");
+    let (mut worst, mut worst_ref) = (f32::INFINITY, f32::INFINITY);
+    for ((x, y), r) in a.iter().zip(&b).zip(&rows) {
+        worst = worst.min(cosine(x, y));
+        worst_ref = worst_ref.min(cosine(y, &r.embedding));
+    }
+    eprintln!("bf16 vs fp32: min cosine {worst:.5}; bf16 vs sentence-transformers {worst_ref:.5}");
+    assert!(worst >= 0.999, "min cosine bf16/fp32 {worst}");
+    assert!(worst_ref >= 0.999, "min cosine bf16/reference {worst_ref}");
+    // Queries too, one at a time (gemm's own parallelism, not batches).
+    let q = bf16.embed(&[texts[0]], TextKind::Query).unwrap();
+    assert!(cosine(&q[0], &a[0]) >= 0.999);
+}
+
+/// `--precision` on the command line: `embed` reports the precision it ran in, `models` and
+/// `stats` show it (with why, for auto), `bf16` is refused by name where the CPU lacks it, and
+/// `[model] precision` in verbatim.toml is read (the harness's $VERBATIM_PRECISION is
+/// removed here so the file is what decides).
+#[test]
+fn precision_flag_reaches_the_engine_and_is_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    let input = ws.join("in.jsonl");
+    std::fs::write(&input, "{\"text\": \"the parcel came late\"}\n").unwrap();
+    let have = verbatim::embed::bf16_available();
+    let auto = if verbatim::embed::bf16_kernel() == "amx" {
+        "bf16"
+    } else {
+        "fp32"
+    };
+    let embed = |precision: &str| {
+        let mut c = verbatim(ws);
+        c.args(["--precision", precision, "embed"])
+            .arg(&input)
+            .arg("-o")
+            .arg(ws.join("out.npy"));
+        c
+    };
+    let e = json(&mut embed("fp32"));
+    assert_eq!(e["precision"], "fp32");
+    let e = json(&mut embed("auto"));
+    assert_eq!(e["precision"], auto);
+    if have {
+        assert_eq!(json(&mut embed("bf16"))["precision"], "bf16");
+    } else {
+        let o = run(&mut embed("bf16"));
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("AVX512-BF16"), "{}", stderr(&o));
+    }
+    let m = json(verbatim(ws).args(["--precision", "auto", "models"]));
+    assert_eq!(m["precision"]["setting"], "auto");
+    assert_eq!(m["precision"]["runs"], auto);
+    assert_eq!(m["precision"]["source"], "--precision");
+    let o = run(verbatim(ws).args(["--precision", "fp16", "models"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fp32, bf16 or auto"), "{}", stderr(&o));
+
+    // verbatim.toml decides when neither flag nor variable does.
+    crate::common::ok(verbatim(ws).arg("init").arg(ws));
+    let cfg = ws.join("verbatim.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = if text.contains("[model]\n") {
+        text.replacen("[model]\n", "[model]\nprecision = \"fp32\"\n", 1)
+    } else {
+        format!("{text}\n[model]\nprecision = \"fp32\"\n")
+    };
+    std::fs::write(&cfg, text).unwrap();
+    let s = json(verbatim(ws).env_remove("VERBATIM_PRECISION").arg("stats"));
+    assert_eq!(s["precision"]["setting"], "fp32", "{s}");
+    assert_eq!(s["precision"]["runs"], "fp32");
+    assert!(
+        s["precision"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("model.precision"),
+        "{s}"
+    );
 }

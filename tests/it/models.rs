@@ -55,6 +55,8 @@ impl Sandbox {
             .env_remove("VERBATIM_TOKEN")
             .env_remove("VERBATIM_WORKSPACE")
             .env_remove("VERBATIM_THREADS")
+            // As `common::verbatim` does: vectors that do not depend on the CPU's bf16 support.
+            .env("VERBATIM_PRECISION", "fp32")
             .env("HOME", self.path("home"))
             .env("XDG_DATA_HOME", self.path("xdg"))
             .env("NO_COLOR", "1");
