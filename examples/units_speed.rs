@@ -96,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             batch_size: 32,
             device: Device::Cpu,
             engine: Engine::Auto,
+            ..EmbedOptions::default()
         },
     )?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
