@@ -960,17 +960,18 @@ fn lookup(w: &str) -> Option<&'static Vec<usize>> {
     })
 }
 
-/// Words that name their family only when nothing else in the unit names one: measures of time
+/// Words that name Delays only when nothing else in the unit names an aspect: measures of time
 /// and waiting say "Delays" alone ("waited 3 hours"), but beside a word of another family they
 /// are how long that went wrong ("2 hours on hold": Customer service; measured on the airline
-/// complaints, where "hour" sent phone holds to Delays).
-const WEAK: &[&str] = &[
+/// complaints, where "hour" sent phone holds to Delays). Only their Delays reading is weak:
+/// "arrived" still names Delivery.
+const WEAK_FOR_DELAYS: &[&str] = &[
     "hour", "hours", "waiting", "waited", "arrived", "arrive", "arrival", "heure", "heures",
     "attente", "attendre", "attendu",
 ];
 
-/// The aspect families a unit's text names, in family order (empty: none). A [`WEAK`] word
-/// counts only when no other word names a family.
+/// The aspect families a unit's text names, in family order (empty: none). The Delays reading
+/// of a [`WEAK_FOR_DELAYS`] word counts only when no other family is named.
 pub fn families_of(text: &str) -> Vec<usize> {
     let ws = words(text);
     let lex = lexicon();
@@ -978,10 +979,12 @@ pub fn families_of(text: &str) -> Vec<usize> {
     let mut weak: Vec<usize> = Vec::new();
     for (i, w) in ws.iter().enumerate() {
         if let Some(f) = lookup(w) {
-            if WEAK.contains(&w.as_str()) {
-                weak.extend(f);
-            } else {
-                out.extend(f);
+            for &f in f {
+                if FAMILIES[f].en == "Delays" && WEAK_FOR_DELAYS.contains(&w.as_str()) {
+                    weak.push(f);
+                } else {
+                    out.push(f);
+                }
             }
         }
         if let Some(next) = ws.get(i + 1) {
@@ -1526,6 +1529,8 @@ mod tests {
         assert_eq!(name("my bag"), ["Packaging", "Baggage"]);
         // A measure of waiting names Delays alone, not beside another aspect.
         assert_eq!(name("We waited 3 hours for nothing"), ["Delays"]);
+        assert_eq!(name("It arrived two days early"), ["Delivery"]);
+        assert_eq!(name("It arrived on time"), ["Delivery", "Delays"]);
         assert_eq!(name("2 hours on hold with an agent"), ["Customer service"]);
         assert_eq!(
             name("Delayed 2 hours and nobody answered the phone"),
