@@ -703,26 +703,7 @@ impl VectorIndex {
     /// filter at all — hnsw_rs then stops as soon as no candidate can improve the answer, where
     /// a filtered walk explores until its candidates run out (2–3× the time at 100k).
     pub fn search_all(&self, query: &[f32], k: usize, ef: usize) -> Vec<(i64, f32)> {
-        if !self.meta.masked.is_empty() {
-            return self.search(query, k, ef, |_| true);
-        }
-        if self.meta.points == 0 {
-            return Vec::new();
-        }
-        assert!(
-            !self.unloaded,
-            "a vector index opened unloaded is searched before VectorIndex::load"
-        );
-        let query = query.to_vec();
-        self.graph.run(move |graph| {
-            let Some(g) = graph.as_ref() else {
-                return Vec::new();
-            };
-            g.search_filter(&query, k, ef.max(k), None)
-                .into_iter()
-                .map(|n| (n.d_id as i64, 1.0 - n.distance))
-                .collect()
-        })
+        self.walk(query, k, ef, None)
     }
 
     /// Approximate nearest neighbours among the slots `accept` allows: `(vec_id, cosine)`, best first.
@@ -732,6 +713,18 @@ impl VectorIndex {
         k: usize,
         ef: usize,
         accept: impl Fn(usize) -> bool + Send + 'static,
+    ) -> Vec<(i64, f32)> {
+        self.walk(query, k, ef, Some(Box::new(accept)))
+    }
+
+    /// The graph walk of [`VectorIndex::search`] and [`VectorIndex::search_all`]: masked slots
+    /// and those `accept` refuses are never returned; with neither, no filter is given.
+    fn walk(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Option<Box<dyn Fn(usize) -> bool + Send>>,
     ) -> Vec<(i64, f32)> {
         if self.meta.points == 0 {
             return Vec::new();
@@ -746,8 +739,11 @@ impl VectorIndex {
             let Some(g) = graph.as_ref() else {
                 return Vec::new();
             };
-            let filter = |id: &usize| !masked.contains(*id) && accept(*id);
-            g.search_filter(&query, k, ef.max(k), Some(&filter))
+            let filter =
+                |id: &usize| !masked.contains(*id) && accept.as_ref().is_none_or(|a| a(*id));
+            let filtered = accept.is_some() || !masked.is_empty();
+            let filter: Option<&dyn FilterT> = filtered.then_some(&filter as &dyn FilterT);
+            g.search_filter(&query, k, ef.max(k), filter)
                 .into_iter()
                 .map(|n| (n.d_id as i64, 1.0 - n.distance))
                 .collect()

@@ -976,6 +976,7 @@ mod tests {
             .collect();
         assert!(most.len() > EXACT_SCAN_LIMIT);
         let most_docs: Vec<i64> = most.iter().copied().collect();
+        let qv = e.embed(&[old], TextKind::Query).unwrap().pop().unwrap();
         let check = |got: &[(i64, f32)], exact: &[(i64, f32)], set: Option<&HashSet<i64>>| {
             let docs: HashSet<i64> = got.iter().map(|h| h.0).collect();
             assert_eq!(docs.len(), got.len(), "a verbatim appears once");
@@ -983,7 +984,7 @@ mod tests {
                 .vectors_of(&docs.iter().copied().collect::<Vec<_>>())
                 .unwrap()
                 .into_iter()
-                .map(|(d, v)| (d, crate::vecmath::dot(&got_query(), &v)))
+                .map(|(d, v)| (d, crate::vecmath::dot(&qv, &v)))
                 .collect();
             for (d, c) in got {
                 assert!(
@@ -1002,14 +1003,6 @@ mod tests {
             let found = got.iter().take(10).filter(|h| top.contains(&h.0)).count();
             assert!(found >= 8, "{found}/10 of the exact top 10");
         };
-        fn got_query() -> Vec<f32> {
-            HashEmbedder::new()
-                .embed(&["refund refund refund lost bag lost"], TextKind::Query)
-                .unwrap()
-                .pop()
-                .unwrap()
-        }
-        let qv = got_query();
         // The nearest slot is r5's stale one (its old text is the query, word for word).
         let stale = ix.vectors.search_all(&qv, 1, 128);
         assert!(store.docs_for_vec_ids(&[stale[0].0]).unwrap()[0].is_none());
