@@ -1538,6 +1538,52 @@ mod tests {
         );
     }
 
+    /// "Great taste", "love the taste" and "best taste ever" say one thing: one praise child,
+    /// not three siblings (Amazon's "Taste › taste great", "› good taste"…); a specific
+    /// complaint stays its own child.
+    #[test]
+    fn synonymous_praise_is_one_child_and_a_specific_complaint_its_own() {
+        let dim = 4;
+        let mut x = Vec::new();
+        let mut texts = Vec::new();
+        let mut polarity = Vec::new();
+        for i in 0..90 {
+            let mut v = vec![1.0f32, 0.1 + (i % 7) as f32 * 0.01, 0.05, 0.0];
+            crate::vecmath::l2_normalize(&mut v);
+            x.extend(v);
+            texts.push(["Great taste", "I love the taste", "Best taste ever"][i % 3]);
+            polarity.push(1i8);
+        }
+        for i in 0..30 {
+            let mut v = vec![0.2f32, 1.0, 0.05 + (i % 5) as f32 * 0.01, 0.0];
+            crate::vecmath::l2_normalize(&mut v);
+            x.extend(v);
+            texts.push("Way too salty");
+            polarity.push(-1);
+        }
+        let mut reader = super::super::label::OpinionReader::default();
+        let said: Vec<Vec<(String, i8)>> = texts.iter().map(|t| reader.keys(t, false)).collect();
+        let idx: Vec<usize> = (0..texts.len()).collect();
+        let groups = idx.clone();
+        let (lab, k) = said_children(
+            &x,
+            dim,
+            &idx,
+            &groups,
+            &said,
+            &polarity,
+            texts.len() as f64,
+            &TreeParams::default(),
+            7,
+        );
+        assert_eq!(k, 2, "{lab:?}");
+        assert!(lab[..90].iter().all(|&l| l == lab[0]), "{lab:?}");
+        assert!(
+            lab[90..].iter().all(|&l| l == lab[90] && l != lab[0]),
+            "{lab:?}"
+        );
+    }
+
     /// Units on three synthetic directions: taste words, delivery words, and words of no aspect.
     #[test]
     fn ambiguous_and_unnamed_units_follow_the_data() {

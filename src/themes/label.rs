@@ -1244,6 +1244,146 @@ const FAILED: &[&str] = &[
     "marche",
 ];
 
+/// Generic evaluations: words that say only "good", "bad", "a problem" or "thanks", whatever
+/// the aspect. A child is what is *said* about an aspect, and "great taste", "love the taste"
+/// and "good taste" say one thing: counted apart they made three praise siblings of one parent
+/// (Amazon: "Taste › taste great", "› good taste", "› delicious"…; airline tweets: "Customer
+/// service › thanks" beside "› thank customer"). So an opinion core made of one of these words
+/// is its canonical word ([`generic`]), negation kept ("not great" → "not good").
+const GENERIC_EN: &[(&str, &[&str])] = &[
+    (
+        "good",
+        &[
+            "good",
+            "great",
+            "excellent",
+            "amazing",
+            "awesome",
+            "love",
+            "loved",
+            "loves",
+            "lovely",
+            "best",
+            "better",
+            "nice",
+            "perfect",
+            "perfectly",
+            "fantastic",
+            "wonderful",
+            "happy",
+            "pleased",
+            "favorite",
+            "favourite",
+            "satisfied",
+            "superb",
+            "outstanding",
+            "impressed",
+            "glad",
+            "fabulous",
+            "incredible",
+            "terrific",
+            "enjoy",
+            "enjoyed",
+        ],
+    ),
+    (
+        "bad",
+        &[
+            "bad",
+            "terrible",
+            "awful",
+            "horrible",
+            "worst",
+            "worse",
+            "poor",
+            "poorly",
+            "hate",
+            "hated",
+            "sucks",
+            "suck",
+            "sucked",
+            "horrendous",
+            "pathetic",
+            "lousy",
+            "nasty",
+            "garbage",
+            "trash",
+            "joke",
+            "nightmare",
+            "ridiculous",
+            "unacceptable",
+            "disappointing",
+            "disappointed",
+            "disappointment",
+            "shame",
+            "sad",
+            "angry",
+            "upset",
+            "frustrated",
+            "frustrating",
+            "annoying",
+        ],
+    ),
+    (
+        "problem",
+        &["problem", "problems", "issue", "issues", "mess"],
+    ),
+    ("thanks", &["thanks", "thank", "appreciate", "appreciated"]),
+];
+
+/// [`GENERIC_EN`]'s French counterpart.
+const GENERIC_FR: &[(&str, &[&str])] = &[
+    (
+        "bon",
+        &[
+            "bon",
+            "bonne",
+            "bons",
+            "bonnes",
+            "excellent",
+            "excellente",
+            "super",
+            "genial",
+            "geniale",
+            "parfait",
+            "parfaite",
+            "top",
+            "adore",
+            "aime",
+            "bravo",
+            "impeccable",
+            "satisfait",
+            "satisfaite",
+        ],
+    ),
+    (
+        "mauvais",
+        &[
+            "mauvais",
+            "mauvaise",
+            "nul",
+            "nulle",
+            "decu",
+            "decue",
+            "decevant",
+            "decevante",
+            "deception",
+        ],
+    ),
+    ("probleme", &["probleme", "problemes", "souci"]),
+    ("merci", &["merci"]),
+];
+
+/// The canonical word of a generic evaluation ([`GENERIC_EN`], [`GENERIC_FR`]), or `None` for
+/// a word that says something of its own ("stale", "crushed", "delicious").
+pub fn generic(word: &str, french: bool) -> Option<&'static str> {
+    let table = if french { GENERIC_FR } else { GENERIC_EN };
+    table
+        .iter()
+        .find(|(_, words)| words.contains(&word))
+        .map(|(canonical, _)| *canonical)
+}
+
 /// What units say, read for the theme tree's children ([`super::anchor`]): the opinion cores
 /// of a unit — an opinion or issue word of the lexicon ("stale", "crushed", "delicious"), "too"
 /// + any word ("too sweet"), a multi-word expression ("on time"), a negated failure ("never
@@ -1289,7 +1429,8 @@ impl OpinionReader {
                 let core = if excess {
                     Some((format!("{} {}", words[i - 1].key, w.key), -1))
                 } else if w.polarity != 0 {
-                    Some((w.key.clone(), w.polarity))
+                    let key = generic(&w.key, french).map_or_else(|| w.key.clone(), str::to_string);
+                    Some((key, w.polarity))
                 } else if negated && FAILED.contains(&w.key.as_str()) {
                     // "never arrived": the negation is the complaint, not a flip of praise.
                     out.push((format!("{not} {}", w.key), -1));
@@ -1872,6 +2013,13 @@ fn label_child(
             .filter(|&(_, n)| n as f64 >= KEYED_SHARE * size);
         if let Some((key, n)) = top {
             let word = key.rsplit(' ').next().unwrap_or(key);
+            let french = cand.mostly_french(range.clone());
+            // A generic evaluation ("good": great, love, best…) is said in any of its words,
+            // and named only with what it is about: a phrase ("great service"), else the
+            // aspect ("good customer service"); a bare "love" or "worst" names nothing. Thanks
+            // are merged the same way but are named by themselves.
+            let is_generic = generic(word, french) == Some(word);
+            let names_nothing = is_generic && !matches!(word, "thanks" | "merci");
             // Phrases holding the opinion word (of the child's sentiment or none: `scored` is
             // filtered so), said by enough of its units; multi-word first ("taste great" says
             // more than "great"), then the opinion alone.
@@ -1880,13 +2028,29 @@ fn label_child(
                 .iter()
                 .filter(|x| {
                     let stem = |w: &str| w.trim_end_matches('s').to_string();
-                    x.2.split(' ').any(|w| stem(w) == stem(word)) && x.2.split(' ').count() <= 3
+                    // Keys are stems ("wonder"): a generic word is looked up as shown.
+                    let says_generic = is_generic
+                        && cand
+                            .phrases
+                            .display(x.3)
+                            .to_lowercase()
+                            .split(' ')
+                            .any(|w| generic(w, french) == Some(word));
+                    (says_generic || x.2.split(' ').any(|w| stem(w) == stem(word)))
+                        && x.2.split(' ').count() <= 3
+                        && !(names_nothing && !x.2.contains(' '))
                 })
                 .collect();
             let enough = |x: &(bool, f64, &str, u32, u32)| x.4 as f64 >= KEYED_PHRASE * n as f64;
+            // A generic evaluation is named by what it is about: a phrase that names an
+            // aspect ("taste is wonderful") before one that does not ("kids love").
+            let names_aspect = |x: &(bool, f64, &str, u32, u32)| {
+                names_nothing && !super::anchor::families_of(&cand.phrases.display(x.3)).is_empty()
+            };
             phrases.sort_by(|a, b| {
                 enough(b)
                     .cmp(&enough(a))
+                    .then(names_aspect(b).cmp(&names_aspect(a)))
                     .then(b.0.cmp(&a.0))
                     .then(b.4.cmp(&a.4))
                     .then(a.2.cmp(b.2))
@@ -1896,16 +2060,24 @@ fn label_child(
                 .position(|x| !enough(x))
                 .unwrap_or(phrases.len());
             let display: Vec<String> = phrases.iter().map(|x| cand.phrases.display(x.3)).collect();
-            // Taken elsewhere in the tree, the opinion says its aspect ("bad" → "bad place").
-            let with_parent = parent
-                .split(|c: char| !c.is_alphanumeric())
-                .find(|w| !w.is_empty())
-                .map(|w| format!("{key} {}", w.to_lowercase()));
+            // Taken elsewhere in the tree, the opinion says its aspect ("bland" → "bland
+            // packaging", "thanks" → "thanks customer service"; in General "good overall"). A
+            // generic evaluation says it before its bare word: "good" alone names nothing.
+            let with_parent = if super::anchor::is_general(parent) {
+                format!("{key} {}", if french { "en général" } else { "overall" })
+            } else {
+                let aspect = parent.split(" & ").next().unwrap_or(parent);
+                format!("{key} {}", aspect.to_lowercase())
+            };
+            let (first, second) = if names_nothing {
+                (with_parent, key.to_string())
+            } else {
+                (key.to_string(), with_parent)
+            };
             let options: Vec<String> = display[..fewer]
                 .iter()
                 .cloned()
-                .chain(std::iter::once(key.to_string()))
-                .chain(with_parent)
+                .chain([first, second])
                 .chain(display[fewer..].iter().cloned())
                 .collect();
             let label = options
@@ -1925,14 +2097,30 @@ fn label_child(
             return TreeLabel { label, keywords };
         }
     }
-    // (display, units saying it) of each candidate.
-    let named: Vec<(String, u32)> = scored
-        .iter()
-        .map(|x| (cand.phrases.display(x.3), x.4))
-        .filter(|n| n.0.to_lowercase() != parent.to_lowercase())
-        .collect();
-    let names: Vec<String> = named.iter().map(|n| n.0.clone()).collect();
     let french = cand.mostly_french(range.clone());
+    // (display, units saying it) of each candidate; the ones that name something first: a
+    // phrase, a noun or an opinion word before a lone verb or particle ("supposed", "what's",
+    // "off"), and a bare "issue" or "problem" last of all.
+    let mut named: Vec<(u8, String, u32)> = scored
+        .iter()
+        .map(|x| {
+            let single = !x.2.contains(' ');
+            let noun = cand.nouns.ids.get(x.2).is_some_and(|&id| cand.is_noun(id));
+            let opinion = cand.phrase_polarity[x.3 as usize] != 0;
+            let rank = if single && matches!(generic(x.2, french), Some("problem" | "probleme")) {
+                2
+            } else if single && !noun && !opinion {
+                1
+            } else {
+                0
+            };
+            (rank, cand.phrases.display(x.3), x.4)
+        })
+        .filter(|n| n.1.to_lowercase() != parent.to_lowercase())
+        .collect();
+    named.sort_by_key(|n| n.0);
+    let named: Vec<(String, u32)> = named.into_iter().map(|n| (n.1, n.2)).collect();
+    let names: Vec<String> = named.iter().map(|n| n.0.clone()).collect();
     let rest = match (dominant, french) {
         (-1, false) => "and other complaints",
         (1, false) => "and other praise",
@@ -2127,8 +2315,9 @@ mod tests {
         assert_eq!(l.children[0][0].label, "arrived crushed", "{l:?}");
         assert_eq!(l.children[1][0].label, "too salty", "{l:?}");
         assert_eq!(l.children[1][1].label, "delicious taste", "{l:?}");
-        // Praise for packaging: a positive phrase, never the complaint.
-        assert!(l.children[0][1].label.contains("love"), "{l:?}");
+        // Praise for packaging: a positive phrase, never the complaint; its units say only
+        // "love" (a generic evaluation), so the label says what they love.
+        assert_eq!(l.children[0][1].label, "good packaging", "{l:?}");
     }
 
     #[test]
@@ -2252,6 +2441,26 @@ mod tests {
             [("on hold".into(), -1)]
         );
         assert!(keys(&mut r, "Stale and bland", false).contains(&("stale".into(), -1)));
+        // Generic evaluations are one opinion whatever the word: "great", "love" and "best" say
+        // "good", "worst" and "sucks" say "bad", negation kept; specific words stay themselves.
+        for (t, k) in [
+            ("Great taste", ("good", 1)),
+            ("I love the taste", ("good", 1)),
+            ("Best coffee ever", ("good", 1)),
+            ("Worst customer service", ("bad", -1)),
+            ("Your service sucks", ("bad", -1)),
+            ("The taste was not great", ("not good", -1)),
+            ("Thank you so much", ("thanks", 1)),
+            ("Another issue with the app", ("problem", -1)),
+            ("Delicious taste", ("delicious", 1)),
+        ] {
+            assert_eq!(keys(&mut r, t, false), [(k.0.into(), k.1)], "{t}");
+        }
+        assert_eq!(
+            keys(&mut r, "Service nul, vraiment décevant", true),
+            [("mauvais".into(), -1)]
+        );
+        assert_eq!(keys(&mut r, "Excellent café", true), [("bon".into(), 1)]);
         assert_eq!(
             keys(&mut r, "Le colis n'est jamais arrivé", true),
             [("pas arrive".into(), -1)]
