@@ -384,32 +384,107 @@ fn chart_priority(out: &mut String, r: &Report) {
     // Largest first, so small circles stay on top and readable.
     let mut order: Vec<&(&ThemeSummary, f64)> = owned.iter().collect();
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
-    for (p, pr) in order {
-        let rad = 4.0 + 18.0 * (pr / pmax).sqrt();
-        // Names of circles in the right third go on their left, so they stay on the page.
-        let (tx, anchor) = if x(p.share) > left + (w - left - right) * 0.66 {
-            (x(p.share) - rad - 3.0, "end")
-        } else {
-            (x(p.share) + rad + 3.0, "start")
-        };
+    let rad = |pr: f64| 4.0 + 18.0 * (pr / pmax).sqrt();
+    for (p, pr) in &order {
         w!(
             out,
             "<g><title>{}: {} of verbatims, {} negative; priority of its listed problems {:.4}</title>\
              <circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{C_NEG}\" fill-opacity=\".28\" \
-             stroke=\"{C_NEG}\"/><text class=\"b\" x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text></g>\n",
+             stroke=\"{C_NEG}\"/></g>\n",
             esc(&format!("{} {}", p.id, p.label)),
             pct(p.share),
             whole_pct(neg(p)),
             pr,
             n(x(p.share)),
             n(y(neg(p))),
-            n(rad),
+            n(rad(*pr)),
+        );
+    }
+    // Names after every circle, each where it overlaps no name placed before it (close aspects
+    // otherwise print over each other: "Seats & comfort" on "Queues & boarding").
+    let mut placed: Vec<LabelBox> = Vec::new();
+    for (p, pr) in &order {
+        let (cx, cy, r) = (x(p.share), y(neg(p)), rad(*pr));
+        let (tx, ty, anchor) = place_label(&p.label, cx, cy, r, (left, w - right), &placed);
+        placed.push(LabelBox::new(&p.label, tx, ty, anchor));
+        w!(
+            out,
+            "<text class=\"b\" x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>\n",
             n(tx),
-            n(y(neg(p)) + 4.0),
+            n(ty),
             esc(&p.label)
         );
     }
     out.push_str("</svg>\n<p class=\"note\">Circle area: the summed priority (volume × negativity × (1 + score drag)) of the aspect's children in the list above; General, what names no aspect, is not drawn.</p>\n</figure>\n");
+}
+
+/// Width of a character of a chart name (bold, ~12 px), for placing names apart.
+const NAME_CHAR_W: f64 = 7.0;
+/// Height of a chart name's line.
+const NAME_H: f64 = 14.0;
+
+/// The box a chart name covers: x from `x0` to `x1`, baseline `y` (the text rises above it).
+#[derive(Clone, Copy, Debug)]
+struct LabelBox {
+    x0: f64,
+    x1: f64,
+    y: f64,
+}
+
+impl LabelBox {
+    fn new(label: &str, x: f64, y: f64, anchor: &str) -> Self {
+        let width = label.chars().count() as f64 * NAME_CHAR_W;
+        let x0 = match anchor {
+            "end" => x - width,
+            "middle" => x - width / 2.0,
+            _ => x,
+        };
+        LabelBox {
+            x0,
+            x1: x0 + width,
+            y,
+        }
+    }
+
+    fn overlaps(&self, o: &LabelBox) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && (self.y - o.y).abs() < NAME_H
+    }
+}
+
+/// Where the name of a circle at (`cx`, `cy`), radius `r`, goes: beside it (right, or left in
+/// the right third so it stays on the page), else the other side, else a line above or below,
+/// else further up or down — the first place that overlaps no name in `placed` and stays
+/// within `bounds` across. Returns (x, baseline y, text-anchor).
+fn place_label(
+    label: &str,
+    cx: f64,
+    cy: f64,
+    r: f64,
+    bounds: (f64, f64),
+    placed: &[LabelBox],
+) -> (f64, f64, &'static str) {
+    let right = (cx + r + 3.0, cy + 4.0, "start");
+    let left = (cx - r - 3.0, cy + 4.0, "end");
+    let (first, second) = if cx > bounds.0 + (bounds.1 - bounds.0) * 0.66 {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    let mut candidates = vec![first, second];
+    candidates.push((cx, cy - r - 4.0, "middle"));
+    candidates.push((cx, cy + r + NAME_H, "middle"));
+    for k in 1..=3 {
+        let dy = k as f64 * NAME_H;
+        for (x, y, a) in [first, second] {
+            candidates.push((x, y - dy, a));
+            candidates.push((x, y + dy, a));
+        }
+    }
+    let fits = |&(x, y, a): &(f64, f64, &'static str)| {
+        let b = LabelBox::new(label, x, y, a);
+        b.x0 >= bounds.0 - 50.0 && b.x1 <= bounds.1 + 20.0 && !placed.iter().any(|o| o.overlaps(&b))
+    };
+    candidates.iter().copied().find(fits).unwrap_or(first)
 }
 
 /// The tree report as Markdown: what to fix first, the tree as a table, then per parent its
@@ -541,5 +616,39 @@ fn markdown_child(out: &mut String, t: &ThemeSummary) {
             markdown_unit(out, u);
         }
         out.push_str("\n</details>\n");
+    }
+}
+
+#[cfg(test)]
+mod chart_tests {
+    use super::*;
+
+    /// Close aspects ("Seats & comfort" beside "Queues & boarding"): every name lands where it
+    /// overlaps no name placed before it, and near its circle.
+    #[test]
+    fn chart_names_of_close_circles_never_overlap() {
+        let circles = [
+            ("Queues & boarding", 300.0, 200.0),
+            ("Seats & comfort", 296.0, 203.0),
+            ("Website & app", 290.0, 198.0),
+            ("Price", 302.0, 190.0),
+            ("Customer service", 640.0, 210.0),
+        ];
+        let mut placed: Vec<LabelBox> = Vec::new();
+        for (label, cx, cy) in circles {
+            let (x, y, a) = place_label(label, cx, cy, 8.0, (56.0, 696.0), &placed);
+            let b = LabelBox::new(label, x, y, a);
+            assert!(
+                !placed.iter().any(|o| o.overlaps(&b)),
+                "{label} at {b:?} over {placed:?}"
+            );
+            assert!(
+                (y - cy).abs() <= 4.0 * NAME_H + 8.0,
+                "{label} far from its circle"
+            );
+            placed.push(b);
+        }
+        // A name in the right third goes on the circle's left, so it stays on the page.
+        assert_eq!(placed[4].x1, 640.0 - 8.0 - 3.0);
     }
 }
