@@ -25,7 +25,13 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+PACKAGE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, PACKAGE_DIR)
+# Spark's Python workers (started by the JVM, which inherits this environment) import it too.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p)
+# ... with this Python (its venv has pyarrow), not the first `python3` on the PATH.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 import verbatim_spark  # noqa: E402
 
 BIN, MODELS, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
