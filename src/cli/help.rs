@@ -582,7 +582,10 @@ mod tests {
         if any || !cur.is_empty() {
             out.push(cur);
         }
-        if let Some(i) = out.iter().position(|w| w == ">" || w == "&&" || w == "|") {
+        if let Some(i) = out
+            .iter()
+            .position(|w| w == ">" || w == "<" || w == "&&" || w == "|")
+        {
             out.truncate(i);
         }
         out

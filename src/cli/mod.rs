@@ -162,6 +162,7 @@ enum Command {
     Prepare(Box<prepare::PrepareArgs>),
     /// Key files: `key export --for prepare` writes only what `prepare` needs.
     #[command(subcommand)]
+    #[command(after_help = help::KEY_EXPORT)]
     Key(prepare::KeyCommand),
     /// Counts: verbatims, respondents, dates, segments, index coverage.
     #[command(after_help = help::STATS)]

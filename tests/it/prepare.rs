@@ -212,8 +212,15 @@ fn prepared_rows_store_what_ingest_stores_bit_for_bit() {
     assert!(!shards[0].is_empty() && !shards[1].is_empty());
 }
 
-/// The output of `prepare`, rewritten with one constant column changed.
+/// The output of `prepare`, rewritten with one column's every value `value`.
 fn with_column(prepared: &[u8], name: &str, value: &str) -> Vec<u8> {
+    with_array(prepared, name, &|n| {
+        Arc::new(StringArray::from(vec![value; n])) as ArrayRef
+    })
+}
+
+/// The output of `prepare`, rewritten with one column replaced by `make(rows)`.
+fn with_array(prepared: &[u8], name: &str, make: &dyn Fn(usize) -> ArrayRef) -> Vec<u8> {
     let reader = arrow_ipc::reader::StreamReader::try_new(prepared, None).unwrap();
     let schema = reader.schema();
     let mut out = Vec::new();
@@ -222,7 +229,7 @@ fn with_column(prepared: &[u8], name: &str, value: &str) -> Vec<u8> {
         let b = b.unwrap();
         let i = schema.index_of(name).unwrap();
         let mut cols = b.columns().to_vec();
-        cols[i] = Arc::new(StringArray::from(vec![value; b.num_rows()]));
+        cols[i] = make(b.num_rows());
         w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
             .unwrap();
     }
@@ -260,6 +267,10 @@ fn another_key_model_or_legacy_key_is_refused_and_nothing_is_written() {
         ws.path(),
         "model",
     );
+    let v2 = with_array(&out, "schema_version", &|n| {
+        Arc::new(arrow_array::Int32Array::from(vec![2; n])) as ArrayRef
+    });
+    refused("c", &v2, ws.path(), "schema version");
     // The key file of another workspace cannot even be exported into place twice.
     let again = run(verbatim(ws.path())
         .args(["key", "export", "--for", "prepare", "--out"])
