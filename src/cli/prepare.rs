@@ -28,10 +28,11 @@ pub(super) struct PrepareArgs {
     /// machine, the workspace's `verbatim.key`). A path: never put keys in job configuration.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// With the workspace's own key file: whether rows without an id column get keyed ids (a
-    /// workspace setting; an exported key file says it itself).
-    #[arg(long, hide = true, default_value_t = true)]
-    keyed_ids: bool,
+    /// With the workspace's own key file of a workspace made before keyed content ids: rows
+    /// without an id column get the plain SHA-256 id, as that workspace gives them (an exported
+    /// key file says which itself).
+    #[arg(long, hide = true)]
+    plain_content_ids: bool,
     #[command(flatten)]
     columns: ColumnArgs,
     /// Rows per output batch and per embedding call.
@@ -66,7 +67,7 @@ pub(super) enum KeyCommand {
 /// stderr. Bad rows are `error` rows of the output, not a failed run (exit 0): a Spark task
 /// that failed would be retried for nothing.
 pub(super) fn cmd_prepare(g: &Global, a: PrepareArgs) -> Result<i32> {
-    let keys = HashKeys::open(&a.key, a.keyed_ids)
+    let keys = HashKeys::open(&a.key, !a.plain_content_ids)
         .with_context(|| format!("--key {}", a.key.display()))?;
     let Some(mapping) = mapping_from(&a.columns) else {
         bail!("--text COLUMN is required (it names the feedback text); the other column flags are as for `ingest`");
