@@ -6,7 +6,7 @@ CARGO ?= cargo
 BIN := target/release/verbatim
 DEMO_WS ?= demo-ws
 
-.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo eval-pii eval-search
+.PHONY: all demo test models build man fmt-check lint bench kill-loop clean-demo eval-pii eval-search test-spark
 
 all: build
 
@@ -81,6 +81,17 @@ eval-pii:
 # airline tweets and the demo data; lists unjudged hits. Needs ../shared/data (or DATA=folder).
 eval-search: models build
 	$(CARGO) run --release --locked --example search_eval -- $(if $(DATA),--data $(DATA))
+
+# The Spark adapter's local[2] checks (issue 18: partition invariance, Spark -> Parquet ->
+# ingest --prepared == ingest, a retried task, no personal data written, Spark's fixed cost).
+# Installs a JDK 17 (Debian) and pyspark 4.3 in a venv (PyPI) when missing; not part of `make
+# test` (the check took 1 min 52 s on 2 busy cores, plus the ~320 MB pyspark download).
+SPARK_VENV ?= target/spark-venv
+test-spark: models build
+	command -v java >/dev/null || (apt-get update && apt-get install -y openjdk-17-jre-headless)
+	test -x $(SPARK_VENV)/bin/python || python3 -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install -q 'pyspark>=4.3,<4.4' 'pandas<3' pyarrow
+	$(SPARK_VENV)/bin/python integrations/spark/tests/check_local.py target/release/verbatim models .
 
 kill-loop: models build
 	bash scripts/kill-loop.sh $(or $(N),200)

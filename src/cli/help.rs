@@ -52,7 +52,20 @@ Examples:
   # Again: nothing changed, so nothing is embedded (\"0 stored, 30 unchanged\")
   $ verbatim -w demo-ws ingest data/demo_feedback.csv
   # Machine-readable progress and summary (the remembered mapping)
-  $ verbatim -w demo-ws --progress jsonl --json ingest data/demo_feedback.csv";
+  $ verbatim -w demo-ws --progress jsonl --json ingest data/demo_feedback.csv
+  # Rows `verbatim prepare` made on a cluster (Parquet), one shard of four
+  $ verbatim -w shard-0 ingest --prepared prepared/ --shard 0/4";
+
+pub(super) const PREPARE: &str = "\
+Examples:
+  # Arrow IPC in, Arrow IPC out (what the Spark adapter runs per partition)
+  $ verbatim prepare --key prepare.key --text comment --id response_id \\
+      --respondent customer < part.arrow > prepared/part-0.arrow";
+
+pub(super) const KEY_EXPORT: &str = "\
+Examples:
+  # Only what `verbatim prepare` needs (no seal, audit or row key)
+  $ verbatim -w demo-ws key export --for prepare --out prepare.key";
 
 pub(super) const SEARCH: &str = "\
 Examples:
@@ -569,7 +582,10 @@ mod tests {
         if any || !cur.is_empty() {
             out.push(cur);
         }
-        if let Some(i) = out.iter().position(|w| w == ">" || w == "&&" || w == "|") {
+        if let Some(i) = out
+            .iter()
+            .position(|w| w == ">" || w == "<" || w == "&&" || w == "|")
+        {
             out.truncate(i);
         }
         out

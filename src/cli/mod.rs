@@ -7,6 +7,7 @@ mod backup;
 mod gdpr;
 mod help;
 mod output;
+mod prepare;
 mod progress;
 mod serve;
 mod themes;
@@ -155,6 +156,14 @@ enum Command {
         #[arg(long)]
         no_redact: bool,
     },
+    /// Prepare rows for a workspace elsewhere (a Spark executor): Arrow IPC on stdin → redacted,
+    /// pseudonymised, hashed and embedded rows as Arrow IPC on stdout. No workspace needed.
+    #[command(after_help = help::PREPARE)]
+    Prepare(Box<prepare::PrepareArgs>),
+    /// Key files: `key export --for prepare` writes only what `prepare` needs.
+    #[command(subcommand)]
+    #[command(after_help = help::KEY_EXPORT)]
+    Key(prepare::KeyCommand),
     /// Counts: verbatims, respondents, dates, segments, index coverage.
     #[command(after_help = help::STATS)]
     Stats,
@@ -365,8 +374,16 @@ enum RespondentCommand {
 #[derive(Args, Debug)]
 struct IngestArgs {
     /// Files to ingest.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "prepared")]
     files: Vec<PathBuf>,
+    /// A folder of rows `verbatim prepare` made (Parquet from a Spark job, or Arrow IPC):
+    /// stored without embedding; refused if made with another model, key or schema version.
+    #[arg(long, value_name = "DIR")]
+    prepared: Option<PathBuf>,
+    /// With --prepared: only the verbatims of shard i of S (by a hash of the respondent
+    /// pseudonym, else the id), e.g. 0/4.
+    #[arg(long, value_name = "i/S", requires = "prepared")]
+    shard: Option<verbatim::workspace::prepared::Shard>,
     #[command(flatten)]
     columns: ColumnArgs,
     #[command(flatten)]
@@ -624,9 +641,11 @@ fn run(cli: Cli) -> Result<i32> {
     let env = EnvLayer::from_process();
     let settings = match &cli.command {
         // These do not read the workspace (init makes one, restore writes a new one).
-        Command::Init { .. } | Command::Restore(_) | Command::Completions(_) | Command::Man(_) => {
-            Settings::resolve(&flags, &env, None)?
-        }
+        Command::Init { .. }
+        | Command::Restore(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Prepare(_) => Settings::resolve(&flags, &env, None)?,
         _ => Settings::load(&flags, &env)?,
     };
     g.settings = Some(settings);
@@ -685,7 +704,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Themes(a) => themes::cmd_themes(&g, &root, a),
         Command::Report(a) => themes::cmd_report(&g, &root, *a),
         Command::Ask(a) => ask::cmd_ask(&g, &root, *a),
-        Command::Ingest(a) => cmd_ingest(&g, &root, a),
+        Command::Ingest(a) => match &a.prepared {
+            Some(dir) => prepare::cmd_ingest_prepared(&g, &root, dir, &a),
+            None => cmd_ingest(&g, &root, a),
+        },
+        Command::Prepare(a) => prepare::cmd_prepare(&g, *a),
+        Command::Key(c) => prepare::cmd_key(&g, &root, c),
         Command::Search(a) => cmd_search(&g, &root, a),
         Command::Embed {
             input,

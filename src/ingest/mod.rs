@@ -32,6 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod arrow;
 mod csv;
 pub mod dates;
 mod decode;
@@ -45,6 +46,7 @@ mod xlsx;
 #[cfg(test)]
 mod tests;
 
+pub use arrow::read_batches as read_arrow_batches;
 pub use dates::{parse_date, DateOrder};
 pub use record::content_id;
 pub use scores::{ParseScoreMapError, ScoreMap};

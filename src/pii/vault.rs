@@ -10,6 +10,17 @@
 //! Losing the key file loses the originals and changes every pseudonym: back it up with the
 //! workspace (`verbatim backup` includes it, encrypted). Copying it elsewhere gives away the
 //! originals.
+//!
+//! **Per-purpose subkeys** (key file `version = 2`, every workspace made since issue 18): the
+//! file holds the seal key and a *root* key; four subkeys are derived from the root, one per
+//! purpose — `pseudonym` (respondent pseudonyms and ids that stand for personal data),
+//! `content` (content hashes), `audit` (the audit chain's mac) and `row` (row seals at rest).
+//! [`HashKeys`] (pseudonym + content) is all `verbatim prepare` needs, so `verbatim key export
+//! --for prepare` writes those two alone ([`HashKeys::write_export`]): the seal, audit and row
+//! keys never leave the workspace. A `version = 1` file (the legacy scheme, kept as it is so
+//! existing pseudonyms, ids, hashes, seals and audit macs do not change) uses its one
+//! `pseudonym` key for all four purposes; exporting it for prepare therefore gives away the
+//! audit and row keys too, and is refused unless asked for explicitly.
 
 use std::path::{Path, PathBuf};
 
@@ -66,10 +77,224 @@ pub enum VaultError {
     },
 }
 
-/// The two workspace keys.
+/// The workspace keys: the seal key and one key per purpose ([module docs](self)).
 pub struct Vault {
     seal: Zeroizing<[u8; 32]>,
+    /// The v2 root the subkeys come from; `None` for a legacy (v1) file.
+    root: Option<Zeroizing<[u8; 32]>>,
+    hashes: HashKeys,
+    audit: Zeroizing<[u8; 32]>,
+    row: Zeroizing<[u8; 32]>,
+}
+
+/// The keys that make the values a prepared row carries — respondent pseudonyms, ids that
+/// stand for personal data, keyed content ids and content hashes — and nothing else: what
+/// `verbatim prepare` holds on an executor.
+pub struct HashKeys {
     pseudonym: Zeroizing<[u8; 32]>,
+    content: Zeroizing<[u8; 32]>,
+    /// Rows without an id column get a keyed id (`h` + keyed hash); workspaces made before
+    /// keyed ids use the plain SHA-256 id ([`crate::ingest::content_id`]).
+    keyed_content_ids: bool,
+}
+
+impl std::fmt::Debug for HashKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HashKeys {{ key_id: {} }}", self.key_id())
+    }
+}
+
+/// What a prepare key file says it is for.
+const PREPARE_PURPOSE: &str = "prepare";
+
+fn hmac32(key: &[u8; 32], domain: &str, data: &[u8]) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(domain.as_bytes());
+    m.update(&[0]);
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+/// A subkey of the v2 root for `purpose`.
+fn subkey(root: &[u8; 32], purpose: &str) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(hmac32(root, "verbatim-subkey", purpose.as_bytes()))
+}
+
+/// Checks that only the owner can read a key file.
+fn check_private(path: &Path) -> Result<(), VaultError> {
+    let meta = std::fs::metadata(path).map_err(|source| VaultError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(VaultError::Permissions {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
+}
+
+/// A key file parsed as TOML, with typed access to its 32-byte hex keys.
+struct KeyTable<'a> {
+    path: &'a Path,
+    table: toml::Table,
+}
+
+impl<'a> KeyTable<'a> {
+    fn read(path: &'a Path) -> Result<KeyTable<'a>, VaultError> {
+        check_private(path)?;
+        let body =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| VaultError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            );
+        let table: toml::Table = toml::from_str(&body).map_err(|e| VaultError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(KeyTable { path, table })
+    }
+
+    fn invalid(&self, reason: String) -> VaultError {
+        VaultError::Invalid {
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+
+    fn version(&self) -> Option<i64> {
+        self.table.get("version").and_then(|v| v.as_integer())
+    }
+
+    fn purpose(&self) -> Option<&str> {
+        self.table.get("purpose").and_then(|v| v.as_str())
+    }
+
+    fn key(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+        let s = self
+            .table
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| self.invalid(format!("no `{name}` key")))?;
+        let bytes = Zeroizing::new(
+            hex::decode(s).map_err(|e| self.invalid(format!("`{name}` is not hex: {e}")))?,
+        );
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| self.invalid(format!("`{name}` is not 32 bytes")))?;
+        Ok(Zeroizing::new(arr))
+    }
+}
+
+impl HashKeys {
+    /// The respondent pseudonym of an identifier: `r_` + 20 hex digits of
+    /// HMAC-SHA256(pseudonym key, [`normalize_identifier`]). Same key, same pseudonym.
+    pub fn pseudonym(&self, identifier: &str) -> String {
+        let n = normalize_identifier(identifier);
+        format!(
+            "r_{}",
+            hex::encode(&hmac32(&self.pseudonym, "respondent", n.as_bytes())[..10])
+        )
+    }
+
+    /// A keyed hash (hex, 128 bits): domain `content` under the content key, any other under
+    /// the pseudonym key.
+    pub fn keyed_hash(&self, domain: &str, data: &[u8]) -> String {
+        let key = if domain == "content" {
+            &self.content
+        } else {
+            &self.pseudonym
+        };
+        hex::encode(&hmac32(key, domain, data)[..16])
+    }
+
+    /// Whether rows without an id column get keyed ids ([`HashKeys::content_id`]).
+    pub fn keyed_content_ids(&self) -> bool {
+        self.keyed_content_ids
+    }
+
+    /// The id of a row without an id column (see `Workspace::content_id`).
+    pub fn content_id(&self, text: &str) -> String {
+        if self.keyed_content_ids {
+            format!("h{}", &self.keyed_hash("content-id", text.as_bytes())[..16])
+        } else {
+            crate::ingest::content_id(text)
+        }
+    }
+
+    /// Names these keys without revealing them (64 bits of a mac over both): a prepared file
+    /// records it and `ingest --prepared` refuses another.
+    pub fn key_id(&self) -> String {
+        let mut both = Zeroizing::new([0u8; 65]);
+        both[..32].copy_from_slice(&*self.pseudonym);
+        both[32..64].copy_from_slice(&*self.content);
+        both[64] = u8::from(self.keyed_content_ids);
+        let mac = hmac32(&self.content, "key-id", &*both);
+        format!("k_{}", hex::encode(&mac[..8]))
+    }
+
+    /// Writes these keys alone as a prepare key file (mode 0600, never over an existing file).
+    pub fn write_export(&self, path: &Path) -> Result<(), VaultError> {
+        let body = Zeroizing::new(format!(
+            "# verbatim prepare key ({key_id}): makes respondent pseudonyms, ids and content\n\
+             # hashes for `verbatim prepare --key`. It cannot open sealed originals, audit entries\n\
+             # or row seals, but it can pseudonymise guessed identifiers: keep it as secret as the\n\
+             # data it is used on, mount it on executors as a file, never in job configuration.\n\
+             version = 2\npurpose = \"{PREPARE_PURPOSE}\"\nkey_id = \"{key_id}\"\n\
+             keyed_content_ids = {keyed}\npseudonym = \"{}\"\ncontent = \"{}\"\n",
+            hex::encode(*self.pseudonym),
+            hex::encode(*self.content),
+            key_id = self.key_id(),
+            keyed = self.keyed_content_ids,
+        ));
+        crate::fs::write_new(path, body.as_bytes(), 0o600).map_err(|e| VaultError::Io {
+            path: e.path,
+            source: e.source,
+        })
+    }
+
+    /// Reads the keys `prepare` needs from a prepare key file ([`HashKeys::write_export`]) or,
+    /// for a run on the workspace's own machine, from the workspace key file itself (whose
+    /// `keyed_content_ids` the caller passes: it is a workspace setting there).
+    pub fn open(path: &Path, workspace_keyed_ids: bool) -> Result<HashKeys, VaultError> {
+        let t = KeyTable::read(path)?;
+        if t.purpose() == Some(PREPARE_PURPOSE) {
+            if t.version() != Some(2) {
+                return Err(t.invalid("unknown version (expected `version = 2`)".into()));
+            }
+            let keyed = t
+                .table
+                .get("keyed_content_ids")
+                .and_then(|v| v.as_bool())
+                .ok_or_else(|| t.invalid("no `keyed_content_ids`".into()))?;
+            let keys = HashKeys {
+                pseudonym: t.key("pseudonym")?,
+                content: t.key("content")?,
+                keyed_content_ids: keyed,
+            };
+            let stated = t.table.get("key_id").and_then(|v| v.as_str());
+            if stated != Some(keys.key_id().as_str()) {
+                return Err(
+                    t.invalid("`key_id` does not match the keys (edited or damaged)".into())
+                );
+            }
+            return Ok(keys);
+        }
+        let mut v = Vault::from_table(&t)?;
+        v.hashes.keyed_content_ids = workspace_keyed_ids;
+        Ok(v.hashes)
+    }
 }
 
 impl std::fmt::Debug for Vault {
@@ -113,10 +338,53 @@ pub fn normalize_identifier(id: &str) -> String {
 impl Vault {
     /// Fresh random keys (not yet written anywhere).
     pub fn generate() -> Vault {
+        Vault::from_root(Zeroizing::new(random32()), Zeroizing::new(random32()))
+    }
+
+    /// The v2 keys: each purpose's subkey derived from `root`.
+    fn from_root(seal: Zeroizing<[u8; 32]>, root: Zeroizing<[u8; 32]>) -> Vault {
         Vault {
-            seal: Zeroizing::new(random32()),
-            pseudonym: Zeroizing::new(random32()),
+            seal,
+            hashes: HashKeys {
+                pseudonym: subkey(&root, "pseudonym"),
+                content: subkey(&root, "content"),
+                keyed_content_ids: true,
+            },
+            audit: subkey(&root, "audit"),
+            row: subkey(&root, "row"),
+            root: Some(root),
         }
+    }
+
+    /// The v1 (legacy) keys: one key for every purpose, so its values never change.
+    fn legacy(seal: Zeroizing<[u8; 32]>, pseudonym: Zeroizing<[u8; 32]>) -> Vault {
+        Vault {
+            seal,
+            hashes: HashKeys {
+                pseudonym: pseudonym.clone(),
+                content: pseudonym.clone(),
+                keyed_content_ids: true,
+            },
+            audit: pseudonym.clone(),
+            row: pseudonym,
+            root: None,
+        }
+    }
+
+    /// Whether this is a legacy (v1) key file: one key for every purpose.
+    pub fn is_legacy(&self) -> bool {
+        self.root.is_none()
+    }
+
+    /// The keys `prepare` needs ([`HashKeys`]).
+    pub fn hash_keys(&self) -> &HashKeys {
+        &self.hashes
+    }
+
+    /// Sets whether ids of rows without an id column are keyed (a workspace setting: see
+    /// `Workspace::content_id`).
+    pub(crate) fn set_keyed_content_ids(&mut self, keyed: bool) {
+        self.hashes.keyed_content_ids = keyed;
     }
 
     /// Writes the key file with mode 0600, refusing to overwrite one.
@@ -127,13 +395,20 @@ impl Vault {
     }
 
     fn write_new(&self, path: &Path) -> Result<(), VaultError> {
-        let body = format!(
-            "# verbatim workspace key file. Keep it secret and back it up: without it the sealed\n\
-             # originals cannot be read and respondent pseudonyms change. Never commit or share it.\n\
-             version = 1\nseal = \"{}\"\npseudonym = \"{}\"\n",
-            hex::encode(*self.seal),
-            hex::encode(*self.pseudonym)
-        );
+        let head = "# verbatim workspace key file. Keep it secret and back it up: without it the sealed\n\
+             # originals cannot be read and respondent pseudonyms change. Never commit or share it.\n";
+        let body = match &self.root {
+            Some(root) => format!(
+                "{head}version = 2\nseal = \"{}\"\nroot = \"{}\"\n",
+                hex::encode(*self.seal),
+                hex::encode(**root)
+            ),
+            None => format!(
+                "{head}version = 1\nseal = \"{}\"\npseudonym = \"{}\"\n",
+                hex::encode(*self.seal),
+                hex::encode(*self.hashes.pseudonym)
+            ),
+        };
         let body = Zeroizing::new(body);
         // Temp file, fsync, hard link (which fails if the target exists: a key file is never
         // replaced), fsync the folder.
@@ -146,81 +421,41 @@ impl Vault {
 
     /// Reads the key file, checking that only its owner can read it.
     pub fn open(path: &Path) -> Result<Vault, VaultError> {
-        let io = |source| VaultError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(VaultError::Permissions {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = meta;
-        let body = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        let invalid = |reason: String| VaultError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let table: toml::Table = toml::from_str(&body).map_err(|e| invalid(e.to_string()))?;
-        if table.get("version").and_then(|v| v.as_integer()) != Some(1) {
-            return Err(invalid("unknown version (expected `version = 1`)".into()));
-        }
-        let key = |name: &str| -> Result<Zeroizing<[u8; 32]>, VaultError> {
-            let s = table
-                .get(name)
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| invalid(format!("no `{name}` key")))?;
-            let bytes = Zeroizing::new(
-                hex::decode(s).map_err(|e| invalid(format!("`{name}` is not hex: {e}")))?,
-            );
-            let arr: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| invalid(format!("`{name}` is not 32 bytes")))?;
-            Ok(Zeroizing::new(arr))
-        };
-        Ok(Vault {
-            seal: key("seal")?,
-            pseudonym: key("pseudonym")?,
-        })
+        Vault::from_table(&KeyTable::read(path)?)
     }
 
-    fn mac(&self, domain: &str, data: &[u8]) -> [u8; 32] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&*self.pseudonym)
-            .expect("HMAC takes any key length");
-        m.update(domain.as_bytes());
-        m.update(&[0]);
-        m.update(data);
-        m.finalize().into_bytes().into()
+    fn from_table(t: &KeyTable<'_>) -> Result<Vault, VaultError> {
+        if t.purpose() == Some(PREPARE_PURPOSE) {
+            return Err(t.invalid(
+                "this is a prepare key file (`verbatim key export --for prepare`), not a workspace key file".into(),
+            ));
+        }
+        match t.version() {
+            Some(1) => Ok(Vault::legacy(t.key("seal")?, t.key("pseudonym")?)),
+            Some(2) => Ok(Vault::from_root(t.key("seal")?, t.key("root")?)),
+            _ => Err(t.invalid("unknown version (expected `version = 1` or `2`)".into())),
+        }
     }
 
-    /// The respondent pseudonym of an identifier: `r_` + 20 hex digits of
-    /// HMAC-SHA256(pseudonym key, [`normalize_identifier`]). Same key, same pseudonym.
+    /// The respondent pseudonym of an identifier ([`HashKeys::pseudonym`]).
     pub fn pseudonym(&self, identifier: &str) -> String {
-        let n = normalize_identifier(identifier);
-        format!(
-            "r_{}",
-            hex::encode(&self.mac("respondent", n.as_bytes())[..10])
-        )
+        self.hashes.pseudonym(identifier)
     }
 
-    /// The key the store seals its rows with (integrity at rest): derived from the pseudonym
-    /// key under its own domain, so it is never stored and changes with the key file.
+    /// The key the store seals its rows with (integrity at rest): derived from the row key
+    /// under its own domain, so it is never stored and changes with the key file.
     pub(crate) fn row_key(&self) -> [u8; 32] {
-        self.mac("row-seal-key", b"")
+        hmac32(&self.row, "row-seal-key", b"")
     }
 
-    /// A keyed hash (hex, 128 bits) for values that must be compared but not revealed.
+    /// A keyed hash (hex, 128 bits) for values that must be compared but not revealed: domain
+    /// `audit` under the audit key, the others as [`HashKeys::keyed_hash`].
     pub fn keyed_hash(&self, domain: &str, data: &[u8]) -> String {
-        hex::encode(&self.mac(domain, data)[..16])
+        if domain == "audit" {
+            hex::encode(&hmac32(&self.audit, domain, data)[..16])
+        } else {
+            self.hashes.keyed_hash(domain, data)
+        }
     }
 
     /// Encrypts `plain` for the verbatim `id`: nonce ‖ ciphertext ‖ tag.
@@ -330,5 +565,119 @@ mod tests {
         assert_ne!(p, Vault::generate().pseudonym("jean.dupont@example.fr"));
         // Case matters for opaque ids that are not emails.
         assert_ne!(v.pseudonym("AbC"), v.pseudonym("abc"));
+    }
+
+    /// The v1 formula, written out: HMAC-SHA256(key, domain ‖ 0 ‖ data).
+    fn old_mac(key: &[u8], domain: &str, data: &[u8]) -> Vec<u8> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        m.update(domain.as_bytes());
+        m.update(&[0]);
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    fn write_private(path: &Path, body: &str) {
+        std::fs::write(path, body).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_legacy_key_file_keeps_every_value_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let p = [7u8; 32];
+        write_private(
+            &path,
+            &format!(
+                "version = 1\nseal = \"{}\"\npseudonym = \"{}\"\n",
+                hex::encode([3u8; 32]),
+                hex::encode(p)
+            ),
+        );
+        let v = Vault::open(&path).unwrap();
+        assert!(v.is_legacy());
+        let n = normalize_identifier("Jean@Example.fr");
+        assert_eq!(
+            v.pseudonym("Jean@Example.fr"),
+            format!(
+                "r_{}",
+                hex::encode(&old_mac(&p, "respondent", n.as_bytes())[..10])
+            )
+        );
+        for domain in ["content", "id", "content-id", "audit"] {
+            assert_eq!(
+                v.keyed_hash(domain, b"x"),
+                hex::encode(&old_mac(&p, domain, b"x")[..16]),
+                "{domain}"
+            );
+        }
+        assert_eq!(v.row_key().to_vec(), old_mac(&p, "row-seal-key", b""));
+    }
+
+    #[test]
+    fn new_key_files_derive_one_subkey_per_purpose() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let v = Vault::create(&path).unwrap();
+        assert!(!v.is_legacy());
+        let body = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            body.contains("version = 2") && body.contains("root = "),
+            "{body}"
+        );
+        let w = Vault::open(&path).unwrap();
+        assert_eq!(w.keyed_hash("audit", b"x"), v.keyed_hash("audit", b"x"));
+        assert_eq!(w.row_key(), v.row_key());
+        // Four different keys: the same domain and data under each purpose's key differ.
+        let h = v.hash_keys();
+        let all = [
+            hex::encode(hmac32(&h.pseudonym, "d", b"x")),
+            hex::encode(hmac32(&h.content, "d", b"x")),
+            hex::encode(hmac32(&v.audit, "d", b"x")),
+            hex::encode(hmac32(&v.row, "d", b"x")),
+        ];
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), 4);
+    }
+
+    #[test]
+    fn the_prepare_export_holds_only_the_hash_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::create(&dir.path().join(KEY_FILE)).unwrap();
+        let out = dir.path().join("prepare.key");
+        v.hash_keys().write_export(&out).unwrap();
+        let body = std::fs::read_to_string(&out).unwrap();
+        for secret in [
+            hex::encode(*v.seal),
+            hex::encode(**v.root.as_ref().unwrap()),
+            hex::encode(*v.audit),
+            hex::encode(*v.row),
+        ] {
+            assert!(!body.contains(&secret), "a workspace secret was exported");
+        }
+        let k = HashKeys::open(&out, false).unwrap();
+        assert_eq!(k.key_id(), v.hash_keys().key_id());
+        assert_eq!(k.pseudonym("a@b.fr"), v.pseudonym("a@b.fr"));
+        assert_eq!(k.keyed_hash("content", b"t"), v.keyed_hash("content", b"t"));
+        assert_eq!(k.content_id("t"), v.hash_keys().content_id("t"));
+        // Not a workspace key file, and never overwritten.
+        let err = Vault::open(&out).unwrap_err().to_string();
+        assert!(err.contains("prepare key file"), "{err}");
+        assert!(v.hash_keys().write_export(&out).is_err());
+        // An edited key is caught by its id.
+        let edited = body.replace(
+            &hex::encode(*v.hash_keys().content),
+            &hex::encode([1u8; 32]),
+        );
+        let edited_path = dir.path().join("edited.key");
+        write_private(&edited_path, &edited);
+        let err = HashKeys::open(&edited_path, false).unwrap_err().to_string();
+        assert!(err.contains("key_id"), "{err}");
+        // A workspace's keys under another root have another id.
+        assert_ne!(Vault::generate().hash_keys().key_id(), k.key_id());
     }
 }

@@ -9,6 +9,7 @@ use crate::embed::Embedder;
 use crate::store::AuditDetail;
 use crate::workspace::erase;
 use crate::workspace::ingest::{IngestRunError, IngestSummary, Source};
+use crate::workspace::prepared::{self, PreparedIngestError, Shard};
 use crate::workspace::privacy::{self};
 use crate::workspace::WorkspaceError;
 
@@ -246,5 +247,96 @@ impl Session<'_> {
             },
         )?;
         Ok(s)
+    }
+
+    /// Ingests rows `verbatim prepare` made (a folder of Parquet / Arrow files), or one shard
+    /// of them ([`crate::workspace::prepared`]); refused (nothing written) when they were made
+    /// with another model, key or schema version. Recorded like an ingest, the folder as file.
+    pub fn ingest_prepared(
+        &mut self,
+        dir: &Path,
+        shard: Option<Shard>,
+    ) -> Result<IngestSummary, ServiceError> {
+        let grant = self.enter(Action::Write)?;
+        let embedder = self.models.embedder(self.ws, "ingest")?;
+        let progress = self.progress;
+        let summary = match &mut self.indexes {
+            Ix::CatchUp(catch_up) => {
+                prepared::ingest_prepared(self.ws, embedder, dir, shard, progress, catch_up)
+            }
+            Ix::Held(ix) => {
+                prepared::ingest_prepared(self.ws, embedder, dir, shard, progress, |ws| {
+                    Ok(ix.refresh(&ws.store)?)
+                })
+            }
+            Ix::Owned(Some(ix)) => {
+                prepared::ingest_prepared(self.ws, embedder, dir, shard, progress, |ws| {
+                    Ok(ix.refresh(&ws.store)?)
+                })
+            }
+            Ix::Shared(_) | Ix::Owned(None) => {
+                prepared::ingest_prepared(self.ws, embedder, dir, shard, progress, |ws| {
+                    Ok(ws.indexes()?.1)
+                })
+            }
+        }
+        .map_err(|e| match e {
+            PreparedIngestError::Refused { .. } | PreparedIngestError::BadRow { .. } => {
+                ServiceError::BadRequest(e.to_string())
+            }
+            PreparedIngestError::Workspace(WorkspaceError::Locked { .. }) => {
+                ServiceError::Conflict(e.to_string())
+            }
+            e => ServiceError::internal_chain(&e),
+        })?;
+        self.record(
+            &grant,
+            &AuditDetail::Ingest {
+                file: dir.display().to_string(),
+                rows: summary.rows,
+                stored: summary.stored,
+                updated: summary.updated,
+                unchanged: summary.unchanged,
+                rejected: summary.rejected,
+            },
+        )?;
+        Ok(summary)
+    }
+
+    /// Writes the keys `verbatim prepare` needs (respondent pseudonyms, ids, content hashes)
+    /// to `out` — never the seal, audit or row keys — and returns their key id. A legacy (v1)
+    /// key file has one key for every purpose: exporting it gives the audit and row keys away,
+    /// so it is refused unless `allow_legacy`. An owner's act (the same role as a backup, which
+    /// carries the whole key file); recorded.
+    pub fn export_prepare_key(
+        &mut self,
+        out: &Path,
+        allow_legacy: bool,
+    ) -> Result<String, ServiceError> {
+        let grant = self.enter(Action::Backup)?;
+        let vault = &self.ws.vault;
+        if vault.is_legacy() && !allow_legacy {
+            return Err(ServiceError::BadRequest(format!(
+                "{}: this workspace's key file is version 1, where one key makes pseudonyms, \
+                 content hashes, audit macs and row seals: exporting it for prepare gives those \
+                 away too. Pass --allow-legacy-key to export it anyway (sealed originals stay \
+                 closed: the seal key is never exported)",
+                self.ws.root().join(crate::pii::vault::KEY_FILE).display()
+            )));
+        }
+        vault
+            .hash_keys()
+            .write_export(out)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let key_id = vault.hash_keys().key_id();
+        self.record(
+            &grant,
+            &AuditDetail::KeyExport {
+                purpose: "prepare".into(),
+                out: std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()),
+                key_id: key_id.clone(),
+            },
+        )?;
+        Ok(key_id)
     }
 }

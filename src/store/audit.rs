@@ -292,6 +292,15 @@ pub enum AuditDetail {
         /// Verbatims in its store.
         verbatims: u64,
     },
+    /// Keys exported from the key file (`key export --for prepare`).
+    KeyExport {
+        /// What for (`prepare`).
+        purpose: String,
+        /// Where (absolute).
+        out: PathBuf,
+        /// The exported keys' id.
+        key_id: String,
+    },
     /// A user or grant made (`kind`: `user` or `grant`).
     PrincipalAdd {
         /// Its name.
@@ -346,6 +355,7 @@ impl AuditDetail {
             | D::Reindex { .. }
             | D::LinksMake { .. }
             | D::Backup { .. }
+            | D::KeyExport { .. }
             | D::PrincipalAdd { .. }
             | D::PrincipalRevoke { .. }
             | D::PrincipalList {} => (&[], &[]),

@@ -1066,6 +1066,21 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Every survey-link token and the pseudonym it stands for (`ingest --prepared` finds a
+    /// token by its keyed hash, so it needs them all; there is one per respondent invited).
+    pub fn link_tokens(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT token, pseudonym FROM link_tokens ORDER BY token")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e));
+        rows
+    }
+
     /// Ids of the verbatims of one respondent pseudonym, sorted.
     pub fn ids_of_respondent(&self, pseudonym: &str) -> Result<Vec<String>> {
         let mut stmt = self

@@ -21,7 +21,7 @@ use crate::embed::{Embedder, TextKind};
 use crate::index::{Indexes, SyncReport};
 use crate::ingest::{self, Format, Mapping, ReadOptions, Record, RowError};
 use crate::lang::{self, Lang};
-use crate::pii::{self, vault::Vault};
+use crate::pii::{self, vault::HashKeys};
 use crate::store::{NewVerbatim, RunRecord, Upsert};
 
 /// The progress seam lives in [`crate::progress`] (themes report progress too); re-exported here
@@ -172,7 +172,7 @@ pub fn language_of(r: &Record) -> Lang {
 /// Keyed hash over everything that makes a verbatim as read (original text, respondent, date,
 /// score, language, segments; not where it came from). Keyed, because a plain hash of a short
 /// text with a phone number in it could be reversed by guessing.
-pub fn content_hash(vault: &Vault, r: &Record, language: &str) -> String {
+pub fn content_hash(keys: &HashKeys, r: &Record, language: &str) -> String {
     let canon = serde_json::json!({
         "text": r.text,
         "respondent": r.respondent,
@@ -181,16 +181,80 @@ pub fn content_hash(vault: &Vault, r: &Record, language: &str) -> String {
         "language": language,
         "fields": r.fields,
     });
-    vault.keyed_hash("content", canon.to_string().as_bytes())
+    keys.keyed_hash("content", canon.to_string().as_bytes())
 }
 
 /// The id a verbatim is stored under: the file's id, unless it is personal data itself (an
 /// email used as a ticket id, say), in which case a keyed pseudonym `v_…` stands for it.
-pub fn stored_id(vault: &Vault, id: &str) -> String {
+pub fn stored_id(keys: &HashKeys, id: &str) -> String {
     if pii::detect(id).is_empty() {
         id.to_string()
     } else {
-        format!("v_{}", &vault.keyed_hash("id", id.trim().as_bytes())[..20])
+        format!("v_{}", &keys.keyed_hash("id", id.trim().as_bytes())[..20])
+    }
+}
+
+/// What a survey-link token is looked up by when the store is not at hand (`prepare`): a keyed
+/// hash of the respondent value as given, trimmed ([`RedactedRecord::respondent_key`]).
+pub fn respondent_key(keys: &HashKeys, who: &str) -> String {
+    keys.keyed_hash("link-token", who.trim().as_bytes())
+}
+
+/// A record as the store may hold it, before its original is sealed and its text embedded:
+/// what `ingest` and `prepare` both make of a row, with the same function, so the two give
+/// the same ids, texts, pseudonyms and hashes.
+#[derive(Debug)]
+pub struct RedactedRecord {
+    /// The stored id ([`stored_id`], or the keyed content id of a row without an id).
+    pub id: String,
+    /// The redacted text.
+    pub text: pii::Redacted,
+    /// Segment values, redacted.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// The respondent's pseudonym, when the row names one (before any survey-link lookup).
+    pub respondent: Option<String>,
+    /// [`respondent_key`] of the respondent value, for the survey-link lookup.
+    pub respondent_key: Option<String>,
+    /// The language code.
+    pub language: String,
+    /// [`content_hash`].
+    pub content_hash: String,
+    /// The kind of every span replaced in the text and the segment values.
+    pub kinds: Vec<pii::PiiKind>,
+    /// Whether anything in the row differs from what is stored (the original is worth sealing).
+    pub changed: bool,
+}
+
+/// Redacts and pseudonymises one record under `keys` ([`RedactedRecord`]).
+pub fn redact_record(keys: &HashKeys, r: &Record) -> RedactedRecord {
+    let language = language_of(r).code().to_string();
+    let id = if r.id_is_hash {
+        keys.content_id(&r.text)
+    } else {
+        stored_id(keys, &r.id)
+    };
+    let text = pii::redact(&r.text);
+    let mut kinds: Vec<pii::PiiKind> = text.spans().iter().map(|s| s.kind).collect();
+    let fields: std::collections::BTreeMap<String, String> = r
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            let red = pii::redact(v);
+            kinds.extend(red.spans().iter().map(|s| s.kind));
+            (k.clone(), red.into_string())
+        })
+        .collect();
+    let changed = text.changed() || fields != r.fields || id != r.id || r.respondent.is_some();
+    RedactedRecord {
+        content_hash: content_hash(keys, r, &language),
+        respondent: r.respondent.as_deref().map(|who| keys.pseudonym(who)),
+        respondent_key: r.respondent.as_deref().map(|who| respondent_key(keys, who)),
+        id,
+        text,
+        fields,
+        language,
+        kinds,
+        changed,
     }
 }
 
@@ -208,45 +272,24 @@ pub struct Original {
     pub fields: std::collections::BTreeMap<String, String>,
 }
 
-/// Redacts a record into what the store may hold; seals the original when `keep_original`
-/// and anything was changed. A respondent value that is a survey-link token (`links make`)
-/// becomes the pseudonym the token stands for; any other identifier is pseudonymised here.
-/// (Re-ingesting unchanged rows with another `keep_original` leaves their originals as they were:
-/// the content hash covers the row, not the setting.) Also returns the kind of every span
-/// replaced in the text and the segment values.
+/// Redacts a record into what the store may hold ([`redact_record`]); seals the original when
+/// `keep_original` and anything was changed. A respondent value that is a survey-link token
+/// (`links make`) becomes the pseudonym the token stands for; any other identifier is
+/// pseudonymised. (Re-ingesting unchanged rows with another `keep_original` leaves their
+/// originals as they were: the content hash covers the row, not the setting.) Also returns the
+/// kind of every span replaced in the text and the segment values.
 fn to_new(
     ws: &Workspace,
     r: &Record,
     path: &Path,
     keep_original: bool,
 ) -> Result<(NewVerbatim, Vec<pii::PiiKind>), IngestRunError> {
-    let vault = &ws.vault;
-    let language = language_of(r).code().to_string();
-    let id = if r.id_is_hash {
-        ws.content_id(&r.text)
-    } else {
-        stored_id(vault, &r.id)
-    };
-    let text = pii::redact(&r.text);
-    let mut kinds: Vec<pii::PiiKind> = text.spans().iter().map(|s| s.kind).collect();
-    let fields: std::collections::BTreeMap<String, String> = r
-        .fields
-        .iter()
-        .map(|(k, v)| {
-            let red = pii::redact(v);
-            kinds.extend(red.spans().iter().map(|s| s.kind));
-            (k.clone(), red.into_string())
-        })
-        .collect();
+    let red = redact_record(ws.vault.hash_keys(), r);
     let respondent = match &r.respondent {
         None => None,
-        Some(who) => Some(match ws.store.link_pseudonym(who.trim())? {
-            Some(p) => p,
-            None => vault.pseudonym(who),
-        }),
+        Some(who) => ws.store.link_pseudonym(who.trim())?.or(red.respondent),
     };
-    let changed = text.changed() || fields != r.fields || id != r.id || r.respondent.is_some();
-    let original = (keep_original && changed).then(|| {
+    let original = (keep_original && red.changed).then(|| {
         let o = Original {
             id: r.id.clone(),
             text: r.text.clone(),
@@ -254,22 +297,22 @@ fn to_new(
             fields: r.fields.clone(),
         };
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(&o).expect("serialises"));
-        vault.seal(&id, &plain)
+        ws.vault.seal(&red.id, &plain)
     });
     let v = NewVerbatim {
-        content_hash: content_hash(vault, r, &language),
-        id,
-        text,
+        content_hash: red.content_hash,
+        id: red.id,
+        text: red.text,
         original,
         respondent,
         ts: r.date.map(|d| d.and_utc().timestamp()),
         score: r.score,
-        language,
-        fields,
+        language: red.language,
+        fields: red.fields,
         source: format!("{}:{}", path.display(), r.line),
         vector: Vec::new(),
     };
-    Ok((v, kinds))
+    Ok((v, red.kinds))
 }
 
 /// From the reader's warnings: how many rows were kept without their date, and the groups of
@@ -502,6 +545,72 @@ pub fn ingest_source_then(
     }
     let redact_secs = t_redact.elapsed().as_secs_f64();
 
+    let mut timings = Timings {
+        read: read_secs,
+        redact: redact_secs,
+        ..Default::default()
+    };
+    let source = path.display().to_string();
+    let rec = store_rows(
+        ws,
+        embedder,
+        &source,
+        good,
+        &errors,
+        progress,
+        &mut timings,
+        index,
+    )?;
+    let error_groups = folded
+        .into_iter()
+        .map(|(warning, lines)| ErrorGroup {
+            warning,
+            errors: errors
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.path == path && lines.contains(&e.line))
+                .map(|(i, _)| i)
+                .collect(),
+        })
+        .filter(|g| !g.errors.is_empty())
+        .collect();
+
+    timings.total = t0.elapsed().as_secs_f64();
+    Ok(IngestSummary {
+        file: path.to_path_buf(),
+        rows,
+        stored: rec.stored,
+        unchanged: rec.unchanged,
+        updated: rec.updated,
+        rejected: rec.rejected,
+        redacted,
+        // A reason quotes the bad value, which may be personal data: redacted like the rest.
+        errors: errors
+            .iter()
+            .map(|e| pii::redact(&e.to_string()).into_string())
+            .collect(),
+        error_groups,
+        dates_skipped,
+        warnings,
+        timings,
+    })
+}
+
+/// The end of every ingest, from rows already redacted: unchanged rows (same content hash)
+/// skipped, the others embedded (those without a vector yet: a prepared row brings its own)
+/// and written in chunks, one transaction each; the run recorded with its rejected rows
+/// (reasons redacted); then `index` brings the indexes up.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn store_rows(
+    ws: &mut Workspace,
+    embedder: &dyn Embedder,
+    source: &str,
+    good: Vec<NewVerbatim>,
+    errors: &[RowError],
+    progress: &dyn Progress,
+    timings: &mut Timings,
+    index: impl FnOnce(&Workspace) -> Result<SyncReport, WorkspaceError>,
+) -> Result<RunRecord, IngestRunError> {
     // Unchanged rows cost nothing: no embedding, no write.
     let ids: Vec<&str> = good.iter().map(|v| v.id.as_str()).collect();
     let existing = ws.store.content_hashes(&ids)?;
@@ -509,17 +618,11 @@ pub fn ingest_source_then(
         .into_iter()
         .partition(|v| existing.get(&v.id) == Some(&v.content_hash));
 
-    let source = path.display().to_string();
-    let run = ws.store.begin_run(&source)?;
+    let run = ws.store.begin_run(source)?;
     let mut rec = RunRecord {
-        source: source.clone(),
+        source: source.to_string(),
         unchanged: unchanged.len() as u64,
         rejected: errors.len() as u64,
-        ..Default::default()
-    };
-    let mut timings = Timings {
-        read: read_secs,
-        redact: redact_secs,
         ..Default::default()
     };
     if !todo.is_empty() {
@@ -528,10 +631,15 @@ pub fn ingest_source_then(
     let chunk = ws.config.ingest.chunk_size.max(1);
     for batch in todo.chunks_mut(chunk) {
         let t = Instant::now();
-        let texts: Vec<&str> = batch.iter().map(|v| v.text.as_str()).collect();
-        let vectors = embedder.embed(&texts, TextKind::Passage)?;
-        for (v, vec) in batch.iter_mut().zip(vectors) {
-            v.vector = vec;
+        let missing: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].vector.is_empty())
+            .collect();
+        if !missing.is_empty() {
+            let texts: Vec<&str> = missing.iter().map(|&i| batch[i].text.as_str()).collect();
+            let vectors = embedder.embed(&texts, TextKind::Passage)?;
+            for (&i, vec) in missing.iter().zip(vectors) {
+                batch[i].vector = vec;
+            }
         }
         timings.embed += t.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -556,20 +664,6 @@ pub fn ingest_source_then(
         })
         .collect();
     ws.store.finish_run(run, &rec, &errs)?;
-    let error_groups = folded
-        .into_iter()
-        .map(|(warning, lines)| ErrorGroup {
-            warning,
-            errors: errors
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.path == path && lines.contains(&e.line))
-                .map(|(i, _)| i)
-                .collect(),
-        })
-        .filter(|g| !g.errors.is_empty())
-        .collect();
-
     let t = Instant::now();
     // The verbatims this ingest wrote; the indexes may also replay changes an interrupted
     // command left, so the step's count is what they applied, when larger.
@@ -583,23 +677,5 @@ pub fn ingest_source_then(
         progress.finish();
     }
     timings.index = t.elapsed().as_secs_f64();
-    timings.total = t0.elapsed().as_secs_f64();
-    Ok(IngestSummary {
-        file: path.to_path_buf(),
-        rows,
-        stored: rec.stored,
-        unchanged: rec.unchanged,
-        updated: rec.updated,
-        rejected: rec.rejected,
-        redacted,
-        // A reason quotes the bad value, which may be personal data: redacted like the rest.
-        errors: errors
-            .iter()
-            .map(|e| pii::redact(&e.to_string()).into_string())
-            .collect(),
-        error_groups,
-        dates_skipped,
-        warnings,
-        timings,
-    })
+    Ok(rec)
 }

@@ -14,6 +14,8 @@
 
 pub mod erase;
 pub mod ingest;
+pub mod prepare;
+pub mod prepared;
 pub mod privacy;
 pub mod users;
 
@@ -362,8 +364,9 @@ impl Workspace {
             }
         })?;
         let store = Store::open(&root.join(STORE_FILE))?;
-        let vault = open_vault(root, &store)?;
+        let mut vault = open_vault(root, &store)?;
         let keyed_content_ids = store.meta(KEYED_CONTENT_IDS)?.as_deref() == Some("keyed");
+        vault.set_keyed_content_ids(keyed_content_ids);
         let mut store = store;
         // Rows are sealed with a key from the key file (sealed once here if written before).
         store.set_row_key(crate::store::RowKey::new(vault.row_key()))?;
@@ -385,14 +388,11 @@ impl Workspace {
     /// an id, so re-ingesting is idempotent. Workspaces made before this keep the plain SHA-256
     /// id ([`crate::ingest::content_id`]).
     pub fn content_id(&self, text: &str) -> String {
-        if self.keyed_content_ids {
-            format!(
-                "h{}",
-                &self.vault.keyed_hash("content-id", text.as_bytes())[..16]
-            )
-        } else {
-            crate::ingest::content_id(text)
-        }
+        debug_assert_eq!(
+            self.keyed_content_ids,
+            self.vault.hash_keys().keyed_content_ids()
+        );
+        self.vault.hash_keys().content_id(text)
     }
 
     /// The store, unchecked and unrecorded: for integration tests, benches and tools that

@@ -17,6 +17,7 @@ mod lifecycle;
 mod models;
 mod negation;
 mod pii_eval;
+mod prepare;
 mod privacy;
 mod props;
 mod roles;

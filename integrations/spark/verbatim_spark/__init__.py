@@ -1,0 +1,128 @@
+"""Run `verbatim prepare` over a Spark DataFrame, one process per partition.
+
+All logic stays in the `verbatim` binary: this module only hands each partition's Arrow
+batches to `verbatim prepare` on its standard input (`DataFrame.mapInArrow`) and yields the
+prepared batches it writes on its standard output. The result is a DataFrame of the prepared
+schema (`PREPARED_SCHEMA`, version 1), to be written as Parquet and stored with
+`verbatim ingest --prepared DIR [--shard i/S]`.
+
+The key file (`verbatim key export --for prepare`) must be a path every executor can read
+(a mounted secret); it is never put in Spark configuration or in the job's arguments' values.
+"""
+
+import os
+import subprocess
+import threading
+
+import pyarrow as pa
+
+__all__ = ["PREPARED_SCHEMA", "prepare", "prepare_partition"]
+
+#: The prepared schema (version 1) as Spark DDL, column for column what `verbatim prepare`
+#: writes (see `src/workspace/prepare/schema.rs`).
+PREPARED_SCHEMA = (
+    "line long, id string, text string, respondent string, respondent_key string, "
+    "ts long, score double, language string, fields string, content_hash string, "
+    "pii_kinds string, vector array<float>, error string, schema_version int, "
+    "model string, key_id string"
+)
+
+
+def _command(binary, key_path, mapping, model=None, models_dir=None, chunk=None):
+    cmd = [binary, "--quiet"]
+    if model:
+        cmd += ["--model", model]
+    if models_dir:
+        cmd += ["--models", models_dir]
+    cmd += ["prepare", "--key", key_path]
+    for flag, value in mapping:
+        cmd += [flag, value]
+    if chunk:
+        cmd += ["--chunk", str(chunk)]
+    return cmd
+
+
+def prepare_partition(cmd, batches, env=None):
+    """Pipes one partition's record batches through `cmd` (a `verbatim prepare` command line)
+    and yields the prepared batches. An empty partition starts no process."""
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    failure = []
+
+    def feed():
+        # A thread writes while the caller reads: `prepare` reads its whole input before it
+        # writes, but a pipe buffer must never be what the two wait on.
+        try:
+            with pa.ipc.new_stream(proc.stdin, first.schema) as w:
+                w.write_batch(first)
+                for b in batches:
+                    w.write_batch(b)
+        except Exception as e:  # the process died: its stderr says why
+            failure.append(e)
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    stderr = []
+    t_err = threading.Thread(target=lambda: stderr.append(proc.stderr.read()))
+    t_err.start()
+    t_in = threading.Thread(target=feed)
+    t_in.start()
+    try:
+        reader = pa.ipc.open_stream(proc.stdout)
+        for b in reader:
+            yield b
+    finally:
+        t_in.join()
+        code = proc.wait()
+        t_err.join()
+    if code != 0 or failure:
+        msg = (stderr[0] if stderr else b"").decode("utf-8", "replace").strip()
+        raise RuntimeError(f"verbatim prepare exited {code}: {msg or failure}")
+
+
+def prepare(
+    df,
+    *,
+    binary,
+    key_path,
+    text,
+    id=None,
+    respondent=None,
+    date=None,
+    score=None,
+    fields=(),
+    language=None,
+    model=None,
+    models_dir=None,
+    chunk=None,
+    env=None,
+):
+    """The prepared DataFrame of `df`: `verbatim prepare` run on every partition with the
+    column mapping given (the same meaning as `verbatim ingest`'s flags). `binary`,
+    `key_path` and `models_dir` are paths on the executors."""
+    mapping = [("--text", c) for c in ([text] if isinstance(text, str) else text)]
+    for flag, value in (("--id", id), ("--respondent", respondent), ("--date", date),
+                        ("--score", score), ("--language", language)):
+        if value:
+            mapping.append((flag, value))
+    mapping += [("--field", f) for f in fields]
+    columns = sorted({v for _, v in mapping})
+    cmd = _command(binary, key_path, mapping, model, models_dir, chunk)
+    env = dict(env) if env is not None else None
+
+    def run(batches):
+        yield from prepare_partition(cmd, batches, env=env or os.environ.copy())
+
+    return df.select(*columns).mapInArrow(run, PREPARED_SCHEMA)
