@@ -5,7 +5,8 @@
 //!
 //! ```sh
 //! cargo run --release --example generate_speed -- --model models/SmolLM2-135M-Instruct/model.gguf \
-//!     --prompt PROMPT.json [--tokens 200] [--threads 2] [--plain]
+//!     --prompt PROMPT.json [--tokens 200] [--threads 2] [--plain] [--reuse-system] \
+//!     [--quantized-prefill]
 //! ```
 //!
 //! `PROMPT.json` is `{"system": "…", "user": "…"}` (rendered with the model's chat template, as
@@ -13,7 +14,10 @@
 //! generation of exactly `--tokens` tokens (past the end-of-turn token: `ignore_stop`, as
 //! llama.cpp's `ignore_eos`) and prints one JSON line on stdout, so a driver can interleave runs
 //! with another engine's in one process run. `--plain` turns off the repetition penalty and the
-//! no-repeat-n-gram rule (`ask`'s defaults keep them on).
+//! no-repeat-n-gram rule (`ask`'s defaults keep them on). The cached system prompt is forgotten
+//! before each run, so every prompt token is run and counted, unless `--reuse-system` (as `ask`
+//! does from its second answer on; `cached_tokens` says how many were skipped).
+//! `--quantized-prefill` runs the prompt on the quantised kernels instead of the dense pass.
 //!
 //! Times: `prompt_s` is the prompt's forward pass (one batch); `ttft_s` is from the call to the
 //! first piece of text streamed (tokenisation, the prompt pass and the first sampling);
@@ -46,6 +50,8 @@ fn main() -> anyhow::Result<()> {
     let tokens: usize = arg("--tokens").map_or(Ok(200), |s| s.parse())?;
     let threads: usize = arg("--threads").map_or(Ok(2), |s| s.parse())?;
     let plain = std::env::args().any(|a| a == "--plain");
+    let reuse = std::env::args().any(|a| a == "--reuse-system");
+    let quantized_prefill = std::env::args().any(|a| a == "--quantized-prefill");
     set_threads(Some(threads))?;
     let prompt: Prompt = serde_json::from_str(
         &std::fs::read_to_string(&prompt_path)
@@ -61,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         g.weight_bytes() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    g.set_dense_prefill(!quantized_prefill);
     let defaults = GenOptions::default();
     let opts = GenOptions {
         max_tokens: tokens,
@@ -72,6 +79,9 @@ fn main() -> anyhow::Result<()> {
     };
     for line in std::io::stdin().lock().lines() {
         let _ = line?;
+        if !reuse {
+            g.forget();
+        }
         let t0 = Instant::now();
         let mut first: Option<f64> = None;
         let (text, stats) = g.generate(&prompt.system, &prompt.user, &opts, &mut |_| {
@@ -81,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             "engine": "verbatim",
             "prompt_tokens": stats.prompt_tokens,
             "prompt_s": stats.prompt_s,
+            "cached_tokens": stats.cached_tokens,
             "generated_tokens": stats.generated_tokens,
             "decode_s": stats.decode_s,
             "ttft_s": first.unwrap_or(f64::NAN),

@@ -18,6 +18,7 @@ pub mod cite;
 pub mod compare;
 pub mod evidence;
 pub mod faithfulness;
+pub mod llama;
 pub mod llm;
 pub mod phrase;
 pub mod route;
