@@ -525,6 +525,14 @@ impl Store {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )
         .map_err(err)?;
+        // Every deletion, update and page edit of this connection zeroes the bytes it frees
+        // (cells, freeblocks, freed pages), not only an erasure's: a row rewritten or moved by a
+        // page split months before it is erased leaves no old copy behind, so an erasure needs
+        // no `VACUUM` (erase.rs, "Erasure without rewriting the file").
+        conn.execute_batch("PRAGMA secure_delete=ON").map_err(err)?;
+        let fresh: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
         // Every transaction of the store writes, so each takes the write lock when it begins
         // (waiting out the busy timeout like any other writer). A deferred one would read first
         // and fail at once with SQLITE_BUSY when another connection — the server has several:
@@ -536,6 +544,10 @@ impl Store {
             seals: integrity::Seals::default(),
         };
         store.migrate()?;
+        if fresh == 0 {
+            // Created under `secure_delete`: no free byte of it ever held deleted content.
+            store.mark_scrubbed()?;
+        }
         Ok(store)
     }
 

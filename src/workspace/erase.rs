@@ -26,13 +26,15 @@
 //!    audit trail, which records every `report --out`, or by the start of an erased text or a
 //!    topic or tree label the erasure took away); lists those it cannot reach;
 //! 6. appends the receipt to the audit trail (ids and counts only; the trail is hash-chained and
-//!    is never rewritten), then `VACUUM`s the store and truncates its write-ahead log.
+//!    is never rewritten), then truncates the store's write-ahead log ([`Store::purge_erased`]:
+//!    the store zeroes what it frees as it deletes, so the file is not rewritten; a store written
+//!    before that is vacuumed once, by its first erasure).
 //!
 //! A crash after step 3 leaves `erase_pending` in the store, with the erased ids: the indexes
 //! already hide the erased verbatims (tombstones are replayed on open), and the next erasure
 //! finishes the purge — indexes, the reports that quote those ids (their text is gone from the
 //! store, so only the trail's record of what each report quoted can find them), the audit
-//! entry (naming the ids of both erasures), vacuum.
+//! entry (naming the ids of both erasures), the store's purge.
 //!
 //! The library never prints: each function returns a [`Receipt`] (or a [`SubjectExport`]) for
 //! the caller to show.
@@ -148,7 +150,8 @@ pub struct Receipt {
     /// Reports that may quote them but that this command could not remove: outside the
     /// workspace, or no longer where the audit trail says they were written.
     pub reports_unreachable: Vec<String>,
-    /// Bytes the workspace folder shrank by (store vacuumed, WAL truncated, indexes rebuilt).
+    /// Bytes the workspace folder shrank by (WAL truncated, text segments merged; the store
+    /// file keeps its size: freed pages are zeroed and reused, not cut off).
     pub bytes_reclaimed: u64,
     /// The store's write-ahead log was truncated to zero bytes.
     pub wal_truncated: bool,
@@ -309,7 +312,9 @@ pub fn erase_verbatims(
 
 /// [`erase_verbatims`], reporting its steps to `progress`: "erasing" (the verbatims deleted
 /// from the store), "purging indexes" (2: the text index merged, the vector graph masked or
-/// compacted) and "vacuuming" (1: the store). An erasure with nothing to erase starts none of them.
+/// compacted) and "purging store" (1: its write-ahead log truncated; its first erasure also
+/// vacuums a store written before `secure_delete` was always on). An erasure with nothing to
+/// erase starts none of them.
 pub fn erase_verbatims_with_progress(
     ws: &mut Workspace,
     grant: &Grant,
@@ -518,8 +523,12 @@ fn erase(
     receipt.reports_unreachable = unreachable;
 
     receipt.audit_seq = Some(audit(ws, caller, &receipt)?);
-    progress.start("vacuuming", 1);
-    ws.store.vacuum()?;
+    progress.start("purging store", 1);
+    if ws.store.purge_erased()?.vacuumed {
+        receipt.notes.push(
+            "the store was vacuumed once (it was written before deleted content was zeroed in place); later erasures do not rewrite it".into(),
+        );
+    }
     progress.advance(1);
     progress.finish();
     ws.store.clear_erase_pending()?;
