@@ -753,14 +753,13 @@ mod tests {
         assert!(!t.iter().any(|w| w.starts_with(NEGATED)), "{t:?}");
     }
 
-    fn store_with(dir: &Path, texts: &[(&str, &str)]) -> Store {
-        let mut s = Store::open(&dir.join("s.sqlite")).unwrap();
-        let run = s.begin_run("t.csv").unwrap();
-        let batch: Vec<crate::store::NewVerbatim> = texts
+    /// New verbatims `{prefix}0`, `{prefix}1`… of a file named after the prefix.
+    fn verbatims(prefix: &str, texts: &[(&str, &str)]) -> Vec<crate::store::NewVerbatim> {
+        texts
             .iter()
             .enumerate()
             .map(|(i, (lang, text))| crate::store::NewVerbatim {
-                id: format!("v{i}"),
+                id: format!("{prefix}{i}"),
                 text: crate::pii::redact(text),
                 original: None,
                 respondent: None,
@@ -768,12 +767,17 @@ mod tests {
                 score: None,
                 language: lang.to_string(),
                 fields: Default::default(),
-                source: format!("t.csv:{}", i + 2),
+                source: format!("{prefix}.csv:{}", i + 2),
                 content_hash: text.to_string(),
                 vector: vec![1.0, 0.0],
             })
-            .collect();
-        s.upsert_batch(run, &batch).unwrap();
+            .collect()
+    }
+
+    fn store_with(dir: &Path, texts: &[(&str, &str)]) -> Store {
+        let mut s = Store::open(&dir.join("s.sqlite")).unwrap();
+        let run = s.begin_run("v.csv").unwrap();
+        s.upsert_batch(run, &verbatims("v", texts)).unwrap();
         s
     }
 
@@ -819,24 +823,11 @@ mod tests {
         let mut ix = TextIndex::open(&path).unwrap();
         ix.catch_up(&store).unwrap();
         // A second ingest: a second segment.
-        let run = store.begin_run("u.csv").unwrap();
-        let later: Vec<crate::store::NewVerbatim> = ["Quick refund, thanks", "The app is slow"]
-            .iter()
-            .enumerate()
-            .map(|(i, text)| crate::store::NewVerbatim {
-                id: format!("w{i}"),
-                text: crate::pii::redact(text),
-                original: None,
-                respondent: None,
-                ts: None,
-                score: None,
-                language: "en".into(),
-                fields: Default::default(),
-                source: format!("u.csv:{}", i + 2),
-                content_hash: text.to_string(),
-                vector: vec![0.0, 1.0],
-            })
-            .collect();
+        let run = store.begin_run("w.csv").unwrap();
+        let later = verbatims(
+            "w",
+            &[("en", "Quick refund, thanks"), ("en", "The app is slow")],
+        );
         store.upsert_batch(run, &later).unwrap();
         ix.catch_up(&store).unwrap();
         let before = ix.segments().unwrap();

@@ -525,14 +525,10 @@ impl Store {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )
         .map_err(err)?;
-        // Every deletion, update and page edit of this connection zeroes the bytes it frees
-        // (cells, freeblocks, freed pages), not only an erasure's: a row rewritten or moved by a
-        // page split months before it is erased leaves no old copy behind, so an erasure needs
-        // no `VACUUM` (erase.rs, "Erasure without rewriting the file").
+        // Every deletion and update of this connection zeroes the bytes it frees (cells,
+        // freeblocks, freed pages), not only an erasure's: a row rewritten months before it is
+        // erased leaves no old copy in free space (erase.rs, "Why the file is still vacuumed").
         conn.execute_batch("PRAGMA secure_delete=ON").map_err(err)?;
-        let fresh: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(err)?;
         // Every transaction of the store writes, so each takes the write lock when it begins
         // (waiting out the busy timeout like any other writer). A deferred one would read first
         // and fail at once with SQLITE_BUSY when another connection — the server has several:
@@ -544,10 +540,6 @@ impl Store {
             seals: integrity::Seals::default(),
         };
         store.migrate()?;
-        if fresh == 0 {
-            // Created under `secure_delete`: no free byte of it ever held deleted content.
-            store.mark_scrubbed()?;
-        }
         Ok(store)
     }
 

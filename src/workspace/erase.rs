@@ -17,8 +17,9 @@
 //!    units, sealed originals, theme assignments, rejected-row records that name them, survey-link tokens of
 //!    the respondent), each deletion taking a sequence and leaving a tombstone, as the store's
 //!    invariants require;
-//! 4. applies the tombstones to tantivy and merges its segments, so the erased terms are gone
-//!    from the segment files and not merely hidden; masks their points in the HNSW graph and
+//! 4. applies the tombstones to tantivy and rewrites the segments that held them (only those:
+//!    [`crate::index::text::TextIndex::purge_deleted`]), so the erased terms are gone from the
+//!    segment files and not merely hidden; masks their points in the HNSW graph and
 //!    zeroes their vectors in its data file (no rebuild: [`crate::index::vector`], *Erasure
 //!    masks, compaction rebuilds*), compacting the graph when masked points pass
 //!    [`crate::index::vector::COMPACT_SHARE`] of it (old generations are deleted);
@@ -26,15 +27,13 @@
 //!    audit trail, which records every `report --out`, or by the start of an erased text or a
 //!    topic or tree label the erasure took away); lists those it cannot reach;
 //! 6. appends the receipt to the audit trail (ids and counts only; the trail is hash-chained and
-//!    is never rewritten), then truncates the store's write-ahead log ([`Store::purge_erased`]:
-//!    the store zeroes what it frees as it deletes, so the file is not rewritten; a store written
-//!    before that is vacuumed once, by its first erasure).
+//!    is never rewritten), then `VACUUM`s the store and truncates its write-ahead log.
 //!
 //! A crash after step 3 leaves `erase_pending` in the store, with the erased ids: the indexes
 //! already hide the erased verbatims (tombstones are replayed on open), and the next erasure
 //! finishes the purge — indexes, the reports that quote those ids (their text is gone from the
 //! store, so only the trail's record of what each report quoted can find them), the audit
-//! entry (naming the ids of both erasures), the store's purge.
+//! entry (naming the ids of both erasures), vacuum.
 //!
 //! The library never prints: each function returns a [`Receipt`] (or a [`SubjectExport`]) for
 //! the caller to show.
@@ -150,8 +149,7 @@ pub struct Receipt {
     /// Reports that may quote them but that this command could not remove: outside the
     /// workspace, or no longer where the audit trail says they were written.
     pub reports_unreachable: Vec<String>,
-    /// Bytes the workspace folder shrank by (WAL truncated, text segments merged; the store
-    /// file keeps its size: freed pages are zeroed and reused, not cut off).
+    /// Bytes the workspace folder shrank by (store vacuumed, WAL truncated, indexes rebuilt).
     pub bytes_reclaimed: u64,
     /// The store's write-ahead log was truncated to zero bytes.
     pub wal_truncated: bool,
@@ -312,9 +310,7 @@ pub fn erase_verbatims(
 
 /// [`erase_verbatims`], reporting its steps to `progress`: "erasing" (the verbatims deleted
 /// from the store), "purging indexes" (2: the text index merged, the vector graph masked or
-/// compacted) and "purging store" (1: its write-ahead log truncated; its first erasure also
-/// vacuums a store written before `secure_delete` was always on). An erasure with nothing to
-/// erase starts none of them.
+/// compacted) and "vacuuming" (1: the store). An erasure with nothing to erase starts none of them.
 pub fn erase_verbatims_with_progress(
     ws: &mut Workspace,
     grant: &Grant,
@@ -523,12 +519,8 @@ fn erase(
     receipt.reports_unreachable = unreachable;
 
     receipt.audit_seq = Some(audit(ws, caller, &receipt)?);
-    progress.start("purging store", 1);
-    if ws.store.purge_erased()?.vacuumed {
-        receipt.notes.push(
-            "the store was vacuumed once (it was written before deleted content was zeroed in place); later erasures do not rewrite it".into(),
-        );
-    }
+    progress.start("vacuuming", 1);
+    ws.store.vacuum()?;
     progress.advance(1);
     progress.finish();
     ws.store.clear_erase_pending()?;
