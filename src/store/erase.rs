@@ -88,8 +88,6 @@ pub struct Vacuumed {
     /// connection kept a read transaction open throughout; the WAL is reset on its next
     /// checkpoint).
     pub wal_truncated: bool,
-    /// The file was rewritten (`VACUUM`).
-    pub vacuumed: bool,
 }
 
 const PENDING: &str = "erase_pending";
@@ -271,25 +269,11 @@ impl Store {
     /// Rebuilds the store file without free pages (`VACUUM`) and checkpoints the write-ahead log
     /// into it, truncating the log to zero bytes, so that erased rows survive neither in freed
     /// pages nor in old WAL frames. Retries the checkpoint for a few seconds while another
-    /// connection holds a read transaction.
+    /// connection holds a read transaction. Every erasure ends with it: `secure_delete` (always
+    /// on) does not reach old cell copies left in the gaps of split pages (module docs).
     pub fn vacuum(&self) -> Result<Vacuumed> {
         self.conn.execute_batch("VACUUM").map_err(|e| self.err(e))?;
-        Ok(Vacuumed {
-            vacuumed: true,
-            ..self.checkpoint_truncate()?
-        })
-    }
-
-    /// What an erasure does to the file once its rows are deleted: `VACUUM` and a truncating
-    /// checkpoint ([`Store::vacuum`]). `secure_delete` (always on) zeroes the deleted cells and
-    /// every byte freed since the store was created, but not every old copy: a page rebuilt by
-    /// a split can keep, in its unallocated gap, an earlier copy of a cell that still lives
-    /// elsewhere, and that copy outlives the cell's erasure
-    /// (`erasure_leaves_no_copy_of_rows_moved_or_rewritten_before`, with `VACUUM` skipped, finds
-    /// one). Until a cheaper guarantee replaces it (a scan of the file for the erased texts,
-    /// vacuuming only when one is found), the erasure rewrites the file.
-    pub fn purge_erased(&self) -> Result<Vacuumed> {
-        self.vacuum()
+        self.checkpoint_truncate()
     }
 
     /// Checkpoints the write-ahead log into the store file and truncates it to zero bytes.
@@ -304,7 +288,6 @@ impl Store {
             if busy == 0 {
                 return Ok(Vacuumed {
                     wal_truncated: true,
-                    vacuumed: false,
                 });
             }
             if attempt < 49 {
@@ -313,7 +296,6 @@ impl Store {
         }
         Ok(Vacuumed {
             wal_truncated: false,
-            vacuumed: false,
         })
     }
 
@@ -528,7 +510,7 @@ mod tests {
         let ids: Vec<String> = gone.iter().map(|&i| id(i)).collect();
         s.erase(&ids, None, &[], &Default::default(), false)
             .unwrap();
-        assert!(s.purge_erased().unwrap().wal_truncated);
+        assert!(s.vacuum().unwrap().wal_truncated);
         let bytes = std::fs::read(&path).unwrap();
         let has = |needle: String| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
         for &i in &gone {
