@@ -43,6 +43,10 @@ use super::IndexError;
 /// The share of the index a doc set must hold for [`TextIndex::search_within`] to filter an
 /// oversampled unrestricted search rather than pass the set into tantivy.
 pub const OVERSAMPLE_SHARE: f64 = 0.2;
+
+/// About the most documents a background merge puts in one segment (see `TextIndex::writer`):
+/// what one erasure rewrites per segment it touches.
+pub const SEGMENT_DOCS: usize = 100_000;
 use crate::lang::Lang;
 use crate::store::{Change, Filter, Store, Verbatim};
 
@@ -307,9 +311,17 @@ impl TextIndex {
     }
 
     fn writer(&self) -> Result<IndexWriter, IndexError> {
-        self.index
+        let writer = self
+            .index
             .writer_with_num_threads(1, 64 << 20)
-            .map_err(|e| err(&self.path, e))
+            .map_err(|e| err(&self.path, e))?;
+        // Background merges stop growing a segment once it holds SEGMENT_DOCS ÷ 8 documents
+        // (a merge takes 8 or so segments of one size): an erasure rewrites the segments that
+        // held what it erased ([`TextIndex::purge_deleted`]), so their size bounds its cost.
+        let mut policy = tantivy::indexer::LogMergePolicy::default();
+        policy.set_max_docs_before_merge(SEGMENT_DOCS / 8);
+        writer.set_merge_policy(Box::new(policy));
+        Ok(writer)
     }
 
     fn document(&self, v: &Verbatim) -> TantivyDocument {
@@ -408,19 +420,30 @@ impl TextIndex {
         Ok(())
     }
 
-    /// Physically removes deleted documents (after an erasure): merges every segment into one,
-    /// which keeps only live documents and drops every term left without one (tantivy's merger
-    /// skips terms whose postings are all deleted), then deletes the old segment files. Until
-    /// this runs, a deleted document is hidden from searches but its terms stay in its segment.
-    /// The commit payload (covered sequence) is kept by the merge.
-    pub fn purge_deleted(&mut self) -> Result<(), IndexError> {
+    /// Physically removes deleted documents (after an erasure): rewrites each segment that
+    /// holds a deleted document, alone (a merge of one segment), which keeps only its live
+    /// documents and drops every term left without one (tantivy's merger skips terms whose
+    /// postings are all deleted), then deletes the old segment files. Until this runs, a
+    /// deleted document is hidden from searches but its terms stay in its segment. Segments
+    /// without a deletion are not touched: the cost is the segments that held what was erased
+    /// (at most about [`SEGMENT_DOCS`] documents each, unless a rebuild wrote bigger ones), not
+    /// the index. The commit payload (covered sequence) is kept by the merge. Returns how many
+    /// segments were rewritten.
+    pub fn purge_deleted(&mut self) -> Result<usize, IndexError> {
         let mut writer = self.writer()?;
-        let ids = self
+        let ids: Vec<tantivy::index::SegmentId> = self
             .index
-            .searchable_segment_ids()
-            .map_err(|e| err(&self.path, e))?;
-        if !ids.is_empty() {
-            writer.merge(&ids).wait().map_err(|e| err(&self.path, e))?;
+            .searchable_segment_metas()
+            .map_err(|e| err(&self.path, e))?
+            .into_iter()
+            .filter(|m| m.has_deletes())
+            .map(|m| m.id())
+            .collect();
+        for id in &ids {
+            writer
+                .merge(std::slice::from_ref(id))
+                .wait()
+                .map_err(|e| err(&self.path, e))?;
         }
         // Our own reader must let go of the old segments before they can be collected.
         self.reader.reload().map_err(|e| err(&self.path, e))?;
@@ -432,7 +455,19 @@ impl TextIndex {
             .wait_merging_threads()
             .map_err(|e| err(&self.path, e))?;
         self.reader.reload().map_err(|e| err(&self.path, e))?;
-        Ok(())
+        Ok(ids.len())
+    }
+
+    /// The number of documents, deleted ones included, of each segment (ids as tantivy names
+    /// them), in no particular order: what an erasure rewrites is visible here.
+    pub fn segments(&self) -> Result<Vec<(String, u32)>, IndexError> {
+        Ok(self
+            .index
+            .searchable_segment_metas()
+            .map_err(|e| err(&self.path, e))?
+            .into_iter()
+            .map(|m| (m.id().uuid_string(), m.max_doc()))
+            .collect())
     }
 
     /// Whether `term` (as the analyser stores it: lower-cased, stemmed, folded) is in the term
@@ -718,14 +753,13 @@ mod tests {
         assert!(!t.iter().any(|w| w.starts_with(NEGATED)), "{t:?}");
     }
 
-    fn store_with(dir: &Path, texts: &[(&str, &str)]) -> Store {
-        let mut s = Store::open(&dir.join("s.sqlite")).unwrap();
-        let run = s.begin_run("t.csv").unwrap();
-        let batch: Vec<crate::store::NewVerbatim> = texts
+    /// New verbatims `{prefix}0`, `{prefix}1`… of a file named after the prefix.
+    fn verbatims(prefix: &str, texts: &[(&str, &str)]) -> Vec<crate::store::NewVerbatim> {
+        texts
             .iter()
             .enumerate()
             .map(|(i, (lang, text))| crate::store::NewVerbatim {
-                id: format!("v{i}"),
+                id: format!("{prefix}{i}"),
                 text: crate::pii::redact(text),
                 original: None,
                 respondent: None,
@@ -733,12 +767,17 @@ mod tests {
                 score: None,
                 language: lang.to_string(),
                 fields: Default::default(),
-                source: format!("t.csv:{}", i + 2),
+                source: format!("{prefix}.csv:{}", i + 2),
                 content_hash: text.to_string(),
                 vector: vec![1.0, 0.0],
             })
-            .collect();
-        s.upsert_batch(run, &batch).unwrap();
+            .collect()
+    }
+
+    fn store_with(dir: &Path, texts: &[(&str, &str)]) -> Store {
+        let mut s = Store::open(&dir.join("s.sqlite")).unwrap();
+        let run = s.begin_run("v.csv").unwrap();
+        s.upsert_batch(run, &verbatims("v", texts)).unwrap();
         s
     }
 
@@ -771,6 +810,53 @@ mod tests {
         assert_eq!(docs("not damaged"), [all[1]]);
         assert_eq!(docs("abîmé"), [all[3]]);
         assert_eq!(docs("pas abîmé"), [all[2]]);
+    }
+
+    #[test]
+    fn an_erasure_rewrites_only_the_segments_that_held_what_it_erased() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with(
+            dir.path(),
+            &[("en", "The zorblax kiosk froze"), ("en", "Lovely staff")],
+        );
+        let path = dir.path().join("text");
+        let mut ix = TextIndex::open(&path).unwrap();
+        ix.catch_up(&store).unwrap();
+        // A second ingest: a second segment.
+        let run = store.begin_run("w.csv").unwrap();
+        let later = verbatims(
+            "w",
+            &[("en", "Quick refund, thanks"), ("en", "The app is slow")],
+        );
+        store.upsert_batch(run, &later).unwrap();
+        ix.catch_up(&store).unwrap();
+        let before = ix.segments().unwrap();
+        assert_eq!(before.len(), 2, "{before:?}");
+
+        store
+            .erase(&["v0".into()], None, &[], &Default::default(), false)
+            .unwrap();
+        ix.catch_up(&store).unwrap();
+        assert!(
+            ix.holds_term("zorblax").unwrap(),
+            "a delete alone hides, keeps the terms"
+        );
+        assert_eq!(ix.purge_deleted().unwrap(), 1);
+        assert!(!ix.holds_term("zorblax").unwrap());
+        assert!(ix.holds_term("refund").unwrap() && ix.holds_term("staff").unwrap());
+        let after = ix.segments().unwrap();
+        assert_eq!(after.len(), 2, "{after:?}");
+        // One segment is kept as it was (the second ingest's); the other was rewritten with
+        // its one live document.
+        let kept: Vec<_> = before.iter().filter(|b| after.contains(b)).collect();
+        assert_eq!(kept.len(), 1, "{before:?} -> {after:?}");
+        assert!(
+            after.iter().any(|(id, n)| *n == 1 && id != &kept[0].0),
+            "{after:?}"
+        );
+        // Nothing deleted: nothing rewritten.
+        assert_eq!(ix.purge_deleted().unwrap(), 0);
+        assert_eq!(ix.segments().unwrap(), after);
     }
 
     #[test]

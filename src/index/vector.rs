@@ -71,9 +71,27 @@ use crate::store::Store;
 use crate::vecmath::LanguageMeans;
 
 /// Cosine distance for L2-normalised vectors: `1 - a·b`, written so the compiler vectorises it
-/// (eight independent accumulators; hnsw_rs's scalar fold does not vectorise).
+/// (hnsw_rs's scalar fold does not). It keeps 32 accumulators — four AVX2 registers, four
+/// independent add chains — where [`dot`]'s eight make one register and one chain that waits
+/// on each add: 1.3× the build speed and 1.4× the queries per second of the graph on 86k real
+/// vectors (BENCHMARKS "The graph against hnswlib"). Same value as `1 - dot` up to rounding.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CosineNormalized;
+
+/// `a·b` with 32 accumulators (see [`CosineNormalized`]); the tail (length not a multiple of
+/// 32) goes through [`dot`].
+#[inline]
+fn dot_wide(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 32];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..32 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + dot(ra, rb)
+}
 
 /// The vectorised dot product, from [`crate::vecmath`] (kept here for callers of
 /// `index::vector::dot`).
@@ -81,7 +99,7 @@ pub use crate::vecmath::dot;
 
 impl Distance<f32> for CosineNormalized {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        (1.0 - dot(va, vb)).max(0.0)
+        (1.0 - dot_wide(va, vb)).max(0.0)
     }
 }
 
@@ -1222,6 +1240,17 @@ fn zero_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_graph_distance_is_one_minus_the_dot_product() {
+        for dim in [1, 7, 31, 32, 33, 384, 390] {
+            let v = sample(2, dim);
+            let (a, b) = (&v[0].0, &v[1].0);
+            let d = CosineNormalized.eval(a, b);
+            assert!((d - (1.0 - dot(a, b)).max(0.0)).abs() < 1e-5, "{dim}: {d}");
+            assert!(CosineNormalized.eval(a, a) < 1e-5, "{dim}");
+        }
+    }
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -525,6 +525,10 @@ impl Store {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )
         .map_err(err)?;
+        // Every deletion and update of this connection zeroes the bytes it frees (cells,
+        // freeblocks, freed pages), not only an erasure's: a row rewritten months before it is
+        // erased leaves no old copy in free space (erase.rs, "Why the file is still vacuumed").
+        conn.execute_batch("PRAGMA secure_delete=ON").map_err(err)?;
         // Every transaction of the store writes, so each takes the write lock when it begins
         // (waiting out the busy timeout like any other writer). A deferred one would read first
         // and fail at once with SQLITE_BUSY when another connection — the server has several:

@@ -17,8 +17,9 @@
 //!    units, sealed originals, theme assignments, rejected-row records that name them, survey-link tokens of
 //!    the respondent), each deletion taking a sequence and leaving a tombstone, as the store's
 //!    invariants require;
-//! 4. applies the tombstones to tantivy and merges its segments, so the erased terms are gone
-//!    from the segment files and not merely hidden; masks their points in the HNSW graph and
+//! 4. applies the tombstones to tantivy and rewrites the segments that held them (only those:
+//!    [`crate::index::text::TextIndex::purge_deleted`]), so the erased terms are gone from the
+//!    segment files and not merely hidden; masks their points in the HNSW graph and
 //!    zeroes their vectors in its data file (no rebuild: [`crate::index::vector`], *Erasure
 //!    masks, compaction rebuilds*), compacting the graph when masked points pass
 //!    [`crate::index::vector::COMPACT_SHARE`] of it (old generations are deleted);
