@@ -2066,8 +2066,13 @@ fn label_child(
             let with_parent = if super::anchor::is_general(parent) {
                 format!("{key} {}", if french { "en général" } else { "overall" })
             } else {
-                let aspect = parent.split(" & ").next().unwrap_or(parent);
-                format!("{key} {}", aspect.to_lowercase())
+                let aspect = parent.split(" & ").next().unwrap_or(parent).to_lowercase();
+                match key {
+                    // "booking problem", "problème de livraison".
+                    "problem" => format!("{aspect} problem"),
+                    "probleme" => format!("problème de {aspect}"),
+                    _ => format!("{key} {aspect}"),
+                }
             };
             let (first, second) = if names_nothing {
                 (with_parent, key.to_string())
@@ -2492,6 +2497,23 @@ mod tests {
             ("bland", "bland packaging"),
             "{l:?}"
         );
+    }
+
+    #[test]
+    fn a_bare_problem_is_named_by_its_aspect() {
+        // Units that say only "issue" / "problem" about the packaging: "packaging problem",
+        // never a bare "issue".
+        let tree = vec![vec![units(
+            "en",
+            &[
+                ("Box: issue.", Neg),
+                ("The box: a problem!", Neg),
+                ("Box: problems.", Neg),
+            ],
+        )]];
+        let l = label_tree(&tree);
+        assert_eq!(l.parents[0].label, "Packaging", "{l:?}");
+        assert_eq!(l.children[0][0].label, "packaging problem", "{l:?}");
     }
 
     #[test]
