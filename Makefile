@@ -91,7 +91,10 @@ SPARK_VENV ?= target/spark-venv
 test-spark: models build
 	command -v java >/dev/null || (apt-get update && apt-get install -y openjdk-17-jre-headless)
 	test -x $(SPARK_VENV)/bin/python || python3 -m venv $(SPARK_VENV)
-	$(SPARK_VENV)/bin/pip install -q 'pyspark>=4.3,<4.4' 'pandas<3' pyarrow
+	@avail=$$(df -Pk . | awk 'NR==2 {print int($$4/1024)}'); echo "test-spark: $$avail MiB free here"; \
+	if [ ! -d $(SPARK_VENV)/lib/python3*/site-packages/pyspark ] && [ $$avail -lt 2000 ]; then \
+	  echo "test-spark: installing pyspark (a 456 MB source package) needs about 1.5 GB free; free space first (scripts/free-test-binaries.sh removes the test executables)" >&2; exit 1; fi
+	$(SPARK_VENV)/bin/pip install -q --no-cache-dir 'pyspark>=4.3,<4.4' 'pandas<3' pyarrow
 	$(SPARK_VENV)/bin/python integrations/spark/tests/check_local.py target/release/verbatim models .
 
 kill-loop: models build
