@@ -35,7 +35,12 @@ fn rows(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Embeds `texts`, cached under `cache/name.f32` (keyed by the count and a digest of the texts).
-fn embed_cached(model: &SentenceTransformer, cache: &Path, name: &str, texts: &[&str]) -> Vec<Vec<f32>> {
+fn embed_cached(
+    model: &SentenceTransformer,
+    cache: &Path,
+    name: &str,
+    texts: &[&str],
+) -> Vec<Vec<f32>> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for t in texts {
@@ -81,18 +86,27 @@ fn y_of(p: Polarity) -> Y {
 /// Accuracy and macro-F1 over three classes, plus recall of neutral.
 fn scores(pred: &[Y], gold: &[Y]) -> (f64, f64, f64) {
     let classes = [Y::Pos, Y::Neu, Y::Neg];
-    let acc = pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64;
+    let acc =
+        pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64;
     let mut f1s = Vec::new();
     let mut neu_recall = 0.0;
     for c in classes {
-        let tp = pred.iter().zip(gold).filter(|(p, g)| **p == c && **g == c).count() as f64;
+        let tp = pred
+            .iter()
+            .zip(gold)
+            .filter(|(p, g)| **p == c && **g == c)
+            .count() as f64;
         let pp = pred.iter().filter(|p| **p == c).count() as f64;
         let gp = gold.iter().filter(|g| **g == c).count() as f64;
         let (pr, rc) = (tp / pp.max(1.0), tp / gp.max(1.0));
         if c == Y::Neu {
             neu_recall = rc;
         }
-        f1s.push(if pr + rc > 0.0 { 2.0 * pr * rc / (pr + rc) } else { 0.0 });
+        f1s.push(if pr + rc > 0.0 {
+            2.0 * pr * rc / (pr + rc)
+        } else {
+            0.0
+        });
     }
     (acc, f1s.iter().sum::<f64>() / 3.0, neu_recall)
 }
@@ -101,7 +115,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let data = PathBuf::from(args.first().map_or("../shared/data", String::as_str));
     let cache = PathBuf::from(args.get(1).map_or("target/neutral-eval", String::as_str));
-    set_threads(2);
+    set_threads(Some(2)).expect("threads");
     let dir = PathBuf::from(std::env::var("VERBATIM_MODELS").unwrap_or_else(|_| "models".into()))
         .join("all-MiniLM-L6-v2");
     let model = SentenceTransformer::load(&dir, &EmbedOptions::default()).expect("model");
@@ -163,13 +177,22 @@ fn main() {
     let uci_texts: Vec<&str> = uci.iter().map(|r| r["text"].as_str().unwrap()).collect();
     let uci_y: Vec<Y> = uci
         .iter()
-        .map(|r| if r["label"] == "positive" { Y::Pos } else { Y::Neg })
+        .map(|r| {
+            if r["label"] == "positive" {
+                Y::Pos
+            } else {
+                Y::Neg
+            }
+        })
         .collect();
     let ux = embed_cached(&model, &cache, "uci", &uci_texts);
 
     let amazon = (std::env::var("VERBATIM_NEUTRAL_AMAZON").as_deref() == Ok("1")).then(|| {
         let amz = rows(&data.join("amazon_fine_foods.jsonl"));
-        let texts: Vec<String> = amz.iter().map(|r| r["text"].as_str().unwrap().to_string()).collect();
+        let texts: Vec<String> = amz
+            .iter()
+            .map(|r| r["text"].as_str().unwrap().to_string())
+            .collect();
         let y: Vec<bool> = amz.iter().map(|r| r["label"] == "great").collect();
         (texts, y)
     });
@@ -185,84 +208,119 @@ fn main() {
     });
 
     let row = |name: &str, score_unit: &dyn Fn(&str, &[f32]) -> UnitSentiment| {
-    let sem_pred: Vec<Y> = st.iter().zip(&sx).map(|(t, v)| y_of(score_unit(t, v).polarity)).collect();
-    let pick = |m: bool| -> (Vec<Y>, Vec<Y>) {
-        let idx: Vec<usize> = (0..sy.len()).filter(|&i| sdev[i] == m).collect();
-        (idx.iter().map(|&i| sem_pred[i]).collect(), idx.iter().map(|&i| sy[i]).collect())
-    };
-    let (pd, gd) = pick(true);
-    let (pt, gt) = pick(false);
-    let (ad, fd, _) = scores(&pd, &gd);
-    let (at, ft, nt) = scores(&pt, &gt);
-    // Airline: tweets from units.
-    let mut k = 0usize;
-    let mut air_pred = Vec::new();
-    for (s, t) in air_spans.iter().zip(&air_texts) {
-        let us: Vec<UnitSentiment> = s
+        let sem_pred: Vec<Y> = st
             .iter()
-            .enumerate()
-            .map(|(j, u)| score_unit(u.slice(t), &ax[k + j]))
+            .zip(&sx)
+            .map(|(t, v)| y_of(score_unit(t, v).polarity))
             .collect();
-        let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
-        k += s.len();
-        air_pred.push(y_of(of_verbatim(&head, &us, &lens).polarity));
-    }
-    let test_air: Vec<usize> = (0..air_y.len()).filter(|i| i % 2 == 1).collect();
-    let (aa, af, _) = scores(
-        &test_air.iter().map(|&i| air_pred[i]).collect::<Vec<_>>(),
-        &test_air.iter().map(|&i| air_y[i]).collect::<Vec<_>>(),
-    );
-    let upred: Vec<Y> = uci_texts
-        .iter()
-        .zip(&ux)
-        .map(|(t, v)| y_of(score_unit(t, v).polarity))
-        .collect();
-    let un = upred.iter().filter(|p| **p == Y::Neu).count();
-    let ur = upred
-        .iter()
-        .zip(&uci_y)
-        .filter(|(p, _)| **p != Y::Neu)
-        .filter(|(p, g)| p == g)
-        .count() as f64
-        / (upred.len() - un).max(1) as f64;
-    let (amz_mix, amz_acc) = match &amz {
-        None => ("–".to_string(), "–".to_string()),
-        Some((spans, flat, x, y)) => {
-            let up: Vec<UnitSentiment> = flat.iter().zip(x).map(|(t, v)| score_unit(t, v)).collect();
-            let n = up.len() as f64;
-            let c = |p: Polarity| up.iter().filter(|u| u.polarity == p).count() as f64 / n * 100.0;
-            let mix = format!(
-                "{:.0}% / {:.0}% / {:.0}%",
-                c(Polarity::Positive),
-                c(Polarity::Neutral),
-                c(Polarity::Negative)
-            );
-            let (mut k, mut right, mut total) = (0usize, 0usize, 0usize);
-            for (s, yy) in spans.iter().zip(y.iter()) {
-                let us = &up[k..k + s.len()];
-                let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
-                k += s.len();
-                let v = of_verbatim(&head, us, &lens);
-                if v.polarity != Polarity::Neutral {
-                    total += 1;
-                    right += usize::from((v.polarity == Polarity::Positive) == *yy);
-                }
-            }
-            (mix, format!("{:.3} ({total})", right as f64 / total.max(1) as f64))
+        let pick = |m: bool| -> (Vec<Y>, Vec<Y>) {
+            let idx: Vec<usize> = (0..sy.len()).filter(|&i| sdev[i] == m).collect();
+            (
+                idx.iter().map(|&i| sem_pred[i]).collect(),
+                idx.iter().map(|&i| sy[i]).collect(),
+            )
+        };
+        let (pd, gd) = pick(true);
+        let (pt, gt) = pick(false);
+        let (ad, fd, _) = scores(&pd, &gd);
+        let (at, ft, nt) = scores(&pt, &gt);
+        // Airline: tweets from units.
+        let mut k = 0usize;
+        let mut air_pred = Vec::new();
+        for (s, t) in air_spans.iter().zip(&air_texts) {
+            let us: Vec<UnitSentiment> = s
+                .iter()
+                .enumerate()
+                .map(|(j, u)| score_unit(u.slice(t), &ax[k + j]))
+                .collect();
+            let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
+            k += s.len();
+            air_pred.push(y_of(of_verbatim(&head, &us, &lens).polarity));
         }
-    };
-    println!(
+        let test_air: Vec<usize> = (0..air_y.len()).filter(|i| i % 2 == 1).collect();
+        let (aa, af, _) = scores(
+            &test_air.iter().map(|&i| air_pred[i]).collect::<Vec<_>>(),
+            &test_air.iter().map(|&i| air_y[i]).collect::<Vec<_>>(),
+        );
+        let upred: Vec<Y> = uci_texts
+            .iter()
+            .zip(&ux)
+            .map(|(t, v)| y_of(score_unit(t, v).polarity))
+            .collect();
+        let un = upred.iter().filter(|p| **p == Y::Neu).count();
+        let ur = upred
+            .iter()
+            .zip(&uci_y)
+            .filter(|(p, _)| **p != Y::Neu)
+            .filter(|(p, g)| p == g)
+            .count() as f64
+            / (upred.len() - un).max(1) as f64;
+        let (amz_mix, amz_acc) = match &amz {
+            None => ("–".to_string(), "–".to_string()),
+            Some((spans, flat, x, y)) => {
+                let up: Vec<UnitSentiment> =
+                    flat.iter().zip(x).map(|(t, v)| score_unit(t, v)).collect();
+                // `VERBATIM_NEUTRAL_SHOW=N`: every Nth unit read negative, to read them.
+                if let Some(step) = std::env::var("VERBATIM_NEUTRAL_SHOW")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                {
+                    for (i, (t, u)) in flat
+                        .iter()
+                        .zip(&up)
+                        .enumerate()
+                        .filter(|(_, (_, u))| u.polarity == Polarity::Negative)
+                        .step_by(step.max(1))
+                    {
+                        eprintln!("{name} neg #{i} {:.2}: {}", u.score, t.trim());
+                    }
+                }
+                let n = up.len() as f64;
+                let c =
+                    |p: Polarity| up.iter().filter(|u| u.polarity == p).count() as f64 / n * 100.0;
+                let mix = format!(
+                    "{:.0}% / {:.0}% / {:.0}%",
+                    c(Polarity::Positive),
+                    c(Polarity::Neutral),
+                    c(Polarity::Negative)
+                );
+                let (mut k, mut right, mut total) = (0usize, 0usize, 0usize);
+                for (s, yy) in spans.iter().zip(y.iter()) {
+                    let us = &up[k..k + s.len()];
+                    let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
+                    k += s.len();
+                    let v = of_verbatim(&head, us, &lens);
+                    if v.polarity != Polarity::Neutral {
+                        total += 1;
+                        right += usize::from((v.polarity == Polarity::Positive) == *yy);
+                    }
+                }
+                (
+                    mix,
+                    format!("{:.3} ({total})", right as f64 / total.max(1) as f64),
+                )
+            }
+        };
+        println!(
         "| {name} | {ad:.3} / {at:.3} | {fd:.3} / {ft:.3} | {nt:.3} | {aa:.3} / {af:.3} | {:.1}% / {ur:.3} | {amz_mix} | {amz_acc} |",
         un as f64 / upred.len() as f64 * 100.0
     );
     };
     println!("| variant | SemEval 3-class acc dev / test | macro-F1 dev / test | neutral recall test | airline acc / macro-F1 (test) | UCI neutral share / acc on the rest | Amazon units pos / neu / neg | Amazon reviews acc (non-neutral) |");
     println!("|---|---|---|---:|---|---|---|---:|");
+    // The polarity head alone (before the subjectivity part), and the head as shipped.
+    let base = SentimentHead {
+        subjectivity: None,
+        ..head.clone()
+    };
+    let before = |t: &str, v: &[f32]| unit(&base, t, v).score;
     let shipped = |t: &str, v: &[f32]| unit(&head, t, v).score;
-    let mut variants: Vec<(String, Box<dyn Fn(&str, &[f32]) -> f32 + '_>)> =
-        vec![("shipped".to_string(), Box::new(shipped))];
+    let mut variants: Vec<(String, Box<dyn Fn(&str, &[f32]) -> f32 + '_>)> = vec![
+        ("polarity head only".to_string(), Box::new(before)),
+        ("shipped".to_string(), Box::new(shipped)),
+    ];
     for alpha in [0.7f32, 0.5, 0.35, 0.2] {
-        let head = &head;
+        let head = &base;
         variants.push((
             format!("no lexicon word: ×{alpha}"),
             Box::new(move |t: &str, v: &[f32]| {
@@ -276,10 +334,56 @@ fn main() {
             }),
         ));
     }
+    // A subjectivity head: opinionated (UCI, every sentence carries a polarity) vs neutral
+    // (the written sentences in `VERBATIM_NEUTRAL`), the neutral rows repeated to balance.
+    if let Ok(path) = std::env::var("VERBATIM_NEUTRAL") {
+        let neu_text = std::fs::read_to_string(&path).expect("neutral sentences");
+        let neu: Vec<&str> = neu_text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let nx = embed_cached(&model, &cache, "neutral", &neu);
+        let rep = (ux.len() / nx.len()).max(1);
+        let mut flat = Vec::new();
+        let mut y = Vec::new();
+        for v in &ux {
+            flat.extend_from_slice(v);
+            y.push(true);
+        }
+        for _ in 0..rep {
+            for v in &nx {
+                flat.extend_from_slice(v);
+                y.push(false);
+            }
+        }
+        let (w, b) = verbatim::sentiment::train_logistic(&flat, model.dim(), &y, 1.0);
+        let subj = move |v: &[f32]| -> f32 {
+            let z: f32 = w.iter().zip(v).map(|(a, x)| a * x).sum::<f32>() + b;
+            1.0 / (1.0 + (-z).exp())
+        };
+        let subj = std::rc::Rc::new(subj);
+        for tau in [0.3f32, 0.4, 0.5, 0.6] {
+            for damp in [0.0f32, 0.3] {
+                let head = &base;
+                let subj = subj.clone();
+                variants.push((
+                    format!("P(opinion) < {tau}: ×{damp}"),
+                    Box::new(move |t: &str, v: &[f32]| {
+                        let s = unit(head, t, v).score;
+                        if subj(v) < tau && rule::score(t).score.abs() < 0.3 {
+                            s * damp
+                        } else {
+                            s
+                        }
+                    }),
+                ));
+            }
+        }
+    }
     for (name, f) in &variants {
         row(name, &|t, v| {
             let s = f(t, v);
-            UnitSentiment { polarity: head.polarity(s), score: s }
+            UnitSentiment {
+                polarity: head.polarity(s),
+                score: s,
+            }
         });
     }
 }

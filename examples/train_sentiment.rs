@@ -1,5 +1,7 @@
 //! Trains the sentiment head of one embedding model on the UCI sentences shipped in
-//! `data/uci_sentiment.csv` (CC BY 4.0) and writes `models/sentiment/<model>.json`.
+//! `data/uci_sentiment.csv` (CC BY 4.0), and its subjectivity part on those against
+//! `data/neutral_sentences.txt` (written for the project), and writes
+//! `models/sentiment/<model>.json`.
 //!
 //! ```sh
 //! cargo run --release --example train_sentiment -- all-MiniLM-L6-v2
@@ -16,11 +18,16 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 use verbatim::embed::{catalog, EmbedOptions, Embedder, SentenceTransformer, TextKind};
-use verbatim::sentiment::{train_logistic, SentimentHead};
+use verbatim::sentiment::{train_logistic, SentimentHead, Subjectivity};
 
 /// sklearn's C; chosen on the leave-one-domain-out mean (benches/peers/proto/FINDINGS.md).
 const C: f64 = 1.0;
 const NEUTRAL_BAND: f32 = 0.2;
+/// P(opinion) under which a unit with no clear lexicon word is neutral, and what is left of its
+/// score then; chosen on the `dev` half of SemEval-2014 laptops (3 classes) with
+/// `examples/neutral_eval.rs` (BENCHMARKS.md, "A neutral class").
+const SUBJECTIVITY_THRESHOLD: f32 = 0.4;
+const SUBJECTIVITY_DAMP: f32 = 0.3;
 
 fn main() -> anyhow::Result<()> {
     let name = std::env::args()
@@ -75,6 +82,39 @@ fn main() -> anyhow::Result<()> {
 
     let all: Vec<usize> = (0..texts.len()).collect();
     let (weights, bias) = train_logistic(&flat(&all), dim, &labels, C);
+
+    // Subjectivity: every UCI sentence (opinion) against the written neutral sentences, the
+    // neutral rows repeated so that both classes weigh the same.
+    let neutral_path = root.join("data/neutral_sentences.txt");
+    let neutral_bytes = std::fs::read(&neutral_path)?;
+    let neutral_text = String::from_utf8(neutral_bytes.clone())?;
+    let neutral: Vec<&str> = neutral_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let nvecs = model.embed(&neutral, TextKind::Passage)?;
+    let repeat = (texts.len() / neutral.len()).max(1);
+    let mut sx = flat(&all);
+    let mut sy = vec![true; texts.len()];
+    for _ in 0..repeat {
+        for v in &nvecs {
+            sx.extend_from_slice(v);
+            sy.push(false);
+        }
+    }
+    let (sw, sb) = train_logistic(&sx, dim, &sy, C);
+    let subjectivity = Subjectivity {
+        weights: sw,
+        bias: sb,
+        threshold: SUBJECTIVITY_THRESHOLD,
+        damp: SUBJECTIVITY_DAMP,
+        trained_on: format!(
+            "data/uci_sentiment.csv (opinion) against data/neutral_sentences.txt (sha256 {}, {} sentences written for the project, repeated {repeat}x)",
+            hex::encode(Sha256::digest(&neutral_bytes)),
+            neutral.len()
+        ),
+    };
     let head = SentimentHead {
         model: name.clone(),
         fingerprint: model.fingerprint().to_string(),
@@ -85,6 +125,7 @@ fn main() -> anyhow::Result<()> {
         trained_on: "data/uci_sentiment.csv (UCI Sentiment Labelled Sentences, CC BY 4.0)".into(),
         data_sha256: hex::encode(Sha256::digest(&bytes)),
         evaluation: serde_json::Value::Object(evaluation),
+        subjectivity: Some(subjectivity),
     };
     let out = SentimentHead::path_for(&dir);
     std::fs::create_dir_all(out.parent().unwrap())?;

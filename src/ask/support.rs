@@ -29,6 +29,11 @@
 //! 5. **numbers** — every number it writes (digits, and the number words two…twenty /
 //!    deux…vingt) appears in the cited verbatims or their dates.
 //!
+//! The words check also drops a **run-on of quotes**: a sentence whose words are mostly
+//! ([`RUN_ON_MIN_SHARE`]) runs of [`RUN_ON_MIN_RUN`]+ words copied from two or more cited
+//! verbatims back to back ([`collage`]) — each run is in a verbatim, the string of them is a
+//! statement none makes.
+//!
 //! Repetition (a sentence whose content-word stems, negations included, are those of an earlier
 //! sentence) is dropped by [`Seen`]. A theme summary is further checked against the theme's
 //! sentiment mix ([`check_theme_mix`]): a mostly negative theme cannot be summarised positively.
@@ -536,13 +541,22 @@ pub fn check_with(
             },
         }
     } else {
-        match misquoted(&body, &cited) {
-            Some(q) => CheckResult {
+        match (misquoted(&body, &cited), collage(&body, &cited)) {
+            (Some(q), _) => CheckResult {
                 check: Check::Words,
                 passed: false,
                 detail: format!("quotes \"{q}\", which no cited verbatim says"),
             },
-            None => words_check(&claim, &units, min_coverage),
+            (None, Some(c)) => CheckResult {
+                check: Check::Words,
+                passed: false,
+                detail: format!(
+                    "strings together runs copied from {} cited verbatims ({:.0}% of its words): a run-on of quotes, not a claim any of them makes",
+                    c.verbatims,
+                    c.share * 100.0
+                ),
+            },
+            (None, None) => words_check(&claim, &units, min_coverage),
         }
     });
     checks.push(polarity_check(
@@ -640,6 +654,69 @@ fn misquoted(body: &str, cited: &[&Cited]) -> Option<String> {
         }
         rest = &after[close + after[close..].chars().next()?.len_utf8()..];
     }
+}
+
+/// A copied run shorter than this many words is a shared phrase ("arrived late"), not a quote.
+pub const RUN_ON_MIN_RUN: usize = 4;
+/// A sentence whose words are at least this share copied runs, from at least two cited
+/// verbatims, is a run-on of quotes.
+pub const RUN_ON_MIN_SHARE: f32 = 0.6;
+
+/// What [`collage`] found.
+struct Collage {
+    /// Distinct cited verbatims the runs come from.
+    verbatims: usize,
+    /// Share of the sentence's words inside copied runs.
+    share: f32,
+}
+
+/// A sentence made of runs copied word for word ([`RUN_ON_MIN_RUN`] words or more) from two
+/// or more cited verbatims, back to back ("Worst Customer Service Ever Rip off Over charge
+/// shipping I ordered this product first and was unhappy with it immediately But fails to
+/// deliver… [1]–[8]"): every word is in the verbatims, so the words check passes, yet the
+/// sentence states what none of them says. One quote copied from one verbatim is not a run-on
+/// (it says what that verbatim says); the runs are found greedily, longest first at each word.
+fn collage(body: &str, cited: &[&Cited]) -> Option<Collage> {
+    let words = tokens(body);
+    if words.len() < 2 * RUN_ON_MIN_RUN {
+        return None;
+    }
+    let texts: Vec<Vec<String>> = cited.iter().map(|c| tokens(c.text)).collect();
+    // Longest run of `words[at..]` found contiguously in text `t`.
+    let run_at = |at: usize, t: &[String]| -> usize {
+        let mut best = 0;
+        for start in 0..t.len() {
+            let n = t[start..]
+                .iter()
+                .zip(&words[at..])
+                .take_while(|(a, b)| a == b)
+                .count();
+            best = best.max(n);
+        }
+        best
+    };
+    let (mut at, mut covered) = (0usize, 0usize);
+    let mut from = HashSet::new();
+    while at < words.len() {
+        let best = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (run_at(at, t), i))
+            .max_by_key(|&(n, i)| (n, std::cmp::Reverse(i)));
+        match best {
+            Some((n, i)) if n >= RUN_ON_MIN_RUN => {
+                covered += n;
+                from.insert(i);
+                at += n;
+            }
+            _ => at += 1,
+        }
+    }
+    let share = covered as f32 / words.len() as f32;
+    (from.len() >= 2 && share >= RUN_ON_MIN_SHARE).then_some(Collage {
+        verbatims: from.len(),
+        share,
+    })
 }
 
 fn check_span(span: &str, texts: &[Vec<String>]) -> Option<String> {
@@ -1338,6 +1415,42 @@ mod tests {
             &["The delivery was late again, so disappointed."],
         );
         assert!(c.supported(), "{c:#?}");
+    }
+
+    #[test]
+    fn a_run_on_of_copied_quotes_is_dropped_one_quote_kept() {
+        // BENCHMARKS "Gemma comparison": every word is in the cited verbatims, the sentence
+        // says what none of them says.
+        let texts = [
+            "Worst Customer Service Ever. I will not buy from them again.",
+            "Rip off Over charge shipping on a small box of tea.",
+            "I ordered this product first and was unhappy with it immediately, so I sent it back.",
+            "The tin looks nice but fails to deliver the flavour it promises.",
+        ];
+        let c = run(
+            "Worst Customer Service Ever Rip off Over charge shipping I ordered this product first and was unhappy with it immediately But fails to deliver [1][2][3][4].",
+            &texts,
+        );
+        assert_eq!(dropped_by(&c), Some(Check::Words), "{c:?}");
+        assert!(
+            format!("{c:?}").contains("run-on of quotes"),
+            "the reason says why: {c:?}"
+        );
+        // One verbatim's words copied as one quote: it says what that verbatim says.
+        let c = run(
+            "I ordered this product first and was unhappy with it immediately [3].",
+            &texts,
+        );
+        assert!(c.support.supported(), "{c:?}");
+        // A summary sharing short phrases with two verbatims is not a run-on.
+        let c = run(
+            "Customers were unhappy with the shipping charge and the customer service [1][2][3].",
+            &texts,
+        );
+        assert!(
+            !format!("{c:?}").contains("run-on of quotes"),
+            "short shared phrases are not copied runs: {c:?}"
+        );
     }
 
     #[test]

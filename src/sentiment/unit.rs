@@ -6,7 +6,10 @@
 //!
 //! * no negation cue in the unit: `(head + 0.5·rule) / 1.5`;
 //! * a negation cue: `(0.3·head + rule) / 1.3` — the embedding barely registers "not", so the
-//!   rule leads.
+//!   rule leads;
+//! * then, where the head has a [`super::Subjectivity`] part: a unit that states no opinion
+//!   (P(opinion) under its threshold and no lexicon word reading ≥ [`CLEAR_WORD`]) keeps only
+//!   `damp` of that score, so a factual mention ("I bought it for my dog") is neutral.
 //!
 //! Weights chosen on the `dev` half of SemEval-2014 laptops (accuracy on aspect-term polarity;
 //! the `test` half and UCI / Amazon were not used to choose them; `benches/sentiment.rs`,
@@ -28,6 +31,9 @@ use crate::themes::Polarity;
 pub const RULE_WEIGHT: f32 = 0.5;
 /// Weight of the head beside the rule when the unit has a negation cue.
 pub const HEAD_WEIGHT_NEGATED: f32 = 0.3;
+/// A lexicon reading at least this strong (one word of weight ≥ 1.3: "good", "broken") keeps a
+/// unit's polarity whatever the subjectivity head says.
+pub const CLEAR_WORD: f32 = 0.3;
 /// A unit at least this strong on each side makes its verbatim mixed.
 pub const MIXED_STRENGTH: f32 = 0.5;
 
@@ -61,7 +67,12 @@ pub fn unit(head: &SentimentHead, text: &str, vector: &[f32]) -> UnitSentiment {
     } else {
         (h + RULE_WEIGHT * r.score) / (1.0 + RULE_WEIGHT)
     };
-    let score = score.clamp(-1.0, 1.0);
+    let mut score = score.clamp(-1.0, 1.0);
+    if let Some(sub) = &head.subjectivity {
+        if r.score.abs() < CLEAR_WORD && sub.p_opinion(vector) < sub.threshold {
+            score *= sub.damp;
+        }
+    }
     UnitSentiment {
         polarity: head.polarity(score),
         score,
@@ -113,6 +124,7 @@ mod tests {
             trained_on: String::new(),
             data_sha256: String::new(),
             evaluation: serde_json::Value::Null,
+            subjectivity: None,
         }
     }
 
@@ -126,6 +138,32 @@ mod tests {
         assert_eq!(u.polarity, Polarity::Negative);
         let u = unit(&head(), "The screen is fine", &[0.8, 0.0]);
         assert_eq!(u.polarity, Polarity::Positive);
+    }
+
+    #[test]
+    fn a_unit_that_states_no_opinion_is_neutral() {
+        // P(opinion) reads the second coordinate: −5 → ~0.007, +5 → ~0.993.
+        let mut h = head();
+        h.subjectivity = Some(crate::sentiment::Subjectivity {
+            weights: vec![0.0, 1.0],
+            bias: 0.0,
+            threshold: 0.4,
+            damp: 0.3,
+            trained_on: String::new(),
+        });
+        // The polarity head reads a factual mention as negative (−0.6 > the band)…
+        let plain = unit(&head(), "I bought this for my dog.", &[-0.3, -5.0]);
+        assert_eq!(plain.polarity, Polarity::Negative, "{plain:?}");
+        // …the subjectivity head says it states no opinion: neutral.
+        let u = unit(&h, "I bought this for my dog.", &[-0.3, -5.0]);
+        assert_eq!(u.polarity, Polarity::Neutral, "{u:?}");
+        assert!(u.score < 0.0, "it still leans the head's way: {u:?}");
+        // An opinion the subjectivity head sees keeps its polarity.
+        let u = unit(&h, "It tastes like cardboard.", &[-0.3, 5.0]);
+        assert_eq!(u.polarity, Polarity::Negative, "{u:?}");
+        // A clear lexicon word keeps it whatever the subjectivity head says.
+        let u = unit(&h, "The box arrived broken.", &[-0.3, -5.0]);
+        assert_eq!(u.polarity, Polarity::Negative, "{u:?}");
     }
 
     #[test]

@@ -321,6 +321,7 @@ fn model_dir_with_head(root: &std::path::Path) -> std::path::PathBuf {
         trained_on: "none".into(),
         data_sha256: String::new(),
         evaluation: serde_json::Value::Null,
+        subjectivity: None,
     };
     let path = crate::sentiment::SentimentHead::path_for(&dir);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
