@@ -32,7 +32,8 @@ pub use check::{CheckReport, Checked, Damage};
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, CatchUp, Forget, IngestRequest,
     Models, ReportRequest, ReportResponse, RunRequest, SearchDefaults, SearchRequest, Session,
-    Settings, ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse, Via,
+    Settings, ShardView, ThemeEdit, ThemeRequest, ThemeResponse, ThemesRequest, ThemesResponse,
+    Via,
 };
 
 /// Why a request failed, by who can fix it.
@@ -153,6 +154,20 @@ impl From<privacy::PrivacyError> for ServiceError {
     }
 }
 
+/// Refuses `what` when `served` workspaces answer as one (`verbatim serve --workspace A
+/// --workspace B`) and `what` cannot fan out across them yet: answered from the first alone,
+/// it would be silently partial.
+pub fn single_workspace(what: &str, served: usize) -> Result<(), ServiceError> {
+    if served <= 1 {
+        return Ok(());
+    }
+    Err(ServiceError::BadRequest(format!(
+        "{what} does not fan out across shards yet: this server answers {served} workspaces as \
+         one, and {what} would answer from the first alone; run it on each workspace, or serve \
+         one workspace holding every verbatim"
+    )))
+}
+
 /// The caller a bearer token belongs to (Argon2id: slow on purpose; a server caches it by a
 /// digest of the token, and [`recheck`]s on every request).
 pub fn authenticate(ws: &Workspace, token: &str) -> Result<Caller, ServiceError> {
@@ -200,6 +215,25 @@ pub struct Stats {
     /// The text index: documents, and the store sequence it covers.
     pub text_index: TextCoverage,
     /// The vector index: points, and the store sequence it covers.
+    pub vector_index: VectorCoverage,
+    /// When several workspaces are served as one (`verbatim serve --workspace A --workspace
+    /// B`): each one's counts, the door first. The counts above are then the corpus's: sums
+    /// (sequences too), distinct respondents and segment values over the union.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<ShardStats>>,
+}
+
+/// One workspace's counts among several served as one ([`Stats::shards`]).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ShardStats {
+    /// The workspace folder.
+    #[schema(value_type = String)]
+    pub workspace: std::path::PathBuf,
+    /// Store counts (as the grant may see them).
+    pub store: crate::store::StoreStats,
+    /// The text index.
+    pub text_index: TextCoverage,
+    /// The vector index.
     pub vector_index: VectorCoverage,
 }
 

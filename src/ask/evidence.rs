@@ -997,6 +997,7 @@ mod tests {
             bm25: None,
             cosine: None,
             unit: None,
+            shard: None,
             verbatim: crate::store::Verbatim {
                 doc: i as i64,
                 id: format!("v{i}"),

@@ -367,7 +367,10 @@ Examples:
   $ verbatim -w demo-ws serve --bind 127.0.0.1:9000 --rate-per-second 5 \\
       --burst 10
   $ verbatim -w demo-ws serve --bind 0.0.0.0:8443 --tls-cert cert.pem \\
-      --tls-key key.pem";
+      --tls-key key.pem
+  # Shards of one corpus (ingest --prepared DIR --shard i/2) served as one;
+  # the first holds the users, tokens and the audit trail
+  $ verbatim serve --workspace shard-0 --workspace shard-1";
 
 pub(super) const COMPLETIONS: &str = "\
 Examples:

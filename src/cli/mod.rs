@@ -51,9 +51,11 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Global options")]
 struct Global {
-    /// Workspace folder (else $VERBATIM_WORKSPACE, else the current folder).
-    #[arg(long, short = 'w', global = true)]
-    workspace: Option<PathBuf>,
+    /// Workspace folder (else $VERBATIM_WORKSPACE, else the current folder). `serve` takes it
+    /// more than once: the shards of one corpus, served as one (the first holds the users and
+    /// the audit trail).
+    #[arg(long, short = 'w', global = true, action = clap::ArgAction::Append)]
+    workspace: Vec<PathBuf>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -108,7 +110,7 @@ impl Global {
     /// The layer the command line gives [`Settings::resolve`].
     fn overrides(&self) -> Overrides {
         Overrides {
-            workspace: self.workspace.clone(),
+            workspace: self.workspace.first().cloned(),
             threads: self.threads,
             precision: self.precision,
             model: self.model.clone(),
@@ -626,6 +628,12 @@ fn init_tracing(quiet: bool) {
 
 fn run(cli: Cli) -> Result<i32> {
     let mut g = cli.global;
+    if g.workspace.len() > 1 && !matches!(cli.command, Command::Serve(_)) {
+        anyhow::bail!(
+            "--workspace is given {} times: only `serve` takes several (shards served as one)",
+            g.workspace.len()
+        );
+    }
     // Settings are resolved once, here, from this command's flags, the environment and the
     // workspace's verbatim.toml; every command reads them from `g.settings()`.
     let mut flags = g.overrides();

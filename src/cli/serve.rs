@@ -97,7 +97,17 @@ pub(super) fn cmd_serve(g: &Global, root: &Path, _flags: ServeArgs) -> Result<i3
         }
     };
     drop(ws);
-    let running = server::start(root, embedder, opts)?;
+    // `--workspace A --workspace B`: the shards of one corpus; the first (`root`) is the door.
+    let mut roots = vec![root.to_path_buf()];
+    roots.extend(g.workspace.iter().skip(1).cloned());
+    if roots.len() > 1 && !g.quiet {
+        eprintln!(
+            "serving {} workspaces as one corpus; users, tokens and the audit trail are those of {}",
+            roots.len(),
+            root.display()
+        );
+    }
+    let running = server::start_shards(&roots, embedder, opts)?;
     let scheme = if running.is_tls() { "https" } else { "http" };
     if g.json {
         super::output::json(

@@ -26,6 +26,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
 };
@@ -584,13 +585,28 @@ impl TextIndex {
         docs: Option<&HashSet<i64>>,
         limit: usize,
     ) -> Result<Vec<(i64, f32)>, IndexError> {
+        self.search_in_corpus(query, filter, docs, limit, None)
+    }
+
+    /// [`TextIndex::search_within`] scored with the BM25 statistics of a whole corpus this
+    /// index is one shard of ([`CorpusStats`]: document frequencies, document count and field
+    /// lengths summed over every shard), so that a document gets the score it would get in one
+    /// index holding every shard's documents; `None`: this index's own statistics.
+    pub fn search_in_corpus(
+        &self,
+        query: &str,
+        filter: &Filter,
+        docs: Option<&HashSet<i64>>,
+        limit: usize,
+        corpus: Option<&CorpusStats>,
+    ) -> Result<Vec<(i64, f32)>, IndexError> {
         let limit = limit.max(1);
         if let Some(set) = docs {
             let total = self.reader.searcher().num_docs() as f64;
             let share = set.len() as f64 / total.max(1.0);
             if share >= OVERSAMPLE_SHARE {
                 let want = ((limit as f64 / share) * 1.5).ceil() as usize;
-                let all = self.run_query(query, filter, None, want)?;
+                let all = self.run_query(query, filter, None, want, corpus)?;
                 let exhausted = all.len() < want;
                 let kept: Vec<(i64, f32)> = all
                     .into_iter()
@@ -602,7 +618,7 @@ impl TextIndex {
                 }
             }
         }
-        self.run_query(query, filter, docs, limit)
+        self.run_query(query, filter, docs, limit, corpus)
     }
 
     /// The BM25 query itself (see [`TextIndex::search_within`]).
@@ -612,6 +628,7 @@ impl TextIndex {
         filter: &Filter,
         docs: Option<&HashSet<i64>>,
         limit: usize,
+        corpus: Option<&CorpusStats>,
     ) -> Result<Vec<(i64, f32)>, IndexError> {
         let f = &self.fields;
         let (en, fr) = Self::query_terms(query);
@@ -640,9 +657,12 @@ impl TextIndex {
         }
         let q = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        let hits = searcher
-            .search(&q, &TopDocs::with_limit(limit).order_by_score())
-            .map_err(|e| err(&self.path, e))?;
+        let top = TopDocs::with_limit(limit).order_by_score();
+        let hits = match corpus {
+            Some(stats) => searcher.search_with_statistics_provider(&q, &top, stats),
+            None => searcher.search(&q, &top),
+        }
+        .map_err(|e| err(&self.path, e))?;
         let mut out = Vec::with_capacity(hits.len());
         for (score, addr) in hits {
             let d: TantivyDocument = searcher.doc(addr).map_err(|e| err(&self.path, e))?;
@@ -651,6 +671,11 @@ impl TextIndex {
             }
         }
         Ok(out)
+    }
+
+    /// This index's share of a corpus's BM25 statistics ([`CorpusStats::new`]).
+    pub fn searcher(&self) -> tantivy::Searcher {
+        self.reader.searcher()
     }
 
     /// Every document number in the index (for consistency checks), sorted.
@@ -672,6 +697,51 @@ impl TextIndex {
         }
         out.sort_unstable();
         Ok(out)
+    }
+}
+
+/// The BM25 statistics of a corpus split over several text indexes (the shards `verbatim serve
+/// --workspace A --workspace B` answers as one): each statistic is the sum of the shards' own.
+///
+/// **Why.** BM25's idf depends on the document frequency of a term and on the number of
+/// documents, its length normalisation on the mean field length. Scored alone, a shard would
+/// weigh "refund" by how rare it is *in that shard*, so scores of two shards would not compare
+/// and the merged top-k would differ from one index's. Summed, every shard scores a document
+/// exactly as one index holding all of them would (same analysers, same fields: the schema is
+/// built by the same code), so the merge of per-shard top-k by score is the global top-k.
+pub struct CorpusStats {
+    searchers: Vec<tantivy::Searcher>,
+}
+
+impl CorpusStats {
+    /// The statistics of every index in `shards` (searchers taken now).
+    pub fn new<'a>(shards: impl IntoIterator<Item = &'a TextIndex>) -> CorpusStats {
+        CorpusStats {
+            searchers: shards.into_iter().map(TextIndex::searcher).collect(),
+        }
+    }
+}
+
+impl Bm25StatisticsProvider for CorpusStats {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.searchers
+            .iter()
+            .map(|s| Bm25StatisticsProvider::total_num_tokens(s, field))
+            .sum()
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.searchers
+            .iter()
+            .map(Bm25StatisticsProvider::total_num_docs)
+            .sum()
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.searchers
+            .iter()
+            .map(|s| Bm25StatisticsProvider::doc_freq(s, term))
+            .sum()
     }
 }
 

@@ -136,6 +136,10 @@ pub struct SearchAggregate {
     pub segments: std::collections::BTreeMap<String, Vec<(String, Option<usize>)>>,
     /// (theme id, label, count) by count, from the last themes run.
     pub themes: Vec<(String, String, Option<usize>)>,
+    /// Why `themes` is empty when it is not for lack of a run: several workspaces served as
+    /// one do not count themes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub themes_note: Option<String>,
 }
 
 /// One result.
@@ -157,6 +161,11 @@ pub struct Hit {
     /// The opinion unit it answers with, once the verbatim has units (`units` module docs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<HitUnit>,
+    /// The workspace it is stored in, when several are served as one (`verbatim serve
+    /// --workspace A --workspace B`): its place among them, from 0. Verbatim ids are unique
+    /// across them (keyed content ids, or the file's ids).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<usize>,
 }
 
 /// "Needs the model" in the words of `door`: the flag (CLI) or the JSON field (HTTP) that asks
@@ -208,6 +217,22 @@ pub fn fusion_depth(limit: usize) -> usize {
     (limit * 5).max(100)
 }
 
+/// One workspace's part of a search: its store, its indexes and the filter as resolved against
+/// it. One shard is a plain search; several ([`search_shards`]) are one corpus split by
+/// `ingest --shard`, served together by `verbatim serve --workspace A --workspace B`.
+#[derive(Clone, Copy)]
+pub struct Shard<'a> {
+    /// The number hits name ([`Hit::shard`]): the workspace's place on the command line.
+    pub id: usize,
+    /// Its store.
+    pub store: &'a Store,
+    /// Its indexes.
+    pub indexes: &'a Indexes,
+    /// The query's filter resolved against this store (values are matched to the stored ones
+    /// per store); `None`: [`Query::filter`] as it is.
+    pub filter: Option<&'a Filter>,
+}
+
 /// Runs a query. Every read of verbatims passes through `grant` (the one door).
 pub fn search(
     grant: &Grant,
@@ -216,10 +241,35 @@ pub fn search(
     embedder: Option<&dyn Embedder>,
     q: &Query,
 ) -> Result<Vec<Hit>, RetrieveError> {
+    search_shards(grant, &[one(store, indexes)], embedder, q)
+}
+
+fn one<'a>(store: &'a Store, indexes: &'a Indexes) -> Shard<'a> {
+    Shard {
+        id: 0,
+        store,
+        indexes,
+        filter: None,
+    }
+}
+
+/// Runs a query over several workspaces as one corpus: the query is embedded once, each shard
+/// gives its top candidates of each retriever, and the lists are merged exactly before the
+/// same fusion, boost and ordering as one workspace's ([`run`]). Exact means: the merged text
+/// list is the top of the union by BM25 scored with the corpus's statistics
+/// ([`crate::index::text::CorpusStats`]), the merged vector list the top of the union by cosine
+/// — each shard returns as many as the whole list holds, so the global top-n is among them.
+/// Hits name their shard ([`Hit::shard`]) when there are several.
+pub fn search_shards(
+    grant: &Grant,
+    shards: &[Shard],
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<Vec<Hit>, RetrieveError> {
     if !grant.may_read_text() {
         return Err(RetrieveError::TextNotAllowed);
     }
-    run(grant, store, indexes, embedder, q)
+    run(grant, shards, embedder, q)
 }
 
 /// A search for an aggregates-only grant: counts by segment and theme over the results, cells
@@ -231,7 +281,19 @@ pub fn aggregate(
     embedder: Option<&dyn Embedder>,
     q: &Query,
 ) -> Result<SearchAggregate, RetrieveError> {
-    let hits = run(grant, store, indexes, embedder, q)?;
+    aggregate_shards(grant, &[one(store, indexes)], embedder, q)
+}
+
+/// [`aggregate`] over several workspaces ([`search_shards`]): the segment counts are counted
+/// over the merged results (exact); themes are not counted (each workspace's themes are its
+/// own, their ids mean nothing in another), and [`SearchAggregate::themes_note`] says so.
+pub fn aggregate_shards(
+    grant: &Grant,
+    shards: &[Shard],
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<SearchAggregate, RetrieveError> {
+    let hits = run(grant, shards, embedder, q)?;
     let mut segs: std::collections::BTreeMap<String, HashMap<String, usize>> = Default::default();
     for h in &hits {
         for (k, v) in &h.verbatim.fields {
@@ -249,6 +311,32 @@ pub fn aggregate(
             .map(|(k, n)| (k, grant.cell(n)))
             .collect::<Vec<_>>()
     };
+    let (themes, themes_note) = match shards {
+        [s] => (theme_counts(s.store, &hits)?, None),
+        _ => (
+            Vec::new(),
+            Some(
+                "themes are not counted across shards: each workspace's themes are its own".into(),
+            ),
+        ),
+    };
+    Ok(SearchAggregate {
+        matches: grant.cell(hits.len()),
+        min_cell: grant.min_cell(),
+        segments: segs.into_iter().map(|(k, m)| (k, sorted(m))).collect(),
+        themes: themes
+            .into_iter()
+            .map(|(id, l, n)| (id, l, grant.cell(n)))
+            .collect(),
+        themes_note,
+    })
+}
+
+/// (theme id, label, hits in it) of the store's last topic run, most first.
+fn theme_counts(
+    store: &Store,
+    hits: &[Hit],
+) -> Result<Vec<(String, String, usize)>, RetrieveError> {
     let docs: std::collections::HashSet<i64> = hits.iter().map(|h| h.verbatim.doc).collect();
     let mut per_theme: HashMap<i64, usize> = HashMap::new();
     for m in store.theme_members()? {
@@ -274,47 +362,62 @@ pub fn aggregate(
         })
         .collect();
     themes.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-    Ok(SearchAggregate {
-        matches: grant.cell(hits.len()),
-        min_cell: grant.min_cell(),
-        segments: segs.into_iter().map(|(k, m)| (k, sorted(m))).collect(),
-        themes: themes
-            .into_iter()
-            .map(|(id, l, n)| (id, l, grant.cell(n)))
-            .collect(),
-    })
+    Ok(themes)
 }
 
-fn run(
-    grant: &Grant,
-    store: &Store,
-    indexes: &Indexes,
-    embedder: Option<&dyn Embedder>,
-    q: &Query,
-) -> Result<Vec<Hit>, RetrieveError> {
-    let filter = grant.restrict(&q.filter);
-    let limit = q.limit.max(1);
-    let depth = match q.mode {
-        Mode::Hybrid => fusion_depth(limit),
-        _ => limit,
-    };
-    let head = q.head.as_deref();
-    if q.sentiment.is_some() && head.is_none() {
-        return Err(RetrieveError::NoSentimentModel);
+/// A candidate: (its shard's place in the slice given to [`run`], doc). Orders by shard, then
+/// doc: with one shard, by doc, as before shards existed.
+type Key = (usize, i64);
+
+/// The docs of `keys`, by shard.
+fn group(keys: impl IntoIterator<Item = Key>) -> std::collections::BTreeMap<usize, Vec<i64>> {
+    let mut by: std::collections::BTreeMap<usize, Vec<i64>> = Default::default();
+    for (s, d) in keys {
+        by.entry(s).or_default().push(d);
     }
-    let mut query_vector = None;
-    if matches!(q.mode, Mode::Vector | Mode::Hybrid) {
-        let e = embedder.ok_or(RetrieveError::NoModel(q.mode))?;
-        store.check_model(e.fingerprint())?;
-        query_vector = e.embed(&[q.text.as_str()], TextKind::Query)?.pop();
-    }
-    // The opinion the query states, when hybrid ranking will use it.
-    let opinion = match (head, &query_vector) {
-        (Some(h), Some(v)) if q.mode == Mode::Hybrid => {
-            Some(query_polarity(h, &q.text, v)).filter(|p| *p != Polarity::Neutral)
+    by
+}
+
+/// `f(shard, its docs)` for the docs of `keys` grouped by shard, results gathered by key.
+fn per_shard<T, I: IntoIterator<Item = (i64, T)>>(
+    shards: &[Shard],
+    keys: impl IntoIterator<Item = Key>,
+    mut f: impl FnMut(&Shard, &[i64]) -> Result<I, RetrieveError>,
+) -> Result<HashMap<Key, T>, RetrieveError> {
+    let mut out = HashMap::new();
+    for (s, docs) in group(keys) {
+        for (d, t) in f(&shards[s], &docs)? {
+            out.insert((s, d), t);
         }
-        _ => None,
-    };
+    }
+    Ok(out)
+}
+
+/// The best `n` of per-shard best-first lists, best first (ties by shard, then doc). One list
+/// is returned as it is (its own order, ties included).
+fn merge_top(mut lists: Vec<Vec<(Key, f32)>>, n: usize) -> Vec<(Key, f32)> {
+    if lists.len() == 1 {
+        return lists.pop().unwrap_or_default();
+    }
+    let mut all: Vec<(Key, f32)> = lists.into_iter().flatten().collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(n);
+    all
+}
+
+/// One shard's candidates: its BM25 and vector lists (each `depth` / fusion-deep), keyed.
+#[allow(clippy::type_complexity)]
+fn shard_candidates(
+    grant: &Grant,
+    (i, shard): (usize, &Shard),
+    q: &Query,
+    corpus: Option<&crate::index::text::CorpusStats>,
+    query_vector: Option<&[f32]>,
+    depth: usize,
+) -> Result<(Vec<(Key, f32)>, Vec<(Key, f32)>, Option<Vec<f32>>), RetrieveError> {
+    let (store, indexes) = (shard.store, shard.indexes);
+    let filter = grant.restrict(shard.filter.unwrap_or(&q.filter));
+    let head = q.head.as_deref();
     // Stored sentiment (computed once per verbatim and unit: `ensure_sentiments`; one meta
     // read when nothing is missing), for the filter, the boost and the hits' units.
     if let Some(h) = head {
@@ -334,13 +437,11 @@ fn run(
         Mode::Text | Mode::Hybrid => {
             indexes
                 .text
-                .search_within(&q.text, &filter, allowed.as_ref(), depth)?
+                .search_in_corpus(&q.text, &filter, allowed.as_ref(), depth, corpus)?
         }
         Mode::Vector => Vec::new(),
     };
-    let qv = query_vector
-        .as_deref()
-        .map(|v| index_space_query(indexes, &q.text, v));
+    let qv = query_vector.map(|v| index_space_query(indexes, &q.text, v));
     // The vector side always looks fusion-deep: a verbatim whose own vector is diluted (praise
     // around one complaint) can still rank by its best unit.
     let vec_hits = match &qv {
@@ -350,17 +451,75 @@ fn run(
             qv,
             &filter,
             allowed.as_ref(),
-            fusion_depth(limit),
+            fusion_depth(q.limit.max(1)),
         )?,
         None => Vec::new(),
     };
+    let key = |v: Vec<(i64, f32)>| v.into_iter().map(|(d, s)| ((i, d), s)).collect();
+    Ok((key(text_hits), key(vec_hits), qv))
+}
+
+fn run(
+    grant: &Grant,
+    shards: &[Shard],
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<Vec<Hit>, RetrieveError> {
+    let limit = q.limit.max(1);
+    let depth = match q.mode {
+        Mode::Hybrid => fusion_depth(limit),
+        _ => limit,
+    };
+    let head = q.head.as_deref();
+    if q.sentiment.is_some() && head.is_none() {
+        return Err(RetrieveError::NoSentimentModel);
+    }
+    let mut query_vector = None;
+    if matches!(q.mode, Mode::Vector | Mode::Hybrid) {
+        let e = embedder.ok_or(RetrieveError::NoModel(q.mode))?;
+        for s in shards {
+            s.store.check_model(e.fingerprint())?;
+        }
+        query_vector = e.embed(&[q.text.as_str()], TextKind::Query)?.pop();
+    }
+    // The opinion the query states, when hybrid ranking will use it.
+    let opinion = match (head, &query_vector) {
+        (Some(h), Some(v)) if q.mode == Mode::Hybrid => {
+            Some(query_polarity(h, &q.text, v)).filter(|p| *p != Polarity::Neutral)
+        }
+        _ => None,
+    };
+    // Several shards score BM25 with the whole corpus's statistics (`CorpusStats`).
+    let corpus = (shards.len() > 1)
+        .then(|| crate::index::text::CorpusStats::new(shards.iter().map(|s| &s.indexes.text)));
+    let (mut texts, mut vectors, mut qvs) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, shard) in shards.iter().enumerate() {
+        let (t, v, qv) = shard_candidates(
+            grant,
+            (i, shard),
+            q,
+            corpus.as_ref(),
+            query_vector.as_deref(),
+            depth,
+        )?;
+        texts.push(t);
+        vectors.push(v);
+        qvs.push(qv);
+    }
+    let text_hits = merge_top(texts, depth);
+    let vec_hits = merge_top(vectors, fusion_depth(limit));
     // Every candidate read as its opinion units (or its whole text): the vector side is
     // ranked by best unit, contradicting ones last; each hit names its unit.
-    let mut candidates: Vec<i64> = text_hits.iter().chain(&vec_hits).map(|h| h.0).collect();
-    candidates.sort_unstable();
-    candidates.dedup();
-    let both = qv.as_deref().zip(query_vector.as_deref());
-    let segments = units::segments(store, indexes, &candidates, &q.text, both)?;
+    let candidates: HashSet<Key> = text_hits.iter().chain(&vec_hits).map(|h| h.0).collect();
+    let mut segments = HashMap::new();
+    for (s, mut docs) in group(candidates.iter().copied()) {
+        docs.sort_unstable();
+        let both = qvs[s].as_deref().zip(query_vector.as_deref());
+        let shard = &shards[s];
+        for (d, seg) in units::segments(shard.store, shard.indexes, &docs, &q.text, both)? {
+            segments.insert((s, d), seg);
+        }
+    }
     let vec_hits = units::rank_vector(&vec_hits, &segments);
     // Ranked on centred cosines; reported with the raw ones (thresholds are calibrated on them).
     let raw = units::raw_cosines(&segments);
@@ -368,9 +527,8 @@ fn run(
     // judged set); the unit shown may differ (below).
     let ranking_unit = units::shown_units(&segments, q.mode == Mode::Vector, &HashSet::new());
     // The units of the polarity the query states (hybrid, with a head): shown first.
-    let agrees: HashSet<(i64, usize)> = match (opinion, head) {
-        (Some(want), Some(h)) => store
-            .unit_sentiments(&candidates)?
+    let agrees: HashSet<(Key, usize)> = match (opinion, head) {
+        (Some(want), Some(h)) => unit_sentiments(shards, candidates.iter().copied())?
             .into_iter()
             .filter(|(_, s)| h.polarity(*s) == want)
             .map(|(k, _)| k)
@@ -382,7 +540,7 @@ fn run(
     } else {
         units::shown_units(&segments, q.mode == Mode::Vector, &agrees)
     };
-    let ranked: Vec<(i64, f32, Option<f32>, Option<f32>)> = match q.mode {
+    let ranked: Vec<(Key, f32, Option<f32>, Option<f32>)> = match q.mode {
         Mode::Text => text_hits
             .iter()
             .map(|&(d, s)| (d, s, Some(s), None))
@@ -394,19 +552,21 @@ fn run(
         Mode::Hybrid => fuse(&text_hits, &vec_hits),
     };
     // The sentiment of each ranked verbatim's ranking unit (else of the verbatim).
-    let polarity = |docs: &[i64]| -> Result<HashMap<i64, Polarity>, RetrieveError> {
+    let polarity = |keys: &[Key]| -> Result<HashMap<Key, Polarity>, RetrieveError> {
         let Some(h) = head else {
             return Ok(HashMap::new());
         };
-        let by_unit = store.unit_sentiments(docs)?;
-        let mut out: HashMap<i64, Polarity> = store
-            .sentiments_of(docs)?
+        let by_unit = unit_sentiments(shards, keys.iter().copied())?;
+        let mut out: HashMap<Key, Polarity> =
+            per_shard(shards, keys.iter().copied(), |s, docs| {
+                Ok(s.store.sentiments_of(docs)?)
+            })?
             .into_iter()
-            .map(|(d, s)| (d, h.polarity(s)))
+            .map(|(k, s)| (k, h.polarity(s)))
             .collect();
-        for d in docs {
-            if let Some(s) = ranking_unit.get(d).and_then(|u| by_unit.get(&(*d, u.0))) {
-                out.insert(*d, h.polarity(*s));
+        for k in keys {
+            if let Some(s) = ranking_unit.get(k).and_then(|u| by_unit.get(&(*k, u.0))) {
+                out.insert(*k, h.polarity(*s));
             }
         }
         Ok(out)
@@ -414,8 +574,8 @@ fn run(
     let ranked = match opinion {
         Some(want) => {
             // Only the hits are looked up: the boost reorders them, nothing else.
-            let docs: Vec<i64> = ranked.iter().map(|r| r.0).collect();
-            boost_polarity(ranked, &polarity(&docs)?, want)
+            let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
+            boost_polarity(ranked, &polarity(&keys)?, want)
         }
         None => ranked,
     };
@@ -426,55 +586,72 @@ fn run(
         .partition(|r| !units::contradicts_query(&segments, r.0));
     ranked.extend(after);
     let ranked: Vec<_> = ranked.into_iter().take(limit).collect();
-    let docs: Vec<i64> = ranked.iter().map(|r| r.0).collect();
-    let unit_polarity = match head {
-        Some(h) => store
-            .unit_sentiments(&docs)?
+    let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
+    let unit_polarity: HashMap<(Key, usize), Polarity> = match head {
+        Some(h) => unit_sentiments(shards, keys.iter().copied())?
             .into_iter()
             .map(|(k, s)| (k, h.polarity(s)))
             .collect(),
         None => HashMap::new(),
     };
-    let mut by_doc: HashMap<i64, Verbatim> = store
-        .get_docs(&docs)?
-        .into_iter()
-        .map(|v| (v.doc, v))
-        .collect();
+    let mut by_key: HashMap<Key, Verbatim> = per_shard(shards, keys.iter().copied(), |s, docs| {
+        Ok(s.store.get_docs(docs)?.into_iter().map(|v| (v.doc, v)))
+    })?;
+    let sharded = shards.len() > 1;
     Ok(ranked
         .into_iter()
-        .filter_map(|(doc, score, bm25, cosine)| {
-            by_doc.remove(&doc).map(|verbatim| {
+        .filter_map(|(key, score, bm25, cosine)| {
+            by_key.remove(&key).map(|verbatim| {
                 (
+                    key,
                     score,
                     bm25,
-                    cosine.map(|c| raw.get(&doc).copied().unwrap_or(c)),
+                    cosine.map(|c| raw.get(&key).copied().unwrap_or(c)),
                     verbatim,
                 )
             })
         })
         .enumerate()
-        .map(|(i, (score, bm25, cosine, verbatim))| Hit {
+        .map(|(i, (key, score, bm25, cosine, verbatim))| Hit {
             rank: i + 1,
             score,
             bm25,
             cosine,
-            unit: shown.get(&verbatim.doc).map(|&(idx, start, end)| HitUnit {
+            unit: shown.get(&key).map(|&(idx, start, end)| HitUnit {
                 start,
                 end,
-                sentiment: unit_polarity.get(&(verbatim.doc, idx)).copied(),
+                sentiment: unit_polarity.get(&(key, idx)).copied(),
             }),
+            shard: sharded.then(|| shards[key.0].id),
             verbatim,
         })
         .collect())
 }
 
+/// The stored unit sentiments of the verbatims of `keys`, by (key, unit index).
+fn unit_sentiments(
+    shards: &[Shard],
+    keys: impl IntoIterator<Item = Key>,
+) -> Result<HashMap<(Key, usize), f32>, RetrieveError> {
+    let mut out = HashMap::new();
+    for (s, docs) in group(keys) {
+        for ((d, idx), v) in shards[s].store.unit_sentiments(&docs)? {
+            out.insert(((s, d), idx), v);
+        }
+    }
+    Ok(out)
+}
+
 /// Reciprocal-rank fusion of two best-first lists of `(doc, score)`. Ties broken by doc number
 /// so results are deterministic.
-pub fn fuse(
-    text: &[(i64, f32)],
-    vector: &[(i64, f32)],
-) -> Vec<(i64, f32, Option<f32>, Option<f32>)> {
-    let mut acc: HashMap<i64, (f32, Option<f32>, Option<f32>)> = HashMap::new();
+///
+/// Generic over the key: a doc, or a (shard, doc) pair when several workspaces answer as one.
+#[allow(clippy::type_complexity)]
+pub fn fuse<K: Copy + Eq + std::hash::Hash + Ord>(
+    text: &[(K, f32)],
+    vector: &[(K, f32)],
+) -> Vec<(K, f32, Option<f32>, Option<f32>)> {
+    let mut acc: HashMap<K, (f32, Option<f32>, Option<f32>)> = HashMap::new();
     for (rank, &(doc, s)) in text.iter().enumerate() {
         let e = acc.entry(doc).or_insert((0.0, None, None));
         e.0 += 1.0 / (RRF_K + rank as f32 + 1.0);
@@ -642,12 +819,13 @@ pub fn contradicting(
 
 /// Multiplies the score of hits of polarity `want` by `1 + POLARITY_BOOST` and sorts again
 /// (ties by doc).
-fn boost_polarity(
-    mut ranked: Vec<(i64, f32, Option<f32>, Option<f32>)>,
-    polarity: &HashMap<i64, Polarity>,
+#[allow(clippy::type_complexity)]
+fn boost_polarity<K: Copy + Eq + std::hash::Hash + Ord>(
+    mut ranked: Vec<(K, f32, Option<f32>, Option<f32>)>,
+    polarity: &HashMap<K, Polarity>,
     want: Polarity,
-) -> Vec<(i64, f32, Option<f32>, Option<f32>)> {
-    let key = |r: &(i64, f32, Option<f32>, Option<f32>)| {
+) -> Vec<(K, f32, Option<f32>, Option<f32>)> {
+    let key = |r: &(K, f32, Option<f32>, Option<f32>)| {
         if polarity.get(&r.0) == Some(&want) {
             r.1 * (1.0 + POLARITY_BOOST)
         } else {

@@ -25,6 +25,7 @@
 //! Polarity-aware ranking reads the best unit's stored sentiment.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use serde::Serialize;
 
@@ -191,8 +192,13 @@ pub(super) fn segments(
 
 /// The vector hits scored by their best segment (module docs), best first, verbatims whose every
 /// segment contradicts the query after the others (ties by doc).
-pub(super) fn rank_vector(hits: &[(i64, f32)], segs: &HashMap<i64, Segments>) -> Vec<(i64, f32)> {
-    let mut scored: Vec<(bool, i64, f32)> = hits
+///
+/// Generic over the key: a doc, or a (shard, doc) pair when several workspaces answer as one.
+pub(super) fn rank_vector<K: Copy + Eq + Hash + Ord>(
+    hits: &[(K, f32)],
+    segs: &HashMap<K, Segments>,
+) -> Vec<(K, f32)> {
+    let mut scored: Vec<(bool, K, f32)> = hits
         .iter()
         .map(|&(doc, cos)| match segs.get(&doc) {
             Some(s) => (
@@ -209,14 +215,14 @@ pub(super) fn rank_vector(hits: &[(i64, f32)], segs: &HashMap<i64, Segments>) ->
 
 /// The raw cosine (not centred) of each doc's best segment for a vector score — the cosine a
 /// hit reports, which per-model thresholds (`ask`'s abstention, counting) were calibrated on.
-pub(super) fn raw_cosines(segs: &HashMap<i64, Segments>) -> HashMap<i64, f32> {
+pub(super) fn raw_cosines<K: Copy + Eq + Hash>(segs: &HashMap<K, Segments>) -> HashMap<K, f32> {
     segs.iter()
         .filter_map(|(&d, s)| Some((d, s.best_by_cosine()?.raw?)))
         .collect()
 }
 
 /// Whether every segment of `doc` contradicts the query (it says only the opposite).
-pub(super) fn contradicts_query(segs: &HashMap<i64, Segments>, doc: i64) -> bool {
+pub(super) fn contradicts_query<K: Eq + Hash>(segs: &HashMap<K, Segments>, doc: K) -> bool {
     segs.get(&doc).is_some_and(Segments::contradicts)
 }
 
@@ -224,11 +230,11 @@ pub(super) fn contradicts_query(segs: &HashMap<i64, Segments>, doc: i64) -> bool
 /// the units (doc, idx) of the polarity the query states, when it states one — "package arrived
 /// damaged" shows "…but the cookies were broken", not "The package arrived on time" of the same
 /// review, though the latter holds more of the query's words.
-pub(super) fn shown_units(
-    segs: &HashMap<i64, Segments>,
+pub(super) fn shown_units<K: Copy + Eq + Hash>(
+    segs: &HashMap<K, Segments>,
     vector_only: bool,
-    agrees: &HashSet<(i64, usize)>,
-) -> HashMap<i64, (usize, usize, usize)> {
+    agrees: &HashSet<(K, usize)>,
+) -> HashMap<K, (usize, usize, usize)> {
     segs.iter()
         .filter(|(_, s)| s.units)
         .filter_map(|(&d, s)| {

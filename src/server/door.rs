@@ -16,7 +16,8 @@ use crate::access::{Action, Caller};
 use crate::ask::Answer;
 use crate::service::{
     self, AskRequest, AuditRequest, ErrorKind, IngestRequest, NodeResponse, ReportRequest,
-    SearchRequest, SearchResponse, ServiceError, Session, Stats, ThemeRequest, ThemesRequest, Via,
+    SearchRequest, SearchResponse, ServiceError, Session, ShardView, Stats, ThemeRequest,
+    ThemesRequest, Via,
 };
 use crate::store::AuditEntry;
 use crate::themes::aspect::TreeSummary;
@@ -98,6 +99,43 @@ pub(crate) struct AuditList {
     pub entries: Vec<AuditEntry>,
 }
 
+/// Runs `f` with a read connection and the caught-up indexes of every shard served beside the
+/// door's workspace (none: one workspace).
+fn with_shards<T>(
+    sh: &Shared,
+    f: impl FnOnce(&[ShardView<'_>]) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let lent = sh
+        .shards
+        .iter()
+        .map(super::ShardState::lend)
+        .collect::<Result<Vec<_>, _>>()?;
+    let reads = sh
+        .shards
+        .iter()
+        .zip(&lent)
+        .map(|(s, l)| s.indexes.read(l.ws()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<ShardView<'_>> = sh
+        .shards
+        .iter()
+        .zip(&lent)
+        .zip(&reads)
+        .map(|((s, l), r)| ShardView {
+            id: s.id,
+            ws: l.ws(),
+            indexes: r,
+        })
+        .collect();
+    f(&views)
+}
+
+/// Refuses a route that cannot fan out across shards when the server answers several
+/// workspaces as one (`service::single_workspace`).
+fn single(sh: &Shared, via: &str) -> Result<(), ApiError> {
+    Ok(service::single_workspace(via, sh.shards.len() + 1)?)
+}
+
 /// The request's session on `ws`.
 fn session<'a>(ws: &'a mut Workspace, sh: &'a Shared, caller: &Caller, via: &str) -> Session<'a> {
     Session::new(ws, caller.clone(), Via::http(via), &sh.models, &sh.settings)
@@ -150,7 +188,11 @@ pub(crate) fn stats(
 ) -> Result<Stats, ApiError> {
     check(ws, sh, caller, Action::Stats)?;
     let ix = sh.indexes.read(ws)?;
-    Ok(reader(ws, sh, caller, via, Some(&ix)).stats()?)
+    with_shards(sh, |shards| {
+        Ok(reader(ws, sh, caller, via, Some(&ix))
+            .with_shards(shards)
+            .stats()?)
+    })
 }
 
 pub(crate) fn search(
@@ -171,7 +213,11 @@ pub(crate) fn search(
         sentiment: body.sentiment,
     };
     let ix = sh.indexes.read(ws)?;
-    Ok(reader(ws, sh, caller, via, Some(&ix)).search(req)?)
+    with_shards(sh, |shards| {
+        Ok(reader(ws, sh, caller, via, Some(&ix))
+            .with_shards(shards)
+            .search(req)?)
+    })
 }
 
 pub(crate) fn themes(
@@ -182,6 +228,7 @@ pub(crate) fn themes(
     filter: super::routes::FilterBody,
     min_size: Option<usize>,
 ) -> Result<ThemesOut, ApiError> {
+    single(sh, via)?;
     let req = ThemesRequest {
         filter: filter.to_filter()?,
         quotes: 1,
@@ -205,6 +252,7 @@ pub(crate) fn tree(
     via: &str,
     filter: super::routes::FilterBody,
 ) -> Result<ThemesOut, ApiError> {
+    single(sh, via)?;
     let req = crate::service::TreeRequest {
         filter: filter.to_filter()?,
         run: Default::default(),
@@ -222,6 +270,7 @@ pub(crate) fn tree_node(
     via: &str,
     id: &str,
 ) -> Result<ThemeOut, ApiError> {
+    single(sh, via)?;
     Ok(ThemeOut::Node(
         session(ws, sh, caller, via).tree_node(id, &Default::default())?,
     ))
@@ -235,6 +284,7 @@ pub(crate) fn theme(
     id: &str,
     quotes: Option<usize>,
 ) -> Result<ThemeOut, ApiError> {
+    single(sh, via)?;
     let req = ThemeRequest {
         id: id.to_string(),
         filter: Default::default(),
@@ -266,6 +316,7 @@ pub(crate) fn report(
     body: ReportBody,
     markdown: bool,
 ) -> Result<ReportOut, ApiError> {
+    single(sh, via)?;
     let tree = match body.by.as_deref() {
         None | Some("aspect") => true,
         Some("topic") => false,
@@ -299,6 +350,7 @@ pub(crate) fn ask(
     via: &str,
     body: AskBody,
 ) -> Result<Answer, ApiError> {
+    single(sh, via)?;
     // The generator is loaded on first use, for a caller who may read text and did not ask
     // for an extractive answer, and kept (lock order: the ask lane, generator, indexes, audit).
     let reads_text = session(ws, sh, caller, via).may_read_text(Action::Ask)?;
@@ -346,6 +398,7 @@ pub(crate) fn ingest(
     via: &str,
     upload: Upload,
 ) -> Result<IngestOut, ApiError> {
+    single(sh, via)?;
     check(ws, sh, caller, Action::Write)?;
     let req = IngestRequest {
         source: crate::workspace::ingest::Source::Bytes {
@@ -383,6 +436,7 @@ pub(crate) fn original(
     via: &str,
     id: &str,
 ) -> Result<Revealed, ApiError> {
+    single(sh, via)?;
     Ok(reader(ws, sh, caller, via, None).reveal(id)?)
 }
 
@@ -405,6 +459,7 @@ pub(crate) fn check_integrity(
     caller: &Caller,
     via: &str,
 ) -> Result<service::CheckReport, ApiError> {
+    single(sh, via)?;
     // Under the read lock: no catch-up rewrites an index while it is read from disk.
     let _ix = sh.indexes.read(ws)?;
     Ok(session(ws, sh, caller, via).check_integrity()?)

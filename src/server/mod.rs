@@ -97,6 +97,15 @@ pub enum ServerError {
     /// The workspace did not open.
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// A workspace given with others cannot be served with them (another model or key, the
+    /// same folder twice): they would not make one corpus.
+    #[error("{}: {message}", workspace.display())]
+    Shard {
+        /// The workspace refused.
+        workspace: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// The async runtime could not start.
     #[error("starting the server runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -313,8 +322,57 @@ impl Drop for Lent<'_> {
     }
 }
 
+/// A workspace served beside the door's as part of one corpus (`verbatim serve --workspace A
+/// --workspace B`): read connections and indexes of its own; its users and audit trail are
+/// not used (the door's are).
+pub(crate) struct ShardState {
+    /// Its place among the served workspaces (the door is 0).
+    pub(crate) id: usize,
+    root: PathBuf,
+    /// Read connections, one per reader of the door's pool (a request holds a door reader
+    /// first, so there is always one free; another is opened if not).
+    free: Mutex<Vec<Workspace>>,
+    pub(crate) indexes: SharedIndexes,
+}
+
+/// A shard's read connection lent to one request; given back when dropped.
+pub(crate) struct ShardLent<'a> {
+    shard: &'a ShardState,
+    ws: Option<Workspace>,
+}
+
+impl ShardLent<'_> {
+    pub(crate) fn ws(&self) -> &Workspace {
+        self.ws.as_ref().expect("held until dropped")
+    }
+}
+
+impl Drop for ShardLent<'_> {
+    fn drop(&mut self) {
+        if let Some(ws) = self.ws.take() {
+            lock(&self.shard.free).push(ws);
+        }
+    }
+}
+
+impl ShardState {
+    /// A read connection to this shard.
+    pub(crate) fn lend(&self) -> Result<ShardLent<'_>, ApiError> {
+        let ws = match lock(&self.free).pop() {
+            Some(ws) => ws,
+            None => Workspace::open(&self.root).map_err(ApiError::internal)?,
+        };
+        Ok(ShardLent {
+            shard: self,
+            ws: Some(ws),
+        })
+    }
+}
+
 /// What every request shares.
 pub(crate) struct Shared {
+    /// The workspaces served with the door's as one corpus (none: one workspace).
+    pub(crate) shards: Vec<ShardState>,
     readers: ReadPool,
     /// The writer's connection: whoever holds it may change the store (one at a time).
     writer: Mutex<Workspace>,
@@ -459,7 +517,29 @@ pub fn start(
     embedder: Option<Arc<dyn Embedder>>,
     opts: ServeOptions,
 ) -> Result<RunningServer, ServerError> {
+    start_shards(&[root.to_path_buf()], embedder, opts)
+}
+
+/// Serves the workspaces in `roots` as one corpus (`verbatim serve --workspace A --workspace
+/// B`): the shards of `ingest --shard i/S`. The first is the *door*: its users and tokens
+/// authenticate every request, its audit trail records each request once, its settings
+/// (`verbatim.toml`) and retention apply. Searches fan out to every shard and merge exactly;
+/// stats sum; routes that cannot fan out yet (themes, reports, ask, ingest, originals, check)
+/// answer 400 naming themselves. Refused before anything is served ([`ServerError::Shard`],
+/// naming the workspace): a folder given twice, or a shard whose vectors come from another
+/// model or whose key file is another (pseudonyms and ids would not agree).
+pub fn start_shards(
+    roots: &[PathBuf],
+    embedder: Option<Arc<dyn Embedder>>,
+    opts: ServeOptions,
+) -> Result<RunningServer, ServerError> {
+    let (root, others) = roots.split_first().ok_or_else(|| ServerError::Shard {
+        workspace: PathBuf::from("."),
+        message: "no workspace to serve".into(),
+    })?;
+    let root = root.as_path();
     let writer = Workspace::open(root)?;
+    let shards = open_shards(&writer, others, opts.settings.serve.readers.value)?;
     let (bind, limits) = (opts.settings.serve.bind.value, opts.settings.serve.limits());
     let readers = opts.settings.serve.readers.value;
     let pool = (0..readers)
@@ -486,6 +566,7 @@ pub fn start(
     let work = Arc::new(Semaphore::new(MAX_WORK as usize));
     let graph_loads = Arc::new(AtomicU64::new(0));
     let shared = Arc::new(Shared {
+        shards,
         readers: ReadPool {
             free: Mutex::new(pool),
             permits: Arc::new(Semaphore::new(readers)),
@@ -531,6 +612,76 @@ pub fn start(
         work,
         graph_loads,
     })
+}
+
+/// Opens the shards served beside `door`, each checked against it: another folder, the same
+/// model's vectors (an empty shard has none yet) and the same key ([`ServerError::Shard`]).
+fn open_shards(
+    door: &Workspace,
+    roots: &[PathBuf],
+    readers: usize,
+) -> Result<Vec<ShardState>, ServerError> {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let refuse = |root: &Path, message: String| ServerError::Shard {
+        workspace: root.to_path_buf(),
+        message,
+    };
+    let model = door
+        .store
+        .model_fingerprint()
+        .map_err(WorkspaceError::from)?;
+    let key = door.vault.hash_keys().key_id();
+    let mut seen = vec![canonical(door.root())];
+    let mut out = Vec::new();
+    for (i, root) in roots.iter().enumerate() {
+        let ws = Workspace::open(root)?;
+        if seen.contains(&canonical(root)) {
+            return Err(refuse(
+                root,
+                "given twice: each shard is served once".into(),
+            ));
+        }
+        seen.push(canonical(root));
+        let theirs = ws.store.model_fingerprint().map_err(WorkspaceError::from)?;
+        if let (Some(a), Some(b)) = (&model, &theirs) {
+            if a != b {
+                return Err(refuse(
+                    root,
+                    format!(
+                        "its vectors come from model {b}, those of {} from {a}: shards must \
+                         share one model (`verbatim reindex --model`)",
+                        door.root().display()
+                    ),
+                ));
+            }
+        }
+        let their_key = ws.vault.hash_keys().key_id();
+        if their_key != key {
+            return Err(refuse(
+                root,
+                format!(
+                    "its key file is {their_key}, that of {} is {key}: shards must share one key \
+                     (pseudonyms and ids are made with it; copy verbatim.key before `init`)",
+                    door.root().display()
+                ),
+            ));
+        }
+        let mut free = vec![ws];
+        for _ in 1..readers {
+            free.push(Workspace::open(root)?);
+        }
+        out.push(ShardState {
+            id: i + 1,
+            root: root.clone(),
+            free: Mutex::new(free),
+            indexes: SharedIndexes {
+                slot: RwLock::new(None),
+                ingesting: AtomicUsize::new(0),
+                graph_loads: Arc::new(AtomicU64::new(0)),
+            },
+        });
+    }
+    Ok(out)
 }
 
 async fn serve(

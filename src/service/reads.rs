@@ -3,32 +3,46 @@
 
 use super::{
     incident_report, resolve_filter, stats_for, IncidentReport, SearchResponse, ServiceError,
-    Stats, TextCoverage, VectorCoverage,
+    ShardStats, Stats, TextCoverage, VectorCoverage,
 };
 use crate::access::Action;
+use crate::access::Grant;
 use crate::embed::Embedder;
+use crate::index::Indexes;
 use crate::retrieve::{self, Mode, Query};
+use crate::store::DistinctValues;
 use crate::store::{AuditDetail, AuditEntry, Filter, PrincipalRecord};
 use crate::workspace::privacy::{self, Revealed};
+use crate::workspace::Workspace;
 
 use super::session::*;
 
 impl Session<'_> {
-    /// Workspace counts.
+    /// Workspace counts; with shards ([`Session::with_shards`]), the corpus's: counts summed,
+    /// distinct respondents and segment values counted over the union, each shard's own in
+    /// `shards`.
     pub fn stats(&mut self) -> Result<Stats, ServiceError> {
         let grant = self.enter(Action::Stats)?;
+        let shards = self.shards;
         let (ws, indexes) = self.ws_indexes()?;
-        let report = Stats {
-            workspace: ws.root().to_path_buf(),
-            store: stats_for(&grant, ws.store.stats()?),
-            text_index: TextCoverage {
-                documents: indexes.text.num_docs(),
-                covered_seq: indexes.text.covered(),
-            },
-            vector_index: VectorCoverage {
-                points: indexes.vectors.points(),
-                covered_seq: indexes.vectors.covered(),
-            },
+        let own = shard_stats(&grant, ws, indexes)?;
+        let report = if shards.is_empty() {
+            Stats {
+                workspace: own.workspace,
+                store: own.store,
+                text_index: own.text_index,
+                vector_index: own.vector_index,
+                shards: None,
+            }
+        } else {
+            let mut parts = vec![(own, ws.store.distinct_values()?)];
+            for s in shards {
+                parts.push((
+                    shard_stats(&grant, s.ws, s.indexes)?,
+                    s.ws.store.distinct_values()?,
+                ));
+            }
+            corpus_stats(&grant, parts)
         };
         self.record(&grant, &AuditDetail::Stats {})?;
         Ok(report)
@@ -40,8 +54,17 @@ impl Session<'_> {
         if req.text.trim().is_empty() {
             return Err(ServiceError::BadRequest("the query is empty".into()));
         }
+        // With shards, the filter is resolved against each workspace (`resolve_shards`).
+        let filters = match self.shards {
+            [] => Vec::new(),
+            _ => self.resolve_shards(&grant, &req.filter)?,
+        };
+        let filter = match filters.iter().flatten().next() {
+            Some(f) => f.clone(),
+            None => resolve_filter(self.ws, &grant, &req.filter)?,
+        };
         let q = Query {
-            filter: resolve_filter(self.ws, &grant, &req.filter)?,
+            filter,
             mode: req.mode.unwrap_or(self.settings.search().mode),
             limit: req.limit.unwrap_or(self.settings.search().limit),
             text: req.text,
@@ -96,7 +119,41 @@ impl Session<'_> {
             scope: grant.scope().clone(),
             verbatim_ids,
         };
+        let shards = self.shards;
         let (ws, indexes) = self.ws_indexes()?;
+        if !shards.is_empty() {
+            let views = std::iter::once((0, &*ws, indexes))
+                .chain(shards.iter().map(|s| (s.id, s.ws, s.indexes)));
+            let parts: Vec<retrieve::Shard> = views
+                .zip(&filters)
+                .filter_map(|((id, ws, indexes), f)| {
+                    Some(retrieve::Shard {
+                        id,
+                        store: &ws.store,
+                        indexes,
+                        filter: Some(f.as_ref()?),
+                    })
+                })
+                .collect();
+            let (hits, aggregate) = if grant.may_read_text() {
+                let hits = retrieve::search_shards(&grant, &parts, embedder, &q)?;
+                (Some(hits), None)
+            } else {
+                let agg = retrieve::aggregate_shards(&grant, &parts, embedder, &q)?;
+                (None, Some(agg))
+            };
+            let ids = hits
+                .iter()
+                .flatten()
+                .map(|h| h.verbatim.id.clone())
+                .collect();
+            self.record(&grant, &detail(ids))?;
+            return Ok(SearchResponse {
+                query: q,
+                hits,
+                aggregate,
+            });
+        }
         if grant.may_read_text() {
             let hits = retrieve::search(&grant, &ws.store, indexes, embedder, &q)?;
             let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
@@ -114,6 +171,41 @@ impl Session<'_> {
                 hits: None,
                 aggregate: Some(agg),
             })
+        }
+    }
+
+    /// The caller's filter resolved against the door's workspace and each shard, in that
+    /// order. A value (or field) that matches nothing in a workspace means none of its
+    /// verbatims pass: that workspace is `None` and left out of the search; only when it
+    /// matches nothing anywhere is the filter refused (the door's message, naming what exists
+    /// there). A theme filter is refused: theme ids are each workspace's own.
+    fn resolve_shards(
+        &self,
+        grant: &Grant,
+        filter: &Filter,
+    ) -> Result<Vec<Option<Filter>>, ServiceError> {
+        let mut out = Vec::new();
+        let mut refused = None;
+        for ws in std::iter::once(&*self.ws).chain(self.shards.iter().map(|s| s.ws)) {
+            match resolve_filter(ws, grant, filter) {
+                Ok(f) if f.docs.is_some() => {
+                    return Err(ServiceError::BadRequest(
+                        "a theme filter does not fan out across shards: theme ids are each \
+                         workspace's own"
+                            .into(),
+                    ))
+                }
+                Ok(f) => out.push(Some(f)),
+                Err(e @ ServiceError::BadRequest(_)) => {
+                    refused.get_or_insert(e);
+                    out.push(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match refused {
+            Some(e) if out.iter().all(Option::is_none) => Err(e),
+            _ => Ok(out),
         }
     }
 
@@ -202,5 +294,90 @@ impl Session<'_> {
             },
         )?;
         Ok(report)
+    }
+}
+
+/// One workspace's counts as `grant` may see them.
+fn shard_stats(
+    grant: &Grant,
+    ws: &Workspace,
+    indexes: &Indexes,
+) -> Result<ShardStats, ServiceError> {
+    Ok(ShardStats {
+        workspace: ws.root().to_path_buf(),
+        store: stats_for(grant, ws.store.stats()?),
+        text_index: TextCoverage {
+            documents: indexes.text.num_docs(),
+            covered_seq: indexes.text.covered(),
+        },
+        vector_index: VectorCoverage {
+            points: indexes.vectors.points(),
+            covered_seq: indexes.vectors.covered(),
+        },
+    })
+}
+
+/// The counts of a corpus served as shards: sums (verbatims, originals, runs, languages,
+/// documents, points; sequences too, which only grow), the date range's ends, and the distinct
+/// respondents (pseudonyms: the key is the same in every shard) and segment values of the
+/// union — not a sum, which would count twice a respondent or a value found in two shards.
+fn corpus_stats(grant: &Grant, parts: Vec<(ShardStats, DistinctValues)>) -> Stats {
+    let door = parts[0].0.clone();
+    let mut store = crate::store::StoreStats {
+        model: door.store.model.clone(),
+        ..Default::default()
+    };
+    let (mut text, mut vectors) = (
+        TextCoverage {
+            documents: 0,
+            covered_seq: 0,
+        },
+        VectorCoverage {
+            points: 0,
+            covered_seq: 0,
+        },
+    );
+    let mut union = DistinctValues::default();
+    let mut languages = std::collections::BTreeMap::new();
+    for (p, distinct) in &parts {
+        // Unfiltered per-language counts: cells under k are suppressed after the sum.
+        for (l, n) in &distinct.languages {
+            *languages.entry(l.clone()).or_insert(0) += n;
+        }
+        let s = &p.store;
+        store.verbatims += s.verbatims;
+        store.sealed_originals += s.sealed_originals;
+        store.runs += s.runs;
+        store.seq += s.seq;
+        store.first_ts = [store.first_ts, s.first_ts].into_iter().flatten().min();
+        store.last_ts = [store.last_ts, s.last_ts].into_iter().flatten().max();
+        text.documents += p.text_index.documents;
+        text.covered_seq += p.text_index.covered_seq;
+        vectors.points += p.vector_index.points;
+        vectors.covered_seq += p.vector_index.covered_seq;
+        union
+            .respondents
+            .extend(distinct.respondents.iter().cloned());
+        for (f, vs) in &distinct.fields {
+            union
+                .fields
+                .entry(f.clone())
+                .or_default()
+                .extend(vs.iter().cloned());
+        }
+    }
+    store.respondents = union.respondents.len() as i64;
+    store.fields = union
+        .fields
+        .iter()
+        .map(|(f, vs)| (f.clone(), vs.len() as i64))
+        .collect();
+    store.languages = languages;
+    Stats {
+        workspace: door.workspace,
+        store: stats_for(grant, store),
+        text_index: text,
+        vector_index: vectors,
+        shards: Some(parts.into_iter().map(|(p, _)| p).collect()),
     }
 }

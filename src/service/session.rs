@@ -302,6 +302,20 @@ pub struct Session<'a> {
     pub(super) indexes: Ix<'a>,
     pub(super) audit: Option<&'a Mutex<Workspace>>,
     pub(super) progress: &'a dyn Progress,
+    /// The other workspaces served with this one as one corpus ([`Session::with_shards`]).
+    pub(super) shards: &'a [ShardView<'a>],
+}
+
+/// Another workspace served with the session's own as one corpus (`verbatim serve --workspace
+/// A --workspace B`): a connection to it and its indexes, caught up. The session's workspace
+/// is the *door*: it holds the users and the audit trail; the others only answer reads.
+pub struct ShardView<'a> {
+    /// The shard's place among the served workspaces (the door is 0).
+    pub id: usize,
+    /// A connection to it.
+    pub ws: &'a Workspace,
+    /// Its indexes.
+    pub indexes: &'a Indexes,
 }
 
 /// `search`.
@@ -493,6 +507,7 @@ impl<'a> Session<'a> {
             indexes: Ix::Owned(None),
             audit: None,
             progress: &NoProgress,
+            shards: &[],
         }
     }
 
@@ -524,6 +539,15 @@ impl<'a> Session<'a> {
     /// the session's connection, and `ask` opens a second one.
     pub fn with_audit(mut self, audit: &'a Mutex<Workspace>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// Answers reads over this workspace and `shards` as one corpus: `search` fans out to
+    /// every shard and merges exactly, `stats` sums; the audit entry is still one, in this
+    /// workspace's trail. Operations that cannot fan out refuse rather than answer from
+    /// this workspace alone ([`super::single_workspace`]).
+    pub fn with_shards(mut self, shards: &'a [ShardView<'a>]) -> Self {
+        self.shards = shards;
         self
     }
 

@@ -202,6 +202,17 @@ pub struct StoreStats {
     pub model: Option<String>,
 }
 
+/// What [`Store::distinct_values`] reads.
+#[derive(Clone, Debug, Default)]
+pub struct DistinctValues {
+    /// Respondent pseudonyms.
+    pub respondents: std::collections::BTreeSet<String>,
+    /// Field → its values.
+    pub fields: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Verbatims per language.
+    pub languages: BTreeMap<String, i64>,
+}
+
 /// One ingest run, as recorded.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -1478,6 +1489,36 @@ impl Store {
             s.fields.insert(k, v);
         }
         Ok(s)
+    }
+
+    /// The distinct respondent pseudonyms and segment values, and the verbatims per language:
+    /// what the counts of several workspaces served as one are made of (a respondent or a
+    /// value found in two counts once).
+    pub fn distinct_values(&self) -> Result<DistinctValues> {
+        let mut out = DistinctValues::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT respondent FROM verbatims WHERE respondent IS NOT NULL")
+            .map_err(|e| self.err(e))?;
+        for r in stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+        {
+            out.respondents.insert(r.map_err(|e| self.err(e))?);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT field, value FROM segments")
+            .map_err(|e| self.err(e))?;
+        for r in stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?
+        {
+            let (f, v) = r.map_err(|e| self.err(e))?;
+            out.fields.entry(f).or_default().insert(v);
+        }
+        out.languages = self.stats()?.languages;
+        Ok(out)
     }
 
     /// Rejected rows of the last run over `source`.

@@ -25,6 +25,7 @@ mod search;
 mod search_judged;
 mod sentiment;
 mod server;
+mod shards;
 mod support;
 mod themes;
 mod units;

@@ -15,7 +15,7 @@ use crate::common::*;
 
 /// A CSV fixture as one Arrow IPC stream of string columns (empty cells null), the way a Spark
 /// job hands a partition to `prepare`.
-fn csv_as_ipc(path: &Path) -> Vec<u8> {
+pub(crate) fn csv_as_ipc(path: &Path) -> Vec<u8> {
     let mut r = csv::Reader::from_path(path).expect("fixture");
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
@@ -51,7 +51,7 @@ fn ipc(names: &[String], columns: Vec<Vec<Option<String>>>) -> Vec<u8> {
 }
 
 /// Runs `verbatim prepare` with `input` on stdin; returns stdout (Arrow IPC).
-fn prepare(key: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+pub(crate) fn prepare(key: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
     let mut c: Command = verbatim(Path::new("/nonexistent-workspace"));
     let mut child = c
         .arg("prepare")
@@ -70,7 +70,7 @@ fn prepare(key: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
 }
 
 /// A workspace whose key file is `key_from`'s (so pseudonyms and hashes can be compared).
-fn workspace_with_key_of(key_from: &Path) -> tempfile::TempDir {
+pub(crate) fn workspace_with_key_of(key_from: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         key_from.join("verbatim.key"),
@@ -126,7 +126,7 @@ fn stored(ws: &Path) -> Vec<StoredRow> {
     .unwrap()
 }
 
-fn export_key(ws: &Path) -> PathBuf {
+pub(crate) fn export_key(ws: &Path) -> PathBuf {
     let out = ws.join("prepare.key");
     ok(verbatim(ws)
         .args(["key", "export", "--for", "prepare", "--out"])
