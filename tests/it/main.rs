@@ -26,5 +26,6 @@ mod search_judged;
 mod sentiment;
 mod server;
 mod support;
+mod theme_model;
 mod themes;
 mod units;
