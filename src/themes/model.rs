@@ -883,17 +883,17 @@ mod tests {
         let asg = back.assigner("m.json").unwrap();
         let mut reader = super::super::label::OpinionReader::default();
         let mut differ = Vec::new();
-        for i in 0..n {
+        for (i, (&text, &class)) in texts.iter().zip(&pol).enumerate() {
             let u = UnitInput {
-                text: texts[i],
+                text,
                 vector: &x[i * dim..(i + 1) * dim],
                 french: false,
-                class: pol[i],
+                class,
             };
             let got = asg.assign(&[u], &mut reader)[0];
             let want = t.unit_child[i].map(|c| c as i64 + 1);
             if got != want {
-                differ.push((i, texts[i], got, want));
+                differ.push((i, text, got, want));
             }
         }
         assert!(
