@@ -7,6 +7,8 @@ use std::ops::RangeInclusive;
 
 /// Number of themes to find (`--k`): at least 2 (one theme is no clustering), at most 200.
 pub const K: RangeInclusive<u64> = 2..=200;
+/// Verbatims of the uniform sample a theme model is discovered on (`themes export-model --sample`).
+pub const SAMPLE: RangeInclusive<u64> = 100..=10_000_000;
 /// Smallest discovered theme (`--min-size`, `min_size`).
 pub const MIN_SIZE: RangeInclusive<u64> = 1..=100_000;
 /// Quotes per theme (`--quotes`, `quotes`): 0 leaves them out.

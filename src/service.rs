@@ -27,7 +27,10 @@ mod tests;
 mod themes;
 mod writes;
 
-pub use aspects::{AssignmentRow, NodeResponse, TreeEdit, TreeRequest, TreeResponse, UnitRow};
+pub use aspects::{
+    AssignmentRow, ExportModelRequest, ExportModelResponse, ImportModelResponse, NodeResponse,
+    TreeEdit, TreeRequest, TreeResponse, UnitRow,
+};
 pub use check::{CheckReport, Checked, Damage};
 pub use session::{
     AskRequest, AskSettings, AssignmentsRequest, AuditRequest, CatchUp, Forget, IngestRequest,

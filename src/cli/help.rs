@@ -166,6 +166,19 @@ Examples:
   # Without --out, JSON Lines on stdout
   $ verbatim -w demo-ws themes assignments > demo-ws/themes.jsonl";
 
+pub(super) const THEMES_EXPORT_MODEL: &str = "\
+Examples:
+  # The tree discovered on a uniform sample of 20,000 verbatims, as a file
+  $ verbatim -w demo-ws themes export-model --sample 20000 --out model.json
+  # The tree of every verbatim
+  $ verbatim -w demo-ws themes export-model --out model.json";
+
+pub(super) const THEMES_IMPORT: &str = "\
+Examples:
+  # Each shard assigns its units with the model: same ids and labels everywhere
+  $ verbatim -w shard-0 themes import model.json
+  $ verbatim -w shard-1 themes import model.json";
+
 pub(super) const REPORT: &str = "\
 Examples:
   $ verbatim -w demo-ws report --out demo-ws/report.html

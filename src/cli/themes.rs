@@ -153,6 +153,31 @@ enum ThemesCommand {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Write the aspect tree as a theme model file (JSON: node ids, labels, centroids and the
+    /// rule that places a unit; no text of any verbatim), discovered afresh on every verbatim or
+    /// on a uniform sample; `themes import` assigns another workspace's units with it. The
+    /// workspace's own tree is not changed.
+    #[command(name = "export-model", after_help = super::help::THEMES_EXPORT_MODEL)]
+    ExportModel {
+        /// Output file (default: stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Discover on this many verbatims, a uniform sample: those whose keyed hash of their
+        /// id under --sample-seed is smallest (the same rows on any machine).
+        #[arg(long, value_parser = super::ranged(verbatim::limits::SAMPLE))]
+        sample: Option<usize>,
+        /// Key of the sample's hash.
+        #[arg(long, default_value_t = 42, requires = "sample")]
+        sample_seed: u64,
+    },
+    /// Make a theme model (`themes export-model`) this workspace's tree: every unit is
+    /// assigned with it, with the model's ids and labels and this workspace's counts; later
+    /// runs (after an ingest) assign with it too. Importing the same file again changes nothing.
+    #[command(after_help = super::help::THEMES_IMPORT)]
+    Import {
+        /// The model file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -430,7 +455,100 @@ pub(super) fn cmd_themes(g: &Global, root: &Path, a: ThemesArgs) -> Result<i32> 
             tree_assignments(g, root, out)
         }
         Some(ThemesCommand::Assignments { out, run, .. }) => assignments(g, root, out, &run),
+        Some(ThemesCommand::ExportModel {
+            out,
+            sample,
+            sample_seed,
+        }) => export_model(g, root, out, sample, sample_seed),
+        Some(ThemesCommand::Import { file }) => import_model(g, root, &file),
     }
+}
+
+/// `themes export-model`: the model as one line of JSON, to a file (written whole, then
+/// renamed) or stdout.
+fn export_model(
+    g: &Global,
+    root: &Path,
+    out: Option<PathBuf>,
+    sample: Option<usize>,
+    seed: u64,
+) -> Result<i32> {
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), super::session_settings(g));
+    let bar = super::Bar::new(g);
+    let abs = out
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    let r = super::session(&mut ws, "themes export-model", &models, &settings)?
+        .with_progress(&bar)
+        .export_theme_model(verbatim::service::ExportModelRequest {
+            sample: sample.map(|size| verbatim::themes::model::Sample { size, seed }),
+            out: abs,
+        })?;
+    drop(bar);
+    let json = r.model.to_json();
+    let m = &r.model;
+    let parents = m.nodes.iter().filter(|n| n.is_parent).count();
+    let children = m.nodes.len() - parents;
+    match &out {
+        Some(p) => {
+            verbatim::fs::write_atomic(p, format!("{json}\n").as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+            if g.json {
+                output::json(&serde_json::json!({
+                    "out": p,
+                    "digest": m.digest(),
+                    "parents": parents,
+                    "children": children,
+                    "discovered_on": m.discovered_on,
+                    "verbatims": r.verbatims,
+                }));
+            } else if !g.quiet {
+                eprintln!(
+                    "theme model written to {}: {parents} aspects, {children} children, discovered on {} of {} verbatims ({} units)",
+                    p.display(),
+                    m.discovered_on.verbatims,
+                    r.verbatims,
+                    m.discovered_on.units
+                );
+            }
+        }
+        None => println!("{json}"),
+    }
+    Ok(0)
+}
+
+/// `themes import FILE`.
+fn import_model(g: &Global, root: &Path, file: &Path) -> Result<i32> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.display().to_string();
+    let model = verbatim::themes::model::ThemeModel::from_json(&bytes, &name)?;
+    let mut ws = Workspace::open(root)?;
+    let (models, settings) = (super::models(g), super::session_settings(g));
+    let bar = super::Bar::new(g);
+    let r = super::session(&mut ws, "themes import", &models, &settings)?
+        .with_progress(&bar)
+        .import_theme_model(model, &name)?;
+    drop(bar);
+    if g.json {
+        output::json(&r);
+    } else if !g.quiet {
+        eprintln!(
+            "{}: {} aspects, {} children; {} units of {} verbatims placed, {} in no theme{}",
+            name,
+            r.parents,
+            r.children,
+            r.units,
+            r.verbatims,
+            r.other,
+            if r.changed {
+                ""
+            } else {
+                " (already imported: nothing changed)"
+            }
+        );
+    }
+    Ok(0)
 }
 
 /// `themes` by aspect: parent rows, their children indented under them.

@@ -113,6 +113,42 @@ pub enum TreeEdit {
     },
 }
 
+/// `themes export-model`.
+#[derive(Clone, Debug, Default)]
+pub struct ExportModelRequest {
+    /// Discover on this uniform sample of the verbatims (none: on all).
+    pub sample: Option<crate::themes::model::Sample>,
+    /// Where the caller writes it (for the audit trail).
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// What `themes export-model` answers.
+pub struct ExportModelResponse {
+    /// The model (the caller writes `model.to_json()`).
+    pub model: crate::themes::model::ThemeModel,
+    /// Verbatims in the workspace (with units).
+    pub verbatims: usize,
+}
+
+/// What `themes import` answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportModelResponse {
+    /// The model's digest.
+    pub digest: String,
+    /// False when this model was already the workspace's and its tree current: nothing changed.
+    pub changed: bool,
+    /// Parents and children of the model.
+    pub parents: usize,
+    /// Children of the model.
+    pub children: usize,
+    /// Units placed, and how many of them in "other".
+    pub units: usize,
+    /// Units in no child.
+    pub other: usize,
+    /// Verbatims with a unit in the tree.
+    pub verbatims: usize,
+}
+
 /// The active node `s` names at the level asked (`parent`: Some(true) / Some(false) / None: any).
 fn active<'a>(
     nodes: &'a [AspectNode],
@@ -156,6 +192,126 @@ fn active<'a>(
 }
 
 impl Session<'_> {
+    /// A theme model of this workspace's tree (`themes export-model`): discovered afresh on all
+    /// verbatims or on a uniform sample (ids matched to the stored tree's, edits applied), the
+    /// workspace left as it was. Labels and centroids only; `EditThemes` (the model is the
+    /// whole workspace's, so a scoped grant is refused).
+    pub fn export_theme_model(
+        &mut self,
+        req: ExportModelRequest,
+    ) -> Result<ExportModelResponse, ServiceError> {
+        let grant = self.enter(Action::EditThemes)?;
+        if !grant.scope().is_empty() {
+            return Err(ServiceError::Denied(
+                "a theme model describes the whole workspace: a grant limited to a scope cannot export one".into(),
+            ));
+        }
+        let head = self.sentiment_head_pub()?;
+        let data = self.run_themes_pub(&RunRequest::default())?;
+        let fingerprint = self.ws.store.model_fingerprint()?.unwrap_or_default();
+        let (model, _) = {
+            let _lock = self.ws.lock()?;
+            let ids: Vec<i64> = data.docs.iter().map(|d| d.doc).collect();
+            let stored = self.ws.store.units_of(&ids)?;
+            let previous = self.ws.store.aspect_nodes()?;
+            aspect::discover_model(
+                &data.docs,
+                &stored,
+                &previous,
+                &head,
+                &fingerprint,
+                req.sample,
+            )
+            .map_err(|e| match e {
+                aspect::AspectError::Model(m) => ServiceError::Conflict(m),
+                e => ServiceError::internal(e),
+            })?
+        };
+        self.record(
+            &grant,
+            &AuditDetail::ThemeModelExport {
+                out: req.out.clone(),
+                sample: req.sample.map(|s| (s.size, s.seed)),
+                digest: model.digest(),
+                theme_ids: model_ids(&model),
+            },
+        )?;
+        Ok(ExportModelResponse {
+            model,
+            verbatims: data.docs.len(),
+        })
+    }
+
+    /// Makes `model` this workspace's tree (`themes import`): stored, then every unit assigned
+    /// with it (units embedded first when missing), sizes counted from this workspace's rows;
+    /// later runs assign with it too. The same model twice changes nothing. `file`: its name,
+    /// for the audit trail.
+    pub fn import_theme_model(
+        &mut self,
+        model: crate::themes::model::ThemeModel,
+        file: &str,
+    ) -> Result<ImportModelResponse, ServiceError> {
+        let grant = self.enter(Action::EditThemes)?;
+        if !grant.scope().is_empty() {
+            return Err(ServiceError::Denied(
+                "a theme model sets the whole workspace's tree: a grant limited to a scope cannot import one".into(),
+            ));
+        }
+        let fingerprint = self.ws.store.model_fingerprint()?.unwrap_or_default();
+        if model.model != fingerprint {
+            return Err(ServiceError::BadRequest(format!(
+                "{file}: field model: the theme model was made with embedding model {}, this workspace holds {}",
+                model.model, fingerprint
+            )));
+        }
+        if model.tree_version != crate::themes::tree::VERSION {
+            return Err(ServiceError::BadRequest(format!(
+                "{file}: field tree_version: {} (this verbatim builds trees of version {}); export the model again with this version",
+                model.tree_version,
+                crate::themes::tree::VERSION
+            )));
+        }
+        let digest = model.digest();
+        let head = self.sentiment_head_pub()?;
+        let data = self.run_themes_pub(&RunRequest::default())?;
+        let same = aspect::imported_model(&self.ws.store)
+            .map_err(ServiceError::internal)?
+            .is_some_and(|m| m.digest() == digest);
+        let tree = {
+            let _lock = self.ws.lock()?;
+            if !same {
+                self.ws
+                    .store
+                    .set_meta(aspect::MODEL_KEY, &model.to_json())?;
+            }
+            aspect::ensure(&mut self.ws.store, &data.docs, &head, false)
+                .map_err(ServiceError::internal)?
+        };
+        self.record(
+            &grant,
+            &AuditDetail::ThemeModelImport {
+                file: file.to_string(),
+                digest: digest.clone(),
+                theme_ids: model_ids(&model),
+            },
+        )?;
+        let in_tree: std::collections::BTreeSet<i64> = tree
+            .units
+            .iter()
+            .filter(|u| u.child.is_some())
+            .map(|u| u.doc)
+            .collect();
+        Ok(ImportModelResponse {
+            digest,
+            changed: tree.ran,
+            parents: model.nodes.iter().filter(|n| n.is_parent).count(),
+            children: model.nodes.iter().filter(|n| !n.is_parent).count(),
+            units: tree.units.len(),
+            other: tree.units.iter().filter(|u| u.child.is_none()).count(),
+            verbatims: in_tree.len(),
+        })
+    }
+
     /// The tree run (units embedded when missing, tree rebuilt when the store changed).
     fn tree_run(
         &mut self,
@@ -550,6 +706,14 @@ impl Session<'_> {
 }
 
 /// A score to 4 decimals (the same JSON from both doors).
+/// The node ids of a model, as shown (`P3`, `C12`).
+fn model_ids(m: &crate::themes::model::ThemeModel) -> Vec<String> {
+    m.nodes
+        .iter()
+        .map(|n| format!("{}{}", if n.is_parent { 'P' } else { 'C' }, n.id))
+        .collect()
+}
+
 fn round4(x: f32) -> f64 {
     (x as f64 * 1e4).round() / 1e4
 }

@@ -281,6 +281,26 @@ pub enum AuditDetail {
         /// The child, then the parent.
         theme_ids: Vec<String>,
     },
+    /// A theme model exported (`themes export-model`): labels and centroids of the tree, no text.
+    ThemeModelExport {
+        /// Where (absolute), if to a file.
+        out: Option<PathBuf>,
+        /// The uniform sample it was discovered on: (verbatims, seed); none for all.
+        sample: Option<(usize, u64)>,
+        /// The model's digest.
+        digest: String,
+        /// Its nodes.
+        theme_ids: Vec<String>,
+    },
+    /// A theme model imported (`themes import`): the tree is now assigned from it.
+    ThemeModelImport {
+        /// The file as named.
+        file: String,
+        /// The model's digest.
+        digest: String,
+        /// Its nodes.
+        theme_ids: Vec<String>,
+    },
     /// A backup written.
     Backup {
         /// Where (absolute).
@@ -345,7 +365,9 @@ impl AuditDetail {
             D::ThemeMerge { theme_ids, .. }
             | D::ThemeRename { theme_ids, .. }
             | D::ThemeSeed { theme_ids, .. }
-            | D::ThemeMove { theme_ids, .. } => (&[], theme_ids),
+            | D::ThemeMove { theme_ids, .. }
+            | D::ThemeModelExport { theme_ids, .. }
+            | D::ThemeModelImport { theme_ids, .. } => (&[], theme_ids),
             D::Stats {}
             | D::Assignments { .. }
             | D::AuditRead { .. }

@@ -1026,6 +1026,64 @@ pub struct Anchoring {
     pub kinds: Vec<ParentKind>,
     /// Per unit: true when it names its parent's aspect (false: placed by its vector).
     pub named: Vec<bool>,
+    /// How a later unit is given a parent by the same decisions (a theme model,
+    /// [`super::model`]).
+    pub rule: ParentRule,
+}
+
+/// The parent decisions of one anchoring, kept so that units seen later get the parent this run
+/// would have given them: the families present, their centroids and median cosines, and what
+/// became of the units naming none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParentRule {
+    /// The present families, in family order.
+    pub families: Vec<FamilyRule>,
+    /// Where a unit that names no present family and sits far from all goes.
+    pub rest: RestRule,
+}
+
+/// One present family of an anchoring.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FamilyRule {
+    /// Its index in [`FAMILIES`].
+    pub family: usize,
+    /// Its parent, when units kept it (a present family can lose every unit to others).
+    pub slot: Option<usize>,
+    /// Centroid of its unambiguous units (the tree's vectors; zero when none).
+    pub centroid: Vec<f32>,
+    /// Median cosine of its named units to the centroid (`None`: no unit joins it by vector).
+    pub median: Option<f32>,
+}
+
+/// What became of the units that named no present aspect and sat far from every family.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RestRule {
+    /// There were none (a later one goes to its nearest family).
+    None,
+    /// One parent, "General" (its slot).
+    General(usize),
+    /// Parents cut from their vectors: the cut's child centroids and each one's parent slot.
+    Discovered {
+        /// Child centroids of the cut (row-major, the tree's vectors).
+        centroids: Vec<f32>,
+        /// The parent slot of each of those children (`None`: it kept no unit).
+        slots: Vec<Option<usize>>,
+    },
+}
+
+/// The child decisions of one sentiment part of one parent ([`said_children`]), in the parent's
+/// own child numbers: what a later unit of that sentiment says decides its child as it did here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartRule {
+    /// The sentiment of the part (−1, 0, 1).
+    pub class: i8,
+    /// Chosen opinions, most specific first (a unit goes to the first it says): (opinion, child).
+    pub keys: Vec<(String, usize)>,
+    /// Opinion children: (child, centroid of the units saying it, median cosine; `None`: none
+    /// joins by vector).
+    pub opinion: Vec<(usize, Vec<f32>, Option<f32>)>,
+    /// Children of the units that said no chosen opinion (nearest centroid).
+    pub rest: Vec<usize>,
 }
 
 /// Parents of `n` units by their aspect words (see the module docs). `x`: the tree's unit
@@ -1104,6 +1162,7 @@ pub fn anchor(
         cos,
     );
     let live: Vec<usize> = (0..nf).filter(|&f| present[f]).collect();
+    let mut rest_rule = RestRule::None;
     for (i, f) in family_of.iter_mut().enumerate() {
         if f.is_none() {
             if let Some((best, s)) = live
@@ -1149,6 +1208,7 @@ pub fn anchor(
             )
             .expect("rows of the tree's own vectors");
             let base = kinds.len();
+            let cut_parent: Vec<usize> = t.child_parent.iter().map(|&p| base + p).collect();
             kinds.extend(std::iter::repeat_n(ParentKind::Discovered, t.parents));
             let up = t.unit_parent();
             let fallback = super::cluster::nearest2(&sub, &t.child_centroids, dim);
@@ -1172,14 +1232,35 @@ pub fn anchor(
             for p in parent_of.iter_mut() {
                 *p = map[*p];
             }
+            rest_rule = RestRule::Discovered {
+                centroids: t.child_centroids.clone(),
+                slots: cut_parent
+                    .iter()
+                    .map(|&p| Some(map[p]).filter(|&s| s != usize::MAX))
+                    .collect(),
+            };
         } else {
             let g = kinds.len();
             kinds.push(ParentKind::General);
             for &i in &rest {
                 parent_of[i] = g;
             }
+            rest_rule = RestRule::General(g);
         }
     }
+    // Family slots after any renumbering: the parent of the family's kind.
+    let rule = ParentRule {
+        families: live
+            .iter()
+            .map(|&f| FamilyRule {
+                family: f,
+                slot: kinds.iter().position(|k| *k == ParentKind::Family(f)),
+                centroid: sums[f * dim..(f + 1) * dim].to_vec(),
+                median: Some(median[f]).filter(|m| m.is_finite()),
+            })
+            .collect(),
+        rest: rest_rule,
+    };
     let named = named
         .iter()
         .zip(&parent_of)
@@ -1189,6 +1270,7 @@ pub fn anchor(
         parent_of,
         kinds,
         named,
+        rule,
     }
 }
 
@@ -1227,6 +1309,21 @@ pub fn build_on(
     polarity: &[i8],
     params: &TreeParams,
 ) -> Result<(Tree, Anchoring), TreeError> {
+    build_with_rule(x, dim, groups, texts, french, polarity, params).map(|(t, a, _)| (t, a))
+}
+
+/// [`build_on`], also returning each parent's child decisions ([`PartRule`], by parent slot, in
+/// the parent's own child numbers: the tree numbers a parent's children from the first child
+/// whose `child_parent` is that parent).
+pub fn build_with_rule(
+    x: &[f32],
+    dim: usize,
+    groups: &[usize],
+    texts: &[&str],
+    french: &[bool],
+    polarity: &[i8],
+    params: &TreeParams,
+) -> Result<(Tree, Anchoring, Vec<Vec<PartRule>>), TreeError> {
     let n = x.len() / dim.max(1);
     if groups.len() != n || texts.len() != n || french.len() != n || polarity.len() != n {
         return Err(TreeError::Grouping {
@@ -1247,13 +1344,16 @@ pub fn build_on(
         .map(|(t, &f)| reader.keys(t, f))
         .collect();
     let verbatims = distinct(groups.to_vec()) as f64;
+    let mut parts: Vec<Vec<PartRule>> = vec![Vec::new(); a.kinds.len()];
     let t = tree::children_with(x, dim, &a.parent_of, a.kinds.len(), |p, idx| {
         let seed = params.seed.wrapping_add(1 + p as u64);
-        said_children(
+        let (lab, k, rules) = said_children(
             x, dim, idx, groups, &said, polarity, verbatims, params, seed,
-        )
+        );
+        parts[p] = rules;
+        (lab, k)
     });
-    Ok((t, a))
+    Ok((t, a, parts))
 }
 
 /// Per group of `k`, the median cosine of its members (unit, group) to it by `cos`: how close a
@@ -1312,10 +1412,11 @@ fn said_children(
     verbatims: f64,
     params: &TreeParams,
     seed: u64,
-) -> (Vec<usize>, usize) {
+) -> (Vec<usize>, usize, Vec<PartRule>) {
     let mut lab = vec![usize::MAX; idx.len()];
     let mut k_all = 0;
     let mut few: Vec<usize> = Vec::new();
+    let mut rules: Vec<PartRule> = Vec::new();
     for (class, keys) in [(-1i8, SAID_NEGATIVE), (1, SAID_POSITIVE), (0, 0)] {
         let pos: Vec<usize> = (0..idx.len())
             .filter(|&p| polarity[idx[p]] == class)
@@ -1329,16 +1430,26 @@ fn said_children(
         // Complaints not said in a frequent word are grouped by their vectors (issues hide
         // there); the rest of praise and of mentions stays one child each.
         let split = class < 0;
-        let (l, k) = said_group(
+        let (l, k, mut rule) = said_group(
             x, dim, &rows, groups, said, class, keys, split, verbatims, params, seed,
         );
         for (&p, l) in pos.iter().zip(l) {
             lab[p] = k_all + l;
         }
+        for c in rule
+            .keys
+            .iter_mut()
+            .map(|k| &mut k.1)
+            .chain(rule.opinion.iter_mut().map(|o| &mut o.0))
+            .chain(rule.rest.iter_mut())
+        {
+            *c += k_all;
+        }
+        rules.push(rule);
         k_all += k;
     }
     if k_all == 0 {
-        return (vec![0; idx.len()], 1);
+        return (vec![0; idx.len()], 1, Vec::new());
     }
     if !few.is_empty() {
         let c = tree::centroids_of(
@@ -1356,7 +1467,7 @@ fn said_children(
             lab[p] = m.0;
         }
     }
-    (lab, k_all)
+    (lab, k_all, rules)
 }
 
 /// One sentiment part of a parent (`idx`, all of sentiment `class`): a child per opinion core
@@ -1380,7 +1491,7 @@ fn said_group(
     verbatims: f64,
     params: &TreeParams,
     seed: u64,
-) -> (Vec<usize>, usize) {
+) -> (Vec<usize>, usize, PartRule) {
     let floor = ((SAID_MIN_SHARE * verbatims).ceil() as usize).max(SAID_MIN_VERBATIMS);
     // Opinion → its verbatims, over these units.
     let mut by_key: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
@@ -1414,11 +1525,18 @@ fn said_group(
         }
     }
     if chosen.is_empty() {
-        return if split {
+        let (lab, k) = if split {
             tree::split_units(x, dim, idx, verbatims, params, seed)
         } else {
             (vec![0; idx.len()], 1)
         };
+        let rule = PartRule {
+            class,
+            keys: Vec::new(),
+            opinion: Vec::new(),
+            rest: (0..k).collect(),
+        };
+        return (lab, k, rule);
     }
     let k = chosen.len();
     let slot: HashMap<&str, usize> = chosen.iter().enumerate().map(|(j, c)| (c.0, j)).collect();
@@ -1497,7 +1615,25 @@ fn said_group(
             next += 1;
         }
     }
-    (lab.into_iter().map(|l| map[l]).collect(), next)
+    // The same decisions for later units: opinions by specificity (as `lab` chose them above).
+    let mut order: Vec<usize> = (0..k).filter(|&j| used[j]).collect();
+    order.sort_by_key(|&j| (chosen[j].1.len(), j));
+    let rule = PartRule {
+        class,
+        keys: order
+            .iter()
+            .map(|&j| (chosen[j].0.to_string(), map[j]))
+            .collect(),
+        opinion: (0..k)
+            .filter(|&j| used[j])
+            .map(|j| {
+                let m = Some(median[j]).filter(|m| m.is_finite());
+                (map[j], c[j * dim..(j + 1) * dim].to_vec(), m)
+            })
+            .collect(),
+        rest: (k..k_all).filter(|&j| used[j]).map(|j| map[j]).collect(),
+    };
+    (lab.into_iter().map(|l| map[l]).collect(), next, rule)
 }
 
 /// Display name of a family in `language` (`fr` → French, else English).
@@ -1565,7 +1701,7 @@ mod tests {
         let said: Vec<Vec<(String, i8)>> = texts.iter().map(|t| reader.keys(t, false)).collect();
         let idx: Vec<usize> = (0..texts.len()).collect();
         let groups = idx.clone();
-        let (lab, k) = said_children(
+        let (lab, k, _) = said_children(
             &x,
             dim,
             &idx,

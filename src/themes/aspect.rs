@@ -42,6 +42,9 @@ pub enum AspectError {
     /// The tree's input did not fit together (a damaged unit table).
     #[error("the aspect tree: {0}")]
     Tree(#[from] TreeError),
+    /// The imported theme model cannot place these units.
+    #[error("{0}")]
+    Model(String),
 }
 
 /// The tree after a run (or as loaded when current).
@@ -53,6 +56,9 @@ pub struct AspectRun {
     pub units: Vec<AspectUnit>,
     /// True when this call built the tree; false when the stored one was current.
     pub ran: bool,
+    /// The decisions of the discovery, for a theme model ([`super::model`]); `None` when the
+    /// tree was loaded, assigned from a model, or empty.
+    pub rule: Option<super::model::Rule>,
 }
 
 impl AspectRun {
@@ -133,27 +139,50 @@ pub fn labelled_band(store: &Store) -> Result<f32, StoreError> {
         .unwrap_or(UNRECORDED_BAND))
 }
 
+/// Store meta key of the theme model imported into this workspace (`themes import`), as its
+/// JSON: while it is there, every run assigns the units with it instead of discovering.
+pub const MODEL_KEY: &str = "aspects_model";
+
+/// The theme model imported into this workspace, if any.
+pub fn imported_model(store: &Store) -> Result<Option<super::model::ThemeModel>, AspectError> {
+    let Some(json) = store.meta(MODEL_KEY)? else {
+        return Ok(None);
+    };
+    super::model::ThemeModel::from_json(json.as_bytes(), "the workspace's imported theme model")
+        .map(Some)
+        .map_err(|e| AspectError::Model(e.to_string()))
+}
+
 /// Loads the last tree when current (same store sequence and model, no edit since); otherwise
 /// builds it on the stored units of `docs` (made by [`super::run::ensure`] with a model) and
-/// saves it. `force` always rebuilds.
+/// saves it — or, when a theme model was imported ([`MODEL_KEY`]), assigns the units with it
+/// ([`assign_run`]). `force` always rebuilds.
 pub fn ensure(
     store: &mut Store,
     docs: &[Verbatim],
     head: &SentimentHead,
     force: bool,
 ) -> Result<AspectRun, AspectError> {
-    let key = run_key(store)?;
+    let model = imported_model(store)?;
+    let key = match &model {
+        // The model's digest in the key: a later import (other labels, ids) is a new run.
+        Some(m) => format!("{};theme-model={}", run_key(store)?, m.digest()),
+        None => run_key(store)?,
+    };
     if !force && store.aspect_run_key()?.as_deref() == Some(key.as_str()) {
         return Ok(AspectRun {
             nodes: store.aspect_nodes()?,
             units: store.aspect_units()?,
             ran: false,
+            rule: None,
         });
     }
     let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
     let stored = store.units_of(&ids)?;
-    let previous = store.aspect_nodes()?;
-    let run = build(docs, &stored, &previous, head)?;
+    let run = match &model {
+        Some(m) => assign_run(docs, &stored, m, head)?,
+        None => build(docs, &stored, &store.aspect_nodes()?, head)?,
+    };
     store.save_aspect_run(&run.nodes, &run.units, &key)?;
     store.set_meta(BAND_KEY, &head.neutral_band.to_string())?;
     Ok(run)
@@ -304,10 +333,12 @@ pub fn build(
                 Polarity::Neutral => 0,
             })
             .collect();
-        let (t, _) = super::anchor::build_on(&x, dim, &owner, &texts, &french, &signs, &params)?;
-        Some((t, x))
+        let (t, a, parts) =
+            super::anchor::build_with_rule(&x, dim, &owner, &texts, &french, &signs, &params)?;
+        Some((t, x, a, parts))
     };
-    if let Some((t, x)) = &t {
+    let mut rule_parts = None;
+    if let Some((t, x, a, parts)) = &t {
         // Parents: centroids over every unit of the parent (other included: the aspect is
         // what the units are about).
         let parent_of_unit: Vec<usize> = t
@@ -403,7 +434,7 @@ pub fn build(
             }
         }
         let nearest: Vec<i64> = parent_of_unit.iter().map(|&p| final_parent_of[p]).collect();
-        apply_seeds(
+        let absorbed = apply_seeds(
             &rows,
             dim,
             &mut place,
@@ -411,6 +442,13 @@ pub fn build(
             &by_id,
             &mut child_parent_final,
         );
+        // The node each tree child became, for a theme model: merges followed, a child a seed
+        // absorbed is the seed.
+        let node_of: Vec<i64> = final_child_of
+            .iter()
+            .map(|c| absorbed.get(c).copied().unwrap_or(*c))
+            .collect();
+        rule_parts = Some((t, a, parts, node_of));
     }
 
     // Sizes (units and distinct verbatims) and labels.
@@ -446,10 +484,178 @@ pub fn build(
             n.state = ThemeState::Vanished;
         }
     }
+    // The model rule names only nodes that stay active.
+    let rule = rule_parts.map(|(t, a, parts, node_of)| {
+        let node_of: Vec<Option<i64>> = node_of
+            .iter()
+            .map(|c| {
+                Some(*c).filter(|c| {
+                    by_id
+                        .get(c)
+                        .is_some_and(|n| n.state == ThemeState::Active && !n.is_parent)
+                })
+            })
+            .collect();
+        super::model::rule_of(t, &a.rule, parts, &node_of, dim)
+    });
     Ok(AspectRun {
         nodes: by_id.into_values().collect(),
         units: place,
         ran: true,
+        rule,
+    })
+}
+
+/// Discovers the tree on `docs` — or on the uniform `sample` of them ([`super::model::sample`]
+/// over their ids) — as a run would (ids matched to `previous`, user edits applied), and makes
+/// its theme model. Nothing is stored: the caller writes the file. `fingerprint`: the
+/// embedding model's. Fails when there is no unit to discover on.
+pub fn discover_model(
+    docs: &[Verbatim],
+    stored: &HashMap<i64, Vec<crate::store::StoredUnit>>,
+    previous: &[AspectNode],
+    head: &SentimentHead,
+    fingerprint: &str,
+    sample: Option<super::model::Sample>,
+) -> Result<(super::model::ThemeModel, AspectRun), AspectError> {
+    let chosen: Vec<Verbatim> = match sample {
+        Some(s) => {
+            let keep = super::model::sample(docs.iter().map(|d| d.id.as_str()), s.size, s.seed);
+            docs.iter()
+                .filter(|d| keep.contains(d.id.as_str()))
+                .cloned()
+                .collect()
+        }
+        None => docs.to_vec(),
+    };
+    let run = build(&chosen, stored, previous, head)?;
+    let Some(rule) = run.rule.clone() else {
+        return Err(AspectError::Model(format!(
+            "no opinion units to discover a tree on ({} verbatims{})",
+            chosen.len(),
+            if sample.is_some() {
+                " in the sample"
+            } else {
+                ""
+            }
+        )));
+    };
+    let dim = rule.children.first().map_or(0, |c| c.centroid.0.len());
+    let model = super::model::ThemeModel {
+        format: super::model::FORMAT.into(),
+        version: super::model::VERSION,
+        model: fingerprint.to_string(),
+        tree_version: tree::VERSION,
+        units_input: super::units::UNIT_INPUT.into(),
+        dim,
+        alpha: TreeParams::default().aspect_alpha,
+        discovered_on: super::model::DiscoveredOn {
+            verbatims: run
+                .units
+                .iter()
+                .map(|u| u.doc)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            units: run.units.len(),
+            sample,
+        },
+        nodes: super::model::model_nodes(&run.nodes),
+        rule,
+    };
+    Ok((model, run))
+}
+
+/// The tree of a theme model over the stored units of `docs`: every unit placed by the model's
+/// rule ([`super::model::Assigner`]), the nodes the model's (ids, labels, centroids), their
+/// sizes counted here. A node with no unit here is kept, vanished, so its id and label stay
+/// known. Fails when the model was made with another embedding model or unit rule.
+pub fn assign_run(
+    docs: &[Verbatim],
+    stored: &HashMap<i64, Vec<crate::store::StoredUnit>>,
+    model: &super::model::ThemeModel,
+    head: &SentimentHead,
+) -> Result<AspectRun, AspectError> {
+    if model.units_input != super::units::UNIT_INPUT {
+        return Err(AspectError::Model(format!(
+            "the theme model cut its units by rule {:?}, this verbatim by {:?}: export it again with this version",
+            model.units_input,
+            super::units::UNIT_INPUT
+        )));
+    }
+    let assigner = model
+        .assigner("the theme model")
+        .map_err(|e| AspectError::Model(e.to_string()))?;
+    let mut reader = super::label::OpinionReader::default();
+    let mut place: Vec<AspectUnit> = Vec::new();
+    for d in docs {
+        let units: Vec<&crate::store::StoredUnit> = stored
+            .get(&d.doc)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|u| !u.vector.is_empty() && span_fits(&d.text, u.start, u.end))
+            .collect();
+        let scores: Vec<crate::sentiment::UnitSentiment> = units
+            .iter()
+            .map(|u| crate::sentiment::unit(head, &d.text[u.start..u.end], &u.vector))
+            .collect();
+        let input: Vec<super::model::UnitInput<'_>> = units
+            .iter()
+            .zip(&scores)
+            .map(|(u, s)| super::model::UnitInput {
+                text: &d.text[u.start..u.end],
+                vector: &u.vector,
+                french: d.language == "fr",
+                class: match s.polarity {
+                    Polarity::Negative => -1,
+                    Polarity::Positive => 1,
+                    Polarity::Neutral => 0,
+                },
+            })
+            .collect();
+        for ((u, s), child) in units
+            .iter()
+            .zip(&scores)
+            .zip(assigner.assign(&input, &mut reader))
+        {
+            place.push(AspectUnit {
+                doc: d.doc,
+                idx: u.idx,
+                start: u.start,
+                end: u.end,
+                child,
+                parent: child.and_then(|c| assigner.parent(c)),
+                score: s.score,
+            });
+        }
+    }
+    let (unit_count, doc_sets) = node_sizes(&place);
+    let nodes = model
+        .nodes
+        .iter()
+        .map(|m| {
+            let units = unit_count.get(&m.id).copied().unwrap_or(0);
+            AspectNode {
+                parent: m.parent,
+                label: m.label.clone(),
+                user_label: m.user_label.clone(),
+                centroid: m.centroid.0.clone(),
+                units,
+                verbatims: doc_sets.get(&m.id).map_or(0, |s| s.len() as i64),
+                state: if units > 0 {
+                    ThemeState::Active
+                } else {
+                    ThemeState::Vanished
+                },
+                ..new_node(m.id, m.is_parent)
+            }
+        })
+        .collect();
+    Ok(AspectRun {
+        nodes,
+        units: place,
+        ran: true,
+        rule: None,
     })
 }
 
@@ -828,7 +1034,7 @@ fn apply_seeds(
     nearest: &[i64],
     by_id: &BTreeMap<i64, AspectNode>,
     child_parent: &mut BTreeMap<i64, i64>,
-) {
+) -> BTreeMap<i64, i64> {
     let seeds: Vec<&AspectNode> = by_id
         .values()
         .filter(|n| {
@@ -839,7 +1045,7 @@ fn apply_seeds(
         })
         .collect();
     if seeds.is_empty() || dim == 0 {
-        return;
+        return BTreeMap::new();
     }
     // Each discovered child's centroid in the model's space (the units' own vectors).
     let mut sums: BTreeMap<i64, Vec<f32>> = BTreeMap::new();
@@ -932,6 +1138,7 @@ fn apply_seeds(
             u.parent = child_parent.get(&c).copied();
         }
     }
+    absorbed
 }
 
 /// Labels of the live nodes by [`super::label::label_tree`]: parents in id order, each with its

@@ -371,6 +371,20 @@ pub fn discover(
 /// Which points are "other": more than [`OTHER_Z`] standard deviations under their theme's mean
 /// cosine and in the lowest [`OTHER_MAX_SHARE`] overall. `assign[i]`, `sim[i]`: theme and cosine.
 pub fn others(assign: &[usize], sim: &[f32], k: usize) -> Vec<bool> {
+    let (cut, global) = other_cuts(assign, sim, k);
+    assign
+        .iter()
+        .zip(sim)
+        .map(|(&a, &s)| s < cut[a] && s < global)
+        .collect()
+}
+
+/// The two thresholds [`others`] applies: per theme, its mean cosine minus [`OTHER_Z`] standard
+/// deviations (`f32::MIN` for a theme of fewer than 2 points), and the cosine under which the
+/// lowest [`OTHER_MAX_SHARE`] of all points lie (`f32::MIN` when that share is no point). A point
+/// is "other" when under both; kept so that points assigned later (a theme model,
+/// [`super::model`]) are judged by the thresholds of the run that found the themes.
+pub fn other_cuts(assign: &[usize], sim: &[f32], k: usize) -> (Vec<f32>, f32) {
     let n = assign.len();
     let mut sum = vec![0f64; k];
     let mut sq = vec![0f64; k];
@@ -398,11 +412,7 @@ pub fn others(assign: &[usize], sim: &[f32], k: usize) -> Vec<bool> {
         s.sort_by(|a, b| a.total_cmp(b));
         s[cap - 1]
     };
-    assign
-        .iter()
-        .zip(sim)
-        .map(|(&a, &s)| s < cut[a] && s < global)
-        .collect()
+    (cut, global)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod anchor;
 pub mod aspect;
 pub mod cluster;
 pub mod label;
+pub mod model;
 pub mod priority;
 pub mod report;
 pub mod run;

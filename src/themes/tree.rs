@@ -124,6 +124,9 @@ pub struct Tree {
     pub child_centroids: Vec<f32>,
     /// (k, mean silhouette) of every parent cut tried.
     pub parent_curve: Vec<(usize, f64)>,
+    /// The "other" thresholds of the children ([`cluster::other_cuts`]): per child, then over
+    /// all units (what a theme model judges later units by).
+    pub other_cuts: (Vec<f32>, f32),
 }
 
 impl Tree {
@@ -216,6 +219,7 @@ pub fn build(
             unit_child: Vec::new(),
             child_centroids: Vec::new(),
             parent_curve: Vec::new(),
+            other_cuts: (Vec::new(), f32::MIN),
         });
     }
     let x = aspect_vectors(units, dim, groups, params.aspect_alpha);
@@ -293,11 +297,11 @@ where
             )
         })
         .collect();
-    let other = cluster::others(&child_of, &sim, kc);
+    let (cut, global) = cluster::other_cuts(&child_of, &sim, kc);
     let unit_child = child_of
         .iter()
-        .zip(&other)
-        .map(|(&c, &o)| (!o).then_some(c))
+        .zip(&sim)
+        .map(|(&c, &s)| (!(s < cut[c] && s < global)).then_some(c))
         .collect();
     Tree {
         parents,
@@ -305,6 +309,7 @@ where
         unit_child,
         child_centroids,
         parent_curve: Vec::new(),
+        other_cuts: (cut, global),
     }
 }
 

@@ -27,5 +27,6 @@ mod sentiment;
 mod server;
 mod shards;
 mod support;
+mod theme_model;
 mod themes;
 mod units;

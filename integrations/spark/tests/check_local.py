@@ -125,6 +125,17 @@ def main():
     assert b'"stored": 0' in again or b'"stored":0' in again, again
     print("equivalence: Parquet from Spark -> ingest --prepared == ingest; re-run stores 0")
 
+    # The uniform sample of `themes export-model --sample`: the same keyed rank as the binary
+    # (the value pinned in src/themes/model.rs), the same rows in Spark as in Python.
+    assert verbatim_spark.sample_rank("R1001", 7) == 0x9FC31048A5255F2B
+    rows = spark.read.parquet(prepared).where("error is null")
+    ids = [r.id for r in rows.select("id").collect()]
+    k = max(1, len(ids) // 3)
+    want = sorted(ids, key=lambda i: (verbatim_spark.sample_rank(i, 7), i))[:k]
+    got = [r.id for r in verbatim_spark.sample(rows, k, 7).collect()]
+    assert sorted(got) == sorted(want), (got, want)
+    print(f"sample: Spark picks the {k} rows of smallest keyed rank, as the binary does")
+
     # A task that fails once is retried; each row is written once.
     marker = os.path.join(tmp, "failed-once")
     cmd = verbatim_spark._command(BIN, key, [(f, v) for f, v in zip(FLAGS[::2], FLAGS[1::2])],

@@ -10,13 +10,37 @@ The key file (`verbatim key export --for prepare`) must be a path every executor
 (a mounted secret); it is never put in Spark configuration or in the job's arguments' values.
 """
 
+import hashlib
 import os
+import struct
 import subprocess
 import threading
 
 import pyarrow as pa
 
-__all__ = ["PREPARED_SCHEMA", "prepare", "prepare_partition"]
+__all__ = ["PREPARED_SCHEMA", "prepare", "prepare_partition", "sample", "sample_rank"]
+
+#: Prefix of the sample's keyed hash (`src/themes/model.rs`, `sample_rank`).
+SAMPLE_PREFIX = b"verbatim-sample-1\0"
+
+
+def sample_rank(verbatim_id, seed):
+    """The keyed rank of a verbatim id in the uniform sample `verbatim themes export-model
+    --sample N --sample-seed SEED` discovers on: the first 8 bytes (big-endian) of SHA-256 over
+    the prefix, the seed (8 bytes little-endian) and the id's UTF-8 bytes."""
+    h = hashlib.sha256(SAMPLE_PREFIX + struct.pack("<Q", seed) + verbatim_id.encode("utf-8"))
+    return int.from_bytes(h.digest()[:8], "big")
+
+
+def sample(df, n, seed, id_col="id"):
+    """The uniform sample of `n` rows of `df` that `verbatim themes export-model --sample n
+    --sample-seed seed` picks: the rows of smallest `sample_rank` of their (stored) id, ties by
+    id. Run it on prepared rows (their `id` is the id the workspace stores)."""
+    from pyspark.sql import functions as F
+
+    prefix = F.lit(bytearray(SAMPLE_PREFIX + struct.pack("<Q", seed)))
+    rank = F.substring(F.sha2(F.concat(prefix, F.encode(F.col(id_col), "UTF-8")), 256), 1, 16)
+    return df.withColumn("_rank", rank).orderBy("_rank", id_col).limit(n).drop("_rank")
 
 #: The prepared schema (version 1) as Spark DDL, column for column what `verbatim prepare`
 #: writes (see `src/workspace/prepare/schema.rs`).

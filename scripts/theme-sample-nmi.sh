@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Themes at scale (issue 18): the aspect tree discovered on a uniform sample and assigned to
+# every unit, against the tree discovered on every unit. Prints the NMI of the units' children
+# and parents and the time of each step (BENCHMARKS.md, "Themes at scale").
+#
+#   scripts/theme-sample-nmi.sh DATA.jsonl[.gz] ROWS SAMPLE [WORKDIR]
+#   e.g. scripts/theme-sample-nmi.sh ../shared/data/chitchat_utterances.jsonl.gz 100000 20000
+#
+# DATA is read at run time and never copied into the repository (evaluation data). WORKDIR
+# (default: a temp folder) keeps the workspace, so a second call with another SAMPLE skips the
+# ingest and the full discovery.
+set -euo pipefail
+data=$1 rows=$2 sample=$3
+work=${4:-$(mktemp -d)}
+bin=${VERBATIM:-target/release/verbatim}
+ws=$work/ws
+mkdir -p "$work"
+secs() { echo "$(date +%s.%N) - $1" | bc; }
+if [ ! -d "$ws" ]; then
+  case $data in
+    *.gz) zcat "$data" | head -n "$rows" > "$work/rows.jsonl" ;;
+    *) head -n "$rows" "$data" > "$work/rows.jsonl" ;;
+  esac
+  "$bin" -q init "$ws"
+  t0=$(date +%s.%N)
+  "$bin" -q -w "$ws" ingest "$work/rows.jsonl" --text text --id id
+  echo "ingest (embedding) of $rows rows: $(secs "$t0") s"
+fi
+if [ ! -f "$work/full.jsonl" ]; then
+  t0=$(date +%s.%N)
+  "$bin" -q -w "$ws" themes > /dev/null
+  echo "first themes (units embedded, topic run, tree on every unit): $(secs "$t0") s"
+  "$bin" -q -w "$ws" themes assignments --out "$work/full.jsonl"
+  t0=$(date +%s.%N)
+  "$bin" -q -w "$ws" themes export-model --out "$work/model-all.json"
+  echo "discovery on every verbatim (export-model): $(secs "$t0") s"
+  # The rule's fidelity: the full run's model assigned back to the units it was found on.
+  "$bin" -q -w "$ws" themes import "$work/model-all.json"
+  "$bin" -q -w "$ws" themes assignments --out "$work/all-assigned.jsonl"
+fi
+t0=$(date +%s.%N)
+"$bin" -q -w "$ws" themes export-model --sample "$sample" --sample-seed 42 \
+  --out "$work/model-$sample.json"
+echo "discovery on a sample of $sample verbatims (export-model): $(secs "$t0") s"
+t0=$(date +%s.%N)
+"$bin" -q -w "$ws" themes import "$work/model-$sample.json"
+echo "assignment of every unit (import): $(secs "$t0") s"
+"$bin" -q -w "$ws" themes assignments --out "$work/sample-$sample.jsonl"
+compare() {
+  python3 - "$1" "$2" <<'PY'
+import json, math, sys
+from collections import Counter
+def read(p):
+    return {(r["id"], r["start"]): (r["theme"], r["parent"]) for r in map(json.loads, open(p))}
+a, b = read(sys.argv[1]), read(sys.argv[2])
+keys = sorted(a)
+assert keys == sorted(b), "the same units"
+def nmi(x, y):
+    n = len(x); cx, cy, cxy = Counter(x), Counter(y), Counter(zip(x, y))
+    h = lambda c: -sum(k / n * math.log(k / n) for k in c.values())
+    mi = sum(k / n * math.log((k / n) / (cx[i] / n * cy[j] / n)) for (i, j), k in cxy.items())
+    d = (h(cx) + h(cy)) / 2
+    return 1.0 if d <= 0 else mi / d
+for lvl, name in ((0, "children"), (1, "parents")):
+    x = [a[k][lvl] or "-" for k in keys]; y = [b[k][lvl] or "-" for k in keys]
+    same = sum(p == q for p, q in zip(x, y)) / len(keys)
+    print(f"  {name}: NMI {nmi(x, y):.4f}, same node {same:.4f} "
+          f"({len(set(x))} vs {len(set(y))} nodes, {len(keys)} units)")
+PY
+}
+echo "full discovery vs its own model assigned back to the same units:"
+compare "$work/full.jsonl" "$work/all-assigned.jsonl"
+echo "full discovery vs discovered on a sample of $sample + every unit assigned:"
+compare "$work/full.jsonl" "$work/sample-$sample.jsonl"

@@ -1,0 +1,340 @@
+//! Theme models (issue 18, themes at scale): `themes export-model` writes the tree as a file,
+//! `themes import` makes it another workspace's (a shard's) tree, with the model's ids and
+//! labels and the shard's own counts; a tree discovered on a uniform sample and assigned to all
+//! agrees with the tree discovered on all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::common::{fixture, ok, run, stderr, verbatim, workspace_in_tmp};
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Rows `from..to` of the 88 food reviews as a CSV in `dir`.
+fn food_rows(dir: &Path, from: usize, to: usize) -> PathBuf {
+    let mut rdr = csv::Reader::from_path(fixture("food_reviews_88.csv")).unwrap();
+    let path = dir.join(format!("food_{from}_{to}.csv"));
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    w.write_record(["id", "text", "date"]).unwrap();
+    for (i, r) in rdr.records().enumerate() {
+        if (from..to).contains(&i) {
+            w.write_record(&r.unwrap()).unwrap();
+        }
+    }
+    w.flush().unwrap();
+    path
+}
+
+fn food_ws(from: usize, to: usize) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, ws) = workspace_in_tmp();
+    let file = food_rows(tmp.path(), from, to);
+    ok(verbatim(&ws)
+        .args(["ingest", "--text", "text", "--id", "id", "--date", "date"])
+        .arg(file));
+    (tmp, ws)
+}
+
+/// `themes assignments`: (verbatim id, unit start) → (child, parent), and the unit's text span.
+type Places = BTreeMap<(String, u64), (Option<String>, Option<String>)>;
+
+fn places(ws: &Path) -> Places {
+    ok(verbatim(ws).args(["themes", "assignments"]))
+        .lines()
+        .map(|l| {
+            let r = json(l);
+            (
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["start"].as_u64().unwrap(),
+                ),
+                (
+                    r["theme"].as_str().map(str::to_string),
+                    r["parent"].as_str().map(str::to_string),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn export(ws: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    json(&ok(verbatim(ws)
+        .args(["--json", "themes", "export-model", "--out"])
+        .arg(out)
+        .args(extra)))
+}
+
+fn import(ws: &Path, file: &Path) -> serde_json::Value {
+    json(&ok(verbatim(ws)
+        .args(["--json", "themes", "import"])
+        .arg(file)))
+}
+
+/// Every string of the model file outside its vectors (base64), so a search for text in it is
+/// not fooled by the encoding.
+fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                if k != "centroid" && k != "centroids" {
+                    strings(x, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Share of units placed in the same child by two runs.
+fn agreement(a: &Places, b: &Places) -> f64 {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same units"
+    );
+    let same = a.iter().filter(|(k, v)| b[*k].0 == v.0).count();
+    same as f64 / a.len().max(1) as f64
+}
+
+#[test]
+fn an_exported_model_imported_back_places_every_unit_as_the_run_did_and_holds_no_text() {
+    let (tmp, ws) = food_ws(0, 88);
+    let before = places(&ws);
+    let file = tmp.path().join("model.json");
+    let e = export(&ws, &file, &[]);
+    assert_eq!(e["discovered_on"]["verbatims"], 88, "{e}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let model = json(&text);
+    assert_eq!(model["format"], "verbatim-theme-model");
+    // No verbatim id, no unit's text: labels, family names and opinion words only.
+    let mut ss = Vec::new();
+    strings(&model, &mut ss);
+    let mut rdr = csv::Reader::from_path(fixture("food_reviews_88.csv")).unwrap();
+    let rows: Vec<(String, String)> = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    let texts: BTreeMap<&str, &str> = rows.iter().map(|(i, t)| (i.as_str(), t.as_str())).collect();
+    let mut checked = 0;
+    for ((id, start), _) in &before {
+        assert!(
+            !ss.iter().any(|s| s.contains(id.as_str())),
+            "{id} in the model"
+        );
+        let t = texts[id.as_str()];
+        let unit = t[*start as usize..]
+            .split(['.', '!', '?'])
+            .next()
+            .unwrap()
+            .trim();
+        if unit.split_whitespace().count() >= 4 {
+            checked += 1;
+            assert!(
+                !ss.iter().any(|s| s.contains(unit)),
+                "the unit {unit:?} is in the model"
+            );
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+    // The labels are the tree's.
+    let labels: BTreeSet<String> = model["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["label"].as_str().unwrap().to_string())
+        .collect();
+    let shown = json(&ok(verbatim(&ws).args(["themes", "--json"])));
+    for p in shown["parents"].as_array().unwrap() {
+        assert!(labels.contains(p["label"].as_str().unwrap()), "{p}");
+    }
+
+    // Imported into the workspace it was discovered on: every unit where the run put it.
+    let i = import(&ws, &file);
+    assert_eq!(i["changed"], true, "{i}");
+    let after = places(&ws);
+    let a = agreement(&before, &after);
+    assert!(a >= 0.99, "agreement {a}");
+    // The same file again: nothing changes.
+    let again = import(&ws, &file);
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["digest"], i["digest"]);
+    assert_eq!(places(&ws), after);
+}
+
+#[test]
+fn a_shard_gets_the_models_ids_and_labels_with_its_own_counts() {
+    let (tmp, full) = food_ws(0, 88);
+    let file = tmp.path().join("model.json");
+    export(&full, &file, &[]);
+    let model = json(&std::fs::read_to_string(&file).unwrap());
+    let model_labels: BTreeMap<String, String> = model["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let id = format!(
+                "{}{}",
+                if n["is_parent"].as_bool().unwrap() {
+                    'P'
+                } else {
+                    'C'
+                },
+                n["id"]
+            );
+            (id, n["label"].as_str().unwrap().to_string())
+        })
+        .collect();
+
+    // The shard holds the second half of the reviews only.
+    let (_t2, shard) = food_ws(44, 88);
+    let r = import(&shard, &file);
+    assert_eq!(r["changed"], true, "{r}");
+    let tree = json(&ok(verbatim(&shard).args(["themes", "--json"])));
+    let p = places(&shard);
+    let mut docs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ((id, _), (c, par)) in &p {
+        for n in [c, par].into_iter().flatten() {
+            docs.entry(n.clone()).or_default().insert(id.clone());
+        }
+    }
+    let mut seen = 0;
+    for par in tree["parents"].as_array().unwrap() {
+        for n in std::iter::once(par).chain(par["children"].as_array().unwrap()) {
+            let id = n["id"].as_str().unwrap();
+            assert_eq!(
+                model_labels.get(id).map(String::as_str),
+                n["label"].as_str(),
+                "{id}: the model's id and label"
+            );
+            assert_eq!(
+                n["verbatims"].as_u64().unwrap() as usize,
+                docs[id].len(),
+                "{id}: counted on the shard's rows"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "{tree}");
+    assert_eq!(tree["verbatims"], 44);
+    // Filters by theme and the report work on the shard.
+    let (child, ids) = docs
+        .iter()
+        .filter(|(k, _)| k.starts_with('C'))
+        .max_by_key(|(_, v)| v.len())
+        .unwrap();
+    let hits = json(&ok(verbatim(&shard).args([
+        "search",
+        "food",
+        "--mode",
+        "vector",
+        "--limit",
+        "200",
+        "--where",
+        &format!("theme={child}"),
+        "--json",
+    ])));
+    let got: BTreeSet<String> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(&got, ids);
+    let report = tmp.path().join("shard.md");
+    ok(verbatim(&shard).args(["report", "--out"]).arg(&report));
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains(&model_labels[child]), "{md}");
+
+    // A later model with an edited label keeps the ids; the label follows the file.
+    let mut edited = model.clone();
+    let node = edited["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|n| format!("C{}", n["id"]) == *child)
+        .unwrap();
+    node["label"] = "Edited at the centre".into();
+    let file2 = tmp.path().join("model2.json");
+    std::fs::write(&file2, edited.to_string()).unwrap();
+    let r2 = import(&shard, &file2);
+    assert_eq!(r2["changed"], true);
+    assert_ne!(r2["digest"], r["digest"]);
+    let p2 = places(&shard);
+    assert_eq!(p2, p, "same places, same ids");
+    let tree2 = json(&ok(verbatim(&shard).args(["themes", "--json"])));
+    assert!(tree2.to_string().contains("Edited at the centre"));
+
+    // A model of another embedding model is refused, naming the file and the field.
+    let mut other = model.clone();
+    other["model"] = "another-model".into();
+    let file3 = tmp.path().join("other.json");
+    std::fs::write(&file3, other.to_string()).unwrap();
+    let o = run(verbatim(&shard).args(["themes", "import"]).arg(&file3));
+    assert_ne!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(err.contains("other.json") && err.contains("model"), "{err}");
+    // A damaged file names its field.
+    std::fs::write(
+        &file3,
+        r#"{"format":"verbatim-theme-model","version":"one"}"#,
+    )
+    .unwrap();
+    let o = run(verbatim(&shard).args(["themes", "import"]).arg(&file3));
+    assert_ne!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(
+        err.contains("other.json") && err.contains("version"),
+        "{err}"
+    );
+    // The shard's tree is still the edited model's.
+    assert_eq!(places(&shard), p2);
+}
+
+/// The invariant change: a tree discovered on a uniform sample and assigned to every unit
+/// agrees with the tree discovered on every unit (normalised mutual information of the units'
+/// children, "other" a class of its own).
+#[test]
+fn a_tree_discovered_on_a_sample_agrees_with_the_full_one() {
+    let (tmp, ws) = workspace_in_tmp();
+    crate::common::ingest_uci(&ws);
+    let full = places(&ws);
+    let file = tmp.path().join("sample.json");
+    let e = export(&ws, &file, &["--sample", "300", "--sample-seed", "7"]);
+    assert_eq!(e["discovered_on"]["sample"]["size"], 300, "{e}");
+    let in_sample = e["discovered_on"]["verbatims"].as_u64().unwrap();
+    assert!((250..=300).contains(&in_sample), "{e}");
+    // The same sample on another call: the same file.
+    let file2 = tmp.path().join("sample2.json");
+    export(&ws, &file2, &["--sample", "300", "--sample-seed", "7"]);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&file2).unwrap()
+    );
+    import(&ws, &file);
+    let sampled = places(&ws);
+    let keys: Vec<_> = full.keys().cloned().collect();
+    let child =
+        |p: &Places| -> Vec<Option<String>> { keys.iter().map(|k| p[k].0.clone()).collect() };
+    let parent =
+        |p: &Places| -> Vec<Option<String>> { keys.iter().map(|k| p[k].1.clone()).collect() };
+    let nmi_child = verbatim::themes::model::nmi(&child(&full), &child(&sampled));
+    let nmi_parent = verbatim::themes::model::nmi(&parent(&full), &parent(&sampled));
+    eprintln!("uci_600, sample 300: NMI children {nmi_child:.3}, parents {nmi_parent:.3}");
+    assert!(nmi_parent >= PARENT_NMI, "parents: NMI {nmi_parent}");
+    assert!(nmi_child >= CHILD_NMI, "children: NMI {nmi_child}");
+}
+
+/// Thresholds of [`a_tree_discovered_on_a_sample_agrees_with_the_full_one`] (BENCHMARKS.md,
+/// "Themes at scale"). On 600 sentences a sample of 300 gives children 0.70 and parents 0.62
+/// (450 of 600: 0.80 and 0.72; chance is near 0.05): at this size the sample decides which
+/// aspect families pass the 5-verbatim floor and which opinions make a child, so agreement is
+/// far from the 0.95 goal of 100k. The thresholds sit 0.07 under what the fixture gives, room
+/// for float differences between machines; falling under them means sample-then-assign broke.
+const PARENT_NMI: f64 = 0.55;
+const CHILD_NMI: f64 = 0.63;
