@@ -35,7 +35,12 @@ fn rows(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Embeds `texts`, cached under `cache/name.f32` (keyed by the count and a digest of the texts).
-fn embed_cached(model: &SentenceTransformer, cache: &Path, name: &str, texts: &[&str]) -> Vec<Vec<f32>> {
+fn embed_cached(
+    model: &SentenceTransformer,
+    cache: &Path,
+    name: &str,
+    texts: &[&str],
+) -> Vec<Vec<f32>> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for t in texts {
@@ -81,18 +86,27 @@ fn y_of(p: Polarity) -> Y {
 /// Accuracy and macro-F1 over three classes, plus recall of neutral.
 fn scores(pred: &[Y], gold: &[Y]) -> (f64, f64, f64) {
     let classes = [Y::Pos, Y::Neu, Y::Neg];
-    let acc = pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64;
+    let acc =
+        pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64;
     let mut f1s = Vec::new();
     let mut neu_recall = 0.0;
     for c in classes {
-        let tp = pred.iter().zip(gold).filter(|(p, g)| **p == c && **g == c).count() as f64;
+        let tp = pred
+            .iter()
+            .zip(gold)
+            .filter(|(p, g)| **p == c && **g == c)
+            .count() as f64;
         let pp = pred.iter().filter(|p| **p == c).count() as f64;
         let gp = gold.iter().filter(|g| **g == c).count() as f64;
         let (pr, rc) = (tp / pp.max(1.0), tp / gp.max(1.0));
         if c == Y::Neu {
             neu_recall = rc;
         }
-        f1s.push(if pr + rc > 0.0 { 2.0 * pr * rc / (pr + rc) } else { 0.0 });
+        f1s.push(if pr + rc > 0.0 {
+            2.0 * pr * rc / (pr + rc)
+        } else {
+            0.0
+        });
     }
     (acc, f1s.iter().sum::<f64>() / 3.0, neu_recall)
 }
@@ -163,13 +177,22 @@ fn main() {
     let uci_texts: Vec<&str> = uci.iter().map(|r| r["text"].as_str().unwrap()).collect();
     let uci_y: Vec<Y> = uci
         .iter()
-        .map(|r| if r["label"] == "positive" { Y::Pos } else { Y::Neg })
+        .map(|r| {
+            if r["label"] == "positive" {
+                Y::Pos
+            } else {
+                Y::Neg
+            }
+        })
         .collect();
     let ux = embed_cached(&model, &cache, "uci", &uci_texts);
 
     let amazon = (std::env::var("VERBATIM_NEUTRAL_AMAZON").as_deref() == Ok("1")).then(|| {
         let amz = rows(&data.join("amazon_fine_foods.jsonl"));
-        let texts: Vec<String> = amz.iter().map(|r| r["text"].as_str().unwrap().to_string()).collect();
+        let texts: Vec<String> = amz
+            .iter()
+            .map(|r| r["text"].as_str().unwrap().to_string())
+            .collect();
         let y: Vec<bool> = amz.iter().map(|r| r["label"] == "great").collect();
         (texts, y)
     });
@@ -185,73 +208,85 @@ fn main() {
     });
 
     let row = |name: &str, score_unit: &dyn Fn(&str, &[f32]) -> UnitSentiment| {
-    let sem_pred: Vec<Y> = st.iter().zip(&sx).map(|(t, v)| y_of(score_unit(t, v).polarity)).collect();
-    let pick = |m: bool| -> (Vec<Y>, Vec<Y>) {
-        let idx: Vec<usize> = (0..sy.len()).filter(|&i| sdev[i] == m).collect();
-        (idx.iter().map(|&i| sem_pred[i]).collect(), idx.iter().map(|&i| sy[i]).collect())
-    };
-    let (pd, gd) = pick(true);
-    let (pt, gt) = pick(false);
-    let (ad, fd, _) = scores(&pd, &gd);
-    let (at, ft, nt) = scores(&pt, &gt);
-    // Airline: tweets from units.
-    let mut k = 0usize;
-    let mut air_pred = Vec::new();
-    for (s, t) in air_spans.iter().zip(&air_texts) {
-        let us: Vec<UnitSentiment> = s
+        let sem_pred: Vec<Y> = st
             .iter()
-            .enumerate()
-            .map(|(j, u)| score_unit(u.slice(t), &ax[k + j]))
+            .zip(&sx)
+            .map(|(t, v)| y_of(score_unit(t, v).polarity))
             .collect();
-        let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
-        k += s.len();
-        air_pred.push(y_of(of_verbatim(&head, &us, &lens).polarity));
-    }
-    let test_air: Vec<usize> = (0..air_y.len()).filter(|i| i % 2 == 1).collect();
-    let (aa, af, _) = scores(
-        &test_air.iter().map(|&i| air_pred[i]).collect::<Vec<_>>(),
-        &test_air.iter().map(|&i| air_y[i]).collect::<Vec<_>>(),
-    );
-    let upred: Vec<Y> = uci_texts
-        .iter()
-        .zip(&ux)
-        .map(|(t, v)| y_of(score_unit(t, v).polarity))
-        .collect();
-    let un = upred.iter().filter(|p| **p == Y::Neu).count();
-    let ur = upred
-        .iter()
-        .zip(&uci_y)
-        .filter(|(p, _)| **p != Y::Neu)
-        .filter(|(p, g)| p == g)
-        .count() as f64
-        / (upred.len() - un).max(1) as f64;
-    let (amz_mix, amz_acc) = match &amz {
-        None => ("–".to_string(), "–".to_string()),
-        Some((spans, flat, x, y)) => {
-            let up: Vec<UnitSentiment> = flat.iter().zip(x).map(|(t, v)| score_unit(t, v)).collect();
-            let n = up.len() as f64;
-            let c = |p: Polarity| up.iter().filter(|u| u.polarity == p).count() as f64 / n * 100.0;
-            let mix = format!(
-                "{:.0}% / {:.0}% / {:.0}%",
-                c(Polarity::Positive),
-                c(Polarity::Neutral),
-                c(Polarity::Negative)
-            );
-            let (mut k, mut right, mut total) = (0usize, 0usize, 0usize);
-            for (s, yy) in spans.iter().zip(y.iter()) {
-                let us = &up[k..k + s.len()];
-                let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
-                k += s.len();
-                let v = of_verbatim(&head, us, &lens);
-                if v.polarity != Polarity::Neutral {
-                    total += 1;
-                    right += usize::from((v.polarity == Polarity::Positive) == *yy);
-                }
-            }
-            (mix, format!("{:.3} ({total})", right as f64 / total.max(1) as f64))
+        let pick = |m: bool| -> (Vec<Y>, Vec<Y>) {
+            let idx: Vec<usize> = (0..sy.len()).filter(|&i| sdev[i] == m).collect();
+            (
+                idx.iter().map(|&i| sem_pred[i]).collect(),
+                idx.iter().map(|&i| sy[i]).collect(),
+            )
+        };
+        let (pd, gd) = pick(true);
+        let (pt, gt) = pick(false);
+        let (ad, fd, _) = scores(&pd, &gd);
+        let (at, ft, nt) = scores(&pt, &gt);
+        // Airline: tweets from units.
+        let mut k = 0usize;
+        let mut air_pred = Vec::new();
+        for (s, t) in air_spans.iter().zip(&air_texts) {
+            let us: Vec<UnitSentiment> = s
+                .iter()
+                .enumerate()
+                .map(|(j, u)| score_unit(u.slice(t), &ax[k + j]))
+                .collect();
+            let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
+            k += s.len();
+            air_pred.push(y_of(of_verbatim(&head, &us, &lens).polarity));
         }
-    };
-    println!(
+        let test_air: Vec<usize> = (0..air_y.len()).filter(|i| i % 2 == 1).collect();
+        let (aa, af, _) = scores(
+            &test_air.iter().map(|&i| air_pred[i]).collect::<Vec<_>>(),
+            &test_air.iter().map(|&i| air_y[i]).collect::<Vec<_>>(),
+        );
+        let upred: Vec<Y> = uci_texts
+            .iter()
+            .zip(&ux)
+            .map(|(t, v)| y_of(score_unit(t, v).polarity))
+            .collect();
+        let un = upred.iter().filter(|p| **p == Y::Neu).count();
+        let ur = upred
+            .iter()
+            .zip(&uci_y)
+            .filter(|(p, _)| **p != Y::Neu)
+            .filter(|(p, g)| p == g)
+            .count() as f64
+            / (upred.len() - un).max(1) as f64;
+        let (amz_mix, amz_acc) = match &amz {
+            None => ("–".to_string(), "–".to_string()),
+            Some((spans, flat, x, y)) => {
+                let up: Vec<UnitSentiment> =
+                    flat.iter().zip(x).map(|(t, v)| score_unit(t, v)).collect();
+                let n = up.len() as f64;
+                let c =
+                    |p: Polarity| up.iter().filter(|u| u.polarity == p).count() as f64 / n * 100.0;
+                let mix = format!(
+                    "{:.0}% / {:.0}% / {:.0}%",
+                    c(Polarity::Positive),
+                    c(Polarity::Neutral),
+                    c(Polarity::Negative)
+                );
+                let (mut k, mut right, mut total) = (0usize, 0usize, 0usize);
+                for (s, yy) in spans.iter().zip(y.iter()) {
+                    let us = &up[k..k + s.len()];
+                    let lens: Vec<usize> = s.iter().map(|u| u.end - u.start).collect();
+                    k += s.len();
+                    let v = of_verbatim(&head, us, &lens);
+                    if v.polarity != Polarity::Neutral {
+                        total += 1;
+                        right += usize::from((v.polarity == Polarity::Positive) == *yy);
+                    }
+                }
+                (
+                    mix,
+                    format!("{:.3} ({total})", right as f64 / total.max(1) as f64),
+                )
+            }
+        };
+        println!(
         "| {name} | {ad:.3} / {at:.3} | {fd:.3} / {ft:.3} | {nt:.3} | {aa:.3} / {af:.3} | {:.1}% / {ur:.3} | {amz_mix} | {amz_acc} |",
         un as f64 / upred.len() as f64 * 100.0
     );
@@ -279,7 +314,10 @@ fn main() {
     for (name, f) in &variants {
         row(name, &|t, v| {
             let s = f(t, v);
-            UnitSentiment { polarity: head.polarity(s), score: s }
+            UnitSentiment {
+                polarity: head.polarity(s),
+                score: s,
+            }
         });
     }
 }

@@ -38,9 +38,9 @@
 //!    (143 MB read per token instead of 98 MB). Other block types keep candle's `QMatMul`.
 //!
 //! Decode does the arithmetic of candle's quantised matmuls (for Q4_1 the same Q8_1 input
-//! blocks and integer sums, the f32 sums over blocks in another order), so token for token the
-//! generated ids are those of `quantized_llama` (tested on random weights and on SmolLM2 where
-//! present). The
+//! blocks and integer sums, the f32 sums over blocks in another order), so its logits are those
+//! of `quantized_llama` to float rounding, and so are its greedy tokens except at near ties
+//! (tested on random weights and on SmolLM2 where present). The
 //! mixture-of-experts variant and the GGML (pre-GGUF) loader of the original are not carried
 //! over: `general.architecture = llama` GGUFs with one feed-forward network per layer only.
 
