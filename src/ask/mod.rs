@@ -21,7 +21,6 @@ pub mod faithfulness;
 pub mod llama;
 pub mod llm;
 pub mod phrase;
-pub mod q4_1;
 pub mod route;
 pub mod support;
 
