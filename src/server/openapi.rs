@@ -221,11 +221,11 @@ mod tests {
         // Every field of the struct, as serde writes it (the hand copy had lost `workspace`).
         assert_eq!(
             props("Stats"),
-            ["store", "text_index", "vector_index", "workspace"]
+            ["shards", "store", "text_index", "vector_index", "workspace"]
         );
         assert_eq!(
             props("Hit"),
-            ["bm25", "cosine", "rank", "score", "unit", "verbatim"]
+            ["bm25", "cosine", "rank", "score", "shard", "unit", "verbatim"]
         );
         // Skipped by serde, absent from the schema.
         assert!(!props("SearchQuery").contains(&"head".to_string()));
