@@ -32,8 +32,15 @@
 //!    dequantised f32 copy (113 MB for SmolLM2's 49k × 576) beside the quantised one it uses as
 //!    the tied output matrix.
 //!
-//! Decode keeps candle's quantised matmuls (`QMatMul`), so token for token the generated ids
-//! are those of `quantized_llama` (tested on random weights and on SmolLM2 where present). The
+//! 6. **Q4_1 matrices (the default model's) run on our own kernel** ([`super::q4_1`]: the
+//!    blocks read as the file stores them, AVX2 integer dot products) for decode and short
+//!    prompt segments; candle's is scalar for Q4_1 and the file used to be re-encoded as Q8_0
+//!    (143 MB read per token instead of 98 MB). Other block types keep candle's `QMatMul`.
+//!
+//! Decode does the arithmetic of candle's quantised matmuls (for Q4_1 the same Q8_1 input
+//! blocks and integer sums, the f32 sums over blocks in another order), so its logits are those
+//! of `quantized_llama` to float rounding, and so are its greedy tokens except at near ties
+//! (tested on random weights and on SmolLM2 where present). The
 //! mixture-of-experts variant and the GGML (pre-GGUF) loader of the original are not carried
 //! over: `general.architecture = llama` GGUFs with one feed-forward network per layer only.
 
@@ -44,6 +51,7 @@ use candle_core::{bail, Device, Module, Result, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::q4_1::{self, f16_to_f32};
 use crate::vecmath::{dot, matmul};
 
 /// Prompts (or prompt segments) of this many tokens or more run their matmuls on dequantised
@@ -84,9 +92,17 @@ struct Proj {
 }
 
 impl Proj {
+    /// Q4_1 weights, which [`q4_1`]'s kernels read in place.
+    fn is_q4_1(&self) -> bool {
+        self.w.dtype() == GgmlDType::Q4_1 && self.k % q4_1::QK == 0
+    }
+
     fn new(w: QTensor) -> Result<Self> {
+        Self::from_arc(Arc::new(w))
+    }
+
+    fn from_arc(w: Arc<QTensor>) -> Result<Self> {
         let (n, k) = w.shape().dims2()?;
-        let w = Arc::new(w);
         Ok(Proj {
             mm: QMatMul::from_arc(w.clone())?,
             w,
@@ -122,8 +138,12 @@ impl Proj {
         Ok(vec![Proj::new(w)?])
     }
 
-    /// `x` (m × k) times the weights' transpose, on the quantised kernels.
+    /// `x` (m × k) times the weights' transpose, on the quantised kernels: Q4_1 blocks on ours
+    /// ([`q4_1`]), other types on candle's.
     fn forward_quantized(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        if self.is_q4_1() {
+            return Ok(q4_1::matmul(&self.w.data()?, self.n, self.k, x, m));
+        }
         let t = Tensor::from_slice(x, (m, self.k), &Device::Cpu)?;
         self.mm.forward(&t)?.flatten_all()?.to_vec1::<f32>()
     }
@@ -177,15 +197,21 @@ impl Projs {
     }
 }
 
-/// Dequantises `w` into `out` (resized to its element count). Q8_0 — what every matrix of the
-/// default model is at run time — is decoded here, in parallel, into the reused buffer; other
-/// types through candle's `dequantize` (the same arithmetic: scale × quant per block).
+/// Dequantises `w` into `out` (resized to its element count). Q4_1 (the default model's type)
+/// and Q8_0 are decoded here, in parallel, into the reused buffer; other types through candle's
+/// `dequantize` (the same arithmetic: scale × quant (+ min) per block).
 fn dequantize_into(w: &QTensor, out: &mut Vec<f32>) -> Result<()> {
     const QK: usize = 32;
     const BLOCK: usize = 2 + QK;
     let n = w.shape().elem_count();
     out.resize(n, 0.0);
-    if w.dtype() == GgmlDType::Q8_0 {
+    if w.dtype() == GgmlDType::Q4_1 && n % q4_1::QK == 0 {
+        let data = w.data()?;
+        if data.len() != n / q4_1::QK * q4_1::BLOCK_BYTES {
+            bail!("Q4_1 tensor of {n} values has {} bytes", data.len());
+        }
+        q4_1::dequantize(&data, out);
+    } else if w.dtype() == GgmlDType::Q8_0 {
         let data = w.data()?;
         if data.len() != n / QK * BLOCK {
             bail!("Q8_0 tensor of {n} values has {} bytes", data.len());
@@ -209,20 +235,6 @@ fn dequantize_into(w: &QTensor, out: &mut Vec<f32>) -> Result<()> {
         out.copy_from_slice(&t);
     }
     Ok(())
-}
-
-/// An IEEE half-precision number's value (the Q8_0 block scale), exactly.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = u32::from((h >> 10) & 0x1f);
-    let man = u32::from(h & 0x3ff);
-    match exp {
-        // Zero and subnormals: man × 2^−24.
-        0 => sign * man as f32 * f32::from_bits(0x3380_0000),
-        31 if man == 0 => sign * f32::INFINITY,
-        31 => f32::NAN,
-        _ => f32::from_bits((u32::from(h & 0x8000) << 16) | ((exp + 112) << 23) | (man << 13)),
-    }
 }
 
 struct Layer {
@@ -249,7 +261,8 @@ pub struct Llama {
     embed: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: Vec<f32>,
-    output: QMatMul,
+    /// The output matrix (the token embedding's when the file ties them).
+    output: Proj,
     /// cos and sin of position × frequency, `head_dim / 2` per position.
     cos: Vec<f32>,
     sin: Vec<f32>,
@@ -307,8 +320,8 @@ impl Llama {
         let embed = Arc::new(t("token_embd.weight")?);
         let norm = vec_of(t("output_norm.weight")?)?;
         let output = match t("output.weight") {
-            Ok(w) => QMatMul::from_qtensor(w)?,
-            Err(_) => QMatMul::from_arc(embed.clone())?,
+            Ok(w) => Proj::new(w)?,
+            Err(_) => Proj::from_arc(embed.clone())?,
         };
         let mut layers = Vec::with_capacity(n_layer);
         let mut ffn = 0;
@@ -458,8 +471,8 @@ impl Llama {
         let last = &x[(m - 1) * cfg.dim..];
         let mut normed = vec![0f32; cfg.dim];
         rms_norm_rows(last, &self.norm, cfg.eps, &mut normed);
-        let t = Tensor::from_vec(normed, (1, cfg.dim), &Device::Cpu)?;
-        self.output.forward(&t)
+        let logits = self.output.forward_quantized(&normed, 1)?;
+        Tensor::from_vec(logits, (1, self.output.n), &Device::Cpu)
     }
 }
 
@@ -583,41 +596,88 @@ fn softmax(s: &mut [f32]) {
     }
 }
 
-/// Attention row by row, head by head, on slices of the cache: the decode path (one row), and
-/// short prompt segments.
+/// Attention row by row on slices of the cache: the decode path (one row), and short prompt
+/// segments.
+///
+/// The query heads that share a key/value head are taken together, so each cached key and
+/// value row is read once for all of them (at a 700-token context the f32 cache a decoded token
+/// reads is 40 MB over SmolLM2's 30 layers, as much as its weights, and reading it once per
+/// query head made attention as slow as the matmuls). Each head's arithmetic is unchanged —
+/// the same `dot` per key, the same softmax, the values summed in position order — so the
+/// result is bit for bit that of one head at a time. Parallel (long contexts): the scores over
+/// ranges of positions, the weighted sums over (key/value head, half of the head's dimensions).
 fn attention_rows(cfg: &Config, q: &[f32], cache: &KvCache, pos: usize, m: usize) -> Vec<f32> {
     let d = cfg.head_dim;
     let qd = cfg.n_head * d;
     let kvd = cfg.n_kv_head * d;
-    let group = cfg.n_head / cfg.n_kv_head;
+    let nh = cfg.n_head;
+    let group = nh / cfg.n_kv_head;
     // As candle: (q·k) × (1/√d), the factor rounded to f32 first.
     let scale = (1.0 / (d as f64).sqrt()) as f32;
     let mut out = vec![0f32; m * qd];
+    // Positions per parallel task when scoring.
+    const KEY_CHUNK: usize = 128;
     for i in 0..m {
         let keys = pos + i + 1;
         let qrow = &q[i * qd..(i + 1) * qd];
-        let head = |h: usize, o: &mut [f32]| {
-            let g = h / group;
-            let qh = &qrow[h * d..(h + 1) * d];
-            let mut s: Vec<f32> = (0..keys)
-                .map(|t| dot(qh, &cache.k[t * kvd + g * d..t * kvd + (g + 1) * d]) * scale)
-                .collect();
-            softmax(&mut s);
-            for (t, p) in s.iter().enumerate() {
-                let v = &cache.v[t * kvd + g * d..t * kvd + (g + 1) * d];
-                for (a, b) in o.iter_mut().zip(v) {
-                    *a += p * b;
+        let parallel = keys * nh >= 2048;
+        // Scores position-major (`nh` per position), then each head's row, softmaxed.
+        let mut st = vec![0f32; keys * nh];
+        let score = |t0: usize, chunk: &mut [f32]| {
+            for (j, sc) in chunk.chunks_exact_mut(nh).enumerate() {
+                let krow = &cache.k[(t0 + j) * kvd..(t0 + j + 1) * kvd];
+                for (h, sc) in sc.iter_mut().enumerate() {
+                    let g = h / group;
+                    *sc = dot(&qrow[h * d..(h + 1) * d], &krow[g * d..(g + 1) * d]) * scale;
                 }
             }
         };
-        let orow = &mut out[i * qd..(i + 1) * qd];
-        if keys * cfg.n_head >= 2048 {
-            orow.par_chunks_mut(d)
+        if parallel {
+            st.par_chunks_mut(KEY_CHUNK * nh)
                 .enumerate()
-                .for_each(|(h, o)| head(h, o));
+                .for_each(|(c, chunk)| score(c * KEY_CHUNK, chunk));
         } else {
-            for (h, o) in orow.chunks_mut(d).enumerate() {
-                head(h, o);
+            score(0, &mut st);
+        }
+        let mut p = vec![0f32; nh * keys];
+        for (h, ph) in p.chunks_exact_mut(keys).enumerate() {
+            for (t, x) in ph.iter_mut().enumerate() {
+                *x = st[t * nh + h];
+            }
+            softmax(ph);
+        }
+        // Weighted sums of values: a task is one key/value head's query heads over a range of
+        // the head's dimensions, accumulated position by position.
+        let halves = if parallel { 2 } else { 1 };
+        let span = d.div_ceil(halves);
+        let sums = |task: usize| -> (usize, usize, Vec<f32>) {
+            let (g, part) = (task / halves, task % halves);
+            let (lo, hi) = (part * span, ((part + 1) * span).min(d));
+            let w = hi - lo;
+            let mut o = vec![0f32; group * w];
+            for t in 0..keys {
+                let v = &cache.v[t * kvd + g * d + lo..t * kvd + g * d + hi];
+                for (k, oh) in o.chunks_exact_mut(w).enumerate() {
+                    let pt = p[(g * group + k) * keys + t];
+                    for (a, b) in oh.iter_mut().zip(v) {
+                        *a += pt * b;
+                    }
+                }
+            }
+            (g, lo, o)
+        };
+        let tasks = cfg.n_kv_head * halves;
+        let parts: Vec<(usize, usize, Vec<f32>)> = if parallel {
+            (0..tasks).into_par_iter().map(sums).collect()
+        } else {
+            (0..tasks).map(sums).collect()
+        };
+        let orow = &mut out[i * qd..(i + 1) * qd];
+        for (g, lo, o) in parts {
+            let w = o.len() / group;
+            for (k, oh) in o.chunks_exact(w).enumerate() {
+                let h = g * group + k;
+                orow[h * d + lo..h * d + lo + w].copy_from_slice(oh);
             }
         }
     }
@@ -698,6 +758,11 @@ mod tests {
     /// A random llama GGUF in memory: matrices in Q8_0, norms in F32 (a fixed LCG, so the same
     /// file every run), two layers, grouped-query attention.
     fn tiny_gguf(seed: u64) -> Vec<u8> {
+        tiny_gguf_as(seed, GgmlDType::Q8_0, "llama")
+    }
+
+    /// The same with matrices in `dtype` and `general.architecture = arch`.
+    fn tiny_gguf_as(seed: u64, matrices: GgmlDType, arch: &str) -> Vec<u8> {
         let mut seed = seed;
         let mut weight = |shape: &[usize], amp: f32| {
             let n: usize = shape.iter().product();
@@ -711,7 +776,7 @@ mod tests {
                 .collect();
             let t = Tensor::from_vec(data, shape, &Device::Cpu).unwrap();
             let dtype = if shape.len() == 2 {
-                GgmlDType::Q8_0
+                matrices
             } else {
                 GgmlDType::F32
             };
@@ -739,7 +804,7 @@ mod tests {
         }
         let u = |n: usize| Value::U32(n as u32);
         let md: Vec<(&str, Value)> = vec![
-            ("general.architecture", Value::String("llama".into())),
+            ("general.architecture", Value::String(arch.into())),
             ("llama.context_length", u(512)),
             ("llama.block_count", u(2)),
             ("llama.embedding_length", u(DIM)),
@@ -782,37 +847,6 @@ mod tests {
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
-    }
-
-    /// Greedy decoding of `n` tokens after `prompt` with candle's `quantized_llama`.
-    fn candle_greedy(m: &mut quantized_llama::ModelWeights, prompt: &[u32], n: usize) -> Vec<u32> {
-        let input = Tensor::new(prompt, &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let mut l = logits(&m.forward(&input, 0).unwrap());
-        let mut out = Vec::new();
-        for i in 0..n {
-            let next = argmax(&l);
-            out.push(next);
-            let input = Tensor::new(&[next], &Device::Cpu)
-                .unwrap()
-                .unsqueeze(0)
-                .unwrap();
-            l = logits(&m.forward(&input, prompt.len() + i).unwrap());
-        }
-        out
-    }
-
-    fn our_greedy(m: &mut Llama, prompt: &[u32], n: usize) -> Vec<u32> {
-        let mut l = logits(&m.forward(prompt, 0).unwrap());
-        let mut out = Vec::new();
-        for i in 0..n {
-            let next = argmax(&l);
-            out.push(next);
-            l = logits(&m.forward(&[next], prompt.len() + i).unwrap());
-        }
-        out
     }
 
     /// The same GGUF with every tensor stored as F32 (the values the Q8_0 blocks decode to):
@@ -864,6 +898,67 @@ mod tests {
             assert!(max_diff(&a, &b) < 1e-3, "step {i}: {}", max_diff(&a, &b));
             assert_eq!(argmax(&a), argmax(&b), "step {i}");
         }
+    }
+
+    #[test]
+    fn q4_1_kernel_path_matches_candles_quantized_llama_on_random_weights() {
+        // Q4_1 matrices: ours run on `q4_1`'s kernel, candle's on its scalar Q4_1 × Q8_1
+        // `vec_dot`; the same integer sums per block, so the logits agree to float rounding.
+        let bytes = tiny_gguf_as(13, GgmlDType::Q4_1, "llama");
+        let (mut ours, mut theirs) = load_both(&bytes);
+        assert!(ours.layers[0].qkv.0[0].is_q4_1() && ours.output.is_q4_1());
+        ours.set_dense_prefill(false);
+        let prompt: Vec<u32> = (0..20).map(|i| (i * 41 + 3) % VOCAB as u32).collect();
+        let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let a = logits(&ours.forward(&prompt, 0).unwrap());
+        let b = logits(&theirs.forward(&input, 0).unwrap());
+        assert!(max_diff(&a, &b) < 1e-3, "prompt: {}", max_diff(&a, &b));
+        for i in 0..40u32 {
+            let tok = (i * 23 + 7) % VOCAB as u32;
+            let pos = prompt.len() + i as usize;
+            let a = logits(&ours.forward(&[tok], pos).unwrap());
+            let input = Tensor::new(&[tok], &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let b = logits(&theirs.forward(&input, pos).unwrap());
+            assert!(max_diff(&a, &b) < 1e-3, "step {i}: {}", max_diff(&a, &b));
+            assert_eq!(argmax(&a), argmax(&b), "step {i}");
+        }
+        // The dense prompt pass on Q4_1 weights: dequantised as candle does, so on a prompt
+        // this long it is within the 8-bit input rounding of the quantised pass.
+        let long: Vec<u32> = (0..60).map(|i| (i * 17 + 1) % VOCAB as u32).collect();
+        let mut dense = load_both(&bytes).0;
+        ours.truncate(0);
+        let a = logits(&dense.forward(&long, 0).unwrap());
+        let b = logits(&ours.forward(&long, 0).unwrap());
+        let scale = b.iter().map(|x| x.abs()).fold(0.0, f32::max);
+        assert!(
+            max_diff(&a, &b) < 0.02 * scale,
+            "{} of {scale}",
+            max_diff(&a, &b)
+        );
+    }
+
+    #[test]
+    fn q4_1_is_kept_for_llama_and_re_encoded_for_other_architectures() {
+        let dir = std::env::temp_dir().join(format!("verbatim-q41-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (arch, want) in [("llama", GgmlDType::Q4_1), ("qwen2", GgmlDType::Q8_0)] {
+            let path = dir.join(format!("{arch}.gguf"));
+            std::fs::write(&path, tiny_gguf_as(1, GgmlDType::Q4_1, arch)).unwrap();
+            let mut f = std::fs::File::open(&path).unwrap();
+            let ct = gguf_file::Content::read(&mut f).unwrap();
+            let (ct, _) = super::super::llm::requantize(ct, &mut f, &path).unwrap();
+            assert_eq!(
+                ct.tensor_infos["blk.0.attn_q.weight"].ggml_dtype, want,
+                "{arch}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -934,8 +1029,10 @@ mod tests {
         );
     }
 
-    /// SmolLM2 as `Generator::load` runs it (Q4_1 re-encoded as Q8_0), loaded twice — ours and
-    /// candle's — with a ChatML prompt's tokens; `None` (and a line saying why) without the file.
+    /// SmolLM2 as `Generator::load` runs it (Q4_1 blocks as the file stores them), loaded twice
+    /// — ours (our Q4_1 kernel) and candle's (its scalar Q4_1 × Q8_1 `vec_dot`, the reference
+    /// arithmetic) — with a ChatML prompt's tokens; `None` (and a line saying why) without the
+    /// file.
     fn smollm2() -> Option<(Llama, quantized_llama::ModelWeights, Vec<u32>)> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("models/SmolLM2-135M-Instruct/model.gguf");
@@ -966,28 +1063,70 @@ mod tests {
             return;
         };
         assert!(prompt.len() >= DENSE_MIN_TOKENS, "{} tokens", prompt.len());
-        let want = candle_greedy(&mut theirs, &prompt, 48);
-        // Every matmul quantised, as candle: the same tokens.
+        // Every matmul quantised, both engines fed candle's greedy tokens for 48 steps: the
+        // logits agree to rounding at every step, and so does the greedy choice, except where
+        // candle's own top two logits are closer than that rounding (a near tie that the
+        // order of the f32 additions over blocks — ours in sixteen lanes, candle's one by
+        // one — may tip either way).
         ours.set_dense_prefill(false);
-        assert_eq!(our_greedy(&mut ours, &prompt, 48), want);
-        // The dense prompt pass: logits within rounding, and the same tokens again.
         let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
             .unwrap()
             .unsqueeze(0)
             .unwrap();
-        let b = logits(&theirs.forward(&input, 0).unwrap());
+        let mut b = logits(&theirs.forward(&input, 0).unwrap());
+        let mut a = logits(&ours.forward(&prompt, 0).unwrap());
+        let scale = b.iter().map(|x| x.abs()).fold(0.0, f32::max);
+        let (mut worst, mut ties) = (0f32, 0);
+        for i in 0..48 {
+            let diff = max_diff(&a, &b);
+            worst = worst.max(diff);
+            let next = argmax(&b);
+            if argmax(&a) != next {
+                let mut sorted = b.clone();
+                sorted.sort_by(|x, y| y.total_cmp(x));
+                let margin = sorted[0] - sorted[1];
+                assert!(
+                    margin <= 2.0 * diff,
+                    "step {i}: {} against candle's {next}, its margin {margin} > 2 × {diff}",
+                    argmax(&a)
+                );
+                ties += 1;
+            }
+            let input = Tensor::new(&[next], &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            b = logits(&theirs.forward(&input, prompt.len() + i).unwrap());
+            a = logits(&ours.forward(&[next], prompt.len() + i).unwrap());
+        }
+        eprintln!(
+            "quantised vs candle: max |Δlogit| {worst} (max |logit| {scale}), {ties} near ties"
+        );
+        // Measured: 1.97 of 32.1, one near tie in 48 steps. Not float rounding alone: a
+        // one-ulp difference can move an activation across a Q8_1 rounding boundary, and 30
+        // layers carry it on (the quantised path itself is 1.27 from f32 arithmetic, above).
+        assert!(worst < 0.08 * scale, "{worst} of {scale}");
+        assert!(ties <= 2, "{ties} steps chose differently");
+        // The dense prompt pass: logits within rounding of candle's quantised ones.
+        let b = logits(&theirs.forward(&input_of(&prompt), 0).unwrap());
         ours.set_dense_prefill(true);
         let a = logits(&ours.forward(&prompt, 0).unwrap());
-        let scale = b.iter().map(|x| x.abs()).fold(0.0, f32::max);
         eprintln!(
             "dense vs candle: max |Δlogit| {} (max |logit| {scale})",
             max_diff(&a, &b)
         );
-        // Measured: 1.41 of 32.4. The dense pass does not round activations to 8 bits, and
-        // is the closer to f32 arithmetic throughout (0.35 from candle on F32 weights, where
-        // the quantised path is 1.27 away).
+        // Measured on Q8_0-re-encoded weights: 1.41 of 32.4. The dense pass does not round
+        // activations to 8 bits, and is the closer to f32 arithmetic throughout (0.35 from
+        // candle on F32 weights, where the quantised path is 1.27 away).
         assert!(max_diff(&a, &b) < 0.08 * scale);
-        assert_eq!(our_greedy(&mut ours, &prompt, 48), want);
+        assert_eq!(argmax(&a), argmax(&b));
+    }
+
+    fn input_of(tokens: &[u32]) -> Tensor {
+        Tensor::new(tokens, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap()
     }
 
     #[test]
@@ -1011,6 +1150,78 @@ mod tests {
             (0x3555, 0.333_251_95),
         ] {
             assert_eq!(f16_to_f32(bits), v, "{bits:#x}");
+        }
+    }
+
+    /// Attention one query head at a time, each reading its key/value head from the cache (the
+    /// version before heads were grouped): the reference for `attention_rows`.
+    fn attention_per_head(
+        cfg: &Config,
+        q: &[f32],
+        cache: &KvCache,
+        pos: usize,
+        m: usize,
+    ) -> Vec<f32> {
+        let d = cfg.head_dim;
+        let qd = cfg.n_head * d;
+        let kvd = cfg.n_kv_head * d;
+        let group = cfg.n_head / cfg.n_kv_head;
+        let scale = (1.0 / (d as f64).sqrt()) as f32;
+        let mut out = vec![0f32; m * qd];
+        for i in 0..m {
+            let keys = pos + i + 1;
+            let qrow = &q[i * qd..(i + 1) * qd];
+            for (h, o) in out[i * qd..(i + 1) * qd].chunks_mut(d).enumerate() {
+                let g = h / group;
+                let qh = &qrow[h * d..(h + 1) * d];
+                let mut s: Vec<f32> = (0..keys)
+                    .map(|t| dot(qh, &cache.k[t * kvd + g * d..t * kvd + (g + 1) * d]) * scale)
+                    .collect();
+                softmax(&mut s);
+                for (t, p) in s.iter().enumerate() {
+                    let v = &cache.v[t * kvd + g * d..t * kvd + (g + 1) * d];
+                    for (a, b) in o.iter_mut().zip(v) {
+                        *a += p * b;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn grouped_decode_attention_is_bit_for_bit_one_head_at_a_time() {
+        // SmolLM2's shape (9 query heads on 3 key/value heads of 64); short contexts run on one
+        // thread, long ones (≥ 2048 / 9 positions) in parallel tasks.
+        let cfg = Config {
+            n_head: 9,
+            n_kv_head: 3,
+            head_dim: 64,
+            dim: 576,
+            ffn: 0,
+            eps: 1e-5,
+            context: 2048,
+        };
+        let mut seed = 5u64;
+        let mut r = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        for (pos, m) in [(0, 1), (10, 3), (300, 1), (777, 2)] {
+            let cache = KvCache {
+                k: r((pos + m) * 192),
+                v: r((pos + m) * 192),
+            };
+            let q = r(m * 576);
+            assert_eq!(
+                attention_rows(&cfg, &q, &cache, pos, m),
+                attention_per_head(&cfg, &q, &cache, pos, m),
+                "{pos} cached, {m} rows"
+            );
         }
     }
 

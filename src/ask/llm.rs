@@ -208,7 +208,7 @@ pub struct Generator {
     pub context_length: usize,
     /// The GGUF file.
     pub path: PathBuf,
-    /// Bytes of the (re-encoded) model in memory: what one decoded token reads, about.
+    /// Bytes of the model in memory (after any re-encoding): what one decoded token reads, about.
     weight_bytes: usize,
     /// The tokens of the system-prompt prefix held at the start of the key/value cache (llama
     /// models; empty when nothing reusable is there).
@@ -427,20 +427,29 @@ fn bpe_tokenizer(
 /// Block types candle runs without SIMD (scalar `vec_dot`): re-encoded at load.
 const SLOW_TYPES: &[GgmlDType] = &[GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1];
 
-/// candle's CPU kernels have AVX2 paths for Q4_0, Q8_0 and the k-quants, but not for Q4_1 (the
-/// default model's type): its matmuls run scalar. Such tensors are re-encoded as Q8_0 in memory
-/// (every 4-bit value of a Q4_1 block is exactly representable in 8 bits up to the block scale's
-/// rounding), and the model is built from that. Other files are passed through untouched.
+/// candle's CPU kernels have AVX2 paths for Q4_0, Q8_0 and the k-quants, but not for Q4_1, Q5_0
+/// or Q5_1: their matmuls run scalar. Such tensors are re-encoded as Q8_0 in memory (every 4-
+/// or 5-bit value of a block is exactly representable in 8 bits up to the block scale's
+/// rounding), and the model is built from that — except Q4_1 (the default model's type) in a
+/// `llama` model, whose forward pass ([`llama`]) has its own Q4_1 kernel ([`super::q4_1`]) and
+/// reads the blocks as the file stores them (98 MB per decoded token for SmolLM2, not 143).
+/// Other files are passed through untouched.
 pub(crate) fn requantize(
     ct: gguf_file::Content,
     file: &mut std::fs::File,
     path: &Path,
 ) -> Result<(gguf_file::Content, std::io::Cursor<Vec<u8>>), LlmError> {
     use std::io::{Read, Seek};
+    let own_q4_1 = md_str(&ct, "general.architecture").as_deref() == Some("llama");
+    let slow_types: Vec<GgmlDType> = SLOW_TYPES
+        .iter()
+        .copied()
+        .filter(|t| !(own_q4_1 && *t == GgmlDType::Q4_1))
+        .collect();
     let slow = ct
         .tensor_infos
         .values()
-        .any(|t| SLOW_TYPES.contains(&t.ggml_dtype));
+        .any(|t| slow_types.contains(&t.ggml_dtype));
     if !slow {
         let mut bytes = Vec::new();
         file.rewind().map_err(|e| invalid(path, e))?;
@@ -456,7 +465,7 @@ pub(crate) fn requantize(
         let q = ct
             .tensor(file, name, &Device::Cpu)
             .map_err(|e| invalid(path, e))?;
-        let q = if SLOW_TYPES.contains(&q.dtype()) && q.shape().elem_count() % 32 == 0 {
+        let q = if slow_types.contains(&q.dtype()) && q.shape().elem_count() % 32 == 0 {
             let t = q.dequantize(&Device::Cpu).map_err(|e| invalid(path, e))?;
             QTensor::quantize(&t, GgmlDType::Q8_0).map_err(|e| invalid(path, e))?
         } else {

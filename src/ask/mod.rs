@@ -21,6 +21,7 @@ pub mod faithfulness;
 pub mod llama;
 pub mod llm;
 pub mod phrase;
+pub mod q4_1;
 pub mod route;
 pub mod support;
 
