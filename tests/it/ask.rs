@@ -117,10 +117,18 @@ fn generated_answers_cite_only_retrieved_verbatims() {
     let (_t, ws) = workspace();
     let mut generated = 0;
     let mut checked = 0;
+    // Six questions, not three: whether one question yields a supported sentence from a
+    // 135M-parameter model under greedy decoding tips on near ties of its logits (the Q4_1
+    // kernel, which computes on the file's own blocks as llama.cpp does, moved the first three
+    // from one kept sentence to none; its sentences there are truly unsupported: a misspelt
+    // quote, a quote under the next quote's number, claims with no citation).
     for q in [
         "Why are people unhappy with the headset?",
         "What do reviewers think of the acting?",
         "Was the service at the restaurant slow?",
+        "What do people say about the battery?",
+        "What do people say about the sound quality?",
+        "What do customers say about the price?",
     ] {
         let a = ask(&ws, &[q]);
         // The model wrote something; either some sentence passed the support check (a
@@ -168,11 +176,11 @@ fn generated_answers_cite_only_retrieved_verbatims() {
         assert_eq!(ask(&ws, &[q])["answer"], a["answer"]);
     }
     // The support check keeps true sentences SmolLM2-135M writes on these questions (its recall
-    // on the faithfulness set: BENCHMARKS.md, "Support check"); at least one answer is generated.
+    // on the faithfulness set: BENCHMARKS.md, "Support check"); measured 3 of 6 generated.
     assert!(checked > 0, "the model wrote no sentence to check");
     assert!(
-        generated > 0,
-        "every generated sentence was dropped on the three questions"
+        generated >= 2,
+        "{generated} of 6 answers kept a generated sentence"
     );
 }
 
