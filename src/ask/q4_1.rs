@@ -88,7 +88,79 @@ static F16_TABLE: LazyLock<Box<[f32; 65536]>> = LazyLock::new(|| {
 });
 
 /// The dot product of one Q4_1 weight row (`x.blocks()` blocks of [`BLOCK_BYTES`]) with a
-/// quantised input row.
+/// quantised input row: the AVX2 kernel ([`dot_avx2`]) where the CPU has AVX2 and FMA, else the
+/// portable one ([`dot_portable`]). The two differ only in the order of the f32 additions
+/// (eight lanes against sixteen; tested against the same reference).
+pub fn dot(w: &[u8], x: &Q8_1Row) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if *HAS_AVX2_FMA {
+        #[allow(unsafe_code)]
+        // SAFETY: `dot_avx2` is safe code except that it may only run on a CPU with AVX2 and
+        // FMA (its `#[target_feature]`); `HAS_AVX2_FMA` is true only where the running CPU
+        // reports both (`is_x86_feature_detected!`).
+        return unsafe { dot_avx2(w, x) };
+    }
+    dot_portable(w, x)
+}
+
+/// Whether this CPU runs [`dot_avx2`] (checked once).
+#[cfg(target_arch = "x86_64")]
+static HAS_AVX2_FMA: LazyLock<bool> = LazyLock::new(|| {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+});
+
+/// [`dot_portable`] with AVX2 instructions, as llama.cpp's `ggml_vec_dot_q4_1_q8_1`: per block,
+/// the 16 bytes of nibbles split into 32 unsigned bytes (low nibbles, then high), multiplied
+/// with the activation's 32 signed bytes and summed in pairs (`vpmaddubsw`: at most
+/// 2 × 15 × 127, no saturation), pairs of those summed into eight 32-bit integers (`vpmaddwd`),
+/// converted to f32 and added with the block's scale `d·dₓ` (one `vfmadd231ps`); `m·sₓ` summed
+/// apart. The integer sums are exact, as in the portable kernel; only the f32 additions differ
+/// in order. 1.4–2× the portable kernel's speed on one core (a 1536 × 576 matrix from cache:
+/// 6–8.8 GB/s against 4.4).
+///
+/// Everything in it is safe code; std::arch's intrinsics are `#[target_feature]` functions,
+/// callable without `unsafe` from a function that enables the same features — this one, which
+/// must therefore only be called where the CPU has them ([`dot`] checks).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2(w: &[u8], x: &Q8_1Row) -> f32 {
+    use std::arch::x86_64::*;
+    debug_assert_eq!(w.len(), x.blocks() * BLOCK_BYTES);
+    let table: &[f32; 65536] = &F16_TABLE;
+    let (blocks, _) = w.as_chunks::<BLOCK_BYTES>();
+    let low_nibbles = _mm256_set1_epi8(0x0f);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_ps();
+    let mut mins = 0f32;
+    // Eight bytes as one little-endian i64 (the compiler makes each set of them one load).
+    let le = |b: &[u8]| i64::from_le_bytes(std::array::from_fn(|i| b[i]));
+    let le_i8 = |b: &[i8]| i64::from_le_bytes(std::array::from_fn(|i| b[i] as u8));
+    for (blk, ((xq, &xd), &xs)) in blocks.iter().zip(x.qs.iter().zip(&x.d).zip(&x.s)) {
+        let d = table[usize::from(u16::from_le_bytes([blk[0], blk[1]]))];
+        let m = table[usize::from(u16::from_le_bytes([blk[2], blk[3]]))];
+        let packed = _mm_set_epi64x(le(&blk[12..20]), le(&blk[4..12]));
+        // Bytes 0–15: the low nibbles (elements 0–15); bytes 16–31: the high ones (16–31).
+        let q = _mm256_and_si256(
+            _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed),
+            low_nibbles,
+        );
+        let y = _mm256_set_epi64x(
+            le_i8(&xq[24..32]),
+            le_i8(&xq[16..24]),
+            le_i8(&xq[8..16]),
+            le_i8(&xq[0..8]),
+        );
+        let sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), ones);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * xd), _mm256_cvtepi32_ps(sums), acc);
+        mins = m.mul_add(xs, mins);
+    }
+    let four = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
+    let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+    let one = _mm_add_ss(two, _mm_shuffle_ps(two, two, 1));
+    _mm_cvtss_f32(one) + mins
+}
+
+/// [`dot`] in portable safe Rust.
 ///
 /// Written for the auto-vectoriser (checked in the assembly with AVX2: one 16-byte load of
 /// nibbles per block, `vpmovzxbw` / `vpmovsxbw` widening, two `vpmullw` and a `vpaddw` for the
@@ -96,7 +168,7 @@ static F16_TABLE: LazyLock<Box<[f32; 65536]>> = LazyLock::new(|| {
 /// two `vcvtdq2ps` and two `vfmadd231ps` into sixteen f32 lanes; no horizontal work until the
 /// row's end). The block scale cannot wait for the row's end — it differs per block — so each
 /// block's sums are converted to f32 and scaled as they come, as llama.cpp does.
-pub fn dot(w: &[u8], x: &Q8_1Row) -> f32 {
+pub fn dot_portable(w: &[u8], x: &Q8_1Row) -> f32 {
     debug_assert_eq!(w.len(), x.blocks() * BLOCK_BYTES);
     let table: &[f32; 65536] = &F16_TABLE;
     let (blocks, _) = w.as_chunks::<BLOCK_BYTES>();
@@ -305,9 +377,11 @@ mod tests {
                 })
                 .sum();
             let tol = 1e-5 * products + 2e-3 * mins + 1e-30;
-            let got = dot(w, &xq);
-            let err = (f64::from(got) - want).abs();
-            prop_assert!(err <= tol, "got {got}, want {want}, err {err}, tolerance {tol}");
+            // Both kernels: the one this CPU runs and the portable one.
+            for got in [dot(w, &xq), dot_portable(w, &xq)] {
+                let err = (f64::from(got) - want).abs();
+                prop_assert!(err <= tol, "got {got}, want {want}, err {err}, tolerance {tol}");
+            }
         }
 
         /// A matrix product is each row's dot product, whatever the number of input rows.
