@@ -15,8 +15,10 @@
 //!    frame a claim about feedback rather than state it ("customers", "say", "mention",
 //!    [`FRAMING`]); stance words ("complain", "love", "disappointed", [`STANCE`]) are left to the
 //!    polarity check. A sentence with fewer than [`MIN_CONTENT_WORDS`] content words, a fragment of fewer than
-//!    [`MIN_CLAIM_WORDS`] distinct words ("Green tea [1].", "Flight Canceled Flighted [3].") or a question states nothing that can be
-//!    checked and is dropped.
+//!    [`MIN_CLAIM_WORDS`] distinct words ("Green tea [1].", "Flight Canceled Flighted [3]."), a
+//!    question, or a phrase with neither a verb nor an opinion word ([`states_something`]: "My
+//!    first experience with GF cookies [1].", a verbatim's opening copied) states nothing that can
+//!    be checked and is dropped.
 //! 3. **polarity** — the sentence's sentiment ([`crate::sentiment::unit`]: the workspace model's
 //!    head on its embedding, blended with the negation-aware lexicon rule; the rule alone when no
 //!    head is given) is not the opposite of any cited verbatim's, read on the opinion units it
@@ -525,7 +527,7 @@ pub fn check_with(
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .filter(|w| seen_stems.insert(reader.any_stem(w)))
         .count();
-    let fragment = words < MIN_CLAIM_WORDS || body.ends_with('?');
+    let fragment = words < MIN_CLAIM_WORDS || body.ends_with('?') || !states_something(&body);
     let units: Vec<Vec<UnitWords>> = cited
         .iter()
         .map(|c| units_of(&mut reader, c.text))
@@ -536,6 +538,8 @@ pub fn check_with(
             passed: false,
             detail: if body.ends_with('?') {
                 "a question, not a claim".into()
+            } else if words >= MIN_CLAIM_WORDS {
+                "a phrase, not a claim: no verb and no opinion word".into()
             } else {
                 format!("a fragment, not a claim: fewer than {MIN_CLAIM_WORDS} distinct words")
             },
@@ -571,6 +575,216 @@ pub fn check_with(
     })
 }
 
+/// Whether a sentence can state something (rule R6 of the faithfulness set): it has a verb — a
+/// word of a closed list of English and French auxiliaries and common verbs, a contraction
+/// ("I'll", "isn't", "we've"), or a word of five letters or more with a verb's ending (-ed,
+/// -ing; French -é, -ée, -és, -ées) — or an opinion word of the sentiment lexicon ("Excellent
+/// phone", "The best honey I've ever tasted"). "My first experience with GF cookies" has
+/// neither: a noun phrase copied from a verbatim's opening, which shown as an answer implies
+/// what it does not say. A heuristic that errs towards keeping (a noun in -ing, "shipping",
+/// passes): it only ever drops more.
+pub fn states_something(sentence: &str) -> bool {
+    const VERBS: &[&str] = &[
+        // English auxiliaries, modals and copulas.
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "isn",
+        "aren",
+        "wasn",
+        "weren",
+        "don",
+        "doesn",
+        "didn",
+        "won",
+        "wouldn",
+        "couldn",
+        "cannot",
+        "ll",
+        "ve",
+        "re",
+        "m",
+        // English verbs feedback is written with (present, irregular past), without those
+        // mostly read as nouns in feedback ("taste", "order", "return", "use").
+        "get",
+        "gets",
+        "got",
+        "make",
+        "makes",
+        "love",
+        "loves",
+        "like",
+        "likes",
+        "hate",
+        "hates",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "tastes",
+        "smells",
+        "works",
+        "say",
+        "says",
+        "said",
+        "keep",
+        "keeps",
+        "kept",
+        "come",
+        "comes",
+        "came",
+        "go",
+        "goes",
+        "went",
+        "take",
+        "takes",
+        "took",
+        "look",
+        "looks",
+        "feel",
+        "feels",
+        "felt",
+        "seem",
+        "seems",
+        "buy",
+        "buys",
+        "bought",
+        "recommend",
+        "recommends",
+        "arrive",
+        "arrives",
+        "breaks",
+        "broke",
+        "lose",
+        "loses",
+        "lost",
+        "find",
+        "finds",
+        "found",
+        "give",
+        "gives",
+        "gave",
+        "know",
+        "think",
+        "thinks",
+        "thought",
+        "try",
+        "tries",
+        "eat",
+        "eats",
+        "ate",
+        "drink",
+        "drinks",
+        "flies",
+        "flew",
+        "leave",
+        "leaves",
+        "left",
+        "waits",
+        "helps",
+        "sell",
+        "sells",
+        "sold",
+        "pay",
+        "pays",
+        "paid",
+        "costs",
+        "miss",
+        "misses",
+        "fail",
+        "fails",
+        "let",
+        "lets",
+        "put",
+        "puts",
+        "ran",
+        "holds",
+        "held",
+        "tell",
+        "tells",
+        "told",
+        "see",
+        "sees",
+        "saw",
+        "fix",
+        "fixes",
+        "cancel",
+        "cancels",
+        // French (not "a" nor "as": English articles and conjunctions first).
+        "est",
+        "sont",
+        "était",
+        "étaient",
+        "été",
+        "être",
+        "ont",
+        "avait",
+        "avaient",
+        "sera",
+        "serait",
+        "fait",
+        "font",
+        "peut",
+        "peuvent",
+        "doit",
+        "doivent",
+        "suis",
+        "es",
+        "sommes",
+        "êtes",
+        "ai",
+        "avons",
+        "avez",
+        "va",
+        "vont",
+        "aime",
+        "aiment",
+        "trouve",
+        "trouvent",
+        "semble",
+        "reste",
+        "arrivent",
+        "manque",
+        "marche",
+        "fonctionne",
+        "recommande",
+        "faut",
+    ];
+    let lower = sentence.to_lowercase();
+    lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .any(|w| {
+            VERBS.contains(&w)
+                || w == "t" // n't
+                || (w.chars().count() >= 5
+                    && ["ed", "ing", "é", "ée", "és", "ées"]
+                        .iter()
+                        .any(|end| w.ends_with(end)))
+                || rule::is_opinion_word(w)
+        })
+}
+
 /// What the model echoes around a claim, removed before any check (and from the sentence shown):
 /// a list marker ("2) ", "1. ", "- "), an echoed heading ("Quotes:", "Answer:"), the context's
 /// metadata in parentheses ("(domain=amazon, sentiment=negative)", "(2015-02-23, airline=United)").
@@ -579,13 +793,19 @@ pub fn check_with(
 /// writes for "the numbers of the quotes" — "(2)", "(1, 3)", "quote 2", "quotes 1 and 3",
 /// "[quote 2]" — are rewritten as `[n]`, so they cite; a number in any other form stays a number.
 pub fn normalise(sentence: &str) -> String {
-    static RULES: OnceLock<[(Regex, &'static str); 5]> = OnceLock::new();
+    static RULES: OnceLock<[(Regex, &'static str); 6]> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         let r = |p: &str| Regex::new(p).expect("support normalisation pattern");
         [
             // Leading list markers and echoed headings, repeatedly ("2) Quotes: …").
             (
                 r(r"^(?:\s*(?:\d{1,2}[.)]|[-*•–])\s+|\s*(?i:quotes?|answer|evidence|summary)\s*:\s*)+"),
+                "",
+            ),
+            // The model's framing of a quote: "The customer feedback is: …", "The customer
+            // feedback is as follows: …" (what follows is the claim; R10 of the faithfulness rules).
+            (
+                r(r"^\s*(?i:the\s+)?(?i:customer(?:'s|s)?\s+feedback\s+(?:is|says|shows)(?:\s+as\s+follows)?)\s*:?\s*"),
                 "",
             ),
             // Echoed metadata: a parenthesis holding key=value pairs or a date.
@@ -1451,6 +1671,35 @@ mod tests {
             !format!("{c:?}").contains("run-on of quotes"),
             "short shared phrases are not copied runs: {c:?}"
         );
+    }
+
+    #[test]
+    fn a_phrase_with_neither_verb_nor_opinion_word_states_nothing() {
+        // The fresh judged sample of 2026-12-07 (BENCHMARKS "Support check"): a verbatim's
+        // opening copied under the model's "The customer feedback is" framing.
+        let texts = [
+            "My first experience with GF cookies.  The taste, flavor and texture of these cookies is very good.",
+            "@USAirways is the worst!! Still haven't left.. Everyone missing connections.",
+        ];
+        let c = run(
+            "The customer feedback is My first experience with GF cookies [1].",
+            &texts,
+        );
+        assert_eq!(dropped_by(&c), Some(Check::Words), "{c:?}");
+        assert!(format!("{c:?}").contains("no verb"), "{c:?}");
+        // The framing is not part of the claim, and the shown sentence loses it.
+        let c = run(
+            "The customer feedback is: Everyone missing connections [2].",
+            &texts,
+        );
+        assert!(c.supported(), "{c:?}");
+        assert_eq!(c.text, "Everyone missing connections [2].");
+        // A verb, or an opinion word, makes a statement.
+        assert!(run("The taste of these cookies is very good [1].", &texts).supported());
+        assert!(states_something("Excellent cookies, great texture"));
+        assert!(states_something("Le colis est arrivé écrasé"));
+        assert!(!states_something("My first experience with GF cookies"));
+        assert!(!states_something("A box of tea"));
     }
 
     #[test]
