@@ -527,7 +527,12 @@ pub fn check_with(
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .filter(|w| seen_stems.insert(reader.any_stem(w)))
         .count();
-    let fragment = words < MIN_CLAIM_WORDS || body.ends_with('?') || !states_something(&body);
+    // "A juice-based energy drink? [1]!" is a question too: the mark may stand before the
+    // citation, with the sentence's last punctuation after it.
+    let question = body
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '!' | '.' | '"' | '\'' | ')'))
+        .ends_with('?');
+    let fragment = words < MIN_CLAIM_WORDS || question || !states_something(&body);
     let units: Vec<Vec<UnitWords>> = cited
         .iter()
         .map(|c| units_of(&mut reader, c.text))
@@ -536,7 +541,7 @@ pub fn check_with(
         CheckResult {
             check: Check::Words,
             passed: false,
-            detail: if body.ends_with('?') {
+            detail: if question {
                 "a question, not a claim".into()
             } else if words >= MIN_CLAIM_WORDS {
                 "a phrase, not a claim: no verb and no opinion word".into()
@@ -1055,10 +1060,14 @@ fn words_check(claim: &[Word], units: &[Vec<UnitWords>], min_coverage: f32) -> C
             ),
         };
     }
+    // A question in a verbatim asserts nothing: "Is the lounge offering free tequila shots?"
+    // cannot support "The lounge is offering free tequila shots" (the fresh judged sample of
+    // 2026-12-07). Its words count for nothing here.
     let found = |w: &Word| {
         units
             .iter()
             .flatten()
+            .filter(|u| !u.text.trim_end().ends_with('?'))
             .any(|u| u.words.iter().any(|x| shares_stem(w, x) || misspelt(w, x)))
     };
     let missing: Vec<&str> = claim
@@ -1700,6 +1709,25 @@ mod tests {
         assert!(states_something("Le colis est arrivé écrasé"));
         assert!(!states_something("My first experience with GF cookies"));
         assert!(!states_something("A box of tea"));
+    }
+
+    #[test]
+    fn a_question_neither_makes_a_claim_nor_supports_one() {
+        // Both from the fresh judged sample of 2026-12-07.
+        let c = run(
+            "A juice-based energy drink? [1]!",
+            &["A juice-based energy drink?! Sounds great! I can't stand the awful taste of this drink!"],
+        );
+        assert_eq!(dropped_by(&c), Some(Check::Words), "{c:?}");
+        assert!(format!("{c:?}").contains("a question"), "{c:?}");
+        let texts = [
+            "BF has been stuck in CLT all day. Is the lounge offering free tequila shots?",
+            "The lounge is offering free tequila shots tonight.",
+        ];
+        let c = run("The lounge is offering free tequila shots [1].", &texts);
+        assert_eq!(dropped_by(&c), Some(Check::Words), "{c:?}");
+        // The same claim over a verbatim that states it.
+        assert!(run("The lounge is offering free tequila shots [2].", &texts).supported());
     }
 
     #[test]
