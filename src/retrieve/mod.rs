@@ -667,16 +667,18 @@ pub fn fuse<K: Copy + Eq + std::hash::Hash + Ord>(
     out
 }
 
-/// The polarity of the opinion a query states: its unit sentiment (head and lexicon rule).
+/// The polarity of the opinion a query states: head and lexicon rule as for a unit, without
+/// the subjectivity part ([`crate::sentiment::unit::stated`]: a query describes the opinion
+/// sought, "service client réactif" is praise however factual its shape).
 pub fn query_polarity(head: &SentimentHead, text: &str, vector: &[f32]) -> Polarity {
-    crate::sentiment::unit(head, text, vector).polarity
+    crate::sentiment::unit::stated(head, text, vector).polarity
 }
 
-/// Whether a query states a problem: its unit sentiment (head and lexicon rule) is negative;
-/// without a query vector (text mode), the lexicon rule alone.
+/// Whether a query states a problem: its polarity ([`query_polarity`]) is negative; without a
+/// query vector (text mode), the lexicon rule alone.
 pub fn query_states_problem(head: &SentimentHead, text: &str, vector: Option<&[f32]>) -> bool {
     match vector {
-        Some(v) => crate::sentiment::unit(head, text, v).polarity == Polarity::Negative,
+        Some(v) => query_polarity(head, text, v) == Polarity::Negative,
         None => crate::sentiment::rule::score(text).score < -head.neutral_band,
     }
 }
@@ -697,12 +699,24 @@ pub fn verbatim_score(
 }
 
 /// An identity of a sentiment head's weights: the stored scores were computed by this head.
+/// Its subjectivity part counts (it changes unit scores), so a workspace scored before a head
+/// gained one is scored again; a head without one keeps the identity it always had.
 fn head_id(head: &SentimentHead) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(head.fingerprint.as_bytes());
     for w in head.weights.iter().chain([&head.bias]) {
         h.update(w.to_le_bytes());
+    }
+    if let Some(sub) = &head.subjectivity {
+        h.update(b"subjectivity");
+        for w in sub
+            .weights
+            .iter()
+            .chain([&sub.bias, &sub.threshold, &sub.damp])
+        {
+            h.update(w.to_le_bytes());
+        }
     }
     hex::encode(h.finalize())
 }
@@ -982,6 +996,81 @@ fn exact_scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_scores_are_redone_when_the_head_gains_a_subjectivity_part() {
+        let mut head = SentimentHead {
+            model: "t".into(),
+            fingerprint: "t/fp".into(),
+            weights: vec![1.0, -1.0],
+            bias: 0.1,
+            neutral_band: 0.2,
+            c: 1.0,
+            trained_on: String::new(),
+            data_sha256: String::new(),
+            evaluation: serde_json::Value::Null,
+            subjectivity: None,
+        };
+        let plain = head_id(&head);
+        let sub = crate::sentiment::Subjectivity {
+            weights: vec![0.5, 0.5],
+            bias: 0.0,
+            threshold: 0.4,
+            damp: 0.3,
+            trained_on: String::new(),
+        };
+        head.subjectivity = Some(sub.clone());
+        let with = head_id(&head);
+        assert_ne!(plain, with, "unit scores of the old head would be kept");
+        head.subjectivity = Some(crate::sentiment::Subjectivity {
+            threshold: 0.5,
+            ..sub
+        });
+        assert_ne!(head_id(&head), with);
+        head.subjectivity = None;
+        assert_eq!(head_id(&head), plain, "a plain head keeps its identity");
+    }
+
+    #[test]
+    fn a_query_keeps_the_polarity_it_states_however_factual_its_shape() {
+        // Polarity reads coordinate 0, P(opinion) coordinate 1 (as in sentiment::unit's tests).
+        let head = SentimentHead {
+            model: "t".into(),
+            fingerprint: "t".into(),
+            weights: vec![4.0, 0.0],
+            bias: 0.0,
+            neutral_band: 0.2,
+            c: 1.0,
+            trained_on: String::new(),
+            data_sha256: String::new(),
+            evaluation: serde_json::Value::Null,
+            subjectivity: Some(crate::sentiment::Subjectivity {
+                weights: vec![0.0, 1.0],
+                bias: 0.0,
+                threshold: 0.4,
+                damp: 0.3,
+                trained_on: String::new(),
+            }),
+        };
+        // A short praise query with no lexicon word, which the subjectivity part reads as a
+        // statement of fact: as a unit of feedback it is neutral…
+        let (text, v) = ("service client réactif", [0.3f32, -5.0]);
+        assert_eq!(
+            crate::sentiment::unit(&head, text, &v).polarity,
+            Polarity::Neutral
+        );
+        // …as a query it asks for praise, and a complaint query for complaints.
+        assert_eq!(query_polarity(&head, text, &v), Polarity::Positive);
+        assert!(query_states_problem(
+            &head,
+            "battery life",
+            Some(&[-0.3, -5.0])
+        ));
+        assert_eq!(
+            query_polarity(&head, "Motorola", &[0.0, -5.0]),
+            Polarity::Neutral
+        );
+    }
 
     #[test]
     fn fusion_prefers_agreement_and_is_deterministic() {

@@ -7,8 +7,8 @@
 //!
 //! Rule: tokens are lower-cased words; a negation cue opens a scope over the next
 //! [`SCOPE`] words (ended early by `,;:!?()`). French `ne`/`n'` opens the scope at the closing
-//! `pas` / `jamais` / `rien` / `plus`, so "n'est pas bon" negates "bon"; a verb between them
-//! ("ne fonctionne pas") is not in the lexicon's way either. In scope, a positive word flips to
+//! `pas` / `jamais` / `rien` / `plus`, so "n'est pas bon" negates "bon"; the score also reads
+//! the words between them negated ("ne manque rien", "ne recommande pas"), the text index not. In scope, a positive word flips to
 //! [`FLIP_POSITIVE`]× its weight ("not good" is a complaint) and a negative word to
 //! [`FLIP_NEGATIVE`]× ("not damaged" is a mild reassurance, not praise). The sum `s` is squashed
 //! to `s / √(s² + 15)` in (−1, 1), as VADER does.
@@ -143,6 +143,10 @@ pub struct ScopedWord {
     pub negated: bool,
     /// Whether it is itself a negation cue (`not`, `n't`, French `ne`/`pas`…).
     pub cue: bool,
+    /// Whether it stands between French `ne` and the word that closes it, the verb of "il ne
+    /// manque rien", "je ne recommande pas": the score reads it negated; the text index does
+    /// not (its tokens stay what they were when the index was built).
+    pub inside_ne: bool,
 }
 
 /// The negation scope rule, shared by the sentiment score and the text index: the words of
@@ -154,10 +158,12 @@ pub fn negation_scopes(text: &str) -> Vec<ScopedWord> {
     let mut out = Vec::new();
     let mut left = 0usize; // words of negation scope still to come
     let mut french_ne = false; // saw "ne"/"n'", waiting for "pas"/"jamais"/…
+    let mut between: Vec<usize> = Vec::new(); // words since that "ne" (the verb: "ne manque rien")
     for (t, start, end) in tokens_at(text) {
         if t.chars().all(|c| !c.is_alphabetic()) || CONTRAST.contains(&t.as_str()) {
             left = 0;
             french_ne = false;
+            between.clear();
             if t.chars().any(|c| c.is_alphabetic()) {
                 out.push(ScopedWord {
                     word: t,
@@ -165,18 +171,21 @@ pub fn negation_scopes(text: &str) -> Vec<ScopedWord> {
                     end,
                     negated: false,
                     cue: false,
+                    inside_ne: false,
                 });
             }
             continue;
         }
         if t == "ne" || t == "n" {
             french_ne = true;
+            between.clear();
             out.push(ScopedWord {
                 word: t,
                 start,
                 end,
                 negated: false,
                 cue: true,
+                inside_ne: false,
             });
             continue;
         }
@@ -186,6 +195,14 @@ pub fn negation_scopes(text: &str) -> Vec<ScopedWord> {
         // "plus" alone is "more", not a negation.
         if closes_ne || (t != "plus" && CUES.contains(&t.as_str())) || t.ends_with("n't") {
             left = SCOPE;
+            if closes_ne {
+                // The words between "ne" and its closing word: "il ne manque rien" is no
+                // complaint, "je ne recommande pas" no praise (read so by the score).
+                for &i in &between {
+                    out[i].inside_ne = true;
+                }
+            }
+            between.clear();
             french_ne = false;
             out.push(ScopedWord {
                 word: t,
@@ -193,8 +210,12 @@ pub fn negation_scopes(text: &str) -> Vec<ScopedWord> {
                 end,
                 negated: false,
                 cue: true,
+                inside_ne: false,
             });
             continue;
+        }
+        if french_ne && between.len() < SCOPE {
+            between.push(out.len());
         }
         out.push(ScopedWord {
             word: t,
@@ -202,6 +223,7 @@ pub fn negation_scopes(text: &str) -> Vec<ScopedWord> {
             end,
             negated: left > 0,
             cue: false,
+            inside_ne: false,
         });
         left = left.saturating_sub(1);
     }
@@ -216,7 +238,7 @@ pub fn score(text: &str) -> RuleScore {
     for w in negation_scopes(text) {
         negation |= w.cue;
         if let Some(&v) = lex.get(&w.word) {
-            total += if w.negated {
+            total += if w.negated || w.inside_ne {
                 v * if v > 0.0 {
                     FLIP_POSITIVE
                 } else {
@@ -271,6 +293,18 @@ mod tests {
         assert!(score("not cheap, great though").score > 0.0);
         // "plus" alone is not a negation.
         assert!(!score("plus rapide").negation);
+    }
+
+    #[test]
+    fn french_says_missing_with_a_verb() {
+        // "missing" reads as a complaint in English; French says it with "manquer" far more
+        // often than with "manquant", and a clear word keeps a unit out of the subjectivity
+        // damping (sentiment::unit::CLEAR_WORD).
+        let s = score("Il manquait la boisson et le dessert dans ma commande.").score;
+        assert!(s <= -crate::sentiment::unit::CLEAR_WORD, "{s}");
+        assert!(score("Il manque une pièce").score <= -crate::sentiment::unit::CLEAR_WORD);
+        assert!(score("Il ne manque rien").score > 0.0);
+        assert!(score("Je ne recommande pas ce vendeur").score < 0.0);
     }
 
     #[test]

@@ -1816,13 +1816,18 @@ pub fn label_tree(tree: &[Vec<Vec<UnitText<'_>>>]) -> TreeLabels {
         let parent_units = parent_range(p);
         let sibling_df = counts(cand.units[parent_units.clone()].iter().map(|u| &u.1));
         let mean_sibling = parent_units.len() as f64 / tree[p].len().max(1) as f64;
+        let siblings: Vec<String> = children[p]
+            .iter()
+            .flatten()
+            .map(|l| l.label.clone())
+            .collect();
         children[p][c] = Some(label_child(
             &cand,
             &tree[p][c],
             ranges[p][c].clone(),
             &sibling_df,
             mean_sibling,
-            &parents[p].label,
+            (&parents[p].label, &siblings),
             &mut used,
         ));
     }
@@ -1955,17 +1960,50 @@ fn unique(base: &str, used: &HashSet<String>) -> String {
         .expect("some number is free")
 }
 
+/// The tails that say a label's phrase covers only part of its child.
+const REST_TAILS: [&str; 6] = [
+    " and other complaints",
+    " and other praise",
+    " and other mentions",
+    " et autres plaintes",
+    " et autres éloges",
+    " et autres mentions",
+];
+
+/// Whether two sibling labels say the same thing to a reader: equal, or one's words a run of
+/// the other's ("hold" / "hold customer service", "late flight" / "late flight and other
+/// complaints"), compared without the "and other …" tail and without case.
+fn labels_overlap(a: &str, b: &str) -> bool {
+    let words = |l: &str| -> Vec<String> {
+        let l = l.to_lowercase();
+        let core = REST_TAILS
+            .iter()
+            .find_map(|t| l.strip_suffix(t))
+            .unwrap_or(&l)
+            .to_string();
+        core.split_whitespace().map(str::to_string).collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    !short.is_empty() && long.windows(short.len()).any(|w| w == short.as_slice())
+}
+
 /// A child's label: the best phrase against its siblings whose sentiment agrees with the
-/// child's mix; phrases of 2–4 words first, single words only when none qualifies.
+/// child's mix; phrases of 2–4 words first, single words only when none qualifies. `parent` is
+/// the parent's label and the labels its other children already have: a label no other node
+/// has and that is no sub-phrase of a sibling's, nor a sibling's of it ([`labels_overlap`]).
 fn label_child(
     cand: &TreeCandidates,
     units: &[UnitText<'_>],
     range: std::ops::Range<usize>,
     sibling_df: &HashMap<u32, u32>,
     mean_sibling: f64,
-    parent: &str,
+    (parent, siblings): (&str, &[String]),
     used: &mut HashSet<String>,
 ) -> TreeLabel {
+    let taken = |l: &str, used: &HashSet<String>| {
+        used.contains(&l.to_lowercase()) || siblings.iter().any(|s| labels_overlap(l, s))
+    };
     let dominant = mix(units);
     let size = range.len().max(1) as f64;
     let tf = counts(cand.units[range.clone()].iter().map(|u| &u.1));
@@ -2085,21 +2123,20 @@ fn label_child(
                 .chain([first, second])
                 .chain(display[fewer..].iter().cloned())
                 .collect();
-            let label = options
-                .iter()
-                .find(|l| !used.contains(&l.to_lowercase()))
-                .cloned()
-                .unwrap_or_else(|| unique(key, used));
-            used.insert(label.to_lowercase());
-            let mut keywords = vec![label.clone()];
-            keywords.extend(
-                scored
-                    .iter()
-                    .map(|x| cand.phrases.display(x.3))
-                    .filter(|k| *k != label)
-                    .take(4),
-            );
-            return TreeLabel { label, keywords };
+            // Every way of saying it taken (a sibling says it too): named by its other
+            // phrases below, as a child no opinion names.
+            if let Some(label) = options.iter().find(|l| !taken(l, used)).cloned() {
+                used.insert(label.to_lowercase());
+                let mut keywords = vec![label.clone()];
+                keywords.extend(
+                    scored
+                        .iter()
+                        .map(|x| cand.phrases.display(x.3))
+                        .filter(|k| *k != label)
+                        .take(4),
+                );
+                return TreeLabel { label, keywords };
+            }
         }
     }
     let french = cand.mostly_french(range.clone());
@@ -2144,8 +2181,16 @@ fn label_child(
                 l.clone()
             }
         })
-        .find(|l| !used.contains(&l.to_lowercase()))
-        .unwrap_or_else(|| unique(&format!("other {}", parent.to_lowercase()), used));
+        .find(|l| !taken(l, used))
+        .unwrap_or_else(|| {
+            // Nothing it says is its own: the last resort, numbered if need be.
+            let other = format!("other {}", parent.to_lowercase());
+            if taken(&other, used) {
+                unique(&other, used)
+            } else {
+                other
+            }
+        });
     used.insert(label.to_lowercase());
     let mut keywords = vec![label.clone()];
     keywords.extend(names.into_iter().filter(|k| *k != label).take(4));
@@ -2551,6 +2596,46 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), n, "{l:?}");
+    }
+
+    #[test]
+    fn a_sibling_label_is_never_a_sub_phrase_of_another() {
+        assert!(labels_overlap("hold", "hold customer service"));
+        assert!(labels_overlap(
+            "Late flight",
+            "late flight and other complaints"
+        ));
+        assert!(labels_overlap("on hold", "still on hold"));
+        assert!(!labels_overlap("hold", "household"), "words, not letters");
+        assert!(!labels_overlap("good taste", "bad taste"));
+        // Two complaint children of customer service that both mostly say "on hold" (the
+        // anchored tree's children by what is said can do that): the second one to be named
+        // must not be "hold customer service" beside "on hold", nor "on hold and other
+        // complaints": it is named by what else it says.
+        let a = units(
+            "en",
+            &[
+                ("Customer service left me on hold for an hour", Neg),
+                ("on hold with customer service again", Neg),
+                ("two hours on hold, customer service is a joke", Neg),
+                ("on hold forever with your customer service", Neg),
+                ("customer service put me on hold", Neg),
+            ],
+        );
+        let b = units(
+            "en",
+            &[
+                ("on hold and then the call dropped", Neg),
+                ("call dropped after an hour on hold", Neg),
+                ("the call dropped, customer service never called back", Neg),
+                ("on hold, call dropped", Neg),
+            ],
+        );
+        let l = label_tree(&[vec![a, b]]);
+        let (x, y) = (&l.children[0][0].label, &l.children[0][1].label);
+        assert!(!labels_overlap(x, y), "{x:?} / {y:?}: {l:?}");
+        assert!(x.contains("hold"), "{l:?}");
+        assert!(y.contains("call dropped"), "{l:?}");
     }
 
     #[test]

@@ -92,6 +92,27 @@ fn hybrid_search_keeps_its_measured_precision_on_the_judged_demo_queries() {
                     ));
                 }
             }
+            if mode == Mode::Hybrid {
+                let top: Vec<String> = hits
+                    .iter()
+                    .zip(&g)
+                    .take(5)
+                    .map(|(h, g)| {
+                        format!(
+                            "{}={}",
+                            h.verbatim.id,
+                            g.map_or("?".into(), |g| g.to_string())
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "{} hybrid P@5 {:.1} {:?} [{}]",
+                    q.qid,
+                    precision_at(&g, 5),
+                    q.text,
+                    top.join(" ")
+                );
+            }
             p5[m] += precision_at(&g, 5) / queries.len() as f64;
             ndcg[m] += ndcg_at(&g, &grades.all_for(&q.qid), 10) / queries.len() as f64;
         }

@@ -89,3 +89,46 @@ fn french_contrast_gives_a_positive_then_a_negative_unit() {
     let u = units_of(&model, &head, "Le colis n'était pas abîmé.");
     assert_ne!(u[0].1.polarity, Polarity::Negative, "{u:?}");
 }
+
+/// The shipped heads carry the subjectivity part, and with it a factual unit is neutral (the
+/// polarity head alone read these as negative or positive: "I ordered…" −0.29, "My husband
+/// uses it…" +0.33) while a clear complaint stays negative. Sentences written for this test,
+/// not in `data/neutral_sentences.txt`.
+#[test]
+fn shipped_heads_read_factual_units_as_neutral_and_complaints_as_negative() {
+    for name in ["all-MiniLM-L6-v2", "multilingual-e5-small"] {
+        let dir = repo().join("models").join(name);
+        let text = std::fs::read_to_string(SentimentHead::path_for(&dir)).unwrap();
+        let head: SentimentHead = serde_json::from_str(&text).unwrap();
+        assert!(head.subjectivity.is_some(), "{name}: no subjectivity part");
+    }
+    let (model, head) = load("all-MiniLM-L6-v2");
+    let plain = SentimentHead {
+        subjectivity: None,
+        ..head.clone()
+    };
+    let read = |h: &SentimentHead, t: &str| {
+        let v = model.embed(&[t], TextKind::Passage).unwrap().pop().unwrap();
+        unit(h, t, &v)
+    };
+    for t in [
+        "I ordered two bags of this coffee on Monday.",
+        "I read the label before I opened it.",
+        "We flew from Boston to Denver last week.",
+        "My husband uses it in his morning tea.",
+    ] {
+        assert_ne!(
+            read(&plain, t).polarity,
+            Polarity::Neutral,
+            "{t}: the test's premise"
+        );
+        assert_eq!(read(&head, t).polarity, Polarity::Neutral, "{t}");
+    }
+    for t in [
+        "The box arrived crushed.",
+        "It tastes burnt and stale.",
+        "The seat was broken and nobody fixed it.",
+    ] {
+        assert_eq!(read(&head, t).polarity, Polarity::Negative, "{t}");
+    }
+}
