@@ -62,6 +62,12 @@ Examples:
   $ verbatim prepare --key prepare.key --text comment --id response_id \\
       --respondent customer < part.arrow > prepared/part-0.arrow";
 
+pub(super) const ASSIGN: &str = "\
+Examples:
+  # The theme model discovered on a sample, then every prepared row's units placed
+  $ verbatim -w ws themes export-model --sample 20000 --out themes.json
+  $ verbatim assign --themes-model themes.json < prepared/part-0.arrow > assigned-0.arrow";
+
 pub(super) const KEY_EXPORT: &str = "\
 Examples:
   # Only what `verbatim prepare` needs (no seal, audit or row key)

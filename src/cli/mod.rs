@@ -162,6 +162,11 @@ enum Command {
     /// pseudonymised, hashed and embedded rows as Arrow IPC on stdout. No workspace needed.
     #[command(after_help = help::PREPARE)]
     Prepare(Box<prepare::PrepareArgs>),
+    /// Place the opinion units of prepared rows in a theme model's tree (a Spark executor):
+    /// prepared rows as Arrow IPC on stdin → one row per unit (theme, parent, sentiment) on
+    /// stdout. No workspace needed
+    #[command(after_help = help::ASSIGN)]
+    Assign(Box<prepare::AssignArgs>),
     /// Key files: `key export --for prepare` writes only what `prepare` needs.
     #[command(subcommand)]
     #[command(after_help = help::KEY_EXPORT)]
@@ -653,7 +658,8 @@ fn run(cli: Cli) -> Result<i32> {
         | Command::Restore(_)
         | Command::Completions(_)
         | Command::Man(_)
-        | Command::Prepare(_) => Settings::resolve(&flags, &env, None)?,
+        | Command::Prepare(_)
+        | Command::Assign(_) => Settings::resolve(&flags, &env, None)?,
         _ => Settings::load(&flags, &env)?,
     };
     g.settings = Some(settings);
@@ -717,6 +723,7 @@ fn run(cli: Cli) -> Result<i32> {
             None => cmd_ingest(&g, &root, a),
         },
         Command::Prepare(a) => prepare::cmd_prepare(&g, *a),
+        Command::Assign(a) => prepare::cmd_assign(&g, *a),
         Command::Key(c) => prepare::cmd_key(&g, &root, c),
         Command::Search(a) => cmd_search(&g, &root, a),
         Command::Embed {

@@ -43,6 +43,17 @@ pub(super) struct PrepareArgs {
     max_text_bytes: Option<usize>,
 }
 
+/// `verbatim assign`.
+#[derive(Args, Debug)]
+pub(super) struct AssignArgs {
+    /// The theme model file (`verbatim themes export-model`): a path every executor can read.
+    #[arg(long, value_name = "FILE")]
+    themes_model: PathBuf,
+    /// Prepared rows per output batch (and per embedding call).
+    #[arg(long, default_value_t = 256, value_parser = super::ranged(1..=65_536))]
+    chunk: usize,
+}
+
 /// `verbatim key …`.
 #[derive(Subcommand, Debug)]
 pub(super) enum KeyCommand {
@@ -107,6 +118,46 @@ pub(super) fn cmd_prepare(g: &Global, a: PrepareArgs) -> Result<i32> {
             summary.rejected,
             t.elapsed().as_secs_f64(),
             keys.key_id()
+        );
+    }
+    Ok(0)
+}
+
+/// `verbatim assign`: prepared rows (Arrow IPC) on stdin, one row per opinion unit with its
+/// theme, parent and sentiment (Arrow IPC) on stdout; a summary on stderr (`--json`: as JSON).
+pub(super) fn cmd_assign(g: &Global, a: AssignArgs) -> Result<i32> {
+    let file = a.themes_model.display().to_string();
+    let bytes = std::fs::read(&a.themes_model).with_context(|| format!("--themes-model {file}"))?;
+    let theme_model = verbatim::themes::model::ThemeModel::from_json(&bytes, &file)?;
+    let model = load_model(g, None)?;
+    let dir = super::model_dir(g, None)?;
+    let head_path = verbatim::sentiment::SentimentHead::path_for(&dir);
+    let (head, _) = verbatim::sentiment::SentimentHead::load(&head_path, model.fingerprint())
+        .with_context(|| format!("the sentiment head of {}", dir.display()))?;
+    let t = std::time::Instant::now();
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(stdout);
+    let summary = verbatim::workspace::prepare::assign::assign(
+        &theme_model,
+        &file,
+        &head,
+        &model as &dyn Embedder,
+        std::io::stdin().lock(),
+        &mut out,
+        a.chunk,
+    )?;
+    out.flush().context("writing standard output")?;
+    if g.json {
+        eprintln!("{}", serde_json::to_string(&summary)?);
+    } else if !g.quiet {
+        eprintln!(
+            "assign: {} rows: {} units of {} verbatims placed, {} in no theme ({:.1}s, theme model {})",
+            summary.rows,
+            summary.units,
+            summary.verbatims,
+            summary.other,
+            t.elapsed().as_secs_f64(),
+            &summary.theme_model[..12.min(summary.theme_model.len())]
         );
     }
     Ok(0)

@@ -588,46 +588,16 @@ pub fn assign_run(
     let mut reader = super::label::OpinionReader::default();
     let mut place: Vec<AspectUnit> = Vec::new();
     for d in docs {
-        let units: Vec<&crate::store::StoredUnit> = stored
-            .get(&d.doc)
-            .map(|v| v.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .filter(|u| !u.vector.is_empty() && span_fits(&d.text, u.start, u.end))
-            .collect();
-        let scores: Vec<crate::sentiment::UnitSentiment> = units
-            .iter()
-            .map(|u| crate::sentiment::unit(head, &d.text[u.start..u.end], &u.vector))
-            .collect();
-        let input: Vec<super::model::UnitInput<'_>> = units
-            .iter()
-            .zip(&scores)
-            .map(|(u, s)| super::model::UnitInput {
-                text: &d.text[u.start..u.end],
-                vector: &u.vector,
-                french: d.language == "fr",
-                class: match s.polarity {
-                    Polarity::Negative => -1,
-                    Polarity::Positive => 1,
-                    Polarity::Neutral => 0,
-                },
-            })
-            .collect();
-        for ((u, s), child) in units
-            .iter()
-            .zip(&scores)
-            .zip(assigner.assign(&input, &mut reader))
-        {
-            place.push(AspectUnit {
-                doc: d.doc,
-                idx: u.idx,
-                start: u.start,
-                end: u.end,
-                child,
-                parent: child.and_then(|c| assigner.parent(c)),
-                score: s.score,
-            });
-        }
+        let units = stored.get(&d.doc).map(|v| v.as_slice()).unwrap_or_default();
+        place.extend(place_units(
+            &assigner,
+            &mut reader,
+            head,
+            d.doc,
+            &d.text,
+            &d.language,
+            units,
+        ));
     }
     let (unit_count, doc_sets) = node_sizes(&place);
     let nodes = model
@@ -657,6 +627,58 @@ pub fn assign_run(
         ran: true,
         rule: None,
     })
+}
+
+/// The units of one verbatim (`doc`, its redacted `text` and `language`) placed by a theme
+/// model's rule: each unit's sentiment read ([`crate::sentiment::unit`]), then its child and
+/// parent. Units without a vector or whose span no longer cuts the text are left out. What
+/// `themes import` does per verbatim in a workspace and `verbatim assign` per row on a machine
+/// without one.
+pub fn place_units(
+    assigner: &super::model::Assigner<'_>,
+    reader: &mut super::label::OpinionReader,
+    head: &SentimentHead,
+    doc: i64,
+    text: &str,
+    language: &str,
+    units: &[crate::store::StoredUnit],
+) -> Vec<AspectUnit> {
+    let units: Vec<&crate::store::StoredUnit> = units
+        .iter()
+        .filter(|u| !u.vector.is_empty() && span_fits(text, u.start, u.end))
+        .collect();
+    let scores: Vec<crate::sentiment::UnitSentiment> = units
+        .iter()
+        .map(|u| crate::sentiment::unit(head, &text[u.start..u.end], &u.vector))
+        .collect();
+    let input: Vec<super::model::UnitInput<'_>> = units
+        .iter()
+        .zip(&scores)
+        .map(|(u, s)| super::model::UnitInput {
+            text: &text[u.start..u.end],
+            vector: &u.vector,
+            french: language == "fr",
+            class: match s.polarity {
+                Polarity::Negative => -1,
+                Polarity::Positive => 1,
+                Polarity::Neutral => 0,
+            },
+        })
+        .collect();
+    units
+        .iter()
+        .zip(&scores)
+        .zip(assigner.assign(&input, reader))
+        .map(|((u, s), child)| AspectUnit {
+            doc,
+            idx: u.idx,
+            start: u.start,
+            end: u.end,
+            child,
+            parent: child.and_then(|c| assigner.parent(c)),
+            score: s.score,
+        })
+        .collect()
 }
 
 /// A unit's span still cuts its verbatim's text (the text may have changed since the units were

@@ -123,55 +123,12 @@ pub fn ensure_units(
         progress.start("embedding units", total as u64);
     }
     for chunk in todo.chunks(CHUNK) {
-        // The whole text as its only unit, with nothing masked: its own embedding, when known,
-        // is the unit's.
-        let reuse = |(d, units): &(UnitDoc<'_>, Vec<UnitSpan>)| -> Option<Vec<f32>> {
-            match (units.as_slice(), d.2) {
-                ([u], Some(v))
-                    if u.slice(d.1) == d.1.trim()
-                        && matches!(embed_input(u.slice(d.1)), std::borrow::Cow::Borrowed(_)) =>
-                {
-                    Some(v.to_vec())
-                }
-                _ => None,
-            }
-        };
-        let reused: Vec<Option<Vec<f32>>> = chunk.iter().map(reuse).collect();
-        let texts: Vec<std::borrow::Cow<'_, str>> = chunk
-            .iter()
-            .zip(&reused)
-            .filter(|(_, r)| r.is_none())
-            .flat_map(|((d, units), _)| units.iter().map(|u| embed_input(u.slice(d.1))))
-            .collect();
-        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-        let mut vecs = if texts.is_empty() {
-            Vec::new()
-        } else {
-            embedder.embed(&texts, TextKind::Passage)?
-        }
-        .into_iter();
-        let mut n = 0;
         let batch: Vec<(i64, Vec<StoredUnit>)> = chunk
             .iter()
-            .zip(reused)
-            .map(|((d, units), reused)| {
-                n += units.len();
-                let mut reused = reused;
-                let stored = units
-                    .iter()
-                    .enumerate()
-                    .map(|(idx, u)| StoredUnit {
-                        idx,
-                        start: u.start,
-                        end: u.end,
-                        vector: reused
-                            .take()
-                            .unwrap_or_else(|| vecs.next().expect("one vector per unit")),
-                    })
-                    .collect();
-                (d.0, stored)
-            })
+            .map(|(d, _)| d.0)
+            .zip(embed_units(embedder, chunk)?)
             .collect();
+        let n: usize = batch.iter().map(|(_, u)| u.len()).sum();
         store.put_units(&batch)?;
         if total > 0 {
             progress.advance(n as u64);
@@ -181,6 +138,61 @@ pub fn ensure_units(
         progress.finish();
     }
     Ok(total)
+}
+
+/// The units of each of `docs` (already [`split`]) with their vectors, as [`ensure_units`]
+/// stores them: the whole text as its only unit, with nothing masked, takes the verbatim's own
+/// embedding when known; every other unit embeds [`embed_input`] of its text. `verbatim assign`
+/// (on a machine without the workspace) makes its units with this too, so they are the units a
+/// workspace would store.
+pub fn embed_units(
+    embedder: &dyn Embedder,
+    docs: &[(UnitDoc<'_>, Vec<UnitSpan>)],
+) -> Result<Vec<Vec<StoredUnit>>, EmbedError> {
+    let reuse = |(d, units): &(UnitDoc<'_>, Vec<UnitSpan>)| -> Option<Vec<f32>> {
+        match (units.as_slice(), d.2) {
+            ([u], Some(v))
+                if u.slice(d.1) == d.1.trim()
+                    && matches!(embed_input(u.slice(d.1)), std::borrow::Cow::Borrowed(_)) =>
+            {
+                Some(v.to_vec())
+            }
+            _ => None,
+        }
+    };
+    let reused: Vec<Option<Vec<f32>>> = docs.iter().map(reuse).collect();
+    let texts: Vec<std::borrow::Cow<'_, str>> = docs
+        .iter()
+        .zip(&reused)
+        .filter(|(_, r)| r.is_none())
+        .flat_map(|((d, units), _)| units.iter().map(|u| embed_input(u.slice(d.1))))
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+    let mut vecs = if texts.is_empty() {
+        Vec::new()
+    } else {
+        embedder.embed(&texts, TextKind::Passage)?
+    }
+    .into_iter();
+    Ok(docs
+        .iter()
+        .zip(reused)
+        .map(|((_, units), reused)| {
+            let mut reused = reused;
+            units
+                .iter()
+                .enumerate()
+                .map(|(idx, u)| StoredUnit {
+                    idx,
+                    start: u.start,
+                    end: u.end,
+                    vector: reused
+                        .take()
+                        .unwrap_or_else(|| vecs.next().expect("one vector per unit")),
+                })
+                .collect()
+        })
+        .collect())
 }
 
 /// Errors of [`ensure_units`].

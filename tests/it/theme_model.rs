@@ -338,3 +338,164 @@ fn a_tree_discovered_on_a_sample_agrees_with_the_full_one() {
 /// for float differences between machines; falling under them means sample-then-assign broke.
 const PARENT_NMI: f64 = 0.55;
 const CHILD_NMI: f64 = 0.63;
+
+/// One unit as `verbatim assign` or `themes assignments` gives it: (id, start, end) →
+/// (theme, parent, sentiment).
+type Assigned = BTreeMap<(String, u64, u64), (Option<String>, Option<String>, String)>;
+
+/// `verbatim assign --themes-model FILE` with prepared rows (Arrow IPC) on stdin.
+fn assign(model: &Path, prepared: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = verbatim(Path::new("/nonexistent-workspace"))
+        .args(["assign", "--themes-model"])
+        .arg(model)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn verbatim assign");
+    // A refusal exits before reading its input: the pipe may close under the write.
+    let _ = child.stdin.take().unwrap().write_all(prepared);
+    child.wait_with_output().unwrap()
+}
+
+/// The rows of `verbatim assign`'s output.
+fn assigned(ipc: &[u8]) -> Assigned {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Array;
+    let mut out = Assigned::new();
+    for b in arrow_ipc::reader::StreamReader::try_new(ipc, None).unwrap() {
+        let b = b.unwrap();
+        let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+        let l = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        let (id, theme, parent, sentiment) = (s("id"), s("theme"), s("parent"), s("sentiment"));
+        let (start, end) = (l("start"), l("end"));
+        for i in 0..b.num_rows() {
+            let opt =
+                |a: &arrow_array::StringArray| (!a.is_null(i)).then(|| a.value(i).to_string());
+            let key = (
+                id.value(i).to_string(),
+                start.value(i) as u64,
+                end.value(i) as u64,
+            );
+            let v = (opt(&theme), opt(&parent), sentiment.value(i).to_string());
+            assert!(out.insert(key, v).is_none(), "one row per unit");
+        }
+    }
+    out
+}
+
+/// `themes assignments` of a workspace, as [`Assigned`].
+fn workspace_assigned(ws: &Path) -> Assigned {
+    ok(verbatim(ws).args(["themes", "assignments"]))
+        .lines()
+        .map(|l| {
+            let r = json(l);
+            let s = |k: &str| r[k].as_str().map(str::to_string);
+            (
+                (
+                    s("id").unwrap(),
+                    r["start"].as_u64().unwrap(),
+                    r["end"].as_u64().unwrap(),
+                ),
+                (s("theme"), s("parent"), s("sentiment").unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Issue 18 item 4, assignment on the executors: `verbatim assign` places the units of
+/// prepared rows (no workspace) exactly where a shard that stores the same rows and imports the
+/// same model places them, and counts aggregated from its rows are the shard's `themes`.
+#[test]
+fn assign_on_prepared_rows_places_each_unit_as_a_shard_importing_the_model() {
+    let (tmp, ws) = food_ws(0, 88);
+    // The tree discovered on the workspace's rows (`--sample` takes 100 and more; the sample
+    // path is the same rule, `a_tree_discovered_on_a_sample_agrees_with_the_full_one`).
+    let model = tmp.path().join("model.json");
+    export(&ws, &model, &[]);
+    let key = crate::prepare::export_key(&ws);
+    let csv = food_rows(tmp.path(), 0, 88);
+    let prepared = crate::prepare::prepare(
+        &key,
+        &["--text", "text", "--id", "id", "--date", "date"],
+        &crate::prepare::csv_as_ipc(&csv),
+    );
+    let o = assign(&model, &prepared);
+    assert!(o.status.success(), "assign failed: {}", stderr(&o));
+    let got = assigned(&o.stdout);
+
+    let shard = crate::prepare::workspace_with_key_of(&ws);
+    let dir = shard.path().join("prepared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("part-0.arrow"), &prepared).unwrap();
+    ok(verbatim(shard.path())
+        .arg("ingest")
+        .arg("--prepared")
+        .arg(&dir));
+    import(shard.path(), &model);
+    let want = workspace_assigned(shard.path());
+    assert!(want.len() >= 88, "{} units", want.len());
+    let differ: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .take(5)
+        .collect();
+    assert!(
+        differ.is_empty() && got.len() == want.len(),
+        "{} of {} units differ, e.g. {differ:?}",
+        want.iter().filter(|(k, v)| got.get(*k) != Some(*v)).count(),
+        want.len()
+    );
+    assert!(
+        got.values().filter(|v| v.0.is_some()).count() * 2 > got.len(),
+        "most units are in a theme"
+    );
+
+    // Aggregated from the assignments alone: verbatims and units per node = the shard's tree.
+    let mut docs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut units: BTreeMap<String, usize> = BTreeMap::new();
+    for ((id, _, _), (c, p, _)) in &got {
+        for n in [c, p].into_iter().flatten() {
+            docs.entry(n.clone()).or_default().insert(id.clone());
+            *units.entry(n.clone()).or_default() += 1;
+        }
+    }
+    let tree = json(&ok(verbatim(shard.path()).args(["themes", "--json"])));
+    let mut seen = BTreeSet::new();
+    for par in tree["parents"].as_array().unwrap() {
+        for n in std::iter::once(par).chain(par["children"].as_array().unwrap()) {
+            let id = n["id"].as_str().unwrap();
+            assert_eq!(n["verbatims"].as_u64(), Some(docs[id].len() as u64), "{id}");
+            assert_eq!(n["units"].as_u64(), Some(units[id] as u64), "{id}");
+            seen.insert(id.to_string());
+        }
+    }
+    assert_eq!(seen, docs.keys().cloned().collect(), "the same nodes");
+
+    // No text in the output: ids, offsets, node ids and scores only.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let review = text.lines().nth(1).unwrap().split(',').nth(1).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(review.trim_matches('"')),
+        "a review's text in the assignments"
+    );
+
+    // A model of another embedding model is refused before anything is written (exit 2).
+    let mut other = json(&std::fs::read_to_string(&model).unwrap());
+    other["model"] = "another-model".into();
+    let file = tmp.path().join("other.json");
+    std::fs::write(&file, other.to_string()).unwrap();
+    let o = assign(&file, &prepared);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    assert!(err.contains("other.json") && err.contains("model"), "{err}");
+}

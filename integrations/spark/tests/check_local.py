@@ -7,6 +7,9 @@ JDK are installed (README, "Spark"):
   stores from the CSV (ids, redacted texts, pseudonyms, hashes, vectors bit for bit);
 * a task that fails once is retried, and the Parquet holds each row once;
 * no personal value of the fixture in the Parquet, Spark's local dir or its logs;
+* themes on the executors: the workspace's theme model broadcast as a file path, every unit
+  placed in Spark (`verbatim assign`), per-unit places = `themes assignments` after `themes
+  import`, and counts per theme aggregated in Spark (`theme_stats`) = the workspace's `themes`;
 * Spark's fixed cost against the binary alone (printed).
 
 Usage: python check_local.py VERBATIM_BINARY MODELS_DIR REPO_ROOT
@@ -14,6 +17,7 @@ Usage: python check_local.py VERBATIM_BINARY MODELS_DIR REPO_ROOT
 
 import csv
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -124,6 +128,29 @@ def main():
     again = verbatim(ws, "--json", "ingest", "--prepared", prepared)
     assert b'"stored": 0' in again or b'"stored":0' in again, again
     print("equivalence: Parquet from Spark -> ingest --prepared == ingest; re-run stores 0")
+
+    # Themes on the executors: the model file shipped as a path, each partition's units placed
+    # in its task, statistics aggregated by Spark = what the workspace reports.
+    model_file = os.path.join(tmp, "themes.json")
+    verbatim(ws, "themes", "export-model", "--out", model_file)
+    verbatim(ws, "themes", "import", model_file)
+    assigned = verbatim_spark.assign(spark.read.parquet(prepared).repartition(2), binary=BIN,
+                                     themes_model=model_file, models_dir=MODELS, env=ENV)
+    assigned.cache()
+    got_units = {(r.id, r.start): (r.theme, r.parent, r.sentiment) for r in assigned.collect()}
+    want_units = {}
+    for line in verbatim(ws, "themes", "assignments").decode().splitlines():
+        r = json.loads(line)
+        want_units[(r["id"], r["start"])] = (r["theme"], r["parent"], r["sentiment"])
+    assert got_units == want_units, (got_units, want_units)
+    stats = {r.node: (r.verbatims, r.units, round(r.share_negative, 6))
+             for r in verbatim_spark.theme_stats(assigned).collect()}
+    tree = json.loads(verbatim(ws, "--json", "themes"))
+    shown = {n["id"]: (n["verbatims"], n["units"], round(n["negative"], 6))
+             for p in tree["parents"] for n in [p] + p.get("children", [])}
+    assert shown and all(stats[k] == v for k, v in shown.items()), (stats, shown)
+    print(f"themes: {len(got_units)} units placed in Spark as the workspace places them; "
+          f"counts and sentiment of {len(shown)} nodes aggregated in Spark = `themes`")
 
     # The uniform sample of `themes export-model --sample`: the same keyed rank as the binary
     # (the value pinned in src/themes/model.rs), the same rows in Spark as in Python.

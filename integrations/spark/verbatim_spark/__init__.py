@@ -18,7 +18,8 @@ import threading
 
 import pyarrow as pa
 
-__all__ = ["PREPARED_SCHEMA", "prepare", "prepare_partition", "sample", "sample_rank"]
+__all__ = ["ASSIGNED_SCHEMA", "PREPARED_SCHEMA", "assign", "prepare", "prepare_partition",
+           "sample", "sample_rank", "theme_stats"]
 
 #: Prefix of the sample's keyed hash (`src/themes/model.rs`, `sample_rank`).
 SAMPLE_PREFIX = b"verbatim-sample-1\0"
@@ -49,6 +50,16 @@ PREPARED_SCHEMA = (
     "ts long, score double, language string, fields string, content_hash string, "
     "pii_kinds string, vector array<float>, error string, schema_version int, "
     "model string, key_id string"
+)
+
+
+#: What `verbatim assign` writes, one row per opinion unit (see
+#: `src/workspace/prepare/assign.rs`): the theme (`C<n>`, null: in no theme) and parent
+#: (`P<n>`) the model places it in, its sentiment and score, the sentiment head's neutral band
+#: and the theme model's digest.
+ASSIGNED_SCHEMA = (
+    "id string, unit int, start long, end long, theme string, parent string, "
+    "sentiment string, score float, neutral_band float, theme_model string"
 )
 
 
@@ -150,3 +161,51 @@ def prepare(
         yield from prepare_partition(cmd, batches, env=env or os.environ.copy())
 
     return df.select(*columns).mapInArrow(run, PREPARED_SCHEMA)
+
+
+def assign(prepared, *, binary, themes_model, models_dir=None, model=None, chunk=None, env=None):
+    """The units of a prepared DataFrame (`prepare`'s output, or the Parquet it wrote read
+    back) placed in a theme model's tree: `verbatim assign --themes-model FILE` run on every
+    partition, one output row per unit (`ASSIGNED_SCHEMA`). `themes_model` is the file
+    `verbatim themes export-model [--sample N]` wrote, at a path every executor can read (ship
+    it with the job, like the key file); `model` the workspace's embedding model."""
+    cmd = [binary, "--quiet"]
+    if model:
+        cmd += ["--model", model]
+    if models_dir:
+        cmd += ["--models", models_dir]
+    cmd += ["assign", "--themes-model", themes_model]
+    if chunk:
+        cmd += ["--chunk", str(chunk)]
+    env = dict(env) if env is not None else None
+    columns = [c.split(" ")[0] for c in PREPARED_SCHEMA.split(", ")]
+
+    def run(batches):
+        yield from prepare_partition(cmd, batches, env=env or os.environ.copy())
+
+    return prepared.select(*columns).mapInArrow(run, ASSIGNED_SCHEMA)
+
+
+def theme_stats(assigned):
+    """Per theme node (children and parents), from `assign`'s rows: `verbatims` (distinct ids
+    with a unit in it), `units`, and the sentiment mix of its verbatims — each verbatim read by
+    the mean score of its units in the node, as `verbatim themes` does (`negative`, `neutral`,
+    `positive` counts, `share_negative`). Equal to what a workspace holding the rows reports
+    after `themes import` of the same model."""
+    from pyspark.sql import functions as F
+
+    nodes = (assigned.select("id", "score", "neutral_band", F.col("theme").alias("node"))
+             .union(assigned.select("id", "score", "neutral_band", F.col("parent").alias("node")))
+             .where(F.col("node").isNotNull()))
+    per_verbatim = nodes.groupBy("node", "id").agg(
+        F.avg("score").alias("mean"), F.count("*").alias("units"),
+        F.first("neutral_band").alias("band"))
+    polarity = (F.when(F.col("mean") >= F.col("band"), "positive")
+                .when(F.col("mean") <= -F.col("band"), "negative").otherwise("neutral"))
+    per_verbatim = per_verbatim.withColumn("polarity", polarity)
+    count = lambda p: F.sum(F.when(F.col("polarity") == p, 1).otherwise(0)).alias(p)  # noqa: E731
+    return (per_verbatim.groupBy("node")
+            .agg(F.count("*").alias("verbatims"), F.sum("units").alias("units"),
+                 count("negative"), count("neutral"), count("positive"))
+            .withColumn("share_negative", F.col("negative") / F.col("verbatims"))
+            .orderBy("node"))

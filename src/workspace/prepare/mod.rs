@@ -19,6 +19,7 @@
 //! workspace (`verbatim key export --for prepare` writes only [`HashKeys`]), so a prepared row
 //! has no original to reveal later (see README, "Spark"). The model is loaded once per process.
 
+pub mod assign;
 mod schema;
 
 pub use schema::{
