@@ -64,9 +64,10 @@ Examples:
 
 pub(super) const ASSIGN: &str = "\
 Examples:
-  # The theme model discovered on a sample, then every prepared row's units placed
+  # A theme model discovered on a sample; each prepared row's units placed
   $ verbatim -w ws themes export-model --sample 20000 --out themes.json
-  $ verbatim assign --themes-model themes.json < prepared/part-0.arrow > assigned-0.arrow";
+  $ verbatim assign --themes-model themes.json \\
+      < prepared/part-0.arrow > assigned-0.arrow";
 
 pub(super) const KEY_EXPORT: &str = "\
 Examples:
