@@ -583,10 +583,10 @@ pub fn check_with(
 /// Whether a sentence can state something (rule R6 of the faithfulness set): it has a verb — a
 /// word of a closed list of English and French auxiliaries and common verbs, a contraction
 /// ("I'll", "isn't", "we've"), or a word of five letters or more with a verb's ending (-ed,
-/// -ing; French -é, -ée, -és, -ées) — or an opinion word of the sentiment lexicon ("Excellent
-/// phone", "The best honey I've ever tasted"). "My first experience with GF cookies" has
-/// neither: a noun phrase copied from a verbatim's opening, which shown as an answer implies
-/// what it does not say. A heuristic that errs towards keeping (a noun in -ing, "shipping",
+/// -ing; French -é, -ée, -és, -ées; hashtags and @handles are not read) — or an opinion word of
+/// the sentiment lexicon ("Excellent phone", "The best honey I've ever tasted"). "My first
+/// experience with GF cookies" has neither: a noun phrase copied from a verbatim's opening,
+/// which shown as an answer implies what it does not say. A heuristic that errs towards keeping (a noun in -ing, "shipping",
 /// passes): it only ever drops more.
 pub fn states_something(sentence: &str) -> bool {
     const VERBS: &[&str] = &[
@@ -776,8 +776,11 @@ pub fn states_something(sentence: &str) -> bool {
         "faut",
     ];
     let lower = sentence.to_lowercase();
+    // A hashtag or a handle is a name, not a verb ("Flight attendants #WhyAreYouYelling").
     lower
-        .split(|c: char| !c.is_alphanumeric())
+        .split_whitespace()
+        .filter(|t| !t.starts_with(['#', '@']))
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
         .filter(|w| !w.is_empty())
         .any(|w| {
             VERBS.contains(&w)
@@ -1709,6 +1712,9 @@ mod tests {
         assert!(states_something("Le colis est arrivé écrasé"));
         assert!(!states_something("My first experience with GF cookies"));
         assert!(!states_something("A box of tea"));
+        // A hashtag is no verb (the rerun of the second sample).
+        assert!(!states_something("Flight attendants #WhyAreYouYelling"));
+        assert!(states_something("@united has the worst flight attendants"));
     }
 
     #[test]
