@@ -586,8 +586,8 @@ pub fn check_with(
 /// -ing; French -é, -ée, -és, -ées; hashtags and @handles are not read) — or an opinion word of
 /// the sentiment lexicon ("Excellent phone", "The best honey I've ever tasted"). "My first
 /// experience with GF cookies" has neither: a noun phrase copied from a verbatim's opening,
-/// which shown as an answer implies what it does not say. A heuristic that errs towards keeping (a noun in -ing, "shipping",
-/// passes): it only ever drops more.
+/// which shown as an answer implies what it does not say. A heuristic that errs towards
+/// keeping (a noun in -ing, "shipping", passes): it only ever drops more.
 pub fn states_something(sentence: &str) -> bool {
     const VERBS: &[&str] = &[
         // English auxiliaries, modals and copulas.
