@@ -118,6 +118,24 @@ impl Subjectivity {
 }
 
 impl SentimentHead {
+    /// A head for unit tests: `weights` and `bias` on a model "t" of fingerprint `fingerprint`,
+    /// neutral band 0.2, no subjectivity part.
+    #[cfg(test)]
+    pub(crate) fn for_test(fingerprint: &str, weights: Vec<f32>, bias: f32) -> Self {
+        SentimentHead {
+            model: "t".into(),
+            fingerprint: fingerprint.into(),
+            weights,
+            bias,
+            neutral_band: 0.2,
+            c: 1.0,
+            trained_on: String::new(),
+            data_sha256: String::new(),
+            evaluation: serde_json::Value::Null,
+            subjectivity: None,
+        }
+    }
+
     /// Where the head for model folder `model_dir` lives: `models/sentiment/<name>.json` beside
     /// the model folders.
     pub fn path_for(model_dir: &Path) -> PathBuf {
@@ -320,18 +338,7 @@ mod tests {
             y.push(pos);
         }
         let (w, b) = train_logistic(&x, 3, &y, 1.0);
-        let head = SentimentHead {
-            model: "t".into(),
-            fingerprint: "t".into(),
-            weights: w.clone(),
-            bias: b,
-            neutral_band: 0.2,
-            c: 1.0,
-            trained_on: String::new(),
-            data_sha256: String::new(),
-            evaluation: serde_json::Value::Null,
-            subjectivity: None,
-        };
+        let head = SentimentHead::for_test("t", w.clone(), b);
         let ok = (0..200)
             .filter(|&i| (head.score(&x[i * 3..i * 3 + 3]) > 0.0) == y[i])
             .count();

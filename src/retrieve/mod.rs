@@ -999,18 +999,7 @@ mod tests {
 
     #[test]
     fn stored_scores_are_redone_when_the_head_gains_a_subjectivity_part() {
-        let mut head = SentimentHead {
-            model: "t".into(),
-            fingerprint: "t/fp".into(),
-            weights: vec![1.0, -1.0],
-            bias: 0.1,
-            neutral_band: 0.2,
-            c: 1.0,
-            trained_on: String::new(),
-            data_sha256: String::new(),
-            evaluation: serde_json::Value::Null,
-            subjectivity: None,
-        };
+        let mut head = SentimentHead::for_test("t/fp", vec![1.0, -1.0], 0.1);
         let plain = head_id(&head);
         let sub = crate::sentiment::Subjectivity {
             weights: vec![0.5, 0.5],
@@ -1035,15 +1024,6 @@ mod tests {
     fn a_query_keeps_the_polarity_it_states_however_factual_its_shape() {
         // Polarity reads coordinate 0, P(opinion) coordinate 1 (as in sentiment::unit's tests).
         let head = SentimentHead {
-            model: "t".into(),
-            fingerprint: "t".into(),
-            weights: vec![4.0, 0.0],
-            bias: 0.0,
-            neutral_band: 0.2,
-            c: 1.0,
-            trained_on: String::new(),
-            data_sha256: String::new(),
-            evaluation: serde_json::Value::Null,
             subjectivity: Some(crate::sentiment::Subjectivity {
                 weights: vec![0.0, 1.0],
                 bias: 0.0,
@@ -1051,6 +1031,7 @@ mod tests {
                 damp: 0.3,
                 trained_on: String::new(),
             }),
+            ..SentimentHead::for_test("t", vec![4.0, 0.0], 0.0)
         };
         // A short praise query with no lexicon word, which the subjectivity part reads as a
         // statement of fact: as a unit of feedback it is neutral…

@@ -129,18 +129,7 @@ mod tests {
 
     /// A 2-d head: the score is the first coordinate's sign, strongly.
     fn head() -> SentimentHead {
-        SentimentHead {
-            model: "t".into(),
-            fingerprint: "t".into(),
-            weights: vec![4.0, 0.0],
-            bias: 0.0,
-            neutral_band: 0.2,
-            c: 1.0,
-            trained_on: String::new(),
-            data_sha256: String::new(),
-            evaluation: serde_json::Value::Null,
-            subjectivity: None,
-        }
+        SentimentHead::for_test("t", vec![4.0, 0.0], 0.0)
     }
 
     #[test]
