@@ -112,14 +112,7 @@ pub fn assign(
     output: impl Write,
     chunk: usize,
 ) -> Result<AssignSummary, AssignError> {
-    let arrow_in = |source| PrepareError::Arrow {
-        what: "reading Arrow IPC on standard input",
-        source,
-    };
-    let arrow_out = |source| PrepareError::Arrow {
-        what: "writing Arrow IPC on standard output",
-        source,
-    };
+    let (arrow_in, arrow_out) = (PrepareError::reading_stdin, PrepareError::writing_stdout);
     if model.units_input != units::UNIT_INPUT {
         return Err(AssignError::Refused(format!(
             "{model_file}: field units_input: the theme model cut its units by rule {:?}, this verbatim by {:?}: export it again with this version",

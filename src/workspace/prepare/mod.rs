@@ -69,6 +69,24 @@ pub enum PrepareError {
     Embed(#[from] crate::embed::EmbedError),
 }
 
+impl PrepareError {
+    /// Standard input could not be read as an Arrow IPC stream.
+    pub(crate) fn reading_stdin(source: arrow_schema::ArrowError) -> Self {
+        PrepareError::Arrow {
+            what: "reading Arrow IPC on standard input",
+            source,
+        }
+    }
+
+    /// The Arrow IPC stream could not be written to standard output.
+    pub(crate) fn writing_stdout(source: arrow_schema::ArrowError) -> Self {
+        PrepareError::Arrow {
+            what: "writing Arrow IPC on standard output",
+            source,
+        }
+    }
+}
+
 /// How to prepare.
 #[derive(Clone, Debug)]
 pub struct PrepareOptions {
@@ -104,14 +122,7 @@ pub fn prepare(
     output: impl Write,
     opts: &PrepareOptions,
 ) -> Result<PrepareSummary, PrepareError> {
-    let arrow_in = |source| PrepareError::Arrow {
-        what: "reading Arrow IPC on standard input",
-        source,
-    };
-    let arrow_out = |source| PrepareError::Arrow {
-        what: "writing Arrow IPC on standard output",
-        source,
-    };
+    let (arrow_in, arrow_out) = (PrepareError::reading_stdin, PrepareError::writing_stdout);
     let reader = StreamReader::try_new(input, None).map_err(arrow_in)?;
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(arrow_in)?;
     let report =
