@@ -698,13 +698,18 @@ pub fn verbatim_score(
     }
 }
 
-/// An identity of a sentiment head's weights: the stored scores were computed by this head.
-/// Its subjectivity part counts (it changes unit scores), so a workspace scored before a head
-/// gained one is scored again; a head without one keeps the identity it always had.
+/// An identity of a sentiment head's weights and of the lexicon rule beside it: the stored
+/// scores were computed by this head and this rule. Its subjectivity part counts (it changes
+/// unit scores), so a workspace scored before a head gained one is scored again; so does the
+/// rule's [`crate::sentiment::rule::VERSION`] (a rule that reads more complaints).
 fn head_id(head: &SentimentHead) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(head.fingerprint.as_bytes());
+    if crate::sentiment::rule::VERSION > 1 {
+        h.update(b"rule");
+        h.update(crate::sentiment::rule::VERSION.to_le_bytes());
+    }
     for w in head.weights.iter().chain([&head.bias]) {
         h.update(w.to_le_bytes());
     }

@@ -19,6 +19,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+/// The rule's version, part of the identity of stored scores (`retrieve::head_id`): bump it
+/// when the rule reads a text differently, so workspaces score their verbatims and units again.
+/// 1: lexicon and negation scopes; 2: waits said by their length ([`waiting`]).
+pub const VERSION: u32 = 2;
+
 /// Words after a negation cue that it reaches.
 pub const SCOPE: usize = 3;
 /// Factor on a positive word in a negation scope.
@@ -27,6 +32,9 @@ pub const FLIP_POSITIVE: f32 = -0.8;
 pub const FLIP_NEGATIVE: f32 = -0.4;
 /// Squash constant: `s / √(s² + ALPHA)`.
 const ALPHA: f32 = 15.0;
+/// Lexicon weight of a wait said with its length ("waited 45 minutes", "took three weeks",
+/// "still haven't received"): as strong as "late" or "delayed". See [`waiting`].
+pub const WAITING_WEIGHT: f32 = -2.0;
 
 /// Cues that negate the next words on their own.
 const CUES: &[&str] = &[
@@ -56,6 +64,9 @@ pub struct RuleScore {
     pub score: f32,
     /// Whether a negation cue occurs in the text (the head is then trusted less).
     pub negation: bool,
+    /// Whether the text complains of a wait by its length ([`waiting`]): the embedding reads
+    /// "I waited 45 minutes on hold" as a statement, so the head is trusted less here too.
+    pub waiting: bool,
 }
 
 /// Whether `word` (any case) is an opinion word of the lexicon ("unhappy", "love", "déçu"): a
@@ -235,7 +246,12 @@ pub fn score(text: &str) -> RuleScore {
     let lex = lexicon();
     let mut total = 0f32;
     let mut negation = false;
-    for w in negation_scopes(text) {
+    let words = negation_scopes(text);
+    let waiting = waiting(&words);
+    if waiting {
+        total += WAITING_WEIGHT;
+    }
+    for w in words {
         negation |= w.cue;
         if let Some(&v) = lex.get(&w.word) {
             total += if w.negated || w.inside_ne {
@@ -252,7 +268,182 @@ pub fn score(text: &str) -> RuleScore {
     RuleScore {
         score: total / (total * total + ALPHA).sqrt(),
         negation,
+        waiting,
     }
+}
+
+/// Words that say someone waited (accent-folded forms kept as written). "hold" counts after
+/// "on" ("on hold"), "attente" after "en"; "sit" does not count (recipes: "let it sit for 10
+/// minutes").
+const WAIT_WORDS: &[&str] = &[
+    "wait",
+    "waits",
+    "waited",
+    "waiting",
+    "stuck",
+    "stranded",
+    "attendre",
+    "attends",
+    "attend",
+    "attendu",
+    "attendue",
+    "attendons",
+    "attendez",
+    "patienter",
+    "patienté",
+    "bloqué",
+    "bloqués",
+    "coincé",
+    "coincés",
+];
+/// Words that say how long something took ("took three weeks"): only with a unit of days or
+/// more, because minutes and hours are what cooking and assembly take.
+const TOOK_WORDS: &[&str] = &[
+    "took", "take", "takes", "taking", "fallu", "faut", "mis", "met", "mettre",
+];
+/// Units of time; `true` for a day or more.
+const TIME_UNITS: &[(&str, bool)] = &[
+    ("minute", false),
+    ("minutes", false),
+    ("min", false),
+    ("mins", false),
+    ("hour", false),
+    ("hours", false),
+    ("hr", false),
+    ("hrs", false),
+    ("heure", false),
+    ("heures", false),
+    ("day", true),
+    ("days", true),
+    ("jour", true),
+    ("jours", true),
+    ("week", true),
+    ("weeks", true),
+    ("semaine", true),
+    ("semaines", true),
+    ("month", true),
+    ("months", true),
+    ("mois", true),
+    ("year", true),
+    ("years", true),
+    ("forever", true),
+    ("ages", true),
+    ("eternity", true),
+    ("longtemps", true),
+    ("éternité", true),
+];
+/// What a customer waits for and never gets: "never arrived", "never heard back", "jamais reçu".
+const ARRIVAL_WORDS: &[&str] = &[
+    "arrived",
+    "arrive",
+    "came",
+    "come",
+    "received",
+    "receive",
+    "got",
+    "get",
+    "showed",
+    "delivered",
+    "shipped",
+    "heard",
+    "responded",
+    "replied",
+    "answered",
+    "called",
+    "refunded",
+    "reçu",
+    "reçue",
+    "arrivé",
+    "arrivée",
+    "livré",
+    "livrée",
+    "répondu",
+    "remboursé",
+    "rappelé",
+];
+/// Words before a length that make it short ("only took two days", "in just a week").
+const SHORT: &[&str] = &[
+    "only",
+    "just",
+    "less",
+    "under",
+    "within",
+    "fewer",
+    "seulement",
+    "moins",
+    "juste",
+];
+/// How far (in words) a length may sit from its wait word, either side ("waited 45 minutes",
+/// "three hours of waiting").
+const WAIT_REACH: usize = 5;
+
+/// Whether `words` complain of a wait by its length, a complaint the lexicon has no word for
+/// and the embedding reads as a statement of fact (measured: "Delivery took three weeks." and
+/// "I waited 45 minutes on hold." read neutral with the subjectivity part):
+///
+/// * a wait word ([`WAIT_WORDS`], "on hold", "en attente") with a unit of time within
+///   [`WAIT_REACH`] words either side — "waited 45 minutes", "three hours on hold";
+/// * a took word ([`TOOK_WORDS`]) followed by a unit of a day or more — "took three weeks",
+///   "il a fallu deux semaines" — unless a [`SHORT`] word comes with it ("only took two days");
+/// * "never" / "jamais" before an arrival or a reply ([`ARRIVAL_WORDS`]: "never arrived",
+///   "never heard back");
+/// * "still" before a negation or a wait ("still haven't received", "still waiting"),
+///   "toujours pas" / "toujours rien" / "toujours en attente" / "j'attends toujours".
+///
+/// A negated wait word ("didn't have to wait an hour") does not count.
+pub fn waiting(words: &[ScopedWord]) -> bool {
+    let w = |i: usize| words[i].word.as_str();
+    let unit_at =
+        |i: usize, long: bool| TIME_UNITS.iter().any(|(u, l)| *u == w(i) && (*l || !long));
+    let short_between = |a: usize, b: usize| (a..b).any(|k| SHORT.contains(&w(k)));
+    for i in 0..words.len() {
+        let word = w(i);
+        let prev = if i > 0 { w(i - 1) } else { "" };
+        let is_wait = WAIT_WORDS.contains(&word)
+            || (word == "hold" && prev == "on")
+            || (word == "attente" && prev == "en");
+        if is_wait && !words[i].negated {
+            let lo = i.saturating_sub(WAIT_REACH);
+            let hi = (i + WAIT_REACH + 1).min(words.len());
+            if (lo..hi).any(|k| k != i && unit_at(k, false)) && !short_between(lo, hi) {
+                return true;
+            }
+        }
+        if TOOK_WORDS.contains(&word) && !words[i].negated {
+            let hi = (i + WAIT_REACH + 1).min(words.len());
+            if let Some(k) = (i + 1..hi).find(|&k| unit_at(k, true)) {
+                if !short_between(i.saturating_sub(2), k) {
+                    return true;
+                }
+            }
+        }
+        // "never arrived", "never received my order", "jamais reçu" — but not "never
+        // received such good service".
+        if (word == "never" || word == "jamais")
+            && words
+                .get(i + 1)
+                .is_some_and(|n| ARRIVAL_WORDS.contains(&n.word.as_str()))
+            && !words
+                .get(i + 2)
+                .is_some_and(|n| matches!(n.word.as_str(), "such" | "so" | "anything" | "better"))
+        {
+            return true;
+        }
+        if word == "still" || word == "toujours" {
+            let next = words.get(i + 1).map(|n| n.word.as_str()).unwrap_or("");
+            let after = words.get(i + 2).map(|n| n.word.as_str()).unwrap_or("");
+            let neg = words.get(i + 1).is_some_and(|n| n.cue);
+            let wait = WAIT_WORDS.contains(&next)
+                || (next == "on" && after == "hold")
+                || (next == "en" && after == "attente");
+            let fr = word == "toujours"
+                && (matches!(next, "pas" | "rien") || wait || WAIT_WORDS.contains(&prev));
+            if (word == "still" && (neg || wait)) || fr {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -305,6 +496,48 @@ mod tests {
         assert!(score("Il manque une pièce").score <= -crate::sentiment::unit::CLEAR_WORD);
         assert!(score("Il ne manque rien").score > 0.0);
         assert!(score("Je ne recommande pas ce vendeur").score < 0.0);
+    }
+
+    #[test]
+    fn a_wait_said_by_its_length_is_a_complaint() {
+        let waits = |t: &str| waiting(&negation_scopes(t));
+        for t in [
+            "Delivery took three weeks.",
+            "It took forever to get a response.",
+            "I waited 45 minutes on hold.",
+            "Three hours on hold and no answer.",
+            "We had to wait 2 hours for our bags.",
+            "Still waiting for my refund.",
+            "I still haven't received my order.",
+            "My bag still hasn't arrived.",
+            "The package never arrived.",
+            "J'attends ma commande depuis trois semaines.",
+            "Je n'ai toujours pas reçu mon colis.",
+            "J'attends toujours ma commande.",
+            "Il a fallu deux semaines pour la livraison.",
+            "Toujours en attente du remboursement.",
+        ] {
+            assert!(waits(t), "{t}");
+            assert!(score(t).score <= -crate::sentiment::unit::CLEAR_WORD, "{t}");
+        }
+        for t in [
+            // Recipes and assembly take minutes and hours.
+            "It cooks in fifteen minutes.",
+            "Took 20 minutes to cook.",
+            "Let it sit for 10 minutes.",
+            // Short, negated, or no length at all.
+            "It only took two days to arrive.",
+            "Arrived in just a week.",
+            "I didn't have to wait an hour.",
+            "It didn't take long at all.",
+            "I can't wait to try the other flavours.",
+            "I have been a customer for years.",
+            "The tea is still good after a year.",
+            "I've never received such good service.",
+            "Il est toujours aussi bon.",
+        ] {
+            assert!(!waits(t), "{t}");
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub fn unit(head: &SentimentHead, text: &str, vector: &[f32]) -> UnitSentiment {
 pub fn stated(head: &SentimentHead, text: &str, vector: &[f32]) -> UnitSentiment {
     let h = head.score(vector);
     let r = rule::score(text);
-    let score = if r.negation {
+    let score = if r.negation || r.waiting {
         (HEAD_WEIGHT_NEGATED * h + r.score) / (HEAD_WEIGHT_NEGATED + 1.0)
     } else {
         (h + RULE_WEIGHT * r.score) / (1.0 + RULE_WEIGHT)

@@ -128,7 +128,17 @@ fn shipped_heads_read_factual_units_as_neutral_and_complaints_as_negative() {
         "The box arrived crushed.",
         "It tastes burnt and stale.",
         "The seat was broken and nobody fixed it.",
+        // Waits said by their length, with no opinion word: read neutral until the rule knew
+        // them (sentiment::rule::waiting).
+        "Delivery took three weeks.",
+        "I waited 45 minutes on hold.",
+        "I still haven't received my order.",
+        "The package never arrived.",
     ] {
         assert_eq!(read(&head, t).polarity, Polarity::Negative, "{t}");
+    }
+    // What recipes and fast deliveries say stays out of it.
+    for t in ["It cooks in fifteen minutes.", "Arrived in two days."] {
+        assert_ne!(read(&head, t).polarity, Polarity::Negative, "{t}");
     }
 }
