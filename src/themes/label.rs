@@ -2105,10 +2105,16 @@ fn label_child(
                 format!("{key} {}", if french { "en général" } else { "overall" })
             } else {
                 let aspect = parent.split(" & ").next().unwrap_or(parent).to_lowercase();
-                match key {
+                match (key, aspect.as_str()) {
+                    // A delay is bad by its name: praise of it is being on time, a generic
+                    // complaint a long delay ("good delays" said nothing).
+                    ("good", "delays") => "on time".to_string(),
+                    ("bad" | "problem", "delays") => "long delays".to_string(),
+                    ("bon", "retards") => "à l'heure".to_string(),
+                    ("mauvais" | "probleme", "retards") => "longs retards".to_string(),
                     // "booking problem", "problème de livraison".
-                    "problem" => format!("{aspect} problem"),
-                    "probleme" => format!("problème de {aspect}"),
+                    ("problem", _) => format!("{aspect} problem"),
+                    ("probleme", _) => format!("problème de {aspect}"),
                     _ => format!("{key} {aspect}"),
                 }
             };
@@ -2559,6 +2565,23 @@ mod tests {
         let l = label_tree(&tree);
         assert_eq!(l.parents[0].label, "Packaging", "{l:?}");
         assert_eq!(l.children[0][0].label, "packaging problem", "{l:?}");
+    }
+
+    #[test]
+    fn praise_of_delays_is_being_on_time() {
+        // Units that praise how long things took, in generic words: "good delays" would say
+        // the opposite of what they mean.
+        let tree = vec![vec![units(
+            "en",
+            &[
+                ("Great, the flight was on schedule.", Pos),
+                ("Love it, we were on schedule.", Pos),
+                ("Departure on schedule, great.", Pos),
+            ],
+        )]];
+        let l = label_tree(&tree);
+        assert_eq!(l.parents[0].label, "Delays", "{l:?}");
+        assert_eq!(l.children[0][0].label, "on time", "{l:?}");
     }
 
     #[test]
