@@ -2148,16 +2148,23 @@ fn label_child(
     let french = cand.mostly_french(range.clone());
     // (display, units saying it) of each candidate; the ones that name something first: a
     // phrase, a noun or an opinion word before a lone verb or particle ("supposed", "what's",
-    // "off"), and a bare "issue" or "problem" last of all.
+    // "off"), and a bare "issue" or "problem" last of all. Under General (units that name no
+    // aspect) a complaint or praise group is named by what it says of its sentiment ("not
+    // recommend", "disappointed"), before any noun: "salt and other complaints" or "mouth and
+    // other complaints" named a word its mixed units happened to share.
+    let general = super::anchor::is_general(parent);
     let mut named: Vec<(u8, String, u32)> = scored
         .iter()
         .map(|x| {
             let single = !x.2.contains(' ');
             let noun = cand.nouns.ids.get(x.2).is_some_and(|&id| cand.is_noun(id));
-            let opinion = cand.phrase_polarity[x.3 as usize] != 0;
+            let pol = cand.phrase_polarity[x.3 as usize];
+            let opinion = pol != 0;
             let rank = if single && matches!(generic(x.2, french), Some("problem" | "probleme")) {
-                2
+                3
             } else if single && !noun && !opinion {
+                2
+            } else if general && dominant != 0 && pol != dominant {
                 1
             } else {
                 0
@@ -2565,6 +2572,41 @@ mod tests {
         let l = label_tree(&tree);
         assert_eq!(l.parents[0].label, "Packaging", "{l:?}");
         assert_eq!(l.children[0][0].label, "packaging problem", "{l:?}");
+    }
+
+    #[test]
+    fn a_general_complaint_group_is_named_by_what_it_says_not_by_a_shared_noun() {
+        // Units that name no aspect, all about "cookies", no opinion said by half of them:
+        // named by an opinion of its sentiment, not by the noun the mixed units share.
+        // (General is the one parent of an anchored tree that no aspect family names.)
+        let tree = vec![
+            vec![units(
+                "en",
+                &[
+                    ("The box arrived crushed.", Neg),
+                    ("Crushed box again.", Neg),
+                    ("Box crushed in transit.", Neg),
+                ],
+            )],
+            vec![units(
+                "en",
+                &[
+                    ("The chocolate chip cookies melted.", Neg),
+                    ("Chocolate chip cookies. Melted again.", Neg),
+                    ("Chocolate chip cookies, crumbled.", Neg),
+                    ("Chocolate chip cookies: a mess.", Neg),
+                    ("Stale chocolate chip cookies.", Neg),
+                    ("Chocolate chip cookies for the kids, sadly.", Neg),
+                ],
+            )],
+        ];
+        let l = label_tree(&tree);
+        assert!(
+            super::super::anchor::is_general(&l.parents[1].label),
+            "{l:?}"
+        );
+        let c = &l.children[1][0].label;
+        assert!(c.contains("melted") && !c.contains("chip"), "{l:?}");
     }
 
     #[test]
