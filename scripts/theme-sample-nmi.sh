@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Themes at scale (issue 18): the aspect tree discovered on a uniform sample and assigned to
 # every unit, against the tree discovered on every unit. Prints the NMI of the units' children
-# and parents and the time of each step (BENCHMARKS.md, "Themes at scale").
+# and parents and the time of each step (BENCHMARKS.md, "Themes at scale"): the replay fidelity
+# (the full run's own model assigned back), sample vs full, the same rule on both sides, and
+# the resampling stability (seed 42 vs seed 7 samples of the same size).
 #
 #   scripts/theme-sample-nmi.sh DATA.jsonl[.gz] ROWS SAMPLE [WORKDIR]
 #   e.g. scripts/theme-sample-nmi.sh ../shared/data/chitchat_utterances.jsonl.gz 100000 20000
@@ -23,6 +25,9 @@ if [ ! -d "$ws" ]; then
     *) head -n "$rows" "$data" > "$work/rows.jsonl" ;;
   esac
   "$bin" -q init "$ws"
+  # The full run discovers on every unit, whatever their number (the default samples above
+  # 50,000 units: README, "Themes at scale").
+  printf '\n[themes]\nsample_above_units = 1000000000\n' >> "$ws/verbatim.toml"
   t0=$(date +%s.%N)
   "$bin" -q -w "$ws" ingest "$work/rows.jsonl" --text text --id id
   echo "ingest (embedding) of $rows rows: $(secs "$t0") s"
@@ -39,14 +44,16 @@ if [ ! -f "$work/full.jsonl" ]; then
   "$bin" -q -w "$ws" themes import "$work/model-all.json"
   "$bin" -q -w "$ws" themes assignments --out "$work/all-assigned.jsonl"
 fi
-t0=$(date +%s.%N)
-"$bin" -q -w "$ws" themes export-model --sample "$sample" --sample-seed 42 \
-  --out "$work/model-$sample.json"
-echo "discovery on a sample of $sample verbatims (export-model): $(secs "$t0") s"
-t0=$(date +%s.%N)
-"$bin" -q -w "$ws" themes import "$work/model-$sample.json"
-echo "assignment of every unit (import): $(secs "$t0") s"
-"$bin" -q -w "$ws" themes assignments --out "$work/sample-$sample.jsonl"
+for seed in 42 7; do
+  t0=$(date +%s.%N)
+  "$bin" -q -w "$ws" themes export-model --sample "$sample" --sample-seed $seed \
+    --out "$work/model-$sample-$seed.json"
+  echo "discovery on a sample of $sample verbatims, seed $seed (export-model): $(secs "$t0") s"
+  t0=$(date +%s.%N)
+  "$bin" -q -w "$ws" themes import "$work/model-$sample-$seed.json"
+  echo "assignment of every unit (import): $(secs "$t0") s"
+  "$bin" -q -w "$ws" themes assignments --out "$work/sample-$sample-$seed.jsonl"
+done
 compare() {
   python3 - "$1" "$2" <<'PY'
 import json, math, sys
@@ -72,7 +79,10 @@ PY
 echo "full discovery vs its own model assigned back to the same units:"
 compare "$work/full.jsonl" "$work/all-assigned.jsonl"
 echo "full discovery vs discovered on a sample of $sample + every unit assigned:"
-compare "$work/full.jsonl" "$work/sample-$sample.jsonl"
+compare "$work/full.jsonl" "$work/sample-$sample-42.jsonl"
 # The same assignment rule on both sides: what the sample changed in the decisions alone.
 echo "full model assigned to every unit vs the sample's model assigned to every unit:"
-compare "$work/all-assigned.jsonl" "$work/sample-$sample.jsonl"
+compare "$work/all-assigned.jsonl" "$work/sample-$sample-42.jsonl"
+# Resampling stability: two samples of the same size, both assigned to every unit.
+echo "sample of $sample (seed 42) vs sample of $sample (seed 7), both assigned to every unit:"
+compare "$work/sample-$sample-42.jsonl" "$work/sample-$sample-7.jsonl"

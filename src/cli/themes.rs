@@ -578,6 +578,12 @@ fn tree_list(g: &Global, root: &Path, f: &FilterArgs, r: &RunArgs) -> Result<i32
             s.other,
             if tree.ran { "" } else { " (stored tree)" }
         );
+        if let Some(d) = &s.discovered_on {
+            eprintln!(
+                "tree discovered on a uniform sample of {} verbatims (seed {}), every unit assigned by its rule: more units than [themes] sample_above_units in verbatim.toml",
+                d.sample.size, d.sample.seed
+            );
+        }
     }
     Ok(0)
 }

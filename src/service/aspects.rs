@@ -264,7 +264,10 @@ impl Session<'_> {
                 model.model, fingerprint
             )));
         }
-        if model.tree_version != crate::themes::tree::VERSION {
+        if !crate::themes::model::READS
+            .iter()
+            .any(|&(v, t)| v == model.version && t == model.tree_version)
+        {
             return Err(ServiceError::BadRequest(format!(
                 "{file}: field tree_version: {} (this verbatim builds trees of version {}); export the model again with this version",
                 model.tree_version,
@@ -284,7 +287,8 @@ impl Session<'_> {
                     .store
                     .set_meta(aspect::MODEL_KEY, &model.to_json())?;
             }
-            aspect::ensure(&mut self.ws.store, &data.docs, &head, false)
+            let sampling = self.ws.config.themes.sampling();
+            aspect::ensure(&mut self.ws.store, &data.docs, &head, false, &sampling)
                 .map_err(ServiceError::internal)?
         };
         self.record(
@@ -327,8 +331,15 @@ impl Session<'_> {
         let head = self.sentiment_head_pub()?;
         let data = self.run_themes_pub(run)?;
         let _lock = self.ws.lock()?;
-        let tree = aspect::ensure(&mut self.ws.store, &data.docs, &head, run.refresh)
-            .map_err(ServiceError::internal)?;
+        let sampling = self.ws.config.themes.sampling();
+        let tree = aspect::ensure(
+            &mut self.ws.store,
+            &data.docs,
+            &head,
+            run.refresh,
+            &sampling,
+        )
+        .map_err(ServiceError::internal)?;
         Ok((tree, data.docs, head))
     }
 
@@ -338,7 +349,8 @@ impl Session<'_> {
         let grant = self.enter(Action::Themes)?;
         let filter = grant.restrict(&resolve_filter(self.ws, &grant, &req.filter)?);
         let (tree, docs, head) = self.tree_run(&req.run)?;
-        let summary = aspect::summarize(&tree, &docs, &head, &filter, grant.min_cell());
+        let mut summary = aspect::summarize(&tree, &docs, &head, &filter, grant.min_cell());
+        summary.discovered_on = aspect::stored_sample(&self.ws.store)?;
         self.record(
             &grant,
             &AuditDetail::Themes {

@@ -1062,12 +1062,18 @@ pub enum RestRule {
     None,
     /// One parent, "General" (its slot).
     General(usize),
-    /// Parents cut from their vectors: the cut's child centroids and each one's parent slot.
+    /// Parents cut from their vectors: a unit goes to the nearest of their centroids (the run
+    /// placed its own units so, [`anchor`]); the cut's child centroids are kept for theme models
+    /// of version 1, which placed a unit by its nearest cut child.
     Discovered {
         /// Child centroids of the cut (row-major, the tree's vectors).
         centroids: Vec<f32>,
         /// The parent slot of each of those children (`None`: it kept no unit).
         slots: Vec<Option<usize>>,
+        /// Centroids of the cut's parents that kept units (row-major, the tree's vectors).
+        parent_centroids: Vec<f32>,
+        /// The parent slot of each of those.
+        parent_slots: Vec<usize>,
     },
 }
 
@@ -1212,8 +1218,23 @@ pub fn anchor(
             kinds.extend(std::iter::repeat_n(ParentKind::Discovered, t.parents));
             let up = t.unit_parent();
             let fallback = super::cluster::nearest2(&sub, &t.child_centroids, dim);
+            let ward: Vec<usize> = up
+                .iter()
+                .enumerate()
+                .map(|(j, p)| p.unwrap_or(t.child_parent[fallback[j].0]))
+                .collect();
+            // One rule for the run and for a theme model: each unit to the nearest centroid of
+            // the Ward cut's parents (one step of spherical k-means from that cut). Placing by the
+            // Ward branch instead left a model, which has only centroids, unable to replay it
+            // (issue 18: parents NMI 0.67 of a 100k run against its own model).
+            let pc = tree::centroids_of(&sub, dim, ward.iter().copied().enumerate(), t.parents);
+            let mut had = vec![false; t.parents];
+            for &p in &ward {
+                had[p] = true;
+            }
+            let near = nearest_row(&sub, dim, &pc, &had);
             for (j, &i) in rest.iter().enumerate() {
-                parent_of[i] = base + up[j].unwrap_or(t.child_parent[fallback[j].0]);
+                parent_of[i] = base + near[j];
             }
             // A parent may be left without units: renumber.
             let mut used = vec![false; kinds.len()];
@@ -1232,12 +1253,20 @@ pub fn anchor(
             for p in parent_of.iter_mut() {
                 *p = map[*p];
             }
+            let kept: Vec<usize> = (0..t.parents)
+                .filter(|&p| map[base + p] != usize::MAX)
+                .collect();
             rest_rule = RestRule::Discovered {
                 centroids: t.child_centroids.clone(),
                 slots: cut_parent
                     .iter()
                     .map(|&p| Some(map[p]).filter(|&s| s != usize::MAX))
                     .collect(),
+                parent_centroids: kept
+                    .iter()
+                    .flat_map(|&p| pc[p * dim..(p + 1) * dim].iter().copied())
+                    .collect(),
+                parent_slots: kept.iter().map(|&p| map[base + p]).collect(),
             };
         } else {
             let g = kinds.len();
@@ -1272,6 +1301,27 @@ pub fn anchor(
         named,
         rule,
     }
+}
+
+/// Per row of `x`, the nearest of the centroids `c` (row-major) whose `live` entry is true;
+/// ties to the lower index. The one placement rule of a vector-cut parent, in a run
+/// ([`anchor`]) and in a theme model ([`super::model::Assigner`]).
+pub fn nearest_row(x: &[f32], dim: usize, c: &[f32], live: &[bool]) -> Vec<usize> {
+    x.chunks_exact(dim.max(1))
+        .map(|v| {
+            let mut best: Option<(usize, f32)> = None;
+            for (p, row) in c.chunks_exact(dim.max(1)).enumerate() {
+                if !live.get(p).copied().unwrap_or(false) {
+                    continue;
+                }
+                let s = crate::vecmath::dot(v, row);
+                if best.is_none_or(|b| s > b.1) {
+                    best = Some((p, s));
+                }
+            }
+            best.map_or(0, |b| b.0)
+        })
+        .collect()
 }
 
 /// The whole tree with anchored parents: `units` the unit vectors (any length: normalised here,

@@ -153,21 +153,64 @@ pub fn imported_model(store: &Store) -> Result<Option<super::model::ThemeModel>,
         .map_err(|e| AspectError::Model(e.to_string()))
 }
 
+/// When a run discovers its tree on a uniform sample instead of on every unit (the
+/// workspace's `[themes]` settings): above `above` units, on the `size` verbatims of smallest
+/// [`super::model::sample_rank`] under `seed` — the rows a Spark job picks for
+/// `themes export-model --sample` — and every unit is then placed by that tree's model rule.
+/// One node and a cluster so give the same themes, and discovery time stays bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sampling {
+    /// Units (with a vector) above which the tree is discovered on the sample.
+    pub above: usize,
+    /// Verbatims in the sample.
+    pub size: usize,
+    /// Key of the sample's hash.
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Never sample (every unit discovers).
+    pub const NEVER: Sampling = Sampling {
+        above: usize::MAX,
+        size: 0,
+        seed: 0,
+    };
+
+    /// The sample a run over `units` units discovers on, if any.
+    pub fn sample_for(&self, units: usize) -> Option<super::model::Sample> {
+        (units > self.above).then_some(super::model::Sample {
+            size: self.size,
+            seed: self.seed,
+        })
+    }
+}
+
 /// Loads the last tree when current (same store sequence and model, no edit since); otherwise
 /// builds it on the stored units of `docs` (made by [`super::run::ensure`] with a model) and
 /// saves it — or, when a theme model was imported ([`MODEL_KEY`]), assigns the units with it
-/// ([`assign_run`]). `force` always rebuilds.
+/// ([`assign_run`]); or, above `sampling.above` units, discovers on the sample and assigns
+/// every unit with the model of that discovery ([`sampled_run`]). `force` always rebuilds.
 pub fn ensure(
     store: &mut Store,
     docs: &[Verbatim],
     head: &SentimentHead,
     force: bool,
+    sampling: &Sampling,
 ) -> Result<AspectRun, AspectError> {
     let model = imported_model(store)?;
-    let key = match &model {
+    let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
+    let stored = store.units_of(&ids)?;
+    let units = stored
+        .values()
+        .flatten()
+        .filter(|u| !u.vector.is_empty())
+        .count();
+    let sample = sampling.sample_for(units);
+    let key = match (&model, sample) {
         // The model's digest in the key: a later import (other labels, ids) is a new run.
-        Some(m) => format!("{};theme-model={}", run_key(store)?, m.digest()),
-        None => run_key(store)?,
+        (Some(m), _) => format!("{};theme-model={}", run_key(store)?, m.digest()),
+        (None, Some(s)) => format!("{};sample={}@{}", run_key(store)?, s.size, s.seed),
+        (None, None) => run_key(store)?,
     };
     if !force && store.aspect_run_key()?.as_deref() == Some(key.as_str()) {
         return Ok(AspectRun {
@@ -177,11 +220,13 @@ pub fn ensure(
             rule: None,
         });
     }
-    let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
-    let stored = store.units_of(&ids)?;
-    let run = match &model {
-        Some(m) => assign_run(docs, &stored, m, head)?,
-        None => build(docs, &stored, &store.aspect_nodes()?, head)?,
+    let run = match (&model, sample) {
+        (Some(m), _) => assign_run(docs, &stored, m, head)?,
+        (None, Some(s)) => {
+            let fp = store.model_fingerprint()?.unwrap_or_default();
+            sampled_run(docs, &stored, &store.aspect_nodes()?, head, &fp, s)?
+        }
+        (None, None) => build(docs, &stored, &store.aspect_nodes()?, head)?,
     };
     store.save_aspect_run(&run.nodes, &run.units, &key)?;
     store.set_meta(BAND_KEY, &head.neutral_band.to_string())?;
@@ -563,6 +608,43 @@ pub fn discover_model(
         rule,
     };
     Ok((model, run))
+}
+
+/// A run that discovers its tree on the uniform `sample` of `docs` and places every unit with
+/// that discovery's model: the placement `themes export-model --sample` + `themes import`
+/// gives, with the nodes of the discovery (merges, seeds and vanished ids kept for the next
+/// run) counted over every unit.
+pub fn sampled_run(
+    docs: &[Verbatim],
+    stored: &HashMap<i64, Vec<crate::store::StoredUnit>>,
+    previous: &[AspectNode],
+    head: &SentimentHead,
+    fingerprint: &str,
+    sample: super::model::Sample,
+) -> Result<AspectRun, AspectError> {
+    let (model, found) = discover_model(docs, stored, previous, head, fingerprint, Some(sample))?;
+    let placed = assign_run(docs, stored, &model, head)?;
+    let (unit_count, doc_sets) = node_sizes(&placed.units);
+    let nodes = found
+        .nodes
+        .into_iter()
+        .map(|mut n| {
+            if n.state == ThemeState::Active {
+                n.units = unit_count.get(&n.id).copied().unwrap_or(0);
+                n.verbatims = doc_sets.get(&n.id).map_or(0, |s| s.len() as i64);
+                if n.units == 0 && n.seed.is_none() {
+                    n.state = ThemeState::Vanished;
+                }
+            }
+            n
+        })
+        .collect();
+    Ok(AspectRun {
+        nodes,
+        units: placed.units,
+        ran: true,
+        rule: found.rule,
+    })
 }
 
 /// The tree of a theme model over the stored units of `docs`: every unit placed by the model's
@@ -1281,6 +1363,44 @@ pub struct TreeSummary {
     pub share_of: &'static str,
     /// Parents with their children.
     pub parents: Vec<NodeSummary>,
+    /// Set when the tree was discovered on a uniform sample and every unit assigned by its rule
+    /// (the workspace's `[themes] sample_above_units`); absent when discovered on every unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovered_on: Option<TreeSample>,
+}
+
+/// The sample a stored tree was discovered on ([`Sampling`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TreeSample {
+    /// The sample: verbatims asked for and the key of the hash.
+    pub sample: SampleShown,
+}
+
+/// A sample as shown: `size` verbatims of smallest keyed rank under `seed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SampleShown {
+    /// Verbatims asked for.
+    pub size: usize,
+    /// Key of the hash.
+    pub seed: u64,
+}
+
+/// The sample the stored tree was discovered on, read from its run key ([`ensure`]); `None`
+/// when it was discovered on every unit or assigned from an imported model.
+pub fn stored_sample(store: &Store) -> Result<Option<TreeSample>, StoreError> {
+    let key = store.aspect_run_key()?.unwrap_or_default();
+    Ok(key
+        .split(';')
+        .find_map(|part| part.strip_prefix("sample="))
+        .and_then(|v| v.split_once('@'))
+        .and_then(|(size, seed)| {
+            Some(TreeSample {
+                sample: SampleShown {
+                    size: size.parse().ok()?,
+                    seed: seed.parse().ok()?,
+                },
+            })
+        }))
 }
 
 /// What the tree's outputs read about a scope: per node, a [`ThemeSummary`] (the report's unit
@@ -1646,6 +1766,7 @@ pub fn summarize(
         other: t.other,
         share_of: "verbatims",
         parents,
+        discovered_on: None,
     }
 }
 

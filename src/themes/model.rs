@@ -32,8 +32,14 @@ use super::tree::{self, Tree};
 
 /// The `format` field of every model file.
 pub const FORMAT: &str = "verbatim-theme-model";
-/// Version of the file's layout and of its assignment rule.
-pub const VERSION: u32 = 1;
+/// Version of the file's layout and of its assignment rule. Version 2 (tree version 4) keeps
+/// the centroids of vector-cut parents and places a unit's parent by them before its child;
+/// version 1 files (tree version 3) are still read and replayed by their own rule, a vector-cut
+/// parent by the nearest cut child.
+pub const VERSION: u32 = 2;
+
+/// The versions of model files this verbatim reads, with the tree version each was made by.
+pub const READS: &[(u32, u32)] = &[(1, 3), (2, super::tree::VERSION)];
 
 /// A vector in the file: base64 of its little-endian f32 values.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -177,13 +183,27 @@ pub enum ModelRest {
         /// Its slot.
         slot: usize,
     },
-    /// Parents cut by vectors: the cut's children and their parent slots.
+    /// Parents cut by vectors: a unit goes to the nearest parent centroid (version 2), or, in a
+    /// version 1 file, to the parent of its nearest cut child.
     Discovered {
         /// Centroids, one per cut child.
         centroids: Vec<Vector>,
         /// The slot of each.
         slots: Vec<Option<usize>>,
+        /// The cut's parents that kept units (version 2; absent from version 1 files).
+        #[serde(default)]
+        parents: Vec<ModelCutParent>,
     },
+}
+
+/// One vector-cut parent of a model (version 2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCutParent {
+    /// Its parent slot.
+    pub slot: usize,
+    /// Centroid of the units the Ward cut gave it (the tree's vectors).
+    pub centroid: Vector,
 }
 
 /// See [`PartRule`]; child numbers are the tree's (global).
@@ -327,12 +347,25 @@ pub fn rule_of(
         rest: match &parents.rest {
             RestRule::None => ModelRest::None,
             RestRule::General(s) => ModelRest::General { slot: *s },
-            RestRule::Discovered { centroids, slots } => ModelRest::Discovered {
+            RestRule::Discovered {
+                centroids,
+                slots,
+                parent_centroids,
+                parent_slots,
+            } => ModelRest::Discovered {
                 centroids: centroids
                     .chunks(dim.max(1))
                     .map(|c| Vector(c.to_vec()))
                     .collect(),
                 slots: slots.clone(),
+                parents: parent_slots
+                    .iter()
+                    .zip(parent_centroids.chunks(dim.max(1)))
+                    .map(|(&slot, c)| ModelCutParent {
+                        slot,
+                        centroid: Vector(c.to_vec()),
+                    })
+                    .collect(),
             },
         },
         slots,
@@ -427,11 +460,11 @@ impl ThemeModel {
                 format!("{:?}, expected {FORMAT:?}", self.format),
             ));
         }
-        if self.version != VERSION {
+        if !READS.iter().any(|(v, _)| *v == self.version) {
             return Err(bad(
                 "version".into(),
                 format!(
-                    "{} (this verbatim reads version {VERSION}; export the model again with it)",
+                    "{} (this verbatim reads versions 1 to {VERSION}; export the model again with it)",
                     self.version
                 ),
             ));
@@ -484,7 +517,24 @@ impl ThemeModel {
             ModelRest::Discovered {
                 centroids,
                 slots: ss,
+                parents,
             } => {
+                if self.version >= 2 && parents.is_empty() {
+                    return Err(bad(
+                        "rule.rest.discovered.parents".into(),
+                        format!(
+                            "a version {} model places by parent centroids: none given",
+                            self.version
+                        ),
+                    ));
+                }
+                for (i, p) in parents.iter().enumerate() {
+                    check(
+                        format!("rule.rest.discovered.parents[{i}].centroid"),
+                        &p.centroid,
+                    )?;
+                    slot_ok(format!("rule.rest.discovered.parents[{i}].slot"), p.slot)?;
+                }
                 if centroids.len() != ss.len() {
                     return Err(bad(
                         "rule.rest.discovered".into(),
@@ -644,7 +694,19 @@ impl Assigner<'_> {
         }
         match &r.rest {
             ModelRest::General { slot } => Some(*slot),
-            ModelRest::Discovered { centroids, slots } => {
+            ModelRest::Discovered { parents, .. } if self.model.version >= 2 => {
+                // The run's own rule ([`super::anchor::nearest_row`]): the nearest parent
+                // centroid, ties to the first.
+                let (j, _) = nearest(
+                    v,
+                    parents.iter().map(|p| p.centroid.0.as_slice()).enumerate(),
+                )?;
+                Some(parents[j].slot)
+            }
+            ModelRest::Discovered {
+                centroids, slots, ..
+            } => {
+                // Version 1: the parent of the nearest cut child.
                 let (j, _) = nearest(v, centroids.iter().map(|c| c.0.as_slice()).enumerate())?;
                 slots[j]
             }

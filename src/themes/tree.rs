@@ -49,8 +49,9 @@ use std::ops::RangeInclusive;
 use crate::themes::cluster::{self, kmeans, kmeans_from, Rng};
 use crate::vecmath::{dot_matrix, l2_normalize};
 
-/// Version of the tree's rules: stored trees built under another one are rebuilt.
-pub const VERSION: u32 = 3;
+/// Version of the tree's rules: stored trees built under another one are rebuilt. 4: units of
+/// vector-cut parents go to the nearest parent centroid ([`super::anchor::anchor`]).
+pub const VERSION: u32 = 4;
 /// Parents tried (the cut of the first level).
 pub const PARENT_K: RangeInclusive<usize> = 4..=12;
 /// Children tried inside each parent.

@@ -248,6 +248,49 @@ pub struct Config {
     /// `verbatim serve` settings.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// Theme settings (written only when not the defaults).
+    #[serde(default, skip_serializing_if = "ThemesConfig::is_default")]
+    pub themes: ThemesConfig,
+}
+
+/// Theme settings: when the aspect tree is discovered on a uniform sample
+/// ([`crate::themes::aspect::Sampling`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThemesConfig {
+    /// Above this many opinion units, `themes` discovers the tree on a uniform sample of
+    /// verbatims and assigns every other unit with that tree's rule.
+    pub sample_above_units: usize,
+    /// Verbatims in that sample.
+    pub sample_verbatims: usize,
+    /// Key of the sample's hash (`themes export-model --sample-seed`).
+    pub sample_seed: u64,
+}
+
+impl Default for ThemesConfig {
+    fn default() -> Self {
+        ThemesConfig {
+            sample_above_units: 50_000,
+            sample_verbatims: 20_000,
+            sample_seed: 42,
+        }
+    }
+}
+
+impl ThemesConfig {
+    /// True for the built-in values.
+    pub fn is_default(&self) -> bool {
+        *self == ThemesConfig::default()
+    }
+
+    /// The sampling rule of a tree run.
+    pub fn sampling(&self) -> crate::themes::aspect::Sampling {
+        crate::themes::aspect::Sampling {
+            above: self.sample_above_units,
+            size: self.sample_verbatims,
+            seed: self.sample_seed,
+        }
+    }
 }
 
 /// `verbatim serve` settings (flags and `VERBATIM_SERVE_*` variables override them).
