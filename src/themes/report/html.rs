@@ -146,6 +146,7 @@ ul.kw li{background:#f1f3f5;border:1px solid #dde1e5;border-radius:4px;padding:0
 .sbar{display:inline-flex;height:12px;width:160px;max-width:100%;border-radius:3px;overflow:hidden;margin:0 .6em 0 0;vertical-align:-.1em;border:1px solid #bbb}
 .cards .sbar{display:flex;width:100%;margin:.35rem 0 .1rem}
 .sbar span{display:block;height:100%}
+td.mix{white-space:nowrap}
 .pos{background:#0072b2}.neu{background:#c8c8c8}.neg{background:#b84f00}
 blockquote{margin:.5rem 0;padding:.4rem .9rem;border-left:4px solid #c8c8c8;background:#fafafa}
 blockquote.positive{border-left-color:#0072b2}

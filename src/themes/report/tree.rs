@@ -140,8 +140,8 @@ fn node_cells(t: &ThemeSummary) -> String {
     };
     let effect = effect_cell(t);
     format!(
-        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td>\
-         <td class=\"num\">{}</td>",
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"mix\">{}{}</td>\
+         <td>{}</td><td class=\"num\">{}</td>",
         int(t.size),
         pct(t.share),
         sentiment_bar(&t.sentiment),
