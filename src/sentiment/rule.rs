@@ -298,9 +298,7 @@ const WAIT_WORDS: &[&str] = &[
 ];
 /// Words that say how long something took ("took three weeks"): only with a unit of days or
 /// more, because minutes and hours are what cooking and assembly take.
-const TOOK_WORDS: &[&str] = &[
-    "took", "take", "takes", "taking", "fallu", "faut", "mis", "met", "mettre",
-];
+const TOOK_WORDS: &[&str] = &["took", "take", "takes", "taking", "fallu", "faut", "mis"];
 /// Units of time; `true` for a day or more.
 const TIME_UNITS: &[(&str, bool)] = &[
     ("minute", false),
@@ -383,7 +381,8 @@ const WAIT_REACH: usize = 5;
 ///
 /// * a wait word ([`WAIT_WORDS`], "on hold", "en attente") with a unit of time within
 ///   [`WAIT_REACH`] words either side — "waited 45 minutes", "three hours on hold";
-/// * a took word ([`TOOK_WORDS`]) followed by a unit of a day or more — "took three weeks",
+/// * a took word ([`TOOK_WORDS`]) followed by days, weeks, months or years (plural: a length,
+///   not a rate — "I take one a day") or "forever" — "took three weeks",
 ///   "il a fallu deux semaines" — unless a [`SHORT`] word comes with it ("only took two days");
 /// * "never" / "jamais" before an arrival or a reply ([`ARRIVAL_WORDS`]: "never arrived",
 ///   "never heard back");
@@ -411,7 +410,12 @@ pub fn waiting(words: &[ScopedWord]) -> bool {
         }
         if TOOK_WORDS.contains(&word) && !words[i].negated {
             let hi = (i + WAIT_REACH + 1).min(words.len());
-            if let Some(k) = (i + 1..hi).find(|&k| unit_at(k, true)) {
+            // A length, not a rate: "took three weeks", not "I take one a day".
+            let length = |k: usize| {
+                unit_at(k, true)
+                    && (w(k).ends_with('s') || matches!(w(k), "forever" | "eternity" | "éternité"))
+            };
+            if let Some(k) = (i + 1..hi).find(|&k| length(k)) {
                 if !short_between(i.saturating_sub(2), k) {
                     return true;
                 }
@@ -532,6 +536,8 @@ mod tests {
             "It didn't take long at all.",
             "I can't wait to try the other flavours.",
             "I have been a customer for years.",
+            "I take one capsule a day.",
+            "We met two days later.",
             "The tea is still good after a year.",
             "I've never received such good service.",
             "Il est toujours aussi bon.",
