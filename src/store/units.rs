@@ -77,6 +77,23 @@ impl Store {
         Ok(out)
     }
 
+    /// How many current units with a vector the store holds (every verbatim's; the "no unit"
+    /// markers and stale rows not counted): what decides whether a theme run discovers on a
+    /// sample, read without loading a vector.
+    pub fn count_units(&self) -> Result<usize> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM units u JOIN verbatims v \
+                 ON v.doc = u.doc AND v.content_hash = u.content_hash \
+                 WHERE u.idx >= 0 AND length(u.vector) > 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n as usize)
+    }
+
     /// Drops every stored unit and records `input` as what units are now made from, in one
     /// transaction, when the store's recorded input differs: units embedded from another input
     /// (an older rule of what of a unit is embedded) are then re-made on the next theme run.

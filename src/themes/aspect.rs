@@ -189,7 +189,8 @@ impl Sampling {
 /// builds it on the stored units of `docs` (made by [`super::run::ensure`] with a model) and
 /// saves it — or, when a theme model was imported ([`MODEL_KEY`]), assigns the units with it
 /// ([`assign_run`]); or, above `sampling.above` units, discovers on the sample and assigns
-/// every unit with the model of that discovery ([`sampled_run`]). `force` always rebuilds.
+/// every unit with the model of that discovery ([`sampled_run`]); the units counted are the
+/// store's current ones (`docs` are every verbatim of the workspace). `force` always rebuilds.
 pub fn ensure(
     store: &mut Store,
     docs: &[Verbatim],
@@ -198,14 +199,8 @@ pub fn ensure(
     sampling: &Sampling,
 ) -> Result<AspectRun, AspectError> {
     let model = imported_model(store)?;
-    let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
-    let stored = store.units_of(&ids)?;
-    let units = stored
-        .values()
-        .flatten()
-        .filter(|u| !u.vector.is_empty())
-        .count();
-    let sample = sampling.sample_for(units);
+    // Counted in SQL: a current tree is answered without reading a vector.
+    let sample = sampling.sample_for(store.count_units()?);
     let key = match (&model, sample) {
         // The model's digest in the key: a later import (other labels, ids) is a new run.
         (Some(m), _) => format!("{};theme-model={}", run_key(store)?, m.digest()),
@@ -220,6 +215,8 @@ pub fn ensure(
             rule: None,
         });
     }
+    let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
+    let stored = store.units_of(&ids)?;
     let run = match (&model, sample) {
         (Some(m), _) => assign_run(docs, &stored, m, head)?,
         (None, Some(s)) => {
