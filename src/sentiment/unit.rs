@@ -60,10 +60,10 @@ pub struct VerbatimSentiment {
 /// The sentiment of one unit: `text` is the unit's text, `vector` its embedding by the model
 /// the head was trained for.
 pub fn unit(head: &SentimentHead, text: &str, vector: &[f32]) -> UnitSentiment {
-    let blended = stated(head, text, vector);
-    let mut score = blended.score;
+    let r = rule::score(text);
+    let mut score = blend(head, &r, vector);
     if let Some(sub) = &head.subjectivity {
-        if rule::score(text).score.abs() < CLEAR_WORD && sub.p_opinion(vector) < sub.threshold {
+        if r.score.abs() < CLEAR_WORD && sub.p_opinion(vector) < sub.threshold {
             score *= sub.damp;
         }
     }
@@ -80,18 +80,23 @@ pub fn unit(head: &SentimentHead, text: &str, vector: &[f32]) -> UnitSentiment {
 /// search would lose the polarity it asked for (measured on the judged demo queries:
 /// BENCHMARKS.md, "A neutral class for unit sentiment").
 pub fn stated(head: &SentimentHead, text: &str, vector: &[f32]) -> UnitSentiment {
+    let score = blend(head, &rule::score(text), vector);
+    UnitSentiment {
+        polarity: head.polarity(score),
+        score,
+    }
+}
+
+/// The head on `vector` blended with the rule's reading `r` of the same text, in [−1, 1]: the
+/// rule leads where the embedding reads poorly (a negation, a wait said by its length).
+fn blend(head: &SentimentHead, r: &rule::RuleScore, vector: &[f32]) -> f32 {
     let h = head.score(vector);
-    let r = rule::score(text);
     let score = if r.negation || r.waiting {
         (HEAD_WEIGHT_NEGATED * h + r.score) / (HEAD_WEIGHT_NEGATED + 1.0)
     } else {
         (h + RULE_WEIGHT * r.score) / (1.0 + RULE_WEIGHT)
     };
-    let score = score.clamp(-1.0, 1.0);
-    UnitSentiment {
-        polarity: head.polarity(score),
-        score,
-    }
+    score.clamp(-1.0, 1.0)
 }
 
 /// A verbatim's sentiment from its units' sentiments and their lengths in bytes (same order).
