@@ -439,6 +439,26 @@ pub struct PrivacySettings {
     pub allow_names: Setting<Vec<String>>,
 }
 
+/// Ingest settings (the file only: `[ingest]`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IngestSettings {
+    /// Rows with more text than this are rejected.
+    pub max_text_bytes: Setting<usize>,
+    /// Verbatims embedded and committed per store transaction.
+    pub chunk_size: Setting<usize>,
+}
+
+/// Theme settings (the file only: `[themes]`): when the aspect tree is discovered on a sample.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThemesSettings {
+    /// Above this many opinion units the tree is discovered on a sample of verbatims.
+    pub sample_above_units: Setting<usize>,
+    /// Verbatims in that sample.
+    pub sample_verbatims: Setting<usize>,
+    /// Key of the sample's hash.
+    pub sample_seed: Setting<u64>,
+}
+
 /// Every setting, resolved.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Settings {
@@ -458,6 +478,10 @@ pub struct Settings {
     pub serve: ServeSettings,
     /// Privacy.
     pub privacy: PrivacySettings,
+    /// Ingest.
+    pub ingest: IngestSettings,
+    /// Themes.
+    pub themes: ThemesSettings,
 }
 
 /// flag > env > file > default for one setting. `file` is the file's value when it sets `key`.
@@ -698,6 +722,44 @@ impl Settings {
         };
         // `retention_days` is checked where it is applied (`workspace::erase`): a bad period
         // stops the erasure, not every command.
+        let ingest = IngestSettings {
+            max_text_bytes: pick(
+                None,
+                None,
+                at(file, "ingest.max_text_bytes", cfg.ingest.max_text_bytes),
+                default.ingest.max_text_bytes,
+            ),
+            chunk_size: pick(
+                None,
+                None,
+                at(file, "ingest.chunk_size", cfg.ingest.chunk_size),
+                default.ingest.chunk_size,
+            ),
+        };
+        let themes = ThemesSettings {
+            sample_above_units: pick(
+                None,
+                None,
+                at(
+                    file,
+                    "themes.sample_above_units",
+                    cfg.themes.sample_above_units,
+                ),
+                default.themes.sample_above_units,
+            ),
+            sample_verbatims: pick(
+                None,
+                None,
+                at(file, "themes.sample_verbatims", cfg.themes.sample_verbatims),
+                default.themes.sample_verbatims,
+            ),
+            sample_seed: pick(
+                None,
+                None,
+                at(file, "themes.sample_seed", cfg.themes.sample_seed),
+                default.themes.sample_seed,
+            ),
+        };
         Ok(Settings {
             workspace: root,
             file: file.map(|f| f.path.clone()),
@@ -707,6 +769,8 @@ impl Settings {
             ask,
             serve,
             privacy,
+            ingest,
+            themes,
         })
     }
 

@@ -555,6 +555,29 @@ fn config_show_names_each_setting_and_a_bad_value_names_its_file_and_key() {
             "{bad}: {e}"
         );
     }
+    // [ingest] and [themes] are listed too, each value with its source.
+    std::fs::write(
+        &cfg,
+        format!("{original}\n[themes]\nsample_verbatims = 5000\n"),
+    )
+    .unwrap();
+    let text = ok(verbatim(ws).args(["config", "show"]));
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("themes.sample_verbatims").contains(" 5000  (")
+            && line("themes.sample_verbatims").contains("verbatim.toml themes.sample_verbatims)"),
+        "{text}"
+    );
+    assert!(
+        line("themes.sample_above_units").contains(" 50000  (default)"),
+        "{text}"
+    );
+    assert!(line("ingest.chunk_size").contains(" 256  ("), "{text}");
     std::fs::write(&cfg, &original).unwrap();
     // A bad environment value: the variable is named.
     let o = run(verbatim(ws)
