@@ -125,10 +125,15 @@ fn run<D: Distance<f32> + Send + Sync>(
         "{{\"peer\": \"hnsw_rs\", \"kernel\": \"{name}\", \"n\": {n}, \"dim\": {dim}, \"M\": {m}, \"efc\": {efc}, \"threads\": {threads}, \"build_s\": {build:.2}, \"inserts_per_s\": {:.0}}}",
         n as f64 / build
     );
+    // REPEAT=R: the query set R times, for a steadier rate (the recall is the first pass's)
+    let repeat: usize = std::env::var("REPEAT").map_or(1, |r| r.parse().expect("REPEAT: a number"));
     for ef in [16, 32, 64, 128, 256] {
         let t = Instant::now();
         let got = g.parallel_search(queries, 10, ef);
-        let dt = t.elapsed().as_secs_f64();
+        for _ in 1..repeat {
+            std::hint::black_box(g.parallel_search(queries, 10, ef));
+        }
+        let dt = t.elapsed().as_secs_f64() / repeat as f64;
         let hits: usize = got
             .iter()
             .zip(truth)

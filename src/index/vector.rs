@@ -109,13 +109,13 @@ type Graph<'io> = Hnsw<'io, f32, CosineNormalized>;
 
 /// HNSW build parameters.
 ///
-/// M = 16 (hnswlib's default) and ef_construction = 80 (hnswlib's default is 200). Measured with
+/// M = 16 and ef_construction = 100 (hnswlib's defaults are 16 and 200). Measured with
 /// `cargo run --release --example hnsw_params -- 40000 EFC 16 WS/store.sqlite` on 40k real
 /// chit-chat embeddings, 2 threads, recall@10 by distance at ef 128 (verbatim searches with
-/// ef ≥ 128): ef_construction 200 → 26.2 s, 0.9985; 100 → 12.6 s, 0.9945; 80 → 10.7 s, 0.9915;
-/// 64 → 7.7 s, 0.9835. Graph construction is most of an ingest's cost beyond embedding for short
-/// texts (hnsw_rs builds ~3× slower than hnswlib, BENCHMARKS.md), so 80 is where recall stays
-/// above 0.99.
+/// ef ≥ 128), with the published hnsw_rs: ef_construction 200 → 26.2 s, 0.9985; 100 → 12.6 s,
+/// 0.9945; 80 → 10.7 s, 0.9915; 64 → 7.7 s, 0.9835. It was 80 while hnsw_rs built ~3× slower
+/// than hnswlib; the patched hnsw_rs (`vendor/hnsw_rs/PATCHES.md`) builds ~2× faster, so 100
+/// now costs less than 80 did (BENCHMARKS.md, "The graph against hnswlib").
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct HnswParams {
     /// Max neighbours per node per layer (M).
@@ -128,7 +128,7 @@ impl Default for HnswParams {
     fn default() -> Self {
         HnswParams {
             m: 16,
-            ef_construction: 80,
+            ef_construction: 100,
         }
     }
 }
