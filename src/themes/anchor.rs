@@ -1686,6 +1686,37 @@ fn said_group(
     (lab.into_iter().map(|l| map[l]).collect(), next, rule)
 }
 
+/// Families bad by their name, with how praise of them and a generic complaint about them are
+/// said: "good delays" or "bad cancellations" say nothing, "on time" and "long delays" do.
+/// `(family, [praise en, complaint en, praise fr, complaint fr])`.
+const SAID: &[(&str, [&str; 4])] = &[
+    (
+        "Delays",
+        ["on time", "long delays", "à l'heure", "longs retards"],
+    ),
+    (
+        "Cancellations",
+        [
+            "cancellation handled well",
+            "cancelled",
+            "annulation bien gérée",
+            "annulé",
+        ],
+    ),
+];
+
+/// How praise (`good`) or a generic complaint (`!good`) of the family displayed as `name`
+/// (its English or French name, any case) is said, for a family bad by its name ([`SAID`]);
+/// `None` for the others, whose "good"/"bad" + name reads right ("good price").
+pub fn said_of(name: &str, good: bool, french: bool) -> Option<&'static str> {
+    let name = name.to_lowercase();
+    let f = FAMILIES
+        .iter()
+        .find(|f| f.en.to_lowercase() == name || f.fr.to_lowercase() == name)?;
+    let (_, said) = SAID.iter().find(|(en, _)| *en == f.en)?;
+    Some(said[usize::from(!good) + 2 * usize::from(french)])
+}
+
 /// Display name of a family in `language` (`fr` → French, else English).
 pub fn family_name(f: usize, language: &str) -> &'static str {
     if language == "fr" {
@@ -1698,6 +1729,21 @@ pub fn family_name(f: usize, language: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_bad_by_their_name_say_praise_and_complaint_in_their_own_words() {
+        assert_eq!(said_of("Delays", true, false), Some("on time"));
+        assert_eq!(said_of("delays", false, false), Some("long delays"));
+        assert_eq!(said_of("Retards", true, true), Some("à l'heure"));
+        assert_eq!(said_of("Cancellations", false, false), Some("cancelled"));
+        assert_eq!(said_of("annulations", false, true), Some("annulé"));
+        assert_eq!(said_of("Price", true, false), None);
+        assert_eq!(said_of("no such family", true, false), None);
+        // every entry names a family
+        for (en, _) in SAID {
+            assert!(FAMILIES.iter().any(|f| f.en == *en), "{en}");
+        }
+    }
 
     #[test]
     fn words_name_their_aspects_in_both_languages() {

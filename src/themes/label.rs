@@ -2105,16 +2105,20 @@ fn label_child(
                 format!("{key} {}", if french { "en général" } else { "overall" })
             } else {
                 let aspect = parent.split(" & ").next().unwrap_or(parent).to_lowercase();
-                match (key, aspect.as_str()) {
-                    // A delay is bad by its name: praise of it is being on time, a generic
-                    // complaint a long delay ("good delays" said nothing).
-                    ("good", "delays") => "on time".to_string(),
-                    ("bad" | "problem", "delays") => "long delays".to_string(),
-                    ("bon", "retards") => "à l'heure".to_string(),
-                    ("mauvais" | "probleme", "retards") => "longs retards".to_string(),
+                // A family bad by its name says praise and a generic complaint in its own
+                // words: "on time", "long delays" ("good delays" said nothing).
+                let good = matches!(key, "good" | "bon");
+                let bad = matches!(key, "bad" | "problem" | "mauvais" | "probleme");
+                let said = if good || bad {
+                    super::anchor::said_of(parent, good, french)
+                } else {
+                    None
+                };
+                match (said, key) {
+                    (Some(said), _) => said.to_string(),
                     // "booking problem", "problème de livraison".
-                    ("problem", _) => format!("{aspect} problem"),
-                    ("probleme", _) => format!("problème de {aspect}"),
+                    (None, "problem") => format!("{aspect} problem"),
+                    (None, "probleme") => format!("problème de {aspect}"),
                     _ => format!("{key} {aspect}"),
                 }
             };
