@@ -264,16 +264,11 @@ impl Session<'_> {
                 model.model, fingerprint
             )));
         }
-        if !crate::themes::model::READS
-            .iter()
-            .any(|&(v, t)| v == model.version && t == model.tree_version)
-        {
-            return Err(ServiceError::BadRequest(format!(
-                "{file}: field tree_version: {} (this verbatim builds trees of version {}); export the model again with this version",
-                model.tree_version,
-                crate::themes::tree::VERSION
-            )));
-        }
+        // The file's checks (format, version pair, every index and length), whoever built
+        // the value: `ThemeModel::from_json` ran them on a file, an API caller may not have.
+        model
+            .assigner(file)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let digest = model.digest();
         let head = self.sentiment_head_pub()?;
         let data = self.run_themes_pub(&RunRequest::default())?;

@@ -517,6 +517,14 @@ fn a_retention_period_of_zero_days_is_refused_not_applied() {
     assert_eq!(json(verbatim(ws).arg("stats"))["store"]["verbatims"], 3);
 }
 
+/// The line of `config show`'s output for `key`.
+fn setting_line(text: &str, key: &str) -> String {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
+        .to_string()
+}
+
 #[test]
 fn config_show_names_each_setting_and_a_bad_value_names_its_file_and_key() {
     let dir = workspace();
@@ -524,12 +532,7 @@ fn config_show_names_each_setting_and_a_bad_value_names_its_file_and_key() {
     let text = ok(verbatim(ws)
         .args(["config", "show", "--threads", "2"])
         .env("VERBATIM_SERVE_BURST", "9"));
-    let line = |key: &str| {
-        text.lines()
-            .find(|l| l.split_whitespace().next() == Some(key))
-            .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
-            .to_string()
-    };
+    let line = |key: &str| setting_line(&text, key);
     assert!(
         line("serve.burst").contains(" 9  ($VERBATIM_SERVE_BURST)"),
         "{text}"
@@ -562,12 +565,7 @@ fn config_show_names_each_setting_and_a_bad_value_names_its_file_and_key() {
     )
     .unwrap();
     let text = ok(verbatim(ws).args(["config", "show"]));
-    let line = |key: &str| {
-        text.lines()
-            .find(|l| l.split_whitespace().next() == Some(key))
-            .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
-            .to_string()
-    };
+    let line = |key: &str| setting_line(&text, key);
     assert!(
         line("themes.sample_verbatims").contains(" 5000  (")
             && line("themes.sample_verbatims").contains("verbatim.toml themes.sample_verbatims)"),
