@@ -115,7 +115,7 @@ type Graph<'io> = Hnsw<'io, f32, CosineNormalized>;
 /// ef ≥ 128), with the published hnsw_rs: ef_construction 200 → 26.2 s, 0.9985; 100 → 12.6 s,
 /// 0.9945; 80 → 10.7 s, 0.9915; 64 → 7.7 s, 0.9835. It was 80 while hnsw_rs built ~3× slower
 /// than hnswlib; the patched hnsw_rs (`vendor/hnsw_rs/PATCHES.md`) builds ~2× faster, so 100
-/// now costs less than 80 did (BENCHMARKS.md, "The graph against hnswlib").
+/// now costs less than 80 did (BENCHMARKS.md, "The graph, patched").
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct HnswParams {
     /// Max neighbours per node per layer (M).
