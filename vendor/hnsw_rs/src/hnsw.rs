@@ -1365,42 +1365,37 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
                     // as new point is in global table, do not loop and deadlock!!
                     let q_point = &q.point_ref;
                     let mut q_point_neighbours = q_point.neighbours.write();
-                    let n_to_add = PointWithOrder::<T>::new(&Arc::clone(&new_point), q.dist_to_ref);
                     // fix from vidaunited (https://github.com/vidaunited), store potential reverse neighbout at correct layer
                     // This potential reverse add provide a symetric edge only if new_point is sufficiently close to q_point from q_point point of view
                     let l_n = l as usize;
-                    // [verbatim patch] by address: the same point, without loading each
-                    // neighbour's `Point` to read its id
-                    let already = q_point_neighbours[l_n]
-                        .iter()
-                        .position(|old| Arc::ptr_eq(&old.point_ref, &new_point));
-                    if already.is_some() {
-                        // debug!(" new_point.p_id {:?} already in neighbourhood of  q_point {:?} at index {:?}", new_point.p_id, q_point.p_id, already.unwrap());
-                        // q_point.debug_dump();  cannot be called as its neighbours are locked write by this method.
-                        //   new_point.debug_dump();
-                        //   panic!();
-                        continue;
-                    }
+                    let dist = q.dist_to_ref;
                     // if l < level, update upward chaining, insert does a sort! t_q has a neighbour not yet in global table of points!
                     let threshold_shrinking = if l_n > 0 {
                         self.max_nb_connection
                     } else {
                         2 * self.max_nb_connection
                     };
+                    let list = &mut q_point_neighbours[l_n];
                     // [verbatim patch] The list is kept sorted by distance (as published:
                     // push, sort, drop the last when over the threshold), so the new point goes
                     // in at its place by binary search, and not at all when the list is full and
-                    // it would be the one dropped.
-                    let list = &mut q_point_neighbours[l_n];
+                    // it would be the one dropped — checked first: one comparison, no scan.
                     if list.len() >= threshold_shrinking
-                        && list
-                            .last()
-                            .is_some_and(|last| n_to_add.dist_to_ref >= last.dist_to_ref)
+                        && list.last().is_some_and(|last| dist >= last.dist_to_ref)
                     {
                         continue;
                     }
-                    let at = list.partition_point(|old| old.dist_to_ref <= n_to_add.dist_to_ref);
-                    list.insert(at, Arc::new(n_to_add));
+                    // [verbatim patch] by address: the same point, without loading each
+                    // neighbour's `Point` to read its id
+                    if list
+                        .iter()
+                        .any(|old| Arc::ptr_eq(&old.point_ref, &new_point))
+                    {
+                        continue;
+                    }
+                    // [verbatim patch] the record is made only when it goes in
+                    let at = list.partition_point(|old| old.dist_to_ref <= dist);
+                    list.insert(at, Arc::new(PointWithOrder::new(&new_point, dist)));
                     if list.len() > threshold_shrinking {
                         list.pop();
                     }
