@@ -196,17 +196,35 @@ fn latency(data: &Path, n: usize, models_dir: &Path) {
             search(&grant, ws.raw_store(), &indexes, Some(&model), &query(q)).unwrap();
         }
         let mut ms = Vec::new();
+        // The same searches' stages, as `search` ran them (`search_profiled`).
+        let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
         for _ in 0..5 {
             for q in LATENCY_QUERIES {
                 let t = Instant::now();
-                let hits =
-                    search(&grant, ws.raw_store(), &indexes, Some(&model), &query(q)).unwrap();
+                let (hits, profile) = verbatim::retrieve::search_profiled(
+                    &grant,
+                    ws.raw_store(),
+                    &indexes,
+                    Some(&model),
+                    &query(q),
+                )
+                .unwrap();
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert!(!hits.is_empty(), "{q}");
+                for (name, t) in profile.stages {
+                    match stages.iter_mut().find(|s| s.0 == name) {
+                        Some(s) => s.1.push(t),
+                        None => stages.push((name, vec![t])),
+                    }
+                }
             }
         }
         let (p50, p99) = percentiles(&mut ms);
         println!("| {label} | {p50:.1} | {p99:.1} |");
+        for (name, mut ms) in stages {
+            let (p50, p99) = percentiles(&mut ms);
+            println!("| — {name} | {p50:.1} | {p99:.1} |");
+        }
         std::io::stdout().flush().unwrap();
     }
     // Where a search's time goes: its stages timed alone, over the same queries — what to

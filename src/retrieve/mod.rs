@@ -217,6 +217,54 @@ pub fn fusion_depth(limit: usize) -> usize {
     (limit * 5).max(100)
 }
 
+/// Where one search's time went: its stages in order, milliseconds each
+/// ([`search_profiled`]). A stage run once per shard is summed over the shards.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Profile {
+    /// (stage, ms), in the order the stages ran.
+    pub stages: Vec<(&'static str, f64)>,
+}
+
+impl Profile {
+    /// The milliseconds of `stage` (0 when it did not run).
+    pub fn ms(&self, stage: &str) -> f64 {
+        self.stages
+            .iter()
+            .filter(|s| s.0 == stage)
+            .map(|s| s.1)
+            .sum()
+    }
+}
+
+/// Laps of a search's stages into a [`Profile`] when one is asked for (else nothing is kept).
+struct Clock<'a> {
+    last: std::time::Instant,
+    out: Option<&'a mut Profile>,
+}
+
+impl<'a> Clock<'a> {
+    fn new(out: Option<&'a mut Profile>) -> Self {
+        Clock {
+            last: std::time::Instant::now(),
+            out,
+        }
+    }
+
+    /// Ends `stage` (the time since the previous lap).
+    fn lap(&mut self, stage: &'static str) {
+        let Some(p) = self.out.as_deref_mut() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let ms = (now - self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+        match p.stages.iter_mut().find(|s| s.0 == stage) {
+            Some(s) => s.1 += ms,
+            None => p.stages.push((stage, ms)),
+        }
+    }
+}
+
 /// One workspace's part of a search: its store, its indexes and the filter as resolved against
 /// it. One shard is a plain search; several ([`search_shards`]) are one corpus split by
 /// `ingest --shard`, served together by `verbatim serve --workspace A --workspace B`.
@@ -269,7 +317,31 @@ pub fn search_shards(
     if !grant.may_read_text() {
         return Err(RetrieveError::TextNotAllowed);
     }
-    run(grant, shards, embedder, q)
+    run(grant, shards, embedder, q, &mut Clock::new(None))
+}
+
+/// [`search`], and where its time went, stage by stage: query embedding, the sentiment and
+/// filter sets, BM25, the graph walk, reading the candidates as their units, ranking (fusion,
+/// polarity) and reading the hits. For benches (`benches/retrieval.rs`, the latency part).
+pub fn search_profiled(
+    grant: &Grant,
+    store: &Store,
+    indexes: &Indexes,
+    embedder: Option<&dyn Embedder>,
+    q: &Query,
+) -> Result<(Vec<Hit>, Profile), RetrieveError> {
+    if !grant.may_read_text() {
+        return Err(RetrieveError::TextNotAllowed);
+    }
+    let mut profile = Profile::default();
+    let hits = run(
+        grant,
+        &[one(store, indexes)],
+        embedder,
+        q,
+        &mut Clock::new(Some(&mut profile)),
+    )?;
+    Ok((hits, profile))
 }
 
 /// A search for an aggregates-only grant: counts by segment and theme over the results, cells
@@ -293,7 +365,7 @@ pub fn aggregate_shards(
     embedder: Option<&dyn Embedder>,
     q: &Query,
 ) -> Result<SearchAggregate, RetrieveError> {
-    let hits = run(grant, shards, embedder, q)?;
+    let hits = run(grant, shards, embedder, q, &mut Clock::new(None))?;
     let mut segs: std::collections::BTreeMap<String, HashMap<String, usize>> = Default::default();
     for h in &hits {
         for (k, v) in &h.verbatim.fields {
@@ -407,14 +479,23 @@ fn merge_top(mut lists: Vec<Vec<(Key, f32)>>, n: usize) -> Vec<(Key, f32)> {
 
 /// One shard's candidates: its BM25 and vector lists (each `depth` / fusion-deep), keyed.
 #[allow(clippy::type_complexity)]
-fn shard_candidates(
+fn shard_candidates<'a>(
     grant: &Grant,
-    (i, shard): (usize, &Shard),
+    (i, shard): (usize, &Shard<'a>),
     q: &Query,
     corpus: Option<&crate::index::text::CorpusStats>,
     query_vector: Option<&[f32]>,
     depth: usize,
-) -> Result<(Vec<(Key, f32)>, Vec<(Key, f32)>, Option<Vec<f32>>), RetrieveError> {
+    clock: &mut Clock,
+) -> Result<
+    (
+        Vec<(Key, f32)>,
+        Vec<(Key, f32)>,
+        Option<Vec<f32>>,
+        crate::store::ReadSnapshot<'a>,
+    ),
+    RetrieveError,
+> {
     let (store, indexes) = (shard.store, shard.indexes);
     let filter = grant.restrict(shard.filter.unwrap_or(&q.filter));
     let head = q.head.as_deref();
@@ -423,6 +504,9 @@ fn shard_candidates(
     if let Some(h) = head {
         ensure_sentiments(store, h)?;
     }
+    // From here on the search only reads this store: one snapshot for all of it (held by the
+    // caller until the hits are read).
+    let snapshot = store.read_snapshot()?;
     let allowed: Option<HashSet<i64>> = match (q.sentiment, head) {
         (Some(want), Some(h)) => Some(docs_of_polarity(store, h, want)?),
         _ => None,
@@ -433,6 +517,7 @@ fn shard_candidates(
         (Some(d), None) => Some(d.iter().copied().collect()),
         (Some(d), Some(a)) => Some(a.into_iter().filter(|x| d.contains(x)).collect()),
     };
+    clock.lap("sentiment and filter sets");
     let text_hits = match q.mode {
         Mode::Text | Mode::Hybrid => {
             indexes
@@ -441,6 +526,7 @@ fn shard_candidates(
         }
         Mode::Vector => Vec::new(),
     };
+    clock.lap("text (BM25)");
     let qv = query_vector.map(|v| index_space_query(indexes, &q.text, v));
     // The vector side always looks fusion-deep: a verbatim whose own vector is diluted (praise
     // around one complaint) can still rank by its best unit.
@@ -455,8 +541,9 @@ fn shard_candidates(
         )?,
         None => Vec::new(),
     };
+    clock.lap("vector (graph walk, slots to verbatims)");
     let key = |v: Vec<(i64, f32)>| v.into_iter().map(|(d, s)| ((i, d), s)).collect();
-    Ok((key(text_hits), key(vec_hits), qv))
+    Ok((key(text_hits), key(vec_hits), qv, snapshot))
 }
 
 fn run(
@@ -464,6 +551,7 @@ fn run(
     shards: &[Shard],
     embedder: Option<&dyn Embedder>,
     q: &Query,
+    clock: &mut Clock,
 ) -> Result<Vec<Hit>, RetrieveError> {
     let limit = q.limit.max(1);
     let depth = match q.mode {
@@ -482,6 +570,7 @@ fn run(
         }
         query_vector = e.embed(&[q.text.as_str()], TextKind::Query)?.pop();
     }
+    clock.lap("query embedding");
     // The opinion the query states, when hybrid ranking will use it.
     let opinion = match (head, &query_vector) {
         (Some(h), Some(v)) if q.mode == Mode::Hybrid => {
@@ -493,18 +582,21 @@ fn run(
     let corpus = (shards.len() > 1)
         .then(|| crate::index::text::CorpusStats::new(shards.iter().map(|s| &s.indexes.text)));
     let (mut texts, mut vectors, mut qvs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut snapshots = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
-        let (t, v, qv) = shard_candidates(
+        let (t, v, qv, snapshot) = shard_candidates(
             grant,
             (i, shard),
             q,
             corpus.as_ref(),
             query_vector.as_deref(),
             depth,
+            clock,
         )?;
         texts.push(t);
         vectors.push(v);
         qvs.push(qv);
+        snapshots.push(snapshot);
     }
     let text_hits = merge_top(texts, depth);
     let vec_hits = merge_top(vectors, fusion_depth(limit));
@@ -520,18 +612,25 @@ fn run(
             segments.insert((s, d), seg);
         }
     }
+    clock.lap("candidates read as units");
     let vec_hits = units::rank_vector(&vec_hits, &segments);
     // Ranked on centred cosines; reported with the raw ones (thresholds are calibrated on them).
     let raw = units::raw_cosines(&segments);
     // The unit that ranks a hit for the polarity boost: by the query's words (measured on the
     // judged set); the unit shown may differ (below).
     let ranking_unit = units::shown_units(&segments, q.mode == Mode::Vector, &HashSet::new());
+    // The stored sentiment of every candidate's units, read once when the query states an
+    // opinion (the boost and the units shown need them); else only the hits' (below).
+    let candidate_units: Option<HashMap<(Key, usize), f32>> = match (opinion, head) {
+        (Some(_), Some(_)) => Some(unit_sentiments(shards, candidates.iter().copied())?),
+        _ => None,
+    };
     // The units of the polarity the query states (hybrid, with a head): shown first.
-    let agrees: HashSet<(Key, usize)> = match (opinion, head) {
-        (Some(want), Some(h)) => unit_sentiments(shards, candidates.iter().copied())?
-            .into_iter()
-            .filter(|(_, s)| h.polarity(*s) == want)
-            .map(|(k, _)| k)
+    let agrees: HashSet<(Key, usize)> = match (opinion, head, &candidate_units) {
+        (Some(want), Some(h), Some(units)) => units
+            .iter()
+            .filter(|(_, s)| h.polarity(**s) == want)
+            .map(|(k, _)| *k)
             .collect(),
         _ => HashSet::new(),
     };
@@ -556,7 +655,14 @@ fn run(
         let Some(h) = head else {
             return Ok(HashMap::new());
         };
-        let by_unit = unit_sentiments(shards, keys.iter().copied())?;
+        let read;
+        let by_unit = match &candidate_units {
+            Some(units) => units,
+            None => {
+                read = unit_sentiments(shards, keys.iter().copied())?;
+                &read
+            }
+        };
         let mut out: HashMap<Key, Polarity> =
             per_shard(shards, keys.iter().copied(), |s, docs| {
                 Ok(s.store.sentiments_of(docs)?)
@@ -586,18 +692,29 @@ fn run(
         .partition(|r| !units::contradicts_query(&segments, r.0));
     ranked.extend(after);
     let ranked: Vec<_> = ranked.into_iter().take(limit).collect();
+    clock.lap("ranking (fusion, polarity)");
     let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
-    let unit_polarity: HashMap<(Key, usize), Polarity> = match head {
-        Some(h) => unit_sentiments(shards, keys.iter().copied())?
+    let unit_polarity: HashMap<(Key, usize), Polarity> = match (head, candidate_units) {
+        (Some(h), Some(units)) => {
+            let hits: HashSet<Key> = keys.iter().copied().collect();
+            units
+                .into_iter()
+                .filter(|((k, _), _)| hits.contains(k))
+                .map(|(k, s)| (k, h.polarity(s)))
+                .collect()
+        }
+        (Some(h), None) => unit_sentiments(shards, keys.iter().copied())?
             .into_iter()
             .map(|(k, s)| (k, h.polarity(s)))
             .collect(),
-        None => HashMap::new(),
+        (None, _) => HashMap::new(),
     };
     let mut by_key: HashMap<Key, Verbatim> = per_shard(shards, keys.iter().copied(), |s, docs| {
         Ok(s.store.get_docs(docs)?.into_iter().map(|v| (v.doc, v)))
     })?;
     let sharded = shards.len() > 1;
+    drop(snapshots);
+    clock.lap("hits read");
     Ok(ranked
         .into_iter()
         .filter_map(|(key, score, bm25, cosine)| {
