@@ -272,3 +272,51 @@ fn the_hnsw_graph_finds_every_stored_vector_itself() {
     eprintln!("HNSW: {found}/{n} vectors found by themselves in the top 10");
     assert!(found as f64 >= 0.995 * n as f64, "{found}/{n}");
 }
+
+#[test]
+fn a_profiled_search_gives_the_same_hits_and_times_every_stage() {
+    let dir = workspace();
+    ingest_uci(dir.path());
+    let ws = Workspace::open(dir.path()).unwrap();
+    let model = SentenceTransformer::load(&model_dir(), &EmbedOptions::default()).unwrap();
+    let (ix, _) = ws.indexes().unwrap();
+    let grant = authorize(&Caller::Owner, Action::Search).unwrap();
+    let stages = [
+        "query embedding",
+        "sentiment and filter sets",
+        "text (BM25)",
+        "vector (graph walk, slots to verbatims)",
+        "candidates read as units",
+        "ranking (fusion, polarity)",
+        "hits read",
+    ];
+    for mode in [Mode::Hybrid, Mode::Text, Mode::Vector] {
+        let q = Query {
+            sentiment: None,
+            head: None,
+            text: "the battery died after a week".into(),
+            mode,
+            filter: Filter::default(),
+            limit: 10,
+        };
+        let plain = search(&grant, ws.raw_store(), &ix, Some(&model), &q).unwrap();
+        let (hits, profile) =
+            verbatim::retrieve::search_profiled(&grant, ws.raw_store(), &ix, Some(&model), &q)
+                .unwrap();
+        let ids = |h: &[verbatim::retrieve::Hit]| -> Vec<(String, f32)> {
+            h.iter().map(|h| (h.verbatim.id.clone(), h.score)).collect()
+        };
+        assert_eq!(ids(&hits), ids(&plain), "{mode:?}");
+        assert!(!hits.is_empty(), "{mode:?}");
+        let names: Vec<&str> = profile.stages.iter().map(|s| s.0).collect();
+        assert_eq!(names, stages, "{mode:?}");
+        assert!(profile.stages.iter().all(|s| s.1 >= 0.0));
+        if mode != Mode::Text {
+            assert!(profile.ms("query embedding") > 0.0, "{mode:?}: {profile:?}");
+        }
+    }
+    // The searches' read snapshots are over: a write on the same connection goes through.
+    drop(ix);
+    let mut ws = ws;
+    ws.raw_store_mut().begin_run("after-search.csv").unwrap();
+}
