@@ -41,6 +41,10 @@ pub(super) struct PrepareArgs {
     /// Longest text accepted, in UTF-8 bytes (as `ingest.max_text_bytes`).
     #[arg(long, value_name = "BYTES")]
     max_text_bytes: Option<usize>,
+    /// Do not cut rows into opinion units (the `units` columns stay null): the workspace's
+    /// first `themes` run then cuts and embeds them on its one machine.
+    #[arg(long)]
+    no_units: bool,
 }
 
 /// `verbatim assign`.
@@ -95,6 +99,7 @@ pub(super) fn cmd_prepare(g: &Global, a: PrepareArgs) -> Result<i32> {
         mapping,
         read,
         chunk: a.chunk,
+        units: !a.no_units,
     };
     let t = std::time::Instant::now();
     let stdout = std::io::stdout().lock();
@@ -112,9 +117,10 @@ pub(super) fn cmd_prepare(g: &Global, a: PrepareArgs) -> Result<i32> {
             eprintln!("warning: {w}");
         }
         eprintln!(
-            "prepare: {} rows: {} prepared, {} rejected ({:.1}s, key {})",
+            "prepare: {} rows: {} prepared ({} opinion units), {} rejected ({:.1}s, key {})",
             summary.rows,
             summary.prepared,
+            summary.units,
             summary.rejected,
             t.elapsed().as_secs_f64(),
             keys.key_id()

@@ -595,11 +595,16 @@ pub fn start_shards(
         listener::incoming(l, tls.clone()).map_err(|source| ServerError::Bind { addr, source })?
     };
     let (stop_tx, stop_rx) = oneshot::channel();
-    let handle_signals = opts.handle_signals;
+    // Registered now, before `start` returns and the CLI prints the address: a signal sent as
+    // soon as it is printed stops the server gracefully instead of killing the process.
+    let signals = opts.handle_signals.then(|| {
+        let _guard = runtime.enter();
+        Signals::register()
+    });
     let thread = std::thread::Builder::new()
         .name("verbatim-serve".into())
         .spawn(move || {
-            runtime.block_on(serve(shared, listener, stop_rx, handle_signals));
+            runtime.block_on(serve(shared, listener, stop_rx, signals));
             // Blocking jobs were awaited in `serve`; nothing is left to cut short here.
             runtime.shutdown_timeout(Duration::from_secs(1));
         })
@@ -688,25 +693,28 @@ async fn serve(
     shared: Arc<Shared>,
     listener: listener::Incoming,
     stop: oneshot::Receiver<()>,
-    handle_signals: bool,
+    signals: Option<Signals>,
 ) {
     tokio::spawn(retention_loop(shared.clone()));
     let app = routes::router(shared.clone());
     let signal = async move {
-        if handle_signals {
-            tokio::select! {
-                _ = stop => {}
-                _ = shutdown_signal() => {
-                    tracing::warn!("shutting down: finishing requests in flight (signal again to quit at once)");
-                    tokio::spawn(async {
-                        shutdown_signal().await;
-                        tracing::error!("second signal: quitting without waiting");
-                        std::process::exit(130);
-                    });
-                }
-            }
-        } else {
+        let Some(mut signals) = signals else {
             let _ = stop.await;
+            return;
+        };
+        let signalled = tokio::select! {
+            _ = stop => false,
+            _ = signals.recv() => true,
+        };
+        if signalled {
+            tracing::warn!(
+                "shutting down: finishing requests in flight (signal again to quit at once)"
+            );
+            tokio::spawn(async move {
+                signals.recv().await;
+                tracing::error!("second signal: quitting without waiting");
+                std::process::exit(130);
+            });
         }
     };
     if let Err(e) = axum::serve(listener, app)
@@ -720,26 +728,62 @@ async fn serve(
     shared.work.close();
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from [`Signals::register`] on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers (inside the runtime: `Runtime::enter`). From here on the signals
+    /// are queued for [`Signals::recv`] rather than killing the process.
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            let Signals { term, int } = self;
+            let term = async {
+                match term {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int {
+                    Some(i) => {
+                        i.recv().await;
+                    }
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = int => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

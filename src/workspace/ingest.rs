@@ -75,6 +75,10 @@ pub struct IngestSummary {
     pub dates_skipped: u64,
     /// File-level warnings (encoding fallback, ambiguous dates, missing optional columns).
     pub warnings: Vec<String>,
+    /// Opinion units stored with their vectors as `prepare` made them (`ingest --prepared`
+    /// only; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<u64>,
     /// Seconds spent reading, embedding, storing and indexing.
     pub timings: Timings,
 }
@@ -592,6 +596,7 @@ pub fn ingest_source_then(
         error_groups,
         dates_skipped,
         warnings,
+        units: None,
         timings,
     })
 }

@@ -32,7 +32,8 @@ use crate::embed::Embedder;
 use crate::index::SyncReport;
 use crate::ingest::RowError;
 use crate::pii;
-use crate::store::NewVerbatim;
+use crate::store::{NewVerbatim, StoredUnit};
+use crate::themes::units::{UNIT_INPUT, UNIT_INPUT_KEY};
 
 /// One shard of `S`: `index` in `0..count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,6 +197,13 @@ fn check_files(
                     "a row without error lacks its id, text, content hash or language",
                 ));
             }
+            if let Some(u) = r.units.iter().flatten().find(|u| u.vector.len() != dim) {
+                return Err(bad(&format!(
+                    "unit {}: a vector of {} values, the model's have {dim}",
+                    u.idx,
+                    u.vector.len()
+                )));
+            }
         }
     }
     Ok(())
@@ -232,6 +240,8 @@ pub fn ingest_prepared(
     let mut redacted = std::collections::BTreeMap::new();
     let mut good: Vec<NewVerbatim> = Vec::new();
     let mut first_seen: HashMap<String, (PathBuf, u64)> = HashMap::new();
+    // (id, prepared text, its units) of the rows that carry units.
+    let mut units: Vec<(String, String, Vec<StoredUnit>)> = Vec::new();
     for path in &files {
         for r in file_rows(path)? {
             if let Some(reason) = r.error {
@@ -264,6 +274,13 @@ pub fn ingest_prepared(
             for kind in r.pii_kinds {
                 *redacted.entry(kind).or_default() += 1;
             }
+            // Units cut by another rule than this binary's are left for `themes` to re-make.
+            if let Some(us) = r
+                .units
+                .filter(|_| r.units_input.as_deref() == Some(UNIT_INPUT))
+            {
+                units.push((id.clone(), r.text.clone().unwrap_or_default(), us));
+            }
             good.push(NewVerbatim {
                 content_hash: r.content_hash.expect("checked"),
                 id,
@@ -295,6 +312,9 @@ pub fn ingest_prepared(
         &mut timings,
         index,
     )?;
+    let t = Instant::now();
+    let stored_units = store_units(ws, units)?;
+    timings.store += t.elapsed().as_secs_f64();
     timings.total = t0.elapsed().as_secs_f64();
     Ok(IngestSummary {
         file: dir.to_path_buf(),
@@ -311,9 +331,46 @@ pub fn ingest_prepared(
         error_groups: Vec::new(),
         dates_skipped: 0,
         warnings: Vec::new(),
+        units: Some(stored_units),
         timings,
     })
 }
+
+/// Stores the prepared units of the rows now in the store, as a theme run would have made
+/// them (`themes::units::ensure_units`), so that `themes` and the search on units find them
+/// and embed nothing: only for a verbatim whose stored text is the text they were cut from
+/// and that has no current units yet (a re-run writes nothing). Returns how many units were
+/// stored.
+fn store_units(
+    ws: &mut Workspace,
+    units: Vec<(String, String, Vec<StoredUnit>)>,
+) -> Result<u64, PreparedIngestError> {
+    if units.is_empty() {
+        return Ok(0);
+    }
+    // Units made by another rule than the store's are dropped first, as a theme run does.
+    ws.store.reset_units_unless(UNIT_INPUT_KEY, UNIT_INPUT)?;
+    let mut by_doc: Vec<(i64, Vec<StoredUnit>)> = Vec::new();
+    for (id, text, us) in units {
+        match ws.store.get(&id)? {
+            Some(v) if v.text.as_str() == text => by_doc.push((v.doc, us)),
+            _ => {}
+        }
+    }
+    let docs: Vec<i64> = by_doc.iter().map(|d| d.0).collect();
+    let missing: std::collections::HashSet<i64> =
+        ws.store.docs_without_units(&docs)?.into_iter().collect();
+    by_doc.retain(|d| missing.contains(&d.0));
+    let mut stored = 0u64;
+    for chunk in by_doc.chunks(CHUNK) {
+        ws.store.put_units(chunk)?;
+        stored += chunk.iter().map(|d| d.1.len() as u64).sum::<u64>();
+    }
+    Ok(stored)
+}
+
+/// Verbatims' units per store transaction.
+const CHUNK: usize = 512;
 
 #[cfg(test)]
 mod tests {

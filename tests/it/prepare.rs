@@ -267,10 +267,18 @@ fn another_key_model_or_legacy_key_is_refused_and_nothing_is_written() {
         ws.path(),
         "model",
     );
-    let v2 = with_array(&out, "schema_version", &|n| {
-        Arc::new(arrow_array::Int32Array::from(vec![2; n])) as ArrayRef
-    });
-    refused("c", &v2, ws.path(), "schema version");
+    // Version 1 (before the unit columns) and a version from the future.
+    for v in [1, 3] {
+        let other_version = with_array(&out, "schema_version", &|n| {
+            Arc::new(arrow_array::Int32Array::from(vec![v; n])) as ArrayRef
+        });
+        refused(
+            &format!("c{v}"),
+            &other_version,
+            ws.path(),
+            "schema version",
+        );
+    }
     // The key file of another workspace cannot even be exported into place twice.
     let again = run(verbatim(ws.path())
         .args(["key", "export", "--for", "prepare", "--out"])

@@ -567,3 +567,107 @@ fn assign_on_prepared_rows_places_each_unit_as_a_shard_importing_the_model() {
     let err = stderr(&o);
     assert!(err.contains("other.json") && err.contains("model"), "{err}");
 }
+
+/// Every stored unit of a workspace, by verbatim id and place: (id, idx, start, end, content
+/// hash, vector bytes) — the "no unit" marker rows (idx −1) included.
+type UnitRow = (String, i64, i64, i64, String, Vec<u8>);
+
+fn stored_units(ws: &Path) -> Vec<UnitRow> {
+    let c = rusqlite::Connection::open_with_flags(
+        ws.join("store.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT v.id, u.idx, u.start_byte, u.end_byte, u.content_hash, u.vector \
+             FROM units u JOIN verbatims v ON v.doc = u.doc ORDER BY v.id, u.idx",
+        )
+        .unwrap();
+    s.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Issue 18 item 1, unit vectors on the executors: `prepare` cuts and embeds each row's opinion
+/// units exactly as the workspace's first theme run does (same spans, bit-identical vectors,
+/// whatever the batches), `ingest --prepared` stores them, and `themes` on that workspace
+/// embeds no unit; a re-run stores none again; `--no-units` leaves them to `themes`.
+#[test]
+fn prepared_units_are_the_ones_a_theme_run_makes_and_themes_embed_none() {
+    let (tmp, ws) = food_ws(0, 88);
+    ok(verbatim(&ws).args(["themes"]));
+    let want = stored_units(&ws);
+    let real = want.iter().filter(|u| u.1 >= 0).count();
+    assert!(
+        real > 88,
+        "{real} units for 88 reviews: some reviews have several"
+    );
+    let key = crate::prepare::export_key(&ws);
+    let csv = food_rows(tmp.path(), 0, 88);
+    let input = crate::prepare::csv_as_ipc(&csv);
+    let mapping = ["--text", "text", "--id", "id", "--date", "date"];
+    // Other batches than the theme run's: 7 rows per embedding call.
+    let prepared =
+        crate::prepare::prepare(&key, &[&mapping[..], &["--chunk", "7"]].concat(), &input);
+
+    let shard = crate::prepare::workspace_with_key_of(&ws);
+    let dir = shard.path().join("prepared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("part-0.arrow"), &prepared).unwrap();
+    let ingest = || {
+        json(&ok(verbatim(shard.path())
+            .args(["--json", "ingest", "--prepared"])
+            .arg(&dir)))
+    };
+    let s = ingest();
+    assert_eq!(s["units"].as_u64(), Some(real as u64), "{s}");
+    assert_eq!(
+        stored_units(shard.path()),
+        want,
+        "the workspace's own units, bit for bit"
+    );
+    let again = ingest();
+    assert_eq!(again["units"].as_u64(), Some(0), "{again}");
+
+    let o = run(verbatim(shard.path()).args(["--progress", "jsonl", "themes"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let steps: Vec<String> = crate::common::progress_events(&o)
+        .iter()
+        .filter_map(|e| e["step"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !steps.iter().any(|s| s == "embedding units"),
+        "themes embedded units the prepare made: {steps:?}"
+    );
+    assert_eq!(stored_units(shard.path()), want);
+
+    // Without units: the columns are null, nothing is stored, `themes` makes the same ones.
+    let bare = crate::prepare::prepare(&key, &[&mapping[..], &["--no-units"]].concat(), &input);
+    let other = crate::prepare::workspace_with_key_of(&ws);
+    let dir = other.path().join("prepared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("part-0.arrow"), &bare).unwrap();
+    let s = json(&ok(verbatim(other.path())
+        .args(["--json", "ingest", "--prepared"])
+        .arg(&dir)));
+    assert_eq!(s["units"].as_u64(), Some(0), "{s}");
+    assert!(stored_units(other.path()).is_empty());
+    let o = run(verbatim(other.path()).args(["--progress", "jsonl", "themes"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let embedded = crate::common::progress_events(&o)
+        .iter()
+        .any(|e| e["step"] == "embedding units");
+    assert!(embedded, "themes cut and embedded the units itself");
+    assert_eq!(stored_units(other.path()), want);
+}

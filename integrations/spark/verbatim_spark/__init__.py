@@ -3,7 +3,7 @@
 All logic stays in the `verbatim` binary: this module only hands each partition's Arrow
 batches to `verbatim prepare` on its standard input (`DataFrame.mapInArrow`) and yields the
 prepared batches it writes on its standard output. The result is a DataFrame of the prepared
-schema (`PREPARED_SCHEMA`, version 1), to be written as Parquet and stored with
+schema (`PREPARED_SCHEMA`, version 2), to be written as Parquet and stored with
 `verbatim ingest --prepared DIR [--shard i/S]`.
 
 The key file (`verbatim key export --for prepare`) must be a path every executor can read
@@ -43,13 +43,15 @@ def sample(df, n, seed, id_col="id"):
     rank = F.substring(F.sha2(F.concat(prefix, F.encode(F.col(id_col), "UTF-8")), 256), 1, 16)
     return df.withColumn("_rank", rank).orderBy("_rank", id_col).limit(n).drop("_rank")
 
-#: The prepared schema (version 1) as Spark DDL, column for column what `verbatim prepare`
-#: writes (see `src/workspace/prepare/schema.rs`).
+#: The prepared schema (version 2) as Spark DDL, column for column what `verbatim prepare`
+#: writes (see `src/workspace/prepare/schema.rs`): version 2 adds each row's opinion units
+#: (spans as JSON, their vectors one after the other, the rule that cut them).
 PREPARED_SCHEMA = (
     "line long, id string, text string, respondent string, respondent_key string, "
     "ts long, score double, language string, fields string, content_hash string, "
     "pii_kinds string, vector array<float>, error string, schema_version int, "
-    "model string, key_id string"
+    "model string, key_id string, units string, unit_vectors array<float>, "
+    "units_input string"
 )
 
 

@@ -166,15 +166,32 @@ pub fn assign(
         .filter(|r| r.error.is_none() && r.id.is_some() && r.text.is_some())
         .collect();
     for part in good.chunks(chunk.max(1)) {
+        // Rows prepared with their units (and by this binary's rule) are placed as they are;
+        // the others are cut and embedded here.
+        fn given(r: &PreparedRow) -> Option<&Vec<crate::store::StoredUnit>> {
+            r.units
+                .as_ref()
+                .filter(|_| r.units_input.as_deref() == Some(units::UNIT_INPUT))
+        }
         let docs: Vec<(units::UnitDoc<'_>, Vec<units::UnitSpan>)> = part
             .iter()
             .enumerate()
+            .filter(|(_, r)| given(r).is_none())
             .map(|(i, r)| {
                 let text = r.text.as_deref().unwrap_or_default();
                 ((i as i64, text, r.vector.as_deref()), units::split(text))
             })
             .collect();
-        let made = units::embed_units(embedder, &docs).map_err(PrepareError::from)?;
+        let mut cut = units::embed_units(embedder, &docs)
+            .map_err(PrepareError::from)?
+            .into_iter();
+        let made: Vec<Vec<crate::store::StoredUnit>> = part
+            .iter()
+            .map(|r| match given(r) {
+                Some(us) => us.clone(),
+                None => cut.next().expect("one list of units per row cut here"),
+            })
+            .collect();
         let mut placed: Vec<(usize, AspectUnit)> = Vec::new();
         for (i, (r, us)) in part.iter().zip(&made).enumerate() {
             let text = r.text.as_deref().unwrap_or_default();

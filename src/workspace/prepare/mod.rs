@@ -36,6 +36,7 @@ use arrow_ipc::writer::StreamWriter;
 use crate::embed::{Embedder, TextKind};
 use crate::ingest::{self, Mapping, ReadOptions};
 use crate::pii::{self, vault::HashKeys};
+use crate::themes::units;
 use crate::workspace::ingest::redact_record;
 
 /// What a prepare stream is called in row messages (`<stdin>:12: no text`).
@@ -96,6 +97,9 @@ pub struct PrepareOptions {
     pub read: ReadOptions,
     /// Rows per output batch (and per embedding call).
     pub chunk: usize,
+    /// Cut each row into opinion units and embed them (the `units` columns): what the
+    /// workspace's first theme run would do, done here so no node does it again.
+    pub units: bool,
 }
 
 /// What one prepare did.
@@ -107,6 +111,8 @@ pub struct PrepareSummary {
     pub prepared: u64,
     /// Rows rejected (an `error` row each).
     pub rejected: u64,
+    /// Opinion units made (0 without [`PrepareOptions::units`]).
+    pub units: u64,
     /// Spans of personal data replaced, per kind.
     pub redacted: BTreeMap<pii::PiiKind, u64>,
     /// Reader warnings (missing optional columns, ambiguous dates).
@@ -165,6 +171,31 @@ pub fn prepare(
         let mut vectors = embedder.embed(&texts, TextKind::Passage)?.into_iter();
         for r in chunk.iter_mut().filter(|r| r.error.is_none()) {
             r.vector = vectors.next();
+        }
+        if opts.units {
+            // The units a workspace's theme run makes for the stored row (`ensure_units`):
+            // the same split of the same redacted text, the whole text reusing its vector.
+            let good: Vec<usize> = (0..chunk.len())
+                .filter(|&i| chunk[i].error.is_none() && chunk[i].text.is_some())
+                .collect();
+            let made = {
+                let docs: Vec<(units::UnitDoc<'_>, Vec<units::UnitSpan>)> = good
+                    .iter()
+                    .map(|&i| {
+                        let text = chunk[i].text.as_deref().unwrap_or_default();
+                        (
+                            (i as i64, text, chunk[i].vector.as_deref()),
+                            units::split(text),
+                        )
+                    })
+                    .collect();
+                units::embed_units(embedder, &docs)?
+            };
+            for (i, us) in good.into_iter().zip(made) {
+                summary.units += us.len() as u64;
+                chunk[i].units = Some(us);
+                chunk[i].units_input = Some(units::UNIT_INPUT.to_string());
+            }
         }
         let batch = schema::to_batch(&out_schema, chunk, &meta).map_err(arrow_out)?;
         writer.write(&batch).map_err(arrow_out)?;

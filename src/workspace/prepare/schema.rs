@@ -19,11 +19,20 @@
 //! | `schema_version` | Int32 (int) | [`SCHEMA_VERSION`] |
 //! | `model` | Utf8 | the embedding model's fingerprint |
 //! | `key_id` | Utf8 | [`crate::pii::vault::HashKeys::key_id`] |
+//! | `units` | Utf8 | the opinion units of `text`: a JSON array of `[start, end]` byte spans |
+//! | `unit_vectors` | List<Float32> | the units' embeddings, one after the other (units × dimension) |
+//! | `units_input` | Utf8 | the rule that cut and embedded them ([`crate::themes::units::UNIT_INPUT`]) |
 //!
-//! The last three are the same on every row: columns rather than schema metadata, because a
+//! `schema_version`, `model` and `key_id` are the same on every row: columns rather than schema metadata, because a
 //! Spark DataFrame (and so the Parquet it writes) keeps no Arrow metadata. Every column is
 //! nullable, as Spark declares them. The reader accepts the types a Parquet round trip gives
 //! (`LargeUtf8`/`Utf8View` strings, `Int32` longs, `LargeList`/`FixedSizeList` vectors).
+//!
+//! The unit columns (version 2) are what a workspace's first theme run would make for the row
+//! (`themes::units::split` and `embed_units`: the whole text as its only unit reuses `vector`),
+//! made on the executors so that `ingest --prepared` stores them and no node embeds units again
+//! (the themes and the search on units read them). Null on an error row and with `prepare
+//! --no-units`; an empty array is a row with no unit, as a workspace records it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,13 +49,15 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use super::PrepareError;
 use crate::ingest::Record;
 use crate::pii::PiiKind;
+use crate::store::StoredUnit;
 use crate::workspace::ingest::RedactedRecord;
 
-/// The version of the prepared schema; `ingest --prepared` refuses any other.
-pub const SCHEMA_VERSION: i32 = 1;
+/// The version of the prepared schema; `ingest --prepared` refuses any other. 2: the unit
+/// columns.
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The prepared columns, in order, with their Arrow types.
-pub const COLUMNS: [(&str, Kind); 16] = [
+pub const COLUMNS: [(&str, Kind); 19] = [
     ("line", Kind::Long),
     ("id", Kind::Str),
     ("text", Kind::Str),
@@ -63,6 +74,9 @@ pub const COLUMNS: [(&str, Kind); 16] = [
     ("schema_version", Kind::Int),
     ("model", Kind::Str),
     ("key_id", Kind::Str),
+    ("units", Kind::Str),
+    ("unit_vectors", Kind::Vector),
+    ("units_input", Kind::Str),
 ];
 
 /// A column's type.
@@ -115,6 +129,10 @@ pub struct PreparedRow {
     pub model: String,
     /// The key id.
     pub key_id: String,
+    /// The row's opinion units with their vectors, when made (`units` is null otherwise).
+    pub units: Option<Vec<StoredUnit>>,
+    /// The rule that made [`PreparedRow::units`].
+    pub units_input: Option<String>,
 }
 
 /// The constant columns of one prepare.
@@ -182,11 +200,15 @@ pub(super) fn to_batch(
         Arc::new(rows.iter().map(f).collect::<StringArray>())
     };
     let json_of = |v: serde_json::Result<String>| v.expect("maps and kinds serialise");
-    let mut vectors = ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::Float32,
-        true,
-    )));
+    let list = || {
+        ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
+            "item",
+            DataType::Float32,
+            true,
+        )))
+    };
+    let mut vectors = list();
+    let mut unit_vectors = list();
     for r in rows {
         match &r.vector {
             Some(v) => {
@@ -194,6 +216,15 @@ pub(super) fn to_batch(
                 vectors.append(true);
             }
             None => vectors.append(false),
+        }
+        match &r.units {
+            Some(units) => {
+                for u in units {
+                    unit_vectors.values().append_slice(&u.vector);
+                }
+                unit_vectors.append(true);
+            }
+            None => unit_vectors.append(false),
         }
     }
     let columns: Vec<ArrayRef> = vec![
@@ -225,6 +256,14 @@ pub(super) fn to_batch(
         )),
         strs(&|_| Some(meta.model.clone())),
         strs(&|_| Some(meta.key_id.clone())),
+        strs(&|r| {
+            r.units.as_ref().map(|us| {
+                let spans: Vec<[usize; 2]> = us.iter().map(|u| [u.start, u.end]).collect();
+                json_of(serde_json::to_string(&spans))
+            })
+        }),
+        Arc::new(unit_vectors.finish()),
+        strs(&|r| r.units.as_ref().and(r.units_input.clone())),
     ];
     RecordBatch::try_new(schema.clone(), columns)
 }
@@ -283,12 +322,66 @@ fn vector_at(a: &dyn Array, i: usize) -> Result<Option<Vec<f32>>, String> {
         DataType::List(_) => a.as_list::<i32>().value(i),
         DataType::LargeList(_) => a.as_list::<i64>().value(i),
         DataType::FixedSizeList(_, _) => a.as_fixed_size_list().value(i),
-        other => return Err(format!("the vector column holds {other}")),
+        other => return Err(format!("a vector column holds {other}")),
     };
     if values.null_count() > 0 || values.data_type() != &DataType::Float32 {
         return Err("a vector holds nulls or is not float32".into());
     }
     Ok(Some(values.as_primitive::<Float32Type>().values().to_vec()))
+}
+
+/// The units of a row from its `units` spans and `unit_vectors` (each unit's vector in turn):
+/// `None` when the row has none; an error when the two do not fit together or a span is not
+/// a span of `text` (out of it, reversed, or not on a character boundary).
+fn units_at(
+    spans: Option<String>,
+    vectors: Option<Vec<f32>>,
+    text: Option<&str>,
+) -> Result<Option<Vec<StoredUnit>>, String> {
+    let Some(spans) = spans else {
+        return Ok(None);
+    };
+    let spans: Vec<(usize, usize)> = serde_json::from_str(&spans)
+        .map_err(|e| format!("`units` is not a list of [start, end] spans: {e}"))?;
+    let vectors = vectors.unwrap_or_default();
+    if spans.is_empty() {
+        return match vectors.is_empty() {
+            true => Ok(Some(Vec::new())),
+            false => Err("`unit_vectors` holds values for no unit".into()),
+        };
+    }
+    if vectors.is_empty() || vectors.len() % spans.len() != 0 {
+        return Err(format!(
+            "`unit_vectors` holds {} values for {} units",
+            vectors.len(),
+            spans.len()
+        ));
+    }
+    let text = text.unwrap_or_default();
+    let dim = vectors.len() / spans.len();
+    spans
+        .iter()
+        .enumerate()
+        .map(|(idx, &(start, end))| {
+            if start > end
+                || end > text.len()
+                || !text.is_char_boundary(start)
+                || !text.is_char_boundary(end)
+            {
+                return Err(format!(
+                    "unit {idx}: [{start}, {end}] is not a span of the row's text ({} bytes)",
+                    text.len()
+                ));
+            }
+            Ok(StoredUnit {
+                idx,
+                start,
+                end,
+                vector: vectors[idx * dim..(idx + 1) * dim].to_vec(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(Some)
 }
 
 /// The rows of one prepared batch; an error names the column and the row.
@@ -316,6 +409,11 @@ pub fn rows_of(batch: &RecordBatch) -> Result<Vec<PreparedRow>, String> {
         c("model")?,
         c("key_id")?,
     );
+    // The unit columns came with version 2: a version-1 file has none (and is refused by
+    // `ingest --prepared` for its version, with that message rather than a missing column).
+    let units = batch.column_by_name("units").map(|c| c.as_ref());
+    let unit_vectors = batch.column_by_name("unit_vectors").map(|c| c.as_ref());
+    let units_input = batch.column_by_name("units_input").map(|c| c.as_ref());
     (0..batch.num_rows())
         .map(|i| {
             let at = |e: String| format!("row {}: {e}", i + 1);
@@ -328,10 +426,19 @@ pub fn rows_of(batch: &RecordBatch) -> Result<Vec<PreparedRow>, String> {
                 };
             let fields = json(string_at(fields, i).map_err(at)?, "fields").map_err(at)?;
             let kinds = json(string_at(pii_kinds, i).map_err(at)?, "pii_kinds").map_err(at)?;
+            let text = string_at(text, i).map_err(at)?;
+            let opt_str = |a: Option<&dyn Array>| a.map(|a| string_at(a, i)).transpose();
+            let spans = opt_str(units).map_err(at)?.flatten();
+            let unit_vecs = unit_vectors
+                .map(|a| vector_at(a, i))
+                .transpose()
+                .map_err(at)?
+                .flatten();
+            let units = units_at(spans, unit_vecs, text.as_deref()).map_err(at)?;
             Ok(PreparedRow {
                 line: long_at(line, i).map_err(at)?.unwrap_or(0).max(0) as u64,
                 id: string_at(id, i).map_err(at)?,
-                text: string_at(text, i).map_err(at)?,
+                text,
                 respondent: string_at(respondent, i).map_err(at)?,
                 respondent_key: string_at(respondent_key, i).map_err(at)?,
                 ts: long_at(ts, i).map_err(at)?,
@@ -353,6 +460,8 @@ pub fn rows_of(batch: &RecordBatch) -> Result<Vec<PreparedRow>, String> {
                 schema_version: long_at(version, i).map_err(at)?.unwrap_or(-1) as i32,
                 model: string_at(model, i).map_err(at)?.unwrap_or_default(),
                 key_id: string_at(key_id, i).map_err(at)?.unwrap_or_default(),
+                units,
+                units_input: opt_str(units_input).map_err(at)?.flatten(),
             })
         })
         .collect()
@@ -417,5 +526,45 @@ pub fn read_prepared_file(path: &Path) -> Result<Vec<RecordBatch>, PrepareError>
             .map_err(|e| err(e.to_string()))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_are_read_back_only_when_spans_and_vectors_fit_the_text() {
+        let text = Some("Great taste. Box crushé.");
+        let two = Some("[[0, 12], [13, 25]]".to_string());
+        let got = units_at(two.clone(), Some(vec![1.0, 2.0, 3.0, 4.0]), text)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[1].idx, got[1].start, got[1].end), (1, 13, 25));
+        assert_eq!(got[1].vector, vec![3.0, 4.0]);
+        // No units column value: none; an empty list: a row with no unit.
+        assert_eq!(units_at(None, None, text).unwrap(), None);
+        assert_eq!(
+            units_at(Some("[]".into()), None, text).unwrap(),
+            Some(Vec::new())
+        );
+        for (spans, vectors, why) in [
+            (
+                two.clone(),
+                Some(vec![1.0, 2.0, 3.0]),
+                "3 values for 2 units",
+            ),
+            (two.clone(), None, "0 values for 2 units"),
+            (Some("[]".into()), Some(vec![1.0]), "for no unit"),
+            (Some("[[0, 40]]".into()), Some(vec![1.0]), "not a span"),
+            (Some("[[5, 2]]".into()), Some(vec![1.0]), "not a span"),
+            // Inside the 2-byte "é": not on a character boundary.
+            (Some("[[0, 23]]".into()), Some(vec![1.0]), "not a span"),
+            (Some("{\"a\": 1}".into()), Some(vec![1.0]), "not a list"),
+        ] {
+            let e = units_at(spans.clone(), vectors, text).unwrap_err();
+            assert!(e.contains(why), "{spans:?}: {e}");
+        }
     }
 }
