@@ -273,3 +273,21 @@ pub fn v5_workspace() -> (tempfile::TempDir, PathBuf) {
     .unwrap();
     (tmp, ws)
 }
+
+/// Every row `sql` selects from a workspace's store (opened read-only), each made by `row`.
+pub fn store_rows<T>(
+    ws: &Path,
+    sql: &str,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let c = rusqlite::Connection::open_with_flags(
+        ws.join("store.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut s = c.prepare(sql).unwrap();
+    s.query_map([], row)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}

@@ -96,34 +96,25 @@ type StoredRow = (
 );
 
 fn stored(ws: &Path) -> Vec<StoredRow> {
-    let c = rusqlite::Connection::open_with_flags(
-        ws.join("store.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    store_rows(
+        ws,
+        "SELECT v.id, v.text, v.respondent, v.ts, v.score, v.language, v.fields, \
+         v.content_hash, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc \
+         ORDER BY v.id",
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        },
     )
-    .unwrap();
-    let mut s = c
-        .prepare(
-            "SELECT v.id, v.text, v.respondent, v.ts, v.score, v.language, v.fields, \
-             v.content_hash, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc \
-             ORDER BY v.id",
-        )
-        .unwrap();
-    s.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 pub(crate) fn export_key(ws: &Path) -> PathBuf {

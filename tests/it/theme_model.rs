@@ -573,30 +573,21 @@ fn assign_on_prepared_rows_places_each_unit_as_a_shard_importing_the_model() {
 type UnitRow = (String, i64, i64, i64, String, Vec<u8>);
 
 fn stored_units(ws: &Path) -> Vec<UnitRow> {
-    let c = rusqlite::Connection::open_with_flags(
-        ws.join("store.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    crate::common::store_rows(
+        ws,
+        "SELECT v.id, u.idx, u.start_byte, u.end_byte, u.content_hash, u.vector \
+         FROM units u JOIN verbatims v ON v.doc = u.doc ORDER BY v.id, u.idx",
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
     )
-    .unwrap();
-    let mut s = c
-        .prepare(
-            "SELECT v.id, u.idx, u.start_byte, u.end_byte, u.content_hash, u.vector \
-             FROM units u JOIN verbatims v ON v.doc = u.doc ORDER BY v.id, u.idx",
-        )
-        .unwrap();
-    s.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 /// Issue 18 item 1, unit vectors on the executors: `prepare` cuts and embeds each row's opinion
