@@ -616,71 +616,131 @@ pub(crate) fn store_rows(
     timings: &mut Timings,
     index: impl FnOnce(&Workspace) -> Result<SyncReport, WorkspaceError>,
 ) -> Result<RunRecord, IngestRunError> {
-    // Unchanged rows cost nothing: no embedding, no write.
-    let ids: Vec<&str> = good.iter().map(|v| v.id.as_str()).collect();
-    let existing = ws.store.content_hashes(&ids)?;
-    let (unchanged, mut todo): (Vec<_>, Vec<_>) = good
-        .into_iter()
-        .partition(|v| existing.get(&v.id) == Some(&v.content_hash));
-
-    let run = ws.store.begin_run(source)?;
-    let mut rec = RunRecord {
-        source: source.to_string(),
-        unchanged: unchanged.len() as u64,
-        rejected: errors.len() as u64,
-        ..Default::default()
-    };
+    let mut writer = RowWriter::begin(ws, source)?;
+    let todo = writer.skip_unchanged(ws, good)?;
     if !todo.is_empty() {
         progress.start("embedding", todo.len() as u64);
     }
-    let chunk = ws.config.ingest.chunk_size.max(1);
-    for batch in todo.chunks_mut(chunk) {
-        let t = Instant::now();
-        let missing: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch[i].vector.is_empty())
-            .collect();
-        if !missing.is_empty() {
-            let texts: Vec<&str> = missing.iter().map(|&i| batch[i].text.as_str()).collect();
-            let vectors = embedder.embed(&texts, TextKind::Passage)?;
-            for (&i, vec) in missing.iter().zip(vectors) {
-                batch[i].vector = vec;
-            }
-        }
-        timings.embed += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for outcome in ws.store.upsert_batch(run, batch)? {
-            match outcome {
-                Upsert::Stored => rec.stored += 1,
-                Upsert::Updated => rec.updated += 1,
-                Upsert::Unchanged => rec.unchanged += 1,
-            }
-        }
-        timings.store += t.elapsed().as_secs_f64();
-        progress.advance(batch.len() as u64);
-    }
-    if !todo.is_empty() {
+    let any = !todo.is_empty();
+    writer.write(ws, embedder, todo, progress, timings)?;
+    if any {
         progress.finish();
     }
-    let errs: Vec<(String, u64, String)> = errors
-        .iter()
-        .map(|e| {
-            let reason = pii::redact(&e.reason).into_string();
-            (e.path.display().to_string(), e.line, reason)
+    writer.finish(ws, errors, progress, timings, index)
+}
+
+/// One ingest run's writes, possibly in several parts (`ingest --prepared` writes file by
+/// file, so a large prepared set is never held whole): begun once, rows written as they come,
+/// finished once with the rejected rows, then the indexes brought up.
+pub(crate) struct RowWriter {
+    run: i64,
+    rec: RunRecord,
+}
+
+impl RowWriter {
+    /// Begins the run that records the rows written for `source`.
+    pub(crate) fn begin(ws: &mut Workspace, source: &str) -> Result<RowWriter, IngestRunError> {
+        let run = ws.store.begin_run(source)?;
+        Ok(RowWriter {
+            run,
+            rec: RunRecord {
+                source: source.to_string(),
+                ..Default::default()
+            },
         })
-        .collect();
-    ws.store.finish_run(run, &rec, &errs)?;
-    let t = Instant::now();
-    // The verbatims this ingest wrote; the indexes may also replay changes an interrupted
-    // command left, so the step's count is what they applied, when larger.
-    let written = rec.stored + rec.updated;
-    if written > 0 {
-        progress.start("indexing", written);
     }
-    let sync = index(ws)?;
-    if written > 0 {
-        progress.advance((sync.text.max(sync.vectors) as u64).max(written));
-        progress.finish();
+
+    /// Counts and drops the rows whose content hash is already stored (unchanged rows cost
+    /// nothing: no embedding, no write); returns the others.
+    pub(crate) fn skip_unchanged(
+        &mut self,
+        ws: &Workspace,
+        good: Vec<NewVerbatim>,
+    ) -> Result<Vec<NewVerbatim>, IngestRunError> {
+        let ids: Vec<&str> = good.iter().map(|v| v.id.as_str()).collect();
+        let existing = ws.store.content_hashes(&ids)?;
+        let (unchanged, todo): (Vec<_>, Vec<_>) = good
+            .into_iter()
+            .partition(|v| existing.get(&v.id) == Some(&v.content_hash));
+        self.rec.unchanged += unchanged.len() as u64;
+        Ok(todo)
     }
-    timings.index = t.elapsed().as_secs_f64();
-    Ok(rec)
+
+    /// Embeds the rows without a vector and writes them in chunks, one transaction each,
+    /// advancing `progress` by each chunk. A chunk's rows (texts, vectors) are dropped once
+    /// written: memory holds one chunk of vectors, not the run's.
+    pub(crate) fn write(
+        &mut self,
+        ws: &mut Workspace,
+        embedder: &dyn Embedder,
+        todo: Vec<NewVerbatim>,
+        progress: &dyn Progress,
+        timings: &mut Timings,
+    ) -> Result<(), IngestRunError> {
+        let chunk = ws.config.ingest.chunk_size.max(1);
+        let mut rows = todo.into_iter();
+        loop {
+            let mut batch: Vec<NewVerbatim> = rows.by_ref().take(chunk).collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let t = Instant::now();
+            let missing: Vec<usize> = (0..batch.len())
+                .filter(|&i| batch[i].vector.is_empty())
+                .collect();
+            if !missing.is_empty() {
+                let texts: Vec<&str> = missing.iter().map(|&i| batch[i].text.as_str()).collect();
+                let vectors = embedder.embed(&texts, TextKind::Passage)?;
+                for (&i, vec) in missing.iter().zip(vectors) {
+                    batch[i].vector = vec;
+                }
+            }
+            timings.embed += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for outcome in ws.store.upsert_batch(self.run, &batch)? {
+                match outcome {
+                    Upsert::Stored => self.rec.stored += 1,
+                    Upsert::Updated => self.rec.updated += 1,
+                    Upsert::Unchanged => self.rec.unchanged += 1,
+                }
+            }
+            timings.store += t.elapsed().as_secs_f64();
+            progress.advance(batch.len() as u64);
+        }
+    }
+
+    /// Records the run with its rejected rows (reasons redacted), then `index` brings the
+    /// indexes up.
+    pub(crate) fn finish(
+        mut self,
+        ws: &mut Workspace,
+        errors: &[RowError],
+        progress: &dyn Progress,
+        timings: &mut Timings,
+        index: impl FnOnce(&Workspace) -> Result<SyncReport, WorkspaceError>,
+    ) -> Result<RunRecord, IngestRunError> {
+        self.rec.rejected = errors.len() as u64;
+        let errs: Vec<(String, u64, String)> = errors
+            .iter()
+            .map(|e| {
+                let reason = pii::redact(&e.reason).into_string();
+                (e.path.display().to_string(), e.line, reason)
+            })
+            .collect();
+        ws.store.finish_run(self.run, &self.rec, &errs)?;
+        let t = Instant::now();
+        // The verbatims this ingest wrote; the indexes may also replay changes an interrupted
+        // command left, so the step's count is what they applied, when larger.
+        let written = self.rec.stored + self.rec.updated;
+        if written > 0 {
+            progress.start("indexing", written);
+        }
+        let sync = index(ws)?;
+        if written > 0 {
+            progress.advance((sync.text.max(sync.vectors) as u64).max(written));
+            progress.finish();
+        }
+        timings.index = t.elapsed().as_secs_f64();
+        Ok(self.rec)
+    }
 }

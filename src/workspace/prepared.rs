@@ -7,8 +7,10 @@
 //! model or key would store vectors that cannot be compared or pseudonyms that do not match.
 //!
 //! *Same rows as `ingest`*: the prepared values go through the same tail
-//! ([`super::ingest::store_rows`]): unchanged rows (same content hash) are skipped, the others
-//! written in chunks, one transaction each, then the indexes caught up. The text is redacted
+//! ([`super::ingest::RowWriter`]): unchanged rows (same content hash) are skipped, the others
+//! written in chunks, one transaction each, then the indexes caught up. The set is read file by
+//! file after the check, and each file's rows and units stored before the next is read: memory
+//! holds one file's rows (Spark writes many part files), not the set's. The text is redacted
 //! again on the way in (idempotent: a placeholder never triggers a detection), so the store's
 //! `Redacted` text is made here, as everywhere, by `pii::redact`. A respondent value that is a
 //! survey-link token is found by its keyed hash (`respondent_key`) among the workspace's tokens.
@@ -25,13 +27,14 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::ingest::{respondent_key, store_rows, IngestRunError, IngestSummary, Progress, Timings};
+use super::ingest::{respondent_key, IngestRunError, IngestSummary, Progress, RowWriter, Timings};
 use super::prepare::{self, PrepareError, PreparedRow, SCHEMA_VERSION};
 use super::{Workspace, WorkspaceError};
 use crate::embed::Embedder;
 use crate::index::SyncReport;
 use crate::ingest::RowError;
 use crate::pii;
+use crate::progress::NoProgress;
 use crate::store::{NewVerbatim, StoredUnit};
 use crate::themes::units::{UNIT_INPUT, UNIT_INPUT_KEY};
 
@@ -134,9 +137,11 @@ fn check_files(
     model: &str,
     key_id: &str,
     dim: usize,
-) -> Result<(), PreparedIngestError> {
+) -> Result<u64, PreparedIngestError> {
+    let mut rows = 0u64;
     for path in files {
         for r in file_rows(path)? {
+            rows += 1;
             let refuse =
                 |what, found: String, expected: String, hint| PreparedIngestError::Refused {
                     path: path.clone(),
@@ -206,7 +211,7 @@ fn check_files(
             }
         }
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// Ingests the prepared files of `dir` (or one shard of them) into the workspace.
@@ -222,11 +227,13 @@ pub fn ingest_prepared(
     let _lock = ws.lock()?;
     let files = prepare::prepared_files(dir)?;
     let key_id = ws.vault.hash_keys().key_id();
-    check_files(&files, embedder.fingerprint(), &key_id, embedder.dim())?;
+    let in_files = check_files(&files, embedder.fingerprint(), &key_id, embedder.dim())?;
     ws.store.check_model(embedder.fingerprint())?;
-    let read_secs = t0.elapsed().as_secs_f64();
+    let mut timings = Timings {
+        read: t0.elapsed().as_secs_f64(),
+        ..Timings::default()
+    };
 
-    let t = Instant::now();
     // Survey-link tokens by their keyed hash (the only form a prepared row carries).
     let links: HashMap<String, String> = ws
         .store
@@ -238,12 +245,20 @@ pub fn ingest_prepared(
     let mut rows = 0u64;
     let mut errors: Vec<RowError> = Vec::new();
     let mut redacted = std::collections::BTreeMap::new();
-    let mut good: Vec<NewVerbatim> = Vec::new();
     let mut first_seen: HashMap<String, (PathBuf, u64)> = HashMap::new();
-    // (id, prepared text, its units) of the rows that carry units.
-    let mut units: Vec<(String, String, Vec<StoredUnit>)> = Vec::new();
+    let source = dir.display().to_string();
+    let mut writer = RowWriter::begin(ws, &source)?;
+    let mut stored_units = 0u64;
+    // File by file: one file's rows (and their vectors) in memory at a time, not the set's.
+    progress.start("storing rows", in_files);
     for path in &files {
-        for r in file_rows(path)? {
+        let t = Instant::now();
+        let mut good: Vec<NewVerbatim> = Vec::new();
+        // (id, prepared text, its units) of the rows that carry units.
+        let mut units: Vec<(String, String, Vec<StoredUnit>)> = Vec::new();
+        let file = file_rows(path)?;
+        let read = file.len() as u64;
+        for r in file {
             if let Some(reason) = r.error {
                 if keep_errors {
                     rows += 1;
@@ -295,26 +310,17 @@ pub fn ingest_prepared(
                 vector: r.vector.expect("checked"),
             });
         }
+        timings.redact += t.elapsed().as_secs_f64();
+        let todo = writer.skip_unchanged(ws, good)?;
+        // Rows with their vector: nothing is embedded, `write` only stores them.
+        writer.write(ws, embedder, todo, &NoProgress, &mut timings)?;
+        let t = Instant::now();
+        stored_units += store_units(ws, units)?;
+        timings.store += t.elapsed().as_secs_f64();
+        progress.advance(read);
     }
-    let mut timings = Timings {
-        read: read_secs,
-        redact: t.elapsed().as_secs_f64(),
-        ..Timings::default()
-    };
-    let source = dir.display().to_string();
-    let rec = store_rows(
-        ws,
-        embedder,
-        &source,
-        good,
-        &errors,
-        progress,
-        &mut timings,
-        index,
-    )?;
-    let t = Instant::now();
-    let stored_units = store_units(ws, units)?;
-    timings.store += t.elapsed().as_secs_f64();
+    progress.finish();
+    let rec = writer.finish(ws, &errors, progress, &mut timings, index)?;
     timings.total = t0.elapsed().as_secs_f64();
     Ok(IngestSummary {
         file: dir.to_path_buf(),

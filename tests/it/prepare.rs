@@ -201,6 +201,56 @@ fn prepared_rows_store_what_ingest_stores_bit_for_bit() {
         );
     }
     assert!(!shards[0].is_empty() && !shards[1].is_empty());
+
+    // One file per record batch (5, 5 and 2 rows), as a Spark job writes a part per task: the
+    // set is stored file by file (one file's rows in memory at a time), the same rows; the
+    // progress advances by each file, then the indexes are caught up once.
+    let parts = batches_as_files(&out);
+    assert_eq!(
+        parts.len(),
+        3,
+        "prepare --chunk 5 on 12 rows writes 3 batches"
+    );
+    let multi = workspace_with_key_of(plain.path());
+    let dir = multi.path().join("prepared");
+    std::fs::create_dir(&dir).unwrap();
+    for (i, p) in parts.iter().enumerate() {
+        std::fs::write(dir.join(format!("part-{i:05}.arrow")), p).unwrap();
+    }
+    let o = run(verbatim(multi.path())
+        .args(["--progress", "jsonl", "--json", "ingest", "--prepared"])
+        .arg(&dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = progress_events(&o);
+    let advances: Vec<u64> = events
+        .iter()
+        .filter(|e| e["step"] == "storing rows" && e["event"] == "progress")
+        .map(|e| e["done"].as_u64().unwrap())
+        .collect();
+    assert_eq!(advances, [5, 10, 12], "{events:?}");
+    let steps = finished_steps(&events);
+    assert_eq!(
+        steps.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["storing rows", "indexing"],
+        "nothing embedded: {steps:?}"
+    );
+    assert_eq!(stored(multi.path()), got);
+}
+
+/// The output of `prepare`, one Arrow IPC stream per record batch.
+fn batches_as_files(prepared: &[u8]) -> Vec<Vec<u8>> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(prepared, None).unwrap();
+    let schema = reader.schema();
+    reader
+        .map(|b| {
+            let mut out = Vec::new();
+            let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).unwrap();
+            w.write(&b.unwrap()).unwrap();
+            w.finish().unwrap();
+            drop(w);
+            out
+        })
+        .collect()
 }
 
 /// The output of `prepare`, rewritten with one column's every value `value`.
