@@ -344,9 +344,9 @@ pub fn ingest_prepared(
 
 /// Stores the prepared units of the rows now in the store, as a theme run would have made
 /// them (`themes::units::ensure_units`), so that `themes` and the search on units find them
-/// and embed no unit (`themes` still embeds multi-sentence verbatims' sentence vectors): only for a verbatim whose stored text is the text they were cut from
-/// and that has no current units yet (a re-run writes nothing). Returns how many units were
-/// stored.
+/// and embed no unit (`themes` still embeds multi-sentence verbatims' sentence vectors): only
+/// for a verbatim whose stored text is the text they were cut from and that has no current
+/// units yet (a re-run writes nothing). Returns how many units were stored.
 fn store_units(
     ws: &mut Workspace,
     units: Vec<(String, String, Vec<StoredUnit>)>,
