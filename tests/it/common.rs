@@ -274,19 +274,19 @@ pub fn v5_workspace() -> (tempfile::TempDir, PathBuf) {
     (tmp, ws)
 }
 
-/// Every row `sql` selects from a workspace's store (opened read-only), each made by `row`.
-pub fn store_rows<T>(
-    ws: &Path,
-    sql: &str,
-    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Vec<T> {
+/// Every row `sql` selects from a workspace's store (opened read-only), each read as `T` (a
+/// tuple of the selected columns, in order).
+pub fn store_rows<T>(ws: &Path, sql: &str) -> Vec<T>
+where
+    T: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error>,
+{
     let c = rusqlite::Connection::open_with_flags(
         ws.join("store.sqlite"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
     let mut s = c.prepare(sql).unwrap();
-    s.query_map([], row)
+    s.query_map([], |r| T::try_from(r))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()

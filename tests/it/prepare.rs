@@ -101,19 +101,6 @@ fn stored(ws: &Path) -> Vec<StoredRow> {
         "SELECT v.id, v.text, v.respondent, v.ts, v.score, v.language, v.fields, \
          v.content_hash, e.vector FROM verbatims v JOIN embeddings e ON e.doc = v.doc \
          ORDER BY v.id",
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
-        },
     )
 }
 

@@ -577,16 +577,6 @@ fn stored_units(ws: &Path) -> Vec<UnitRow> {
         ws,
         "SELECT v.id, u.idx, u.start_byte, u.end_byte, u.content_hash, u.vector \
          FROM units u JOIN verbatims v ON v.doc = u.doc ORDER BY v.id, u.idx",
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        },
     )
 }
 
