@@ -15,7 +15,7 @@
 /// "embedding units" (opinion units of new or changed verbatims), "finding themes" (verbatims
 /// clustered); backup — "archiving" (bytes of the files archived); restore — "checking",
 /// "restoring" (bytes of the backup file read, in each pass); forget — "erasing" (verbatims),
-/// "purging indexes" (2), "vacuuming" (1). A step with nothing to do is not started, so no
+/// "purging indexes" (2), "zeroing free space" (1). A step with nothing to do is not started, so no
 /// finished step reports 0 of 0 (but reading an empty file, which reads 0 rows).
 pub trait Progress {
     /// A phase starts with `total` units (0 when unknown: then the units done are its total).

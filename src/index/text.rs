@@ -48,6 +48,9 @@ pub const OVERSAMPLE_SHARE: f64 = 0.2;
 /// About the most documents a background merge puts in one segment (see `TextIndex::writer`):
 /// what one erasure rewrites per segment it touches.
 pub const SEGMENT_DOCS: usize = 100_000;
+
+/// The indexing buffer of one writer (see `TextIndex::writer`): full, it becomes a segment.
+const WRITER_BYTES: usize = 24 << 20;
 use crate::lang::Lang;
 use crate::store::{Change, Filter, Store, Verbatim};
 
@@ -312,9 +315,14 @@ impl TextIndex {
     }
 
     fn writer(&self) -> Result<IndexWriter, IndexError> {
+        // The buffer's size decides how big a segment a large catch-up or a rebuild writes: tantivy
+        // flushes one each time the buffer fills. 24 MB flushes ~100,000 short verbatims (fewer,
+        // longer ones: the bound is in bytes, which is what a merge costs); 64 MB wrote segments of
+        // ~280,000 at a million verbatims, and one erasure touching four of them spent 1.7 s
+        // rewriting them.
         let writer = self
             .index
-            .writer_with_num_threads(1, 64 << 20)
+            .writer_with_num_threads(1, WRITER_BYTES)
             .map_err(|e| err(&self.path, e))?;
         // Background merges stop growing a segment once it holds SEGMENT_DOCS ÷ 8 documents
         // (a merge takes 8 or so segments of one size): an erasure rewrites the segments that
@@ -427,7 +435,7 @@ impl TextIndex {
     /// postings are all deleted), then deletes the old segment files. Until this runs, a
     /// deleted document is hidden from searches but its terms stay in its segment. Segments
     /// without a deletion are not touched: the cost is the segments that held what was erased
-    /// (at most about [`SEGMENT_DOCS`] documents each, unless a rebuild wrote bigger ones), not
+    /// (at most about [`SEGMENT_DOCS`] short documents each, fewer long ones), not
     /// the index. The commit payload (covered sequence) is kept by the merge. Returns how many
     /// segments were rewritten.
     pub fn purge_deleted(&mut self) -> Result<usize, IndexError> {
@@ -440,11 +448,14 @@ impl TextIndex {
             .filter(|m| m.has_deletes())
             .map(|m| m.id())
             .collect();
-        for id in &ids {
-            writer
-                .merge(std::slice::from_ref(id))
-                .wait()
-                .map_err(|e| err(&self.path, e))?;
+        // Started together, they run side by side on tantivy's merge threads (one segment
+        // each); then awaited.
+        let merges: Vec<_> = ids
+            .iter()
+            .map(|id| writer.merge(std::slice::from_ref(id)))
+            .collect();
+        for merge in merges {
+            merge.wait().map_err(|e| err(&self.path, e))?;
         }
         // Our own reader must let go of the old segments before they can be collected.
         self.reader.reload().map_err(|e| err(&self.path, e))?;

@@ -25,6 +25,7 @@ mod audit;
 mod erase;
 mod integrity;
 mod resolve;
+mod scrub;
 mod sentiments;
 mod themes;
 mod units;
@@ -37,6 +38,7 @@ pub use resolve::{
     audit_time, fold, parse_day, resolve_filter, FilterError, FilterNames, FilterParts,
     LIST_AT_MOST,
 };
+pub use scrub::Scrubbed;
 pub use themes::{SentenceVector, StoredTheme, ThemeMember, ThemeState};
 pub use units::StoredUnit;
 pub use users::{Principal, PrincipalRecord, Role, UserError};
@@ -70,6 +72,15 @@ pub enum StoreError {
         stored: String,
         /// Fingerprint of the model in use.
         loaded: String,
+    },
+    /// Reading or writing the store file outside SQLite failed (the free-space scrub reads it).
+    #[error("store {path}: {source}")]
+    Io {
+        /// The store file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
     },
     /// A stored value could not be decoded (damaged store).
     #[error("store {path}: damaged row {what}")]
@@ -288,7 +299,7 @@ impl Filter {
     }
 }
 
-const SCHEMA_VERSION: i64 = 11;
+const SCHEMA_VERSION: i64 = 12;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the spine.
@@ -490,6 +501,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE verbatims ADD COLUMN mac BLOB;
     ALTER TABLE embeddings ADD COLUMN mac BLOB;
+    "#,
+    // v12: verbatims per language without reading every row (`stats`, and the vector index's
+    // check of its per-language means at each catch-up): 11 s → 0.2 s at a million verbatims,
+    // whose rows SQLite otherwise reads whole, text included, to reach the column.
+    r#"
+    CREATE INDEX verbatims_language ON verbatims(language);
     "#,
 ];
 
@@ -1250,6 +1267,27 @@ impl Store {
     /// How many verbatims with a vector each language has (what decides whether the vector
     /// index centres per language).
     pub fn vector_languages(&self) -> Result<BTreeMap<String, usize>> {
+        // Every verbatim has at most one embedding (`embeddings.doc` is its key): when the two
+        // tables count the same, every verbatim has one, and the language index answers alone.
+        // Otherwise (a verbatim without a vector) the join, which reads every embedding row:
+        // ~10 s at a million verbatims, paid at each index catch-up before this.
+        let count = |sql: &str| -> Result<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(|e| self.err(e))
+        };
+        if count("SELECT COUNT(*) FROM verbatims")? == count("SELECT COUNT(*) FROM embeddings")? {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT language, COUNT(*) FROM verbatims GROUP BY language")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+                .map_err(|e| self.err(e))?;
+            return rows
+                .collect::<rusqlite::Result<BTreeMap<_, _>>>()
+                .map_err(|e| self.err(e));
+        }
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -1693,6 +1731,41 @@ mod tests {
         drop(reader.read_snapshot().unwrap());
         assert!(!reader.conn.is_autocommit());
         reader.conn.execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn languages_are_counted_from_the_language_index_unless_a_verbatim_lacks_a_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let run = s.begin_run("t.csv").unwrap();
+        let mut fr = nv("c", "bonjour", "FR");
+        fr.language = "fr".into();
+        s.upsert_batch(run, &[nv("a", "x", "FR"), nv("b", "y", "US"), fr])
+            .unwrap();
+        let both = BTreeMap::from([("en".to_string(), 2), ("fr".to_string(), 1)]);
+        assert_eq!(s.vector_languages().unwrap(), both);
+        assert_eq!(s.stats().unwrap().languages.len(), 2);
+        // The count reads the index, not the rows.
+        let plan: String = s
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT language, COUNT(*) FROM verbatims GROUP BY language",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("COVERING INDEX verbatims_language"), "{plan}");
+        // A verbatim without a vector is not counted: the join answers.
+        s.conn
+            .execute(
+                "DELETE FROM embeddings WHERE doc = (SELECT doc FROM verbatims WHERE id = 'c')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            s.vector_languages().unwrap(),
+            BTreeMap::from([("en".to_string(), 2)])
+        );
     }
 
     #[test]

@@ -27,13 +27,16 @@
 //!    audit trail, which records every `report --out`, or by the start of an erased text or a
 //!    topic or tree label the erasure took away); lists those it cannot reach;
 //! 6. appends the receipt to the audit trail (ids and counts only; the trail is hash-chained and
-//!    is never rewritten), then `VACUUM`s the store and truncates its write-ahead log.
+//!    is never rewritten), then zeroes the store file's free space in place — the gaps of its
+//!    b-tree pages, where page rebuilds leave old cell copies that `secure_delete` does not
+//!    reach, its freeblocks and free pages ([`Store::scrub`]; `VACUUM` only where the scrub cannot
+//!    vouch for the file) — and truncates its write-ahead log.
 //!
 //! A crash after step 3 leaves `erase_pending` in the store, with the erased ids: the indexes
 //! already hide the erased verbatims (tombstones are replayed on open), and the next erasure
 //! finishes the purge — indexes, the reports that quote those ids (their text is gone from the
 //! store, so only the trail's record of what each report quoted can find them), the audit
-//! entry (naming the ids of both erasures), vacuum.
+//! entry (naming the ids of both erasures), scrub.
 //!
 //! The library never prints: each function returns a [`Receipt`] (or a [`SubjectExport`]) for
 //! the caller to show.
@@ -149,8 +152,13 @@ pub struct Receipt {
     /// Reports that may quote them but that this command could not remove: outside the
     /// workspace, or no longer where the audit trail says they were written.
     pub reports_unreachable: Vec<String>,
-    /// Bytes the workspace folder shrank by (store vacuumed, WAL truncated, indexes rebuilt).
+    /// Bytes the workspace folder shrank by (WAL truncated, index segments rewritten; the store
+    /// file keeps its freed pages, zeroed, for the next rows, unless it was vacuumed).
     pub bytes_reclaimed: u64,
+    /// The store file's free space zeroed in place: pages read, pages written back, non-zero
+    /// bytes found in free space (old copies of rows moved or erased), whether it was vacuumed
+    /// instead.
+    pub store_free_space: crate::store::Scrubbed,
     /// The store's write-ahead log was truncated to zero bytes.
     pub wal_truncated: bool,
     /// The audit entry recording this erasure.
@@ -310,7 +318,8 @@ pub fn erase_verbatims(
 
 /// [`erase_verbatims`], reporting its steps to `progress`: "erasing" (the verbatims deleted
 /// from the store), "purging indexes" (2: the text index merged, the vector graph masked or
-/// compacted) and "vacuuming" (1: the store). An erasure with nothing to erase starts none of them.
+/// compacted) and "zeroing free space" (1: the store). An erasure with nothing to erase starts
+/// none of them.
 pub fn erase_verbatims_with_progress(
     ws: &mut Workspace,
     grant: &Grant,
@@ -519,8 +528,8 @@ fn erase(
     receipt.reports_unreachable = unreachable;
 
     receipt.audit_seq = Some(audit(ws, caller, &receipt)?);
-    progress.start("vacuuming", 1);
-    ws.store.vacuum()?;
+    progress.start("zeroing free space", 1);
+    receipt.store_free_space = ws.store.scrub()?;
     progress.advance(1);
     progress.finish();
     ws.store.clear_erase_pending()?;

@@ -585,7 +585,7 @@ fn backup_restore_and_forget_report_their_steps() {
         [
             ("erasing".to_string(), erased, erased),
             ("purging indexes".to_string(), 2, 2),
-            ("vacuuming".to_string(), 1, 1),
+            ("zeroing free space".to_string(), 1, 1),
         ]
     );
     // Nothing to erase: no step at all (none ends at 0 of 0).

@@ -1526,8 +1526,13 @@ fn ingests_catch_the_open_indexes_up_in_place_and_persist_them() {
     };
     const MODES: [&str; 3] = ["text", "vector", "hybrid"];
 
+    assert_eq!(
+        loads(&s),
+        1,
+        "the graph is read when the server starts, before it listens"
+    );
     assert!(!hit_ids(s.addr, &analyst, "vector", "the battery died").is_empty());
-    assert_eq!(loads(&s), 1, "the graph is read once, on first use");
+    assert_eq!(loads(&s), 1, "the graph is read once");
 
     let v = upload(
         &s,
