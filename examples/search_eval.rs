@@ -264,6 +264,8 @@ fn run_set(
                     limit: Some(10),
                     query_vector: None,
                     sentiment: None,
+                    // Judged hit by hit, copies included.
+                    keep_copies: true,
                 })
                 .unwrap_or_else(|e| die(format!("{} {mode:?}: {e}", q.qid)));
             if mode == Mode::Hybrid {

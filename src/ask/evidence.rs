@@ -998,6 +998,7 @@ mod tests {
             cosine: None,
             unit: None,
             shard: None,
+            copies: Vec::new(),
             verbatim: crate::store::Verbatim {
                 doc: i as i64,
                 id: format!("v{i}"),

@@ -494,6 +494,10 @@ struct SearchArgs {
     /// Only verbatims of this sentiment: negative, neutral or positive.
     #[arg(long, value_parser = polarity)]
     sentiment: Option<verbatim::themes::Polarity>,
+    /// Show every copy of a text as its own result (by default copies — the same text, case
+    /// and spacing aside — fold into the best-ranked one, which lists their ids).
+    #[arg(long)]
+    keep_copies: bool,
 }
 
 /// Parses `--sentiment`.
@@ -1475,6 +1479,7 @@ fn cmd_search(g: &Global, root: &Path, a: SearchArgs) -> Result<i32> {
         limit: Some(g.settings().search.limit.value),
         query_vector: None,
         sentiment: a.sentiment,
+        keep_copies: a.keep_copies,
     })?;
     if g.json {
         output::json(&r);

@@ -87,6 +87,14 @@ pub fn print_hits(hits: &[Hit], query: &str, color: bool) {
             None => paint(&text),
         };
         let _ = writeln!(out, "     {text}");
+        if !h.copies.is_empty() {
+            let _ = writeln!(
+                out,
+                "     (same text: {} more — {})",
+                h.copies.len(),
+                h.copies.join(", ")
+            );
+        }
     }
 }
 

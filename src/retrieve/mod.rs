@@ -166,6 +166,47 @@ pub struct Hit {
     /// across them (keyed content ids, or the file's ids).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<usize>,
+    /// Other verbatims with the same text (case and spacing aside), ranked below this one and
+    /// folded into it ([`fold_copies`]: what `search` shows unless asked to keep copies): their
+    /// ids, best first. Copy-pasted feedback, a template answer, a repeated review.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
+}
+
+/// Folds each hit whose text is the same as a better-ranked one's (letter case and spacing
+/// aside) into that one, listed in its [`Hit::copies`], and keeps the first `limit` distinct
+/// texts, ranks renumbered. A hit below the first `limit` distinct texts still folds into one
+/// of them. Searches ask for [`copies_window`] hits so that folding still fills `limit`.
+pub fn fold_copies(hits: Vec<Hit>, limit: usize) -> Vec<Hit> {
+    let mut out: Vec<Hit> = Vec::new();
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for h in hits {
+        let key = h
+            .verbatim
+            .text
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ");
+        match first.get(&key) {
+            Some(&i) => out[i].copies.push(h.verbatim.id),
+            None if out.len() < limit => {
+                first.insert(key, out.len());
+                out.push(h);
+            }
+            None => {}
+        }
+    }
+    for (i, h) in out.iter_mut().enumerate() {
+        h.rank = i + 1;
+    }
+    out
+}
+
+/// How many hits to rank for `limit` distinct texts once copies are folded: three times as
+/// many, at most 200 more.
+pub fn copies_window(limit: usize) -> usize {
+    (limit * 3).min(limit + 200)
 }
 
 /// "Needs the model" in the words of `door`: the flag (CLI) or the JSON field (HTTP) that asks
@@ -741,6 +782,7 @@ fn run(
             }),
             shard: sharded.then(|| shards[key.0].id),
             verbatim,
+            copies: Vec::new(),
         })
         .collect())
 }
@@ -1118,6 +1160,60 @@ fn exact_scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hit(id: &str, text: &str) -> Hit {
+        Hit {
+            rank: 0,
+            score: 1.0,
+            bm25: None,
+            cosine: None,
+            unit: None,
+            shard: None,
+            copies: Vec::new(),
+            verbatim: Verbatim {
+                doc: 0,
+                id: id.into(),
+                text: text.into(),
+                respondent: None,
+                ts: None,
+                score: None,
+                language: "en".into(),
+                fields: Default::default(),
+                source: String::new(),
+                seq: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn copies_fold_into_the_best_ranked_hit_and_the_limit_counts_distinct_texts() {
+        let hits = vec![
+            hit("a", "Late parcel, again."),
+            hit("b", "late  PARCEL, again. "),
+            hit("c", "Rude driver."),
+            hit("d", "Late parcel again."),
+            hit("e", "Wrong size."),
+            // Past the two distinct texts kept, still a copy of one of them.
+            hit("f", "Late parcel, again."),
+        ];
+        let folded = fold_copies(hits.clone(), 2);
+        let got: Vec<(usize, &str, Vec<&str>)> = folded
+            .iter()
+            .map(|h| {
+                (
+                    h.rank,
+                    h.verbatim.id.as_str(),
+                    h.copies.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        // "Late parcel again." differs by a comma: another text.
+        assert_eq!(got, [(1, "a", vec!["b", "f"]), (2, "c", vec![])]);
+        assert_eq!(fold_copies(hits.clone(), 10).len(), 4);
+        assert!(fold_copies(Vec::new(), 3).is_empty());
+        assert_eq!(copies_window(10), 30);
+        assert_eq!(copies_window(1000), 1200);
+    }
 
     #[test]
     fn stored_scores_are_redone_when_the_head_gains_a_subjectivity_part() {

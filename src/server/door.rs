@@ -211,6 +211,7 @@ pub(crate) fn search(
         limit: body.limit,
         query_vector,
         sentiment: body.sentiment,
+        keep_copies: body.keep_copies,
     };
     let ix = sh.indexes.read(ws)?;
     with_shards(sh, |shards| {

@@ -431,6 +431,10 @@ pub(crate) struct SearchBody {
     pub limit: Option<usize>,
     #[serde(default)]
     pub sentiment: Option<crate::themes::Polarity>,
+    /// Every copy of a text as its own hit (default `false`: copies fold into the best-ranked
+    /// one, their ids in its `copies`).
+    #[serde(default)]
+    pub keep_copies: bool,
     #[serde(flatten)]
     pub filter: FilterBody,
 }

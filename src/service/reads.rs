@@ -63,7 +63,7 @@ impl Session<'_> {
             Some(f) => f.clone(),
             None => resolve_filter(self.ws, &grant, &req.filter)?,
         };
-        let q = Query {
+        let mut q = Query {
             filter,
             mode: req.mode.unwrap_or(self.settings.search().mode),
             limit: req.limit.unwrap_or(self.settings.search().limit),
@@ -108,13 +108,31 @@ impl Session<'_> {
             Some(m) => Some(m as &dyn Embedder),
             None => embedder,
         };
+        // Copies of one text fold into its best hit (a caller who reads text; aggregates count
+        // the plain top `limit`): enough hits are ranked to fill `limit` distinct texts.
+        let shown = q.limit;
+        let fold = !req.keep_copies && grant.may_read_text();
+        if fold {
+            q.limit = retrieve::copies_window(shown);
+        }
+        let fold_hits = |hits: Vec<retrieve::Hit>| match fold {
+            true => retrieve::fold_copies(hits, shown),
+            false => hits,
+        };
+        // Every id shown is recorded: a folded copy's text is the one shown.
+        let shown_ids = |hits: &[retrieve::Hit]| -> Vec<String> {
+            hits.iter()
+                .flat_map(|h| std::iter::once(&h.verbatim.id).chain(&h.copies))
+                .cloned()
+                .collect()
+        };
         let detail = |verbatim_ids: Vec<String>| AuditDetail::Search {
             query: q.text.clone(),
             mode: serde_json::to_value(q.mode)
                 .ok()
                 .and_then(|m| m.as_str().map(String::from))
                 .unwrap_or_default(),
-            limit: q.limit,
+            limit: shown,
             filter: q.filter.clone(),
             scope: grant.scope().clone(),
             verbatim_ids,
@@ -137,17 +155,14 @@ impl Session<'_> {
                 .collect();
             let (hits, aggregate) = if grant.may_read_text() {
                 let hits = retrieve::search_shards(&grant, &parts, embedder, &q)?;
-                (Some(hits), None)
+                (Some(fold_hits(hits)), None)
             } else {
                 let agg = retrieve::aggregate_shards(&grant, &parts, embedder, &q)?;
                 (None, Some(agg))
             };
-            let ids = hits
-                .iter()
-                .flatten()
-                .map(|h| h.verbatim.id.clone())
-                .collect();
+            let ids = hits.as_deref().map(shown_ids).unwrap_or_default();
             self.record(&grant, &detail(ids))?;
+            q.limit = shown;
             return Ok(SearchResponse {
                 query: q,
                 hits,
@@ -155,9 +170,9 @@ impl Session<'_> {
             });
         }
         if grant.may_read_text() {
-            let hits = retrieve::search(&grant, &ws.store, indexes, embedder, &q)?;
-            let ids: Vec<String> = hits.iter().map(|h| h.verbatim.id.clone()).collect();
-            self.record(&grant, &detail(ids))?;
+            let hits = fold_hits(retrieve::search(&grant, &ws.store, indexes, embedder, &q)?);
+            self.record(&grant, &detail(shown_ids(&hits)))?;
+            q.limit = shown;
             Ok(SearchResponse {
                 query: q,
                 hits: Some(hits),

@@ -335,6 +335,9 @@ pub struct SearchRequest {
     /// Only verbatims of this sentiment (needs the sentiment head; without this, the head is
     /// used when it loads, for polarity-aware ranking, and skipped when it does not).
     pub sentiment: Option<crate::themes::Polarity>,
+    /// Show every copy of a text as its own hit; `false` (the default): copies fold into the
+    /// best-ranked one ([`crate::retrieve::fold_copies`]).
+    pub keep_copies: bool,
 }
 
 /// How a themes run is made (or found): the parameters and whether to recompute.

@@ -320,3 +320,91 @@ fn a_profiled_search_gives_the_same_hits_and_times_every_stage() {
     let mut ws = ws;
     ws.raw_store_mut().begin_run("after-search.csv").unwrap();
 }
+
+/// Copies of one text (copy-pasted feedback, a repeated review) fold into the best-ranked hit,
+/// which lists their ids, so they do not fill the first screen; the limit counts distinct texts;
+/// `--keep-copies` shows each as its own hit.
+#[test]
+fn copies_of_one_text_fold_into_one_hit_unless_kept() {
+    let dir = workspace();
+    let src = tempfile::tempdir().unwrap();
+    let csv = src.path().join("copies.csv");
+    let mut w = csv::Writer::from_path(&csv).unwrap();
+    w.write_record(["id", "comment"]).unwrap();
+    for (id, text) in [
+        ("c1", "The parcel arrived crushed and soaked."),
+        ("c2", "the parcel  arrived crushed and SOAKED."),
+        ("c3", "The parcel arrived crushed and soaked."),
+        ("d1", "My parcel arrived crushed, the box torn open."),
+        ("d2", "A crushed parcel again, third time this month."),
+        ("d3", "Delivery was on time and the parcel was intact."),
+        ("d4", "The driver left the parcel in the rain."),
+    ] {
+        w.write_record([id, text]).unwrap();
+    }
+    w.flush().unwrap();
+    let s = json(
+        verbatim(dir.path())
+            .arg("ingest")
+            .arg(&csv)
+            .args(["--text", "comment", "--id", "id"]),
+    );
+    assert_eq!(s["stored"], 7, "{s}");
+    let hits = |extra: &[&str]| -> Vec<(String, Vec<String>)> {
+        let r = json(
+            verbatim(dir.path())
+                .args([
+                    "search",
+                    "parcel crushed soaked",
+                    "--mode",
+                    "text",
+                    "-n",
+                    "3",
+                ])
+                .args(extra),
+        );
+        r["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let copies = h["copies"]
+                    .as_array()
+                    .map(|c| c.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default();
+                (h["verbatim"]["id"].as_str().unwrap().to_string(), copies)
+            })
+            .collect()
+    };
+    let folded = hits(&[]);
+    assert_eq!(folded.len(), 3, "{folded:?}");
+    let (first, copies) = &folded[0];
+    let mut all: Vec<&str> = std::iter::once(first.as_str())
+        .chain(copies.iter().map(String::as_str))
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, ["c1", "c2", "c3"], "{folded:?}");
+    assert!(
+        folded[1..]
+            .iter()
+            .all(|(id, c)| !id.starts_with('c') && c.is_empty()),
+        "{folded:?}"
+    );
+    let kept = hits(&["--keep-copies"]);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|(id, c)| id.starts_with('c') && c.is_empty()),
+        "{kept:?}"
+    );
+    // The text output says how many copies and which.
+    let out = ok(verbatim(dir.path()).args([
+        "search",
+        "parcel crushed soaked",
+        "--mode",
+        "text",
+        "-n",
+        "3",
+    ]));
+    assert!(out.contains("(same text: 2 more — "), "{out}");
+}
