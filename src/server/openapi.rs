@@ -225,7 +225,7 @@ mod tests {
         );
         assert_eq!(
             props("Hit"),
-            ["bm25", "cosine", "rank", "score", "shard", "unit", "verbatim"]
+            ["bm25", "copies", "cosine", "rank", "score", "shard", "unit", "verbatim"]
         );
         // Skipped by serde, absent from the schema.
         assert!(!props("SearchQuery").contains(&"head".to_string()));

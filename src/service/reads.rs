@@ -63,7 +63,7 @@ impl Session<'_> {
             Some(f) => f.clone(),
             None => resolve_filter(self.ws, &grant, &req.filter)?,
         };
-        let mut q = Query {
+        let q = Query {
             filter,
             mode: req.mode.unwrap_or(self.settings.search().mode),
             limit: req.limit.unwrap_or(self.settings.search().limit),
@@ -112,12 +112,14 @@ impl Session<'_> {
         // the plain top `limit`): enough hits are ranked to fill `limit` distinct texts.
         let shown = q.limit;
         let fold = !req.keep_copies && grant.may_read_text();
-        if fold {
-            q.limit = retrieve::copies_window(shown);
-        }
-        let fold_hits = |hits: Vec<retrieve::Hit>| match fold {
-            true => retrieve::fold_copies(hits, shown),
-            false => hits,
+        type Ranker<'r> = &'r dyn Fn(&Query) -> Result<Vec<retrieve::Hit>, retrieve::RetrieveError>;
+        let ranked = |search: Ranker<'_>| match fold {
+            false => search(&q),
+            true => retrieve::search_folded(shown, |window| {
+                let mut wide = q.clone();
+                wide.limit = window;
+                search(&wide)
+            }),
         };
         // Every id shown is recorded: a folded copy's text is the one shown.
         let shown_ids = |hits: &[retrieve::Hit]| -> Vec<String> {
@@ -154,15 +156,14 @@ impl Session<'_> {
                 })
                 .collect();
             let (hits, aggregate) = if grant.may_read_text() {
-                let hits = retrieve::search_shards(&grant, &parts, embedder, &q)?;
-                (Some(fold_hits(hits)), None)
+                let hits = ranked(&|q| retrieve::search_shards(&grant, &parts, embedder, q))?;
+                (Some(hits), None)
             } else {
                 let agg = retrieve::aggregate_shards(&grant, &parts, embedder, &q)?;
                 (None, Some(agg))
             };
             let ids = hits.as_deref().map(shown_ids).unwrap_or_default();
             self.record(&grant, &detail(ids))?;
-            q.limit = shown;
             return Ok(SearchResponse {
                 query: q,
                 hits,
@@ -170,9 +171,8 @@ impl Session<'_> {
             });
         }
         if grant.may_read_text() {
-            let hits = fold_hits(retrieve::search(&grant, &ws.store, indexes, embedder, &q)?);
+            let hits = ranked(&|q| retrieve::search(&grant, &ws.store, indexes, embedder, q))?;
             self.record(&grant, &detail(shown_ids(&hits)))?;
-            q.limit = shown;
             Ok(SearchResponse {
                 query: q,
                 hits: Some(hits),

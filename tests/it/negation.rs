@@ -163,9 +163,10 @@ fn unit_hits(
     mode: &str,
     limit: usize,
 ) -> Vec<(String, serde_json::Value)> {
+    // Every verbatim as its own hit: the fixture holds copies of one review (r043, r067).
     let v = json(
         verbatim(ws)
-            .args(["search", query, "--mode", mode, "--limit"])
+            .args(["search", query, "--mode", mode, "--keep-copies", "--limit"])
             .arg(limit.to_string()),
     );
     v["hits"]

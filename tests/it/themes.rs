@@ -1291,7 +1291,13 @@ fn aspect_tree_ids_filter_search_and_themes() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| h["verbatim"]["id"].as_str().unwrap().to_string())
+            .flat_map(|h| {
+                // Copies of a text fold into one hit: their ids are matches too.
+                let copies = h["copies"].as_array().cloned().unwrap_or_default();
+                std::iter::once(h["verbatim"]["id"].clone())
+                    .chain(copies)
+                    .map(|id| id.as_str().unwrap().to_string())
+            })
             .collect()
     };
     assert_eq!(hits(child), per_node[child]);
