@@ -991,27 +991,10 @@ mod tests {
     }
 
     fn hit(i: usize, text: &str) -> Hit {
-        Hit {
-            rank: i + 1,
-            score: 1.0,
-            bm25: None,
-            cosine: None,
-            unit: None,
-            shard: None,
-            copies: Vec::new(),
-            verbatim: crate::store::Verbatim {
-                doc: i as i64,
-                id: format!("v{i}"),
-                text: text.into(),
-                respondent: None,
-                ts: None,
-                score: None,
-                language: "en".into(),
-                fields: Default::default(),
-                source: String::new(),
-                seq: 0,
-            },
-        }
+        let mut h = crate::retrieve::test_hit(&format!("v{i}"), text);
+        h.rank = i + 1;
+        h.verbatim.doc = i as i64;
+        h
     }
 
     fn picked(hit: usize, polarity: Polarity, on_topic: bool, cosine: f32) -> Picked {

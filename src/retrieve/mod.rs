@@ -1181,32 +1181,27 @@ fn exact_scan(
     Ok(scored)
 }
 
+/// A hit on a bare verbatim (`id`, `text`, English, nothing else), for tests.
+#[cfg(test)]
+pub(crate) fn test_hit(id: &str, text: &str) -> Hit {
+    Hit {
+        rank: 0,
+        score: 1.0,
+        bm25: None,
+        cosine: None,
+        unit: None,
+        shard: None,
+        copies: Vec::new(),
+        verbatim: Verbatim::bare(0, id, text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hit(id: &str, text: &str) -> Hit {
-        Hit {
-            rank: 0,
-            score: 1.0,
-            bm25: None,
-            cosine: None,
-            unit: None,
-            shard: None,
-            copies: Vec::new(),
-            verbatim: Verbatim {
-                doc: 0,
-                id: id.into(),
-                text: text.into(),
-                respondent: None,
-                ts: None,
-                score: None,
-                language: "en".into(),
-                fields: Default::default(),
-                source: String::new(),
-                seq: 0,
-            },
-        }
+        test_hit(id, text)
     }
 
     #[test]

@@ -558,6 +558,26 @@ fn blob_to_f32s(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+#[cfg(test)]
+impl Verbatim {
+    /// A verbatim with only a number, an id and a text (English, no date, score or field), for
+    /// tests.
+    pub(crate) fn bare(doc: i64, id: &str, text: &str) -> Verbatim {
+        Verbatim {
+            doc,
+            id: id.into(),
+            text: text.into(),
+            respondent: None,
+            ts: None,
+            score: None,
+            language: "en".into(),
+            fields: Default::default(),
+            source: String::new(),
+            seq: 0,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self> {

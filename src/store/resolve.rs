@@ -651,16 +651,8 @@ mod tests {
         f.themes = vec!["C1".into()];
         f.docs = Some(std::sync::Arc::new([2].into_iter().collect()));
         let v = |doc| crate::store::Verbatim {
-            doc,
-            id: format!("v{doc}"),
-            text: String::new(),
-            respondent: None,
-            ts: None,
-            score: None,
-            language: "en".into(),
-            fields: Default::default(),
-            source: String::new(),
             seq: doc,
+            ..crate::store::Verbatim::bare(doc, &format!("v{doc}"), "")
         };
         assert!(f.matches(&v(2)) && !f.matches(&v(3)));
     }

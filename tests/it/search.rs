@@ -350,19 +350,16 @@ fn copies_of_one_text_fold_into_one_hit_unless_kept() {
             .args(["--text", "comment", "--id", "id"]),
     );
     assert_eq!(s["stored"], 7, "{s}");
+    let search = [
+        "search",
+        "parcel crushed soaked",
+        "--mode",
+        "text",
+        "-n",
+        "3",
+    ];
     let hits = |extra: &[&str]| -> Vec<(String, Vec<String>)> {
-        let r = json(
-            verbatim(dir.path())
-                .args([
-                    "search",
-                    "parcel crushed soaked",
-                    "--mode",
-                    "text",
-                    "-n",
-                    "3",
-                ])
-                .args(extra),
-        );
+        let r = json(verbatim(dir.path()).args(search).args(extra));
         r["hits"]
             .as_array()
             .unwrap()
@@ -398,13 +395,6 @@ fn copies_of_one_text_fold_into_one_hit_unless_kept() {
         "{kept:?}"
     );
     // The text output says how many copies and which.
-    let out = ok(verbatim(dir.path()).args([
-        "search",
-        "parcel crushed soaked",
-        "--mode",
-        "text",
-        "-n",
-        "3",
-    ]));
+    let out = ok(verbatim(dir.path()).args(search));
     assert!(out.contains("(same text: 2 more — "), "{out}");
 }
