@@ -127,7 +127,11 @@ struct Layout {
     leaves: std::collections::HashSet<u64>,
 }
 
-fn layout(file: &File, len: u64) -> std::io::Result<Option<Layout>> {
+/// The layout of the store file `file`, `len` bytes long, of which the database uses the first
+/// `pages` pages (`None`: all of them). Pages past the database's size — a file longer than the
+/// database, which SQLite allows — are not read: writing one through `sqlite_dbpage` would grow
+/// the database by a page nothing points to.
+fn layout(file: &File, len: u64, pages: Option<u64>) -> std::io::Result<Option<Layout>> {
     let mut head = [0u8; 100];
     if len < 100 {
         return Ok(None);
@@ -141,7 +145,7 @@ fn layout(file: &File, len: u64) -> std::io::Result<Option<Layout>> {
         p => usize::from(p),
     };
     let usable = page_size - usize::from(head[20]);
-    let pages = len / page_size as u64;
+    let pages = (len / page_size as u64).min(pages.unwrap_or(u64::MAX));
     let be32 =
         |b: &[u8], i: usize| u64::from(u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
     let mut trunks = std::collections::HashMap::new();
@@ -244,7 +248,11 @@ impl Store {
         };
         let file = File::open(&self.path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        let Some(lay) = layout(&file, len).map_err(io)? else {
+        let in_use: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let Some(lay) = layout(&file, len, Some(in_use.max(0) as u64)).map_err(io)? else {
             return Ok(None);
         };
         let per_read = (8 << 20) / lay.page_size;
@@ -385,7 +393,7 @@ fn free_ranges(
 pub(super) fn dirty_free_bytes(path: &std::path::Path) -> u64 {
     let file = File::open(path).unwrap();
     let len = file.metadata().unwrap().len();
-    let lay = layout(&file, len).unwrap().expect("a store file");
+    let lay = layout(&file, len, None).unwrap().expect("a store file");
     let mut page = vec![0u8; lay.page_size];
     let mut total = 0;
     for pgno in 1..=lay.pages {
@@ -439,6 +447,42 @@ mod tests {
         let mut o = vec![0u8; 4096];
         o[3] = 9;
         assert_eq!(btree_free(&o, 9, 4096).unwrap(), Free::Skip);
+    }
+
+    #[test]
+    fn pages_past_the_database_s_size_are_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let count = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = {
+            let s = Store::open(&path).unwrap();
+            s.checkpoint_truncate().unwrap();
+            count(&s)
+        };
+        // A file longer than its database (SQLite allows it), ending in what looks like a leaf
+        // page with bytes in its gap.
+        let mut junk = page(13, 0, 4000, 0);
+        junk[100..110].fill(7);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, &junk).unwrap();
+        drop(f);
+        let s = Store::open(&path).unwrap();
+        let done = s.scrub().unwrap();
+        assert!(!done.vacuumed, "{done:?}");
+        assert_eq!(done.pages_read, before as u64, "{done:?}");
+        assert_eq!(count(&s), before);
+        let ok: String = s
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
     }
 
     #[test]
