@@ -1296,25 +1296,16 @@ impl Store {
                 .query_row(sql, [], |r| r.get(0))
                 .map_err(|e| self.err(e))
         };
-        if count("SELECT COUNT(*) FROM verbatims")? == count("SELECT COUNT(*) FROM embeddings")? {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT language, COUNT(*) FROM verbatims GROUP BY language")
-                .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
-                .map_err(|e| self.err(e))?;
-            return rows
-                .collect::<rusqlite::Result<BTreeMap<_, _>>>()
-                .map_err(|e| self.err(e));
-        }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        let every_verbatim_embedded =
+            count("SELECT COUNT(*) FROM verbatims")? == count("SELECT COUNT(*) FROM embeddings")?;
+        let sql = match every_verbatim_embedded {
+            true => "SELECT language, COUNT(*) FROM verbatims GROUP BY language",
+            false => {
                 "SELECT v.language, COUNT(*) FROM verbatims v JOIN embeddings e ON e.doc = v.doc
-                 GROUP BY v.language",
-            )
-            .map_err(|e| self.err(e))?;
+                 GROUP BY v.language"
+            }
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
             .map_err(|e| self.err(e))?;
