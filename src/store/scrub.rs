@@ -60,27 +60,22 @@ pub struct Scrubbed {
     pub wal_truncated: bool,
 }
 
-/// Where the free space of one page lies, as byte ranges inside the page.
-#[derive(Debug, PartialEq, Eq)]
-enum Free {
-    /// A b-tree page: its gap and freeblock bodies.
-    Ranges(Vec<(usize, usize)>),
-    /// Not a b-tree page (an overflow page; or the lock-byte page): left alone.
-    Skip,
-}
-
 /// Why a page could not be read as SQLite documents it: the scrub gives up and vacuums.
 #[derive(Debug)]
 struct NotUnderstood;
 
-/// The free ranges of b-tree page `page` (number `pgno`, `usable` bytes used by SQLite).
-fn btree_free(page: &[u8], pgno: u64, usable: usize) -> Result<Free, NotUnderstood> {
+/// Byte ranges inside a page.
+type Ranges = Vec<(usize, usize)>;
+
+/// The free ranges of b-tree page `page` (number `pgno`, `usable` bytes used by SQLite): its gap
+/// and freeblock bodies; `None` when it is not a b-tree page (an overflow page): left alone.
+fn btree_free(page: &[u8], pgno: u64, usable: usize) -> Result<Option<Ranges>, NotUnderstood> {
     let off = if pgno == 1 { 100 } else { 0 };
     let kind = page[off];
     let header = match kind {
         2 | 5 => 12,
         10 | 13 => 8,
-        _ => return Ok(Free::Skip),
+        _ => return Ok(None),
     };
     let be16 = |i: usize| usize::from(u16::from_be_bytes([page[i], page[i + 1]]));
     let cells = be16(off + 3);
@@ -109,7 +104,7 @@ fn btree_free(page: &[u8], pgno: u64, usable: usize) -> Result<Free, NotUndersto
         last = next;
         next = be16(next);
     }
-    Ok(Free::Ranges(ranges))
+    Ok(Some(ranges))
 }
 
 /// Non-zero bytes in `ranges` of `page`.
@@ -372,21 +367,14 @@ fn scan(
 /// The free ranges of page `pgno` whatever its kind: all of a free-list leaf, a trunk past its
 /// list, a b-tree page's gap and freeblocks; `None` for a page with no free space of its own
 /// (an overflow page).
-fn free_ranges(
-    lay: &Layout,
-    page: &[u8],
-    pgno: u64,
-) -> Result<Option<Vec<(usize, usize)>>, NotUnderstood> {
+fn free_ranges(lay: &Layout, page: &[u8], pgno: u64) -> Result<Option<Ranges>, NotUnderstood> {
     if lay.leaves.contains(&pgno) {
         return Ok(Some(vec![(0, lay.usable)]));
     }
     if let Some(&used) = lay.trunks.get(&pgno) {
         return Ok(Some(vec![(used, lay.usable)]));
     }
-    Ok(match btree_free(page, pgno, lay.usable)? {
-        Free::Ranges(r) => Some(r),
-        Free::Skip => None,
-    })
+    btree_free(page, pgno, lay.usable)
 }
 
 /// Non-zero bytes in the free space of the store file at `path` (what a scrub would zero), for
@@ -430,25 +418,19 @@ mod tests {
         p[3602..3604].copy_from_slice(&10u16.to_be_bytes());
         assert_eq!(
             btree_free(&p, 2, 4096).unwrap(),
-            Free::Ranges(vec![(14, 3000), (3504, 3540), (3604, 3610)])
+            Some(vec![(14, 3000), (3504, 3540), (3604, 3610)])
         );
         // An interior page's header is 12 bytes; page 1 starts after the file header.
         let p = page(5, 2, 4000, 0);
-        assert_eq!(
-            btree_free(&p, 7, 4096).unwrap(),
-            Free::Ranges(vec![(16, 4000)])
-        );
+        assert_eq!(btree_free(&p, 7, 4096).unwrap(), Some(vec![(16, 4000)]));
         let mut p1 = vec![0u8; 4096];
         p1[100] = 13;
         p1[105..107].copy_from_slice(&4000u16.to_be_bytes());
-        assert_eq!(
-            btree_free(&p1, 1, 4096).unwrap(),
-            Free::Ranges(vec![(108, 4000)])
-        );
+        assert_eq!(btree_free(&p1, 1, 4096).unwrap(), Some(vec![(108, 4000)]));
         // An overflow page (its first bytes are a page number) is not a b-tree page.
         let mut o = vec![0u8; 4096];
         o[3] = 9;
-        assert_eq!(btree_free(&o, 9, 4096).unwrap(), Free::Skip);
+        assert_eq!(btree_free(&o, 9, 4096).unwrap(), None);
     }
 
     #[test]
