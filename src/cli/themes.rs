@@ -34,7 +34,8 @@ pub(super) struct RunArgs {
     /// Seed of the clustering (same data + same seed = same themes).
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Re-run discovery even when the stored run is current.
+    /// Re-run discovery even when the stored run is current (the view's own: the aspect tree,
+    /// or with --by topic the topic themes).
     #[arg(long)]
     refresh: bool,
 }

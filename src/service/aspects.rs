@@ -207,25 +207,18 @@ impl Session<'_> {
             ));
         }
         let head = self.sentiment_head_pub()?;
-        let data = self.run_themes_pub(&RunRequest::default())?;
+        let docs = self.tree_docs()?;
         let fingerprint = self.ws.store.model_fingerprint()?.unwrap_or_default();
         let (model, _) = {
             let _lock = self.ws.lock()?;
-            let ids: Vec<i64> = data.docs.iter().map(|d| d.doc).collect();
+            let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
             let stored = self.ws.store.units_of(&ids)?;
             let previous = self.ws.store.aspect_nodes()?;
-            aspect::discover_model(
-                &data.docs,
-                &stored,
-                &previous,
-                &head,
-                &fingerprint,
-                req.sample,
-            )
-            .map_err(|e| match e {
-                aspect::AspectError::Model(m) => ServiceError::Conflict(m),
-                e => ServiceError::internal(e),
-            })?
+            aspect::discover_model(&docs, &stored, &previous, &head, &fingerprint, req.sample)
+                .map_err(|e| match e {
+                    aspect::AspectError::Model(m) => ServiceError::Conflict(m),
+                    e => ServiceError::internal(e),
+                })?
         };
         self.record(
             &grant,
@@ -238,7 +231,7 @@ impl Session<'_> {
         )?;
         Ok(ExportModelResponse {
             model,
-            verbatims: data.docs.len(),
+            verbatims: docs.len(),
         })
     }
 
@@ -271,7 +264,7 @@ impl Session<'_> {
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let digest = model.digest();
         let head = self.sentiment_head_pub()?;
-        let data = self.run_themes_pub(&RunRequest::default())?;
+        let docs = self.tree_docs()?;
         let same = aspect::imported_model(&self.ws.store)
             .map_err(ServiceError::internal)?
             .is_some_and(|m| m.digest() == digest);
@@ -283,8 +276,15 @@ impl Session<'_> {
                     .set_meta(aspect::MODEL_KEY, &model.to_json())?;
             }
             let sampling = self.ws.config.themes.sampling();
-            aspect::ensure(&mut self.ws.store, &data.docs, &head, false, &sampling)
-                .map_err(ServiceError::internal)?
+            aspect::ensure(
+                &mut self.ws.store,
+                &docs,
+                &head,
+                false,
+                &sampling,
+                self.progress,
+            )
+            .map_err(ServiceError::internal)?
         };
         self.record(
             &grant,
@@ -324,18 +324,19 @@ impl Session<'_> {
         ServiceError,
     > {
         let head = self.sentiment_head_pub()?;
-        let data = self.run_themes_pub(run)?;
+        let docs = self.tree_docs()?;
         let _lock = self.ws.lock()?;
         let sampling = self.ws.config.themes.sampling();
         let tree = aspect::ensure(
             &mut self.ws.store,
-            &data.docs,
+            &docs,
             &head,
             run.refresh,
             &sampling,
+            self.progress,
         )
         .map_err(ServiceError::internal)?;
-        Ok((tree, data.docs, head))
+        Ok((tree, docs, head))
     }
 
     /// The aspect tree in the caller's scope: parents with their children, shares of
@@ -343,8 +344,17 @@ impl Session<'_> {
     pub fn tree(&mut self, req: TreeRequest) -> Result<TreeResponse, ServiceError> {
         let grant = self.enter(Action::Themes)?;
         let filter = grant.restrict(&resolve_filter(self.ws, &grant, &req.filter)?);
+        let clock = std::time::Instant::now();
         let (tree, docs, head) = self.tree_run(&req.run)?;
+        tracing::debug!(
+            elapsed_s = clock.elapsed().as_secs_f64(),
+            "aspects: run ready"
+        );
         let mut summary = aspect::summarize(&tree, &docs, &head, &filter, grant.min_cell());
+        tracing::debug!(
+            elapsed_s = clock.elapsed().as_secs_f64(),
+            "aspects: summarized"
+        );
         summary.discovered_on = aspect::stored_sample(&self.ws.store)?;
         self.record(
             &grant,

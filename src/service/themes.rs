@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::session::*;
 
-impl Session<'_> {
+impl<'a> Session<'a> {
     /// The sentiment head of the workspace's model, and the sha256 of its file (loaded once
     /// per [`Models`]).
     pub(super) fn sentiment_head(&self) -> Result<(Arc<SentimentHead>, String), ServiceError> {
@@ -25,9 +25,28 @@ impl Session<'_> {
         Ok(self.sentiment_head()?.0)
     }
 
-    /// [`Self::run_themes`] for the aspect tree (`service::aspects`): units are embedded here.
-    pub(super) fn run_themes_pub(&mut self, run: &RunRequest) -> Result<RunData, ServiceError> {
-        self.run_themes(run)
+    /// The verbatims of an aspect-tree run, their opinion units embedded first when some are
+    /// missing (the model is loaded only then). The topic run is left as it is.
+    pub(super) fn tree_docs(&mut self) -> Result<Vec<crate::store::Verbatim>, ServiceError> {
+        let ids = self.ws.store.all_docs()?;
+        let embedder = self.embedder_if(!self.ws.store.docs_without_units(&ids)?.is_empty())?;
+        let _lock = self.ws.lock()?;
+        crate::themes::run::tree_docs(&mut self.ws.store, embedder, self.progress)
+            .map_err(ServiceError::internal)
+    }
+
+    /// The workspace's embedding model when `needed` (checked against the store), else none:
+    /// a large model file is not read when nothing is left to embed.
+    fn embedder_if(
+        &self,
+        needed: bool,
+    ) -> Result<Option<&'a dyn crate::embed::Embedder>, ServiceError> {
+        if !needed {
+            return Ok(None);
+        }
+        let e = self.models.embedder(self.ws, "a themes run")?;
+        self.ws.store.check_model(e.fingerprint())?;
+        Ok(Some(e))
     }
 
     /// The themes run (loaded, or computed when the store changed or `refresh` asks). The
@@ -35,15 +54,10 @@ impl Session<'_> {
     /// embedded (a large model file is not read on every `themes`).
     fn run_themes(&mut self, run: &RunRequest) -> Result<RunData, ServiceError> {
         let docs = self.ws.store.all_docs()?;
-        let embedder = if self.ws.store.docs_without_sentences(&docs)?.is_empty()
-            && self.ws.store.docs_without_units(&docs)?.is_empty()
-        {
-            None
-        } else {
-            let e = self.models.embedder(self.ws, "a themes run")?;
-            self.ws.store.check_model(e.fingerprint())?;
-            Some(e)
-        };
+        let embedder = self.embedder_if(
+            !(self.ws.store.docs_without_sentences(&docs)?.is_empty()
+                && self.ws.store.docs_without_units(&docs)?.is_empty()),
+        )?;
         let _lock = self.ws.lock()?;
         crate::themes::run::ensure(
             &mut self.ws.store,

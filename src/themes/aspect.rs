@@ -197,6 +197,7 @@ pub fn ensure(
     head: &SentimentHead,
     force: bool,
     sampling: &Sampling,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<AspectRun, AspectError> {
     let model = imported_model(store)?;
     // Counted in SQL: a current tree is answered without reading a vector.
@@ -215,8 +216,18 @@ pub fn ensure(
             rule: None,
         });
     }
+    let n = docs.len() as u64;
+    if n > 0 {
+        progress.start("finding themes", n);
+    }
+    let clock = std::time::Instant::now();
     let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
     let stored = store.units_of(&ids)?;
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        verbatims = stored.len(),
+        "aspects: units read"
+    );
     let run = match (&model, sample) {
         (Some(m), _) => assign_run(docs, &stored, m, head)?,
         (None, Some(s)) => {
@@ -225,8 +236,21 @@ pub fn ensure(
         }
         (None, None) => build(docs, &stored, &store.aspect_nodes()?, head)?,
     };
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        units = run.units.len(),
+        "aspects: tree built"
+    );
     store.save_aspect_run(&run.nodes, &run.units, &key)?;
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        "aspects: tree saved"
+    );
     store.set_meta(BAND_KEY, &head.neutral_band.to_string())?;
+    if n > 0 {
+        progress.advance(n);
+        progress.finish();
+    }
     Ok(run)
 }
 
@@ -619,8 +643,19 @@ pub fn sampled_run(
     fingerprint: &str,
     sample: super::model::Sample,
 ) -> Result<AspectRun, AspectError> {
+    let clock = std::time::Instant::now();
     let (model, found) = discover_model(docs, stored, previous, head, fingerprint, Some(sample))?;
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        units = found.units.len(),
+        "aspects: discovered on the sample"
+    );
     let placed = assign_run(docs, stored, &model, head)?;
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        units = placed.units.len(),
+        "aspects: every unit placed"
+    );
     let (unit_count, doc_sets) = node_sizes(&placed.units);
     let nodes = found
         .nodes
@@ -664,20 +699,33 @@ pub fn assign_run(
     let assigner = model
         .assigner("the theme model")
         .map_err(|e| AspectError::Model(e.to_string()))?;
-    let mut reader = super::label::OpinionReader::default();
-    let mut place: Vec<AspectUnit> = Vec::new();
-    for d in docs {
-        let units = stored.get(&d.doc).map(|v| v.as_slice()).unwrap_or_default();
-        place.extend(place_units(
-            &assigner,
-            &mut reader,
-            head,
-            d.doc,
-            &d.text,
-            &d.language,
-            units,
-        ));
-    }
+    // Each verbatim's units are placed on their own: the verbatims are shared among the
+    // cores (in order: the placements come back in doc order), one reader per share.
+    use rayon::prelude::*;
+    let share = docs
+        .len()
+        .div_ceil(rayon::current_num_threads() * 8)
+        .max(256);
+    let place: Vec<AspectUnit> = docs
+        .par_chunks(share)
+        .map_init(super::label::OpinionReader::default, |reader, part| {
+            let mut out = Vec::new();
+            for d in part {
+                let units = stored.get(&d.doc).map(|v| v.as_slice()).unwrap_or_default();
+                out.extend(place_units(
+                    &assigner,
+                    reader,
+                    head,
+                    d.doc,
+                    &d.text,
+                    &d.language,
+                    units,
+                ));
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .concat();
     let (unit_count, doc_sets) = node_sizes(&place);
     let nodes = model
         .nodes

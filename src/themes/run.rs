@@ -136,21 +136,27 @@ pub fn ensure(
     embedder: Option<&dyn crate::embed::Embedder>,
     progress: &dyn crate::progress::Progress,
 ) -> Result<RunData, SentencesError> {
+    let clock = std::time::Instant::now();
     let (docs, vectors, dim) = load(store)?;
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        verbatims = docs.len(),
+        "themes: verbatims and vectors read"
+    );
     if let Some(e) = embedder {
         let pairs: Vec<(i64, &str)> = docs.iter().map(|d| (d.doc, d.text.as_str())).collect();
         ensure_sentences(store, e, &pairs, progress)?;
-        let unit_docs: Vec<super::units::UnitDoc<'_>> = docs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let v = (dim > 0).then(|| &vectors[i * dim..(i + 1) * dim]);
-                (d.doc, d.text.as_str(), v)
-            })
-            .collect();
-        super::units::ensure_units(store, e, &unit_docs, progress)?;
+        embed_units(store, e, &docs, &vectors, dim, progress)?;
     }
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        "themes: sentences and units embedded"
+    );
     let sentences = store.sentence_vectors()?;
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        "themes: sentence vectors read"
+    );
     let key = run_key(store, params)?;
     if !force && store.theme_run_key()?.as_deref() == Some(key.as_str()) {
         let themes = store.themes()?;
@@ -192,9 +198,52 @@ pub fn ensure(
         progress.advance(n);
         progress.finish();
     }
+    tracing::debug!(
+        elapsed_s = clock.elapsed().as_secs_f64(),
+        "themes: discovered"
+    );
     store.save_theme_run(&data.themes, &data.members, &key)?;
+    tracing::debug!(elapsed_s = clock.elapsed().as_secs_f64(), "themes: saved");
     data.ran = true;
     Ok(data)
+}
+
+/// The verbatims an aspect-tree run reads (those with vectors, in doc order), their opinion
+/// units embedded first with `embedder` when given ([`super::units::ensure_units`]). Neither the
+/// topic run nor the sentence vectors (which only the topic themes read) are touched: the tree
+/// does not wait for a discovery it does not use.
+pub fn tree_docs(
+    store: &mut Store,
+    embedder: Option<&dyn crate::embed::Embedder>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Vec<Verbatim>, SentencesError> {
+    let (docs, vectors, dim) = load(store)?;
+    if let Some(e) = embedder {
+        embed_units(store, e, &docs, &vectors, dim, progress)?;
+    }
+    Ok(docs)
+}
+
+/// The opinion units of `docs` not yet made, made and embedded (a one-unit verbatim reuses its
+/// own vector: `vectors`, row-major, `dim` wide, parallel to `docs`).
+fn embed_units(
+    store: &mut Store,
+    e: &dyn crate::embed::Embedder,
+    docs: &[Verbatim],
+    vectors: &[f32],
+    dim: usize,
+    progress: &dyn crate::progress::Progress,
+) -> Result<(), SentencesError> {
+    let unit_docs: Vec<super::units::UnitDoc<'_>> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let v = (dim > 0).then(|| &vectors[i * dim..(i + 1) * dim]);
+            (d.doc, d.text.as_str(), v)
+        })
+        .collect();
+    super::units::ensure_units(store, e, &unit_docs, progress)?;
+    Ok(())
 }
 
 /// Follows merge links to the theme that receives a merged theme's verbatims.

@@ -917,6 +917,25 @@ mod tests {
             ["Fast delivery,", "however the courier was rude to me."]
         );
         assert_eq!(store.units_of(&[docs[1].0]).unwrap()[&docs[1].0].len(), 2);
+
+        // A large ask scans the table instead of looking each verbatim up: the same answer
+        // (stale rows, the "no unit" marker, docs not asked for and docs without units alike).
+        let stale = put(&mut store, &[("a", "Great taste, changed since.")]);
+        assert_eq!(stale[0].0, docs[0].0);
+        let extra = put(&mut store, &[("d", "Never split.")]);
+        for ask in [
+            vec![docs[0].0, docs[1].0, docs[2].0, extra[0].0],
+            vec![docs[2].0, docs[1].0],
+            vec![docs[1].0],
+            vec![],
+        ] {
+            let scanned = store.scan_units(&ask).unwrap();
+            assert_eq!(scanned, store.lookup_units(&ask).unwrap(), "{ask:?}");
+            assert_eq!(scanned, store.units_of(&ask).unwrap(), "{ask:?}");
+        }
+        let mut current: Vec<i64> = store.scan_units(&ids).unwrap().into_keys().collect();
+        current.sort();
+        assert_eq!(current, [docs[1].0, docs[2].0]);
     }
 
     #[test]

@@ -317,11 +317,11 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
         [("indexing".to_string(), 600, 600)]
     );
 
-    // themes: the sentences of every verbatim are looked at once, then discovery.
-    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes", "--by", "topic"]));
+    // themes (the aspect tree): every verbatim's opinion units embedded once, then the tree —
+    // neither the sentence vectors nor the topic discovery, which it does not read.
+    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let events = progress_events(&o);
-    let steps = finished_steps(&events);
+    let steps = finished_steps(&progress_events(&o));
     let units = steps.iter().find(|s| s.0 == "embedding units").cloned();
     assert!(
         units.as_ref().is_some_and(|u| u.1 == u.2 && u.1 >= 600),
@@ -329,12 +329,42 @@ fn progress_jsonl_names_every_step_and_never_ends_at_zero() {
     );
     assert_eq!(
         steps,
+        [units.unwrap(), ("finding themes".to_string(), 600, 600)]
+    );
+
+    // --by topic: the sentences of every verbatim are looked at once, then its discovery (the
+    // units are already there).
+    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes", "--by", "topic"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        finished_steps(&progress_events(&o)),
         [
             ("embedding sentences".to_string(), 600, 600),
-            units.unwrap(),
             ("finding themes".to_string(), 600, 600),
         ]
     );
+
+    // Both runs current: nothing to report. `--refresh` re-runs the view it is given only.
+    let o = run(verbatim(dir.path()).args(["--progress", "jsonl", "themes"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let steps = finished_steps(&progress_events(&o));
+    assert!(steps.is_empty(), "{steps:?}");
+    for by in ["aspect", "topic"] {
+        let o = run(verbatim(dir.path()).args([
+            "--progress",
+            "jsonl",
+            "themes",
+            "--by",
+            by,
+            "--refresh",
+        ]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            finished_steps(&progress_events(&o)),
+            [("finding themes".to_string(), 600, 600)],
+            "{by}"
+        );
+    }
 }
 
 /// A workspace whose segment values carry capitals and accents, as files do.
