@@ -34,3 +34,22 @@ impl Progress for NoProgress {
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
 }
+
+/// Debug timings of a long run's steps, for `VERBATIM_LOG=verbatim=debug`: each
+/// [`Steps::done`] logs how long its step took (the time since the previous one, or since
+/// [`Steps::start`]), so nested runs' timings never read as one clock's.
+pub struct Steps(std::time::Instant);
+
+impl Steps {
+    /// Starts timing the first step.
+    pub fn start() -> Self {
+        Steps(std::time::Instant::now())
+    }
+
+    /// Ends the current step (named by `what`) and starts the next.
+    pub fn done(&mut self, what: std::fmt::Arguments<'_>) {
+        let now = std::time::Instant::now();
+        tracing::debug!(step_s = (now - self.0).as_secs_f64(), "{what}");
+        self.0 = now;
+    }
+}

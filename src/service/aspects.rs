@@ -344,17 +344,11 @@ impl Session<'_> {
     pub fn tree(&mut self, req: TreeRequest) -> Result<TreeResponse, ServiceError> {
         let grant = self.enter(Action::Themes)?;
         let filter = grant.restrict(&resolve_filter(self.ws, &grant, &req.filter)?);
-        let clock = std::time::Instant::now();
+        let mut steps = crate::progress::Steps::start();
         let (tree, docs, head) = self.tree_run(&req.run)?;
-        tracing::debug!(
-            elapsed_s = clock.elapsed().as_secs_f64(),
-            "aspects: run ready"
-        );
+        steps.done(format_args!("aspects: run ready"));
         let mut summary = aspect::summarize(&tree, &docs, &head, &filter, grant.min_cell());
-        tracing::debug!(
-            elapsed_s = clock.elapsed().as_secs_f64(),
-            "aspects: summarized"
-        );
+        steps.done(format_args!("aspects: summarized"));
         summary.discovered_on = aspect::stored_sample(&self.ws.store)?;
         self.record(
             &grant,

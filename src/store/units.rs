@@ -43,10 +43,7 @@ impl Store {
         if docs.len() >= SCAN_FROM
             && docs.len() as i64 * 4 >= self.count(&super::Filter::default())?
         {
-            let clock = std::time::Instant::now();
-            let out = self.scan_units(docs);
-            tracing::debug!(elapsed_s = clock.elapsed().as_secs_f64(), "units scanned");
-            return out;
+            return self.scan_units(docs);
         }
         self.lookup_units(docs)
     }

@@ -220,14 +220,13 @@ pub fn ensure(
     if n > 0 {
         progress.start("finding themes", n);
     }
-    let clock = std::time::Instant::now();
+    let mut steps = crate::progress::Steps::start();
     let ids: Vec<i64> = docs.iter().map(|d| d.doc).collect();
     let stored = store.units_of(&ids)?;
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        verbatims = stored.len(),
-        "aspects: units read"
-    );
+    steps.done(format_args!(
+        "aspects: units read ({} verbatims)",
+        stored.len()
+    ));
     let run = match (&model, sample) {
         (Some(m), _) => assign_run(docs, &stored, m, head)?,
         (None, Some(s)) => {
@@ -236,16 +235,12 @@ pub fn ensure(
         }
         (None, None) => build(docs, &stored, &store.aspect_nodes()?, head)?,
     };
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        units = run.units.len(),
-        "aspects: tree built"
-    );
+    steps.done(format_args!(
+        "aspects: tree built ({} units)",
+        run.units.len()
+    ));
     store.save_aspect_run(&run.nodes, &run.units, &key)?;
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        "aspects: tree saved"
-    );
+    steps.done(format_args!("aspects: tree saved"));
     store.set_meta(BAND_KEY, &head.neutral_band.to_string())?;
     if n > 0 {
         progress.advance(n);
@@ -643,19 +638,17 @@ pub fn sampled_run(
     fingerprint: &str,
     sample: super::model::Sample,
 ) -> Result<AspectRun, AspectError> {
-    let clock = std::time::Instant::now();
+    let mut steps = crate::progress::Steps::start();
     let (model, found) = discover_model(docs, stored, previous, head, fingerprint, Some(sample))?;
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        units = found.units.len(),
-        "aspects: discovered on the sample"
-    );
+    steps.done(format_args!(
+        "aspects: discovered on the sample ({} units)",
+        found.units.len()
+    ));
     let placed = assign_run(docs, stored, &model, head)?;
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        units = placed.units.len(),
-        "aspects: every unit placed"
-    );
+    steps.done(format_args!(
+        "aspects: every unit placed ({} units)",
+        placed.units.len()
+    ));
     let (unit_count, doc_sets) = node_sizes(&placed.units);
     let nodes = found
         .nodes

@@ -136,27 +136,20 @@ pub fn ensure(
     embedder: Option<&dyn crate::embed::Embedder>,
     progress: &dyn crate::progress::Progress,
 ) -> Result<RunData, SentencesError> {
-    let clock = std::time::Instant::now();
+    let mut steps = crate::progress::Steps::start();
     let (docs, vectors, dim) = load(store)?;
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        verbatims = docs.len(),
-        "themes: verbatims and vectors read"
-    );
+    steps.done(format_args!(
+        "themes: verbatims and vectors read ({} verbatims)",
+        docs.len()
+    ));
     if let Some(e) = embedder {
         let pairs: Vec<(i64, &str)> = docs.iter().map(|d| (d.doc, d.text.as_str())).collect();
         ensure_sentences(store, e, &pairs, progress)?;
         embed_units(store, e, &docs, &vectors, dim, progress)?;
     }
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        "themes: sentences and units embedded"
-    );
+    steps.done(format_args!("themes: sentences and units embedded"));
     let sentences = store.sentence_vectors()?;
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        "themes: sentence vectors read"
-    );
+    steps.done(format_args!("themes: sentence vectors read"));
     let key = run_key(store, params)?;
     if !force && store.theme_run_key()?.as_deref() == Some(key.as_str()) {
         let themes = store.themes()?;
@@ -198,12 +191,9 @@ pub fn ensure(
         progress.advance(n);
         progress.finish();
     }
-    tracing::debug!(
-        elapsed_s = clock.elapsed().as_secs_f64(),
-        "themes: discovered"
-    );
+    steps.done(format_args!("themes: discovered"));
     store.save_theme_run(&data.themes, &data.members, &key)?;
-    tracing::debug!(elapsed_s = clock.elapsed().as_secs_f64(), "themes: saved");
+    steps.done(format_args!("themes: saved"));
     data.ran = true;
     Ok(data)
 }
