@@ -266,6 +266,7 @@ pub fn gather(
                     start: u.start,
                     end: u.end,
                     vector: vecs.next().unwrap_or_default(),
+                    sentiment: None,
                 })
                 .collect();
             units.insert(docs[i], list);

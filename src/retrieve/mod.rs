@@ -684,15 +684,14 @@ fn run(
     // The unit that ranks a hit for the polarity boost: by the query's words (measured on the
     // judged set); the unit shown may differ (below).
     let ranking_unit = units::shown_units(&segments, q.mode == Mode::Vector, &HashSet::new());
-    // The stored sentiment of every candidate's units, read once when the query states an
-    // opinion (the boost and the units shown need them); else only the hits' (below).
-    let candidate_units: Option<HashMap<(Key, usize), f32>> = match (opinion, head) {
-        (Some(_), Some(_)) => Some(unit_sentiments(shards, candidates.iter().copied())?),
-        _ => None,
+    // The stored sentiment of every candidate's units, read with the units.
+    let unit_scores: HashMap<(Key, usize), f32> = match head {
+        Some(_) => units::unit_sentiments(&segments),
+        None => HashMap::new(),
     };
     // The units of the polarity the query states (hybrid, with a head): shown first.
-    let agrees: HashSet<(Key, usize)> = match (opinion, head, &candidate_units) {
-        (Some(want), Some(h), Some(units)) => units
+    let agrees: HashSet<(Key, usize)> = match (opinion, head) {
+        (Some(want), Some(h)) => unit_scores
             .iter()
             .filter(|(_, s)| h.polarity(**s) == want)
             .map(|(k, _)| *k)
@@ -720,14 +719,6 @@ fn run(
         let Some(h) = head else {
             return Ok(HashMap::new());
         };
-        let read;
-        let by_unit = match &candidate_units {
-            Some(units) => units,
-            None => {
-                read = unit_sentiments(shards, keys.iter().copied())?;
-                &read
-            }
-        };
         let mut out: HashMap<Key, Polarity> =
             per_shard(shards, keys.iter().copied(), |s, docs| {
                 Ok(s.store.sentiments_of(docs)?)
@@ -736,7 +727,10 @@ fn run(
             .map(|(k, s)| (k, h.polarity(s)))
             .collect();
         for k in keys {
-            if let Some(s) = ranking_unit.get(k).and_then(|u| by_unit.get(&(*k, u.0))) {
+            if let Some(s) = ranking_unit
+                .get(k)
+                .and_then(|u| unit_scores.get(&(*k, u.0)))
+            {
                 out.insert(*k, h.polarity(*s));
             }
         }
@@ -759,20 +753,16 @@ fn run(
     let ranked: Vec<_> = ranked.into_iter().take(limit).collect();
     clock.lap("ranking (fusion, polarity)");
     let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
-    let unit_polarity: HashMap<(Key, usize), Polarity> = match (head, candidate_units) {
-        (Some(h), Some(units)) => {
+    let unit_polarity: HashMap<(Key, usize), Polarity> = match head {
+        Some(h) => {
             let hits: HashSet<Key> = keys.iter().copied().collect();
-            units
-                .into_iter()
+            unit_scores
+                .iter()
                 .filter(|((k, _), _)| hits.contains(k))
-                .map(|(k, s)| (k, h.polarity(s)))
+                .map(|(&k, &s)| (k, h.polarity(s)))
                 .collect()
         }
-        (Some(h), None) => unit_sentiments(shards, keys.iter().copied())?
-            .into_iter()
-            .map(|(k, s)| (k, h.polarity(s)))
-            .collect(),
-        (None, _) => HashMap::new(),
+        None => HashMap::new(),
     };
     let mut by_key: HashMap<Key, Verbatim> = per_shard(shards, keys.iter().copied(), |s, docs| {
         Ok(s.store.get_docs(docs)?.into_iter().map(|v| (v.doc, v)))
@@ -809,20 +799,6 @@ fn run(
             copies: Vec::new(),
         })
         .collect())
-}
-
-/// The stored unit sentiments of the verbatims of `keys`, by (key, unit index).
-fn unit_sentiments(
-    shards: &[Shard],
-    keys: impl IntoIterator<Item = Key>,
-) -> Result<HashMap<(Key, usize), f32>, RetrieveError> {
-    let mut out = HashMap::new();
-    for (s, docs) in group(keys) {
-        for ((d, idx), v) in shards[s].store.unit_sentiments(&docs)? {
-            out.insert(((s, d), idx), v);
-        }
-    }
-    Ok(out)
 }
 
 /// Reciprocal-rank fusion of two best-first lists of `(doc, score)`. Ties broken by doc number

@@ -67,6 +67,8 @@ struct Segment {
     raw: Option<f32>,
     terms: usize,
     contradicts: bool,
+    /// The unit's stored sentiment score (none for a whole-text segment, or a unit not scored).
+    sentiment: Option<f32>,
 }
 
 impl Segments {
@@ -140,7 +142,11 @@ pub(super) fn segments(
         let lang = Lang::from_code(&v.language).unwrap_or(Lang::En);
         let q = if lang == Lang::Fr { &q_fr } else { &q_en };
         let toks = tokens(lang, &v.text);
-        let read = |start: usize, end: usize, vector: Option<&[f32]>, idx: usize| {
+        let read = |start: usize,
+                    end: usize,
+                    vector: Option<&[f32]>,
+                    idx: usize,
+                    sentiment: Option<f32>| {
             let terms: HashSet<String> = toks
                 .iter()
                 .filter(|t| t.1 >= start && t.2 <= end)
@@ -169,6 +175,7 @@ pub(super) fn segments(
                 raw,
                 terms: q.iter().filter(|t| terms.contains(*t)).count(),
                 contradicts: contradicts(q, &terms),
+                sentiment,
             }
         };
         let segs = match units.remove(&v.doc).filter(|u| !u.is_empty()) {
@@ -177,12 +184,18 @@ pub(super) fn segments(
                 segs: us
                     .iter()
                     .filter(|u| u.end <= v.text.len())
-                    .map(|u| read(u.start, u.end, Some(&u.vector), u.idx))
+                    .map(|u| read(u.start, u.end, Some(&u.vector), u.idx, u.sentiment))
                     .collect(),
             },
             None => Segments {
                 units: false,
-                segs: vec![read(0, v.text.len(), own.get(&v.doc).map(Vec::as_slice), 0)],
+                segs: vec![read(
+                    0,
+                    v.text.len(),
+                    own.get(&v.doc).map(Vec::as_slice),
+                    0,
+                    None,
+                )],
             },
         };
         out.insert(v.doc, segs);
@@ -218,6 +231,22 @@ pub(super) fn rank_vector<K: Copy + Eq + Hash + Ord>(
 pub(super) fn raw_cosines<K: Copy + Eq + Hash>(segs: &HashMap<K, Segments>) -> HashMap<K, f32> {
     segs.iter()
         .filter_map(|(&d, s)| Some((d, s.best_by_cosine()?.raw?)))
+        .collect()
+}
+
+/// The stored sentiment of every unit read (doc, idx) → score: read with the units, so a search
+/// needs no second pass over its candidates' unit rows for the polarity ranking and the units
+/// shown.
+pub(super) fn unit_sentiments<K: Copy + Eq + Hash>(
+    segs: &HashMap<K, Segments>,
+) -> HashMap<(K, usize), f32> {
+    segs.iter()
+        .filter(|(_, s)| s.units)
+        .flat_map(|(&d, s)| {
+            s.segs
+                .iter()
+                .filter_map(move |u| Some(((d, u.idx), u.sentiment?)))
+        })
         .collect()
 }
 
@@ -262,7 +291,41 @@ mod tests {
             raw: Some(cosine + 0.25),
             terms,
             contradicts,
+            // Even units scored, odd ones not yet.
+            sentiment: (idx % 2 == 0).then_some(idx as f32 * 0.1 - 0.5),
         }
+    }
+
+    /// The sentiments read with the units: every scored unit of a doc read as units, none of
+    /// a whole-text segment (a verbatim's own score is not a unit's).
+    #[test]
+    fn unit_sentiments_are_the_scored_units_of_docs_read_as_units() {
+        let segs: HashMap<i64, Segments> = [
+            (
+                1,
+                Segments {
+                    units: true,
+                    segs: vec![
+                        seg(0, 0.5, 0, false),
+                        seg(1, 0.4, 0, false),
+                        seg(2, 0.1, 0, true),
+                    ],
+                },
+            ),
+            (
+                2,
+                Segments {
+                    units: false,
+                    segs: vec![seg(0, 0.3, 0, false)],
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let got = unit_sentiments(&segs);
+        let want: HashMap<(i64, usize), f32> =
+            [((1, 0), -0.5), ((1, 2), 0.2 - 0.5)].into_iter().collect();
+        assert_eq!(got, want);
     }
 
     #[test]

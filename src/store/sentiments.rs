@@ -7,7 +7,9 @@
 //! is computed once and read by doc.
 //!
 //! **When a score is current.** A verbatim's row is keyed by its vector slot (`vec_id`): a
-//! changed verbatim gets a new slot, so an old row never answers for new text. The head that
+//! changed verbatim gets a new slot and its old row is deleted in the same transaction
+//! ([`Store::upsert_batch`]), so an old row never answers for new text and the table holds
+//! current slots only (the sentiment filter reads it alone). The head that
 //! wrote the scores is named in `meta` (`sentiment_head`): another head (another model, a
 //! retrained file) clears them all. `sentiments_seq` is the store sequence at which every
 //! verbatim last had a score, so the check before a search is one meta read. New sentence
@@ -118,14 +120,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Every verbatim whose stored score lies in `lo..=hi` (current vector slots only).
+    /// Every verbatim whose stored score lies in `lo..=hi`. One pass over `sentiments` alone:
+    /// its rows are current vector slots' only (a changed verbatim's row is deleted with its
+    /// old slot), so no probe of `embeddings` per row (80 of the 124 ms this took at 1M).
     pub fn docs_with_sentiment(&self, lo: f32, hi: f32) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT s.doc FROM sentiments s JOIN embeddings e ON e.vec_id = s.vec_id \
-                 WHERE s.score >= ?1 AND s.score <= ?2",
-            )
+            .prepare_cached("SELECT doc FROM sentiments WHERE score >= ?1 AND score <= ?2")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![f64::from(lo), f64::from(hi)], |r| r.get(0))
@@ -173,28 +174,5 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| self.err(e))
-    }
-
-    /// The stored sentiment of each current unit of `docs` that has one: (doc, idx) → score.
-    pub fn unit_sentiments(&self, docs: &[i64]) -> Result<HashMap<(i64, usize), f32>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT u.idx, u.sentiment FROM units u JOIN verbatims v \
-                 ON v.doc = u.doc AND v.content_hash = u.content_hash \
-                 WHERE u.doc = ?1 AND u.idx >= 0 AND u.sentiment IS NOT NULL",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut out = HashMap::new();
-        for &doc in docs {
-            let rows = stmt
-                .query_map([doc], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                let (idx, score) = row.map_err(|e| self.err(e))?;
-                out.insert((doc, idx as usize), score as f32);
-            }
-        }
-        Ok(out)
     }
 }

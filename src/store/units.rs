@@ -31,6 +31,9 @@ pub struct StoredUnit {
     pub end: usize,
     /// The unit's embedding (the workspace's model).
     pub vector: Vec<f32>,
+    /// Its stored sentiment score (store/sentiments.rs), read with the unit; `None` until the
+    /// unit is scored. Not written by [`Store::put_units`]: new units are scored afterwards.
+    pub sentiment: Option<f32>,
 }
 
 impl Store {
@@ -54,9 +57,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT u.doc, u.idx, u.start_byte, u.end_byte, u.vector FROM units u JOIN verbatims v \
-                 ON v.doc = u.doc AND v.content_hash = u.content_hash WHERE u.doc = ?1 \
-                 ORDER BY u.idx",
+                "SELECT u.doc, u.idx, u.start_byte, u.end_byte, u.vector, u.sentiment FROM units u \
+                 JOIN verbatims v ON v.doc = u.doc AND v.content_hash = u.content_hash \
+                 WHERE u.doc = ?1 ORDER BY u.idx",
             )
             .map_err(|e| self.err(e))?;
         for &doc in docs {
@@ -76,8 +79,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT u.doc, u.idx, u.start_byte, u.end_byte, u.vector FROM units u JOIN verbatims v \
-                 ON v.doc = u.doc AND v.content_hash = u.content_hash ORDER BY u.doc, u.idx",
+                "SELECT u.doc, u.idx, u.start_byte, u.end_byte, u.vector, u.sentiment FROM units u \
+                 JOIN verbatims v ON v.doc = u.doc AND v.content_hash = u.content_hash \
+                 ORDER BY u.doc, u.idx",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
@@ -90,7 +94,7 @@ impl Store {
         Ok(out)
     }
 
-    /// One row of `doc, idx, start_byte, end_byte, vector` into `out` (the "no unit" marker
+    /// One row of `doc, idx, start_byte, end_byte, vector, sentiment` into `out` (the "no unit" marker
     /// as an empty list).
     fn read_unit(
         &self,
@@ -120,6 +124,10 @@ impl Store {
             start: start as usize,
             end: end as usize,
             vector: blob_to_f32s(blob),
+            sentiment: r
+                .get::<_, Option<f64>>(5)
+                .map_err(|e| self.err(e))?
+                .map(|s| s as f32),
         });
         Ok(())
     }

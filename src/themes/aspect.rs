@@ -2163,6 +2163,7 @@ mod tests {
                 start: 0,
                 end: 1,
                 vector: v,
+                sentiment: None,
             };
             (doc, vec![u])
         })

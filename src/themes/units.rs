@@ -189,6 +189,7 @@ pub fn embed_units(
                     vector: reused
                         .take()
                         .unwrap_or_else(|| vecs.next().expect("one vector per unit")),
+                    sentiment: None,
                 })
                 .collect()
         })

@@ -378,6 +378,7 @@ fn units_at(
                 start,
                 end,
                 vector: vectors[idx * dim..(idx + 1) * dim].to_vec(),
+                sentiment: None,
             })
         })
         .collect::<Result<Vec<_>, String>>()
