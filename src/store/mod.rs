@@ -535,6 +535,9 @@ const MIGRATIONS: &[&str] = &[
         vector       BLOB NOT NULL,
         PRIMARY KEY (doc, idx)
     );
+    -- The sentiment filter's read (`docs_with_sentiment`): a range of this index, not a pass
+    -- over the table (at 1M, 461k negative docs: 53 → 23 ms in SQLite).
+    CREATE INDEX IF NOT EXISTS sentiments_score ON sentiments(score, doc);
     "#,
 ];
 

@@ -120,9 +120,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Every verbatim whose stored score lies in `lo..=hi`. One pass over `sentiments` alone:
-    /// its rows are current vector slots' only (a changed verbatim's row is deleted with its
-    /// old slot), so no probe of `embeddings` per row (80 of the 124 ms this took at 1M).
+    /// Every verbatim whose stored score lies in `lo..=hi`: a range of the `(score, doc)` index
+    /// alone. The rows of `sentiments` are current vector slots' only (a changed verbatim's row
+    /// is deleted with its old slot), so no probe of `embeddings` per row (80 of the 124 ms
+    /// this took at 1M).
     pub fn docs_with_sentiment(&self, lo: f32, hi: f32) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn
