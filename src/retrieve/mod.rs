@@ -1069,10 +1069,15 @@ pub fn vector_search_within(
             }
         };
         if share >= OVERSAMPLE_SHARE {
-            // Once more, four times as deep, when too few of the nearest are in the set (a
-            // query far from it: praise searched among the negatives) before every allowed
-            // slot is read (250–400 ms at 1M: the p99 of a negative search).
-            for want in [want, want * RETRY_DEPTH] {
+            // Once more, deeper, when too few of the nearest are in the set (a query far from
+            // it: praise searched among the negatives): as deep as the set's density among the
+            // nearest says would hold k (×1.5), when that is at most VECTOR_RETRY_DEPTH times
+            // the first depth; else, or when that falls short too, every allowed slot is read
+            // and the walk restricted to them (~250 ms at 1M: the p99 of a negative search).
+            // The cap: a walk's cost grows faster than its depth (at 1M, k = 100 of a 41% set:
+            // 365 deep 23 ms, 944 deep 78, 1,888 deep 282, 5,475 deep 4.7 s).
+            let mut want = want;
+            for retry in [false, true] {
                 let by_slot = indexes.vectors.search_all(qv, want, ef_for(want));
                 let exhausted = by_slot.len() < want;
                 let slots: Vec<i64> = by_slot.iter().map(|h| h.0).collect();
@@ -1088,9 +1093,11 @@ pub fn vector_search_within(
                 if hits.len() >= k {
                     return Ok(hits);
                 }
-                if exhausted {
+                let deeper = (want as f64 * k as f64 / hits.len().max(1) as f64 * 1.5).ceil();
+                if retry || exhausted || deeper > (want * VECTOR_RETRY_DEPTH) as f64 {
                     break;
                 }
+                want = deeper as usize;
             }
         }
     }
@@ -1140,8 +1147,9 @@ pub fn vector_search_within(
 /// run out): the text side's threshold, for the same reason.
 use crate::index::text::OVERSAMPLE_SHARE;
 
-/// How many times deeper an oversampled search is tried again before the restricted one.
-use crate::index::text::RETRY_DEPTH;
+/// At most how many times deeper the oversampled vector search of a large doc set is tried
+/// again before the search restricted to the set.
+const VECTOR_RETRY_DEPTH: usize = 3;
 
 /// How many nearest slots of the whole graph to walk for `k` of a set holding `share` of it.
 fn oversampled(k: usize, share: f64) -> usize {

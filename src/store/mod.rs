@@ -1988,10 +1988,14 @@ mod tests {
         conn
     }
 
+    /// The one integer `sql` returns.
+    fn one(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// Pages of the file that hold something (not on the free list).
     fn pages_used(conn: &Connection) -> i64 {
-        let get = |p: &str| -> i64 { conn.query_row(p, [], |r| r.get(0)).unwrap() };
-        get("PRAGMA page_count") - get("PRAGMA freelist_count")
+        one(conn, "PRAGMA page_count") - one(conn, "PRAGMA freelist_count")
     }
 
     /// A v12 store (unit and sentence vectors in WITHOUT ROWID tables, each vector spilling to
@@ -2063,18 +2067,11 @@ mod tests {
                  COMMIT;",
             )
             .unwrap();
-            let file: i64 = conn
-                .query_row("PRAGMA page_count", [], |r| r.get(0))
-                .unwrap();
-            (pages_used(&conn), file)
+            (pages_used(&conn), one(&conn, "PRAGMA page_count"))
         };
         let (before, file_before) = before;
         let st = Store::open(&path).unwrap();
-        let v: i64 = st
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(one(&st.conn, "PRAGMA user_version"), SCHEMA_VERSION);
         for table in ["units", "sentence_vectors"] {
             let sql: String = st
                 .conn
@@ -2115,40 +2112,24 @@ mod tests {
         assert_eq!(sentences[&7][1].vector, vector(7, 6));
         assert_eq!(sentences[&7][1].words, 2);
         // The stale rows were copied too (the next theme run replaces them).
-        let stale: i64 = st
-            .conn
-            .query_row(
-                "SELECT count(*) FROM units WHERE content_hash = 'old'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(stale, 2);
+        let count = |sql: &str| one(&st.conn, sql);
+        assert_eq!(
+            count("SELECT count(*) FROM units WHERE content_hash = 'old'"),
+            2
+        );
         let after = pages_used(&st.conn);
         assert!(after * 10 < before * 6, "pages used {before} → {after}");
-        let file: i64 = st
-            .conn
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
-            .unwrap();
+        let file = count("PRAGMA page_count");
         // It grew by at most the first chunk's new pages (64 rows, two a page, and their key).
         assert!(
             file <= file_before + 40,
             "file of {file} pages, {file_before} before"
         );
-        let rows: i64 = st
-            .conn
-            .query_row("SELECT count(*) FROM units", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 300);
-        let leftover: i64 = st
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name LIKE '%v13%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(leftover, 0);
+        assert_eq!(count("SELECT count(*) FROM units"), 300);
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v13%'"),
+            0
+        );
         // The key still refuses a second row for (doc, idx).
         assert!(st
             .conn
@@ -2169,11 +2150,7 @@ mod tests {
         let path = dir.path().join("s.sqlite");
         drop(schema_at(&path, 8));
         let mut st = Store::open(&path).unwrap();
-        let v: i64 = st
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(one(&st.conn, "PRAGMA user_version"), SCHEMA_VERSION);
         let run = st.begin_run("t").unwrap();
         st.upsert_batch(run, &[nv("a", "good", "FR"), nv("b", "bad", "FR")])
             .unwrap();
