@@ -732,7 +732,16 @@ impl Store {
             path: path.clone(),
             source,
         };
-        self.conn.execute_batch(create).map_err(e)?;
+        // Every step checks the version first: another connection (a second process opening
+        // the store at the same time) may have finished the move while this one waited for
+        // the write lock.
+        let tx = self.conn.transaction().map_err(e)?;
+        if Self::version_tx(&tx).map_err(e)? >= 13 {
+            return Ok(());
+        }
+        tx.execute_batch(create)
+            .and_then(|_| tx.commit())
+            .map_err(e)?;
         const MOVES: [(&str, &str, &str); 2] = [
             (
                 "units",
@@ -765,6 +774,9 @@ impl Store {
         for (old, new, cols) in MOVES {
             loop {
                 let tx = self.conn.transaction().map_err(e)?;
+                if Self::version_tx(&tx).map_err(e)? >= 13 {
+                    return Ok(());
+                }
                 // The chunk ends with a whole verbatim: every row of the doc at the boundary.
                 let last: Option<i64> = tx
                     .query_row(
@@ -795,6 +807,9 @@ impl Store {
             }
         }
         let tx = self.conn.transaction().map_err(e)?;
+        if Self::version_tx(&tx).map_err(e)? >= 13 {
+            return Ok(());
+        }
         tx.execute_batch(
             "DROP TABLE units;
              ALTER TABLE units_v13 RENAME TO units;
@@ -808,6 +823,10 @@ impl Store {
         )
         .and_then(|_| tx.commit())
         .map_err(e)
+    }
+
+    fn version_tx(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+        tx.query_row("PRAGMA user_version", [], |r| r.get(0))
     }
 
     fn meta_tx(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
@@ -2125,6 +2144,15 @@ mod tests {
             file <= file_before + 40,
             "file of {file} pages, {file_before} before"
         );
+        assert_eq!(count("SELECT count(*) FROM units"), 300);
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v13%'"),
+            0
+        );
+        // A second connection that read version 12 before this one finished the move finds
+        // it done at its first step: nothing created, nothing moved.
+        let mut late = Store::open(&path).unwrap();
+        late.migrate_v13(MIGRATIONS[12]).unwrap();
         assert_eq!(count("SELECT count(*) FROM units"), 300);
         assert_eq!(
             count("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v13%'"),
