@@ -725,13 +725,14 @@ impl Store {
     /// tables in chunks of [`V13_CHUNK_ROWS`], each chunk copied in key order and deleted from
     /// the old table in one transaction. One transaction for the whole move took a million
     /// verbatims' store from 11.2 to 14.2 GB (the new tables written before the old were freed)
-    /// with a write-ahead log of ~12 GB beside it, in 3.5 minutes; chunked, each chunk's inserts
-    /// reuse the pages the chunk before freed (zeroed, `secure_delete`), the log is checkpointed
-    /// after each commit: 56 s, the file +41 MB, the log at most 136 MB (2.65M rows). The
-    /// file keeps the space the old layout wasted as zeroed free pages (4.8 GB there), which
-    /// new rows reuse; a `backup` is a compact copy. An interrupted move resumes where it stopped (a row is
-    /// in exactly one of the two tables after every commit); the last transaction drops the old
-    /// tables, renames the new ones and sets the version.
+    /// with a write-ahead log of the ~12 GB of pages it touched beside it (estimated, not
+    /// watched), in 3.5 minutes; chunked, each chunk's inserts reuse the pages the chunk before
+    /// freed (zeroed, `secure_delete`), the log is checkpointed after each commit: 56 s, the
+    /// file +41 MB, the log at most 136 MB (2.65M rows). The file keeps the space the old layout
+    /// wasted as zeroed free pages (4.8 GB there), which new rows reuse; a `backup` is a compact
+    /// copy. An interrupted move resumes where it stopped (a row is in exactly one of the two
+    /// tables after every commit); the last transaction drops the old tables, renames the new
+    /// ones and sets the version.
     fn migrate_v13(&mut self, create: &str) -> Result<()> {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite {
