@@ -541,6 +541,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS units_current ON units_v13(doc, content_hash, idx);
     CREATE INDEX IF NOT EXISTS sentence_vectors_current
         ON sentence_vectors_v13(doc, content_hash, idx);
+    -- The units a search must score before it filters or ranks by sentiment
+    -- (`units_without_sentiment`, the first search after an ingest): only those rows, not a
+    -- walk of every unit row (at 1M with nothing pending: 4.9 s → 1 ms).
+    CREATE INDEX IF NOT EXISTS units_unscored ON units_v13(doc, idx) WHERE sentiment IS NULL;
     -- The sentiment filter's read (`docs_with_sentiment`): a range of this index, not a pass
     -- over the table (at 1M, 461k negative docs: 53 → 23 ms in SQLite).
     CREATE INDEX IF NOT EXISTS sentiments_score ON sentiments(score, doc);
@@ -2133,6 +2137,10 @@ mod tests {
         );
         assert_eq!(sentiments[&(4, 1)], 0.5);
         assert_eq!(sentiments[&(4, 0)], -0.5);
+        // The unscored units of current verbatims (through the partial index): docs 3, …, 147.
+        let unscored = st.units_without_sentiment().unwrap();
+        assert_eq!(unscored.len(), 2 * 49);
+        assert!(unscored.iter().all(|u| u.0 % 3 == 0 && u.0 < 150));
         let sentences = st.sentence_vectors().unwrap();
         assert_eq!(sentences.len(), 149);
         assert_eq!(sentences[&7][1].vector, vector(7, 6));
@@ -2149,9 +2157,10 @@ mod tests {
         assert_eq!(
             count(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-                 ('units_current', 'sentence_vectors_current', 'sentiments_score')"
+                 ('units_current', 'sentence_vectors_current', 'sentiments_score', \
+                 'units_unscored')"
             ),
-            3
+            4
         );
         // It grew by at most the first chunk's new pages (64 rows, two a page, and their key).
         assert!(
