@@ -94,8 +94,8 @@ impl Store {
         Ok(out)
     }
 
-    /// One row of `doc, idx, start_byte, end_byte, vector, sentiment` into `out` (the "no unit" marker
-    /// as an empty list).
+    /// One row of `doc, idx, start_byte, end_byte, vector, sentiment` into `out` (the "no unit"
+    /// marker as an empty list).
     fn read_unit(
         &self,
         r: &rusqlite::Row<'_>,
